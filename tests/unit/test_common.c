@@ -1,0 +1,191 @@
+/* Unit tests: money, time, numbers, error table. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "cdrecon/common.h"
+#include "cdrecon/record.h"
+
+static cdr_money M(const char *s)
+{
+    cdr_money v = 0;
+    assert_int_equal(cdr_money_parse(s, strlen(s), &v), CDR_OK);
+    return v;
+}
+
+static void test_money_parse(void **st)
+{
+    (void)st;
+    assert_int_equal(M("0.19"), 190000);
+    assert_int_equal(M("0.0003"), 300);
+    assert_int_equal(M("12"), 12000000);
+    assert_int_equal(M("-3.5"), -3500000);
+    assert_int_equal(M("0.000001"), 1);
+    assert_int_equal(M("1.2300000"), 1230000); /* zeros past 6 digits are exact */
+    assert_int_equal(M("1000000000000"), CDR_MONEY_MAX);
+    cdr_money v;
+    const char *bad[] = {"", "-", ".5", "5.", "1,5", " 1", "1 ", "+1", "1e3", "0x10", "1.2.3", "--1", "abc"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        assert_int_equal(cdr_money_parse(bad[i], strlen(bad[i]), &v), CDR_E_PARSE);
+    assert_int_equal(cdr_money_parse("0.0000001", 9, &v), CDR_E_RANGE);
+    assert_int_equal(cdr_money_parse("1000000000000.000001", 20, &v), CDR_E_RANGE);
+    assert_int_equal(cdr_money_parse("99999999999999999999999", 23, &v), CDR_E_RANGE);
+}
+
+static void test_money_format(void **st)
+{
+    (void)st;
+    char b[32];
+    cdr_money_format(190000, 2, b);
+    assert_string_equal(b, "0.19");
+    cdr_money_format(300, 2, b);
+    assert_string_equal(b, "0.0003");
+    cdr_money_format(-3500000, 2, b);
+    assert_string_equal(b, "-3.50");
+    cdr_money_format(0, 2, b);
+    assert_string_equal(b, "0.00");
+    cdr_money_format(12000000, 0, b);
+    assert_string_equal(b, "12");
+    cdr_money_format(1, 0, b);
+    assert_string_equal(b, "0.000001");
+    cdr_money_format(CDR_MONEY_MAX, 2, b);
+    assert_string_equal(b, "1000000000000.00");
+}
+
+static cdr_money R(__int128 num, __int128 den, cdr_money step)
+{
+    cdr_money out = -1;
+    assert_int_equal(cdr_money_round(num, den, step, &out), CDR_OK);
+    return out;
+}
+
+static void test_money_round_midpoints(void **st)
+{
+    (void)st;
+    /* exact half-fen midpoints round up */
+    assert_int_equal(R(5000, 1, 10000), 10000);     /* 0.005 -> 0.01 */
+    assert_int_equal(R(4999, 1, 10000), 0);         /* 0.004999 -> 0.00 */
+    assert_int_equal(R(115000, 1, 10000), 120000);  /* 0.115 -> 0.12 (CONTRACT example) */
+    assert_int_equal(R(125000, 1, 10000), 130000);  /* 0.125 -> 0.13, not banker's 0.12 */
+    assert_int_equal(R(114999, 1, 10000), 110000);
+    /* rationals: 10 s x 0.19/60 + 50 s x 0.10/60 = (1.9 + 5.0)/60 yuan = 0.115 */
+    assert_int_equal(R((__int128)10 * 190000 + 50 * 100000, 60, 10000), 120000);
+    /* 1/3 of a fen-and-a-half etc */
+    assert_int_equal(R(15000, 3, 10000), 10000);    /* 0.005 exactly via 15000/3 */
+    assert_int_equal(R(14999, 3, 10000), 0);
+    /* yuan rounding and micro rounding */
+    assert_int_equal(R(500000, 1, 1000000), 1000000);
+    assert_int_equal(R(499999, 1, 1000000), 0);
+    assert_int_equal(R(7, 2, 1), 4);                 /* 3.5 micro -> 4 */
+    /* negative amounts: half away from zero */
+    assert_int_equal(R(-5000, 1, 10000), -10000);
+    cdr_money o;
+    assert_int_equal(cdr_money_round(1, 0, 10000, &o), CDR_E_RANGE);
+}
+
+static cdr_time T(const char *s)
+{
+    cdr_time t = 0;
+    assert_int_equal(cdr_time_parse(s, strlen(s), &t), CDR_OK);
+    return t;
+}
+
+static void test_time(void **st)
+{
+    (void)st;
+    char b[32];
+    assert_int_equal(T("1970-01-01 00:00:00"), 0);
+    assert_int_equal(T("2026-11-23 01:02:03"), T("2026-11-23T01:02:03"));
+    cdr_time t = T("2024-02-29 23:59:59");
+    cdr_time_format(t, b);
+    assert_string_equal(b, "2024-02-29 23:59:59");
+    assert_int_equal(cdr_time_of_day(t), 86399);
+    cdr_month_format(cdr_time_month(t), b);
+    assert_string_equal(b, "2024-02");
+    assert_int_equal(cdr_time_month(t + 1), cdr_time_month(t) + 1);
+    assert_int_equal(cdr_month_start(cdr_time_month(t) + 1), t + 1);
+    assert_int_equal(cdr_time_weekday(T("2026-11-23 12:00:00")), 0); /* a Monday */
+    assert_int_equal(cdr_time_weekday(T("2026-11-22 12:00:00")), 6); /* Sunday */
+    assert_int_equal(cdr_time_weekday(T("1969-12-31 12:00:00")), 2); /* Wednesday */
+    cdr_time x;
+    const char *bad[] = {"2023-02-29 00:00:00", "2024-13-01 00:00:00", "2024-01-01 24:00:00",
+                         "2024-01-01 00:60:00", "2024-01-01  0:00:00", "2024/01/01 00:00:00",
+                         "2024-01-01 00:00", "2024-01-01 00:00:00Z", "1899-12-31 00:00:00"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        assert_int_not_equal(cdr_time_parse(bad[i], strlen(bad[i]), &x), CDR_OK);
+    int32_t hm;
+    assert_int_equal(cdr_hhmm_parse("23:00", 5, &hm), CDR_OK);
+    assert_int_equal(hm, 23 * 3600);
+    assert_int_equal(cdr_hhmm_parse("24:00", 5, &hm), CDR_OK);
+    assert_int_equal(hm, 86400);
+    assert_int_not_equal(cdr_hhmm_parse("24:01", 5, &hm), CDR_OK);
+    cdr_month m;
+    assert_int_equal(cdr_month_parse("2026-11", 7, &m), CDR_OK);
+    cdr_month_format(m, b);
+    assert_string_equal(b, "2026-11");
+    assert_int_not_equal(cdr_month_parse("2026-13", 7, &m), CDR_OK);
+}
+
+static const char *N(const char *s)
+{
+    static char buf[64];
+    cdr_str o;
+    assert_int_equal(cdr_number_normalise(s, strlen(s), &o), CDR_OK);
+    memcpy(buf, o.p, o.n);
+    buf[o.n] = 0;
+    return buf;
+}
+
+static void test_numbers(void **st)
+{
+    (void)st;
+    assert_string_equal(N("13800138000"), "13800138000");
+    assert_string_equal(N("+8613800138000"), "13800138000");
+    assert_string_equal(N("008613800138000"), "13800138000");
+    assert_string_equal(N("8613800138000"), "13800138000");
+    assert_string_equal(N("10086"), "10086");
+    assert_string_equal(N("862112345678"), "862112345678"); /* 12 digits: not +86 mobile */
+    assert_string_equal(N("+8602112345678"), "+8602112345678" + 1); /* '+' dropped only */
+    assert_string_equal(N("8623800138000"), "8623800138000"); /* rest starts with 2: not a mobile */
+    cdr_str o;
+    assert_int_equal(cdr_number_normalise("", 0, &o), CDR_E_PARSE);
+    assert_int_equal(cdr_number_normalise("138-0013", 8, &o), CDR_E_PARSE);
+    assert_int_equal(cdr_number_normalise("+", 1, &o), CDR_E_PARSE);
+    char b[64];
+    cdr_number_mask("13812341234", 11, b);
+    assert_string_equal(b, "138****1234");
+    cdr_number_mask("10086", 5, b);
+    assert_string_equal(b, "10086");
+}
+
+static void test_errors(void **st)
+{
+    (void)st;
+    for (int e = 0; e < CDR_E__COUNT; e++) {
+        assert_string_not_equal(cdr_strerror((cdr_err)e), "unknown error");
+        assert_true(strncmp(cdr_errname((cdr_err)e), "CDR_", 4) == 0);
+    }
+    assert_string_equal(cdr_strerror((cdr_err)999), "unknown error");
+    cdr_service s;
+    assert_int_equal(cdr_service_parse("VOICE", 5, &s), CDR_OK);
+    assert_int_equal(s, CDR_SVC_VOICE);
+    assert_int_equal(cdr_service_parse("mms", 3, &s), CDR_E_PARSE);
+    cdr_direction d;
+    assert_int_equal(cdr_direction_parse("", 0, &d), CDR_OK);
+    assert_int_equal(d, CDR_DIR_MO);
+    assert_int_equal(cdr_direction_parse("MT", 2, &d), CDR_OK);
+    assert_int_equal(d, CDR_DIR_MT);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_money_parse),  cmocka_unit_test(test_money_format),
+        cmocka_unit_test(test_money_round_midpoints), cmocka_unit_test(test_time),
+        cmocka_unit_test(test_numbers),      cmocka_unit_test(test_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
