@@ -58,6 +58,7 @@ typedef struct cdr_row {
 
     /* Unknown columns, in header order; names come from the reader's header. */
     const cdr_str *extra;
+    const cdr_str *extra_names; /* header names of the unknown columns */
     uint32_t n_extra;
 
     /* The raw row text as it stood in the file (without the line end). */
