@@ -1,0 +1,133 @@
+/*
+ * cdrecon — the re-rating engine: groups records by subscriber and bill month
+ * (within a memory budget, spilling to temporary files when the input is
+ * larger), finds duplicates, merges partial records, runs the bundle pools
+ * in time order, rates every record, compares with what was billed, and
+ * builds findings and refund candidates.
+ *
+ *   cdr_engine_new -> cdr_engine_add (per accepted row) ->
+ *   [cdr_engine_exclude_file] -> cdr_engine_finish(sink) -> cdr_engine_free
+ *
+ * Output order: subscribers in a fixed hash order (the same with or without
+ * spilling), each subscriber's months in order, records in time order
+ * (start time, then record_id, then file and line).
+ */
+#ifndef CDRECON_ENGINE_H
+#define CDRECON_ENGINE_H
+
+#include "findings.h"
+#include "rate.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct cdr_engine cdr_engine;
+
+typedef struct cdr_engine_opts {
+    size_t mem_budget;       /* bytes for grouped records before spilling; default 1 GiB */
+    const char *tmpdir;      /* where spill files go; default $TMPDIR or /tmp */
+    int64_t max_duration;    /* seconds; longer voice records get the overlong flag (10800) */
+    cdr_money tolerance;     /* |billed - rebuilt| <= tolerance is no finding (default 0) */
+    cdr_month month;         /* only this bill month; -1 = all months */
+    const char *msisdn;      /* only this subscriber (normalised); NULL = all */
+    int threads;             /* worker threads for the rating phase (default 1) */
+} cdr_engine_opts;
+
+void cdr_engine_opts_init(cdr_engine_opts *o);
+
+/* What happened to one record. */
+typedef enum cdr_rec_status {
+    CDR_RS_RATED = 0,        /* an ordinary record, rated */
+    CDR_RS_DUPLICATE,        /* a duplicate of an earlier record: rebuilt 0 */
+    CDR_RS_PARTIAL_FIRST,    /* first part of a multi-part call/session: carries the charge */
+    CDR_RS_PARTIAL_REST,     /* a later part: rebuilt 0, compared with the first part */
+    CDR_RS_FREE,             /* to a free number: rebuilt 0, no allowance */
+    CDR_RS_NO_SUBSCRIPTION,  /* vas without a valid subscription: rebuilt 0 */
+    CDR_RS_SEGMENT_OVER,     /* per-segment sms part beyond the segment count: rebuilt 0 */
+    CDR_RS_UNRATED,          /* no plan or no rate row: see unrated */
+    CDR_RS__COUNT
+} cdr_rec_status;
+const char *cdr_rec_status_name(cdr_rec_status s);
+
+/* One record with everything the engine decided about it. Views are valid
+ * only during the callback. */
+typedef struct cdr_rated {
+    cdr_row row;             /* the record (raw is empty; extras present) */
+    cdr_month month;
+    cdr_rec_status status;
+    int32_t plan;            /* -1 if no plan */
+    cdr_rate_out rating;     /* valid when status is RATED or PARTIAL_FIRST */
+    cdr_money rebuilt;       /* the rebuilt charge of this record */
+    cdr_money cmp_billed;    /* billed used in the comparison (sum of parts for PARTIAL_FIRST) */
+    int64_t pool_after;      /* remaining allowance after this record; -1 if no pool */
+    int64_t usage;           /* the usage rated (merged for PARTIAL_FIRST) */
+    uint32_t n_parts;        /* parts of a merged call (1 otherwise) */
+    const char *dup_of;      /* record_id of the original, for duplicates (NUL-terminated) */
+    int has_finding;         /* 1 if a finding is reported for this record */
+    cdr_finding finding;     /* valid when has_finding */
+    const char *unrated;     /* reason when status is UNRATED */
+} cdr_rated;
+
+/* Totals of a finished engine. */
+typedef struct cdr_engine_totals {
+    uint64_t records;        /* records rated (excluded files not counted) */
+    uint64_t excluded;       /* records of excluded files */
+    uint64_t out_of_scope;   /* records outside the month/msisdn filter */
+    uint64_t duplicates;
+    uint64_t unrated;
+    uint64_t findings;
+    uint64_t by_category[CDR_CAT__COUNT];
+    cdr_money amount_by_category[CDR_CAT__COUNT];
+    uint64_t candidates;
+    cdr_money overcharge;
+    cdr_money refund;
+    cdr_money leakage;       /* sum of undercharges, as a positive amount */
+    uint64_t leakage_records;
+    uint64_t spilled_bytes;  /* bytes written to spill files */
+    int spilled;             /* 1 if the engine spilled */
+    size_t peak_mem;         /* peak bytes held for grouping */
+} cdr_engine_totals;
+
+typedef struct cdr_engine_sink {
+    /* Every record, in output order (may be NULL). Non-zero return stops. */
+    int (*on_record)(const cdr_rated *r, void *user);
+    /* Each finding (also reachable through on_record). */
+    int (*on_finding)(const cdr_finding *f, void *user);
+    /* Each subscriber-month with an overcharge, after its records. */
+    int (*on_candidate)(const cdr_candidate *c, void *user);
+    void *user;
+} cdr_engine_sink;
+
+cdr_err cdr_engine_new(const cdr_tariff *t, const cdr_engine_opts *o, cdr_engine **out);
+void cdr_engine_free(cdr_engine *e); /* accepts NULL; removes spill files */
+
+/* The names of the input files, for findings (the engine copies them). */
+cdr_err cdr_engine_set_file(cdr_engine *e, uint32_t file_index, const char *name);
+
+/* Add one accepted row (copied). */
+cdr_err cdr_engine_add(cdr_engine *e, const cdr_row *row);
+
+/* Leave out every record of a file (already ingested, or the file failed). */
+void cdr_engine_exclude_file(cdr_engine *e, uint32_t file_index);
+
+/* Rate everything and report through the sink. Call once. */
+cdr_err cdr_engine_finish(cdr_engine *e, const cdr_engine_sink *sink, cdr_engine_totals *tot);
+
+/* The error text of the last failure (spill I/O etc.), "" if none. */
+const char *cdr_engine_errmsg(const cdr_engine *e);
+
+/* ---- refund policy (DOMAIN.md), exposed for tests and investigate ---- */
+
+/* Approval tier 0..4 for a refund amount (micro-yuan). company_liable: the
+ * operator's own error (every double refund is). first_refund: the number
+ * has no earlier refund. */
+int cdr_approval_tier(cdr_money refund, int company_liable, int first_refund);
+/* Special customer as of bill month m, from earlier refunds of the number
+ * (company-liable and border-roaming refunds excluded). */
+int cdr_special_customer(const cdr_prior_refund *r, size_t n, cdr_month m);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

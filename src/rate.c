@@ -1,0 +1,182 @@
+/* cdrecon — one record's charge: increments, bands, bundles, discount, one rounding. */
+#include <string.h>
+
+#include "cdrecon/rate.h"
+
+void cdr_rate_in_init(cdr_rate_in *in)
+{
+    memset(in, 0, sizeof *in);
+    in->pool_avail = -1;
+    in->force_band = -1;
+    in->billable_override = -1;
+}
+
+static int64_t round_up(int64_t v, int64_t inc)
+{
+    if (inc <= 1)
+        return v;
+    return (v + inc - 1) / inc * inc;
+}
+
+int64_t cdr_rate_billable(cdr_service s, int64_t usage, int64_t increment)
+{
+    if (usage <= 0)
+        return 0;
+    switch (s) {
+    case CDR_SVC_VOICE:
+    case CDR_SVC_SMS:
+        return round_up(usage, increment);
+    case CDR_SVC_DATA:
+        return round_up((usage + 1023) / 1024, increment);
+    case CDR_SVC_VAS:
+        return 1;
+    }
+    return 0;
+}
+
+int64_t cdr_sms_segments(int64_t chars, int32_t single_chars, int32_t part_chars)
+{
+    if (single_chars <= 0)
+        single_chars = 70;
+    if (part_chars <= 0)
+        part_chars = 70;
+    if (chars <= single_chars)
+        return 1;
+    return (chars + part_chars - 1) / part_chars;
+}
+
+static __int128 gcd128(__int128 a, __int128 b)
+{
+    if (a < 0)
+        a = -a;
+    while (b) {
+        __int128 t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+/* acc (num/den) += units * price / unit, kept reduced. */
+static cdr_err frac_add(__int128 *num, __int128 *den, int64_t units, cdr_money price, int64_t unit)
+{
+    const __int128 lim = (__int128)1 << 90;
+    __int128 n2 = (__int128)units * price, d2 = unit;
+    __int128 g = gcd128(n2, d2);
+    if (g > 1) {
+        n2 /= g;
+        d2 /= g;
+    }
+    __int128 n = *num * d2 + n2 * *den, d = *den * d2;
+    g = gcd128(n, d);
+    if (g > 1) {
+        n /= g;
+        d /= g;
+    }
+    if (n > lim || d > ((__int128)1 << 60))
+        return CDR_E_RANGE;
+    *num = n;
+    *den = d;
+    return CDR_OK;
+}
+
+cdr_err cdr_rate_usage(const cdr_rate_in *in, cdr_rate_out *out)
+{
+    const cdr_tariff *t = in->tariff;
+    const cdr_plan *plan = &t->plans[in->plan];
+    cdr_err e;
+
+    memset(out, 0, sizeof *out);
+    out->band = -1;
+    out->pool = -1;
+
+    int32_t band = in->force_band >= 0 ? in->force_band : cdr_tariff_band_at(t, in->start);
+    out->band = band;
+    const cdr_rate *r = cdr_tariff_find_rate(t, in->plan, in->service, in->direction, in->peer.p,
+                                             in->peer.n, band);
+    if (!r) {
+        out->unrated = "no rate row matches (plan, service, direction, peer prefix, band)";
+        return CDR_OK;
+    }
+    out->rate = r;
+
+    int64_t billable;
+    if (in->billable_override >= 0)
+        billable = in->billable_override;
+    else if (in->service == CDR_SVC_VAS)
+        billable = 1;
+    else
+        billable = cdr_rate_billable(in->service, in->usage, r->increment);
+    out->billable = billable;
+
+    /* Bundle: the allowance covers the first billable units. */
+    int64_t covered = 0;
+    if (r->pool >= 0 && cdr_tariff_bundle(t, in->plan, r->pool)) {
+        out->pool = r->pool;
+        if (!in->no_bundle && in->pool_avail > 0)
+            covered = billable < in->pool_avail ? billable : in->pool_avail;
+    }
+    out->covered = covered;
+    int64_t charged = billable - covered;
+
+    __int128 num = 0, den = 1;
+    int split = plan->band_rule == CDR_BAND_SPLIT && in->service == CDR_SVC_VOICE &&
+                in->force_band < 0 && !in->force_start_rule && band >= 0;
+    if (!split || charged == 0) {
+        if ((e = frac_add(&num, &den, charged, r->price, r->unit)) != CDR_OK)
+            return e;
+        out->n_pieces = 1;
+        out->pieces[0].band = band;
+        out->pieces[0].rate = r;
+        out->pieces[0].units = charged;
+    } else {
+        /* Lay the charged seconds out from start+covered; cut at band changes. */
+        cdr_time at = in->start + covered;
+        int64_t left = charged;
+        int np = 0;
+        while (left > 0) {
+            int32_t b = cdr_tariff_band_at(t, at);
+            cdr_time next = cdr_tariff_band_change(t, at);
+            int64_t len = next - at;
+            if (len <= 0 || len > left)
+                len = left;
+            const cdr_rate *pr = cdr_tariff_find_rate(t, in->plan, in->service, in->direction,
+                                                      in->peer.p, in->peer.n, b);
+            if (!pr) {
+                out->unrated = "no rate row for a band the call runs into (split rule)";
+                return CDR_OK;
+            }
+            if ((e = frac_add(&num, &den, len, pr->price, pr->unit)) != CDR_OK)
+                return e;
+            if (np < CDR_RATE_MAX_PIECES && np > 0 && out->pieces[np - 1].band == b &&
+                out->pieces[np - 1].rate == pr) {
+                out->pieces[np - 1].units += len;
+            } else if (np < CDR_RATE_MAX_PIECES) {
+                out->pieces[np].band = b;
+                out->pieces[np].rate = pr;
+                out->pieces[np].units = len;
+                np++;
+            }
+            at += len;
+            left -= len;
+        }
+        out->n_pieces = np;
+    }
+
+    if ((e = cdr_money_round(num, den, plan->rounding, &out->gross)) != CDR_OK)
+        return e;
+
+    const cdr_discount *d = in->no_discount ? NULL : cdr_tariff_discount(t, in->plan, in->service);
+    if (d && d->percent_micro > 0) {
+        const int64_t full = 100 * CDR_MICRO; /* 100% in percent_micro */
+        out->discount_micro = d->percent_micro;
+        num *= (full - d->percent_micro);
+        den *= full;
+        __int128 g = gcd128(num, den);
+        if (g > 1) {
+            num /= g;
+            den /= g;
+        }
+    }
+    return cdr_money_round(num, den, plan->rounding, &out->charge);
+}
