@@ -1,0 +1,376 @@
+/*
+ * cdrecon — CSV output files written through a temporary name and renamed
+ * into place (include/cdrecon/outcsv.h).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cdrecon/outcsv.h"
+
+struct cdr_csvw {
+    FILE *fp;
+    int owns_fp;       /* 1: our temp file; 0: a caller's stream */
+    int committed;
+    int row_open;      /* a cell was written in the current row */
+    cdr_err status;
+    uint64_t rows;
+    char *dir;         /* owned mode only */
+    char *tmp_path;
+    char *final_path;
+    unsigned flags;
+    char label[256];
+    char message[512];
+};
+
+static cdr_err fail(cdr_csvw *w, cdr_err e, const char *what, int errnum)
+{
+    if (w->status == CDR_OK) {
+        w->status = e;
+        if (errnum)
+            snprintf(w->message, sizeof w->message, "%s: %s: %s", w->label, what,
+                     strerror(errnum));
+        else
+            snprintf(w->message, sizeof w->message, "%s: %s", w->label, what);
+    }
+    return w->status;
+}
+
+/* A plain file name: no '/', no "..", not empty, not ".". */
+static int name_ok(const char *name)
+{
+    if (!name || !name[0] || strcmp(name, ".") == 0)
+        return 0;
+    if (strchr(name, '/') || strstr(name, ".."))
+        return 0;
+    return strlen(name) < 200;
+}
+
+static char *join(const char *dir, const char *name)
+{
+    size_t a = strlen(dir), b = strlen(name);
+    char *p = malloc(a + b + 2);
+    if (!p)
+        return NULL;
+    memcpy(p, dir, a);
+    p[a] = '/';
+    memcpy(p + a + 1, name, b + 1);
+    return p;
+}
+
+cdr_err cdr_csvw_open(const char *dir, const char *name, unsigned flags, cdr_csvw **out)
+{
+    *out = NULL;
+    if (!dir || !dir[0] || !name_ok(name))
+        return CDR_E_USAGE;
+    cdr_csvw *w = calloc(1, sizeof *w);
+    if (!w)
+        return CDR_E_NOMEM;
+    w->owns_fp = 1;
+    w->flags = flags;
+    snprintf(w->label, sizeof w->label, "%s", name);
+    char tmpname[256];
+    snprintf(tmpname, sizeof tmpname, ".%s.tmp.%ld", name, (long)getpid());
+    w->dir = strdup(dir);
+    w->tmp_path = join(dir, tmpname);
+    w->final_path = join(dir, name);
+    if (!w->dir || !w->tmp_path || !w->final_path) {
+        cdr_csvw_free(w);
+        return CDR_E_NOMEM;
+    }
+    struct stat st;
+    if ((flags & CDR_CSVW_NOCLOBBER) && lstat(w->final_path, &st) == 0) {
+        cdr_csvw_free(w);
+        return CDR_E_EXISTS;
+    }
+    int fd = open(w->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        free(w->tmp_path); /* nothing of ours to unlink */
+        w->tmp_path = NULL;
+        cdr_csvw_free(w);
+        return CDR_E_IO;
+    }
+    w->fp = fdopen(fd, "w");
+    if (!w->fp) {
+        close(fd);
+        unlink(w->tmp_path);
+        free(w->tmp_path);
+        w->tmp_path = NULL;
+        cdr_csvw_free(w);
+        return CDR_E_NOMEM;
+    }
+    *out = w;
+    return CDR_OK;
+}
+
+cdr_err cdr_csvw_open_stream(FILE *fp, const char *label, cdr_csvw **out)
+{
+    *out = NULL;
+    if (!fp)
+        return CDR_E_USAGE;
+    cdr_csvw *w = calloc(1, sizeof *w);
+    if (!w)
+        return CDR_E_NOMEM;
+    w->fp = fp;
+    snprintf(w->label, sizeof w->label, "%s", label ? label : "(stream)");
+    *out = w;
+    return CDR_OK;
+}
+
+static cdr_err put(cdr_csvw *w, const char *s, size_t n)
+{
+    if (w->status != CDR_OK)
+        return w->status;
+    if (!w->fp || w->committed)
+        return fail(w, CDR_E_INTERNAL, "write after commit or abort", 0);
+    errno = 0;
+    if (n && fwrite(s, 1, n, w->fp) != n)
+        return fail(w, CDR_E_IO, "write failed", errno ? errno : EIO);
+    return CDR_OK;
+}
+
+static int needs_quotes(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i] == ',' || s[i] == '"' || s[i] == '\r' || s[i] == '\n')
+            return 1;
+    return 0;
+}
+
+/* One cell: separator, optional apostrophe, RFC 4180 quoting. */
+static cdr_err cell(cdr_csvw *w, const char *s, size_t n, int neutralise)
+{
+    if (w->status != CDR_OK)
+        return w->status;
+    if (!s)
+        n = 0;
+    if (w->row_open && put(w, ",", 1) != CDR_OK)
+        return w->status;
+    w->row_open = 1;
+    int apos = neutralise && n > 0 &&
+               (s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@' || s[0] == '\t' ||
+                s[0] == '\r');
+    if (!needs_quotes(s, n)) {
+        if (apos)
+            put(w, "'", 1);
+        return put(w, s, n);
+    }
+    put(w, "\"", 1);
+    if (apos)
+        put(w, "'", 1);
+    size_t from = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '"') {
+            put(w, s + from, i + 1 - from); /* through the quote, then double it */
+            put(w, "\"", 1);
+            from = i + 1;
+        }
+    }
+    put(w, s + from, n - from);
+    return put(w, "\"", 1);
+}
+
+cdr_err cdr_csvw_text(cdr_csvw *w, const char *s, size_t n) { return cell(w, s, n, 1); }
+cdr_err cdr_csvw_textz(cdr_csvw *w, const char *s) { return cell(w, s, s ? strlen(s) : 0, 1); }
+cdr_err cdr_csvw_num(cdr_csvw *w, const char *s, size_t n) { return cell(w, s, n, 0); }
+
+cdr_err cdr_csvw_money(cdr_csvw *w, cdr_money v)
+{
+    char b[32];
+    size_t n = cdr_money_format(v, 2, b);
+    return cell(w, b, n, 0);
+}
+
+cdr_err cdr_csvw_u64(cdr_csvw *w, uint64_t v)
+{
+    char b[32];
+    int n = snprintf(b, sizeof b, "%" PRIu64, v);
+    return cell(w, b, (size_t)n, 0);
+}
+
+cdr_err cdr_csvw_i64(cdr_csvw *w, int64_t v)
+{
+    char b[32];
+    int n = snprintf(b, sizeof b, "%" PRId64, v);
+    return cell(w, b, (size_t)n, 0);
+}
+
+cdr_err cdr_csvw_end_row(cdr_csvw *w)
+{
+    if (put(w, "\n", 1) == CDR_OK) {
+        w->row_open = 0;
+        w->rows++;
+    }
+    return w->status;
+}
+
+cdr_err cdr_csvw_status(const cdr_csvw *w) { return w->status; }
+const char *cdr_csvw_message(const cdr_csvw *w) { return w->message; }
+uint64_t cdr_csvw_rows(const cdr_csvw *w) { return w->rows; }
+
+/* fsync the directory so the rename itself is durable. */
+static int sync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    int e = errno;
+    close(fd);
+    errno = e;
+    return rc;
+}
+
+cdr_err cdr_csvw_commit(cdr_csvw *w)
+{
+    if (w->committed)
+        return w->status;
+    if (!w->fp)
+        return fail(w, CDR_E_INTERNAL, "commit after abort", 0);
+    if (w->row_open)
+        cdr_csvw_end_row(w);
+    errno = 0;
+    if (w->status == CDR_OK && fflush(w->fp) != 0)
+        fail(w, CDR_E_IO, "write failed", errno ? errno : EIO);
+    if (w->status == CDR_OK && ferror(w->fp))
+        fail(w, CDR_E_IO, "write failed", EIO);
+    if (!w->owns_fp) {
+        w->fp = NULL;
+        w->committed = 1;
+        return w->status;
+    }
+    if (w->status == CDR_OK && fsync(fileno(w->fp)) != 0)
+        fail(w, CDR_E_IO, "fsync failed", errno);
+    int rc = fclose(w->fp);
+    w->fp = NULL;
+    if (rc != 0)
+        fail(w, CDR_E_IO, "close failed", errno ? errno : EIO);
+    if (w->status == CDR_OK) {
+        struct stat st;
+        if ((w->flags & CDR_CSVW_NOCLOBBER) && lstat(w->final_path, &st) == 0)
+            fail(w, CDR_E_EXISTS, "output exists", 0);
+        else if (rename(w->tmp_path, w->final_path) != 0)
+            fail(w, CDR_E_IO, "rename failed", errno);
+        else if (sync_dir(w->dir) != 0)
+            fail(w, CDR_E_IO, "directory fsync failed", errno);
+    }
+    if (w->status != CDR_OK)
+        unlink(w->tmp_path); /* ENOENT after a successful rename is harmless */
+    w->committed = 1;
+    return w->status;
+}
+
+void cdr_csvw_abort(cdr_csvw *w)
+{
+    if (!w || w->committed)
+        return;
+    if (w->owns_fp) {
+        if (w->fp)
+            fclose(w->fp);
+        if (w->tmp_path)
+            unlink(w->tmp_path);
+    }
+    w->fp = NULL;
+    w->committed = 1;
+    if (w->status == CDR_OK)
+        fail(w, CDR_E_INTERRUPTED, "aborted", 0);
+}
+
+void cdr_csvw_free(cdr_csvw *w)
+{
+    if (!w)
+        return;
+    cdr_csvw_abort(w);
+    free(w->dir);
+    free(w->tmp_path);
+    free(w->final_path);
+    free(w);
+}
+
+/* ------------------------------------------------------------------ */
+/* The contract files.                                                 */
+
+static cdr_err header(cdr_csvw *w, const char *const *cols, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        cdr_csvw_textz(w, cols[i]);
+    return cdr_csvw_end_row(w);
+}
+
+#define COUNT(a) (sizeof(a) / sizeof *(a))
+
+cdr_err cdr_findings_csv_header(cdr_csvw *w)
+{
+    static const char *const cols[] = {"msisdn",  "month",      "record_id", "file",
+                                       "line",    "category",   "flags",     "billed",
+                                       "rebuilt", "difference", "service",   "start_time",
+                                       "peer",    "offset",     "explanation"};
+    return header(w, cols, COUNT(cols));
+}
+
+cdr_err cdr_findings_csv_row(cdr_csvw *w, const cdr_finding *f)
+{
+    char b[64];
+    cdr_csvw_text(w, f->msisdn.p, f->msisdn.n);
+    cdr_csvw_text(w, b, cdr_month_format(f->month, b));
+    cdr_csvw_text(w, f->record_id.p, f->record_id.n);
+    cdr_csvw_textz(w, f->file);
+    cdr_csvw_u64(w, f->line);
+    cdr_csvw_textz(w, cdr_category_name(f->category));
+    cdr_csvw_text(w, b, cdr_flags_format(f->flags, b));
+    cdr_csvw_money(w, f->billed);
+    cdr_csvw_money(w, f->rebuilt);
+    cdr_csvw_money(w, f->difference);
+    cdr_csvw_textz(w, cdr_service_name(f->service));
+    cdr_csvw_text(w, b, cdr_time_format(f->start, b));
+    cdr_csvw_text(w, f->peer.p, f->peer.n);
+    cdr_csvw_u64(w, f->offset);
+    cdr_csvw_textz(w, f->explanation);
+    return cdr_csvw_end_row(w);
+}
+
+cdr_err cdr_candidates_csv_header(cdr_csvw *w)
+{
+    static const char *const cols[] = {"msisdn", "month",  "records", "overcharge",
+                                       "refund", "categories", "tier", "policy",
+                                       "special", "flags", "policy_reason"};
+    return header(w, cols, COUNT(cols));
+}
+
+cdr_err cdr_candidates_csv_row(cdr_csvw *w, const cdr_candidate *c)
+{
+    char b[256];
+    cdr_csvw_text(w, c->msisdn.p, c->msisdn.n);
+    cdr_csvw_text(w, b, cdr_month_format(c->month, b));
+    cdr_csvw_u64(w, c->records);
+    cdr_csvw_money(w, c->overcharge);
+    cdr_csvw_money(w, c->refund);
+    cdr_csvw_text(w, b, cdr_categories_format(c->categories, b));
+    cdr_csvw_i64(w, c->tier);
+    cdr_csvw_textz(w, cdr_policy_name(c->policy));
+    cdr_csvw_i64(w, c->special ? 1 : 0);
+    cdr_csvw_text(w, b, cdr_flags_format(c->flags, b));
+    cdr_csvw_textz(w, c->policy_reason);
+    return cdr_csvw_end_row(w);
+}
+
+cdr_err cdr_rejects_csv_header(cdr_csvw *w)
+{
+    static const char *const cols[] = {"file", "line", "offset", "reason", "raw"};
+    return header(w, cols, COUNT(cols));
+}
+
+cdr_err cdr_rejects_csv_row(cdr_csvw *w, const cdr_reject *r)
+{
+    cdr_csvw_textz(w, r->file);
+    cdr_csvw_u64(w, r->line);
+    cdr_csvw_u64(w, r->offset);
+    cdr_csvw_textz(w, r->reason);
+    cdr_csvw_text(w, r->raw.p, r->raw.n);
+    return cdr_csvw_end_row(w);
+}
