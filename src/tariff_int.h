@@ -1,0 +1,67 @@
+/*
+ * cdrecon — internals of the tariff model shared by src/tariff.c (loading and
+ * validation) and src/tariff_lookup.c (indexes and look-ups). Not public.
+ */
+#ifndef CDRECON_TARIFF_INT_H
+#define CDRECON_TARIFF_INT_H
+
+#include "cdrecon/tariff.h"
+
+/* Longest rate or free-number prefix (bytes); prefix lengths are kept as a
+ * 64-bit mask per look-up bucket. */
+#define CDR_PREFIX_MAX 63
+/* Longest plan/band/pool name and SP service code. */
+#define CDR_NAME_MAX 64
+
+/* A bump allocator for the tariff's strings: freed all at once. */
+typedef struct cdr_arena_chunk cdr_arena_chunk;
+typedef struct cdr_arena {
+    cdr_arena_chunk *head;
+    size_t used, cap;
+} cdr_arena;
+char *cdr_arena_strdup(cdr_arena *a, const char *s, size_t n); /* NULL on no memory */
+void cdr_arena_free(cdr_arena *a);
+
+/* Open-addressing hash of (namespace, byte string) -> two int32 values. The
+ * keys are borrowed (arena strings) and must outlive the table. */
+typedef struct cdr_sh_ent {
+    const char *k;  /* NULL = empty slot */
+    uint32_t n;
+    uint32_t ns;
+    int32_t a, b;
+} cdr_sh_ent;
+typedef struct cdr_shash {
+    cdr_sh_ent *e;
+    size_t cap, used;
+} cdr_shash;
+/* Returns the entry, inserting an empty one (a = b = -1, *created = 1) if
+ * absent; NULL on no memory. The pointer is valid until the next insert. */
+cdr_sh_ent *cdr_sh_put(cdr_shash *h, uint32_t ns, const char *k, size_t n, int *created);
+const cdr_sh_ent *cdr_sh_get(const cdr_shash *h, uint32_t ns, const char *k, size_t n);
+void cdr_sh_free(cdr_shash *h);
+
+#define CDR_MINUTES 1440
+
+struct cdr_tariff_index {
+    cdr_arena arena;
+    cdr_shash plans;          /* plan name -> a = plan index */
+    /* bands: day type 0 = weekday (Mon..Fri), 1 = weekend (Sat, Sun) */
+    int have_bands;
+    int16_t band_min[2][CDR_MINUTES];  /* band index in force in each minute */
+    int16_t next_diff[2][CDR_MINUTES]; /* first later minute of that day with another
+                                          band, CDR_MINUTES if none */
+    /* rates: bucket = (plan * CDR_SVC__COUNT + service) * 2 + direction;
+     * prefixes: ns = bucket for rates, ns = n_buckets for free numbers. */
+    cdr_shash prefixes;       /* a = first rate (chain in rate_next) / free index */
+    int32_t *rate_next;
+    uint64_t *rate_lens;      /* per bucket: bit L set if some prefix has length L */
+    size_t n_buckets;
+    uint64_t free_lens;
+    int32_t *discount;        /* [plan * CDR_SVC__COUNT + service] -> index or -1 */
+    int32_t *bundle;          /* [plan * n_pool_names + pool] -> index or -1 */
+    cdr_shash subscribers;    /* msisdn -> a = first, b = count (sorted by valid_from) */
+    cdr_shash subscriptions;  /* "msisdn|code" -> a = first, b = count */
+    cdr_shash refunds;        /* msisdn -> a = first, b = count (sorted by date) */
+};
+
+#endif
