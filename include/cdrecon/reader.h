@@ -54,6 +54,9 @@ typedef struct cdr_reader_opts {
     /* Optional pre-filter (investigate's scan path): when set, physical lines
      * that do not contain this byte string are counted but not parsed. */
     const char *line_filter;
+    /* Testing and tuning (0 = default). */
+    int no_fast_path;     /* 1: parse every line with libcsv (differential tests) */
+    size_t in_buf_size;   /* bytes per read() of the stored file, default 256 KiB */
 } cdr_reader_opts;
 
 void cdr_reader_opts_init(cdr_reader_opts *o);
@@ -79,6 +82,10 @@ typedef struct cdr_file_stats {
  * ends the file with that status: rows passed to on_row before the failure
  * must then be treated by the caller as belonging to a failed file.
  * read = accepted + rejected holds for every file, failed or not.
+ */
+/*
+ * If on_row or on_reject returns non-zero, reading stops and the file's
+ * status is CDR_E_INTERRUPTED ("stopped by the caller").
  */
 cdr_err cdr_read_file(const char *path, uint32_t file_index, const cdr_reader_opts *opts,
                       cdr_row_fn on_row, cdr_reject_fn on_reject, void *user,

@@ -1,0 +1,40 @@
+/* cdrecon — one safe CSV cell (see csvout.h). */
+#include <string.h>
+
+#include "csvout.h"
+
+static int write_cell(FILE *fp, const char *s, size_t n, int neutralise)
+{
+    int guard = neutralise && n > 0 &&
+                (s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@' || s[0] == '\t' ||
+                 s[0] == '\r');
+    int quote = 0;
+    for (size_t i = 0; i < n && !quote; i++)
+        quote = s[i] == ',' || s[i] == '"' || s[i] == '\r' || s[i] == '\n';
+    if (quote && putc('"', fp) == EOF)
+        return -1;
+    if (guard && putc('\'', fp) == EOF)
+        return -1;
+    if (!quote)
+        return n && fwrite(s, 1, n, fp) != n ? -1 : 0;
+    size_t start = 0;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] == '"') {
+            if (fwrite(s + start, 1, i + 1 - start, fp) != i + 1 - start || putc('"', fp) == EOF)
+                return -1;
+            start = i + 1;
+        }
+    if (n > start && fwrite(s + start, 1, n - start, fp) != n - start)
+        return -1;
+    return putc('"', fp) == EOF ? -1 : 0;
+}
+
+int cdr_csv_write_cell(FILE *fp, const char *s, size_t n)
+{
+    return write_cell(fp, s, n, 1);
+}
+
+int cdr_csv_write_raw_cell(FILE *fp, const char *s, size_t n)
+{
+    return write_cell(fp, s, n, 0);
+}

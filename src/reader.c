@@ -1,0 +1,1536 @@
+/*
+ * cdrecon — streaming CDR reader (include/cdrecon/reader.h).
+ *
+ * Three layers:
+ *   1. source: the stored bytes (plain, gzip multi-member, stdin) turned into
+ *      decompressed chunks. zlib's inflate API is used directly so that a
+ *      truncated or corrupt stream is always reported. With threads == 2 a
+ *      producer thread reads and inflates into a ring of NSLOT buffers while
+ *      the calling thread parses.
+ *   2. splitter: chunks into physical lines (memchr '\n'), with line numbers
+ *      and offsets; a line that crosses a chunk is joined in a carry buffer
+ *      bounded by max_row; a longer line is streamed without buffering.
+ *   3. rows: a line without '"' or CR is split on ',' directly (fast path);
+ *      every other line goes through libcsv in strict mode. A quoted field may
+ *      span lines. A complete row is checked (field count, NUL, UTF-8,
+ *      lengths) and typed per CONTRACT.md, then passed to on_row or on_reject.
+ *
+ * The library never prints. Memory is bounded: NSLOT * buf_size + in_buf_size
+ * + a few buffers of max_row bytes, whatever the input.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <csv.h>
+#include <zlib.h>
+
+#include "cdrecon/reader.h"
+#include "sha256.h"
+
+#define NSLOT 4
+#define PROGRESS_STEP (16u << 20)
+#define MAX_COLUMNS 4096
+#define QUOTE_MAX 60
+#define INT_CAP 1000000000000000LL /* 10^15 */
+
+void cdr_reader_opts_init(cdr_reader_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->buf_size = 4u << 20;
+    o->max_field = 64u << 10;
+    o->max_row = 1u << 20;
+    o->threads = 2;
+}
+
+/* ================================================================== */
+/* 1. Source                                                            */
+
+typedef struct source {
+    int fd;
+    int own_fd;
+    int gzip;
+    int named_gz;
+    z_stream zs;
+    int z_ready;
+    unsigned char *in;
+    size_t in_cap;
+    size_t pend_off, pend_len; /* plain: sniffed bytes not yet delivered */
+    int eof;
+    uint64_t in_read;      /* stored bytes read so far */
+    uint64_t member_start; /* compressed offset of the current gzip member */
+    uint64_t members;      /* gzip members completed */
+    int want_sha;
+    cdr_sha256 sha;
+    cdr_err err;
+    uint64_t err_off;
+    char msg[256];
+} source;
+
+static cdr_err src_fail(source *s, cdr_err e, uint64_t off, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static cdr_err src_fail(source *s, cdr_err e, uint64_t off, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->msg, sizeof s->msg, fmt, ap);
+    va_end(ap);
+    s->err = e;
+    s->err_off = off;
+    return e;
+}
+
+/* read() once into buf; 0 at end of file. */
+static cdr_err src_read(source *s, unsigned char *buf, size_t cap, size_t *got)
+{
+    ssize_t n;
+    do
+        n = read(s->fd, buf, cap);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return src_fail(s, CDR_E_IO, s->in_read, "read error at offset %llu: %s",
+                        (unsigned long long)s->in_read, strerror(errno));
+    if (n == 0)
+        s->eof = 1;
+    if (s->want_sha && n > 0)
+        cdr_sha256_update(&s->sha, buf, (size_t)n);
+    s->in_read += (uint64_t)n;
+    *got = (size_t)n;
+    return CDR_OK;
+}
+
+static int ends_with_gz(const char *p)
+{
+    size_t n = strlen(p);
+    return n >= 3 && strcasecmp(p + n - 3, ".gz") == 0;
+}
+
+static cdr_err src_open(source *s, const char *path, const cdr_reader_opts *o, uint64_t *size)
+{
+    memset(s, 0, sizeof *s);
+    s->fd = -1;
+    s->want_sha = o->want_sha256;
+    if (s->want_sha)
+        cdr_sha256_init(&s->sha);
+    s->in_cap = o->in_buf_size ? o->in_buf_size : 256u << 10;
+    s->in = malloc(s->in_cap < 2 ? 2 : s->in_cap);
+    if (!s->in)
+        return src_fail(s, CDR_E_NOMEM, 0, "out of memory");
+    if (strcmp(path, "-") == 0) {
+        s->fd = 0;
+    } else {
+        s->fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (s->fd < 0)
+            return src_fail(s, CDR_E_IO, 0, "cannot open: %s", strerror(errno));
+        s->own_fd = 1;
+        s->named_gz = ends_with_gz(path);
+    }
+    struct stat stt;
+    if (fstat(s->fd, &stt) == 0) {
+        if (S_ISDIR(stt.st_mode))
+            return src_fail(s, CDR_E_IO, 0, "is a directory");
+        if (S_ISREG(stt.st_mode))
+            *size = (uint64_t)stt.st_size;
+    }
+    /* Sniff the first two bytes. */
+    size_t have = 0;
+    while (have < 2 && !s->eof) {
+        size_t got;
+        cdr_err e = src_read(s, s->in + have, (s->in_cap < 2 ? 2 : s->in_cap) - have, &got);
+        if (e)
+            return e;
+        have += got;
+    }
+    int magic = have >= 2 && s->in[0] == 0x1f && s->in[1] == 0x8b;
+    if (s->named_gz && !magic)
+        return src_fail(s, CDR_E_GZIP, 0, "not gzip: the file is named .gz but does not start "
+                                          "with the gzip magic bytes 1f 8b");
+    if (magic) {
+        s->gzip = 1;
+        if (inflateInit2(&s->zs, 15 + 16) != Z_OK)
+            return src_fail(s, CDR_E_NOMEM, 0, "cannot initialise zlib");
+        s->z_ready = 1;
+        s->zs.next_in = s->in;
+        s->zs.avail_in = (uInt)have;
+    } else {
+        s->pend_off = 0;
+        s->pend_len = have;
+    }
+    return CDR_OK;
+}
+
+static void src_close(source *s)
+{
+    if (s->z_ready)
+        inflateEnd(&s->zs);
+    if (s->own_fd && s->fd >= 0)
+        close(s->fd);
+    free(s->in);
+    s->in = NULL;
+}
+
+/* Fill out[0..cap) with decompressed bytes; *got == 0 with CDR_OK means the
+ * end. On an error, the bytes produced before it are still in *got. */
+static cdr_err src_fill(source *s, unsigned char *out, size_t cap, size_t *got)
+{
+    *got = 0;
+    if (s->err)
+        return s->err;
+    if (!s->gzip) {
+        while (*got < cap) {
+            if (s->pend_len) {
+                size_t k = s->pend_len < cap - *got ? s->pend_len : cap - *got;
+                memcpy(out + *got, s->in + s->pend_off, k);
+                s->pend_off += k;
+                s->pend_len -= k;
+                *got += k;
+                continue;
+            }
+            if (s->eof)
+                break;
+            size_t n;
+            cdr_err e = src_read(s, out + *got, cap - *got, &n);
+            if (e)
+                return e;
+            *got += n;
+        }
+        return CDR_OK;
+    }
+    z_stream *z = &s->zs;
+    z->next_out = out;
+    z->avail_out = (uInt)(cap > (1u << 30) ? (1u << 30) : cap);
+    size_t want = z->avail_out;
+    while (z->avail_out > 0) {
+        if (z->avail_in == 0) {
+            if (s->eof) {
+                if (s->members > 0 && s->member_start == s->in_read)
+                    break; /* clean end right after a member */
+                *got = want - z->avail_out;
+                return src_fail(s, CDR_E_GZIP, s->in_read,
+                                "truncated gzip stream at compressed offset %llu",
+                                (unsigned long long)s->in_read);
+            }
+            size_t n;
+            cdr_err e = src_read(s, s->in, s->in_cap, &n);
+            if (e) {
+                *got = want - z->avail_out;
+                return e;
+            }
+            z->next_in = s->in;
+            z->avail_in = (uInt)n;
+            continue;
+        }
+        int r = inflate(z, Z_NO_FLUSH);
+        if (r == Z_STREAM_END) {
+            s->members++;
+            s->member_start = s->in_read - z->avail_in;
+            inflateReset(z);
+            continue;
+        }
+        if (r == Z_OK)
+            continue;
+        uint64_t off = s->in_read - z->avail_in;
+        *got = want - z->avail_out;
+        if (r == Z_MEM_ERROR)
+            return src_fail(s, CDR_E_NOMEM, off, "out of memory in zlib");
+        if (s->members > 0 && z->total_out == 0)
+            return src_fail(s, CDR_E_GZIP, s->member_start,
+                            "trailing garbage after gzip member at compressed offset %llu",
+                            (unsigned long long)s->member_start);
+        return src_fail(s, CDR_E_GZIP, off, "corrupt gzip data at compressed offset %llu: %s",
+                        (unsigned long long)off, z->msg ? z->msg : "inflate error");
+    }
+    *got = want - z->avail_out;
+    return CDR_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Producer thread and ring of buffers.                                  */
+
+typedef struct ring {
+    source *src;
+    size_t cap;
+    unsigned char *buf[NSLOT];
+    size_t len[NSLOT];
+    uint64_t in_bytes[NSLOT];
+    unsigned head, count;
+    int done, stop;
+    pthread_mutex_t mu;
+    pthread_cond_t cv_full, cv_free;
+    pthread_t th;
+    int threaded;
+} ring;
+
+static void *producer(void *arg)
+{
+    ring *g = arg;
+    for (;;) {
+        pthread_mutex_lock(&g->mu);
+        while (g->count == NSLOT && !g->stop)
+            pthread_cond_wait(&g->cv_free, &g->mu);
+        if (g->stop) {
+            pthread_mutex_unlock(&g->mu);
+            break;
+        }
+        unsigned idx = (g->head + g->count) % NSLOT;
+        pthread_mutex_unlock(&g->mu);
+
+        size_t got = 0;
+        cdr_err e = src_fill(g->src, g->buf[idx], g->cap, &got);
+
+        pthread_mutex_lock(&g->mu);
+        g->len[idx] = got;
+        g->in_bytes[idx] = g->src->in_read;
+        if (got > 0)
+            g->count++;
+        if (got == 0 || e)
+            g->done = 1;
+        int fin = g->done;
+        pthread_cond_signal(&g->cv_full);
+        pthread_mutex_unlock(&g->mu);
+        if (fin)
+            break;
+    }
+    return NULL;
+}
+
+/* Next chunk for the parser: 1 with p and n set, 0 at the end (or error). */
+static int ring_get(ring *g, unsigned char **p, size_t *n, uint64_t *in_bytes)
+{
+    if (!g->threaded) {
+        if (g->done)
+            return 0;
+        size_t got = 0;
+        cdr_err e = src_fill(g->src, g->buf[0], g->cap, &got);
+        if (got == 0 || e)
+            g->done = 1;
+        *p = g->buf[0];
+        *n = got;
+        *in_bytes = g->src->in_read;
+        return got > 0;
+    }
+    pthread_mutex_lock(&g->mu);
+    while (g->count == 0 && !g->done)
+        pthread_cond_wait(&g->cv_full, &g->mu);
+    int have = g->count > 0;
+    if (have) {
+        *p = g->buf[g->head];
+        *n = g->len[g->head];
+        *in_bytes = g->in_bytes[g->head];
+    }
+    pthread_mutex_unlock(&g->mu);
+    return have;
+}
+
+static void ring_release(ring *g)
+{
+    if (!g->threaded)
+        return;
+    pthread_mutex_lock(&g->mu);
+    g->head = (g->head + 1) % NSLOT;
+    g->count--;
+    pthread_cond_signal(&g->cv_free);
+    pthread_mutex_unlock(&g->mu);
+}
+
+static cdr_err ring_start(ring *g, source *s, size_t cap, int threads)
+{
+    memset(g, 0, sizeof *g);
+    g->src = s;
+    g->cap = cap;
+    int nbuf = threads >= 2 ? NSLOT : 1;
+    for (int i = 0; i < nbuf; i++)
+        if (!(g->buf[i] = malloc(cap)))
+            return CDR_E_NOMEM;
+    if (threads < 2)
+        return CDR_OK;
+    pthread_mutex_init(&g->mu, NULL);
+    pthread_cond_init(&g->cv_full, NULL);
+    pthread_cond_init(&g->cv_free, NULL);
+    if (pthread_create(&g->th, NULL, producer, g) != 0) {
+        pthread_mutex_destroy(&g->mu);
+        pthread_cond_destroy(&g->cv_full);
+        pthread_cond_destroy(&g->cv_free);
+        return CDR_OK; /* fall back to one thread */
+    }
+    g->threaded = 1;
+    return CDR_OK;
+}
+
+static void ring_stop(ring *g)
+{
+    if (g->threaded) {
+        pthread_mutex_lock(&g->mu);
+        g->stop = 1;
+        pthread_cond_broadcast(&g->cv_free);
+        pthread_mutex_unlock(&g->mu);
+        pthread_join(g->th, NULL);
+        pthread_mutex_destroy(&g->mu);
+        pthread_cond_destroy(&g->cv_full);
+        pthread_cond_destroy(&g->cv_free);
+        g->threaded = 0;
+    }
+    for (int i = 0; i < NSLOT; i++) {
+        free(g->buf[i]);
+        g->buf[i] = NULL;
+    }
+}
+
+/* ================================================================== */
+/* Columns                                                              */
+
+enum {
+    C_RECORD_ID,
+    C_MSISDN,
+    C_SERVICE,
+    C_DIRECTION,
+    C_PEER,
+    C_START_TIME,
+    C_DURATION_S,
+    C_BYTES,
+    C_SMS_CHARS,
+    C_SMS_REF,
+    C_SMS_PART,
+    C_SMS_PARTS,
+    C_CALL_ID,
+    C_PARTIAL_SEQ,
+    C_BILLED,
+    C__N
+};
+
+static const char *const col_names[C__N] = {
+    "record_id", "msisdn",   "service",  "direction", "peer",
+    "start_time", "duration_s", "bytes", "sms_chars", "sms_ref",
+    "sms_part",  "sms_parts", "call_id", "partial_seq", "billed"};
+static const int col_required[C__N] = {[C_RECORD_ID] = 1, [C_MSISDN] = 1, [C_SERVICE] = 1,
+                                       [C_START_TIME] = 1, [C_BILLED] = 1};
+
+/* ================================================================== */
+/* 2+3. Splitter and rows                                               */
+
+enum { M_NORMAL, M_CSV, M_SKIP };
+
+typedef struct rd {
+    const cdr_reader_opts *o;
+    const char *path;
+    uint32_t fidx;
+    cdr_row_fn on_row;
+    cdr_reject_fn on_reject;
+    void *user;
+    cdr_file_stats *st;
+    int stop; /* header error or callback stop */
+    cdr_err stop_err;
+
+    /* splitter */
+    uint64_t line_no;  /* lines begun */
+    uint64_t line_off; /* offset of the current line start */
+    char *carry;
+    size_t carry_len, carry_cap;
+    int over;            /* current physical line is longer than carry_cap */
+    uint64_t over_len;   /* its length so far */
+    unsigned over_quotes;
+    size_t over_run, over_maxrun;
+    uint64_t over_line, over_off;
+
+    /* rows */
+    int mode;
+    uint64_t row_line, row_off;
+    char *rowbuf; /* raw text of a row spanning lines, <= max_row */
+    size_t row_len;
+    uint64_t row_total;
+    unsigned skip_parity;
+    size_t skip_maxrun;
+
+    /* libcsv */
+    struct csv_parser csv;
+    int csv_ready;
+    char *fbuf;
+    size_t fbuf_len, fbuf_cap;
+    size_t *foff, *flen;
+    size_t nf, nf_cap;
+    int csv_phase_content;
+    int csv_rows;
+    int csv_cr;     /* a row ended inside the line's content: bare CR */
+    size_t csv_cr_field;
+
+    /* fields of the current row */
+    cdr_str *fields;
+    size_t fields_cap;
+
+    /* header */
+    int have_header;
+    size_t ncols;
+    int known[C__N];
+    int *col_of; /* per header column: C_* or -1 */
+    char *names_buf;
+    cdr_str *names;
+    cdr_str *extra_names;
+    cdr_str *extra;
+    size_t n_extra;
+
+    uint64_t next_progress;
+    char reason[512];
+} rd;
+
+static size_t quote_val(char *buf, size_t cap, const char *s, size_t n, int esc_high)
+{
+    size_t o = 0;
+    int trunc = 0;
+    if (n > QUOTE_MAX) {
+        n = QUOTE_MAX;
+        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+            n--;
+        trunc = 1;
+    }
+    buf[o++] = '\'';
+    for (size_t i = 0; i < n && o + 8 < cap; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == 0x7f || (esc_high && c >= 0x80))
+            o += (size_t)snprintf(buf + o, cap - o, "\\x%02X", c);
+        else
+            buf[o++] = (char)c;
+    }
+    if (trunc && o + 4 < cap) {
+        memcpy(buf + o, "...", 3);
+        o += 3;
+    }
+    buf[o++] = '\'';
+    buf[o] = '\0';
+    return o;
+}
+
+static const char *col_label(rd *r, size_t i, char *tmp, size_t cap)
+{
+    if (r->have_header && i < r->ncols) {
+        const cdr_str *nm = &r->names[i];
+        if (nm->n > 0 && nm->n < cap - 1) {
+            memcpy(tmp, nm->p, nm->n);
+            tmp[nm->n] = '\0';
+            for (size_t k = 0; k < nm->n; k++)
+                if ((unsigned char)tmp[k] < 0x20)
+                    tmp[k] = '?';
+            return tmp;
+        }
+    }
+    snprintf(tmp, cap, "field %zu", i + 1);
+    return tmp;
+}
+
+static int fail_header(rd *r, uint64_t off, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int fail_header(rd *r, uint64_t off, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->st->message, sizeof r->st->message, fmt, ap);
+    va_end(ap);
+    r->st->status = CDR_E_HEADER;
+    r->st->error_offset = off;
+    r->stop = 1;
+    r->stop_err = CDR_E_HEADER;
+    return -1;
+}
+
+/* A row that cannot be read: counted and passed to on_reject. */
+static void reject(rd *r, const char *raw, size_t raw_n, uint64_t raw_total, uint64_t line,
+                   uint64_t off)
+{
+    if (!r->have_header) {
+        fail_header(r, off, "bad header row (line %llu): %s", (unsigned long long)line,
+                    r->reason);
+        return;
+    }
+    r->st->rows_read++;
+    r->st->rows_rejected++;
+    if (!r->on_reject)
+        return;
+    cdr_reject j;
+    j.file_index = r->fidx;
+    j.file = r->path;
+    j.line = line;
+    j.offset = off;
+    j.reason = r->reason;
+    j.raw.p = raw;
+    j.raw.n = raw_n < CDR_REJECT_RAW_MAX ? raw_n : CDR_REJECT_RAW_MAX;
+    j.raw_len = raw_total;
+    if (r->on_reject(&j, r->user)) {
+        r->stop = 1;
+        r->stop_err = CDR_E_INTERRUPTED;
+    }
+}
+
+static int reasonf(rd *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int reasonf(rd *r, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->reason, sizeof r->reason, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* "<what> <column> '<value>'<tail>" */
+static int bad(rd *r, const char *what, int col, cdr_str v, const char *tail)
+{
+    char q[QUOTE_MAX * 4 + 16];
+    quote_val(q, sizeof q, v.p, v.n, 0);
+    if (strcmp(what, "out of range") == 0)
+        return reasonf(r, "%s out of range %s%s", col_names[col], q, tail ? tail : "");
+    return reasonf(r, "%s %s %s%s", what, col_names[col], q, tail ? tail : "");
+}
+
+/* ------------------------------------------------------------------ */
+/* Field checks                                                          */
+
+/* Index of the first byte of invalid UTF-8, or n if valid. */
+static size_t utf8_check(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t len;
+        uint32_t cp;
+        if (c >= 0xC2 && c <= 0xDF) {
+            len = 2;
+            cp = c & 0x1F;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            len = 3;
+            cp = c & 0x0F;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            len = 4;
+            cp = c & 0x07;
+        } else {
+            return i;
+        }
+        if (i + len > n)
+            return i;
+        for (size_t k = 1; k < len; k++) {
+            if ((s[i + k] & 0xC0) != 0x80)
+                return i;
+            cp = cp << 6 | (s[i + k] & 0x3F);
+        }
+        if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+            (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
+            return i;
+        i += len;
+    }
+    return n;
+}
+
+/* 0 ok; -1 not a plain digit string; -2 above 10^15. */
+static int parse_uint(cdr_str v, int64_t *out)
+{
+    if (v.n == 0)
+        return -1;
+    int64_t x = 0;
+    int over = 0;
+    for (size_t i = 0; i < v.n; i++) {
+        unsigned d = (unsigned char)v.p[i] - '0';
+        if (d > 9)
+            return -1;
+        if (!over) {
+            x = x * 10 + d;
+            if (x > INT_CAP)
+                over = 1;
+        }
+    }
+    if (over)
+        return -2;
+    *out = x;
+    return 0;
+}
+
+static int want_uint(rd *r, int col, cdr_str v, int64_t *out, const char *svc)
+{
+    if (v.n == 0) {
+        char tail[64];
+        snprintf(tail, sizeof tail, " (required for %s)", svc);
+        return bad(r, "missing", col, v, tail);
+    }
+    int e = parse_uint(v, out);
+    if (e == -1)
+        return bad(r, "bad", col, v, " (not a whole number >= 0)");
+    if (e == -2)
+        return bad(r, "out of range", col, v, " (above 10^15)");
+    return 0;
+}
+
+static int has_ctl(cdr_str v)
+{
+    for (size_t i = 0; i < v.n; i++)
+        if ((unsigned char)v.p[i] < 0x20 || v.p[i] == 0x7f)
+            return 1;
+    return 0;
+}
+
+/* Type a row whose field count matches the header. 0 = accepted. */
+static int type_row(rd *r, const cdr_str *f, int check_bytes, cdr_row *row)
+{
+    char lab[128];
+    for (size_t i = 0; i < r->ncols; i++) {
+        if (f[i].n > r->o->max_field)
+            return reasonf(r, "field longer than %zu bytes in column %s (%zu bytes)",
+                           r->o->max_field, col_label(r, i, lab, sizeof lab), f[i].n);
+        if (!check_bytes)
+            continue;
+        const char *z = memchr(f[i].p, '\0', f[i].n);
+        if (z)
+            return reasonf(r, "NUL byte in column %s at byte %zu of the field",
+                           col_label(r, i, lab, sizeof lab), (size_t)(z - f[i].p) + 1);
+        size_t u = utf8_check((const unsigned char *)f[i].p, f[i].n);
+        if (u != f[i].n) {
+            char q[QUOTE_MAX * 4 + 16];
+            quote_val(q, sizeof q, f[i].p, f[i].n, 1);
+            return reasonf(r, "invalid UTF-8 in column %s at byte %zu of the field: %s",
+                           col_label(r, i, lab, sizeof lab), u + 1, q);
+        }
+    }
+    static const cdr_str empty = {"", 0};
+#define FLD(c) (r->known[c] >= 0 ? f[r->known[c]] : empty)
+    cdr_str v;
+    memset(row, 0, sizeof *row);
+
+    v = FLD(C_RECORD_ID);
+    if (v.n == 0)
+        return bad(r, "missing", C_RECORD_ID, v, NULL);
+    row->record_id = v;
+
+    v = FLD(C_MSISDN);
+    if (v.n == 0)
+        return bad(r, "missing", C_MSISDN, v, NULL);
+    if (cdr_number_normalise(v.p, v.n, &row->msisdn) != CDR_OK)
+        return bad(r, "bad", C_MSISDN, v, " (not a phone number)");
+
+    v = FLD(C_SERVICE);
+    if (cdr_service_parse(v.p, v.n, &row->service) != CDR_OK)
+        return bad(r, v.n ? "bad" : "missing", C_SERVICE, v,
+                   " (expected voice, sms, data or vas)");
+
+    v = FLD(C_DIRECTION);
+    if (cdr_direction_parse(v.p, v.n, &row->direction) != CDR_OK)
+        return bad(r, "bad", C_DIRECTION, v, " (expected mo or mt)");
+
+    v = FLD(C_START_TIME);
+    if (v.n == 0)
+        return bad(r, "missing", C_START_TIME, v, NULL);
+    if (cdr_time_parse(v.p, v.n, &row->start) != CDR_OK)
+        return bad(r, "bad", C_START_TIME, v, " (expected YYYY-MM-DD HH:MM:SS)");
+
+    v = FLD(C_BILLED);
+    if (v.n == 0)
+        return bad(r, "missing", C_BILLED, v, NULL);
+    cdr_err me = cdr_money_parse(v.p, v.n, &row->billed);
+    if (me == CDR_E_RANGE)
+        return bad(r, "out of range", C_BILLED, v, " (more than 6 decimals or too large)");
+    if (me != CDR_OK)
+        return bad(r, "bad", C_BILLED, v, " (expected decimal yuan)");
+    if (row->billed < 0)
+        return bad(r, "negative", C_BILLED, v, NULL);
+
+    row->duration_s = -1;
+    row->bytes = -1;
+    row->sms_chars = -1;
+    const char *svc = cdr_service_name(row->service);
+    v = FLD(C_PEER);
+    switch (row->service) {
+    case CDR_SVC_VOICE:
+    case CDR_SVC_SMS:
+        if (row->service == CDR_SVC_VOICE) {
+            if (want_uint(r, C_DURATION_S, FLD(C_DURATION_S), &row->duration_s, svc))
+                return -1;
+        } else if (want_uint(r, C_SMS_CHARS, FLD(C_SMS_CHARS), &row->sms_chars, svc)) {
+            return -1;
+        }
+        if (v.n == 0) {
+            char tail[64];
+            snprintf(tail, sizeof tail, " (required for %s)", svc);
+            return bad(r, "missing", C_PEER, v, tail);
+        }
+        if (cdr_number_normalise(v.p, v.n, &row->peer) != CDR_OK)
+            return bad(r, "bad", C_PEER, v, " (not a phone number)");
+        break;
+    case CDR_SVC_DATA:
+        if (want_uint(r, C_BYTES, FLD(C_BYTES), &row->bytes, svc))
+            return -1;
+        if (has_ctl(v))
+            return bad(r, "bad", C_PEER, v, " (control character)");
+        row->peer = v;
+        break;
+    case CDR_SVC_VAS:
+        if (v.n == 0)
+            return bad(r, "missing", C_PEER, v, " (SP service code, required for vas)");
+        if (has_ctl(v))
+            return bad(r, "bad", C_PEER, v, " (control character)");
+        row->peer = v;
+        break;
+    }
+
+    cdr_str sp = FLD(C_SMS_PART), sps = FLD(C_SMS_PARTS);
+    if (sp.n || sps.n) {
+        int64_t a, b;
+        if (!sp.n)
+            return bad(r, "missing", C_SMS_PART, sp, " (sms_parts is given)");
+        if (!sps.n)
+            return bad(r, "missing", C_SMS_PARTS, sps, " (sms_part is given)");
+        if (parse_uint(sp, &a) || a < 1 || a > INT32_MAX)
+            return bad(r, "bad", C_SMS_PART, sp, " (expected 1..sms_parts)");
+        if (parse_uint(sps, &b) || b < 1 || b > INT32_MAX)
+            return bad(r, "bad", C_SMS_PARTS, sps, " (expected a count >= 1)");
+        if (a > b)
+            return bad(r, "bad", C_SMS_PART, sp, " (greater than sms_parts)");
+        row->sms_part = (int32_t)a;
+        row->sms_parts = (int32_t)b;
+    }
+    v = FLD(C_PARTIAL_SEQ);
+    if (v.n) {
+        int e = parse_uint(v, &row->partial_seq);
+        if (e == -1)
+            return bad(r, "bad", C_PARTIAL_SEQ, v, " (not a whole number >= 0)");
+        if (e == -2)
+            return bad(r, "out of range", C_PARTIAL_SEQ, v, " (above 10^15)");
+    }
+    row->call_id = FLD(C_CALL_ID);
+    row->sms_ref = FLD(C_SMS_REF);
+#undef FLD
+    size_t k = 0;
+    for (size_t i = 0; i < r->ncols; i++)
+        if (r->col_of[i] < 0)
+            r->extra[k++] = f[i];
+    row->extra = r->extra;
+    row->extra_names = r->extra_names;
+    row->n_extra = (uint32_t)r->n_extra;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Header                                                                */
+
+static int ieq(cdr_str a, cdr_str b)
+{
+    return a.n == b.n && strncasecmp(a.p, b.p, a.n) == 0;
+}
+
+static void setup_header(rd *r, const cdr_str *f, size_t nf, uint64_t off)
+{
+    if (nf > MAX_COLUMNS) {
+        fail_header(r, off, "header has %zu columns (at most %d)", nf, MAX_COLUMNS);
+        return;
+    }
+    size_t total = 0;
+    for (size_t i = 0; i < nf; i++)
+        total += f[i].n + 1;
+    r->names_buf = malloc(total + 1);
+    r->names = calloc(nf + 1, sizeof *r->names);
+    r->extra_names = calloc(nf + 1, sizeof *r->extra_names);
+    r->extra = calloc(nf + 1, sizeof *r->extra);
+    r->col_of = calloc(nf + 1, sizeof *r->col_of);
+    if (!r->names_buf || !r->names || !r->extra_names || !r->extra || !r->col_of) {
+        r->st->status = CDR_E_NOMEM;
+        snprintf(r->st->message, sizeof r->st->message, "out of memory reading the header");
+        r->stop = 1;
+        r->stop_err = CDR_E_NOMEM;
+        return;
+    }
+    for (int c = 0; c < C__N; c++)
+        r->known[c] = -1;
+    size_t pos = 0;
+    for (size_t i = 0; i < nf; i++) {
+        char q[QUOTE_MAX * 4 + 16];
+        if (memchr(f[i].p, '\0', f[i].n) ||
+            utf8_check((const unsigned char *)f[i].p, f[i].n) != f[i].n) {
+            quote_val(q, sizeof q, f[i].p, f[i].n, 1);
+            fail_header(r, off, "header column %zu %s is not valid UTF-8 text", i + 1, q);
+            return;
+        }
+        memcpy(r->names_buf + pos, f[i].p, f[i].n);
+        r->names_buf[pos + f[i].n] = '\0';
+        r->names[i].p = r->names_buf + pos;
+        r->names[i].n = f[i].n;
+        pos += f[i].n + 1;
+        for (size_t k = 0; k < i; k++)
+            if (ieq(r->names[k], r->names[i])) {
+                quote_val(q, sizeof q, f[i].p, f[i].n, 0);
+                fail_header(r, off, "duplicate column %s in header (columns %zu and %zu)", q,
+                            k + 1, i + 1);
+                return;
+            }
+        r->col_of[i] = -1;
+        for (int c = 0; c < C__N; c++) {
+            cdr_str cn = {col_names[c], strlen(col_names[c])};
+            if (ieq(cn, r->names[i])) {
+                r->col_of[i] = c;
+                r->known[c] = (int)i;
+            }
+        }
+        if (r->col_of[i] < 0)
+            r->extra_names[r->n_extra++] = r->names[i];
+    }
+    char miss[256] = "";
+    for (int c = 0; c < C__N; c++)
+        if (col_required[c] && r->known[c] < 0) {
+            if (miss[0])
+                strcat(miss, ", ");
+            strcat(miss, col_names[c]);
+        }
+    r->ncols = nf;
+    if (miss[0]) {
+        fail_header(r, off, "header lacks required column(s): %s", miss);
+        return;
+    }
+    r->have_header = 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* A complete row                                                        */
+
+static void row_done(rd *r, const cdr_str *f, size_t nf, const char *raw, size_t raw_n,
+                     int check_bytes)
+{
+    if (!r->have_header) {
+        setup_header(r, f, nf, r->row_off);
+        return;
+    }
+    if (nf != r->ncols) {
+        reasonf(r, "%zu fields, header has %zu", nf, r->ncols);
+        reject(r, raw, raw_n, raw_n, r->row_line, r->row_off);
+        return;
+    }
+    cdr_row row;
+    if (type_row(r, f, check_bytes, &row)) {
+        reject(r, raw, raw_n, raw_n, r->row_line, r->row_off);
+        return;
+    }
+    row.file_index = r->fidx;
+    row.line = r->row_line;
+    row.offset = r->row_off;
+    row.raw.p = raw;
+    row.raw.n = raw_n;
+    r->st->rows_read++;
+    r->st->rows_accepted++;
+    if (r->on_row && r->on_row(&row, r->user)) {
+        r->stop = 1;
+        r->stop_err = CDR_E_INTERRUPTED;
+    }
+}
+
+static int grow_fields(rd *r, size_t need)
+{
+    if (need <= r->fields_cap)
+        return 0;
+    size_t cap = r->fields_cap ? r->fields_cap : 64;
+    while (cap < need)
+        cap *= 2;
+    cdr_str *p = realloc(r->fields, cap * sizeof *p);
+    if (!p)
+        return -1;
+    r->fields = p;
+    r->fields_cap = cap;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* libcsv path                                                           */
+
+static int csv_space_none(unsigned char c)
+{
+    (void)c;
+    return 0;
+}
+
+static int csv_reset(rd *r)
+{
+    if (r->csv_ready)
+        csv_free(&r->csv);
+    r->csv_ready = 0;
+    if (csv_init(&r->csv, CSV_STRICT | CSV_STRICT_FINI) != 0)
+        return -1;
+    csv_set_space_func(&r->csv, csv_space_none);
+    r->csv_ready = 1;
+    r->nf = 0;
+    r->fbuf_len = 0;
+    r->csv_rows = 0;
+    r->csv_cr = 0;
+    return 0;
+}
+
+static void cb_field(void *s, size_t len, void *data)
+{
+    rd *r = data;
+    if (r->csv_rows)
+        return; /* after a bare CR ended the row: rejected anyway */
+    if (r->nf >= MAX_COLUMNS + 1) {
+        r->nf++;
+        return;
+    }
+    if (r->nf == r->nf_cap) {
+        size_t cap = r->nf_cap ? r->nf_cap * 2 : 64;
+        size_t *a = realloc(r->foff, cap * sizeof *a);
+        if (!a)
+            return;
+        r->foff = a;
+        size_t *b = realloc(r->flen, cap * sizeof *b);
+        if (!b)
+            return;
+        r->flen = b;
+        r->nf_cap = cap;
+    }
+    if (r->fbuf_len + len + 1 > r->fbuf_cap) {
+        size_t cap = r->fbuf_cap ? r->fbuf_cap : 4096;
+        while (cap < r->fbuf_len + len + 1)
+            cap *= 2;
+        char *p = realloc(r->fbuf, cap);
+        if (!p)
+            return;
+        r->fbuf = p;
+        r->fbuf_cap = cap;
+    }
+    if (len)
+        memcpy(r->fbuf + r->fbuf_len, s, len);
+    r->foff[r->nf] = r->fbuf_len;
+    r->flen[r->nf] = len;
+    r->fbuf_len += len;
+    r->nf++;
+}
+
+static void cb_row(int c, void *data)
+{
+    rd *r = data;
+    (void)c;
+    if (r->csv_phase_content && !r->csv_rows && !r->csv_cr) {
+        r->csv_cr = 1;
+        r->csv_cr_field = r->nf;
+    }
+    r->csv_rows++;
+}
+
+/* Emit the libcsv row (fields in fbuf) with raw text raw[0..raw_n). */
+static void csv_emit(rd *r, const char *raw, size_t raw_n)
+{
+    size_t nf = r->nf;
+    if (nf > MAX_COLUMNS + 1)
+        nf = MAX_COLUMNS + 1;
+    if (grow_fields(r, nf + 1)) {
+        reasonf(r, "out of memory");
+        reject(r, raw, raw_n, raw_n, r->row_line, r->row_off);
+        return;
+    }
+    for (size_t i = 0; i < nf && i < r->nf_cap; i++) {
+        r->fields[i].p = r->fbuf + r->foff[i];
+        r->fields[i].n = r->flen[i];
+    }
+    row_done(r, r->fields, r->nf, raw, raw_n, 1);
+}
+
+static void append_row(rd *r, const char *p, size_t n)
+{
+    size_t room = r->o->max_row + 2 - r->row_len;
+    size_t k = n < room ? n : room;
+    memcpy(r->rowbuf + r->row_len, p, k);
+    r->row_len += k;
+    r->row_total += n;
+}
+
+static unsigned count_quotes(const char *p, size_t n)
+{
+    unsigned q = 0;
+    const char *e = p + n;
+    while ((p = memchr(p, '"', (size_t)(e - p))) != NULL) {
+        q++;
+        p++;
+    }
+    return q;
+}
+
+static void reject_long(rd *r, const char *raw, size_t raw_n, uint64_t total, size_t maxrun)
+{
+    if (maxrun > r->o->max_field)
+        reasonf(r, "row longer than %zu bytes (a field longer than %zu bytes)", r->o->max_row,
+                r->o->max_field);
+    else
+        reasonf(r, "row longer than %zu bytes", r->o->max_row);
+    reject(r, raw, raw_n, total, r->row_line, r->row_off);
+}
+
+static size_t longest_run(const char *p, size_t n, size_t *run)
+{
+    size_t best = 0, cur = run ? *run : 0;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == ',') {
+            if (cur > best)
+                best = cur;
+            cur = 0;
+        } else {
+            cur++;
+        }
+    }
+    if (cur > best)
+        best = cur;
+    if (run)
+        *run = cur;
+    return best;
+}
+
+/* Feed one line to libcsv (first line of a row or a continuation).
+ * p[0..n) is the line without '\n'; term: the line ended with '\n'. */
+static void csv_line(rd *r, const char *p, size_t n, int term, int first)
+{
+    char lab[128];
+    size_t cn = n;
+    int cr = 0;
+    if (cn > 0 && p[cn - 1] == '\r') {
+        cn--;
+        cr = 1;
+    }
+    if (first && cn > 0 && p[0] == '\r') {
+        /* libcsv silently skips a CR at the start of a row: refuse it. */
+        reasonf(r, "carriage return outside quotes in column %s", col_label(r, 0, lab, sizeof lab));
+        reject(r, p, cn, cn, r->row_line, r->row_off);
+        return;
+    }
+    if (first) {
+        if (csv_reset(r)) {
+            reasonf(r, "out of memory");
+            reject(r, p, cn, cn, r->row_line, r->row_off);
+            return;
+        }
+        r->row_len = 0;
+        r->row_total = 0;
+    } else if (r->row_len + n + 1 > r->o->max_row) {
+        /* The row grows past max_row inside a quoted field: skip to its end. */
+        append_row(r, p, n);
+        r->row_total++;
+        unsigned par = (1u + count_quotes(p, n)) & 1u;
+        csv_reset(r);
+        if (!par || !term) {
+            reject_long(r, r->rowbuf, r->row_len, r->row_total - 1, 0);
+            r->mode = M_NORMAL;
+        } else {
+            r->skip_parity = 1;
+            r->skip_maxrun = 0;
+            r->mode = M_SKIP;
+        }
+        return;
+    }
+    r->csv_phase_content = 1;
+    size_t used = csv_parse(&r->csv, p, cn, cb_field, cb_row, r);
+    r->csv_phase_content = 0;
+    int perr = used != cn;
+    if (!perr && !r->csv_cr) {
+        if (term) {
+            size_t tl = cr ? 2 : 1;
+            perr = csv_parse(&r->csv, cr ? "\r\n" : "\n", tl, cb_field, cb_row, r) != tl;
+        } else {
+            if (cr)
+                perr = csv_parse(&r->csv, "\r", 1, cb_field, cb_row, r) != 1;
+            if (!perr)
+                perr = csv_fini(&r->csv, cb_field, cb_row, r) != 0;
+        }
+    }
+    const char *raw;
+    size_t raw_n;
+    if (first && (r->csv_cr || perr || r->csv_rows)) {
+        raw = p;
+        raw_n = cn;
+    } else {
+        append_row(r, p, cn);
+        raw = r->rowbuf;
+        raw_n = r->row_len;
+    }
+    if (r->csv_cr) {
+        reasonf(r, "carriage return outside quotes in column %s",
+                col_label(r, r->csv_cr_field ? r->csv_cr_field - 1 : 0, lab, sizeof lab));
+        reject(r, raw, raw_n, first ? raw_n : r->row_total, r->row_line, r->row_off);
+        r->mode = M_NORMAL;
+        csv_reset(r);
+        return;
+    }
+    if (perr) {
+        if (!term)
+            reasonf(r, "broken quoting in column %s: unterminated quoted field at end of file",
+                    col_label(r, r->nf, lab, sizeof lab));
+        else
+            reasonf(r, "broken quoting in column %s", col_label(r, r->nf, lab, sizeof lab));
+        reject(r, raw, raw_n, first ? raw_n : r->row_total, r->row_line, r->row_off);
+        r->mode = M_NORMAL;
+        csv_reset(r);
+        return;
+    }
+    if (r->csv_rows) {
+        r->mode = M_NORMAL;
+        csv_emit(r, raw, raw_n);
+        return;
+    }
+    /* Still inside a quoted field: keep the line and its end. */
+    if (first)
+        append_row(r, p, cn);
+    append_row(r, p + cn, n - cn);
+    append_row(r, "\n", 1);
+    r->mode = M_CSV;
+}
+
+/* ------------------------------------------------------------------ */
+/* One physical line                                                     */
+
+static const unsigned char cls_tab[256] = {
+    [0] = 8, ['\r'] = 4, [','] = 1, ['"'] = 2, [0x80 ... 0xFF] = 16,
+};
+
+static void on_line(rd *r, const char *p, size_t n, int term)
+{
+    uint64_t line = ++r->line_no;
+    uint64_t off = r->line_off;
+    r->line_off += n + (term ? 1 : 0);
+    if (line == 1 && n >= 3 && (unsigned char)p[0] == 0xEF && (unsigned char)p[1] == 0xBB &&
+        (unsigned char)p[2] == 0xBF) {
+        p += 3;
+        n -= 3;
+        off += 3;
+    }
+    if (r->mode == M_CSV) {
+        csv_line(r, p, n, term, 0);
+        return;
+    }
+    if (r->mode == M_SKIP) {
+        r->skip_parity ^= count_quotes(p, n) & 1u;
+        size_t run = 0;
+        size_t mr = longest_run(p, n, &run);
+        if (mr > r->skip_maxrun)
+            r->skip_maxrun = mr;
+        r->row_total += n + (term ? 1 : 0);
+        if (!r->skip_parity || !term) {
+            r->mode = M_NORMAL;
+            reject_long(r, r->rowbuf, r->row_len, r->row_total - (term ? 1 : 0), r->skip_maxrun);
+        }
+        return;
+    }
+    size_t cn = n;
+    if (cn > 0 && p[cn - 1] == '\r')
+        cn--;
+    if (cn == 0) {
+        r->st->blank_lines++;
+        return;
+    }
+    r->row_line = line;
+    r->row_off = off;
+    if (cn > r->o->max_row) {
+        unsigned q = count_quotes(p, n);
+        size_t run = 0;
+        size_t mr = longest_run(p, cn, &run);
+        if ((q & 1u) == 0 || !term) {
+            reject_long(r, p, cn, cn, mr);
+        } else {
+            r->row_len = 0;
+            r->row_total = 0;
+            append_row(r, p, n);
+            append_row(r, "\n", 1);
+            r->skip_parity = 1;
+            r->skip_maxrun = mr;
+            r->mode = M_SKIP;
+        }
+        return;
+    }
+    if (r->have_header && r->o->line_filter && !memchr(p, '"', cn) &&
+        !memmem(p, cn, r->o->line_filter, strlen(r->o->line_filter))) {
+        r->st->rows_filtered++;
+        return;
+    }
+    if (!r->o->no_fast_path) {
+        /* Fast path: split on ',' while classifying bytes. */
+        size_t cap = r->have_header ? r->ncols + 1 : MAX_COLUMNS + 2;
+        if (grow_fields(r, r->have_header ? cap : 64)) {
+            reasonf(r, "out of memory");
+            reject(r, p, cn, cn, line, off);
+            return;
+        }
+        unsigned flags = 0;
+        size_t nf = 0, start = 0;
+        const unsigned char *u = (const unsigned char *)p;
+        for (size_t i = 0; i < cn; i++) {
+            unsigned k = cls_tab[u[i]];
+            if (!k)
+                continue;
+            if (k == 1) {
+                if (nf < cap) {
+                    if (nf >= r->fields_cap && grow_fields(r, nf + 1))
+                        break;
+                    r->fields[nf].p = p + start;
+                    r->fields[nf].n = i - start;
+                }
+                nf++;
+                start = i + 1;
+            } else {
+                flags |= k;
+            }
+        }
+        if (!(flags & 6)) {
+            if (nf < cap) {
+                if (nf >= r->fields_cap && grow_fields(r, nf + 1)) {
+                    reasonf(r, "out of memory");
+                    reject(r, p, cn, cn, line, off);
+                    return;
+                }
+                r->fields[nf].p = p + start;
+                r->fields[nf].n = cn - start;
+            }
+            nf++;
+            row_done(r, r->fields, nf, p, cn, flags != 0);
+            return;
+        }
+        if ((flags & 4) && !(flags & 2)) {
+            char lab[128];
+            /* Column of the first CR, as libcsv would report it. */
+            size_t col = 0;
+            for (size_t i = 0; i < cn && p[i] != '\r'; i++)
+                col += p[i] == ',';
+            reasonf(r, "carriage return outside quotes in column %s",
+                    col_label(r, col, lab, sizeof lab));
+            reject(r, p, cn, cn, line, off);
+            return;
+        }
+    }
+    csv_line(r, p, n, term, 1);
+}
+
+/* Overlong physical line, streamed piece by piece. */
+static void over_piece(rd *r, const char *p, size_t n)
+{
+    r->over_len += n;
+    r->over_quotes += count_quotes(p, n);
+    size_t mr = longest_run(p, n, &r->over_run);
+    if (mr > r->over_maxrun)
+        r->over_maxrun = mr;
+}
+
+static void over_end(rd *r, int term)
+{
+    uint64_t line = ++r->line_no;
+    uint64_t off = r->line_off;
+    r->line_off += r->over_len + (term ? 1 : 0);
+    r->over = 0;
+    /* carry holds the first carry_cap bytes of the line */
+    if (r->mode == M_CSV) {
+        /* a quoted field continues into an overlong line */
+        append_row(r, r->carry, r->carry_len);
+        r->row_total += r->over_len - r->carry_len;
+        unsigned par = (1u + r->over_quotes) & 1u;
+        csv_reset(r);
+        if (!par || !term) {
+            r->mode = M_NORMAL;
+            reject_long(r, r->rowbuf, r->row_len, r->row_total, r->over_maxrun);
+        } else {
+            r->row_total++;
+            r->skip_parity = 1;
+            r->skip_maxrun = r->over_maxrun;
+            r->mode = M_SKIP;
+        }
+    } else if (r->mode == M_SKIP) {
+        r->skip_parity ^= r->over_quotes & 1u;
+        r->row_total += r->over_len + (term ? 1 : 0);
+        if (r->over_maxrun > r->skip_maxrun)
+            r->skip_maxrun = r->over_maxrun;
+        if (!r->skip_parity || !term) {
+            r->mode = M_NORMAL;
+            reject_long(r, r->rowbuf, r->row_len, r->row_total - (term ? 1 : 0),
+                        r->skip_maxrun);
+        }
+    } else {
+        r->row_line = line;
+        r->row_off = off;
+        if ((r->over_quotes & 1u) == 0 || !term) {
+            reject_long(r, r->carry, r->carry_len, r->over_len, r->over_maxrun);
+        } else {
+            r->row_len = 0;
+            r->row_total = 0;
+            append_row(r, r->carry, r->carry_len);
+            r->row_total = r->over_len + 1;
+            r->skip_parity = 1;
+            r->skip_maxrun = r->over_maxrun;
+            r->mode = M_SKIP;
+        }
+    }
+    r->carry_len = 0;
+}
+
+static void feed(rd *r, const char *p, size_t n)
+{
+    while (n > 0 && !r->stop) {
+        const char *nl = memchr(p, '\n', n);
+        size_t k = nl ? (size_t)(nl - p) : n;
+        if (r->over) {
+            over_piece(r, p, k);
+        } else if (nl && r->carry_len == 0) {
+            on_line(r, p, k, 1);
+        } else if (r->carry_len + k > r->carry_cap) {
+            /* start streaming an overlong line; carry keeps its beginning */
+            r->over = 1;
+            r->over_len = 0;
+            r->over_quotes = 0;
+            r->over_run = 0;
+            r->over_maxrun = 0;
+            over_piece(r, r->carry, r->carry_len);
+            size_t room = r->carry_cap - r->carry_len;
+            memcpy(r->carry + r->carry_len, p, room);
+            r->carry_len += room;
+            over_piece(r, p, k);
+        } else {
+            memcpy(r->carry + r->carry_len, p, k);
+            r->carry_len += k;
+            if (nl) {
+                on_line(r, r->carry, r->carry_len, 1);
+                r->carry_len = 0;
+            }
+        }
+        if (!nl)
+            return;
+        if (r->over)
+            over_end(r, 1);
+        p = nl + 1;
+        n -= k + 1;
+    }
+}
+
+static void finish(rd *r)
+{
+    if (r->stop)
+        return;
+    if (r->over)
+        over_end(r, 0);
+    else if (r->carry_len > 0)
+        on_line(r, r->carry, r->carry_len, 0);
+    r->carry_len = 0;
+    if (r->stop)
+        return;
+    if (r->mode == M_CSV) {
+        /* the file ended with '\n' inside a quoted field */
+        char lab[128];
+        r->mode = M_NORMAL;
+        r->row_len = r->row_len > 0 ? r->row_len - 1 : 0; /* drop the last '\n' */
+        reasonf(r, "broken quoting in column %s: unterminated quoted field at end of file",
+                col_label(r, r->nf, lab, sizeof lab));
+        reject(r, r->rowbuf, r->row_len, r->row_total - 1, r->row_line, r->row_off);
+    } else if (r->mode == M_SKIP) {
+        r->mode = M_NORMAL;
+        reject_long(r, r->rowbuf, r->row_len, r->row_total - 1, r->skip_maxrun);
+    }
+}
+
+/* ================================================================== */
+
+static void set_status(cdr_file_stats *st, cdr_err e, uint64_t off, const char *msg)
+{
+    if (st->status != CDR_OK)
+        return;
+    st->status = e;
+    st->error_offset = off;
+    snprintf(st->message, sizeof st->message, "%s", msg);
+}
+
+cdr_err cdr_read_file(const char *path, uint32_t file_index, const cdr_reader_opts *opts,
+                      cdr_row_fn on_row, cdr_reject_fn on_reject, void *user,
+                      cdr_file_stats *stats)
+{
+    cdr_reader_opts defo;
+    if (!opts) {
+        cdr_reader_opts_init(&defo);
+        opts = &defo;
+    }
+    memset(stats, 0, sizeof *stats);
+    source s;
+    uint64_t total = 0;
+    cdr_err e = src_open(&s, path, opts, &total);
+    if (e) {
+        set_status(stats, e, s.err_off, s.msg);
+        stats->size = s.in_read;
+        src_close(&s);
+        return stats->status;
+    }
+    stats->gzip = s.gzip;
+
+    rd *r = calloc(1, sizeof *r);
+    ring g;
+    memset(&g, 0, sizeof g);
+    size_t bufsz = opts->buf_size ? opts->buf_size : 4u << 20;
+    if (!r)
+        goto nomem;
+    r->o = opts;
+    r->path = path;
+    r->fidx = file_index;
+    r->on_row = on_row;
+    r->on_reject = on_reject;
+    r->user = user;
+    r->st = stats;
+    r->carry_cap = opts->max_row + 1;
+    r->carry = malloc(r->carry_cap + 1);
+    r->rowbuf = malloc(opts->max_row + 3);
+    r->next_progress = PROGRESS_STEP;
+    if (!r->carry || !r->rowbuf)
+        goto nomem;
+    if (ring_start(&g, &s, bufsz, opts->threads))
+        goto nomem;
+
+    unsigned char *chunk;
+    size_t n;
+    uint64_t in_bytes = 0;
+    while (!r->stop && ring_get(&g, &chunk, &n, &in_bytes)) {
+        feed(r, (const char *)chunk, n);
+        stats->bytes += n;
+        ring_release(&g);
+        if (opts->progress && stats->bytes >= r->next_progress) {
+            r->next_progress = stats->bytes + PROGRESS_STEP;
+            cdr_progress pr = {file_index, path, in_bytes, total, stats->bytes, stats->rows_read};
+            opts->progress(&pr, opts->progress_user);
+        }
+    }
+    ring_stop(&g);
+    if (r->stop) {
+        if (r->stop_err == CDR_E_INTERRUPTED)
+            set_status(stats, CDR_E_INTERRUPTED, r->line_off, "stopped by the caller");
+    } else if (s.err) {
+        set_status(stats, s.err, s.err_off, s.msg);
+    } else {
+        finish(r);
+        if (!r->have_header && stats->status == CDR_OK)
+            set_status(stats, CDR_E_HEADER, 0, "empty file: no header row");
+    }
+    if (opts->progress) {
+        cdr_progress pr = {file_index, path, s.in_read, total, stats->bytes, stats->rows_read};
+        opts->progress(&pr, opts->progress_user);
+    }
+    goto out;
+nomem:
+    ring_stop(&g);
+    set_status(stats, CDR_E_NOMEM, 0, "out of memory");
+out:
+    stats->size = s.in_read;
+    if (opts->want_sha256)
+        cdr_sha256_final(&s.sha, stats->sha256);
+    src_close(&s);
+    if (r) {
+        if (r->csv_ready)
+            csv_free(&r->csv);
+        free(r->carry);
+        free(r->rowbuf);
+        free(r->fbuf);
+        free(r->foff);
+        free(r->flen);
+        free(r->fields);
+        free(r->col_of);
+        free(r->names_buf);
+        free(r->names);
+        free(r->extra_names);
+        free(r->extra);
+        free(r);
+    }
+    return stats->status;
+}
