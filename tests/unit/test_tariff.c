@@ -1,0 +1,441 @@
+/* Unit tests: tariff loading (testdata/tariff-mini) and every look-up. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "cdrecon/tariff.h"
+
+static cdr_tariff *mini;
+
+static cdr_time T(const char *s)
+{
+    cdr_time t = 0;
+    assert_int_equal(cdr_time_parse(s, strlen(s), &t), CDR_OK);
+    return t;
+}
+
+static cdr_money M(const char *s)
+{
+    cdr_money v = 0;
+    assert_int_equal(cdr_money_parse(s, strlen(s), &v), CDR_OK);
+    return v;
+}
+
+static int32_t band(const cdr_tariff *t, const char *name)
+{
+    for (size_t i = 0; i < t->n_band_names; i++)
+        if (strcmp(t->band_names[i], name) == 0)
+            return (int32_t)i;
+    fail_msg("no band %s", name);
+    return -2;
+}
+
+static int32_t plan(const cdr_tariff *t, const char *name)
+{
+    for (size_t i = 0; i < t->n_plans; i++)
+        if (strcmp(t->plans[i].name, name) == 0)
+            return (int32_t)i;
+    fail_msg("no plan %s", name);
+    return -2;
+}
+
+static int32_t pool(const cdr_tariff *t, const char *name)
+{
+    for (size_t i = 0; i < t->n_pool_names; i++)
+        if (strcmp(t->pool_names[i], name) == 0)
+            return (int32_t)i;
+    return -1;
+}
+
+/* Write a tariff directory under /tmp: pairs of (file name, content), NULL-ended. */
+static char *write_dir(const char *tag, ...)
+{
+    static char dir[256];
+    char cmd[512];
+    snprintf(dir, sizeof dir, "/tmp/cdrecon-test-tariff-%ld-%s", (long)getpid(), tag);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    va_list ap;
+    va_start(ap, tag);
+    const char *name;
+    while ((name = va_arg(ap, const char *)) != NULL) {
+        const char *text = va_arg(ap, const char *);
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s", dir, name);
+        FILE *fp = fopen(path, "w");
+        assert_non_null(fp);
+        fputs(text, fp);
+        fclose(fp);
+    }
+    va_end(ap);
+    return dir;
+}
+
+static void rm_dir(const char *dir)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+static int setup(void **st)
+{
+    (void)st;
+    const char *td = getenv("TESTDATA");
+    char dir[512], err[256];
+    snprintf(dir, sizeof dir, "%s/tariff-mini", td ? td : "testdata");
+    cdr_err e = cdr_tariff_load(dir, &mini, err, sizeof err);
+    if (e != CDR_OK)
+        fprintf(stderr, "load %s: %s\n", dir, err);
+    return e == CDR_OK ? 0 : -1;
+}
+
+static int teardown(void **st)
+{
+    (void)st;
+    cdr_tariff_free(mini);
+    return 0;
+}
+
+static void test_load_fields(void **st)
+{
+    (void)st;
+    const cdr_tariff *t = mini;
+    assert_int_equal(t->n_plans, 2);
+    const cdr_plan *b = &t->plans[plan(t, "basic")], *s = &t->plans[plan(t, "split")];
+    assert_int_equal(b->monthly_fee, 18 * CDR_MICRO);
+    assert_int_equal(b->rounding, 10000);
+    assert_int_equal(b->sms_single_chars, 70);
+    assert_int_equal(b->sms_part_chars, 70);
+    assert_int_equal(b->band_rule, CDR_BAND_START);
+    assert_int_equal(b->line, 2);
+    assert_int_equal(s->rounding, 10000); /* empty cell = default */
+    assert_int_equal(s->sms_part_chars, 67);
+    assert_int_equal(s->band_rule, CDR_BAND_SPLIT);
+    assert_int_equal(t->n_rates, 15);
+    assert_int_equal(t->n_bands, 3);
+    assert_int_equal(t->n_band_names, 2);
+    assert_int_equal(t->n_bundles, 3);
+    assert_int_equal(t->n_free_numbers, 3);
+    assert_int_equal(t->n_subscribers, 4);
+    assert_int_equal(t->n_subscriptions, 3);
+    assert_int_equal(t->n_refunds, 3);
+    assert_true(t->files[CDR_T_PLANS].present);
+    assert_int_equal(t->files[CDR_T_RATES].rows, 15);
+    assert_int_equal(t->files[CDR_T_SUBSCRIBERS].rows, 4); /* blank line skipped */
+    /* sha256 of plans.csv (sha256sum testdata/tariff-mini/plans.csv) */
+    static const uint8_t want[4] = {0xd2, 0x49, 0x29, 0x2f};
+    assert_memory_equal(t->files[CDR_T_PLANS].sha256, want, 4);
+    const cdr_bundle *bu = cdr_tariff_bundle(t, plan(t, "basic"), pool(t, "voice_min"));
+    assert_non_null(bu);
+    assert_int_equal(bu->unit, CDR_ALLOW_MIN);
+    assert_int_equal(bu->allowance, 100);
+    assert_int_equal(bu->allowance_base, 6000);
+    bu = cdr_tariff_bundle(t, plan(t, "basic"), pool(t, "data_pool"));
+    assert_int_equal(bu->allowance_base, 500 * 1024);
+    bu = cdr_tariff_bundle(t, plan(t, "basic"), pool(t, "sms_pool"));
+    assert_int_equal(bu->allowance_base, 50);
+    assert_null(cdr_tariff_bundle(t, plan(t, "split"), pool(t, "voice_min")));
+    assert_null(cdr_tariff_bundle(t, plan(t, "split"), -1));
+    const cdr_discount *d = cdr_tariff_discount(t, plan(t, "split"), CDR_SVC_VOICE);
+    assert_non_null(d);
+    assert_int_equal(d->percent_micro, 12500000);
+    assert_int_equal(cdr_tariff_discount(t, plan(t, "basic"), CDR_SVC_DATA)->percent_micro,
+                     20000000);
+    assert_null(cdr_tariff_discount(t, plan(t, "basic"), CDR_SVC_VOICE));
+}
+
+static const cdr_rate *R(const cdr_tariff *t, const char *pl, cdr_service s, cdr_direction d,
+                         const char *peer, const char *bandname)
+{
+    return cdr_tariff_find_rate(t, plan(t, pl), s, d, peer, strlen(peer),
+                                bandname ? band(t, bandname) : -1);
+}
+
+static void test_find_rate(void **st)
+{
+    (void)st;
+    const cdr_tariff *t = mini;
+    const cdr_rate *r;
+    r = R(t, "basic", CDR_SVC_VOICE, CDR_DIR_MO, "13912345678", "peak");
+    assert_non_null(r);
+    assert_int_equal(r->price, M("0.19"));
+    assert_string_equal(r->prefix, "");
+    assert_int_equal(r->unit, 60);
+    assert_int_equal(r->pool, pool(t, "voice_min"));
+    assert_int_equal(R(t, "basic", CDR_SVC_VOICE, CDR_DIR_MO, "13912345678", "offpeak")->price,
+                     M("0.10"));
+    /* international prefix 00 beats '*' in every band */
+    r = R(t, "basic", CDR_SVC_VOICE, CDR_DIR_MO, "00441234567", "peak");
+    assert_int_equal(r->price, M("8.00"));
+    assert_int_equal(r->increment, 6);
+    assert_int_equal(r->pool, -1);
+    assert_int_equal(R(t, "basic", CDR_SVC_VOICE, CDR_DIR_MT, "13912345678", "peak")->price, 0);
+    /* split plan: longest prefix wins; exact band beats '*' at equal length */
+    assert_int_equal(R(t, "split", CDR_SVC_VOICE, CDR_DIR_MO, "13812345678", "peak")->price,
+                     M("0.15"));
+    assert_int_equal(R(t, "split", CDR_SVC_VOICE, CDR_DIR_MO, "13812345678", "offpeak")->price,
+                     M("0.14"));
+    assert_int_equal(R(t, "split", CDR_SVC_VOICE, CDR_DIR_MO, "13801234567", "peak")->price,
+                     M("0.12"));
+    assert_int_equal(R(t, "split", CDR_SVC_VOICE, CDR_DIR_MO, "1380", "peak")->price, M("0.12"));
+    assert_int_equal(R(t, "split", CDR_SVC_VOICE, CDR_DIR_MO, "138", "peak")->price, M("0.15"));
+    assert_int_equal(R(t, "split", CDR_SVC_VOICE, CDR_DIR_MO, "13", "offpeak")->price,
+                     M("0.10"));
+    /* band -1 (no bands known) only matches '*' rows */
+    assert_int_equal(R(t, "split", CDR_SVC_VOICE, CDR_DIR_MO, "13812345678", NULL)->price,
+                     M("0.14"));
+    assert_null(R(t, "split", CDR_SVC_VOICE, CDR_DIR_MO, "13912345678", NULL));
+    assert_null(R(t, "split", CDR_SVC_VOICE, CDR_DIR_MT, "13912345678", "peak"));
+    assert_null(R(t, "split", CDR_SVC_DATA, CDR_DIR_MO, "cmnet", NULL));
+    /* sms, data, vas */
+    assert_int_equal(R(t, "basic", CDR_SVC_SMS, CDR_DIR_MO, "10658888", NULL)->price, M("0.05"));
+    assert_int_equal(R(t, "basic", CDR_SVC_SMS, CDR_DIR_MO, "13912345678", NULL)->price,
+                     M("0.10"));
+    assert_int_equal(R(t, "basic", CDR_SVC_DATA, CDR_DIR_MO, "cmnet", NULL)->unit, 1024);
+    assert_int_equal(R(t, "basic", CDR_SVC_DATA, CDR_DIR_MO, "", NULL)->price, M("0.29"));
+    assert_int_equal(R(t, "basic", CDR_SVC_VAS, CDR_DIR_MO, "SP001", NULL)->price, M("5.00"));
+    assert_int_equal(R(t, "basic", CDR_SVC_VAS, CDR_DIR_MO, "SP002", NULL)->price, M("2.00"));
+    /* out-of-range plan / service */
+    assert_null(cdr_tariff_find_rate(t, 99, CDR_SVC_VOICE, CDR_DIR_MO, "1", 1, -1));
+    assert_null(cdr_tariff_find_rate(t, -1, CDR_SVC_VOICE, CDR_DIR_MO, "1", 1, -1));
+}
+
+static void test_free_number(void **st)
+{
+    (void)st;
+    const cdr_tariff *t = mini;
+    assert_string_equal(cdr_tariff_free_number(t, "10086", 5)->label, "customer service");
+    assert_string_equal(cdr_tariff_free_number(t, "1008611", 7)->label, "service menu, balance");
+    assert_string_equal(cdr_tariff_free_number(t, "100861", 6)->label, "customer service");
+    assert_string_equal(cdr_tariff_free_number(t, "110", 3)->label, "police");
+    assert_string_equal(cdr_tariff_free_number(t, "1101", 4)->prefix, "110");
+    assert_null(cdr_tariff_free_number(t, "11", 2));
+    assert_null(cdr_tariff_free_number(t, "13800000001", 11));
+    assert_null(cdr_tariff_free_number(t, "", 0));
+}
+
+static void test_band_at(void **st)
+{
+    (void)st;
+    const cdr_tariff *t = mini;
+    int32_t peak = band(t, "peak"), off = band(t, "offpeak");
+    /* 2024-01-01 is a Monday */
+    assert_int_equal(cdr_tariff_band_at(t, T("2024-01-01 00:00:00")), off);
+    assert_int_equal(cdr_tariff_band_at(t, T("2024-01-01 06:59:59")), off);
+    assert_int_equal(cdr_tariff_band_at(t, T("2024-01-01 07:00:00")), peak);
+    assert_int_equal(cdr_tariff_band_at(t, T("2024-01-01 22:59:59")), peak);
+    assert_int_equal(cdr_tariff_band_at(t, T("2024-01-01 23:00:00")), off);
+    assert_int_equal(cdr_tariff_band_at(t, T("2024-01-01 23:59:59")), off);
+    assert_int_equal(cdr_tariff_band_at(t, T("2024-01-05 12:00:00")), peak); /* Friday */
+    assert_int_equal(cdr_tariff_band_at(t, T("2024-01-06 12:00:00")), off);  /* Saturday */
+    assert_int_equal(cdr_tariff_band_at(t, T("2024-01-07 12:00:00")), off);  /* Sunday */
+    /* band_change */
+    assert_int_equal(cdr_tariff_band_change(t, T("2024-01-01 06:59:59")),
+                     T("2024-01-01 07:00:00"));
+    assert_int_equal(cdr_tariff_band_change(t, T("2024-01-01 07:00:00")),
+                     T("2024-01-01 23:00:00"));
+    assert_int_equal(cdr_tariff_band_change(t, T("2024-01-01 22:59:50")),
+                     T("2024-01-01 23:00:00"));
+    /* across midnight: offpeak 23:00 Monday .. 07:00 Tuesday */
+    assert_int_equal(cdr_tariff_band_change(t, T("2024-01-01 23:00:00")),
+                     T("2024-01-02 07:00:00"));
+    /* Friday night through the weekend to Monday 07:00 */
+    assert_int_equal(cdr_tariff_band_change(t, T("2024-01-05 23:30:00")),
+                     T("2024-01-08 07:00:00"));
+    assert_int_equal(cdr_tariff_band_change(t, T("2024-01-07 12:00:00")),
+                     T("2024-01-08 07:00:00"));
+    /* before 1970: floor division of days */
+    assert_int_equal(cdr_tariff_band_at(t, T("1969-12-29 07:00:00")), peak); /* Monday */
+}
+
+static void test_band_weekend_switch(void **st)
+{
+    (void)st;
+    char *dir = write_dir("wk", "plans.csv", "plan\np\n", "bands.csv",
+                          "band,days,from,to\n"
+                          "night,weekday,23:00,07:00\n"
+                          "day,weekday,07:00,23:00\n"
+                          "wkend,weekend,00:00,24:00\n",
+                          "rates.csv", "plan,service,price,band\np,voice,1,*\n",
+                          "subscribers.csv", "msisdn,plan,valid_from\n", NULL);
+    cdr_tariff *t = NULL;
+    char err[256];
+    assert_int_equal(cdr_tariff_load(dir, &t, err, sizeof err), CDR_OK);
+    int32_t night = band(t, "night"), day = band(t, "day"), wk = band(t, "wkend");
+    /* Friday 2024-01-05 23:59:59 is still the weekday night band */
+    assert_int_equal(cdr_tariff_band_at(t, T("2024-01-05 23:59:59")), night);
+    assert_int_equal(cdr_tariff_band_at(t, T("2024-01-06 00:00:00")), wk);
+    assert_int_equal(cdr_tariff_band_change(t, T("2024-01-05 23:30:00")),
+                     T("2024-01-06 00:00:00"));
+    assert_int_equal(cdr_tariff_band_change(t, T("2024-01-06 00:00:00")),
+                     T("2024-01-08 00:00:00"));
+    /* Monday 00:00 is the weekday night band, which wraps: 00:00..07:00 */
+    assert_int_equal(cdr_tariff_band_at(t, T("2024-01-08 00:00:00")), night);
+    assert_int_equal(cdr_tariff_band_at(t, T("2024-01-07 23:59:59")), wk);
+    assert_int_equal(cdr_tariff_band_change(t, T("2024-01-08 00:00:00")),
+                     T("2024-01-08 07:00:00"));
+    assert_int_equal(cdr_tariff_band_at(t, T("2024-01-08 07:00:00")), day);
+    assert_int_equal(t->files[CDR_T_SUBSCRIBERS].rows, 0);
+    assert_null(cdr_tariff_subscriber(t, "1", 1, 0));
+    cdr_tariff_free(t);
+    rm_dir(dir);
+
+    /* No bands: band_at -1, band_change never */
+    dir = write_dir("nob", "plans.csv", "plan\np\n", "rates.csv",
+                    "plan,service,price\np,voice,1\n", "subscribers.csv",
+                    "msisdn,plan,valid_from\n", NULL);
+    assert_int_equal(cdr_tariff_load(dir, &t, err, sizeof err), CDR_OK);
+    assert_int_equal(cdr_tariff_band_at(t, T("2024-01-05 23:30:00")), -1);
+    assert_int_equal(cdr_tariff_band_change(t, T("2024-01-05 23:30:00")), INT64_MAX);
+    assert_false(t->files[CDR_T_BANDS].present);
+    cdr_tariff_free(t);
+    /* One band all day, every day: never changes */
+    rm_dir(dir);
+    dir = write_dir("one", "plans.csv", "plan\np\n", "bands.csv",
+                    "band,days,from,to\nflat,all,00:00,24:00\n", "rates.csv",
+                    "plan,service,price\np,voice,1\n", "subscribers.csv",
+                    "msisdn,plan,valid_from\n", NULL);
+    assert_int_equal(cdr_tariff_load(dir, &t, err, sizeof err), CDR_OK);
+    assert_int_equal(cdr_tariff_band_at(t, T("2024-01-05 23:30:00")), 0);
+    assert_int_equal(cdr_tariff_band_change(t, T("2024-01-05 23:30:00")), INT64_MAX);
+    cdr_tariff_free(t);
+    rm_dir(dir);
+}
+
+static void test_subscriber(void **st)
+{
+    (void)st;
+    const cdr_tariff *t = mini;
+    const char *a = "13800000001";
+    const cdr_subscriber *s;
+    assert_null(cdr_tariff_subscriber(t, a, 11, T("2023-12-31 23:59:59")));
+    s = cdr_tariff_subscriber(t, a, 11, T("2024-01-01 00:00:00"));
+    assert_non_null(s);
+    assert_int_equal(s->plan, plan(t, "basic"));
+    assert_int_equal(s->valid_from, T("2024-01-01 00:00:00"));
+    assert_int_equal(s->valid_to, T("2024-04-01 00:00:00")); /* exclusive */
+    assert_int_equal(s->join_date, T("2020-05-01 00:00:00"));
+    assert_int_equal(s->vip, 0);
+    assert_int_equal(cdr_tariff_subscriber(t, a, 11, T("2024-03-31 23:59:59"))->plan,
+                     plan(t, "basic"));
+    s = cdr_tariff_subscriber(t, a, 11, T("2024-04-01 00:00:00"));
+    assert_int_equal(s->plan, plan(t, "split"));
+    assert_int_equal(s->vip, 1);
+    assert_int_equal(s->valid_to, INT64_MAX);
+    assert_non_null(cdr_tariff_subscriber(t, a, 11, T("2099-01-01 00:00:00")));
+    /* "+8613800000002" was normalised; join_date empty = -1 */
+    s = cdr_tariff_subscriber(t, "13800000002", 11, T("2024-05-01 00:00:00"));
+    assert_non_null(s);
+    assert_int_equal(s->join_date, -1);
+    assert_int_equal(s->plan, plan(t, "basic")); /* " basic " trimmed */
+    /* 13900000003: February 2024 only, both ends included */
+    const char *c = "13900000003";
+    assert_null(cdr_tariff_subscriber(t, c, 11, T("2024-01-31 23:59:59")));
+    assert_non_null(cdr_tariff_subscriber(t, c, 11, T("2024-02-01 00:00:00")));
+    assert_non_null(cdr_tariff_subscriber(t, c, 11, T("2024-02-29 23:59:59")));
+    assert_null(cdr_tariff_subscriber(t, c, 11, T("2024-03-01 00:00:00")));
+    assert_null(cdr_tariff_subscriber(t, "1390000000", 10, T("2024-02-10 00:00:00")));
+    assert_null(cdr_tariff_subscriber(t, "13900000004", 11, T("2024-02-10 00:00:00")));
+    /* the view need not be NUL-terminated */
+    assert_non_null(cdr_tariff_subscriber(t, "139000000039999", 11, T("2024-02-10 00:00:00")));
+}
+
+static void test_subscribed_refunds(void **st)
+{
+    (void)st;
+    const cdr_tariff *t = mini;
+    const char *a = "13800000001";
+    assert_false(cdr_tariff_subscribed(t, a, 11, "SP001", 5, T("2024-02-29 23:59:59")));
+    assert_true(cdr_tariff_subscribed(t, a, 11, "SP001", 5, T("2024-03-01 00:00:00")));
+    assert_true(cdr_tariff_subscribed(t, a, 11, "SP001", 5, T("2024-03-15 23:59:59")));
+    assert_false(cdr_tariff_subscribed(t, a, 11, "SP001", 5, T("2024-03-16 00:00:00")));
+    assert_false(cdr_tariff_subscribed(t, a, 11, "SP001", 5, T("2024-04-30 23:59:59")));
+    assert_true(cdr_tariff_subscribed(t, a, 11, "SP001", 5, T("2030-01-01 00:00:00")));
+    assert_false(cdr_tariff_subscribed(t, a, 11, "SP002", 5, T("2024-01-10 00:00:00")));
+    assert_true(cdr_tariff_subscribed(t, "13800000002", 11, "SP002", 5, T("2024-01-10 00:00:00")));
+    assert_false(cdr_tariff_subscribed(t, a, 11, "SP00", 4, T("2024-03-10 00:00:00")));
+
+    size_t n = 99;
+    const cdr_prior_refund *r = cdr_tariff_refunds(t, a, 11, &n);
+    assert_int_equal(n, 2);
+    assert_int_equal(r[0].date, T("2024-01-05 00:00:00")); /* sorted by date */
+    assert_int_equal(r[0].company_liable, 1);
+    assert_int_equal(r[0].amount, 3 * CDR_MICRO);
+    assert_int_equal(r[1].amount, M("12.50"));
+    assert_string_equal(r[1].msisdn, a);
+    r = cdr_tariff_refunds(t, "13800000002", 11, &n);
+    assert_int_equal(n, 1);
+    assert_int_equal(r[0].border_roaming, 1);
+    assert_int_equal(r[0].company_liable, 0);
+    assert_null(cdr_tariff_refunds(t, "13900000003", 11, &n));
+    assert_int_equal(n, 0);
+}
+
+/* A few refusals checked at the library level (the CLI test covers one
+ * directory per reason under testdata/tariff-bad/). */
+static void expect_refusal(const char *rates, const char *want)
+{
+    char *dir = write_dir("bad", "plans.csv", "plan\np\n", "bands.csv",
+                          "band,days,from,to\npeak,all,08:00,20:00\noff,all,20:00,08:00\n",
+                          "rates.csv", rates, "subscribers.csv", "msisdn,plan,valid_from\n",
+                          NULL);
+    cdr_tariff *t = (cdr_tariff *)1;
+    char err[256];
+    assert_int_equal(cdr_tariff_load(dir, &t, err, sizeof err), CDR_E_TARIFF);
+    assert_null(t);
+    assert_string_equal(err, want);
+    rm_dir(dir);
+}
+
+static void test_refusals(void **st)
+{
+    (void)st;
+    expect_refusal("plan,service,price,band\np,voice,1,peak\np,voice,1,peek\n",
+                   "rates.csv:3: band 'peek' is not in bands.csv");
+    expect_refusal("plan,service,price\np,voice,-0.01\n", "rates.csv:2: negative price -0.01");
+    expect_refusal("plan,service,price,unit\np,voice,1,0\n",
+                   "rates.csv:2: unit '0' must be a whole number > 0");
+    expect_refusal("plan,service\np,voice\n", "rates.csv:1: missing required column 'price'");
+    expect_refusal("plan,service,price\n\"p,voice,1\n",
+                   "rates.csv:2: malformed CSV (unterminated quote)");
+    expect_refusal("plan,service,price\np,voice,1,2\n",
+                   "rates.csv:2: 4 fields, but the header has 3");
+    expect_refusal("plan,service,price\nq,voice,1\n",
+                   "rates.csv:2: unknown plan 'q' (not in plans.csv)");
+    /* a quoted field over two lines: the next row's line is still right */
+    expect_refusal("plan,service,price,label\np,voice,1,\"two\nlines\"\np,fax,1,x\n",
+                   "rates.csv:4: unknown service 'fax' (voice, sms, data or vas)");
+    char err[256];
+    cdr_tariff *t = NULL;
+    assert_int_equal(cdr_tariff_load("/nonexistent/cdrecon", &t, err, sizeof err), CDR_E_IO);
+    assert_null(t);
+    char *dir = write_dir("nop", "rates.csv", "plan\n", NULL);
+    assert_int_equal(cdr_tariff_load(dir, &t, err, sizeof err), CDR_E_TARIFF);
+    assert_non_null(strstr(err, "plans.csv: required table is missing"));
+    rm_dir(dir);
+    cdr_tariff_free(NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_load_fields),
+        cmocka_unit_test(test_find_rate),
+        cmocka_unit_test(test_free_number),
+        cmocka_unit_test(test_band_at),
+        cmocka_unit_test(test_band_weekend_switch),
+        cmocka_unit_test(test_subscriber),
+        cmocka_unit_test(test_subscribed_refunds),
+        cmocka_unit_test(test_refusals),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
