@@ -1,0 +1,150 @@
+/*
+ * cdrecon — the SQLite results database (CONTRACT.md "Outputs",
+ * docs/database.md for the schema and example queries).
+ *
+ * One database file holds every run: its input files (with SHA-256, so a
+ * file is never ingested twice), findings (leakage included, category
+ * "leakage"), refund candidates and rejects. Money is stored as INTEGER
+ * micro-yuan (columns named *_micro); views findings_csv / candidates_csv
+ * show yuan text exactly as the CSV files do.
+ *
+ * A run is ONE transaction (BEGIN IMMEDIATE ... COMMIT): a run that fails,
+ * is rolled back or is killed leaves the database exactly as it was.
+ * The database uses the rollback journal (journal_mode=DELETE) with
+ * synchronous=FULL and foreign_keys=ON.
+ *
+ * Errors: CDR_E_NOMEM for SQLITE_NOMEM; CDR_E_IO for SQLITE_IOERR,
+ * SQLITE_FULL, SQLITE_CANTOPEN and SQLITE_READONLY; CDR_E_DB for every
+ * other SQLite error (constraint, busy, corrupt, not a database, newer
+ * schema, ...). The message (with SQLite's words) is in cdr_db_message().
+ *
+ * A cdr_db handle is used by one thread at a time. Views passed to the
+ * query callbacks are valid only during the call.
+ */
+#ifndef CDRECON_DB_H
+#define CDRECON_DB_H
+
+#include "findings.h"
+#include "reader.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CDR_DB_SCHEMA_VERSION 1
+/* PRAGMA application_id of a cdrecon database: "CDRC". */
+#define CDR_DB_APPLICATION_ID 0x43445243
+
+typedef struct cdr_db cdr_db;
+
+/*
+ * Create or open the database at path and bring its schema up to date.
+ * Refuses (CDR_E_DB) a database of a newer schema version, and a non-empty
+ * SQLite file that is not a cdrecon database. On failure *out is NULL and
+ * err (if not NULL) holds the reason.
+ */
+cdr_err cdr_db_open(const char *path, cdr_db **out, char *err, size_t errlen);
+/* Close; rolls back a run still open. NULL is accepted. */
+void cdr_db_close(cdr_db *db);
+/* The last error in words ("" if none). */
+const char *cdr_db_message(const cdr_db *db);
+
+/* The underlying sqlite3 * (as void *), for tests and read-only tools that
+ * need a PRAGMA or a query of their own. Do not close it. */
+void *cdr_db_sqlite(cdr_db *db);
+
+/* PRAGMA integrity_check: CDR_OK when it says "ok", else CDR_E_DB. */
+cdr_err cdr_db_check(cdr_db *db);
+
+/*
+ * Was a file with this SHA-256 already ingested by a committed run (or by
+ * the run in progress)? CDR_OK with *run_id = that run, or 0 if unknown.
+ */
+cdr_err cdr_db_file_known(cdr_db *db, const uint8_t sha256[32], int64_t *run_id);
+
+typedef struct cdr_db_run_info {
+    int64_t started_at;       /* Unix seconds (UTC); 0 = now */
+    const char *tool_version; /* NULL = CDRECON_VERSION */
+    const char *command;      /* the command line, as text */
+    const char *tariff_dir;
+} cdr_db_run_info;
+
+/* Start a run: BEGIN IMMEDIATE and insert its runs row. One run at a time. */
+cdr_err cdr_db_begin_run(cdr_db *db, const cdr_db_run_info *info, int64_t *run_id);
+
+/*
+ * Input files of the run. file_index is the reader's index; rejects and
+ * findings name their file by that index, and the database maps it to the
+ * file_id.
+ *
+ * Either in one step, after the file was read (stats complete):
+ *     cdr_db_add_file(db, idx, name, &stats, &file_id)
+ * or in two, when rejects are stored while the file is being read:
+ *     cdr_db_file_start(db, idx, name, &file_id)   (sha256 still NULL)
+ *     ... cdr_db_add_reject() ...
+ *     cdr_db_file_finish(db, file_id, &stats)
+ * The sha256 column is UNIQUE: adding or finishing a file whose SHA-256 is
+ * already in the database fails with CDR_E_DB (constraint). A file found to
+ * be known after it was read can be removed with cdr_db_file_drop(), which
+ * deletes its row, rejects and findings (within the run's transaction).
+ * stats->sha256 must be filled (want_sha256) unless stats->status != CDR_OK,
+ * in which case the file is stored with a NULL sha256 (it can be retried).
+ */
+cdr_err cdr_db_add_file(cdr_db *db, uint32_t file_index, const char *name,
+                        const cdr_file_stats *stats, int64_t *file_id);
+cdr_err cdr_db_file_start(cdr_db *db, uint32_t file_index, const char *name, int64_t *file_id);
+cdr_err cdr_db_file_finish(cdr_db *db, int64_t file_id, const cdr_file_stats *stats);
+cdr_err cdr_db_file_drop(cdr_db *db, int64_t file_id);
+
+/* Rows of the run (prepared statements, bound parameters). */
+cdr_err cdr_db_add_reject(cdr_db *db, const cdr_reject *r);
+cdr_err cdr_db_add_finding(cdr_db *db, const cdr_finding *f);
+cdr_err cdr_db_add_candidate(cdr_db *db, const cdr_candidate *c);
+
+typedef struct cdr_db_run_end {
+    cdr_err status;        /* the run's exit status (CDR_OK, CDR_E_REJECTS, ...) */
+    uint64_t rows_unrated; /* rows read but not rated, counted apart */
+    int64_t finished_at;   /* Unix seconds; 0 = now */
+} cdr_db_run_end;
+
+/* Compute the run's totals, store them and COMMIT. On failure the run is
+ * rolled back and the error returned. */
+cdr_err cdr_db_commit_run(cdr_db *db, const cdr_db_run_end *end);
+/* ROLLBACK: nothing of the run remains. Safe when no run is open. */
+cdr_err cdr_db_rollback_run(cdr_db *db);
+
+/* ------------------------------------------------------------------ */
+/* Queries for investigators.                                          */
+
+/* A stored finding: f->file_index is 0; file_id says which file. */
+typedef int (*cdr_db_finding_fn)(const cdr_finding *f, int64_t run_id, int64_t file_id,
+                                 void *user); /* non-zero: stop */
+typedef int (*cdr_db_candidate_fn)(const cdr_candidate *c, int64_t run_id,
+                                   void *user); /* non-zero: stop */
+
+/* Findings of one number and bill month, all runs, in (start_time, record_id,
+ * run_id) order. CDR_E_NOTFOUND when there are none. */
+cdr_err cdr_db_findings_for(cdr_db *db, const char *msisdn, cdr_month month,
+                            cdr_db_finding_fn fn, void *user);
+/* Candidates of one number and month (one per run that found some). */
+cdr_err cdr_db_candidates_for(cdr_db *db, const char *msisdn, cdr_month month,
+                              cdr_db_candidate_fn fn, void *user);
+
+typedef struct cdr_db_totals {
+    int64_t run_id;
+    char started_at[32];  /* "YYYY-MM-DDTHH:MM:SSZ" */
+    char finished_at[32]; /* "" while running */
+    int status;           /* cdr_err of the run */
+    uint64_t files, rows_read, rows_accepted, rows_rejected, rows_unrated;
+    uint64_t findings, overcharged_records, leakage_records, candidates;
+    cdr_money overcharge, refund, leakage; /* leakage as a positive amount */
+} cdr_db_totals;
+
+/* Totals stored for one run; CDR_E_NOTFOUND if no such run. run_id 0 means
+ * the latest committed run. */
+cdr_err cdr_db_run_totals(cdr_db *db, int64_t run_id, cdr_db_totals *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

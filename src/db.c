@@ -1,0 +1,906 @@
+/*
+ * cdrecon — the SQLite results database (include/cdrecon/db.h,
+ * docs/database.md).
+ */
+#include <inttypes.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cdrecon/db.h"
+#include "cdrecon/version.h"
+
+/* Prepared statements, created on first use and reused. */
+enum {
+    ST_FILE_KNOWN,
+    ST_RUN_INSERT,
+    ST_FILE_INSERT,
+    ST_FILE_FINISH,
+    ST_FILE_DROP,
+    ST_REJECT_INSERT,
+    ST_FINDING_INSERT,
+    ST_CANDIDATE_INSERT,
+    ST_RUN_FINISH,
+    ST_FINDINGS_FOR,
+    ST_CANDIDATES_FOR,
+    ST_RUN_TOTALS,
+    ST__COUNT
+};
+
+static const char *const st_sql[ST__COUNT] = {
+    [ST_FILE_KNOWN] = "SELECT run_id FROM files WHERE sha256 = ?1",
+    [ST_RUN_INSERT] = "INSERT INTO runs(started_at, tool_version, contract_version, command, "
+                      "tariff_dir) VALUES (?1, ?2, ?3, ?4, ?5)",
+    [ST_FILE_INSERT] = "INSERT INTO files(run_id, file_index, name) VALUES (?1, ?2, ?3)",
+    [ST_FILE_FINISH] = "UPDATE files SET size = ?2, bytes = ?3, sha256 = ?4, gzip = ?5, "
+                       "rows_read = ?6, rows_accepted = ?7, rows_rejected = ?8, "
+                       "blank_lines = ?9, rows_filtered = ?10, status = ?11, message = ?12 "
+                       "WHERE file_id = ?1",
+    [ST_FILE_DROP] = "DELETE FROM files WHERE file_id = ?1",
+    [ST_REJECT_INSERT] = "INSERT INTO rejects(run_id, file_id, file, line, offset, reason, raw, "
+                         "raw_len) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [ST_FINDING_INSERT] =
+        "INSERT INTO findings(run_id, file_id, msisdn, month, record_id, file, line, category, "
+        "flags, billed_micro, rebuilt_micro, difference_micro, service, start_time, peer, "
+        "offset, explanation) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
+        "?14, ?15, ?16, ?17)",
+    [ST_CANDIDATE_INSERT] =
+        "INSERT INTO candidates(run_id, msisdn, month, records, overcharge_micro, refund_micro, "
+        "categories, tier, policy, special, flags, policy_reason) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    [ST_RUN_FINISH] =
+        "UPDATE runs SET finished_at = ?2, status = ?3, status_name = ?4, rows_unrated = ?5, "
+        " files = (SELECT count(*) FROM files WHERE run_id = ?1),"
+        " rows_read = (SELECT coalesce(sum(rows_read), 0) FROM files WHERE run_id = ?1),"
+        " rows_accepted = (SELECT coalesce(sum(rows_accepted), 0) FROM files WHERE run_id = ?1),"
+        " rows_rejected = (SELECT coalesce(sum(rows_rejected), 0) FROM files WHERE run_id = ?1),"
+        " findings = (SELECT count(*) FROM findings WHERE run_id = ?1),"
+        " overcharged_records = (SELECT count(*) FROM findings WHERE run_id = ?1"
+        "   AND difference_micro > 0),"
+        " leakage_records = (SELECT count(*) FROM findings WHERE run_id = ?1"
+        "   AND difference_micro < 0),"
+        " leakage_micro = (SELECT coalesce(-sum(difference_micro), 0) FROM findings"
+        "   WHERE run_id = ?1 AND difference_micro < 0),"
+        " candidates = (SELECT count(*) FROM candidates WHERE run_id = ?1),"
+        " overcharge_micro = (SELECT coalesce(sum(overcharge_micro), 0) FROM candidates"
+        "   WHERE run_id = ?1),"
+        " refund_micro = (SELECT coalesce(sum(refund_micro), 0) FROM candidates"
+        "   WHERE run_id = ?1) "
+        "WHERE run_id = ?1",
+    [ST_FINDINGS_FOR] =
+        "SELECT run_id, file_id, msisdn, month, record_id, file, line, category, flags, "
+        "billed_micro, rebuilt_micro, difference_micro, service, start_time, peer, offset, "
+        "explanation FROM findings WHERE msisdn = ?1 AND month = ?2 "
+        "ORDER BY start_time, record_id, run_id, finding_id",
+    [ST_CANDIDATES_FOR] =
+        "SELECT run_id, msisdn, month, records, overcharge_micro, refund_micro, categories, "
+        "tier, policy, special, flags, policy_reason FROM candidates "
+        "WHERE msisdn = ?1 AND month = ?2 ORDER BY run_id, candidate_id",
+    [ST_RUN_TOTALS] =
+        "SELECT run_id, started_at, coalesce(finished_at, ''), coalesce(status, -1), files, "
+        "rows_read, rows_accepted, rows_rejected, rows_unrated, findings, overcharged_records, "
+        "leakage_records, candidates, overcharge_micro, refund_micro, leakage_micro FROM runs "
+        "WHERE (?1 > 0 AND run_id = ?1) OR (?1 <= 0 AND run_id = "
+        "(SELECT max(run_id) FROM runs WHERE finished_at IS NOT NULL))",
+};
+
+/* Yuan text of a micro-yuan integer column, exactly as cdr_money_format(v, 2):
+ * at least 2 decimals, more only when non-zero. */
+#define YUAN(c)                                                                         \
+    "(CASE WHEN " c " < 0 THEN '-' ELSE '' END || (abs(" c ") / 1000000) || '.' || "    \
+    "(CASE WHEN length(rtrim(printf('%06d', abs(" c ") % 1000000), '0')) < 2 "         \
+    "THEN substr(printf('%06d', abs(" c ") % 1000000), 1, 2) "                          \
+    "ELSE rtrim(printf('%06d', abs(" c ") % 1000000), '0') END))"
+
+static const char schema_v1[] =
+    "CREATE TABLE runs ("
+    " run_id INTEGER PRIMARY KEY,"
+    " started_at TEXT NOT NULL,"
+    " finished_at TEXT,"
+    " tool_version TEXT NOT NULL,"
+    " contract_version INTEGER NOT NULL,"
+    " command TEXT,"
+    " tariff_dir TEXT,"
+    " status INTEGER,"
+    " status_name TEXT,"
+    " files INTEGER NOT NULL DEFAULT 0,"
+    " rows_read INTEGER NOT NULL DEFAULT 0,"
+    " rows_accepted INTEGER NOT NULL DEFAULT 0,"
+    " rows_rejected INTEGER NOT NULL DEFAULT 0,"
+    " rows_unrated INTEGER NOT NULL DEFAULT 0,"
+    " findings INTEGER NOT NULL DEFAULT 0,"
+    " overcharged_records INTEGER NOT NULL DEFAULT 0,"
+    " leakage_records INTEGER NOT NULL DEFAULT 0,"
+    " candidates INTEGER NOT NULL DEFAULT 0,"
+    " overcharge_micro INTEGER NOT NULL DEFAULT 0,"
+    " refund_micro INTEGER NOT NULL DEFAULT 0,"
+    " leakage_micro INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE files ("
+    " file_id INTEGER PRIMARY KEY,"
+    " run_id INTEGER NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,"
+    " file_index INTEGER NOT NULL,"
+    " name TEXT NOT NULL,"
+    " size INTEGER,"
+    " bytes INTEGER,"
+    " sha256 TEXT UNIQUE CHECK (sha256 IS NULL OR length(sha256) = 64),"
+    " gzip INTEGER,"
+    " rows_read INTEGER NOT NULL DEFAULT 0,"
+    " rows_accepted INTEGER NOT NULL DEFAULT 0,"
+    " rows_rejected INTEGER NOT NULL DEFAULT 0,"
+    " blank_lines INTEGER NOT NULL DEFAULT 0,"
+    " rows_filtered INTEGER NOT NULL DEFAULT 0,"
+    " status INTEGER,"
+    " message TEXT,"
+    " UNIQUE (run_id, file_index));"
+    "CREATE TABLE findings ("
+    " finding_id INTEGER PRIMARY KEY,"
+    " run_id INTEGER NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,"
+    " file_id INTEGER REFERENCES files(file_id) ON DELETE CASCADE,"
+    " msisdn TEXT NOT NULL,"
+    " month TEXT NOT NULL,"
+    " record_id TEXT NOT NULL,"
+    " file TEXT,"
+    " line INTEGER,"
+    " category TEXT NOT NULL,"
+    " flags TEXT NOT NULL DEFAULT '',"
+    " billed_micro INTEGER NOT NULL,"
+    " rebuilt_micro INTEGER NOT NULL,"
+    " difference_micro INTEGER NOT NULL,"
+    " service TEXT,"
+    " start_time TEXT,"
+    " peer TEXT,"
+    " offset INTEGER,"
+    " explanation TEXT);"
+    "CREATE TABLE candidates ("
+    " candidate_id INTEGER PRIMARY KEY,"
+    " run_id INTEGER NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,"
+    " msisdn TEXT NOT NULL,"
+    " month TEXT NOT NULL,"
+    " records INTEGER NOT NULL,"
+    " overcharge_micro INTEGER NOT NULL,"
+    " refund_micro INTEGER NOT NULL,"
+    " categories TEXT NOT NULL,"
+    " tier INTEGER NOT NULL,"
+    " policy TEXT NOT NULL,"
+    " special INTEGER NOT NULL,"
+    " flags TEXT NOT NULL DEFAULT '',"
+    " policy_reason TEXT);"
+    "CREATE TABLE rejects ("
+    " reject_id INTEGER PRIMARY KEY,"
+    " run_id INTEGER NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,"
+    " file_id INTEGER REFERENCES files(file_id) ON DELETE CASCADE,"
+    " file TEXT NOT NULL,"
+    " line INTEGER NOT NULL,"
+    " offset INTEGER NOT NULL,"
+    " reason TEXT NOT NULL,"
+    " raw TEXT,"
+    " raw_len INTEGER);"
+    "CREATE INDEX files_run ON files(run_id);"
+    "CREATE INDEX findings_msisdn_month ON findings(msisdn, month);"
+    "CREATE INDEX findings_run ON findings(run_id);"
+    "CREATE INDEX findings_file ON findings(file_id);"
+    "CREATE INDEX candidates_msisdn_month ON candidates(msisdn, month);"
+    "CREATE INDEX candidates_run ON candidates(run_id);"
+    "CREATE INDEX rejects_run ON rejects(run_id);"
+    "CREATE INDEX rejects_file ON rejects(file_id);"
+    "CREATE VIEW findings_csv AS SELECT run_id, msisdn, month, record_id, file, line, "
+    " category, flags, " YUAN("billed_micro") " AS billed, " YUAN("rebuilt_micro")
+    " AS rebuilt, " YUAN("difference_micro") " AS difference, service, start_time, peer, "
+    " offset, explanation FROM findings;"
+    "CREATE VIEW candidates_csv AS SELECT run_id, msisdn, month, records, "
+    YUAN("overcharge_micro") " AS overcharge, " YUAN("refund_micro") " AS refund, "
+    " categories, tier, policy, special, flags, policy_reason FROM candidates;";
+
+struct cdr_db {
+    sqlite3 *h;
+    sqlite3_stmt *st[ST__COUNT];
+    int64_t run_id; /* the open run, 0 if none */
+    int64_t *file_ids; /* file_index -> file_id of the open run (0 = none) */
+    size_t n_file_ids;
+    char message[512];
+};
+
+/* SQLite result code -> cdr_err (db.h). */
+static cdr_err map_rc(int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_OK:
+    case SQLITE_ROW:
+    case SQLITE_DONE:
+        return CDR_OK;
+    case SQLITE_NOMEM:
+        return CDR_E_NOMEM;
+    case SQLITE_IOERR:
+    case SQLITE_FULL:
+    case SQLITE_CANTOPEN:
+    case SQLITE_READONLY:
+        return CDR_E_IO;
+    default:
+        return CDR_E_DB;
+    }
+}
+
+static cdr_err dberr(cdr_db *db, int rc, const char *what)
+{
+    snprintf(db->message, sizeof db->message, "%s: %s (%s)", what,
+             db->h ? sqlite3_errmsg(db->h) : sqlite3_errstr(rc), sqlite3_errstr(rc));
+    return map_rc(rc);
+}
+
+static cdr_err failmsg(cdr_db *db, cdr_err e, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(db->message, sizeof db->message, fmt, ap);
+    va_end(ap);
+    return e;
+}
+
+static cdr_err exec(cdr_db *db, const char *sql)
+{
+    int rc = sqlite3_exec(db->h, sql, NULL, NULL, NULL);
+    return rc == SQLITE_OK ? CDR_OK : dberr(db, rc, "sql");
+}
+
+static sqlite3_stmt *stmt(cdr_db *db, int which, cdr_err *e)
+{
+    if (!db->st[which]) {
+        int rc = sqlite3_prepare_v3(db->h, st_sql[which], -1, SQLITE_PREPARE_PERSISTENT,
+                                    &db->st[which], NULL);
+        if (rc != SQLITE_OK) {
+            *e = dberr(db, rc, "prepare");
+            return NULL;
+        }
+    }
+    *e = CDR_OK;
+    return db->st[which];
+}
+
+/* Step a write statement to completion, then reset it. */
+static cdr_err step_done(cdr_db *db, sqlite3_stmt *s, const char *what)
+{
+    int rc = sqlite3_step(s);
+    cdr_err e = rc == SQLITE_DONE ? CDR_OK : dberr(db, rc, what);
+    sqlite3_reset(s);
+    return e;
+}
+
+static int64_t pragma_int(cdr_db *db, const char *sql, cdr_err *e)
+{
+    sqlite3_stmt *s = NULL;
+    int64_t v = 0;
+    int rc = sqlite3_prepare_v2(db->h, sql, -1, &s, NULL);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW) {
+            v = sqlite3_column_int64(s, 0);
+            rc = SQLITE_OK;
+        }
+    }
+    *e = (rc == SQLITE_OK || rc == SQLITE_DONE) ? CDR_OK : dberr(db, rc, sql);
+    sqlite3_finalize(s);
+    return v;
+}
+
+static void utc_text(int64_t t, char *buf, size_t n)
+{
+    time_t tt = t ? (time_t)t : time(NULL);
+    struct tm tm;
+    gmtime_r(&tt, &tm);
+    strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static cdr_err setup_schema(cdr_db *db)
+{
+    cdr_err e;
+    /* Decide and create under a write lock, so two processes creating the
+     * same new database do not both run the DDL. */
+    if ((e = exec(db, "BEGIN IMMEDIATE")) != CDR_OK)
+        return e;
+    int64_t ver = pragma_int(db, "PRAGMA user_version", &e);
+    int64_t app = e == CDR_OK ? pragma_int(db, "PRAGMA application_id", &e) : 0;
+    int64_t ntab = e == CDR_OK ? pragma_int(db, "SELECT count(*) FROM sqlite_schema", &e) : 0;
+    if (e != CDR_OK)
+        goto fail;
+    if (ver == 0 && app == 0 && ntab == 0) {
+        char sql[64];
+        if ((e = exec(db, schema_v1)) != CDR_OK)
+            goto fail;
+        snprintf(sql, sizeof sql, "PRAGMA application_id = %d", CDR_DB_APPLICATION_ID);
+        if ((e = exec(db, sql)) != CDR_OK)
+            goto fail;
+        snprintf(sql, sizeof sql, "PRAGMA user_version = %d", CDR_DB_SCHEMA_VERSION);
+        if ((e = exec(db, sql)) != CDR_OK)
+            goto fail;
+    } else if (app != CDR_DB_APPLICATION_ID) {
+        e = failmsg(db, CDR_E_DB, "not a cdrecon database (application_id %" PRId64 ")", app);
+        goto fail;
+    } else if (ver > CDR_DB_SCHEMA_VERSION) {
+        e = failmsg(db, CDR_E_DB,
+                    "database schema version %" PRId64 " is newer than this tool's (%d)", ver,
+                    CDR_DB_SCHEMA_VERSION);
+        goto fail;
+    } else if (ver < 1) {
+        e = failmsg(db, CDR_E_DB, "database schema version %" PRId64 " unknown", ver);
+        goto fail;
+    }
+    /* Future migrations: if (ver < 2) { ALTER ...; user_version = 2 } */
+    return exec(db, "COMMIT");
+fail:
+    sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+    return e;
+}
+
+cdr_err cdr_db_open(const char *path, cdr_db **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (err && errlen)
+        err[0] = '\0';
+    cdr_db *db = calloc(1, sizeof *db);
+    if (!db) {
+        if (err && errlen)
+            snprintf(err, errlen, "out of memory");
+        return CDR_E_NOMEM;
+    }
+    cdr_err e;
+    int rc = sqlite3_open_v2(path, &db->h,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOFOLLOW |
+                                 SQLITE_OPEN_EXRESCODE,
+                             NULL);
+    if (rc != SQLITE_OK) {
+        e = dberr(db, rc, path);
+        goto fail;
+    }
+    sqlite3_busy_timeout(db->h, 10000);
+    /* Rollback journal, fully synchronous: a killed run leaves a hot journal
+     * that the next open rolls back. */
+    if ((e = exec(db, "PRAGMA journal_mode = DELETE")) != CDR_OK ||
+        (e = exec(db, "PRAGMA synchronous = FULL")) != CDR_OK ||
+        (e = exec(db, "PRAGMA foreign_keys = ON")) != CDR_OK ||
+        (e = exec(db, "PRAGMA cache_size = -65536")) != CDR_OK || /* 64 MiB */
+        (e = exec(db, "PRAGMA trusted_schema = OFF")) != CDR_OK)
+        goto fail;
+    if ((e = setup_schema(db)) != CDR_OK)
+        goto fail;
+    *out = db;
+    return CDR_OK;
+fail:
+    if (err && errlen)
+        snprintf(err, errlen, "%s: %s", path, db->message);
+    cdr_db_close(db);
+    return e;
+}
+
+void cdr_db_close(cdr_db *db)
+{
+    if (!db)
+        return;
+    if (db->run_id)
+        cdr_db_rollback_run(db);
+    for (int i = 0; i < ST__COUNT; i++)
+        sqlite3_finalize(db->st[i]);
+    sqlite3_close_v2(db->h);
+    free(db->file_ids);
+    free(db);
+}
+
+const char *cdr_db_message(const cdr_db *db) { return db ? db->message : ""; }
+
+void *cdr_db_sqlite(cdr_db *db) { return db->h; }
+
+cdr_err cdr_db_check(cdr_db *db)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = sqlite3_prepare_v2(db->h, "PRAGMA integrity_check", -1, &s, NULL);
+    if (rc != SQLITE_OK)
+        return dberr(db, rc, "integrity_check");
+    cdr_err e = CDR_OK;
+    int rows = 0;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *t = (const char *)sqlite3_column_text(s, 0);
+        if (rows++ == 0 && t && strcmp(t, "ok") == 0)
+            continue;
+        if (e == CDR_OK)
+            e = failmsg(db, CDR_E_DB, "integrity_check: %s", t ? t : "?");
+    }
+    if (rc != SQLITE_DONE && e == CDR_OK)
+        e = dberr(db, rc, "integrity_check");
+    sqlite3_finalize(s);
+    if (e == CDR_OK && rows == 0)
+        e = failmsg(db, CDR_E_DB, "integrity_check: no answer");
+    return e;
+}
+
+static void hex(const uint8_t d[32], char *buf)
+{
+    static const char x[] = "0123456789abcdef";
+    for (int i = 0; i < 32; i++) {
+        buf[2 * i] = x[d[i] >> 4];
+        buf[2 * i + 1] = x[d[i] & 15];
+    }
+    buf[64] = '\0';
+}
+
+cdr_err cdr_db_file_known(cdr_db *db, const uint8_t sha256[32], int64_t *run_id)
+{
+    cdr_err e;
+    char h[65];
+    *run_id = 0;
+    sqlite3_stmt *s = stmt(db, ST_FILE_KNOWN, &e);
+    if (!s)
+        return e;
+    hex(sha256, h);
+    sqlite3_bind_text(s, 1, h, 64, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        *run_id = sqlite3_column_int64(s, 0);
+    e = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? CDR_OK : dberr(db, rc, "file_known");
+    sqlite3_reset(s);
+    return e;
+}
+
+cdr_err cdr_db_begin_run(cdr_db *db, const cdr_db_run_info *info, int64_t *run_id)
+{
+    cdr_err e;
+    char ts[32];
+    *run_id = 0;
+    if (db->run_id)
+        return failmsg(db, CDR_E_INTERNAL, "a run is already open");
+    if ((e = exec(db, "BEGIN IMMEDIATE")) != CDR_OK)
+        return e;
+    sqlite3_stmt *s = stmt(db, ST_RUN_INSERT, &e);
+    if (!s)
+        goto fail;
+    utc_text(info ? info->started_at : 0, ts, sizeof ts);
+    sqlite3_bind_text(s, 1, ts, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, info && info->tool_version ? info->tool_version : CDRECON_VERSION,
+                      -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 3, CDRECON_CONTRACT_VERSION);
+    sqlite3_bind_text(s, 4, info ? info->command : NULL, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 5, info ? info->tariff_dir : NULL, -1, SQLITE_STATIC);
+    if ((e = step_done(db, s, "insert run")) != CDR_OK)
+        goto fail;
+    db->run_id = sqlite3_last_insert_rowid(db->h);
+    db->n_file_ids = 0;
+    *run_id = db->run_id;
+    return CDR_OK;
+fail:
+    sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+    return e;
+}
+
+static cdr_err need_run(cdr_db *db)
+{
+    return db->run_id ? CDR_OK : failmsg(db, CDR_E_INTERNAL, "no run is open");
+}
+
+static cdr_err map_file(cdr_db *db, uint32_t idx, int64_t file_id)
+{
+    if (idx >= db->n_file_ids) {
+        size_t n = db->n_file_ids ? db->n_file_ids : 16;
+        while (n <= idx)
+            n *= 2;
+        int64_t *p = realloc(db->file_ids, n * sizeof *p);
+        if (!p)
+            return failmsg(db, CDR_E_NOMEM, "out of memory");
+        memset(p + db->n_file_ids, 0, (n - db->n_file_ids) * sizeof *p);
+        db->file_ids = p;
+        db->n_file_ids = n;
+    }
+    db->file_ids[idx] = file_id;
+    return CDR_OK;
+}
+
+static void bind_file_id(cdr_db *db, sqlite3_stmt *s, int col, uint32_t idx)
+{
+    if (idx < db->n_file_ids && db->file_ids[idx])
+        sqlite3_bind_int64(s, col, db->file_ids[idx]);
+    else
+        sqlite3_bind_null(s, col);
+}
+
+cdr_err cdr_db_file_start(cdr_db *db, uint32_t file_index, const char *name, int64_t *file_id)
+{
+    cdr_err e;
+    *file_id = 0;
+    if ((e = need_run(db)) != CDR_OK)
+        return e;
+    sqlite3_stmt *s = stmt(db, ST_FILE_INSERT, &e);
+    if (!s)
+        return e;
+    sqlite3_bind_int64(s, 1, db->run_id);
+    sqlite3_bind_int64(s, 2, file_index);
+    sqlite3_bind_text(s, 3, name ? name : "", -1, SQLITE_STATIC);
+    if ((e = step_done(db, s, "insert file")) != CDR_OK)
+        return e;
+    *file_id = sqlite3_last_insert_rowid(db->h);
+    return map_file(db, file_index, *file_id);
+}
+
+cdr_err cdr_db_file_finish(cdr_db *db, int64_t file_id, const cdr_file_stats *st)
+{
+    cdr_err e;
+    char h[65];
+    if ((e = need_run(db)) != CDR_OK)
+        return e;
+    sqlite3_stmt *s = stmt(db, ST_FILE_FINISH, &e);
+    if (!s)
+        return e;
+    sqlite3_bind_int64(s, 1, file_id);
+    sqlite3_bind_int64(s, 2, (int64_t)st->size);
+    sqlite3_bind_int64(s, 3, (int64_t)st->bytes);
+    if (st->status == CDR_OK) {
+        hex(st->sha256, h);
+        sqlite3_bind_text(s, 4, h, 64, SQLITE_STATIC);
+    } else {
+        sqlite3_bind_null(s, 4);
+    }
+    sqlite3_bind_int(s, 5, st->gzip ? 1 : 0);
+    sqlite3_bind_int64(s, 6, (int64_t)st->rows_read);
+    sqlite3_bind_int64(s, 7, (int64_t)st->rows_accepted);
+    sqlite3_bind_int64(s, 8, (int64_t)st->rows_rejected);
+    sqlite3_bind_int64(s, 9, (int64_t)st->blank_lines);
+    sqlite3_bind_int64(s, 10, (int64_t)st->rows_filtered);
+    sqlite3_bind_int(s, 11, (int)st->status);
+    sqlite3_bind_text(s, 12, st->message, -1, SQLITE_STATIC);
+    if ((e = step_done(db, s, "update file")) != CDR_OK)
+        return e;
+    if (sqlite3_changes(db->h) != 1)
+        return failmsg(db, CDR_E_INTERNAL, "file %" PRId64 " is not in the run", file_id);
+    return CDR_OK;
+}
+
+cdr_err cdr_db_add_file(cdr_db *db, uint32_t file_index, const char *name,
+                        const cdr_file_stats *stats, int64_t *file_id)
+{
+    cdr_err e = cdr_db_file_start(db, file_index, name, file_id);
+    if (e != CDR_OK)
+        return e;
+    e = cdr_db_file_finish(db, *file_id, stats);
+    if (e != CDR_OK) { /* all or nothing: remove the half-added row */
+        char keep[sizeof db->message];
+        memcpy(keep, db->message, sizeof keep);
+        cdr_db_file_drop(db, *file_id);
+        memcpy(db->message, keep, sizeof keep);
+        *file_id = 0;
+    }
+    return e;
+}
+
+cdr_err cdr_db_file_drop(cdr_db *db, int64_t file_id)
+{
+    cdr_err e;
+    if ((e = need_run(db)) != CDR_OK)
+        return e;
+    sqlite3_stmt *s = stmt(db, ST_FILE_DROP, &e);
+    if (!s)
+        return e;
+    sqlite3_bind_int64(s, 1, file_id);
+    if ((e = step_done(db, s, "drop file")) != CDR_OK)
+        return e;
+    for (size_t i = 0; i < db->n_file_ids; i++)
+        if (db->file_ids[i] == file_id)
+            db->file_ids[i] = 0;
+    return CDR_OK;
+}
+
+/* A borrowed view as text ("" for an absent view: NOT NULL columns). */
+static void bind_str(sqlite3_stmt *s, int col, cdr_str v)
+{
+    sqlite3_bind_text(s, col, v.p ? v.p : "", v.p ? (int)v.n : 0, SQLITE_STATIC);
+}
+
+static void bind_month(sqlite3_stmt *s, int col, cdr_month m, char *buf)
+{
+    size_t n = cdr_month_format(m, buf);
+    sqlite3_bind_text(s, col, buf, (int)n, SQLITE_STATIC);
+}
+
+cdr_err cdr_db_add_reject(cdr_db *db, const cdr_reject *r)
+{
+    cdr_err e;
+    if ((e = need_run(db)) != CDR_OK)
+        return e;
+    sqlite3_stmt *s = stmt(db, ST_REJECT_INSERT, &e);
+    if (!s)
+        return e;
+    sqlite3_bind_int64(s, 1, db->run_id);
+    bind_file_id(db, s, 2, r->file_index);
+    sqlite3_bind_text(s, 3, r->file ? r->file : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 4, (int64_t)r->line);
+    sqlite3_bind_int64(s, 5, (int64_t)r->offset);
+    sqlite3_bind_text(s, 6, r->reason ? r->reason : "", -1, SQLITE_STATIC);
+    bind_str(s, 7, r->raw);
+    sqlite3_bind_int64(s, 8, (int64_t)(r->raw_len ? r->raw_len : r->raw.n));
+    return step_done(db, s, "insert reject");
+}
+
+cdr_err cdr_db_add_finding(cdr_db *db, const cdr_finding *f)
+{
+    cdr_err e;
+    char mon[16], fl[64], ts[32];
+    if ((e = need_run(db)) != CDR_OK)
+        return e;
+    sqlite3_stmt *s = stmt(db, ST_FINDING_INSERT, &e);
+    if (!s)
+        return e;
+    sqlite3_bind_int64(s, 1, db->run_id);
+    bind_file_id(db, s, 2, f->file_index);
+    bind_str(s, 3, f->msisdn);
+    bind_month(s, 4, f->month, mon);
+    bind_str(s, 5, f->record_id);
+    sqlite3_bind_text(s, 6, f->file, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 7, (int64_t)f->line);
+    sqlite3_bind_text(s, 8, cdr_category_name(f->category), -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 9, fl, (int)cdr_flags_format(f->flags, fl), SQLITE_STATIC);
+    sqlite3_bind_int64(s, 10, f->billed);
+    sqlite3_bind_int64(s, 11, f->rebuilt);
+    sqlite3_bind_int64(s, 12, f->difference);
+    sqlite3_bind_text(s, 13, cdr_service_name(f->service), -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 14, ts, (int)cdr_time_format(f->start, ts), SQLITE_STATIC);
+    bind_str(s, 15, f->peer);
+    sqlite3_bind_int64(s, 16, (int64_t)f->offset);
+    sqlite3_bind_text(s, 17, f->explanation, -1, SQLITE_STATIC);
+    return step_done(db, s, "insert finding");
+}
+
+cdr_err cdr_db_add_candidate(cdr_db *db, const cdr_candidate *c)
+{
+    cdr_err e;
+    char mon[16], cats[256], fl[64];
+    if ((e = need_run(db)) != CDR_OK)
+        return e;
+    sqlite3_stmt *s = stmt(db, ST_CANDIDATE_INSERT, &e);
+    if (!s)
+        return e;
+    sqlite3_bind_int64(s, 1, db->run_id);
+    bind_str(s, 2, c->msisdn);
+    bind_month(s, 3, c->month, mon);
+    sqlite3_bind_int64(s, 4, c->records);
+    sqlite3_bind_int64(s, 5, c->overcharge);
+    sqlite3_bind_int64(s, 6, c->refund);
+    sqlite3_bind_text(s, 7, cats, (int)cdr_categories_format(c->categories, cats),
+                      SQLITE_STATIC);
+    sqlite3_bind_int(s, 8, c->tier);
+    sqlite3_bind_text(s, 9, cdr_policy_name(c->policy), -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 10, c->special ? 1 : 0);
+    sqlite3_bind_text(s, 11, fl, (int)cdr_flags_format(c->flags, fl), SQLITE_STATIC);
+    sqlite3_bind_text(s, 12, c->policy_reason, -1, SQLITE_STATIC);
+    return step_done(db, s, "insert candidate");
+}
+
+cdr_err cdr_db_commit_run(cdr_db *db, const cdr_db_run_end *end)
+{
+    cdr_err e;
+    char ts[32];
+    if ((e = need_run(db)) != CDR_OK)
+        return e;
+    sqlite3_stmt *s = stmt(db, ST_RUN_FINISH, &e);
+    if (!s)
+        goto fail;
+    utc_text(end ? end->finished_at : 0, ts, sizeof ts);
+    cdr_err status = end ? end->status : CDR_OK;
+    sqlite3_bind_int64(s, 1, db->run_id);
+    sqlite3_bind_text(s, 2, ts, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 3, (int)status);
+    sqlite3_bind_text(s, 4, cdr_errname(status), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 5, end ? (int64_t)end->rows_unrated : 0);
+    if ((e = step_done(db, s, "finish run")) != CDR_OK)
+        goto fail;
+    int rc = sqlite3_exec(db->h, "COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        e = dberr(db, rc, "commit");
+        goto fail;
+    }
+    db->run_id = 0;
+    db->n_file_ids = 0;
+    return CDR_OK;
+fail: {
+    char keep[sizeof db->message];
+    memcpy(keep, db->message, sizeof keep);
+    cdr_db_rollback_run(db);
+    memcpy(db->message, keep, sizeof keep);
+    return e;
+}
+}
+
+cdr_err cdr_db_rollback_run(cdr_db *db)
+{
+    cdr_err e = CDR_OK;
+    if (!sqlite3_get_autocommit(db->h)) {
+        int rc = sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+        if (rc != SQLITE_OK)
+            e = dberr(db, rc, "rollback");
+    }
+    db->run_id = 0;
+    db->n_file_ids = 0;
+    return e;
+}
+
+/* ------------------------------------------------------------------ */
+/* Queries.                                                            */
+
+static cdr_str col_str(sqlite3_stmt *s, int i)
+{
+    cdr_str v;
+    v.p = (const char *)sqlite3_column_text(s, i);
+    v.n = (size_t)sqlite3_column_bytes(s, i);
+    if (!v.p)
+        v.p = "";
+    return v;
+}
+
+static cdr_category category_from(cdr_str t)
+{
+    for (int c = 0; c < CDR_CAT__COUNT; c++) {
+        const char *n = cdr_category_name((cdr_category)c);
+        if (strlen(n) == t.n && memcmp(n, t.p, t.n) == 0)
+            return (cdr_category)c;
+    }
+    return CDR_CAT_NONE;
+}
+
+/* "a;b;c" -> bits, by name lookup with `name(i)` for i < count. */
+static unsigned flags_from(cdr_str t)
+{
+    unsigned f = 0;
+    size_t i = 0;
+    while (i < t.n) {
+        size_t j = i;
+        while (j < t.n && t.p[j] != ';')
+            j++;
+        size_t n = j - i;
+        if (n == 9 && memcmp(t.p + i, "duplicate", 9) == 0)
+            f |= CDR_FLAG_DUPLICATE;
+        else if (n == 7 && memcmp(t.p + i, "overlap", 7) == 0)
+            f |= CDR_FLAG_OVERLAP;
+        else if (n == 8 && memcmp(t.p + i, "overlong", 8) == 0)
+            f |= CDR_FLAG_OVERLONG;
+        i = j + 1;
+    }
+    return f;
+}
+
+static uint32_t categories_from(cdr_str t)
+{
+    uint32_t bits = 0;
+    size_t i = 0;
+    while (i < t.n) {
+        size_t j = i;
+        while (j < t.n && t.p[j] != ';')
+            j++;
+        cdr_str one = {t.p + i, j - i};
+        cdr_category c = category_from(one);
+        if (c != CDR_CAT_NONE)
+            bits |= 1u << c;
+        i = j + 1;
+    }
+    return bits;
+}
+
+cdr_err cdr_db_findings_for(cdr_db *db, const char *msisdn, cdr_month month,
+                            cdr_db_finding_fn fn, void *user)
+{
+    cdr_err e;
+    char mon[16];
+    sqlite3_stmt *s = stmt(db, ST_FINDINGS_FOR, &e);
+    if (!s)
+        return e;
+    sqlite3_bind_text(s, 1, msisdn, -1, SQLITE_STATIC);
+    bind_month(s, 2, month, mon);
+    int rc, n = 0;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        cdr_finding f;
+        memset(&f, 0, sizeof f);
+        int64_t run_id = sqlite3_column_int64(s, 0);
+        int64_t file_id = sqlite3_column_int64(s, 1);
+        f.msisdn = col_str(s, 2);
+        cdr_str m = col_str(s, 3);
+        if (cdr_month_parse(m.p, m.n, &f.month) != CDR_OK)
+            f.month = month;
+        f.record_id = col_str(s, 4);
+        f.file = (const char *)sqlite3_column_text(s, 5);
+        f.line = (uint64_t)sqlite3_column_int64(s, 6);
+        f.category = category_from(col_str(s, 7));
+        f.flags = flags_from(col_str(s, 8));
+        f.billed = sqlite3_column_int64(s, 9);
+        f.rebuilt = sqlite3_column_int64(s, 10);
+        f.difference = sqlite3_column_int64(s, 11);
+        cdr_str sv = col_str(s, 12);
+        cdr_service svc = CDR_SVC_VOICE;
+        cdr_service_parse(sv.p, sv.n, &svc);
+        f.service = svc;
+        cdr_str st = col_str(s, 13);
+        cdr_time_parse(st.p, st.n, &f.start);
+        f.peer = col_str(s, 14);
+        f.offset = (uint64_t)sqlite3_column_int64(s, 15);
+        f.explanation = (const char *)sqlite3_column_text(s, 16);
+        n++;
+        if (fn && fn(&f, run_id, file_id, user))
+            break;
+    }
+    e = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? CDR_OK : dberr(db, rc, "findings query");
+    sqlite3_reset(s);
+    if (e == CDR_OK && n == 0)
+        e = CDR_E_NOTFOUND;
+    return e;
+}
+
+cdr_err cdr_db_candidates_for(cdr_db *db, const char *msisdn, cdr_month month,
+                              cdr_db_candidate_fn fn, void *user)
+{
+    cdr_err e;
+    char mon[16];
+    sqlite3_stmt *s = stmt(db, ST_CANDIDATES_FOR, &e);
+    if (!s)
+        return e;
+    sqlite3_bind_text(s, 1, msisdn, -1, SQLITE_STATIC);
+    bind_month(s, 2, month, mon);
+    int rc, n = 0;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        cdr_candidate c;
+        memset(&c, 0, sizeof c);
+        int64_t run_id = sqlite3_column_int64(s, 0);
+        c.msisdn = col_str(s, 1);
+        cdr_str m = col_str(s, 2);
+        if (cdr_month_parse(m.p, m.n, &c.month) != CDR_OK)
+            c.month = month;
+        c.records = (uint32_t)sqlite3_column_int64(s, 3);
+        c.overcharge = sqlite3_column_int64(s, 4);
+        c.refund = sqlite3_column_int64(s, 5);
+        c.categories = categories_from(col_str(s, 6));
+        c.tier = sqlite3_column_int(s, 7);
+        cdr_str pol = col_str(s, 8);
+        c.policy = (pol.n == 12 && memcmp(pol.p, "verify_first", 12) == 0)
+                       ? CDR_POLICY_VERIFY_FIRST
+                       : CDR_POLICY_REFUND_FIRST;
+        c.special = sqlite3_column_int(s, 9);
+        c.flags = flags_from(col_str(s, 10));
+        c.policy_reason = (const char *)sqlite3_column_text(s, 11);
+        n++;
+        if (fn && fn(&c, run_id, user))
+            break;
+    }
+    e = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? CDR_OK : dberr(db, rc, "candidates query");
+    sqlite3_reset(s);
+    if (e == CDR_OK && n == 0)
+        e = CDR_E_NOTFOUND;
+    return e;
+}
+
+cdr_err cdr_db_run_totals(cdr_db *db, int64_t run_id, cdr_db_totals *out)
+{
+    cdr_err e;
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *s = stmt(db, ST_RUN_TOTALS, &e);
+    if (!s)
+        return e;
+    sqlite3_bind_int64(s, 1, run_id);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        out->run_id = sqlite3_column_int64(s, 0);
+        snprintf(out->started_at, sizeof out->started_at, "%s",
+                 (const char *)sqlite3_column_text(s, 1));
+        snprintf(out->finished_at, sizeof out->finished_at, "%s",
+                 (const char *)sqlite3_column_text(s, 2));
+        out->status = sqlite3_column_int(s, 3);
+        uint64_t *u[] = {&out->files,         &out->rows_read,    &out->rows_accepted,
+                         &out->rows_rejected, &out->rows_unrated, &out->findings,
+                         &out->overcharged_records, &out->leakage_records, &out->candidates};
+        for (int i = 0; i < 9; i++)
+            *u[i] = (uint64_t)sqlite3_column_int64(s, 4 + i);
+        out->overcharge = sqlite3_column_int64(s, 13);
+        out->refund = sqlite3_column_int64(s, 14);
+        out->leakage = sqlite3_column_int64(s, 15);
+        e = CDR_OK;
+    } else if (rc == SQLITE_DONE) {
+        e = failmsg(db, CDR_E_NOTFOUND, "no run %" PRId64, run_id);
+    } else {
+        e = dberr(db, rc, "run totals");
+    }
+    sqlite3_reset(s);
+    return e;
+}
