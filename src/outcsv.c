@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cdrecon/outcsv.h"
+#include "csvout.h"
 
 struct cdr_csvw {
     FILE *fp;
@@ -134,45 +135,24 @@ static cdr_err put(cdr_csvw *w, const char *s, size_t n)
     return CDR_OK;
 }
 
-static int needs_quotes(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (s[i] == ',' || s[i] == '"' || s[i] == '\r' || s[i] == '\n')
-            return 1;
-    return 0;
-}
-
-/* One cell: separator, optional apostrophe, RFC 4180 quoting. */
+/* One cell: separator, then the shared cell writer (src/csvout.c): RFC 4180
+ * quoting, and for text cells the leading apostrophe. */
 static cdr_err cell(cdr_csvw *w, const char *s, size_t n, int neutralise)
 {
     if (w->status != CDR_OK)
         return w->status;
-    if (!s)
+    if (!s) {
+        s = "";
         n = 0;
+    }
     if (w->row_open && put(w, ",", 1) != CDR_OK)
         return w->status;
     w->row_open = 1;
-    int apos = neutralise && n > 0 &&
-               (s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@' || s[0] == '\t' ||
-                s[0] == '\r');
-    if (!needs_quotes(s, n)) {
-        if (apos)
-            put(w, "'", 1);
-        return put(w, s, n);
-    }
-    put(w, "\"", 1);
-    if (apos)
-        put(w, "'", 1);
-    size_t from = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '"') {
-            put(w, s + from, i + 1 - from); /* through the quote, then double it */
-            put(w, "\"", 1);
-            from = i + 1;
-        }
-    }
-    put(w, s + from, n - from);
-    return put(w, "\"", 1);
+    errno = 0;
+    int rc = neutralise ? cdr_csv_write_cell(w->fp, s, n) : cdr_csv_write_raw_cell(w->fp, s, n);
+    if (rc != 0)
+        return fail(w, CDR_E_IO, "write failed", errno ? errno : EIO);
+    return CDR_OK;
 }
 
 cdr_err cdr_csvw_text(cdr_csvw *w, const char *s, size_t n) { return cell(w, s, n, 1); }
