@@ -63,7 +63,7 @@ typedef struct cdr_rated {
     int64_t pool_after;      /* remaining allowance after this record; -1 if no pool */
     int64_t usage;           /* the usage rated (merged for PARTIAL_FIRST) */
     uint32_t n_parts;        /* parts of a merged call (1 otherwise) */
-    const char *dup_of;      /* record_id of the original, for duplicates (NUL-terminated) */
+    cdr_str dup_of;          /* record_id of the original, for duplicates */
     int has_finding;         /* 1 if a finding is reported for this record */
     cdr_finding finding;     /* valid when has_finding */
     const char *unrated;     /* reason when status is UNRATED */

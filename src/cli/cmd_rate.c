@@ -1,9 +1,298 @@
-/* PLACEHOLDER: replaced by the real subcommand. Must not ship. */
-#include "cli.h"
+/* cdrecon rate — every record with its rebuilt charge and how it was reached. */
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cdrecon/outcsv.h"
+#include "cdrecon/tariff.h"
+#include "ingest.h"
+
+static const char *usage_text =
+    "usage: cdrecon rate --tariff DIR [options] FILES...\n"
+    "Rebuild every record's charge from the tariff and write one CSV row per record:\n"
+    "the rebuilt charge, the rate row used, the bundle pool and the allowance left\n"
+    "after it, and its duplicate / partial status. FILES: .csv, .csv.gz or - (stdin).\n"
+    "  --tariff DIR      tariff directory (required)\n"
+    "  --out FILE        write the CSV to FILE (default: standard output)\n"
+    "  --rejects FILE    write rejected rows as CSV to FILE\n"
+    "  --month YYYY-MM   only records of this bill month\n"
+    "  --msisdn N        only this subscriber\n"
+    "  --mem SIZE        memory for grouping before spilling to disk (default 1G)\n"
+    "  --tmp DIR         directory for spill files (default $TMPDIR or /tmp)\n"
+    "  --max-duration S  voice records longer than S seconds are flagged overlong (10800)\n";
+
+typedef struct rate_ctx {
+    cdr_csvw *out;
+    cdr_csvw *rej;
+    const cdr_tariff *t;
+    uint64_t rejected;
+    cdr_err werr;
+} rate_ctx;
+
+static int on_reject(const cdr_reject *r, void *user)
+{
+    rate_ctx *c = user;
+    c->rejected++;
+    if (c->rej && cdr_rejects_csv_row(c->rej, r) != CDR_OK)
+        return 1;
+    return 0;
+}
+
+static const char *rate_header[] = {
+    "file", "line", "offset", "record_id", "msisdn", "month", "service", "direction", "peer",
+    "start_time", "usage", "billable", "covered", "billed", "rebuilt", "difference", "status",
+    "dup_of", "parts", "plan", "rate_line", "band", "pool", "pool_after", "category", "flags",
+    "explanation", "extra", NULL};
+
+static cdr_err write_record(rate_ctx *c, const cdr_rated *r, const char *file)
+{
+    cdr_csvw *w = c->out;
+    const cdr_tariff *t = c->t;
+    char buf[64];
+    size_t n;
+    const cdr_row *row = &r->row;
+    const cdr_rate_out *ro = &r->rating;
+    int has_rating = (r->status == CDR_RS_RATED || r->status == CDR_RS_PARTIAL_FIRST) && ro->rate;
+
+    cdr_csvw_textz(w, file);
+    cdr_csvw_u64(w, row->line);
+    cdr_csvw_u64(w, row->offset);
+    cdr_csvw_text(w, row->record_id.p, row->record_id.n);
+    cdr_csvw_text(w, row->msisdn.p, row->msisdn.n);
+    n = cdr_month_format(r->month, buf);
+    cdr_csvw_text(w, buf, n);
+    cdr_csvw_textz(w, cdr_service_name(row->service));
+    cdr_csvw_textz(w, cdr_direction_name(row->direction));
+    cdr_csvw_text(w, row->peer.p, row->peer.n);
+    n = cdr_time_format(row->start, buf);
+    cdr_csvw_text(w, buf, n);
+    cdr_csvw_i64(w, r->usage);
+    if (has_rating) {
+        cdr_csvw_i64(w, ro->billable);
+        cdr_csvw_i64(w, ro->covered);
+    } else {
+        cdr_csvw_textz(w, "");
+        cdr_csvw_textz(w, "");
+    }
+    cdr_csvw_money(w, r->cmp_billed);
+    if (r->status == CDR_RS_UNRATED || r->status == CDR_RS_PARTIAL_REST) {
+        cdr_csvw_textz(w, r->status == CDR_RS_PARTIAL_REST ? "0.00" : "");
+        cdr_csvw_textz(w, "");
+    } else {
+        cdr_csvw_money(w, r->rebuilt);
+        cdr_csvw_money(w, r->cmp_billed - r->rebuilt);
+    }
+    cdr_csvw_textz(w, cdr_rec_status_name(r->status));
+    cdr_csvw_text(w, r->dup_of.p, r->dup_of.n);
+    cdr_csvw_u64(w, r->n_parts);
+    cdr_csvw_textz(w, r->plan >= 0 ? t->plans[r->plan].name : "");
+    if (has_rating)
+        cdr_csvw_u64(w, ro->rate->line);
+    else
+        cdr_csvw_textz(w, "");
+    if (has_rating && ro->n_pieces > 1) {
+        char pieces[256];
+        size_t k = 0;
+        for (int i = 0; i < ro->n_pieces && k < sizeof pieces - 64; i++)
+            k += (size_t)snprintf(pieces + k, sizeof pieces - k, "%s%s:%lld", i ? ";" : "",
+                                  ro->pieces[i].band >= 0 ? t->band_names[ro->pieces[i].band] : "*",
+                                  (long long)ro->pieces[i].units);
+        cdr_csvw_text(w, pieces, k);
+    } else {
+        cdr_csvw_textz(w, has_rating && ro->band >= 0 ? t->band_names[ro->band] : "");
+    }
+    cdr_csvw_textz(w, has_rating && ro->pool >= 0 ? t->pool_names[ro->pool] : "");
+    if (r->pool_after >= 0)
+        cdr_csvw_i64(w, r->pool_after);
+    else
+        cdr_csvw_textz(w, "");
+    cdr_csvw_textz(w, r->has_finding ? cdr_category_name(r->finding.category) : "");
+    cdr_flags_format(r->has_finding ? r->finding.flags : 0, buf);
+    cdr_csvw_textz(w, buf);
+    cdr_csvw_textz(w, r->has_finding ? r->finding.explanation
+                                     : (r->status == CDR_RS_UNRATED ? r->unrated : ""));
+    /* unknown columns as name=value;name=value */
+    {
+        char *ex = NULL;
+        size_t len = 0;
+        FILE *m = row->n_extra ? open_memstream(&ex, &len) : NULL;
+        if (m) {
+            for (uint32_t i = 0; i < row->n_extra; i++)
+                fprintf(m, "%s%.*s=%.*s", i ? ";" : "", (int)row->extra_names[i].n,
+                        row->extra_names[i].p, (int)row->extra[i].n, row->extra[i].p);
+            fclose(m);
+        }
+        cdr_csvw_text(w, ex ? ex : "", ex ? len : 0);
+        free(ex);
+    }
+    return cdr_csvw_end_row(w);
+}
+
+typedef struct rec_ctx {
+    rate_ctx *c;
+    cli_ingest *in;
+    char **files;
+} rec_ctx;
+
+static int on_rated(const cdr_rated *r, void *user)
+{
+    rec_ctx *rc = user;
+    cdr_err e = write_record(rc->c, r, rc->files[r->row.file_index]);
+    if (e != CDR_OK) {
+        rc->c->werr = e;
+        return 1;
+    }
+    return 0;
+}
+
+static cdr_err open_out(const char *path, const char *what, cdr_csvw **w)
+{
+    char *a = strdup(path), *b = strdup(path);
+    cdr_err e = CDR_E_NOMEM;
+    if (a && b)
+        e = cdr_csvw_open(dirname(a), basename(b), 0, w);
+    if (e != CDR_OK)
+        cli_fail(e, "cannot open %s %s", what, path);
+    free(a);
+    free(b);
+    return e;
+}
+
 int cmd_rate(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    cli_err("not implemented yet");
-    return CDR_E_INTERNAL;
+    const char *tariff_dir = NULL, *out_path = NULL, *rej_path = NULL, *v;
+    cdr_engine_opts eo;
+    cdr_engine_opts_init(&eo);
+    char **files = calloc((size_t)argc, sizeof *files);
+    int nfiles = 0;
+    int rc = CDR_OK;
+    cdr_tariff *t = NULL;
+    cdr_engine *eng = NULL;
+    rate_ctx c = {0};
+    cdr_file_stats *stats = NULL;
+    char err[1024];
+    char msisdn_buf[64];
+
+    if (!files)
+        return CDR_E_NOMEM;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(usage_text, stdout);
+            free(files);
+            return CDR_OK;
+        } else if ((v = cli_optval(argc, argv, &i, "--tariff"))) {
+            tariff_dir = v;
+        } else if ((v = cli_optval(argc, argv, &i, "--out"))) {
+            out_path = v;
+        } else if ((v = cli_optval(argc, argv, &i, "--rejects"))) {
+            rej_path = v;
+        } else if ((v = cli_optval(argc, argv, &i, "--month"))) {
+            if (cdr_month_parse(v, strlen(v), &eo.month) != CDR_OK) {
+                rc = cli_fail(CDR_E_USAGE, "bad --month '%s' (want YYYY-MM)", v);
+                goto out;
+            }
+        } else if ((v = cli_optval(argc, argv, &i, "--msisdn"))) {
+            cdr_str ns;
+            if (cdr_number_normalise(v, strlen(v), &ns) != CDR_OK) {
+                rc = cli_fail(CDR_E_USAGE, "bad --msisdn");
+                goto out;
+            }
+            memcpy(msisdn_buf, ns.p, ns.n);
+            msisdn_buf[ns.n] = '\0';
+            eo.msisdn = msisdn_buf;
+        } else if ((v = cli_optval(argc, argv, &i, "--mem"))) {
+            if (cli_parse_size(v, &eo.mem_budget) != 0) {
+                rc = cli_fail(CDR_E_USAGE, "bad --mem '%s'", v);
+                goto out;
+            }
+        } else if ((v = cli_optval(argc, argv, &i, "--tmp"))) {
+            eo.tmpdir = v;
+        } else if ((v = cli_optval(argc, argv, &i, "--max-duration"))) {
+            if (cli_parse_i64(v, &eo.max_duration) != 0 || eo.max_duration < 0) {
+                rc = cli_fail(CDR_E_USAGE, "bad --max-duration '%s'", v);
+                goto out;
+            }
+        } else if (a[0] == '-' && a[1] == '-') {
+            rc = cli_fail(CDR_E_USAGE, "unknown option %s", a);
+            goto out;
+        } else {
+            files[nfiles++] = argv[i];
+        }
+    }
+    if (!tariff_dir || nfiles == 0) {
+        fputs(usage_text, stderr);
+        rc = CDR_E_USAGE;
+        goto out;
+    }
+    rc = cdr_tariff_load(tariff_dir, &t, err, sizeof err);
+    if (rc != CDR_OK) {
+        cli_err("%s", err);
+        goto out;
+    }
+    if ((rc = cdr_engine_new(t, &eo, &eng)) != CDR_OK)
+        goto out;
+    c.t = t;
+    if (out_path && strcmp(out_path, "-") != 0)
+        rc = open_out(out_path, "output", &c.out);
+    else
+        rc = cdr_csvw_open_stream(stdout, "standard output", &c.out);
+    if (rc != CDR_OK)
+        goto out;
+    if (rej_path && (rc = open_out(rej_path, "rejects file", &c.rej)) != CDR_OK)
+        goto out;
+    if (c.rej)
+        cdr_rejects_csv_header(c.rej);
+
+    stats = calloc((size_t)nfiles, sizeof *stats);
+    if (!stats) {
+        rc = CDR_E_NOMEM;
+        goto out;
+    }
+    cli_ingest in = {0};
+    in.engine = eng;
+    cdr_reader_opts_init(&in.ro);
+    in.stats = stats;
+    in.on_reject = on_reject;
+    in.user = &c;
+    rc = cli_ingest_files(&in, files, nfiles);
+    if (rc != CDR_OK && rc != CDR_E_GZIP && rc != CDR_E_HEADER && rc != CDR_E_IO)
+        goto out;
+    cdr_err read_status = rc;
+
+    for (int i = 0; rate_header[i]; i++)
+        cdr_csvw_textz(c.out, rate_header[i]);
+    cdr_csvw_end_row(c.out);
+    rec_ctx rcx = {&c, &in, files};
+    cdr_engine_sink sink = {on_rated, NULL, NULL, &rcx};
+    cdr_engine_totals tot;
+    rc = cdr_engine_finish(eng, &sink, &tot);
+    if (rc == CDR_E_INTERRUPTED && c.werr)
+        rc = c.werr;
+    if (rc != CDR_OK) {
+        cli_fail(rc, "rating failed%s%s", *cdr_engine_errmsg(eng) ? ": " : "",
+                 cdr_engine_errmsg(eng));
+        goto out;
+    }
+    if ((rc = cdr_csvw_commit(c.out)) != CDR_OK) {
+        cli_fail(rc, "cannot write output: %s", cdr_csvw_message(c.out));
+        goto out;
+    }
+    if (c.rej && (rc = cdr_csvw_commit(c.rej)) != CDR_OK) {
+        cli_fail(rc, "cannot write rejects: %s", cdr_csvw_message(c.rej));
+        goto out;
+    }
+    fprintf(stderr, "cdrecon: rate: %llu records rated, %llu duplicates, %llu unrated, "
+            "%llu rejected%s\n", (unsigned long long)tot.records,
+            (unsigned long long)tot.duplicates, (unsigned long long)tot.unrated,
+            (unsigned long long)c.rejected, tot.spilled ? " (spilled to disk)" : "");
+    rc = read_status != CDR_OK ? read_status : c.rejected ? CDR_E_REJECTS : CDR_OK;
+out:
+    cdr_csvw_free(c.out);
+    cdr_csvw_free(c.rej);
+    cdr_engine_free(eng);
+    cdr_tariff_free(t);
+    free(stats);
+    free(files);
+    return rc;
 }

@@ -1,0 +1,109 @@
+/* cdrecon CLI — shared plumbing: option values, reading inputs into the engine. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ingest.h"
+
+int cli_parse_size(const char *s, size_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s)
+        return -1;
+    unsigned long long mul = 1;
+    switch (*end) {
+    case 'k': case 'K': mul = 1ULL << 10; end++; break;
+    case 'm': case 'M': mul = 1ULL << 20; end++; break;
+    case 'g': case 'G': mul = 1ULL << 30; end++; break;
+    case '\0': break;
+    default: return -1;
+    }
+    if (*end == 'B' || *end == 'b')
+        end++;
+    if (*end || v > (~0ULL) / mul)
+        return -1;
+    *out = (size_t)(v * mul);
+    return 0;
+}
+
+int cli_parse_i64(const char *s, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* A long option "--name VALUE" or "--name=VALUE"; advances *i. */
+const char *cli_optval(int argc, char **argv, int *i, const char *name)
+{
+    size_t n = strlen(name);
+    const char *a = argv[*i];
+    if (strncmp(a, name, n) != 0)
+        return NULL;
+    if (a[n] == '=')
+        return a + n + 1;
+    if (a[n] != '\0')
+        return NULL;
+    if (*i + 1 >= argc) {
+        cli_err("option %s needs a value", name);
+        return "";
+    }
+    (*i)++;
+    return argv[*i];
+}
+
+typedef struct ing_ctx {
+    cli_ingest *in;
+    cdr_err err;
+} ing_ctx;
+
+static int on_row(const cdr_row *r, void *user)
+{
+    ing_ctx *c = user;
+    cdr_err e = cdr_engine_add(c->in->engine, r);
+    if (e != CDR_OK) {
+        c->err = e;
+        return 1;
+    }
+    return 0;
+}
+
+cdr_err cli_ingest_files(cli_ingest *in, char **files, int nfiles)
+{
+    cdr_err worst = CDR_OK;
+    for (int i = 0; i < nfiles; i++) {
+        ing_ctx c = {in, CDR_OK};
+        cdr_file_stats *st = &in->stats[i];
+        cdr_err e;
+        if (in->skip && in->skip[i])
+            continue;
+        if (in->engine && (e = cdr_engine_set_file(in->engine, (uint32_t)i, files[i])) != CDR_OK)
+            return e;
+        if (in->on_file_start && (e = in->on_file_start((uint32_t)i, files[i], in->user)) != CDR_OK)
+            return e;
+        cdr_read_file(files[i], (uint32_t)i, &in->ro, in->engine ? on_row : NULL,
+                      in->on_reject, in->user, st);
+        if (c.err != CDR_OK) {
+            cli_err("%s: %s%s%s", files[i], cdr_strerror(c.err),
+                    in->engine && *cdr_engine_errmsg(in->engine) ? ": " : "",
+                    in->engine ? cdr_engine_errmsg(in->engine) : "");
+            return c.err;
+        }
+        if (st->status != CDR_OK) {
+            cli_err("%s: %s", files[i], st->message[0] ? st->message : cdr_strerror(st->status));
+            if (in->engine)
+                cdr_engine_exclude_file(in->engine, (uint32_t)i);
+            if (worst == CDR_OK)
+                worst = st->status;
+        }
+        if (in->on_file_done && (e = in->on_file_done((uint32_t)i, files[i], st, in->user)) != CDR_OK)
+            return e;
+    }
+    return worst;
+}

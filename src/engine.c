@@ -1,0 +1,1314 @@
+/*
+ * cdrecon — the re-rating engine.
+ *
+ * Ingest: every accepted row is packed into a blob and appended to one of
+ * NBUCKET buckets chosen by a hash of its msisdn. When the buckets together
+ * exceed the memory budget, every bucket is appended to its own spill file
+ * and emptied. Finish: bucket by bucket (spill file + what is in memory), the
+ * blobs are sorted by (msisdn hash, msisdn, start, record_id, file, line)
+ * and walked subscriber by subscriber, month by month. The order depends only
+ * on the data, so spilling or not gives identical output.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cdrecon/engine.h"
+
+#define NBUCKET 256
+
+/* ------------------------------------------------------------------ */
+/* Packed record                                                        */
+
+typedef struct blob {
+    uint64_t h;          /* msisdn hash */
+    int64_t start;
+    int64_t amount;      /* duration_s / bytes / sms_chars (-1 if n/a) */
+    int64_t billed;
+    int64_t partial_seq;
+    uint64_t line;
+    uint64_t offset;
+    uint32_t file_index;
+    uint32_t total;      /* bytes of the whole blob, 8-aligned */
+    int32_t sms_part, sms_parts;
+    uint32_t l_msisdn, l_rid, l_peer, l_call, l_ref;
+    uint16_t n_extra;
+    uint8_t service, direction;
+    /* followed by: msisdn, record_id, peer, call_id, sms_ref bytes, then
+     * n_extra x (uint32 len, bytes) */
+} blob;
+
+#define BLOB_STR(b) ((const char *)((const blob *)(b) + 1))
+
+static inline const char *b_msisdn(const blob *b) { return BLOB_STR(b); }
+static inline const char *b_rid(const blob *b) { return BLOB_STR(b) + b->l_msisdn; }
+static inline const char *b_peer(const blob *b) { return b_rid(b) + b->l_rid; }
+static inline const char *b_call(const blob *b) { return b_peer(b) + b->l_peer; }
+static inline const char *b_ref(const blob *b) { return b_call(b) + b->l_call; }
+static inline const char *b_extra(const blob *b) { return b_ref(b) + b->l_ref; }
+
+static uint64_t hash_bytes(const void *p, size_t n, uint64_t seed)
+{
+    const unsigned char *s = p;
+    uint64_t h = 1469598103934665603ULL ^ seed;
+    for (size_t i = 0; i < n; i++) {
+        h ^= s[i];
+        h *= 1099511628211ULL;
+    }
+    /* final avalanche (splitmix64) so the top bits pick buckets evenly */
+    h ^= h >> 30;
+    h *= 0xbf58476d1ce4e5b9ULL;
+    h ^= h >> 27;
+    h *= 0x94d049bb133111ebULL;
+    h ^= h >> 31;
+    return h;
+}
+
+/* ------------------------------------------------------------------ */
+
+typedef struct bucket {
+    unsigned char *p;
+    size_t n, cap;
+    FILE *spill;
+    uint64_t spilled;
+} bucket;
+
+typedef struct file_info {
+    char *name;
+    int excluded;
+    cdr_str *extra_names; /* copied */
+    char *extra_store;
+    uint32_t n_extra;
+} file_info;
+
+struct cdr_engine {
+    const cdr_tariff *t;
+    cdr_engine_opts o;
+    bucket b[NBUCKET];
+    size_t mem, peak;
+    char *spilldir;
+    int spilled;
+    uint64_t spilled_bytes;
+    file_info *files;
+    uint32_t n_files;
+    uint64_t out_of_scope;
+    int finished;
+    char err[512];
+    char expl[768];
+    /* scratch for callbacks */
+    cdr_str *xs;
+    size_t xs_cap;
+};
+
+void cdr_engine_opts_init(cdr_engine_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->mem_budget = (size_t)1 << 30;
+    o->max_duration = 10800;
+    o->tolerance = 0;
+    o->month = -1;
+    o->threads = 1;
+}
+
+const char *cdr_rec_status_name(cdr_rec_status s)
+{
+    static const char *const n[CDR_RS__COUNT] = {
+        "rated", "duplicate", "partial_first", "partial_rest",
+        "free_number", "no_subscription", "segment_over", "unrated",
+    };
+    return (unsigned)s < CDR_RS__COUNT ? n[s] : "?";
+}
+
+const char *cdr_engine_errmsg(const cdr_engine *e)
+{
+    return e ? e->err : "";
+}
+
+cdr_err cdr_engine_new(const cdr_tariff *t, const cdr_engine_opts *o, cdr_engine **out)
+{
+    cdr_engine *e = calloc(1, sizeof *e);
+    *out = NULL;
+    if (!e)
+        return CDR_E_NOMEM;
+    e->t = t;
+    if (o)
+        e->o = *o;
+    else
+        cdr_engine_opts_init(&e->o);
+    if (e->o.mem_budget < ((size_t)1 << 16))
+        e->o.mem_budget = (size_t)1 << 16; /* below one bucket's first block */
+    *out = e;
+    return CDR_OK;
+}
+
+static void remove_spill(cdr_engine *e)
+{
+    char path[4096];
+    for (int i = 0; i < NBUCKET; i++) {
+        if (e->b[i].spill) {
+            fclose(e->b[i].spill);
+            e->b[i].spill = NULL;
+        }
+        if (e->spilldir) {
+            snprintf(path, sizeof path, "%s/b%03d", e->spilldir, i);
+            unlink(path);
+        }
+    }
+    if (e->spilldir) {
+        rmdir(e->spilldir);
+        free(e->spilldir);
+        e->spilldir = NULL;
+    }
+}
+
+void cdr_engine_free(cdr_engine *e)
+{
+    if (!e)
+        return;
+    remove_spill(e);
+    for (int i = 0; i < NBUCKET; i++)
+        free(e->b[i].p);
+    for (uint32_t i = 0; i < e->n_files; i++) {
+        free(e->files[i].name);
+        free(e->files[i].extra_names);
+        free(e->files[i].extra_store);
+    }
+    free(e->files);
+    free(e->xs);
+    free(e);
+}
+
+static cdr_err ensure_file(cdr_engine *e, uint32_t fi)
+{
+    if (fi < e->n_files)
+        return CDR_OK;
+    if (fi > 100000000u)
+        return CDR_E_RANGE;
+    uint32_t n = fi + 1;
+    file_info *f = realloc(e->files, n * sizeof *f);
+    if (!f)
+        return CDR_E_NOMEM;
+    memset(f + e->n_files, 0, (n - e->n_files) * sizeof *f);
+    e->files = f;
+    e->n_files = n;
+    return CDR_OK;
+}
+
+cdr_err cdr_engine_set_file(cdr_engine *e, uint32_t fi, const char *name)
+{
+    cdr_err r = ensure_file(e, fi);
+    if (r)
+        return r;
+    free(e->files[fi].name);
+    e->files[fi].name = strdup(name ? name : "");
+    return e->files[fi].name ? CDR_OK : CDR_E_NOMEM;
+}
+
+void cdr_engine_exclude_file(cdr_engine *e, uint32_t fi)
+{
+    if (ensure_file(e, fi) == CDR_OK)
+        e->files[fi].excluded = 1;
+}
+
+static cdr_err set_extra_names(cdr_engine *e, uint32_t fi, const cdr_row *r)
+{
+    file_info *f = &e->files[fi];
+    if (f->n_extra == r->n_extra && (f->extra_names || r->n_extra == 0))
+        return CDR_OK;
+    size_t total = 0;
+    for (uint32_t i = 0; i < r->n_extra; i++)
+        total += r->extra_names[i].n + 1;
+    cdr_str *names = calloc(r->n_extra ? r->n_extra : 1, sizeof *names);
+    char *store = malloc(total ? total : 1);
+    if (!names || !store) {
+        free(names);
+        free(store);
+        return CDR_E_NOMEM;
+    }
+    size_t k = 0;
+    for (uint32_t i = 0; i < r->n_extra; i++) {
+        memcpy(store + k, r->extra_names[i].p, r->extra_names[i].n);
+        names[i].p = store + k;
+        names[i].n = r->extra_names[i].n;
+        k += r->extra_names[i].n;
+        store[k++] = '\0';
+    }
+    free(f->extra_names);
+    free(f->extra_store);
+    f->extra_names = names;
+    f->extra_store = store;
+    f->n_extra = r->n_extra;
+    return CDR_OK;
+}
+
+static cdr_err spill_all(cdr_engine *e)
+{
+    char path[4096];
+    if (!e->spilldir) {
+        const char *td = e->o.tmpdir;
+        if (!td || !*td)
+            td = getenv("TMPDIR");
+        if (!td || !*td)
+            td = "/tmp";
+        snprintf(path, sizeof path, "%s/cdrecon-spill-XXXXXX", td);
+        if (!mkdtemp(path)) {
+            snprintf(e->err, sizeof e->err, "cannot create spill directory in %s: %s", td,
+                     strerror(errno));
+            return CDR_E_IO;
+        }
+        e->spilldir = strdup(path);
+        if (!e->spilldir)
+            return CDR_E_NOMEM;
+    }
+    for (int i = 0; i < NBUCKET; i++) {
+        bucket *b = &e->b[i];
+        if (b->n == 0)
+            continue;
+        if (!b->spill) {
+            snprintf(path, sizeof path, "%s/b%03d", e->spilldir, i);
+            b->spill = fopen(path, "w+b");
+            if (!b->spill) {
+                snprintf(e->err, sizeof e->err, "cannot create spill file %.300s: %s", path,
+                         strerror(errno));
+                return CDR_E_IO;
+            }
+        }
+        if (fwrite(b->p, 1, b->n, b->spill) != b->n) {
+            snprintf(e->err, sizeof e->err, "cannot write spill file: %s", strerror(errno));
+            return CDR_E_IO;
+        }
+        b->spilled += b->n;
+        e->spilled_bytes += b->n;
+        free(b->p);
+        b->p = NULL;
+        e->mem -= b->cap;
+        b->n = b->cap = 0;
+    }
+    e->spilled = 1;
+    return CDR_OK;
+}
+
+cdr_err cdr_engine_add(cdr_engine *e, const cdr_row *r)
+{
+    cdr_err err;
+    if ((err = ensure_file(e, r->file_index)) != CDR_OK)
+        return err;
+    if (e->o.month >= 0 && cdr_time_month(r->start) != e->o.month) {
+        e->out_of_scope++;
+        return CDR_OK;
+    }
+    if (e->o.msisdn &&
+        (strlen(e->o.msisdn) != r->msisdn.n || memcmp(e->o.msisdn, r->msisdn.p, r->msisdn.n))) {
+        e->out_of_scope++;
+        return CDR_OK;
+    }
+    if (r->n_extra && (err = set_extra_names(e, r->file_index, r)) != CDR_OK)
+        return err;
+    if (r->n_extra > 65535)
+        return CDR_E_RANGE;
+
+    size_t need = sizeof(blob) + r->msisdn.n + r->record_id.n + r->peer.n + r->call_id.n +
+                  r->sms_ref.n;
+    for (uint32_t i = 0; i < r->n_extra; i++)
+        need += 4 + r->extra[i].n;
+    need = (need + 7) & ~(size_t)7;
+    if (need > 0xffffffffu)
+        return CDR_E_RANGE;
+
+    uint64_t h = hash_bytes(r->msisdn.p, r->msisdn.n, 0);
+    bucket *b = &e->b[h >> 56];
+    if (b->n + need > b->cap) {
+        size_t nc = b->cap ? b->cap * 2 : 65536;
+        while (nc < b->n + need)
+            nc *= 2;
+        if (e->mem - b->cap + nc > e->o.mem_budget) {
+            if ((err = spill_all(e)) != CDR_OK)
+                return err;
+            nc = 65536;
+            while (nc < need)
+                nc *= 2;
+        }
+        unsigned char *p = realloc(b->p, nc);
+        if (!p)
+            return CDR_E_NOMEM;
+        e->mem = e->mem - b->cap + nc;
+        b->p = p;
+        b->cap = nc;
+        if (e->mem > e->peak)
+            e->peak = e->mem;
+    }
+    blob *x = (blob *)(void *)(b->p + b->n);
+    memset(x, 0, sizeof *x);
+    x->h = h;
+    x->start = r->start;
+    x->amount = r->service == CDR_SVC_VOICE  ? r->duration_s
+                : r->service == CDR_SVC_DATA ? r->bytes
+                : r->service == CDR_SVC_SMS  ? r->sms_chars
+                                             : -1;
+    x->billed = r->billed;
+    x->partial_seq = r->partial_seq;
+    x->line = r->line;
+    x->offset = r->offset;
+    x->file_index = r->file_index;
+    x->total = (uint32_t)need;
+    x->sms_part = r->sms_part;
+    x->sms_parts = r->sms_parts;
+    x->l_msisdn = (uint32_t)r->msisdn.n;
+    x->l_rid = (uint32_t)r->record_id.n;
+    x->l_peer = (uint32_t)r->peer.n;
+    x->l_call = (uint32_t)r->call_id.n;
+    x->l_ref = (uint32_t)r->sms_ref.n;
+    x->n_extra = (uint16_t)r->n_extra;
+    x->service = (uint8_t)r->service;
+    x->direction = (uint8_t)r->direction;
+    char *s = (char *)(x + 1);
+    memcpy(s, r->msisdn.p, r->msisdn.n);
+    s += r->msisdn.n;
+    memcpy(s, r->record_id.p, r->record_id.n);
+    s += r->record_id.n;
+    memcpy(s, r->peer.p, r->peer.n);
+    s += r->peer.n;
+    memcpy(s, r->call_id.p, r->call_id.n);
+    s += r->call_id.n;
+    memcpy(s, r->sms_ref.p, r->sms_ref.n);
+    s += r->sms_ref.n;
+    for (uint32_t i = 0; i < r->n_extra; i++) {
+        uint32_t l = (uint32_t)r->extra[i].n;
+        memcpy(s, &l, 4);
+        memcpy(s + 4, r->extra[i].p, l);
+        s += 4 + l;
+    }
+    b->n += need;
+    return CDR_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Finish: sort, group, rate                                            */
+
+typedef struct ent {
+    uint64_t h;
+    int64_t start;
+    const blob *b;
+} ent;
+
+static int cmp_str(const char *a, size_t an, const char *b, size_t bn)
+{
+    size_t m = an < bn ? an : bn;
+    int c = memcmp(a, b, m);
+    if (c)
+        return c;
+    return an < bn ? -1 : an > bn;
+}
+
+static int cmp_ent(const void *pa, const void *pb)
+{
+    const ent *a = pa, *b = pb;
+    if (a->h != b->h)
+        return a->h < b->h ? -1 : 1;
+    int c = cmp_str(b_msisdn(a->b), a->b->l_msisdn, b_msisdn(b->b), b->b->l_msisdn);
+    if (c)
+        return c;
+    if (a->start != b->start)
+        return a->start < b->start ? -1 : 1;
+    c = cmp_str(b_rid(a->b), a->b->l_rid, b_rid(b->b), b->b->l_rid);
+    if (c)
+        return c;
+    if (a->b->file_index != b->b->file_index)
+        return a->b->file_index < b->b->file_index ? -1 : 1;
+    if (a->b->line != b->b->line)
+        return a->b->line < b->b->line ? -1 : 1;
+    return 0;
+}
+
+/* A small open-addressing table of (hash, index) for per-subscriber sets. */
+typedef struct htab {
+    uint64_t *h;
+    int32_t *v;
+    size_t cap;
+} htab;
+
+static cdr_err htab_reset(htab *t, size_t n)
+{
+    size_t cap = 16;
+    while (cap < n * 2)
+        cap *= 2;
+    if (cap > t->cap) {
+        free(t->h);
+        free(t->v);
+        t->h = malloc(cap * sizeof *t->h);
+        t->v = malloc(cap * sizeof *t->v);
+        if (!t->h || !t->v) {
+            t->cap = 0;
+            return CDR_E_NOMEM;
+        }
+        t->cap = cap;
+    }
+    for (size_t i = 0; i < t->cap; i++)
+        t->v[i] = -1;
+    return CDR_OK;
+}
+
+static void htab_free(htab *t)
+{
+    free(t->h);
+    free(t->v);
+}
+
+/* Per-record working state during one subscriber-month. */
+typedef struct work {
+    const blob *b;
+    cdr_rec_status status;
+    int32_t dup_of;       /* index of the original within the subscriber slice */
+    int32_t group_first;  /* for partial parts: index of the first part; -1 */
+    int64_t g_usage;      /* first part: merged usage */
+    cdr_money g_billed;   /* first part: sum of parts' billed */
+    int64_t g_sep_billable_usage; /* first part: sum of per-part usage rounded separately (voice s / data KB) */
+    uint32_t g_parts;
+    int32_t next_part;    /* chain of a group's parts, -1 at the end */
+    int32_t last_part;    /* first part: the chain's tail */
+} work;
+
+typedef struct pool_bal {
+    int32_t plan, pool;
+    int64_t left;
+} pool_bal;
+
+typedef struct ctx {
+    cdr_engine *e;
+    const cdr_engine_sink *sink;
+    cdr_engine_totals *tot;
+    htab rid, content, group;
+    work *w;
+    size_t w_cap;
+    pool_bal *pb;
+    size_t n_pb, pb_cap;
+} ctx;
+
+static int same_content(const blob *a, const blob *b)
+{
+    return a->service == b->service && a->direction == b->direction && a->start == b->start &&
+           a->amount == b->amount && a->sms_part == b->sms_part &&
+           a->partial_seq == b->partial_seq && a->l_peer == b->l_peer &&
+           memcmp(b_peer(a), b_peer(b), a->l_peer) == 0 && a->l_call == b->l_call &&
+           memcmp(b_call(a), b_call(b), a->l_call) == 0 && a->l_ref == b->l_ref &&
+           memcmp(b_ref(a), b_ref(b), a->l_ref) == 0;
+}
+
+static uint64_t content_hash(const blob *a)
+{
+    uint64_t k[6] = {(uint64_t)a->start, (uint64_t)a->amount,
+                     ((uint64_t)a->service << 8) | a->direction, (uint64_t)a->sms_part,
+                     (uint64_t)a->partial_seq, 0};
+    uint64_t h = hash_bytes(k, sizeof k, 1);
+    h = hash_bytes(b_peer(a), a->l_peer, h);
+    h = hash_bytes(b_call(a), a->l_call, h);
+    return hash_bytes(b_ref(a), a->l_ref, h);
+}
+
+static int is_partial(const blob *b)
+{
+    return (b->service == CDR_SVC_VOICE || b->service == CDR_SVC_DATA) && b->l_call > 0 &&
+           b->partial_seq > 0;
+}
+
+static int64_t *pool_left(ctx *c, int32_t plan, int32_t pool, int64_t allowance)
+{
+    for (size_t i = 0; i < c->n_pb; i++)
+        if (c->pb[i].plan == plan && c->pb[i].pool == pool)
+            return &c->pb[i].left;
+    if (c->n_pb == c->pb_cap) {
+        size_t nc = c->pb_cap ? c->pb_cap * 2 : 8;
+        pool_bal *p = realloc(c->pb, nc * sizeof *p);
+        if (!p)
+            return NULL;
+        c->pb = p;
+        c->pb_cap = nc;
+    }
+    c->pb[c->n_pb] = (pool_bal){plan, pool, allowance};
+    return &c->pb[c->n_pb++].left;
+}
+
+/* The record as a cdr_row view (extras rebuilt into scratch). */
+static cdr_err fill_row(cdr_engine *e, const blob *b, cdr_row *r)
+{
+    memset(r, 0, sizeof *r);
+    r->msisdn = (cdr_str){b_msisdn(b), b->l_msisdn};
+    r->record_id = (cdr_str){b_rid(b), b->l_rid};
+    r->peer = (cdr_str){b_peer(b), b->l_peer};
+    r->call_id = (cdr_str){b_call(b), b->l_call};
+    r->sms_ref = (cdr_str){b_ref(b), b->l_ref};
+    r->service = (cdr_service)b->service;
+    r->direction = (cdr_direction)b->direction;
+    r->start = b->start;
+    r->duration_s = b->service == CDR_SVC_VOICE ? b->amount : -1;
+    r->bytes = b->service == CDR_SVC_DATA ? b->amount : -1;
+    r->sms_chars = b->service == CDR_SVC_SMS ? b->amount : -1;
+    r->sms_part = b->sms_part;
+    r->sms_parts = b->sms_parts;
+    r->partial_seq = b->partial_seq;
+    r->billed = b->billed;
+    r->file_index = b->file_index;
+    r->line = b->line;
+    r->offset = b->offset;
+    if (b->n_extra) {
+        if (b->n_extra > e->xs_cap) {
+            cdr_str *x = realloc(e->xs, b->n_extra * sizeof *x);
+            if (!x)
+                return CDR_E_NOMEM;
+            e->xs = x;
+            e->xs_cap = b->n_extra;
+        }
+        const char *s = b_extra(b);
+        for (uint32_t i = 0; i < b->n_extra; i++) {
+            uint32_t l;
+            memcpy(&l, s, 4);
+            e->xs[i] = (cdr_str){s + 4, l};
+            s += 4 + l;
+        }
+        r->extra = e->xs;
+        r->n_extra = b->n_extra;
+        if (b->file_index < e->n_files && e->files[b->file_index].n_extra == b->n_extra)
+            r->extra_names = e->files[b->file_index].extra_names;
+        else
+            r->n_extra = 0; /* names unknown: should not happen */
+    }
+    return CDR_OK;
+}
+
+static const char *file_name(const cdr_engine *e, uint32_t fi)
+{
+    return fi < e->n_files && e->files[fi].name ? e->files[fi].name : "";
+}
+
+/* ---- diagnosis ---- */
+
+static cdr_money alt_charge(const cdr_rate_in *base, void (*tweak)(cdr_rate_in *, int64_t),
+                            int64_t arg, int *ok)
+{
+    cdr_rate_in in = *base;
+    cdr_rate_out o;
+    tweak(&in, arg);
+    if (cdr_rate_usage(&in, &o) != CDR_OK || o.unrated) {
+        *ok = 0;
+        return 0;
+    }
+    *ok = 1;
+    return o.charge;
+}
+
+static void tw_billable(cdr_rate_in *in, int64_t v) { in->billable_override = v; }
+static void tw_band(cdr_rate_in *in, int64_t v) { in->force_band = (int32_t)v; }
+static void tw_start_rule(cdr_rate_in *in, int64_t v) { (void)v; in->force_start_rule = 1; }
+static void tw_no_discount(cdr_rate_in *in, int64_t v) { (void)v; in->no_discount = 1; }
+
+/* Smallest k > from with alt(k) >= billed; returns k if alt(k) == billed, else -1. */
+static int64_t search_units(const cdr_rate_in *base, int64_t from, cdr_money billed)
+{
+    int ok;
+    int64_t lo = from, hi = from + 1, limit = (int64_t)1 << 40;
+    cdr_money v = alt_charge(base, tw_billable, hi, &ok);
+    if (!ok)
+        return -1;
+    while (v < billed) {
+        lo = hi;
+        if (hi > limit)
+            return -1;
+        hi = hi * 2 + 1;
+        v = alt_charge(base, tw_billable, hi, &ok);
+        if (!ok)
+            return -1;
+    }
+    /* alt(lo) < billed (or lo == from), alt(hi) >= billed */
+    while (hi - lo > 1) {
+        int64_t mid = lo + (hi - lo) / 2;
+        v = alt_charge(base, tw_billable, mid, &ok);
+        if (!ok)
+            return -1;
+        if (v >= billed)
+            hi = mid;
+        else
+            lo = mid;
+    }
+    v = alt_charge(base, tw_billable, hi, &ok);
+    return ok && v == billed ? hi : -1;
+}
+
+static void money(char *buf, cdr_money v)
+{
+    cdr_money_format(v, 2, buf);
+}
+
+static cdr_category diagnose(ctx *c, const work *w, const cdr_rate_in *in,
+                             const cdr_rate_out *ro, cdr_money billed, cdr_money rebuilt)
+{
+    cdr_engine *e = c->e;
+    const blob *b = w->b;
+    char *x = e->expl;
+    size_t xn = sizeof e->expl;
+    char m1[32], m2[32], m3[32];
+    int ok;
+    int rated = w->status == CDR_RS_RATED || w->status == CDR_RS_PARTIAL_FIRST;
+    money(m1, billed);
+    money(m2, rebuilt);
+    money(m3, billed - rebuilt);
+
+    if (w->status == CDR_RS_DUPLICATE) {
+        const blob *o = c->w[w->dup_of].b;
+        snprintf(x, xn, "duplicate of record %.*s (%s); a duplicate is not charged: billed %s, "
+                 "overcharged %s", (int)o->l_rid, b_rid(o),
+                 (o->l_rid == b->l_rid && !memcmp(b_rid(o), b_rid(b), b->l_rid))
+                     ? "same record_id"
+                     : "same usage under a new record_id",
+                 m1, m3);
+        return CDR_CAT_DUPLICATE;
+    }
+    if (w->status == CDR_RS_FREE) {
+        const cdr_free_number *f = cdr_tariff_free_number(e->t, b_peer(b), b->l_peer);
+        snprintf(x, xn, "%s to free number %.*s (%s) charged %s; free numbers are not charged",
+                 b->service == CDR_SVC_SMS ? "SMS" : "call", (int)b->l_peer, b_peer(b),
+                 f ? f->label : "", m1);
+        return CDR_CAT_FREE_NUMBER;
+    }
+    if (b->service == CDR_SVC_VOICE && w->g_usage == 0) {
+        snprintf(x, xn, "0-second call charged %s; a call of 0 s is not charged", m1);
+        return CDR_CAT_ZERO_DURATION;
+    }
+    if (w->status == CDR_RS_PARTIAL_FIRST && w->g_parts >= 2 && ro->rate) {
+        int64_t sep = w->g_sep_billable_usage;
+        cdr_money v = alt_charge(in, tw_billable, sep, &ok);
+        if (ok && v == billed) {
+            snprintf(x, xn, "%u partial records of one %s rounded up separately "
+                     "(%lld billable units instead of %lld merged): billed %s, should be %s",
+                     w->g_parts, b->service == CDR_SVC_VOICE ? "call" : "session",
+                     (long long)sep, (long long)ro->billable, m1, m2);
+            return CDR_CAT_PARTIAL_ROUNDING;
+        }
+    }
+    if (w->status == CDR_RS_NO_SUBSCRIPTION) {
+        snprintf(x, xn, "information fee for SP service %.*s charged %s without a valid "
+                 "subscription at that time", (int)b->l_peer, b_peer(b), m1);
+        return CDR_CAT_VAS_NO_SUBSCRIPTION;
+    }
+    if (b->service == CDR_SVC_DATA && w->g_usage == 0) {
+        snprintf(x, xn, "data record of 0 bytes charged %s; no usage, no charge", m1);
+        return CDR_CAT_DATA_NO_USAGE;
+    }
+    if (rated && ro->covered > 0) {
+        snprintf(x, xn, "bundle pool %s still covered %lld of %lld billable units; billed %s, "
+                 "should be %s", e->t->pool_names[ro->pool], (long long)ro->covered,
+                 (long long)ro->billable, m1, m2);
+        return CDR_CAT_BUNDLE_NOT_APPLIED;
+    }
+    if (rated && ro->discount_micro > 0) {
+        cdr_money v = alt_charge(in, tw_no_discount, 0, &ok);
+        if (ok && v == billed) {
+            char pct[32];
+            cdr_money_format(ro->discount_micro, 0, pct);
+            snprintf(x, xn, "plan discount of %s%% not applied: billed %s is the undiscounted "
+                     "charge, should be %s", pct, m1, m2);
+            return CDR_CAT_DISCOUNT_NOT_APPLIED;
+        }
+    }
+    if (rated && e->t->n_band_names > 0 && ro->band >= 0) {
+        for (size_t bi = 0; bi < e->t->n_band_names; bi++) {
+            if ((int32_t)bi == ro->band)
+                continue;
+            cdr_money v = alt_charge(in, tw_band, (int64_t)bi, &ok);
+            if (ok && v == billed) {
+                snprintf(x, xn, "charged at the %s band's price although the record starts in "
+                         "the %s band: billed %s, should be %s", e->t->band_names[bi],
+                         e->t->band_names[ro->band], m1, m2);
+                return CDR_CAT_WRONG_BAND;
+            }
+        }
+        if (ro->n_pieces > 1) {
+            cdr_money v = alt_charge(in, tw_start_rule, 0, &ok);
+            if (ok && v == billed) {
+                snprintf(x, xn, "the whole call was charged at the %s band's price; the plan "
+                         "splits calls at band boundaries: billed %s, should be %s",
+                         e->t->band_names[ro->band], m1, m2);
+                return CDR_CAT_WRONG_BAND;
+            }
+        }
+    }
+    if (b->service == CDR_SVC_SMS) {
+        if (w->status == CDR_RS_SEGMENT_OVER) {
+            snprintf(x, xn, "segment %d of a long SMS of %lld characters, which has fewer "
+                     "segments; an overcounted segment is not charged: billed %s",
+                     b->sms_part, (long long)b->amount, m1);
+            return CDR_CAT_SMS_SEGMENTS;
+        }
+        if (rated) {
+            int64_t k = search_units(in, ro->billable, billed);
+            if (k > 0) {
+                snprintf(x, xn, "billed %lld segments, the message length of %lld characters "
+                         "gives %lld: billed %s, should be %s", (long long)k,
+                         (long long)b->amount, (long long)ro->billable, m1, m2);
+                return CDR_CAT_SMS_SEGMENTS;
+            }
+        }
+    }
+    if (b->service == CDR_SVC_DATA && rated && w->g_usage > 0) {
+        int64_t k = search_units(in, ro->billable, billed);
+        if (k > 0) {
+            snprintf(x, xn, "billed %lld KB, %lld bytes round up to %lld KB: billed %s, "
+                     "should be %s", (long long)k, (long long)w->g_usage,
+                     (long long)ro->billable, m1, m2);
+            return CDR_CAT_DATA_ROUNDING;
+        }
+    }
+    snprintf(x, xn, "billed %s, the tariff gives %s (no known billing error reproduces the "
+             "billed amount)", m1, m2);
+    return CDR_CAT_RATE_MISMATCH;
+}
+
+/* ---- refund policy ---- */
+
+int cdr_approval_tier(cdr_money refund, int company_liable, int first_refund)
+{
+    const cdr_money Y = CDR_MICRO;
+    if (refund <= 20 * Y && first_refund)
+        return 0;
+    if (company_liable) {
+        if (refund <= 200 * Y)
+            return 1;
+        if (refund <= 500 * Y)
+            return 2;
+        if (refund <= 1000 * Y)
+            return 3;
+        return 4;
+    }
+    if (refund <= 100 * Y)
+        return 1;
+    if (refund <= 300 * Y)
+        return 2;
+    if (refund <= 500 * Y)
+        return 3;
+    return 4;
+}
+
+int cdr_special_customer(const cdr_prior_refund *r, size_t n, cdr_month m)
+{
+    /* Window: the bill month and the three before it. */
+    int count[4] = {0, 0, 0, 0};
+    cdr_money sum = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (r[i].company_liable || r[i].border_roaming)
+            continue;
+        cdr_month rm = cdr_time_month(r[i].date);
+        if (rm > m || rm < m - 3)
+            continue;
+        count[m - rm]++;
+        sum += r[i].amount;
+    }
+    for (int k = 0; k < 4; k++)
+        if (count[k] >= 3)
+            return 1;
+    return sum >= 100 * CDR_MICRO;
+}
+
+static void make_candidate(ctx *c, const blob *first, cdr_month month, const cdr_subscriber *sub,
+                           uint32_t records, cdr_money over, uint32_t cats, unsigned flags,
+                           cdr_candidate *cd)
+{
+    cdr_engine *e = c->e;
+    size_t nref = 0;
+    const cdr_prior_refund *refs = cdr_tariff_refunds(e->t, b_msisdn(first), first->l_msisdn, &nref);
+    memset(cd, 0, sizeof *cd);
+    cd->msisdn = (cdr_str){b_msisdn(first), first->l_msisdn};
+    cd->month = month;
+    cd->records = records;
+    cd->overcharge = over;
+    cd->refund = 2 * over;
+    cd->categories = cats;
+    cd->flags = flags;
+    /* Refunds before the end of this bill month count as earlier refunds. */
+    cdr_time month_end = cdr_month_start(month + 1);
+    size_t earlier = 0, this_year = 0, last3 = 0;
+    cdr_month year_start = month - month % 12;
+    for (size_t i = 0; i < nref; i++) {
+        if (refs[i].date >= month_end)
+            continue;
+        earlier++;
+        cdr_month rm = cdr_time_month(refs[i].date);
+        if (rm >= year_start)
+            this_year++;
+        if (rm >= month - 3)
+            last3++;
+    }
+    cd->special = cdr_special_customer(refs, nref, month);
+    cd->tier = cdr_approval_tier(cd->refund, 1, earlier == 0);
+    int long_tenure = sub && sub->join_date >= 0 &&
+                      cdr_time_month(sub->join_date) + 12 <= month;
+    if (cd->special) {
+        cd->policy = CDR_POLICY_VERIFY_FIRST;
+        cd->policy_reason = "special customer (3+ refunds in a month or 100+ yuan in 3 months): "
+                            "verify first";
+    } else if (flags & (CDR_FLAG_OVERLAP | CDR_FLAG_OVERLONG)) {
+        cd->policy = CDR_POLICY_VERIFY_FIRST;
+        cd->policy_reason = "overlapping or over-long call records need verification first";
+    } else if (cats & (1u << CDR_CAT_VAS_NO_SUBSCRIPTION)) {
+        cd->policy = CDR_POLICY_REFUND_FIRST;
+        cd->policy_reason = "value-added (SP) fee dispute: refund first";
+    } else if (long_tenure) {
+        cd->policy = CDR_POLICY_REFUND_FIRST;
+        cd->policy_reason = "customer for a year or more in good standing: refund first";
+    } else if (this_year == 0 && last3 == 0) {
+        cd->policy = CDR_POLICY_REFUND_FIRST;
+        cd->policy_reason = "first fee dispute this year, no refund in the last three months: "
+                            "refund first";
+    } else {
+        cd->policy = CDR_POLICY_VERIFY_FIRST;
+        cd->policy_reason = "earlier refunds this year and tenure under a year: verify first";
+    }
+}
+
+/* Process one subscriber-month: w[0..n) sorted in time order. `all` is the
+ * subscriber's slice (for dup_of indexes across months). */
+static cdr_err process_month(ctx *c, work *w, size_t n, cdr_month month)
+{
+    cdr_engine *e = c->e;
+    const cdr_tariff *t = e->t;
+    cdr_err err;
+
+    /* Partial groups: key (service, call_id). First part = earliest. */
+    if ((err = htab_reset(&c->group, n)) != CDR_OK)
+        return err;
+    for (size_t i = 0; i < n; i++) {
+        w[i].group_first = -1;
+        w[i].g_usage = w[i].b->amount;
+        w[i].g_billed = w[i].b->billed;
+        w[i].g_parts = 1;
+        w[i].g_sep_billable_usage = -1;
+        w[i].next_part = -1;
+        w[i].last_part = (int32_t)i;
+        if (w[i].status != CDR_RS_RATED || !is_partial(w[i].b))
+            continue;
+        const blob *b = w[i].b;
+        uint64_t h = hash_bytes(b_call(b), b->l_call, b->service + 7);
+        size_t mask = c->group.cap - 1, k = h & mask;
+        while (c->group.v[k] >= 0) {
+            const blob *o = w[c->group.v[k]].b;
+            if (c->group.h[k] == h && o->service == b->service && o->l_call == b->l_call &&
+                !memcmp(b_call(o), b_call(b), b->l_call))
+                break;
+            k = (k + 1) & mask;
+        }
+        if (c->group.v[k] < 0) {
+            c->group.h[k] = h;
+            c->group.v[k] = (int32_t)i;
+        } else {
+            int32_t f = c->group.v[k];
+            w[i].group_first = f;
+            w[i].status = CDR_RS_PARTIAL_REST;
+            w[f].status = CDR_RS_PARTIAL_FIRST;
+            w[f].g_usage += b->amount;
+            w[f].g_billed += b->billed;
+            w[f].g_parts++;
+            w[w[f].last_part].next_part = (int32_t)i;
+            w[f].last_part = (int32_t)i;
+        }
+    }
+
+    /* Walk in time order. */
+    c->n_pb = 0;
+    int64_t prev_end = INT64_MIN;
+    uint32_t cand_records = 0;
+    cdr_money over = 0;
+    uint32_t cats = 0;
+    unsigned cflags = 0;
+    const cdr_subscriber *sub = NULL;
+    int has_candidate = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        work *wi = &w[i];
+        const blob *b = wi->b;
+        cdr_rated r;
+        memset(&r, 0, sizeof r);
+        if ((err = fill_row(e, b, &r.row)) != CDR_OK)
+            return err;
+        r.month = month;
+        r.plan = -1;
+        r.pool_after = -1;
+        r.usage = b->amount;
+        r.n_parts = 1;
+        r.cmp_billed = b->billed;
+
+        if (!sub || b->start < sub->valid_from || b->start >= sub->valid_to)
+            sub = cdr_tariff_subscriber(t, b_msisdn(b), b->l_msisdn, b->start);
+
+        cdr_rate_in in;
+        cdr_rate_in_init(&in);
+        cdr_rate_out *ro = &r.rating;
+        int rated = 0;
+
+        if (wi->status == CDR_RS_DUPLICATE) {
+            const blob *o = c->w[wi->dup_of].b;
+            r.dup_of = (cdr_str){b_rid(o), o->l_rid};
+        } else if (wi->status == CDR_RS_PARTIAL_REST) {
+            /* compared on the first part */
+        } else if (!sub) {
+            wi->status = CDR_RS_UNRATED;
+            r.unrated = "no plan for this number at the record's start time";
+        } else {
+            r.plan = sub->plan;
+            if ((b->service == CDR_SVC_VOICE || b->service == CDR_SVC_SMS) &&
+                b->direction == CDR_DIR_MO && cdr_tariff_free_number(t, b_peer(b), b->l_peer)) {
+                wi->status = CDR_RS_FREE;
+            } else if (b->service == CDR_SVC_VAS &&
+                       !cdr_tariff_subscribed(t, b_msisdn(b), b->l_msisdn, b_peer(b), b->l_peer,
+                                              b->start)) {
+                wi->status = CDR_RS_NO_SUBSCRIPTION;
+            } else if (b->service == CDR_SVC_SMS && b->l_ref > 0 && b->sms_part > 0 &&
+                       b->sms_part > cdr_sms_segments(b->amount,
+                                                      t->plans[sub->plan].sms_single_chars,
+                                                      t->plans[sub->plan].sms_part_chars)) {
+                wi->status = CDR_RS_SEGMENT_OVER;
+            } else {
+                rated = 1;
+            }
+        }
+
+        if (rated) {
+            in.tariff = t;
+            in.plan = sub->plan;
+            in.service = (cdr_service)b->service;
+            in.direction = (cdr_direction)b->direction;
+            in.peer = (cdr_str){b_peer(b), b->l_peer};
+            in.start = b->start;
+            int64_t usage = wi->g_usage;
+            if (b->service == CDR_SVC_SMS)
+                usage = (b->l_ref > 0 && b->sms_part > 0)
+                            ? 1
+                            : cdr_sms_segments(b->amount, t->plans[sub->plan].sms_single_chars,
+                                               t->plans[sub->plan].sms_part_chars);
+            in.usage = usage;
+            r.usage = usage;
+            /* learn the pool, then give its balance */
+            int32_t band = cdr_tariff_band_at(t, b->start);
+            const cdr_rate *pr = cdr_tariff_find_rate(t, sub->plan, in.service, in.direction,
+                                                      in.peer.p, in.peer.n, band);
+            int64_t *left = NULL;
+            if (pr && pr->pool >= 0) {
+                const cdr_bundle *bu = cdr_tariff_bundle(t, sub->plan, pr->pool);
+                if (bu) {
+                    left = pool_left(c, sub->plan, pr->pool, bu->allowance_base);
+                    if (!left)
+                        return CDR_E_NOMEM;
+                    in.pool_avail = *left;
+                }
+            }
+            if ((err = cdr_rate_usage(&in, ro)) != CDR_OK) {
+                snprintf(e->err, sizeof e->err, "arithmetic out of range rating record %.*s",
+                         (int)b->l_rid, b_rid(b));
+                return err;
+            }
+            if (ro->unrated) {
+                wi->status = CDR_RS_UNRATED;
+                r.unrated = ro->unrated;
+            } else {
+                if (left) {
+                    *left -= ro->covered;
+                    r.pool_after = *left;
+                }
+                r.rebuilt = ro->charge;
+                if (wi->status == CDR_RS_PARTIAL_FIRST) {
+                    /* per-part rounding, for the partial_rounding diagnosis */
+                    int64_t sep = 0;
+                    for (int32_t j = (int32_t)i; j >= 0; j = w[j].next_part)
+                        sep += cdr_rate_billable(in.service, w[j].b->amount, ro->rate->increment);
+                    wi->g_sep_billable_usage = sep;
+                    r.n_parts = wi->g_parts;
+                    r.cmp_billed = wi->g_billed;
+                }
+            }
+        }
+        r.status = wi->status;
+
+        /* Flags: overlapping and over-long voice records (duplicates excluded). */
+        unsigned flags = 0;
+        if (b->service == CDR_SVC_VOICE && wi->status != CDR_RS_DUPLICATE) {
+            if (b->start < prev_end)
+                flags |= CDR_FLAG_OVERLAP;
+            if (b->amount > e->o.max_duration)
+                flags |= CDR_FLAG_OVERLONG;
+            if (b->start + b->amount > prev_end)
+                prev_end = b->start + b->amount;
+        }
+
+        /* Compare. */
+        int compare = wi->status != CDR_RS_PARTIAL_REST && wi->status != CDR_RS_UNRATED;
+        cdr_money billed = r.cmp_billed, diff = billed - r.rebuilt;
+        cdr_category cat = CDR_CAT_NONE;
+        e->expl[0] = '\0';
+        if (compare && diff > e->o.tolerance) {
+            cat = diagnose(c, wi, &in, ro, billed, r.rebuilt);
+        } else if (compare && diff < -e->o.tolerance) {
+            char m1[32], m2[32], m3[32];
+            money(m1, billed);
+            money(m2, r.rebuilt);
+            money(m3, -diff);
+            snprintf(e->expl, sizeof e->expl, "billed %s, the tariff gives %s: undercharged by "
+                     "%s (revenue leakage, not refunded)", m1, m2, m3);
+            cat = CDR_CAT_LEAKAGE;
+        } else if (wi->status == CDR_RS_DUPLICATE) {
+            const blob *o = c->w[wi->dup_of].b;
+            snprintf(e->expl, sizeof e->expl, "duplicate of record %.*s, billed 0: correct",
+                     (int)o->l_rid, b_rid(o));
+            cat = CDR_CAT_DUPLICATE;
+        } else if (flags) {
+            snprintf(e->expl, sizeof e->expl, "%s%s%s",
+                     flags & CDR_FLAG_OVERLAP ? "call starts before the previous call ended" : "",
+                     (flags & CDR_FLAG_OVERLAP) && (flags & CDR_FLAG_OVERLONG) ? "; " : "",
+                     flags & CDR_FLAG_OVERLONG ? "call longer than the plausible maximum" : "");
+        }
+
+        if (cat != CDR_CAT_NONE || flags) {
+            cdr_finding *f = &r.finding;
+            r.has_finding = 1;
+            f->msisdn = r.row.msisdn;
+            f->month = month;
+            f->record_id = r.row.record_id;
+            f->file_index = b->file_index;
+            f->file = file_name(e, b->file_index);
+            f->line = b->line;
+            f->offset = b->offset;
+            f->service = (cdr_service)b->service;
+            f->start = b->start;
+            f->peer = r.row.peer;
+            f->category = cat;
+            f->flags = flags;
+            f->billed = billed;
+            f->rebuilt = r.rebuilt;
+            f->difference = diff;
+            f->explanation = e->expl;
+            c->tot->findings++;
+            c->tot->by_category[cat]++;
+            if (cat < CDR_CAT__OVERCHARGE_COUNT) {
+                c->tot->amount_by_category[cat] += diff;
+                over += diff;
+                cand_records++;
+                cats |= 1u << cat;
+                has_candidate = 1;
+            } else if (cat == CDR_CAT_LEAKAGE) {
+                c->tot->amount_by_category[cat] += -diff;
+                c->tot->leakage += -diff;
+                c->tot->leakage_records++;
+            }
+            cflags |= flags;
+        }
+        c->tot->records++;
+        if (wi->status == CDR_RS_DUPLICATE)
+            c->tot->duplicates++;
+        if (wi->status == CDR_RS_UNRATED)
+            c->tot->unrated++;
+
+        if (c->sink->on_record && c->sink->on_record(&r, c->sink->user))
+            return CDR_E_INTERRUPTED;
+        if (r.has_finding && c->sink->on_finding && c->sink->on_finding(&r.finding, c->sink->user))
+            return CDR_E_INTERRUPTED;
+    }
+
+    if (has_candidate && over > 0) {
+        cdr_candidate cd;
+        make_candidate(c, w[0].b, month, sub, cand_records, over, cats, cflags, &cd);
+        c->tot->candidates++;
+        c->tot->overcharge += cd.overcharge;
+        c->tot->refund += cd.refund;
+        if (c->sink->on_candidate && c->sink->on_candidate(&cd, c->sink->user))
+            return CDR_E_INTERRUPTED;
+    }
+    return CDR_OK;
+}
+
+/* One subscriber: ents[0..n) sorted by time. */
+static cdr_err process_subscriber(ctx *c, const ent *ents, size_t n)
+{
+    cdr_err err;
+    if (n > c->w_cap) {
+        work *w = realloc(c->w, n * sizeof *w);
+        if (!w)
+            return CDR_E_NOMEM;
+        c->w = w;
+        c->w_cap = n;
+    }
+    work *w = c->w;
+    if ((err = htab_reset(&c->rid, n)) != CDR_OK || (err = htab_reset(&c->content, n)) != CDR_OK)
+        return err;
+    for (size_t i = 0; i < n; i++) {
+        const blob *b = ents[i].b;
+        w[i].b = b;
+        w[i].status = CDR_RS_RATED;
+        w[i].dup_of = -1;
+        /* same record_id seen before? */
+        uint64_t h = hash_bytes(b_rid(b), b->l_rid, 3);
+        size_t mask = c->rid.cap - 1, k = h & mask;
+        int32_t orig = -1;
+        while (c->rid.v[k] >= 0) {
+            const blob *o = w[c->rid.v[k]].b;
+            if (c->rid.h[k] == h && o->l_rid == b->l_rid && !memcmp(b_rid(o), b_rid(b), b->l_rid)) {
+                orig = c->rid.v[k];
+                break;
+            }
+            k = (k + 1) & mask;
+        }
+        if (orig < 0) {
+            c->rid.h[k] = h;
+            c->rid.v[k] = (int32_t)i;
+        }
+        /* same usage under another id? */
+        uint64_t ch = content_hash(b);
+        size_t k2 = ch & (c->content.cap - 1);
+        int32_t corig = -1;
+        while (c->content.v[k2] >= 0) {
+            const blob *o = w[c->content.v[k2]].b;
+            if (c->content.h[k2] == ch && same_content(o, b)) {
+                corig = c->content.v[k2];
+                break;
+            }
+            k2 = (k2 + 1) & (c->content.cap - 1);
+        }
+        if (orig >= 0 || corig >= 0) {
+            w[i].status = CDR_RS_DUPLICATE;
+            int32_t o = orig >= 0 ? orig : corig;
+            /* point at the original of the original */
+            while (w[o].dup_of >= 0)
+                o = w[o].dup_of;
+            w[i].dup_of = o;
+        } else {
+            c->content.h[k2] = ch;
+            c->content.v[k2] = (int32_t)i;
+        }
+    }
+    /* months */
+    size_t s = 0;
+    while (s < n) {
+        cdr_month m = cdr_time_month(w[s].b->start);
+        size_t end = s + 1;
+        while (end < n && cdr_time_month(w[end].b->start) == m)
+            end++;
+        /* dup_of indexes are subscriber-wide: process_month reads c->w */
+        if ((err = process_month(c, w + s, end - s, m)) != CDR_OK)
+            return err;
+        s = end;
+    }
+    return CDR_OK;
+}
+
+static cdr_err load_bucket(cdr_engine *e, int i, unsigned char **data, size_t *len)
+{
+    bucket *b = &e->b[i];
+    *data = NULL;
+    *len = 0;
+    size_t total = (size_t)b->spilled + b->n;
+    if (total == 0)
+        return CDR_OK;
+    unsigned char *p = malloc(total);
+    if (!p)
+        return CDR_E_NOMEM;
+    if (b->spilled) {
+        if (fflush(b->spill) != 0 || fseek(b->spill, 0, SEEK_SET) != 0 ||
+            fread(p, 1, (size_t)b->spilled, b->spill) != (size_t)b->spilled) {
+            snprintf(e->err, sizeof e->err, "cannot read back spill file: %s", strerror(errno));
+            free(p);
+            return CDR_E_IO;
+        }
+    }
+    if (b->n)
+        memcpy(p + b->spilled, b->p, b->n);
+    free(b->p);
+    e->mem -= b->cap;
+    b->p = NULL;
+    b->n = b->cap = 0;
+    *data = p;
+    *len = total;
+    return CDR_OK;
+}
+
+cdr_err cdr_engine_finish(cdr_engine *e, const cdr_engine_sink *sink, cdr_engine_totals *tot)
+{
+    cdr_err err = CDR_OK;
+    ctx c;
+    cdr_engine_sink none = {0};
+    cdr_engine_totals dummy;
+    if (!tot)
+        tot = &dummy;
+    memset(tot, 0, sizeof *tot);
+    memset(&c, 0, sizeof c);
+    c.e = e;
+    c.sink = sink ? sink : &none;
+    c.tot = tot;
+    if (e->finished)
+        return CDR_E_INTERNAL;
+    e->finished = 1;
+    /* If anything was spilled, spill the rest too, so that buckets are loaded
+     * one at a time and peak memory stays near one bucket. */
+    if (e->spilled && (err = spill_all(e)) != CDR_OK)
+        return err;
+
+    ent *ents = NULL;
+    size_t ents_cap = 0;
+    for (int bi = 0; bi < NBUCKET && err == CDR_OK; bi++) {
+        unsigned char *data;
+        size_t len;
+        if ((err = load_bucket(e, bi, &data, &len)) != CDR_OK)
+            break;
+        if (!data)
+            continue;
+        size_t cnt = 0;
+        for (size_t off = 0; off < len; off += ((const blob *)(void *)(data + off))->total)
+            cnt++;
+        if (cnt > ents_cap) {
+            ent *ne = realloc(ents, cnt * sizeof *ne);
+            if (!ne) {
+                free(data);
+                err = CDR_E_NOMEM;
+                break;
+            }
+            ents = ne;
+            ents_cap = cnt;
+        }
+        size_t k = 0;
+        for (size_t off = 0; off < len;) {
+            const blob *b = (const blob *)(void *)(data + off);
+            off += b->total;
+            if (b->file_index < e->n_files && e->files[b->file_index].excluded) {
+                tot->excluded++;
+                continue;
+            }
+            ents[k].h = b->h;
+            ents[k].start = b->start;
+            ents[k].b = b;
+            k++;
+        }
+        size_t bucket_mem = len + k * sizeof(ent);
+        if (e->mem + bucket_mem > e->peak)
+            e->peak = e->mem + bucket_mem;
+        qsort(ents, k, sizeof *ents, cmp_ent);
+        size_t s = 0;
+        while (s < k && err == CDR_OK) {
+            size_t end = s + 1;
+            while (end < k && ents[end].h == ents[s].h &&
+                   cmp_str(b_msisdn(ents[end].b), ents[end].b->l_msisdn, b_msisdn(ents[s].b),
+                           ents[s].b->l_msisdn) == 0)
+                end++;
+            err = process_subscriber(&c, ents + s, end - s);
+            s = end;
+        }
+        free(data);
+    }
+    free(ents);
+    htab_free(&c.rid);
+    htab_free(&c.content);
+    htab_free(&c.group);
+    free(c.w);
+    free(c.pb);
+    tot->out_of_scope = e->out_of_scope;
+    tot->spilled = e->spilled;
+    tot->spilled_bytes = e->spilled_bytes;
+    tot->peak_mem = e->peak;
+    remove_spill(e);
+    return err;
+}
