@@ -380,6 +380,7 @@ cdr_err cdr_engine_add(cdr_engine *e, const cdr_row *r)
         memcpy(s + 4, r->extra[i].p, l);
         s += 4 + l;
     }
+    memset(s, 0, (size_t)((char *)x + need - s)); /* alignment padding */
     b->n += need;
     return CDR_OK;
 }
