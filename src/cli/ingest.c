@@ -74,6 +74,12 @@ static int on_row(const cdr_row *r, void *user)
     return 0;
 }
 
+static int on_reject(const cdr_reject *r, void *user)
+{
+    ing_ctx *c = user;
+    return c->in->on_reject ? c->in->on_reject(r, c->in->user) : 0;
+}
+
 cdr_err cli_ingest_files(cli_ingest *in, char **files, int nfiles)
 {
     cdr_err worst = CDR_OK;
@@ -87,8 +93,8 @@ cdr_err cli_ingest_files(cli_ingest *in, char **files, int nfiles)
             return e;
         if (in->on_file_start && (e = in->on_file_start((uint32_t)i, files[i], in->user)) != CDR_OK)
             return e;
-        cdr_read_file(files[i], (uint32_t)i, &in->ro, in->engine ? on_row : NULL,
-                      in->on_reject, in->user, st);
+        cdr_read_file(files[i], (uint32_t)i, &in->ro, in->engine ? on_row : NULL, on_reject, &c,
+                      st);
         if (c.err != CDR_OK) {
             cli_err("%s: %s%s%s", files[i], cdr_strerror(c.err),
                     in->engine && *cdr_engine_errmsg(in->engine) ? ": " : "",
