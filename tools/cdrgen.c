@@ -1439,7 +1439,7 @@ int main(int argc, char **argv)
         if (!N_OUT) continue;
         uint64_t ne = avg * (uint64_t)rrange(&g, 30, 170) / 100;
         if (s.heavy) ne = ne * 3 / 2;
-        ne = ne * 100 / 112; /* parts and segments add ~12% rows */
+        ne = ne * 100 / 127; /* parts, segments, overlaps and duplicates add ~27% rows */
         if (ne < 2) ne = 2;
         NR = 0;
         gen_events(&s, &g, ne);
