@@ -833,10 +833,11 @@ static void inject_structural(const sub *s, rng *g)
              * so B goes right after A. Only B is flagged. */
             int64_t bs = r->start + rrange(g, 1, r->dur / 2);
             int64_t bd = rrange(g, 1, r->start + r->dur - bs - 1);
-            newrec();
+            uint64_t xid = newrec()->id;
             memmove(&R[i + 2], &R[i + 1], (NR - i - 2) * sizeof *R);
             rec *x = &R[i + 1];
             memset(x, 0, sizeof *x);
+            x->id = xid; /* renumbered below; ids stay >= 1 */
             x->dur = bd; x->bytes = -1; x->chars = -1;
             x->svc = S_VOICE; x->start = bs;
             gen_peer_voice(g, x, 0);
