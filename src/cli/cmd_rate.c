@@ -1,9 +1,11 @@
 /* cdrecon rate — every record with its rebuilt charge and how it was reached. */
 #include <libgen.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cdrecon/outcsv.h"
+#include "cdrecon/statement.h"
 #include "cdrecon/tariff.h"
 #include "ingest.h"
 
@@ -38,94 +40,15 @@ static int on_reject(const cdr_reject *r, void *user)
     return 0;
 }
 
-static const char *rate_header[] = {
-    "file", "line", "offset", "record_id", "msisdn", "month", "service", "direction", "peer",
-    "start_time", "usage", "billable", "covered", "billed", "rebuilt", "difference", "status",
-    "dup_of", "parts", "plan", "rate_line", "band", "pool", "pool_after", "category", "flags",
-    "explanation", "extra", NULL};
-
 static cdr_err write_record(rate_ctx *c, const cdr_rated *r, const char *file)
 {
-    cdr_csvw *w = c->out;
-    const cdr_tariff *t = c->t;
-    char buf[64];
-    size_t n;
-    const cdr_row *row = &r->row;
-    const cdr_rate_out *ro = &r->rating;
-    int has_rating = (r->status == CDR_RS_RATED || r->status == CDR_RS_PARTIAL_FIRST) && ro->rate;
-
-    cdr_csvw_textz(w, file);
-    cdr_csvw_u64(w, row->line);
-    cdr_csvw_u64(w, row->offset);
-    cdr_csvw_text(w, row->record_id.p, row->record_id.n);
-    cdr_csvw_text(w, row->msisdn.p, row->msisdn.n);
-    n = cdr_month_format(r->month, buf);
-    cdr_csvw_text(w, buf, n);
-    cdr_csvw_textz(w, cdr_service_name(row->service));
-    cdr_csvw_textz(w, cdr_direction_name(row->direction));
-    cdr_csvw_text(w, row->peer.p, row->peer.n);
-    n = cdr_time_format(row->start, buf);
-    cdr_csvw_text(w, buf, n);
-    cdr_csvw_i64(w, r->usage);
-    if (has_rating) {
-        cdr_csvw_i64(w, ro->billable);
-        cdr_csvw_i64(w, ro->covered);
-    } else {
-        cdr_csvw_textz(w, "");
-        cdr_csvw_textz(w, "");
-    }
-    cdr_csvw_money(w, r->cmp_billed);
-    if (r->status == CDR_RS_UNRATED || r->status == CDR_RS_PARTIAL_REST) {
-        cdr_csvw_textz(w, r->status == CDR_RS_PARTIAL_REST ? "0.00" : "");
-        cdr_csvw_textz(w, "");
-    } else {
-        cdr_csvw_money(w, r->rebuilt);
-        cdr_csvw_money(w, r->cmp_billed - r->rebuilt);
-    }
-    cdr_csvw_textz(w, cdr_rec_status_name(r->status));
-    cdr_csvw_text(w, r->dup_of.p, r->dup_of.n);
-    cdr_csvw_u64(w, r->n_parts);
-    cdr_csvw_textz(w, r->plan >= 0 ? t->plans[r->plan].name : "");
-    if (has_rating)
-        cdr_csvw_u64(w, ro->rate->line);
-    else
-        cdr_csvw_textz(w, "");
-    if (has_rating && ro->n_pieces > 1) {
-        char pieces[256];
-        size_t k = 0;
-        for (int i = 0; i < ro->n_pieces && k < sizeof pieces - 64; i++)
-            k += (size_t)snprintf(pieces + k, sizeof pieces - k, "%s%s:%lld", i ? ";" : "",
-                                  ro->pieces[i].band >= 0 ? t->band_names[ro->pieces[i].band] : "*",
-                                  (long long)ro->pieces[i].units);
-        cdr_csvw_text(w, pieces, k);
-    } else {
-        cdr_csvw_textz(w, has_rating && ro->band >= 0 ? t->band_names[ro->band] : "");
-    }
-    cdr_csvw_textz(w, has_rating && ro->pool >= 0 ? t->pool_names[ro->pool] : "");
-    if (r->pool_after >= 0)
-        cdr_csvw_i64(w, r->pool_after);
-    else
-        cdr_csvw_textz(w, "");
-    cdr_csvw_textz(w, r->has_finding ? cdr_category_name(r->finding.category) : "");
-    cdr_flags_format(r->has_finding ? r->finding.flags : 0, buf);
-    cdr_csvw_textz(w, buf);
-    cdr_csvw_textz(w, r->has_finding ? r->finding.explanation
-                                     : (r->status == CDR_RS_UNRATED ? r->unrated : ""));
-    /* unknown columns as name=value;name=value */
-    {
-        char *ex = NULL;
-        size_t len = 0;
-        FILE *m = row->n_extra ? open_memstream(&ex, &len) : NULL;
-        if (m) {
-            for (uint32_t i = 0; i < row->n_extra; i++)
-                fprintf(m, "%s%.*s=%.*s", i ? ";" : "", (int)row->extra_names[i].n,
-                        row->extra_names[i].p, (int)row->extra[i].n, row->extra[i].p);
-            fclose(m);
-        }
-        cdr_csvw_text(w, ex ? ex : "", ex ? len : 0);
-        free(ex);
-    }
-    return cdr_csvw_end_row(w);
+    cdr_stmt_rec rec;
+    cdr_err e = cdr_stmt_rec_from_rated(r, c->t, file, &rec);
+    if (e != CDR_OK)
+        return e;
+    e = cdr_stmt_rec_write(c->out, &rec);
+    cdr_stmt_rec_clear(&rec);
+    return e;
 }
 
 typedef struct rec_ctx {
@@ -260,9 +183,7 @@ int cmd_rate(int argc, char **argv)
         goto out;
     cdr_err read_status = rc;
 
-    for (int i = 0; rate_header[i]; i++)
-        cdr_csvw_textz(c.out, rate_header[i]);
-    cdr_csvw_end_row(c.out);
+    cdr_stmt_rec_header(c.out);
     rec_ctx rcx = {&c, &in, files};
     cdr_engine_sink sink = {on_rated, NULL, NULL, &rcx};
     cdr_engine_totals tot;

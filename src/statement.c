@@ -1,0 +1,616 @@
+/* cdrecon — one number's month as a statement; the canonical record row. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cdrecon/reader.h"
+#include "cdrecon/statement.h"
+#include "csvout.h"
+
+/* ------------------------------------------------------------------ */
+/* The canonical row                                                    */
+
+enum {
+    C_FILE, C_LINE, C_OFFSET, C_RECORD_ID, C_MSISDN, C_MONTH, C_SERVICE, C_DIRECTION, C_PEER,
+    C_START, C_AMOUNT, C_USAGE, C_BILLABLE, C_COVERED, C_BILLED, C_REBUILT, C_DIFFERENCE,
+    C_STATUS, C_DUP_OF, C_PARTS, C_CALL_ID, C_PARTIAL_SEQ, C_SMS_REF, C_SMS_PART, C_SMS_PARTS,
+    C_PLAN, C_RATE_LINE, C_PRICE, C_UNIT, C_INCREMENT, C_BAND, C_POOL, C_POOL_AFTER,
+    C_DISCOUNT, C_CATEGORY, C_FLAGS, C_EXPLANATION, C_EXTRA, C__COUNT
+};
+
+static const char *const columns[C__COUNT] = {
+    "file", "line", "offset", "record_id", "msisdn", "month", "service", "direction", "peer",
+    "start_time", "amount", "usage", "billable", "covered", "billed", "rebuilt", "difference",
+    "status", "dup_of", "parts", "call_id", "partial_seq", "sms_ref", "sms_part", "sms_parts",
+    "plan", "rate_line", "price", "unit", "increment", "band", "pool", "pool_after",
+    "discount_percent", "category", "flags", "explanation", "extra",
+};
+
+cdr_err cdr_stmt_rec_header(cdr_csvw *w)
+{
+    for (int i = 0; i < C__COUNT; i++)
+        cdr_csvw_textz(w, columns[i]);
+    return cdr_csvw_end_row(w);
+}
+
+static void opt_i64(cdr_csvw *w, int64_t v)
+{
+    if (v < 0)
+        cdr_csvw_textz(w, "");
+    else
+        cdr_csvw_i64(w, v);
+}
+
+cdr_err cdr_stmt_rec_write(cdr_csvw *w, const cdr_stmt_rec *r)
+{
+    char buf[64];
+    size_t n;
+    cdr_csvw_textz(w, r->file);
+    cdr_csvw_u64(w, r->line);
+    cdr_csvw_u64(w, r->offset);
+    cdr_csvw_textz(w, r->record_id);
+    cdr_csvw_textz(w, r->msisdn);
+    n = cdr_month_format(r->month, buf);
+    cdr_csvw_text(w, buf, n);
+    cdr_csvw_textz(w, cdr_service_name(r->service));
+    cdr_csvw_textz(w, cdr_direction_name(r->direction));
+    cdr_csvw_textz(w, r->peer);
+    n = cdr_time_format(r->start, buf);
+    cdr_csvw_text(w, buf, n);
+    cdr_csvw_i64(w, r->amount);
+    cdr_csvw_i64(w, r->usage);
+    opt_i64(w, r->billable);
+    opt_i64(w, r->covered);
+    cdr_csvw_money(w, r->billed);
+    if (r->has_rebuilt) {
+        cdr_csvw_money(w, r->rebuilt);
+        cdr_csvw_money(w, r->difference);
+    } else {
+        cdr_csvw_textz(w, "");
+        cdr_csvw_textz(w, "");
+    }
+    cdr_csvw_textz(w, cdr_rec_status_name(r->status));
+    cdr_csvw_textz(w, r->dup_of);
+    cdr_csvw_u64(w, r->parts);
+    cdr_csvw_textz(w, r->call_id);
+    cdr_csvw_i64(w, r->partial_seq);
+    cdr_csvw_textz(w, r->sms_ref);
+    cdr_csvw_i64(w, r->sms_part);
+    cdr_csvw_i64(w, r->sms_parts);
+    cdr_csvw_textz(w, r->plan);
+    if (r->rate_line) {
+        cdr_csvw_u64(w, r->rate_line);
+        cdr_csvw_money(w, r->price);
+        cdr_csvw_i64(w, r->unit);
+        cdr_csvw_i64(w, r->increment);
+    } else {
+        for (int i = 0; i < 4; i++)
+            cdr_csvw_textz(w, "");
+    }
+    cdr_csvw_textz(w, r->band);
+    cdr_csvw_textz(w, r->pool);
+    opt_i64(w, r->pool_after);
+    if (r->discount_micro > 0) {
+        n = cdr_money_format(r->discount_micro, 0, buf);
+        cdr_csvw_num(w, buf, n);
+    } else {
+        cdr_csvw_textz(w, "");
+    }
+    cdr_csvw_textz(w, r->category);
+    cdr_flags_format(r->flags, buf);
+    cdr_csvw_textz(w, buf);
+    cdr_csvw_textz(w, r->explanation);
+    cdr_csvw_textz(w, r->extra);
+    return cdr_csvw_end_row(w);
+}
+
+static char *dupn(const char *s, size_t n)
+{
+    char *p = malloc(n + 1);
+    if (p) {
+        memcpy(p, s, n);
+        p[n] = '\0';
+    }
+    return p;
+}
+
+void cdr_stmt_rec_clear(cdr_stmt_rec *r)
+{
+    char **strs[] = {&r->file, &r->record_id, &r->msisdn, &r->peer, &r->dup_of, &r->call_id,
+                     &r->sms_ref, &r->plan, &r->band, &r->pool, &r->category, &r->explanation,
+                     &r->extra};
+    for (size_t i = 0; i < sizeof strs / sizeof *strs; i++) {
+        free(*strs[i]);
+        *strs[i] = NULL;
+    }
+}
+
+static int parse_u64(const cdr_str *f, uint64_t *out)
+{
+    uint64_t v = 0;
+    if (f->n == 0 || f->n > 19)
+        return -1;
+    for (size_t i = 0; i < f->n; i++) {
+        if (f->p[i] < '0' || f->p[i] > '9')
+            return -1;
+        v = v * 10 + (uint64_t)(f->p[i] - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+/* integer, possibly negative; empty => `dflt` */
+static int parse_i64(const cdr_str *f, int64_t dflt, int64_t *out)
+{
+    if (f->n == 0) {
+        *out = dflt;
+        return 0;
+    }
+    int neg = f->p[0] == '-';
+    cdr_str g = {f->p + neg, f->n - (size_t)neg};
+    uint64_t v;
+    if (parse_u64(&g, &v) != 0 || v > (uint64_t)INT64_MAX)
+        return -1;
+    *out = neg ? -(int64_t)v : (int64_t)v;
+    return 0;
+}
+
+static int text(const cdr_str *f, char **out)
+{
+    const char *s = f->p;
+    size_t n = f->n;
+    cdr_csv_unneutralise(&s, &n);
+    *out = dupn(s, n);
+    return *out ? 0 : -1;
+}
+
+static int parse_status(const cdr_str *f, cdr_rec_status *out)
+{
+    for (int i = 0; i < CDR_RS__COUNT; i++) {
+        const char *nm = cdr_rec_status_name((cdr_rec_status)i);
+        if (strlen(nm) == f->n && memcmp(nm, f->p, f->n) == 0) {
+            *out = (cdr_rec_status)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static int parse_flags(const cdr_str *f, unsigned *out)
+{
+    *out = 0;
+    size_t i = 0;
+    while (i < f->n) {
+        size_t j = i;
+        while (j < f->n && f->p[j] != ';')
+            j++;
+        if (j - i == 7 && !memcmp(f->p + i, "overlap", 7))
+            *out |= CDR_FLAG_OVERLAP;
+        else if (j - i == 8 && !memcmp(f->p + i, "overlong", 8))
+            *out |= CDR_FLAG_OVERLONG;
+        else
+            return -1;
+        i = j + 1;
+    }
+    return 0;
+}
+
+cdr_err cdr_stmt_rec_parse(const cdr_str *f, size_t n, cdr_stmt_rec *r)
+{
+    memset(r, 0, sizeof *r);
+    if (n < C__COUNT)
+        return CDR_E_PARSE;
+    int64_t v;
+    int bad = 0;
+    bad |= text(&f[C_FILE], &r->file);
+    bad |= parse_u64(&f[C_LINE], &r->line);
+    bad |= parse_u64(&f[C_OFFSET], &r->offset);
+    bad |= text(&f[C_RECORD_ID], &r->record_id);
+    bad |= text(&f[C_MSISDN], &r->msisdn);
+    bad |= cdr_month_parse(f[C_MONTH].p, f[C_MONTH].n, &r->month) != CDR_OK;
+    bad |= cdr_service_parse(f[C_SERVICE].p, f[C_SERVICE].n, &r->service) != CDR_OK;
+    bad |= cdr_direction_parse(f[C_DIRECTION].p, f[C_DIRECTION].n, &r->direction) != CDR_OK;
+    bad |= text(&f[C_PEER], &r->peer);
+    bad |= cdr_time_parse(f[C_START].p, f[C_START].n, &r->start) != CDR_OK;
+    bad |= parse_i64(&f[C_AMOUNT], -1, &r->amount);
+    bad |= parse_i64(&f[C_USAGE], -1, &r->usage);
+    bad |= parse_i64(&f[C_BILLABLE], -1, &r->billable);
+    bad |= parse_i64(&f[C_COVERED], -1, &r->covered);
+    bad |= cdr_money_parse(f[C_BILLED].p, f[C_BILLED].n, &r->billed) != CDR_OK;
+    r->has_rebuilt = f[C_REBUILT].n > 0;
+    if (r->has_rebuilt) {
+        bad |= cdr_money_parse(f[C_REBUILT].p, f[C_REBUILT].n, &r->rebuilt) != CDR_OK;
+        bad |= cdr_money_parse(f[C_DIFFERENCE].p, f[C_DIFFERENCE].n, &r->difference) != CDR_OK;
+    }
+    bad |= parse_status(&f[C_STATUS], &r->status);
+    bad |= text(&f[C_DUP_OF], &r->dup_of);
+    bad |= parse_i64(&f[C_PARTS], 1, &v);
+    r->parts = (uint32_t)v;
+    bad |= text(&f[C_CALL_ID], &r->call_id);
+    bad |= parse_i64(&f[C_PARTIAL_SEQ], 0, &r->partial_seq);
+    bad |= text(&f[C_SMS_REF], &r->sms_ref);
+    bad |= parse_i64(&f[C_SMS_PART], 0, &v);
+    r->sms_part = (int32_t)v;
+    bad |= parse_i64(&f[C_SMS_PARTS], 0, &v);
+    r->sms_parts = (int32_t)v;
+    bad |= text(&f[C_PLAN], &r->plan);
+    if (f[C_RATE_LINE].n) {
+        bad |= parse_i64(&f[C_RATE_LINE], 0, &v);
+        r->rate_line = (uint32_t)v;
+        bad |= cdr_money_parse(f[C_PRICE].p, f[C_PRICE].n, &r->price) != CDR_OK;
+        bad |= parse_i64(&f[C_UNIT], 0, &r->unit);
+        bad |= parse_i64(&f[C_INCREMENT], 0, &r->increment);
+    }
+    bad |= text(&f[C_BAND], &r->band);
+    bad |= text(&f[C_POOL], &r->pool);
+    bad |= parse_i64(&f[C_POOL_AFTER], -1, &r->pool_after);
+    if (f[C_DISCOUNT].n)
+        bad |= cdr_money_parse(f[C_DISCOUNT].p, f[C_DISCOUNT].n, &r->discount_micro) != CDR_OK;
+    bad |= text(&f[C_CATEGORY], &r->category);
+    bad |= parse_flags(&f[C_FLAGS], &r->flags);
+    bad |= text(&f[C_EXPLANATION], &r->explanation);
+    bad |= text(&f[C_EXTRA], &r->extra);
+    if (bad) {
+        cdr_stmt_rec_clear(r);
+        return CDR_E_PARSE;
+    }
+    return CDR_OK;
+}
+
+/* ------------------------------------------------------------------ */
+
+cdr_err cdr_stmt_rec_from_rated(const cdr_rated *rr, const cdr_tariff *t, const char *file,
+                                cdr_stmt_rec *o)
+{
+    const cdr_row *row = &rr->row;
+    const cdr_rate_out *ro = &rr->rating;
+    int rated = (rr->status == CDR_RS_RATED || rr->status == CDR_RS_PARTIAL_FIRST) && ro->rate;
+    char buf[256];
+    cdr_err err = CDR_E_NOMEM;
+
+    memset(o, 0, sizeof *o);
+    o->line = row->line;
+    o->offset = row->offset;
+    o->month = rr->month;
+    o->service = row->service;
+    o->direction = row->direction;
+    o->start = row->start;
+    o->amount = row->service == CDR_SVC_VOICE  ? row->duration_s
+                : row->service == CDR_SVC_DATA ? row->bytes
+                : row->service == CDR_SVC_SMS  ? row->sms_chars
+                                               : -1;
+    o->usage = rr->usage;
+    o->billable = rated ? ro->billable : -1;
+    o->covered = rated ? ro->covered : -1;
+    o->billed = rr->cmp_billed;
+    o->has_rebuilt = rr->status != CDR_RS_UNRATED && rr->status != CDR_RS_PARTIAL_REST;
+    o->rebuilt = o->has_rebuilt ? rr->rebuilt : 0;
+    o->difference = o->has_rebuilt ? rr->cmp_billed - rr->rebuilt : 0;
+    o->status = rr->status;
+    o->parts = rr->n_parts;
+    o->partial_seq = row->partial_seq;
+    o->sms_part = row->sms_part;
+    o->sms_parts = row->sms_parts;
+    o->pool_after = rr->pool_after;
+    o->discount_micro = rated ? ro->discount_micro : 0;
+    o->flags = rr->has_finding ? rr->finding.flags : 0;
+    if (rated) {
+        o->rate_line = ro->rate->line;
+        o->price = ro->rate->price;
+        o->unit = ro->rate->unit;
+        o->increment = ro->rate->increment;
+    }
+    if (!(o->file = strdup(file ? file : "")) ||
+        !(o->record_id = dupn(row->record_id.p, row->record_id.n)) ||
+        !(o->msisdn = dupn(row->msisdn.p, row->msisdn.n)) ||
+        !(o->peer = dupn(row->peer.p, row->peer.n)) ||
+        !(o->dup_of = dupn(rr->dup_of.p ? rr->dup_of.p : "", rr->dup_of.n)) ||
+        !(o->call_id = dupn(row->call_id.p, row->call_id.n)) ||
+        !(o->sms_ref = dupn(row->sms_ref.p, row->sms_ref.n)) ||
+        !(o->plan = strdup(rr->plan >= 0 ? t->plans[rr->plan].name : "")) ||
+        !(o->pool = strdup(rated && ro->pool >= 0 ? t->pool_names[ro->pool] : "")) ||
+        !(o->category = strdup(rr->has_finding ? cdr_category_name(rr->finding.category) : "")) ||
+        !(o->explanation = strdup(rr->has_finding ? rr->finding.explanation
+                                  : rr->status == CDR_RS_UNRATED && rr->unrated ? rr->unrated
+                                                                               : "")))
+        goto fail;
+    /* band, or the pieces under split */
+    buf[0] = '\0';
+    if (rated && ro->n_pieces > 1) {
+        size_t k = 0;
+        for (int i = 0; i < ro->n_pieces && k < sizeof buf - 80; i++)
+            k += (size_t)snprintf(buf + k, sizeof buf - k, "%s%s:%lld", i ? ";" : "",
+                                  ro->pieces[i].band >= 0 ? t->band_names[ro->pieces[i].band] : "*",
+                                  (long long)ro->pieces[i].units);
+    } else if (rated && ro->band >= 0) {
+        snprintf(buf, sizeof buf, "%s", t->band_names[ro->band]);
+    }
+    if (!(o->band = strdup(buf)))
+        goto fail;
+    /* unknown columns */
+    {
+        size_t len = 1;
+        for (uint32_t i = 0; i < row->n_extra; i++)
+            len += row->extra_names[i].n + row->extra[i].n + 2;
+        o->extra = malloc(len);
+        if (!o->extra)
+            goto fail;
+        size_t k = 0;
+        for (uint32_t i = 0; i < row->n_extra; i++) {
+            if (i)
+                o->extra[k++] = ';';
+            memcpy(o->extra + k, row->extra_names[i].p, row->extra_names[i].n);
+            k += row->extra_names[i].n;
+            o->extra[k++] = '=';
+            memcpy(o->extra + k, row->extra[i].p, row->extra[i].n);
+            k += row->extra[i].n;
+        }
+        o->extra[k] = '\0';
+    }
+    return CDR_OK;
+fail:
+    cdr_stmt_rec_clear(o);
+    return err;
+}
+
+/* ------------------------------------------------------------------ */
+/* Statements                                                           */
+
+cdr_err cdr_stmt_init(cdr_stmt *s, const char *msisdn, cdr_month month)
+{
+    memset(s, 0, sizeof *s);
+    s->month = month;
+    s->vip = -1;
+    s->join_date = -1;
+    s->msisdn = strdup(msisdn ? msisdn : "");
+    return s->msisdn ? CDR_OK : CDR_E_NOMEM;
+}
+
+static char *sdup(const char *s)
+{
+    return strdup(s ? s : "");
+}
+
+cdr_err cdr_stmt_add(cdr_stmt *s, const cdr_stmt_rec *r)
+{
+    if (s->n_recs == s->recs_cap) {
+        size_t cap = s->recs_cap ? s->recs_cap * 2 : 16;
+        cdr_stmt_rec *p = realloc(s->recs, cap * sizeof *p);
+        if (!p)
+            return CDR_E_NOMEM;
+        s->recs = p;
+        s->recs_cap = cap;
+    }
+    cdr_stmt_rec *o = &s->recs[s->n_recs];
+    *o = *r;
+    o->file = sdup(r->file);
+    o->record_id = sdup(r->record_id);
+    o->msisdn = sdup(r->msisdn);
+    o->peer = sdup(r->peer);
+    o->dup_of = sdup(r->dup_of);
+    o->call_id = sdup(r->call_id);
+    o->sms_ref = sdup(r->sms_ref);
+    o->plan = sdup(r->plan);
+    o->band = sdup(r->band);
+    o->pool = sdup(r->pool);
+    o->category = sdup(r->category);
+    o->explanation = sdup(r->explanation);
+    o->extra = sdup(r->extra);
+    if (!o->file || !o->record_id || !o->msisdn || !o->peer || !o->dup_of || !o->call_id ||
+        !o->sms_ref || !o->plan || !o->band || !o->pool || !o->category || !o->explanation ||
+        !o->extra) {
+        cdr_stmt_rec_clear(o);
+        return CDR_E_NOMEM;
+    }
+    s->n_recs++;
+    return CDR_OK;
+}
+
+cdr_err cdr_stmt_set_candidate(cdr_stmt *s, const cdr_candidate *c)
+{
+    free((char *)s->cand.policy_reason);
+    s->cand = *c;
+    s->cand.msisdn = (cdr_str){s->msisdn, strlen(s->msisdn)};
+    s->cand.policy_reason = sdup(c->policy_reason);
+    s->has_candidate = 1;
+    return s->cand.policy_reason ? CDR_OK : CDR_E_NOMEM;
+}
+
+cdr_err cdr_stmt_finish(cdr_stmt *s, const cdr_tariff *t)
+{
+    s->n_findings = s->n_duplicates = s->n_unrated = 0;
+    s->total_billed = s->total_rebuilt = s->leakage = 0;
+    for (size_t i = 0; i < s->n_pools; i++) {
+        free(s->pools[i].pool);
+        free(s->pools[i].plan);
+    }
+    free(s->pools);
+    s->pools = NULL;
+    s->n_pools = 0;
+    for (size_t i = 0; i < s->n_recs; i++) {
+        const cdr_stmt_rec *r = &s->recs[i];
+        if (r->status != CDR_RS_PARTIAL_REST)
+            s->total_billed += r->billed;
+        if (r->has_rebuilt)
+            s->total_rebuilt += r->rebuilt;
+        if (r->category[0] || r->flags)
+            s->n_findings++;
+        if (r->status == CDR_RS_DUPLICATE)
+            s->n_duplicates++;
+        if (r->status == CDR_RS_UNRATED)
+            s->n_unrated++;
+        if (r->has_rebuilt && r->difference < 0 && !strcmp(r->category, "leakage"))
+            s->leakage += -r->difference;
+        if (r->pool[0] && r->pool_after >= 0 && r->covered >= 0) {
+            size_t k;
+            for (k = 0; k < s->n_pools; k++)
+                if (!strcmp(s->pools[k].pool, r->pool) && !strcmp(s->pools[k].plan, r->plan))
+                    break;
+            if (k == s->n_pools) {
+                cdr_stmt_pool *p = realloc(s->pools, (s->n_pools + 1) * sizeof *p);
+                if (!p)
+                    return CDR_E_NOMEM;
+                s->pools = p;
+                p[k].pool = sdup(r->pool);
+                p[k].plan = sdup(r->plan);
+                if (!p[k].pool || !p[k].plan)
+                    return CDR_E_NOMEM;
+                /* the balance before the first record that drew from it */
+                p[k].allowance = r->pool_after + r->covered;
+                p[k].unit = r->service == CDR_SVC_VOICE ? "s"
+                            : r->service == CDR_SVC_DATA ? "KB"
+                                                         : "seg";
+                s->n_pools++;
+            }
+            s->pools[k].left = r->pool_after;
+            s->pools[k].used = s->pools[k].allowance - r->pool_after;
+        }
+    }
+    if (t && s->n_recs) {
+        cdr_time at = s->recs[s->n_recs - 1].start;
+        const cdr_subscriber *sub = cdr_tariff_subscriber(t, s->msisdn, strlen(s->msisdn), at);
+        if (sub) {
+            s->vip = sub->vip;
+            s->join_date = sub->join_date;
+        }
+    }
+    return CDR_OK;
+}
+
+void cdr_stmt_free(cdr_stmt *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->n_recs; i++)
+        cdr_stmt_rec_clear(&s->recs[i]);
+    free(s->recs);
+    for (size_t i = 0; i < s->n_pools; i++) {
+        free(s->pools[i].pool);
+        free(s->pools[i].plan);
+    }
+    free(s->pools);
+    free((char *)s->cand.policy_reason);
+    free(s->msisdn);
+    memset(s, 0, sizeof *s);
+}
+
+/* ------------------------------------------------------------------ */
+/* The scan path                                                        */
+
+typedef struct scan_ctx {
+    cdr_engine *eng;
+    cdr_stmt *s;
+    const cdr_tariff *t;
+    char **files;
+    cdr_err err;
+} scan_ctx;
+
+static int scan_row(const cdr_row *r, void *user)
+{
+    scan_ctx *c = user;
+    cdr_err e = cdr_engine_add(c->eng, r);
+    if (e != CDR_OK) {
+        c->err = e;
+        return 1;
+    }
+    return 0;
+}
+
+static int scan_rec(const cdr_rated *r, void *user)
+{
+    scan_ctx *c = user;
+    cdr_stmt_rec rec;
+    cdr_err e = cdr_stmt_rec_from_rated(r, c->t, c->files[r->row.file_index], &rec);
+    if (e == CDR_OK) {
+        e = cdr_stmt_add(c->s, &rec);
+        cdr_stmt_rec_clear(&rec);
+    }
+    if (e != CDR_OK) {
+        c->err = e;
+        return 1;
+    }
+    return 0;
+}
+
+static int scan_cand(const cdr_candidate *cd, void *user)
+{
+    scan_ctx *c = user;
+    cdr_err e = cdr_stmt_set_candidate(c->s, cd);
+    if (e != CDR_OK) {
+        c->err = e;
+        return 1;
+    }
+    return 0;
+}
+
+cdr_err cdr_stmt_scan(const cdr_tariff *t, char **files, size_t nfiles, const char *msisdn,
+                      cdr_month month, const cdr_engine_opts *eo, cdr_file_stats *stats,
+                      cdr_stmt *out, char *err, size_t errlen)
+{
+    cdr_engine_opts o;
+    cdr_reader_opts ro;
+    cdr_engine *eng = NULL;
+    scan_ctx c;
+    cdr_err rc;
+    cdr_str num;
+
+    if (err && errlen)
+        err[0] = '\0';
+    if (cdr_number_normalise(msisdn, strlen(msisdn), &num) != CDR_OK) {
+        if (err)
+            snprintf(err, errlen, "not a phone number: '%.40s'", msisdn);
+        return CDR_E_USAGE;
+    }
+    char nb[CDR_NUMBER_MAX + 1];
+    memcpy(nb, num.p, num.n);
+    nb[num.n] = '\0';
+    if ((rc = cdr_stmt_init(out, nb, month)) != CDR_OK)
+        return rc;
+    if (eo)
+        o = *eo;
+    else
+        cdr_engine_opts_init(&o);
+    o.msisdn = out->msisdn;
+    o.month = month;
+    if ((rc = cdr_engine_new(t, &o, &eng)) != CDR_OK)
+        return rc;
+    cdr_reader_opts_init(&ro);
+    ro.line_filter = out->msisdn; /* the 11 digits appear in "+86..." forms too */
+    memset(&c, 0, sizeof c);
+    c.eng = eng;
+    c.s = out;
+    c.t = t;
+    c.files = files;
+    for (size_t i = 0; i < nfiles; i++) {
+        cdr_file_stats st_local, *st = stats ? &stats[i] : &st_local;
+        if ((rc = cdr_engine_set_file(eng, (uint32_t)i, files[i])) != CDR_OK)
+            goto out;
+        rc = cdr_read_file(files[i], (uint32_t)i, &ro, scan_row, NULL, &c, st);
+        if (c.err != CDR_OK) {
+            rc = c.err;
+            goto out;
+        }
+        if (rc != CDR_OK) {
+            if (err)
+                snprintf(err, errlen, "%s: %s", files[i],
+                         st->message[0] ? st->message : cdr_strerror(rc));
+            goto out;
+        }
+    }
+    cdr_engine_sink sink = {scan_rec, NULL, scan_cand, &c};
+    cdr_engine_totals tot;
+    rc = cdr_engine_finish(eng, &sink, &tot);
+    if (rc == CDR_E_INTERRUPTED && c.err)
+        rc = c.err;
+    if (rc != CDR_OK) {
+        if (err)
+            snprintf(err, errlen, "%s", cdr_engine_errmsg(eng));
+        goto out;
+    }
+    if ((rc = cdr_stmt_finish(out, t)) != CDR_OK)
+        goto out;
+    rc = out->n_recs ? CDR_OK : CDR_E_NOTFOUND;
+out:
+    cdr_engine_free(eng);
+    return rc;
+}
