@@ -1087,7 +1087,8 @@ static cdr_err process_month(ctx *c, work *w, size_t n, cdr_month month)
             f->explanation = e->expl;
             c->tot->findings++;
             c->tot->by_category[cat]++;
-            if (cat < CDR_CAT__OVERCHARGE_COUNT) {
+            if (cat < CDR_CAT__OVERCHARGE_COUNT && diff > e->o.tolerance) {
+                /* a duplicate billed 0 is a finding, but no overcharge */
                 c->tot->amount_by_category[cat] += diff;
                 over += diff;
                 cand_records++;
