@@ -149,6 +149,8 @@ static cdr_err src_open(source *s, const char *path, const cdr_reader_opts *o, u
         have += got;
     }
     int magic = have >= 2 && s->in[0] == 0x1f && s->in[1] == 0x8b;
+    if (s->named_gz && have == 1 && s->in[0] == 0x1f)
+        return src_fail(s, CDR_E_GZIP, 1, "truncated gzip stream at compressed offset 1");
     if (s->named_gz && !magic)
         return src_fail(s, CDR_E_GZIP, 0, "not gzip: the file is named .gz but does not start "
                                           "with the gzip magic bytes 1f 8b");
@@ -1139,7 +1141,7 @@ static void csv_line(rd *r, const char *p, size_t n, int term, int first)
     }
     const char *raw;
     size_t raw_n;
-    if (first && (r->csv_cr || perr || r->csv_rows)) {
+    if (first) {
         raw = p;
         raw_n = cn;
     } else {

@@ -1,9 +1,209 @@
-/* PLACEHOLDER: replaced by the real subcommand. Must not ship. */
+/*
+ * cdrecon scan — read and validate CDR files: per-file counts, rejects.
+ *
+ *   cdrecon scan [--rejects FILE] [--quiet] [--sha256] [--threads 1|2] FILES...
+ *
+ * stdout: one line per file, then a totals line. Rejects go as CSV
+ * (file,line,offset,reason,raw) to --rejects FILE, else the first few to
+ * stderr with phone numbers masked. Exit: the first file-level error code,
+ * else CDR_E_REJECTS if any row was rejected, else CDR_OK.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cdrecon/reader.h"
 #include "cli.h"
+#include "csvout.h"
+#include "progress.h"
+
+#define STDERR_REJECTS 20
+
+struct scan_ctx {
+    FILE *rej;           /* rejects CSV, or NULL */
+    int quiet;
+    uint64_t shown;      /* rejects listed on stderr */
+    uint64_t hidden;     /* rejects not listed on stderr */
+    int write_failed;
+    cli_progress *prog;
+};
+
+static void usage(FILE *fp)
+{
+    fprintf(fp, "usage: cdrecon scan [--rejects FILE] [--quiet] [--sha256] [--threads 1|2] "
+                "FILES...\n"
+                "Read CDR files (plain CSV, .gz, or - for stdin), check every row, and\n"
+                "print per-file counts: rows read = accepted + rejected.\n"
+                "  --rejects FILE  write every rejected row as CSV file,line,offset,reason,raw\n"
+                "                  (without it, the first %d rejects go to stderr, masked)\n"
+                "  --quiet         no progress line and no rejects on stderr\n"
+                "  --sha256        print the SHA-256 of each file as stored\n"
+                "  --threads N     1: read and parse on one thread; 2 (default): overlap\n"
+                "exit: 0 ok, 9 some rows rejected, or the first file's error code\n"
+                "(docs/exit-codes.md).\n",
+                STDERR_REJECTS);
+}
+
+static int on_reject(const cdr_reject *j, void *user)
+{
+    struct scan_ctx *c = user;
+    if (c->rej) {
+        char num[32];
+        int bad = 0;
+        bad |= cdr_csv_write_cell(c->rej, j->file, strlen(j->file));
+        bad |= putc(',', c->rej) == EOF;
+        snprintf(num, sizeof num, "%llu", (unsigned long long)j->line);
+        bad |= fputs(num, c->rej) == EOF || putc(',', c->rej) == EOF;
+        snprintf(num, sizeof num, "%llu", (unsigned long long)j->offset);
+        bad |= fputs(num, c->rej) == EOF || putc(',', c->rej) == EOF;
+        bad |= cdr_csv_write_cell(c->rej, j->reason, strlen(j->reason));
+        bad |= putc(',', c->rej) == EOF;
+        bad |= cdr_csv_write_cell(c->rej, j->raw.p, j->raw.n);
+        bad |= putc('\n', c->rej) == EOF;
+        if (bad && !c->write_failed)
+            c->write_failed = errno ? errno : EIO;
+        return 0;
+    }
+    if (c->quiet || c->shown >= STDERR_REJECTS) {
+        c->hidden++;
+        return 0;
+    }
+    char m[700];
+    cli_progress_clear(c->prog);
+    fprintf(stderr, "cdrecon: scan: %s:%llu: rejected: %s\n", j->file,
+            (unsigned long long)j->line, cli_mask_digits(j->reason, m, sizeof m));
+    c->shown++;
+    return 0;
+}
+
 int cmd_scan(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    cli_err("not implemented yet");
-    return CDR_E_INTERNAL;
+    const char *rejects = NULL;
+    int quiet = 0, sha = 0, threads = 2;
+    int i = 1;
+    for (; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--") == 0) {
+            i++;
+            break;
+        }
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            return CDR_OK;
+        } else if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0) {
+            quiet = 1;
+        } else if (strcmp(a, "--sha256") == 0) {
+            sha = 1;
+        } else if (strcmp(a, "--rejects") == 0 || strcmp(a, "--threads") == 0) {
+            if (i + 1 >= argc) {
+                cli_err("%s needs a value", a);
+                usage(stderr);
+                return CDR_E_USAGE;
+            }
+            if (a[2] == 'r') {
+                rejects = argv[++i];
+            } else {
+                const char *v = argv[++i];
+                if (strcmp(v, "1") != 0 && strcmp(v, "2") != 0) {
+                    cli_err("--threads must be 1 or 2, not '%s'", v);
+                    return CDR_E_USAGE;
+                }
+                threads = v[0] - '0';
+            }
+        } else if (a[0] == '-' && a[1] != '\0') {
+            cli_err("unknown option '%s'", a);
+            usage(stderr);
+            return CDR_E_USAGE;
+        } else {
+            break;
+        }
+    }
+    int nfiles = argc - i;
+    if (nfiles <= 0) {
+        cli_err("no input files");
+        usage(stderr);
+        return CDR_E_USAGE;
+    }
+
+    cli_progress prog;
+    cli_progress_init(&prog, quiet);
+    struct scan_ctx ctx = {NULL, quiet, 0, 0, 0, &prog};
+    if (rejects) {
+        ctx.rej = strcmp(rejects, "-") == 0 ? stdout : fopen(rejects, "w");
+        if (!ctx.rej)
+            return cli_fail(CDR_E_IO, "cannot create rejects file %s: %s", rejects,
+                            strerror(errno));
+        fputs("file,line,offset,reason,raw\n", ctx.rej);
+    }
+
+    cdr_reader_opts o;
+    cdr_reader_opts_init(&o);
+    o.threads = threads;
+    o.want_sha256 = sha;
+    o.progress = cli_progress_cb;
+    o.progress_user = &prog;
+
+    cdr_err first_err = CDR_OK;
+    uint64_t t_read = 0, t_acc = 0, t_rej = 0, t_blank = 0, t_bytes = 0;
+    int failed = 0;
+    for (int k = 0; k < nfiles; k++) {
+        const char *path = argv[i + k];
+        cdr_file_stats st;
+        cdr_err e = cdr_read_file(path, (uint32_t)k, &o, NULL, on_reject, &ctx, &st);
+        cli_progress_clear(&prog);
+        char sz[64] = "";
+        if (st.gzip)
+            snprintf(sz, sizeof sz, " (gzip %llu bytes)", (unsigned long long)st.size);
+        char status[700];
+        if (e == CDR_OK) {
+            snprintf(status, sizeof status, "ok");
+        } else {
+            char m[600];
+            snprintf(status, sizeof status, "FAILED %s: %s", cdr_errname(e),
+                     cli_mask_digits(st.message, m, sizeof m));
+            failed++;
+            if (first_err == CDR_OK)
+                first_err = e;
+        }
+        printf("%s: %llu read, %llu accepted, %llu rejected, %llu blank lines, %llu bytes%s: "
+               "%s\n",
+               path, (unsigned long long)st.rows_read, (unsigned long long)st.rows_accepted,
+               (unsigned long long)st.rows_rejected, (unsigned long long)st.blank_lines,
+               (unsigned long long)st.bytes, sz, status);
+        if (sha && e == CDR_OK) {
+            char hex[65];
+            cdr_sha256_hex(st.sha256, hex);
+            printf("%s: sha256 %s\n", path, hex);
+        }
+        if (e != CDR_OK && !quiet) {
+            char m[600];
+            cli_fail(e, "%s: %s", path, cli_mask_digits(st.message, m, sizeof m));
+        }
+        t_read += st.rows_read;
+        t_acc += st.rows_accepted;
+        t_rej += st.rows_rejected;
+        t_blank += st.blank_lines;
+        t_bytes += st.bytes;
+    }
+    printf("total: %d file%s (%d failed), %llu read, %llu accepted, %llu rejected, "
+           "%llu blank lines, %llu bytes\n",
+           nfiles, nfiles == 1 ? "" : "s", failed, (unsigned long long)t_read,
+           (unsigned long long)t_acc, (unsigned long long)t_rej, (unsigned long long)t_blank,
+           (unsigned long long)t_bytes);
+    if (ctx.hidden && !ctx.rej && !quiet)
+        cli_err("%llu more rejects not shown (write them all with --rejects FILE)",
+                (unsigned long long)ctx.hidden);
+    if (ctx.rej) {
+        int bad = ctx.write_failed || fflush(ctx.rej) != 0 || ferror(ctx.rej);
+        if (ctx.rej != stdout && fclose(ctx.rej) != 0)
+            bad = 1;
+        if (bad)
+            return cli_fail(CDR_E_IO, "cannot write rejects file %s", rejects);
+    }
+    if (fflush(stdout) != 0)
+        return cli_fail(CDR_E_IO, "cannot write standard output");
+    if (first_err != CDR_OK)
+        return first_err;
+    return t_rej ? CDR_E_REJECTS : CDR_OK;
 }

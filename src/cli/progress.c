@@ -1,0 +1,97 @@
+/* cdrecon CLI — progress line on stderr, only when stderr is a terminal. */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cdrecon/common.h"
+#include "progress.h"
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void cli_progress_init(cli_progress *p, int quiet)
+{
+    memset(p, 0, sizeof *p);
+    p->enabled = !quiet && isatty(STDERR_FILENO);
+    p->t0 = now_s();
+    p->file_index = (uint32_t)-1;
+}
+
+const char *cli_fmt_bytes(uint64_t n, char *buf)
+{
+    static const char *u[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double v = (double)n;
+    int i = 0;
+    while (v >= 1024 && i < 4) {
+        v /= 1024;
+        i++;
+    }
+    if (i == 0)
+        snprintf(buf, 16, "%llu B", (unsigned long long)n);
+    else
+        snprintf(buf, 16, "%.1f %s", v, u[i]);
+    return buf;
+}
+
+const char *cli_mask_digits(const char *s, char *buf, size_t cap)
+{
+    size_t n = strlen(s), o = 0;
+    if (cap == 0)
+        return "";
+    for (size_t i = 0; i < n && o + 1 < cap;) {
+        size_t j = i;
+        while (j < n && s[j] >= '0' && s[j] <= '9')
+            j++;
+        if (j > i) {
+            size_t len = j - i;
+            for (size_t k = 0; k < len && o + 1 < cap; k++)
+                buf[o++] = (len >= 8 && k >= 3 && k + 4 < len) ? '*' : s[i + k];
+            i = j;
+        } else {
+            buf[o++] = s[i++];
+        }
+    }
+    buf[o] = '\0';
+    return buf;
+}
+
+void cli_progress_cb(const cdr_progress *pr, void *user)
+{
+    cli_progress *p = user;
+    if (!p || !p->enabled)
+        return;
+    if (pr->file_index != p->file_index) {
+        p->file_index = pr->file_index;
+        p->t0 = now_s();
+    }
+    double el = now_s() - p->t0;
+    char a[16], b[16], eta[32] = "";
+    double rps = el > 0 ? (double)pr->rows / el : 0;
+    if (pr->in_total > 0 && pr->in_bytes > 0 && pr->in_bytes < pr->in_total && el > 0.5) {
+        double left = el * (double)(pr->in_total - pr->in_bytes) / (double)pr->in_bytes;
+        snprintf(eta, sizeof eta, ", ETA %.0fs", left);
+    }
+    if (pr->in_total > 0)
+        fprintf(stderr, "\r\033[K%s: %s of %s, %llu rows, %.0f rows/s%s", pr->file,
+                cli_fmt_bytes(pr->in_bytes, a), cli_fmt_bytes(pr->in_total, b),
+                (unsigned long long)pr->rows, rps, eta);
+    else
+        fprintf(stderr, "\r\033[K%s: %s, %llu rows, %.0f rows/s", pr->file,
+                cli_fmt_bytes(pr->in_bytes, a), (unsigned long long)pr->rows, rps);
+    fflush(stderr);
+    p->drawn = 1;
+}
+
+void cli_progress_clear(cli_progress *p)
+{
+    if (p && p->drawn) {
+        fputs("\r\033[K", stderr);
+        fflush(stderr);
+        p->drawn = 0;
+    }
+}
