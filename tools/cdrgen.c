@@ -10,6 +10,7 @@
  * rows are shuffled and written in blocks. See docs/generator.md.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -366,6 +367,18 @@ static const char *const FAULT_NAME[] = {"", "bad_time", "bad_money", "unknown_s
                                          "nul_byte", "negative_duration", "invalid_utf8"};
 #define N_FAULT_KINDS 9
 
+typedef struct flush_job { int part, nparts; } flush_job;
+static void *flush_part(void *arg)
+{
+    const flush_job *j = arg;
+    for (size_t i = 0; i < B_nrows; i++) {
+        brow *b = &B_rows[i];
+        if (b->file % j->nparts == j->part)
+            wb_put(b->file, B_txt + b->off, b->len);
+    }
+    return NULL;
+}
+
 static void block_flush(void)
 {
     /* Fisher-Yates over the block, then stream out. */
@@ -377,14 +390,21 @@ static void block_flush(void)
     }
     for (size_t i = 0; i < B_nrows; i++) {
         brow *b = &B_rows[i];
-        wb_put(b->file, B_txt + b->off, b->len);
         OUT[b->file].line++;
-        if (b->fault) {
-            if (F_faults)
-                fprintf(F_faults, "%s,%llu,%s\n", OUT[b->file].base,
-                        (unsigned long long)OUT[b->file].line, FAULT_NAME[b->fault]);
-        }
+        if (b->fault && F_faults)
+            fprintf(F_faults, "%s,%llu,%s\n", OUT[b->file].base,
+                    (unsigned long long)OUT[b->file].line, FAULT_NAME[b->fault]);
     }
+    /* Each file is written by one thread (two threads when there are two or
+     * more files): the bytes of every file do not depend on the threading. */
+    flush_job jobs[2] = {{0, N_OUT >= 2 ? 2 : 1}, {1, 2}};
+    pthread_t th;
+    int threaded = N_OUT >= 2 && pthread_create(&th, NULL, flush_part, &jobs[1]) == 0;
+    if (!threaded)
+        jobs[0].nparts = 1;
+    flush_part(&jobs[0]);
+    if (threaded)
+        pthread_join(th, NULL);
     B_n = 0;
     B_nrows = 0;
 }
