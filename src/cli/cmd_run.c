@@ -440,8 +440,11 @@ int cmd_run(int argc, char **argv)
             if (!tot.by_category[k])
                 continue;
             yuan(a, tot.amount_by_category[k]);
-            printf("  %-22s %8llu  %12s yuan\n", k == CDR_CAT_NONE ? "(flags only)" : cdr_category_name((cdr_category)k),
-                   (unsigned long long)tot.by_category[k], k == CDR_CAT_NONE ? "" : a);
+            if (k == CDR_CAT_NONE)
+                printf("  %-22s %8llu\n", "(flags only)", (unsigned long long)tot.by_category[k]);
+            else
+                printf("  %-22s %8llu  %12s yuan\n", cdr_category_name((cdr_category)k),
+                       (unsigned long long)tot.by_category[k], a);
         }
         yuan(a, tot.overcharge);
         yuan(b, tot.refund);
