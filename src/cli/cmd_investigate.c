@@ -1,9 +1,188 @@
-/* PLACEHOLDER: replaced by the real subcommand. Must not ship. */
-#include "cli.h"
+/* cdrecon investigate — one number's bill month as a statement, from the
+ * store written by `cdrecon run` (fast path) or by scanning CDR files. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cdrecon/render.h"
+#include "cdrecon/store.h"
+#include "cdrecon/tariff.h"
+#include "ingest.h"
+
+static const char *usage_text =
+    "usage: cdrecon investigate --msisdn N --month YYYY-MM --store FILE [options]\n"
+    "       cdrecon investigate --msisdn N --month YYYY-MM --tariff DIR [options] FILES...\n"
+    "One number's bill month as a statement: every record with its billed and\n"
+    "rebuilt charge, the bundle running down, every flag, the per-pool summary and\n"
+    "the verdict (overcharge, double refund, approval tier, refund-first or\n"
+    "verify-first and its deadline).\n"
+    "  --msisdn N         the subscriber (+86/0086/86 prefixes are removed)\n"
+    "  --month YYYY-MM    the bill month\n"
+    "  --store FILE       read the store written by `cdrecon run` (milliseconds)\n"
+    "  --tariff DIR       or re-rate from the CDR FILES (reads every file)\n"
+    "  --format F         text (default), csv or json\n"
+    "  --tolerance YUAN   scan path: as given to run (default 0)\n"
+    "  --max-duration S   scan path: as given to run (default 10800)\n"
+    "  --mem SIZE         scan path: memory before spilling (default 1G)\n"
+    "  --tmp DIR          scan path: spill directory\n"
+    "  --verify           store: check every block and index entry first\n"
+    "  --timing           print the time taken on stderr\n"
+    "exit status: 0 ok; 11 the number has no record in that month; 1 usage;\n"
+    "13 damaged store; other codes: docs/exit-codes.md\n";
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
 int cmd_investigate(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    cli_err("not implemented yet");
-    return CDR_E_INTERNAL;
+    const char *msisdn_arg = NULL, *month_arg = NULL, *store_path = NULL, *tariff_dir = NULL;
+    const char *v;
+    cdr_render_format fmt = CDR_RENDER_TEXT;
+    int verify = 0, timing = 0;
+    cdr_engine_opts eo;
+    cdr_engine_opts_init(&eo);
+    char **files = calloc((size_t)argc + 1, sizeof *files);
+    int nfiles = 0;
+    int rc = CDR_OK;
+    cdr_tariff *t = NULL;
+    cdr_store *st = NULL;
+    cdr_stmt s;
+    int have_stmt = 0;
+    char err[1024];
+    char num[CDR_NUMBER_MAX + 1], masked[CDR_NUMBER_MAX + 1], mtext[8];
+    cdr_month month = 0;
+    double t0 = now_s();
+
+    memset(&s, 0, sizeof s);
+    if (!files)
+        return CDR_E_NOMEM;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(usage_text, stdout);
+            free(files);
+            return CDR_OK;
+        } else if ((v = cli_optval(argc, argv, &i, "--msisdn"))) {
+            msisdn_arg = v;
+        } else if ((v = cli_optval(argc, argv, &i, "--month"))) {
+            month_arg = v;
+        } else if ((v = cli_optval(argc, argv, &i, "--store"))) {
+            store_path = v;
+        } else if ((v = cli_optval(argc, argv, &i, "--tariff"))) {
+            tariff_dir = v;
+        } else if ((v = cli_optval(argc, argv, &i, "--format"))) {
+            if (cdr_render_format_parse(v, &fmt) != CDR_OK) {
+                rc = cli_fail(CDR_E_USAGE, "bad --format '%s' (text, csv or json)", v);
+                goto out;
+            }
+        } else if ((v = cli_optval(argc, argv, &i, "--tolerance"))) {
+            if (cdr_money_parse(v, strlen(v), &eo.tolerance) != CDR_OK || eo.tolerance < 0) {
+                rc = cli_fail(CDR_E_USAGE, "bad --tolerance '%s' (yuan, e.g. 0.01)", v);
+                goto out;
+            }
+        } else if ((v = cli_optval(argc, argv, &i, "--max-duration"))) {
+            if (cli_parse_i64(v, &eo.max_duration) != 0 || eo.max_duration < 0) {
+                rc = cli_fail(CDR_E_USAGE, "bad --max-duration '%s'", v);
+                goto out;
+            }
+        } else if ((v = cli_optval(argc, argv, &i, "--mem"))) {
+            if (cli_parse_size(v, &eo.mem_budget) != 0) {
+                rc = cli_fail(CDR_E_USAGE, "bad --mem '%s'", v);
+                goto out;
+            }
+        } else if ((v = cli_optval(argc, argv, &i, "--tmp"))) {
+            eo.tmpdir = v;
+        } else if (!strcmp(a, "--verify")) {
+            verify = 1;
+        } else if (!strcmp(a, "--timing")) {
+            timing = 1;
+        } else if (a[0] == '-' && a[1] == '-') {
+            rc = cli_fail(CDR_E_USAGE, "unknown option %s", a);
+            goto out;
+        } else {
+            files[nfiles++] = argv[i];
+        }
+    }
+    if (!msisdn_arg || !month_arg || (!store_path && !tariff_dir)) {
+        fputs(usage_text, stderr);
+        rc = CDR_E_USAGE;
+        goto out;
+    }
+    if (store_path && (tariff_dir || nfiles)) {
+        rc = cli_fail(CDR_E_USAGE, "give either --store FILE or --tariff DIR FILES..., not both");
+        goto out;
+    }
+    if (tariff_dir && nfiles == 0) {
+        rc = cli_fail(CDR_E_USAGE, "--tariff needs the CDR FILES of the month");
+        goto out;
+    }
+    {
+        cdr_str n;
+        if (cdr_number_normalise(msisdn_arg, strlen(msisdn_arg), &n) != CDR_OK) {
+            /* never echo a number on stderr in full */
+            rc = cli_fail(CDR_E_USAGE, "--msisdn is not a phone number (digits, optional +)");
+            goto out;
+        }
+        memcpy(num, n.p, n.n);
+        num[n.n] = '\0';
+        cdr_number_mask(num, n.n, masked);
+    }
+    if (cdr_month_parse(month_arg, strlen(month_arg), &month) != CDR_OK) {
+        rc = cli_fail(CDR_E_USAGE, "bad --month '%s' (want YYYY-MM)", month_arg);
+        goto out;
+    }
+    cdr_month_format(month, mtext);
+
+    const char *source;
+    if (store_path) {
+        source = "store";
+        if ((rc = cdr_store_open(store_path, &st, err, sizeof err)) != CDR_OK) {
+            cli_fail(rc, "%s", err);
+            goto out;
+        }
+        if (verify && (rc = cdr_store_verify(st, err, sizeof err)) != CDR_OK) {
+            cli_fail(rc, "%s", err);
+            goto out;
+        }
+        rc = cdr_store_get(st, num, month, &s, err, sizeof err);
+        have_stmt = 1;
+        if (rc != CDR_OK && rc != CDR_E_NOTFOUND) {
+            cli_fail(rc, "%s", err);
+            goto out;
+        }
+    } else {
+        source = "scan";
+        if ((rc = cdr_tariff_load(tariff_dir, &t, err, sizeof err)) != CDR_OK) {
+            cli_fail(rc, "%s", err);
+            goto out;
+        }
+        rc = cdr_stmt_scan(t, files, (size_t)nfiles, num, month, &eo, NULL, &s, err, sizeof err);
+        have_stmt = 1;
+        if (rc != CDR_OK && rc != CDR_E_NOTFOUND) {
+            cli_fail(rc, "%s", err[0] ? err : "scan failed");
+            goto out;
+        }
+    }
+    if (rc == CDR_E_NOTFOUND || s.n_recs == 0) {
+        rc = cli_fail(CDR_E_NOTFOUND, "no record of %s in %s (%s)", masked, mtext, source);
+        goto out;
+    }
+    if ((rc = cdr_render_stmt(stdout, &s, fmt)) != CDR_OK) {
+        cli_fail(rc, "cannot write the statement");
+        goto out;
+    }
+    if (timing)
+        fprintf(stderr, "cdrecon: investigate: %s %s: %zu records from the %s in %.1f ms\n",
+                masked, mtext, s.n_recs, source, (now_s() - t0) * 1e3);
+out:
+    if (have_stmt)
+        cdr_stmt_free(&s);
+    cdr_store_close(st);
+    cdr_tariff_free(t);
+    free(files);
+    return rc;
 }
