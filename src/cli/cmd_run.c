@@ -7,6 +7,7 @@
 
 #include "cdrecon/db.h"
 #include "cdrecon/outcsv.h"
+#include "cdrecon/store.h"
 #include "cdrecon/tariff.h"
 #include "cdrecon/version.h"
 #include "filehash.h"
@@ -27,6 +28,9 @@ static const char *usage_text =
     "  --operator NAME    operator name for notification texts (recorded with the run)\n"
     "  --mem SIZE         memory for grouping records before spilling to disk (default 1G)\n"
     "  --tmp DIR          directory for spill files (default $TMPDIR or /tmp)\n"
+    "  --store FILE       per-subscriber store for `cdrecon investigate`\n"
+    "                     (default DIR/cdrecon.store)\n"
+    "  --no-store         do not write the store\n"
     "  --quiet            print nothing but errors\n"
     "exit status: 0 ok; 8 every file was already ingested; 9 finished with rejected rows;\n"
     "other codes: docs/exit-codes.md\n";
@@ -34,6 +38,7 @@ static const char *usage_text =
 typedef struct run_ctx {
     cdr_db *db;
     cdr_csvw *findings, *candidates, *rejects, *unrated;
+    cdr_store_writer *store; /* NULL with --no-store */
     const cdr_tariff *t;
     char **files;
     int64_t *file_ids;
@@ -91,6 +96,13 @@ static cdr_err on_file_done(uint32_t idx, const char *name, cdr_file_stats *st, 
 static int on_record(const cdr_rated *r, void *user)
 {
     run_ctx *c = user;
+    if (c->store) {
+        cdr_err se = cdr_store_add_rated(c->store, r, c->files[r->row.file_index]);
+        if (se != CDR_OK) {
+            c->err = se;
+            return 1;
+        }
+    }
     if (r->status != CDR_RS_UNRATED)
         return 0;
     c->unrated_rows++;
@@ -131,6 +143,8 @@ static int on_candidate(const cdr_candidate *cd, void *user)
 {
     run_ctx *c = user;
     cdr_err e = cdr_db_add_candidate(c->db, cd);
+    if (e == CDR_OK && c->store)
+        e = cdr_store_add_candidate(c->store, cd);
     if (e == CDR_OK)
         e = cdr_candidates_csv_row(c->candidates, cd);
     if (e != CDR_OK) {
@@ -171,6 +185,9 @@ int cmd_run(int argc, char **argv)
     const char *tariff_dir = NULL, *db_path = NULL, *out_dir = NULL, *v;
     const char *operator_name = NULL;
     int quiet = 0;
+    const char *store_path = NULL;
+    char *store_default = NULL;
+    int no_store = 0;
     cdr_engine_opts eo;
     cdr_engine_opts_init(&eo);
     char **files = calloc((size_t)argc + 1, sizeof *files);
@@ -224,6 +241,10 @@ int cmd_run(int argc, char **argv)
             }
         } else if ((v = cli_optval(argc, argv, &i, "--tmp"))) {
             eo.tmpdir = v;
+        } else if ((v = cli_optval(argc, argv, &i, "--store"))) {
+            store_path = v;
+        } else if (!strcmp(a, "--no-store")) {
+            no_store = 1;
         } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
             quiet = 1;
         } else if (a[0] == '-' && a[1] == '-') {
@@ -329,6 +350,30 @@ int cmd_run(int argc, char **argv)
         cli_fail(rc, "cannot create outputs in %s", out_dir);
         goto out;
     }
+    if (!no_store) {
+        if (!store_path) {
+            store_default = malloc(strlen(out_dir) + 32);
+            if (!store_default) {
+                rc = CDR_E_NOMEM;
+                goto out;
+            }
+            sprintf(store_default, "%s/cdrecon.store", out_dir);
+            store_path = store_default;
+        }
+        cdr_store_opts so;
+        cdr_store_opts_init(&so);
+        char meta[512], mo[8] = "all", tol[32];
+        if (eo.month >= 0)
+            cdr_month_format(eo.month, mo);
+        cdr_money_format(eo.tolerance, 2, tol);
+        snprintf(meta, sizeof meta, "cdrecon run; tariff=%s; month=%s; tolerance=%s; "
+                 "max_duration=%lld", tariff_dir, mo, tol, (long long)eo.max_duration);
+        so.meta = meta;
+        if ((rc = cdr_store_create(store_path, t, &so, &c.store)) != CDR_OK) {
+            cli_fail(rc, "cannot create the store: %s", cdr_store_writer_message(c.store));
+            goto out;
+        }
+    }
     cdr_findings_csv_header(c.findings);
     cdr_candidates_csv_header(c.candidates);
     cdr_rejects_csv_header(c.rejects);
@@ -391,6 +436,8 @@ int cmd_run(int argc, char **argv)
         rc = c.err;
     if (rc != CDR_OK) {
         cli_fail(rc, "rating failed: %s", *cdr_engine_errmsg(eng) ? cdr_engine_errmsg(eng)
+                                          : c.store && *cdr_store_writer_message(c.store)
+                                              ? cdr_store_writer_message(c.store)
                                           : c.db ? cdr_db_message(c.db) : "");
         goto out;
     }
@@ -403,6 +450,10 @@ int cmd_run(int argc, char **argv)
             cli_fail(rc, "cannot write outputs: %s", cdr_csvw_message(ws[i]));
             goto out;
         }
+    if (c.store && (rc = cdr_store_commit(c.store)) != CDR_OK) {
+        cli_fail(rc, "cannot write the store: %s", cdr_store_writer_message(c.store));
+        goto out;
+    }
     cdr_db_run_end end = {c.rejected ? CDR_E_REJECTS : CDR_OK, c.unrated_rows, 0};
     if ((rc = cdr_db_commit_run(c.db, &end)) != CDR_OK) {
         cli_fail(rc, "database commit failed: %s", cdr_db_message(c.db));
@@ -469,6 +520,8 @@ out:
     cdr_csvw_free(c.candidates);
     cdr_csvw_free(c.rejects);
     cdr_csvw_free(c.unrated);
+    cdr_store_writer_free(c.store);
+    free(store_default);
     cdr_db_close(c.db);
     cdr_engine_free(eng);
     cdr_tariff_free(t);
