@@ -28,6 +28,7 @@ typedef struct cdr_sh_ent {
     const char *k;  /* NULL = empty slot */
     uint32_t n;
     uint32_t ns;
+    uint32_t h;     /* high bits of the key's hash: compared before the key */
     int32_t a, b;
 } cdr_sh_ent;
 typedef struct cdr_shash {

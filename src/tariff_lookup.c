@@ -56,9 +56,9 @@ static uint64_t sh_hash(uint32_t ns, const char *k, size_t n)
     return h;
 }
 
-static int sh_match(const cdr_sh_ent *e, uint32_t ns, const char *k, size_t n)
+static int sh_match(const cdr_sh_ent *e, uint32_t h, uint32_t ns, const char *k, size_t n)
 {
-    return e->ns == ns && e->n == n && (n == 0 || memcmp(e->k, k, n) == 0);
+    return e->h == h && e->ns == ns && e->n == n && (n == 0 || memcmp(e->k, k, n) == 0);
 }
 
 const cdr_sh_ent *cdr_sh_get(const cdr_shash *h, uint32_t ns, const char *k, size_t n)
@@ -66,12 +66,14 @@ const cdr_sh_ent *cdr_sh_get(const cdr_shash *h, uint32_t ns, const char *k, siz
     if (!h->cap)
         return NULL;
     size_t mask = h->cap - 1;
-    size_t i = (size_t)sh_hash(ns, k, n) & mask;
+    uint64_t hv = sh_hash(ns, k, n);
+    size_t i = (size_t)hv & mask;
+    uint32_t fp = (uint32_t)(hv >> 32);
     for (;;) {
         const cdr_sh_ent *e = &h->e[i];
         if (!e->k)
             return NULL;
-        if (sh_match(e, ns, k, n))
+        if (sh_match(e, fp, ns, k, n))
             return e;
         i = (i + 1) & mask;
     }
@@ -87,7 +89,7 @@ static int sh_grow(cdr_shash *h)
         cdr_sh_ent *e = &h->e[j];
         if (!e->k)
             continue;
-        size_t i = (size_t)sh_hash(e->ns, e->k, e->n) & (nc - 1);
+        size_t i = (size_t)sh_hash(e->ns, e->k, e->n) & (nc - 1); /* low bits */
         while (ne[i].k)
             i = (i + 1) & (nc - 1);
         ne[i] = *e;
@@ -104,19 +106,22 @@ cdr_sh_ent *cdr_sh_put(cdr_shash *h, uint32_t ns, const char *k, size_t n, int *
     if ((h->used + 1) * 2 > h->cap && sh_grow(h) != 0)
         return NULL;
     size_t mask = h->cap - 1;
-    size_t i = (size_t)sh_hash(ns, k, n) & mask;
+    uint64_t hv = sh_hash(ns, k, n);
+    size_t i = (size_t)hv & mask;
+    uint32_t fp = (uint32_t)(hv >> 32);
     for (;;) {
         cdr_sh_ent *e = &h->e[i];
         if (!e->k) {
             e->k = k;
             e->n = (uint32_t)n;
             e->ns = ns;
+            e->h = fp;
             e->a = e->b = -1;
             h->used++;
             *created = 1;
             return e;
         }
-        if (sh_match(e, ns, k, n))
+        if (sh_match(e, fp, ns, k, n))
             return e;
         i = (i + 1) & mask;
     }
