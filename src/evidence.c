@@ -963,6 +963,7 @@ static void css(sb *b)
             "body{font-family:\"Noto Sans CJK SC\",\"Noto Sans SC\",\"Source Han Sans SC\","
             "\"Microsoft YaHei\",\"PingFang SC\",sans-serif;font-size:10.5pt;color:#111;"
             "margin:0;background:#fff}\n"
+            "@media screen{body{margin:16px auto;max-width:900px}}\n"
             "h1{font-size:16pt;margin:0 0 4px;border-bottom:3px solid #1a4f8b;padding-bottom:4px}\n"
             "h2{font-size:12pt;margin:14px 0 6px;color:#1a4f8b}\n"
             ".en{color:#555;font-size:9pt}\n"
