@@ -13,12 +13,14 @@
 #include <unistd.h>
 
 #include "cdrecon/evidence.h"
+#include "cdrecon/store.h"
 #include "cdrecon/tariff.h"
 #include "filehash.h"
 #include "ingest.h"
 
 static const char *usage_text =
     "usage: cdrecon evidence --msisdn N --month YYYY-MM --out DIR --tariff DIR [options] FILES...\n"
+    "       cdrecon evidence --msisdn N --month YYYY-MM --out DIR --store FILE [--tariff DIR]\n"
     "The evidence pack for a complaint reply: one number's month re-rated from the\n"
     "tariff, written to DIR as internal/ and customer/ copies of evidence.html (and\n"
     "evidence.pdf when Chromium is installed) and records.csv, customer/sms.txt\n"
@@ -28,6 +30,8 @@ static const char *usage_text =
     "  --out DIR          the pack directory: created; refused if it exists and is\n"
     "                     not empty (exit 12) unless --force\n"
     "  --tariff DIR       the tariff directory the FILES are rated with\n"
+    "  --store FILE       or read the month from the store of `cdrecon run` (give\n"
+    "                     --tariff too to show the tariff rows and hash the tables)\n"
     "  --date YYYY-MM-DD  refund date in the SMS, deadlines count from it (default today)\n"
     "  --operator NAME    operator name closing the SMS (default 中国移动)\n"
     "  --force            replace the files of an existing pack in DIR\n"
@@ -204,6 +208,9 @@ static int print_pdf(const char *chromium, const char *tmpdir, const char *html,
 int cmd_evidence(int argc, char **argv)
 {
     const char *msisdn_arg = NULL, *month_arg = NULL, *out_dir = NULL, *tariff_dir = NULL;
+    const char *store_path = NULL;
+    cdr_store *store = NULL;
+    char *source = NULL;
     const char *date_arg = NULL, *operator_name = NULL, *chromium_arg = NULL, *run_id = NULL;
     const char *v;
     int force = 0, no_pdf = 0;
@@ -240,6 +247,8 @@ int cmd_evidence(int argc, char **argv)
             out_dir = v;
         } else if ((v = cli_optval(argc, argv, &i, "--tariff"))) {
             tariff_dir = v;
+        } else if ((v = cli_optval(argc, argv, &i, "--store"))) {
+            store_path = v;
         } else if ((v = cli_optval(argc, argv, &i, "--date"))) {
             date_arg = v;
         } else if ((v = cli_optval(argc, argv, &i, "--operator"))) {
@@ -283,8 +292,10 @@ int cmd_evidence(int argc, char **argv)
         rc = cli_fail(CDR_E_USAGE, "--msisdn, --month and --out are required");
         goto out;
     }
-    if (!tariff_dir || !*tariff_dir || nfiles == 0) {
-        rc = cli_fail(CDR_E_USAGE, "give --tariff DIR and the CDR FILES of the month");
+    if (store_path ? nfiles != 0 || !*store_path
+                   : (!tariff_dir || !*tariff_dir || nfiles == 0)) {
+        rc = cli_fail(CDR_E_USAGE, "give --tariff DIR and the CDR FILES of the month, "
+                                   "or --store FILE (without FILES)");
         goto out;
     }
     if (cdr_month_parse(month_arg, strlen(month_arg), &month) != CDR_OK) {
@@ -335,9 +346,12 @@ int cmd_evidence(int argc, char **argv)
     }
 
     /* The tariff, the inputs' hashes, the statement. */
-    if ((rc = cdr_tariff_load(tariff_dir, &t, err, sizeof err)) != CDR_OK) {
+    if (tariff_dir && (rc = cdr_tariff_load(tariff_dir, &t, err, sizeof err)) != CDR_OK) {
         cli_fail(rc, "tariff %s: %s", tariff_dir, err);
         goto out;
+    }
+    if (store_path) {
+        files[nfiles++] = (char *)store_path; /* the store is the input to hash */
     }
     inputs = calloc((size_t)nfiles, sizeof *inputs);
     if (!inputs) {
@@ -351,9 +365,32 @@ int cmd_evidence(int argc, char **argv)
             goto out;
         }
     }
-    rc = cdr_stmt_scan(t, files, (size_t)nfiles, msisdn_arg, month, &eo, NULL, &s, err,
-                       sizeof err);
-    have_stmt = 1;
+    if (store_path) {
+        cdr_str num;
+        char nb[CDR_NUMBER_MAX + 1];
+        if (cdr_number_normalise(msisdn_arg, strlen(msisdn_arg), &num) != CDR_OK) {
+            rc = cli_fail(CDR_E_USAGE, "not a phone number: '%.40s'", msisdn_arg);
+            goto out;
+        }
+        memcpy(nb, num.p, num.n);
+        nb[num.n] = '\0';
+        if ((rc = cdr_store_open(store_path, &store, err, sizeof err)) != CDR_OK) {
+            cli_fail(rc, "store %s: %s", store_path, err);
+            goto out;
+        }
+        err[0] = '\0';
+        rc = cdr_store_get(store, nb, month, &s, err, sizeof err);
+        have_stmt = 1;
+        const char *meta = cdr_store_meta(store);
+        size_t sl = strlen(store_path) + strlen(meta) + 16;
+        source = malloc(sl);
+        if (source)
+            snprintf(source, sl, "store %s%s%s", store_path, *meta ? " | " : "", meta);
+    } else {
+        rc = cdr_stmt_scan(t, files, (size_t)nfiles, msisdn_arg, month, &eo, NULL, &s, err,
+                           sizeof err);
+        have_stmt = 1;
+    }
     if (rc == CDR_E_NOTFOUND) {
         char mk[CDR_NUMBER_MAX + 1];
         cdr_number_mask(s.msisdn ? s.msisdn : "", s.msisdn ? strlen(s.msisdn) : 0, mk);
@@ -379,7 +416,7 @@ int cmd_evidence(int argc, char **argv)
     o.run_id = run_id;
     o.command = command;
     o.cwd = cwd;
-    o.source = "scan";
+    o.source = source ? source : "scan";
     o.tariff = t;
     o.inputs = inputs;
     o.n_inputs = (size_t)nfiles;
@@ -445,6 +482,8 @@ out:
     if (have_stmt)
         cdr_stmt_free(&s);
     cdr_tariff_free(t);
+    cdr_store_close(store);
+    free(source);
     free(inputs);
     free(command);
     free(chromium);
