@@ -80,3 +80,74 @@ help:
 	@echo "make example    run the nightly job on the bundled example month"
 	@echo "make bench      fixed-seed benchmarks (ratios against zcat); see docs/performance.md"
 	@echo "make asan|ubsan the test suite under AddressSanitizer / UBSan"
+
+# ====================================================================
+# Reliability (issue 6; docs/reliability.md). Fuzz targets fuzz/fuzz_*.c,
+# their corpora fuzz/corpus/<target>/ and crashing inputs fuzz/crashes/.
+#   make fuzz-replay   build each target with $(CC) + a replay main, replay
+#                      corpus and crashes (also run by `make test`)
+#   make fuzz          libFuzzer (clang) + ASan/UBSan, FUZZ_SECONDS per target;
+#                      new corpus entries and crashes are kept in the tree
+#   make valgrind      the whole default suite under valgrind memcheck
+#   make reliability   the long tiers: full allocation-failure sweep, I/O
+#                      failures on a tiny tmpfs, 60 kill -9 trials, hostile
+#                      input, 1,000,000 money cases
+# ====================================================================
+FUZZ_TARGETS := $(sort $(basename $(notdir $(wildcard fuzz/fuzz_*.c))))
+FUZZ_SECONDS ?= 60
+FUZZ_JOBS    ?= 1
+REPLAY_BIN   := $(FUZZ_TARGETS:%=$(BUILD)/fuzz-replay/%)
+LIBFUZZ_BIN  := $(FUZZ_TARGETS:%=build-fuzz/fuzz/%)
+.PHONY: fuzz-replay fuzz-bins build-fuzz valgrind reliability rel-tools
+
+$(BUILD)/fuzz-replay/%: fuzz/%.c fuzz/replay_main.c fuzz/fuzz_util.h $(BUILD)/libcdrecon.a $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< fuzz/replay_main.c $(BUILD)/libcdrecon.a $(LDLIBS)
+
+# The shim is never built with sanitizers: it must be an ordinary LD_PRELOAD.
+$(BUILD)/reliability/failshim.so: tests/reliability/failshim.c
+	@mkdir -p $(dir $@)
+	cc -shared -fPIC -O1 -g -Wall -Wextra -o $@ $< -ldl
+$(BUILD)/reliability/money_driver: tests/reliability/money_driver.c $(BUILD)/libcdrecon.a $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libcdrecon.a $(LDLIBS)
+rel-tools: $(REPLAY_BIN) $(BUILD)/reliability/failshim.so $(BUILD)/reliability/money_driver
+
+fuzz-bins: $(REPLAY_BIN)
+fuzz-replay: $(REPLAY_BIN)
+	@for t in $(FUZZ_TARGETS); do \
+	    set -- fuzz/corpus/$$t; \
+	    for c in fuzz/crashes/$$t-*; do [ -f "$$c" ] && set -- "$$@" "$$c"; done; \
+	    $(BUILD)/fuzz-replay/$$t "$$@" || exit 1; \
+	done
+
+# libFuzzer builds: the library compiled again with coverage + ASan + UBSan.
+FUZZ_FLAGS := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
+              -fno-omit-frame-pointer
+build-fuzz:
+	@CDRECON_EXTRA_PKGS="clang libclang-rt-14-dev" sh tools/install-deps.sh
+	$(MAKE) --no-print-directory CC=clang BUILD=build-fuzz OPT="$(FUZZ_FLAGS)" \
+	    EXTRA_LDFLAGS="-fsanitize=address,undefined" build-fuzz/libcdrecon.a $(LIBFUZZ_BIN)
+build-fuzz/fuzz/%: fuzz/%.c fuzz/fuzz_util.h build-fuzz/libcdrecon.a
+	@mkdir -p $(dir $@)
+	clang $(CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< build-fuzz/libcdrecon.a $(LDLIBS)
+
+fuzz: build-fuzz
+	@mkdir -p fuzz/crashes
+	@ls fuzz/crashes >build-fuzz/crashes.before
+	@for t in $(FUZZ_TARGETS); do \
+	    mkdir -p fuzz/corpus/$$t; \
+	    echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
+	    build-fuzz/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -jobs=$(FUZZ_JOBS) -workers=$(FUZZ_JOBS) \
+	        -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 \
+	        -artifact_prefix=fuzz/crashes/$$t- fuzz/corpus/$$t 2>&1 \
+	        | tee build-fuzz/$$t.log | grep -E '^(stat::|==|SUMMARY|#[0-9]+ *DONE)' ; \
+	done
+	@ls fuzz/crashes | grep -vxF -f build-fuzz/crashes.before | grep . \
+	    && { echo "fuzz: new crashing inputs kept in fuzz/crashes (above)"; exit 1; } || echo "fuzz: no new crashes"
+
+valgrind: all $(UNIT_BIN) rel-tools
+	@sh tests/reliability/valgrind.sh $(BUILD)
+
+reliability: all rel-tools
+	@BUILD=$(BUILD) sh tests/reliability/long.sh

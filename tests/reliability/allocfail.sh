@@ -69,37 +69,20 @@ worker() {
         rc=$?
         live=$(sed -n 's/.* live \([0-9-]*\) .*/\1/p' rep 2>/dev/null)
         failed=$(sed -n 's/.* failed \([0-9]*\)$/\1/p' rep 2>/dev/null)
-        v=ok
-        if [ "$rc" -ge 128 ]; then
-            v="crash(rc=$rc)"
-        elif [ "${failed:-0}" -eq 0 ]; then
+        if [ "${failed:-0}" -eq 0 ] && [ "$rc" -lt 128 ]; then
             v=beyond   # the run made fewer than N allocations
-        elif [ "$rc" -eq "$base_rc" ] && [ -f out/findings.csv ]; then
-            rel_same_outputs out ../base.out 2>/dev/null || v="survived-but-outputs-differ"
-            [ "$(rel_digest r.db)" = "$(cat ../base.digest)" ] || v="survived-but-db-differs"
-            [ "$v" = ok ] && v=survived
         else
-            case $rc in 0|8|9) v="wrong-exit($rc)" ;; esac
-            grep -q '^cdrecon' err || v=no-error-message
-            if ! rel_no_outputs out; then
-                if rel_same_outputs out ../base.out 2>/dev/null && [ -z "$(ls -A out | grep -v '^[a-z]*\.csv$')" ]; then
-                    v=outputs-complete-uncommitted   # whole outputs, run not in the database
-                else
-                    v="outputs-partial($(ls -A out | tr '\n' ' '))"
-                fi
-            fi
-            rel_db_ok r.db || v="db-corrupt"
-            [ "$(rel_db_runs r.db)" = 0 ] || v="db-holds-failed-run"
-            [ -n "$live" ] && [ "$live" -gt "$base_live" ] && v="leak($live>$base_live)"
-            if [ "$v" = ok ]; then
-                v=failed-clean
-                rm -rf out
-                "$CDRECON" run "$@" 2>/dev/null
-                rc2=$?
-                [ "$rc2" -eq "$base_rc" ] || v="rerun-exit($rc2)"
-                rel_same_outputs out ../base.out 2>/dev/null || v="rerun-outputs-differ"
-                [ "$(rel_digest r.db)" = "$(cat ../base.digest)" ] || v="rerun-db-differs"
-            fi
+            v=$(rel_verdict "$rc" err out r.db ../base.out "$base_rc" ../base.digest)
+        fi
+        if [ "$v" = failed-clean ] && [ -n "$live" ] && [ "$live" -gt "$base_live" ]; then
+            v="leak($live>$base_live)"
+        fi
+        if [ "$v" = failed-clean ]; then
+            # the same run without the fault gives the clean results
+            rm -rf out
+            "$CDRECON" run "$@" 2>/dev/null
+            v2=$(rel_verdict $? /dev/null out r.db ../base.out "$base_rc" ../base.digest)
+            [ "$v2" = survived ] || v="rerun-$v2"
         fi
         echo "$n $rc $v $(head -c 200 err | tr '\n' ' ')" >>res
         n=$((n + jobs * step))

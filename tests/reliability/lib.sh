@@ -58,3 +58,38 @@ rel_same_outputs() {
         cmp -s "$1/$f" "$2/$f" || { echo "differs: $f" >&2; return 1; }
     done
 }
+
+# rel_names_within DIR BASE: every name in DIR is also in BASE (no temporaries)
+rel_names_within() {
+    for _f in $(ls -A "$1"); do [ -e "$2/$_f" ] || return 1; done
+}
+
+# rel_verdict RC ERRFILE OUTDIR DB BASEOUT BASERC BASEDIGEST: judge one run
+# that had a fault injected. Prints one word:
+#   survived       the fault was absorbed: exit, outputs and database as the clean run
+#   failed-clean   non-zero exit, a "cdrecon:" message, no outputs, database
+#                  intact and holding no run
+#   anything else  a problem (crash, partial output, corrupt database, ...)
+rel_verdict() {
+    _rc=$1; _err=$2; _out=$3; _db=$4; _bout=$5; _brc=$6; _bdig=$7
+    if [ "$_rc" -ge 128 ]; then echo "crash(rc=$_rc)"; return; fi
+    if [ "$_rc" -eq "$_brc" ] && [ -f "$_out/findings.csv" ]; then
+        if ! rel_same_outputs "$_out" "$_bout" 2>/dev/null; then echo survived-but-outputs-differ
+        elif [ "$(rel_digest "$_db" 2>/dev/null)" != "$(cat "$_bdig")" ]; then echo survived-but-db-differs
+        else echo survived; fi
+        return
+    fi
+    _v=failed-clean
+    case $_rc in 0|8|9) _v="wrong-exit($_rc)" ;; esac
+    grep -q '^cdrecon' "$_err" || _v=no-error-message
+    if ! rel_no_outputs "$_out"; then
+        if rel_same_outputs "$_out" "$_bout" 2>/dev/null && rel_names_within "$_out" "$_bout"; then
+            _v=outputs-complete-uncommitted
+        else
+            _v="outputs-partial($(ls -A "$_out" | tr '\n' ' '))"
+        fi
+    fi
+    rel_db_ok "$_db" || _v=db-corrupt
+    [ "$(rel_db_runs "$_db")" = 0 ] || _v=db-holds-failed-run
+    echo "$_v"
+}

@@ -1,0 +1,114 @@
+#!/bin/sh
+# I/O failure testing of `cdrecon run` on a small generated month:
+#   write   the database file and its journal stop accepting bytes (ENOSPC)
+#           after N bytes, N swept over everything the run writes there
+#   fsync   fsync fails (EIO) on the outputs, then on the database
+#   read    read() of the input CDR files fails (EIO) after N bytes
+#   tmpfs   (root only) the output directory and the database on a tmpfs too
+#           small for them, size swept up to what the run needs
+# Every case must end as the clean run (fault absorbed) or fail cleanly:
+# non-zero exit with a message, no output under a final name, database intact
+# with no run; then a rerun without the fault must give the clean results.
+# usage: iofail.sh [--points K] [--no-tmpfs]
+set -u
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/lib.sh"
+points=12; tmpfs=1
+while [ $# -gt 0 ]; do
+    case $1 in
+    --points) points=$2; shift ;;
+    --no-tmpfs) tmpfs=0 ;;
+    *) echo "usage: $0 [--points K] [--no-tmpfs]" >&2; exit 2 ;;
+    esac
+    shift
+done
+W=$(mktemp -d /tmp/cdr-iofail.XXXXXX)
+cleanup() { [ -d "$W/t" ] && umount "$W/t" 2>/dev/null; rm -rf "$W"; }
+trap cleanup EXIT
+SHIM=${FAILSHIM:-}
+if [ -z "$SHIM" ]; then
+    SHIM=$W/failshim.so
+    ${CC:-cc} -shared -fPIC -O1 -o "$SHIM" "$HERE/failshim.c" -ldl || rel_die "cannot build the shim"
+fi
+cd "$W" || exit 1
+rel_month m 300 10 7 || rel_die "cdrgen failed"
+args="--quiet --tariff m/tariff m/cdr/a.csv m/cdr/b.csv.gz"
+
+# clean run, measuring the bytes written to the database and read from the inputs
+LD_PRELOAD=$SHIM FAILSHIM_WRITE_LIMIT=999999999999 FAILSHIM_PATH=r.db FAILSHIM_REPORT=$W/dbw.rep \
+    "$CDRECON" run $args --db r.db --out out 2>base.err
+base_rc=$?
+case $base_rc in 0|9) ;; *) cat base.err; rel_die "clean run exit $base_rc" ;; esac
+mv out base.out; rel_digest r.db >base.digest; rm -f r.db
+dbw=$(sed -n 's/.* writes \([0-9]*\) .*/\1/p' dbw.rep)
+LD_PRELOAD=$SHIM FAILSHIM_READ_FAIL_AFTER=999999999999 FAILSHIM_PATH=m/cdr FAILSHIM_REPORT=$W/rd.rep \
+    "$CDRECON" run $args --db r.db --out out 2>/dev/null
+rd=$(sed -n 's/.* reads \([0-9]*\) .*/\1/p' rd.rep)
+rm -rf out r.db
+
+cases=0; clean=0; surv=0; problems=0; known=0
+# one CASE-NAME then environment assignments for the faulty run
+try() {
+    name=$1; shift
+    rm -rf out r.db r.db-journal
+    env "$@" LD_PRELOAD="$SHIM" "$CDRECON" run $args --db "${DB:-r.db}" --out "${OUT:-out}" 2>err
+    rc=$?
+    v=$(rel_verdict "$rc" err "${OUT:-out}" "${DB:-r.db}" base.out "$base_rc" base.digest)
+    cases=$((cases + 1))
+    case $v in
+    survived) surv=$((surv + 1)) ;;
+    failed-clean)
+        clean=$((clean + 1))
+        [ -n "${NORERUN:-}" ] && return
+        # the same run without the fault gives the clean results
+        rm -rf "${OUT:-out}"
+        "$CDRECON" run $args --db "${DB:-r.db}" --out "${OUT:-out}" 2>/dev/null
+        v2=$(rel_verdict $? /dev/null "${OUT:-out}" "${DB:-r.db}" base.out "$base_rc" base.digest)
+        [ "$v2" = survived ] || { problems=$((problems + 1)); echo "$name: rerun after the failure: $v2"; }
+        ;;
+    outputs-complete-uncommitted)
+        known=$((known + 1))
+        [ -n "${IOFAIL_STRICT:-}" ] && problems=$((problems + 1))
+        echo "$name: KNOWN: $v (exit $rc): $(head -c 160 err)" ;;
+    *) problems=$((problems + 1)); echo "$name: $v (exit $rc): $(head -c 200 err)" ;;
+    esac
+}
+
+k=0
+while [ "$k" -le "$points" ]; do
+    n=$((dbw * k / points))
+    [ "$k" -eq "$points" ] && n=$((dbw - 1))
+    try "db-enospc-after-$n" FAILSHIM_WRITE_LIMIT=$n FAILSHIM_PATH=r.db
+    n=$((rd * k / points))
+    [ "$k" -eq "$points" ] && n=$((rd - 1))
+    try "read-eio-after-$n" FAILSHIM_READ_FAIL_AFTER=$n FAILSHIM_PATH=m/cdr
+    k=$((k + 1))
+done
+try fsync-outputs FAILSHIM_FSYNC_FAIL=1 FAILSHIM_PATH=.csv
+try fsync-outputdir FAILSHIM_FSYNC_FAIL=1 FAILSHIM_PATH=/out
+try fsync-db FAILSHIM_FSYNC_FAIL=1 FAILSHIM_PATH=r.db
+
+if [ "$tmpfs" = 1 ]; then
+    mkdir -p t
+    if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=4m tmpfs t 2>/dev/null; then
+        # what the run needs there, in KiB
+        "$CDRECON" run $args --db t/r.db --out t/out 2>/dev/null
+        need=$(du -sk t | cut -f1); need=$((need + 8))
+        umount t
+        k=0
+        while [ "$k" -lt "$points" ]; do
+            kb=$(( 4 + (need - 4) * k / points ))
+            mount -t tmpfs -o size=${kb}k tmpfs t || rel_die "mount"
+            DB=t/r.db; OUT=t/out; NORERUN=1
+            try "tmpfs-${kb}k" FAILSHIM_PATH=none
+            unset DB OUT NORERUN
+            umount t
+            k=$((k + 1))
+        done
+    else
+        echo "iofail: tmpfs cases skipped (needs root and mount)"
+    fi
+fi
+echo "iofail: $cases cases (database ENOSPC, input EIO, fsync EIO$( [ "$tmpfs" = 1 ] && echo ', full tmpfs')):" \
+     "$clean failed cleanly, $surv absorbed with identical results, $known known issue, $problems problems"
+[ "$problems" -eq 0 ]
