@@ -75,14 +75,17 @@ static void test_million_subscribers(void **st)
     cdr_tariff *t = NULL;
     char err[256];
     double t0 = now();
+    clock_t c0 = clock();
     cdr_err e = cdr_tariff_load(dir, &t, err, sizeof err);
+    double cpu = (double)(clock() - c0) / CLOCKS_PER_SEC;
     double dt = now() - t0;
     if (e != CDR_OK)
         fail_msg("load: %s", err);
-    printf("loaded %zu subscriber rows in %.3f s\n", t->n_subscribers, dt);
+    printf("loaded %zu subscriber rows in %.3f s wall, %.3f s CPU\n", t->n_subscribers, dt, cpu);
     assert_int_equal(t->n_subscribers, NROWS);
     assert_int_equal(t->files[CDR_T_SUBSCRIBERS].rows, NROWS);
-    assert_true(dt < 8.0);
+    /* CPU time, not wall time: the suite may share the machine. */
+    assert_true(cpu < 8.0);
 
     /* Spot checks at period edges. */
     const cdr_subscriber *s;
