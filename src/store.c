@@ -25,7 +25,7 @@
 #define FOOT_MAGIC "CDRSIDX1"
 #define BLOCK_MAGIC 0x424b4443u /* "CDKB" */
 #define HDR_FIXED 20            /* magic 8, version 4, meta length 4, crc 4 (+ meta) */
-#define BLOCK_HDR 16            /* magic, clen, ulen, crc */
+#define BLOCK_HDR 20            /* magic, clen, ulen, CRC of the data, CRC of header+zdata */
 #define ENTRY_SIZE 64
 #define FOOT_SIZE 64
 #define META_MAX 4096
@@ -677,6 +677,14 @@ static cdr_err flush_block(cdr_store_writer *w)
     put32(w->zbuf.p + 4, (uint32_t)zl);
     put32(w->zbuf.p + 8, (uint32_t)w->block.n);
     put32(w->zbuf.p + 12, crc(w->block.p, w->block.n));
+    {
+        /* the compressed bytes too: deflate ignores the padding bits of its
+         * last byte, and a store must not carry undetectable damage */
+        uLong c = crc32(0L, Z_NULL, 0);
+        c = crc32(c, w->zbuf.p, 16);
+        c = crc32(c, w->zbuf.p + BLOCK_HDR, (uInt)zl);
+        put32(w->zbuf.p + 16, (uint32_t)c);
+    }
     if (wwrite(w, w->zbuf.p, BLOCK_HDR + zl) != CDR_OK)
         return w->status;
     w->info.blocks++;
@@ -1153,6 +1161,13 @@ static cdr_err read_block(cdr_store *s, uint64_t off, buf *zb, buf *ub, uint64_t
         return CDR_E_NOMEM;
     if ((e = pread_all(s->fd, zb->p, clen, off + BLOCK_HDR)) != CDR_OK)
         return rfail(err, errlen, e, s->path, "cannot read a block%s", NULL);
+    {
+        uLong c = crc32(0L, Z_NULL, 0);
+        c = crc32(c, h, 16);
+        c = crc32(c, zb->p, clen);
+        if ((uint32_t)c != get32(h + 16))
+            return rfail(err, errlen, CDR_E_PARSE, s->path, "damaged block (CRC)%s", NULL);
+    }
     uLongf got = ulen;
     int zr = uncompress(ub->p, &got, zb->p, clen);
     if (zr == Z_MEM_ERROR)
@@ -1223,6 +1238,7 @@ cdr_err cdr_store_get(cdr_store *s, const char *msisdn, cdr_month month, cdr_stm
 {
     if (err && errlen)
         err[0] = '\0';
+    memset(out, 0, sizeof *out); /* cdr_stmt_free is safe on every return */
     if (!msisdn || strlen(msisdn) > CDR_NUMBER_MAX)
         return CDR_E_USAGE;
     ientry key, en;
