@@ -78,7 +78,9 @@ static cdr_err on_file_done(uint32_t idx, const char *name, cdr_file_stats *st, 
     (void)name;
     if (c->err)
         return c->err;
-    if (st->status == CDR_OK) {
+    if (c->pre_hashed[idx])
+        memcpy(st->sha256, c->pre_sha[idx], 32);
+    else if (st->status == CDR_OK) {
         int64_t known = 0;
         cdr_err e = cdr_db_file_known(c->db, st->sha256, &known);
         if (e != CDR_OK)
@@ -322,7 +324,16 @@ int cmd_run(int argc, char **argv)
             cli_fail(rc, "database: %s", cdr_db_message(c.db));
             goto out;
         }
-        if (c.known_run[i]) {
+        for (int j = 0; j < i && !c.known_run[i]; j++)
+            if (c.pre_hashed[j] && !c.skip[j] && !memcmp(c.pre_sha[i], c.pre_sha[j], 32)) {
+                c.skip[i] = 1;
+                if (!quiet)
+                    fprintf(stderr, "cdrecon: run: %s has the same content as %s: skipped\n",
+                            files[i], files[j]);
+            }
+        if (c.skip[i]) {
+            /* same content as an earlier file of this run */
+        } else if (c.known_run[i]) {
             c.skip[i] = 1;
             if (!quiet)
                 fprintf(stderr, "cdrecon: run: %s was already ingested (run %lld): skipped\n",
@@ -402,7 +413,11 @@ int cmd_run(int argc, char **argv)
     memset(&in, 0, sizeof in);
     in.engine = eng;
     cdr_reader_opts_init(&in.ro);
-    in.ro.want_sha256 = 1;
+    /* Regular files were hashed before reading; only stdin is hashed as read. */
+    in.ro.want_sha256 = 0;
+    for (int i = 0; i < nfiles; i++)
+        if (!c.pre_hashed[i])
+            in.ro.want_sha256 = 1;
     in.stats = stats;
     in.skip = c.skip;
     in.on_reject = on_reject;
