@@ -32,6 +32,7 @@ while [ $# -gt 0 ]; do
     shift
 done
 SHIM=${FAILSHIM:-}
+case $SHIM in ''|/*) ;; *) SHIM=$PWD/$SHIM ;; esac
 W=$(mktemp -d /tmp/cdr-allocfail.XXXXXX)
 trap 'rm -rf "$W"' EXIT
 if [ -z "$SHIM" ]; then
@@ -51,6 +52,7 @@ rel_digest r.db >base.digest || rel_die "digest"
 rm -f r.db
 total=$(sed -n 's/^allocs \([0-9]*\) .*/\1/p' base.rep)
 base_live=$(sed -n 's/.* live \([0-9-]*\) .*/\1/p' base.rep)
+[ -n "$total" ] && [ "$total" -gt 0 ] || rel_die "the shim did not report (FAILSHIM=$SHIM)"
 [ "$to" -gt 0 ] || to=$((total + 5))
 if [ "$sample" -gt 0 ]; then
     step=$(( (to - from + 1) / sample )); [ "$step" -ge 1 ] || step=1

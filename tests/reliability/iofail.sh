@@ -26,6 +26,7 @@ W=$(mktemp -d /tmp/cdr-iofail.XXXXXX)
 cleanup() { [ -d "$W/t" ] && umount "$W/t" 2>/dev/null; rm -rf "$W"; }
 trap cleanup EXIT
 SHIM=${FAILSHIM:-}
+case $SHIM in ''|/*) ;; *) SHIM=$PWD/$SHIM ;; esac
 if [ -z "$SHIM" ]; then
     SHIM=$W/failshim.so
     ${CC:-cc} -shared -fPIC -O1 -o "$SHIM" "$HERE/failshim.c" -ldl || rel_die "cannot build the shim"
