@@ -781,14 +781,21 @@ cdr_err cdr_store_add_rated(cdr_store_writer *w, const cdr_rated *r, const char 
             return wfail(w, e, "cannot start a statement", 0);
         w->open = 1;
     }
-    cdr_stmt_rec rec;
-    memset(&rec, 0, sizeof rec);
-    e = cdr_stmt_rec_from_rated(r, w->t, file, &rec);
-    if (e == CDR_OK)
-        e = cdr_stmt_add(&w->cur, &rec);
-    cdr_stmt_rec_clear(&rec);
+    /* Build the record in place at the end of the statement's array (what
+     * cdr_stmt_add would do, without copying every string a second time). */
+    cdr_stmt *s = &w->cur;
+    if (s->n_recs == s->recs_cap) {
+        size_t cap = s->recs_cap ? s->recs_cap * 2 : 16;
+        cdr_stmt_rec *p = realloc(s->recs, cap * sizeof *p);
+        if (!p)
+            return wfail(w, CDR_E_NOMEM, "out of memory", 0);
+        s->recs = p;
+        s->recs_cap = cap;
+    }
+    e = cdr_stmt_rec_from_rated(r, w->t, file, &s->recs[s->n_recs]);
     if (e != CDR_OK)
         return wfail(w, e, "cannot add a record to a statement", 0);
+    s->n_recs++;
     return CDR_OK;
 }
 
