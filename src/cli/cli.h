@@ -21,5 +21,6 @@ void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Print an error code with its message: "cdrecon: <what>: <strerror> [CDR_E_X]". */
 int cli_fail(cdr_err e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 extern const char *cli_cmd; /* the running subcommand's name */
+extern int cli_reported;    /* set once an error message was printed */
 
 #endif

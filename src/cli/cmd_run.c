@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cdrecon/db.h"
 #include "cdrecon/outcsv.h"
@@ -201,8 +202,10 @@ int cmd_run(int argc, char **argv)
     cdr_file_stats *stats = NULL;
     char err[1024];
     char *cmdline = NULL;
-    double t0 = now_s();
+    double t0 = now_s(), t_read = 0, t_rate = 0;
     int run_open = 0;
+    int outputs_placed = 0; /* the CSVs were renamed into place, the run is not committed */
+    int store_placed = 0;
 
     memset(&c, 0, sizeof c);
     if (!files)
@@ -446,7 +449,9 @@ int cmd_run(int argc, char **argv)
 
     cdr_engine_sink sink = {on_record, on_finding, on_candidate, &c};
     cdr_engine_totals tot;
+    t_read = now_s() - t0;
     rc = cdr_engine_finish(eng, &sink, &tot);
+    t_rate = now_s() - t0 - t_read;
     if (rc == CDR_E_INTERRUPTED && c.err)
         rc = c.err;
     if (rc != CDR_OK) {
@@ -465,15 +470,18 @@ int cmd_run(int argc, char **argv)
             cli_fail(rc, "cannot write outputs: %s", cdr_csvw_message(ws[i]));
             goto out;
         }
+    outputs_placed = 1; /* from here a failure removes them again */
     if (c.store && (rc = cdr_store_commit(c.store)) != CDR_OK) {
         cli_fail(rc, "cannot write the store: %s", cdr_store_writer_message(c.store));
         goto out;
     }
+    store_placed = c.store != NULL;
     cdr_db_run_end end = {c.rejected ? CDR_E_REJECTS : CDR_OK, c.unrated_rows, 0};
     if ((rc = cdr_db_commit_run(c.db, &end)) != CDR_OK) {
         cli_fail(rc, "database commit failed: %s", cdr_db_message(c.db));
         goto out;
     }
+    outputs_placed = 0;
     run_open = 0;
 
     if (!quiet) {
@@ -525,10 +533,28 @@ int cmd_run(int argc, char **argv)
         yuan(d, tot.leakage);
         printf("leakage     %llu records undercharged by %s yuan (reported, never refunded)\n",
                (unsigned long long)tot.leakage_records, d);
-        printf("time        %.2f s%s\n", now_s() - t0, tot.spilled ? " (spilled to disk)" : "");
+        printf("time        %.2f s: reading %.2f s, rating and writing %.2f s, commit %.2f s%s\n",
+               now_s() - t0, t_read, t_rate, now_s() - t0 - t_read - t_rate,
+               tot.spilled ? " (spilled to disk)" : "");
     }
     rc = c.rejected ? CDR_E_REJECTS : CDR_OK;
 out:
+    if (outputs_placed) {
+        /* The database refused the run: outputs of a run that did not happen
+         * must not stand under their final names. */
+        static const char *names[] = {"findings.csv", "candidates.csv", "rejects.csv",
+                                      "unrated.csv"};
+        size_t len = strlen(out_dir) + 32;
+        char *path = malloc(len);
+        for (size_t i = 0; path && i < sizeof names / sizeof *names; i++) {
+            snprintf(path, len, "%s/%s", out_dir, names[i]);
+            unlink(path);
+        }
+        free(path);
+        if (store_placed)
+            unlink(store_path);
+        cli_err("outputs of the failed run were removed; the database is unchanged");
+    }
     if (run_open)
         cdr_db_rollback_run(c.db);
     cdr_csvw_free(c.findings);

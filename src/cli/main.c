@@ -7,6 +7,7 @@
 #include "cli.h"
 
 const char *cli_cmd = "cdrecon";
+int cli_reported;
 
 static const struct command {
     const char *name;
@@ -26,6 +27,7 @@ static const struct command {
 void cli_err(const char *fmt, ...)
 {
     va_list ap;
+    cli_reported = 1;
     fprintf(stderr, "cdrecon: %s: ", cli_cmd);
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
@@ -36,6 +38,7 @@ void cli_err(const char *fmt, ...)
 int cli_fail(cdr_err e, const char *fmt, ...)
 {
     va_list ap;
+    cli_reported = 1;
     fprintf(stderr, "cdrecon: %s: ", cli_cmd);
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
@@ -87,7 +90,13 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         if (strcmp(argv[1], commands[i].name) == 0) {
             cli_cmd = commands[i].name;
-            return commands[i].fn(argc - 1, argv + 1);
+            int rc = commands[i].fn(argc - 1, argv + 1);
+            /* Every failure says something: a command that failed without a
+             * message (an allocation failing early, say) gets the generic one. */
+            if (rc != CDR_OK && rc != CDR_E_REJECTS && rc != CDR_E_ALREADY && !cli_reported)
+                fprintf(stderr, "cdrecon: %s: %s [%s]\n", cli_cmd, cdr_strerror((cdr_err)rc),
+                        cdr_errname((cdr_err)rc));
+            return rc;
         }
     fprintf(stderr, "cdrecon: unknown command '%s' (try: cdrecon help)\n", argv[1]);
     return CDR_E_USAGE;
