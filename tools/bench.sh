@@ -54,3 +54,10 @@ else
 fi
 /usr/bin/time -f '%M' -o "$BUILD/bench/rss" "$CDRECON" scan --quiet "$f"
 echo "bench: scan peak RSS $(tail -n 1 "$BUILD/bench/rss") KB"
+
+# ---- investigate (issue 5; owned by the investigate helper) ------------------
+# Store-path latency and scan-path/zcat ratio: tools/bench-investigate.sh.
+# BENCH_SKIP_INVESTIGATE=1 skips it.
+if [ "${BENCH_SKIP_INVESTIGATE:-0}" != 1 ]; then
+    sh "$(dirname "$0")/bench-investigate.sh" "$BUILD"
+fi
