@@ -10,6 +10,7 @@
  * on the data, so spilling or not gives identical output.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,15 +50,26 @@ static inline const char *b_call(const blob *b) { return b_peer(b) + b->l_peer; 
 static inline const char *b_ref(const blob *b) { return b_call(b) + b->l_call; }
 static inline const char *b_extra(const blob *b) { return b_ref(b) + b->l_ref; }
 
+/* 64-bit hash, 8 bytes a step, with a splitmix64 finish so that the top
+ * bits (which pick the bucket) are well mixed. */
 static uint64_t hash_bytes(const void *p, size_t n, uint64_t seed)
 {
     const unsigned char *s = p;
-    uint64_t h = 1469598103934665603ULL ^ seed;
-    for (size_t i = 0; i < n; i++) {
-        h ^= s[i];
-        h *= 1099511628211ULL;
+    uint64_t h = 0x9e3779b97f4a7c15ULL ^ seed ^ ((uint64_t)n * 0xff51afd7ed558ccdULL);
+    while (n >= 8) {
+        uint64_t k;
+        memcpy(&k, s, 8);
+        h = (h ^ k) * 0xbf58476d1ce4e5b9ULL;
+        h ^= h >> 29;
+        s += 8;
+        n -= 8;
     }
-    /* final avalanche (splitmix64) so the top bits pick buckets evenly */
+    if (n) {
+        uint64_t k = 0;
+        memcpy(&k, s, n);
+        h = (h ^ k) * 0xbf58476d1ce4e5b9ULL;
+        h ^= h >> 29;
+    }
     h ^= h >> 30;
     h *= 0xbf58476d1ce4e5b9ULL;
     h ^= h >> 27;
@@ -68,12 +80,25 @@ static uint64_t hash_bytes(const void *p, size_t n, uint64_t seed)
 
 /* ------------------------------------------------------------------ */
 
-typedef struct bucket {
-    unsigned char *p;
+/* A bucket's records live in a list of chunks (no realloc copying); a blob
+ * never straddles two chunks. */
+typedef struct chunk {
+    struct chunk *next;
     size_t n, cap;
+    unsigned char data[];
+} chunk;
+
+typedef struct bucket {
+    chunk *head, *tail;
+    size_t bytes;      /* in memory */
     FILE *spill;
-    uint64_t spilled;
+    uint64_t spilled;  /* bytes in the spill file */
 } bucket;
+
+#define CHUNK_MIN ((size_t)16 << 10)
+#define CHUNK_MAX ((size_t)1 << 20)
+
+static void free_chunks(cdr_engine *e, bucket *b);
 
 typedef struct file_info {
     char *name;
@@ -169,7 +194,7 @@ void cdr_engine_free(cdr_engine *e)
         return;
     remove_spill(e);
     for (int i = 0; i < NBUCKET; i++)
-        free(e->b[i].p);
+        free_chunks(e, &e->b[i]);
     for (uint32_t i = 0; i < e->n_files; i++) {
         free(e->files[i].name);
         free(e->files[i].extra_names);
@@ -264,7 +289,7 @@ static cdr_err spill_all(cdr_engine *e)
     }
     for (int i = 0; i < NBUCKET; i++) {
         bucket *b = &e->b[i];
-        if (b->n == 0)
+        if (b->bytes == 0)
             continue;
         if (!b->spill) {
             snprintf(path, sizeof path, "%s/b%03d", e->spilldir, i);
@@ -275,16 +300,14 @@ static cdr_err spill_all(cdr_engine *e)
                 return CDR_E_IO;
             }
         }
-        if (fwrite(b->p, 1, b->n, b->spill) != b->n) {
-            snprintf(e->err, sizeof e->err, "cannot write spill file: %s", strerror(errno));
-            return CDR_E_IO;
-        }
-        b->spilled += b->n;
-        e->spilled_bytes += b->n;
-        free(b->p);
-        b->p = NULL;
-        e->mem -= b->cap;
-        b->n = b->cap = 0;
+        for (chunk *c = b->head; c; c = c->next)
+            if (c->n && fwrite(c->data, 1, c->n, b->spill) != c->n) {
+                snprintf(e->err, sizeof e->err, "cannot write spill file: %s", strerror(errno));
+                return CDR_E_IO;
+            }
+        b->spilled += b->bytes;
+        e->spilled_bytes += b->bytes;
+        free_chunks(e, b);
     }
     e->spilled = 1;
     return CDR_OK;
@@ -319,27 +342,34 @@ cdr_err cdr_engine_add(cdr_engine *e, const cdr_row *r)
 
     uint64_t h = hash_bytes(r->msisdn.p, r->msisdn.n, 0);
     bucket *b = &e->b[h >> 56];
-    if (b->n + need > b->cap) {
-        size_t nc = b->cap ? b->cap * 2 : 65536;
-        while (nc < b->n + need)
+    chunk *ck = b->tail;
+    if (!ck || ck->n + need > ck->cap) {
+        size_t nc = ck ? (ck->cap < CHUNK_MAX ? ck->cap * 2 : CHUNK_MAX) : CHUNK_MIN;
+        while (nc < need)
             nc *= 2;
-        if (e->mem - b->cap + nc > e->o.mem_budget) {
+        if (e->mem + nc + sizeof(chunk) > e->o.mem_budget) {
             if ((err = spill_all(e)) != CDR_OK)
                 return err;
-            nc = 65536;
+            nc = CHUNK_MIN;
             while (nc < need)
                 nc *= 2;
         }
-        unsigned char *p = realloc(b->p, nc);
-        if (!p)
+        chunk *n = malloc(sizeof(chunk) + nc);
+        if (!n)
             return CDR_E_NOMEM;
-        e->mem = e->mem - b->cap + nc;
-        b->p = p;
-        b->cap = nc;
+        n->next = NULL;
+        n->n = 0;
+        n->cap = nc;
+        if (b->tail)
+            b->tail->next = n;
+        else
+            b->head = n;
+        b->tail = ck = n;
+        e->mem += sizeof(chunk) + nc;
         if (e->mem > e->peak)
             e->peak = e->mem;
     }
-    blob *x = (blob *)(void *)(b->p + b->n);
+    blob *x = (blob *)(void *)(ck->data + ck->n);
     memset(x, 0, sizeof *x);
     x->h = h;
     x->start = r->start;
@@ -381,7 +411,8 @@ cdr_err cdr_engine_add(cdr_engine *e, const cdr_row *r)
         s += 4 + l;
     }
     memset(s, 0, (size_t)((char *)x + need - s)); /* alignment padding */
-    b->n += need;
+    ck->n += need;
+    b->bytes += need;
     return CDR_OK;
 }
 
@@ -427,9 +458,12 @@ static int cmp_ent(const void *pa, const void *pb)
 typedef struct htab {
     uint64_t *h;
     int32_t *v;
-    size_t cap;
+    size_t cap;  /* allocated */
+    size_t mask; /* in use: a power of two >= 2n, minus one */
 } htab;
 
+/* Make room for n keys and clear only the part in use, so that one large
+ * subscriber does not make every later (small) one pay for its size. */
 static cdr_err htab_reset(htab *t, size_t n)
 {
     size_t cap = 16;
@@ -446,8 +480,8 @@ static cdr_err htab_reset(htab *t, size_t n)
         }
         t->cap = cap;
     }
-    for (size_t i = 0; i < t->cap; i++)
-        t->v[i] = -1;
+    t->mask = cap - 1;
+    memset(t->v, 0xff, cap * sizeof *t->v); /* -1 */
     return CDR_OK;
 }
 
@@ -889,7 +923,7 @@ static cdr_err process_month(ctx *c, work *w, size_t n, cdr_month month)
             continue;
         const blob *b = w[i].b;
         uint64_t h = hash_bytes(b_call(b), b->l_call, b->service + 7);
-        size_t mask = c->group.cap - 1, k = h & mask;
+        size_t mask = c->group.mask, k = h & mask;
         while (c->group.v[k] >= 0) {
             const blob *o = w[c->group.v[k]].b;
             if (c->group.h[k] == h && o->service == b->service && o->l_call == b->l_call &&
@@ -927,7 +961,14 @@ static cdr_err process_month(ctx *c, work *w, size_t n, cdr_month month)
         work *wi = &w[i];
         const blob *b = wi->b;
         cdr_rated r;
-        memset(&r, 0, sizeof r);
+        /* the rating and the finding are filled only when used (status /
+         * has_finding say so): clearing the whole struct costs more than
+         * rating many records */
+        memset(&r, 0, offsetof(cdr_rated, rating));
+        r.rating.rate = NULL;
+        r.rating.n_pieces = 0;
+        memset(&r.rebuilt, 0, offsetof(cdr_rated, finding) - offsetof(cdr_rated, rebuilt));
+        r.unrated = NULL;
         if ((err = fill_row(e, b, &r.row)) != CDR_OK)
             return err;
         r.month = month;
@@ -1146,7 +1187,7 @@ static cdr_err process_subscriber(ctx *c, const ent *ents, size_t n)
         w[i].dup_of = -1;
         /* same record_id seen before? */
         uint64_t h = hash_bytes(b_rid(b), b->l_rid, 3);
-        size_t mask = c->rid.cap - 1, k = h & mask;
+        size_t mask = c->rid.mask, k = h & mask;
         int32_t orig = -1;
         while (c->rid.v[k] >= 0) {
             const blob *o = w[c->rid.v[k]].b;
@@ -1162,7 +1203,7 @@ static cdr_err process_subscriber(ctx *c, const ent *ents, size_t n)
         }
         /* same usage under another id? */
         uint64_t ch = content_hash(b);
-        size_t k2 = ch & (c->content.cap - 1);
+        size_t k2 = ch & c->content.mask;
         int32_t corig = -1;
         while (c->content.v[k2] >= 0) {
             const blob *o = w[c->content.v[k2]].b;
@@ -1170,7 +1211,7 @@ static cdr_err process_subscriber(ctx *c, const ent *ents, size_t n)
                 corig = c->content.v[k2];
                 break;
             }
-            k2 = (k2 + 1) & (c->content.cap - 1);
+            k2 = (k2 + 1) & c->content.mask;
         }
         if (orig >= 0 || corig >= 0) {
             w[i].status = CDR_RS_DUPLICATE;
@@ -1199,34 +1240,111 @@ static cdr_err process_subscriber(ctx *c, const ent *ents, size_t n)
     return CDR_OK;
 }
 
-static cdr_err load_bucket(cdr_engine *e, int i, unsigned char **data, size_t *len)
+static void free_chunks(cdr_engine *e, bucket *b)
+{
+    for (chunk *c = b->head, *n; c; c = n) {
+        n = c->next;
+        e->mem -= sizeof(chunk) + c->cap;
+        free(c);
+    }
+    b->head = b->tail = NULL;
+    b->bytes = 0;
+}
+
+/* The spilled part of a bucket, read back whole (NULL if none). */
+static cdr_err load_spill(cdr_engine *e, int i, unsigned char **data, size_t *len)
 {
     bucket *b = &e->b[i];
     *data = NULL;
     *len = 0;
-    size_t total = (size_t)b->spilled + b->n;
-    if (total == 0)
+    if (b->spilled == 0)
         return CDR_OK;
-    unsigned char *p = malloc(total);
+    unsigned char *p = malloc((size_t)b->spilled);
     if (!p)
         return CDR_E_NOMEM;
-    if (b->spilled) {
-        if (fflush(b->spill) != 0 || fseek(b->spill, 0, SEEK_SET) != 0 ||
-            fread(p, 1, (size_t)b->spilled, b->spill) != (size_t)b->spilled) {
-            snprintf(e->err, sizeof e->err, "cannot read back spill file: %s", strerror(errno));
-            free(p);
-            return CDR_E_IO;
-        }
+    if (fflush(b->spill) != 0 || fseek(b->spill, 0, SEEK_SET) != 0 ||
+        fread(p, 1, (size_t)b->spilled, b->spill) != (size_t)b->spilled) {
+        snprintf(e->err, sizeof e->err, "cannot read back spill file: %s", strerror(errno));
+        free(p);
+        return CDR_E_IO;
     }
-    if (b->n)
-        memcpy(p + b->spilled, b->p, b->n);
-    free(b->p);
-    e->mem -= b->cap;
-    b->p = NULL;
-    b->n = b->cap = 0;
     *data = p;
-    *len = total;
+    *len = (size_t)b->spilled;
     return CDR_OK;
+}
+
+/* Append the blobs of [p, p+len) to ents, leaving out excluded files. */
+static size_t collect(cdr_engine *e, const unsigned char *p, size_t len, ent *ents, size_t k,
+                      cdr_engine_totals *tot)
+{
+    for (size_t off = 0; off < len;) {
+        const blob *b = (const blob *)(const void *)(p + off);
+        off += b->total;
+        if (b->file_index < e->n_files && e->files[b->file_index].excluded) {
+            tot->excluded++;
+            continue;
+        }
+        ents[k].h = b->h;
+        ents[k].start = b->start;
+        ents[k].b = b;
+        k++;
+    }
+    return k;
+}
+
+static size_t count_blobs(const unsigned char *p, size_t len)
+{
+    size_t n = 0;
+    for (size_t off = 0; off < len; off += ((const blob *)(const void *)(p + off))->total)
+        n++;
+    return n;
+}
+
+/* Stable LSD radix sort by the low 56 bits of h (the top 8 bits are the
+ * bucket's), 4 passes of 14 bits; then each run of equal h (one subscriber,
+ * short) is sorted by the full order. */
+static void sort_ents(ent *a, ent *tmp, size_t n)
+{
+    enum { BITS = 14, R = 1 << BITS };
+    static __thread size_t cnt[R];
+    ent *src = a, *dst = tmp;
+    for (int pass = 0; pass < 4; pass++) {
+        int shift = pass * BITS;
+        memset(cnt, 0, sizeof cnt);
+        for (size_t i = 0; i < n; i++)
+            cnt[(src[i].h >> shift) & (R - 1)]++;
+        size_t sum = 0;
+        for (size_t d = 0; d < R; d++) {
+            size_t c = cnt[d];
+            cnt[d] = sum;
+            sum += c;
+        }
+        for (size_t i = 0; i < n; i++)
+            dst[cnt[(src[i].h >> shift) & (R - 1)]++] = src[i];
+        ent *t = src;
+        src = dst;
+        dst = t;
+    }
+    /* four passes: the result is back in a */
+    for (size_t s = 0; s < n;) {
+        size_t e = s + 1;
+        while (e < n && a[e].h == a[s].h)
+            e++;
+        if (e - s <= 16) {
+            for (size_t i = s + 1; i < e; i++) {
+                ent x = a[i];
+                size_t j = i;
+                while (j > s && cmp_ent(&a[j - 1], &x) > 0) {
+                    a[j] = a[j - 1];
+                    j--;
+                }
+                a[j] = x;
+            }
+        } else {
+            qsort(a + s, e - s, sizeof *a, cmp_ent);
+        }
+        s = e;
+    }
 }
 
 cdr_err cdr_engine_finish(cdr_engine *e, const cdr_engine_sink *sink, cdr_engine_totals *tot)
@@ -1250,45 +1368,39 @@ cdr_err cdr_engine_finish(cdr_engine *e, const cdr_engine_sink *sink, cdr_engine
     if (e->spilled && (err = spill_all(e)) != CDR_OK)
         return err;
 
-    ent *ents = NULL;
+    ent *ents = NULL, *tmp = NULL;
     size_t ents_cap = 0;
     for (int bi = 0; bi < NBUCKET && err == CDR_OK; bi++) {
+        bucket *bk = &e->b[bi];
         unsigned char *data;
         size_t len;
-        if ((err = load_bucket(e, bi, &data, &len)) != CDR_OK)
+        if ((err = load_spill(e, bi, &data, &len)) != CDR_OK)
             break;
-        if (!data)
+        if (!data && !bk->head)
             continue;
-        size_t cnt = 0;
-        for (size_t off = 0; off < len; off += ((const blob *)(void *)(data + off))->total)
-            cnt++;
+        size_t cnt = data ? count_blobs(data, len) : 0;
+        for (chunk *ck = bk->head; ck; ck = ck->next)
+            cnt += count_blobs(ck->data, ck->n);
         if (cnt > ents_cap) {
             ent *ne = realloc(ents, cnt * sizeof *ne);
-            if (!ne) {
+            ent *nt = ne ? realloc(tmp, cnt * sizeof *nt) : NULL;
+            if (ne)
+                ents = ne;
+            if (!ne || !nt) {
                 free(data);
                 err = CDR_E_NOMEM;
                 break;
             }
-            ents = ne;
+            tmp = nt;
             ents_cap = cnt;
         }
-        size_t k = 0;
-        for (size_t off = 0; off < len;) {
-            const blob *b = (const blob *)(void *)(data + off);
-            off += b->total;
-            if (b->file_index < e->n_files && e->files[b->file_index].excluded) {
-                tot->excluded++;
-                continue;
-            }
-            ents[k].h = b->h;
-            ents[k].start = b->start;
-            ents[k].b = b;
-            k++;
-        }
-        size_t bucket_mem = len + k * sizeof(ent);
+        size_t k = data ? collect(e, data, len, ents, 0, tot) : 0;
+        for (chunk *ck = bk->head; ck; ck = ck->next)
+            k = collect(e, ck->data, ck->n, ents, k, tot);
+        size_t bucket_mem = len + 2 * k * sizeof(ent);
         if (e->mem + bucket_mem > e->peak)
             e->peak = e->mem + bucket_mem;
-        qsort(ents, k, sizeof *ents, cmp_ent);
+        sort_ents(ents, tmp, k);
         size_t s = 0;
         while (s < k && err == CDR_OK) {
             size_t end = s + 1;
@@ -1300,7 +1412,9 @@ cdr_err cdr_engine_finish(cdr_engine *e, const cdr_engine_sink *sink, cdr_engine
             s = end;
         }
         free(data);
+        free_chunks(e, bk);
     }
+    free(tmp);
     free(ents);
     htab_free(&c.rid);
     htab_free(&c.content);

@@ -57,26 +57,29 @@ static __int128 gcd128(__int128 a, __int128 b)
     return a;
 }
 
-/* acc (num/den) += units * price / unit, kept reduced. */
+/* acc (num/den) += units * price / unit. The first term is taken as is (the
+ * common case: one piece); later terms are cross-multiplied and reduced. */
 static cdr_err frac_add(__int128 *num, __int128 *den, int64_t units, cdr_money price, int64_t unit)
 {
     const __int128 lim = (__int128)1 << 90;
     __int128 n2 = (__int128)units * price, d2 = unit;
-    __int128 g = gcd128(n2, d2);
-    if (g > 1) {
-        n2 /= g;
-        d2 /= g;
+    if (*num == 0) {
+        *num = n2;
+        *den = d2;
+    } else if (*den == d2) {
+        *num += n2;
+    } else {
+        __int128 n = *num * d2 + n2 * *den, d = *den * d2;
+        __int128 g = gcd128(n, d);
+        if (g > 1) {
+            n /= g;
+            d /= g;
+        }
+        *num = n;
+        *den = d;
     }
-    __int128 n = *num * d2 + n2 * *den, d = *den * d2;
-    g = gcd128(n, d);
-    if (g > 1) {
-        n /= g;
-        d /= g;
-    }
-    if (n > lim || d > ((__int128)1 << 60))
+    if (*num > lim || *num < -lim || *den > ((__int128)1 << 60))
         return CDR_E_RANGE;
-    *num = n;
-    *den = d;
     return CDR_OK;
 }
 
