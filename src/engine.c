@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include "cdrecon/engine.h"
@@ -121,10 +122,6 @@ struct cdr_engine {
     uint64_t out_of_scope;
     int finished;
     char err[512];
-    char expl[768];
-    /* scratch for callbacks */
-    cdr_str *xs;
-    size_t xs_cap;
 };
 
 void cdr_engine_opts_init(cdr_engine_opts *o)
@@ -134,7 +131,7 @@ void cdr_engine_opts_init(cdr_engine_opts *o)
     o->max_duration = 10800;
     o->tolerance = 0;
     o->month = -1;
-    o->threads = 1;
+    o->threads = 2; /* rating workers; the results do not depend on it */
 }
 
 const char *cdr_rec_status_name(cdr_rec_status s)
@@ -201,7 +198,6 @@ void cdr_engine_free(cdr_engine *e)
         free(e->files[i].extra_store);
     }
     free(e->files);
-    free(e->xs);
     free(e);
 }
 
@@ -510,6 +506,9 @@ typedef struct pool_bal {
     int64_t left;
 } pool_bal;
 
+typedef struct outbuf outbuf;
+
+/* One rating worker's state (one per thread). */
 typedef struct ctx {
     cdr_engine *e;
     const cdr_engine_sink *sink;
@@ -519,6 +518,12 @@ typedef struct ctx {
     size_t w_cap;
     pool_bal *pb;
     size_t n_pb, pb_cap;
+    ent *ents, *tmp;
+    size_t ents_cap;
+    cdr_str *xs;          /* extras of the current record */
+    size_t xs_cap;
+    outbuf *out;          /* NULL: call the sink directly */
+    char expl[768];       /* the current finding's explanation */
 } ctx;
 
 static int same_content(const blob *a, const blob *b)
@@ -566,7 +571,7 @@ static int64_t *pool_left(ctx *c, int32_t plan, int32_t pool, int64_t allowance)
 }
 
 /* The record as a cdr_row view (extras rebuilt into scratch). */
-static cdr_err fill_row(cdr_engine *e, const blob *b, cdr_row *r)
+static cdr_err fill_row(ctx *c, const blob *b, cdr_row *r)
 {
     memset(r, 0, sizeof *r);
     r->msisdn = (cdr_str){b_msisdn(b), b->l_msisdn};
@@ -588,22 +593,23 @@ static cdr_err fill_row(cdr_engine *e, const blob *b, cdr_row *r)
     r->line = b->line;
     r->offset = b->offset;
     if (b->n_extra) {
-        if (b->n_extra > e->xs_cap) {
-            cdr_str *x = realloc(e->xs, b->n_extra * sizeof *x);
+        if (b->n_extra > c->xs_cap) {
+            cdr_str *x = realloc(c->xs, b->n_extra * sizeof *x);
             if (!x)
                 return CDR_E_NOMEM;
-            e->xs = x;
-            e->xs_cap = b->n_extra;
+            c->xs = x;
+            c->xs_cap = b->n_extra;
         }
         const char *s = b_extra(b);
         for (uint32_t i = 0; i < b->n_extra; i++) {
             uint32_t l;
             memcpy(&l, s, 4);
-            e->xs[i] = (cdr_str){s + 4, l};
+            c->xs[i] = (cdr_str){s + 4, l};
             s += 4 + l;
         }
-        r->extra = e->xs;
+        r->extra = c->xs;
         r->n_extra = b->n_extra;
+        const cdr_engine *e = c->e;
         if (b->file_index < e->n_files && e->files[b->file_index].n_extra == b->n_extra)
             r->extra_names = e->files[b->file_index].extra_names;
         else
@@ -680,8 +686,8 @@ static cdr_category diagnose(ctx *c, const work *w, const cdr_rate_in *in,
 {
     cdr_engine *e = c->e;
     const blob *b = w->b;
-    char *x = e->expl;
-    size_t xn = sizeof e->expl;
+    char *x = c->expl;
+    size_t xn = sizeof c->expl;
     char m1[32], m2[32], m3[32];
     int ok;
     int rated = w->status == CDR_RS_RATED || w->status == CDR_RS_PARTIAL_FIRST;
@@ -797,6 +803,151 @@ static cdr_category diagnose(ctx *c, const work *w, const cdr_rate_in *in,
     snprintf(x, xn, "billed %s, the tariff gives %s (no known billing error reproduces the "
              "billed amount)", m1, m2);
     return CDR_CAT_RATE_MISMATCH;
+}
+
+/* ---- results of one bucket, kept for the drain when rating in parallel ---- */
+
+typedef struct ablk {
+    struct ablk *next;
+    size_t n, cap;
+    char d[];
+} ablk;
+
+struct outbuf {
+    cdr_rated *recs;
+    size_t n_recs, cap_recs;
+    cdr_candidate *cands;
+    size_t n_cands, cap_cands;
+    uint8_t *kinds;          /* 0 record, 1 candidate, in order */
+    size_t n_kinds, cap_kinds;
+    ablk *arena;             /* copies of explanations and extras arrays */
+    unsigned char *spill_data; /* the bucket's blobs, alive until drained */
+    chunk *chunks;
+    cdr_err err;
+    int done;
+};
+
+static void *arena_alloc(outbuf *o, size_t n)
+{
+    n = (n + 7) & ~(size_t)7;
+    if (!o->arena || o->arena->n + n > o->arena->cap) {
+        size_t cap = n > 65536 ? n : 65536;
+        ablk *b = malloc(sizeof(ablk) + cap);
+        if (!b)
+            return NULL;
+        b->next = o->arena;
+        b->n = 0;
+        b->cap = cap;
+        o->arena = b;
+    }
+    void *p = o->arena->d + o->arena->n;
+    o->arena->n += n;
+    return p;
+}
+
+static int grow(void **p, size_t *cap, size_t n, size_t size)
+{
+    if (n < *cap)
+        return 0;
+    size_t nc = *cap ? *cap * 2 : 256;
+    void *q = realloc(*p, nc * size);
+    if (!q)
+        return -1;
+    *p = q;
+    *cap = nc;
+    return 0;
+}
+
+static void outbuf_clear(outbuf *o)
+{
+    free(o->recs);
+    free(o->cands);
+    free(o->kinds);
+    for (ablk *b = o->arena, *n; b; b = n) {
+        n = b->next;
+        free(b);
+    }
+    free(o->spill_data);
+    for (chunk *c = o->chunks, *n; c; c = n) {
+        n = c->next;
+        free(c);
+    }
+    memset(o, 0, sizeof *o);
+}
+
+static cdr_err emit_record(ctx *c, const cdr_rated *r)
+{
+    outbuf *o = c->out;
+    int want = c->sink->on_record &&
+               (!c->sink->record_statuses || (c->sink->record_statuses & (1u << r->status)));
+    if (!o) {
+        if (want && c->sink->on_record(r, c->sink->user))
+            return CDR_E_INTERRUPTED;
+        if (r->has_finding && c->sink->on_finding &&
+            c->sink->on_finding(&r->finding, c->sink->user))
+            return CDR_E_INTERRUPTED;
+        return CDR_OK;
+    }
+    if (!want && !r->has_finding)
+        return CDR_OK; /* nobody wants it */
+    if (grow((void **)&o->recs, &o->cap_recs, o->n_recs, sizeof *o->recs) ||
+        grow((void **)&o->kinds, &o->cap_kinds, o->n_kinds, 1))
+        return CDR_E_NOMEM;
+    cdr_rated *x = &o->recs[o->n_recs];
+    *x = *r;
+    if (r->row.n_extra) {
+        cdr_str *ex = arena_alloc(o, r->row.n_extra * sizeof *ex);
+        if (!ex)
+            return CDR_E_NOMEM;
+        memcpy(ex, r->row.extra, r->row.n_extra * sizeof *ex);
+        x->row.extra = ex;
+    }
+    if (r->has_finding) {
+        size_t l = strlen(r->finding.explanation) + 1;
+        char *t = arena_alloc(o, l);
+        if (!t)
+            return CDR_E_NOMEM;
+        memcpy(t, r->finding.explanation, l);
+        x->finding.explanation = t;
+    }
+    o->n_recs++;
+    o->kinds[o->n_kinds++] = 0;
+    return CDR_OK;
+}
+
+static cdr_err emit_candidate(ctx *c, const cdr_candidate *cd)
+{
+    outbuf *o = c->out;
+    if (!o)
+        return c->sink->on_candidate && c->sink->on_candidate(cd, c->sink->user)
+                   ? CDR_E_INTERRUPTED
+                   : CDR_OK;
+    if (grow((void **)&o->cands, &o->cap_cands, o->n_cands, sizeof *o->cands) ||
+        grow((void **)&o->kinds, &o->cap_kinds, o->n_kinds, 1))
+        return CDR_E_NOMEM;
+    o->cands[o->n_cands++] = *cd;
+    o->kinds[o->n_kinds++] = 1;
+    return CDR_OK;
+}
+
+/* Hand a finished bucket's results to the sink, in order. */
+static cdr_err drain(const cdr_engine_sink *sink, outbuf *o)
+{
+    size_t ir = 0, ic = 0;
+    for (size_t k = 0; k < o->n_kinds; k++) {
+        if (o->kinds[k] == 0) {
+            const cdr_rated *r = &o->recs[ir++];
+            if (sink->on_record &&
+                (!sink->record_statuses || (sink->record_statuses & (1u << r->status))) &&
+                sink->on_record(r, sink->user))
+                return CDR_E_INTERRUPTED;
+            if (r->has_finding && sink->on_finding && sink->on_finding(&r->finding, sink->user))
+                return CDR_E_INTERRUPTED;
+        } else if (sink->on_candidate && sink->on_candidate(&o->cands[ic++], sink->user)) {
+            return CDR_E_INTERRUPTED;
+        }
+    }
+    return CDR_OK;
 }
 
 /* ---- refund policy ---- */
@@ -969,7 +1120,7 @@ static cdr_err process_month(ctx *c, work *w, size_t n, cdr_month month)
         r.rating.n_pieces = 0;
         memset(&r.rebuilt, 0, offsetof(cdr_rated, finding) - offsetof(cdr_rated, rebuilt));
         r.unrated = NULL;
-        if ((err = fill_row(e, b, &r.row)) != CDR_OK)
+        if ((err = fill_row(c, b, &r.row)) != CDR_OK)
             return err;
         r.month = month;
         r.plan = -1;
@@ -1032,6 +1183,7 @@ static cdr_err process_month(ctx *c, work *w, size_t n, cdr_month month)
             int32_t band = cdr_tariff_band_at(t, b->start);
             const cdr_rate *pr = cdr_tariff_find_rate(t, sub->plan, in.service, in.direction,
                                                       in.peer.p, in.peer.n, band);
+            in.rate_hint = pr;
             int64_t *left = NULL;
             if (pr && pr->pool >= 0) {
                 const cdr_bundle *bu = cdr_tariff_bundle(t, sub->plan, pr->pool);
@@ -1084,7 +1236,7 @@ static cdr_err process_month(ctx *c, work *w, size_t n, cdr_month month)
         int compare = wi->status != CDR_RS_PARTIAL_REST && wi->status != CDR_RS_UNRATED;
         cdr_money billed = r.cmp_billed, diff = billed - r.rebuilt;
         cdr_category cat = CDR_CAT_NONE;
-        e->expl[0] = '\0';
+        c->expl[0] = '\0';
         if (compare && diff > e->o.tolerance) {
             cat = diagnose(c, wi, &in, ro, billed, r.rebuilt);
         } else if (compare && diff < -e->o.tolerance) {
@@ -1092,16 +1244,16 @@ static cdr_err process_month(ctx *c, work *w, size_t n, cdr_month month)
             money(m1, billed);
             money(m2, r.rebuilt);
             money(m3, -diff);
-            snprintf(e->expl, sizeof e->expl, "billed %s, the tariff gives %s: undercharged by "
+            snprintf(c->expl, sizeof c->expl, "billed %s, the tariff gives %s: undercharged by "
                      "%s (revenue leakage, not refunded)", m1, m2, m3);
             cat = CDR_CAT_LEAKAGE;
         } else if (wi->status == CDR_RS_DUPLICATE) {
             const blob *o = c->w[wi->dup_of].b;
-            snprintf(e->expl, sizeof e->expl, "duplicate of record %.*s, billed 0: correct",
+            snprintf(c->expl, sizeof c->expl, "duplicate of record %.*s, billed 0: correct",
                      (int)o->l_rid, b_rid(o));
             cat = CDR_CAT_DUPLICATE;
         } else if (flags) {
-            snprintf(e->expl, sizeof e->expl, "%s%s%s",
+            snprintf(c->expl, sizeof c->expl, "%s%s%s",
                      flags & CDR_FLAG_OVERLAP ? "call starts before the previous call ended" : "",
                      (flags & CDR_FLAG_OVERLAP) && (flags & CDR_FLAG_OVERLONG) ? "; " : "",
                      flags & CDR_FLAG_OVERLONG ? "call longer than the plausible maximum" : "");
@@ -1125,7 +1277,7 @@ static cdr_err process_month(ctx *c, work *w, size_t n, cdr_month month)
             f->billed = billed;
             f->rebuilt = r.rebuilt;
             f->difference = diff;
-            f->explanation = e->expl;
+            f->explanation = c->expl;
             c->tot->findings++;
             c->tot->by_category[cat]++;
             if (cat < CDR_CAT__OVERCHARGE_COUNT && diff > e->o.tolerance) {
@@ -1148,10 +1300,8 @@ static cdr_err process_month(ctx *c, work *w, size_t n, cdr_month month)
         if (wi->status == CDR_RS_UNRATED)
             c->tot->unrated++;
 
-        if (c->sink->on_record && c->sink->on_record(&r, c->sink->user))
-            return CDR_E_INTERRUPTED;
-        if (r.has_finding && c->sink->on_finding && c->sink->on_finding(&r.finding, c->sink->user))
-            return CDR_E_INTERRUPTED;
+        if ((err = emit_record(c, &r)) != CDR_OK)
+            return err;
     }
 
     if (has_candidate && over > 0) {
@@ -1160,8 +1310,8 @@ static cdr_err process_month(ctx *c, work *w, size_t n, cdr_month month)
         c->tot->candidates++;
         c->tot->overcharge += cd.overcharge;
         c->tot->refund += cd.refund;
-        if (c->sink->on_candidate && c->sink->on_candidate(&cd, c->sink->user))
-            return CDR_E_INTERRUPTED;
+        if ((err = emit_candidate(c, &cd)) != CDR_OK)
+            return err;
     }
     return CDR_OK;
 }
@@ -1330,7 +1480,7 @@ static void sort_ents(ent *a, ent *tmp, size_t n)
         size_t e = s + 1;
         while (e < n && a[e].h == a[s].h)
             e++;
-        if (e - s <= 16) {
+        if (e - s <= 64) {
             for (size_t i = s + 1; i < e; i++) {
                 ent x = a[i];
                 size_t j = i;
@@ -1347,80 +1497,237 @@ static void sort_ents(ent *a, ent *tmp, size_t n)
     }
 }
 
+/* Load, sort and rate one bucket. With c->out set, the bucket's blobs are
+ * handed to the outbuf (they must live until it is drained). */
+static cdr_err run_bucket(ctx *c, int bi)
+{
+    cdr_engine *e = c->e;
+    bucket *bk = &e->b[bi];
+    unsigned char *data;
+    size_t len;
+    cdr_err err = load_spill(e, bi, &data, &len);
+    if (err != CDR_OK)
+        return err;
+    if (!data && !bk->head)
+        return CDR_OK;
+    size_t cnt = data ? count_blobs(data, len) : 0;
+    for (chunk *ck = bk->head; ck; ck = ck->next)
+        cnt += count_blobs(ck->data, ck->n);
+    if (cnt > c->ents_cap) {
+        ent *ne = realloc(c->ents, cnt * sizeof *ne);
+        if (ne)
+            c->ents = ne;
+        ent *nt = ne ? realloc(c->tmp, cnt * sizeof *nt) : NULL;
+        if (!ne || !nt) {
+            free(data);
+            return CDR_E_NOMEM;
+        }
+        c->tmp = nt;
+        c->ents_cap = cnt;
+    }
+    ent *ents = c->ents;
+    size_t k = data ? collect(e, data, len, ents, 0, c->tot) : 0;
+    for (chunk *ck = bk->head; ck; ck = ck->next)
+        k = collect(e, ck->data, ck->n, ents, k, c->tot);
+    sort_ents(ents, c->tmp, k);
+    size_t s = 0;
+    while (s < k && err == CDR_OK) {
+        size_t end = s + 1;
+        while (end < k && ents[end].h == ents[s].h &&
+               cmp_str(b_msisdn(ents[end].b), ents[end].b->l_msisdn, b_msisdn(ents[s].b),
+                       ents[s].b->l_msisdn) == 0)
+            end++;
+        err = process_subscriber(c, ents + s, end - s);
+        s = end;
+    }
+    if (c->out) {
+        c->out->spill_data = data;
+        c->out->chunks = bk->head;
+        bk->head = bk->tail = NULL;
+        bk->bytes = 0;
+    } else {
+        free(data);
+        for (chunk *ck = bk->head, *n; ck; ck = n) {
+            n = ck->next;
+            free(ck);
+        }
+        bk->head = bk->tail = NULL;
+        bk->bytes = 0;
+    }
+    return err;
+}
+
+static void ctx_free(ctx *c)
+{
+    htab_free(&c->rid);
+    htab_free(&c->content);
+    htab_free(&c->group);
+    free(c->w);
+    free(c->pb);
+    free(c->ents);
+    free(c->tmp);
+    free(c->xs);
+}
+
+static void add_totals(cdr_engine_totals *t, const cdr_engine_totals *a)
+{
+    t->records += a->records;
+    t->excluded += a->excluded;
+    t->duplicates += a->duplicates;
+    t->unrated += a->unrated;
+    t->findings += a->findings;
+    for (int i = 0; i < CDR_CAT__COUNT; i++) {
+        t->by_category[i] += a->by_category[i];
+        t->amount_by_category[i] += a->amount_by_category[i];
+    }
+    t->candidates += a->candidates;
+    t->overcharge += a->overcharge;
+    t->refund += a->refund;
+    t->leakage += a->leakage;
+    t->leakage_records += a->leakage_records;
+}
+
+#define LOOKAHEAD 8 /* buckets rated ahead of the drain */
+
+typedef struct par {
+    cdr_engine *e;
+    const cdr_engine_sink *sink;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int next, drained, stop;
+    outbuf res[NBUCKET];
+} par;
+
+typedef struct worker {
+    par *p;
+    ctx c;
+    cdr_engine_totals tot;
+    pthread_t th;
+} worker;
+
+static void *worker_main(void *arg)
+{
+    worker *w = arg;
+    par *p = w->p;
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        while (!p->stop && p->next < NBUCKET && p->next >= p->drained + LOOKAHEAD)
+            pthread_cond_wait(&p->cv, &p->mu);
+        if (p->stop || p->next >= NBUCKET) {
+            pthread_mutex_unlock(&p->mu);
+            return NULL;
+        }
+        int bi = p->next++;
+        pthread_mutex_unlock(&p->mu);
+
+        w->c.out = &p->res[bi];
+        cdr_err err = run_bucket(&w->c, bi);
+
+        pthread_mutex_lock(&p->mu);
+        p->res[bi].err = err;
+        p->res[bi].done = 1;
+        pthread_cond_broadcast(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+    }
+}
+
+/* Two (or more) workers rate buckets ahead; this thread drains them to the
+ * sink strictly in bucket order, so the output is the serial one. */
+static cdr_err finish_parallel(cdr_engine *e, const cdr_engine_sink *sink, cdr_engine_totals *tot,
+                               int nthreads)
+{
+    par *p = calloc(1, sizeof *p);
+    worker *ws = calloc((size_t)nthreads, sizeof *ws);
+    cdr_err err = CDR_OK;
+    int started = 0;
+    if (!p || !ws) {
+        free(p);
+        free(ws);
+        return CDR_E_NOMEM;
+    }
+    p->e = e;
+    p->sink = sink;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    for (int i = 0; i < nthreads; i++) {
+        ws[i].p = p;
+        ws[i].c.e = e;
+        ws[i].c.sink = sink;
+        ws[i].c.tot = &ws[i].tot;
+        if (pthread_create(&ws[i].th, NULL, worker_main, &ws[i]) != 0) {
+            err = CDR_E_NOMEM;
+            break;
+        }
+        started++;
+    }
+    for (int bi = 0; bi < NBUCKET && err == CDR_OK && started; bi++) {
+        pthread_mutex_lock(&p->mu);
+        while (!p->res[bi].done)
+            pthread_cond_wait(&p->cv, &p->mu);
+        pthread_mutex_unlock(&p->mu);
+        err = p->res[bi].err;
+        if (err == CDR_OK)
+            err = drain(sink, &p->res[bi]);
+        outbuf_clear(&p->res[bi]);
+        pthread_mutex_lock(&p->mu);
+        p->drained = bi + 1;
+        if (err != CDR_OK)
+            p->stop = 1;
+        pthread_cond_broadcast(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+    }
+    pthread_mutex_lock(&p->mu);
+    p->stop = 1;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 0; i < started; i++)
+        pthread_join(ws[i].th, NULL);
+    for (int bi = 0; bi < NBUCKET; bi++)
+        outbuf_clear(&p->res[bi]);
+    for (int i = 0; i < nthreads; i++) {
+        add_totals(tot, &ws[i].tot);
+        ctx_free(&ws[i].c);
+    }
+    if (!started && err == CDR_OK)
+        err = CDR_E_NOMEM;
+    pthread_cond_destroy(&p->cv);
+    pthread_mutex_destroy(&p->mu);
+    free(ws);
+    free(p);
+    return err;
+}
+
 cdr_err cdr_engine_finish(cdr_engine *e, const cdr_engine_sink *sink, cdr_engine_totals *tot)
 {
     cdr_err err = CDR_OK;
-    ctx c;
     cdr_engine_sink none = {0};
     cdr_engine_totals dummy;
     if (!tot)
         tot = &dummy;
     memset(tot, 0, sizeof *tot);
-    memset(&c, 0, sizeof c);
-    c.e = e;
-    c.sink = sink ? sink : &none;
-    c.tot = tot;
+    if (!sink)
+        sink = &none;
     if (e->finished)
         return CDR_E_INTERNAL;
     e->finished = 1;
     /* If anything was spilled, spill the rest too, so that buckets are loaded
-     * one at a time and peak memory stays near one bucket. */
+     * one at a time and peak memory stays near a few buckets. */
     if (e->spilled && (err = spill_all(e)) != CDR_OK)
         return err;
+    e->mem = 0; /* from here the buckets are consumed; peak was measured while adding */
 
-    ent *ents = NULL, *tmp = NULL;
-    size_t ents_cap = 0;
-    for (int bi = 0; bi < NBUCKET && err == CDR_OK; bi++) {
-        bucket *bk = &e->b[bi];
-        unsigned char *data;
-        size_t len;
-        if ((err = load_spill(e, bi, &data, &len)) != CDR_OK)
-            break;
-        if (!data && !bk->head)
-            continue;
-        size_t cnt = data ? count_blobs(data, len) : 0;
-        for (chunk *ck = bk->head; ck; ck = ck->next)
-            cnt += count_blobs(ck->data, ck->n);
-        if (cnt > ents_cap) {
-            ent *ne = realloc(ents, cnt * sizeof *ne);
-            ent *nt = ne ? realloc(tmp, cnt * sizeof *nt) : NULL;
-            if (ne)
-                ents = ne;
-            if (!ne || !nt) {
-                free(data);
-                err = CDR_E_NOMEM;
-                break;
-            }
-            tmp = nt;
-            ents_cap = cnt;
-        }
-        size_t k = data ? collect(e, data, len, ents, 0, tot) : 0;
-        for (chunk *ck = bk->head; ck; ck = ck->next)
-            k = collect(e, ck->data, ck->n, ents, k, tot);
-        size_t bucket_mem = len + 2 * k * sizeof(ent);
-        if (e->mem + bucket_mem > e->peak)
-            e->peak = e->mem + bucket_mem;
-        sort_ents(ents, tmp, k);
-        size_t s = 0;
-        while (s < k && err == CDR_OK) {
-            size_t end = s + 1;
-            while (end < k && ents[end].h == ents[s].h &&
-                   cmp_str(b_msisdn(ents[end].b), ents[end].b->l_msisdn, b_msisdn(ents[s].b),
-                           ents[s].b->l_msisdn) == 0)
-                end++;
-            err = process_subscriber(&c, ents + s, end - s);
-            s = end;
-        }
-        free(data);
-        free_chunks(e, bk);
+    if (e->o.threads > 1) {
+        err = finish_parallel(e, sink, tot, e->o.threads > 8 ? 8 : e->o.threads);
+    } else {
+        ctx c;
+        memset(&c, 0, sizeof c);
+        c.e = e;
+        c.sink = sink;
+        c.tot = tot;
+        for (int bi = 0; bi < NBUCKET && err == CDR_OK; bi++)
+            err = run_bucket(&c, bi);
+        ctx_free(&c);
     }
-    free(tmp);
-    free(ents);
-    htab_free(&c.rid);
-    htab_free(&c.content);
-    htab_free(&c.group);
-    free(c.w);
-    free(c.pb);
     tot->out_of_scope = e->out_of_scope;
     tot->spilled = e->spilled;
     tot->spilled_bytes = e->spilled_bytes;

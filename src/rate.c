@@ -95,8 +95,10 @@ cdr_err cdr_rate_usage(const cdr_rate_in *in, cdr_rate_out *out)
 
     int32_t band = in->force_band >= 0 ? in->force_band : cdr_tariff_band_at(t, in->start);
     out->band = band;
-    const cdr_rate *r = cdr_tariff_find_rate(t, in->plan, in->service, in->direction, in->peer.p,
-                                             in->peer.n, band);
+    const cdr_rate *r = in->rate_hint && in->force_band < 0
+                            ? in->rate_hint
+                            : cdr_tariff_find_rate(t, in->plan, in->service, in->direction,
+                                                   in->peer.p, in->peer.n, band);
     if (!r) {
         out->unrated = "no rate row matches (plan, service, direction, peer prefix, band)";
         return CDR_OK;

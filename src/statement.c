@@ -6,6 +6,7 @@
 #include "cdrecon/reader.h"
 #include "cdrecon/statement.h"
 #include "csvout.h"
+#include "stmt_view.h"
 
 /* ------------------------------------------------------------------ */
 /* The canonical row                                                    */
@@ -597,7 +598,7 @@ cdr_err cdr_stmt_scan(const cdr_tariff *t, char **files, size_t nfiles, const ch
             goto out;
         }
     }
-    cdr_engine_sink sink = {scan_rec, NULL, scan_cand, &c};
+    cdr_engine_sink sink = {scan_rec, NULL, scan_cand, &c, 0};
     cdr_engine_totals tot;
     rc = cdr_engine_finish(eng, &sink, &tot);
     if (rc == CDR_E_INTERRUPTED && c.err)
@@ -613,4 +614,118 @@ cdr_err cdr_stmt_scan(const cdr_tariff *t, char **files, size_t nfiles, const ch
 out:
     cdr_engine_free(eng);
     return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* The same record without allocating (src/stmt_view.h)                 */
+
+static char *view_put(char **p, const char *s, size_t n)
+{
+    char *o = *p;
+    memcpy(o, s, n);
+    o[n] = '\0';
+    *p += n + 1;
+    return o;
+}
+
+cdr_err cdr_stmt_rec_view_from_rated(const cdr_rated *rr, const cdr_tariff *t, const char *file,
+                                     cdr_stmt_rec *o, char *buf, size_t bufsize, size_t *need)
+{
+    const cdr_row *row = &rr->row;
+    const cdr_rate_out *ro = &rr->rating;
+    int rated = (rr->status == CDR_RS_RATED || rr->status == CDR_RS_PARTIAL_FIRST) && ro->rate;
+    const char *plan = rr->plan >= 0 ? t->plans[rr->plan].name : "";
+    const char *pool = rated && ro->pool >= 0 ? t->pool_names[ro->pool] : "";
+    const char *cat = rr->has_finding ? cdr_category_name(rr->finding.category) : "";
+    const char *expl = rr->has_finding                                ? rr->finding.explanation
+                       : rr->status == CDR_RS_UNRATED && rr->unrated ? rr->unrated
+                                                                       : "";
+    char band[256];
+    if (!file)
+        file = "";
+    if (!expl)
+        expl = "";
+
+    /* band, or the pieces under split (as cdr_stmt_rec_from_rated) */
+    band[0] = '\0';
+    if (rated && ro->n_pieces > 1) {
+        size_t k = 0;
+        for (int i = 0; i < ro->n_pieces && k < sizeof band - 80; i++)
+            k += (size_t)snprintf(band + k, sizeof band - k, "%s%s:%lld", i ? ";" : "",
+                                  ro->pieces[i].band >= 0 ? t->band_names[ro->pieces[i].band] : "*",
+                                  (long long)ro->pieces[i].units);
+    } else if (rated && ro->band >= 0) {
+        snprintf(band, sizeof band, "%s", t->band_names[ro->band]);
+    }
+    size_t fl = strlen(file), pl = strlen(plan), pol = strlen(pool), cl = strlen(cat),
+           el = strlen(expl), bl = strlen(band);
+    size_t xl = 0;
+    for (uint32_t i = 0; i < row->n_extra; i++)
+        xl += row->extra_names[i].n + row->extra[i].n + 2;
+    size_t total = fl + row->record_id.n + row->msisdn.n + row->peer.n +
+                   (rr->dup_of.p ? rr->dup_of.n : 0) + row->call_id.n + row->sms_ref.n + pl + pol +
+                   cl + el + bl + xl + 13;
+    if (total > bufsize) {
+        if (need)
+            *need = total;
+        return CDR_E_RANGE;
+    }
+
+    memset(o, 0, sizeof *o);
+    o->line = row->line;
+    o->offset = row->offset;
+    o->month = rr->month;
+    o->service = row->service;
+    o->direction = row->direction;
+    o->start = row->start;
+    o->amount = row->service == CDR_SVC_VOICE  ? row->duration_s
+                : row->service == CDR_SVC_DATA ? row->bytes
+                : row->service == CDR_SVC_SMS  ? row->sms_chars
+                                               : -1;
+    o->usage = rr->usage;
+    o->billable = rated ? ro->billable : -1;
+    o->covered = rated ? ro->covered : -1;
+    o->billed = rr->cmp_billed;
+    o->has_rebuilt = rr->status != CDR_RS_UNRATED && rr->status != CDR_RS_PARTIAL_REST;
+    o->rebuilt = o->has_rebuilt ? rr->rebuilt : 0;
+    o->difference = o->has_rebuilt ? rr->cmp_billed - rr->rebuilt : 0;
+    o->status = rr->status;
+    o->parts = rr->n_parts;
+    o->partial_seq = row->partial_seq;
+    o->sms_part = row->sms_part;
+    o->sms_parts = row->sms_parts;
+    o->pool_after = rr->pool_after;
+    o->discount_micro = rated ? ro->discount_micro : 0;
+    o->flags = rr->has_finding ? rr->finding.flags : 0;
+    if (rated) {
+        o->rate_line = ro->rate->line;
+        o->price = ro->rate->price;
+        o->unit = ro->rate->unit;
+        o->increment = ro->rate->increment;
+    }
+    char *p = buf;
+    o->file = view_put(&p, file, fl);
+    o->record_id = view_put(&p, row->record_id.p, row->record_id.n);
+    o->msisdn = view_put(&p, row->msisdn.p, row->msisdn.n);
+    o->peer = view_put(&p, row->peer.p, row->peer.n);
+    o->dup_of = view_put(&p, rr->dup_of.p ? rr->dup_of.p : "", rr->dup_of.p ? rr->dup_of.n : 0);
+    o->call_id = view_put(&p, row->call_id.p, row->call_id.n);
+    o->sms_ref = view_put(&p, row->sms_ref.p, row->sms_ref.n);
+    o->plan = view_put(&p, plan, pl);
+    o->pool = view_put(&p, pool, pol);
+    o->category = view_put(&p, cat, cl);
+    o->explanation = view_put(&p, expl, el);
+    o->band = view_put(&p, band, bl);
+    o->extra = p;
+    for (uint32_t i = 0; i < row->n_extra; i++) {
+        if (i)
+            *p++ = ';';
+        memcpy(p, row->extra_names[i].p, row->extra_names[i].n);
+        p += row->extra_names[i].n;
+        *p++ = '=';
+        memcpy(p, row->extra[i].p, row->extra[i].n);
+        p += row->extra[i].n;
+    }
+    *p = '\0';
+    return CDR_OK;
 }

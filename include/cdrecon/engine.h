@@ -31,7 +31,7 @@ typedef struct cdr_engine_opts {
     cdr_money tolerance;     /* |billed - rebuilt| <= tolerance is no finding (default 0) */
     cdr_month month;         /* only this bill month; -1 = all months */
     const char *msisdn;      /* only this subscriber (normalised); NULL = all */
-    int threads;             /* worker threads for the rating phase (default 1) */
+    int threads;             /* worker threads for the rating phase (default 2); 1 = none */
 } cdr_engine_opts;
 
 void cdr_engine_opts_init(cdr_engine_opts *o);
@@ -97,6 +97,10 @@ typedef struct cdr_engine_sink {
     /* Each subscriber-month with an overcharge, after its records. */
     int (*on_candidate)(const cdr_candidate *c, void *user);
     void *user;
+    /* on_record is called only for records whose status bit
+     * (1u << cdr_rec_status) is set here; 0 means every record. Naming only
+     * what is needed saves keeping every record for the ordered hand-over. */
+    unsigned record_statuses;
 } cdr_engine_sink;
 
 cdr_err cdr_engine_new(const cdr_tariff *t, const cdr_engine_opts *o, cdr_engine **out);

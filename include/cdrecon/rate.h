@@ -33,6 +33,9 @@ typedef struct cdr_rate_in {
     int no_discount;        /* 1: do not apply the plan discount */
     int no_bundle;          /* 1: act as if no allowance covered the record */
     int64_t billable_override; /* >= 0: use this many billable units instead */
+    /* The rate row at the start band, if the caller already looked it up
+     * (used only when force_band < 0); NULL: look it up. */
+    const cdr_rate *rate_hint;
 } cdr_rate_in;
 
 void cdr_rate_in_init(cdr_rate_in *in);

@@ -185,7 +185,7 @@ int cmd_rate(int argc, char **argv)
 
     cdr_stmt_rec_header(c.out);
     rec_ctx rcx = {&c, &in, files};
-    cdr_engine_sink sink = {on_rated, NULL, NULL, &rcx};
+    cdr_engine_sink sink = {on_rated, NULL, NULL, &rcx, 0};
     cdr_engine_totals tot;
     rc = cdr_engine_finish(eng, &sink, &tot);
     if (rc == CDR_E_INTERRUPTED && c.werr)

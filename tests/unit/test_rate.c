@@ -66,10 +66,13 @@ static int on_cand(const cdr_candidate *c, void *u)
     return 0;
 }
 
+static int THREADS = 2;
+
 static void run_rows(const rowspec *rs, size_t n, size_t mem, cdr_engine_totals *tot)
 {
     cdr_engine_opts o;
     cdr_engine_opts_init(&o);
+    o.threads = THREADS;
     if (mem)
         o.mem_budget = mem;
     cdr_engine *e;
@@ -491,6 +494,17 @@ static void test_order_and_spill(void **st)
         assert_int_equal(a[i].r.rebuilt, RES[i].r.rebuilt);
         assert_int_equal(a[i].r.pool_after, RES[i].r.pool_after);
         assert_string_equal(a[i].cat, RES[i].cat);
+    }
+    /* one rating thread instead of two: the same records in the same order */
+    THREADS = 1;
+    run_rows(rs, N, 0, NULL);
+    THREADS = 2;
+    assert_int_equal(na, NRES);
+    for (int i = 0; i < na; i++) {
+        assert_string_equal(a[i].rid, RES[i].rid);
+        assert_int_equal(a[i].r.rebuilt, RES[i].r.rebuilt);
+        assert_string_equal(a[i].cat, RES[i].cat);
+        assert_string_equal(a[i].expl, RES[i].expl);
     }
 }
 
