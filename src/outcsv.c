@@ -89,6 +89,12 @@ cdr_err cdr_csvw_open(const char *dir, const char *name, unsigned flags, cdr_csv
         cdr_csvw_free(w);
         return CDR_E_EXISTS;
     }
+    /* Only a regular file is ever replaced: renaming over a device, a FIFO,
+     * a directory or a symlink (/dev/null, say, as root) must not happen. */
+    if (lstat(w->final_path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        cdr_csvw_free(w);
+        return CDR_E_EXISTS;
+    }
     int fd = open(w->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (fd < 0) {
         free(w->tmp_path); /* nothing of ours to unlink */
@@ -234,6 +240,8 @@ cdr_err cdr_csvw_commit(cdr_csvw *w)
         struct stat st;
         if ((w->flags & CDR_CSVW_NOCLOBBER) && lstat(w->final_path, &st) == 0)
             fail(w, CDR_E_EXISTS, "output exists", 0);
+        else if (lstat(w->final_path, &st) == 0 && !S_ISREG(st.st_mode))
+            fail(w, CDR_E_EXISTS, "output exists and is not a regular file", 0);
         else if (rename(w->tmp_path, w->final_path) != 0)
             fail(w, CDR_E_IO, "rename failed", errno);
         else if (sync_dir(w->dir) != 0)

@@ -1,5 +1,6 @@
 /* cdrecon rate — every record with its rebuilt charge and how it was reached. */
 #include <libgen.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,8 +69,25 @@ static int on_rated(const cdr_rated *r, void *user)
     return 0;
 }
 
+/* Where --out names an existing device or FIFO (/dev/null, /dev/stdout, a
+ * pipe), it is opened and written directly; a regular file is written
+ * through a temporary name and renamed into place when complete. */
+static FILE *direct_fp;
+
 static cdr_err open_out(const char *path, const char *what, cdr_csvw **w)
 {
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+        FILE *fp = fopen(path, "w");
+        if (!fp)
+            return cli_fail(CDR_E_IO, "cannot open %s %s", what, path);
+        cdr_err e = cdr_csvw_open_stream(fp, path, w);
+        if (e != CDR_OK)
+            fclose(fp);
+        else if (!direct_fp)
+            direct_fp = fp;
+        return e;
+    }
     char *a = strdup(path), *b = strdup(path);
     cdr_err e = CDR_E_NOMEM;
     if (a && b)
@@ -211,6 +229,9 @@ int cmd_rate(int argc, char **argv)
 out:
     cdr_csvw_free(c.out);
     cdr_csvw_free(c.rej);
+    if (direct_fp && fclose(direct_fp) != 0 && rc == CDR_OK)
+        rc = cli_fail(CDR_E_IO, "cannot write output");
+    direct_fp = NULL;
     cdr_engine_free(eng);
     cdr_tariff_free(t);
     free(stats);
