@@ -20,6 +20,7 @@
 #include <zlib.h>
 
 #include "cdrecon/store.h"
+#include "stmt_view.h"
 
 #define FILE_MAGIC "CDRSTOR1"
 #define FOOT_MAGIC "CDRSIDX1"
@@ -124,19 +125,6 @@ static void put_sv(buf *b, int64_t v)
 }
 
 /* A string; "same as prev" when prev is given and equal. NULL is "". */
-static void put_str(buf *b, const char *s, const char *prev)
-{
-    if (!s)
-        s = "";
-    if (prev && strcmp(s, prev) == 0) {
-        put_uv(b, 0);
-        return;
-    }
-    size_t n = strlen(s);
-    put_uv(b, (uint64_t)n + 1);
-    put_bytes(b, s, n);
-}
-
 /* Decoding cursor: any overrun or bad value sets bad. */
 typedef struct cur {
     const uint8_t *p, *end;
@@ -175,197 +163,253 @@ static int64_t get_sv(cur *c)
     return (int64_t)(u >> 1) ^ -(int64_t)(u & 1);
 }
 
-/* A string, malloc'd. *prev is the previous value of the field (borrowed)
- * for "same as previous"; updated to the result. */
-static char *get_str(cur *c, const char *prev)
-{
-    uint64_t n = get_uv(c);
-    if (c->bad)
-        return NULL;
-    if (n == 0) {
-        if (!prev) {
-            cur_fail(c, "back-reference without a previous record");
-            return NULL;
-        }
-        char *s = strdup(prev);
-        if (!s)
-            cur_fail(c, "out of memory");
-        return s;
-    }
-    n--;
-    if (n > (uint64_t)(c->end - c->p)) {
-        cur_fail(c, "string runs past the statement");
-        return NULL;
-    }
-    if (memchr(c->p, '\0', (size_t)n)) {
-        cur_fail(c, "NUL byte in a string");
-        return NULL;
-    }
-    char *s = malloc((size_t)n + 1);
-    if (!s) {
-        cur_fail(c, "out of memory");
-        return NULL;
-    }
-    memcpy(s, c->p, (size_t)n);
-    s[n] = '\0';
-    c->p += n;
-    return s;
-}
-
-/* ---------------------------------------------------------------- */
-/* statement serialisation                                            */
-
-static const char *s_or_empty(const char *s)
-{
-    return s ? s : "";
-}
-
-static void enc_rec(buf *b, const cdr_stmt_rec *r, const cdr_stmt_rec *pv)
-{
-#define PS(f) put_str(b, r->f, pv ? s_or_empty(pv->f) : NULL)
-    PS(file);
-    put_uv(b, r->line);
-    put_uv(b, r->offset);
-    PS(record_id);
-    PS(msisdn);
-    put_sv(b, r->month);
-    put_uv(b, (uint64_t)r->service);
-    put_uv(b, (uint64_t)r->direction);
-    PS(peer);
-    put_sv(b, r->start - (pv ? pv->start : 0));
-    put_sv(b, r->usage);
-    put_sv(b, r->amount);
-    put_sv(b, r->billable);
-    put_sv(b, r->covered);
-    put_sv(b, r->billed);
-    put_sv(b, r->has_rebuilt);
-    put_sv(b, r->rebuilt);
-    put_sv(b, r->difference);
-    put_uv(b, (uint64_t)r->status);
-    PS(dup_of);
-    put_uv(b, r->parts);
-    PS(call_id);
-    put_sv(b, r->partial_seq);
-    PS(sms_ref);
-    put_sv(b, r->sms_part);
-    put_sv(b, r->sms_parts);
-    PS(plan);
-    put_uv(b, r->rate_line);
-    put_sv(b, r->price);
-    put_sv(b, r->unit);
-    put_sv(b, r->increment);
-    PS(band);
-    PS(pool);
-    put_sv(b, r->pool_after);
-    put_sv(b, r->discount_micro);
-    PS(category);
-    put_uv(b, r->flags);
-    PS(explanation);
-    PS(extra);
-#undef PS
-}
 
 static int fits_i32(int64_t v)
 {
     return v >= INT32_MIN && v <= INT32_MAX;
 }
 
-static void dec_rec(cur *c, cdr_stmt_rec *r, const cdr_stmt_rec *pv)
+/* wrapping arithmetic (every int64 round-trips through a delta) */
+static int64_t wsub(int64_t a, int64_t b)
 {
-    uint64_t u;
-    int64_t s;
-    memset(r, 0, sizeof *r);
-#define GS(f) r->f = get_str(c, pv ? pv->f : NULL)
-    GS(file);
-    r->line = get_uv(c);
-    r->offset = get_uv(c);
-    GS(record_id);
-    GS(msisdn);
-    s = get_sv(c);
-    if (!fits_i32(s))
-        cur_fail(c, "bad month");
-    r->month = (cdr_month)s;
-    u = get_uv(c);
-    if (u >= CDR_SVC__COUNT)
-        cur_fail(c, "bad service");
-    r->service = (cdr_service)u;
-    u = get_uv(c);
-    if (u > CDR_DIR_MT)
-        cur_fail(c, "bad direction");
-    r->direction = (cdr_direction)u;
-    GS(peer);
-    r->start = get_sv(c) + (pv ? pv->start : 0);
-    r->usage = get_sv(c);
-    r->amount = get_sv(c);
-    r->billable = get_sv(c);
-    r->covered = get_sv(c);
-    r->billed = get_sv(c);
-    s = get_sv(c);
-    if (s != 0 && s != 1)
-        cur_fail(c, "bad has_rebuilt");
-    r->has_rebuilt = (int)s;
-    r->rebuilt = get_sv(c);
-    r->difference = get_sv(c);
-    u = get_uv(c);
-    if (u >= CDR_RS__COUNT)
-        cur_fail(c, "bad record status");
-    r->status = (cdr_rec_status)u;
-    GS(dup_of);
-    u = get_uv(c);
-    if (u > UINT32_MAX)
-        cur_fail(c, "bad part count");
-    r->parts = (uint32_t)u;
-    GS(call_id);
-    r->partial_seq = get_sv(c);
-    GS(sms_ref);
-    s = get_sv(c);
-    if (!fits_i32(s))
-        cur_fail(c, "bad sms_part");
-    r->sms_part = (int32_t)s;
-    s = get_sv(c);
-    if (!fits_i32(s))
-        cur_fail(c, "bad sms_parts");
-    r->sms_parts = (int32_t)s;
-    GS(plan);
-    u = get_uv(c);
-    if (u > UINT32_MAX)
-        cur_fail(c, "bad rate line");
-    r->rate_line = (uint32_t)u;
-    r->price = get_sv(c);
-    r->unit = get_sv(c);
-    r->increment = get_sv(c);
-    GS(band);
-    GS(pool);
-    r->pool_after = get_sv(c);
-    r->discount_micro = get_sv(c);
-    GS(category);
-    u = get_uv(c);
-    if (u > UINT32_MAX)
-        cur_fail(c, "bad flags");
-    r->flags = (unsigned)u;
-    GS(explanation);
-    GS(extra);
-#undef GS
+    return (int64_t)((uint64_t)a - (uint64_t)b);
+}
+static int64_t wadd(int64_t a, int64_t b)
+{
+    return (int64_t)((uint64_t)a + (uint64_t)b);
 }
 
-/* The pool units cdr_stmt_finish uses; a decoded unit must be one of them. */
-static const char *const pool_units[] = {"s", "seg", "KB", "min", "MB", ""};
+/* ---------------------------------------------------------------- */
+/* statement serialisation (format 2)                                 */
 
-static void enc_stmt(buf *b, const cdr_stmt *s)
+#define DICT_MAX 32     /* values remembered per field and statement */
+#define ID_DIGITS 18    /* longest numeric tail of an identifier taken as a number */
+#define MONEY_ESC (1ull << 62)
+
+_Static_assert(CDR_RS__COUNT <= 16, "record status must fit in 4 bits");
+_Static_assert(CDR_SVC__COUNT <= 4, "service must fit in 2 bits");
+
+/* Strings of few distinct values: reference to an earlier value of the same
+ * field in the statement, or a literal (remembered while the dictionary has
+ * room). Offsets are relative to the coder's base (encoder: the records
+ * buffer; decoder: the statement's bytes). */
+enum { D_FILE, D_MSISDN, D_PLAN, D_BAND, D_POOL, D_CATEGORY, D_EXPL, D_EXTRA, D__COUNT };
+/* Identifiers: the head (as a dictionary string) and a numeric tail of up
+ * to 18 digits, kept as a number delta-coded against the field's last one. */
+enum { I_RECORD_ID, I_PEER, I_DUP_OF, I_CALL_ID, I_SMS_REF, I__COUNT };
+
+typedef struct dict {
+    uint32_t n;
+    size_t off[DICT_MAX];
+    size_t len[DICT_MAX];
+} dict;
+
+typedef struct rate_key {
+    uint32_t line;
+    int64_t price, unit, increment;
+} rate_key;
+
+typedef struct codec {
+    dict d[D__COUNT];
+    dict head[I__COUNT];
+    uint64_t tail[I__COUNT];
+    int64_t prev_start;
+    uint32_t n_rates;
+    rate_key rates[DICT_MAX];
+} codec;
+
+static void codec_reset(codec *k)
 {
-    put_str(b, s->msisdn, NULL);
-    put_sv(b, s->month);
-    put_sv(b, s->vip);
-    put_sv(b, s->join_date);
-    put_uv(b, s->n_findings);
-    put_uv(b, s->n_duplicates);
-    put_uv(b, s->n_unrated);
-    put_sv(b, s->total_billed);
-    put_sv(b, s->total_rebuilt);
-    put_sv(b, s->leakage);
-    put_uv(b, s->has_candidate ? 1 : 0);
-    if (s->has_candidate) {
-        const cdr_candidate *c = &s->cand;
+    for (int i = 0; i < D__COUNT; i++)
+        k->d[i].n = 0;
+    for (int i = 0; i < I__COUNT; i++) {
+        k->head[i].n = 0;
+        k->tail[i] = 0;
+    }
+    k->prev_start = 0;
+    k->n_rates = 0;
+}
+
+static const uint64_t pow10u[ID_DIGITS + 1] = {
+    1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull, 1000000ull, 10000000ull,
+    100000000ull, 1000000000ull, 10000000000ull, 100000000000ull, 1000000000000ull,
+    10000000000000ull, 100000000000000ull, 1000000000000000ull, 10000000000000000ull,
+    100000000000000000ull, 1000000000000000000ull};
+
+static uint64_t zz(int64_t v)
+{
+    return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+}
+static int64_t unzz(uint64_t u)
+{
+    return (int64_t)(u >> 1) ^ -(int64_t)(u & 1);
+}
+
+/* Money: whole fen (most amounts) in fewer bytes. Even codes below 2^52 are
+ * fen, odd codes micro-yuan, MONEY_ESC then a raw number for the rest. */
+static void put_money(buf *b, int64_t v)
+{
+    if (v % 10000 == 0) {
+        put_uv(b, zz(v / 10000) << 1);
+    } else {
+        uint64_t z = zz(v);
+        if (z < (1ull << 63)) {
+            put_uv(b, (z << 1) | 1);
+        } else {
+            put_uv(b, MONEY_ESC);
+            put_uv(b, z);
+        }
+    }
+}
+
+/* Index of s (n bytes) in d, or -1. */
+static int dict_find(const dict *d, const uint8_t *base, const char *s, size_t n)
+{
+    for (uint32_t i = 0; i < d->n; i++)
+        if (d->len[i] == n && memcmp(base + d->off[i], s, n) == 0)
+            return (int)i;
+    return -1;
+}
+
+static void dict_add(dict *d, size_t off, size_t n)
+{
+    if (d->n < DICT_MAX) {
+        d->off[d->n] = off;
+        d->len[d->n] = n;
+        d->n++;
+    }
+}
+
+/* A dictionary string: varint (index << 1 | 1), or varint (len << 1) + bytes. */
+static void enc_dstr(buf *b, dict *d, const char *s)
+{
+    size_t n = strlen(s);
+    int i = b->oom ? -1 : dict_find(d, b->p, s, n);
+    if (i >= 0) {
+        put_uv(b, ((uint64_t)i << 1) | 1);
+        return;
+    }
+    put_uv(b, (uint64_t)n << 1);
+    size_t off = b->n;
+    put_bytes(b, s, n);
+    if (!b->oom)
+        dict_add(d, off, n);
+}
+
+/* An identifier: varint (head code << 5 | digits), head bytes if literal,
+ * then the tail's delta if it has digits. */
+static void enc_id(buf *b, codec *k, int f, const char *s)
+{
+    size_t n = strlen(s), j = n;
+    while (j > 0 && s[j - 1] >= '0' && s[j - 1] <= '9' && n - j < ID_DIGITS)
+        j--;
+    size_t nd = n - j;
+    uint64_t v = 0;
+    for (size_t i = j; i < n; i++)
+        v = v * 10 + (uint64_t)(s[i] - '0');
+    dict *d = &k->head[f];
+    int i = b->oom ? -1 : dict_find(d, b->p, s, j);
+    if (i >= 0) {
+        put_uv(b, ((((uint64_t)i << 1) | 1) << 5) | nd);
+    } else {
+        put_uv(b, (((uint64_t)j << 1) << 5) | nd);
+        size_t off = b->n;
+        put_bytes(b, s, j);
+        if (!b->oom)
+            dict_add(d, off, j);
+    }
+    if (nd) {
+        put_sv(b, (int64_t)(v - k->tail[f]));
+        k->tail[f] = v;
+    }
+}
+
+static void enc_rate(buf *b, codec *k, const cdr_stmt_rec *r)
+{
+    for (uint32_t i = 0; i < k->n_rates; i++) {
+        const rate_key *q = &k->rates[i];
+        if (q->line == r->rate_line && q->price == r->price && q->unit == r->unit &&
+            q->increment == r->increment) {
+            put_uv(b, (uint64_t)i + 1);
+            return;
+        }
+    }
+    put_uv(b, 0);
+    put_uv(b, r->rate_line);
+    put_money(b, r->price);
+    put_sv(b, r->unit);
+    put_sv(b, r->increment);
+    if (k->n_rates < DICT_MAX)
+        k->rates[k->n_rates++] = (rate_key){r->rate_line, r->price, r->unit, r->increment};
+}
+
+static const char *s_or_empty(const char *s)
+{
+    return s ? s : "";
+}
+
+/* One record; -1 if an enumerated value cannot be represented. */
+static int enc_rec(buf *b, codec *k, const cdr_stmt_rec *r, const char *s_msisdn,
+                   cdr_month s_month)
+{
+    if ((unsigned)r->status >= CDR_RS__COUNT || (unsigned)r->service >= CDR_SVC__COUNT ||
+        (unsigned)r->direction > CDR_DIR_MT)
+        return -1;
+    const char *msisdn = s_or_empty(r->msisdn);
+    uint64_t other = r->month != s_month || strcmp(msisdn, s_msisdn) != 0;
+    put_uv(b, (uint64_t)r->status | (uint64_t)r->service << 4 | (uint64_t)r->direction << 6 |
+                  (uint64_t)(r->has_rebuilt != 0) << 7 | other << 8 | (uint64_t)r->flags << 9);
+    if (other) {
+        enc_dstr(b, &k->d[D_MSISDN], msisdn);
+        put_sv(b, wsub(r->month, s_month));
+    }
+    enc_dstr(b, &k->d[D_FILE], s_or_empty(r->file));
+    put_uv(b, r->line);
+    put_uv(b, r->offset);
+    enc_id(b, k, I_RECORD_ID, s_or_empty(r->record_id));
+    enc_id(b, k, I_PEER, s_or_empty(r->peer));
+    put_sv(b, wsub(r->start, k->prev_start));
+    k->prev_start = r->start;
+    put_sv(b, r->amount);
+    put_sv(b, wsub(r->usage, r->amount));
+    put_sv(b, wsub(r->billable, r->usage));
+    put_sv(b, wsub(r->covered, r->billable));
+    put_money(b, r->billed);
+    put_money(b, r->rebuilt);
+    put_sv(b, wsub(r->difference, r->has_rebuilt ? wsub(r->billed, r->rebuilt) : 0));
+    enc_id(b, k, I_DUP_OF, s_or_empty(r->dup_of));
+    put_uv(b, r->parts);
+    enc_id(b, k, I_CALL_ID, s_or_empty(r->call_id));
+    put_sv(b, r->partial_seq);
+    enc_id(b, k, I_SMS_REF, s_or_empty(r->sms_ref));
+    put_sv(b, r->sms_part);
+    put_sv(b, r->sms_parts);
+    enc_dstr(b, &k->d[D_PLAN], s_or_empty(r->plan));
+    enc_rate(b, k, r);
+    enc_dstr(b, &k->d[D_BAND], s_or_empty(r->band));
+    enc_dstr(b, &k->d[D_POOL], s_or_empty(r->pool));
+    put_sv(b, r->pool_after);
+    put_money(b, r->discount_micro);
+    enc_dstr(b, &k->d[D_CATEGORY], s_or_empty(r->category));
+    enc_dstr(b, &k->d[D_EXPL], s_or_empty(r->explanation));
+    enc_dstr(b, &k->d[D_EXTRA], s_or_empty(r->extra));
+    return 0;
+}
+
+/* The statement's header: what cdr_stmt_finish cannot recompute from the
+ * records (number, month, subscriber facts, candidate) and the record
+ * count. The records follow. */
+static void enc_head(buf *b, const char *msisdn, cdr_month month, int vip, cdr_time join,
+                     const cdr_candidate *c, uint64_t n_recs)
+{
+    size_t n = strlen(msisdn);
+    put_uv(b, n);
+    put_bytes(b, msisdn, n);
+    put_sv(b, month);
+    put_sv(b, vip);
+    put_sv(b, join);
+    put_uv(b, c ? 1 : 0);
+    if (c) {
         put_uv(b, c->records);
         put_sv(b, c->overcharge);
         put_sv(b, c->refund);
@@ -374,54 +418,277 @@ static void enc_stmt(buf *b, const cdr_stmt *s)
         put_uv(b, (uint64_t)c->policy);
         put_sv(b, c->special);
         put_uv(b, c->flags);
-        put_str(b, c->policy_reason, NULL);
+        const char *pr = s_or_empty(c->policy_reason);
+        put_uv(b, strlen(pr));
+        put_bytes(b, pr, strlen(pr));
     }
-    put_uv(b, s->n_pools);
-    for (size_t i = 0; i < s->n_pools; i++) {
-        const cdr_stmt_pool *p = &s->pools[i];
-        put_str(b, p->pool, NULL);
-        put_str(b, p->plan, NULL);
-        put_sv(b, p->allowance);
-        put_sv(b, p->used);
-        put_sv(b, p->left);
-        put_str(b, p->unit, NULL);
+    put_uv(b, n_recs);
+}
+
+/* ---- decoding ---- */
+
+
+static int64_t get_money(cur *c)
+{
+    uint64_t u = get_uv(c);
+    if (u & 1)
+        return unzz(u >> 1);
+    if (u == MONEY_ESC)
+        return unzz(get_uv(c));
+    if (u >= (1ull << 52)) {
+        cur_fail(c, "bad amount");
+        return 0;
     }
-    put_uv(b, s->n_recs);
-    for (size_t i = 0; i < s->n_recs; i++)
-        enc_rec(b, &s->recs[i], i ? &s->recs[i - 1] : NULL);
+    return unzz(u >> 1) * 10000;
+}
+
+/* n raw bytes at the cursor: no NUL, inside the statement. */
+static const uint8_t *get_raw(cur *c, uint64_t n)
+{
+    if (c->bad)
+        return NULL;
+    if (n > (uint64_t)(c->end - c->p)) {
+        cur_fail(c, "string runs past the statement");
+        return NULL;
+    }
+    if (memchr(c->p, '\0', (size_t)n)) {
+        cur_fail(c, "NUL byte in a string");
+        return NULL;
+    }
+    const uint8_t *p = c->p;
+    c->p += n;
+    return p;
+}
+
+/* Append a dictionary string to sb; returns its offset there. */
+static size_t dec_dstr(cur *c, const uint8_t *base, dict *d, buf *sb)
+{
+    size_t at = sb->n;
+    uint64_t u = get_uv(c);
+    const uint8_t *p = NULL;
+    size_t n = 0;
+    if (c->bad)
+        goto out;
+    if (u & 1) {
+        if ((u >> 1) >= d->n) {
+            cur_fail(c, "reference to an unknown string");
+            goto out;
+        }
+        p = base + d->off[u >> 1];
+        n = d->len[u >> 1];
+    } else {
+        n = (size_t)(u >> 1);
+        if ((u >> 1) > (uint64_t)(c->end - c->p)) {
+            cur_fail(c, "string runs past the statement");
+            goto out;
+        }
+        if (!(p = get_raw(c, n)))
+            goto out;
+        dict_add(d, (size_t)(p - base), n);
+    }
+    put_bytes(sb, p, n);
+out:
+    put_bytes(sb, "", 1);
+    return at;
+}
+
+static size_t dec_id(cur *c, const uint8_t *base, codec *k, int f, buf *sb)
+{
+    size_t at = sb->n;
+    uint64_t u = get_uv(c);
+    unsigned nd = (unsigned)(u & 31);
+    uint64_t x = u >> 5;
+    dict *d = &k->head[f];
+    if (c->bad)
+        goto out;
+    if (nd > ID_DIGITS) {
+        cur_fail(c, "bad identifier");
+        goto out;
+    }
+    if (x & 1) {
+        if ((x >> 1) >= d->n) {
+            cur_fail(c, "reference to an unknown string");
+            goto out;
+        }
+        put_bytes(sb, base + d->off[x >> 1], d->len[x >> 1]);
+    } else {
+        const uint8_t *p = get_raw(c, x >> 1);
+        if (!p)
+            goto out;
+        dict_add(d, (size_t)(p - base), (size_t)(x >> 1));
+        put_bytes(sb, p, (size_t)(x >> 1));
+    }
+    if (nd) {
+        uint64_t v = k->tail[f] + (uint64_t)get_sv(c);
+        if (c->bad || v >= pow10u[nd]) {
+            cur_fail(c, "bad identifier number");
+            goto out;
+        }
+        k->tail[f] = v;
+        char dg[ID_DIGITS];
+        for (unsigned i = nd; i-- > 0;) {
+            dg[i] = (char)('0' + v % 10);
+            v /= 10;
+        }
+        put_bytes(sb, dg, nd);
+    }
+out:
+    put_bytes(sb, "", 1);
+    return at;
+}
+
+static void dec_rate(cur *c, codec *k, cdr_stmt_rec *r)
+{
+    uint64_t u = get_uv(c);
+    if (c->bad)
+        return;
+    if (u) {
+        if (u > k->n_rates) {
+            cur_fail(c, "reference to an unknown rate");
+            return;
+        }
+        const rate_key *q = &k->rates[u - 1];
+        r->rate_line = q->line;
+        r->price = q->price;
+        r->unit = q->unit;
+        r->increment = q->increment;
+        return;
+    }
+    u = get_uv(c);
+    if (u > UINT32_MAX)
+        cur_fail(c, "bad rate line");
+    r->rate_line = (uint32_t)u;
+    r->price = get_money(c);
+    r->unit = get_sv(c);
+    r->increment = get_sv(c);
+    if (k->n_rates < DICT_MAX)
+        k->rates[k->n_rates++] = (rate_key){r->rate_line, r->price, r->unit, r->increment};
+}
+
+/* One record into r; its strings go to sb (r's pointers set at the end). */
+static void dec_rec(cur *c, const uint8_t *base, codec *k, cdr_stmt_rec *r, buf *sb,
+                    const char *s_msisdn, cdr_month s_month)
+{
+    enum { S_FILE, S_REC, S_MSISDN, S_PEER, S_DUP, S_CALL, S_SMS, S_PLAN, S_BAND, S_POOL,
+           S_CAT, S_EXPL, S_EXTRA, S__N };
+    size_t at[S__N];
+    memset(r, 0, sizeof *r);
+    sb->n = 0;
+    uint64_t h = get_uv(c);
+    uint64_t st = h & 15, svc = (h >> 4) & 3;
+    if (st >= CDR_RS__COUNT)
+        cur_fail(c, "bad record status");
+    if (svc >= CDR_SVC__COUNT)
+        cur_fail(c, "bad service");
+    if ((h >> 9) > UINT32_MAX)
+        cur_fail(c, "bad flags");
+    r->status = (cdr_rec_status)st;
+    r->service = (cdr_service)svc;
+    r->direction = (cdr_direction)((h >> 6) & 1);
+    r->has_rebuilt = (int)((h >> 7) & 1);
+    r->flags = (unsigned)(h >> 9);
+    if (h & 256) {
+        at[S_MSISDN] = dec_dstr(c, base, &k->d[D_MSISDN], sb);
+        int64_t m = wadd(s_month, get_sv(c));
+        if (!fits_i32(m))
+            cur_fail(c, "bad month");
+        r->month = (cdr_month)m;
+    } else {
+        at[S_MSISDN] = sb->n;
+        put_bytes(sb, s_msisdn, strlen(s_msisdn) + 1);
+        r->month = s_month;
+    }
+    at[S_FILE] = dec_dstr(c, base, &k->d[D_FILE], sb);
+    r->line = get_uv(c);
+    r->offset = get_uv(c);
+    at[S_REC] = dec_id(c, base, k, I_RECORD_ID, sb);
+    at[S_PEER] = dec_id(c, base, k, I_PEER, sb);
+    r->start = wadd(k->prev_start, get_sv(c));
+    k->prev_start = r->start;
+    r->amount = get_sv(c);
+    r->usage = wadd(r->amount, get_sv(c));
+    r->billable = wadd(r->usage, get_sv(c));
+    r->covered = wadd(r->billable, get_sv(c));
+    r->billed = get_money(c);
+    r->rebuilt = get_money(c);
+    r->difference = wadd(get_sv(c), r->has_rebuilt ? wsub(r->billed, r->rebuilt) : 0);
+    at[S_DUP] = dec_id(c, base, k, I_DUP_OF, sb);
+    uint64_t u = get_uv(c);
+    if (u > UINT32_MAX)
+        cur_fail(c, "bad part count");
+    r->parts = (uint32_t)u;
+    at[S_CALL] = dec_id(c, base, k, I_CALL_ID, sb);
+    r->partial_seq = get_sv(c);
+    at[S_SMS] = dec_id(c, base, k, I_SMS_REF, sb);
+    int64_t s = get_sv(c);
+    if (!fits_i32(s))
+        cur_fail(c, "bad sms_part");
+    r->sms_part = (int32_t)s;
+    s = get_sv(c);
+    if (!fits_i32(s))
+        cur_fail(c, "bad sms_parts");
+    r->sms_parts = (int32_t)s;
+    at[S_PLAN] = dec_dstr(c, base, &k->d[D_PLAN], sb);
+    dec_rate(c, k, r);
+    at[S_BAND] = dec_dstr(c, base, &k->d[D_BAND], sb);
+    at[S_POOL] = dec_dstr(c, base, &k->d[D_POOL], sb);
+    r->pool_after = get_sv(c);
+    r->discount_micro = get_money(c);
+    at[S_CAT] = dec_dstr(c, base, &k->d[D_CATEGORY], sb);
+    at[S_EXPL] = dec_dstr(c, base, &k->d[D_EXPL], sb);
+    at[S_EXTRA] = dec_dstr(c, base, &k->d[D_EXTRA], sb);
+    if (sb->oom) {
+        cur_fail(c, "out of memory");
+        return;
+    }
+    char *p = (char *)sb->p;
+    r->file = p + at[S_FILE];
+    r->record_id = p + at[S_REC];
+    r->msisdn = p + at[S_MSISDN];
+    r->peer = p + at[S_PEER];
+    r->dup_of = p + at[S_DUP];
+    r->call_id = p + at[S_CALL];
+    r->sms_ref = p + at[S_SMS];
+    r->plan = p + at[S_PLAN];
+    r->band = p + at[S_BAND];
+    r->pool = p + at[S_POOL];
+    r->category = p + at[S_CAT];
+    r->explanation = p + at[S_EXPL];
+    r->extra = p + at[S_EXTRA];
 }
 
 /*
  * Decode one statement into out (cdr_stmt_init'ed here). The records go
- * through cdr_stmt_add, the candidate through cdr_stmt_set_candidate; the
- * totals and pools are the ones cdr_stmt_finish computed when the store
- * was written, restored as they were.
+ * through cdr_stmt_add, the candidate through cdr_stmt_set_candidate, and
+ * the totals and pool summaries come from cdr_stmt_finish, as on the scan
+ * path; the subscriber's VIP flag and join date are the stored ones.
  */
 static cdr_err dec_stmt(cur *c, cdr_stmt *out)
 {
     cdr_err e = CDR_OK;
-    char *msisdn = get_str(c, NULL);
+    const uint8_t *base = c->p;
+    uint64_t ml = get_uv(c);
+    const uint8_t *mp = c->bad || ml > CDR_NUMBER_MAX ? NULL : get_raw(c, ml);
     int64_t month = get_sv(c);
-    if (c->bad || !fits_i32(month)) {
-        free(msisdn);
+    if (c->bad || !mp || !fits_i32(month)) {
         cur_fail(c, "bad statement header");
         return CDR_E_PARSE;
     }
-    if ((e = cdr_stmt_init(out, msisdn, (cdr_month)month)) != CDR_OK) {
-        free(msisdn);
+    char msisdn[CDR_NUMBER_MAX + 1];
+    memcpy(msisdn, mp, (size_t)ml);
+    msisdn[ml] = '\0';
+    if ((e = cdr_stmt_init(out, msisdn, (cdr_month)month)) != CDR_OK)
         return e;
-    }
-    free(msisdn);
     int64_t vip = get_sv(c), join = get_sv(c);
-    uint64_t nf = get_uv(c), nd = get_uv(c), nu = get_uv(c);
-    cdr_money tb = get_sv(c), tr = get_sv(c), lk = get_sv(c);
+    if (vip < -1 || vip > 1)
+        cur_fail(c, "bad VIP flag");
     uint64_t has_cand = get_uv(c);
     if (has_cand > 1)
         cur_fail(c, "bad candidate marker");
     cdr_candidate cand;
     char *reason = NULL;
     memset(&cand, 0, sizeof cand);
-    if (has_cand == 1) {
+    if (has_cand == 1 && !c->bad) {
         uint64_t u = get_uv(c);
         if (u > UINT32_MAX)
             cur_fail(c, "bad candidate record count");
@@ -448,56 +715,33 @@ static cdr_err dec_stmt(cur *c, cdr_stmt *out)
         if (u > UINT32_MAX)
             cur_fail(c, "bad flags");
         cand.flags = (unsigned)u;
-        reason = get_str(c, NULL);
-    }
-    uint64_t np = get_uv(c);
-    if (np > (uint64_t)(c->end - c->p))
-        cur_fail(c, "pool count larger than the statement");
-    cdr_stmt_pool *pools = NULL;
-    size_t n_pools = 0;
-    if (!c->bad && np) {
-        pools = calloc((size_t)np, sizeof *pools);
-        if (!pools) {
-            e = CDR_E_NOMEM;
-            goto out;
-        }
-        for (; n_pools < np && !c->bad; n_pools++) {
-            cdr_stmt_pool *p = &pools[n_pools];
-            p->pool = get_str(c, NULL);
-            p->plan = get_str(c, NULL);
-            p->allowance = get_sv(c);
-            p->used = get_sv(c);
-            p->left = get_sv(c);
-            char *unit = get_str(c, NULL);
-            p->unit = NULL;
-            for (size_t k = 0; unit && k < sizeof pool_units / sizeof *pool_units; k++)
-                if (strcmp(unit, pool_units[k]) == 0)
-                    p->unit = pool_units[k];
-            if (unit && !p->unit)
-                cur_fail(c, "unknown pool unit");
-            free(unit);
+        u = get_uv(c);
+        const uint8_t *rp = get_raw(c, u);
+        if (rp) {
+            reason = malloc((size_t)u + 1);
+            if (!reason)
+                return CDR_E_NOMEM;
+            memcpy(reason, rp, (size_t)u);
+            reason[u] = '\0';
         }
     }
     uint64_t nr = get_uv(c);
     if (nr > (uint64_t)(c->end - c->p))
         cur_fail(c, "record count larger than the statement");
-    cdr_stmt_rec prev, r;
-    int have_prev = 0;
-    memset(&prev, 0, sizeof prev);
-    for (uint64_t i = 0; i < nr && !c->bad; i++) {
-        dec_rec(c, &r, have_prev ? &prev : NULL);
-        if (!c->bad)
-            e = cdr_stmt_add(out, &r);
-        if (have_prev)
-            cdr_stmt_rec_clear(&prev);
-        prev = r;
-        have_prev = 1;
-        if (e != CDR_OK)
-            break;
+    codec *k = malloc(sizeof *k);
+    buf sb = {0};
+    if (!k) {
+        e = CDR_E_NOMEM;
+        goto out;
     }
-    if (have_prev)
-        cdr_stmt_rec_clear(&prev);
-    if (e != CDR_OK || c->bad)
+    codec_reset(k);
+    for (uint64_t i = 0; i < nr && !c->bad; i++) {
+        cdr_stmt_rec r;
+        dec_rec(c, base, k, &r, &sb, out->msisdn, out->month);
+        if (!c->bad && (e = cdr_stmt_add(out, &r)) != CDR_OK)
+            goto out;
+    }
+    if (c->bad)
         goto out;
     if (c->p != c->end) {
         cur_fail(c, "bytes left after the statement");
@@ -511,24 +755,13 @@ static cdr_err dec_stmt(cur *c, cdr_stmt *out)
         if ((e = cdr_stmt_set_candidate(out, &cand)) != CDR_OK)
             goto out;
     }
+    if ((e = cdr_stmt_finish(out, NULL)) != CDR_OK)
+        goto out;
     out->vip = (int)vip;
     out->join_date = join;
-    out->n_findings = nf;
-    out->n_duplicates = nd;
-    out->n_unrated = nu;
-    out->total_billed = tb;
-    out->total_rebuilt = tr;
-    out->leakage = lk;
-    out->pools = pools;
-    out->n_pools = n_pools;
-    pools = NULL;
-    n_pools = 0;
 out:
-    for (size_t i = 0; i < n_pools; i++) {
-        free(pools[i].pool);
-        free(pools[i].plan);
-    }
-    free(pools);
+    free(k);
+    free(sb.p);
     free(reason);
     if (e == CDR_OK && c->bad)
         e = CDR_E_PARSE;
@@ -560,13 +793,26 @@ struct cdr_store_writer {
     buf block;           /* the block being filled (uncompressed) */
     uint64_t block_off;  /* file offset the current block will get */
     buf zbuf;            /* compressed output */
-    buf sbuf;            /* one statement's serialisation */
+    z_stream zs;         /* one deflate state, reset for each block */
+    int zs_ready;
+    buf sbuf;            /* the open statement's header */
+    buf rbuf;            /* the open statement's records, serialised */
 
     ientry *ix;
     size_t n_ix, cap_ix;
 
     int open;            /* a subscriber-month is being accumulated */
-    cdr_stmt cur;
+    char cur_msisdn[CDR_NUMBER_MAX + 1];
+    size_t cur_len;
+    cdr_month cur_month;
+    uint64_t cur_n;      /* its records so far */
+    cdr_time cur_last;   /* start of its last record */
+    int has_cand;
+    cdr_candidate cand;  /* its candidate; policy_reason is cand_reason */
+    char *cand_reason;
+    codec k;             /* its dictionaries */
+    char *scratch;       /* strings of the record being encoded */
+    size_t scratch_cap;
     cdr_store_info info;
 };
 
@@ -657,22 +903,36 @@ cdr_err cdr_store_create(const char *path, const cdr_tariff *t, const cdr_store_
     wwrite(w, meta, mlen);
     wwrite(w, h + 16, 4);
     w->block_off = w->off;
+    if (deflateInit(&w->zs, w->o.level) != Z_OK) {
+        wfail(w, CDR_E_NOMEM, "cannot set up compression", 0);
+        *out = w;
+        return w->status;
+    }
+    w->zs_ready = 1;
     *out = w;
     return w->status;
 }
 
 /* Compress and write the current block. */
+/* Compress and write the current block. */
 static cdr_err flush_block(cdr_store_writer *w)
 {
     if (w->status || w->block.n == 0)
         return w->status;
-    uLongf zl = compressBound((uLong)w->block.n);
+    uLong bound = deflateBound(&w->zs, (uLong)w->block.n);
     w->zbuf.n = 0;
-    if (buf_reserve(&w->zbuf, BLOCK_HDR + zl))
+    if (buf_reserve(&w->zbuf, BLOCK_HDR + bound))
         return wfail(w, CDR_E_NOMEM, "out of memory", 0);
-    int zr = compress2(w->zbuf.p + BLOCK_HDR, &zl, w->block.p, (uLong)w->block.n, w->o.level);
-    if (zr != Z_OK)
+    if (deflateReset(&w->zs) != Z_OK)
+        return wfail(w, CDR_E_INTERNAL, "compress failed", 0);
+    w->zs.next_in = w->block.p;
+    w->zs.avail_in = (uInt)w->block.n;
+    w->zs.next_out = w->zbuf.p + BLOCK_HDR;
+    w->zs.avail_out = (uInt)bound;
+    int zr = deflate(&w->zs, Z_FINISH);
+    if (zr != Z_STREAM_END)
         return wfail(w, zr == Z_MEM_ERROR ? CDR_E_NOMEM : CDR_E_INTERNAL, "compress failed", 0);
+    uLong zl = w->zs.total_out;
     put32(w->zbuf.p, BLOCK_MAGIC);
     put32(w->zbuf.p + 4, (uint32_t)zl);
     put32(w->zbuf.p + 8, (uint32_t)w->block.n);
@@ -693,40 +953,9 @@ static cdr_err flush_block(cdr_store_writer *w)
     return CDR_OK;
 }
 
-/* Append a serialised statement to the block stream and index it. */
-static cdr_err put_serialised(cdr_store_writer *w, const cdr_stmt *s)
+/* Append bytes to the block stream, flushing full blocks. */
+static cdr_err put_stream(cdr_store_writer *w, const uint8_t *p, size_t left)
 {
-    if (w->status)
-        return w->status;
-    size_t ml = strlen(s->msisdn ? s->msisdn : "");
-    if (ml == 0 || ml > CDR_NUMBER_MAX)
-        return wfail(w, CDR_E_RANGE, "subscriber number empty or too long for the index", 0);
-    if (s->n_recs > UINT32_MAX)
-        return wfail(w, CDR_E_RANGE, "too many records in one subscriber-month", 0);
-    w->sbuf.n = 0;
-    enc_stmt(&w->sbuf, s);
-    if (w->sbuf.oom)
-        return wfail(w, CDR_E_NOMEM, "out of memory", 0);
-    if (w->n_ix == w->cap_ix) {
-        size_t cap = w->cap_ix ? w->cap_ix * 2 : 1024;
-        ientry *ix = realloc(w->ix, cap * sizeof *ix);
-        if (!ix)
-            return wfail(w, CDR_E_NOMEM, "out of memory", 0);
-        w->ix = ix;
-        w->cap_ix = cap;
-    }
-    if (w->block.n >= w->o.block_size && flush_block(w) != CDR_OK)
-        return w->status;
-    ientry *en = &w->ix[w->n_ix++];
-    memset(en, 0, sizeof *en);
-    memcpy(en->msisdn, s->msisdn, ml);
-    en->month = s->month;
-    en->n_recs = (uint32_t)s->n_recs;
-    en->block_off = w->block_off;
-    en->in_block = (uint32_t)w->block.n;
-    en->len = w->sbuf.n;
-    const uint8_t *p = w->sbuf.p;
-    size_t left = w->sbuf.n;
     while (left) {
         size_t room = w->o.block_size - (w->block.n < w->o.block_size ? w->block.n : w->o.block_size);
         if (room == 0) {
@@ -741,74 +970,147 @@ static cdr_err put_serialised(cdr_store_writer *w, const cdr_stmt *s)
         p += k;
         left -= k;
     }
-    w->info.statements++;
-    w->info.records += s->n_recs;
-    w->info.raw_bytes += w->sbuf.n;
     return CDR_OK;
 }
 
+/* Append the serialised statement (header in sbuf, records in rbuf) to the
+ * block stream and index it. */
+static cdr_err put_serialised(cdr_store_writer *w, const char *msisdn, cdr_month month,
+                              uint64_t n_recs)
+{
+    if (w->status)
+        return w->status;
+    if (w->sbuf.oom || w->rbuf.oom)
+        return wfail(w, CDR_E_NOMEM, "out of memory", 0);
+    if (w->n_ix == w->cap_ix) {
+        size_t cap = w->cap_ix ? w->cap_ix * 2 : 1024;
+        ientry *ix = realloc(w->ix, cap * sizeof *ix);
+        if (!ix)
+            return wfail(w, CDR_E_NOMEM, "out of memory", 0);
+        w->ix = ix;
+        w->cap_ix = cap;
+    }
+    if (w->block.n >= w->o.block_size && flush_block(w) != CDR_OK)
+        return w->status;
+    ientry *en = &w->ix[w->n_ix++];
+    memset(en, 0, sizeof *en);
+    memcpy(en->msisdn, msisdn, strlen(msisdn));
+    en->month = month;
+    en->n_recs = (uint32_t)n_recs;
+    en->block_off = w->block_off;
+    en->in_block = (uint32_t)w->block.n;
+    en->len = w->sbuf.n + w->rbuf.n;
+    if (put_stream(w, w->sbuf.p, w->sbuf.n) != CDR_OK ||
+        put_stream(w, w->rbuf.p, w->rbuf.n) != CDR_OK)
+        return w->status;
+    w->info.statements++;
+    w->info.records += n_recs;
+    w->info.raw_bytes += en->len;
+    return CDR_OK;
+}
+
+/* Start a subscriber-month: empty records buffer, fresh dictionaries. */
+static cdr_err open_stmt(cdr_store_writer *w, const char *msisdn, size_t n, cdr_month month)
+{
+    if (n == 0 || n > CDR_NUMBER_MAX)
+        return wfail(w, CDR_E_RANGE, "subscriber number empty or too long for the index", 0);
+    memcpy(w->cur_msisdn, msisdn, n);
+    w->cur_msisdn[n] = '\0';
+    w->cur_len = n;
+    w->cur_month = month;
+    w->cur_n = 0;
+    w->cur_last = 0;
+    w->has_cand = 0;
+    w->rbuf.n = 0;
+    codec_reset(&w->k);
+    w->open = 1;
+    return CDR_OK;
+}
+
+static cdr_err add_rec(cdr_store_writer *w, const cdr_stmt_rec *r)
+{
+    if (w->cur_n >= UINT32_MAX)
+        return wfail(w, CDR_E_RANGE, "too many records in one subscriber-month", 0);
+    if (enc_rec(&w->rbuf, &w->k, r, w->cur_msisdn, w->cur_month) != 0)
+        return wfail(w, CDR_E_INTERNAL, "a record with an unknown status, service or direction",
+                     0);
+    if (w->rbuf.oom)
+        return wfail(w, CDR_E_NOMEM, "out of memory", 0);
+    w->cur_n++;
+    w->cur_last = r->start;
+    return CDR_OK;
+}
+
+/* Close the open subscriber-month: the subscriber's facts (as
+ * cdr_stmt_finish looks them up), the header, into the stream. */
 static cdr_err close_current(cdr_store_writer *w)
 {
     if (!w->open)
         return w->status;
     w->open = 0;
-    cdr_err e = cdr_stmt_finish(&w->cur, w->t);
-    if (e != CDR_OK)
-        wfail(w, e, "cannot finish a statement", 0);
-    else
-        put_serialised(w, &w->cur);
-    cdr_stmt_free(&w->cur);
-    return w->status;
+    if (w->status)
+        return w->status;
+    int vip = -1;
+    cdr_time join = -1;
+    if (w->t && w->cur_n) {
+        const cdr_subscriber *sub = cdr_tariff_subscriber(w->t, w->cur_msisdn, w->cur_len,
+                                                          w->cur_last);
+        if (sub) {
+            vip = sub->vip;
+            join = sub->join_date;
+        }
+    }
+    w->sbuf.n = 0;
+    enc_head(&w->sbuf, w->cur_msisdn, w->cur_month, vip, join, w->has_cand ? &w->cand : NULL,
+             w->cur_n);
+    return put_serialised(w, w->cur_msisdn, w->cur_month, w->cur_n);
 }
 
 cdr_err cdr_store_add_rated(cdr_store_writer *w, const cdr_rated *r, const char *file)
 {
     if (w->status)
         return w->status;
-    if (w->open && (r->month != w->cur.month || strlen(w->cur.msisdn) != r->row.msisdn.n ||
-                    memcmp(w->cur.msisdn, r->row.msisdn.p, r->row.msisdn.n) != 0)) {
+    if (w->open && (r->month != w->cur_month || w->cur_len != r->row.msisdn.n ||
+                    memcmp(w->cur_msisdn, r->row.msisdn.p, r->row.msisdn.n) != 0)) {
         if (close_current(w) != CDR_OK)
             return w->status;
     }
+    if (!w->open && open_stmt(w, r->row.msisdn.p, r->row.msisdn.n, r->month) != CDR_OK)
+        return w->status;
+    cdr_stmt_rec rec;
+    size_t need = 0;
     cdr_err e;
-    if (!w->open) {
-        char num[CDR_NUMBER_MAX + 1];
-        if (r->row.msisdn.n == 0 || r->row.msisdn.n > CDR_NUMBER_MAX)
-            return wfail(w, CDR_E_RANGE, "subscriber number empty or too long", 0);
-        memcpy(num, r->row.msisdn.p, r->row.msisdn.n);
-        num[r->row.msisdn.n] = '\0';
-        if ((e = cdr_stmt_init(&w->cur, num, r->month)) != CDR_OK)
-            return wfail(w, e, "cannot start a statement", 0);
-        w->open = 1;
-    }
-    /* Build the record in place at the end of the statement's array (what
-     * cdr_stmt_add would do, without copying every string a second time). */
-    cdr_stmt *s = &w->cur;
-    if (s->n_recs == s->recs_cap) {
-        size_t cap = s->recs_cap ? s->recs_cap * 2 : 16;
-        cdr_stmt_rec *p = realloc(s->recs, cap * sizeof *p);
+    while ((e = cdr_stmt_rec_view_from_rated(r, w->t, file, &rec, w->scratch, w->scratch_cap,
+                                             &need)) == CDR_E_RANGE) {
+        size_t cap = w->scratch_cap ? w->scratch_cap : 1024;
+        while (cap < need)
+            cap *= 2;
+        char *p = realloc(w->scratch, cap);
         if (!p)
             return wfail(w, CDR_E_NOMEM, "out of memory", 0);
-        s->recs = p;
-        s->recs_cap = cap;
+        w->scratch = p;
+        w->scratch_cap = cap;
     }
-    e = cdr_stmt_rec_from_rated(r, w->t, file, &s->recs[s->n_recs]);
     if (e != CDR_OK)
         return wfail(w, e, "cannot add a record to a statement", 0);
-    s->n_recs++;
-    return CDR_OK;
+    return add_rec(w, &rec);
 }
 
 cdr_err cdr_store_add_candidate(cdr_store_writer *w, const cdr_candidate *c)
 {
     if (w->status)
         return w->status;
-    if (!w->open || c->month != w->cur.month || strlen(w->cur.msisdn) != c->msisdn.n ||
-        memcmp(w->cur.msisdn, c->msisdn.p, c->msisdn.n) != 0)
+    if (!w->open || c->month != w->cur_month || w->cur_len != c->msisdn.n ||
+        memcmp(w->cur_msisdn, c->msisdn.p, c->msisdn.n) != 0)
         return wfail(w, CDR_E_INTERNAL, "a candidate arrived without its records", 0);
-    cdr_err e = cdr_stmt_set_candidate(&w->cur, c);
-    if (e != CDR_OK)
-        return wfail(w, e, "cannot set a candidate", 0);
+    char *reason = strdup(s_or_empty(c->policy_reason));
+    if (!reason)
+        return wfail(w, CDR_E_NOMEM, "out of memory", 0);
+    free(w->cand_reason);
+    w->cand_reason = reason;
+    w->cand = *c;
+    w->cand.policy_reason = reason;
+    w->has_cand = 1;
     return CDR_OK;
 }
 
@@ -818,7 +1120,17 @@ cdr_err cdr_store_put(cdr_store_writer *w, const cdr_stmt *s)
         return w->status;
     if (close_current(w) != CDR_OK)
         return w->status;
-    return put_serialised(w, s);
+    const char *msisdn = s_or_empty(s->msisdn);
+    if (open_stmt(w, msisdn, strlen(msisdn), s->month) != CDR_OK)
+        return w->status;
+    w->open = 0;
+    for (size_t i = 0; i < s->n_recs; i++)
+        if (add_rec(w, &s->recs[i]) != CDR_OK)
+            return w->status;
+    w->sbuf.n = 0;
+    enc_head(&w->sbuf, w->cur_msisdn, s->month, s->vip, s->join_date,
+             s->has_candidate ? &s->cand : NULL, s->n_recs);
+    return put_serialised(w, w->cur_msisdn, s->month, s->n_recs);
 }
 
 static int ientry_cmp(const void *a, const void *b)
@@ -933,10 +1245,7 @@ void cdr_store_abort(cdr_store_writer *w)
     }
     if (w->tmp_path)
         unlink(w->tmp_path);
-    if (w->open) {
-        cdr_stmt_free(&w->cur);
-        w->open = 0;
-    }
+    w->open = 0;
 }
 
 void cdr_store_writer_free(cdr_store_writer *w)
@@ -947,6 +1256,11 @@ void cdr_store_writer_free(cdr_store_writer *w)
     free(w->block.p);
     free(w->zbuf.p);
     free(w->sbuf.p);
+    free(w->rbuf.p);
+    free(w->scratch);
+    free(w->cand_reason);
+    if (w->zs_ready)
+        deflateEnd(&w->zs);
     free(w->ix);
     free(w->path);
     free(w->tmp_path);
@@ -1040,9 +1354,17 @@ cdr_err cdr_store_open(const char *path, cdr_store **out, char *err, size_t errl
         goto bad;
     }
     if (get32(h + 8) != CDR_STORE_VERSION) {
+        uint32_t v = get32(h + 8);
+        char vs[16];
+        snprintf(vs, sizeof vs, "%u", (unsigned)v);
         e = rfail(err, errlen, CDR_E_PARSE, path,
-                  "store format version %s is not the one this cdrecon reads (1)",
-                  get32(h + 8) == 0 ? "0" : ">1");
+                  v < CDR_STORE_VERSION
+                      ? "store format version %s was written by an older cdrecon; this one "
+                        "reads version " CDR_STORE_VERSION_TEXT ": run `cdrecon run` again "
+                        "to rebuild the store"
+                      : "store format version %s is newer than this cdrecon reads (version "
+                        CDR_STORE_VERSION_TEXT ")",
+                  vs);
         goto bad;
     }
     uint32_t mlen = get32(h + 12);

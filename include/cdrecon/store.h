@@ -33,7 +33,8 @@
 extern "C" {
 #endif
 
-#define CDR_STORE_VERSION 1
+#define CDR_STORE_VERSION 2
+#define CDR_STORE_VERSION_TEXT "2"
 
 /* ---- writer ---------------------------------------------------------- */
 
