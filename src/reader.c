@@ -3,8 +3,11 @@
  *
  * Three layers:
  *   1. source: the stored bytes (plain, gzip multi-member, stdin) turned into
- *      decompressed chunks. zlib's inflate API is used directly so that a
- *      truncated or corrupt stream is always reported. With threads == 2 a
+ *      decompressed chunks. A streaming inflate API is used directly so that
+ *      a truncated or corrupt stream is always reported: ISA-L's igzip by
+ *      default, zlib with CDRECON_INFLATE=zlib (src/inflate_gz.h); the
+ *      member boundaries, magic bytes, trailing garbage and truncation are
+ *      decided here, the same way for both engines. With threads == 2 a
  *      producer thread reads and inflates into a ring of NSLOT buffers while
  *      the calling thread parses.
  *   2. splitter: chunks into physical lines (memchr '\n'), with line numbers
@@ -30,9 +33,9 @@
 #include <unistd.h>
 
 #include <csv.h>
-#include <zlib.h>
 
 #include "cdrecon/reader.h"
+#include "inflate_gz.h"
 #include "sha256.h"
 
 #define NSLOT 4
@@ -58,8 +61,10 @@ typedef struct source {
     int own_fd;
     int gzip;
     int named_gz;
-    z_stream zs;
-    int z_ready;
+    cdr_gz gz;
+    int gz_ready;
+    uint64_t member_out; /* bytes decoded from the current member */
+    uint64_t hdr_pos;    /* next header byte of the current member to check */
     unsigned char *in;
     size_t in_cap;
     size_t pend_off, pend_len; /* plain: sniffed bytes not yet delivered */
@@ -156,11 +161,11 @@ static cdr_err src_open(source *s, const char *path, const cdr_reader_opts *o, u
                                           "with the gzip magic bytes 1f 8b");
     if (magic) {
         s->gzip = 1;
-        if (inflateInit2(&s->zs, 15 + 16) != Z_OK)
-            return src_fail(s, CDR_E_NOMEM, 0, "cannot initialise zlib");
-        s->z_ready = 1;
-        s->zs.next_in = s->in;
-        s->zs.avail_in = (uInt)have;
+        s->gz_ready = 1;
+        if (cdr_gz_init(&s->gz, cdr_gz_engine_from_env()))
+            return src_fail(s, CDR_E_NOMEM, 0, "out of memory");
+        s->gz.next_in = s->in;
+        s->gz.avail_in = have;
     } else {
         s->pend_off = 0;
         s->pend_len = have;
@@ -170,8 +175,8 @@ static cdr_err src_open(source *s, const char *path, const cdr_reader_opts *o, u
 
 static void src_close(source *s)
 {
-    if (s->z_ready)
-        inflateEnd(&s->zs);
+    if (s->gz_ready)
+        cdr_gz_end(&s->gz);
     if (s->own_fd && s->fd >= 0)
         close(s->fd);
     free(s->in);
@@ -205,51 +210,87 @@ static cdr_err src_fill(source *s, unsigned char *out, size_t cap, size_t *got)
         }
         return CDR_OK;
     }
-    z_stream *z = &s->zs;
+    cdr_gz *z = &s->gz;
     z->next_out = out;
-    z->avail_out = (uInt)(cap > (1u << 30) ? (1u << 30) : cap);
-    size_t want = z->avail_out;
+    z->avail_out = cap;
     while (z->avail_out > 0) {
-        if (z->avail_in == 0) {
+        if (z->avail_in == 0 && !s->eof) {
+            size_t n;
+            cdr_err e = src_read(s, s->in, s->in_cap, &n);
+            if (e) {
+                *got = cap - z->avail_out;
+                return e;
+            }
+            z->next_in = s->in;
+            z->avail_in = n;
+            continue;
+        }
+        if (z->avail_in == 0 && s->members > 0 && s->member_start == s->in_read)
+            break; /* clean end right after a member */
+        if (z->avail_in > 0 && s->hdr_pos < s->member_start + 4) {
+            /* The fixed header bytes of each member: magic, method, flags. */
+            uint64_t pos = s->in_read - z->avail_in;
+            while (s->hdr_pos < s->member_start + 4 && s->hdr_pos < pos + z->avail_in) {
+                unsigned char c = z->next_in[s->hdr_pos - pos];
+                uint64_t k = s->hdr_pos - s->member_start;
+                if (k < 2 && c != (k == 0 ? 0x1f : 0x8b)) {
+                    *got = cap - z->avail_out;
+                    return src_fail(s, CDR_E_GZIP, s->member_start,
+                                    "trailing garbage after gzip member at compressed offset %llu",
+                                    (unsigned long long)s->member_start);
+                }
+                if ((k == 2 && c != 8) || (k == 3 && (c & 0xE0))) {
+                    *got = cap - z->avail_out;
+                    return src_fail(s, CDR_E_GZIP, s->hdr_pos,
+                                    "corrupt gzip data at compressed offset %llu: %s",
+                                    (unsigned long long)s->hdr_pos,
+                                    k == 2 ? "unknown compression method"
+                                           : "unknown header flags set");
+                }
+                s->hdr_pos++;
+            }
+        }
+        size_t in0 = z->avail_in, out0 = z->avail_out;
+        int r = cdr_gz_run(z);
+        s->member_out += out0 - z->avail_out;
+        if (r == CDR_GZ_END) {
+            s->members++;
+            s->member_start = s->in_read - z->avail_in;
+            s->hdr_pos = s->member_start;
+            s->member_out = 0;
+            cdr_gz_reset(z);
+            continue;
+        }
+        uint64_t off = s->in_read - z->avail_in;
+        if (r == CDR_GZ_OK) {
+            if (in0 != z->avail_in || out0 != z->avail_out)
+                continue;
             if (s->eof) {
-                if (s->members > 0 && s->member_start == s->in_read)
-                    break; /* clean end right after a member */
-                *got = want - z->avail_out;
+                /* all input given and nothing more comes out */
+                *got = cap - z->avail_out;
                 return src_fail(s, CDR_E_GZIP, s->in_read,
                                 "truncated gzip stream at compressed offset %llu",
                                 (unsigned long long)s->in_read);
             }
-            size_t n;
-            cdr_err e = src_read(s, s->in, s->in_cap, &n);
-            if (e) {
-                *got = want - z->avail_out;
-                return e;
-            }
-            z->next_in = s->in;
-            z->avail_in = (uInt)n;
-            continue;
+            if (z->avail_in == 0)
+                continue; /* more input needed */
+            *got = cap - z->avail_out;
+            return src_fail(s, CDR_E_GZIP, off,
+                            "corrupt gzip data at compressed offset %llu: inflate is stuck",
+                            (unsigned long long)off);
         }
-        int r = inflate(z, Z_NO_FLUSH);
-        if (r == Z_STREAM_END) {
-            s->members++;
-            s->member_start = s->in_read - z->avail_in;
-            inflateReset(z);
-            continue;
-        }
-        if (r == Z_OK)
-            continue;
-        uint64_t off = s->in_read - z->avail_in;
-        *got = want - z->avail_out;
-        if (r == Z_MEM_ERROR)
-            return src_fail(s, CDR_E_NOMEM, off, "out of memory in zlib");
-        if (s->members > 0 && z->total_out == 0)
+        *got = cap - z->avail_out;
+        off = z->back < off - s->member_start ? off - z->back : s->member_start;
+        if (r == CDR_GZ_NOMEM)
+            return src_fail(s, CDR_E_NOMEM, off, "out of memory in inflate");
+        if (s->members > 0 && s->member_out == 0)
             return src_fail(s, CDR_E_GZIP, s->member_start,
                             "trailing garbage after gzip member at compressed offset %llu",
                             (unsigned long long)s->member_start);
         return src_fail(s, CDR_E_GZIP, off, "corrupt gzip data at compressed offset %llu: %s",
-                        (unsigned long long)off, z->msg ? z->msg : "inflate error");
+                        (unsigned long long)off, z->msg);
     }
-    *got = want - z->avail_out;
+    *got = cap - z->avail_out;
     return CDR_OK;
 }
 
