@@ -3,6 +3,10 @@
 
 #include "csvout.h"
 
+/* A stream is written by one thread at a time: skip stdio's per-call lock. */
+#define putc(c, fp) putc_unlocked(c, fp)
+#define fwrite(p, s, n, fp) fwrite_unlocked(p, s, n, fp)
+
 static int write_cell(FILE *fp, const char *s, size_t n, int neutralise)
 {
     int guard = neutralise && n > 0 &&

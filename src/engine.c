@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "cdrecon/engine.h"
+#include "cdrecon/outcsv.h"
 
 #define NBUCKET 256
 
@@ -821,6 +822,7 @@ struct outbuf {
     uint8_t *kinds;          /* 0 record, 1 candidate, in order */
     size_t n_kinds, cap_kinds;
     ablk *arena;             /* copies of explanations and extras arrays */
+    cdr_csvw *text_w;        /* rendered records (sink->render), in order, in memory */
     unsigned char *spill_data; /* the bucket's blobs, alive until drained */
     chunk *chunks;
     cdr_err err;
@@ -860,6 +862,7 @@ static int grow(void **p, size_t *cap, size_t n, size_t size)
 
 static void outbuf_clear(outbuf *o)
 {
+    cdr_csvw_free(o->text_w);
     free(o->recs);
     free(o->cands);
     free(o->kinds);
@@ -878,8 +881,17 @@ static void outbuf_clear(outbuf *o)
 static cdr_err emit_record(ctx *c, const cdr_rated *r)
 {
     outbuf *o = c->out;
-    int want = c->sink->on_record &&
+    int want = (c->sink->on_record || c->sink->render) &&
                (!c->sink->record_statuses || (c->sink->record_statuses & (1u << r->status)));
+    if (want && c->sink->render) {
+        /* rendered here, on the worker; findings still go through the buffer */
+        if (!o->text_w && cdr_csvw_open_memory(&o->text_w) != CDR_OK)
+            return CDR_E_NOMEM;
+        cdr_err err = c->sink->render(r, o->text_w, c->sink->user);
+        if (err != CDR_OK)
+            return err;
+        want = 0;
+    }
     if (!o) {
         if (want && c->sink->on_record(r, c->sink->user))
             return CDR_E_INTERRUPTED;
@@ -934,10 +946,18 @@ static cdr_err emit_candidate(ctx *c, const cdr_candidate *cd)
 static cdr_err drain(const cdr_engine_sink *sink, outbuf *o)
 {
     size_t ir = 0, ic = 0;
+    if (o->text_w) {
+        size_t len;
+        const char *text = cdr_csvw_memory(o->text_w, &len);
+        if (cdr_csvw_status(o->text_w) != CDR_OK)
+            return cdr_csvw_status(o->text_w);
+        if (len && sink->on_text && sink->on_text(text, len, sink->user))
+            return CDR_E_INTERRUPTED;
+    }
     for (size_t k = 0; k < o->n_kinds; k++) {
         if (o->kinds[k] == 0) {
             const cdr_rated *r = &o->recs[ir++];
-            if (sink->on_record &&
+            if (sink->on_record && !sink->render &&
                 (!sink->record_statuses || (sink->record_statuses & (1u << r->status))) &&
                 sink->on_record(r, sink->user))
                 return CDR_E_INTERRUPTED;
@@ -1724,8 +1744,15 @@ cdr_err cdr_engine_finish(cdr_engine *e, const cdr_engine_sink *sink, cdr_engine
         c.e = e;
         c.sink = sink;
         c.tot = tot;
-        for (int bi = 0; bi < NBUCKET && err == CDR_OK; bi++)
+        outbuf ob;
+        memset(&ob, 0, sizeof ob);
+        for (int bi = 0; bi < NBUCKET && err == CDR_OK; bi++) {
+            c.out = sink->render ? &ob : NULL; /* rendering always goes through a buffer */
             err = run_bucket(&c, bi);
+            if (err == CDR_OK && c.out)
+                err = drain(sink, &ob);
+            outbuf_clear(&ob);
+        }
         ctx_free(&c);
     }
     tot->out_of_scope = e->out_of_scope;

@@ -25,9 +25,71 @@ struct cdr_csvw {
     char *tmp_path;
     char *final_path;
     unsigned flags;
+    char *mem;         /* memory mode (cdr_csvw_open_memory): the text so far */
+    size_t mem_len, mem_cap;
+    int mem_mode;
     char label[256];
     char message[512];
 };
+
+static cdr_err mem_reserve(cdr_csvw *w, size_t n)
+{
+    if (w->mem_len + n <= w->mem_cap)
+        return CDR_OK;
+    size_t cap = w->mem_cap ? w->mem_cap : 65536;
+    while (cap < w->mem_len + n)
+        cap *= 2;
+    char *p = realloc(w->mem, cap);
+    if (!p) {
+        w->status = CDR_E_NOMEM;
+        snprintf(w->message, sizeof w->message, "%s: out of memory", w->label);
+        return w->status;
+    }
+    w->mem = p;
+    w->mem_cap = cap;
+    return CDR_OK;
+}
+
+/* A cell into memory: the same bytes cdr_csv_write_cell(_raw) writes. */
+static cdr_err mem_cell(cdr_csvw *w, const char *s, size_t n, int neutralise)
+{
+    int guard = neutralise && n > 0 &&
+                (s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@' || s[0] == '\t' ||
+                 s[0] == '\r' || s[0] == '\'');
+    size_t quotes = 0;
+    int quote = 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (ch == ',' || ch == '\r' || ch == '\n')
+            quote = 1;
+        else if (ch == '"')
+            quote = 1, quotes++;
+    }
+    if (mem_reserve(w, n + quotes + 4) != CDR_OK)
+        return w->status;
+    char *d = w->mem + w->mem_len;
+    if (w->row_open)
+        *d++ = ',';
+    if (quote)
+        *d++ = '"';
+    if (guard)
+        *d++ = '\'';
+    if (!quotes) {
+        memcpy(d, s, n);
+        d += n;
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            *d++ = s[i];
+            if (s[i] == '"')
+                *d++ = '"';
+        }
+    }
+    if (quote)
+        *d++ = '"';
+    w->mem_len = (size_t)(d - w->mem);
+    w->row_open = 1;
+    return CDR_OK;
+}
 
 static cdr_err fail(cdr_csvw *w, cdr_err e, const char *what, int errnum)
 {
@@ -133,10 +195,17 @@ static cdr_err put(cdr_csvw *w, const char *s, size_t n)
 {
     if (w->status != CDR_OK)
         return w->status;
+    if (w->mem_mode) {
+        if (mem_reserve(w, n) == CDR_OK) {
+            memcpy(w->mem + w->mem_len, s, n);
+            w->mem_len += n;
+        }
+        return w->status;
+    }
     if (!w->fp || w->committed)
         return fail(w, CDR_E_INTERNAL, "write after commit or abort", 0);
     errno = 0;
-    if (n && fwrite(s, 1, n, w->fp) != n)
+    if (n == 1 ? putc_unlocked(*s, w->fp) == EOF : n && fwrite_unlocked(s, 1, n, w->fp) != n)
         return fail(w, CDR_E_IO, "write failed", errno ? errno : EIO);
     return CDR_OK;
 }
@@ -151,6 +220,8 @@ static cdr_err cell(cdr_csvw *w, const char *s, size_t n, int neutralise)
         s = "";
         n = 0;
     }
+    if (w->mem_mode)
+        return mem_cell(w, s, n, neutralise);
     if (w->row_open && put(w, ",", 1) != CDR_OK)
         return w->status;
     w->row_open = 1;
@@ -172,18 +243,39 @@ cdr_err cdr_csvw_money(cdr_csvw *w, cdr_money v)
     return cell(w, b, n, 0);
 }
 
+static size_t fmt_u64(uint64_t v, char *b)
+{
+    char t[24];
+    size_t k = 0, n = 0;
+    do {
+        t[k++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (k)
+        b[n++] = t[--k];
+    return n;
+}
 cdr_err cdr_csvw_u64(cdr_csvw *w, uint64_t v)
 {
     char b[32];
-    int n = snprintf(b, sizeof b, "%" PRIu64, v);
-    return cell(w, b, (size_t)n, 0);
+    return cell(w, b, fmt_u64(v, b), 0);
 }
-
 cdr_err cdr_csvw_i64(cdr_csvw *w, int64_t v)
 {
     char b[32];
-    int n = snprintf(b, sizeof b, "%" PRId64, v);
-    return cell(w, b, (size_t)n, 0);
+    if (v >= 0)
+        return cell(w, b, fmt_u64((uint64_t)v, b), 0);
+    b[0] = '-';
+    return cell(w, b, 1 + fmt_u64((uint64_t)0 - (uint64_t)v, b + 1), 0);
+}
+cdr_err cdr_csvw_raw(cdr_csvw *w, const char *p, size_t n)
+{
+    if (w->row_open)
+        return fail(w, CDR_E_INTERNAL, "raw rows inside an open row", 0);
+    if (put(w, p, n) == CDR_OK)
+        for (const char *q = p, *end = p + n; (q = memchr(q, '\n', (size_t)(end - q))); q++)
+            w->rows++;
+    return w->status;
 }
 
 cdr_err cdr_csvw_end_row(cdr_csvw *w)
@@ -273,7 +365,9 @@ void cdr_csvw_free(cdr_csvw *w)
 {
     if (!w)
         return;
-    cdr_csvw_abort(w);
+    if (!w->mem_mode)
+        cdr_csvw_abort(w);
+    free(w->mem);
     free(w->dir);
     free(w->tmp_path);
     free(w->final_path);
@@ -361,4 +455,27 @@ cdr_err cdr_rejects_csv_row(cdr_csvw *w, const cdr_reject *r)
     cdr_csvw_textz(w, r->reason);
     cdr_csvw_text(w, r->raw.p, r->raw.n);
     return cdr_csvw_end_row(w);
+}
+
+cdr_err cdr_csvw_open_memory(cdr_csvw **out)
+{
+    cdr_csvw *w = calloc(1, sizeof *w);
+    *out = w;
+    if (!w)
+        return CDR_E_NOMEM;
+    w->mem_mode = 1;
+    snprintf(w->label, sizeof w->label, "memory");
+    return CDR_OK;
+}
+
+const char *cdr_csvw_memory(const cdr_csvw *w, size_t *len)
+{
+    *len = w->mem_len;
+    return w->mem;
+}
+
+void cdr_csvw_memory_reset(cdr_csvw *w)
+{
+    w->mem_len = 0;
+    w->row_open = 0;
 }

@@ -260,14 +260,37 @@ cdr_err cdr_stmt_rec_parse(const cdr_str *f, size_t n, cdr_stmt_rec *r)
 
 /* ------------------------------------------------------------------ */
 
-cdr_err cdr_stmt_rec_from_rated(const cdr_rated *rr, const cdr_tariff *t, const char *file,
-                                cdr_stmt_rec *o)
+/* Fill a record whose strings are views copied into `sc` (scratch of
+ * `sclen` bytes, NUL-terminated each): no allocation. CDR_E_RANGE if the
+ * scratch is too small. */
+typedef struct scratch {
+    char *p;
+    size_t n, cap;
+} scratch;
+
+static char *sc_put(scratch *sc, const char *s, size_t n)
+{
+    if (sc->n + n + 1 > sc->cap)
+        return NULL;
+    char *d = sc->p + sc->n;
+    memcpy(d, s, n);
+    d[n] = '\0';
+    sc->n += n + 1;
+    return d;
+}
+
+static char *sc_putz(scratch *sc, const char *s)
+{
+    return sc_put(sc, s ? s : "", s ? strlen(s) : 0);
+}
+
+static cdr_err rated_view(const cdr_rated *rr, const cdr_tariff *t, const char *file,
+                          cdr_stmt_rec *o, scratch *sc)
 {
     const cdr_row *row = &rr->row;
     const cdr_rate_out *ro = &rr->rating;
     int rated = (rr->status == CDR_RS_RATED || rr->status == CDR_RS_PARTIAL_FIRST) && ro->rate;
     char buf[256];
-    cdr_err err = CDR_E_NOMEM;
 
     memset(o, 0, sizeof *o);
     o->line = row->line;
@@ -301,20 +324,6 @@ cdr_err cdr_stmt_rec_from_rated(const cdr_rated *rr, const cdr_tariff *t, const 
         o->unit = ro->rate->unit;
         o->increment = ro->rate->increment;
     }
-    if (!(o->file = strdup(file ? file : "")) ||
-        !(o->record_id = dupn(row->record_id.p, row->record_id.n)) ||
-        !(o->msisdn = dupn(row->msisdn.p, row->msisdn.n)) ||
-        !(o->peer = dupn(row->peer.p, row->peer.n)) ||
-        !(o->dup_of = dupn(rr->dup_of.p ? rr->dup_of.p : "", rr->dup_of.n)) ||
-        !(o->call_id = dupn(row->call_id.p, row->call_id.n)) ||
-        !(o->sms_ref = dupn(row->sms_ref.p, row->sms_ref.n)) ||
-        !(o->plan = strdup(rr->plan >= 0 ? t->plans[rr->plan].name : "")) ||
-        !(o->pool = strdup(rated && ro->pool >= 0 ? t->pool_names[ro->pool] : "")) ||
-        !(o->category = strdup(rr->has_finding ? cdr_category_name(rr->finding.category) : "")) ||
-        !(o->explanation = strdup(rr->has_finding ? rr->finding.explanation
-                                  : rr->status == CDR_RS_UNRATED && rr->unrated ? rr->unrated
-                                                                               : "")))
-        goto fail;
     /* band, or the pieces under split */
     buf[0] = '\0';
     if (rated && ro->n_pieces > 1) {
@@ -326,32 +335,111 @@ cdr_err cdr_stmt_rec_from_rated(const cdr_rated *rr, const cdr_tariff *t, const 
     } else if (rated && ro->band >= 0) {
         snprintf(buf, sizeof buf, "%s", t->band_names[ro->band]);
     }
-    if (!(o->band = strdup(buf)))
-        goto fail;
-    /* unknown columns */
-    {
-        size_t len = 1;
-        for (uint32_t i = 0; i < row->n_extra; i++)
-            len += row->extra_names[i].n + row->extra[i].n + 2;
-        o->extra = malloc(len);
-        if (!o->extra)
-            goto fail;
-        size_t k = 0;
-        for (uint32_t i = 0; i < row->n_extra; i++) {
-            if (i)
-                o->extra[k++] = ';';
-            memcpy(o->extra + k, row->extra_names[i].p, row->extra_names[i].n);
-            k += row->extra_names[i].n;
-            o->extra[k++] = '=';
-            memcpy(o->extra + k, row->extra[i].p, row->extra[i].n);
-            k += row->extra[i].n;
-        }
-        o->extra[k] = '\0';
+    if (!(o->file = sc_putz(sc, file)) ||
+        !(o->record_id = sc_put(sc, row->record_id.p, row->record_id.n)) ||
+        !(o->msisdn = sc_put(sc, row->msisdn.p, row->msisdn.n)) ||
+        !(o->peer = sc_put(sc, row->peer.p, row->peer.n)) ||
+        !(o->dup_of = sc_put(sc, rr->dup_of.p ? rr->dup_of.p : "", rr->dup_of.n)) ||
+        !(o->call_id = sc_put(sc, row->call_id.p, row->call_id.n)) ||
+        !(o->sms_ref = sc_put(sc, row->sms_ref.p, row->sms_ref.n)) ||
+        !(o->plan = sc_putz(sc, rr->plan >= 0 ? t->plans[rr->plan].name : "")) ||
+        !(o->pool = sc_putz(sc, rated && ro->pool >= 0 ? t->pool_names[ro->pool] : "")) ||
+        !(o->category = sc_putz(sc, rr->has_finding ? cdr_category_name(rr->finding.category)
+                                                    : "")) ||
+        !(o->explanation = sc_putz(sc, rr->has_finding ? rr->finding.explanation
+                                       : rr->status == CDR_RS_UNRATED && rr->unrated
+                                           ? rr->unrated
+                                           : "")) ||
+        !(o->band = sc_putz(sc, buf)))
+        return CDR_E_RANGE;
+    /* unknown columns as name=value;name=value */
+    char *ex = sc->p + sc->n;
+    size_t k = 0, room = sc->cap - sc->n;
+    for (uint32_t i = 0; i < row->n_extra; i++) {
+        size_t need = row->extra_names[i].n + row->extra[i].n + 2;
+        if (k + need + 1 > room)
+            return CDR_E_RANGE;
+        if (i)
+            ex[k++] = ';';
+        memcpy(ex + k, row->extra_names[i].p, row->extra_names[i].n);
+        k += row->extra_names[i].n;
+        ex[k++] = '=';
+        memcpy(ex + k, row->extra[i].p, row->extra[i].n);
+        k += row->extra[i].n;
     }
+    if (k + 1 > room)
+        return CDR_E_RANGE;
+    ex[k] = '\0';
+    sc->n += k + 1;
+    o->extra = ex;
     return CDR_OK;
-fail:
-    cdr_stmt_rec_clear(o);
-    return err;
+}
+
+/* The view's strings need about this much room. */
+static size_t view_size(const cdr_rated *rr, const char *file)
+{
+    size_t n = 512 + strlen(file ? file : "") + rr->row.record_id.n + rr->row.msisdn.n +
+               rr->row.peer.n + rr->dup_of.n + rr->row.call_id.n + rr->row.sms_ref.n;
+    if (rr->has_finding)
+        n += strlen(rr->finding.explanation);
+    if (rr->status == CDR_RS_UNRATED && rr->unrated)
+        n += strlen(rr->unrated);
+    for (uint32_t i = 0; i < rr->row.n_extra; i++)
+        n += rr->row.extra_names[i].n + rr->row.extra[i].n + 2;
+    return n;
+}
+
+cdr_err cdr_stmt_rated_write(cdr_csvw *w, const cdr_rated *rr, const cdr_tariff *t,
+                             const char *file)
+{
+    char stack[4096];
+    size_t need = view_size(rr, file);
+    scratch sc = {stack, 0, sizeof stack};
+    if (need > sizeof stack) {
+        sc.p = malloc(need);
+        if (!sc.p)
+            return CDR_E_NOMEM;
+        sc.cap = need;
+    }
+    cdr_stmt_rec v;
+    cdr_err e = rated_view(rr, t, file, &v, &sc);
+    if (e == CDR_OK)
+        e = cdr_stmt_rec_write(w, &v);
+    if (sc.p != stack)
+        free(sc.p);
+    return e;
+}
+
+cdr_err cdr_stmt_rec_from_rated(const cdr_rated *rr, const cdr_tariff *t, const char *file,
+                                cdr_stmt_rec *o)
+{
+    size_t need = view_size(rr, file);
+    scratch sc = {malloc(need), 0, need};
+    if (!sc.p)
+        return CDR_E_NOMEM;
+    cdr_stmt_rec v;
+    cdr_err e = rated_view(rr, t, file, &v, &sc);
+    if (e == CDR_OK) {
+        /* the owning copy: every string duplicated */
+        *o = v;
+        char **strs[] = {&o->file, &o->record_id, &o->msisdn, &o->peer, &o->dup_of,
+                         &o->call_id, &o->sms_ref, &o->plan, &o->band, &o->pool,
+                         &o->category, &o->explanation, &o->extra};
+        for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
+            *strs[i] = NULL;
+        if (!(o->file = strdup(v.file)) || !(o->record_id = strdup(v.record_id)) ||
+            !(o->msisdn = strdup(v.msisdn)) || !(o->peer = strdup(v.peer)) ||
+            !(o->dup_of = strdup(v.dup_of)) || !(o->call_id = strdup(v.call_id)) ||
+            !(o->sms_ref = strdup(v.sms_ref)) || !(o->plan = strdup(v.plan)) ||
+            !(o->band = strdup(v.band)) || !(o->pool = strdup(v.pool)) ||
+            !(o->category = strdup(v.category)) || !(o->explanation = strdup(v.explanation)) ||
+            !(o->extra = strdup(v.extra))) {
+            cdr_stmt_rec_clear(o);
+            e = CDR_E_NOMEM;
+        }
+    }
+    free(sc.p);
+    return e;
 }
 
 /* ------------------------------------------------------------------ */
@@ -598,7 +686,7 @@ cdr_err cdr_stmt_scan(const cdr_tariff *t, char **files, size_t nfiles, const ch
             goto out;
         }
     }
-    cdr_engine_sink sink = {scan_rec, NULL, scan_cand, &c, 0};
+    cdr_engine_sink sink = {.on_record = scan_rec, .on_candidate = scan_cand, .user = &c};
     cdr_engine_totals tot;
     rc = cdr_engine_finish(eng, &sink, &tot);
     if (rc == CDR_E_INTERRUPTED && c.err)

@@ -7,29 +7,27 @@
 # Knobs: BENCH_ROWS (default 8000000), BENCH_RUNS (default 5).
 set -eu
 BUILD=${1:-build}
-ROWS=${BENCH_ROWS:-8000000}
+ROWS=${BENCH_ROWS:-10000000}
 RUNS=${BENCH_RUNS:-5}
 CDRECON="$BUILD/cdrecon"
 mkdir -p "$BUILD/bench"
-f="$BUILD/bench/cdr-seed42-$ROWS.csv.gz"
-if [ ! -s "$f" ]; then
-    echo "bench: generating $f ($ROWS rows, seed 42)" >&2
+# One fixed-seed month (CDRs + its tariff) serves every benchmark.
+d="$BUILD/bench/seed42-$ROWS"
+f="$d/cdr.csv.gz"
+if [ ! -s "$f" ] || [ ! -s "$d/tariff/plans.csv" ]; then
+    echo "bench: generating $d ($ROWS rows, seed 42)" >&2
+    rm -rf "$d"
+    mkdir -p "$d"
     if [ -x "$BUILD/tools/cdrgen" ]; then
-        "$BUILD/tools/cdrgen" --seed 42 --rows "$ROWS" -o "$f.tmp" >&2
+        "$BUILD/tools/cdrgen" --seed 42 --rows "$ROWS" --errors 0.01 --tariff "$d/tariff" \
+            --truth "$d/truth.csv" -o "$f.tmp" >&2
     else
-        awk -v n="$ROWS" 'BEGIN {
-            srand(42); print "record_id,msisdn,service,direction,peer,start_time,duration_s,bytes,sms_chars,billed";
-            for (i = 0; i < n; i++) {
-                m = sprintf("138%08d", int(rand() * 1e8)); p = sprintf("139%08d", int(rand() * 1e8));
-                t = sprintf("2026-10-%02d %02d:%02d:%02d", 1 + int(rand() * 30), int(rand() * 24), int(rand() * 60), int(rand() * 60));
-                s = int(rand() * 3);
-                if (s == 0) printf "R%d,%s,voice,mo,%s,%s,%d,,,%.2f\n", i, m, p, t, int(rand() * 600), rand() * 3;
-                else if (s == 1) printf "R%d,%s,sms,mo,%s,%s,,,%d,0.10\n", i, m, p, t, 1 + int(rand() * 200);
-                else printf "R%d,%s,data,mo,cmnet,%s,,%d,,%.2f\n", i, m, t, int(rand() * 5e7), rand() * 5 } }' |
-            gzip -6 > "$f.tmp"
+        echo "bench: build/tools/cdrgen is missing (run make)" >&2
+        exit 1
     fi
     mv "$f.tmp" "$f"
 fi
+export BENCH_DIR="$d"
 ls -l "$f"
 echo "bench: machine: $(nproc) cores, load: $(cut -d' ' -f1-3 /proc/loadavg)"
 if command -v hyperfine >/dev/null 2>&1; then
@@ -54,6 +52,11 @@ else
 fi
 /usr/bin/time -f '%M' -o "$BUILD/bench/rss" "$CDRECON" scan --quiet "$f"
 echo "bench: scan peak RSS $(tail -n 1 "$BUILD/bench/rss") KB"
+
+# ---- rate and run (issues 3 and 4) ------------------------------------------
+if [ "${BENCH_SKIP_RATE_RUN:-0}" != 1 ]; then
+    sh "$(dirname "$0")/bench-rate-run.sh" "$BUILD" "$d"
+fi
 
 # ---- investigate (issue 5; owned by the investigate helper) ------------------
 # Store-path latency and scan-path/zcat ratio: tools/bench-investigate.sh.

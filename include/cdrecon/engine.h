@@ -101,6 +101,12 @@ typedef struct cdr_engine_sink {
      * (1u << cdr_rec_status) is set here; 0 means every record. Naming only
      * what is needed saves keeping every record for the ordered hand-over. */
     unsigned record_statuses;
+    /* Optional: render each wanted record as text on the rating workers (in
+     * parallel; it must be thread-safe and deterministic), into a writer the
+     * engine provides; the text of each bucket is then handed over in order
+     * through on_text. When set, on_record is not called. */
+    cdr_err (*render)(const cdr_rated *r, void *w /* cdr_csvw * */, void *user);
+    int (*on_text)(const char *p, size_t n, void *user);
 } cdr_engine_sink;
 
 cdr_err cdr_engine_new(const cdr_tariff *t, const cdr_engine_opts *o, cdr_engine **out);

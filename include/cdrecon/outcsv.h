@@ -56,6 +56,12 @@ cdr_err cdr_csvw_open(const char *dir, const char *name, unsigned flags, cdr_csv
  */
 cdr_err cdr_csvw_open_stream(FILE *fp, const char *label, cdr_csvw **out);
 
+/* A writer into memory (no file): the same bytes, read back with
+ * cdr_csvw_memory(); cdr_csvw_memory_reset() empties it for reuse. */
+cdr_err cdr_csvw_open_memory(cdr_csvw **out);
+const char *cdr_csvw_memory(const cdr_csvw *w, size_t *len);
+void cdr_csvw_memory_reset(cdr_csvw *w);
+
 /* Cells. Each returns the writer's sticky status (CDR_OK while all is well). */
 cdr_err cdr_csvw_text(cdr_csvw *w, const char *s, size_t n); /* neutralised */
 cdr_err cdr_csvw_textz(cdr_csvw *w, const char *s);          /* NULL = empty */
@@ -64,6 +70,8 @@ cdr_err cdr_csvw_money(cdr_csvw *w, cdr_money v);            /* yuan, >= 2 decim
 cdr_err cdr_csvw_u64(cdr_csvw *w, uint64_t v);
 cdr_err cdr_csvw_i64(cdr_csvw *w, int64_t v);
 cdr_err cdr_csvw_end_row(cdr_csvw *w);
+/* Whole rows already formatted by another writer (ending in a newline). */
+cdr_err cdr_csvw_raw(cdr_csvw *w, const char *p, size_t n);
 
 /* The sticky status, and the error in words ("" when none). */
 cdr_err cdr_csvw_status(const cdr_csvw *w);

@@ -95,6 +95,11 @@ cdr_err cdr_stmt_rec_write(cdr_csvw *w, const cdr_stmt_rec *r);
 cdr_err cdr_stmt_rec_parse(const cdr_str *fields, size_t n, cdr_stmt_rec *out);
 void cdr_stmt_rec_clear(cdr_stmt_rec *r);
 
+/* Write the canonical row of an engine record directly (no allocation in the
+ * common case): the same bytes as cdr_stmt_rec_from_rated + cdr_stmt_rec_write. */
+cdr_err cdr_stmt_rated_write(cdr_csvw *w, const cdr_rated *r, const cdr_tariff *t,
+                             const char *file);
+
 /* Build a record from the engine's view of it. */
 cdr_err cdr_stmt_rec_from_rated(const cdr_rated *r, const cdr_tariff *t, const char *file,
                                 cdr_stmt_rec *out);

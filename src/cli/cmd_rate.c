@@ -43,13 +43,7 @@ static int on_reject(const cdr_reject *r, void *user)
 
 static cdr_err write_record(rate_ctx *c, const cdr_rated *r, const char *file)
 {
-    cdr_stmt_rec rec;
-    cdr_err e = cdr_stmt_rec_from_rated(r, c->t, file, &rec);
-    if (e != CDR_OK)
-        return e;
-    e = cdr_stmt_rec_write(c->out, &rec);
-    cdr_stmt_rec_clear(&rec);
-    return e;
+    return cdr_stmt_rated_write(c->out, r, c->t, file);
 }
 
 typedef struct rec_ctx {
@@ -73,6 +67,25 @@ static int on_rated(const cdr_rated *r, void *user)
  * pipe), it is opened and written directly; a regular file is written
  * through a temporary name and renamed into place when complete. */
 static FILE *direct_fp;
+
+/* Runs on the rating workers: the row of one record, into the engine's writer. */
+static cdr_err render_rated(const cdr_rated *r, void *w, void *user)
+{
+    rec_ctx *rc = user;
+    return cdr_stmt_rated_write(w, r, rc->c->t, rc->files[r->row.file_index]);
+}
+
+/* Runs on the calling thread, bucket by bucket in order. */
+static int on_text(const char *p, size_t n, void *user)
+{
+    rec_ctx *rc = user;
+    cdr_err e = cdr_csvw_raw(rc->c->out, p, n);
+    if (e != CDR_OK) {
+        rc->c->werr = e;
+        return 1;
+    }
+    return 0;
+}
 
 static cdr_err open_out(const char *path, const char *what, cdr_csvw **w)
 {
@@ -203,7 +216,7 @@ int cmd_rate(int argc, char **argv)
 
     cdr_stmt_rec_header(c.out);
     rec_ctx rcx = {&c, &in, files};
-    cdr_engine_sink sink = {on_rated, NULL, NULL, &rcx, 0};
+    cdr_engine_sink sink = {on_rated, NULL, NULL, &rcx, 0, render_rated, on_text};
     cdr_engine_totals tot;
     rc = cdr_engine_finish(eng, &sink, &tot);
     if (rc == CDR_E_INTERRUPTED && c.werr)

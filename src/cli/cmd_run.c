@@ -448,8 +448,11 @@ int cmd_run(int argc, char **argv)
         }
 
     /* without a store, only the unrated records are wanted one by one */
-    cdr_engine_sink sink = {on_record, on_finding, on_candidate, &c,
-                            c.store ? 0u : 1u << CDR_RS_UNRATED};
+    cdr_engine_sink sink = {.on_record = on_record,
+                            .on_finding = on_finding,
+                            .on_candidate = on_candidate,
+                            .user = &c,
+                            .record_statuses = c.store ? 0u : 1u << CDR_RS_UNRATED};
     cdr_engine_totals tot;
     t_read = now_s() - t0;
     rc = cdr_engine_finish(eng, &sink, &tot);
