@@ -172,7 +172,11 @@ cdr_err cdr_gz_init(cdr_gz *g, cdr_gz_engine e)
         }
         g->impl = z;
     } else {
-        isal_eng *x = malloc(sizeof *x);
+        /* zeroed: on damaged data ISA-L 2.30 may copy from parts of its
+         * internal output buffer never written (a distance too far back that
+         * it does not refuse); the CRC32 then fails, but the bytes seen before
+         * that must not be uninitialised memory */
+        isal_eng *x = calloc(1, sizeof *x);
         if (!x)
             return CDR_E_NOMEM;
         isal_inflate_init(&x->st);
