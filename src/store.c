@@ -89,12 +89,10 @@ typedef struct buf {
     int oom;
 } buf;
 
-static int buf_reserve(buf *b, size_t more)
+static int buf_grow(buf *b, size_t more)
 {
     if (b->oom)
         return -1;
-    if (b->n + more <= b->cap)
-        return 0;
     size_t cap = b->cap ? b->cap : 4096;
     while (cap < b->n + more)
         cap *= 2;
@@ -108,6 +106,14 @@ static int buf_reserve(buf *b, size_t more)
     return 0;
 }
 
+/* Room for `more` bytes (the fast path inline; oom keeps cap at n). */
+static inline int buf_reserve(buf *b, size_t more)
+{
+    if (b->cap - b->n >= more)
+        return 0;
+    return buf_grow(b, more);
+}
+
 static void put_bytes(buf *b, const void *p, size_t n)
 {
     if (buf_reserve(b, n) == 0) {
@@ -116,15 +122,17 @@ static void put_bytes(buf *b, const void *p, size_t n)
     }
 }
 
-static void put_uv(buf *b, uint64_t v)
+static inline void put_uv(buf *b, uint64_t v)
 {
     if (buf_reserve(b, 10))
         return;
+    uint8_t *q = b->p + b->n;
     while (v >= 0x80) {
-        b->p[b->n++] = (uint8_t)(v | 0x80);
+        *q++ = (uint8_t)(v | 0x80);
         v >>= 7;
     }
-    b->p[b->n++] = (uint8_t)v;
+    *q++ = (uint8_t)v;
+    b->n = (size_t)(q - b->p);
 }
 
 static void put_sv(buf *b, int64_t v)
@@ -276,12 +284,23 @@ static void put_money(buf *b, int64_t v)
     }
 }
 
+/* a == b over n bytes; short strings without a library call */
+static inline int eqn(const void *a, const void *b, size_t n)
+{
+    const uint8_t *x = a, *y = b;
+    if (n > 16)
+        return memcmp(x, y, n) == 0;
+    for (size_t i = 0; i < n; i++)
+        if (x[i] != y[i])
+            return 0;
+    return 1;
+}
+
 /* Index of s (n bytes) in d, or -1. */
 static int dict_find(const dict *d, const uint8_t *base, const char *s, size_t n)
 {
     for (uint32_t i = 0; i < d->n; i++)
-        if (d->len[i] == n && (n == 0 || (base[d->off[i]] == (uint8_t)s[0] &&
-                                          memcmp(base + d->off[i], s, n) == 0)))
+        if (d->len[i] == n && eqn(base + d->off[i], s, n))
             return (int)i;
     return -1;
 }
@@ -394,7 +413,7 @@ static int enc_rec(buf *b, codec *k, const cdr_stmt_rec *r, const cdr_str *s,
         (unsigned)r->direction > CDR_DIR_MT)
         return -1;
     uint64_t other = r->month != s_month || s[F_MSISDN].n != s_len ||
-                     memcmp(s[F_MSISDN].p, s_msisdn, s_len) != 0;
+                     !eqn(s[F_MSISDN].p, s_msisdn, s_len);
     put_uv(b, (uint64_t)r->status | (uint64_t)r->service << 4 | (uint64_t)r->direction << 6 |
                   (uint64_t)(r->has_rebuilt != 0) << 7 | other << 8 | (uint64_t)r->flags << 9);
     if (other) {
@@ -1185,10 +1204,14 @@ static cdr_err close_current(cdr_store_writer *w)
 
 /* A string field of a row as cdr_stmt_rec_from_rated keeps it: copied,
  * then read as a C string (up to a NUL byte, if any). */
-static cdr_str cstr(const char *p, size_t n)
+static inline cdr_str cstr(const char *p, size_t n)
 {
-    const char *z = n ? memchr(p, '\0', n) : NULL;
-    return (cdr_str){p ? p : "", z ? (size_t)(z - p) : p ? n : 0};
+    if (!p)
+        return (cdr_str){"", 0};
+    for (size_t i = 0; i < n; i++)
+        if (!p[i])
+            return (cdr_str){p, i};
+    return (cdr_str){p, n};
 }
 
 /*
@@ -1313,7 +1336,7 @@ cdr_err cdr_store_add_rated(cdr_store_writer *w, const cdr_rated *r, const char 
     if (w->status)
         return w->status;
     if (w->open && (r->month != w->cur_month || w->cur_len != r->row.msisdn.n ||
-                    memcmp(w->cur_msisdn, r->row.msisdn.p, r->row.msisdn.n) != 0)) {
+                    !eqn(w->cur_msisdn, r->row.msisdn.p, r->row.msisdn.n))) {
         if (close_current(w) != CDR_OK)
             return w->status;
     }
