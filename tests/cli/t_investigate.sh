@@ -132,6 +132,19 @@ for bad in cut flip plans missing; do
     grep -q "$bad.store" "$T/e" || fail "$bad store: message does not name the file"
 done
 
+# a store of an older format (version 1): exit 13, told to rebuild it
+cp "$S" "$T/old.store"
+printf '\001' | dd of="$T/old.store" bs=1 seek=8 conv=notrunc 2>/dev/null
+set +e
+"$CDRECON" investigate --msisdn "$num" --month 2026-10 --store "$T/old.store" >"$T/o" 2>"$T/e"
+rc=$?
+set -e
+[ $rc -eq 13 ] || fail "old store: exit $rc, want 13: $(cat "$T/e")"
+[ -s "$T/o" ] && fail "old store: something on stdout"
+grep -q "old.store: store format version 1 was written by an older cdrecon" "$T/e" ||
+    fail "old store: message: $(cat "$T/e")"
+grep -q "cdrecon run" "$T/e" || fail "old store: no hint to rebuild: $(cat "$T/e")"
+
 # --no-store writes none
 "$CDRECON" run --quiet --no-store --tariff "$EX/tariff" --db "$T/db2" --out "$T/out2" \
     "$EX"/cdr/* || fail "run --no-store"
