@@ -1019,7 +1019,8 @@ cdr_err cdr_store_create(const char *path, const cdr_tariff *t, const cdr_store_
     w->zs_ready = 1;
 #ifdef HAVE_ISAL
     if (w->o.level == 1 && isal_deflate_stateless && isal_deflate_stateless_init)
-        w->isal_buf = malloc(ISAL_DEF_LVL1_DEFAULT); /* NULL: zlib does it */
+        w->isal_buf = calloc(1, ISAL_DEF_LVL1_DEFAULT); /* NULL: zlib does it; zeroed:
+                                                        * ISA-L reads its hash table first */
 #endif
     *out = w;
     return w->status;
@@ -1041,6 +1042,7 @@ static cdr_err flush_block(cdr_store_writer *w)
      * little smaller); zlib again if it does not fit the bound. */
     if (w->isal_buf) {
         struct isal_zstream is;
+        memset(&is, 0, sizeof is);
         isal_deflate_stateless_init(&is);
         is.level = 1;
         is.level_buf = w->isal_buf;
