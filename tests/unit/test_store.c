@@ -305,6 +305,83 @@ static void test_round_trip(void **st)
     }
 }
 
+/* The edges of the record encoding: amounts and deltas at the int64 limits,
+ * identifiers with leading zeros, more than 18 digits or digits only, unknown
+ * columns with empty pieces, a record of another number and month, more
+ * distinct strings than a statement's dictionary remembers. */
+static void test_encoding_edges(void **st)
+{
+    (void)st;
+    static const int64_t big[] = {INT64_MIN, INT64_MIN + 1, -10000, -1, 0, 1, 9999, 10000,
+                                  INT64_MAX - 9999, INT64_MAX};
+    static const char *ids[] = {"", "0", "007", "R0000000000000000000000001", "12345678901234567890",
+                                "abc", "x9", "999999999999999999", "1000000000000000000",
+                                "=SUM(A1)0"};
+    static const char *extras[] = {"", ";", "a=1;;b=0012", "cell_id=21049;msc_id=BJMSC03",
+                                   "x=;y", ";;;;;;;;;;z=99"};
+    const char *msisdn = "13800000001";
+    cdr_month m = 2026 * 12 + 9;
+    cdr_stmt s;
+    assert_int_equal(cdr_stmt_init(&s, msisdn, m), CDR_OK);
+    char bufs[8][64];
+    int n = 120;
+    for (int k = 0; k < n; k++) {
+        cdr_stmt_rec r;
+        make_rec(&r, msisdn, m, k);
+        int64_t v = big[k % 10], w = big[(k * 7 + 3) % 10];
+        r.start = v;
+        r.usage = w;
+        r.amount = v;
+        r.billable = big[(k * 3) % 10];
+        r.covered = w;
+        r.billed = v;
+        r.rebuilt = w;
+        r.difference = big[(k * 5 + 1) % 10];
+        r.price = w;
+        r.discount_micro = v;
+        r.pool_after = w;
+        r.partial_seq = v;
+        r.line = (uint64_t)v;
+        r.offset = (uint64_t)w;
+        r.record_id = (char *)ids[k % 10];
+        r.peer = (char *)ids[(k + 3) % 10];
+        r.call_id = (char *)ids[(k + 5) % 10];
+        r.sms_ref = (char *)ids[(k * 3) % 10];
+        r.dup_of = (char *)ids[(k * 7) % 10];
+        r.extra = (char *)extras[k % 6];
+        snprintf(bufs[0], sizeof bufs[0], "explanation number %d", k); /* > 32 distinct */
+        r.explanation = bufs[0];
+        snprintf(bufs[1], sizeof bufs[1], "plan%d", k % 40);
+        r.plan = bufs[1];
+        r.rate_line = (uint32_t)(k % 37);
+        if (k % 11 == 5) {
+            r.msisdn = "15900000002";
+            r.month = m + 1;
+        }
+        if (k % 13 == 7)
+            r.month = INT32_MIN;
+        assert_int_equal(cdr_stmt_add(&s, &r), CDR_OK);
+    }
+    assert_int_equal(cdr_stmt_finish(&s, NULL), CDR_OK);
+    s.vip = 1;
+    s.join_date = INT64_MIN;
+    cdr_store_writer *w;
+    assert_int_equal(cdr_store_create(path, NULL, NULL, &w), CDR_OK);
+    assert_int_equal(cdr_store_put(w, &s), CDR_OK);
+    assert_int_equal(cdr_store_commit(w), CDR_OK);
+    cdr_store_writer_free(w);
+    cdr_store *rs;
+    char err[256];
+    assert_int_equal(cdr_store_open(path, &rs, err, sizeof err), CDR_OK);
+    cdr_stmt got;
+    assert_int_equal(cdr_store_get(rs, msisdn, m, &got, err, sizeof err), CDR_OK);
+    assert_stmt_equal(&s, &got);
+    assert_int_equal(cdr_store_verify(rs, err, sizeof err), CDR_OK);
+    cdr_stmt_free(&got);
+    cdr_store_close(rs);
+    cdr_stmt_free(&s);
+}
+
 static void test_empty_store(void **st)
 {
     (void)st;
@@ -530,6 +607,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_round_trip, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_encoding_edges, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_empty_store, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_duplicate_statement_refused, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_no_half_store, setup_dir, teardown_dir),
