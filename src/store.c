@@ -2,11 +2,15 @@
  * cdrecon — the per-subscriber store (include/cdrecon/store.h,
  * docs/investigate.md for the file layout).
  *
- * A statement is serialised field by field: unsigned varints (LEB128),
- * signed ones zigzagged, strings as varint(len + 1) + bytes, where a
- * string equal to the same field of the previous record is varint 0.
- * Record start times are deltas from the previous record. Integers in the
- * file header, block headers, index entries and footer are little-endian.
+ * Format 2. A statement is a header (number, month, subscriber facts,
+ * candidate, record count) and its records, each serialised field by field
+ * with per-statement state (see "statement serialisation" below): varints
+ * (LEB128, signed ones zigzagged), deltas, dictionary references for
+ * repeated strings, identifiers as head + numeric tail. Totals and pool
+ * summaries are recomputed by cdr_stmt_finish on reading. The writer takes
+ * each record straight from the engine (rated_rec: no copy, no malloc).
+ * Integers in the file header, block headers, index entries and footer are
+ * little-endian.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -7,8 +7,9 @@
  *   header   "CDRSTOR1", format version, the writer's meta text
  *   blocks   zlib-compressed chunks (~64 KiB uncompressed) of one logical
  *            byte stream; the stream is the sequence of serialised
- *            subscriber-month statements (records, pools, candidate) in the
- *            engine's output order. A statement may span several blocks.
+ *            subscriber-month statements (header with the candidate,
+ *            then the records; totals and pools are recomputed on reading
+ *            by cdr_stmt_finish) in the engine's output order. A statement may span several blocks.
  *            Each block carries its lengths and the CRC-32 of its bytes.
  *   index    one 64-byte entry per subscriber-month, sorted by (msisdn,
  *            month): where its statement starts (block offset, offset in
@@ -41,7 +42,8 @@ extern "C" {
 typedef struct cdr_store_writer cdr_store_writer;
 
 typedef struct cdr_store_opts {
-    int level;              /* zlib level 1..9 (default 1: the nightly run pays for it) */
+    int level;              /* deflate level 1..9 (default 1: the nightly run pays for it;
+                               level 1 uses ISA-L when the program is linked with it) */
     size_t block_size;      /* uncompressed bytes per block (default 65536) */
     const char *meta;       /* free text kept in the header (run id, tariff, options) */
 } cdr_store_opts;
@@ -66,8 +68,10 @@ cdr_err cdr_store_create(const char *path, const cdr_tariff *t, const cdr_store_
 cdr_err cdr_store_add_rated(cdr_store_writer *w, const cdr_rated *r, const char *file);
 cdr_err cdr_store_add_candidate(cdr_store_writer *w, const cdr_candidate *c);
 
-/* Or a whole finished statement at a time (tests, tools). A statement of a
- * subscriber-month already in the store is CDR_E_USAGE. */
+/* Or a whole finished statement at a time (tests, tools). Its records,
+ * candidate, VIP flag and join date are kept; its totals and pools are not
+ * (a reader gets those of cdr_stmt_finish). A subscriber-month written twice
+ * makes the commit fail. */
 cdr_err cdr_store_put(cdr_store_writer *w, const cdr_stmt *s);
 
 /* Write the last blocks, the sorted index and the footer, fsync, rename
