@@ -1,12 +1,18 @@
 #!/bin/sh
 # gzip input has two engines (src/inflate_gz.c): ISA-L by default, zlib with
 # CDRECON_INFLATE=zlib. The default suite runs the reader's unit tests with
-# ISA-L; run them again with zlib, and check that scan gives the same output
-# and exit code with both engines on the golden corpus and on damaged files.
+# ISA-L; run them again with zlib (and the scan corpus and golden CLI tests),
+# and check that scan gives the same output and exit code with both engines on
+# the test data and on damaged files.
 set -eu
 CDRECON_INFLATE=zlib "$BUILD/tests/test_reader" >/dev/null 2>&1
 CDRECON_INFLATE=zlib "$BUILD/tests/test_reader_sha256" >/dev/null 2>&1
 "$BUILD/tests/test_reader_inflate" >/dev/null 2>&1
+# the scan corpus (every cut and flip of a gzip) and the golden scans, with zlib
+CDRECON_INFLATE=zlib sh tests/cli/t_scan_corpus.sh >/dev/null 2>&1 \
+    || { echo "t_scan_corpus fails with CDRECON_INFLATE=zlib" >&2; exit 1; }
+CDRECON_INFLATE=zlib sh tests/cli/t_scan_golden.sh >/dev/null 2>&1 \
+    || { echo "t_scan_golden fails with CDRECON_INFLATE=zlib" >&2; exit 1; }
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
