@@ -265,19 +265,16 @@ static cdr_err src_fill(source *s, unsigned char *out, size_t cap, size_t *got)
         if (r == CDR_GZ_OK) {
             if (in0 != z->avail_in || out0 != z->avail_out)
                 continue;
-            if (s->eof) {
-                /* all input given and nothing more comes out */
-                *got = cap - z->avail_out;
-                return src_fail(s, CDR_E_GZIP, s->in_read,
-                                "truncated gzip stream at compressed offset %llu",
-                                (unsigned long long)s->in_read);
-            }
-            if (z->avail_in == 0)
-                continue; /* more input needed */
+            /* No progress. With input left, the engine is stuck (never seen). */
             *got = cap - z->avail_out;
-            return src_fail(s, CDR_E_GZIP, off,
-                            "corrupt gzip data at compressed offset %llu: inflate is stuck",
-                            (unsigned long long)off);
+            if (z->avail_in > 0)
+                return src_fail(s, CDR_E_GZIP, off,
+                                "corrupt gzip data at compressed offset %llu: inflate is stuck",
+                                (unsigned long long)off);
+            /* Here s->eof: all input given and nothing more comes out. */
+            return src_fail(s, CDR_E_GZIP, s->in_read,
+                            "truncated gzip stream at compressed offset %llu",
+                            (unsigned long long)s->in_read);
         }
         *got = cap - z->avail_out;
         off = z->back < off - s->member_start ? off - z->back : s->member_start;
