@@ -504,6 +504,15 @@ cdr_err cdr_stmt_set_candidate(cdr_stmt *s, const cdr_candidate *c)
     return s->cand.policy_reason ? CDR_OK : CDR_E_NOMEM;
 }
 
+/* Totals of hostile or absurd amounts must not overflow: saturate. */
+static cdr_money sat_add(cdr_money a, cdr_money b)
+{
+    cdr_money r;
+    if (__builtin_add_overflow(a, b, &r))
+        return b > 0 ? INT64_MAX : INT64_MIN;
+    return r;
+}
+
 cdr_err cdr_stmt_finish(cdr_stmt *s, const cdr_tariff *t)
 {
     s->n_findings = s->n_duplicates = s->n_unrated = 0;
@@ -518,17 +527,18 @@ cdr_err cdr_stmt_finish(cdr_stmt *s, const cdr_tariff *t)
     for (size_t i = 0; i < s->n_recs; i++) {
         const cdr_stmt_rec *r = &s->recs[i];
         if (r->status != CDR_RS_PARTIAL_REST)
-            s->total_billed += r->billed;
+            s->total_billed = sat_add(s->total_billed, r->billed);
         if (r->has_rebuilt)
-            s->total_rebuilt += r->rebuilt;
+            s->total_rebuilt = sat_add(s->total_rebuilt, r->rebuilt);
         if (r->category[0] || r->flags)
             s->n_findings++;
         if (r->status == CDR_RS_DUPLICATE)
             s->n_duplicates++;
         if (r->status == CDR_RS_UNRATED)
             s->n_unrated++;
-        if (r->has_rebuilt && r->difference < 0 && !strcmp(r->category, "leakage"))
-            s->leakage += -r->difference;
+        if (r->has_rebuilt && r->difference < 0 && r->difference > INT64_MIN &&
+            !strcmp(r->category, "leakage"))
+            s->leakage = sat_add(s->leakage, -r->difference);
         if (r->pool[0] && r->pool_after >= 0 && r->covered >= 0) {
             size_t k;
             for (k = 0; k < s->n_pools; k++)
@@ -544,7 +554,7 @@ cdr_err cdr_stmt_finish(cdr_stmt *s, const cdr_tariff *t)
                 if (!p[k].pool || !p[k].plan)
                     return CDR_E_NOMEM;
                 /* the balance before the first record that drew from it */
-                p[k].allowance = r->pool_after + r->covered;
+                p[k].allowance = sat_add(r->pool_after, r->covered);
                 p[k].unit = r->service == CDR_SVC_VOICE ? "s"
                             : r->service == CDR_SVC_DATA ? "KB"
                                                          : "seg";

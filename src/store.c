@@ -1438,7 +1438,8 @@ cdr_err cdr_store_commit(cdr_store_writer *w)
         goto fail;
     if (close_current(w) != CDR_OK || flush_block(w) != CDR_OK)
         goto fail;
-    qsort(w->ix, w->n_ix, sizeof *w->ix, ientry_cmp);
+    if (w->n_ix > 1) /* qsort must not get NULL, even for 0 items */
+        qsort(w->ix, w->n_ix, sizeof *w->ix, ientry_cmp);
     for (size_t i = 1; i < w->n_ix; i++)
         if (ientry_cmp(&w->ix[i - 1], &w->ix[i]) == 0) {
             char m[8];
