@@ -19,13 +19,14 @@ if [ ! -s "$f" ] || [ ! -s "$d/tariff/plans.csv" ]; then
     rm -rf "$d"
     mkdir -p "$d"
     if [ -x "$BUILD/tools/cdrgen" ]; then
+        # (cdrgen compresses by the name: the temporary name must end in .gz)
         "$BUILD/tools/cdrgen" --seed 42 --rows "$ROWS" --errors 0.01 --tariff "$d/tariff" \
-            --truth "$d/truth.csv" -o "$f.tmp" >&2
+            --truth "$d/truth.csv" -o "$d/partial.csv.gz" >&2
     else
         echo "bench: build/tools/cdrgen is missing (run make)" >&2
         exit 1
     fi
-    mv "$f.tmp" "$f"
+    mv "$d/partial.csv.gz" "$f"
 fi
 export BENCH_DIR="$d"
 ls -l "$f"
