@@ -239,6 +239,9 @@ int cmd_evidence(int argc, char **argv)
             fputs(usage_text, stdout);
             free(files);
             return CDR_OK;
+        } else if (cli_engine_option(argc, argv, &i, &eo, &rc)) {
+            if (rc != CDR_OK)
+                goto out;
         } else if ((v = cli_optval(argc, argv, &i, "--msisdn"))) {
             msisdn_arg = v;
         } else if ((v = cli_optval(argc, argv, &i, "--month"))) {
@@ -261,21 +264,6 @@ int cmd_evidence(int argc, char **argv)
             force = 1;
         } else if (!strcmp(a, "--no-pdf")) {
             no_pdf = 1;
-        } else if ((v = cli_optval(argc, argv, &i, "--tolerance"))) {
-            if (cdr_money_parse(v, strlen(v), &eo.tolerance) != CDR_OK || eo.tolerance < 0) {
-                rc = cli_fail(CDR_E_USAGE, "bad --tolerance '%s'", v);
-                goto out;
-            }
-        } else if ((v = cli_optval(argc, argv, &i, "--max-duration"))) {
-            if (cli_parse_i64(v, &eo.max_duration) != 0 || eo.max_duration <= 0) {
-                rc = cli_fail(CDR_E_USAGE, "bad --max-duration '%s'", v);
-                goto out;
-            }
-        } else if ((v = cli_optval(argc, argv, &i, "--mem"))) {
-            if (cli_parse_size(v, &eo.mem_budget) != 0) {
-                rc = cli_fail(CDR_E_USAGE, "bad --mem '%s'", v);
-                goto out;
-            }
         } else if (a[0] == '-' && a[1] == '-') {
             rc = cli_fail(CDR_E_USAGE, "unknown option %s (see cdrecon help evidence)", a);
             goto out;

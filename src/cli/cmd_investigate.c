@@ -25,6 +25,7 @@ static const char *usage_text =
     "  --max-duration S   scan path: as given to run (default 10800)\n"
     "  --mem SIZE         scan path: memory before spilling (default 1G)\n"
     "  --tmp DIR          scan path: spill directory\n"
+    "  --threads N        scan path: rating threads (default 2)\n"
     "  --verify           store: check every block and index entry first\n"
     "  --timing           print the time taken on stderr\n"
     "exit status: 0 ok; 11 the number has no record in that month; 1 usage;\n"
@@ -66,6 +67,9 @@ int cmd_investigate(int argc, char **argv)
             fputs(usage_text, stdout);
             free(files);
             return CDR_OK;
+        } else if (cli_engine_option(argc, argv, &i, &eo, &rc)) {
+            if (rc != CDR_OK)
+                goto out;
         } else if ((v = cli_optval(argc, argv, &i, "--msisdn"))) {
             msisdn_arg = v;
         } else if ((v = cli_optval(argc, argv, &i, "--month"))) {
@@ -79,23 +83,6 @@ int cmd_investigate(int argc, char **argv)
                 rc = cli_fail(CDR_E_USAGE, "bad --format '%s' (text, csv or json)", v);
                 goto out;
             }
-        } else if ((v = cli_optval(argc, argv, &i, "--tolerance"))) {
-            if (cdr_money_parse(v, strlen(v), &eo.tolerance) != CDR_OK || eo.tolerance < 0) {
-                rc = cli_fail(CDR_E_USAGE, "bad --tolerance '%s' (yuan, e.g. 0.01)", v);
-                goto out;
-            }
-        } else if ((v = cli_optval(argc, argv, &i, "--max-duration"))) {
-            if (cli_parse_i64(v, &eo.max_duration) != 0 || eo.max_duration < 0) {
-                rc = cli_fail(CDR_E_USAGE, "bad --max-duration '%s'", v);
-                goto out;
-            }
-        } else if ((v = cli_optval(argc, argv, &i, "--mem"))) {
-            if (cli_parse_size(v, &eo.mem_budget) != 0) {
-                rc = cli_fail(CDR_E_USAGE, "bad --mem '%s'", v);
-                goto out;
-            }
-        } else if ((v = cli_optval(argc, argv, &i, "--tmp"))) {
-            eo.tmpdir = v;
         } else if (!strcmp(a, "--verify")) {
             verify = 1;
         } else if (!strcmp(a, "--timing")) {

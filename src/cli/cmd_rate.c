@@ -20,9 +20,7 @@ static const char *usage_text =
     "  --rejects FILE    write rejected rows as CSV to FILE\n"
     "  --month YYYY-MM   only records of this bill month\n"
     "  --msisdn N        only this subscriber\n"
-    "  --mem SIZE        memory for grouping before spilling to disk (default 1G)\n"
-    "  --tmp DIR         directory for spill files (default $TMPDIR or /tmp)\n"
-    "  --max-duration S  voice records longer than S seconds are flagged overlong (10800)\n";
+    CLI_ENGINE_OPTIONS_HELP;
 
 typedef struct rate_ctx {
     cdr_csvw *out;
@@ -135,6 +133,9 @@ int cmd_rate(int argc, char **argv)
             fputs(usage_text, stdout);
             free(files);
             return CDR_OK;
+        } else if (cli_engine_option(argc, argv, &i, &eo, &rc)) {
+            if (rc != CDR_OK)
+                goto out;
         } else if ((v = cli_optval(argc, argv, &i, "--tariff"))) {
             tariff_dir = v;
         } else if ((v = cli_optval(argc, argv, &i, "--out"))) {
@@ -155,18 +156,6 @@ int cmd_rate(int argc, char **argv)
             memcpy(msisdn_buf, ns.p, ns.n);
             msisdn_buf[ns.n] = '\0';
             eo.msisdn = msisdn_buf;
-        } else if ((v = cli_optval(argc, argv, &i, "--mem"))) {
-            if (cli_parse_size(v, &eo.mem_budget) != 0) {
-                rc = cli_fail(CDR_E_USAGE, "bad --mem '%s'", v);
-                goto out;
-            }
-        } else if ((v = cli_optval(argc, argv, &i, "--tmp"))) {
-            eo.tmpdir = v;
-        } else if ((v = cli_optval(argc, argv, &i, "--max-duration"))) {
-            if (cli_parse_i64(v, &eo.max_duration) != 0 || eo.max_duration < 0) {
-                rc = cli_fail(CDR_E_USAGE, "bad --max-duration '%s'", v);
-                goto out;
-            }
         } else if (a[0] == '-' && a[1] == '-') {
             rc = cli_fail(CDR_E_USAGE, "unknown option %s", a);
             goto out;

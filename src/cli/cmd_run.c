@@ -24,11 +24,9 @@ static const char *usage_text =
     "  --db FILE          SQLite database, created if missing (required)\n"
     "  --out DIR          output directory, created if missing (required)\n"
     "  --month YYYY-MM    only records of this bill month (others are counted as out of scope)\n"
-    "  --tolerance YUAN   differences up to this amount are not findings (default 0)\n"
-    "  --max-duration S   voice records longer than S seconds are flagged overlong (10800)\n"
+
     "  --operator NAME    operator name for notification texts (recorded with the run)\n"
-    "  --mem SIZE         memory for grouping records before spilling to disk (default 1G)\n"
-    "  --tmp DIR          directory for spill files (default $TMPDIR or /tmp)\n"
+    CLI_ENGINE_OPTIONS_HELP
     "  --store FILE       per-subscriber store for `cdrecon investigate`\n"
     "                     (default DIR/cdrecon.store)\n"
     "  --no-store         do not write the store\n"
@@ -216,6 +214,9 @@ int cmd_run(int argc, char **argv)
             fputs(usage_text, stdout);
             free(files);
             return CDR_OK;
+        } else if (cli_engine_option(argc, argv, &i, &eo, &rc)) {
+            if (rc != CDR_OK)
+                goto out;
         } else if ((v = cli_optval(argc, argv, &i, "--tariff"))) {
             tariff_dir = v;
         } else if ((v = cli_optval(argc, argv, &i, "--db"))) {
@@ -229,23 +230,6 @@ int cmd_run(int argc, char **argv)
                 rc = cli_fail(CDR_E_USAGE, "bad --month '%s' (want YYYY-MM)", v);
                 goto out;
             }
-        } else if ((v = cli_optval(argc, argv, &i, "--tolerance"))) {
-            if (cdr_money_parse(v, strlen(v), &eo.tolerance) != CDR_OK || eo.tolerance < 0) {
-                rc = cli_fail(CDR_E_USAGE, "bad --tolerance '%s' (yuan, e.g. 0.01)", v);
-                goto out;
-            }
-        } else if ((v = cli_optval(argc, argv, &i, "--max-duration"))) {
-            if (cli_parse_i64(v, &eo.max_duration) != 0 || eo.max_duration < 0) {
-                rc = cli_fail(CDR_E_USAGE, "bad --max-duration '%s'", v);
-                goto out;
-            }
-        } else if ((v = cli_optval(argc, argv, &i, "--mem"))) {
-            if (cli_parse_size(v, &eo.mem_budget) != 0) {
-                rc = cli_fail(CDR_E_USAGE, "bad --mem '%s'", v);
-                goto out;
-            }
-        } else if ((v = cli_optval(argc, argv, &i, "--tmp"))) {
-            eo.tmpdir = v;
         } else if ((v = cli_optval(argc, argv, &i, "--store"))) {
             store_path = v;
         } else if (!strcmp(a, "--no-store")) {

@@ -58,6 +58,33 @@ const char *cli_optval(int argc, char **argv, int *i, const char *name)
     return argv[*i];
 }
 
+int cli_engine_option(int argc, char **argv, int *i, cdr_engine_opts *eo, int *rc)
+{
+    const char *v;
+    *rc = CDR_OK;
+    if ((v = cli_optval(argc, argv, i, "--tolerance"))) {
+        if (cdr_money_parse(v, strlen(v), &eo->tolerance) != CDR_OK || eo->tolerance < 0)
+            *rc = cli_fail(CDR_E_USAGE, "bad --tolerance '%s' (yuan, e.g. 0.01)", v);
+    } else if ((v = cli_optval(argc, argv, i, "--max-duration"))) {
+        if (cli_parse_i64(v, &eo->max_duration) != 0 || eo->max_duration < 0)
+            *rc = cli_fail(CDR_E_USAGE, "bad --max-duration '%s' (seconds)", v);
+    } else if ((v = cli_optval(argc, argv, i, "--mem"))) {
+        if (cli_parse_size(v, &eo->mem_budget) != 0)
+            *rc = cli_fail(CDR_E_USAGE, "bad --mem '%s' (e.g. 512M, 2G)", v);
+    } else if ((v = cli_optval(argc, argv, i, "--tmp"))) {
+        eo->tmpdir = v;
+    } else if ((v = cli_optval(argc, argv, i, "--threads"))) {
+        int64_t n;
+        if (cli_parse_i64(v, &n) != 0 || n < 1 || n > 8)
+            *rc = cli_fail(CDR_E_USAGE, "bad --threads '%s' (1 to 8)", v);
+        else
+            eo->threads = (int)n;
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
 typedef struct ing_ctx {
     cli_ingest *in;
     cdr_err err;

@@ -10,6 +10,17 @@ int cli_parse_size(const char *s, size_t *out);   /* "512M", "1G", "65536" */
 int cli_parse_i64(const char *s, int64_t *out);
 const char *cli_optval(int argc, char **argv, int *i, const char *name);
 
+/* The engine options every rating command takes: --tolerance, --max-duration,
+ * --mem, --tmp, --threads. Returns 1 if argv[*i] was one (*rc is then CDR_OK,
+ * or the usage error already reported), 0 if not. */
+int cli_engine_option(int argc, char **argv, int *i, cdr_engine_opts *eo, int *rc);
+#define CLI_ENGINE_OPTIONS_HELP                                                              \
+    "  --tolerance YUAN   differences up to this amount are not findings (default 0)\n"      \
+    "  --max-duration S   voice records longer than S seconds are flagged overlong (10800)\n" \
+    "  --mem SIZE         memory for grouping records before spilling to disk (default 1G)\n" \
+    "  --tmp DIR          directory for spill files (default $TMPDIR or /tmp)\n"              \
+    "  --threads N        rating threads, 1 to 8 (default 2; results do not depend on it)\n"
+
 typedef struct cli_ingest {
     cdr_engine *engine;          /* rows go here (may be NULL: count only) */
     cdr_reader_opts ro;

@@ -71,6 +71,10 @@ cmp "$W/findings.before" "$W/out/findings.csv"
 [ "$(sqlite3 "$W/r.db" "pragma integrity_check")" = "ok" ]
 [ "$(sqlite3 "$W/r.db" "select count(*) from runs where status is not null")" -ge 1 ]
 
+# one rating thread gives byte-identical outputs
+"$CDRECON" run --threads 1 --no-store --tariff "$EX/tariff" --db "$W/r1.db" --out "$W/out1" "$EX"/cdr/* >/dev/null
+for f in findings.csv candidates.csv rejects.csv unrated.csv; do cmp "$W/out/$f" "$W/out1/$f"; done
+
 # rate: spilling gives byte-identical output
 "$CDRECON" rate --tariff "$EX/tariff" --out "$W/rate1.csv" "$EX"/cdr/* 2>/dev/null
 "$CDRECON" rate --tariff "$EX/tariff" --mem 64K --tmp "$W" --out "$W/rate2.csv" "$EX"/cdr/* 2>"$W/rate2.err"
