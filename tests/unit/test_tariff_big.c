@@ -102,7 +102,7 @@ static void test_million_subscribers(void **st)
     assert_null(cdr_tariff_subscriber(t, "13800900000", 11, T("2024-01-01 00:00:00")));
 
     /* Look-up speed: every number once, at a time inside its period. */
-    char num[12];
+    char num[32];
     size_t found = 0;
     cdr_time at = T("2024-02-01 12:00:00");
     t0 = now();
