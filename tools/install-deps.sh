@@ -2,7 +2,7 @@
 # Install the Debian 12 packages that cdrecon's build and tests use.
 # Idempotent: apt-get runs only when a package is missing.
 set -eu
-PKGS="make gcc libc6-dev pkg-config zlib1g-dev libisal-dev libcsv-dev libsqlite3-dev libcmocka-dev sqlite3 gzip python3"
+PKGS="make gcc libc6-dev pkg-config zlib1g-dev libisal-dev libcsv-dev libsqlite3-dev libcmocka-dev sqlite3 gzip python3 time"
 # `cdrecon evidence` prints its pages with headless Chromium; its tests render
 # them (CJK fonts) and count PDF pages (poppler-utils).
 EVIDENCE_PKGS="chromium fonts-noto-cjk poppler-utils"
