@@ -283,13 +283,11 @@ static char *sc_putz(scratch *sc, const char *s)
     return sc_put(sc, s ? s : "", s ? strlen(s) : 0);
 }
 
-static cdr_err rated_view(const cdr_rated *rr, const cdr_tariff *t, const char *file,
-                          cdr_stmt_rec *o, scratch *sc)
+void cdr_stmt_rec_numbers(const cdr_rated *rr, cdr_stmt_rec *o)
 {
     const cdr_row *row = &rr->row;
     const cdr_rate_out *ro = &rr->rating;
     int rated = (rr->status == CDR_RS_RATED || rr->status == CDR_RS_PARTIAL_FIRST) && ro->rate;
-    char buf[256];
 
     memset(o, 0, sizeof *o);
     o->line = row->line;
@@ -308,7 +306,9 @@ static cdr_err rated_view(const cdr_rated *rr, const cdr_tariff *t, const char *
     o->billed = rr->cmp_billed;
     o->has_rebuilt = rr->status != CDR_RS_UNRATED && rr->status != CDR_RS_PARTIAL_REST;
     o->rebuilt = o->has_rebuilt ? rr->rebuilt : 0;
-    o->difference = o->has_rebuilt ? rr->cmp_billed - rr->rebuilt : 0;
+    /* wrapping, never undefined (amounts are far inside int64 in practice) */
+    o->difference =
+        o->has_rebuilt ? (cdr_money)((uint64_t)rr->cmp_billed - (uint64_t)rr->rebuilt) : 0;
     o->status = rr->status;
     o->parts = rr->n_parts;
     o->partial_seq = row->partial_seq;
@@ -323,6 +323,17 @@ static cdr_err rated_view(const cdr_rated *rr, const cdr_tariff *t, const char *
         o->unit = ro->rate->unit;
         o->increment = ro->rate->increment;
     }
+}
+
+static cdr_err rated_view(const cdr_rated *rr, const cdr_tariff *t, const char *file,
+                          cdr_stmt_rec *o, scratch *sc)
+{
+    const cdr_row *row = &rr->row;
+    const cdr_rate_out *ro = &rr->rating;
+    int rated = (rr->status == CDR_RS_RATED || rr->status == CDR_RS_PARTIAL_FIRST) && ro->rate;
+    char buf[256];
+
+    cdr_stmt_rec_numbers(rr, o);
     /* band, or the pieces under split */
     buf[0] = '\0';
     if (rated && ro->n_pieces > 1) {

@@ -1235,39 +1235,7 @@ static cdr_err rated_rec(cdr_store_writer *w, const cdr_rated *rr, const char *f
     const cdr_tariff *t = w->t;
     int rated = (rr->status == CDR_RS_RATED || rr->status == CDR_RS_PARTIAL_FIRST) && ro->rate;
 
-    o->line = row->line;
-    o->offset = row->offset;
-    o->month = rr->month;
-    o->service = row->service;
-    o->direction = row->direction;
-    o->start = row->start;
-    o->amount = row->service == CDR_SVC_VOICE  ? row->duration_s
-                : row->service == CDR_SVC_DATA ? row->bytes
-                : row->service == CDR_SVC_SMS  ? row->sms_chars
-                                               : -1;
-    o->usage = rr->usage;
-    o->billable = rated ? ro->billable : -1;
-    o->covered = rated ? ro->covered : -1;
-    o->billed = rr->cmp_billed;
-    o->has_rebuilt = rr->status != CDR_RS_UNRATED && rr->status != CDR_RS_PARTIAL_REST;
-    o->rebuilt = o->has_rebuilt ? rr->rebuilt : 0;
-    o->difference = o->has_rebuilt ? wsub(rr->cmp_billed, rr->rebuilt) : 0;
-    o->status = rr->status;
-    o->parts = rr->n_parts;
-    o->partial_seq = row->partial_seq;
-    o->sms_part = row->sms_part;
-    o->sms_parts = row->sms_parts;
-    o->pool_after = rr->pool_after;
-    o->discount_micro = rated ? ro->discount_micro : 0;
-    o->flags = rr->has_finding ? rr->finding.flags : 0;
-    o->rate_line = 0;
-    o->price = o->unit = o->increment = 0;
-    if (rated) {
-        o->rate_line = ro->rate->line;
-        o->price = ro->rate->price;
-        o->unit = ro->rate->unit;
-        o->increment = ro->rate->increment;
-    }
+    cdr_stmt_rec_numbers(rr, o);
     if (!file)
         file = "";
     if (file != w->last_file) {

@@ -100,6 +100,10 @@ void cdr_stmt_rec_clear(cdr_stmt_rec *r);
 cdr_err cdr_stmt_rated_write(cdr_csvw *w, const cdr_rated *r, const cdr_tariff *t,
                              const char *file);
 
+/* Every number of the canonical record of an engine record (strings are
+ * left NULL): the one place both the row writer and the store take them from. */
+void cdr_stmt_rec_numbers(const cdr_rated *r, cdr_stmt_rec *out);
+
 /* Build a record from the engine's view of it. */
 cdr_err cdr_stmt_rec_from_rated(const cdr_rated *r, const cdr_tariff *t, const char *file,
                                 cdr_stmt_rec *out);
