@@ -133,7 +133,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         cdr_engine_exclude_file(c.eng, 0);
     FZ_CHECK(cdr_db_file_finish(c.db, file_id, &st) == CDR_OK);
 
-    cdr_engine_sink sink = {on_record, on_finding, on_candidate, &c};
+    cdr_engine_sink sink = {.on_record = on_record, .on_finding = on_finding, .on_candidate = on_candidate, .user = &c};
     cdr_engine_totals tot;
     cdr_err fe = cdr_engine_finish(c.eng, &sink, &tot);
     FZ_CHECK(fe == CDR_OK);

@@ -103,7 +103,7 @@ static void run_rows(const rowspec *rs, size_t n, size_t mem, cdr_engine_totals 
     }
     NRES = 0;
     NCANDS = 0;
-    cdr_engine_sink sink = {on_rec, NULL, on_cand, NULL};
+    cdr_engine_sink sink = {.on_record = on_rec, .on_candidate = on_cand};
     cdr_engine_totals t;
     assert_int_equal(cdr_engine_finish(e, &sink, tot ? tot : &t), CDR_OK);
     cdr_engine_free(e);
