@@ -80,6 +80,11 @@ static uint64_t hash_bytes(const void *p, size_t n, uint64_t seed)
     return h;
 }
 
+uint64_t cdr_msisdn_hash(const char *p, size_t n)
+{
+    return hash_bytes(p, n, 0);
+}
+
 /* ------------------------------------------------------------------ */
 
 /* A bucket's records live in a list of chunks (no realloc copying); a blob

@@ -32,6 +32,7 @@
 #endif
 #endif
 
+#include "cdrecon/engine.h"
 #include "cdrecon/store.h"
 
 #define FILE_MAGIC "CDRSTOR1"
@@ -886,6 +887,9 @@ typedef struct ientry {
     uint64_t len;        /* serialised length */
 } ientry;
 
+static int ientry_cmp(const void *a, const void *b);
+static void ientry_pack(const ientry *en, uint8_t *p);
+
 struct cdr_store_writer {
     const cdr_tariff *t;
     cdr_store_opts o;
@@ -909,6 +913,9 @@ struct cdr_store_writer {
 
     ientry *ix;
     size_t n_ix, cap_ix;
+    FILE *ixf;           /* index entries already written out (in order) */
+    uint64_t n_ixf;
+    ientry ix_last;      /* the last entry written to ixf */
 
     int open;            /* a subscriber-month is being accumulated */
     char cur_msisdn[CDR_NUMBER_MAX + 1];
@@ -1115,6 +1122,36 @@ static cdr_err put_stream(cdr_store_writer *w, const uint8_t *p, size_t left)
     return CDR_OK;
 }
 
+/* Index entries kept in memory before they are written to a temporary file.
+ * A run adds them in index order (the engine's), so memory stays bounded
+ * whatever the number of subscriber-months. */
+#define IX_MEM_MAX ((size_t)1 << 16)
+
+/* Write the in-memory entries to the temporary index file; they must
+ * continue the order of what is there already. */
+static cdr_err spill_index(cdr_store_writer *w)
+{
+    uint8_t p[ENTRY_SIZE];
+    for (size_t i = 0; i < w->n_ix; i++) {
+        const ientry *prev = i ? &w->ix[i - 1] : w->n_ixf ? &w->ix_last : NULL;
+        if (prev && ientry_cmp(prev, &w->ix[i]) >= 0)
+            return wfail(w, CDR_E_INTERNAL,
+                         "subscriber-months not added in index order (or one added twice)", 0);
+    }
+    if (!w->ixf && !(w->ixf = tmpfile()))
+        return wfail(w, CDR_E_IO, "temporary index file", errno);
+    for (size_t i = 0; i < w->n_ix; i++) {
+        ientry_pack(&w->ix[i], p);
+        if (fwrite(p, 1, ENTRY_SIZE, w->ixf) != ENTRY_SIZE)
+            return wfail(w, CDR_E_IO, "temporary index file", errno ? errno : EIO);
+    }
+    if (w->n_ix)
+        w->ix_last = w->ix[w->n_ix - 1];
+    w->n_ixf += w->n_ix;
+    w->n_ix = 0;
+    return CDR_OK;
+}
+
 /* Append the serialised statement (header in sbuf, records in rbuf) to the
  * block stream and index it. */
 static cdr_err put_serialised(cdr_store_writer *w, const char *msisdn, cdr_month month,
@@ -1124,6 +1161,8 @@ static cdr_err put_serialised(cdr_store_writer *w, const char *msisdn, cdr_month
         return w->status;
     if (w->sbuf.oom || w->rbuf.oom)
         return wfail(w, CDR_E_NOMEM, "out of memory", 0);
+    if (w->n_ix == IX_MEM_MAX && spill_index(w) != CDR_OK)
+        return w->status;
     if (w->n_ix == w->cap_ix) {
         size_t cap = w->cap_ix ? w->cap_ix * 2 : 1024;
         ientry *ix = realloc(w->ix, cap * sizeof *ix);
@@ -1363,9 +1402,16 @@ cdr_err cdr_store_put(cdr_store_writer *w, const cdr_stmt *s)
     return put_serialised(w, w->cur_msisdn, s->month, s->n_recs);
 }
 
+/* Index order: the engine's output order, (msisdn hash, msisdn, month), so
+ * that a run's entries arrive sorted and can be written out as they come
+ * (format 3; format 2 was ordered by msisdn). */
 static int ientry_cmp(const void *a, const void *b)
 {
     const ientry *x = a, *y = b;
+    uint64_t hx = cdr_msisdn_hash(x->msisdn, strlen(x->msisdn));
+    uint64_t hy = cdr_msisdn_hash(y->msisdn, strlen(y->msisdn));
+    if (hx != hy)
+        return hx < hy ? -1 : 1;
     int c = strcmp(x->msisdn, y->msisdn);
     if (c)
         return c;
@@ -1406,17 +1452,37 @@ cdr_err cdr_store_commit(cdr_store_writer *w)
         goto fail;
     if (close_current(w) != CDR_OK || flush_block(w) != CDR_OK)
         goto fail;
-    if (w->n_ix > 1) /* qsort must not get NULL, even for 0 items */
-        qsort(w->ix, w->n_ix, sizeof *w->ix, ientry_cmp);
-    for (size_t i = 1; i < w->n_ix; i++)
-        if (ientry_cmp(&w->ix[i - 1], &w->ix[i]) == 0) {
-            char m[8];
-            cdr_month_format(w->ix[i].month, m);
-            wfail(w, CDR_E_INTERNAL, "one subscriber-month written twice", 0);
+    uint64_t index_off;
+    uint64_t n_index;
+    if (w->ixf) {
+        /* a large index: the rest in order, then copied in behind the blocks */
+        if (spill_index(w) != CDR_OK || fflush(w->ixf) != 0 || fseek(w->ixf, 0, SEEK_SET) != 0) {
+            wfail(w, CDR_E_IO, "temporary index file", errno ? errno : EIO);
             goto fail;
         }
-    uint64_t index_off = w->off;
-    {
+        index_off = w->off;
+        n_index = w->n_ixf;
+        uint8_t cp[64 * ENTRY_SIZE];
+        for (uint64_t left = n_index; left;) {
+            size_t k = left < 64 ? (size_t)left : 64;
+            if (fread(cp, ENTRY_SIZE, k, w->ixf) != k) {
+                wfail(w, CDR_E_IO, "temporary index file", errno ? errno : EIO);
+                goto fail;
+            }
+            if (wwrite(w, cp, k * ENTRY_SIZE) != CDR_OK)
+                goto fail;
+            left -= k;
+        }
+    } else {
+        if (w->n_ix > 1) /* qsort must not get NULL, even for 0 items */
+            qsort(w->ix, w->n_ix, sizeof *w->ix, ientry_cmp);
+        for (size_t i = 1; i < w->n_ix; i++)
+            if (ientry_cmp(&w->ix[i - 1], &w->ix[i]) == 0) {
+                wfail(w, CDR_E_INTERNAL, "one subscriber-month written twice", 0);
+                goto fail;
+            }
+        index_off = w->off;
+        n_index = w->n_ix;
         buf ib = {0};
         if (buf_reserve(&ib, w->n_ix * ENTRY_SIZE + 1)) {
             wfail(w, CDR_E_NOMEM, "out of memory", 0);
@@ -1434,7 +1500,7 @@ cdr_err cdr_store_commit(cdr_store_writer *w)
     put32(f + 8, CDR_STORE_VERSION);
     put32(f + 12, ENTRY_SIZE);
     put64(f + 16, index_off);
-    put64(f + 24, w->n_ix);
+    put64(f + 24, n_index);
     put64(f + 32, w->info.records);
     put64(f + 40, w->info.blocks);
     put64(f + 48, (uint64_t)w->info.created);
@@ -1496,6 +1562,8 @@ void cdr_store_writer_free(cdr_store_writer *w)
     free(w->isal_buf);
 #endif
     free(w->ix);
+    if (w->ixf)
+        fclose(w->ixf);
     free(w->path);
     free(w->tmp_path);
     free(w);

@@ -112,6 +112,11 @@ typedef struct cdr_engine_sink {
 cdr_err cdr_engine_new(const cdr_tariff *t, const cdr_engine_opts *o, cdr_engine **out);
 void cdr_engine_free(cdr_engine *e); /* accepts NULL; removes spill files */
 
+/* The 64-bit hash of a (normalised) msisdn that orders the engine's output:
+ * subscribers come out by (hash, msisdn). The store orders its index the
+ * same way, so it can write the index as the subscribers arrive. */
+uint64_t cdr_msisdn_hash(const char *p, size_t n);
+
 /* The names of the input files, for findings (the engine copies them). */
 cdr_err cdr_engine_set_file(cdr_engine *e, uint32_t file_index, const char *name);
 

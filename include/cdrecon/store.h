@@ -34,8 +34,8 @@
 extern "C" {
 #endif
 
-#define CDR_STORE_VERSION 2
-#define CDR_STORE_VERSION_TEXT "2"
+#define CDR_STORE_VERSION 3
+#define CDR_STORE_VERSION_TEXT "3"
 
 /* ---- writer ---------------------------------------------------------- */
 
