@@ -1709,7 +1709,8 @@ static void add_totals(cdr_engine_totals *t, const cdr_engine_totals *a)
     t->leakage_records += a->leakage_records;
 }
 
-#define LOOKAHEAD 8 /* buckets rated ahead of the drain */
+#define LOOKAHEAD 4 /* buckets rated ahead of the drain: enough for 2 workers; each held
+                     * bucket costs memory (its blobs and, with a store, every record) */
 
 typedef struct par {
     cdr_engine *e;

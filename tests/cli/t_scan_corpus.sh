@@ -73,11 +73,12 @@ echo "100 MB field: exit $got, peak RSS ${rss} KB"
 [ "$got" = 9 ] || { echo "FAIL: 100 MB field exit $got"; fail=1; }
 grep -q "1 read, 1 accepted, 1 rejected" "$tmp/out" || { grep -q "2 read, 1 accepted, 1 rejected" "$tmp/out" || { echo "FAIL: counts"; cat "$tmp/out"; fail=1; }; }
 grep -q "row longer than 1048576 bytes (a field longer than 65536 bytes)" "$tmp/rej.csv" || { echo "FAIL: reason"; head -c 300 "$tmp/rej.csv"; fail=1; }
-[ "$rss" -lt 65536 ] || { echo "FAIL: peak RSS $rss KB >= 64 MB"; fail=1; }
+[ -n "${CDRECON_SLOW_TESTS:-}" ] || [ "$rss" -lt 65536 ] || { echo "FAIL: peak RSS $rss KB >= 64 MB"; fail=1; }
 # The same through gzip on stdin.
 gzip -1 -c "$tmp/big.csv" | /usr/bin/time -f '%M' -o "$tmp/rss" "$CDRECON" scan --quiet - >"$tmp/out" 2>/dev/null
 got=$?
 rss=$(tail -n 1 "$tmp/rss")
 echo "100 MB field, gzip on stdin: exit $got, peak RSS ${rss} KB"
-[ "$got" = 9 ] && [ "$rss" -lt 65536 ] && grep -q "2 read, 1 accepted, 1 rejected" "$tmp/out" || { echo "FAIL: gzip stdin big field"; cat "$tmp/out"; fail=1; }
+[ "$got" = 9 ] && { [ -n "${CDRECON_SLOW_TESTS:-}" ] || [ "$rss" -lt 65536 ]; } &&
+    grep -q "2 read, 1 accepted, 1 rejected" "$tmp/out" || { echo "FAIL: gzip stdin big field"; cat "$tmp/out"; fail=1; }
 exit $fail

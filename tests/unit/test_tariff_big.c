@@ -84,8 +84,10 @@ static void test_million_subscribers(void **st)
     printf("loaded %zu subscriber rows in %.3f s wall, %.3f s CPU\n", t->n_subscribers, dt, cpu);
     assert_int_equal(t->n_subscribers, NROWS);
     assert_int_equal(t->files[CDR_T_SUBSCRIBERS].rows, NROWS);
-    /* CPU time, not wall time: the suite may share the machine. */
-    assert_true(cpu < 8.0);
+    /* CPU time, not wall time: the suite may share the machine. Under
+     * valgrind or a sanitizer (CDRECON_SLOW_TESTS set) the bound is off. */
+    if (!getenv("CDRECON_SLOW_TESTS"))
+        assert_true(cpu < 8.0);
 
     /* Spot checks at period edges. */
     const cdr_subscriber *s;
