@@ -39,27 +39,10 @@ static int on_reject(const cdr_reject *r, void *user)
     return 0;
 }
 
-static cdr_err write_record(rate_ctx *c, const cdr_rated *r, const char *file)
-{
-    return cdr_stmt_rated_write(c->out, r, c->t, file);
-}
-
 typedef struct rec_ctx {
     rate_ctx *c;
-    cli_ingest *in;
     char **files;
 } rec_ctx;
-
-static int on_rated(const cdr_rated *r, void *user)
-{
-    rec_ctx *rc = user;
-    cdr_err e = write_record(rc->c, r, rc->files[r->row.file_index]);
-    if (e != CDR_OK) {
-        rc->c->werr = e;
-        return 1;
-    }
-    return 0;
-}
 
 /* Where --out names an existing device or FIFO (/dev/null, /dev/stdout, a
  * pipe), it is opened and written directly; a regular file is written
@@ -204,8 +187,9 @@ int cmd_rate(int argc, char **argv)
     cdr_err read_status = rc;
 
     cdr_stmt_rec_header(c.out);
-    rec_ctx rcx = {&c, &in, files};
-    cdr_engine_sink sink = {on_rated, NULL, NULL, &rcx, 0, render_rated, on_text};
+    rec_ctx rcx = {&c, files};
+    /* rows are rendered on the rating workers and written here in order */
+    cdr_engine_sink sink = {.user = &rcx, .render = render_rated, .on_text = on_text};
     cdr_engine_totals tot;
     rc = cdr_engine_finish(eng, &sink, &tot);
     if (rc == CDR_E_INTERRUPTED && c.werr)
