@@ -23,7 +23,17 @@
 #define NBUCKET 256
 
 /* ------------------------------------------------------------------ */
-/* Packed record                                                        */
+/* Records                                                              */
+
+/* In memory and in spill files a record is packed: a varint length of
+ * the rest, a byte of service and direction, the numbers as varints
+ * (signed ones zigzagged, the start time relative to PACK_EPOCH), the
+ * string lengths, then the strings (msisdn, record_id, peer, call_id,
+ * sms_ref) and n_extra x (varint length, bytes). About 90 bytes for a
+ * usual record, half the size of a fixed header, so that a 10M-record
+ * month fits in the default 1 GiB and fresh memory (costly to fault in)
+ * is halved. A bucket is decoded into blobs when it is rated. */
+#define PACK_EPOCH 1700000000 /* 2023-11-14: keeps start times in 4 bytes */
 
 typedef struct blob {
     uint64_t h;          /* msisdn hash */
@@ -34,23 +44,84 @@ typedef struct blob {
     uint64_t line;
     uint64_t offset;
     uint32_t file_index;
-    uint32_t total;      /* bytes of the whole blob, 8-aligned */
     int32_t sms_part, sms_parts;
     uint32_t l_msisdn, l_rid, l_peer, l_call, l_ref;
-    uint16_t n_extra;
+    uint32_t n_extra;
     uint8_t service, direction;
-    /* followed by: msisdn, record_id, peer, call_id, sms_ref bytes, then
-     * n_extra x (uint32 len, bytes) */
+    const char *s;            /* msisdn, record_id, peer, call_id, sms_ref */
+    const unsigned char *x;   /* n_extra x (varint length, bytes) */
 } blob;
 
-#define BLOB_STR(b) ((const char *)((const blob *)(b) + 1))
+#define BLOB_STR(b) ((b)->s)
 
 static inline const char *b_msisdn(const blob *b) { return BLOB_STR(b); }
 static inline const char *b_rid(const blob *b) { return BLOB_STR(b) + b->l_msisdn; }
 static inline const char *b_peer(const blob *b) { return b_rid(b) + b->l_rid; }
 static inline const char *b_call(const blob *b) { return b_peer(b) + b->l_peer; }
 static inline const char *b_ref(const blob *b) { return b_call(b) + b->l_call; }
-static inline const char *b_extra(const blob *b) { return b_ref(b) + b->l_ref; }
+
+static inline unsigned char *put_varint(unsigned char *p, uint64_t v)
+{
+    while (v >= 0x80) {
+        *p++ = (unsigned char)(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (unsigned char)v;
+    return p;
+}
+
+static inline uint64_t zz(int64_t v) { return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63); }
+static inline int64_t unzz(uint64_t v) { return (int64_t)(v >> 1) ^ -(int64_t)(v & 1); }
+
+/* Packed data is our own (memory, or a spill file we wrote and read back
+ * whole), so decoding trusts its lengths. */
+static inline const unsigned char *get_varint(const unsigned char *p, uint64_t *v)
+{
+    uint64_t r = 0;
+    unsigned sh = 0;
+    while (*p & 0x80) {
+        r |= (uint64_t)(*p++ & 0x7f) << sh;
+        sh += 7;
+    }
+    *v = r | ((uint64_t)*p++ << sh);
+    return p;
+}
+
+/* The packed record at p: its size (length prefix included). */
+static inline size_t packed_size(const unsigned char *p)
+{
+    uint64_t n;
+    const unsigned char *q = get_varint(p, &n);
+    return (size_t)(q - p) + (size_t)n;
+}
+
+static uint64_t hash_bytes(const void *p, size_t n, uint64_t seed);
+
+static void unpack(const unsigned char *p, blob *b)
+{
+    uint64_t v;
+    p = get_varint(p, &v); /* length */
+    b->service = *p & 15;
+    b->direction = *p++ >> 4;
+    p = get_varint(p, &v), b->start = (int64_t)((uint64_t)unzz(v) + PACK_EPOCH);
+    p = get_varint(p, &v), b->amount = unzz(v);
+    p = get_varint(p, &v), b->billed = unzz(v);
+    p = get_varint(p, &v), b->partial_seq = unzz(v);
+    p = get_varint(p, &v), b->line = v;
+    p = get_varint(p, &v), b->offset = v;
+    p = get_varint(p, &v), b->file_index = (uint32_t)v;
+    p = get_varint(p, &v), b->sms_part = (int32_t)unzz(v);
+    p = get_varint(p, &v), b->sms_parts = (int32_t)unzz(v);
+    p = get_varint(p, &v), b->l_msisdn = (uint32_t)v;
+    p = get_varint(p, &v), b->l_rid = (uint32_t)v;
+    p = get_varint(p, &v), b->l_peer = (uint32_t)v;
+    p = get_varint(p, &v), b->l_call = (uint32_t)v;
+    p = get_varint(p, &v), b->l_ref = (uint32_t)v;
+    p = get_varint(p, &v), b->n_extra = (uint32_t)v;
+    b->s = (const char *)p;
+    b->x = p + b->l_msisdn + b->l_rid + b->l_peer + b->l_call + b->l_ref;
+    b->h = hash_bytes(b->s, b->l_msisdn, 0);
+}
 
 /* 64-bit hash, 8 bytes a step, with a splitmix64 finish so that the top
  * bits (which pick the bucket) are well mixed. */
@@ -347,13 +418,36 @@ cdr_err cdr_engine_add(cdr_engine *e, const cdr_row *r)
     if (r->n_extra > 65535)
         return CDR_E_RANGE;
 
-    size_t need = sizeof(blob) + r->msisdn.n + r->record_id.n + r->peer.n + r->call_id.n +
-                  r->sms_ref.n;
-    for (uint32_t i = 0; i < r->n_extra; i++)
-        need += 4 + r->extra[i].n;
-    need = (need + 7) & ~(size_t)7;
-    if (need > 0xffffffffu)
-        return CDR_E_RANGE;
+    /* the head: everything up to the strings (at most 17 varints) */
+    unsigned char head[1 + 16 * 10], *hp = head;
+    *hp++ = (unsigned char)((unsigned)r->service | ((unsigned)r->direction << 4));
+    int64_t amount = r->service == CDR_SVC_VOICE  ? r->duration_s
+                     : r->service == CDR_SVC_DATA ? r->bytes
+                     : r->service == CDR_SVC_SMS  ? r->sms_chars
+                                                  : -1;
+    hp = put_varint(hp, zz((int64_t)((uint64_t)r->start - PACK_EPOCH)));
+    hp = put_varint(hp, zz(amount));
+    hp = put_varint(hp, zz(r->billed));
+    hp = put_varint(hp, zz(r->partial_seq));
+    hp = put_varint(hp, r->line);
+    hp = put_varint(hp, r->offset);
+    hp = put_varint(hp, r->file_index);
+    hp = put_varint(hp, zz(r->sms_part));
+    hp = put_varint(hp, zz(r->sms_parts));
+    hp = put_varint(hp, r->msisdn.n);
+    hp = put_varint(hp, r->record_id.n);
+    hp = put_varint(hp, r->peer.n);
+    hp = put_varint(hp, r->call_id.n);
+    hp = put_varint(hp, r->sms_ref.n);
+    hp = put_varint(hp, r->n_extra);
+    size_t body = (size_t)(hp - head) + r->msisdn.n + r->record_id.n + r->peer.n +
+                  r->call_id.n + r->sms_ref.n;
+    for (uint32_t i = 0; i < r->n_extra; i++) {
+        unsigned char t[10];
+        body += (size_t)(put_varint(t, r->extra[i].n) - t) + r->extra[i].n;
+    }
+    unsigned char lenb[10];
+    size_t need = (size_t)(put_varint(lenb, body) - lenb) + body;
 
     uint64_t h = hash_bytes(r->msisdn.p, r->msisdn.n, 0);
     bucket *b = &e->b[h >> 56];
@@ -383,48 +477,25 @@ cdr_err cdr_engine_add(cdr_engine *e, const cdr_row *r)
         if (e->mem > e->peak)
             e->peak = e->mem;
     }
-    blob *x = (blob *)(void *)(ck->data + ck->n);
-    memset(x, 0, sizeof *x);
-    x->h = h;
-    x->start = r->start;
-    x->amount = r->service == CDR_SVC_VOICE  ? r->duration_s
-                : r->service == CDR_SVC_DATA ? r->bytes
-                : r->service == CDR_SVC_SMS  ? r->sms_chars
-                                             : -1;
-    x->billed = r->billed;
-    x->partial_seq = r->partial_seq;
-    x->line = r->line;
-    x->offset = r->offset;
-    x->file_index = r->file_index;
-    x->total = (uint32_t)need;
-    x->sms_part = r->sms_part;
-    x->sms_parts = r->sms_parts;
-    x->l_msisdn = (uint32_t)r->msisdn.n;
-    x->l_rid = (uint32_t)r->record_id.n;
-    x->l_peer = (uint32_t)r->peer.n;
-    x->l_call = (uint32_t)r->call_id.n;
-    x->l_ref = (uint32_t)r->sms_ref.n;
-    x->n_extra = (uint16_t)r->n_extra;
-    x->service = (uint8_t)r->service;
-    x->direction = (uint8_t)r->direction;
-    char *s = (char *)(x + 1);
-    memcpy(s, r->msisdn.p, r->msisdn.n);
-    s += r->msisdn.n;
-    memcpy(s, r->record_id.p, r->record_id.n);
-    s += r->record_id.n;
-    memcpy(s, r->peer.p, r->peer.n);
-    s += r->peer.n;
-    memcpy(s, r->call_id.p, r->call_id.n);
-    s += r->call_id.n;
-    memcpy(s, r->sms_ref.p, r->sms_ref.n);
-    s += r->sms_ref.n;
+    unsigned char *d = ck->data + ck->n;
+    d = put_varint(d, body);
+    memcpy(d, head, (size_t)(hp - head));
+    d += hp - head;
+    memcpy(d, r->msisdn.p, r->msisdn.n);
+    d += r->msisdn.n;
+    memcpy(d, r->record_id.p, r->record_id.n);
+    d += r->record_id.n;
+    memcpy(d, r->peer.p, r->peer.n);
+    d += r->peer.n;
+    memcpy(d, r->call_id.p, r->call_id.n);
+    d += r->call_id.n;
+    memcpy(d, r->sms_ref.p, r->sms_ref.n);
+    d += r->sms_ref.n;
     for (uint32_t i = 0; i < r->n_extra; i++) {
-        uint32_t l = (uint32_t)r->extra[i].n;
-        memcpy(s, &l, 4);
-        memcpy(s + 4, r->extra[i].p, l);
-        s += 4 + l;
+        d = put_varint(d, r->extra[i].n);
+        memcpy(d, r->extra[i].p, r->extra[i].n);
+        d += r->extra[i].n;
     }
-    memset(s, 0, (size_t)((char *)x + need - s)); /* alignment padding */
     ck->n += need;
     b->bytes += need;
     return CDR_OK;
@@ -537,6 +608,7 @@ typedef struct ctx {
     pool_bal *pb;
     size_t n_pb, pb_cap;
     ent *ents, *tmp;
+    blob *blobs;          /* the current bucket, decoded; ents point here */
     size_t ents_cap;
     cdr_str *xs;          /* extras of the current record */
     size_t xs_cap;
@@ -618,12 +690,12 @@ static cdr_err fill_row(ctx *c, const blob *b, cdr_row *r)
             c->xs = x;
             c->xs_cap = b->n_extra;
         }
-        const char *s = b_extra(b);
+        const unsigned char *s = b->x;
         for (uint32_t i = 0; i < b->n_extra; i++) {
-            uint32_t l;
-            memcpy(&l, s, 4);
-            c->xs[i] = (cdr_str){s + 4, l};
-            s += 4 + l;
+            uint64_t l;
+            s = get_varint(s, &l);
+            c->xs[i] = (cdr_str){(const char *)s, (size_t)l};
+            s += l;
         }
         r->extra = c->xs;
         r->n_extra = b->n_extra;
@@ -1460,13 +1532,14 @@ static cdr_err load_spill(cdr_engine *e, int i, unsigned char **data, size_t *le
     return CDR_OK;
 }
 
-/* Append the blobs of [p, p+len) to ents, leaving out excluded files. */
-static size_t collect(cdr_engine *e, const unsigned char *p, size_t len, ent *ents, size_t k,
-                      cdr_engine_totals *tot)
+/* Decode the records of [p, p+len) into bl[k..] and ents[k..], leaving out
+ * excluded files. */
+static size_t collect(cdr_engine *e, const unsigned char *p, size_t len, blob *bl, ent *ents,
+                      size_t k, cdr_engine_totals *tot)
 {
-    for (size_t off = 0; off < len;) {
-        const blob *b = (const blob *)(const void *)(p + off);
-        off += b->total;
+    for (size_t off = 0; off < len; off += packed_size(p + off)) {
+        blob *b = &bl[k];
+        unpack(p + off, b);
         if (b->file_index < e->n_files && e->files[b->file_index].excluded) {
             tot->excluded++;
             continue;
@@ -1482,7 +1555,7 @@ static size_t collect(cdr_engine *e, const unsigned char *p, size_t len, ent *en
 static size_t count_blobs(const unsigned char *p, size_t len)
 {
     size_t n = 0;
-    for (size_t off = 0; off < len; off += ((const blob *)(const void *)(p + off))->total)
+    for (size_t off = 0; off < len; off += packed_size(p + off))
         n++;
     return n;
 }
@@ -1637,17 +1710,20 @@ static cdr_err run_bucket(ctx *c, int bi)
         if (ne)
             c->ents = ne;
         ent *nt = ne ? realloc(c->tmp, cnt * sizeof *nt) : NULL;
-        if (!ne || !nt) {
+        if (nt)
+            c->tmp = nt;
+        blob *nb = nt ? realloc(c->blobs, cnt * sizeof *nb) : NULL;
+        if (!nb) {
             free(data);
             return CDR_E_NOMEM;
         }
-        c->tmp = nt;
+        c->blobs = nb;
         c->ents_cap = cnt;
     }
     ent *ents = c->ents;
-    size_t k = data ? collect(e, data, len, ents, 0, c->tot) : 0;
+    size_t k = data ? collect(e, data, len, c->blobs, ents, 0, c->tot) : 0;
     for (chunk *ck = bk->head; ck; ck = ck->next)
-        k = collect(e, ck->data, ck->n, ents, k, c->tot);
+        k = collect(e, ck->data, ck->n, c->blobs, ents, k, c->tot);
     if (sort_ents(ents, c->tmp, k) != 0) {
         free(data);
         return CDR_E_NOMEM;
@@ -1688,6 +1764,7 @@ static void ctx_free(ctx *c)
     free(c->pb);
     free(c->ents);
     free(c->tmp);
+    free(c->blobs);
     free(c->xs);
 }
 
