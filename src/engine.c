@@ -190,6 +190,7 @@ static chunk *chunk_alloc(size_t cap)
 }
 
 static void free_chunks(cdr_engine *e, bucket *b);
+static cdr_err dist_stop(cdr_engine *e);
 
 typedef struct file_info {
     char *name;
@@ -212,7 +213,30 @@ struct cdr_engine {
     uint64_t out_of_scope;
     int finished;
     char err[512];
+    /* The distributor (threads > 1): cdr_engine_add packs records into
+     * staging blocks, a second thread moves them into the buckets (hashing,
+     * chunk memory, spilling), so that the reading thread does less. */
+    int dist_on, dist_tried;
+    pthread_t dist_th;
+    pthread_mutex_t dmu;
+    pthread_cond_t dcv;
+    struct stage *q_head, *q_tail; /* full blocks, in order */
+    size_t q_len;
+    struct stage *spare;           /* emptied blocks, for reuse */
+    struct stage *cur;             /* being filled */
+    int dist_end;
+    cdr_err dist_err;
 };
+
+/* A staging block: packed records. */
+typedef struct stage {
+    struct stage *next;
+    size_t n, cap;
+    unsigned char data[];
+} stage;
+
+#define STAGE_SIZE ((size_t)1 << 20)
+#define STAGE_QUEUE 6 /* full blocks waiting: with the spares, ~8 MiB beside --mem */
 
 void cdr_engine_opts_init(cdr_engine_opts *o)
 {
@@ -279,6 +303,7 @@ void cdr_engine_free(cdr_engine *e)
 {
     if (!e)
         return;
+    dist_stop(e);
     remove_spill(e);
     for (int i = 0; i < NBUCKET; i++)
         free_chunks(e, &e->b[i]);
@@ -399,9 +424,195 @@ static cdr_err spill_all(cdr_engine *e)
     return CDR_OK;
 }
 
+/* Room for need bytes at the end of bucket h's last chunk (a new chunk,
+ * spilling everything first if the budget would be passed). */
+static cdr_err bucket_reserve(cdr_engine *e, uint64_t h, size_t need, unsigned char **out)
+{
+    cdr_err err;
+    bucket *b = &e->b[h >> 56];
+    chunk *ck = b->tail;
+    if (!ck || ck->n + need > ck->cap) {
+        size_t nc = ck ? (ck->cap * 2 < CHUNK_MAX ? ck->cap * 2 : CHUNK_MAX - sizeof(chunk))
+                       : CHUNK_MIN;
+        while (nc < need)
+            nc *= 2;
+        if (e->mem + nc + sizeof(chunk) > e->o.mem_budget) {
+            if ((err = spill_all(e)) != CDR_OK)
+                return err;
+            nc = CHUNK_MIN;
+            while (nc < need)
+                nc *= 2;
+        }
+        chunk *n = chunk_alloc(nc);
+        if (!n)
+            return CDR_E_NOMEM;
+        nc = n->cap;
+        if (b->tail)
+            b->tail->next = n;
+        else
+            b->head = n;
+        b->tail = ck = n;
+        e->mem += sizeof(chunk) + nc;
+        if (e->mem > e->peak)
+            e->peak = e->mem;
+    }
+    *out = ck->data + ck->n;
+    ck->n += need;
+    b->bytes += need;
+    return CDR_OK;
+}
+
+/* Move a staging block's records into their buckets. */
+static cdr_err distribute(cdr_engine *e, const stage *s)
+{
+    for (size_t off = 0; off < s->n;) {
+        blob b;
+        unpack(s->data + off, &b); /* for the msisdn's hash */
+        size_t need = packed_size(s->data + off);
+        unsigned char *d;
+        cdr_err err = bucket_reserve(e, b.h, need, &d);
+        if (err != CDR_OK)
+            return err;
+        memcpy(d, s->data + off, need);
+        off += need;
+    }
+    return CDR_OK;
+}
+
+static void *dist_main(void *arg)
+{
+    cdr_engine *e = arg;
+    pthread_mutex_lock(&e->dmu);
+    for (;;) {
+        while (!e->q_head && !e->dist_end)
+            pthread_cond_wait(&e->dcv, &e->dmu);
+        stage *s = e->q_head;
+        if (!s)
+            break;
+        e->q_head = s->next;
+        if (!e->q_head)
+            e->q_tail = NULL;
+        e->q_len--;
+        cdr_err err = e->dist_err;
+        pthread_mutex_unlock(&e->dmu);
+        if (err == CDR_OK)
+            err = distribute(e, s);
+        pthread_mutex_lock(&e->dmu);
+        if (err != CDR_OK && e->dist_err == CDR_OK)
+            e->dist_err = err;
+        s->n = 0;
+        s->next = e->spare;
+        e->spare = s;
+        pthread_cond_broadcast(&e->dcv);
+    }
+    pthread_mutex_unlock(&e->dmu);
+    return NULL;
+}
+
+/* Queue the current block (waiting for room) and take an empty one with
+ * room for need bytes. */
+static cdr_err stage_next(cdr_engine *e, size_t need)
+{
+    pthread_mutex_lock(&e->dmu);
+    if (e->cur && e->cur->n) {
+        while (e->q_len >= STAGE_QUEUE && e->dist_err == CDR_OK)
+            pthread_cond_wait(&e->dcv, &e->dmu);
+        e->cur->next = NULL;
+        if (e->q_tail)
+            e->q_tail->next = e->cur;
+        else
+            e->q_head = e->cur;
+        e->q_tail = e->cur;
+        e->q_len++;
+        e->cur = NULL;
+        pthread_cond_broadcast(&e->dcv);
+    }
+    cdr_err err = e->dist_err;
+    stage *s = e->cur;
+    if (!s && e->spare) {
+        s = e->spare;
+        e->spare = s->next;
+    }
+    pthread_mutex_unlock(&e->dmu);
+    if (err != CDR_OK) {
+        e->cur = s;
+        return err;
+    }
+    if (s && s->cap < need) {
+        free(s);
+        s = NULL;
+    }
+    if (!s) {
+        size_t cap = need > STAGE_SIZE ? need : STAGE_SIZE;
+        s = malloc(sizeof *s + cap);
+        if (!s)
+            return CDR_E_NOMEM;
+        s->cap = cap;
+    }
+    s->n = 0;
+    s->next = NULL;
+    e->cur = s;
+    return CDR_OK;
+}
+
+static void dist_start(cdr_engine *e)
+{
+    if (pthread_mutex_init(&e->dmu, NULL) != 0)
+        return;
+    if (pthread_cond_init(&e->dcv, NULL) != 0) {
+        pthread_mutex_destroy(&e->dmu);
+        return;
+    }
+    if (pthread_create(&e->dist_th, NULL, dist_main, e) != 0) {
+        pthread_cond_destroy(&e->dcv);
+        pthread_mutex_destroy(&e->dmu);
+        return; /* the records are then distributed on the calling thread */
+    }
+    e->dist_on = 1;
+}
+
+/* Hand over the last block, wait for the distributor, free the blocks. */
+static cdr_err dist_stop(cdr_engine *e)
+{
+    if (!e->dist_on)
+        return CDR_OK;
+    pthread_mutex_lock(&e->dmu);
+    if (e->cur && e->cur->n && e->dist_err == CDR_OK) {
+        e->cur->next = NULL;
+        if (e->q_tail)
+            e->q_tail->next = e->cur;
+        else
+            e->q_head = e->cur;
+        e->q_tail = e->cur;
+        e->q_len++;
+        e->cur = NULL;
+    }
+    e->dist_end = 1;
+    pthread_cond_broadcast(&e->dcv);
+    pthread_mutex_unlock(&e->dmu);
+    pthread_join(e->dist_th, NULL);
+    e->dist_on = 0;
+    cdr_err err = e->dist_err;
+    for (stage *s = e->q_head, *n; s; s = n) { /* left over after an error */
+        n = s->next;
+        free(s);
+    }
+    for (stage *s = e->spare, *n; s; s = n) {
+        n = s->next;
+        free(s);
+    }
+    free(e->cur);
+    e->q_head = e->q_tail = e->spare = e->cur = NULL;
+    pthread_cond_destroy(&e->dcv);
+    pthread_mutex_destroy(&e->dmu);
+    return err;
+}
+
 cdr_err cdr_engine_add(cdr_engine *e, const cdr_row *r)
 {
     cdr_err err;
+    if (e->finished)
+        return CDR_E_INTERNAL;
     if ((err = ensure_file(e, r->file_index)) != CDR_OK)
         return err;
     if (e->o.month >= 0 && cdr_time_month(r->start) != e->o.month) {
@@ -449,35 +660,21 @@ cdr_err cdr_engine_add(cdr_engine *e, const cdr_row *r)
     unsigned char lenb[10];
     size_t need = (size_t)(put_varint(lenb, body) - lenb) + body;
 
-    uint64_t h = hash_bytes(r->msisdn.p, r->msisdn.n, 0);
-    bucket *b = &e->b[h >> 56];
-    chunk *ck = b->tail;
-    if (!ck || ck->n + need > ck->cap) {
-        size_t nc = ck ? (ck->cap * 2 < CHUNK_MAX ? ck->cap * 2 : CHUNK_MAX - sizeof(chunk))
-                       : CHUNK_MIN;
-        while (nc < need)
-            nc *= 2;
-        if (e->mem + nc + sizeof(chunk) > e->o.mem_budget) {
-            if ((err = spill_all(e)) != CDR_OK)
-                return err;
-            nc = CHUNK_MIN;
-            while (nc < need)
-                nc *= 2;
-        }
-        chunk *n = chunk_alloc(nc);
-        if (!n)
-            return CDR_E_NOMEM;
-        nc = n->cap;
-        if (b->tail)
-            b->tail->next = n;
-        else
-            b->head = n;
-        b->tail = ck = n;
-        e->mem += sizeof(chunk) + nc;
-        if (e->mem > e->peak)
-            e->peak = e->mem;
+    unsigned char *d;
+    if (e->o.threads > 1 && !e->dist_tried) {
+        e->dist_tried = 1; /* one attempt: without a thread, distribute here */
+        dist_start(e);
     }
-    unsigned char *d = ck->data + ck->n;
+    if (e->dist_on) {
+        if ((!e->cur || e->cur->n + need > e->cur->cap) &&
+            (err = stage_next(e, need)) != CDR_OK)
+            return err;
+        d = e->cur->data + e->cur->n;
+        e->cur->n += need;
+    } else if ((err = bucket_reserve(e, hash_bytes(r->msisdn.p, r->msisdn.n, 0), need, &d)) !=
+               CDR_OK) {
+        return err;
+    }
     d = put_varint(d, body);
     memcpy(d, head, (size_t)(hp - head));
     d += hp - head;
@@ -496,8 +693,6 @@ cdr_err cdr_engine_add(cdr_engine *e, const cdr_row *r)
         memcpy(d, r->extra[i].p, r->extra[i].n);
         d += r->extra[i].n;
     }
-    ck->n += need;
-    b->bytes += need;
     return CDR_OK;
 }
 
@@ -1910,6 +2105,8 @@ cdr_err cdr_engine_finish(cdr_engine *e, const cdr_engine_sink *sink, cdr_engine
     if (e->finished)
         return CDR_E_INTERNAL;
     e->finished = 1;
+    if ((err = dist_stop(e)) != CDR_OK)
+        return err;
     /* If anything was spilled, spill the rest too, so that buckets are loaded
      * one at a time and peak memory stays near a few buckets. */
     if (e->spilled && (err = spill_all(e)) != CDR_OK)

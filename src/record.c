@@ -14,13 +14,24 @@ const char *cdr_direction_name(cdr_direction d)
     return d == CDR_DIR_MT ? "mt" : "mo";
 }
 
+/* ASCII case-insensitive equality of s[0..n) and the lower-case z (what
+ * strncasecmp does in the C locale, without its cost per row). */
+static int ieq_ascii(const char *s, size_t n, const char *z)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 'A' && c <= 'Z')
+            c = (unsigned char)(c + 32);
+        if (c != (unsigned char)z[i] || !z[i])
+            return 0;
+    }
+    return z[n] == '\0';
+}
+
 cdr_err cdr_service_parse(const char *s, size_t n, cdr_service *out)
 {
     for (int i = 0; i < CDR_SVC__COUNT; i++) {
-        size_t k = 0;
-        while (svc_names[i][k])
-            k++;
-        if (k == n && strncasecmp(s, svc_names[i], n) == 0) {
+        if (ieq_ascii(s, n, svc_names[i])) {
             *out = (cdr_service)i;
             return CDR_OK;
         }
@@ -30,11 +41,11 @@ cdr_err cdr_service_parse(const char *s, size_t n, cdr_service *out)
 
 cdr_err cdr_direction_parse(const char *s, size_t n, cdr_direction *out)
 {
-    if (n == 0 || (n == 2 && strncasecmp(s, "mo", 2) == 0)) {
+    if (n == 0 || ieq_ascii(s, n, "mo")) {
         *out = CDR_DIR_MO;
         return CDR_OK;
     }
-    if (n == 2 && strncasecmp(s, "mt", 2) == 0) {
+    if (ieq_ascii(s, n, "mt")) {
         *out = CDR_DIR_MT;
         return CDR_OK;
     }
