@@ -299,6 +299,11 @@ static void remove_spill(cdr_engine *e)
     }
 }
 
+void cdr_engine_set_tariff(cdr_engine *e, const cdr_tariff *t)
+{
+    e->t = t;
+}
+
 void cdr_engine_free(cdr_engine *e)
 {
     if (!e)
@@ -2102,7 +2107,7 @@ cdr_err cdr_engine_finish(cdr_engine *e, const cdr_engine_sink *sink, cdr_engine
     memset(tot, 0, sizeof *tot);
     if (!sink)
         sink = &none;
-    if (e->finished)
+    if (e->finished || !e->t)
         return CDR_E_INTERNAL;
     e->finished = 1;
     if ((err = dist_stop(e)) != CDR_OK)

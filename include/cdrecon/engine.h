@@ -112,6 +112,11 @@ typedef struct cdr_engine_sink {
 cdr_err cdr_engine_new(const cdr_tariff *t, const cdr_engine_opts *o, cdr_engine **out);
 void cdr_engine_free(cdr_engine *e); /* accepts NULL; removes spill files */
 
+/* Records can be added before the tariff is known (it is needed only by
+ * cdr_engine_finish): cdr_engine_new(NULL, ...), then set it here, so that
+ * a caller can load the tariff while the CDRs are read. */
+void cdr_engine_set_tariff(cdr_engine *e, const cdr_tariff *t);
+
 /* The 64-bit hash of a (normalised) msisdn that orders the engine's output:
  * subscribers come out by (hash, msisdn). The store orders its index the
  * same way, so it can write the index as the subscribers arrive. */

@@ -102,10 +102,10 @@ int cmd_rate(int argc, char **argv)
     int nfiles = 0;
     int rc = CDR_OK;
     cdr_tariff *t = NULL;
+    cli_bgtariff bgt = {0};
     cdr_engine *eng = NULL;
     rate_ctx c = {0};
     cdr_file_stats *stats = NULL;
-    char err[1024];
     char msisdn_buf[64];
 
     if (!files)
@@ -151,14 +151,10 @@ int cmd_rate(int argc, char **argv)
         rc = CDR_E_USAGE;
         goto out;
     }
-    rc = cdr_tariff_load(tariff_dir, &t, err, sizeof err);
-    if (rc != CDR_OK) {
-        cli_err("%s", err);
+    /* the tariff loads on a second thread while the CDRs are read */
+    cli_bgtariff_start(&bgt, tariff_dir);
+    if ((rc = cdr_engine_new(NULL, &eo, &eng)) != CDR_OK)
         goto out;
-    }
-    if ((rc = cdr_engine_new(t, &eo, &eng)) != CDR_OK)
-        goto out;
-    c.t = t;
     if (out_path && strcmp(out_path, "-") != 0)
         rc = open_out(out_path, "output", &c.out);
     else
@@ -181,7 +177,18 @@ int cmd_rate(int argc, char **argv)
     in.stats = stats;
     in.on_reject = on_reject;
     in.user = &c;
+    in.tariff = &bgt;
     rc = cli_ingest_files(&in, files, nfiles);
+    cdr_err trc = cli_bgtariff_join(&bgt);
+    if (trc != CDR_OK) {
+        cli_err("%s", bgt.err);
+        rc = trc;
+        goto out;
+    }
+    t = bgt.t;
+    bgt.t = NULL;
+    c.t = t;
+    cdr_engine_set_tariff(eng, t);
     if (rc != CDR_OK && rc != CDR_E_GZIP && rc != CDR_E_HEADER && rc != CDR_E_IO)
         goto out;
     cdr_err read_status = rc;
@@ -219,6 +226,8 @@ out:
         rc = cli_fail(CDR_E_IO, "cannot write output");
     direct_fp = NULL;
     cdr_engine_free(eng);
+    cli_bgtariff_join(&bgt); /* an early exit: wait for the loader */
+    cdr_tariff_free(bgt.t);
     cdr_tariff_free(t);
     free(stats);
     free(files);

@@ -195,6 +195,7 @@ int cmd_run(int argc, char **argv)
     int nfiles = 0;
     int rc = CDR_OK;
     cdr_tariff *t = NULL;
+    cli_bgtariff bgt = {0};
     cdr_engine *eng = NULL;
     run_ctx c;
     cdr_file_stats *stats = NULL;
@@ -272,12 +273,8 @@ int cmd_run(int argc, char **argv)
         }
     }
 
-    rc = cdr_tariff_load(tariff_dir, &t, err, sizeof err);
-    if (rc != CDR_OK) {
-        cli_err("%s", err);
-        goto out;
-    }
-    c.t = t;
+    /* the tariff loads on a second thread while the files are hashed */
+    cli_bgtariff_start(&bgt, tariff_dir);
     c.files = files;
     c.file_ids = calloc((size_t)nfiles, sizeof *c.file_ids);
     c.pre_sha = calloc((size_t)nfiles, sizeof *c.pre_sha);
@@ -291,6 +288,11 @@ int cmd_run(int argc, char **argv)
     }
 
     if ((rc = cdr_db_open(db_path, &c.db, err, sizeof err)) != CDR_OK) {
+        if (cli_bgtariff_join(&bgt) != CDR_OK) { /* a bad tariff is said first */
+            cli_err("%s", bgt.err);
+            rc = bgt.rc;
+            goto out;
+        }
         cli_fail(rc, "cannot open database %s: %s", db_path, err);
         goto out;
     }
@@ -303,7 +305,13 @@ int cmd_run(int argc, char **argv)
         }
         uint64_t size;
         if (cdr_file_sha256(files[i], c.pre_sha[i], &size) != CDR_OK) {
-            rc = cli_fail(CDR_E_IO, "cannot read %s: %s", files[i], strerror(errno));
+            int en = errno;
+            if (cli_bgtariff_join(&bgt) != CDR_OK) { /* a bad tariff is said first */
+                cli_err("%s", bgt.err);
+                rc = bgt.rc;
+                goto out;
+            }
+            rc = cli_fail(CDR_E_IO, "cannot read %s: %s", files[i], strerror(en));
             goto out;
         }
         c.pre_hashed[i] = 1;
@@ -329,6 +337,13 @@ int cmd_run(int argc, char **argv)
             n_new++;
         }
     }
+    if ((rc = cli_bgtariff_join(&bgt)) != CDR_OK) {
+        cli_err("%s", bgt.err);
+        goto out;
+    }
+    t = bgt.t;
+    bgt.t = NULL;
+    c.t = t;
     if (n_new == 0) {
         if (!quiet)
             fprintf(stderr, "cdrecon: run: every file was already ingested; nothing new, "
@@ -554,6 +569,8 @@ out:
     free(store_default);
     cdr_db_close(c.db);
     cdr_engine_free(eng);
+    cli_bgtariff_join(&bgt); /* an early exit: wait for the loader */
+    cdr_tariff_free(bgt.t);
     cdr_tariff_free(t);
     free(stats);
     free(c.file_ids);

@@ -1,5 +1,6 @@
 /* cdrecon CLI — shared plumbing: option values, reading inputs into the engine. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -85,14 +86,57 @@ int cli_engine_option(int argc, char **argv, int *i, cdr_engine_opts *eo, int *r
     return 1;
 }
 
+static void *bgtariff_main(void *arg)
+{
+    cli_bgtariff *b = arg;
+    b->rc = cdr_tariff_load(b->dir, &b->t, b->err, sizeof b->err);
+    __atomic_store_n(&b->done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+void cli_bgtariff_start(cli_bgtariff *b, const char *dir)
+{
+    memset(b, 0, sizeof *b);
+    b->dir = dir;
+    pthread_t *th = malloc(sizeof *th);
+    if (th && pthread_create(th, NULL, bgtariff_main, b) == 0) {
+        b->th = th;
+        b->started = 1;
+        return;
+    }
+    free(th);
+    bgtariff_main(b); /* no thread: load now */
+}
+
+int cli_bgtariff_failed(const cli_bgtariff *b)
+{
+    return __atomic_load_n(&b->done, __ATOMIC_ACQUIRE) && b->rc != CDR_OK;
+}
+
+cdr_err cli_bgtariff_join(cli_bgtariff *b)
+{
+    if (b->started) {
+        pthread_join(*(pthread_t *)b->th, NULL);
+        free(b->th);
+        b->th = NULL;
+        b->started = 0;
+    }
+    return b->rc;
+}
+
 typedef struct ing_ctx {
     cli_ingest *in;
     cdr_err err;
+    uint32_t n;
 } ing_ctx;
 
 static int on_row(const cdr_row *r, void *user)
 {
     ing_ctx *c = user;
+    if ((++c->n & 0xffff) == 0 && c->in->tariff && cli_bgtariff_failed(c->in->tariff)) {
+        c->err = CDR_E_INTERRUPTED; /* the caller reports the tariff's error */
+        return 1;
+    }
     cdr_err e = cdr_engine_add(c->in->engine, r);
     if (e != CDR_OK) {
         c->err = e;
@@ -111,7 +155,7 @@ cdr_err cli_ingest_files(cli_ingest *in, char **files, int nfiles)
 {
     cdr_err worst = CDR_OK;
     for (int i = 0; i < nfiles; i++) {
-        ing_ctx c = {in, CDR_OK};
+        ing_ctx c = {in, CDR_OK, 0};
         cdr_file_stats *st = &in->stats[i];
         cdr_err e;
         if (in->skip && in->skip[i])
@@ -122,6 +166,8 @@ cdr_err cli_ingest_files(cli_ingest *in, char **files, int nfiles)
             return e;
         cdr_read_file(files[i], (uint32_t)i, &in->ro, in->engine ? on_row : NULL, on_reject, &c,
                       st);
+        if (c.err == CDR_E_INTERRUPTED && in->tariff && cli_bgtariff_failed(in->tariff))
+            return c.err;
         if (c.err != CDR_OK) {
             cli_err("%s: %s%s%s", files[i], cdr_strerror(c.err),
                     in->engine && *cdr_engine_errmsg(in->engine) ? ": " : "",

@@ -21,6 +21,21 @@ int cli_engine_option(int argc, char **argv, int *i, cdr_engine_opts *eo, int *r
     "  --tmp DIR          directory for spill files (default $TMPDIR or /tmp)\n"              \
     "  --threads N        rating threads, 1 to 8 (default 2; results do not depend on it)\n"
 
+/* The tariff loaded on a second thread while the CDRs are read. */
+typedef struct cli_bgtariff {
+    const char *dir;
+    cdr_tariff *t;      /* after join: the tariff, or NULL */
+    cdr_err rc;
+    char err[1024];
+    int started;
+    int done;           /* set (atomically) when loading ended */
+    void *th;           /* pthread_t, kept opaque here */
+} cli_bgtariff;
+
+void cli_bgtariff_start(cli_bgtariff *b, const char *dir); /* loads in place if no thread */
+int cli_bgtariff_failed(const cli_bgtariff *b);            /* ended with an error (no wait) */
+cdr_err cli_bgtariff_join(cli_bgtariff *b);                 /* rc; b->err says why */
+
 typedef struct cli_ingest {
     cdr_engine *engine;          /* rows go here (may be NULL: count only) */
     cdr_reader_opts ro;
@@ -30,11 +45,13 @@ typedef struct cli_ingest {
     cdr_err (*on_file_done)(uint32_t idx, const char *name, cdr_file_stats *st, void *user);
     void *user;
     const int *skip;             /* skip[i] != 0: file i is not read (may be NULL) */
+    const cli_bgtariff *tariff;  /* if set: stop reading early when it failed to load */
 } cli_ingest;
 
 /* Read every file into the engine. A file that fails as a whole is excluded
  * from the engine; the first such failure's code is returned after all
  * files were read. An engine or callback error stops at once. */
 cdr_err cli_ingest_files(cli_ingest *in, char **files, int nfiles);
+/* ... returns CDR_E_INTERRUPTED when stopped because in->tariff failed. */
 
 #endif
