@@ -707,7 +707,8 @@ cdr_err cdr_engine_add(cdr_engine *e, const cdr_row *r)
 typedef struct ent {
     uint64_t h;
     int64_t start;
-    const blob *b;
+    const blob *b;            /* decoded (set per slice, see run_bucket) */
+    const unsigned char *p;   /* the packed record */
 } ent;
 
 static int cmp_str(const char *a, size_t an, const char *b, size_t bn)
@@ -808,8 +809,8 @@ typedef struct ctx {
     pool_bal *pb;
     size_t n_pb, pb_cap;
     ent *ents, *tmp;
-    blob *blobs;          /* the current bucket, decoded; ents point here */
-    size_t ents_cap;
+    blob *blobs;          /* the current slice, decoded; ents point here */
+    size_t ents_cap, blobs_cap;
     cdr_str *xs;          /* extras of the current record */
     size_t xs_cap;
     outbuf *out;          /* NULL: call the sink directly */
@@ -1732,21 +1733,22 @@ static cdr_err load_spill(cdr_engine *e, int i, unsigned char **data, size_t *le
     return CDR_OK;
 }
 
-/* Decode the records of [p, p+len) into bl[k..] and ents[k..], leaving out
- * excluded files. */
-static size_t collect(cdr_engine *e, const unsigned char *p, size_t len, blob *bl, ent *ents,
-                      size_t k, cdr_engine_totals *tot)
+/* The records of [p, p+len) into ents[k..] (hash, start, where), leaving
+ * out excluded files. */
+static size_t collect(cdr_engine *e, const unsigned char *p, size_t len, ent *ents, size_t k,
+                      cdr_engine_totals *tot)
 {
     for (size_t off = 0; off < len; off += packed_size(p + off)) {
-        blob *b = &bl[k];
-        unpack(p + off, b);
-        if (b->file_index < e->n_files && e->files[b->file_index].excluded) {
+        blob b;
+        unpack(p + off, &b);
+        if (b.file_index < e->n_files && e->files[b.file_index].excluded) {
             tot->excluded++;
             continue;
         }
-        ents[k].h = b->h;
-        ents[k].start = b->start;
-        ents[k].b = b;
+        ents[k].h = b.h;
+        ents[k].start = b.start;
+        ents[k].b = NULL;
+        ents[k].p = p + off;
         k++;
     }
     return k;
@@ -1910,33 +1912,81 @@ static cdr_err run_bucket(ctx *c, int bi)
         if (ne)
             c->ents = ne;
         ent *nt = ne ? realloc(c->tmp, cnt * sizeof *nt) : NULL;
-        if (nt)
-            c->tmp = nt;
-        blob *nb = nt ? realloc(c->blobs, cnt * sizeof *nb) : NULL;
+        if (!nt) {
+            free(data);
+            return CDR_E_NOMEM;
+        }
+        c->tmp = nt;
+        c->ents_cap = cnt;
+    }
+    size_t k = data ? collect(e, data, len, c->ents, 0, c->tot) : 0;
+    for (chunk *ck = bk->head; ck; ck = ck->next)
+        k = collect(e, ck->data, ck->n, c->ents, k, c->tot);
+
+    /* Slices: the bucket is cut by the next bits of the hash into slices of
+     * about SLICE records, each decoded, sorted and rated while it fits in
+     * the core's cache (a large bucket rated whole spends its time waiting
+     * on memory). Slices follow the hash order, so the output is the same. */
+    enum { SLICE = 2048, MAX_SLICES = 256 };
+    size_t nsl = 1;
+    unsigned lg = 0;
+    while (nsl < MAX_SLICES && nsl * SLICE < k) {
+        nsl *= 2;
+        lg++;
+    }
+    size_t start[MAX_SLICES + 1];
+    if (nsl > 1) {
+        size_t cnts[MAX_SLICES] = {0};
+        for (size_t i = 0; i < k; i++)
+            cnts[(c->ents[i].h >> (56 - lg)) & (nsl - 1)]++;
+        start[0] = 0;
+        for (size_t j = 0; j < nsl; j++)
+            start[j + 1] = start[j] + cnts[j];
+        size_t pos[MAX_SLICES];
+        memcpy(pos, start, nsl * sizeof *pos);
+        for (size_t i = 0; i < k; i++)
+            c->tmp[pos[(c->ents[i].h >> (56 - lg)) & (nsl - 1)]++] = c->ents[i];
+        ent *t = c->ents; /* the scattered order becomes ents */
+        c->ents = c->tmp;
+        c->tmp = t;
+    } else {
+        start[0] = 0;
+        start[1] = k;
+    }
+    size_t most = 0;
+    for (size_t j = 0; j < nsl; j++)
+        if (start[j + 1] - start[j] > most)
+            most = start[j + 1] - start[j];
+    if (most > c->blobs_cap) {
+        blob *nb = realloc(c->blobs, most * sizeof *nb);
         if (!nb) {
             free(data);
             return CDR_E_NOMEM;
         }
         c->blobs = nb;
-        c->ents_cap = cnt;
+        c->blobs_cap = most;
     }
     ent *ents = c->ents;
-    size_t k = data ? collect(e, data, len, c->blobs, ents, 0, c->tot) : 0;
-    for (chunk *ck = bk->head; ck; ck = ck->next)
-        k = collect(e, ck->data, ck->n, c->blobs, ents, k, c->tot);
-    if (sort_ents(ents, c->tmp, k) != 0) {
-        free(data);
-        return CDR_E_NOMEM;
-    }
-    size_t s = 0;
-    while (s < k && err == CDR_OK) {
-        size_t end = s + 1;
-        while (end < k && ents[end].h == ents[s].h &&
-               cmp_str(b_msisdn(ents[end].b), ents[end].b->l_msisdn, b_msisdn(ents[s].b),
-                       ents[s].b->l_msisdn) == 0)
-            end++;
-        err = process_subscriber(c, ents + s, end - s);
-        s = end;
+    for (size_t j = 0; j < nsl && err == CDR_OK; j++) {
+        size_t a = start[j], n = start[j + 1] - a;
+        for (size_t i = 0; i < n; i++) {
+            unpack(ents[a + i].p, &c->blobs[i]);
+            ents[a + i].b = &c->blobs[i];
+        }
+        if (sort_ents(ents + a, c->tmp + a, n) != 0) {
+            err = CDR_E_NOMEM;
+            break;
+        }
+        size_t s0 = a, z = a + n;
+        while (s0 < z && err == CDR_OK) {
+            size_t end = s0 + 1;
+            while (end < z && ents[end].h == ents[s0].h &&
+                   cmp_str(b_msisdn(ents[end].b), ents[end].b->l_msisdn, b_msisdn(ents[s0].b),
+                           ents[s0].b->l_msisdn) == 0)
+                end++;
+            err = process_subscriber(c, ents + s0, end - s0);
+            s0 = end;
+        }
     }
     if (c->out) {
         c->out->spill_data = data;
