@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 /*
@@ -34,6 +35,13 @@ static inline int cdr_csv_quote_byte(char c)
 {
     return cdr_csv_in_mask(c, CDR_CSV_QUOTE_MASK);
 }
+/* Non-zero if one of the eight bytes of x is `b` (the mask's bytes, checked
+ * eight at a time by cdr_csv_put_cell). */
+static inline uint64_t cdr_csv_swar_has(uint64_t x, unsigned char b)
+{
+    uint64_t y = x ^ (0x0101010101010101ull * b);
+    return (y - 0x0101010101010101ull) & ~y & 0x8080808080808080ull;
+}
 /* The most bytes a cell of n bytes can take: quotes, apostrophe, every byte
  * a doubled quote. */
 #define CDR_CSV_CELL_MAX(n) (2 * (size_t)(n) + 3)
@@ -47,7 +55,18 @@ static inline char *cdr_csv_put_cell_(char *d, const char *s, size_t n, int neut
     if (guard)
         *d++ = '\'';
     unsigned long long stop = CDR_CSV_QUOTE_MASK | (cut_at_nul ? 1ull : 0);
-    for (size_t i = 0; i < n; i++) {
+    size_t i = 0;
+    /* eight bytes at a time while none of them is one of the mask's */
+    for (; i + 8 <= n; i += 8) {
+        uint64_t x;
+        memcpy(&x, s + i, 8);
+        if (cdr_csv_swar_has(x, ',') | cdr_csv_swar_has(x, '"') | cdr_csv_swar_has(x, '\r') |
+            cdr_csv_swar_has(x, '\n') | (cut_at_nul ? cdr_csv_swar_has(x, 0) : 0))
+            break;
+        memcpy(d, &x, 8);
+        d += 8;
+    }
+    for (; i < n; i++) {
         char ch = s[i];
         if (cdr_csv_in_mask(ch, stop)) {
             if (ch == '\0')
@@ -67,7 +86,7 @@ quoted:
     *d++ = '"';
     if (guard)
         *d++ = '\'';
-    for (size_t i = 0; i < n; i++) {
+    for (i = 0; i < n; i++) {
         *d++ = s[i];
         if (s[i] == '"')
             *d++ = '"';

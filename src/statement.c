@@ -421,6 +421,10 @@ static const char two_digits[201] = "0001020304050607080910111213141516171819202
 
 static char *put_u64(char *d, uint64_t v)
 {
+    if (v < 10) {
+        *d = (char)('0' + v);
+        return d + 1;
+    }
     size_t n = 1;
     for (uint64_t x = v; x >= 10; x /= 10)
         n++;
@@ -507,15 +511,26 @@ static size_t band_text(const cdr_rated *rr, const cdr_tariff *t, int rated, cha
  * else 0 and the caller formats it the long way. */
 static int put_start(char **dp, cdr_time start, cdr_month mo)
 {
-    if (mo < 1900 * 12 || mo >= 10000 * 12 || start < 0)
-        return 0;
-    cdr_time m0 = cdr_month_start(mo), m1 = cdr_month_start(mo + 1);
-    if (start < m0 || start >= m1)
+    /* the month's bounds and text, per thread: a bucket is one month */
+    static _Thread_local struct {
+        cdr_month mo;
+        cdr_time m0, m1;
+        char text[8];
+    } mc = {-1, 0, 0, ""};
+    if (mo != mc.mo) {
+        if (mo < 1900 * 12 || mo >= 10000 * 12)
+            return 0;
+        mc.m0 = cdr_month_start(mo);
+        mc.m1 = cdr_month_start(mo + 1);
+        cdr_month_format(mo, mc.text);
+        mc.mo = mo;
+    }
+    if (start < mc.m0 || start >= mc.m1 || start < 0)
         return 0;
     char *d = *dp;
-    cdr_month_format(mo, d); /* YYYY-MM, then a NUL overwritten below */
+    memcpy(d, mc.text, 7);
     d[7] = '-';
-    int64_t in = start - m0;
+    int64_t in = start - mc.m0;
     unsigned dom = (unsigned)(in / 86400) + 1, sod = (unsigned)(in % 86400);
     memcpy(d + 8, two_digits + 2 * dom, 2);
     d[10] = ' ';
