@@ -9,14 +9,12 @@
 
 static int write_cell(FILE *fp, const char *s, size_t n, int neutralise)
 {
-    int guard = neutralise && n > 0 &&
-                (s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@' || s[0] == '\t' ||
-                 s[0] == '\r' || s[0] == '\'');
+    int guard = neutralise && n > 0 && cdr_csv_guard_byte(s[0]);
     /* A leading apostrophe is doubled too, so neutralising is reversible:
      * a reader strips exactly one leading apostrophe (cdr_csv_unneutralise). */
     int quote = 0;
     for (size_t i = 0; i < n && !quote; i++)
-        quote = s[i] == ',' || s[i] == '"' || s[i] == '\r' || s[i] == '\n';
+        quote = cdr_csv_quote_byte(s[i]);
     if (quote && putc('"', fp) == EOF)
         return -1;
     if (guard && putc('\'', fp) == EOF)

@@ -5,6 +5,8 @@
 
 #include <stdio.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 
 /*
  * Write one text cell to fp: quoted (quotes doubled) when it contains a comma,
@@ -14,14 +16,105 @@
  * write failed (check ferror as usual).
  */
 int cdr_csv_write_cell(FILE *fp, const char *s, size_t n);
+
+/* The rules, in one place (cdr_csv_write_cell, the memory writer of outcsv.c
+ * and the in-place row writers all use these). */
+/* A text cell starting with this byte gets a leading apostrophe. */
+static inline int cdr_csv_guard_byte(char c)
+{
+    return c == '=' || c == '+' || c == '-' || c == '@' || c == '\t' || c == '\r' || c == '\'';
+}
+/* A cell containing one of these bytes is quoted: ',' '"' CR LF (a mask of
+ * the bytes below 64). */
+#define CDR_CSV_QUOTE_MASK ((1ull << ',') | (1ull << '"') | (1ull << '\r') | (1ull << '\n'))
+static inline int cdr_csv_in_mask(char c, unsigned long long mask)
+{
+    return (unsigned char)c < 64 && ((mask >> (unsigned char)c) & 1);
+}
+static inline int cdr_csv_quote_byte(char c)
+{
+    return cdr_csv_in_mask(c, CDR_CSV_QUOTE_MASK);
+}
+/* Non-zero if one of the eight bytes of x is `b` (the mask's bytes, checked
+ * eight at a time by cdr_csv_put_cell). */
+static inline uint64_t cdr_csv_swar_has(uint64_t x, unsigned char b)
+{
+    uint64_t y = x ^ (0x0101010101010101ull * b);
+    return (y - 0x0101010101010101ull) & ~y & 0x8080808080808080ull;
+}
+/* The most bytes a cell of n bytes can take: quotes, apostrophe, every byte
+ * a doubled quote. */
+#define CDR_CSV_CELL_MAX(n) (2 * (size_t)(n) + 3)
+
+static inline char *cdr_csv_put_cell_(char *d, const char *s, size_t n, int neutralise,
+                                      int cut_at_nul)
+{
+    int guard = neutralise && n > 0 && s[0] != '\0' && cdr_csv_guard_byte(s[0]);
+    char *d0 = d;
+    /* the common case: nothing to quote, copied as it is scanned */
+    if (guard)
+        *d++ = '\'';
+    unsigned long long stop = CDR_CSV_QUOTE_MASK | (cut_at_nul ? 1ull : 0);
+    size_t i = 0;
+    /* eight bytes at a time while none of them is one of the mask's */
+    for (; i + 8 <= n; i += 8) {
+        uint64_t x;
+        memcpy(&x, s + i, 8);
+        if (cdr_csv_swar_has(x, ',') | cdr_csv_swar_has(x, '"') | cdr_csv_swar_has(x, '\r') |
+            cdr_csv_swar_has(x, '\n') | (cut_at_nul ? cdr_csv_swar_has(x, 0) : 0))
+            break;
+        memcpy(d, &x, 8);
+        d += 8;
+    }
+    for (; i < n; i++) {
+        char ch = s[i];
+        if (cdr_csv_in_mask(ch, stop)) {
+            if (ch == '\0')
+                return d; /* cut_at_nul: the cell ends here, nothing quoted before */
+            goto quoted;
+        }
+        *d++ = ch;
+    }
+    return d;
+quoted:
+    d = d0;
+    if (cut_at_nul) {
+        const char *z = memchr(s, '\0', n);
+        if (z)
+            n = (size_t)(z - s);
+    }
+    *d++ = '"';
+    if (guard)
+        *d++ = '\'';
+    for (i = 0; i < n; i++) {
+        *d++ = s[i];
+        if (s[i] == '"')
+            *d++ = '"';
+    }
+    *d++ = '"';
+    return d;
+}
+/*
+ * Write one cell (no separator) at d, exactly the bytes cdr_csv_write_cell
+ * (neutralise = 1) or cdr_csv_write_raw_cell (0) writes; d must have room for
+ * CDR_CSV_CELL_MAX(n) bytes. Returns the end of the cell.
+ */
+static inline char *cdr_csv_put_cell(char *d, const char *s, size_t n, int neutralise)
+{
+    return cdr_csv_put_cell_(d, s, n, neutralise, 0);
+}
+/* The same for s cut at its first NUL byte (a C string's view of it). */
+static inline char *cdr_csv_put_cellz(char *d, const char *s, size_t n, int neutralise)
+{
+    return cdr_csv_put_cell_(d, s, n, neutralise, 1);
+}
+
 /* The inverse for a text cell read back: a leading apostrophe added by
  * cdr_csv_write_cell (before = + - @ TAB CR or another apostrophe) is
  * dropped. Returns the view without it. */
 static inline void cdr_csv_unneutralise(const char **s, size_t *n)
 {
-    if (*n >= 2 && (*s)[0] == '\'' &&
-        ((*s)[1] == '=' || (*s)[1] == '+' || (*s)[1] == '-' || (*s)[1] == '@' ||
-         (*s)[1] == '\t' || (*s)[1] == '\r' || (*s)[1] == '\'')) {
+    if (*n >= 2 && (*s)[0] == '\'' && cdr_csv_guard_byte((*s)[1])) {
         (*s)++;
         (*n)--;
     }

@@ -1,4 +1,6 @@
 /* cdrecon — exact decimal money: parse, format, round once half-up. */
+#include <string.h>
+
 #include "cdrecon/common.h"
 
 cdr_err cdr_money_parse(const char *s, size_t n, cdr_money *out)
@@ -51,38 +53,50 @@ cdr_err cdr_money_parse(const char *s, size_t n, cdr_money *out)
     return CDR_OK;
 }
 
+static const char two_digits[201] = "00010203040506070809101112131415161718192021222324"
+                                    "25262728293031323334353637383940414243444546474849"
+                                    "50515253545556575859606162636465666768697071727374"
+                                    "75767778798081828384858687888990919293949596979899";
+
 size_t cdr_money_format(cdr_money v, int min_decimals, char *buf)
 {
-    char tmp[32];
-    size_t n = 0, k = 0;
+    size_t n = 0;
     uint64_t a = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    uint64_t whole = a / CDR_MICRO, frac = a % CDR_MICRO;
+    uint64_t whole = a / CDR_MICRO;
+    unsigned frac = (unsigned)(a % CDR_MICRO);
     int decimals = 6;
 
     if (min_decimals < 0)
         min_decimals = 0;
     if (min_decimals > 6)
         min_decimals = 6;
+    if (v < 0)
+        buf[n++] = '-';
+    size_t k = 1;
+    for (uint64_t x = whole; x >= 10; x /= 10)
+        k++;
+    for (size_t i = n + k; whole >= 10; whole /= 10)
+        buf[--i] = (char)('0' + whole % 10);
+    buf[n] = (char)('0' + whole);
+    n += k;
+    /* the six fractional digits; trailing zeros dropped down to min_decimals */
     while (decimals > min_decimals && frac % 10 == 0) {
         frac /= 10;
         decimals--;
     }
-    if (v < 0)
-        buf[n++] = '-';
-    do {
-        tmp[k++] = (char)('0' + whole % 10);
-        whole /= 10;
-    } while (whole);
-    while (k)
-        buf[n++] = tmp[--k];
     if (decimals > 0) {
         buf[n++] = '.';
-        for (int d = decimals - 1; d >= 0; d--) {
-            uint64_t p = 1;
-            for (int j = 0; j < d; j++)
-                p *= 10;
-            buf[n++] = (char)('0' + (frac / p) % 10);
+        for (int i = decimals; i > 0;) {
+            if (i >= 2) {
+                memcpy(buf + n + i - 2, two_digits + 2 * (frac % 100), 2);
+                frac /= 100;
+                i -= 2;
+            } else {
+                buf[n] = (char)('0' + frac % 10);
+                i--;
+            }
         }
+        n += (size_t)decimals;
     }
     buf[n] = '\0';
     return n;

@@ -28,6 +28,8 @@ struct cdr_csvw {
     char *mem;         /* memory mode (cdr_csvw_open_memory): the text so far */
     size_t mem_len, mem_cap;
     int mem_mode;
+    char *row;         /* cdr_csvw_row_begin's buffer for a stream writer */
+    size_t row_cap;
     char label[256];
     char message[512];
 };
@@ -53,39 +55,12 @@ static cdr_err mem_reserve(cdr_csvw *w, size_t n)
 /* A cell into memory: the same bytes cdr_csv_write_cell(_raw) writes. */
 static cdr_err mem_cell(cdr_csvw *w, const char *s, size_t n, int neutralise)
 {
-    int guard = neutralise && n > 0 &&
-                (s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@' || s[0] == '\t' ||
-                 s[0] == '\r' || s[0] == '\'');
-    size_t quotes = 0;
-    int quote = 0;
-    for (size_t i = 0; i < n; i++) {
-        char ch = s[i];
-        if (ch == ',' || ch == '\r' || ch == '\n')
-            quote = 1;
-        else if (ch == '"')
-            quote = 1, quotes++;
-    }
-    if (mem_reserve(w, n + quotes + 4) != CDR_OK)
+    if (mem_reserve(w, CDR_CSV_CELL_MAX(n) + 1) != CDR_OK)
         return w->status;
     char *d = w->mem + w->mem_len;
     if (w->row_open)
         *d++ = ',';
-    if (quote)
-        *d++ = '"';
-    if (guard)
-        *d++ = '\'';
-    if (!quotes) {
-        memcpy(d, s, n);
-        d += n;
-    } else {
-        for (size_t i = 0; i < n; i++) {
-            *d++ = s[i];
-            if (s[i] == '"')
-                *d++ = '"';
-        }
-    }
-    if (quote)
-        *d++ = '"';
+    d = cdr_csv_put_cell(d, s, n, neutralise);
     w->mem_len = (size_t)(d - w->mem);
     w->row_open = 1;
     return CDR_OK;
@@ -278,6 +253,44 @@ cdr_err cdr_csvw_raw(cdr_csvw *w, const char *p, size_t n)
     return w->status;
 }
 
+char *cdr_csvw_row_begin(cdr_csvw *w, size_t max)
+{
+    if (w->status != CDR_OK)
+        return NULL;
+    if (w->row_open) {
+        fail(w, CDR_E_INTERNAL, "a whole row inside an open row", 0);
+        return NULL;
+    }
+    if (w->mem_mode)
+        return mem_reserve(w, max) == CDR_OK ? w->mem + w->mem_len : NULL;
+    if (!w->fp || w->committed) {
+        fail(w, CDR_E_INTERNAL, "write after commit or abort", 0);
+        return NULL;
+    }
+    if (max > w->row_cap) {
+        char *p = realloc(w->row, max);
+        if (!p) {
+            fail(w, CDR_E_NOMEM, "out of memory", 0);
+            return NULL;
+        }
+        w->row = p;
+        w->row_cap = max;
+    }
+    return w->row;
+}
+
+cdr_err cdr_csvw_row_end(cdr_csvw *w, const char *end)
+{
+    if (w->status != CDR_OK)
+        return w->status;
+    if (w->mem_mode)
+        w->mem_len = (size_t)(end - w->mem);
+    else if (put(w, w->row, (size_t)(end - w->row)) != CDR_OK)
+        return w->status;
+    w->rows++;
+    return CDR_OK;
+}
+
 cdr_err cdr_csvw_end_row(cdr_csvw *w)
 {
     if (put(w, "\n", 1) == CDR_OK) {
@@ -368,6 +381,7 @@ void cdr_csvw_free(cdr_csvw *w)
     if (!w->mem_mode)
         cdr_csvw_abort(w);
     free(w->mem);
+    free(w->row);
     free(w->dir);
     free(w->tmp_path);
     free(w->final_path);

@@ -399,25 +399,307 @@ static size_t view_size(const cdr_rated *rr, const char *file)
     return n;
 }
 
+/* ------------------------------------------------------------------ */
+/* The canonical row of an engine record, written in place              */
+/*
+ * The same bytes as cdr_stmt_rec_from_rated + cdr_stmt_rec_write (the
+ * reference, kept cell by cell above; tests/unit/test_statement.c compares
+ * the two), without the copies: the row's largest size is reserved once,
+ * numbers are formatted straight into it (they never need quoting or an
+ * apostrophe), and only text cells go through the shared cell rules
+ * (cdr_csv_put_cell, src/csvout.h). Strings are cut at a NUL byte, as the
+ * reference's NUL-terminated copies are.
+ */
+
+static const char two_digits[201] = "00010203040506070809101112131415161718192021222324"
+                                    "25262728293031323334353637383940414243444546474849"
+                                    "50515253545556575859606162636465666768697071727374"
+                                    "75767778798081828384858687888990919293949596979899";
+
+/* A numeric cell takes at most this much (money: sign, 13 digits, '.', 6). */
+#define NUM_MAX 24
+
+static char *put_u64(char *d, uint64_t v)
+{
+    if (v < 10) {
+        *d = (char)('0' + v);
+        return d + 1;
+    }
+    size_t n = 1;
+    for (uint64_t x = v; x >= 10; x /= 10)
+        n++;
+    char *p = d + n;
+    while (v >= 100) {
+        unsigned r = (unsigned)(v % 100);
+        v /= 100;
+        p -= 2;
+        memcpy(p, two_digits + 2 * r, 2);
+    }
+    if (v >= 10)
+        memcpy(p - 2, two_digits + 2 * v, 2);
+    else
+        p[-1] = (char)('0' + v);
+    return d + n;
+}
+
+static char *put_i64(char *d, int64_t v)
+{
+    if (v >= 0)
+        return put_u64(d, (uint64_t)v);
+    *d++ = '-';
+    return put_u64(d, (uint64_t)0 - (uint64_t)v);
+}
+
+/* opt_i64: empty when negative */
+static char *put_opt(char *d, int64_t v)
+{
+    return v < 0 ? d : put_u64(d, (uint64_t)v);
+}
+
+static char *put_money(char *d, cdr_money v)
+{
+    return d + cdr_money_format(v, 2, d); /* its NUL is overwritten by what follows */
+}
+
+static char *put_text(char *d, const char *p, size_t n)
+{
+    return cdr_csv_put_cell(d, p, n, 1);
+}
+
+/* A view of the record, cut at a NUL as the reference's C-string copy is. */
+static char *put_view(char *d, const char *p, size_t n)
+{
+    return cdr_csv_put_cellz(d, p, n, 1);
+}
+
+/* Append to a 256-byte buffer as snprintf(buf + k, 256 - k, ...) would:
+ * *k counts every byte, the buffer keeps the first 255. */
+static void band_add(char *buf, size_t *k, const char *s, size_t n)
+{
+    if (*k < 255) {
+        size_t room = 255 - *k;
+        memcpy(buf + *k, s, n < room ? n : room);
+    }
+    *k += n;
+}
+
+/* The band column into buf[256] (the reference's snprintf loop, byte for
+ * byte, truncation included); returns its length. */
+static size_t band_text(const cdr_rated *rr, const cdr_tariff *t, int rated, char *buf)
+{
+    const cdr_rate_out *ro = &rr->rating;
+    size_t k = 0;
+    if (rated && ro->n_pieces > 1) {
+        for (int i = 0; i < ro->n_pieces && i < CDR_RATE_MAX_PIECES && k < 256 - 80; i++) {
+            const char *nm = ro->pieces[i].band >= 0 ? t->band_names[ro->pieces[i].band] : "*";
+            char num[24];
+            if (i)
+                band_add(buf, &k, ";", 1);
+            band_add(buf, &k, nm, strlen(nm));
+            band_add(buf, &k, ":", 1);
+            band_add(buf, &k, num, (size_t)(put_i64(num, ro->pieces[i].units) - num));
+        }
+    } else if (rated && ro->band >= 0) {
+        const char *nm = t->band_names[ro->band];
+        band_add(buf, &k, nm, strlen(nm));
+    }
+    return k < 255 ? k : 255;
+}
+
+/* YYYY-MM-DD HH:MM:SS of `start` in month `mo`, if the month is an ordinary
+ * four-digit one and holds the day (always, for the engine's records);
+ * else 0 and the caller formats it the long way. */
+static int put_start(char **dp, cdr_time start, cdr_month mo)
+{
+    /* the month's bounds and text, per thread: a bucket is one month */
+    static _Thread_local struct {
+        cdr_month mo;
+        cdr_time m0, m1;
+        char text[8];
+    } mc = {-1, 0, 0, ""};
+    if (mo != mc.mo) {
+        if (mo < 1900 * 12 || mo >= 10000 * 12)
+            return 0;
+        mc.m0 = cdr_month_start(mo);
+        mc.m1 = cdr_month_start(mo + 1);
+        cdr_month_format(mo, mc.text);
+        mc.mo = mo;
+    }
+    if (start < mc.m0 || start >= mc.m1 || start < 0)
+        return 0;
+    char *d = *dp;
+    memcpy(d, mc.text, 7);
+    d[7] = '-';
+    int64_t in = start - mc.m0;
+    unsigned dom = (unsigned)(in / 86400) + 1, sod = (unsigned)(in % 86400);
+    memcpy(d + 8, two_digits + 2 * dom, 2);
+    d[10] = ' ';
+    memcpy(d + 11, two_digits + 2 * (sod / 3600), 2);
+    d[13] = ':';
+    memcpy(d + 14, two_digits + 2 * (sod / 60 % 60), 2);
+    d[16] = ':';
+    memcpy(d + 17, two_digits + 2 * (sod % 60), 2);
+    *dp = d + 19;
+    return 1;
+}
+
 cdr_err cdr_stmt_rated_write(cdr_csvw *w, const cdr_rated *rr, const cdr_tariff *t,
                              const char *file)
 {
-    char stack[4096];
-    size_t need = view_size(rr, file);
-    scratch sc = {stack, 0, sizeof stack};
-    if (need > sizeof stack) {
-        sc.p = malloc(need);
-        if (!sc.p)
+    const cdr_row *row = &rr->row;
+    const cdr_rate_out *ro = &rr->rating;
+    int rated = (rr->status == CDR_RS_RATED || rr->status == CDR_RS_PARTIAL_FIRST) && ro->rate;
+    cdr_stmt_rec o;
+    cdr_stmt_rec_numbers(rr, &o);
+
+    if (!file)
+        file = "";
+    const char *plan = rr->plan >= 0 ? t->plans[rr->plan].name : "";
+    const char *pool = rated && ro->pool >= 0 ? t->pool_names[ro->pool] : "";
+    const char *cat = rr->has_finding ? cdr_category_name(rr->finding.category) : "";
+    const char *expl = rr->has_finding                           ? rr->finding.explanation
+                       : rr->status == CDR_RS_UNRATED && rr->unrated ? rr->unrated
+                                                                     : "";
+    const char *svc = cdr_service_name(o.service), *dir = cdr_direction_name(o.direction);
+    const char *st = cdr_rec_status_name(o.status);
+    size_t file_n = strlen(file), plan_n = strlen(plan), pool_n = strlen(pool);
+    size_t cat_n = strlen(cat), expl_n = strlen(expl);
+    size_t svc_n = strlen(svc), dir_n = strlen(dir), st_n = strlen(st);
+    size_t id_n = row->record_id.n, msisdn_n = row->msisdn.n, peer_n = row->peer.n;
+    size_t dup_n = rr->dup_of.p ? rr->dup_of.n : 0;
+    size_t call_n = row->call_id.n, ref_n = row->sms_ref.n;
+    char band[256];
+    size_t band_n = band_text(rr, t, rated, band);
+    char flags[32];
+    size_t flags_n = cdr_flags_format(o.flags, flags);
+
+    /* unknown columns as name=value;name=value */
+    char ex_stack[1024], *ex = ex_stack;
+    size_t ex_n = 0;
+    if (row->n_extra) {
+        size_t need = 1;
+        for (uint32_t i = 0; i < row->n_extra; i++)
+            need += row->extra_names[i].n + row->extra[i].n + 2;
+        if (need > sizeof ex_stack && !(ex = malloc(need)))
             return CDR_E_NOMEM;
-        sc.cap = need;
+        for (uint32_t i = 0; i < row->n_extra; i++) {
+            if (i)
+                ex[ex_n++] = ';';
+            if (row->extra_names[i].n)
+                memcpy(ex + ex_n, row->extra_names[i].p, row->extra_names[i].n);
+            ex_n += row->extra_names[i].n;
+            ex[ex_n++] = '=';
+            if (row->extra[i].n)
+                memcpy(ex + ex_n, row->extra[i].p, row->extra[i].n);
+            ex_n += row->extra[i].n;
+        }
     }
-    cdr_stmt_rec v;
-    cdr_err e = rated_view(rr, t, file, &v, &sc);
-    if (e == CDR_OK)
-        e = cdr_stmt_rec_write(w, &v);
-    if (sc.p != stack)
-        free(sc.p);
-    return e;
+
+    size_t max = C__COUNT * (NUM_MAX + 1) + 1 +
+                 CDR_CSV_CELL_MAX(file_n) + CDR_CSV_CELL_MAX(id_n) + CDR_CSV_CELL_MAX(msisdn_n) +
+                 CDR_CSV_CELL_MAX(svc_n) + CDR_CSV_CELL_MAX(dir_n) + CDR_CSV_CELL_MAX(peer_n) +
+                 CDR_CSV_CELL_MAX(st_n) + CDR_CSV_CELL_MAX(dup_n) + CDR_CSV_CELL_MAX(call_n) +
+                 CDR_CSV_CELL_MAX(ref_n) + CDR_CSV_CELL_MAX(plan_n) + CDR_CSV_CELL_MAX(band_n) +
+                 CDR_CSV_CELL_MAX(pool_n) + CDR_CSV_CELL_MAX(cat_n) +
+                 CDR_CSV_CELL_MAX(flags_n) + CDR_CSV_CELL_MAX(expl_n) + CDR_CSV_CELL_MAX(ex_n);
+    char *d = cdr_csvw_row_begin(w, max);
+    if (!d) {
+        if (ex != ex_stack)
+            free(ex);
+        return cdr_csvw_status(w);
+    }
+    char tb[32];
+    d = put_text(d, file, file_n);
+    *d++ = ',';
+    d = put_u64(d, o.line);
+    *d++ = ',';
+    d = put_u64(d, o.offset);
+    *d++ = ',';
+    d = put_view(d, row->record_id.p, id_n);
+    *d++ = ',';
+    d = put_view(d, row->msisdn.p, msisdn_n);
+    *d++ = ',';
+    d = put_text(d, tb, cdr_month_format(o.month, tb));
+    *d++ = ',';
+    d = put_text(d, svc, svc_n);
+    *d++ = ',';
+    d = put_text(d, dir, dir_n);
+    *d++ = ',';
+    d = put_view(d, row->peer.p, peer_n);
+    *d++ = ',';
+    if (!put_start(&d, o.start, o.month))
+        d = put_text(d, tb, cdr_time_format(o.start, tb));
+    *d++ = ',';
+    d = put_i64(d, o.amount);
+    *d++ = ',';
+    d = put_i64(d, o.usage);
+    *d++ = ',';
+    d = put_opt(d, o.billable);
+    *d++ = ',';
+    d = put_opt(d, o.covered);
+    *d++ = ',';
+    d = put_money(d, o.billed);
+    *d++ = ',';
+    if (o.has_rebuilt) {
+        d = put_money(d, o.rebuilt);
+        *d++ = ',';
+        d = put_money(d, o.difference);
+    } else {
+        *d++ = ',';
+    }
+    *d++ = ',';
+    d = put_text(d, st, st_n);
+    *d++ = ',';
+    d = put_view(d, rr->dup_of.p, dup_n);
+    *d++ = ',';
+    d = put_u64(d, o.parts);
+    *d++ = ',';
+    d = put_view(d, row->call_id.p, call_n);
+    *d++ = ',';
+    d = put_i64(d, o.partial_seq);
+    *d++ = ',';
+    d = put_view(d, row->sms_ref.p, ref_n);
+    *d++ = ',';
+    d = put_i64(d, o.sms_part);
+    *d++ = ',';
+    d = put_i64(d, o.sms_parts);
+    *d++ = ',';
+    d = put_text(d, plan, plan_n);
+    *d++ = ',';
+    if (o.rate_line) {
+        d = put_u64(d, o.rate_line);
+        *d++ = ',';
+        d = put_money(d, o.price);
+        *d++ = ',';
+        d = put_i64(d, o.unit);
+        *d++ = ',';
+        d = put_i64(d, o.increment);
+    } else {
+        *d++ = ',';
+        *d++ = ',';
+        *d++ = ',';
+    }
+    *d++ = ',';
+    d = put_text(d, band, band_n);
+    *d++ = ',';
+    d = put_text(d, pool, pool_n);
+    *d++ = ',';
+    d = put_opt(d, o.pool_after);
+    *d++ = ',';
+    if (o.discount_micro > 0)
+        d = cdr_csv_put_cell(d, tb, cdr_money_format(o.discount_micro, 0, tb), 0);
+    *d++ = ',';
+    d = put_text(d, cat, cat_n);
+    *d++ = ',';
+    d = put_text(d, flags, flags_n);
+    *d++ = ',';
+    d = put_text(d, expl, expl_n);
+    *d++ = ',';
+    d = put_view(d, ex, ex_n);
+    *d++ = '\n';
+    if (ex != ex_stack)
+        free(ex);
+    return cdr_csvw_row_end(w, d);
 }
 
 cdr_err cdr_stmt_rec_from_rated(const cdr_rated *rr, const cdr_tariff *t, const char *file,

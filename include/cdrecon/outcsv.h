@@ -73,6 +73,18 @@ cdr_err cdr_csvw_end_row(cdr_csvw *w);
 /* Whole rows already formatted by another writer (ending in a newline). */
 cdr_err cdr_csvw_raw(cdr_csvw *w, const char *p, size_t n);
 
+/*
+ * One whole row written in place, for row writers that format their cells
+ * themselves (cdr_stmt_rated_write): cdr_csvw_row_begin returns room for
+ * `max` bytes (NULL on error: out of memory, an open row, a failed writer;
+ * the status says which); write the row there, cells, separators and the
+ * ending "\n", with the rules of cdr_csvw_text/num (src/csvout.h:
+ * cdr_csv_put_cell), then pass its end to cdr_csvw_row_end. No other call
+ * on the writer in between. The row counts as one.
+ */
+char *cdr_csvw_row_begin(cdr_csvw *w, size_t max);
+cdr_err cdr_csvw_row_end(cdr_csvw *w, const char *end);
+
 /* The sticky status, and the error in words ("" when none). */
 cdr_err cdr_csvw_status(const cdr_csvw *w);
 const char *cdr_csvw_message(const cdr_csvw *w);
