@@ -120,7 +120,7 @@ static void unpack(const unsigned char *p, blob *b)
     p = get_varint(p, &v), b->n_extra = (uint32_t)v;
     b->s = (const char *)p;
     b->x = p + b->l_msisdn + b->l_rid + b->l_peer + b->l_call + b->l_ref;
-    b->h = hash_bytes(b->s, b->l_msisdn, 0);
+    b->h = 0; /* the caller sets it: hash_bytes(b->s, b->l_msisdn, 0) */
 }
 
 /* 64-bit hash, 8 bytes a step, with a splitmix64 finish so that the top
@@ -475,7 +475,7 @@ static cdr_err distribute(cdr_engine *e, const stage *s)
         unpack(s->data + off, &b); /* for the msisdn's hash */
         size_t need = packed_size(s->data + off);
         unsigned char *d;
-        cdr_err err = bucket_reserve(e, b.h, need, &d);
+        cdr_err err = bucket_reserve(e, hash_bytes(b.s, b.l_msisdn, 0), need, &d);
         if (err != CDR_OK)
             return err;
         memcpy(d, s->data + off, need);
@@ -827,15 +827,17 @@ static int same_content(const blob *a, const blob *b)
            memcmp(b_ref(a), b_ref(b), a->l_ref) == 0;
 }
 
+/* The hash of what same_content compares: the numbers, then peer, call_id
+ * and sms_ref, which lie one after the other in the record (their lengths
+ * are mixed in, so that the split between them counts). */
 static uint64_t content_hash(const blob *a)
 {
-    uint64_t k[6] = {(uint64_t)a->start, (uint64_t)a->amount,
-                     ((uint64_t)a->service << 8) | a->direction, (uint64_t)a->sms_part,
-                     (uint64_t)a->partial_seq, 0};
+    uint64_t k[4] = {(uint64_t)a->start ^ ((uint64_t)a->amount << 32 | (uint64_t)a->amount >> 32),
+                     ((uint64_t)a->service << 8 | a->direction) ^ ((uint64_t)a->sms_part << 16),
+                     (uint64_t)a->partial_seq,
+                     (uint64_t)a->l_peer | (uint64_t)a->l_call << 21 | (uint64_t)a->l_ref << 42};
     uint64_t h = hash_bytes(k, sizeof k, 1);
-    h = hash_bytes(b_peer(a), a->l_peer, h);
-    h = hash_bytes(b_call(a), a->l_call, h);
-    return hash_bytes(b_ref(a), a->l_ref, h);
+    return hash_bytes(b_peer(a), (size_t)a->l_peer + a->l_call + a->l_ref, h);
 }
 
 static int is_partial(const blob *b)
@@ -1745,7 +1747,7 @@ static size_t collect(cdr_engine *e, const unsigned char *p, size_t len, ent *en
             tot->excluded++;
             continue;
         }
-        ents[k].h = b.h;
+        ents[k].h = hash_bytes(b.s, b.l_msisdn, 0);
         ents[k].start = b.start;
         ents[k].b = NULL;
         ents[k].p = p + off;
@@ -1971,6 +1973,7 @@ static cdr_err run_bucket(ctx *c, int bi)
         size_t a = start[j], n = start[j + 1] - a;
         for (size_t i = 0; i < n; i++) {
             unpack(ents[a + i].p, &c->blobs[i]);
+            c->blobs[i].h = ents[a + i].h;
             ents[a + i].b = &c->blobs[i];
         }
         if (sort_ents(ents + a, c->tmp + a, n) != 0) {
