@@ -22,6 +22,9 @@
  * + a few buffers of max_row bytes, whatever the input.
  */
 #include <errno.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -1296,21 +1299,23 @@ static void on_line(rd *r, const char *p, size_t n, int term)
         unsigned flags = 0;
         size_t nf = 0, start = 0, i = 0;
         const unsigned char *u = (const unsigned char *)p;
-        /* 8 bytes a step while they hold nothing but commas and plain bytes
-         * (exact per-byte masks: no carry crosses a byte) */
-#define ZERO_BYTES(v) (~((((v) & 0x7f7f7f7f7f7f7f7fULL) + 0x7f7f7f7f7f7f7f7fULL) | (v) | \
-                         0x7f7f7f7f7f7f7f7fULL))
-        for (; i + 8 <= cn; i += 8) {
-            uint64_t x;
-            memcpy(&x, u + i, 8);
-            uint64_t special = (x & 0x8080808080808080ULL) | ZERO_BYTES(x) |
-                               ZERO_BYTES(x ^ 0x2222222222222222ULL) |
-                               ZERO_BYTES(x ^ 0x0d0d0d0d0d0d0d0dULL);
+        /* 16 bytes a step while they hold nothing but commas and plain bytes
+         * (no quote, CR, NUL or byte >= 0x80): the byte loop below classifies
+         * the rest of the line from the first such block. */
+#ifdef __SSE2__
+        const __m128i v_comma = _mm_set1_epi8(','), v_quote = _mm_set1_epi8('"'),
+                      v_cr = _mm_set1_epi8('\r'), v_zero = _mm_setzero_si128();
+        for (; i + 16 <= cn; i += 16) {
+            __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(u + i));
+            unsigned special = (unsigned)_mm_movemask_epi8(
+                _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, v_quote), _mm_cmpeq_epi8(x, v_cr)),
+                             _mm_cmpeq_epi8(x, v_zero))) |
+                               (unsigned)_mm_movemask_epi8(x); /* bytes >= 0x80 */
             if (special)
-                break; /* the byte loop below classifies the rest */
-            uint64_t commas = ZERO_BYTES(x ^ 0x2c2c2c2c2c2c2c2cULL);
+                break;
+            unsigned commas = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, v_comma));
             while (commas) {
-                size_t at = i + ((size_t)__builtin_ctzll(commas) >> 3);
+                size_t at = i + (size_t)__builtin_ctz(commas);
                 commas &= commas - 1;
                 if (nf < cap) {
                     if (nf >= r->fields_cap && grow_fields(r, nf + 1))
@@ -1322,7 +1327,7 @@ static void on_line(rd *r, const char *p, size_t n, int term)
                 start = at + 1;
             }
         }
-#undef ZERO_BYTES
+#endif
         for (; i < cn; i++) {
             unsigned k = cls_tab[u[i]];
             if (!k)
