@@ -30,8 +30,9 @@ static int ieq_ascii(const char *s, size_t n, const char *z)
 
 cdr_err cdr_service_parse(const char *s, size_t n, cdr_service *out)
 {
+    static const unsigned char len[CDR_SVC__COUNT] = {5, 3, 4, 3}; /* of svc_names */
     for (int i = 0; i < CDR_SVC__COUNT; i++) {
-        if (ieq_ascii(s, n, svc_names[i])) {
+        if (len[i] == n && ieq_ascii(s, n, svc_names[i])) {
             *out = (cdr_service)i;
             return CDR_OK;
         }

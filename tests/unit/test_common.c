@@ -173,7 +173,26 @@ static void test_errors(void **st)
     assert_int_equal(cdr_service_parse("VOICE", 5, &s), CDR_OK);
     assert_int_equal(s, CDR_SVC_VOICE);
     assert_int_equal(cdr_service_parse("mms", 3, &s), CDR_E_PARSE);
+    /* every name in any case; prefixes, extensions and non-ASCII folds refused */
+    static const struct { const char *in; int ok; cdr_service want; } sv[] = {
+        {"sms", 1, CDR_SVC_SMS},   {"Sms", 1, CDR_SVC_SMS},    {"DATA", 1, CDR_SVC_DATA},
+        {"dAtA", 1, CDR_SVC_DATA}, {"vas", 1, CDR_SVC_VAS},    {"VaS", 1, CDR_SVC_VAS},
+        {"voice", 1, CDR_SVC_VOICE}, {"voic", 0, 0},           {"voices", 0, 0},
+        {"sm", 0, 0},              {"", 0, 0},                 {"d\xc3\xa1ta", 0, 0},
+        {"v@ice", 0, 0},           {"DATA ", 0, 0},
+    };
+    for (size_t i = 0; i < sizeof sv / sizeof *sv; i++) {
+        cdr_err e = cdr_service_parse(sv[i].in, strlen(sv[i].in), &s);
+        assert_int_equal(e, sv[i].ok ? CDR_OK : CDR_E_PARSE);
+        if (sv[i].ok)
+            assert_int_equal(s, sv[i].want);
+    }
     cdr_direction d;
+    assert_int_equal(cdr_direction_parse("mO", 2, &d), CDR_OK);
+    assert_int_equal(d, CDR_DIR_MO);
+    assert_int_equal(cdr_direction_parse("m", 1, &d), CDR_E_PARSE);
+    assert_int_equal(cdr_direction_parse("mox", 3, &d), CDR_E_PARSE);
+    assert_int_equal(cdr_direction_parse("m\x0f", 2, &d), CDR_E_PARSE); /* 'O' - 64 */
     assert_int_equal(cdr_direction_parse("", 0, &d), CDR_OK);
     assert_int_equal(d, CDR_DIR_MO);
     assert_int_equal(cdr_direction_parse("MT", 2, &d), CDR_OK);
