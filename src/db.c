@@ -346,9 +346,12 @@ cdr_err cdr_db_open(const char *path, cdr_db **out, char *err, size_t errlen)
         return CDR_E_NOMEM;
     }
     cdr_err e;
+    /* NOMUTEX: a cdr_db is used by one thread at a time (the engine calls its
+     * sink on the thread that called cdr_engine_finish), so SQLite's own
+     * per-call locking is not needed. */
     int rc = sqlite3_open_v2(path, &db->h,
                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOFOLLOW |
-                                 SQLITE_OPEN_EXRESCODE,
+                                 SQLITE_OPEN_EXRESCODE | SQLITE_OPEN_NOMUTEX,
                              NULL);
     if (rc != SQLITE_OK) {
         e = dberr(db, rc, path);
