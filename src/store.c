@@ -1596,6 +1596,15 @@ cdr_err cdr_store_part_add_candidate(cdr_store_writer *w, cdr_store_part **p,
     return part_report(w, e);
 }
 
+cdr_err cdr_store_part_put(cdr_store_writer *w, cdr_store_part **p, const cdr_stmt *s)
+{
+    enc *e = part_get(w, p);
+    if (!e)
+        return CDR_E_NOMEM;
+    enc_put(e, s);
+    return part_report(w, e);
+}
+
 cdr_err cdr_store_part_finish(cdr_store_writer *w, cdr_store_part *p)
 {
     if (close_current(p) == CDR_OK)

@@ -89,6 +89,8 @@ cdr_err cdr_store_part_add_rated(cdr_store_writer *w, cdr_store_part **p, const 
                                  const char *file);
 cdr_err cdr_store_part_add_candidate(cdr_store_writer *w, cdr_store_part **p,
                                      const cdr_candidate *c);
+/* A whole statement into a part (as cdr_store_put; tests, tools). */
+cdr_err cdr_store_part_put(cdr_store_writer *w, cdr_store_part **p, const cdr_stmt *s);
 cdr_err cdr_store_part_finish(cdr_store_writer *w, cdr_store_part *p);
 size_t cdr_store_part_bytes(const cdr_store_part *p); /* memory held by a finished part */
 cdr_err cdr_store_append_part(cdr_store_writer *w, cdr_store_part *p);
