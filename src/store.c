@@ -9,6 +9,10 @@
  * repeated strings, identifiers as head + numeric tail. Totals and pool
  * summaries are recomputed by cdr_stmt_finish on reading. The writer takes
  * each record straight from the engine (rated_rec: no copy, no malloc).
+ * The encoding and compression are done by encoders ("writer" below): the
+ * writer's own for its serial calls, and store parts that `cdrecon run`
+ * fills on its rating workers, one per engine bucket, then appends in
+ * bucket order (each part starts a new block).
  * Integers in the file header, block headers, index entries and footer are
  * little-endian.
  */

@@ -9,7 +9,8 @@
  *            byte stream; the stream is the sequence of serialised
  *            subscriber-month statements (header with the candidate,
  *            then the records; totals and pools are recomputed on reading
- *            by cdr_stmt_finish) in the engine's output order. A statement may span several blocks.
+ *            by cdr_stmt_finish) in the engine's output order. A statement may span several blocks;
+ *            a part (below) starts a new block, so a block may be short.
  *            Each block carries its lengths and the CRC-32 of its bytes.
  *   index    one 64-byte entry per subscriber-month, sorted by (msisdn,
  *            month): where its statement starts (block offset, offset in
