@@ -1115,6 +1115,7 @@ struct outbuf {
     size_t n_kinds, cap_kinds;
     ablk *arena;             /* copies of explanations and extras arrays */
     cdr_csvw *text_w;        /* rendered records (sink->render), in order, in memory */
+    void *work;              /* the sink's state of this bucket (sink->work_record) */
     unsigned char *spill_data; /* the bucket's blobs, alive until drained */
     chunk *chunks;
     cdr_err err;
@@ -1152,8 +1153,10 @@ static int grow(void **p, size_t *cap, size_t n, size_t size)
     return 0;
 }
 
-static void outbuf_clear(outbuf *o)
+static void outbuf_clear(const cdr_engine_sink *sink, outbuf *o)
 {
+    if (o->work && sink->free_work)
+        sink->free_work(o->work, sink->user);
     cdr_csvw_free(o->text_w);
     free(o->recs);
     free(o->cands);
@@ -1173,6 +1176,12 @@ static void outbuf_clear(outbuf *o)
 static cdr_err emit_record(ctx *c, const cdr_rated *r)
 {
     outbuf *o = c->out;
+    if (c->sink->work_record) {
+        /* the sink's own work, here on the worker (o is set: see uses_outbuf) */
+        cdr_err err = c->sink->work_record(&o->work, r, c->sink->user);
+        if (err != CDR_OK)
+            return err;
+    }
     int want = (c->sink->on_record || c->sink->render) &&
                (!c->sink->record_statuses || (c->sink->record_statuses & (1u << r->status)));
     if (want && c->sink->render) {
@@ -1222,6 +1231,11 @@ static cdr_err emit_record(ctx *c, const cdr_rated *r)
 static cdr_err emit_candidate(ctx *c, const cdr_candidate *cd)
 {
     outbuf *o = c->out;
+    if (c->sink->work_candidate) {
+        cdr_err err = c->sink->work_candidate(&o->work, cd, c->sink->user);
+        if (err != CDR_OK)
+            return err;
+    }
     if (!o)
         return c->sink->on_candidate && c->sink->on_candidate(cd, c->sink->user)
                    ? CDR_E_INTERRUPTED
@@ -1234,10 +1248,24 @@ static cdr_err emit_candidate(ctx *c, const cdr_candidate *cd)
     return CDR_OK;
 }
 
+/* Whether the results of a bucket go through an outbuf even on one thread. */
+static int uses_outbuf(const cdr_engine_sink *sink)
+{
+    return sink->render || sink->work_record || sink->work_candidate;
+}
+
+/* On the worker, after the bucket's last record: the end of the sink's work. */
+static cdr_err end_work(const cdr_engine_sink *sink, outbuf *o)
+{
+    return o->work && sink->work_end ? sink->work_end(o->work, sink->user) : CDR_OK;
+}
+
 /* Hand a finished bucket's results to the sink, in order. */
 static cdr_err drain(const cdr_engine_sink *sink, outbuf *o)
 {
     size_t ir = 0, ic = 0;
+    if (o->work && sink->on_work && sink->on_work(o->work, sink->user))
+        return CDR_E_INTERRUPTED;
     if (o->text_w) {
         size_t len;
         const char *text = cdr_csvw_memory(o->text_w, &len);
@@ -2040,7 +2068,8 @@ static void add_totals(cdr_engine_totals *t, const cdr_engine_totals *a)
 }
 
 #define LOOKAHEAD 4 /* buckets rated ahead of the drain: enough for 2 workers; each held
-                     * bucket costs memory (its blobs and, with a store, every record) */
+                     * bucket costs memory (its blobs, the records the sink wants one
+                     * by one, its rendered text and the sink's work state) */
 
 typedef struct par {
     cdr_engine *e;
@@ -2075,6 +2104,8 @@ static void *worker_main(void *arg)
 
         w->c.out = &p->res[bi];
         cdr_err err = run_bucket(&w->c, bi);
+        if (err == CDR_OK)
+            err = end_work(p->sink, &p->res[bi]);
 
         pthread_mutex_lock(&p->mu);
         p->res[bi].err = err;
@@ -2121,7 +2152,7 @@ static cdr_err finish_parallel(cdr_engine *e, const cdr_engine_sink *sink, cdr_e
         err = p->res[bi].err;
         if (err == CDR_OK)
             err = drain(sink, &p->res[bi]);
-        outbuf_clear(&p->res[bi]);
+        outbuf_clear(sink, &p->res[bi]);
         pthread_mutex_lock(&p->mu);
         p->drained = bi + 1;
         if (err != CDR_OK)
@@ -2136,7 +2167,7 @@ static cdr_err finish_parallel(cdr_engine *e, const cdr_engine_sink *sink, cdr_e
     for (int i = 0; i < started; i++)
         pthread_join(ws[i].th, NULL);
     for (int bi = 0; bi < NBUCKET; bi++)
-        outbuf_clear(&p->res[bi]);
+        outbuf_clear(sink, &p->res[bi]);
     for (int i = 0; i < nthreads; i++) {
         add_totals(tot, &ws[i].tot);
         ctx_free(&ws[i].c);
@@ -2182,11 +2213,13 @@ cdr_err cdr_engine_finish(cdr_engine *e, const cdr_engine_sink *sink, cdr_engine
         outbuf ob;
         memset(&ob, 0, sizeof ob);
         for (int bi = 0; bi < NBUCKET && err == CDR_OK; bi++) {
-            c.out = sink->render ? &ob : NULL; /* rendering always goes through a buffer */
+            c.out = uses_outbuf(sink) ? &ob : NULL; /* rendering always goes through a buffer */
             err = run_bucket(&c, bi);
             if (err == CDR_OK && c.out)
+                err = end_work(sink, &ob);
+            if (err == CDR_OK && c.out)
                 err = drain(sink, &ob);
-            outbuf_clear(&ob);
+            outbuf_clear(sink, &ob);
         }
         ctx_free(&c);
     }

@@ -9,12 +9,17 @@
  * repeated strings, identifiers as head + numeric tail. Totals and pool
  * summaries are recomputed by cdr_stmt_finish on reading. The writer takes
  * each record straight from the engine (rated_rec: no copy, no malloc).
+ * The encoding and compression are done by encoders ("writer" below): the
+ * writer's own for its serial calls, and store parts that `cdrecon run`
+ * fills on its rating workers, one per engine bucket, then appends in
+ * bucket order (each part starts a new block).
  * Integers in the file header, block headers, index entries and footer are
  * little-endian.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -876,7 +881,7 @@ out:
 }
 
 /* ---------------------------------------------------------------- */
-/* writer                                                             */
+/* encoder: subscriber-months -> serialised -> compressed blocks      */
 
 typedef struct ientry {
     char msisdn[CDR_NUMBER_MAX + 1];
@@ -890,32 +895,36 @@ typedef struct ientry {
 static int ientry_cmp(const void *a, const void *b);
 static void ientry_pack(const ientry *en, uint8_t *p);
 
-struct cdr_store_writer {
+/*
+ * An encoder turns subscriber-months into finished blocks (block header and
+ * deflated data, exactly as they go into the file) in `out`, and their
+ * index entries into `ix`, whose block offsets count from `base` (the
+ * position of out's first byte in the encoder's output). It touches nothing
+ * outside itself (the tariff is only read), so encoders run in parallel:
+ * the writer keeps one for its serial calls (base: the file offset where
+ * out goes next), and a store part, encoded on a rating worker, is one with
+ * base 0 whose offsets the writer fixes up when it appends the part.
+ */
+struct cdr_store_part {
     const cdr_tariff *t;
-    cdr_store_opts o;
-    char *path, *tmp_path;
-    int fd;
-    int committed;
+    size_t block_size;
+    int level;
     cdr_err status;
-    char message[512];
-    uint64_t off;        /* bytes written to the file */
+    char message[256];   /* the first error in words */
 
     buf block;           /* the block being filled (uncompressed) */
-    uint64_t block_off;  /* file offset the current block will get */
-    buf zbuf;            /* compressed output */
-    z_stream zs;         /* one deflate state, reset for each block */
+    buf out;             /* finished blocks */
+    uint64_t base;       /* output position of out.p[0] */
+    z_stream zs;         /* zlib's deflate, set up on first use */
     int zs_ready;
 #ifdef HAVE_ISAL
     uint8_t *isal_buf;   /* ISA-L's level-1 work area (level 1 with ISA-L linked) */
+    int isal_tried;
 #endif
     buf sbuf;            /* the open statement's header */
     buf rbuf;            /* the open statement's records, serialised */
-
-    ientry *ix;
+    ientry *ix;          /* entries of the statements in out (or in the block) */
     size_t n_ix, cap_ix;
-    FILE *ixf;           /* index entries already written out (in order) */
-    uint64_t n_ixf;
-    ientry ix_last;      /* the last entry written to ixf */
 
     int open;            /* a subscriber-month is being accumulated */
     char cur_msisdn[CDR_NUMBER_MAX + 1];
@@ -932,7 +941,425 @@ struct cdr_store_writer {
     char band[256];      /* its band pieces under split */
     const char *last_file;
     size_t last_file_len;
+    cdr_store_info info; /* statements, records, blocks, raw_bytes not yet taken */
+};
+typedef struct cdr_store_part enc;
+
+static cdr_err efail(enc *e, cdr_err err, const char *what)
+{
+    if (e->status == CDR_OK) {
+        e->status = err;
+        snprintf(e->message, sizeof e->message, "%s", what);
+    }
+    return e->status;
+}
+
+/* o is already checked (cdr_store_create). */
+static void enc_init(enc *e, const cdr_tariff *t, const cdr_store_opts *o)
+{
+    memset(e, 0, sizeof *e);
+    e->t = t;
+    e->block_size = o->block_size;
+    e->level = o->level;
+}
+
+/* Free the working state (compressor, buffers); out and ix stay. */
+static void enc_release_work(enc *e)
+{
+    free(e->block.p);
+    free(e->sbuf.p);
+    free(e->rbuf.p);
+    memset(&e->block, 0, sizeof e->block);
+    memset(&e->sbuf, 0, sizeof e->sbuf);
+    memset(&e->rbuf, 0, sizeof e->rbuf);
+    free(e->scratch);
+    e->scratch = NULL;
+    e->scratch_cap = 0;
+    free(e->cand_reason);
+    e->cand_reason = NULL;
+    if (e->zs_ready)
+        deflateEnd(&e->zs);
+    e->zs_ready = 0;
+#ifdef HAVE_ISAL
+    free(e->isal_buf);
+    e->isal_buf = NULL;
+    e->isal_tried = 0;
+#endif
+}
+
+static void enc_free(enc *e)
+{
+    enc_release_work(e);
+    free(e->out.p);
+    free(e->ix);
+}
+
+/* Compress the current block onto out. */
+static cdr_err flush_block(enc *e)
+{
+    if (e->status || e->block.n == 0)
+        return e->status;
+    uLong bound = compressBound((uLong)e->block.n); /* = deflateBound for level 1..9 */
+    if (buf_reserve(&e->out, BLOCK_HDR + bound))
+        return efail(e, CDR_E_NOMEM, "out of memory");
+    uint8_t *h = e->out.p + e->out.n, *z = h + BLOCK_HDR;
+    uLong zl = 0;
+#ifdef HAVE_ISAL
+    if (!e->isal_tried) {
+        e->isal_tried = 1;
+        if (e->level == 1 && isal_deflate_stateless && isal_deflate_stateless_init)
+            e->isal_buf = calloc(1, ISAL_DEF_LVL1_DEFAULT); /* NULL: zlib does it; zeroed:
+                                                             * ISA-L reads its hash table first */
+    }
+    /* The same zlib stream, about 4x faster than zlib's level 1 (and a
+     * little smaller); zlib again if it does not fit the bound. */
+    if (e->isal_buf) {
+        struct isal_zstream is;
+        memset(&is, 0, sizeof is);
+        isal_deflate_stateless_init(&is);
+        is.level = 1;
+        is.level_buf = e->isal_buf;
+        is.level_buf_size = ISAL_DEF_LVL1_DEFAULT;
+        is.gzip_flag = IGZIP_ZLIB;
+        is.end_of_stream = 1;
+        is.flush = NO_FLUSH;
+        is.next_in = e->block.p;
+        is.avail_in = (uint32_t)e->block.n;
+        is.next_out = z;
+        is.avail_out = (uint32_t)bound;
+        if (isal_deflate_stateless(&is) == COMP_OK && is.avail_in == 0)
+            zl = is.total_out;
+    }
+#endif
+    if (zl == 0) {
+        if (!e->zs_ready) {
+            memset(&e->zs, 0, sizeof e->zs);
+            int zr = deflateInit(&e->zs, e->level);
+            if (zr != Z_OK)
+                return efail(e, zr == Z_MEM_ERROR ? CDR_E_NOMEM : CDR_E_INTERNAL,
+                             "cannot set up compression");
+            e->zs_ready = 1;
+        }
+        if (deflateReset(&e->zs) != Z_OK)
+            return efail(e, CDR_E_INTERNAL, "compress failed");
+        e->zs.next_in = e->block.p;
+        e->zs.avail_in = (uInt)e->block.n;
+        e->zs.next_out = z;
+        e->zs.avail_out = (uInt)bound;
+        int zr = deflate(&e->zs, Z_FINISH);
+        if (zr != Z_STREAM_END)
+            return efail(e, zr == Z_MEM_ERROR ? CDR_E_NOMEM : CDR_E_INTERNAL, "compress failed");
+        zl = e->zs.total_out;
+    }
+    put32(h, BLOCK_MAGIC);
+    put32(h + 4, (uint32_t)zl);
+    put32(h + 8, (uint32_t)e->block.n);
+    put32(h + 12, crc(e->block.p, e->block.n));
+    {
+        /* the compressed bytes too: deflate ignores the padding bits of its
+         * last byte, and a store must not carry undetectable damage */
+        uLong c = crc32(0L, Z_NULL, 0);
+        c = crc32(c, h, 16);
+        c = crc32(c, z, (uInt)zl);
+        put32(h + 16, (uint32_t)c);
+    }
+    e->out.n += BLOCK_HDR + zl;
+    e->info.blocks++;
+    e->block.n = 0;
+    return CDR_OK;
+}
+
+/* Append bytes to the block stream, compressing full blocks. */
+static cdr_err put_stream(enc *e, const uint8_t *p, size_t left)
+{
+    while (left) {
+        size_t room = e->block_size - (e->block.n < e->block_size ? e->block.n : e->block_size);
+        if (room == 0) {
+            if (flush_block(e) != CDR_OK)
+                return e->status;
+            continue;
+        }
+        size_t k = left < room ? left : room;
+        put_bytes(&e->block, p, k);
+        if (e->block.oom)
+            return efail(e, CDR_E_NOMEM, "out of memory");
+        p += k;
+        left -= k;
+    }
+    return CDR_OK;
+}
+
+/* Append the serialised statement (header in sbuf, records in rbuf) to the
+ * block stream and index it. */
+static cdr_err put_serialised(enc *e, const char *msisdn, cdr_month month, uint64_t n_recs)
+{
+    if (e->status)
+        return e->status;
+    if (e->sbuf.oom || e->rbuf.oom)
+        return efail(e, CDR_E_NOMEM, "out of memory");
+    if (e->n_ix == e->cap_ix) {
+        size_t cap = e->cap_ix ? e->cap_ix * 2 : 256;
+        ientry *ix = realloc(e->ix, cap * sizeof *ix);
+        if (!ix)
+            return efail(e, CDR_E_NOMEM, "out of memory");
+        e->ix = ix;
+        e->cap_ix = cap;
+    }
+    if (e->block.n >= e->block_size && flush_block(e) != CDR_OK)
+        return e->status;
+    ientry *en = &e->ix[e->n_ix++];
+    memset(en, 0, sizeof *en);
+    memcpy(en->msisdn, msisdn, strlen(msisdn));
+    en->month = month;
+    en->n_recs = (uint32_t)n_recs;
+    en->block_off = e->base + e->out.n; /* where the current block will go */
+    en->in_block = (uint32_t)e->block.n;
+    en->len = e->sbuf.n + e->rbuf.n;
+    if (put_stream(e, e->sbuf.p, e->sbuf.n) != CDR_OK ||
+        put_stream(e, e->rbuf.p, e->rbuf.n) != CDR_OK)
+        return e->status;
+    e->info.statements++;
+    e->info.records += n_recs;
+    e->info.raw_bytes += en->len;
+    return CDR_OK;
+}
+
+/* Start a subscriber-month: empty records buffer, fresh dictionaries. */
+static cdr_err open_stmt(enc *e, const char *msisdn, size_t n, cdr_month month)
+{
+    if (n == 0 || n > CDR_NUMBER_MAX)
+        return efail(e, CDR_E_RANGE, "subscriber number empty or too long for the index");
+    memcpy(e->cur_msisdn, msisdn, n);
+    e->cur_msisdn[n] = '\0';
+    e->cur_len = n;
+    e->cur_month = month;
+    e->cur_n = 0;
+    e->cur_last = 0;
+    e->has_cand = 0;
+    e->rbuf.n = 0;
+    codec_reset(&e->k);
+    e->open = 1;
+    return CDR_OK;
+}
+
+static cdr_err add_rec(enc *e, const cdr_stmt_rec *r, const cdr_str *strs)
+{
+    if (e->cur_n >= UINT32_MAX)
+        return efail(e, CDR_E_RANGE, "too many records in one subscriber-month");
+    if (enc_rec(&e->rbuf, &e->k, r, strs, e->cur_msisdn, e->cur_len, e->cur_month) != 0)
+        return efail(e, CDR_E_INTERNAL, "a record with an unknown status, service or direction");
+    if (e->rbuf.oom)
+        return efail(e, CDR_E_NOMEM, "out of memory");
+    e->cur_n++;
+    e->cur_last = r->start;
+    return CDR_OK;
+}
+
+/* Close the open subscriber-month: the subscriber's facts (as
+ * cdr_stmt_finish looks them up), the header, into the stream. */
+static cdr_err close_current(enc *e)
+{
+    if (!e->open)
+        return e->status;
+    e->open = 0;
+    if (e->status)
+        return e->status;
+    int vip = -1;
+    cdr_time join = -1;
+    if (e->t && e->cur_n) {
+        const cdr_subscriber *sub = cdr_tariff_subscriber(e->t, e->cur_msisdn, e->cur_len,
+                                                          e->cur_last);
+        if (sub) {
+            vip = sub->vip;
+            join = sub->join_date;
+        }
+    }
+    e->sbuf.n = 0;
+    enc_head(&e->sbuf, e->cur_msisdn, e->cur_month, vip, join, e->has_cand ? &e->cand : NULL,
+             e->cur_n);
+    return put_serialised(e, e->cur_msisdn, e->cur_month, e->cur_n);
+}
+
+/* A string field of a row as cdr_stmt_rec_from_rated keeps it: copied,
+ * then read as a C string (up to a NUL byte, if any). */
+static inline cdr_str cstr(const char *p, size_t n)
+{
+    if (!p)
+        return (cdr_str){"", 0};
+    for (size_t i = 0; i < n; i++)
+        if (!p[i])
+            return (cdr_str){p, i};
+    return (cdr_str){p, n};
+}
+
+/*
+ * The record cdr_stmt_rec_from_rated (src/statement.c) builds, as numbers
+ * in *o and strings pointing into the engine's record and the tariff: no
+ * copy, no allocation (the split band and the unknown columns go into the
+ * encoder's scratch). Keep in step with cdr_stmt_rec_from_rated; the CLI
+ * tests compare the store's statements with the scan path's, which uses it.
+ */
+static cdr_err rated_rec(enc *e, const cdr_rated *rr, const char *file, cdr_stmt_rec *o,
+                         cdr_str *s)
+{
+    const cdr_row *row = &rr->row;
+    const cdr_rate_out *ro = &rr->rating;
+    const cdr_tariff *t = e->t;
+    int rated = (rr->status == CDR_RS_RATED || rr->status == CDR_RS_PARTIAL_FIRST) && ro->rate;
+
+    cdr_stmt_rec_numbers(rr, o);
+    if (!file)
+        file = "";
+    if (file != e->last_file) {
+        e->last_file = file;
+        e->last_file_len = strlen(file);
+    }
+    s[F_FILE] = (cdr_str){file, e->last_file_len};
+    s[F_RECORD_ID] = cstr(row->record_id.p, row->record_id.n);
+    s[F_MSISDN] = cstr(row->msisdn.p, row->msisdn.n);
+    s[F_PEER] = cstr(row->peer.p, row->peer.n);
+    s[F_DUP_OF] = cstr(rr->dup_of.p, rr->dup_of.p ? rr->dup_of.n : 0);
+    s[F_CALL_ID] = cstr(row->call_id.p, row->call_id.n);
+    s[F_SMS_REF] = cstr(row->sms_ref.p, row->sms_ref.n);
+    s[F_PLAN] = zstr(rr->plan >= 0 ? t->plans[rr->plan].name : "");
+    s[F_POOL] = zstr(rated && ro->pool >= 0 ? t->pool_names[ro->pool] : "");
+    s[F_CATEGORY] = zstr(rr->has_finding ? cdr_category_name(rr->finding.category) : "");
+    s[F_EXPL] = zstr(rr->has_finding                               ? rr->finding.explanation
+                     : rr->status == CDR_RS_UNRATED && rr->unrated ? rr->unrated
+                                                                     : "");
+    /* band (as snprintf into 256 bytes), or the pieces under split */
+    if (rated && ro->n_pieces > 1) {
+        size_t k = 0;
+        e->band[0] = '\0';
+        for (int i = 0; i < ro->n_pieces && k < sizeof e->band - 80; i++)
+            k += (size_t)snprintf(e->band + k, sizeof e->band - k, "%s%s:%lld", i ? ";" : "",
+                                  ro->pieces[i].band >= 0 ? t->band_names[ro->pieces[i].band]
+                                                          : "*",
+                                  (long long)ro->pieces[i].units);
+        s[F_BAND] = zstr(e->band);
+    } else if (rated && ro->band >= 0) {
+        s[F_BAND] = zstr(t->band_names[ro->band]);
+        if (s[F_BAND].n > sizeof e->band - 1)
+            s[F_BAND].n = sizeof e->band - 1;
+    } else {
+        s[F_BAND] = zstr("");
+    }
+    /* unknown columns "name=value;..." */
+    if (row->n_extra == 0) {
+        s[F_EXTRA] = zstr("");
+    } else {
+        size_t len = 1;
+        for (uint32_t i = 0; i < row->n_extra; i++)
+            len += row->extra_names[i].n + row->extra[i].n + 2;
+        if (len > e->scratch_cap) {
+            size_t cap = e->scratch_cap ? e->scratch_cap : 1024;
+            while (cap < len)
+                cap *= 2;
+            char *p = realloc(e->scratch, cap);
+            if (!p)
+                return efail(e, CDR_E_NOMEM, "out of memory");
+            e->scratch = p;
+            e->scratch_cap = cap;
+        }
+        char *x = e->scratch;
+        size_t k = 0;
+        for (uint32_t i = 0; i < row->n_extra; i++) {
+            if (i)
+                x[k++] = ';';
+            memcpy(x + k, row->extra_names[i].p, row->extra_names[i].n);
+            k += row->extra_names[i].n;
+            x[k++] = '=';
+            memcpy(x + k, row->extra[i].p, row->extra[i].n);
+            k += row->extra[i].n;
+        }
+        s[F_EXTRA] = cstr(x, k);
+    }
+    return CDR_OK;
+}
+
+static cdr_err enc_add_rated(enc *e, const cdr_rated *r, const char *file)
+{
+    if (e->status)
+        return e->status;
+    if (e->open && (r->month != e->cur_month || e->cur_len != r->row.msisdn.n ||
+                    !eqn(e->cur_msisdn, r->row.msisdn.p, r->row.msisdn.n))) {
+        if (close_current(e) != CDR_OK)
+            return e->status;
+    }
+    if (!e->open && open_stmt(e, r->row.msisdn.p, r->row.msisdn.n, r->month) != CDR_OK)
+        return e->status;
+    cdr_stmt_rec rec;
+    cdr_str strs[F__COUNT];
+    if (rated_rec(e, r, file, &rec, strs) != CDR_OK)
+        return e->status;
+    return add_rec(e, &rec, strs);
+}
+
+static cdr_err enc_add_candidate(enc *e, const cdr_candidate *c)
+{
+    if (e->status)
+        return e->status;
+    if (!e->open || c->month != e->cur_month || e->cur_len != c->msisdn.n ||
+        memcmp(e->cur_msisdn, c->msisdn.p, c->msisdn.n) != 0)
+        return efail(e, CDR_E_INTERNAL, "a candidate arrived without its records");
+    char *reason = strdup(s_or_empty(c->policy_reason));
+    if (!reason)
+        return efail(e, CDR_E_NOMEM, "out of memory");
+    free(e->cand_reason);
+    e->cand_reason = reason;
+    e->cand = *c;
+    e->cand.policy_reason = reason;
+    e->has_cand = 1;
+    return CDR_OK;
+}
+
+static cdr_err enc_put(enc *e, const cdr_stmt *s)
+{
+    if (e->status)
+        return e->status;
+    if (close_current(e) != CDR_OK)
+        return e->status;
+    const char *msisdn = s_or_empty(s->msisdn);
+    if (open_stmt(e, msisdn, strlen(msisdn), s->month) != CDR_OK)
+        return e->status;
+    e->open = 0;
+    for (size_t i = 0; i < s->n_recs; i++) {
+        cdr_str strs[F__COUNT];
+        stmt_rec_strs(&s->recs[i], strs);
+        if (add_rec(e, &s->recs[i], strs) != CDR_OK)
+            return e->status;
+    }
+    e->sbuf.n = 0;
+    enc_head(&e->sbuf, e->cur_msisdn, s->month, s->vip, s->join_date,
+             s->has_candidate ? &s->cand : NULL, s->n_recs);
+    return put_serialised(e, e->cur_msisdn, s->month, s->n_recs);
+}
+
+/* ---------------------------------------------------------------- */
+/* writer                                                             */
+
+struct cdr_store_writer {
+    const cdr_tariff *t;
+    cdr_store_opts o;
+    char *path, *tmp_path;
+    int fd;
+    int committed;
+    cdr_err status;
+    char message[512];
+    uint64_t off;        /* bytes written to the file */
+
+    enc own;             /* the encoder of the serial calls (its base: the file offset) */
+
+    ientry *ix;
+    size_t n_ix, cap_ix;
+    FILE *ixf;           /* index entries already written out (in order) */
+    uint64_t n_ixf;
+    ientry ix_last;      /* the last entry written to ixf */
     cdr_store_info info;
+
+    pthread_mutex_t mu;  /* guards the two below: the first failure of a part */
+    cdr_err part_status;
+    char part_message[512];
 };
 
 void cdr_store_opts_init(cdr_store_opts *o)
@@ -983,6 +1410,7 @@ cdr_err cdr_store_create(const char *path, const cdr_tariff *t, const cdr_store_
         return CDR_E_NOMEM;
     w->fd = -1;
     w->t = t;
+    pthread_mutex_init(&w->mu, NULL);
     if (o)
         w->o = *o;
     else
@@ -996,6 +1424,7 @@ cdr_err cdr_store_create(const char *path, const cdr_tariff *t, const cdr_store_
     if (mlen > META_MAX)
         mlen = META_MAX;
     w->o.meta = NULL;
+    enc_init(&w->own, t, &w->o);
     size_t pl = strlen(path);
     w->path = strdup(path);
     w->tmp_path = malloc(pl + 32);
@@ -1021,105 +1450,9 @@ cdr_err cdr_store_create(const char *path, const cdr_tariff *t, const cdr_store_
     wwrite(w, h, 16);
     wwrite(w, meta, mlen);
     wwrite(w, h + 16, 4);
-    w->block_off = w->off;
-    if (deflateInit(&w->zs, w->o.level) != Z_OK) {
-        wfail(w, CDR_E_NOMEM, "cannot set up compression", 0);
-        *out = w;
-        return w->status;
-    }
-    w->zs_ready = 1;
-#ifdef HAVE_ISAL
-    if (w->o.level == 1 && isal_deflate_stateless && isal_deflate_stateless_init)
-        w->isal_buf = calloc(1, ISAL_DEF_LVL1_DEFAULT); /* NULL: zlib does it; zeroed:
-                                                        * ISA-L reads its hash table first */
-#endif
+    w->own.base = w->off;
     *out = w;
     return w->status;
-}
-
-/* Compress and write the current block. */
-/* Compress and write the current block. */
-static cdr_err flush_block(cdr_store_writer *w)
-{
-    if (w->status || w->block.n == 0)
-        return w->status;
-    uLong bound = deflateBound(&w->zs, (uLong)w->block.n);
-    w->zbuf.n = 0;
-    if (buf_reserve(&w->zbuf, BLOCK_HDR + bound))
-        return wfail(w, CDR_E_NOMEM, "out of memory", 0);
-    uLong zl = 0;
-#ifdef HAVE_ISAL
-    /* The same zlib stream, about 4x faster than zlib's level 1 (and a
-     * little smaller); zlib again if it does not fit the bound. */
-    if (w->isal_buf) {
-        struct isal_zstream is;
-        memset(&is, 0, sizeof is);
-        isal_deflate_stateless_init(&is);
-        is.level = 1;
-        is.level_buf = w->isal_buf;
-        is.level_buf_size = ISAL_DEF_LVL1_DEFAULT;
-        is.gzip_flag = IGZIP_ZLIB;
-        is.end_of_stream = 1;
-        is.flush = NO_FLUSH;
-        is.next_in = w->block.p;
-        is.avail_in = (uint32_t)w->block.n;
-        is.next_out = w->zbuf.p + BLOCK_HDR;
-        is.avail_out = (uint32_t)bound;
-        if (isal_deflate_stateless(&is) == COMP_OK && is.avail_in == 0)
-            zl = is.total_out;
-    }
-#endif
-    if (zl == 0) {
-        if (deflateReset(&w->zs) != Z_OK)
-            return wfail(w, CDR_E_INTERNAL, "compress failed", 0);
-        w->zs.next_in = w->block.p;
-        w->zs.avail_in = (uInt)w->block.n;
-        w->zs.next_out = w->zbuf.p + BLOCK_HDR;
-        w->zs.avail_out = (uInt)bound;
-        int zr = deflate(&w->zs, Z_FINISH);
-        if (zr != Z_STREAM_END)
-            return wfail(w, zr == Z_MEM_ERROR ? CDR_E_NOMEM : CDR_E_INTERNAL, "compress failed",
-                         0);
-        zl = w->zs.total_out;
-    }
-    put32(w->zbuf.p, BLOCK_MAGIC);
-    put32(w->zbuf.p + 4, (uint32_t)zl);
-    put32(w->zbuf.p + 8, (uint32_t)w->block.n);
-    put32(w->zbuf.p + 12, crc(w->block.p, w->block.n));
-    {
-        /* the compressed bytes too: deflate ignores the padding bits of its
-         * last byte, and a store must not carry undetectable damage */
-        uLong c = crc32(0L, Z_NULL, 0);
-        c = crc32(c, w->zbuf.p, 16);
-        c = crc32(c, w->zbuf.p + BLOCK_HDR, (uInt)zl);
-        put32(w->zbuf.p + 16, (uint32_t)c);
-    }
-    if (wwrite(w, w->zbuf.p, BLOCK_HDR + zl) != CDR_OK)
-        return w->status;
-    w->info.blocks++;
-    w->block.n = 0;
-    w->block_off = w->off;
-    return CDR_OK;
-}
-
-/* Append bytes to the block stream, flushing full blocks. */
-static cdr_err put_stream(cdr_store_writer *w, const uint8_t *p, size_t left)
-{
-    while (left) {
-        size_t room = w->o.block_size - (w->block.n < w->o.block_size ? w->block.n : w->o.block_size);
-        if (room == 0) {
-            if (flush_block(w) != CDR_OK)
-                return w->status;
-            continue;
-        }
-        size_t k = left < room ? left : room;
-        put_bytes(&w->block, p, k);
-        if (w->block.oom)
-            return wfail(w, CDR_E_NOMEM, "out of memory", 0);
-        p += k;
-        left -= k;
-    }
-    return CDR_OK;
 }
 
 /* Index entries kept in memory before they are written to a temporary file.
@@ -1152,195 +1485,41 @@ static cdr_err spill_index(cdr_store_writer *w)
     return CDR_OK;
 }
 
-/* Append the serialised statement (header in sbuf, records in rbuf) to the
- * block stream and index it. */
-static cdr_err put_serialised(cdr_store_writer *w, const char *msisdn, cdr_month month,
-                              uint64_t n_recs)
+/* Take an encoder's output: write its finished blocks at the end of the
+ * file and add its index entries, their block offsets moved by `fix`. */
+static cdr_err take(cdr_store_writer *w, enc *e, uint64_t fix)
 {
     if (w->status)
         return w->status;
-    if (w->sbuf.oom || w->rbuf.oom)
-        return wfail(w, CDR_E_NOMEM, "out of memory", 0);
-    if (w->n_ix == IX_MEM_MAX && spill_index(w) != CDR_OK)
-        return w->status;
-    if (w->n_ix == w->cap_ix) {
-        size_t cap = w->cap_ix ? w->cap_ix * 2 : 1024;
-        ientry *ix = realloc(w->ix, cap * sizeof *ix);
-        if (!ix)
-            return wfail(w, CDR_E_NOMEM, "out of memory", 0);
-        w->ix = ix;
-        w->cap_ix = cap;
+    if (e->status)
+        return wfail(w, e->status, e->message, 0);
+    if (e->out.n) {
+        if (wwrite(w, e->out.p, e->out.n) != CDR_OK)
+            return w->status;
+        e->base += e->out.n;
+        e->out.n = 0;
     }
-    if (w->block.n >= w->o.block_size && flush_block(w) != CDR_OK)
-        return w->status;
-    ientry *en = &w->ix[w->n_ix++];
-    memset(en, 0, sizeof *en);
-    memcpy(en->msisdn, msisdn, strlen(msisdn));
-    en->month = month;
-    en->n_recs = (uint32_t)n_recs;
-    en->block_off = w->block_off;
-    en->in_block = (uint32_t)w->block.n;
-    en->len = w->sbuf.n + w->rbuf.n;
-    if (put_stream(w, w->sbuf.p, w->sbuf.n) != CDR_OK ||
-        put_stream(w, w->rbuf.p, w->rbuf.n) != CDR_OK)
-        return w->status;
-    w->info.statements++;
-    w->info.records += n_recs;
-    w->info.raw_bytes += en->len;
-    return CDR_OK;
-}
-
-/* Start a subscriber-month: empty records buffer, fresh dictionaries. */
-static cdr_err open_stmt(cdr_store_writer *w, const char *msisdn, size_t n, cdr_month month)
-{
-    if (n == 0 || n > CDR_NUMBER_MAX)
-        return wfail(w, CDR_E_RANGE, "subscriber number empty or too long for the index", 0);
-    memcpy(w->cur_msisdn, msisdn, n);
-    w->cur_msisdn[n] = '\0';
-    w->cur_len = n;
-    w->cur_month = month;
-    w->cur_n = 0;
-    w->cur_last = 0;
-    w->has_cand = 0;
-    w->rbuf.n = 0;
-    codec_reset(&w->k);
-    w->open = 1;
-    return CDR_OK;
-}
-
-static cdr_err add_rec(cdr_store_writer *w, const cdr_stmt_rec *r, const cdr_str *strs)
-{
-    if (w->cur_n >= UINT32_MAX)
-        return wfail(w, CDR_E_RANGE, "too many records in one subscriber-month", 0);
-    if (enc_rec(&w->rbuf, &w->k, r, strs, w->cur_msisdn, w->cur_len, w->cur_month) != 0)
-        return wfail(w, CDR_E_INTERNAL, "a record with an unknown status, service or direction",
-                     0);
-    if (w->rbuf.oom)
-        return wfail(w, CDR_E_NOMEM, "out of memory", 0);
-    w->cur_n++;
-    w->cur_last = r->start;
-    return CDR_OK;
-}
-
-/* Close the open subscriber-month: the subscriber's facts (as
- * cdr_stmt_finish looks them up), the header, into the stream. */
-static cdr_err close_current(cdr_store_writer *w)
-{
-    if (!w->open)
-        return w->status;
-    w->open = 0;
-    if (w->status)
-        return w->status;
-    int vip = -1;
-    cdr_time join = -1;
-    if (w->t && w->cur_n) {
-        const cdr_subscriber *sub = cdr_tariff_subscriber(w->t, w->cur_msisdn, w->cur_len,
-                                                          w->cur_last);
-        if (sub) {
-            vip = sub->vip;
-            join = sub->join_date;
-        }
-    }
-    w->sbuf.n = 0;
-    enc_head(&w->sbuf, w->cur_msisdn, w->cur_month, vip, join, w->has_cand ? &w->cand : NULL,
-             w->cur_n);
-    return put_serialised(w, w->cur_msisdn, w->cur_month, w->cur_n);
-}
-
-/* A string field of a row as cdr_stmt_rec_from_rated keeps it: copied,
- * then read as a C string (up to a NUL byte, if any). */
-static inline cdr_str cstr(const char *p, size_t n)
-{
-    if (!p)
-        return (cdr_str){"", 0};
-    for (size_t i = 0; i < n; i++)
-        if (!p[i])
-            return (cdr_str){p, i};
-    return (cdr_str){p, n};
-}
-
-/*
- * The record cdr_stmt_rec_from_rated (src/statement.c) builds, as numbers
- * in *o and strings pointing into the engine's record and the tariff: no
- * copy, no allocation (the split band and the unknown columns go into the
- * writer's scratch). Keep in step with cdr_stmt_rec_from_rated; the CLI
- * tests compare the store's statements with the scan path's, which uses it.
- */
-static cdr_err rated_rec(cdr_store_writer *w, const cdr_rated *rr, const char *file,
-                         cdr_stmt_rec *o, cdr_str *s)
-{
-    const cdr_row *row = &rr->row;
-    const cdr_rate_out *ro = &rr->rating;
-    const cdr_tariff *t = w->t;
-    int rated = (rr->status == CDR_RS_RATED || rr->status == CDR_RS_PARTIAL_FIRST) && ro->rate;
-
-    cdr_stmt_rec_numbers(rr, o);
-    if (!file)
-        file = "";
-    if (file != w->last_file) {
-        w->last_file = file;
-        w->last_file_len = strlen(file);
-    }
-    s[F_FILE] = (cdr_str){file, w->last_file_len};
-    s[F_RECORD_ID] = cstr(row->record_id.p, row->record_id.n);
-    s[F_MSISDN] = cstr(row->msisdn.p, row->msisdn.n);
-    s[F_PEER] = cstr(row->peer.p, row->peer.n);
-    s[F_DUP_OF] = cstr(rr->dup_of.p, rr->dup_of.p ? rr->dup_of.n : 0);
-    s[F_CALL_ID] = cstr(row->call_id.p, row->call_id.n);
-    s[F_SMS_REF] = cstr(row->sms_ref.p, row->sms_ref.n);
-    s[F_PLAN] = zstr(rr->plan >= 0 ? t->plans[rr->plan].name : "");
-    s[F_POOL] = zstr(rated && ro->pool >= 0 ? t->pool_names[ro->pool] : "");
-    s[F_CATEGORY] = zstr(rr->has_finding ? cdr_category_name(rr->finding.category) : "");
-    s[F_EXPL] = zstr(rr->has_finding                               ? rr->finding.explanation
-                     : rr->status == CDR_RS_UNRATED && rr->unrated ? rr->unrated
-                                                                     : "");
-    /* band (as snprintf into 256 bytes), or the pieces under split */
-    if (rated && ro->n_pieces > 1) {
-        size_t k = 0;
-        w->band[0] = '\0';
-        for (int i = 0; i < ro->n_pieces && k < sizeof w->band - 80; i++)
-            k += (size_t)snprintf(w->band + k, sizeof w->band - k, "%s%s:%lld", i ? ";" : "",
-                                  ro->pieces[i].band >= 0 ? t->band_names[ro->pieces[i].band]
-                                                          : "*",
-                                  (long long)ro->pieces[i].units);
-        s[F_BAND] = zstr(w->band);
-    } else if (rated && ro->band >= 0) {
-        s[F_BAND] = zstr(t->band_names[ro->band]);
-        if (s[F_BAND].n > sizeof w->band - 1)
-            s[F_BAND].n = sizeof w->band - 1;
-    } else {
-        s[F_BAND] = zstr("");
-    }
-    /* unknown columns "name=value;..." */
-    if (row->n_extra == 0) {
-        s[F_EXTRA] = zstr("");
-    } else {
-        size_t len = 1;
-        for (uint32_t i = 0; i < row->n_extra; i++)
-            len += row->extra_names[i].n + row->extra[i].n + 2;
-        if (len > w->scratch_cap) {
-            size_t cap = w->scratch_cap ? w->scratch_cap : 1024;
-            while (cap < len)
-                cap *= 2;
-            char *p = realloc(w->scratch, cap);
-            if (!p)
+    for (size_t i = 0; i < e->n_ix; i++) {
+        if (w->n_ix == IX_MEM_MAX && spill_index(w) != CDR_OK)
+            return w->status;
+        if (w->n_ix == w->cap_ix) {
+            size_t cap = w->cap_ix ? w->cap_ix * 2 : 1024;
+            ientry *ix = realloc(w->ix, cap * sizeof *ix);
+            if (!ix)
                 return wfail(w, CDR_E_NOMEM, "out of memory", 0);
-            w->scratch = p;
-            w->scratch_cap = cap;
+            w->ix = ix;
+            w->cap_ix = cap;
         }
-        char *x = w->scratch;
-        size_t k = 0;
-        for (uint32_t i = 0; i < row->n_extra; i++) {
-            if (i)
-                x[k++] = ';';
-            memcpy(x + k, row->extra_names[i].p, row->extra_names[i].n);
-            k += row->extra_names[i].n;
-            x[k++] = '=';
-            memcpy(x + k, row->extra[i].p, row->extra[i].n);
-            k += row->extra[i].n;
-        }
-        s[F_EXTRA] = cstr(x, k);
+        ientry *en = &w->ix[w->n_ix++];
+        *en = e->ix[i];
+        en->block_off += fix;
     }
+    e->n_ix = 0;
+    w->info.statements += e->info.statements;
+    w->info.records += e->info.records;
+    w->info.blocks += e->info.blocks;
+    w->info.raw_bytes += e->info.raw_bytes;
+    e->info.statements = e->info.records = e->info.blocks = e->info.raw_bytes = 0;
     return CDR_OK;
 }
 
@@ -1348,58 +1527,128 @@ cdr_err cdr_store_add_rated(cdr_store_writer *w, const cdr_rated *r, const char 
 {
     if (w->status)
         return w->status;
-    if (w->open && (r->month != w->cur_month || w->cur_len != r->row.msisdn.n ||
-                    !eqn(w->cur_msisdn, r->row.msisdn.p, r->row.msisdn.n))) {
-        if (close_current(w) != CDR_OK)
-            return w->status;
-    }
-    if (!w->open && open_stmt(w, r->row.msisdn.p, r->row.msisdn.n, r->month) != CDR_OK)
-        return w->status;
-    cdr_stmt_rec rec;
-    cdr_str strs[F__COUNT];
-    if (rated_rec(w, r, file, &rec, strs) != CDR_OK)
-        return w->status;
-    return add_rec(w, &rec, strs);
+    enc_add_rated(&w->own, r, file);
+    return take(w, &w->own, 0);
 }
 
 cdr_err cdr_store_add_candidate(cdr_store_writer *w, const cdr_candidate *c)
 {
     if (w->status)
         return w->status;
-    if (!w->open || c->month != w->cur_month || w->cur_len != c->msisdn.n ||
-        memcmp(w->cur_msisdn, c->msisdn.p, c->msisdn.n) != 0)
-        return wfail(w, CDR_E_INTERNAL, "a candidate arrived without its records", 0);
-    char *reason = strdup(s_or_empty(c->policy_reason));
-    if (!reason)
-        return wfail(w, CDR_E_NOMEM, "out of memory", 0);
-    free(w->cand_reason);
-    w->cand_reason = reason;
-    w->cand = *c;
-    w->cand.policy_reason = reason;
-    w->has_cand = 1;
-    return CDR_OK;
+    enc_add_candidate(&w->own, c);
+    return take(w, &w->own, 0);
 }
 
 cdr_err cdr_store_put(cdr_store_writer *w, const cdr_stmt *s)
 {
     if (w->status)
         return w->status;
-    if (close_current(w) != CDR_OK)
+    enc_put(&w->own, s);
+    return take(w, &w->own, 0);
+}
+
+/* ---- parts: encoded on other threads, appended in order ---- */
+
+/* A part's failure, for cdr_store_writer_message (from any thread). */
+static cdr_err part_report(cdr_store_writer *w, const enc *e)
+{
+    if (e->status == CDR_OK)
+        return CDR_OK;
+    pthread_mutex_lock(&w->mu);
+    if (w->part_status == CDR_OK) {
+        w->part_status = e->status;
+        snprintf(w->part_message, sizeof w->part_message, "%s: %s", w->path, e->message);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return e->status;
+}
+
+static enc *part_get(cdr_store_writer *w, cdr_store_part **pp)
+{
+    if (!*pp) {
+        enc *e = malloc(sizeof *e);
+        if (!e) {
+            enc dummy;
+            enc_init(&dummy, NULL, &w->o);
+            efail(&dummy, CDR_E_NOMEM, "out of memory");
+            part_report(w, &dummy);
+            return NULL;
+        }
+        enc_init(e, w->t, &w->o);
+        *pp = e;
+    }
+    return *pp;
+}
+
+cdr_err cdr_store_part_add_rated(cdr_store_writer *w, cdr_store_part **p, const cdr_rated *r,
+                                 const char *file)
+{
+    enc *e = part_get(w, p);
+    if (!e)
+        return CDR_E_NOMEM;
+    enc_add_rated(e, r, file);
+    return part_report(w, e);
+}
+
+cdr_err cdr_store_part_add_candidate(cdr_store_writer *w, cdr_store_part **p,
+                                     const cdr_candidate *c)
+{
+    enc *e = part_get(w, p);
+    if (!e)
+        return CDR_E_NOMEM;
+    enc_add_candidate(e, c);
+    return part_report(w, e);
+}
+
+cdr_err cdr_store_part_put(cdr_store_writer *w, cdr_store_part **p, const cdr_stmt *s)
+{
+    enc *e = part_get(w, p);
+    if (!e)
+        return CDR_E_NOMEM;
+    enc_put(e, s);
+    return part_report(w, e);
+}
+
+cdr_err cdr_store_part_finish(cdr_store_writer *w, cdr_store_part *p)
+{
+    if (close_current(p) == CDR_OK)
+        flush_block(p);
+    enc_release_work(p); /* only the compressed blocks and the index entries stay */
+    return part_report(w, p);
+}
+
+size_t cdr_store_part_bytes(const cdr_store_part *p)
+{
+    return p ? p->out.n + p->n_ix * sizeof(ientry) : 0;
+}
+
+cdr_err cdr_store_append_part(cdr_store_writer *w, cdr_store_part *p)
+{
+    if (w->status)
         return w->status;
-    const char *msisdn = s_or_empty(s->msisdn);
-    if (open_stmt(w, msisdn, strlen(msisdn), s->month) != CDR_OK)
-        return w->status;
-    w->open = 0;
-    for (size_t i = 0; i < s->n_recs; i++) {
-        cdr_str strs[F__COUNT];
-        stmt_rec_strs(&s->recs[i], strs);
-        if (add_rec(w, &s->recs[i], strs) != CDR_OK)
+    if (p->status)
+        return wfail(w, p->status, p->message, 0);
+    if (p->open || p->block.n)
+        return wfail(w, CDR_E_INTERNAL, "a store part appended before it was finished", 0);
+    /* what the serial calls left first: the part's blocks follow whole blocks */
+    if (w->own.open || w->own.block.n) {
+        if (close_current(&w->own) == CDR_OK)
+            flush_block(&w->own);
+        if (take(w, &w->own, 0) != CDR_OK)
             return w->status;
     }
-    w->sbuf.n = 0;
-    enc_head(&w->sbuf, w->cur_msisdn, s->month, s->vip, s->join_date,
-             s->has_candidate ? &s->cand : NULL, s->n_recs);
-    return put_serialised(w, w->cur_msisdn, s->month, s->n_recs);
+    if (take(w, p, w->off) != CDR_OK)
+        return w->status;
+    w->own.base = w->off;
+    return CDR_OK;
+}
+
+void cdr_store_part_free(cdr_store_part *p)
+{
+    if (!p)
+        return;
+    enc_free(p);
+    free(p);
 }
 
 /* Index order: the engine's output order, (msisdn hash, msisdn, month), so
@@ -1450,7 +1699,9 @@ cdr_err cdr_store_commit(cdr_store_writer *w)
         return CDR_OK;
     if (w->status)
         goto fail;
-    if (close_current(w) != CDR_OK || flush_block(w) != CDR_OK)
+    if (close_current(&w->own) == CDR_OK)
+        flush_block(&w->own);
+    if (take(w, &w->own, 0) != CDR_OK)
         goto fail;
     uint64_t index_off;
     uint64_t n_index;
@@ -1542,7 +1793,7 @@ void cdr_store_abort(cdr_store_writer *w)
     }
     if (w->tmp_path)
         unlink(w->tmp_path);
-    w->open = 0;
+    w->own.open = 0;
 }
 
 void cdr_store_writer_free(cdr_store_writer *w)
@@ -1550,28 +1801,26 @@ void cdr_store_writer_free(cdr_store_writer *w)
     if (!w)
         return;
     cdr_store_abort(w);
-    free(w->block.p);
-    free(w->zbuf.p);
-    free(w->sbuf.p);
-    free(w->rbuf.p);
-    free(w->scratch);
-    free(w->cand_reason);
-    if (w->zs_ready)
-        deflateEnd(&w->zs);
-#ifdef HAVE_ISAL
-    free(w->isal_buf);
-#endif
+    enc_free(&w->own);
     free(w->ix);
     if (w->ixf)
         fclose(w->ixf);
     free(w->path);
     free(w->tmp_path);
+    pthread_mutex_destroy(&w->mu);
     free(w);
 }
 
 const char *cdr_store_writer_message(const cdr_store_writer *w)
 {
-    return w ? w->message : "";
+    if (!w)
+        return "";
+    if (w->status)
+        return w->message;
+    pthread_mutex_lock((pthread_mutex_t *)&w->mu); /* a part may fail on a worker */
+    const char *m = w->part_status ? w->part_message : w->message;
+    pthread_mutex_unlock((pthread_mutex_t *)&w->mu);
+    return m;
 }
 
 void cdr_store_writer_info(const cdr_store_writer *w, cdr_store_info *info)

@@ -107,6 +107,28 @@ typedef struct cdr_engine_sink {
      * through on_text. When set, on_record is not called. */
     cdr_err (*render)(const cdr_rated *r, void *w /* cdr_csvw * */, void *user);
     int (*on_text)(const char *p, size_t n, void *user);
+    /* Optional: the sink's own per-record work on the rating workers, one
+     * state per bucket of subscribers (a bucket holds whole subscribers).
+     * On the worker that rates the bucket: work_record for every record
+     * (whatever record_statuses says) and work_candidate for each
+     * candidate, in output order (a subscriber-month's candidate after its
+     * records), then work_end once. *state starts NULL and is the sink's
+     * to set (typically on the first call); it may stay NULL. These run in
+     * parallel across buckets: they must be thread-safe and deterministic
+     * (not depend on which thread runs them). Then, on the thread that
+     * called cdr_engine_finish and strictly in bucket order, on_work(state)
+     * hands the bucket's state over (before the bucket's on_text,
+     * on_record, on_finding, on_candidate calls), and free_work(state)
+     * releases it, also when the run stops early. on_work and free_work
+     * are called only for a non-NULL state; free_work is required when
+     * work_record or work_candidate is set. The engine holds at most a few
+     * buckets' states at a time (the ones rated ahead of the drain), so a
+     * state should be compact (encoded bytes, not records). */
+    cdr_err (*work_record)(void **state, const cdr_rated *r, void *user);
+    cdr_err (*work_candidate)(void **state, const cdr_candidate *c, void *user);
+    cdr_err (*work_end)(void *state, void *user);
+    int (*on_work)(void *state, void *user);
+    void (*free_work)(void *state, void *user);
 } cdr_engine_sink;
 
 cdr_err cdr_engine_new(const cdr_tariff *t, const cdr_engine_opts *o, cdr_engine **out);

@@ -9,7 +9,8 @@
  *            byte stream; the stream is the sequence of serialised
  *            subscriber-month statements (header with the candidate,
  *            then the records; totals and pools are recomputed on reading
- *            by cdr_stmt_finish) in the engine's output order. A statement may span several blocks.
+ *            by cdr_stmt_finish) in the engine's output order. A statement may span several blocks;
+ *            a part (below) starts a new block, so a block may be short.
  *            Each block carries its lengths and the CRC-32 of its bytes.
  *   index    one 64-byte entry per subscriber-month, sorted by (msisdn,
  *            month): where its statement starts (block offset, offset in
@@ -67,6 +68,34 @@ cdr_err cdr_store_create(const char *path, const cdr_tariff *t, const cdr_store_
  */
 cdr_err cdr_store_add_rated(cdr_store_writer *w, const cdr_rated *r, const char *file);
 cdr_err cdr_store_add_candidate(cdr_store_writer *w, const cdr_candidate *c);
+
+/*
+ * Or encoded on other threads (the rating workers), in parts: a part holds
+ * whole subscriber-months, fed in the engine's order like the two calls
+ * above, encoded and compressed into blocks of its own (the part's last
+ * block may be short). cdr_store_part_add_rated / _add_candidate create the
+ * part on the first call (*p NULL); cdr_store_part_finish closes its last
+ * subscriber-month and compresses its last block, after which the part
+ * holds only compressed bytes and index entries (cdr_store_part_bytes).
+ * These three only read the writer (and the tariff), so parts are encoded
+ * in parallel; a failure is also kept for cdr_store_writer_message. Then,
+ * on the writer's thread and in index order, cdr_store_append_part writes
+ * the part's blocks and takes its index entries; free it afterwards.
+ * Parts and the calls above may be mixed: a part starts on a new block.
+ * The store reads the same whether written by parts or not; only where
+ * blocks are cut differs.
+ */
+typedef struct cdr_store_part cdr_store_part;
+cdr_err cdr_store_part_add_rated(cdr_store_writer *w, cdr_store_part **p, const cdr_rated *r,
+                                 const char *file);
+cdr_err cdr_store_part_add_candidate(cdr_store_writer *w, cdr_store_part **p,
+                                     const cdr_candidate *c);
+/* A whole statement into a part (as cdr_store_put; tests, tools). */
+cdr_err cdr_store_part_put(cdr_store_writer *w, cdr_store_part **p, const cdr_stmt *s);
+cdr_err cdr_store_part_finish(cdr_store_writer *w, cdr_store_part *p);
+size_t cdr_store_part_bytes(const cdr_store_part *p); /* memory held by a finished part */
+cdr_err cdr_store_append_part(cdr_store_writer *w, cdr_store_part *p);
+void cdr_store_part_free(cdr_store_part *p); /* NULL is accepted */
 
 /* Or a whole finished statement at a time (tests, tools). Its records,
  * candidate, VIP flag and join date are kept; its totals and pools are not

@@ -94,16 +94,52 @@ static cdr_err on_file_done(uint32_t idx, const char *name, cdr_file_stats *st, 
     return cdr_db_file_finish(c->db, c->file_ids[idx], st);
 }
 
+/* The store is encoded and compressed on the rating workers, one part per
+ * bucket of subscribers (these run in parallel and only read c); the drain
+ * thread appends the parts in order. */
+static cdr_err store_record(void **state, const cdr_rated *r, void *user)
+{
+    run_ctx *c = user;
+    cdr_store_part *p = *state;
+    cdr_err e = cdr_store_part_add_rated(c->store, &p, r, c->files[r->row.file_index]);
+    *state = p;
+    return e;
+}
+
+static cdr_err store_candidate(void **state, const cdr_candidate *cd, void *user)
+{
+    run_ctx *c = user;
+    cdr_store_part *p = *state;
+    cdr_err e = cdr_store_part_add_candidate(c->store, &p, cd);
+    *state = p;
+    return e;
+}
+
+static cdr_err store_end(void *state, void *user)
+{
+    run_ctx *c = user;
+    return cdr_store_part_finish(c->store, state);
+}
+
+static int store_append(void *state, void *user)
+{
+    run_ctx *c = user;
+    cdr_err e = cdr_store_append_part(c->store, state);
+    if (e != CDR_OK) {
+        c->err = e;
+        return 1;
+    }
+    return 0;
+}
+
+static void store_free(void *state, void *user)
+{
+    cdr_store_part_free(state);
+}
+
 static int on_record(const cdr_rated *r, void *user)
 {
     run_ctx *c = user;
-    if (c->store) {
-        cdr_err se = cdr_store_add_rated(c->store, r, c->files[r->row.file_index]);
-        if (se != CDR_OK) {
-            c->err = se;
-            return 1;
-        }
-    }
     if (r->status != CDR_RS_UNRATED)
         return 0;
     c->unrated_rows++;
@@ -144,8 +180,6 @@ static int on_candidate(const cdr_candidate *cd, void *user)
 {
     run_ctx *c = user;
     cdr_err e = cdr_db_add_candidate(c->db, cd);
-    if (e == CDR_OK && c->store)
-        e = cdr_store_add_candidate(c->store, cd);
     if (e == CDR_OK)
         e = cdr_candidates_csv_row(c->candidates, cd);
     if (e != CDR_OK) {
@@ -446,12 +480,20 @@ int cmd_run(int argc, char **argv)
                         files[i], (long long)c.known_run[i]);
         }
 
-    /* without a store, only the unrated records are wanted one by one */
+    /* only the unrated records are wanted one by one; the store takes every
+     * record on the workers */
     cdr_engine_sink sink = {.on_record = on_record,
                             .on_finding = on_finding,
                             .on_candidate = on_candidate,
                             .user = &c,
-                            .record_statuses = c.store ? 0u : 1u << CDR_RS_UNRATED};
+                            .record_statuses = 1u << CDR_RS_UNRATED};
+    if (c.store) {
+        sink.work_record = store_record;
+        sink.work_candidate = store_candidate;
+        sink.work_end = store_end;
+        sink.on_work = store_append;
+        sink.free_work = store_free;
+    }
     cdr_engine_totals tot;
     t_read = now_s() - t0;
     rc = cdr_engine_finish(eng, &sink, &tot);
