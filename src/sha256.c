@@ -111,7 +111,9 @@ __attribute__((target("sha,sse4.1,ssse3"))) static void blocks_shani(uint32_t h[
 
 static int have_shani(void)
 {
-    static int cached = -1;
+    /* atomic: threads may ask at once (they all compute the same answer) */
+    static int cached_ = -1;
+    int cached = __atomic_load_n(&cached_, __ATOMIC_RELAXED);
     if (cached < 0) {
         unsigned a, b, c, d;
         int ok = 0;
@@ -122,6 +124,7 @@ static int have_shani(void)
             ok = __get_cpuid(1, &a1, &b1, &c1, &d1) && (c1 & (1u << 19)) && (c1 & (1u << 9));
         }
         cached = ok;
+        __atomic_store_n(&cached_, ok, __ATOMIC_RELAXED);
     }
     return cached;
 }
