@@ -26,10 +26,12 @@
 /* Records                                                              */
 
 /* In memory and in spill files a record is packed: a varint length of
- * the rest, a byte of service and direction, the numbers as varints
- * (signed ones zigzagged, the start time relative to PACK_EPOCH), the
- * string lengths, then the strings (msisdn, record_id, peer, call_id,
- * sms_ref) and n_extra x (varint length, bytes). About 90 bytes for a
+ * the rest; the msisdn (varint length, bytes), the start time and the file
+ * index first, so that filing and collecting records read only those; a
+ * byte of service and direction; the other numbers as varints (signed ones
+ * zigzagged, the start time relative to PACK_EPOCH); the other string
+ * lengths, then the strings (record_id, peer, call_id, sms_ref) and
+ * n_extra x (varint length, bytes). About 90 bytes for a
  * usual record, half the size of a fixed header, so that a 10M-record
  * month fits in the default 1 GiB and fresh memory (costly to fault in)
  * is halved. A bucket is decoded into blobs when it is rated. */
@@ -48,14 +50,13 @@ typedef struct blob {
     uint32_t l_msisdn, l_rid, l_peer, l_call, l_ref;
     uint32_t n_extra;
     uint8_t service, direction;
-    const char *s;            /* msisdn, record_id, peer, call_id, sms_ref */
+    const char *s;            /* msisdn */
+    const char *r;            /* record_id, peer, call_id, sms_ref (adjacent) */
     const unsigned char *x;   /* n_extra x (varint length, bytes) */
 } blob;
 
-#define BLOB_STR(b) ((b)->s)
-
-static inline const char *b_msisdn(const blob *b) { return BLOB_STR(b); }
-static inline const char *b_rid(const blob *b) { return BLOB_STR(b) + b->l_msisdn; }
+static inline const char *b_msisdn(const blob *b) { return b->s; }
+static inline const char *b_rid(const blob *b) { return b->r; }
 static inline const char *b_peer(const blob *b) { return b_rid(b) + b->l_rid; }
 static inline const char *b_call(const blob *b) { return b_peer(b) + b->l_peer; }
 static inline const char *b_ref(const blob *b) { return b_call(b) + b->l_call; }
@@ -97,29 +98,45 @@ static inline size_t packed_size(const unsigned char *p)
 
 static uint64_t hash_bytes(const void *p, size_t n, uint64_t seed);
 
+/* The msisdn, start time and file of the packed record at p. */
+static inline void peek(const unsigned char *p, const char **msisdn, size_t *msisdn_len,
+                        int64_t *start, uint32_t *file_index)
+{
+    uint64_t v;
+    p = get_varint(p, &v); /* length */
+    p = get_varint(p, &v);
+    *msisdn = (const char *)p;
+    *msisdn_len = (size_t)v;
+    p += v;
+    p = get_varint(p, &v), *start = (int64_t)((uint64_t)unzz(v) + PACK_EPOCH);
+    get_varint(p, &v), *file_index = (uint32_t)v;
+}
+
 static void unpack(const unsigned char *p, blob *b)
 {
     uint64_t v;
     p = get_varint(p, &v); /* length */
+    p = get_varint(p, &v), b->l_msisdn = (uint32_t)v;
+    b->s = (const char *)p;
+    p += v;
+    p = get_varint(p, &v), b->start = (int64_t)((uint64_t)unzz(v) + PACK_EPOCH);
+    p = get_varint(p, &v), b->file_index = (uint32_t)v;
     b->service = *p & 15;
     b->direction = *p++ >> 4;
-    p = get_varint(p, &v), b->start = (int64_t)((uint64_t)unzz(v) + PACK_EPOCH);
     p = get_varint(p, &v), b->amount = unzz(v);
     p = get_varint(p, &v), b->billed = unzz(v);
     p = get_varint(p, &v), b->partial_seq = unzz(v);
     p = get_varint(p, &v), b->line = v;
     p = get_varint(p, &v), b->offset = v;
-    p = get_varint(p, &v), b->file_index = (uint32_t)v;
     p = get_varint(p, &v), b->sms_part = (int32_t)unzz(v);
     p = get_varint(p, &v), b->sms_parts = (int32_t)unzz(v);
-    p = get_varint(p, &v), b->l_msisdn = (uint32_t)v;
     p = get_varint(p, &v), b->l_rid = (uint32_t)v;
     p = get_varint(p, &v), b->l_peer = (uint32_t)v;
     p = get_varint(p, &v), b->l_call = (uint32_t)v;
     p = get_varint(p, &v), b->l_ref = (uint32_t)v;
     p = get_varint(p, &v), b->n_extra = (uint32_t)v;
-    b->s = (const char *)p;
-    b->x = p + b->l_msisdn + b->l_rid + b->l_peer + b->l_call + b->l_ref;
+    b->r = (const char *)p;
+    b->x = p + b->l_rid + b->l_peer + b->l_call + b->l_ref;
     b->h = 0; /* the caller sets it: hash_bytes(b->s, b->l_msisdn, 0) */
 }
 
@@ -471,11 +488,14 @@ static cdr_err bucket_reserve(cdr_engine *e, uint64_t h, size_t need, unsigned c
 static cdr_err distribute(cdr_engine *e, const stage *s)
 {
     for (size_t off = 0; off < s->n;) {
-        blob b;
-        unpack(s->data + off, &b); /* for the msisdn's hash */
+        const char *m;
+        size_t ml;
+        int64_t st;
+        uint32_t fi;
+        peek(s->data + off, &m, &ml, &st, &fi);
         size_t need = packed_size(s->data + off);
         unsigned char *d;
-        cdr_err err = bucket_reserve(e, hash_bytes(b.s, b.l_msisdn, 0), need, &d);
+        cdr_err err = bucket_reserve(e, hash_bytes(m, ml, 0), need, &d);
         if (err != CDR_OK)
             return err;
         memcpy(d, s->data + off, need);
@@ -635,29 +655,29 @@ cdr_err cdr_engine_add(cdr_engine *e, const cdr_row *r)
         return CDR_E_RANGE;
 
     /* the head: everything up to the strings (at most 17 varints) */
+    unsigned char mlen[10], *mp = put_varint(mlen, r->msisdn.n);
     unsigned char head[1 + 16 * 10], *hp = head;
+    hp = put_varint(hp, zz((int64_t)((uint64_t)r->start - PACK_EPOCH)));
+    hp = put_varint(hp, r->file_index);
     *hp++ = (unsigned char)((unsigned)r->service | ((unsigned)r->direction << 4));
     int64_t amount = r->service == CDR_SVC_VOICE  ? r->duration_s
                      : r->service == CDR_SVC_DATA ? r->bytes
                      : r->service == CDR_SVC_SMS  ? r->sms_chars
                                                   : -1;
-    hp = put_varint(hp, zz((int64_t)((uint64_t)r->start - PACK_EPOCH)));
     hp = put_varint(hp, zz(amount));
     hp = put_varint(hp, zz(r->billed));
     hp = put_varint(hp, zz(r->partial_seq));
     hp = put_varint(hp, r->line);
     hp = put_varint(hp, r->offset);
-    hp = put_varint(hp, r->file_index);
     hp = put_varint(hp, zz(r->sms_part));
     hp = put_varint(hp, zz(r->sms_parts));
-    hp = put_varint(hp, r->msisdn.n);
     hp = put_varint(hp, r->record_id.n);
     hp = put_varint(hp, r->peer.n);
     hp = put_varint(hp, r->call_id.n);
     hp = put_varint(hp, r->sms_ref.n);
     hp = put_varint(hp, r->n_extra);
-    size_t body = (size_t)(hp - head) + r->msisdn.n + r->record_id.n + r->peer.n +
-                  r->call_id.n + r->sms_ref.n;
+    size_t body = (size_t)(mp - mlen) + r->msisdn.n + (size_t)(hp - head) + r->record_id.n +
+                  r->peer.n + r->call_id.n + r->sms_ref.n;
     for (uint32_t i = 0; i < r->n_extra; i++) {
         unsigned char t[10];
         body += (size_t)(put_varint(t, r->extra[i].n) - t) + r->extra[i].n;
@@ -681,10 +701,12 @@ cdr_err cdr_engine_add(cdr_engine *e, const cdr_row *r)
         return err;
     }
     d = put_varint(d, body);
-    memcpy(d, head, (size_t)(hp - head));
-    d += hp - head;
+    memcpy(d, mlen, (size_t)(mp - mlen));
+    d += mp - mlen;
     memcpy(d, r->msisdn.p, r->msisdn.n);
     d += r->msisdn.n;
+    memcpy(d, head, (size_t)(hp - head));
+    d += hp - head;
     memcpy(d, r->record_id.p, r->record_id.n);
     d += r->record_id.n;
     memcpy(d, r->peer.p, r->peer.n);
@@ -1769,14 +1791,17 @@ static size_t collect(cdr_engine *e, const unsigned char *p, size_t len, ent *en
                       cdr_engine_totals *tot)
 {
     for (size_t off = 0; off < len; off += packed_size(p + off)) {
-        blob b;
-        unpack(p + off, &b);
-        if (b.file_index < e->n_files && e->files[b.file_index].excluded) {
+        const char *m;
+        size_t ml;
+        int64_t st;
+        uint32_t fi;
+        peek(p + off, &m, &ml, &st, &fi);
+        if (fi < e->n_files && e->files[fi].excluded) {
             tot->excluded++;
             continue;
         }
-        ents[k].h = hash_bytes(b.s, b.l_msisdn, 0);
-        ents[k].start = b.start;
+        ents[k].h = hash_bytes(m, ml, 0);
+        ents[k].start = st;
         ents[k].b = NULL;
         ents[k].p = p + off;
         k++;
