@@ -19,7 +19,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_BIN := $(TOOL_SRC:tools/%.c=$(BUILD)/tools/%)
 HEADERS  := $(wildcard include/cdrecon/*.h include/*.h src/*.h src/cli/*.h tests/unit/*.h)
 
-.PHONY: all lib tools test unit cli-test deps example bench clean help asan ubsan valgrind fuzz
+.PHONY: all lib tools test unit cli-test deps example bench clean help asan ubsan tsan valgrind fuzz
 all: $(BUILD)/cdrecon tools
 
 lib: $(BUILD)/libcdrecon.a
@@ -68,11 +68,17 @@ ubsan:
 	$(MAKE) BUILD=build-ubsan OPT="-O1 -g -fsanitize=undefined -fno-sanitize-recover=all" \
 	    EXTRA_LDFLAGS="-fsanitize=undefined" test
 
+# ThreadSanitizer over the threaded commands (tests/reliability/tsan.sh).
+tsan:
+	$(MAKE) BUILD=build-tsan OPT="-O1 -g -fsanitize=thread" EXTRA_LDFLAGS="-fsanitize=thread" \
+	    build-tsan/cdrecon build-tsan/tools/cdrgen
+	@sh tests/reliability/tsan.sh build-tsan
+
 bench: all
 	@sh tools/bench.sh $(BUILD)
 
 clean:
-	rm -rf build build-asan build-ubsan build-fuzz
+	rm -rf build build-asan build-ubsan build-tsan build-fuzz
 
 help:
 	@echo "make            build build/cdrecon and tools"
@@ -80,6 +86,7 @@ help:
 	@echo "make example    run the nightly job on the bundled example month"
 	@echo "make bench      fixed-seed benchmarks (ratios against zcat); see docs/performance.md"
 	@echo "make asan|ubsan the test suite under AddressSanitizer / UBSan"
+	@echo "make tsan       the threaded commands under ThreadSanitizer"
 
 # ====================================================================
 # Reliability (issue 6; docs/reliability.md). Fuzz targets fuzz/fuzz_*.c,
