@@ -534,6 +534,19 @@ static void *dist_main(void *arg)
     return NULL;
 }
 
+/* Append the current block to the distributor's queue (dmu held). */
+static void queue_cur(cdr_engine *e)
+{
+    e->cur->next = NULL;
+    if (e->q_tail)
+        e->q_tail->next = e->cur;
+    else
+        e->q_head = e->cur;
+    e->q_tail = e->cur;
+    e->q_len++;
+    e->cur = NULL;
+}
+
 /* Queue the current block (waiting for room) and take an empty one with
  * room for need bytes. */
 static cdr_err stage_next(cdr_engine *e, size_t need)
@@ -542,14 +555,7 @@ static cdr_err stage_next(cdr_engine *e, size_t need)
     if (e->cur && e->cur->n) {
         while (e->q_len >= STAGE_QUEUE && e->dist_err == CDR_OK)
             pthread_cond_wait(&e->dcv, &e->dmu);
-        e->cur->next = NULL;
-        if (e->q_tail)
-            e->q_tail->next = e->cur;
-        else
-            e->q_head = e->cur;
-        e->q_tail = e->cur;
-        e->q_len++;
-        e->cur = NULL;
+        queue_cur(e);
         pthread_cond_broadcast(&e->dcv);
     }
     cdr_err err = e->dist_err;
@@ -602,16 +608,8 @@ static cdr_err dist_stop(cdr_engine *e)
     if (!e->dist_on)
         return CDR_OK;
     pthread_mutex_lock(&e->dmu);
-    if (e->cur && e->cur->n && e->dist_err == CDR_OK) {
-        e->cur->next = NULL;
-        if (e->q_tail)
-            e->q_tail->next = e->cur;
-        else
-            e->q_head = e->cur;
-        e->q_tail = e->cur;
-        e->q_len++;
-        e->cur = NULL;
-    }
+    if (e->cur && e->cur->n && e->dist_err == CDR_OK)
+        queue_cur(e);
     e->dist_end = 1;
     pthread_cond_broadcast(&e->dcv);
     pthread_mutex_unlock(&e->dmu);
