@@ -1478,8 +1478,26 @@ static cdr_err spill_index(cdr_store_writer *w)
             return wfail(w, CDR_E_INTERNAL,
                          "subscriber-months not added in index order (or one added twice)", 0);
     }
-    if (!w->ixf && !(w->ixf = tmpfile()))
-        return wfail(w, CDR_E_IO, "temporary index file", errno);
+    if (!w->ixf) {
+        /* in the run's --tmp directory, like the engine's spill files; the
+         * name is unlinked at once, so nothing is left behind */
+        const char *td = w->o.tmpdir;
+        if (!td || !*td)
+            td = getenv("TMPDIR");
+        if (!td || !*td)
+            td = "/tmp";
+        char path[4096];
+        snprintf(path, sizeof path, "%s/cdrecon-index-XXXXXX", td);
+        int fd = mkstemp(path);
+        if (fd < 0)
+            return wfail(w, CDR_E_IO, "temporary index file", errno);
+        unlink(path);
+        if (!(w->ixf = fdopen(fd, "w+b"))) {
+            int en = errno;
+            close(fd);
+            return wfail(w, CDR_E_IO, "temporary index file", en);
+        }
+    }
     for (size_t i = 0; i < w->n_ix; i++) {
         ientry_pack(&w->ix[i], p);
         if (fwrite(p, 1, ENTRY_SIZE, w->ixf) != ENTRY_SIZE)

@@ -47,6 +47,8 @@ typedef struct cdr_store_opts {
                                level 1 uses ISA-L when the program is linked with it) */
     size_t block_size;      /* uncompressed bytes per block (default 65536) */
     const char *meta;       /* free text kept in the header (run id, tariff, options) */
+    const char *tmpdir;     /* where the index spills past 65,536 subscriber-months
+                               (NULL: $TMPDIR, else /tmp); must outlive the writer */
 } cdr_store_opts;
 
 void cdr_store_opts_init(cdr_store_opts *o);

@@ -416,6 +416,7 @@ int cmd_run(int argc, char **argv)
         snprintf(meta, sizeof meta, "cdrecon run; tariff=%s; month=%s; tolerance=%s; "
                  "max_duration=%lld", tariff_dir, mo, tol, (long long)eo.max_duration);
         so.meta = meta;
+        so.tmpdir = eo.tmpdir;
         if ((rc = cdr_store_create(store_path, t, &so, &c.store)) != CDR_OK) {
             cli_fail(rc, "cannot create the store: %s", cdr_store_writer_message(c.store));
             goto out;
