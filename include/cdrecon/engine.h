@@ -31,7 +31,10 @@ typedef struct cdr_engine_opts {
     cdr_money tolerance;     /* |billed - rebuilt| <= tolerance is no finding (default 0) */
     cdr_month month;         /* only this bill month; -1 = all months */
     const char *msisdn;      /* only this subscriber (normalised); NULL = all */
-    int threads;             /* worker threads for the rating phase (default 2); 1 = none */
+    int threads;             /* worker threads for the rating phase (default 2); above 1,
+                                cdr_engine_add also hands records to a second thread
+                                that files them into their buckets; 1 = no threads.
+                                Results do not depend on it. */
 } cdr_engine_opts;
 
 void cdr_engine_opts_init(cdr_engine_opts *o);
