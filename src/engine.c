@@ -1,13 +1,16 @@
 /*
  * cdrecon — the re-rating engine.
  *
- * Ingest: every accepted row is packed into a blob and appended to one of
- * NBUCKET buckets chosen by a hash of its msisdn. When the buckets together
- * exceed the memory budget, every bucket is appended to its own spill file
- * and emptied. Finish: bucket by bucket (spill file + what is in memory), the
- * blobs are sorted by (msisdn hash, msisdn, start, record_id, file, line)
- * and walked subscriber by subscriber, month by month. The order depends only
- * on the data, so spilling or not gives identical output.
+ * Ingest: every accepted row is packed (varints, about 90 bytes) and
+ * appended to one of NBUCKET buckets chosen by a hash of its msisdn - with
+ * threads > 1 through staging blocks that a distributor thread files into
+ * the buckets. When the buckets together exceed the memory budget, every
+ * bucket is appended to its own spill file and emptied. Finish: bucket by
+ * bucket (spill file + what is in memory), in cache-sized slices cut by the
+ * hash, the records are decoded into blobs, sorted by (msisdn hash, msisdn,
+ * start, record_id, file, line) and walked subscriber by subscriber, month by
+ * month. The order depends only on the data, so spilling, threads or not
+ * give identical output.
  */
 #include <errno.h>
 #include <stddef.h>
