@@ -99,8 +99,6 @@ static inline size_t packed_size(const unsigned char *p)
     return (size_t)(q - p) + (size_t)n;
 }
 
-static uint64_t hash_bytes(const void *p, size_t n, uint64_t seed);
-
 /* The msisdn, start time and file of the packed record at p. */
 static inline void peek(const unsigned char *p, const char **msisdn, size_t *msisdn_len,
                         int64_t *start, uint32_t *file_index)
