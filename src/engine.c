@@ -22,6 +22,7 @@
 
 #include "cdrecon/engine.h"
 #include "cdrecon/outcsv.h"
+#include "tmpdir.h"
 
 #define NBUCKET 256
 
@@ -406,11 +407,7 @@ static cdr_err spill_all(cdr_engine *e)
 {
     char path[4096];
     if (!e->spilldir) {
-        const char *td = e->o.tmpdir;
-        if (!td || !*td)
-            td = getenv("TMPDIR");
-        if (!td || !*td)
-            td = "/tmp";
+        const char *td = cdr_tmpdir(e->o.tmpdir);
         snprintf(path, sizeof path, "%s/cdrecon-spill-XXXXXX", td);
         if (!mkdtemp(path)) {
             snprintf(e->err, sizeof e->err, "cannot create spill directory in %s: %s", td,

@@ -41,6 +41,7 @@
 
 #include "cdrecon/engine.h"
 #include "cdrecon/store.h"
+#include "tmpdir.h"
 
 #define FILE_MAGIC "CDRSTOR1"
 #define FOOT_MAGIC "CDRSIDX1"
@@ -1481,13 +1482,8 @@ static cdr_err spill_index(cdr_store_writer *w)
     if (!w->ixf) {
         /* in the run's --tmp directory, like the engine's spill files; the
          * name is unlinked at once, so nothing is left behind */
-        const char *td = w->o.tmpdir;
-        if (!td || !*td)
-            td = getenv("TMPDIR");
-        if (!td || !*td)
-            td = "/tmp";
         char path[4096];
-        snprintf(path, sizeof path, "%s/cdrecon-index-XXXXXX", td);
+        snprintf(path, sizeof path, "%s/cdrecon-index-XXXXXX", cdr_tmpdir(w->o.tmpdir));
         int fd = mkstemp(path);
         if (fd < 0)
             return wfail(w, CDR_E_IO, "temporary index file", errno);
