@@ -1,5 +1,5 @@
-/* cdrecon — names of services and directions. */
-#include <strings.h>
+/* cdrecon — names of services and directions; the unknown columns as text. */
+#include <string.h>
 #include "cdrecon/record.h"
 
 static const char *const svc_names[CDR_SVC__COUNT] = {"voice", "sms", "data", "vas"};
@@ -51,4 +51,29 @@ cdr_err cdr_direction_parse(const char *s, size_t n, cdr_direction *out)
         return CDR_OK;
     }
     return CDR_E_PARSE;
+}
+
+size_t cdr_row_extras_size(const cdr_row *r)
+{
+    size_t n = 1;
+    for (uint32_t i = 0; i < r->n_extra; i++)
+        n += r->extra_names[i].n + r->extra[i].n + 2;
+    return n;
+}
+
+size_t cdr_row_extras_join(const cdr_row *r, char *dst)
+{
+    size_t k = 0;
+    for (uint32_t i = 0; i < r->n_extra; i++) {
+        if (i)
+            dst[k++] = ';';
+        if (r->extra_names[i].n)
+            memcpy(dst + k, r->extra_names[i].p, r->extra_names[i].n);
+        k += r->extra_names[i].n;
+        dst[k++] = '=';
+        if (r->extra[i].n)
+            memcpy(dst + k, r->extra[i].p, r->extra[i].n);
+        k += r->extra[i].n;
+    }
+    return k;
 }

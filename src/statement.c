@@ -577,22 +577,10 @@ cdr_err cdr_stmt_rated_write(cdr_csvw *w, const cdr_rated *rr, const cdr_tariff 
     char ex_stack[1024], *ex = ex_stack;
     size_t ex_n = 0;
     if (row->n_extra) {
-        size_t need = 1;
-        for (uint32_t i = 0; i < row->n_extra; i++)
-            need += row->extra_names[i].n + row->extra[i].n + 2;
+        size_t need = cdr_row_extras_size(row);
         if (need > sizeof ex_stack && !(ex = malloc(need)))
             return CDR_E_NOMEM;
-        for (uint32_t i = 0; i < row->n_extra; i++) {
-            if (i)
-                ex[ex_n++] = ';';
-            if (row->extra_names[i].n)
-                memcpy(ex + ex_n, row->extra_names[i].p, row->extra_names[i].n);
-            ex_n += row->extra_names[i].n;
-            ex[ex_n++] = '=';
-            if (row->extra[i].n)
-                memcpy(ex + ex_n, row->extra[i].p, row->extra[i].n);
-            ex_n += row->extra[i].n;
-        }
+        ex_n = cdr_row_extras_join(row, ex);
     }
 
     size_t max = C__COUNT * (NUM_MAX + 1) + 1 +

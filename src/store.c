@@ -1256,9 +1256,7 @@ static cdr_err rated_rec(enc *e, const cdr_rated *rr, const char *file, cdr_stmt
     if (row->n_extra == 0) {
         s[F_EXTRA] = zstr("");
     } else {
-        size_t len = 1;
-        for (uint32_t i = 0; i < row->n_extra; i++)
-            len += row->extra_names[i].n + row->extra[i].n + 2;
+        size_t len = cdr_row_extras_size(row);
         if (len > e->scratch_cap) {
             size_t cap = e->scratch_cap ? e->scratch_cap : 1024;
             while (cap < len)
@@ -1269,18 +1267,7 @@ static cdr_err rated_rec(enc *e, const cdr_rated *rr, const char *file, cdr_stmt
             e->scratch = p;
             e->scratch_cap = cap;
         }
-        char *x = e->scratch;
-        size_t k = 0;
-        for (uint32_t i = 0; i < row->n_extra; i++) {
-            if (i)
-                x[k++] = ';';
-            memcpy(x + k, row->extra_names[i].p, row->extra_names[i].n);
-            k += row->extra_names[i].n;
-            x[k++] = '=';
-            memcpy(x + k, row->extra[i].p, row->extra[i].n);
-            k += row->extra[i].n;
-        }
-        s[F_EXTRA] = cstr(x, k);
+        s[F_EXTRA] = cstr(e->scratch, cdr_row_extras_join(row, e->scratch));
     }
     return CDR_OK;
 }

@@ -65,6 +65,12 @@ typedef struct cdr_row {
     cdr_str raw;
 } cdr_row;
 
+/* The unknown columns as one text, "name=value;name=value" (the `extra`
+ * column of rate rows and statements): the most bytes it takes, with room
+ * for a NUL, and the text written into dst (its length returned; no NUL). */
+size_t cdr_row_extras_size(const cdr_row *r);
+size_t cdr_row_extras_join(const cdr_row *r, char *dst);
+
 #ifdef __cplusplus
 }
 #endif
