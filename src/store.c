@@ -1531,22 +1531,6 @@ static cdr_err take(cdr_store_writer *w, enc *e, uint64_t fix)
     return CDR_OK;
 }
 
-cdr_err cdr_store_add_rated(cdr_store_writer *w, const cdr_rated *r, const char *file)
-{
-    if (w->status)
-        return w->status;
-    enc_add_rated(&w->own, r, file);
-    return take(w, &w->own, 0);
-}
-
-cdr_err cdr_store_add_candidate(cdr_store_writer *w, const cdr_candidate *c)
-{
-    if (w->status)
-        return w->status;
-    enc_add_candidate(&w->own, c);
-    return take(w, &w->own, 0);
-}
-
 cdr_err cdr_store_put(cdr_store_writer *w, const cdr_stmt *s)
 {
     if (w->status)

@@ -63,27 +63,20 @@ cdr_err cdr_store_create(const char *path, const cdr_tariff *t, const cdr_store_
                          cdr_store_writer **out);
 
 /*
- * The engine sink's view: call from on_record for every record (in the
- * engine's output order; `file` is the record's input file name) and from
- * on_candidate. A subscriber-month is closed when a record of another one
- * arrives, or at commit.
- */
-cdr_err cdr_store_add_rated(cdr_store_writer *w, const cdr_rated *r, const char *file);
-cdr_err cdr_store_add_candidate(cdr_store_writer *w, const cdr_candidate *c);
-
-/*
- * Or encoded on other threads (the rating workers), in parts: a part holds
- * whole subscriber-months, fed in the engine's order like the two calls
- * above, encoded and compressed into blocks of its own (the part's last
- * block may be short). cdr_store_part_add_rated / _add_candidate create the
- * part on the first call (*p NULL); cdr_store_part_finish closes its last
+ * The engine's records are encoded on the rating workers, in parts: a part
+ * holds whole subscriber-months, fed every record in the engine's output
+ * order (`file` is the record's input file name) and each candidate after
+ * its records; a subscriber-month is closed when a record of another one
+ * arrives. Each part is encoded and compressed into blocks of its own (the
+ * part's last block may be short). cdr_store_part_add_rated / _add_candidate
+ * create the part on the first call (*p NULL); cdr_store_part_finish closes its last
  * subscriber-month and compresses its last block, after which the part
  * holds only compressed bytes and index entries (cdr_store_part_bytes).
  * These three only read the writer (and the tariff), so parts are encoded
  * in parallel; a failure is also kept for cdr_store_writer_message. Then,
  * on the writer's thread and in index order, cdr_store_append_part writes
  * the part's blocks and takes its index entries; free it afterwards.
- * Parts and the calls above may be mixed: a part starts on a new block.
+ * Parts and cdr_store_put may be mixed: a part starts on a new block.
  * The store reads the same whether written by parts or not; only where
  * blocks are cut differs.
  */
