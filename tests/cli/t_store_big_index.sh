@@ -27,24 +27,23 @@ set -e
 [ "$rc" -eq 11 ] || { echo "a number not in the store: exit $rc, expected 11"; exit 1; }
 # the index spills into --tmp, not /tmp: a --tmp that cannot be written fails
 # the run (with the index named), and a writable one works
-mkdir "$W/ro"
-chmod 500 "$W/ro"
-if [ "$(id -u)" -ne 0 ] || ! touch "$W/ro/x" 2>/dev/null; then
+# index_fails DIR WHAT: a run with --tmp DIR must fail, naming the index
+index_fails() {
+    rm -rf "$W/o2" "$W/r2.db"
     set +e
-    "$CDRECON" run --quiet --tmp "$W/ro" --tariff "$TESTDATA/rate-hand" --db "$W/r2.db" \
+    "$CDRECON" run --quiet --tmp "$1" --tariff "$TESTDATA/rate-hand" --db "$W/r2.db" \
         --out "$W/o2" "$W/a.csv" 2>"$W/err"
     rc=$?
     set -e
-    [ "$rc" -ne 0 ] || { echo "a run with an unwritable --tmp succeeded"; exit 1; }
+    [ "$rc" -ne 0 ] || { echo "a run with $2 --tmp succeeded"; exit 1; }
     grep -q "temporary index file" "$W/err" || { echo "no index error:"; cat "$W/err"; exit 1; }
+}
+mkdir "$W/ro"
+chmod 500 "$W/ro"
+if [ "$(id -u)" -ne 0 ] || ! touch "$W/ro/x" 2>/dev/null; then
+    index_fails "$W/ro" "an unwritable"
 fi
-set +e
-"$CDRECON" run --quiet --tmp "$W/nonexistent" --tariff "$TESTDATA/rate-hand" --db "$W/r3.db" \
-    --out "$W/o3" "$W/a.csv" 2>"$W/err"
-rc=$?
-set -e
-[ "$rc" -ne 0 ] || { echo "a run with a missing --tmp succeeded"; exit 1; }
-grep -q "temporary index file" "$W/err" || { echo "no index error:"; cat "$W/err"; exit 1; }
+index_fails "$W/nonexistent" "a missing"
 mkdir "$W/tmp"
 "$CDRECON" run --quiet --tmp "$W/tmp" --tariff "$TESTDATA/rate-hand" --db "$W/r4.db" \
     --out "$W/o4" "$W/a.csv"
