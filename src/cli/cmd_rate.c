@@ -179,9 +179,8 @@ int cmd_rate(int argc, char **argv)
     in.user = &c;
     in.tariff = &bgt;
     rc = cli_ingest_files(&in, files, nfiles);
-    cdr_err trc = cli_bgtariff_join(&bgt);
+    cdr_err trc = cli_bgtariff_ready(&bgt);
     if (trc != CDR_OK) {
-        cli_err("%s", bgt.err);
         rc = trc;
         goto out;
     }

@@ -322,8 +322,7 @@ int cmd_run(int argc, char **argv)
     }
 
     if ((rc = cdr_db_open(db_path, &c.db, err, sizeof err)) != CDR_OK) {
-        if (cli_bgtariff_join(&bgt) != CDR_OK) { /* a bad tariff is said first */
-            cli_err("%s", bgt.err);
+        if (cli_bgtariff_ready(&bgt) != CDR_OK) { /* a bad tariff is said first */
             rc = bgt.rc;
             goto out;
         }
@@ -340,8 +339,7 @@ int cmd_run(int argc, char **argv)
         uint64_t size;
         if (cdr_file_sha256(files[i], c.pre_sha[i], &size) != CDR_OK) {
             int en = errno;
-            if (cli_bgtariff_join(&bgt) != CDR_OK) { /* a bad tariff is said first */
-                cli_err("%s", bgt.err);
+            if (cli_bgtariff_ready(&bgt) != CDR_OK) { /* a bad tariff is said first */
                 rc = bgt.rc;
                 goto out;
             }
@@ -371,10 +369,8 @@ int cmd_run(int argc, char **argv)
             n_new++;
         }
     }
-    if ((rc = cli_bgtariff_join(&bgt)) != CDR_OK) {
-        cli_err("%s", bgt.err);
+    if ((rc = cli_bgtariff_ready(&bgt)) != CDR_OK)
         goto out;
-    }
     t = bgt.t;
     bgt.t = NULL;
     c.t = t;

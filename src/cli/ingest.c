@@ -124,6 +124,14 @@ cdr_err cli_bgtariff_join(cli_bgtariff *b)
     return b->rc;
 }
 
+cdr_err cli_bgtariff_ready(cli_bgtariff *b)
+{
+    cdr_err e = cli_bgtariff_join(b);
+    if (e != CDR_OK)
+        cli_err("%s", b->err);
+    return e;
+}
+
 typedef struct ing_ctx {
     cli_ingest *in;
     cdr_err err;

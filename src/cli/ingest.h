@@ -35,6 +35,7 @@ typedef struct cli_bgtariff {
 void cli_bgtariff_start(cli_bgtariff *b, const char *dir); /* loads in place if no thread */
 int cli_bgtariff_failed(const cli_bgtariff *b);            /* ended with an error (no wait) */
 cdr_err cli_bgtariff_join(cli_bgtariff *b);                 /* rc; b->err says why */
+cdr_err cli_bgtariff_ready(cli_bgtariff *b); /* join; a failure is reported here */
 
 typedef struct cli_ingest {
     cdr_engine *engine;          /* rows go here (may be NULL: count only) */
