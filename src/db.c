@@ -16,6 +16,7 @@
 /* Prepared statements, created on first use and reused. */
 enum {
     ST_FILE_KNOWN,
+    ST_SIZE_KNOWN,
     ST_RUN_INSERT,
     ST_FILE_INSERT,
     ST_FILE_FINISH,
@@ -32,6 +33,8 @@ enum {
 
 static const char *const st_sql[ST__COUNT] = {
     [ST_FILE_KNOWN] = "SELECT run_id FROM files WHERE sha256 = ?1",
+    [ST_SIZE_KNOWN] = "SELECT 1 FROM files WHERE sha256 IS NOT NULL AND (size IS NULL OR size = ?1) "
+                      "LIMIT 1",
     [ST_RUN_INSERT] = "INSERT INTO runs(started_at, tool_version, contract_version, command, "
                       "tariff_dir) VALUES (?1, ?2, ?3, ?4, ?5)",
     [ST_FILE_INSERT] = "INSERT INTO files(run_id, file_index, name) VALUES (?1, ?2, ?3)",
@@ -441,6 +444,21 @@ cdr_err cdr_db_file_known(cdr_db *db, const uint8_t sha256[32], int64_t *run_id)
     if (rc == SQLITE_ROW)
         *run_id = sqlite3_column_int64(s, 0);
     e = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? CDR_OK : dberr(db, rc, "file_known");
+    sqlite3_reset(s);
+    return e;
+}
+
+cdr_err cdr_db_size_known(cdr_db *db, uint64_t size, int *maybe)
+{
+    cdr_err e;
+    *maybe = 1;
+    sqlite3_stmt *s = stmt(db, ST_SIZE_KNOWN, &e);
+    if (!s)
+        return e;
+    sqlite3_bind_int64(s, 1, (int64_t)size);
+    int rc = sqlite3_step(s);
+    *maybe = rc != SQLITE_DONE;
+    e = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? CDR_OK : dberr(db, rc, "size_known");
     sqlite3_reset(s);
     return e;
 }

@@ -1450,6 +1450,12 @@ cdr_err cdr_store_create(const char *path, const cdr_tariff *t, const cdr_store_
     return w->status;
 }
 
+void cdr_store_set_tariff(cdr_store_writer *w, const cdr_tariff *t)
+{
+    w->t = t;
+    w->own.t = t;
+}
+
 /* Index entries kept in memory before they are written to a temporary file.
  * A run adds them in index order (the engine's), so memory stays bounded
  * whatever the number of subscriber-months. */

@@ -62,6 +62,13 @@ cdr_err cdr_db_check(cdr_db *db);
  */
 cdr_err cdr_db_file_known(cdr_db *db, const uint8_t sha256[32], int64_t *run_id);
 
+/*
+ * Could a file of this many bytes be one already ingested? *maybe = 0 when no
+ * ingested file has that size (so none can have the same SHA-256): the file
+ * can then be hashed while it is read instead of before. 1 otherwise.
+ */
+cdr_err cdr_db_size_known(cdr_db *db, uint64_t size, int *maybe);
+
 typedef struct cdr_db_run_info {
     int64_t started_at;       /* Unix seconds (UTC); 0 = now */
     const char *tool_version; /* NULL = CDRECON_VERSION */

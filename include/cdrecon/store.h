@@ -61,6 +61,9 @@ void cdr_store_opts_init(cdr_store_opts *o);
  */
 cdr_err cdr_store_create(const char *path, const cdr_tariff *t, const cdr_store_opts *o,
                          cdr_store_writer **out);
+/* The tariff, for a writer created with t = NULL (created before the tariff
+ * finished loading). Set it before the first record or candidate. */
+void cdr_store_set_tariff(cdr_store_writer *w, const cdr_tariff *t);
 
 /*
  * The engine's records are encoded on the rating workers, in parts: a part

@@ -44,6 +44,7 @@ typedef struct run_ctx {
     uint8_t (*pre_sha)[32];
     int *pre_hashed;
     int *skip;
+    int *hash_as_read;
     int64_t *known_run;
     uint64_t rejected;
     uint64_t unrated_rows;
@@ -85,7 +86,8 @@ static cdr_err on_file_done(uint32_t idx, const char *name, cdr_file_stats *st, 
         if (e != CDR_OK)
             return e;
         if (known) {
-            /* stdin (not hashed up front) turned out to be known */
+            /* hashed as it was read (stdin, or a file whose size matched
+             * none before: changed since, or of this run) and known */
             c->skip[idx] = 1;
             c->known_run[idx] = known;
             return cdr_db_file_drop(c->db, c->file_ids[idx]);
@@ -215,6 +217,16 @@ static double now_s(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* An error while the tariff may still be loading: a bad tariff is said
+ * first, as the error to fix first (1, with *rc its code), else 0. */
+static int tariff_failed(cli_bgtariff *b, int *rc)
+{
+    if (cli_bgtariff_ready(b) == CDR_OK)
+        return 0;
+    *rc = b->rc;
+    return 1;
+}
+
 int cmd_run(int argc, char **argv)
 {
     const char *tariff_dir = NULL, *db_path = NULL, *out_dir = NULL, *v;
@@ -307,7 +319,7 @@ int cmd_run(int argc, char **argv)
         }
     }
 
-    /* the tariff loads on a second thread while the files are hashed */
+    /* the tariff loads on a second thread while the files are hashed and read */
     cli_bgtariff_start(&bgt, tariff_dir);
     c.files = files;
     c.file_ids = calloc((size_t)nfiles, sizeof *c.file_ids);
@@ -329,16 +341,53 @@ int cmd_run(int argc, char **argv)
         cli_fail(rc, "cannot open database %s: %s", db_path, err);
         goto out;
     }
-    /* Files already ingested are skipped before they are read. */
+    /* Files already ingested are skipped before they are read. A file is
+     * hashed first only when it could be one: when its size is that of a file
+     * in the database or of another file of this run (the same content has
+     * the same size). Any other file - a new night's files - is hashed while
+     * it is read, on the reading thread, and checked again when it is done
+     * (on_file_done), so the hash costs no time of its own. */
     int n_new = 0;
+    uint64_t *sizes = calloc((size_t)nfiles, sizeof *sizes);
+    int *is_reg = calloc((size_t)nfiles, sizeof *is_reg);
+    if (!sizes || !is_reg) {
+        free(sizes);
+        free(is_reg);
+        rc = CDR_E_NOMEM;
+        goto out;
+    }
+    for (int i = 0; i < nfiles; i++) {
+        struct stat sb;
+        if (strcmp(files[i], "-") != 0 && stat(files[i], &sb) == 0 && S_ISREG(sb.st_mode)) {
+            is_reg[i] = 1;
+            sizes[i] = (uint64_t)sb.st_size;
+        }
+    }
     for (int i = 0; i < nfiles; i++) {
         if (strcmp(files[i], "-") == 0) {
             n_new++;
             continue;
         }
+        if (is_reg[i]) {
+            int maybe = 0;
+            for (int j = 0; j < nfiles && !maybe; j++)
+                maybe = j != i && is_reg[j] && sizes[j] == sizes[i];
+            if (!maybe && (rc = cdr_db_size_known(c.db, sizes[i], &maybe)) != CDR_OK) {
+                cli_fail(rc, "database: %s", cdr_db_message(c.db));
+                free(sizes);
+                free(is_reg);
+                goto out;
+            }
+            if (!maybe) {
+                n_new++; /* hashed as it is read */
+                continue;
+            }
+        }
         uint64_t size;
         if (cdr_file_sha256(files[i], c.pre_sha[i], &size) != CDR_OK) {
             int en = errno;
+            free(sizes);
+            free(is_reg);
             if (cli_bgtariff_ready(&bgt) != CDR_OK) { /* a bad tariff is said first */
                 rc = bgt.rc;
                 goto out;
@@ -349,6 +398,8 @@ int cmd_run(int argc, char **argv)
         c.pre_hashed[i] = 1;
         if ((rc = cdr_db_file_known(c.db, c.pre_sha[i], &c.known_run[i])) != CDR_OK) {
             cli_fail(rc, "database: %s", cdr_db_message(c.db));
+            free(sizes);
+            free(is_reg);
             goto out;
         }
         for (int j = 0; j < i && !c.known_run[i]; j++)
@@ -369,12 +420,11 @@ int cmd_run(int argc, char **argv)
             n_new++;
         }
     }
-    if ((rc = cli_bgtariff_ready(&bgt)) != CDR_OK)
-        goto out;
-    t = bgt.t;
-    bgt.t = NULL;
-    c.t = t;
+    free(sizes);
+    free(is_reg);
     if (n_new == 0) {
+        if ((rc = cli_bgtariff_ready(&bgt)) != CDR_OK) /* a bad tariff is said first */
+            goto out;
         if (!quiet)
             fprintf(stderr, "cdrecon: run: every file was already ingested; nothing new, "
                     "database and outputs unchanged\n");
@@ -383,6 +433,8 @@ int cmd_run(int argc, char **argv)
     }
 
     if (make_dir(out_dir) != CDR_OK) {
+        if (tariff_failed(&bgt, &rc))
+            goto out;
         rc = cli_fail(CDR_E_IO, "cannot create output directory %s", out_dir);
         goto out;
     }
@@ -390,9 +442,13 @@ int cmd_run(int argc, char **argv)
         (rc = cdr_csvw_open(out_dir, "candidates.csv", 0, &c.candidates)) != CDR_OK ||
         (rc = cdr_csvw_open(out_dir, "rejects.csv", 0, &c.rejects)) != CDR_OK ||
         (rc = cdr_csvw_open(out_dir, "unrated.csv", 0, &c.unrated)) != CDR_OK) {
+        if (tariff_failed(&bgt, &rc))
+            goto out;
         cli_fail(rc, "cannot create outputs in %s", out_dir);
         goto out;
     }
+    /* the store: created now, so that a bad path fails before the reading;
+     * it gets the tariff when the tariff is ready */
     if (!no_store) {
         if (!store_path) {
             store_default = malloc(strlen(out_dir) + 32);
@@ -413,7 +469,9 @@ int cmd_run(int argc, char **argv)
                  "max_duration=%lld", tariff_dir, mo, tol, (long long)eo.max_duration);
         so.meta = meta;
         so.tmpdir = eo.tmpdir;
-        if ((rc = cdr_store_create(store_path, t, &so, &c.store)) != CDR_OK) {
+        if ((rc = cdr_store_create(store_path, NULL, &so, &c.store)) != CDR_OK) {
+            if (tariff_failed(&bgt, &rc))
+                goto out;
             cli_fail(rc, "cannot create the store: %s", cdr_store_writer_message(c.store));
             goto out;
         }
@@ -432,13 +490,16 @@ int cmd_run(int argc, char **argv)
     cdr_db_run_info info = {0, CDRECON_VERSION, cmdline, tariff_dir};
     int64_t run_id = 0;
     if ((rc = cdr_db_begin_run(c.db, &info, &run_id)) != CDR_OK) {
+        if (tariff_failed(&bgt, &rc))
+            goto out;
         cli_fail(rc, "database: %s", cdr_db_message(c.db));
         goto out;
     }
     run_open = 1;
     (void)operator_name;
 
-    if ((rc = cdr_engine_new(t, &eo, &eng)) != CDR_OK)
+    /* the tariff is still loading: the engine takes it after the reading */
+    if ((rc = cdr_engine_new(NULL, &eo, &eng)) != CDR_OK)
         goto out;
 
     /* Read the new files. */
@@ -446,18 +507,36 @@ int cmd_run(int argc, char **argv)
     memset(&in, 0, sizeof in);
     in.engine = eng;
     cdr_reader_opts_init(&in.ro);
-    /* Regular files were hashed before reading; only stdin is hashed as read. */
-    in.ro.want_sha256 = 0;
+    /* The files not hashed above are hashed as they are read. */
+    c.hash_as_read = calloc((size_t)nfiles, sizeof *c.hash_as_read);
+    if (!c.hash_as_read) {
+        rc = CDR_E_NOMEM;
+        goto out;
+    }
     for (int i = 0; i < nfiles; i++)
-        if (!c.pre_hashed[i])
-            in.ro.want_sha256 = 1;
+        c.hash_as_read[i] = !c.pre_hashed[i];
+    in.hash = c.hash_as_read;
     in.stats = stats;
     in.skip = c.skip;
     in.on_reject = on_reject;
     in.on_file_start = on_file_start;
     in.on_file_done = on_file_done;
     in.user = &c;
+    in.tariff = &bgt;
     rc = cli_ingest_files(&in, files, nfiles);
+    {
+        cdr_err trc = cli_bgtariff_ready(&bgt); /* a bad tariff is said first */
+        if (trc != CDR_OK) {
+            rc = trc;
+            goto out;
+        }
+    }
+    t = bgt.t;
+    bgt.t = NULL;
+    c.t = t;
+    cdr_engine_set_tariff(eng, t);
+    if (c.store)
+        cdr_store_set_tariff(c.store, t);
     if (c.err != CDR_OK && (rc == CDR_OK || rc == CDR_E_INTERRUPTED))
         rc = c.err;
     if (rc != CDR_OK) {
@@ -616,6 +695,7 @@ out:
     free(c.pre_sha);
     free(c.pre_hashed);
     free(c.skip);
+    free(c.hash_as_read);
     free(c.known_run);
     free(cmdline);
     free(files);

@@ -172,8 +172,10 @@ cdr_err cli_ingest_files(cli_ingest *in, char **files, int nfiles)
             return e;
         if (in->on_file_start && (e = in->on_file_start((uint32_t)i, files[i], in->user)) != CDR_OK)
             return e;
-        cdr_read_file(files[i], (uint32_t)i, &in->ro, in->engine ? on_row : NULL, on_reject, &c,
-                      st);
+        cdr_reader_opts ro = in->ro;
+        if (in->hash)
+            ro.want_sha256 = in->hash[i];
+        cdr_read_file(files[i], (uint32_t)i, &ro, in->engine ? on_row : NULL, on_reject, &c, st);
         if (c.err == CDR_E_INTERRUPTED && in->tariff && cli_bgtariff_failed(in->tariff))
             return c.err;
         if (c.err != CDR_OK) {

@@ -46,6 +46,7 @@ typedef struct cli_ingest {
     cdr_err (*on_file_done)(uint32_t idx, const char *name, cdr_file_stats *st, void *user);
     void *user;
     const int *skip;             /* skip[i] != 0: file i is not read (may be NULL) */
+    const int *hash;             /* if set: hash[i] is file i's ro.want_sha256 */
     const cli_bgtariff *tariff;  /* if set: stop reading early when it failed to load */
 } cli_ingest;
 

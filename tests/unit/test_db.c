@@ -422,6 +422,40 @@ static void test_money_view_matches_format(void **st)
     cdr_db_close(db);
 }
 
+/* cdr_db_size_known: a file can be hashed while read only when no file of
+ * its size was ingested (a committed run's, or the open run's finished one). */
+static void test_size_known(void **st)
+{
+    fixture *fx = *st;
+    cdr_db *db = open_ok(fx->path);
+    int64_t run, fid;
+    int maybe = -1;
+    cdr_file_stats a = stats_for(7);
+    assert_int_equal(cdr_db_size_known(db, a.size, &maybe), CDR_OK);
+    assert_int_equal(maybe, 0); /* empty database */
+    assert_int_equal(cdr_db_begin_run(db, NULL, &run), CDR_OK);
+    assert_int_equal(cdr_db_file_start(db, 0, "a.csv", &fid), CDR_OK);
+    assert_int_equal(cdr_db_size_known(db, a.size, &maybe), CDR_OK);
+    assert_int_equal(maybe, 0); /* started, not finished: no SHA-256 yet */
+    assert_int_equal(cdr_db_file_finish(db, fid, &a), CDR_OK);
+    assert_int_equal(cdr_db_size_known(db, a.size, &maybe), CDR_OK);
+    assert_int_equal(maybe, 1);
+    assert_int_equal(cdr_db_size_known(db, a.size + 1, &maybe), CDR_OK);
+    assert_int_equal(maybe, 0);
+    assert_int_equal(cdr_db_commit_run(db, NULL), CDR_OK);
+    assert_int_equal(cdr_db_size_known(db, a.size, &maybe), CDR_OK);
+    assert_int_equal(maybe, 1);
+    assert_int_equal(cdr_db_size_known(db, a.size - 1, &maybe), CDR_OK);
+    assert_int_equal(maybe, 0);
+    /* a row with a SHA-256 but no size (not written by this version) makes
+     * every size possible */
+    sqlite3 *h = cdr_db_sqlite(db);
+    assert_int_equal(sqlite3_exec(h, "UPDATE files SET size = NULL", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(cdr_db_size_known(db, 12345, &maybe), CDR_OK);
+    assert_int_equal(maybe, 1);
+    cdr_db_close(db);
+}
+
 static void test_duplicate_sha_refused(void **st)
 {
     fixture *fx = *st;
@@ -643,6 +677,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_money_view_matches_format, setup, teardown),
         cmocka_unit_test_setup_teardown(test_duplicate_sha_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_size_known, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollback_leaves_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sigkill_mid_run, setup, teardown),
         cmocka_unit_test_setup_teardown(test_integrity_check_detects_damage, setup, teardown),
