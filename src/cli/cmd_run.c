@@ -1,5 +1,6 @@
 /* cdrecon run — the nightly reconciliation job. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -586,18 +587,21 @@ int cmd_run(int argc, char **argv)
 
     /* Outputs first (renamed into place), the database commit last: a run
      * killed before the commit is redone whole by the next run. */
+    /* From here a failure removes the outputs again: set before the
+     * commits, as a commit can fail after its rename (fsync of the
+     * directory) and leave the file under its final name. */
+    outputs_placed = 1;
     cdr_csvw *ws[4] = {c.findings, c.candidates, c.rejects, c.unrated};
     for (int i = 0; i < 4; i++)
         if ((rc = cdr_csvw_commit(ws[i])) != CDR_OK) {
             cli_fail(rc, "cannot write outputs: %s", cdr_csvw_message(ws[i]));
             goto out;
         }
-    outputs_placed = 1; /* from here a failure removes them again */
+    store_placed = c.store != NULL;
     if (c.store && (rc = cdr_store_commit(c.store)) != CDR_OK) {
         cli_fail(rc, "cannot write the store: %s", cdr_store_writer_message(c.store));
         goto out;
     }
-    store_placed = c.store != NULL;
     cdr_db_run_end end = {c.rejected ? CDR_E_REJECTS : CDR_OK, c.unrated_rows, 0};
     if ((rc = cdr_db_commit_run(c.db, &end)) != CDR_OK) {
         cli_fail(rc, "database commit failed: %s", cdr_db_message(c.db));
@@ -666,13 +670,12 @@ out:
          * must not stand under their final names. */
         static const char *names[] = {"findings.csv", "candidates.csv", "rejects.csv",
                                       "unrated.csv"};
-        size_t len = strlen(out_dir) + 32;
-        char *path = malloc(len);
-        for (size_t i = 0; path && i < sizeof names / sizeof *names; i++) {
-            snprintf(path, len, "%s/%s", out_dir, names[i]);
-            unlink(path);
-        }
-        free(path);
+        /* (no allocation here: this path runs when memory ran out) */
+        int dfd = open(out_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        for (size_t i = 0; dfd >= 0 && i < sizeof names / sizeof *names; i++)
+            unlinkat(dfd, names[i], 0);
+        if (dfd >= 0)
+            close(dfd);
         if (store_placed)
             unlink(store_path);
         cli_err("outputs of the failed run were removed; the database is unchanged");
