@@ -22,6 +22,7 @@
 
 #include "cdrecon/engine.h"
 #include "cdrecon/outcsv.h"
+#include "hashfn.h"
 #include "tmpdir.h"
 
 #define NBUCKET 256
@@ -144,30 +145,10 @@ static void unpack(const unsigned char *p, blob *b)
 
 /* 64-bit hash, 8 bytes a step, with a splitmix64 finish so that the top
  * bits (which pick the bucket) are well mixed. */
-static uint64_t hash_bytes(const void *p, size_t n, uint64_t seed)
+/* (the record hash; its values fix the order of the output) */
+static inline uint64_t hash_bytes(const void *p, size_t n, uint64_t seed)
 {
-    const unsigned char *s = p;
-    uint64_t h = 0x9e3779b97f4a7c15ULL ^ seed ^ ((uint64_t)n * 0xff51afd7ed558ccdULL);
-    while (n >= 8) {
-        uint64_t k;
-        memcpy(&k, s, 8);
-        h = (h ^ k) * 0xbf58476d1ce4e5b9ULL;
-        h ^= h >> 29;
-        s += 8;
-        n -= 8;
-    }
-    if (n) {
-        uint64_t k = 0;
-        memcpy(&k, s, n);
-        h = (h ^ k) * 0xbf58476d1ce4e5b9ULL;
-        h ^= h >> 29;
-    }
-    h ^= h >> 30;
-    h *= 0xbf58476d1ce4e5b9ULL;
-    h ^= h >> 27;
-    h *= 0x94d049bb133111ebULL;
-    h ^= h >> 31;
-    return h;
+    return cdr_hash_bytes(p, n, seed);
 }
 
 uint64_t cdr_msisdn_hash(const char *p, size_t n)
@@ -190,6 +171,7 @@ typedef struct bucket {
     size_t bytes;      /* in memory */
     FILE *spill;
     uint64_t spilled;  /* bytes in the spill file */
+    size_t records;    /* records filed, in memory and spilled */
 } bucket;
 
 #define CHUNK_MIN ((size_t)16 << 10)
@@ -479,6 +461,7 @@ static cdr_err bucket_reserve(cdr_engine *e, uint64_t h, size_t need, unsigned c
     *out = ck->data + ck->n;
     ck->n += need;
     b->bytes += need;
+    b->records++;
     return CDR_OK;
 }
 
@@ -490,6 +473,9 @@ static cdr_err distribute(cdr_engine *e, const stage *s)
         size_t ml;
         int64_t st;
         uint32_t fi;
+        /* the block was written on the other core: fetch a few records
+         * ahead rather than wait for each one */
+        __builtin_prefetch(s->data + off + 512);
         peek(s->data + off, &m, &ml, &st, &fi);
         size_t need = packed_size(s->data + off);
         unsigned char *d;
@@ -884,7 +870,11 @@ static int64_t *pool_left(ctx *c, int32_t plan, int32_t pool, int64_t allowance)
 /* The record as a cdr_row view (extras rebuilt into scratch). */
 static cdr_err fill_row(ctx *c, const blob *b, cdr_row *r)
 {
-    memset(r, 0, sizeof *r);
+    /* field by field, no memset of the whole row (a `rep stos`) */
+    r->extra = NULL;
+    r->extra_names = NULL;
+    r->n_extra = 0;
+    r->raw = (cdr_str){NULL, 0};
     r->msisdn = (cdr_str){b_msisdn(b), b->l_msisdn};
     r->record_id = (cdr_str){b_rid(b), b->l_rid};
     r->peer = (cdr_str){b_peer(b), b->l_peer};
@@ -1473,7 +1463,8 @@ static cdr_err process_month(ctx *c, work *w, size_t n, cdr_month month)
         /* the rating and the finding are filled only when used (status /
          * has_finding say so): clearing the whole struct costs more than
          * rating many records */
-        memset(&r, 0, offsetof(cdr_rated, rating));
+        /* (the row is set field by field in fill_row) */
+        memset(&r.month, 0, offsetof(cdr_rated, rating) - offsetof(cdr_rated, month));
         r.rating.rate = NULL;
         r.rating.n_pieces = 0;
         memset(&r.rebuilt, 0, offsetof(cdr_rated, finding) - offsetof(cdr_rated, rebuilt));
@@ -1784,9 +1775,12 @@ static cdr_err load_spill(cdr_engine *e, int i, unsigned char **data, size_t *le
 /* The records of [p, p+len) into ents[k..] (hash, start, where), leaving
  * out excluded files. */
 static size_t collect(cdr_engine *e, const unsigned char *p, size_t len, ent *ents, size_t k,
-                      cdr_engine_totals *tot)
+                      size_t cap, cdr_engine_totals *tot)
 {
     for (size_t off = 0; off < len; off += packed_size(p + off)) {
+        if (k == cap)
+            return (size_t)-1; /* cannot happen: cap is the count filed */
+        __builtin_prefetch(p + off + 512);
         const char *m;
         size_t ml;
         int64_t st;
@@ -1803,14 +1797,6 @@ static size_t collect(cdr_engine *e, const unsigned char *p, size_t len, ent *en
         k++;
     }
     return k;
-}
-
-static size_t count_blobs(const unsigned char *p, size_t len)
-{
-    size_t n = 0;
-    for (size_t off = 0; off < len; off += packed_size(p + off))
-        n++;
-    return n;
 }
 
 /* The order within one subscriber: time, then record_id, file and line. */
@@ -1955,9 +1941,7 @@ static cdr_err run_bucket(ctx *c, int bi)
         return err;
     if (!data && !bk->head)
         return CDR_OK;
-    size_t cnt = data ? count_blobs(data, len) : 0;
-    for (chunk *ck = bk->head; ck; ck = ck->next)
-        cnt += count_blobs(ck->data, ck->n);
+    size_t cnt = bk->records; /* (counted as filed: one pass less over the data) */
     if (cnt > c->ents_cap) {
         ent *ne = realloc(c->ents, cnt * sizeof *ne);
         if (ne)
@@ -1970,9 +1954,15 @@ static cdr_err run_bucket(ctx *c, int bi)
         c->tmp = nt;
         c->ents_cap = cnt;
     }
-    size_t k = data ? collect(e, data, len, c->ents, 0, c->tot) : 0;
-    for (chunk *ck = bk->head; ck; ck = ck->next)
-        k = collect(e, ck->data, ck->n, c->ents, k, c->tot);
+    size_t k = data ? collect(e, data, len, c->ents, 0, cnt, c->tot) : 0;
+    for (chunk *ck = bk->head; ck && k != (size_t)-1; ck = ck->next)
+        k = collect(e, ck->data, ck->n, c->ents, k, cnt, c->tot);
+    if (k == (size_t)-1) {
+        free(data);
+        snprintf(e->err, sizeof e->err, "bucket %d holds more records than were filed", bi);
+        return CDR_E_INTERNAL;
+    }
+    bk->records = 0;
 
     /* Slices: the bucket is cut by the next bits of the hash into slices of
      * about SLICE records, each decoded, sorted and rated while it fits in
@@ -2021,6 +2011,12 @@ static cdr_err run_bucket(ctx *c, int bi)
     for (size_t j = 0; j < nsl && err == CDR_OK; j++) {
         size_t a = start[j], n = start[j + 1] - a;
         for (size_t i = 0; i < n; i++) {
+            /* the slice's records are scattered over the bucket: fetch
+             * ahead (a record spans one or two cache lines) */
+            if (i + 8 < n) {
+                __builtin_prefetch(ents[a + i + 8].p);
+                __builtin_prefetch(ents[a + i + 8].p + 64);
+            }
             unpack(ents[a + i].p, &c->blobs[i]);
             c->blobs[i].h = ents[a + i].h;
             ents[a + i].b = &c->blobs[i];

@@ -742,7 +742,13 @@ static int type_row(rd *r, const cdr_str *f, int check_bytes, cdr_row *row)
     static const cdr_str empty = {"", 0};
 #define FLD(c) (r->known[c] >= 0 ? f[r->known[c]] : empty)
     cdr_str v;
-    memset(row, 0, sizeof *row);
+    /* Every field is set below (the caller sets the provenance); no memset
+     * of the whole row: gcc makes it a `rep stos`, whose start-up cost was
+     * a fifth of this function's time in a profile. */
+    row->sms_part = 0;
+    row->sms_parts = 0;
+    row->partial_seq = 0;
+    row->peer = empty;
 
     v = FLD(C_RECORD_ID);
     if (v.n == 0)
