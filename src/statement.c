@@ -289,7 +289,13 @@ void cdr_stmt_rec_numbers(const cdr_rated *rr, cdr_stmt_rec *o)
     const cdr_rate_out *ro = &rr->rating;
     int rated = (rr->status == CDR_RS_RATED || rr->status == CDR_RS_PARTIAL_FIRST) && ro->rate;
 
-    memset(o, 0, sizeof *o);
+    /* field by field: a memset of the struct is a `rep stos` (slow to start,
+     * and this runs for every row of `rate`) */
+    o->file = o->record_id = o->msisdn = o->peer = o->dup_of = o->call_id = o->sms_ref = NULL;
+    o->plan = o->band = o->pool = o->category = o->explanation = o->extra = NULL;
+    o->rate_line = 0;
+    o->price = 0;
+    o->unit = o->increment = 0;
     o->line = row->line;
     o->offset = row->offset;
     o->month = rr->month;

@@ -56,7 +56,7 @@ typedef struct cdr_rate_out {
     cdr_money charge;       /* the rebuilt charge: rounded once, half-up */
     int64_t discount_micro; /* the discount applied, percent x 10^6 (0 if none) */
     int n_pieces;           /* band pieces (split rule); 1 otherwise */
-    cdr_rate_piece pieces[CDR_RATE_MAX_PIECES];
+    cdr_rate_piece pieces[CDR_RATE_MAX_PIECES]; /* only the first n_pieces are set */
     const char *unrated;    /* non-NULL: why the record cannot be rated (static text) */
 } cdr_rate_out;
 
