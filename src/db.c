@@ -3,6 +3,7 @@
  * docs/database.md).
  */
 #include <inttypes.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -337,8 +338,18 @@ fail:
     return e;
 }
 
+/* SQLite counts every allocation under a global mutex for its memory
+ * statistics, which cdrecon never reads: off, once, before SQLite starts
+ * (a no-op, SQLITE_MISUSE, if the program started SQLite already). */
+static pthread_once_t sqlite_once = PTHREAD_ONCE_INIT;
+static void sqlite_setup(void)
+{
+    (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 cdr_err cdr_db_open(const char *path, cdr_db **out, char *err, size_t errlen)
 {
+    pthread_once(&sqlite_once, sqlite_setup);
     *out = NULL;
     if (err && errlen)
         err[0] = '\0';

@@ -512,6 +512,7 @@ typedef struct rd {
     size_t ncols;
     int known[C__N];
     int *col_of; /* per header column: C_* or -1 */
+    int *extra_at; /* the header columns that are unknown (n_extra of them) */
     char *names_buf;
     cdr_str *names;
     cdr_str *extra_names;
@@ -852,10 +853,8 @@ static int type_row(rd *r, const cdr_str *f, int check_bytes, cdr_row *row)
     row->call_id = FLD(C_CALL_ID);
     row->sms_ref = FLD(C_SMS_REF);
 #undef FLD
-    size_t k = 0;
-    for (size_t i = 0; i < r->ncols; i++)
-        if (r->col_of[i] < 0)
-            r->extra[k++] = f[i];
+    for (size_t k = 0; k < r->n_extra; k++)
+        r->extra[k] = f[r->extra_at[k]];
     row->extra = r->extra;
     row->extra_names = r->extra_names;
     row->n_extra = (uint32_t)r->n_extra;
@@ -884,7 +883,9 @@ static void setup_header(rd *r, const cdr_str *f, size_t nf, uint64_t off)
     r->extra_names = calloc(nf + 1, sizeof *r->extra_names);
     r->extra = calloc(nf + 1, sizeof *r->extra);
     r->col_of = calloc(nf + 1, sizeof *r->col_of);
-    if (!r->names_buf || !r->names || !r->extra_names || !r->extra || !r->col_of) {
+    r->extra_at = calloc(nf + 1, sizeof *r->extra_at);
+    if (!r->names_buf || !r->names || !r->extra_names || !r->extra || !r->col_of ||
+        !r->extra_at) {
         r->st->status = CDR_E_NOMEM;
         snprintf(r->st->message, sizeof r->st->message, "out of memory reading the header");
         r->stop = 1;
@@ -922,8 +923,10 @@ static void setup_header(rd *r, const cdr_str *f, size_t nf, uint64_t off)
                 r->known[c] = (int)i;
             }
         }
-        if (r->col_of[i] < 0)
+        if (r->col_of[i] < 0) {
+            r->extra_at[r->n_extra] = (int)i;
             r->extra_names[r->n_extra++] = r->names[i];
+        }
     }
     char miss[256] = "";
     for (int c = 0; c < C__N; c++)
@@ -1605,6 +1608,7 @@ out:
         free(r->flen);
         free(r->fields);
         free(r->col_of);
+        free(r->extra_at);
         free(r->names_buf);
         free(r->names);
         free(r->extra_names);

@@ -4,6 +4,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <string.h>
+#include <strings.h>
 #include <cmocka.h>
 
 #include "cdrecon/common.h"
@@ -197,6 +198,48 @@ static void test_errors(void **st)
     assert_int_equal(d, CDR_DIR_MO);
     assert_int_equal(cdr_direction_parse("MT", 2, &d), CDR_OK);
     assert_int_equal(d, CDR_DIR_MT);
+
+    /* Against the reference (strncasecmp in the C locale, exact length) for
+     * every string of up to 5 bytes over an alphabet of each name's letters
+     * in both cases and the bytes next to them (a byte that only looks like
+     * a letter after | 0x20 must not match), each 1..5-byte length. */
+    static const char names[][6] = {"voice", "sms", "data", "vas"};
+    static const char alpha[] = "voicesmdatVOICESMDATx@`\x00\x80\xc1\xe1\x16\x36\x56\x76";
+    const size_t na = sizeof alpha - 1;
+    char buf[8];
+    long checked = 0;
+    for (size_t len = 0; len <= 5; len++) {
+        size_t combos = 1;
+        for (size_t k = 0; k < len; k++)
+            combos *= na;
+        for (size_t c = 0; c < combos; c++) {
+            size_t x = c;
+            for (size_t k = 0; k < len; k++, x /= na)
+                buf[k] = alpha[x % na];
+            int want = -1;
+            for (int i = 0; i < 4; i++)
+                if (strlen(names[i]) == len && strncasecmp(buf, names[i], len) == 0 &&
+                    !memchr(buf, 0, len))
+                    want = i;
+            cdr_service got = (cdr_service)-1;
+            cdr_err e = cdr_service_parse(buf, len, &got);
+            assert_int_equal(e, want >= 0 ? CDR_OK : CDR_E_PARSE);
+            if (want >= 0)
+                assert_int_equal(got, want);
+            if (len <= 2) {
+                int dw = len == 0 ? 0
+                         : len == 2 && !memchr(buf, 0, 2) && strncasecmp(buf, "mo", 2) == 0 ? 0
+                         : len == 2 && !memchr(buf, 0, 2) && strncasecmp(buf, "mt", 2) == 0 ? 1
+                                                                                           : -1;
+                e = cdr_direction_parse(buf, len, &d);
+                assert_int_equal(e, dw >= 0 ? CDR_OK : CDR_E_PARSE);
+                if (dw >= 0)
+                    assert_int_equal(d, dw);
+            }
+            checked++;
+        }
+    }
+    assert_true(checked > 5000000);
 }
 
 int main(void)
