@@ -467,13 +467,13 @@ static char *put_money(char *d, cdr_money v)
     return d + cdr_money_format(v, 2, d); /* its NUL is overwritten by what follows */
 }
 
-static char *put_text(char *d, const char *p, size_t n)
+CDR_CSV_INLINE char *put_text(char *d, const char *p, size_t n)
 {
     return cdr_csv_put_cell(d, p, n, 1);
 }
 
 /* A view of the record, cut at a NUL as the reference's C-string copy is. */
-static char *put_view(char *d, const char *p, size_t n)
+CDR_CSV_INLINE char *put_view(char *d, const char *p, size_t n)
 {
     return cdr_csv_put_cellz(d, p, n, 1);
 }

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cdrecon/outcsv.h"
+#include "csvout.h"
 
 static char *slurp(const char *path)
 {
@@ -130,6 +131,63 @@ static void test_neutralise(void **st)
     assert_string_equal(memtext,
                         "'=SUM(A1),'+1,'-x,'@x,'\tx,\"'\rx\",\"'=HYPERLINK(\"\"h\"\",\"\"a,b\"\")\",a=b\n"
                         "-0.37,-0.37,0.0003,0.00,0.19,0.000001,-5,18446744073709551615\n");
+}
+
+/* The in-place cell writer (cdr_csv_put_cell / _cellz, with its word-wise
+ * paths for cells up to 16 bytes) writes exactly what cdr_csv_write_cell
+ * writes - of the whole cell, or (cellz) of the cell cut at its first NUL -
+ * for every length 0..40 with each special byte at each position, and with
+ * two specials at every pair of positions up to 17 bytes. */
+static void put_cell_case(const char *s, size_t n, char *out, char *ref, size_t cap)
+{
+    for (int z = 0; z < 2; z++) {
+        size_t rn = z ? strnlen(s, n) : n;
+        FILE *fp = fmemopen(ref, cap, "w");
+        assert_non_null(fp);
+        assert_int_equal(cdr_csv_write_cell(fp, s, rn), 0);
+        long want = ftell(fp);
+        fclose(fp);
+        memset(out, 0x5a, cap);
+        char *e = z ? cdr_csv_put_cellz(out, s, n, 1) : cdr_csv_put_cell(out, s, n, 1);
+        assert_int_equal(e - out, want);
+        assert_memory_equal(out, ref, (size_t)want);
+        assert_true((unsigned char)out[want] == 0x5a); /* nothing written past the cell */
+    }
+}
+
+static void test_put_cell_matches_writer(void **st)
+{
+    (void)st;
+    static const char specials[] = {',', '"', '\r', '\n', '\0', '=', '+', '-', '@', '\t', '\'',
+                                    'a', (char)0xc3, ' '};
+    char s[48] = {0}, out[256], ref[256];
+    long cases = 0;
+    for (size_t n = 0; n <= 40; n++) {
+        for (size_t i = 0; i < n; i++)
+            s[i] = (char)('a' + i % 26);
+        put_cell_case(s, n, out, ref, sizeof out);
+        for (size_t at = 0; at < n; at++)
+            for (size_t k = 0; k < sizeof specials; k++) {
+                char keep = s[at];
+                s[at] = specials[k];
+                put_cell_case(s, n, out, ref, sizeof out);
+                s[at] = keep;
+                cases++;
+            }
+    }
+    for (size_t n = 2; n <= 17; n++)
+        for (size_t a = 0; a < n; a++)
+            for (size_t b = a + 1; b < n; b++)
+                for (size_t k = 0; k < 5; k++)
+                    for (size_t m = 0; m < 5; m++) {
+                        for (size_t i = 0; i < n; i++)
+                            s[i] = (char)('0' + i % 10);
+                        s[a] = specials[k];
+                        s[b] = specials[m];
+                        put_cell_case(s, n, out, ref, sizeof out);
+                        cases++;
+                    }
+    assert_true(cases > 30000);
 }
 
 static void test_temp_and_rename(void **st)
@@ -379,6 +437,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_quoting),
         cmocka_unit_test(test_neutralise),
+        cmocka_unit_test(test_put_cell_matches_writer),
         cmocka_unit_test_setup_teardown(test_temp_and_rename, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_abort, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_bad_names, setup_dir, teardown_dir),
