@@ -88,7 +88,16 @@ static void make_tariff(fixture *f)
 
 static int64_t any_i64(void)
 {
-    switch (below(6)) {
+    switch (below(9)) {
+    case 6: /* whole fen (the money writer's short path), either sign */
+        return (int64_t)below(100000000) * 10000 * (below(2) ? 1 : -1);
+    case 7: { /* the extremes, as they are and cut to whole fen */
+        static const int64_t ext[] = {INT64_MIN, INT64_MAX, INT64_MIN / 10000 * 10000,
+                                      INT64_MAX / 10000 * 10000, -10000, 10000, 5000, -5000};
+        return ext[below(sizeof ext / sizeof *ext)];
+    }
+    case 8:
+        return (int64_t)below(1000) * 10000 + (int64_t)below(2) * 5000;
     case 0:
         return -1;
     case 1:
