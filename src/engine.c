@@ -201,6 +201,8 @@ typedef struct file_info {
     uint32_t n_extra;
 } file_info;
 
+#define TPOOL_MAX 8 /* kept memory writers: the buckets in flight (LOOKAHEAD) and more */
+
 struct cdr_engine {
     const cdr_tariff *t;
     cdr_engine_opts o;
@@ -227,6 +229,12 @@ struct cdr_engine {
     struct stage *cur;             /* being filled */
     int dist_end;
     cdr_err dist_err;
+    /* Memory writers for rendered rows, kept for the next bucket once
+     * drained: a bucket renders megabytes, and fresh memory each time
+     * cost its page faults again (at most the writers in flight are kept). */
+    pthread_mutex_t tmu;
+    struct cdr_csvw *tpool[TPOOL_MAX];
+    int n_tpool;
 };
 
 /* A staging block: packed records. */
@@ -276,8 +284,40 @@ cdr_err cdr_engine_new(const cdr_tariff *t, const cdr_engine_opts *o, cdr_engine
         cdr_engine_opts_init(&e->o);
     if (e->o.mem_budget < ((size_t)1 << 16))
         e->o.mem_budget = (size_t)1 << 16; /* below one bucket's first block */
+    pthread_mutex_init(&e->tmu, NULL);
     *out = e;
     return CDR_OK;
+}
+
+/* A memory writer for a bucket's rendered rows: a kept one, or a new one. */
+static cdr_csvw *text_take(cdr_engine *e)
+{
+    cdr_csvw *w = NULL;
+    pthread_mutex_lock(&e->tmu);
+    if (e->n_tpool > 0)
+        w = e->tpool[--e->n_tpool];
+    pthread_mutex_unlock(&e->tmu);
+    if (!w && cdr_csvw_open_memory(&w) != CDR_OK)
+        return NULL;
+    return w;
+}
+
+/* Give a drained (or failed) writer back: emptied and kept if it is sound
+ * and there is room, else freed. */
+static void text_give(cdr_engine *e, cdr_csvw *w)
+{
+    if (!w)
+        return;
+    if (cdr_csvw_status(w) == CDR_OK) {
+        cdr_csvw_memory_reset(w);
+        pthread_mutex_lock(&e->tmu);
+        if (e->n_tpool < TPOOL_MAX) {
+            e->tpool[e->n_tpool++] = w;
+            w = NULL;
+        }
+        pthread_mutex_unlock(&e->tmu);
+    }
+    cdr_csvw_free(w);
 }
 
 static void remove_spill(cdr_engine *e)
@@ -319,6 +359,9 @@ void cdr_engine_free(cdr_engine *e)
         free(e->files[i].extra_store);
     }
     free(e->files);
+    for (int i = 0; i < e->n_tpool; i++)
+        cdr_csvw_free(e->tpool[i]);
+    pthread_mutex_destroy(&e->tmu);
     free(e);
 }
 
@@ -1161,11 +1204,11 @@ static int grow(void **p, size_t *cap, size_t n, size_t size)
     return 0;
 }
 
-static void outbuf_clear(const cdr_engine_sink *sink, outbuf *o)
+static void outbuf_clear(cdr_engine *e, const cdr_engine_sink *sink, outbuf *o)
 {
     if (o->work && sink->free_work)
         sink->free_work(o->work, sink->user);
-    cdr_csvw_free(o->text_w);
+    text_give(e, o->text_w);
     free(o->recs);
     free(o->cands);
     free(o->kinds);
@@ -1194,7 +1237,7 @@ static cdr_err emit_record(ctx *c, const cdr_rated *r)
                (!c->sink->record_statuses || (c->sink->record_statuses & (1u << r->status)));
     if (want && c->sink->render) {
         /* rendered here, on the worker; findings still go through the buffer */
-        if (!o->text_w && cdr_csvw_open_memory(&o->text_w) != CDR_OK)
+        if (!o->text_w && !(o->text_w = text_take(c->e)))
             return CDR_E_NOMEM;
         cdr_err err = c->sink->render(r, o->text_w, c->sink->user);
         if (err != CDR_OK)
@@ -1279,7 +1322,7 @@ static cdr_err drain(const cdr_engine_sink *sink, outbuf *o)
         const char *text = cdr_csvw_memory(o->text_w, &len);
         if (cdr_csvw_status(o->text_w) != CDR_OK)
             return cdr_csvw_status(o->text_w);
-        if (len && sink->on_text && sink->on_text(text, len, sink->user))
+        if (len && sink->on_text && sink->on_text(text, len, cdr_csvw_rows(o->text_w), sink->user))
             return CDR_E_INTERRUPTED;
     }
     for (size_t k = 0; k < o->n_kinds; k++) {
@@ -2169,7 +2212,7 @@ static cdr_err finish_parallel(cdr_engine *e, const cdr_engine_sink *sink, cdr_e
         err = p->res[bi].err;
         if (err == CDR_OK)
             err = drain(sink, &p->res[bi]);
-        outbuf_clear(sink, &p->res[bi]);
+        outbuf_clear(e, sink, &p->res[bi]);
         pthread_mutex_lock(&p->mu);
         p->drained = bi + 1;
         if (err != CDR_OK)
@@ -2184,7 +2227,7 @@ static cdr_err finish_parallel(cdr_engine *e, const cdr_engine_sink *sink, cdr_e
     for (int i = 0; i < started; i++)
         pthread_join(ws[i].th, NULL);
     for (int bi = 0; bi < NBUCKET; bi++)
-        outbuf_clear(sink, &p->res[bi]);
+        outbuf_clear(e, sink, &p->res[bi]);
     for (int i = 0; i < nthreads; i++) {
         add_totals(tot, &ws[i].tot);
         ctx_free(&ws[i].c);
@@ -2236,7 +2279,7 @@ cdr_err cdr_engine_finish(cdr_engine *e, const cdr_engine_sink *sink, cdr_engine
                 err = end_work(sink, &ob);
             if (err == CDR_OK && c.out)
                 err = drain(sink, &ob);
-            outbuf_clear(sink, &ob);
+            outbuf_clear(e, sink, &ob);
         }
         ctx_free(&c);
     }

@@ -245,11 +245,18 @@ cdr_err cdr_csvw_i64(cdr_csvw *w, int64_t v)
 }
 cdr_err cdr_csvw_raw(cdr_csvw *w, const char *p, size_t n)
 {
+    uint64_t rows = 0;
+    for (const char *q = p, *end = p + n; (q = memchr(q, '\n', (size_t)(end - q))); q++)
+        rows++;
+    return cdr_csvw_raw_rows(w, p, n, rows);
+}
+
+cdr_err cdr_csvw_raw_rows(cdr_csvw *w, const char *p, size_t n, uint64_t rows)
+{
     if (w->row_open)
         return fail(w, CDR_E_INTERNAL, "raw rows inside an open row", 0);
     if (put(w, p, n) == CDR_OK)
-        for (const char *q = p, *end = p + n; (q = memchr(q, '\n', (size_t)(end - q))); q++)
-            w->rows++;
+        w->rows += rows;
     return w->status;
 }
 
@@ -492,4 +499,5 @@ void cdr_csvw_memory_reset(cdr_csvw *w)
 {
     w->mem_len = 0;
     w->row_open = 0;
+    w->rows = 0;
 }

@@ -107,9 +107,10 @@ typedef struct cdr_engine_sink {
     /* Optional: render each wanted record as text on the rating workers (in
      * parallel; it must be thread-safe and deterministic), into a writer the
      * engine provides; the text of each bucket is then handed over in order
-     * through on_text. When set, on_record is not called. */
+     * through on_text, with the number of rows in it. When set, on_record
+     * is not called. */
     cdr_err (*render)(const cdr_rated *r, void *w /* cdr_csvw * */, void *user);
-    int (*on_text)(const char *p, size_t n, void *user);
+    int (*on_text)(const char *p, size_t n, uint64_t rows, void *user);
     /* Optional: the sink's own per-record work on the rating workers, one
      * state per bucket of subscribers (a bucket holds whole subscribers).
      * On the worker that rates the bucket: work_record for every record

@@ -57,7 +57,8 @@ cdr_err cdr_csvw_open(const char *dir, const char *name, unsigned flags, cdr_csv
 cdr_err cdr_csvw_open_stream(FILE *fp, const char *label, cdr_csvw **out);
 
 /* A writer into memory (no file): the same bytes, read back with
- * cdr_csvw_memory(); cdr_csvw_memory_reset() empties it for reuse. */
+ * cdr_csvw_memory(); cdr_csvw_memory_reset() empties it for reuse (text and
+ * row count). */
 cdr_err cdr_csvw_open_memory(cdr_csvw **out);
 const char *cdr_csvw_memory(const cdr_csvw *w, size_t *len);
 void cdr_csvw_memory_reset(cdr_csvw *w);
@@ -72,6 +73,9 @@ cdr_err cdr_csvw_i64(cdr_csvw *w, int64_t v);
 cdr_err cdr_csvw_end_row(cdr_csvw *w);
 /* Whole rows already formatted by another writer (ending in a newline). */
 cdr_err cdr_csvw_raw(cdr_csvw *w, const char *p, size_t n);
+/* The same when the caller knows how many rows p holds (a memory writer's
+ * cdr_csvw_rows): no scan for the line ends. */
+cdr_err cdr_csvw_raw_rows(cdr_csvw *w, const char *p, size_t n, uint64_t rows);
 
 /*
  * One whole row written in place, for row writers that format their cells

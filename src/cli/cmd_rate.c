@@ -57,10 +57,10 @@ static cdr_err render_rated(const cdr_rated *r, void *w, void *user)
 }
 
 /* Runs on the calling thread, bucket by bucket in order. */
-static int on_text(const char *p, size_t n, void *user)
+static int on_text(const char *p, size_t n, uint64_t rows, void *user)
 {
     rec_ctx *rc = user;
-    cdr_err e = cdr_csvw_raw(rc->c->out, p, n);
+    cdr_err e = cdr_csvw_raw_rows(rc->c->out, p, n, rows);
     if (e != CDR_OK) {
         rc->c->werr = e;
         return 1;

@@ -190,6 +190,37 @@ static void test_put_cell_matches_writer(void **st)
     assert_true(cases > 30000);
 }
 
+/* Whole rows from a memory writer: counted by scanning (raw) or as told
+ * (raw_rows); a memory writer's reset empties its text and its count. */
+static void test_raw_rows(void **st)
+{
+    (void)st;
+    cdr_csvw *m, *w;
+    assert_int_equal(cdr_csvw_open_memory(&m), CDR_OK);
+    cdr_csvw_textz(m, "a");
+    cdr_csvw_end_row(m);
+    cdr_csvw_textz(m, "b,c");
+    cdr_csvw_end_row(m);
+    assert_int_equal(cdr_csvw_rows(m), 2);
+    size_t n;
+    const char *p = cdr_csvw_memory(m, &n);
+    assert_int_equal(cdr_csvw_open_memory(&w), CDR_OK);
+    assert_int_equal(cdr_csvw_raw(w, p, n), CDR_OK);
+    assert_int_equal(cdr_csvw_rows(w), 2);
+    assert_int_equal(cdr_csvw_raw_rows(w, p, n, cdr_csvw_rows(m)), CDR_OK);
+    assert_int_equal(cdr_csvw_rows(w), 4);
+    size_t wn;
+    const char *wp = cdr_csvw_memory(w, &wn);
+    assert_int_equal(wn, 2 * n);
+    assert_memory_equal(wp, "a\n\"b,c\"\na\n\"b,c\"\n", wn);
+    cdr_csvw_memory_reset(m);
+    assert_int_equal(cdr_csvw_rows(m), 0);
+    cdr_csvw_memory(m, &n);
+    assert_int_equal(n, 0);
+    cdr_csvw_free(m);
+    cdr_csvw_free(w);
+}
+
 static void test_temp_and_rename(void **st)
 {
     const char *dir = *st;
@@ -438,6 +469,7 @@ int main(void)
         cmocka_unit_test(test_quoting),
         cmocka_unit_test(test_neutralise),
         cmocka_unit_test(test_put_cell_matches_writer),
+        cmocka_unit_test(test_raw_rows),
         cmocka_unit_test_setup_teardown(test_temp_and_rename, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_abort, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_bad_names, setup_dir, teardown_dir),

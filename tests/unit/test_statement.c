@@ -210,6 +210,7 @@ static void test_rated_write_matches_reference(void **st)
     assert_int_equal(cdr_csvw_open_memory(&ref), CDR_OK);
     static const char *const files[] = {"cdr-a.csv", "=evil,\"file\".csv", "", NULL};
     int quoted = 0, guarded = 0, split = 0, truncated = 0;
+    uint64_t rows = 0;
     for (int i = 0; i < 200000; i++) {
         bufs b;
         cdr_rated r;
@@ -234,13 +235,14 @@ static void test_rated_write_matches_reference(void **st)
         split += r.rating.n_pieces > 1 && r.rating.rate &&
                  (r.status == CDR_RS_RATED || r.status == CDR_RS_PARTIAL_FIRST);
         truncated += na > 255 && memmem(a, na, f->names[8], 200) != NULL;
+        rows += cdr_csvw_rows(fast); /* one a record (the reset empties the count) */
     }
     /* the hostile cases were really exercised */
     assert_true(quoted > 1000);
     assert_true(guarded > 1000);
     assert_true(split > 1000);
     assert_true(truncated > 100);
-    assert_int_equal(cdr_csvw_rows(fast), 200000);
+    assert_int_equal(rows, 200000);
     cdr_csvw_free(fast);
     cdr_csvw_free(ref);
     free(f);
