@@ -245,6 +245,7 @@ enum { F_FILE, F_RECORD_ID, F_MSISDN, F_PEER, F_DUP_OF, F_CALL_ID, F_SMS_REF, F_
 
 typedef struct dict {
     uint32_t n;
+    uint32_t last; /* the entry found last (checked first; valid if < n) */
     size_t off[DICT_MAX];
     size_t len[DICT_MAX];
 } dict;
@@ -319,12 +320,19 @@ static inline int eqn(const void *a, const void *b, size_t n)
     return 1;
 }
 
-/* Index of s (n bytes) in d, or -1. */
-static int dict_find(const dict *d, const uint8_t *base, const char *s, size_t n)
+/* Index of s (n bytes) in d, or -1. The entries are distinct (added only
+ * when not found), so the one found last, tried first, is the answer when
+ * it matches: a statement's ids mostly share one head ("R", "C", ""). */
+static int dict_find(dict *d, const uint8_t *base, const char *s, size_t n)
 {
+    uint32_t l = d->last;
+    if (l < d->n && d->len[l] == n && eqn(base + d->off[l], s, n))
+        return (int)l;
     for (uint32_t i = 0; i < d->n; i++)
-        if (d->len[i] == n && eqn(base + d->off[i], s, n))
+        if (d->len[i] == n && eqn(base + d->off[i], s, n)) {
+            d->last = i;
             return (int)i;
+        }
     return -1;
 }
 
@@ -356,16 +364,61 @@ static void enc_dstr(buf *b, dict *d, cdr_str v)
 
 /* An identifier: varint (head code << 5 | digits), head bytes if literal,
  * then the tail's delta if it has digits. */
+/* Eight bytes that are all ASCII digits (exact). */
+static inline int all_digits8(uint64_t x)
+{
+    return ((x & 0xF0F0F0F0F0F0F0F0ull) |
+            (((x + 0x0606060606060606ull) & 0xF0F0F0F0F0F0F0F0ull) >> 4)) ==
+           0x3333333333333333ull;
+}
+
+/* The value of eight ASCII digits loaded little-endian (the first digit in
+ * the low byte). */
+static inline uint64_t eight_digits(uint64_t x)
+{
+    x -= 0x3030303030303030ull;
+    x = x * 10 + (x >> 8); /* pairs */
+    x = (((x & 0x000000FF000000FFull) * 0x000F424000000064ull) +
+         (((x >> 16) & 0x000000FF000000FFull) * 0x0000271000000001ull)) >>
+        32;
+    return x;
+}
+
+/* The length of the digit tail of s (at most ID_DIGITS bytes) and its value:
+ * eight bytes at a time where they are all digits (ids are mostly digits:
+ * byte by byte this was most of enc_id's time). */
+static size_t id_tail(const char *s, size_t n, uint64_t *value)
+{
+    size_t j = n;
+    while (j >= 8 && n - j + 8 <= ID_DIGITS) {
+        uint64_t x;
+        memcpy(&x, s + j - 8, 8);
+        if (!all_digits8(x))
+            break;
+        j -= 8;
+    }
+    while (j > 0 && s[j - 1] >= '0' && s[j - 1] <= '9' && n - j < ID_DIGITS)
+        j--;
+    size_t i = j;
+    uint64_t v = 0;
+    for (; (n - i) % 8; i++)
+        v = v * 10 + (uint64_t)(s[i] - '0');
+    for (; i < n; i += 8) {
+        uint64_t x;
+        memcpy(&x, s + i, 8);
+        v = v * 100000000ull + eight_digits(x);
+    }
+    *value = v;
+    return n - j;
+}
+
 static void enc_id(buf *b, codec *k, int f, cdr_str str)
 {
     const char *s = str.p;
-    size_t n = str.n, j = n;
-    while (j > 0 && s[j - 1] >= '0' && s[j - 1] <= '9' && n - j < ID_DIGITS)
-        j--;
-    size_t nd = n - j;
-    uint64_t v = 0;
-    for (size_t i = j; i < n; i++)
-        v = v * 10 + (uint64_t)(s[i] - '0');
+    size_t n = str.n;
+    uint64_t v;
+    size_t nd = id_tail(s, n, &v);
+    size_t j = n - nd;
     dict *d = &k->head[f];
     int i = b->oom ? -1 : dict_find(d, b->p, s, j);
     if (i >= 0) {
