@@ -20,23 +20,28 @@ echo "bench: rate/run on $F ($rows records), load: $(cut -d' ' -f1-3 /proc/loada
 median() {
     sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
 }
+# This VM's speed drifts (other guests): each run of a command is paired
+# with a zcat run just before it, and the ratio is the median of the pairs'
+# ratios, so that a slow or fast minute moves both sides of each ratio.
 t() { # name, command...
     name=$1; shift
     : >"$W/times"
     i=0
     while [ "$i" -lt "$RUNS" ]; do
         rm -rf "$W/o" "$W/r.db"
+        /usr/bin/time -f "%e" -o "$W/z" sh -c "zcat '$F' >/dev/null"
         /usr/bin/time -f "%e %M" -o "$W/one" "$@" >/dev/null 2>"$W/err" || {
             rc=$?; [ "$rc" -eq 9 ] || { echo "bench: $name failed ($rc)"; cat "$W/err"; exit 1; }; }
-        tail -n 1 "$W/one" >>"$W/times"
+        echo "$(tail -n 1 "$W/one") $(tail -n 1 "$W/z")" >>"$W/times"
         i=$((i + 1))
     done
     m=$(cut -d' ' -f1 "$W/times" | median)
     rss=$(cut -d' ' -f2 "$W/times" | sort -n | tail -n 1)
-    echo "$name $m $rss" >>"$W/results"
+    zm=$(cut -d' ' -f3 "$W/times" | median)
+    ratio=$(awk '{print $1 / $3}' "$W/times" | median)
+    echo "$name $m $rss $zm $ratio" >>"$W/results"
 }
 : >"$W/results"
-t zcat sh -c "zcat '$F' >/dev/null"
 t scan "$C" scan --quiet "$F"
 t rate "$C" rate --tariff "$T" --out /dev/null "$F"
 t run_nostore "$C" run --quiet --no-store --tariff "$T" --db "$W/r.db" --out "$W/o" "$F"
@@ -46,16 +51,16 @@ python3 - "$W/results" "$rows" "$MEM" <<'PY'
 import sys
 r = {}
 for line in open(sys.argv[1]):
-    n, t, rss = line.split()
-    r[n] = (float(t), int(rss))
+    n, t, rss, z, ratio = line.split()
+    r[n] = (float(t), int(rss), float(z), float(ratio))
 rows, mem = int(sys.argv[2]), sys.argv[3]
-z, sc = r["zcat"][0], r["scan"][0]
+sc = r["scan"][0]
 def row(name, label, target=None):
-    t, rss = r[name]
+    t, rss, z, ratio = r[name]
     extra = "  (target <= %.1f x zcat)" % target if target else ""
-    print("bench: %-28s %7.2f s  %5.2f x zcat  %5.2f x scan  %6.2f M records/s  peak %4d MB%s"
-          % (label, t, t / z, t / sc, rows / t / 1e6, rss // 1024, extra))
-print("bench: %-28s %7.2f s" % ("zcat FILE >/dev/null", z))
+    print("bench: %-28s %7.2f s  %5.2f x zcat (paired zcat %5.2f s)  %5.2f x scan  %6.2f M records/s  peak %4d MB%s"
+          % (label, t, ratio, z, t / sc, rows / t / 1e6, rss // 1024, extra))
+print("bench: %-28s %7.2f s (median of the paired zcat runs of scan)" % ("zcat FILE >/dev/null", r["scan"][2]))
 row("scan", "cdrecon scan", 0.8)
 row("rate", "cdrecon rate (--out /dev/null)", 1.0)
 row("rate_spill", "cdrecon rate --mem " + mem)
