@@ -5,7 +5,8 @@
  * The file is read into memory whole (tariff tables are small; a
  * subscribers.csv of millions of rows is tens of MB) and parsed with libcsv
  * in strict mode (CSV_STRICT | CSV_STRICT_FINI), one physical line at a time
- * so that every row knows the line it starts on. A UTF-8 BOM is skipped.
+ * so that every row knows the line it starts on (lines with no quote or CR
+ * are split directly, with the same result). A UTF-8 BOM is skipped.
  * ASCII spaces and tabs around each value are removed (also inside quotes).
  * Rows whose every field is empty are skipped. Every row must have as many
  * fields as the first row (the header).
@@ -33,6 +34,11 @@ typedef cdr_err (*csvt_row_fn)(void *ud, const cdr_str *f, size_t nf, uint32_t l
  */
 cdr_err csvt_read(const char *path, const char *name, csvt_row_fn fn, void *ud,
                   uint64_t *size, void **data_out, size_t *len_out, char *err, size_t errlen);
+
+/* Lines without quotes or CRs are split without libcsv (the same rows);
+ * tests turn this off (0) to compare the two. Not thread-safe: set it
+ * before any read. */
+void csvt_set_fast_path(int on);
 
 /* Case-insensitive comparison of a field with a NUL-terminated name. */
 int csvt_eq(cdr_str f, const char *name);

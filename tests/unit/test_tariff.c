@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "cdrecon/tariff.h"
+#include "csvtable.h"
 
 static cdr_tariff *mini;
 
@@ -425,6 +426,116 @@ static void test_refusals(void **st)
     cdr_tariff_free(NULL);
 }
 
+/* ---- the table reader's direct split against libcsv ---- */
+typedef struct trace {
+    char *p;
+    size_t n, cap;
+} trace;
+
+static void trace_add(trace *t, const void *p, size_t n)
+{
+    if (t->n + n + 1 > t->cap) {
+        t->cap = (t->n + n + 1) * 2;
+        t->p = realloc(t->p, t->cap);
+        assert_non_null(t->p);
+    }
+    memcpy(t->p + t->n, p, n);
+    t->n += n;
+}
+
+static cdr_err trace_row(void *ud, const cdr_str *f, size_t nf, uint32_t line, char *err,
+                         size_t errlen)
+{
+    (void)err;
+    (void)errlen;
+    trace *t = ud;
+    char h[32];
+    trace_add(t, h, (size_t)snprintf(h, sizeof h, "@%u:%zu|", (unsigned)line, nf));
+    for (size_t i = 0; i < nf; i++) {
+        trace_add(t, f[i].p, f[i].n);
+        trace_add(t, "\x1f", 1);
+    }
+    return CDR_OK;
+}
+
+static uint64_t rng = 88172645463325252ull;
+static unsigned rnd(unsigned n)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (unsigned)(rng % n);
+}
+
+/* Random tables (plain rows, quoted fields with commas, quotes and line
+ * ends inside, CR LF and bare CR, blank and space-only lines, NUL bytes, a
+ * BOM, a missing last line end, wrong field counts) read with the direct
+ * split and with libcsv alone: the same rows, lines and fields, the same
+ * status and message. */
+static void test_csvtable_fast_path_matches_libcsv(void **st)
+{
+    (void)st;
+    char dir[] = "/tmp/cdr-csvt.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[64];
+    snprintf(path, sizeof path, "%s/t.csv", dir);
+    static const char *const pieces[] = {"a", "bb", " c ", "", "1,5", "x\"y", "\"q,1\"",
+                                         "\"l1\nl2\"", "\"\"", "\"a\"\"b\"", "\t", "z"};
+    int differed_paths = 0;
+    for (int round = 0; round < 3000; round++) {
+        trace t[2] = {{0}};
+        char *text = NULL;
+        size_t tn = 0;
+        FILE *mf = open_memstream(&text, &tn);
+        assert_non_null(mf);
+        if (rnd(10) == 0)
+            fputs("\xEF\xBB\xBF", mf);
+        int cols = 1 + (int)rnd(4), rows = (int)rnd(12);
+        for (int r = 0; r <= rows; r++) {
+            int k = rnd(20) == 0 ? cols + 1 - 2 * (int)rnd(2) : cols;
+            for (int c = 0; c < k; c++) {
+                if (c)
+                    fputc(',', mf);
+                fputs(rnd(3) ? pieces[rnd(4)] : pieces[rnd(sizeof pieces / sizeof *pieces)], mf);
+                if (rnd(200) == 0)
+                    fputc('\0', mf);
+            }
+            unsigned e = rnd(12);
+            if (r == rows && rnd(3) == 0)
+                break; /* no line end at the end */
+            fputs(e == 0 ? "\r\n" : e == 1 ? "\r" : e == 2 ? "\n\n" : e == 3 ? "\n \n" : "\n", mf);
+        }
+        fclose(mf);
+        FILE *fp = fopen(path, "wb");
+        assert_non_null(fp);
+        fwrite(text, 1, tn, fp);
+        fclose(fp);
+        cdr_err e[2];
+        char err[2][256];
+        for (int mode = 0; mode < 2; mode++) {
+            csvt_set_fast_path(mode);
+            err[mode][0] = '\0';
+            e[mode] = csvt_read(path, "t.csv", trace_row, &t[mode], NULL, NULL, NULL, err[mode],
+                                sizeof err[mode]);
+            trace_add(&t[mode], "", 0);
+        }
+        csvt_set_fast_path(1);
+        if (e[0] != e[1] || strcmp(err[0], err[1]) != 0 || t[0].n != t[1].n ||
+            (t[0].n && memcmp(t[0].p, t[1].p, t[0].n) != 0)) {
+            fprintf(stderr, "round %d differs: %d '%s' / %d '%s'\n%.*s\n---\n%.*s\n", round,
+                    e[0], err[0], e[1], err[1], (int)t[0].n, t[0].p, (int)t[1].n, t[1].p);
+            fail();
+        }
+        differed_paths += e[0] == CDR_OK && t[0].n > 0;
+        free(t[0].p);
+        free(t[1].p);
+        free(text);
+    }
+    assert_true(differed_paths > 300); /* many tables read whole */
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -436,6 +547,7 @@ int main(void)
         cmocka_unit_test(test_subscriber),
         cmocka_unit_test(test_subscribed_refunds),
         cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_csvtable_fast_path_matches_libcsv),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
