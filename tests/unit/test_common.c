@@ -85,6 +85,27 @@ static void test_money_round_midpoints(void **st)
     assert_int_equal(R(-5000, 1, 10000), -10000);
     cdr_money o;
     assert_int_equal(cdr_money_round(1, 0, 10000, &o), CDR_E_RANGE);
+    /* around 2^63 in the numerator and the divisor (where the 64-bit
+     * division gives way to the 128-bit one): the exact half-up quotient,
+     * computed here in 128 bits, and the range limit */
+    static const cdr_money steps[] = {1, 10000, 1000000};
+    for (size_t si = 0; si < 3; si++)
+        for (int k = -3; k <= 3; k++)
+            for (int dk = 0; dk < 3; dk++) {
+                cdr_money step = steps[si];
+                __int128 den = dk == 0 ? 1 : dk == 1 ? 7 : ((__int128)1 << 62) / step / 2 + k;
+                __int128 num = (((__int128)1 << 62) + k) - (__int128)step * den / 2;
+                if (num < 0)
+                    continue;
+                __int128 q = (2 * num + (__int128)step * den) / ((__int128)2 * step * den) * step;
+                cdr_err e = cdr_money_round(num, den, step, &o);
+                if (q > CDR_MONEY_MAX) {
+                    assert_int_equal(e, CDR_E_RANGE);
+                } else {
+                    assert_int_equal(e, CDR_OK);
+                    assert_true(o == (cdr_money)q);
+                }
+            }
 }
 
 static cdr_time T(const char *s)
