@@ -1771,8 +1771,11 @@ static cdr_err process_subscriber(ctx *c, const ent *ents, size_t n)
     size_t s = 0;
     while (s < n) {
         cdr_month m = cdr_time_month(w[s].b->start);
+        /* the records are in time order: the month ends at the next one's
+         * first second (one comparison a record, not a calendar sum) */
+        cdr_time next = cdr_month_start(m + 1);
         size_t end = s + 1;
-        while (end < n && cdr_time_month(w[end].b->start) == m)
+        while (end < n && w[end].b->start < next)
             end++;
         /* dup_of indexes are subscriber-wide: process_month reads c->w */
         if ((err = process_month(c, w + s, end - s, m)) != CDR_OK)
