@@ -547,28 +547,40 @@ static size_t band_text(const cdr_rated *rr, const cdr_tariff *t, int rated, cha
 /* YYYY-MM-DD HH:MM:SS of `start` in month `mo`, if the month is an ordinary
  * four-digit one and holds the day (always, for the engine's records);
  * else 0 and the caller formats it the long way. */
-static int put_start(char **dp, cdr_time start, cdr_month mo)
+/* The month's text and bounds, per thread (consecutive rows are mostly of
+ * one month): the month column and the start time's date come from it. */
+typedef struct month_cache {
+    cdr_month mo;
+    int bounded; /* m0, m1 are set (a month of the years 1900..9999) */
+    cdr_time m0, m1;
+    size_t len;
+    char text[16];
+} month_cache;
+
+static const month_cache *month_of(cdr_month mo)
 {
-    /* the month's bounds and text, per thread: a bucket is one month */
-    static _Thread_local struct {
-        cdr_month mo;
-        cdr_time m0, m1;
-        char text[8];
-    } mc = {-1, 0, 0, ""};
+    static _Thread_local month_cache mc = {-1, 0, 0, 0, 0, ""};
     if (mo != mc.mo) {
-        if (mo < 1900 * 12 || mo >= 10000 * 12)
-            return 0;
-        mc.m0 = cdr_month_start(mo);
-        mc.m1 = cdr_month_start(mo + 1);
-        cdr_month_format(mo, mc.text);
+        mc.bounded = mo >= 1900 * 12 && mo < 10000 * 12;
+        if (mc.bounded) {
+            mc.m0 = cdr_month_start(mo);
+            mc.m1 = cdr_month_start(mo + 1);
+        }
+        mc.len = cdr_month_format(mo, mc.text);
         mc.mo = mo;
     }
-    if (start < mc.m0 || start >= mc.m1 || start < 0)
+    return &mc;
+}
+
+static int put_start(char **dp, cdr_time start, cdr_month mo)
+{
+    const month_cache *m = month_of(mo);
+    if (!m->bounded || start < m->m0 || start >= m->m1 || start < 0)
         return 0;
     char *d = *dp;
-    memcpy(d, mc.text, 7);
+    memcpy(d, m->text, 7);
     d[7] = '-';
-    int64_t in = start - mc.m0;
+    int64_t in = start - m->m0;
     unsigned dom = (unsigned)(in / 86400) + 1, sod = (unsigned)(in % 86400);
     memcpy(d + 8, two_digits + 2 * dom, 2);
     d[10] = ' ';
@@ -645,7 +657,10 @@ cdr_err cdr_stmt_rated_write(cdr_csvw *w, const cdr_rated *rr, const cdr_tariff 
     *d++ = ',';
     d = put_view(d, row->msisdn.p, msisdn_n);
     *d++ = ',';
-    d = put_text(d, tb, cdr_month_format(o.month, tb));
+    {
+        const month_cache *m = month_of(o.month);
+        d = put_text(d, m->text, m->len);
+    }
     *d++ = ',';
     d = put_text(d, svc, svc_n);
     *d++ = ',';
