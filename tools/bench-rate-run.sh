@@ -20,6 +20,7 @@ echo "bench: rate/run on $F ($rows records), load: $(cut -d' ' -f1-3 /proc/loada
 median() {
     sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
 }
+steal() { awk '/^cpu / {print $9}' /proc/stat; }
 # This VM's speed drifts (other guests): each run of a command is paired
 # with a zcat run just before it, and the ratio is the median of the pairs'
 # ratios, so that a slow or fast minute moves both sides of each ratio.
@@ -30,16 +31,21 @@ t() { # name, command...
     while [ "$i" -lt "$RUNS" ]; do
         rm -rf "$W/o" "$W/r.db"
         /usr/bin/time -f "%e" -o "$W/z" sh -c "zcat '$F' >/dev/null"
+        s0=$(steal)
         /usr/bin/time -f "%e %M" -o "$W/one" "$@" >/dev/null 2>"$W/err" || {
             rc=$?; [ "$rc" -eq 9 ] || { echo "bench: $name failed ($rc)"; cat "$W/err"; exit 1; }; }
-        echo "$(tail -n 1 "$W/one") $(tail -n 1 "$W/z")" >>"$W/times"
+        s1=$(steal)
+        echo "$(tail -n 1 "$W/one") $(tail -n 1 "$W/z") $((s1 - s0))" >>"$W/times"
         i=$((i + 1))
     done
     m=$(cut -d' ' -f1 "$W/times" | median)
     rss=$(cut -d' ' -f2 "$W/times" | sort -n | tail -n 1)
     zm=$(cut -d' ' -f3 "$W/times" | median)
     ratio=$(awk '{print $1 / $3}' "$W/times" | median)
-    echo "$name $m $rss $zm $ratio" >>"$W/results"
+    # CPU time taken by other guests while the command ran, as a share of
+    # its two cores' time (/proc/stat "steal", in clock ticks)
+    st=$(awk -v hz="$(getconf CLK_TCK)" '{s += $4; t += $1} END {printf "%.0f", t ? 100 * s / hz / (2 * t) : 0}' "$W/times")
+    echo "$name $m $rss $zm $ratio $st" >>"$W/results"
 }
 : >"$W/results"
 t scan "$C" scan --quiet "$F"
@@ -51,15 +57,15 @@ python3 - "$W/results" "$rows" "$MEM" <<'PY'
 import sys
 r = {}
 for line in open(sys.argv[1]):
-    n, t, rss, z, ratio = line.split()
-    r[n] = (float(t), int(rss), float(z), float(ratio))
+    n, t, rss, z, ratio, st = line.split()
+    r[n] = (float(t), int(rss), float(z), float(ratio), int(st))
 rows, mem = int(sys.argv[2]), sys.argv[3]
 sc = r["scan"][0]
 def row(name, label, target=None):
-    t, rss, z, ratio = r[name]
+    t, rss, z, ratio, st = r[name]
     extra = "  (target <= %.1f x zcat)" % target if target else ""
-    print("bench: %-28s %7.2f s  %5.2f x zcat (paired zcat %5.2f s)  %5.2f x scan  %6.2f M records/s  peak %4d MB%s"
-          % (label, t, ratio, z, t / sc, rows / t / 1e6, rss // 1024, extra))
+    print("bench: %-28s %7.2f s  %5.2f x zcat (paired zcat %5.2f s)  %5.2f x scan  %6.2f M records/s  peak %4d MB  steal %2d%%%s"
+          % (label, t, ratio, z, t / sc, rows / t / 1e6, rss // 1024, st, extra))
 print("bench: %-28s %7.2f s (median of the paired zcat runs of scan)" % ("zcat FILE >/dev/null", r["scan"][2]))
 row("scan", "cdrecon scan", 0.8)
 row("rate", "cdrecon rate (--out /dev/null)", 1.0)
