@@ -179,13 +179,10 @@ int cmd_rate(int argc, char **argv)
     in.user = &c;
     in.tariff = &bgt;
     rc = cli_ingest_files(&in, files, nfiles);
-    cdr_err trc = cli_bgtariff_ready(&bgt);
-    if (trc != CDR_OK) {
-        rc = trc;
+    if (!(t = cli_bgtariff_take(&bgt))) {
+        rc = bgt.rc;
         goto out;
     }
-    t = bgt.t;
-    bgt.t = NULL;
     c.t = t;
     cdr_engine_set_tariff(eng, t);
     if (rc != CDR_OK && rc != CDR_E_GZIP && rc != CDR_E_HEADER && rc != CDR_E_IO)

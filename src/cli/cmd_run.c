@@ -335,10 +335,8 @@ int cmd_run(int argc, char **argv)
     }
 
     if ((rc = cdr_db_open(db_path, &c.db, err, sizeof err)) != CDR_OK) {
-        if (cli_bgtariff_ready(&bgt) != CDR_OK) { /* a bad tariff is said first */
-            rc = bgt.rc;
+        if (tariff_failed(&bgt, &rc))
             goto out;
-        }
         cli_fail(rc, "cannot open database %s: %s", db_path, err);
         goto out;
     }
@@ -389,10 +387,8 @@ int cmd_run(int argc, char **argv)
             int en = errno;
             free(sizes);
             free(is_reg);
-            if (cli_bgtariff_ready(&bgt) != CDR_OK) { /* a bad tariff is said first */
-                rc = bgt.rc;
+            if (tariff_failed(&bgt, &rc))
                 goto out;
-            }
             rc = cli_fail(CDR_E_IO, "cannot read %s: %s", files[i], strerror(en));
             goto out;
         }
@@ -424,7 +420,7 @@ int cmd_run(int argc, char **argv)
     free(sizes);
     free(is_reg);
     if (n_new == 0) {
-        if ((rc = cli_bgtariff_ready(&bgt)) != CDR_OK) /* a bad tariff is said first */
+        if (tariff_failed(&bgt, &rc))
             goto out;
         if (!quiet)
             fprintf(stderr, "cdrecon: run: every file was already ingested; nothing new, "
@@ -525,15 +521,10 @@ int cmd_run(int argc, char **argv)
     in.user = &c;
     in.tariff = &bgt;
     rc = cli_ingest_files(&in, files, nfiles);
-    {
-        cdr_err trc = cli_bgtariff_ready(&bgt); /* a bad tariff is said first */
-        if (trc != CDR_OK) {
-            rc = trc;
-            goto out;
-        }
+    if (!(t = cli_bgtariff_take(&bgt))) { /* a bad tariff is said first */
+        rc = bgt.rc;
+        goto out;
     }
-    t = bgt.t;
-    bgt.t = NULL;
     c.t = t;
     cdr_engine_set_tariff(eng, t);
     if (c.store)

@@ -132,6 +132,15 @@ cdr_err cli_bgtariff_ready(cli_bgtariff *b)
     return e;
 }
 
+cdr_tariff *cli_bgtariff_take(cli_bgtariff *b)
+{
+    if (cli_bgtariff_ready(b) != CDR_OK)
+        return NULL;
+    cdr_tariff *t = b->t;
+    b->t = NULL;
+    return t;
+}
+
 typedef struct ing_ctx {
     cli_ingest *in;
     cdr_err err;

@@ -36,6 +36,9 @@ void cli_bgtariff_start(cli_bgtariff *b, const char *dir); /* loads in place if 
 int cli_bgtariff_failed(const cli_bgtariff *b);            /* ended with an error (no wait) */
 cdr_err cli_bgtariff_join(cli_bgtariff *b);                 /* rc; b->err says why */
 cdr_err cli_bgtariff_ready(cli_bgtariff *b); /* join; a failure is reported here */
+/* Join and hand the tariff over (the caller frees it); NULL if it failed to
+ * load, reported here, with b->rc its code. */
+cdr_tariff *cli_bgtariff_take(cli_bgtariff *b);
 
 typedef struct cli_ingest {
     cdr_engine *engine;          /* rows go here (may be NULL: count only) */

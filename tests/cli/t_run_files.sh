@@ -73,6 +73,25 @@ grep -q "already ingested" "$W/6.err" || { cat "$W/6.err"; fail "stdin with know
 "$CDRECON" run --no-store --tariff "$EX/tariff" --db "$W/7.db" --out "$W/o7" "$A" >/dev/null
 cmp "$W/o6/findings.csv" "$W/o7/findings.csv"
 
+# 6. A broken tariff is reported first and alone (exit 5), by rate and run,
+#    also when the database cannot be opened: the tariff loads beside the
+#    reading, and its failure stops the reading early.
+cp -r "$EX/tariff" "$W/badt"
+echo "x,y" >>"$W/badt/plans.csv"
+for cmd in "rate --tariff $W/badt --out $W/r.csv" "run --tariff $W/badt --db $W/8.db --out $W/o8" \
+           "run --tariff $W/badt --db $W/nodir/8.db --out $W/o8"; do
+    set +e
+    # shellcheck disable=SC2086
+    "$CDRECON" $cmd "$A" "$B" >/dev/null 2>"$W/t.err"
+    rc=$?
+    set -e
+    [ "$rc" -eq 5 ] || { cat "$W/t.err"; fail "$cmd: exit $rc, expected 5"; }
+    [ "$(wc -l <"$W/t.err")" -eq 1 ] && grep -q "plans.csv:[0-9]*: 2 fields" "$W/t.err" ||
+        { cat "$W/t.err"; fail "$cmd: not the tariff's error alone"; }
+done
+[ ! -e "$W/8.db" ] || [ "$(q 8.db "select count(*) from runs")" -eq 0 ] || fail "a run was stored"
+[ ! -e "$W/o8/findings.csv" ] || fail "outputs written with a broken tariff"
+
 [ "$(q 1.db "pragma integrity_check")" = "ok" ]
 [ "$(q 5.db "pragma integrity_check")" = "ok" ]
 echo ok
