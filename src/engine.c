@@ -516,9 +516,6 @@ static cdr_err distribute(cdr_engine *e, const stage *s)
         size_t ml;
         int64_t st;
         uint32_t fi;
-        /* the block was written on the other core: fetch a few records
-         * ahead rather than wait for each one */
-        __builtin_prefetch(s->data + off + 512);
         peek(s->data + off, &m, &ml, &st, &fi);
         size_t need = packed_size(s->data + off);
         unsigned char *d;
@@ -1826,7 +1823,6 @@ static size_t collect(cdr_engine *e, const unsigned char *p, size_t len, ent *en
     for (size_t off = 0; off < len; off += packed_size(p + off)) {
         if (k == cap)
             return (size_t)-1; /* cannot happen: cap is the count filed */
-        __builtin_prefetch(p + off + 512);
         const char *m;
         size_t ml;
         int64_t st;
@@ -2058,7 +2054,8 @@ static cdr_err run_bucket(ctx *c, int bi)
         size_t a = start[j], n = start[j + 1] - a;
         for (size_t i = 0; i < n; i++) {
             /* the slice's records are scattered over the bucket: fetch
-             * ahead (a record spans one or two cache lines) */
+             * ahead (a record spans one or two cache lines; not timed
+             * alone - this VM's noise is larger than its effect) */
             if (i + 8 < n) {
                 __builtin_prefetch(ents[a + i + 8].p);
                 __builtin_prefetch(ents[a + i + 8].p + 64);
