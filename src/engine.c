@@ -140,20 +140,14 @@ static void unpack(const unsigned char *p, blob *b)
     p = get_varint(p, &v), b->n_extra = (uint32_t)v;
     b->r = (const char *)p;
     b->x = p + b->l_rid + b->l_peer + b->l_call + b->l_ref;
-    b->h = 0; /* the caller sets it: hash_bytes(b->s, b->l_msisdn, 0) */
+    b->h = 0; /* the caller sets it: cdr_hash_bytes(b->s, b->l_msisdn, 0) */
 }
 
-/* 64-bit hash, 8 bytes a step, with a splitmix64 finish so that the top
- * bits (which pick the bucket) are well mixed. */
-/* (the record hash; its values fix the order of the output) */
-static inline uint64_t hash_bytes(const void *p, size_t n, uint64_t seed)
-{
-    return cdr_hash_bytes(p, n, seed);
-}
-
+/* The msisdn's hash (src/hashfn.h): its top bits pick the bucket, and its
+ * values fix the order of the output. */
 uint64_t cdr_msisdn_hash(const char *p, size_t n)
 {
-    return hash_bytes(p, n, 0);
+    return cdr_hash_bytes(p, n, 0);
 }
 
 /* ------------------------------------------------------------------ */
@@ -519,7 +513,7 @@ static cdr_err distribute(cdr_engine *e, const stage *s)
         peek(s->data + off, &m, &ml, &st, &fi);
         size_t need = packed_size(s->data + off);
         unsigned char *d;
-        cdr_err err = bucket_reserve(e, hash_bytes(m, ml, 0), need, &d);
+        cdr_err err = bucket_reserve(e, cdr_hash_bytes(m, ml, 0), need, &d);
         if (err != CDR_OK)
             return err;
         memcpy(d, s->data + off, need);
@@ -718,7 +712,7 @@ cdr_err cdr_engine_add(cdr_engine *e, const cdr_row *r)
             return err;
         d = e->cur->data + e->cur->n;
         e->cur->n += need;
-    } else if ((err = bucket_reserve(e, hash_bytes(r->msisdn.p, r->msisdn.n, 0), need, &d)) !=
+    } else if ((err = bucket_reserve(e, cdr_hash_bytes(r->msisdn.p, r->msisdn.n, 0), need, &d)) !=
                CDR_OK) {
         return err;
     }
@@ -880,8 +874,8 @@ static uint64_t content_hash(const blob *a)
                      ((uint64_t)a->service << 8 | a->direction) ^ ((uint64_t)a->sms_part << 16),
                      (uint64_t)a->partial_seq,
                      (uint64_t)a->l_peer | (uint64_t)a->l_call << 21 | (uint64_t)a->l_ref << 42};
-    uint64_t h = hash_bytes(k, sizeof k, 1);
-    return hash_bytes(b_peer(a), (size_t)a->l_peer + a->l_call + a->l_ref, h);
+    uint64_t h = cdr_hash_bytes(k, sizeof k, 1);
+    return cdr_hash_bytes(b_peer(a), (size_t)a->l_peer + a->l_call + a->l_ref, h);
 }
 
 static int is_partial(const blob *b)
@@ -1461,7 +1455,7 @@ static cdr_err process_month(ctx *c, work *w, size_t n, cdr_month month)
         if (w[i].status != CDR_RS_RATED || !is_partial(w[i].b))
             continue;
         const blob *b = w[i].b;
-        uint64_t h = hash_bytes(b_call(b), b->l_call, b->service + 7);
+        uint64_t h = cdr_hash_bytes(b_call(b), b->l_call, b->service + 7);
         size_t mask = c->group.mask, k = h & mask;
         while (c->group.v[k] >= 0) {
             const blob *o = w[c->group.v[k]].b;
@@ -1725,7 +1719,7 @@ static cdr_err process_subscriber(ctx *c, const ent *ents, size_t n)
         w[i].status = CDR_RS_RATED;
         w[i].dup_of = -1;
         /* same record_id seen before? */
-        uint64_t h = hash_bytes(b_rid(b), b->l_rid, 3);
+        uint64_t h = cdr_hash_bytes(b_rid(b), b->l_rid, 3);
         size_t mask = c->rid.mask, k = h & mask;
         int32_t orig = -1;
         while (c->rid.v[k] >= 0) {
@@ -1832,7 +1826,7 @@ static size_t collect(cdr_engine *e, const unsigned char *p, size_t len, ent *en
             tot->excluded++;
             continue;
         }
-        ents[k].h = hash_bytes(m, ml, 0);
+        ents[k].h = cdr_hash_bytes(m, ml, 0);
         ents[k].start = st;
         ents[k].b = NULL;
         ents[k].p = p + off;
