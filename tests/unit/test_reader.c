@@ -16,45 +16,12 @@
 #include <cmocka.h>
 
 #include "cdrecon/reader.h"
+#include "testbuf.h"
 
 #define HDR "record_id,msisdn,service,direction,peer,start_time,duration_s,bytes,sms_chars," \
             "sms_ref,sms_part,sms_parts,call_id,partial_seq,billed,extra1\n"
 
 /* ------------------------------------------------------------------ */
-typedef struct buf {
-    char *p;
-    size_t n, cap;
-} buf;
-
-static void bput(buf *b, const void *p, size_t n)
-{
-    if (b->n + n + 1 > b->cap) {
-        b->cap = (b->n + n + 1) * 2;
-        b->p = realloc(b->p, b->cap);
-        assert_non_null(b->p);
-    }
-    memcpy(b->p + b->n, p, n);
-    b->n += n;
-    b->p[b->n] = '\0';
-}
-
-static void bprintf(buf *b, const char *fmt, ...)
-{
-    char tmp[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    int k = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    bput(b, tmp, (size_t)k < sizeof tmp ? (size_t)k : sizeof tmp - 1);
-}
-
-static void bstr(buf *b, cdr_str s)
-{
-    bprintf(b, "[%zu:", s.n);
-    bput(b, s.p, s.n);
-    bput(b, "]", 1);
-}
-
 static int t_row(const cdr_row *r, void *u)
 {
     buf *b = u;

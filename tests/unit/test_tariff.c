@@ -12,6 +12,7 @@
 
 #include "cdrecon/tariff.h"
 #include "csvtable.h"
+#include "testbuf.h"
 
 static cdr_tariff *mini;
 
@@ -427,33 +428,16 @@ static void test_refusals(void **st)
 }
 
 /* ---- the table reader's direct split against libcsv ---- */
-typedef struct trace {
-    char *p;
-    size_t n, cap;
-} trace;
-
-static void trace_add(trace *t, const void *p, size_t n)
-{
-    if (t->n + n + 1 > t->cap) {
-        t->cap = (t->n + n + 1) * 2;
-        t->p = realloc(t->p, t->cap);
-        assert_non_null(t->p);
-    }
-    memcpy(t->p + t->n, p, n);
-    t->n += n;
-}
-
 static cdr_err trace_row(void *ud, const cdr_str *f, size_t nf, uint32_t line, char *err,
                          size_t errlen)
 {
     (void)err;
     (void)errlen;
-    trace *t = ud;
-    char h[32];
-    trace_add(t, h, (size_t)snprintf(h, sizeof h, "@%u:%zu|", (unsigned)line, nf));
+    buf *t = ud;
+    bprintf(t, "@%u:%zu|", (unsigned)line, nf);
     for (size_t i = 0; i < nf; i++) {
-        trace_add(t, f[i].p, f[i].n);
-        trace_add(t, "\x1f", 1);
+        bput(t, f[i].p, f[i].n);
+        bput(t, "\x1f", 1);
     }
     return CDR_OK;
 }
@@ -483,7 +467,7 @@ static void test_csvtable_fast_path_matches_libcsv(void **st)
                                          "\"l1\nl2\"", "\"\"", "\"a\"\"b\"", "\t", "z"};
     int differed_paths = 0;
     for (int round = 0; round < 3000; round++) {
-        trace t[2] = {{0}};
+        buf t[2] = {{0}};
         char *text = NULL;
         size_t tn = 0;
         FILE *mf = open_memstream(&text, &tn);
@@ -517,7 +501,6 @@ static void test_csvtable_fast_path_matches_libcsv(void **st)
             err[mode][0] = '\0';
             e[mode] = csvt_read(path, "t.csv", trace_row, &t[mode], NULL, NULL, NULL, err[mode],
                                 sizeof err[mode]);
-            trace_add(&t[mode], "", 0);
         }
         csvt_set_fast_path(1);
         if (e[0] != e[1] || strcmp(err[0], err[1]) != 0 || t[0].n != t[1].n ||
