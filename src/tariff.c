@@ -841,23 +841,103 @@ static cdr_err sub_row(ld *L, const cdr_str *c, uint32_t line)
     return CDR_OK;
 }
 
-static int cmp_sub(const void *a, const void *b)
+/* ------------------------------------------------- sorting by number */
+/* The subscriber, subscription and refund tables are sorted by number
+ * (then service code), then date and line, to group each number's rows.
+ * Comparing through the rows' string pointers was most of that sort
+ * (strcmp on scattered strings; perf: about a third of the tariff load).
+ * Each row gets keys first: a number's digits as nibbles d + 1, its end as
+ * 0, so that two keys of digit strings compare as strcmp compares the
+ * strings; strcmp decides only when the first 16 digits are equal and a
+ * string is longer, or when a string is not all digits. The order is the
+ * same total order as before (the line breaks every tie). */
+typedef struct skey {
+    uint64_t k1, k2;      /* number, code */
+    const char *s1, *s2;  /* the strings (s2 NULL: no code) */
+    int64_t t;            /* valid_from / date */
+    uint32_t line, idx;
+    uint8_t x1, x2;       /* 0: the key is the whole string; 1: its first 16
+                           * digits; 2: not digits (strcmp) */
+} skey;
+
+static uint64_t str_key(const char *s, uint8_t *kind)
 {
-    const cdr_subscriber *x = a, *y = b;
-    int c = strcmp(x->msisdn, y->msisdn);
+    uint64_t k = 0;
+    int i = 0;
+    for (; i < 16 && s[i]; i++) {
+        unsigned d = (unsigned)(unsigned char)s[i] - '0';
+        if (d > 9) {
+            *kind = 2;
+            return 0;
+        }
+        k = k << 4 | (d + 1);
+    }
+    *kind = i == 16 && s[16] ? 1 : 0;
+    return i == 0 ? 0 : i == 16 ? k : k << (4 * (16 - i));
+}
+
+static int cmp_part(uint64_t a, uint8_t ax, const char *as, uint64_t b, uint8_t bx,
+                    const char *bs)
+{
+    if (ax == 2 || bx == 2 || (a == b && (ax | bx)))
+        return strcmp(as, bs);
+    return a < b ? -1 : a > b;
+}
+
+static int cmp_skey(const void *pa, const void *pb)
+{
+    const skey *x = pa, *y = pb;
+    int c = cmp_part(x->k1, x->x1, x->s1, y->k1, y->x1, y->s1);
+    if (!c && x->s2)
+        c = cmp_part(x->k2, x->x2, x->s2, y->k2, y->x2, y->s2);
     if (c)
         return c;
-    if (x->valid_from != y->valid_from)
-        return x->valid_from < y->valid_from ? -1 : 1;
+    if (x->t != y->t)
+        return x->t < y->t ? -1 : 1;
     return x->line < y->line ? -1 : x->line > y->line;
+}
+
+/* Sort n rows of `size` bytes by their keys (k[i] describes row i). */
+static int sort_rows(void *rows, size_t n, size_t size, skey *k)
+{
+    unsigned char *tmp = malloc(n * size);
+    if (!tmp)
+        return -1;
+    qsort(k, n, sizeof *k, cmp_skey);
+    for (size_t i = 0; i < n; i++)
+        memcpy(tmp + i * size, (unsigned char *)rows + (size_t)k[i].idx * size, size);
+    memcpy(rows, tmp, n * size);
+    free(tmp);
+    return 0;
+}
+
+static skey *alloc_keys(size_t n)
+{
+    return n <= SIZE_MAX / sizeof(skey) ? malloc(n * sizeof(skey)) : NULL;
 }
 
 static cdr_err build_subscribers(ld *L)
 {
     cdr_tariff *t = L->t;
     L->file = table_names[CDR_T_SUBSCRIBERS];
-    if (t->n_subscribers > 1)
-        qsort(t->subscribers, t->n_subscribers, sizeof *t->subscribers, cmp_sub);
+    if (t->n_subscribers > 1) {
+        skey *k = alloc_keys(t->n_subscribers);
+        if (!k)
+            return nomem(L);
+        for (size_t i = 0; i < t->n_subscribers; i++) {
+            const cdr_subscriber *s = &t->subscribers[i];
+            k[i].k1 = str_key(s->msisdn, &k[i].x1);
+            k[i].s1 = s->msisdn;
+            k[i].s2 = NULL;
+            k[i].t = s->valid_from;
+            k[i].line = s->line;
+            k[i].idx = (uint32_t)i;
+        }
+        int rc = sort_rows(t->subscribers, t->n_subscribers, sizeof *t->subscribers, k);
+        free(k);
+        if (rc)
+            return nomem(L);
+    }
     for (size_t i = 0; i < t->n_subscribers;) {
         size_t j = i + 1;
         const char *m = t->subscribers[i].msisdn;
@@ -923,25 +1003,29 @@ static cdr_err sscr_row(ld *L, const cdr_str *c, uint32_t line)
     return CDR_OK;
 }
 
-static int cmp_sscr(const void *a, const void *b)
-{
-    const cdr_subscription *x = a, *y = b;
-    int c = strcmp(x->msisdn, y->msisdn);
-    if (!c)
-        c = strcmp(x->service_code, y->service_code);
-    if (c)
-        return c;
-    if (x->valid_from != y->valid_from)
-        return x->valid_from < y->valid_from ? -1 : 1;
-    return x->line < y->line ? -1 : x->line > y->line;
-}
-
 static cdr_err build_subscriptions(ld *L)
 {
     cdr_tariff *t = L->t;
     L->file = table_names[CDR_T_SUBSCRIPTIONS];
-    if (t->n_subscriptions > 1)
-        qsort(t->subscriptions, t->n_subscriptions, sizeof *t->subscriptions, cmp_sscr);
+    if (t->n_subscriptions > 1) {
+        skey *k = alloc_keys(t->n_subscriptions);
+        if (!k)
+            return nomem(L);
+        for (size_t i = 0; i < t->n_subscriptions; i++) {
+            const cdr_subscription *s = &t->subscriptions[i];
+            k[i].k1 = str_key(s->msisdn, &k[i].x1);
+            k[i].s1 = s->msisdn;
+            k[i].k2 = str_key(s->service_code, &k[i].x2);
+            k[i].s2 = s->service_code;
+            k[i].t = s->valid_from;
+            k[i].line = s->line;
+            k[i].idx = (uint32_t)i;
+        }
+        int rc = sort_rows(t->subscriptions, t->n_subscriptions, sizeof *t->subscriptions, k);
+        free(k);
+        if (rc)
+            return nomem(L);
+    }
     for (size_t i = 0; i < t->n_subscriptions;) {
         const cdr_subscription *s = &t->subscriptions[i];
         size_t j = i + 1;
@@ -1004,23 +1088,28 @@ static cdr_err refund_row(ld *L, const cdr_str *c, uint32_t line)
     return CDR_OK;
 }
 
-static int cmp_refund(const void *a, const void *b)
-{
-    const cdr_prior_refund *x = a, *y = b;
-    int c = strcmp(x->msisdn, y->msisdn);
-    if (c)
-        return c;
-    if (x->date != y->date)
-        return x->date < y->date ? -1 : 1;
-    return x->line < y->line ? -1 : x->line > y->line;
-}
-
 static cdr_err build_refunds(ld *L)
 {
     cdr_tariff *t = L->t;
     L->file = table_names[CDR_T_REFUNDS];
-    if (t->n_refunds > 1)
-        qsort(t->refunds, t->n_refunds, sizeof *t->refunds, cmp_refund);
+    if (t->n_refunds > 1) {
+        skey *k = alloc_keys(t->n_refunds);
+        if (!k)
+            return nomem(L);
+        for (size_t i = 0; i < t->n_refunds; i++) {
+            const cdr_prior_refund *r = &t->refunds[i];
+            k[i].k1 = str_key(r->msisdn, &k[i].x1);
+            k[i].s1 = r->msisdn;
+            k[i].s2 = NULL;
+            k[i].t = r->date;
+            k[i].line = r->line;
+            k[i].idx = (uint32_t)i;
+        }
+        int rc = sort_rows(t->refunds, t->n_refunds, sizeof *t->refunds, k);
+        free(k);
+        if (rc)
+            return nomem(L);
+    }
     for (size_t i = 0; i < t->n_refunds;) {
         size_t j = i + 1;
         while (j < t->n_refunds && strcmp(t->refunds[j].msisdn, t->refunds[i].msisdn) == 0)
