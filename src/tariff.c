@@ -804,6 +804,12 @@ static cdr_err free_row(ld *L, const cdr_str *c, uint32_t line)
         return nomem(L);
     he->a = (int32_t)t->n_free_numbers;
     ix->free_lens |= 1ULL << c[F_PREFIX].n;
+    {
+        const unsigned char *fp = (const unsigned char *)f.prefix;
+        unsigned k = c[F_PREFIX].n == 1 ? fp[0] : (unsigned)fp[0] << 8 | fp[1];
+        uint8_t *bits = c[F_PREFIX].n == 1 ? ix->free_b1 : ix->free_b2;
+        bits[k >> 3] |= (uint8_t)(1u << (k & 7));
+    }
     t->free_numbers[t->n_free_numbers++] = f;
     return CDR_OK;
 }

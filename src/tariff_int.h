@@ -58,6 +58,11 @@ struct cdr_tariff_index {
     uint64_t *rate_lens;      /* per bucket: bit L set if some prefix has length L */
     size_t n_buckets;
     uint64_t free_lens;
+    /* the first byte of each one-byte free prefix, the first two bytes of
+     * each longer one: most peers start with neither, and are answered
+     * without hashing (bit k of [k >> 3]) */
+    uint8_t free_b1[256 / 8];
+    uint8_t free_b2[65536 / 8];
     int32_t *discount;        /* [plan * CDR_SVC__COUNT + service] -> index or -1 */
     int32_t *bundle;          /* [plan * n_pool_names + pool] -> index or -1 */
     cdr_shash subscribers;    /* msisdn -> a = first, b = count (sorted by valid_from) */

@@ -234,6 +234,15 @@ const cdr_rate *cdr_tariff_find_rate(const cdr_tariff *t, int32_t plan, cdr_serv
 const cdr_free_number *cdr_tariff_free_number(const cdr_tariff *t, const char *peer, size_t n)
 {
     const cdr_tariff_index *ix = t->ix;
+    if (n == 0)
+        return NULL; /* (prefixes are never empty) */
+    {
+        const unsigned char *p = (const unsigned char *)peer;
+        unsigned k1 = p[0], k2 = n >= 2 ? (unsigned)p[0] << 8 | p[1] : 0;
+        if (!(ix->free_b1[k1 >> 3] >> (k1 & 7) & 1) &&
+            !(n >= 2 && ix->free_b2[k2 >> 3] >> (k2 & 7) & 1))
+            return NULL; /* no free prefix starts as this number does */
+    }
     uint64_t lens = ix->free_lens;
     if (n < CDR_PREFIX_MAX)
         lens &= (2ULL << n) - 1;

@@ -225,6 +225,67 @@ static void test_free_number(void **st)
     assert_null(cdr_tariff_free_number(t, "", 0));
 }
 
+/* cdr_tariff_free_number answers most peers from a first-bytes filter
+ * before hashing; against a brute-force longest-prefix search over random
+ * tables (prefixes of 1 to 6 digits over a small alphabet, so that prefixes
+ * nest and share first bytes) and random peers of 0 to 12 digits. */
+static void test_free_number_filter_matches_search(void **st)
+{
+    (void)st;
+    uint64_t x = 0x9E3779B97F4A7C15ull;
+#define RND(n) (x ^= x << 13, x ^= x >> 7, x ^= x << 17, (unsigned)(x % (n)))
+    for (int round = 0; round < 40; round++) {
+        static char table[8192];
+        char pre[64][8];
+        int np = 0;
+        size_t k = (size_t)snprintf(table, sizeof table, "prefix,label\n");
+        int want = 1 + (int)RND(12);
+        while (np < want) {
+            unsigned len = 1 + RND(round % 4 == 0 ? 2 : 6);
+            for (unsigned i = 0; i < len; i++)
+                pre[np][i] = (char)('0' + RND(4));
+            pre[np][len] = '\0';
+            int dup = 0;
+            for (int j = 0; j < np; j++)
+                dup |= strcmp(pre[j], pre[np]) == 0;
+            if (dup)
+                continue;
+            k += (size_t)snprintf(table + k, sizeof table - k, "%s,f%d\n", pre[np], np);
+            np++;
+        }
+        char *dir = write_dir("freef", "plans.csv", "plan\np\n", "rates.csv",
+                              "plan,service,price,unit,increment\np,voice,0.1,60,60\n",
+                              "subscribers.csv", "msisdn,plan,valid_from\n",
+                              "free_numbers.csv", table,
+                              (char *)NULL);
+        cdr_tariff *t = NULL;
+        char err[256];
+        if (cdr_tariff_load(dir, &t, err, sizeof err) != CDR_OK)
+            fail_msg("load: %s", err);
+        for (int q = 0; q < 5000; q++) {
+            char peer[16];
+            unsigned n = RND(13);
+            for (unsigned i = 0; i < n; i++)
+                peer[i] = (char)('0' + RND(q % 3 ? 4 : 10));
+            peer[n] = 'x'; /* not part of the number */
+            int best = -1;
+            size_t bl = 0;
+            for (int j = 0; j < np; j++) {
+                size_t l = strlen(pre[j]);
+                if (l <= n && l > bl && memcmp(pre[j], peer, l) == 0)
+                    best = j, bl = l;
+            }
+            const cdr_free_number *f = cdr_tariff_free_number(t, peer, n);
+            if (best < 0 ? f != NULL : !f || strcmp(f->prefix, pre[best]) != 0)
+                fail_msg("round %d peer %.*s: got %s, want %s", round, (int)n, peer,
+                         f ? f->prefix : "none", best < 0 ? "none" : pre[best]);
+        }
+        cdr_tariff_free(t);
+        rm_dir(dir);
+    }
+#undef RND
+}
+
 static void test_band_at(void **st)
 {
     (void)st;
@@ -531,6 +592,7 @@ int main(void)
         cmocka_unit_test(test_subscribed_refunds),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_csvtable_fast_path_matches_libcsv),
+        cmocka_unit_test(test_free_number_filter_matches_search),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
