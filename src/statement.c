@@ -6,6 +6,7 @@
 #include "cdrecon/reader.h"
 #include "cdrecon/statement.h"
 #include "csvout.h"
+#include "tariff_int.h"
 
 /* ------------------------------------------------------------------ */
 /* The canonical row                                                    */
@@ -521,25 +522,42 @@ static void band_add(char *buf, size_t *k, const char *s, size_t n)
     *k += n;
 }
 
+/* The length of a name that is a string literal (cdr_service_name and the
+ * like): remembered by its address, per thread. Only for literals: their
+ * text never changes. */
+static size_t lit_len(const char *s)
+{
+    static _Thread_local const char *lp[8];
+    static _Thread_local size_t ln[8];
+    unsigned h = (unsigned)((uintptr_t)s >> 2) & 7;
+    if (lp[h] != s) {
+        ln[h] = strlen(s);
+        lp[h] = s;
+    }
+    return ln[h];
+}
+
 /* The band column into buf[256] (the reference's snprintf loop, byte for
  * byte, truncation included); returns its length. */
 static size_t band_text(const cdr_rated *rr, const cdr_tariff *t, int rated, char *buf)
 {
     const cdr_rate_out *ro = &rr->rating;
+    const size_t *lens = t->ix ? t->ix->band_len : NULL;
     size_t k = 0;
     if (rated && ro->n_pieces > 1) {
         for (int i = 0; i < ro->n_pieces && i < CDR_RATE_MAX_PIECES && k < 256 - 80; i++) {
-            const char *nm = ro->pieces[i].band >= 0 ? t->band_names[ro->pieces[i].band] : "*";
+            int32_t b = ro->pieces[i].band;
+            const char *nm = b >= 0 ? t->band_names[b] : "*";
             char num[24];
             if (i)
                 band_add(buf, &k, ";", 1);
-            band_add(buf, &k, nm, strlen(nm));
+            band_add(buf, &k, nm, b >= 0 ? cdr_tariff_name_len(lens, b, nm) : 1);
             band_add(buf, &k, ":", 1);
             band_add(buf, &k, num, (size_t)(put_i64(num, ro->pieces[i].units) - num));
         }
     } else if (rated && ro->band >= 0) {
         const char *nm = t->band_names[ro->band];
-        band_add(buf, &k, nm, strlen(nm));
+        band_add(buf, &k, nm, cdr_tariff_name_len(lens, ro->band, nm));
     }
     return k < 255 ? k : 255;
 }
@@ -596,14 +614,18 @@ static int put_start(char **dp, cdr_time start, cdr_month mo)
 cdr_err cdr_stmt_rated_write(cdr_csvw *w, const cdr_rated *rr, const cdr_tariff *t,
                              const char *file)
 {
+    return cdr_stmt_rated_write_n(w, rr, t, file ? file : "", file ? strlen(file) : 0);
+}
+
+cdr_err cdr_stmt_rated_write_n(cdr_csvw *w, const cdr_rated *rr, const cdr_tariff *t,
+                               const char *file, size_t file_n)
+{
     const cdr_row *row = &rr->row;
     const cdr_rate_out *ro = &rr->rating;
     int rated = (rr->status == CDR_RS_RATED || rr->status == CDR_RS_PARTIAL_FIRST) && ro->rate;
     cdr_stmt_rec o;
     cdr_stmt_rec_numbers(rr, &o);
 
-    if (!file)
-        file = "";
     const char *plan = rr->plan >= 0 ? t->plans[rr->plan].name : "";
     const char *pool = rated && ro->pool >= 0 ? t->pool_names[ro->pool] : "";
     const char *cat = rr->has_finding ? cdr_category_name(rr->finding.category) : "";
@@ -612,9 +634,12 @@ cdr_err cdr_stmt_rated_write(cdr_csvw *w, const cdr_rated *rr, const cdr_tariff 
                                                                      : "";
     const char *svc = cdr_service_name(o.service), *dir = cdr_direction_name(o.direction);
     const char *st = cdr_rec_status_name(o.status);
-    size_t file_n = strlen(file), plan_n = strlen(plan), pool_n = strlen(pool);
-    size_t cat_n = strlen(cat), expl_n = strlen(expl);
-    size_t svc_n = strlen(svc), dir_n = strlen(dir), st_n = strlen(st);
+    const cdr_tariff_index *ix = t->ix;
+    size_t plan_n = rr->plan >= 0 ? cdr_tariff_name_len(ix ? ix->plan_len : NULL, rr->plan, plan)
+                                  : 0;
+    size_t pool_n = *pool ? cdr_tariff_name_len(ix ? ix->pool_len : NULL, ro->pool, pool) : 0;
+    size_t cat_n = lit_len(cat), expl_n = *expl ? strlen(expl) : 0;
+    size_t svc_n = lit_len(svc), dir_n = lit_len(dir), st_n = lit_len(st);
     size_t id_n = row->record_id.n, msisdn_n = row->msisdn.n, peer_n = row->peer.n;
     size_t dup_n = rr->dup_of.p ? rr->dup_of.n : 0;
     size_t call_n = row->call_id.n, ref_n = row->sms_ref.n;

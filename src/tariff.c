@@ -1135,6 +1135,29 @@ static cdr_err build_refunds(ld *L)
 /* ------------------------------------------------------------ load, free */
 #define NCOLS(a) (int)(sizeof(a) / sizeof *(a))
 
+/* The names' lengths, for the row writer (tariff_int.h). */
+static size_t *lengths(char *const *names, size_t n)
+{
+    size_t *l = malloc((n ? n : 1) * sizeof *l);
+    if (l)
+        for (size_t i = 0; i < n; i++)
+            l[i] = strlen(names[i]);
+    return l;
+}
+
+static cdr_err name_lengths(ld *L)
+{
+    cdr_tariff *t = L->t;
+    cdr_tariff_index *ix = L->ix;
+    if (!(ix->band_len = lengths(t->band_names, t->n_band_names)) ||
+        !(ix->pool_len = lengths(t->pool_names, t->n_pool_names)) ||
+        !(ix->plan_len = malloc((t->n_plans ? t->n_plans : 1) * sizeof(size_t))))
+        return nomem(L);
+    for (size_t i = 0; i < t->n_plans; i++)
+        ix->plan_len[i] = strlen(t->plans[i].name);
+    return CDR_OK;
+}
+
 static cdr_err load_all(ld *L)
 {
     cdr_tariff *t = L->t;
@@ -1177,7 +1200,9 @@ static cdr_err load_all(ld *L)
         return e;
     if ((e = load_table(L, CDR_T_REFUNDS, 0, refund_cols, NCOLS(refund_cols), refund_row)))
         return e;
-    return build_refunds(L);
+    if ((e = build_refunds(L)))
+        return e;
+    return name_lengths(L);
 }
 
 cdr_err cdr_tariff_load(const char *dir, cdr_tariff **out, char *err, size_t errlen)
@@ -1240,6 +1265,9 @@ void cdr_tariff_free(cdr_tariff *t)
         cdr_sh_free(&t->ix->refunds);
         free(t->ix->rate_next);
         free(t->ix->rate_lens);
+        free(t->ix->plan_len);
+        free(t->ix->band_len);
+        free(t->ix->pool_len);
         free(t->ix->discount);
         free(t->ix->bundle);
         free(t->ix);

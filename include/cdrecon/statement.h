@@ -99,6 +99,9 @@ void cdr_stmt_rec_clear(cdr_stmt_rec *r);
  * common case): the same bytes as cdr_stmt_rec_from_rated + cdr_stmt_rec_write. */
 cdr_err cdr_stmt_rated_write(cdr_csvw *w, const cdr_rated *r, const cdr_tariff *t,
                              const char *file);
+/* The same with the file name's length given (file not NULL). */
+cdr_err cdr_stmt_rated_write_n(cdr_csvw *w, const cdr_rated *r, const cdr_tariff *t,
+                               const char *file, size_t file_n);
 
 /* Every number of the canonical record of an engine record (strings are
  * left NULL): the one place both the row writer and the store take them from. */

@@ -42,6 +42,7 @@ static int on_reject(const cdr_reject *r, void *user)
 typedef struct rec_ctx {
     rate_ctx *c;
     char **files;
+    size_t *file_len; /* strlen of each, once */
 } rec_ctx;
 
 /* Where --out names an existing device or FIFO (/dev/null, /dev/stdout, a
@@ -53,7 +54,8 @@ static FILE *direct_fp;
 static cdr_err render_rated(const cdr_rated *r, void *w, void *user)
 {
     rec_ctx *rc = user;
-    return cdr_stmt_rated_write(w, r, rc->c->t, rc->files[r->row.file_index]);
+    uint32_t f = r->row.file_index;
+    return cdr_stmt_rated_write_n(w, r, rc->c->t, rc->files[f], rc->file_len[f]);
 }
 
 /* Runs on the calling thread, bucket by bucket in order. */
@@ -99,6 +101,7 @@ int cmd_rate(int argc, char **argv)
     cdr_engine_opts eo;
     cdr_engine_opts_init(&eo);
     char **files = calloc((size_t)argc, sizeof *files);
+    size_t *file_len = NULL;
     int nfiles = 0;
     int rc = CDR_OK;
     cdr_tariff *t = NULL;
@@ -190,7 +193,13 @@ int cmd_rate(int argc, char **argv)
     cdr_err read_status = rc;
 
     cdr_stmt_rec_header(c.out);
-    rec_ctx rcx = {&c, files};
+    if (!(file_len = malloc((size_t)nfiles * sizeof *file_len))) {
+        rc = cli_fail(CDR_E_NOMEM, "out of memory");
+        goto out;
+    }
+    for (int i = 0; i < nfiles; i++)
+        file_len[i] = strlen(files[i]);
+    rec_ctx rcx = {&c, files, file_len};
     /* rows are rendered on the rating workers and written here in order */
     cdr_engine_sink sink = {.user = &rcx, .render = render_rated, .on_text = on_text};
     cdr_engine_totals tot;
@@ -226,6 +235,7 @@ out:
     cdr_tariff_free(bgt.t);
     cdr_tariff_free(t);
     free(stats);
+    free(file_len);
     free(files);
     return rc;
 }
