@@ -720,6 +720,12 @@ static cdr_err build_rates(ld *L)
         if (!e)
             return nomem(L);
         ix->rate_lens[bucket] |= 1ULL << plen;
+        if (plen) {
+            const unsigned char *rp = (const unsigned char *)r->prefix;
+            unsigned k = plen == 1 ? rp[0] : (unsigned)rp[0] << 8 | rp[1];
+            uint8_t *bits = plen == 1 ? ix->rate_b1 : ix->rate_b2;
+            bits[k >> 3] |= (uint8_t)(1u << (k & 7));
+        }
         ix->rate_next[i] = -1;
         /* Duplicate key? */
         for (int32_t j = e->a; j >= 0; j = ix->rate_next[j])
@@ -740,6 +746,13 @@ static cdr_err build_rates(ld *L)
                 j = ix->rate_next[j];
             ix->rate_next[j] = (int32_t)i;
         }
+    }
+    ix->rate_star = malloc((ix->n_buckets ? ix->n_buckets : 1) * sizeof *ix->rate_star);
+    if (!ix->rate_star)
+        return nomem(L);
+    for (size_t b = 0; b < ix->n_buckets; b++) {
+        const cdr_sh_ent *e = cdr_sh_get(&ix->prefixes, (uint32_t)b, "", 0);
+        ix->rate_star[b] = e ? e->a : -1;
     }
     return CDR_OK;
 }
@@ -1265,6 +1278,7 @@ void cdr_tariff_free(cdr_tariff *t)
         cdr_sh_free(&t->ix->refunds);
         free(t->ix->rate_next);
         free(t->ix->rate_lens);
+        free(t->ix->rate_star);
         free(t->ix->plan_len);
         free(t->ix->band_len);
         free(t->ix->pool_len);

@@ -57,6 +57,12 @@ struct cdr_tariff_index {
     cdr_shash prefixes;       /* a = first rate (chain in rate_next) / free index */
     int32_t *rate_next;
     uint64_t *rate_lens;      /* per bucket: bit L set if some prefix has length L */
+    int32_t *rate_star;       /* per bucket: the chain of its '*' prefix, -1 if none */
+    /* the first byte of each one-byte rate prefix, the first two bytes of
+     * each longer one (all buckets): a peer that starts with neither can
+     * only match '*' (bit k of [k >> 3]) */
+    uint8_t rate_b1[256 / 8];
+    uint8_t rate_b2[65536 / 8];
     size_t n_buckets;
     uint64_t free_lens;
     /* the first byte of each one-byte free prefix, the first two bytes of

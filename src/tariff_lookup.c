@@ -215,14 +215,30 @@ const cdr_rate *cdr_tariff_find_rate(const cdr_tariff *t, int32_t plan, cdr_serv
     uint64_t lens = ix->rate_lens[bucket];
     if (peer_len < CDR_PREFIX_MAX)
         lens &= (2ULL << peer_len) - 1; /* only lengths <= peer_len */
+    if (lens > 1) {
+        /* lengths >= 1 only if some prefix starts as the peer does (the
+         * usual domestic number matches only '*': no hashing) */
+        const unsigned char *p = (const unsigned char *)peer;
+        unsigned k1 = p[0], k2 = peer_len >= 2 ? (unsigned)p[0] << 8 | p[1] : 0;
+        if (!(ix->rate_b1[k1 >> 3] >> (k1 & 7) & 1))
+            lens &= ~2ULL;
+        if (peer_len < 2 || !(ix->rate_b2[k2 >> 3] >> (k2 & 7) & 1))
+            lens &= 3;
+    }
     while (lens) {
         int L = 63 - __builtin_clzll(lens);
         lens &= ~(1ULL << L);
-        const cdr_sh_ent *e = cdr_sh_get(&ix->prefixes, bucket, peer, (size_t)L);
-        if (!e)
-            continue;
+        int32_t head;
+        if (L == 0) {
+            head = ix->rate_star[bucket];
+        } else {
+            const cdr_sh_ent *e = cdr_sh_get(&ix->prefixes, bucket, peer, (size_t)L);
+            if (!e)
+                continue;
+            head = e->a;
+        }
         /* The chain holds exact bands first, then the '*' row (if any). */
-        for (int32_t i = e->a; i >= 0; i = ix->rate_next[i]) {
+        for (int32_t i = head; i >= 0; i = ix->rate_next[i]) {
             const cdr_rate *r = &t->rates[i];
             if (r->band == band || r->band < 0)
                 return r;

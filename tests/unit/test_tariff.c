@@ -286,6 +286,81 @@ static void test_free_number_filter_matches_search(void **st)
 #undef RND
 }
 
+/* cdr_tariff_find_rate skips prefix lengths no prefix can match (a
+ * first-bytes filter) and takes the '*' chain without hashing; against a
+ * brute-force search over the rates: the longest matching prefix with a row
+ * of the record's band, else its '*' row, else a shorter prefix. */
+static void test_find_rate_matches_search(void **st)
+{
+    (void)st;
+    uint64_t x = 0x2545F4914F6CDD1Dull;
+#define RND(n) (x ^= x << 13, x ^= x >> 7, x ^= x << 17, (unsigned)(x % (n)))
+    static const char *const bname[] = {"*", "peak", "offpeak"};
+    for (int round = 0; round < 40; round++) {
+        static char table[16384];
+        char pre[96][8];
+        int pb[96], np = 0;
+        size_t k = (size_t)snprintf(table, sizeof table,
+                                    "plan,service,direction,prefix,band,price,unit,increment\n");
+        int want = 1 + (int)RND(30);
+        for (int tries = 0; np < want && tries < 1000; tries++) {
+            unsigned len = RND(round % 4 == 0 ? 2 : 6);
+            for (unsigned i = 0; i < len; i++)
+                pre[np][i] = (char)('0' + RND(3));
+            pre[np][len] = '\0';
+            pb[np] = (int)RND(3);
+            int dup = 0;
+            for (int j = 0; j < np; j++)
+                dup |= strcmp(pre[j], pre[np]) == 0 && pb[j] == pb[np];
+            if (dup)
+                continue;
+            k += (size_t)snprintf(table + k, sizeof table - k, "p,voice,mo,%s,%s,0.%02d,60,60\n",
+                                  len ? pre[np] : "*", bname[pb[np]], np);
+            np++;
+        }
+        char *dir = write_dir("ratef", "plans.csv", "plan\np\n", "bands.csv",
+                              "band,days,from,to\npeak,weekday,07:00,23:00\n"
+                              "offpeak,weekday,23:00,07:00\noffpeak,weekend,00:00,24:00\n",
+                              "rates.csv", table, "subscribers.csv", "msisdn,plan,valid_from\n",
+                              (char *)NULL);
+        cdr_tariff *t = NULL;
+        char err[256];
+        if (cdr_tariff_load(dir, &t, err, sizeof err) != CDR_OK)
+            fail_msg("load: %s", err);
+        for (int q = 0; q < 5000; q++) {
+            char peer[16];
+            unsigned n = RND(9);
+            for (unsigned i = 0; i < n; i++)
+                peer[i] = (char)('0' + RND(q % 3 ? 3 : 10));
+            peer[n] = 'x'; /* not part of the number */
+            int32_t bd = (int32_t)RND((unsigned)t->n_band_names);
+            const cdr_rate *want_r = NULL;
+            for (int L = (int)n; L >= 0 && !want_r; L--) {
+                const cdr_rate *star = NULL;
+                for (size_t i = 0; i < t->n_rates; i++) {
+                    const cdr_rate *r = &t->rates[i];
+                    if ((int)strlen(r->prefix) != L || memcmp(r->prefix, peer, (size_t)L) != 0)
+                        continue;
+                    if (r->band == bd)
+                        want_r = r;
+                    else if (r->band < 0)
+                        star = r;
+                }
+                if (!want_r)
+                    want_r = star;
+            }
+            const cdr_rate *got = cdr_tariff_find_rate(t, 0, CDR_SVC_VOICE, CDR_DIR_MO, peer, n, bd);
+            if (got != want_r)
+                fail_msg("round %d peer %.*s band %d: got line %d, want line %d", round, (int)n,
+                         peer, (int)bd, got ? (int)got->line : -1,
+                         want_r ? (int)want_r->line : -1);
+        }
+        cdr_tariff_free(t);
+        rm_dir(dir);
+    }
+#undef RND
+}
+
 static void test_band_at(void **st)
 {
     (void)st;
@@ -593,6 +668,7 @@ int main(void)
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_csvtable_fast_path_matches_libcsv),
         cmocka_unit_test(test_free_number_filter_matches_search),
+        cmocka_unit_test(test_find_rate_matches_search),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
