@@ -173,7 +173,16 @@ int32_t cdr_tariff_band_at(const cdr_tariff *t, cdr_time at)
     const cdr_tariff_index *ix = t->ix;
     if (!ix->have_bands)
         return -1;
-    return ix->band_min[day_type(at)][cdr_time_of_day(at) / 60];
+    /* day_type and cdr_time_of_day in one division (twice a record) */
+    int64_t days = at / 86400, sod = at % 86400;
+    if (sod < 0) {
+        sod += 86400;
+        days--;
+    }
+    int64_t w = (days + 3) % 7; /* 1970-01-01 was a Thursday (Monday = 0) */
+    if (w < 0)
+        w += 7;
+    return ix->band_min[w < 5 ? 0 : 1][sod / 60];
 }
 
 cdr_time cdr_tariff_band_change(const cdr_tariff *t, cdr_time at)

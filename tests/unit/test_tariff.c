@@ -376,6 +376,20 @@ static void test_band_at(void **st)
     assert_int_equal(cdr_tariff_band_at(t, T("2024-01-05 12:00:00")), peak); /* Friday */
     assert_int_equal(cdr_tariff_band_at(t, T("2024-01-06 12:00:00")), off);  /* Saturday */
     assert_int_equal(cdr_tariff_band_at(t, T("2024-01-07 12:00:00")), off);  /* Sunday */
+    /* against cdr_time_weekday and cdr_time_of_day, before and after 1970
+     * (band_at does both in one division) */
+    uint64_t x = 12345;
+    for (int i = 0; i < 200000; i++) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        cdr_time at = (cdr_time)(x >> 20) % ((cdr_time)200 * 365 * 86400) -
+                      (cdr_time)100 * 365 * 86400;
+        if (i < 4000)
+            at = (cdr_time)(i - 2000) * 43 - 86400; /* around day edges near 0 */
+        int32_t tod = cdr_time_of_day(at);
+        int32_t want = cdr_time_weekday(at) < 5 && tod >= 7 * 3600 && tod < 23 * 3600 ? peak : off;
+        if (cdr_tariff_band_at(t, at) != want)
+            fail_msg("band_at(%lld): %d, want %d", (long long)at, cdr_tariff_band_at(t, at), want);
+    }
     /* band_change */
     assert_int_equal(cdr_tariff_band_change(t, T("2024-01-01 06:59:59")),
                      T("2024-01-01 07:00:00"));
