@@ -3,6 +3,7 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <cmocka.h>
@@ -113,6 +114,88 @@ static cdr_time T(const char *s)
     cdr_time t = 0;
     assert_int_equal(cdr_time_parse(s, strlen(s), &t), CDR_OK);
     return t;
+}
+
+/* cdr_time_parse reads the usual form a word at a time and falls back to
+ * the general parser for anything else; against a plain reference here
+ * (its own calendar: days counted year by year), on valid and out-of-range
+ * values and on strings with one byte replaced (digits' neighbours '/' and
+ * ':', separators, 'T', NUL, 0xFF) or a length off by one. */
+static int ref_digits(const char *s, int n, int *v)
+{
+    *v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+        *v = *v * 10 + (s[i] - '0');
+    }
+    return 1;
+}
+
+static int ref_leap(int y)
+{
+    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+static cdr_err ref_time_parse(const char *s, size_t n, cdr_time *out)
+{
+    static const int dm[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int y, m, d, hh, mi, ss;
+    if (n != 19 || (s[10] != ' ' && s[10] != 'T'))
+        return CDR_E_PARSE;
+    if (!ref_digits(s, 4, &y) || s[4] != '-' || !ref_digits(s + 5, 2, &m) || s[7] != '-' ||
+        !ref_digits(s + 8, 2, &d))
+        return CDR_E_PARSE;
+    if (y < 1900 || m < 1 || m > 12 || d < 1 || d > dm[m - 1] + (m == 2 && ref_leap(y)))
+        return CDR_E_RANGE;
+    if (!ref_digits(s + 11, 2, &hh) || s[13] != ':' || !ref_digits(s + 14, 2, &mi) ||
+        s[16] != ':' || !ref_digits(s + 17, 2, &ss))
+        return CDR_E_PARSE;
+    if (hh > 23 || mi > 59 || ss > 59)
+        return CDR_E_RANGE;
+    int64_t days = 0;
+    for (int yy = 1970; yy < y; yy++)
+        days += 365 + ref_leap(yy);
+    for (int yy = y; yy < 1970; yy++)
+        days -= 365 + ref_leap(yy);
+    for (int mm = 1; mm < m; mm++)
+        days += dm[mm - 1] + (mm == 2 && ref_leap(y));
+    days += d - 1;
+    *out = days * 86400 + hh * 3600 + mi * 60 + ss;
+    return CDR_OK;
+}
+
+static void test_time_parse_matches_reference(void **st)
+{
+    (void)st;
+    static const char subst[] = "0123456789/:- Ta\0\xff";
+    uint64_t x = 0x853C49E6748FEA9Bull;
+#define RND(n) (x ^= x << 13, x ^= x >> 7, x ^= x << 17, (unsigned)(x % (n)))
+    for (int i = 0; i < 300000; i++) {
+        char b[40];
+        unsigned v[6];
+        v[0] = 1890 + RND(220);
+        v[1] = RND(14);
+        v[2] = RND(33);
+        v[3] = RND(26);
+        v[4] = RND(62);
+        v[5] = RND(62);
+        int len = snprintf(b, sizeof b, "%04u-%02u-%02u %02u:%02u:%02u", v[0], v[1], v[2], v[3],
+                           v[4], v[5]);
+        if (i % 3 == 1) {
+            unsigned at = RND(19);
+            b[at] = subst[RND(sizeof subst - 1)];
+        }
+        size_t n = (size_t)len;
+        if (i % 50 == 7)
+            n = 18 + RND(3); /* 18, 19 or 20 bytes (b has room) */
+        cdr_time got = -1, want = -1;
+        cdr_err eg = cdr_time_parse(b, n, &got), ew = ref_time_parse(b, n, &want);
+        if (eg != ew || (ew == CDR_OK && got != want))
+            fail_msg("%.*s: %d %lld, want %d %lld", (int)n, b, (int)eg, (long long)got, (int)ew,
+                     (long long)want);
+    }
+#undef RND
 }
 
 static void test_time(void **st)
@@ -268,6 +351,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_money_parse),  cmocka_unit_test(test_money_format),
         cmocka_unit_test(test_money_round_midpoints), cmocka_unit_test(test_time),
+        cmocka_unit_test(test_time_parse_matches_reference),
         cmocka_unit_test(test_numbers),      cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
