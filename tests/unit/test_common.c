@@ -8,6 +8,7 @@
 #include <strings.h>
 #include <cmocka.h>
 
+#include "testrnd.h"
 #include "cdrecon/common.h"
 #include "cdrecon/record.h"
 
@@ -170,32 +171,30 @@ static void test_time_parse_matches_reference(void **st)
     (void)st;
     static const char subst[] = "0123456789/:- Ta\0\xff";
     uint64_t x = 0x853C49E6748FEA9Bull;
-#define RND(n) (x ^= x << 13, x ^= x >> 7, x ^= x << 17, (unsigned)(x % (n)))
     for (int i = 0; i < 300000; i++) {
         char b[40];
         unsigned v[6];
-        v[0] = 1890 + RND(220);
-        v[1] = RND(14);
-        v[2] = RND(33);
-        v[3] = RND(26);
-        v[4] = RND(62);
-        v[5] = RND(62);
+        v[0] = 1890 + trnd(&x, 220);
+        v[1] = trnd(&x, 14);
+        v[2] = trnd(&x, 33);
+        v[3] = trnd(&x, 26);
+        v[4] = trnd(&x, 62);
+        v[5] = trnd(&x, 62);
         int len = snprintf(b, sizeof b, "%04u-%02u-%02u %02u:%02u:%02u", v[0], v[1], v[2], v[3],
                            v[4], v[5]);
         if (i % 3 == 1) {
-            unsigned at = RND(19);
-            b[at] = subst[RND(sizeof subst - 1)];
+            unsigned at = trnd(&x, 19);
+            b[at] = subst[trnd(&x, sizeof subst - 1)];
         }
         size_t n = (size_t)len;
         if (i % 50 == 7)
-            n = 18 + RND(3); /* 18, 19 or 20 bytes (b has room) */
+            n = 18 + trnd(&x, 3); /* 18, 19 or 20 bytes (b has room) */
         cdr_time got = -1, want = -1;
         cdr_err eg = cdr_time_parse(b, n, &got), ew = ref_time_parse(b, n, &want);
         if (eg != ew || (ew == CDR_OK && got != want))
             fail_msg("%.*s: %d %lld, want %d %lld", (int)n, b, (int)eg, (long long)got, (int)ew,
                      (long long)want);
     }
-#undef RND
 }
 
 static void test_time(void **st)

@@ -13,6 +13,7 @@
 #include "cdrecon/tariff.h"
 #include "csvtable.h"
 #include "testbuf.h"
+#include "testrnd.h"
 
 static cdr_tariff *mini;
 
@@ -233,17 +234,16 @@ static void test_free_number_filter_matches_search(void **st)
 {
     (void)st;
     uint64_t x = 0x9E3779B97F4A7C15ull;
-#define RND(n) (x ^= x << 13, x ^= x >> 7, x ^= x << 17, (unsigned)(x % (n)))
     for (int round = 0; round < 40; round++) {
         static char table[8192];
         char pre[64][8];
         int np = 0;
         size_t k = (size_t)snprintf(table, sizeof table, "prefix,label\n");
-        int want = 1 + (int)RND(12);
+        int want = 1 + (int)trnd(&x, 12);
         while (np < want) {
-            unsigned len = 1 + RND(round % 4 == 0 ? 2 : 6);
+            unsigned len = 1 + trnd(&x, round % 4 == 0 ? 2 : 6);
             for (unsigned i = 0; i < len; i++)
-                pre[np][i] = (char)('0' + RND(4));
+                pre[np][i] = (char)('0' + trnd(&x, 4));
             pre[np][len] = '\0';
             int dup = 0;
             for (int j = 0; j < np; j++)
@@ -264,9 +264,9 @@ static void test_free_number_filter_matches_search(void **st)
             fail_msg("load: %s", err);
         for (int q = 0; q < 5000; q++) {
             char peer[16];
-            unsigned n = RND(13);
+            unsigned n = trnd(&x, 13);
             for (unsigned i = 0; i < n; i++)
-                peer[i] = (char)('0' + RND(q % 3 ? 4 : 10));
+                peer[i] = (char)('0' + trnd(&x, q % 3 ? 4 : 10));
             peer[n] = 'x'; /* not part of the number */
             int best = -1;
             size_t bl = 0;
@@ -283,7 +283,6 @@ static void test_free_number_filter_matches_search(void **st)
         cdr_tariff_free(t);
         rm_dir(dir);
     }
-#undef RND
 }
 
 /* cdr_tariff_find_rate skips prefix lengths no prefix can match (a
@@ -294,7 +293,6 @@ static void test_find_rate_matches_search(void **st)
 {
     (void)st;
     uint64_t x = 0x2545F4914F6CDD1Dull;
-#define RND(n) (x ^= x << 13, x ^= x >> 7, x ^= x << 17, (unsigned)(x % (n)))
     static const char *const bname[] = {"*", "peak", "offpeak"};
     for (int round = 0; round < 40; round++) {
         static char table[16384];
@@ -302,13 +300,13 @@ static void test_find_rate_matches_search(void **st)
         int pb[96], np = 0;
         size_t k = (size_t)snprintf(table, sizeof table,
                                     "plan,service,direction,prefix,band,price,unit,increment\n");
-        int want = 1 + (int)RND(30);
+        int want = 1 + (int)trnd(&x, 30);
         for (int tries = 0; np < want && tries < 1000; tries++) {
-            unsigned len = RND(round % 4 == 0 ? 2 : 6);
+            unsigned len = trnd(&x, round % 4 == 0 ? 2 : 6);
             for (unsigned i = 0; i < len; i++)
-                pre[np][i] = (char)('0' + RND(3));
+                pre[np][i] = (char)('0' + trnd(&x, 3));
             pre[np][len] = '\0';
-            pb[np] = (int)RND(3);
+            pb[np] = (int)trnd(&x, 3);
             int dup = 0;
             for (int j = 0; j < np; j++)
                 dup |= strcmp(pre[j], pre[np]) == 0 && pb[j] == pb[np];
@@ -329,11 +327,11 @@ static void test_find_rate_matches_search(void **st)
             fail_msg("load: %s", err);
         for (int q = 0; q < 5000; q++) {
             char peer[16];
-            unsigned n = RND(9);
+            unsigned n = trnd(&x, 9);
             for (unsigned i = 0; i < n; i++)
-                peer[i] = (char)('0' + RND(q % 3 ? 3 : 10));
+                peer[i] = (char)('0' + trnd(&x, q % 3 ? 3 : 10));
             peer[n] = 'x'; /* not part of the number */
-            int32_t bd = (int32_t)RND((unsigned)t->n_band_names);
+            int32_t bd = (int32_t)trnd(&x, (unsigned)t->n_band_names);
             const cdr_rate *want_r = NULL;
             for (int L = (int)n; L >= 0 && !want_r; L--) {
                 const cdr_rate *star = NULL;
@@ -358,7 +356,6 @@ static void test_find_rate_matches_search(void **st)
         cdr_tariff_free(t);
         rm_dir(dir);
     }
-#undef RND
 }
 
 static void test_band_at(void **st)
@@ -595,10 +592,7 @@ static cdr_err trace_row(void *ud, const cdr_str *f, size_t nf, uint32_t line, c
 static uint64_t rng = 88172645463325252ull;
 static unsigned rnd(unsigned n)
 {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (unsigned)(rng % n);
+    return trnd(&rng, n);
 }
 
 /* Random tables (plain rows, quoted fields with commas, quotes and line

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "cdrecon/tariff.h"
+#include "testrnd.h"
 
 #define NROWS 1000000
 #define NTWO 100000 /* numbers with two plan periods (the first NTWO numbers) */
@@ -127,33 +128,26 @@ static void test_million_subscribers(void **st)
  * digits, many sharing their first 16 digits, codes of letters and digits.
  * The check is the reference order itself, pair by pair. */
 static uint64_t rng = 88172645463325252ull;
-static unsigned rnd(unsigned n)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (unsigned)(rng % n);
-}
 
 #define NNUM 3000
 static char nums[NNUM][32];
 
 static void make_number(char *b)
 {
-    unsigned kind = rnd(4), len;
+    unsigned kind = trnd(&rng, 4), len;
     if (kind == 0) { /* shares the first 16 digits with many */
-        len = 16 + rnd(9);
+        len = 16 + trnd(&rng, 9);
         memcpy(b, "1391234567890123", 16);
         for (unsigned i = 16; i < len; i++)
-            b[i] = (char)('0' + rnd(3));
+            b[i] = (char)('0' + trnd(&rng, 3));
     } else if (kind == 1) { /* short: prefixes of each other */
-        len = 1 + rnd(4);
+        len = 1 + trnd(&rng, 4);
         for (unsigned i = 0; i < len; i++)
-            b[i] = i ? (char)('0' + rnd(2)) : '1';
+            b[i] = i ? (char)('0' + trnd(&rng, 2)) : '1';
     } else {
-        len = 1 + rnd(24);
+        len = 1 + trnd(&rng, 24);
         for (unsigned i = 0; i < len; i++)
-            b[i] = (char)('0' + rnd(10));
+            b[i] = (char)('0' + trnd(&rng, 10));
     }
     b[len] = '\0';
     /* the loader normalises 86 + 11-digit mobile and 0086 + mobile: keep
@@ -189,13 +183,13 @@ static void test_sort_order(void **st)
     for (size_t i = 0; i < nrow; i++)
         ord[i] = i;
     for (size_t i = nrow - 1; i > 0; i--) {
-        size_t j = rnd((unsigned)i + 1), x = ord[i];
+        size_t j = trnd(&rng, (unsigned)i + 1), x = ord[i];
         ord[i] = ord[j];
         ord[j] = x;
     }
     unsigned nper[NNUM];
     for (size_t i = 0; i < NNUM; i++)
-        nper[i] = 1 + rnd(3);
+        nper[i] = 1 + trnd(&rng, 3);
     snprintf(path, sizeof path, "%s/subscribers.csv", dir);
     FILE *fs = fopen(path, "w");
     snprintf(path, sizeof path, "%s/subscriptions.csv", dir);
@@ -213,8 +207,8 @@ static void test_sort_order(void **st)
             fprintf(fs, "%s,%s,%u-01-01,%u-12-31,0,\n", nums[i], plan[p], 2020 + p, 2020 + p);
             nsub++;
         }
-        fprintf(fv, "%s,%s,2026-0%u-01,\n", nums[i], code[rnd(7)], 1 + rnd(9));
-        fprintf(fr, "%s,2026-0%u-1%u,1.00\n", nums[i], 1 + rnd(9), rnd(10));
+        fprintf(fv, "%s,%s,2026-0%u-01,\n", nums[i], code[trnd(&rng, 7)], 1 + trnd(&rng, 9));
+        fprintf(fr, "%s,2026-0%u-1%u,1.00\n", nums[i], 1 + trnd(&rng, 9), trnd(&rng, 10));
     }
     fclose(fs);
     fclose(fv);
