@@ -720,12 +720,7 @@ static cdr_err build_rates(ld *L)
         if (!e)
             return nomem(L);
         ix->rate_lens[bucket] |= 1ULL << plen;
-        if (plen) {
-            const unsigned char *rp = (const unsigned char *)r->prefix;
-            unsigned k = plen == 1 ? rp[0] : (unsigned)rp[0] << 8 | rp[1];
-            uint8_t *bits = plen == 1 ? ix->rate_b1 : ix->rate_b2;
-            bits[k >> 3] |= (uint8_t)(1u << (k & 7));
-        }
+        cdr_pf_add(&ix->rate_pf, r->prefix, plen);
         ix->rate_next[i] = -1;
         /* Duplicate key? */
         for (int32_t j = e->a; j >= 0; j = ix->rate_next[j])
@@ -817,12 +812,7 @@ static cdr_err free_row(ld *L, const cdr_str *c, uint32_t line)
         return nomem(L);
     he->a = (int32_t)t->n_free_numbers;
     ix->free_lens |= 1ULL << c[F_PREFIX].n;
-    {
-        const unsigned char *fp = (const unsigned char *)f.prefix;
-        unsigned k = c[F_PREFIX].n == 1 ? fp[0] : (unsigned)fp[0] << 8 | fp[1];
-        uint8_t *bits = c[F_PREFIX].n == 1 ? ix->free_b1 : ix->free_b2;
-        bits[k >> 3] |= (uint8_t)(1u << (k & 7));
-    }
+    cdr_pf_add(&ix->free_pf, f.prefix, c[F_PREFIX].n);
     t->free_numbers[t->n_free_numbers++] = f;
     return CDR_OK;
 }

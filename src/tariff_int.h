@@ -44,6 +44,37 @@ void cdr_sh_free(cdr_shash *h);
 
 #define CDR_MINUTES 1440
 
+/* The first byte of each one-byte prefix and the first two bytes of each
+ * longer one (bit k of [k >> 3]): a number that starts with neither can
+ * match only an empty prefix, and is answered without hashing (most peers,
+ * for the free numbers and for every rate prefix but '*'). */
+typedef struct cdr_prefix_filter {
+    uint8_t b1[256 / 8];
+    uint8_t b2[65536 / 8];
+} cdr_prefix_filter;
+
+static inline void cdr_pf_add(cdr_prefix_filter *f, const char *prefix, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)prefix;
+    if (n == 1)
+        f->b1[p[0] >> 3] |= (uint8_t)(1u << (p[0] & 7));
+    else if (n >= 2) {
+        unsigned k = (unsigned)p[0] << 8 | p[1];
+        f->b2[k >> 3] |= (uint8_t)(1u << (k & 7));
+    }
+}
+
+/* The prefix lengths (bit L) that the n bytes at s may match. */
+static inline uint64_t cdr_pf_lengths(const cdr_prefix_filter *f, const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    if (n == 0)
+        return 1;
+    unsigned k2 = n >= 2 ? (unsigned)p[0] << 8 | p[1] : 0;
+    return 1 | (f->b1[p[0] >> 3] >> (p[0] & 7) & 1 ? 2 : 0) |
+           (n >= 2 && f->b2[k2 >> 3] >> (k2 & 7) & 1 ? ~(uint64_t)3 : 0);
+}
+
 struct cdr_tariff_index {
     cdr_arena arena;
     cdr_shash plans;          /* plan name -> a = plan index */
@@ -58,18 +89,10 @@ struct cdr_tariff_index {
     int32_t *rate_next;
     uint64_t *rate_lens;      /* per bucket: bit L set if some prefix has length L */
     int32_t *rate_star;       /* per bucket: the chain of its '*' prefix, -1 if none */
-    /* the first byte of each one-byte rate prefix, the first two bytes of
-     * each longer one (all buckets): a peer that starts with neither can
-     * only match '*' (bit k of [k >> 3]) */
-    uint8_t rate_b1[256 / 8];
-    uint8_t rate_b2[65536 / 8];
+    cdr_prefix_filter rate_pf; /* the rate prefixes of all buckets */
     size_t n_buckets;
     uint64_t free_lens;
-    /* the first byte of each one-byte free prefix, the first two bytes of
-     * each longer one: most peers start with neither, and are answered
-     * without hashing (bit k of [k >> 3]) */
-    uint8_t free_b1[256 / 8];
-    uint8_t free_b2[65536 / 8];
+    cdr_prefix_filter free_pf;
     int32_t *discount;        /* [plan * CDR_SVC__COUNT + service] -> index or -1 */
     int32_t *bundle;          /* [plan * n_pool_names + pool] -> index or -1 */
     cdr_shash subscribers;    /* msisdn -> a = first, b = count (sorted by valid_from) */

@@ -224,16 +224,7 @@ const cdr_rate *cdr_tariff_find_rate(const cdr_tariff *t, int32_t plan, cdr_serv
     uint64_t lens = ix->rate_lens[bucket];
     if (peer_len < CDR_PREFIX_MAX)
         lens &= (2ULL << peer_len) - 1; /* only lengths <= peer_len */
-    if (lens > 1) {
-        /* lengths >= 1 only if some prefix starts as the peer does (the
-         * usual domestic number matches only '*': no hashing) */
-        const unsigned char *p = (const unsigned char *)peer;
-        unsigned k1 = p[0], k2 = peer_len >= 2 ? (unsigned)p[0] << 8 | p[1] : 0;
-        if (!(ix->rate_b1[k1 >> 3] >> (k1 & 7) & 1))
-            lens &= ~2ULL;
-        if (peer_len < 2 || !(ix->rate_b2[k2 >> 3] >> (k2 & 7) & 1))
-            lens &= 3;
-    }
+    lens &= cdr_pf_lengths(&ix->rate_pf, peer, peer_len); /* a domestic number: '*' only */
     while (lens) {
         int L = 63 - __builtin_clzll(lens);
         lens &= ~(1ULL << L);
@@ -259,16 +250,7 @@ const cdr_rate *cdr_tariff_find_rate(const cdr_tariff *t, int32_t plan, cdr_serv
 const cdr_free_number *cdr_tariff_free_number(const cdr_tariff *t, const char *peer, size_t n)
 {
     const cdr_tariff_index *ix = t->ix;
-    if (n == 0)
-        return NULL; /* (prefixes are never empty) */
-    {
-        const unsigned char *p = (const unsigned char *)peer;
-        unsigned k1 = p[0], k2 = n >= 2 ? (unsigned)p[0] << 8 | p[1] : 0;
-        if (!(ix->free_b1[k1 >> 3] >> (k1 & 7) & 1) &&
-            !(n >= 2 && ix->free_b2[k2 >> 3] >> (k2 & 7) & 1))
-            return NULL; /* no free prefix starts as this number does */
-    }
-    uint64_t lens = ix->free_lens;
+    uint64_t lens = ix->free_lens & cdr_pf_lengths(&ix->free_pf, peer, n);
     if (n < CDR_PREFIX_MAX)
         lens &= (2ULL << n) - 1;
     while (lens) {
