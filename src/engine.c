@@ -1865,11 +1865,62 @@ static int cmp_group(const void *pa, const void *pb)
     return a->h < b->h ? -1 : a->h > b->h;
 }
 
+/* Sort m 64-bit keys (t: room for m more). Insertion sort for a short
+ * group, else runs of 16 merged bottom-up. */
+static void ins_u64(uint64_t *k, size_t m)
+{
+    for (size_t i = 1; i < m; i++) {
+        uint64_t x = k[i];
+        size_t j = i;
+        while (j > 0 && k[j - 1] > x) {
+            k[j] = k[j - 1];
+            j--;
+        }
+        k[j] = x;
+    }
+}
+
+static void sort_u64(uint64_t *k, uint64_t *t, size_t m)
+{
+    enum { RUN = 16 };
+    if (m <= 3 * RUN) {
+        ins_u64(k, m);
+        return;
+    }
+    for (size_t i = 0; i < m; i += RUN)
+        ins_u64(k + i, m - i < RUN ? m - i : RUN);
+    uint64_t *src = k, *dst = t;
+    for (size_t w = RUN; w < m; w *= 2) {
+        for (size_t i = 0; i < m; i += 2 * w) {
+            size_t x = i, mid = i + w < m ? i + w : m, y = mid, end = i + 2 * w < m ? i + 2 * w : m;
+            size_t o = i;
+            while (x < mid && y < end) {
+                uint64_t p = src[x], q = src[y];
+                int tk = q < p;
+                dst[o++] = tk ? q : p;
+                x += (size_t)!tk;
+                y += (size_t)tk;
+            }
+            while (x < mid)
+                dst[o++] = src[x++];
+            while (y < end)
+                dst[o++] = src[y++];
+        }
+        uint64_t *sw = src;
+        src = dst;
+        dst = sw;
+    }
+    if (src != k)
+        memcpy(k, src, m * sizeof *k);
+}
+
 /* Order a bucket's records by (msisdn hash, msisdn, start, record_id, file,
  * line): group them by hash in one pass (a small table: a bucket holds a few
  * thousand subscribers), order the groups by hash, then sort each group -
- * one subscriber's month or months, short - by time. Returns 0, or -1 if
- * memory ran out (the records are then left as they were). */
+ * one subscriber's month or months, short - by time: as 64-bit keys (start
+ * time from the group's first, position), record_id, file and line only
+ * deciding between equal start times. Returns 0, or -1 if memory ran out
+ * (the records are then left as they were). */
 static int sort_ents(ent *a, ent *tmp, size_t n)
 {
     if (n < 2)
@@ -1879,9 +1930,11 @@ static int sort_ents(ent *a, ent *tmp, size_t n)
         cap *= 2;
     int32_t *slot = malloc(cap * sizeof *slot);
     int32_t *next = malloc(n * sizeof *next);
+    int32_t *idx = malloc(n * sizeof *idx);
+    uint64_t *key = malloc(2 * n * sizeof *key);
     size_t ng = 0, gcap = 256;
     sgroup *g = malloc(gcap * sizeof *g);
-    if (!slot || !next || !g)
+    if (!slot || !next || !idx || !key || !g)
         goto nomem;
     memset(slot, 0xff, cap * sizeof *slot);
     for (size_t i = 0; i < n; i++) {
@@ -1924,42 +1977,63 @@ static int sort_ents(ent *a, ent *tmp, size_t n)
     qsort(g, ng, sizeof *g, cmp_group);
     size_t pos = 0;
     for (size_t gi = 0; gi < ng; gi++) {
-        size_t s0 = pos;
+        size_t m = g[gi].count, k = 0;
+        ent *r = tmp + pos;
+        pos += m;
+        const ent *f = &a[g[gi].first];
         int same = 1;
+        uint64_t lo = (uint64_t)f->start, hi = lo;
         for (int32_t i = g[gi].first; i >= 0; i = next[i]) {
-            tmp[pos] = a[i];
-            if (same && pos > s0 &&
-                cmp_str(b_msisdn(tmp[pos].b), tmp[pos].b->l_msisdn, b_msisdn(tmp[s0].b),
-                        tmp[s0].b->l_msisdn) != 0)
+            const ent *x = &a[i];
+            idx[k++] = i;
+            if (same && x != f &&
+                cmp_str(b_msisdn(x->b), x->b->l_msisdn, b_msisdn(f->b), f->b->l_msisdn) != 0)
                 same = 0; /* two numbers share a hash: sort by the full order */
-            pos++;
+            if (x->start < (int64_t)lo)
+                lo = (uint64_t)x->start;
+            if (x->start > (int64_t)hi)
+                hi = (uint64_t)x->start;
         }
-        size_t m = pos - s0;
-        ent *r = tmp + s0;
-        if (!same) {
-            qsort(r, m, sizeof *r, cmp_ent);
-        } else if (m <= 64) {
-            for (size_t i = 1; i < m; i++) {
+        if (!same || m >= ((size_t)1 << 24) || hi - lo >= ((uint64_t)1 << 40)) {
+            for (k = 0; k < m; k++)
+                r[k] = a[idx[k]];
+            qsort(r, m, sizeof *r, same ? cmp_time_q : cmp_ent);
+            continue;
+        }
+        for (k = 0; k < m; k++)
+            key[k] = ((uint64_t)a[idx[k]].start - lo) << 24 | k;
+        sort_u64(key, key + n, m);
+        for (k = 0; k < m; k++)
+            r[k] = a[idx[key[k] & 0xffffff]];
+        /* equal start times: by record_id, file, line */
+        for (size_t j = 0; j < m;) {
+            size_t e = j + 1;
+            while (e < m && key[e] >> 24 == key[j] >> 24)
+                e++;
+            for (size_t i = j + 1; i < e; i++) {
                 ent x = r[i];
-                size_t j = i;
-                while (j > 0 && cmp_time(&r[j - 1], &x) > 0) {
-                    r[j] = r[j - 1];
-                    j--;
+                size_t y = i;
+                while (y > j && cmp_time(&r[y - 1], &x) > 0) {
+                    r[y] = r[y - 1];
+                    y--;
                 }
-                r[j] = x;
+                r[y] = x;
             }
-        } else {
-            qsort(r, m, sizeof *r, cmp_time_q);
+            j = e;
         }
     }
     memcpy(a, tmp, n * sizeof *a);
     free(slot);
     free(next);
+    free(idx);
+    free(key);
     free(g);
     return 0;
 nomem:
     free(slot);
     free(next);
+    free(idx);
+    free(key);
     free(g);
     return -1;
 }

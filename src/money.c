@@ -104,6 +104,19 @@ size_t cdr_money_format(cdr_money v, int min_decimals, char *buf)
 
 cdr_err cdr_money_round(__int128 num, __int128 den, cdr_money step, cdr_money *out)
 {
+    /* Every usual charge: num, den and step small and positive, so that
+     * the formula below fits in 64 bits (2*num + step*den < 2^62 + 2^60,
+     * 2*step*den < 2^61) - the same quotient without 128-bit arithmetic,
+     * twice a record. */
+    if (num >= 0 && num < ((__int128)1 << 61) && den > 0 && den < ((__int128)1 << 30) &&
+        step > 0 && step < ((cdr_money)1 << 30)) {
+        uint64_t n64 = (uint64_t)num, d64 = (uint64_t)den, s64 = (uint64_t)step;
+        uint64_t r = (2 * n64 + s64 * d64) / (2 * s64 * d64) * s64;
+        if (r > (uint64_t)CDR_MONEY_MAX)
+            return CDR_E_RANGE;
+        *out = (cdr_money)r;
+        return CDR_OK;
+    }
     if (den <= 0 || step <= 0 || den > ((__int128)1 << 62))
         return CDR_E_RANGE;
     if (num > ((__int128)1 << 124) || num < -((__int128)1 << 124))

@@ -108,6 +108,36 @@ static void test_money_round_midpoints(void **st)
                     assert_true(o == (cdr_money)q);
                 }
             }
+    /* on both sides of the 64-bit path's limits (num 2^61, den and step
+     * 2^30), small values and midpoints: the quotient computed in 128 bits */
+    uint64_t x = 88172645463325252ull;
+    for (int i = 0; i < 200000; i++) {
+        __int128 lim[3] = {(__int128)1 << 61, (__int128)1 << 30, (__int128)1 << 30};
+        __int128 v[3];
+        for (int j = 0; j < 3; j++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            switch (x % 4) {
+            case 0:
+                v[j] = lim[j] - 4 + (__int128)(x >> 8) % 8; /* at the limit */
+                break;
+            case 1:
+                v[j] = (__int128)(x >> 8) % 1000 + (j ? 1 : 0);
+                break;
+            default:
+                v[j] = (__int128)x % (lim[j] * 2) + (j ? 1 : 0);
+            }
+        }
+        if (i % 3 == 0) /* an exact midpoint: num/den = (k + 1/2) step */
+            v[0] = ((__int128)(x >> 20) % 100000 * 2 + 1) * v[2] * v[1] / 2;
+        __int128 q = (2 * v[0] + v[2] * v[1]) / (2 * v[2] * v[1]) * v[2];
+        cdr_err e = cdr_money_round(v[0], v[1], (cdr_money)v[2], &o);
+        if (q > CDR_MONEY_MAX) {
+            assert_int_equal(e, CDR_E_RANGE);
+        } else {
+            assert_int_equal(e, CDR_OK);
+            assert_true(o == (cdr_money)q);
+        }
+    }
 }
 
 static cdr_time T(const char *s)

@@ -508,6 +508,60 @@ static void test_order_and_spill(void **st)
     }
 }
 
+/* The order records are rated and delivered in, checked against its
+ * definition rather than against another run: per subscriber by start
+ * time, record_id, then line - with many equal start times, repeated
+ * record_ids, and subscribers of 1 to 2000 records (the sort's short and
+ * merged paths), as given, reversed and spilled. */
+static void check_time_order(int n)
+{
+    assert_int_equal(NRES, n);
+    for (int i = 1; i < NRES; i++) {
+        const cdr_row *a = &RES[i - 1].r.row, *b = &RES[i].r.row;
+        if (a->msisdn.n != b->msisdn.n || memcmp(a->msisdn.p, b->msisdn.p, a->msisdn.n))
+            continue;
+        int c = a->start < b->start ? -1 : a->start > b->start;
+        if (!c)
+            c = strcmp(RES[i - 1].rid, RES[i].rid);
+        if (!c)
+            c = a->line < b->line ? -1 : a->line > b->line;
+        if (c >= 0)
+            fail_msg("record %d (%s) delivered after %s", i, RES[i].rid, RES[i - 1].rid);
+    }
+}
+
+static void test_time_order(void **st)
+{
+    (void)st;
+    enum { N = 4000 };
+    static rowspec rs[N], rev[N];
+    static char ids[N][16], starts[N][20];
+    static const char *const subs[] = {"13900000001", "13900000002", "13900000003",
+                                       "13900000004", "13900000005", "13900000006",
+                                       "13900000007", "13900000008"};
+    static const int upto[] = {1, 3, 20, 68, 117, 417, 2417, N}; /* 1, 2, 17, 48, 49, 300, 2000, rest */
+    for (int i = 0; i < N; i++) {
+        int sub = 0;
+        while (i >= upto[sub])
+            sub++;
+        /* 37 distinct start times a subscriber; every 50th record_id repeated */
+        int k = (i * 7919) % N;
+        snprintf(ids[i], 16, "X%05d", i % 50 == 49 ? (k + 1) % N : k);
+        snprintf(starts[i], 20, "2026-10-%02d 10:%02d:00", 1 + (i * 13) % 37 % 28, (i * 13) % 37);
+        rs[i] = (rowspec){ids[i], subs[sub], "voice", "mo", "13811112222", starts[i], 60, "0.19",
+                          NULL, 0, NULL, 0, 0};
+        rev[N - 1 - i] = rs[i];
+    }
+    run_rows(rs, N, 0, NULL);
+    check_time_order(N);
+    run_rows(rev, N, 0, NULL);
+    check_time_order(N);
+    cdr_engine_totals tot;
+    run_rows(rev, N, 1, &tot);
+    assert_true(tot.spilled);
+    check_time_order(N);
+}
+
 static void test_tiers_and_special(void **st)
 {
     (void)st;
@@ -578,7 +632,7 @@ int main(void)
         cmocka_unit_test(test_rounding_midpoints), cmocka_unit_test(test_bundle_time_order),
         cmocka_unit_test(test_discount_and_free), cmocka_unit_test(test_partials_and_segments),
         cmocka_unit_test(test_diagnosis),        cmocka_unit_test(test_flags),
-        cmocka_unit_test(test_order_and_spill),  cmocka_unit_test(test_tiers_and_special),
+        cmocka_unit_test(test_order_and_spill),  cmocka_unit_test(test_time_order),  cmocka_unit_test(test_tiers_and_special),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -88,7 +88,13 @@ static void make_tariff(fixture *f)
 
 static int64_t any_i64(void)
 {
-    switch (below(9)) {
+    switch (below(10)) {
+    case 9: { /* every width: a value of 1 to 19 digits */
+        uint64_t p = 1;
+        for (uint64_t k = below(19); k; k--)
+            p *= 10;
+        return (int64_t)(p + below(p * 9));
+    }
     case 6: /* whole fen (the money writer's short path), either sign */
         return (int64_t)below(100000000) * 10000 * (below(2) ? 1 : -1);
     case 7: { /* the extremes, as they are and cut to whole fen */
