@@ -719,10 +719,13 @@ static int has_ctl(cdr_str v)
 }
 
 /* Type a row whose field count matches the header. 0 = accepted. */
-static int type_row(rd *r, const cdr_str *f, int check_bytes, cdr_row *row)
+static int type_row(rd *r, const cdr_str *f, size_t raw_n, int check_bytes, cdr_row *row)
 {
     char lab[128];
-    for (size_t i = 0; i < r->ncols; i++) {
+    /* (a field is never longer than the raw row it came from: a row within
+     * max_field and of plain bytes needs no look at its fields here) */
+    size_t nchk = check_bytes || raw_n > r->o->max_field ? r->ncols : 0;
+    for (size_t i = 0; i < nchk; i++) {
         if (f[i].n > r->o->max_field)
             return reasonf(r, "field longer than %zu bytes in column %s (%zu bytes)",
                            r->o->max_field, col_label(r, i, lab, sizeof lab), f[i].n);
@@ -959,7 +962,7 @@ static void row_done(rd *r, const cdr_str *f, size_t nf, const char *raw, size_t
         return;
     }
     cdr_row row;
-    if (type_row(r, f, check_bytes, &row)) {
+    if (type_row(r, f, raw_n, check_bytes, &row)) {
         reject(r, raw, raw_n, raw_n, r->row_line, r->row_off);
         return;
     }
@@ -1300,7 +1303,7 @@ static void on_line(rd *r, const char *p, size_t n, int term)
     if (!r->o->no_fast_path) {
         /* Fast path: split on ',' while classifying bytes. */
         size_t cap = r->have_header ? r->ncols + 1 : MAX_COLUMNS + 2;
-        if (grow_fields(r, r->have_header ? cap : 64)) {
+        if (grow_fields(r, cap)) { /* then nf < cap is all the loops check */
             reasonf(r, "out of memory");
             reject(r, p, cn, cn, line, off);
             return;
@@ -1308,6 +1311,7 @@ static void on_line(rd *r, const char *p, size_t n, int term)
         unsigned flags = 0;
         size_t nf = 0, start = 0, i = 0;
         const unsigned char *u = (const unsigned char *)p;
+        cdr_str *fl = r->fields; /* (a local: stores through it cannot move r's fields) */
         /* 16 bytes a step while they hold nothing but commas and plain bytes
          * (no quote, CR, NUL or byte >= 0x80): the byte loop below classifies
          * the rest of the line from the first such block. */
@@ -1327,10 +1331,8 @@ static void on_line(rd *r, const char *p, size_t n, int term)
                 size_t at = i + (size_t)__builtin_ctz(commas);
                 commas &= commas - 1;
                 if (nf < cap) {
-                    if (nf >= r->fields_cap && grow_fields(r, nf + 1))
-                        goto grown;
-                    r->fields[nf].p = p + start;
-                    r->fields[nf].n = at - start;
+                    fl[nf].p = p + start;
+                    fl[nf].n = at - start;
                 }
                 nf++;
                 start = at + 1;
@@ -1343,10 +1345,8 @@ static void on_line(rd *r, const char *p, size_t n, int term)
                 continue;
             if (k == 1) {
                 if (nf < cap) {
-                    if (nf >= r->fields_cap && grow_fields(r, nf + 1))
-                        break;
-                    r->fields[nf].p = p + start;
-                    r->fields[nf].n = i - start;
+                    fl[nf].p = p + start;
+                    fl[nf].n = i - start;
                 }
                 nf++;
                 start = i + 1;
@@ -1354,16 +1354,10 @@ static void on_line(rd *r, const char *p, size_t n, int term)
                 flags |= k;
             }
         }
-    grown:
         if (!(flags & 6)) {
             if (nf < cap) {
-                if (nf >= r->fields_cap && grow_fields(r, nf + 1)) {
-                    reasonf(r, "out of memory");
-                    reject(r, p, cn, cn, line, off);
-                    return;
-                }
-                r->fields[nf].p = p + start;
-                r->fields[nf].n = cn - start;
+                fl[nf].p = p + start;
+                fl[nf].n = cn - start;
             }
             nf++;
             row_done(r, r->fields, nf, p, cn, flags != 0);

@@ -288,6 +288,26 @@ static void test_numbers(void **st)
     assert_int_equal(cdr_number_normalise("", 0, &o), CDR_E_PARSE);
     assert_int_equal(cdr_number_normalise("138-0013", 8, &o), CDR_E_PARSE);
     assert_int_equal(cdr_number_normalise("+", 1, &o), CDR_E_PARSE);
+    /* the digit check (eight bytes at a time) against a byte loop: every
+     * length up to CDR_NUMBER_MAX + 1, every byte value at every position */
+    char s[CDR_NUMBER_MAX + 2];
+    int rejected = 0;
+    for (size_t n = 1; n <= CDR_NUMBER_MAX + 1; n++)
+        for (size_t at = 0; at < n; at++)
+            for (int c = 0; c < 256; c++) {
+                for (size_t i = 0; i < n; i++)
+                    s[i] = (char)('0' + (i * 7 + n) % 10);
+                s[at] = (char)c;
+                size_t plus = s[0] == '+';
+                int ok = n - plus >= 1 && n - plus <= CDR_NUMBER_MAX;
+                for (size_t i = plus; i < n; i++)
+                    ok &= s[i] >= '0' && s[i] <= '9';
+                cdr_err e = cdr_number_normalise(s, n, &o);
+                if ((e == CDR_OK) != ok)
+                    fail_msg("length %zu, byte 0x%02x at %zu: %d", n, c, at, (int)e);
+                rejected += !ok;
+            }
+    assert_true(rejected > 10000);
     char b[64];
     cdr_number_mask("13812341234", 11, b);
     assert_string_equal(b, "138****1234");
