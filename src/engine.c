@@ -758,6 +758,23 @@ static int cmp_str(const char *a, size_t an, const char *b, size_t bn)
     return an < bn ? -1 : an > bn;
 }
 
+/* Whether two strings are equal: inline for 8 to 16 bytes (the msisdns
+ * compared twice a record), else the library's memcmp. */
+static inline int same_str(const char *a, size_t an, const char *b, size_t bn)
+{
+    if (an != bn)
+        return 0;
+    if (an >= 8 && an <= 16) {
+        uint64_t x0, x1, y0, y1;
+        memcpy(&x0, a, 8);
+        memcpy(&y0, b, 8);
+        memcpy(&x1, a + an - 8, 8);
+        memcpy(&y1, b + an - 8, 8);
+        return ((x0 ^ y0) | (x1 ^ y1)) == 0;
+    }
+    return memcmp(a, b, an) == 0;
+}
+
 static int cmp_ent(const void *pa, const void *pb)
 {
     const ent *a = pa, *b = pb;
@@ -1987,7 +2004,7 @@ static int sort_ents(ent *a, ent *tmp, size_t n)
             const ent *x = &a[i];
             idx[k++] = i;
             if (same && x != f &&
-                cmp_str(b_msisdn(x->b), x->b->l_msisdn, b_msisdn(f->b), f->b->l_msisdn) != 0)
+                !same_str(b_msisdn(x->b), x->b->l_msisdn, b_msisdn(f->b), f->b->l_msisdn))
                 same = 0; /* two numbers share a hash: sort by the full order */
             if (x->start < (int64_t)lo)
                 lo = (uint64_t)x->start;
@@ -2140,8 +2157,8 @@ static cdr_err run_bucket(ctx *c, int bi)
         while (s0 < z && err == CDR_OK) {
             size_t end = s0 + 1;
             while (end < z && ents[end].h == ents[s0].h &&
-                   cmp_str(b_msisdn(ents[end].b), ents[end].b->l_msisdn, b_msisdn(ents[s0].b),
-                           ents[s0].b->l_msisdn) == 0)
+                   same_str(b_msisdn(ents[end].b), ents[end].b->l_msisdn, b_msisdn(ents[s0].b),
+                            ents[s0].b->l_msisdn))
                 end++;
             err = process_subscriber(c, ents + s0, end - s0);
             s0 = end;

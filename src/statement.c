@@ -527,6 +527,36 @@ CDR_CSV_INLINE char *put_view(char *d, const char *p, size_t n)
     return cdr_csv_put_cellz(d, p, n, 1);
 }
 
+/* A cell known to need no quotes, guard or cut: our own names (service,
+ * direction, status, category, flags), a month of years 1000-9999, a cell
+ * rendered before (a tariff name's, the file's). Copied as it is. */
+CDR_CSV_INLINE char *put_raw(char *d, const char *s, size_t n)
+{
+    if (n <= 16) {
+        if (n >= 8) {
+            uint64_t a, b;
+            memcpy(&a, s, 8);
+            memcpy(&b, s + n - 8, 8);
+            memcpy(d, &a, 8);
+            memcpy(d + n - 8, &b, 8);
+        } else if (n >= 4) {
+            uint32_t a, b;
+            memcpy(&a, s, 4);
+            memcpy(&b, s + n - 4, 4);
+            memcpy(d, &a, 4);
+            memcpy(d + n - 4, &b, 4);
+        } else if (n > 0) {
+            char x = s[0], y = s[n / 2], z = s[n - 1];
+            d[0] = x;
+            d[n / 2] = y;
+            d[n - 1] = z;
+        }
+        return d + n;
+    }
+    memcpy(d, s, n);
+    return d + n;
+}
+
 /* Append to a 256-byte buffer as snprintf(buf + k, 256 - k, ...) would:
  * *k counts every byte, the buffer keeps the first 255. */
 static void band_add(char *buf, size_t *k, const char *s, size_t n)
@@ -586,6 +616,7 @@ static size_t band_text(const cdr_rated *rr, const cdr_tariff *t, int rated, cha
 typedef struct month_cache {
     cdr_month mo;
     int bounded; /* m0, m1 are set (a month of the years 1900..9999) */
+    int plain;   /* the text is YYYY-MM of years 1000..9999: no quotes or guard */
     cdr_time m0, m1;
     size_t len;
     char text[16];
@@ -593,14 +624,16 @@ typedef struct month_cache {
 
 static const month_cache *month_of(cdr_month mo)
 {
-    static _Thread_local month_cache mc = {-1, 0, 0, 0, 0, ""};
+    static _Thread_local month_cache mc = {-1, 0, 0, 0, 0, 0, ""};
     if (mo != mc.mo) {
         mc.bounded = mo >= 1900 * 12 && mo < 10000 * 12;
+        mc.plain = mo >= 1000 * 12 && mo < 10000 * 12;
         if (mc.bounded) {
             mc.m0 = cdr_month_start(mo);
             mc.m1 = cdr_month_start(mo + 1);
         }
         mc.len = cdr_month_format(mo, mc.text);
+        mc.plain &= mc.len == 7; /* YYYY-MM */
         mc.mo = mo;
     }
     return &mc;
@@ -633,8 +666,31 @@ cdr_err cdr_stmt_rated_write(cdr_csvw *w, const cdr_rated *rr, const cdr_tariff 
     return cdr_stmt_rated_write_n(w, rr, t, file ? file : "", file ? strlen(file) : 0);
 }
 
+char *cdr_stmt_file_cell(const char *file, size_t n, size_t *cell_n)
+{
+    char *c = malloc(CDR_CSV_CELL_MAX(n));
+    if (c)
+        *cell_n = (size_t)(put_text(c, file, n) - c);
+    return c;
+}
+
+static cdr_err rated_write(cdr_csvw *w, const cdr_rated *rr, const cdr_tariff *t,
+                           const char *file, size_t file_n, int file_is_cell);
+
 cdr_err cdr_stmt_rated_write_n(cdr_csvw *w, const cdr_rated *rr, const cdr_tariff *t,
                                const char *file, size_t file_n)
+{
+    return rated_write(w, rr, t, file, file_n, 0);
+}
+
+cdr_err cdr_stmt_rated_write_cell(cdr_csvw *w, const cdr_rated *rr, const cdr_tariff *t,
+                                  const char *file_cell, size_t cell_n)
+{
+    return rated_write(w, rr, t, file_cell, cell_n, 1);
+}
+
+static cdr_err rated_write(cdr_csvw *w, const cdr_rated *rr, const cdr_tariff *t,
+                           const char *file, size_t file_n, int file_is_cell)
 {
     const cdr_row *row = &rr->row;
     const cdr_rate_out *ro = &rr->rating;
@@ -659,8 +715,18 @@ cdr_err cdr_stmt_rated_write_n(cdr_csvw *w, const cdr_rated *rr, const cdr_tarif
     size_t id_n = row->record_id.n, msisdn_n = row->msisdn.n, peer_n = row->peer.n;
     size_t dup_n = rr->dup_of.p ? rr->dup_of.n : 0;
     size_t call_n = row->call_id.n, ref_n = row->sms_ref.n;
+    /* plan, band and pool as cells rendered when the tariff was loaded
+     * (a tariff made by hand, as in tests, has none: put_text) */
+    static const cdr_name_cell none = {"", 0};
+    const cdr_name_cell *plan_c = NULL, *band_c = NULL, *pool_c = NULL;
+    if (ix && ix->plan_cell) {
+        plan_c = rr->plan >= 0 ? &ix->plan_cell[rr->plan] : &none;
+        pool_c = rated && ro->pool >= 0 ? &ix->pool_cell[ro->pool] : &none;
+        if (!(rated && ro->n_pieces > 1))
+            band_c = rated && ro->band >= 0 ? &ix->band_cell[ro->band] : &none;
+    }
     char band[256];
-    size_t band_n = band_text(rr, t, rated, band);
+    size_t band_n = band_c ? 0 : band_text(rr, t, rated, band);
     char flags[32];
     size_t flags_n = cdr_flags_format(o.flags, flags);
 
@@ -678,8 +744,9 @@ cdr_err cdr_stmt_rated_write_n(cdr_csvw *w, const cdr_rated *rr, const cdr_tarif
                  CDR_CSV_CELL_MAX(file_n) + CDR_CSV_CELL_MAX(id_n) + CDR_CSV_CELL_MAX(msisdn_n) +
                  CDR_CSV_CELL_MAX(svc_n) + CDR_CSV_CELL_MAX(dir_n) + CDR_CSV_CELL_MAX(peer_n) +
                  CDR_CSV_CELL_MAX(st_n) + CDR_CSV_CELL_MAX(dup_n) + CDR_CSV_CELL_MAX(call_n) +
-                 CDR_CSV_CELL_MAX(ref_n) + CDR_CSV_CELL_MAX(plan_n) + CDR_CSV_CELL_MAX(band_n) +
-                 CDR_CSV_CELL_MAX(pool_n) + CDR_CSV_CELL_MAX(cat_n) +
+                 CDR_CSV_CELL_MAX(ref_n) + CDR_CSV_CELL_MAX(plan_c ? plan_c->n : plan_n) +
+                 CDR_CSV_CELL_MAX(band_c ? band_c->n : band_n) +
+                 CDR_CSV_CELL_MAX(pool_c ? pool_c->n : pool_n) + CDR_CSV_CELL_MAX(cat_n) +
                  CDR_CSV_CELL_MAX(flags_n) + CDR_CSV_CELL_MAX(expl_n) + CDR_CSV_CELL_MAX(ex_n);
     char *d = cdr_csvw_row_begin(w, max);
     if (!d) {
@@ -688,7 +755,7 @@ cdr_err cdr_stmt_rated_write_n(cdr_csvw *w, const cdr_rated *rr, const cdr_tarif
         return cdr_csvw_status(w);
     }
     char tb[32];
-    d = put_text(d, file, file_n);
+    d = file_is_cell ? put_raw(d, file, file_n) : put_text(d, file, file_n);
     *d++ = ',';
     d = put_u64(d, o.line);
     *d++ = ',';
@@ -700,12 +767,17 @@ cdr_err cdr_stmt_rated_write_n(cdr_csvw *w, const cdr_rated *rr, const cdr_tarif
     *d++ = ',';
     {
         const month_cache *m = month_of(o.month);
-        d = put_text(d, m->text, m->len);
+        if (m->plain) {
+            memcpy(d, m->text, 7);
+            d += 7;
+        } else {
+            d = put_text(d, m->text, m->len);
+        }
     }
     *d++ = ',';
-    d = put_text(d, svc, svc_n);
+    d = put_raw(d, svc, svc_n);
     *d++ = ',';
-    d = put_text(d, dir, dir_n);
+    d = put_raw(d, dir, dir_n);
     *d++ = ',';
     d = put_view(d, row->peer.p, peer_n);
     *d++ = ',';
@@ -730,7 +802,7 @@ cdr_err cdr_stmt_rated_write_n(cdr_csvw *w, const cdr_rated *rr, const cdr_tarif
         *d++ = ',';
     }
     *d++ = ',';
-    d = put_text(d, st, st_n);
+    d = put_raw(d, st, st_n);
     *d++ = ',';
     d = put_view(d, rr->dup_of.p, dup_n);
     *d++ = ',';
@@ -746,7 +818,7 @@ cdr_err cdr_stmt_rated_write_n(cdr_csvw *w, const cdr_rated *rr, const cdr_tarif
     *d++ = ',';
     d = put_i64(d, o.sms_parts);
     *d++ = ',';
-    d = put_text(d, plan, plan_n);
+    d = plan_c ? put_raw(d, plan_c->p, plan_c->n) : put_text(d, plan, plan_n);
     *d++ = ',';
     if (o.rate_line) {
         d = put_u64(d, o.rate_line);
@@ -762,18 +834,18 @@ cdr_err cdr_stmt_rated_write_n(cdr_csvw *w, const cdr_rated *rr, const cdr_tarif
         *d++ = ',';
     }
     *d++ = ',';
-    d = put_text(d, band, band_n);
+    d = band_c ? put_raw(d, band_c->p, band_c->n) : put_text(d, band, band_n);
     *d++ = ',';
-    d = put_text(d, pool, pool_n);
+    d = pool_c ? put_raw(d, pool_c->p, pool_c->n) : put_text(d, pool, pool_n);
     *d++ = ',';
     d = put_opt(d, o.pool_after);
     *d++ = ',';
     if (o.discount_micro > 0)
         d = cdr_csv_put_cell(d, tb, cdr_money_format(o.discount_micro, 0, tb), 0);
     *d++ = ',';
-    d = put_text(d, cat, cat_n);
+    d = put_raw(d, cat, cat_n);
     *d++ = ',';
-    d = put_text(d, flags, flags_n);
+    d = put_raw(d, flags, flags_n);
     *d++ = ',';
     d = put_text(d, expl, expl_n);
     *d++ = ',';

@@ -11,6 +11,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "csvout.h"
 #include "csvtable.h"
 #include "sha256.h"
 #include "tariff_int.h"
@@ -1148,17 +1149,70 @@ static size_t *lengths(char *const *names, size_t n)
     return l;
 }
 
-static cdr_err name_lengths(ld *L)
+int cdr_tariff_index_names(const cdr_tariff *t, cdr_tariff_index *ix)
 {
-    cdr_tariff *t = L->t;
-    cdr_tariff_index *ix = L->ix;
     if (!(ix->band_len = lengths(t->band_names, t->n_band_names)) ||
         !(ix->pool_len = lengths(t->pool_names, t->n_pool_names)) ||
         !(ix->plan_len = malloc((t->n_plans ? t->n_plans : 1) * sizeof(size_t))))
-        return nomem(L);
+        return -1;
     for (size_t i = 0; i < t->n_plans; i++)
         ix->plan_len[i] = strlen(t->plans[i].name);
-    return CDR_OK;
+    /* and as the row writer's cells: one buffer for all of them */
+    size_t total = 0, nn = t->n_plans + t->n_band_names + t->n_pool_names;
+    for (size_t i = 0; i < t->n_plans; i++)
+        total += CDR_CSV_CELL_MAX(ix->plan_len[i]);
+    for (size_t i = 0; i < t->n_band_names; i++)
+        total += CDR_CSV_CELL_MAX(ix->band_len[i] < 255 ? ix->band_len[i] : 255);
+    for (size_t i = 0; i < t->n_pool_names; i++)
+        total += CDR_CSV_CELL_MAX(ix->pool_len[i]);
+    cdr_name_cell *cells = malloc((nn ? nn : 1) * sizeof *cells);
+    char *text = malloc(total ? total : 1);
+    if (!cells || !text) {
+        free(cells);
+        free(text);
+        return -1;
+    }
+    ix->plan_cell = cells;
+    ix->band_cell = cells + t->n_plans;
+    ix->pool_cell = ix->band_cell + t->n_band_names;
+    ix->cell_text = text;
+    char *d = text;
+    for (size_t i = 0; i < nn; i++) {
+        const char *nm;
+        size_t n;
+        if (i < t->n_plans) {
+            nm = t->plans[i].name;
+            n = ix->plan_len[i];
+        } else if (i < t->n_plans + t->n_band_names) {
+            nm = t->band_names[i - t->n_plans];
+            n = ix->band_len[i - t->n_plans];
+            n = n < 255 ? n : 255; /* the band column keeps 255 bytes */
+        } else {
+            nm = t->pool_names[i - t->n_plans - t->n_band_names];
+            n = ix->pool_len[i - t->n_plans - t->n_band_names];
+        }
+        char *e = cdr_csv_put_cell(d, nm, n, 1);
+        cells[i] = (cdr_name_cell){d, (size_t)(e - d)};
+        d = e;
+    }
+    return 0;
+}
+
+void cdr_tariff_index_names_free(cdr_tariff_index *ix)
+{
+    free(ix->plan_len);
+    free(ix->band_len);
+    free(ix->pool_len);
+    free(ix->plan_cell);
+    free(ix->cell_text);
+    ix->plan_len = ix->band_len = ix->pool_len = NULL;
+    ix->plan_cell = ix->band_cell = ix->pool_cell = NULL;
+    ix->cell_text = NULL;
+}
+
+static cdr_err name_lengths(ld *L)
+{
+    return cdr_tariff_index_names(L->t, L->ix) ? nomem(L) : CDR_OK;
 }
 
 static cdr_err load_all(ld *L)
@@ -1269,9 +1323,7 @@ void cdr_tariff_free(cdr_tariff *t)
         free(t->ix->rate_next);
         free(t->ix->rate_lens);
         free(t->ix->rate_star);
-        free(t->ix->plan_len);
-        free(t->ix->band_len);
-        free(t->ix->pool_len);
+        cdr_tariff_index_names_free(t->ix);
         free(t->ix->discount);
         free(t->ix->bundle);
         free(t->ix);

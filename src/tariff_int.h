@@ -75,6 +75,12 @@ static inline uint64_t cdr_pf_lengths(const cdr_prefix_filter *f, const char *s,
            (n >= 2 && f->b2[k2 >> 3] >> (k2 & 7) & 1 ? ~(uint64_t)3 : 0);
 }
 
+/* A name rendered as a CSV cell: the bytes the row writer would write. */
+typedef struct cdr_name_cell {
+    const char *p;
+    size_t n;
+} cdr_name_cell;
+
 struct cdr_tariff_index {
     cdr_arena arena;
     cdr_shash plans;          /* plan name -> a = plan index */
@@ -101,7 +107,16 @@ struct cdr_tariff_index {
     /* the lengths of the plan, band and pool names (the row writer's
      * strlen calls were 3 % of rate's workers) */
     size_t *plan_len, *band_len, *pool_len;
+    /* the same names as the row writer's CSV cells (quoted, guarded),
+     * rendered once; a band name cut at 255 bytes as the band column is */
+    cdr_name_cell *plan_cell, *band_cell, *pool_cell;
+    char *cell_text;
 };
+
+/* The names' lengths and cells of t into ix (0, or -1: out of memory; what
+ * was made is freed by cdr_tariff_index_names_free). */
+int cdr_tariff_index_names(const cdr_tariff *t, cdr_tariff_index *ix);
+void cdr_tariff_index_names_free(cdr_tariff_index *ix);
 
 /* The length of name i (plan, band or pool) of a loaded tariff; a tariff
  * made by hand (tests) has no lengths: strlen. */

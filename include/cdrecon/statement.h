@@ -102,6 +102,12 @@ cdr_err cdr_stmt_rated_write(cdr_csvw *w, const cdr_rated *r, const cdr_tariff *
 /* The same with the file name's length given (file not NULL). */
 cdr_err cdr_stmt_rated_write_n(cdr_csvw *w, const cdr_rated *r, const cdr_tariff *t,
                                const char *file, size_t file_n);
+/* The file column as its CSV cell (malloc'd, *cell_n bytes, no NUL), and
+ * the row writer given that cell: for a caller writing many rows of one
+ * file (rate's workers), the file name is quoted and guarded once. */
+char *cdr_stmt_file_cell(const char *file, size_t n, size_t *cell_n);
+cdr_err cdr_stmt_rated_write_cell(cdr_csvw *w, const cdr_rated *r, const cdr_tariff *t,
+                                  const char *file_cell, size_t cell_n);
 
 /* Every number of the canonical record of an engine record (strings are
  * left NULL): the one place both the row writer and the store take them from. */

@@ -41,8 +41,8 @@ static int on_reject(const cdr_reject *r, void *user)
 
 typedef struct rec_ctx {
     rate_ctx *c;
-    char **files;
-    size_t *file_len; /* strlen of each, once */
+    char **file_cell; /* each as its CSV cell, rendered once */
+    size_t *file_len;
 } rec_ctx;
 
 /* Where --out names an existing device or FIFO (/dev/null, /dev/stdout, a
@@ -55,7 +55,7 @@ static cdr_err render_rated(const cdr_rated *r, void *w, void *user)
 {
     rec_ctx *rc = user;
     uint32_t f = r->row.file_index;
-    return cdr_stmt_rated_write_n(w, r, rc->c->t, rc->files[f], rc->file_len[f]);
+    return cdr_stmt_rated_write_cell(w, r, rc->c->t, rc->file_cell[f], rc->file_len[f]);
 }
 
 /* Runs on the calling thread, bucket by bucket in order. */
@@ -102,6 +102,7 @@ int cmd_rate(int argc, char **argv)
     cdr_engine_opts_init(&eo);
     char **files = calloc((size_t)argc, sizeof *files);
     size_t *file_len = NULL;
+    char **file_cell = NULL;
     int nfiles = 0;
     int rc = CDR_OK;
     cdr_tariff *t = NULL;
@@ -193,13 +194,17 @@ int cmd_rate(int argc, char **argv)
     cdr_err read_status = rc;
 
     cdr_stmt_rec_header(c.out);
-    if (!(file_len = malloc((size_t)nfiles * sizeof *file_len))) {
+    if (!(file_len = malloc((size_t)nfiles * sizeof *file_len)) ||
+        !(file_cell = calloc((size_t)nfiles, sizeof *file_cell))) {
         rc = cli_fail(CDR_E_NOMEM, "out of memory");
         goto out;
     }
     for (int i = 0; i < nfiles; i++)
-        file_len[i] = strlen(files[i]);
-    rec_ctx rcx = {&c, files, file_len};
+        if (!(file_cell[i] = cdr_stmt_file_cell(files[i], strlen(files[i]), &file_len[i]))) {
+            rc = cli_fail(CDR_E_NOMEM, "out of memory");
+            goto out;
+        }
+    rec_ctx rcx = {&c, file_cell, file_len};
     /* rows are rendered on the rating workers and written here in order */
     cdr_engine_sink sink = {.user = &rcx, .render = render_rated, .on_text = on_text};
     cdr_engine_totals tot;
@@ -236,6 +241,9 @@ out:
     cdr_tariff_free(t);
     free(stats);
     free(file_len);
+    for (int i = 0; file_cell && i < nfiles; i++)
+        free(file_cell[i]);
+    free(file_cell);
     free(files);
     return rc;
 }

@@ -15,6 +15,7 @@
 #include "cdrecon/outcsv.h"
 #include "cdrecon/statement.h"
 #include "cdrecon/tariff.h"
+#include "tariff_int.h"
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 static uint64_t next(void)
@@ -215,8 +216,13 @@ static void test_rated_write_matches_reference(void **st)
     assert_int_equal(cdr_csvw_open_memory(&fast), CDR_OK);
     assert_int_equal(cdr_csvw_open_memory(&ref), CDR_OK);
     static const char *const files[] = {"cdr-a.csv", "=evil,\"file\".csv", "", NULL};
-    int quoted = 0, guarded = 0, split = 0, truncated = 0;
+    int quoted = 0, guarded = 0, split = 0, truncated = 0, with_ix = 0;
     uint64_t rows = 0;
+    /* as loaded tariffs have it: the names as cells rendered beforehand
+     * (half the records), and the file column as a cell (a quarter) */
+    cdr_tariff_index *ix = calloc(1, sizeof *ix);
+    assert_non_null(ix);
+    assert_int_equal(cdr_tariff_index_names(&f->t, ix), 0);
     for (int i = 0; i < 200000; i++) {
         bufs b;
         cdr_rated r;
@@ -224,7 +230,18 @@ static void test_rated_write_matches_reference(void **st)
         const char *file = files[below(4)];
         cdr_csvw_memory_reset(fast);
         cdr_csvw_memory_reset(ref);
-        assert_int_equal(cdr_stmt_rated_write(fast, &r, &f->t, file), CDR_OK);
+        f->t.ix = below(2) ? ix : NULL;
+        with_ix += f->t.ix != NULL;
+        if (file && below(2)) {
+            size_t cn;
+            char *cell = cdr_stmt_file_cell(file, strlen(file), &cn);
+            assert_non_null(cell);
+            assert_int_equal(cdr_stmt_rated_write_cell(fast, &r, &f->t, cell, cn), CDR_OK);
+            free(cell);
+        } else {
+            assert_int_equal(cdr_stmt_rated_write(fast, &r, &f->t, file), CDR_OK);
+        }
+        f->t.ix = NULL;
         cdr_stmt_rec rec;
         assert_int_equal(cdr_stmt_rec_from_rated(&r, &f->t, file, &rec), CDR_OK);
         assert_int_equal(cdr_stmt_rec_write(ref, &rec), CDR_OK);
@@ -249,6 +266,9 @@ static void test_rated_write_matches_reference(void **st)
     assert_true(split > 1000);
     assert_true(truncated > 100);
     assert_int_equal(rows, 200000);
+    assert_true(with_ix > 90000);
+    cdr_tariff_index_names_free(ix);
+    free(ix);
     cdr_csvw_free(fast);
     cdr_csvw_free(ref);
     free(f);
