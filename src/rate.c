@@ -21,6 +21,7 @@ void cdr_rate_in_init(cdr_rate_in *in)
     in->no_bundle = 0;
     in->billable_override = -1;
     in->rate_hint = NULL;
+    in->band_hint = -1;
 }
 
 static int64_t round_up(int64_t v, int64_t inc)
@@ -114,7 +115,9 @@ cdr_err cdr_rate_usage(const cdr_rate_in *in, cdr_rate_out *out)
     out->n_pieces = 0;
     out->unrated = NULL;
 
-    int32_t band = in->force_band >= 0 ? in->force_band : cdr_tariff_band_at(t, in->start);
+    int32_t band = in->force_band >= 0 ? in->force_band
+                   : in->rate_hint     ? in->band_hint
+                                       : cdr_tariff_band_at(t, in->start);
     out->band = band;
     const cdr_rate *r = in->rate_hint && in->force_band < 0
                             ? in->rate_hint

@@ -36,6 +36,7 @@ typedef struct cdr_rate_in {
     /* The rate row at the start band, if the caller already looked it up
      * (used only when force_band < 0); NULL: look it up. */
     const cdr_rate *rate_hint;
+    int32_t band_hint;      /* with rate_hint: the start band it was found for */
 } cdr_rate_in;
 
 void cdr_rate_in_init(cdr_rate_in *in);

@@ -567,6 +567,139 @@ static void test_time_order(void **st)
     check_time_order(N);
 }
 
+/* Every field of a record comes back from the engine as it went in -
+ * packed, filed, spilled, read back and decoded: numbers of every byte
+ * width and sign, strings and extras of 0 to 600 bytes (lengths past
+ * one byte), start times from 1900 to 9999. */
+enum { PK_N = 3000 };
+typedef struct pk_rec {
+    char rid[640], peer[320], call[320], ref[320], ex[2][320];
+    cdr_row r;
+    cdr_str exv[2];
+} pk_rec;
+static pk_rec *PK;
+static int PK_SEEN;
+static uint64_t pk_rng = 0x2545F4914F6CDD1Dull;
+
+static uint64_t pk_next(void)
+{
+    pk_rng ^= pk_rng << 13;
+    pk_rng ^= pk_rng >> 7;
+    pk_rng ^= pk_rng << 17;
+    return pk_rng;
+}
+
+/* a value of 1 to 8 significant bytes */
+static uint64_t pk_wide(void) { return pk_next() >> (8 * (pk_next() % 8)); }
+
+static size_t pk_str(char *b, size_t max)
+{
+    size_t n = pk_next() % 4 == 0 ? 255 + pk_next() % 3 - 1 : pk_next() % (max + 1);
+    if (n > max)
+        n = max;
+    for (size_t i = 0; i < n; i++)
+        b[i] = (char)(' ' + pk_next() % 95);
+    return n;
+}
+
+static void pk_same(const cdr_str *a, const cdr_str *b)
+{
+    assert_int_equal(a->n, b->n);
+    assert_memory_equal(a->p, b->p, a->n);
+}
+
+static int pk_on_rec(const cdr_rated *x, void *u)
+{
+    (void)u;
+    const cdr_row *g = &x->row;
+    unsigned i;
+    assert_int_equal(sscanf(g->record_id.p, "%5u", &i), 1);
+    assert_true(i < PK_N);
+    const cdr_row *w = &PK[i].r;
+    pk_same(&g->record_id, &w->record_id);
+    pk_same(&g->msisdn, &w->msisdn);
+    pk_same(&g->peer, &w->peer);
+    pk_same(&g->call_id, &w->call_id);
+    pk_same(&g->sms_ref, &w->sms_ref);
+    assert_int_equal(g->service, w->service);
+    assert_int_equal(g->direction, w->direction);
+    assert_true(g->start == w->start);
+    assert_true(g->duration_s == w->duration_s);
+    assert_true(g->bytes == w->bytes);
+    assert_true(g->sms_chars == w->sms_chars);
+    assert_true(g->billed == w->billed);
+    assert_true(g->partial_seq == w->partial_seq);
+    assert_true(g->line == w->line);
+    assert_true(g->offset == w->offset);
+    assert_int_equal(g->sms_part, w->sms_part);
+    assert_int_equal(g->sms_parts, w->sms_parts);
+    assert_int_equal(g->n_extra, 2);
+    pk_same(&g->extra[0], &w->extra[0]);
+    pk_same(&g->extra[1], &w->extra[1]);
+    PK_SEEN++;
+    return 0;
+}
+
+static void test_pack_roundtrip(void **st)
+{
+    (void)st;
+    PK = calloc(PK_N, sizeof *PK);
+    assert_non_null(PK);
+    static const cdr_str names[2] = {{"cell_id", 7}, {"msc_id", 6}};
+    for (unsigned i = 0; i < PK_N; i++) {
+        pk_rec *k = &PK[i];
+        cdr_row *r = &k->r;
+        snprintf(k->rid, 6, "%05u", i);
+        size_t n = 5 + pk_str(k->rid + 5, 600);
+        r->record_id = (cdr_str){k->rid, n};
+        /* numbers not in the tariff: unrated, the row comes back as it is */
+        static char ms[PK_N][12];
+        snprintf(ms[i], 12, "1370000%04u", i % 700);
+        r->msisdn = (cdr_str){ms[i], 11};
+        r->service = (cdr_service)(pk_next() % CDR_SVC__COUNT);
+        r->direction = (cdr_direction)(pk_next() % 2);
+        r->peer = (cdr_str){k->peer, pk_str(k->peer, 300)};
+        r->call_id = (cdr_str){k->call, pk_str(k->call, 300)};
+        r->sms_ref = (cdr_str){k->ref, pk_str(k->ref, 300)};
+        r->start = (cdr_time)(pk_next() % (uint64_t)(253402300799 + 2208988800)) - 2208988800;
+        int64_t amount = (int64_t)pk_wide() * (pk_next() % 2 ? 1 : -1);
+        r->duration_s = r->service == CDR_SVC_VOICE ? amount : -1;
+        r->bytes = r->service == CDR_SVC_DATA ? amount : -1;
+        r->sms_chars = r->service == CDR_SVC_SMS ? amount : -1;
+        r->billed = (int64_t)(pk_wide() >> 1) * (pk_next() % 2 ? 1 : -1);
+        r->partial_seq = (int64_t)(pk_wide() >> 1) * (pk_next() % 2 ? 1 : -1);
+        r->line = pk_wide();
+        r->offset = pk_wide();
+        r->sms_part = (int32_t)(uint32_t)pk_wide();
+        r->sms_parts = (int32_t)(uint32_t)pk_wide();
+        k->exv[0] = (cdr_str){k->ex[0], pk_str(k->ex[0], 300)};
+        k->exv[1] = (cdr_str){k->ex[1], pk_str(k->ex[1], 300)};
+        r->extra = k->exv;
+        r->extra_names = names;
+        r->n_extra = 2;
+    }
+    for (int mode = 0; mode < 3; mode++) {
+        cdr_engine_opts o;
+        cdr_engine_opts_init(&o);
+        o.threads = mode == 2 ? 1 : 2;
+        if (mode)
+            o.mem_budget = 1; /* the minimum: spills */
+        cdr_engine *e;
+        assert_int_equal(cdr_engine_new(T, &o, &e), CDR_OK);
+        assert_int_equal(cdr_engine_set_file(e, 0, "pack.csv"), CDR_OK);
+        for (unsigned i = 0; i < PK_N; i++)
+            assert_int_equal(cdr_engine_add(e, &PK[i].r), CDR_OK);
+        PK_SEEN = 0;
+        cdr_engine_sink sink = {.on_record = pk_on_rec};
+        cdr_engine_totals tot;
+        assert_int_equal(cdr_engine_finish(e, &sink, &tot), CDR_OK);
+        assert_int_equal(tot.spilled != 0, mode != 0);
+        cdr_engine_free(e);
+        assert_int_equal(PK_SEEN, PK_N);
+    }
+    free(PK);
+}
+
 static void test_tiers_and_special(void **st)
 {
     (void)st;
@@ -637,7 +770,7 @@ int main(void)
         cmocka_unit_test(test_rounding_midpoints), cmocka_unit_test(test_bundle_time_order),
         cmocka_unit_test(test_discount_and_free), cmocka_unit_test(test_partials_and_segments),
         cmocka_unit_test(test_diagnosis),        cmocka_unit_test(test_flags),
-        cmocka_unit_test(test_order_and_spill),  cmocka_unit_test(test_time_order),  cmocka_unit_test(test_tiers_and_special),
+        cmocka_unit_test(test_order_and_spill),  cmocka_unit_test(test_time_order),  cmocka_unit_test(test_pack_roundtrip),  cmocka_unit_test(test_tiers_and_special),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
