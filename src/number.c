@@ -2,15 +2,7 @@
 #include <string.h>
 
 #include "cdrecon/common.h"
-
-/* Non-zero unless one of the eight bytes of x is not '0'..'9': each byte's
- * high nibble must be 3 and its low nibble + 6 must stay below 16 (no
- * carry leaves a byte: the low nibbles are masked first). */
-static inline uint64_t nondigit8(uint64_t x)
-{
-    return (((x & 0xF0F0F0F0F0F0F0F0ull) ^ 0x3030303030303030ull) |
-            (((x & 0x0F0F0F0F0F0F0F0Full) + 0x0606060606060606ull) & 0xF0F0F0F0F0F0F0F0ull));
-}
+#include "swar.h"
 
 static int all_digits(const char *s, size_t n)
 {
@@ -18,10 +10,10 @@ static int all_digits(const char *s, size_t n)
         uint64_t x, bad = 0;
         for (size_t i = 0; i + 8 <= n; i += 8) {
             memcpy(&x, s + i, 8);
-            bad |= nondigit8(x);
+            bad |= cdr_nondigit8(x);
         }
         memcpy(&x, s + n - 8, 8);
-        return !(bad | nondigit8(x));
+        return !(bad | cdr_nondigit8(x));
     }
     for (size_t i = 0; i < n; i++)
         if (s[i] < '0' || s[i] > '9')
