@@ -568,19 +568,17 @@ static void band_add(char *buf, size_t *k, const char *s, size_t n)
     *k += n;
 }
 
-/* The length of a name that is a string literal (cdr_service_name and the
- * like): remembered by its address, per thread. Only for literals: their
- * text never changes. */
-static size_t lit_len(const char *s)
+/* The length of name i of one of our name tables (service, direction,
+ * status, category: string literals, whose text never changes), measured
+ * once per thread and kept by index (memo[i] = length + 1; i past the
+ * table: the "?" they all give). An address-keyed memo of 8 slots missed
+ * on a third of the rows. */
+static size_t name_len(size_t *memo, size_t count, unsigned i, const char *s)
 {
-    static _Thread_local const char *lp[8];
-    static _Thread_local size_t ln[8];
-    unsigned h = (unsigned)((uintptr_t)s >> 2) & 7;
-    if (lp[h] != s) {
-        ln[h] = strlen(s);
-        lp[h] = s;
-    }
-    return ln[h];
+    size_t k = i < count ? i : count;
+    if (!memo[k])
+        memo[k] = strlen(s) + 1;
+    return memo[k] - 1;
 }
 
 /* The band column into buf[256] (the reference's snprintf loop, byte for
@@ -710,8 +708,15 @@ static cdr_err rated_write(cdr_csvw *w, const cdr_rated *rr, const cdr_tariff *t
     size_t plan_n = rr->plan >= 0 ? cdr_tariff_name_len(ix ? ix->plan_len : NULL, rr->plan, plan)
                                   : 0;
     size_t pool_n = *pool ? cdr_tariff_name_len(ix ? ix->pool_len : NULL, ro->pool, pool) : 0;
-    size_t cat_n = lit_len(cat), expl_n = *expl ? strlen(expl) : 0;
-    size_t svc_n = lit_len(svc), dir_n = lit_len(dir), st_n = lit_len(st);
+    static _Thread_local size_t svc_l[CDR_SVC__COUNT + 1], dir_l[3], st_l[CDR_RS__COUNT + 1],
+        cat_l[CDR_CAT__COUNT + 1];
+    size_t cat_n = rr->has_finding ? name_len(cat_l, CDR_CAT__COUNT,
+                                              (unsigned)rr->finding.category, cat)
+                                   : 0;
+    size_t expl_n = *expl ? strlen(expl) : 0;
+    size_t svc_n = name_len(svc_l, CDR_SVC__COUNT, (unsigned)o.service, svc);
+    size_t dir_n = name_len(dir_l, 2, (unsigned)o.direction, dir);
+    size_t st_n = name_len(st_l, CDR_RS__COUNT, (unsigned)o.status, st);
     size_t id_n = row->record_id.n, msisdn_n = row->msisdn.n, peer_n = row->peer.n;
     size_t dup_n = rr->dup_of.p ? rr->dup_of.n : 0;
     size_t call_n = row->call_id.n, ref_n = row->sms_ref.n;
