@@ -23,6 +23,7 @@
 #include "cdrecon/engine.h"
 #include "cdrecon/outcsv.h"
 #include "hashfn.h"
+#include "swar.h"
 #include "tmpdir.h"
 
 #define NBUCKET 256
@@ -122,41 +123,9 @@ static inline unsigned char *put_len(unsigned char *p, uint32_t v)
 
 static inline size_t len_size(size_t v) { return v < 255 ? 1 : 5; }
 
-/* Copy n bytes; inline up to 32 bytes, as overlapping words (a record's
- * strings: a library call for each was a fifth of cdr_engine_add). */
 static inline unsigned char *copy_n(unsigned char *d, const void *src, size_t n)
 {
-    const unsigned char *s = src;
-    uint64_t a, b, c, e;
-    if (n > 32) {
-        memcpy(d, s, n);
-    } else if (n >= 16) {
-        memcpy(&a, s, 8);
-        memcpy(&b, s + 8, 8);
-        memcpy(&c, s + n - 16, 8);
-        memcpy(&e, s + n - 8, 8);
-        memcpy(d, &a, 8);
-        memcpy(d + 8, &b, 8);
-        memcpy(d + n - 16, &c, 8);
-        memcpy(d + n - 8, &e, 8);
-    } else if (n >= 8) {
-        memcpy(&a, s, 8);
-        memcpy(&b, s + n - 8, 8);
-        memcpy(d, &a, 8);
-        memcpy(d + n - 8, &b, 8);
-    } else if (n >= 4) {
-        uint32_t x, y;
-        memcpy(&x, s, 4);
-        memcpy(&y, s + n - 4, 4);
-        memcpy(d, &x, 4);
-        memcpy(d + n - 4, &y, 4);
-    } else if (n > 0) {
-        unsigned char x = s[0], y = s[n / 2], z = s[n - 1];
-        d[0] = x;
-        d[n / 2] = y;
-        d[n - 1] = z;
-    }
-    return d + n;
+    return cdr_copy_small(d, src, n);
 }
 
 /* Packed data is our own (memory, or a spill file we wrote and read back

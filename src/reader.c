@@ -1259,6 +1259,36 @@ static void csv_line(rd *r, const char *p, size_t n, int term, int first)
 /* ------------------------------------------------------------------ */
 /* One physical line                                                     */
 
+#ifdef __SSE2__
+/* The bytes of a 16-byte block the fast path stops at (quote, CR, NUL,
+ * >= 0x80), as a mask. */
+static inline unsigned block_special(__m128i x)
+{
+    __m128i q = _mm_cmpeq_epi8(x, _mm_set1_epi8('"')), c = _mm_cmpeq_epi8(x, _mm_set1_epi8('\r')),
+            z = _mm_cmpeq_epi8(x, _mm_setzero_si128());
+    return (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(q, c), z)) |
+           (unsigned)_mm_movemask_epi8(x); /* bytes >= 0x80 */
+}
+
+/* The fields ending at the commas of a block (bits of `commas`, positions
+ * from base): into fl while nf < cap, counted beyond. Returns nf. */
+static inline size_t block_fields(cdr_str *fl, size_t nf, size_t cap, size_t *start,
+                                  const char *p, size_t base, unsigned commas)
+{
+    while (commas) {
+        size_t at = base + (size_t)__builtin_ctz(commas);
+        commas &= commas - 1;
+        if (nf < cap) {
+            fl[nf].p = p + *start;
+            fl[nf].n = at - *start;
+        }
+        nf++;
+        *start = at + 1;
+    }
+    return nf;
+}
+#endif
+
 static const unsigned char cls_tab[256] = {
     [0] = 8, ['\r'] = 4, [','] = 1, ['"'] = 2, [0x80 ... 0xFF] = 16,
 };
@@ -1338,27 +1368,13 @@ static void on_line(rd *r, const char *p, size_t n, int term)
          * (no quote, CR, NUL or byte >= 0x80): the byte loop below classifies
          * the rest of the line from the first such block. */
 #ifdef __SSE2__
-        const __m128i v_comma = _mm_set1_epi8(','), v_quote = _mm_set1_epi8('"'),
-                      v_cr = _mm_set1_epi8('\r'), v_zero = _mm_setzero_si128();
+        const __m128i v_comma = _mm_set1_epi8(',');
         for (; i + 16 <= cn; i += 16) {
             __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(u + i));
-            unsigned special = (unsigned)_mm_movemask_epi8(
-                _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, v_quote), _mm_cmpeq_epi8(x, v_cr)),
-                             _mm_cmpeq_epi8(x, v_zero))) |
-                               (unsigned)_mm_movemask_epi8(x); /* bytes >= 0x80 */
-            if (special)
+            if (block_special(x))
                 break;
-            unsigned commas = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, v_comma));
-            while (commas) {
-                size_t at = i + (size_t)__builtin_ctz(commas);
-                commas &= commas - 1;
-                if (nf < cap) {
-                    fl[nf].p = p + start;
-                    fl[nf].n = at - start;
-                }
-                nf++;
-                start = at + 1;
-            }
+            nf = block_fields(fl, nf, cap, &start, p, i,
+                              (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, v_comma)));
         }
         if (i < cn && i + 16 > cn && cn >= 16) {
             /* the last bytes as one more block, the 16 ending the line:
@@ -1367,24 +1383,10 @@ static void on_line(rd *r, const char *p, size_t n, int term)
             size_t b0 = cn - 16;
             unsigned seen = (1u << (i - b0)) - 1;
             __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(u + b0));
-            unsigned special = ((unsigned)_mm_movemask_epi8(_mm_or_si128(
-                                    _mm_or_si128(_mm_cmpeq_epi8(x, v_quote), _mm_cmpeq_epi8(x, v_cr)),
-                                    _mm_cmpeq_epi8(x, v_zero))) |
-                                (unsigned)_mm_movemask_epi8(x)) &
-                               ~seen;
-            if (!special) {
-                unsigned commas =
-                    (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, v_comma)) & ~seen;
-                while (commas) {
-                    size_t at = b0 + (size_t)__builtin_ctz(commas);
-                    commas &= commas - 1;
-                    if (nf < cap) {
-                        fl[nf].p = p + start;
-                        fl[nf].n = at - start;
-                    }
-                    nf++;
-                    start = at + 1;
-                }
+            if (!(block_special(x) & ~seen)) {
+                nf = block_fields(
+                    fl, nf, cap, &start, p, b0,
+                    (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, v_comma)) & ~seen);
                 i = cn;
             }
         }

@@ -6,6 +6,7 @@
 #include "cdrecon/reader.h"
 #include "cdrecon/statement.h"
 #include "csvout.h"
+#include "swar.h"
 #include "tariff_int.h"
 
 /* ------------------------------------------------------------------ */
@@ -532,29 +533,7 @@ CDR_CSV_INLINE char *put_view(char *d, const char *p, size_t n)
  * rendered before (a tariff name's, the file's). Copied as it is. */
 CDR_CSV_INLINE char *put_raw(char *d, const char *s, size_t n)
 {
-    if (n <= 16) {
-        if (n >= 8) {
-            uint64_t a, b;
-            memcpy(&a, s, 8);
-            memcpy(&b, s + n - 8, 8);
-            memcpy(d, &a, 8);
-            memcpy(d + n - 8, &b, 8);
-        } else if (n >= 4) {
-            uint32_t a, b;
-            memcpy(&a, s, 4);
-            memcpy(&b, s + n - 4, 4);
-            memcpy(d, &a, 4);
-            memcpy(d + n - 4, &b, 4);
-        } else if (n > 0) {
-            char x = s[0], y = s[n / 2], z = s[n - 1];
-            d[0] = x;
-            d[n / 2] = y;
-            d[n - 1] = z;
-        }
-        return d + n;
-    }
-    memcpy(d, s, n);
-    return d + n;
+    return cdr_copy_small(d, s, n);
 }
 
 /* Append to a 256-byte buffer as snprintf(buf + k, 256 - k, ...) would:
@@ -732,7 +711,7 @@ static cdr_err rated_write(cdr_csvw *w, const cdr_rated *rr, const cdr_tariff *t
     }
     char band[256];
     size_t band_n = band_c ? 0 : band_text(rr, t, rated, band);
-    char flags[32];
+    char flags[32] = {0}; /* at most "overlap;overlong" */
     size_t flags_n = cdr_flags_format(o.flags, flags);
 
     /* unknown columns as name=value;name=value */
@@ -850,7 +829,8 @@ static cdr_err rated_write(cdr_csvw *w, const cdr_rated *rr, const cdr_tariff *t
     *d++ = ',';
     d = put_raw(d, cat, cat_n);
     *d++ = ',';
-    d = put_raw(d, flags, flags_n);
+    memcpy(d, flags, 16); /* (flags_n <= 16; the next columns write over the rest) */
+    d += flags_n;
     *d++ = ',';
     d = put_text(d, expl, expl_n);
     *d++ = ',';

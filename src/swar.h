@@ -1,9 +1,11 @@
-/* cdrecon — word-at-a-time checks and conversions of ASCII digits.
- * Internal header. */
+/* cdrecon — word-at-a-time helpers: ASCII digits checked and converted,
+ * short strings copied. Internal header. */
 #ifndef CDRECON_SWAR_H
 #define CDRECON_SWAR_H
 
+#include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* Non-zero unless each of the eight bytes of x is '0'..'9': each byte's
  * high nibble must be 3 and its low nibble + 6 must stay below 16 (no
@@ -23,6 +25,44 @@ static inline uint64_t cdr_digits8_value(uint64_t x)
     x = (x * 10 + (x >> 8)) & 0x00FF00FF00FF00FFull;
     x = (x * 100 + (x >> 16)) & 0x0000FFFF0000FFFFull;
     return (x * 10000 + (x >> 32)) & 0xFFFFFFFFull;
+}
+
+/* Copy n bytes; inline up to 32, as overlapping words (a library call for
+ * each short string of a record or a row costs more than the copy). */
+static inline void *cdr_copy_small(void *dst, const void *src, size_t n)
+{
+    unsigned char *d = dst;
+    const unsigned char *s = src;
+    uint64_t a, b, c, e;
+    if (n > 32) {
+        memcpy(d, s, n);
+    } else if (n >= 16) {
+        memcpy(&a, s, 8);
+        memcpy(&b, s + 8, 8);
+        memcpy(&c, s + n - 16, 8);
+        memcpy(&e, s + n - 8, 8);
+        memcpy(d, &a, 8);
+        memcpy(d + 8, &b, 8);
+        memcpy(d + n - 16, &c, 8);
+        memcpy(d + n - 8, &e, 8);
+    } else if (n >= 8) {
+        memcpy(&a, s, 8);
+        memcpy(&b, s + n - 8, 8);
+        memcpy(d, &a, 8);
+        memcpy(d + n - 8, &b, 8);
+    } else if (n >= 4) {
+        uint32_t x, y;
+        memcpy(&x, s, 4);
+        memcpy(&y, s + n - 4, 4);
+        memcpy(d, &x, 4);
+        memcpy(d + n - 4, &y, 4);
+    } else if (n > 0) {
+        unsigned char x = s[0], y = s[n / 2], z = s[n - 1];
+        d[0] = x;
+        d[n / 2] = y;
+        d[n - 1] = z;
+    }
+    return d + n;
 }
 
 #endif

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "cdrecon/engine.h"
+#include "testrnd.h"
 
 #ifndef TESTDATA
 #define TESTDATA "testdata"
@@ -581,13 +582,7 @@ static pk_rec *PK;
 static int PK_SEEN;
 static uint64_t pk_rng = 0x2545F4914F6CDD1Dull;
 
-static uint64_t pk_next(void)
-{
-    pk_rng ^= pk_rng << 13;
-    pk_rng ^= pk_rng >> 7;
-    pk_rng ^= pk_rng << 17;
-    return pk_rng;
-}
+static uint64_t pk_next(void) { return trnd64(&pk_rng); }
 
 /* a value of 1 to 8 significant bytes */
 static uint64_t pk_wide(void) { return pk_next() >> (8 * (pk_next() % 8)); }
