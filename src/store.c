@@ -41,6 +41,7 @@
 
 #include "cdrecon/engine.h"
 #include "cdrecon/store.h"
+#include "swar.h"
 #include "tmpdir.h"
 
 #define FILE_MAGIC "CDRSTOR1"
@@ -467,12 +468,12 @@ static void enc_extra(buf *b, codec *k, cdr_str v)
         return;
     }
     size_t pieces = 1;
-    for (const char *q = v.p; (q = memchr(q, ';', v.n - (size_t)(q - v.p))) != NULL; q++)
+    for (const char *q = v.p; (q = cdr_find_byte(q, v.n - (size_t)(q - v.p), ';')) != NULL; q++)
         pieces++;
     put_uv(b, pieces);
     const char *p = v.p, *end = v.p + v.n;
     for (size_t i = 0; i < pieces; i++) {
-        const char *q = memchr(p, ';', (size_t)(end - p));
+        const char *q = cdr_find_byte(p, (size_t)(end - p), ';');
         if (!q)
             q = end;
         enc_id(b, k, I_EXTRA + (i < 7 ? (int)i : 7), (cdr_str){p, (size_t)(q - p)});
@@ -1249,7 +1250,7 @@ static inline cdr_str cstr(const char *p, size_t n)
 {
     if (!p)
         return (cdr_str){"", 0};
-    const char *z = memchr(p, '\0', n);
+    const char *z = cdr_find_byte(p, n, 0);
     return (cdr_str){p, z ? (size_t)(z - p) : n};
 }
 

@@ -10,6 +10,7 @@
 
 #include "testrnd.h"
 #include "cdrecon/common.h"
+#include "swar.h"
 #include "cdrecon/record.h"
 
 static cdr_money M(const char *s)
@@ -315,6 +316,41 @@ static void test_numbers(void **st)
     assert_string_equal(b, "10086");
 }
 
+/* cdr_find_byte (word at a time up to 32 bytes) against memchr: every
+ * length to 40, the byte at every position, alone, twice, or absent, with
+ * neighbours that trip the zero-byte test's borrow (c - 1, c + 1, 0x80). */
+static void test_find_byte(void **st)
+{
+    (void)st;
+    static const unsigned char cs[] = {0, ';', 0x80, 0xff, 1};
+    char buf[48];
+    int found = 0;
+    for (size_t ci = 0; ci < sizeof cs; ci++) {
+        unsigned char c = cs[ci];
+        for (size_t n = 0; n <= 40; n++)
+            for (size_t at = 0; at <= n; at++)
+                for (int fill = 0; fill < 4; fill++) {
+                    for (size_t i = 0; i < sizeof buf; i++)
+                        buf[i] = (char)(fill == 0   ? c + 1
+                                        : fill == 1 ? c - 1
+                                        : fill == 2 ? 0x80
+                                                    : 'a' + (int)(i % 7)); /* (no c in cs) */
+                    if (at < n) {
+                        buf[at] = (char)c;
+                        if (at + 3 < n)
+                            buf[at + 3] = (char)c;
+                    }
+                    const char *want = n ? memchr(buf, c, n) : NULL;
+                    const char *got = cdr_find_byte(buf, n, c);
+                    if (got != want)
+                        fail_msg("byte 0x%02x, length %zu, at %zu, fill %d: %td, want %td", c, n,
+                                 at, fill, got ? got - buf : -1, want ? want - buf : -1);
+                    found += got != NULL;
+                }
+    }
+    assert_true(found > 10000);
+}
+
 static void test_errors(void **st)
 {
     (void)st;
@@ -399,7 +435,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_money_parse),  cmocka_unit_test(test_money_format),
-        cmocka_unit_test(test_money_round_midpoints), cmocka_unit_test(test_time),
+        cmocka_unit_test(test_money_round_midpoints), cmocka_unit_test(test_find_byte), cmocka_unit_test(test_time),
         cmocka_unit_test(test_time_parse_matches_reference),
         cmocka_unit_test(test_numbers),      cmocka_unit_test(test_errors),
     };
