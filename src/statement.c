@@ -452,6 +452,19 @@ CDR_CSV_INLINE char *put_u64(char *d, uint64_t v)
         *d = (char)('0' + v);
         return d + 1;
     }
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    { /* digits8's words are little-endian: a plain loop here */
+        char tmp[20];
+        size_t k = 0;
+        do {
+            tmp[k++] = (char)('0' + v % 10);
+            v /= 10;
+        } while (v);
+        for (size_t i = 0; i < k; i++)
+            d[i] = tmp[k - 1 - i];
+        return d + k;
+    }
+#endif
     static const uint64_t pow10[9] = {1ull,      10ull,      100ull,      1000ull,     10000ull,
                                       100000ull, 1000000ull, 10000000ull, 100000000ull};
     uint64_t lo = 0;
@@ -551,7 +564,7 @@ static void band_add(char *buf, size_t *k, const char *s, size_t n)
  * status, category: string literals, whose text never changes), measured
  * once per thread and kept by index (memo[i] = length + 1; i past the
  * table: the "?" they all give). An address-keyed memo of 8 slots missed
- * on a third of the rows. */
+ * often: 3M simulated mispredicts in 2M rows. */
 static size_t name_len(size_t *memo, size_t count, unsigned i, const char *s)
 {
     size_t k = i < count ? i : count;
