@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+
+#include "swar.h"
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
@@ -53,20 +55,13 @@ static inline int cdr_csv_quote_byte(char c)
 {
     return cdr_csv_in_mask(c, CDR_CSV_QUOTE_MASK);
 }
-/* Non-zero if one of the eight bytes of x is `b` (the mask's bytes, checked
- * eight at a time by cdr_csv_put_cell). */
-static inline uint64_t cdr_csv_swar_has(uint64_t x, unsigned char b)
-{
-    uint64_t y = x ^ (0x0101010101010101ull * b);
-    return (y - 0x0101010101010101ull) & ~y & 0x8080808080808080ull;
-}
 /* Non-zero if one of the eight bytes of x is ',' '"' CR LF, or NUL when
- * nul is set (cdr_csv_swar_has is exact as a yes/no). */
+ * nul is set (cdr_swar_has, src/swar.h, is exact as a yes/no). */
 static inline uint64_t cdr_csv_swar_special(uint64_t x, int nul)
 {
-    uint64_t r = cdr_csv_swar_has(x, ',') | cdr_csv_swar_has(x, '"') | cdr_csv_swar_has(x, '\r') |
-                 cdr_csv_swar_has(x, '\n');
-    return r | (nul ? cdr_csv_swar_has(x, 0) : 0);
+    uint64_t r = cdr_swar_has(x, ',') | cdr_swar_has(x, '"') | cdr_swar_has(x, '\r') |
+                 cdr_swar_has(x, '\n');
+    return r | (nul ? cdr_swar_has(x, 0) : 0);
 }
 /* The same for four bytes. */
 static inline uint32_t cdr_csv_swar_has32(uint32_t x, unsigned char b)
@@ -163,8 +158,8 @@ CDR_CSV_INLINE char *cdr_csv_put_cell_(char *d, const char *s, size_t n, int neu
     for (; i + 8 <= n; i += 8) {
         uint64_t x;
         memcpy(&x, s + i, 8);
-        if (cdr_csv_swar_has(x, ',') | cdr_csv_swar_has(x, '"') | cdr_csv_swar_has(x, '\r') |
-            cdr_csv_swar_has(x, '\n') | (cut_at_nul ? cdr_csv_swar_has(x, 0) : 0))
+        if (cdr_swar_has(x, ',') | cdr_swar_has(x, '"') | cdr_swar_has(x, '\r') |
+            cdr_swar_has(x, '\n') | (cut_at_nul ? cdr_swar_has(x, 0) : 0))
             break;
         memcpy(d, &x, 8);
         d += 8;

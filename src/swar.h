@@ -65,29 +65,32 @@ static inline void *cdr_copy_small(void *dst, const void *src, size_t n)
     return d + n;
 }
 
+/* Non-zero if one of the eight bytes of x is b: exact as a yes/no, and its
+ * lowest flagged byte is always a real b (a borrow only runs upwards from a
+ * real one). */
+static inline uint64_t cdr_swar_has(uint64_t x, unsigned char b)
+{
+    uint64_t y = x ^ (0x0101010101010101ull * b);
+    return (y - 0x0101010101010101ull) & ~y & 0x8080808080808080ull;
+}
+
 /* The first byte c in [p, p + n), or NULL: inline for 8 to 32 bytes (a
- * word at a time, the last word overlapping), memchr otherwise. In a word,
- * the lowest byte the zero-byte test flags is always a real match. */
+ * word at a time, the last word overlapping), memchr otherwise. */
 static inline const char *cdr_find_byte(const char *p, size_t n, unsigned char c)
 {
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
     if (n >= 8 && n <= 32) {
-        const uint64_t rep = 0x0101010101010101ull * c;
         uint64_t w, m;
         size_t i = 0;
         for (; i + 8 <= n; i += 8) {
             memcpy(&w, p + i, 8);
-            w ^= rep;
-            m = (w - 0x0101010101010101ull) & ~w & 0x8080808080808080ull;
-            if (m)
+            if ((m = cdr_swar_has(w, c)) != 0)
                 return p + i + (size_t)(__builtin_ctzll(m) >> 3);
         }
-        if (i < n) {
+        if (i < n) { /* the last word, overlapping */
             i = n - 8;
             memcpy(&w, p + i, 8);
-            w ^= rep;
-            m = (w - 0x0101010101010101ull) & ~w & 0x8080808080808080ull;
-            if (m)
+            if ((m = cdr_swar_has(w, c)) != 0)
                 return p + i + (size_t)(__builtin_ctzll(m) >> 3);
         }
         return NULL;

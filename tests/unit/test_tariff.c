@@ -226,6 +226,27 @@ static void test_free_number(void **st)
     assert_null(cdr_tariff_free_number(t, "", 0));
 }
 
+/* The two differential tests below: a generated tariff, loaded or failed
+ * with the loader's message; a random peer of fewer than max digits drawn
+ * from the first `digits` digits, followed by a byte that is not part of it. */
+static cdr_tariff *load_or_fail(const char *dir)
+{
+    cdr_tariff *t = NULL;
+    char err[256];
+    if (cdr_tariff_load(dir, &t, err, sizeof err) != CDR_OK)
+        fail_msg("load: %s", err);
+    return t;
+}
+
+static unsigned random_peer(uint64_t *x, char *peer, unsigned max, unsigned digits)
+{
+    unsigned n = trnd(x, max);
+    for (unsigned i = 0; i < n; i++)
+        peer[i] = (char)('0' + trnd(x, digits));
+    peer[n] = 'x';
+    return n;
+}
+
 /* cdr_tariff_free_number answers most peers from a first-bytes filter
  * before hashing; against a brute-force longest-prefix search over random
  * tables (prefixes of 1 to 6 digits over a small alphabet, so that prefixes
@@ -258,16 +279,10 @@ static void test_free_number_filter_matches_search(void **st)
                               "subscribers.csv", "msisdn,plan,valid_from\n",
                               "free_numbers.csv", table,
                               (char *)NULL);
-        cdr_tariff *t = NULL;
-        char err[256];
-        if (cdr_tariff_load(dir, &t, err, sizeof err) != CDR_OK)
-            fail_msg("load: %s", err);
+        cdr_tariff *t = load_or_fail(dir);
         for (int q = 0; q < 5000; q++) {
             char peer[16];
-            unsigned n = trnd(&x, 13);
-            for (unsigned i = 0; i < n; i++)
-                peer[i] = (char)('0' + trnd(&x, q % 3 ? 4 : 10));
-            peer[n] = 'x'; /* not part of the number */
+            unsigned n = random_peer(&x, peer, 13, q % 3 ? 4 : 10);
             int best = -1;
             size_t bl = 0;
             for (int j = 0; j < np; j++) {
@@ -321,16 +336,10 @@ static void test_find_rate_matches_search(void **st)
                               "offpeak,weekday,23:00,07:00\noffpeak,weekend,00:00,24:00\n",
                               "rates.csv", table, "subscribers.csv", "msisdn,plan,valid_from\n",
                               (char *)NULL);
-        cdr_tariff *t = NULL;
-        char err[256];
-        if (cdr_tariff_load(dir, &t, err, sizeof err) != CDR_OK)
-            fail_msg("load: %s", err);
+        cdr_tariff *t = load_or_fail(dir);
         for (int q = 0; q < 5000; q++) {
             char peer[16];
-            unsigned n = trnd(&x, 9);
-            for (unsigned i = 0; i < n; i++)
-                peer[i] = (char)('0' + trnd(&x, q % 3 ? 3 : 10));
-            peer[n] = 'x'; /* not part of the number */
+            unsigned n = random_peer(&x, peer, 9, q % 3 ? 3 : 10);
             int32_t bd = (int32_t)trnd(&x, (unsigned)t->n_band_names);
             const cdr_rate *want_r = NULL;
             for (int L = (int)n; L >= 0 && !want_r; L--) {
