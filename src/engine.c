@@ -123,11 +123,6 @@ static inline unsigned char *put_len(unsigned char *p, uint32_t v)
 
 static inline size_t len_size(size_t v) { return v < 255 ? 1 : 5; }
 
-static inline unsigned char *copy_n(unsigned char *d, const void *src, size_t n)
-{
-    return cdr_copy_small(d, src, n);
-}
-
 /* Packed data is our own (memory, or a spill file we wrote and read back
  * whole), so decoding trusts its lengths. */
 static inline const unsigned char *get_len(const unsigned char *p, uint32_t *v)
@@ -170,16 +165,23 @@ static inline size_t packed_size(const unsigned char *p)
     return (size_t)(q - p) + n;
 }
 
-/* The msisdn, start time and file of the packed record at p. */
-static inline void peek(const unsigned char *p, const char **msisdn, size_t *msisdn_len,
-                        int64_t *start, uint32_t *file_index)
+/* The msisdn of the packed record at p; returns what follows it. */
+static inline const unsigned char *peek_msisdn(const unsigned char *p, const char **msisdn,
+                                               size_t *msisdn_len)
 {
     uint32_t v;
     p = get_len(p, &v); /* length */
     p = get_len(p, &v);
     *msisdn = (const char *)p;
     *msisdn_len = v;
-    p += v;
+    return p + v;
+}
+
+/* The msisdn, start time and file of the packed record at p. */
+static inline void peek(const unsigned char *p, const char **msisdn, size_t *msisdn_len,
+                        int64_t *start, uint32_t *file_index)
+{
+    p = peek_msisdn(p, msisdn, msisdn_len);
     uint64_t num[2];
     get_nums(p, num, 2);
     *start = (int64_t)((uint64_t)unzz(num[0]) + PACK_EPOCH);
@@ -594,9 +596,7 @@ static cdr_err distribute(cdr_engine *e, const stage *s)
     for (size_t off = 0; off < s->n;) {
         const char *m;
         size_t ml;
-        int64_t st;
-        uint32_t fi;
-        peek(s->data + off, &m, &ml, &st, &fi);
+        peek_msisdn(s->data + off, &m, &ml); /* (the bucket needs only its hash) */
         size_t need = packed_size(s->data + off);
         unsigned char *d;
         cdr_err err = bucket_reserve(e, msisdn_hash(m, ml), need, &d);
@@ -818,15 +818,15 @@ cdr_err cdr_engine_add(cdr_engine *e, const cdr_row *r)
     }
     d = put_len(d, (uint32_t)body);
     d = put_len(d, (uint32_t)r->msisdn.n);
-    d = copy_n(d, r->msisdn.p, r->msisdn.n);
-    d = copy_n(d, head, (size_t)(hp - head));
-    d = copy_n(d, r->record_id.p, r->record_id.n);
-    d = copy_n(d, r->peer.p, r->peer.n);
-    d = copy_n(d, r->call_id.p, r->call_id.n);
-    d = copy_n(d, r->sms_ref.p, r->sms_ref.n);
+    d = cdr_copy_small(d, r->msisdn.p, r->msisdn.n);
+    d = cdr_copy_small(d, head, (size_t)(hp - head));
+    d = cdr_copy_small(d, r->record_id.p, r->record_id.n);
+    d = cdr_copy_small(d, r->peer.p, r->peer.n);
+    d = cdr_copy_small(d, r->call_id.p, r->call_id.n);
+    d = cdr_copy_small(d, r->sms_ref.p, r->sms_ref.n);
     for (uint32_t i = 0; i < r->n_extra; i++) {
         d = put_len(d, (uint32_t)r->extra[i].n);
-        d = copy_n(d, r->extra[i].p, r->extra[i].n);
+        d = cdr_copy_small(d, r->extra[i].p, r->extra[i].n);
     }
     return CDR_OK;
 }
