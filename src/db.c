@@ -29,32 +29,53 @@ enum {
     ST_FINDINGS_FOR,
     ST_CANDIDATES_FOR,
     ST_RUN_TOTALS,
+    ST_TARIFF_GET,
+    ST_TARIFF_ADD,
+    ST_SUPERSEDE_FINDINGS,
+    ST_SUPERSEDE_UNRATED,
+    ST_SUPERSEDE_CANDIDATE,
+    ST_UNRATED_INSERT,
+    ST_CHANGE_INSERT,
+    ST_STATE_ADD,
+    ST_STATE_DROP,
+    ST_STATE_LIST,
+    ST_META_GET,
+    ST_META_SET,
+    ST_FILE_REFUSE,
+    ST_CUR_FINDINGS,
+    ST_CUR_CANDIDATES,
+    ST_CUR_UNRATED,
+    ST_RUN_CHANGES,
+    ST_RUN_REJECTS,
+    ST_RUN_STATE,
     ST__COUNT
 };
 
 static const char *const st_sql[ST__COUNT] = {
-    [ST_FILE_KNOWN] = "SELECT run_id FROM files WHERE sha256 = ?1",
-    [ST_SIZE_KNOWN] = "SELECT 1 FROM files WHERE sha256 IS NOT NULL AND (size IS NULL OR size = ?1) "
-                      "LIMIT 1",
+    /* a file is known by the SHA-256 of its bytes or of its content */
+    [ST_FILE_KNOWN] = "SELECT run_id FROM files WHERE state = 'ingested' AND "
+                      "(sha256 = ?1 OR content_sha256 = ?1) LIMIT 1",
+    [ST_SIZE_KNOWN] = "SELECT 1 FROM files WHERE state = 'ingested' AND sha256 IS NOT NULL AND "
+                      "(size IS NULL OR size = ?1 OR bytes = ?1) LIMIT 1",
     [ST_RUN_INSERT] = "INSERT INTO runs(started_at, tool_version, contract_version, command, "
-                      "tariff_dir) VALUES (?1, ?2, ?3, ?4, ?5)",
+                      "tariff_dir, kind) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [ST_FILE_INSERT] = "INSERT INTO files(run_id, file_index, name) VALUES (?1, ?2, ?3)",
     [ST_FILE_FINISH] = "UPDATE files SET size = ?2, bytes = ?3, sha256 = ?4, gzip = ?5, "
                        "rows_read = ?6, rows_accepted = ?7, rows_rejected = ?8, "
-                       "blank_lines = ?9, rows_filtered = ?10, status = ?11, message = ?12 "
-                       "WHERE file_id = ?1",
+                       "blank_lines = ?9, rows_filtered = ?10, status = ?11, message = ?12, "
+                       "content_sha256 = ?13, state = ?14 WHERE file_id = ?1",
     [ST_FILE_DROP] = "DELETE FROM files WHERE file_id = ?1",
     [ST_REJECT_INSERT] = "INSERT INTO rejects(run_id, file_id, file, line, offset, reason, raw, "
                          "raw_len) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     [ST_FINDING_INSERT] =
         "INSERT INTO findings(run_id, file_id, msisdn, month, record_id, file, line, category, "
         "flags, billed_micro, rebuilt_micro, difference_micro, service, start_time, peer, "
-        "offset, explanation) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
-        "?14, ?15, ?16, ?17)",
+        "offset, explanation, h, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
+        "?13, ?14, ?15, ?16, ?17, ?18, ?19)",
     [ST_CANDIDATE_INSERT] =
         "INSERT INTO candidates(run_id, msisdn, month, records, overcharge_micro, refund_micro, "
-        "categories, tier, policy, special, flags, policy_reason) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        "categories, tier, policy, special, flags, policy_reason, h) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     /* One pass over each table's rows of the run (row values): the run's
      * findings were read four times, which made most of the commit. */
     [ST_RUN_FINISH] =
@@ -68,7 +89,9 @@ static const char *const st_sql[ST__COUNT] = {
         "   FROM findings WHERE run_id = ?1),"
         " (candidates, overcharge_micro, refund_micro) = (SELECT count(*),"
         "   coalesce(sum(overcharge_micro), 0), coalesce(sum(refund_micro), 0)"
-        "   FROM candidates WHERE run_id = ?1) "
+        "   FROM candidates WHERE run_id = ?1),"
+        " tariff_id = ?6, months = ?7, submonths = ?8, submonths_full = ?9,"
+        " changes = (SELECT count(*) FROM changes WHERE run_id = ?1) "
         "WHERE run_id = ?1",
     [ST_FINDINGS_FOR] =
         "SELECT run_id, file_id, msisdn, month, record_id, file, line, category, flags, "
@@ -85,6 +108,47 @@ static const char *const st_sql[ST__COUNT] = {
         "leakage_records, candidates, overcharge_micro, refund_micro, leakage_micro FROM runs "
         "WHERE (?1 > 0 AND run_id = ?1) OR (?1 <= 0 AND run_id = "
         "(SELECT max(run_id) FROM runs WHERE finished_at IS NOT NULL))",
+    [ST_TARIFF_GET] = "SELECT tariff_id FROM tariffs WHERE sha256 = ?1",
+    [ST_TARIFF_ADD] = "INSERT INTO tariffs(sha256, dir, first_run) VALUES (?1, ?2, ?3)",
+    [ST_SUPERSEDE_FINDINGS] = "UPDATE findings SET superseded_by = ?1 WHERE msisdn = ?2 AND "
+                              "month = ?3 AND superseded_by IS NULL",
+    [ST_SUPERSEDE_UNRATED] = "UPDATE unrated SET superseded_by = ?1 WHERE msisdn = ?2 AND "
+                             "month = ?3 AND superseded_by IS NULL",
+    [ST_SUPERSEDE_CANDIDATE] = "UPDATE candidates SET superseded_by = ?1 WHERE msisdn = ?2 AND "
+                               "month = ?3 AND superseded_by IS NULL",
+    [ST_UNRATED_INSERT] =
+        "INSERT INTO unrated(run_id, file_id, file, line, offset, record_id, msisdn, month, "
+        "service, billed_micro, reason, h, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
+        "?11, ?12, ?13)",
+    [ST_CHANGE_INSERT] =
+        "INSERT INTO changes(run_id, msisdn, month, previous_refund_micro, refund_micro, "
+        "delta_micro, status, h) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [ST_STATE_ADD] = "INSERT INTO state_files(name, month, kind, run_id, records, bytes) "
+                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [ST_STATE_DROP] = "DELETE FROM state_files WHERE name = ?1",
+    [ST_STATE_LIST] = "SELECT name FROM state_files ORDER BY name",
+    [ST_META_GET] = "SELECT value FROM meta WHERE key = ?1",
+    [ST_META_SET] = "INSERT INTO meta(key, value) VALUES (?1, ?2) "
+                    "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+    [ST_FILE_REFUSE] = "UPDATE files SET state = ?2, message = ?3, copies = ?4 WHERE file_id = ?1",
+    [ST_CUR_FINDINGS] =
+        "SELECT run_id, file_id, msisdn, month, record_id, file, line, category, flags, "
+        "billed_micro, rebuilt_micro, difference_micro, service, start_time, peer, offset, "
+        "explanation, h, seq FROM findings WHERE superseded_by IS NULL AND month IN "
+        "(SELECT value FROM json_each(?1)) ORDER BY h, msisdn, month, seq",
+    [ST_CUR_CANDIDATES] =
+        "SELECT run_id, msisdn, month, records, overcharge_micro, refund_micro, categories, "
+        "tier, policy, special, flags, policy_reason, h FROM candidates WHERE superseded_by IS "
+        "NULL AND month IN (SELECT value FROM json_each(?1)) ORDER BY h, msisdn, month",
+    [ST_CUR_UNRATED] =
+        "SELECT file, line, offset, record_id, msisdn, month, service, billed_micro, reason "
+        "FROM unrated WHERE superseded_by IS NULL AND month IN (SELECT value FROM json_each(?1)) "
+        "ORDER BY h, msisdn, month, seq",
+    [ST_RUN_CHANGES] = "SELECT msisdn, month, previous_refund_micro, refund_micro, delta_micro, "
+                       "status FROM changes WHERE run_id = ?1 ORDER BY h, msisdn, month",
+    [ST_RUN_REJECTS] = "SELECT file, line, offset, reason, raw FROM rejects WHERE run_id = ?1 "
+                       "ORDER BY reject_id",
+    [ST_RUN_STATE] = "SELECT name FROM state_files ORDER BY name",
 };
 
 /* Yuan text of a micro-yuan integer column, exactly as cdr_money_format(v, 2):
@@ -95,7 +159,21 @@ static const char *const st_sql[ST__COUNT] = {
     "THEN substr(printf('%06d', abs(" c ") % 1000000), 1, 2) "                          \
     "ELSE rtrim(printf('%06d', abs(" c ") % 1000000), '0') END))"
 
-static const char schema_v1[] =
+/* Schema 2 (contract version 2): a month over many runs. Findings,
+ * candidates and unrated records are versioned: a run that re-rates a
+ * subscriber-month marks the rows it replaces with superseded_by = its run;
+ * the current ones have superseded_by NULL (views current_*). h is the
+ * subscribers' order (cdr_msisdn_hash with its top bit flipped, so that
+ * SQLite's signed order is the hash's unsigned order) and seq a record's
+ * place in its subscriber-month's time order: ORDER BY h, msisdn, month,
+ * seq is the engine's output order. */
+static const char schema_v2[] =
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);"
+    "CREATE TABLE tariffs ("
+    " tariff_id INTEGER PRIMARY KEY,"
+    " sha256 TEXT NOT NULL UNIQUE,"
+    " dir TEXT,"
+    " first_run INTEGER);"
     "CREATE TABLE runs ("
     " run_id INTEGER PRIMARY KEY,"
     " started_at TEXT NOT NULL,"
@@ -104,6 +182,12 @@ static const char schema_v1[] =
     " contract_version INTEGER NOT NULL,"
     " command TEXT,"
     " tariff_dir TEXT,"
+    " kind TEXT NOT NULL DEFAULT 'run',"
+    " tariff_id INTEGER REFERENCES tariffs(tariff_id),"
+    " months TEXT,"
+    " submonths INTEGER NOT NULL DEFAULT 0,"
+    " submonths_full INTEGER NOT NULL DEFAULT 0,"
+    " changes INTEGER NOT NULL DEFAULT 0,"
     " status INTEGER,"
     " status_name TEXT,"
     " files INTEGER NOT NULL DEFAULT 0,"
@@ -125,7 +209,10 @@ static const char schema_v1[] =
     " name TEXT NOT NULL,"
     " size INTEGER,"
     " bytes INTEGER,"
-    " sha256 TEXT UNIQUE CHECK (sha256 IS NULL OR length(sha256) = 64),"
+    " sha256 TEXT CHECK (sha256 IS NULL OR length(sha256) = 64),"
+    " content_sha256 TEXT CHECK (content_sha256 IS NULL OR length(content_sha256) = 64),"
+    " state TEXT NOT NULL DEFAULT 'ingested' CHECK (state IN ('ingested', 'failed', 'refused')),"
+    " copies INTEGER NOT NULL DEFAULT 0,"
     " gzip INTEGER,"
     " rows_read INTEGER NOT NULL DEFAULT 0,"
     " rows_accepted INTEGER NOT NULL DEFAULT 0,"
@@ -135,6 +222,8 @@ static const char schema_v1[] =
     " status INTEGER,"
     " message TEXT,"
     " UNIQUE (run_id, file_index));"
+    "CREATE UNIQUE INDEX files_sha ON files(sha256) WHERE state = 'ingested';"
+    "CREATE INDEX files_content ON files(content_sha256) WHERE state = 'ingested';"
     "CREATE TABLE findings ("
     " finding_id INTEGER PRIMARY KEY,"
     " run_id INTEGER NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,"
@@ -153,7 +242,10 @@ static const char schema_v1[] =
     " start_time TEXT,"
     " peer TEXT,"
     " offset INTEGER,"
-    " explanation TEXT);"
+    " explanation TEXT,"
+    " h INTEGER NOT NULL DEFAULT 0,"
+    " seq INTEGER NOT NULL DEFAULT 0,"
+    " superseded_by INTEGER REFERENCES runs(run_id));"
     "CREATE TABLE candidates ("
     " candidate_id INTEGER PRIMARY KEY,"
     " run_id INTEGER NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,"
@@ -167,7 +259,35 @@ static const char schema_v1[] =
     " policy TEXT NOT NULL,"
     " special INTEGER NOT NULL,"
     " flags TEXT NOT NULL DEFAULT '',"
-    " policy_reason TEXT);"
+    " policy_reason TEXT,"
+    " h INTEGER NOT NULL DEFAULT 0,"
+    " superseded_by INTEGER REFERENCES runs(run_id));"
+    "CREATE TABLE unrated ("
+    " unrated_id INTEGER PRIMARY KEY,"
+    " run_id INTEGER NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,"
+    " file_id INTEGER REFERENCES files(file_id) ON DELETE CASCADE,"
+    " file TEXT,"
+    " line INTEGER,"
+    " offset INTEGER,"
+    " record_id TEXT NOT NULL,"
+    " msisdn TEXT NOT NULL,"
+    " month TEXT NOT NULL,"
+    " service TEXT,"
+    " billed_micro INTEGER NOT NULL,"
+    " reason TEXT,"
+    " h INTEGER NOT NULL DEFAULT 0,"
+    " seq INTEGER NOT NULL DEFAULT 0,"
+    " superseded_by INTEGER REFERENCES runs(run_id));"
+    "CREATE TABLE changes ("
+    " change_id INTEGER PRIMARY KEY,"
+    " run_id INTEGER NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,"
+    " msisdn TEXT NOT NULL,"
+    " month TEXT NOT NULL,"
+    " previous_refund_micro INTEGER NOT NULL,"
+    " refund_micro INTEGER NOT NULL,"
+    " delta_micro INTEGER NOT NULL,"
+    " status TEXT NOT NULL CHECK (status IN ('new', 'increased', 'decreased', 'withdrawn')),"
+    " h INTEGER NOT NULL DEFAULT 0);"
     "CREATE TABLE rejects ("
     " reject_id INTEGER PRIMARY KEY,"
     " run_id INTEGER NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,"
@@ -176,23 +296,42 @@ static const char schema_v1[] =
     " line INTEGER NOT NULL,"
     " offset INTEGER NOT NULL,"
     " reason TEXT NOT NULL,"
-    " raw TEXT,"
+    " raw BLOB,"
     " raw_len INTEGER);"
+    "CREATE TABLE state_files ("
+    " name TEXT PRIMARY KEY,"
+    " month TEXT NOT NULL,"
+    " kind TEXT NOT NULL CHECK (kind IN ('segment', 'checkpoint')),"
+    " run_id INTEGER NOT NULL REFERENCES runs(run_id),"
+    " records INTEGER NOT NULL,"
+    " bytes INTEGER NOT NULL);"
     "CREATE INDEX files_run ON files(run_id);"
     "CREATE INDEX findings_msisdn_month ON findings(msisdn, month);"
     "CREATE INDEX findings_run ON findings(run_id);"
     "CREATE INDEX findings_file ON findings(file_id);"
+    "CREATE INDEX findings_current ON findings(month, h, msisdn, seq) WHERE superseded_by IS NULL;"
     "CREATE INDEX candidates_msisdn_month ON candidates(msisdn, month);"
     "CREATE INDEX candidates_run ON candidates(run_id);"
+    "CREATE INDEX candidates_current ON candidates(month, h, msisdn) WHERE superseded_by IS NULL;"
+    "CREATE INDEX unrated_msisdn_month ON unrated(msisdn, month);"
+    "CREATE INDEX unrated_file ON unrated(file_id);"
+    "CREATE INDEX unrated_run ON unrated(run_id);"
+    "CREATE INDEX changes_run ON changes(run_id);"
     "CREATE INDEX rejects_run ON rejects(run_id);"
     "CREATE INDEX rejects_file ON rejects(file_id);"
+    "CREATE VIEW current_findings AS SELECT * FROM findings WHERE superseded_by IS NULL;"
+    "CREATE VIEW current_candidates AS SELECT * FROM candidates WHERE superseded_by IS NULL;"
+    "CREATE VIEW current_unrated AS SELECT * FROM unrated WHERE superseded_by IS NULL;"
     "CREATE VIEW findings_csv AS SELECT run_id, msisdn, month, record_id, file, line, "
     " category, flags, " YUAN("billed_micro") " AS billed, " YUAN("rebuilt_micro")
     " AS rebuilt, " YUAN("difference_micro") " AS difference, service, start_time, peer, "
-    " offset, explanation FROM findings;"
+    " offset, explanation, superseded_by FROM findings;"
     "CREATE VIEW candidates_csv AS SELECT run_id, msisdn, month, records, "
     YUAN("overcharge_micro") " AS overcharge, " YUAN("refund_micro") " AS refund, "
-    " categories, tier, policy, special, flags, policy_reason FROM candidates;";
+    " categories, tier, policy, special, flags, policy_reason, superseded_by FROM candidates;"
+    "CREATE VIEW changes_csv AS SELECT run_id, msisdn, month, "
+    YUAN("previous_refund_micro") " AS previous_refund, " YUAN("refund_micro") " AS refund, "
+    YUAN("delta_micro") " AS delta, status FROM changes;";
 
 struct cdr_db {
     sqlite3 *h;
@@ -307,7 +446,7 @@ static cdr_err setup_schema(cdr_db *db)
         goto fail;
     if (ver == 0 && app == 0 && ntab == 0) {
         char sql[64];
-        if ((e = exec(db, schema_v1)) != CDR_OK)
+        if ((e = exec(db, schema_v2)) != CDR_OK)
             goto fail;
         snprintf(sql, sizeof sql, "PRAGMA application_id = %d", CDR_DB_APPLICATION_ID);
         if ((e = exec(db, sql)) != CDR_OK)
@@ -322,6 +461,12 @@ static cdr_err setup_schema(cdr_db *db)
         e = failmsg(db, CDR_E_DB,
                     "database schema version %" PRId64 " is newer than this tool's (%d)", ver,
                     CDR_DB_SCHEMA_VERSION);
+        goto fail;
+    } else if (ver == 1) {
+        e = failmsg(db, CDR_E_DB,
+                    "database of schema version 1 (cdrecon before the month state): it holds "
+                    "no month state to continue from; start a new database and ingest the "
+                    "month's files into it");
         goto fail;
     } else if (ver < 1) {
         e = failmsg(db, CDR_E_DB, "database schema version %" PRId64 " unknown", ver);
@@ -489,6 +634,7 @@ cdr_err cdr_db_begin_run(cdr_db *db, const cdr_db_run_info *info, int64_t *run_i
     sqlite3_bind_int(s, 3, CDRECON_CONTRACT_VERSION);
     sqlite3_bind_text(s, 4, info ? info->command : NULL, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 5, info ? info->tariff_dir : NULL, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 6, info && info->kind ? info->kind : "run", -1, SQLITE_STATIC);
     if ((e = step_done(db, s, "insert run")) != CDR_OK)
         goto fail;
     db->run_id = sqlite3_last_insert_rowid(db->h);
@@ -574,6 +720,14 @@ cdr_err cdr_db_file_finish(cdr_db *db, int64_t file_id, const cdr_file_stats *st
     sqlite3_bind_int64(s, 10, (int64_t)st->rows_filtered);
     sqlite3_bind_int(s, 11, (int)st->status);
     sqlite3_bind_text(s, 12, st->message, -1, SQLITE_STATIC);
+    char ch[65];
+    if (st->status == CDR_OK && st->has_content_sha256) {
+        hex(st->content_sha256, ch);
+        sqlite3_bind_text(s, 13, ch, 64, SQLITE_STATIC);
+    } else {
+        sqlite3_bind_null(s, 13);
+    }
+    sqlite3_bind_text(s, 14, st->status == CDR_OK ? "ingested" : "failed", -1, SQLITE_STATIC);
     if ((e = step_done(db, s, "update file")) != CDR_OK)
         return e;
     if (sqlite3_changes(db->h) != 1)
@@ -656,7 +810,10 @@ cdr_err cdr_db_add_finding(cdr_db *db, const cdr_finding *f)
     if (!s)
         return e;
     sqlite3_bind_int64(s, 1, db->run_id);
-    bind_file_id(db, s, 2, f->file_index);
+    if (f->file_db_id)
+        sqlite3_bind_int64(s, 2, f->file_db_id);
+    else
+        bind_file_id(db, s, 2, f->file_index);
     bind_str(s, 3, f->msisdn);
     bind_month(s, 4, f->month, mon);
     bind_str(s, 5, f->record_id);
@@ -672,6 +829,8 @@ cdr_err cdr_db_add_finding(cdr_db *db, const cdr_finding *f)
     bind_str(s, 15, f->peer);
     sqlite3_bind_int64(s, 16, (int64_t)f->offset);
     sqlite3_bind_text(s, 17, f->explanation, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 18, (int64_t)(f->msisdn_hash ^ 0x8000000000000000ull));
+    sqlite3_bind_int64(s, 19, (int64_t)f->seq);
     return step_done(db, s, "insert finding");
 }
 
@@ -697,6 +856,7 @@ cdr_err cdr_db_add_candidate(cdr_db *db, const cdr_candidate *c)
     sqlite3_bind_int(s, 10, c->special ? 1 : 0);
     sqlite3_bind_text(s, 11, fl, (int)cdr_flags_format(c->flags, fl), SQLITE_STATIC);
     sqlite3_bind_text(s, 12, c->policy_reason, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 13, (int64_t)(c->msisdn_hash ^ 0x8000000000000000ull));
     return step_done(db, s, "insert candidate");
 }
 
@@ -716,6 +876,13 @@ cdr_err cdr_db_commit_run(cdr_db *db, const cdr_db_run_end *end)
     sqlite3_bind_int(s, 3, (int)status);
     sqlite3_bind_text(s, 4, cdr_errname(status), -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 5, end ? (int64_t)end->rows_unrated : 0);
+    if (end && end->tariff_id)
+        sqlite3_bind_int64(s, 6, end->tariff_id);
+    else
+        sqlite3_bind_null(s, 6);
+    sqlite3_bind_text(s, 7, end && end->months ? end->months : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 8, end ? (int64_t)end->submonths : 0);
+    sqlite3_bind_int64(s, 9, end ? (int64_t)end->submonths_full : 0);
     if ((e = step_done(db, s, "finish run")) != CDR_OK)
         goto fail;
     int rc = sqlite3_exec(db->h, "COMMIT", NULL, NULL, NULL);
@@ -929,6 +1096,432 @@ cdr_err cdr_db_run_totals(cdr_db *db, int64_t run_id, cdr_db_totals *out)
     } else {
         e = dberr(db, rc, "run totals");
     }
+    sqlite3_reset(s);
+    return e;
+}
+
+/* ------------------------------------------------------------------ */
+/* The month over many runs (schema 2).                                */
+
+int64_t cdr_db_open_run(const cdr_db *db)
+{
+    return db->run_id;
+}
+
+cdr_err cdr_db_tariff_id(cdr_db *db, const uint8_t sha256[32], const char *dir, int64_t *id)
+{
+    cdr_err e;
+    char h[65];
+    hex(sha256, h);
+    *id = 0;
+    sqlite3_stmt *s = stmt(db, ST_TARIFF_GET, &e);
+    if (!s)
+        return e;
+    sqlite3_bind_text(s, 1, h, 64, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        *id = sqlite3_column_int64(s, 0);
+    e = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? CDR_OK : dberr(db, rc, "tariff");
+    sqlite3_reset(s);
+    if (e != CDR_OK || *id)
+        return e;
+    if ((e = need_run(db)) != CDR_OK)
+        return e;
+    if (!(s = stmt(db, ST_TARIFF_ADD, &e)))
+        return e;
+    sqlite3_bind_text(s, 1, h, 64, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, dir, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, db->run_id);
+    if ((e = step_done(db, s, "insert tariff")) != CDR_OK)
+        return e;
+    *id = sqlite3_last_insert_rowid(db->h);
+    return CDR_OK;
+}
+
+static cdr_err supersede(cdr_db *db, int which, cdr_str msisdn, cdr_month month)
+{
+    cdr_err e;
+    char mon[16];
+    if ((e = need_run(db)) != CDR_OK)
+        return e;
+    sqlite3_stmt *s = stmt(db, which, &e);
+    if (!s)
+        return e;
+    sqlite3_bind_int64(s, 1, db->run_id);
+    bind_str(s, 2, msisdn);
+    bind_month(s, 3, month, mon);
+    return step_done(db, s, "supersede");
+}
+
+cdr_err cdr_db_supersede_records(cdr_db *db, cdr_str msisdn, cdr_month month)
+{
+    cdr_err e = supersede(db, ST_SUPERSEDE_FINDINGS, msisdn, month);
+    return e == CDR_OK ? supersede(db, ST_SUPERSEDE_UNRATED, msisdn, month) : e;
+}
+
+cdr_err cdr_db_supersede_candidate(cdr_db *db, cdr_str msisdn, cdr_month month)
+{
+    return supersede(db, ST_SUPERSEDE_CANDIDATE, msisdn, month);
+}
+
+cdr_err cdr_db_add_unrated(cdr_db *db, const cdr_db_unrated *u)
+{
+    cdr_err e;
+    char mon[16];
+    if ((e = need_run(db)) != CDR_OK)
+        return e;
+    sqlite3_stmt *s = stmt(db, ST_UNRATED_INSERT, &e);
+    if (!s)
+        return e;
+    sqlite3_bind_int64(s, 1, db->run_id);
+    if (u->file_id)
+        sqlite3_bind_int64(s, 2, u->file_id);
+    else
+        sqlite3_bind_null(s, 2);
+    sqlite3_bind_text(s, 3, u->file ? u->file : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 4, (int64_t)u->line);
+    sqlite3_bind_int64(s, 5, (int64_t)u->offset);
+    bind_str(s, 6, u->record_id);
+    bind_str(s, 7, u->msisdn);
+    bind_month(s, 8, u->month, mon);
+    sqlite3_bind_text(s, 9, cdr_service_name(u->service), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 10, u->billed);
+    sqlite3_bind_text(s, 11, u->reason ? u->reason : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 12, (int64_t)(u->msisdn_hash ^ 0x8000000000000000ull));
+    sqlite3_bind_int64(s, 13, (int64_t)u->seq);
+    return step_done(db, s, "insert unrated");
+}
+
+cdr_err cdr_db_add_change(cdr_db *db, cdr_str msisdn, uint64_t msisdn_hash, cdr_month month,
+                          cdr_money previous, cdr_money refund, const char *status)
+{
+    cdr_err e;
+    char mon[16];
+    if ((e = need_run(db)) != CDR_OK)
+        return e;
+    sqlite3_stmt *s = stmt(db, ST_CHANGE_INSERT, &e);
+    if (!s)
+        return e;
+    sqlite3_bind_int64(s, 1, db->run_id);
+    bind_str(s, 2, msisdn);
+    bind_month(s, 3, month, mon);
+    sqlite3_bind_int64(s, 4, previous);
+    sqlite3_bind_int64(s, 5, refund);
+    sqlite3_bind_int64(s, 6, refund - previous);
+    sqlite3_bind_text(s, 7, status, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 8, (int64_t)(msisdn_hash ^ 0x8000000000000000ull));
+    return step_done(db, s, "insert change");
+}
+
+cdr_err cdr_db_state_add(cdr_db *db, const char *name, cdr_month month, const char *kind,
+                         uint64_t records, uint64_t bytes)
+{
+    cdr_err e;
+    char mon[16];
+    if ((e = need_run(db)) != CDR_OK)
+        return e;
+    sqlite3_stmt *s = stmt(db, ST_STATE_ADD, &e);
+    if (!s)
+        return e;
+    sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+    bind_month(s, 2, month, mon);
+    sqlite3_bind_text(s, 3, kind, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 4, db->run_id);
+    sqlite3_bind_int64(s, 5, (int64_t)records);
+    sqlite3_bind_int64(s, 6, (int64_t)bytes);
+    return step_done(db, s, "add state file");
+}
+
+cdr_err cdr_db_state_drop(cdr_db *db, const char *name)
+{
+    cdr_err e;
+    if ((e = need_run(db)) != CDR_OK)
+        return e;
+    sqlite3_stmt *s = stmt(db, ST_STATE_DROP, &e);
+    if (!s)
+        return e;
+    sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+    return step_done(db, s, "drop state file");
+}
+
+cdr_err cdr_db_state_list(cdr_db *db, char ***names, size_t *n)
+{
+    cdr_err e;
+    *names = NULL;
+    *n = 0;
+    sqlite3_stmt *s = stmt(db, ST_STATE_LIST, &e);
+    if (!s)
+        return e;
+    int rc;
+    size_t cap = 0;
+    char **v = NULL;
+    e = CDR_OK;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            char **nv = realloc(v, cap * sizeof *nv);
+            if (!nv) {
+                e = CDR_E_NOMEM;
+                break;
+            }
+            v = nv;
+        }
+        const char *t = (const char *)sqlite3_column_text(s, 0);
+        if (!(v[*n] = strdup(t ? t : ""))) {
+            e = CDR_E_NOMEM;
+            break;
+        }
+        (*n)++;
+    }
+    if (e == CDR_OK && rc != SQLITE_DONE)
+        e = dberr(db, rc, "state files");
+    sqlite3_reset(s);
+    *names = v;
+    if (e != CDR_OK) {
+        cdr_db_free_names(v, *n);
+        *names = NULL;
+        *n = 0;
+    }
+    return e;
+}
+
+void cdr_db_free_names(char **names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+cdr_err cdr_db_meta_get(cdr_db *db, const char *key, char *buf, size_t len, int *found)
+{
+    cdr_err e;
+    *found = 0;
+    if (len)
+        buf[0] = '\0';
+    sqlite3_stmt *s = stmt(db, ST_META_GET, &e);
+    if (!s)
+        return e;
+    sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        const char *t = (const char *)sqlite3_column_text(s, 0);
+        snprintf(buf, len, "%s", t ? t : "");
+        *found = 1;
+    }
+    e = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? CDR_OK : dberr(db, rc, "meta");
+    sqlite3_reset(s);
+    return e;
+}
+
+cdr_err cdr_db_meta_set(cdr_db *db, const char *key, const char *value)
+{
+    cdr_err e;
+    if ((e = need_run(db)) != CDR_OK)
+        return e;
+    sqlite3_stmt *s = stmt(db, ST_META_SET, &e);
+    if (!s)
+        return e;
+    sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, value, -1, SQLITE_STATIC);
+    return step_done(db, s, "meta");
+}
+
+cdr_err cdr_db_file_refuse(cdr_db *db, int64_t file_id, const char *message, uint64_t copies)
+{
+    cdr_err e;
+    if ((e = need_run(db)) != CDR_OK)
+        return e;
+    sqlite3_stmt *s = stmt(db, ST_FILE_REFUSE, &e);
+    if (!s)
+        return e;
+    sqlite3_bind_int64(s, 1, file_id);
+    sqlite3_bind_text(s, 2, "refused", -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, message, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 4, (int64_t)copies);
+    return step_done(db, s, "refuse file");
+}
+
+cdr_err cdr_db_savepoint(cdr_db *db, const char *what)
+{
+    char sql[64];
+    if (!strcmp(what, "begin"))
+        return exec(db, "SAVEPOINT cdr_finish");
+    if (!strcmp(what, "rollback")) {
+        cdr_err e = exec(db, "ROLLBACK TO cdr_finish");
+        return e == CDR_OK ? exec(db, "RELEASE cdr_finish") : e;
+    }
+    snprintf(sql, sizeof sql, "RELEASE cdr_finish");
+    return exec(db, sql);
+}
+
+/* The months as a JSON array of "YYYY-MM" (for json_each). */
+static char *months_json(const cdr_month *m, size_t n)
+{
+    char *j = malloc(n * 11 + 3);
+    if (!j)
+        return NULL;
+    size_t k = 0;
+    j[k++] = '[';
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            j[k++] = ',';
+        j[k++] = '"';
+        k += cdr_month_format(m[i], j + k);
+        j[k++] = '"';
+    }
+    j[k++] = ']';
+    j[k] = '\0';
+    return j;
+}
+
+cdr_err cdr_db_current_findings(cdr_db *db, const cdr_month *months, size_t n,
+                                cdr_db_finding_fn fn, void *user)
+{
+    cdr_err e;
+    sqlite3_stmt *s = stmt(db, ST_CUR_FINDINGS, &e);
+    if (!s)
+        return e;
+    char *j = months_json(months, n);
+    if (!j)
+        return CDR_E_NOMEM;
+    sqlite3_bind_text(s, 1, j, -1, SQLITE_TRANSIENT);
+    free(j);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        cdr_finding f;
+        memset(&f, 0, sizeof f);
+        int64_t run_id = sqlite3_column_int64(s, 0);
+        int64_t file_id = sqlite3_column_int64(s, 1);
+        f.msisdn = col_str(s, 2);
+        cdr_str m = col_str(s, 3);
+        cdr_month_parse(m.p, m.n, &f.month);
+        f.record_id = col_str(s, 4);
+        f.file = (const char *)sqlite3_column_text(s, 5);
+        f.line = (uint64_t)sqlite3_column_int64(s, 6);
+        f.category = category_from(col_str(s, 7));
+        f.flags = flags_from(col_str(s, 8));
+        f.billed = sqlite3_column_int64(s, 9);
+        f.rebuilt = sqlite3_column_int64(s, 10);
+        f.difference = sqlite3_column_int64(s, 11);
+        cdr_str sv = col_str(s, 12);
+        cdr_service svc = CDR_SVC_VOICE;
+        cdr_service_parse(sv.p, sv.n, &svc);
+        f.service = svc;
+        cdr_str st = col_str(s, 13);
+        cdr_time_parse(st.p, st.n, &f.start);
+        f.peer = col_str(s, 14);
+        f.offset = (uint64_t)sqlite3_column_int64(s, 15);
+        f.explanation = (const char *)sqlite3_column_text(s, 16);
+        f.msisdn_hash = (uint64_t)sqlite3_column_int64(s, 17) ^ 0x8000000000000000ull;
+        f.seq = (uint64_t)sqlite3_column_int64(s, 18);
+        if (fn(&f, run_id, file_id, user))
+            break;
+    }
+    e = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? CDR_OK : dberr(db, rc, "current findings");
+    sqlite3_reset(s);
+    return e;
+}
+
+cdr_err cdr_db_current_candidates(cdr_db *db, const cdr_month *months, size_t n,
+                                  cdr_db_candidate_fn fn, void *user)
+{
+    cdr_err e;
+    sqlite3_stmt *s = stmt(db, ST_CUR_CANDIDATES, &e);
+    if (!s)
+        return e;
+    char *j = months_json(months, n);
+    if (!j)
+        return CDR_E_NOMEM;
+    sqlite3_bind_text(s, 1, j, -1, SQLITE_TRANSIENT);
+    free(j);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        cdr_candidate c;
+        memset(&c, 0, sizeof c);
+        int64_t run_id = sqlite3_column_int64(s, 0);
+        c.msisdn = col_str(s, 1);
+        cdr_str m = col_str(s, 2);
+        cdr_month_parse(m.p, m.n, &c.month);
+        c.records = (uint32_t)sqlite3_column_int64(s, 3);
+        c.overcharge = sqlite3_column_int64(s, 4);
+        c.refund = sqlite3_column_int64(s, 5);
+        c.categories = categories_from(col_str(s, 6));
+        c.tier = sqlite3_column_int(s, 7);
+        cdr_str pol = col_str(s, 8);
+        c.policy = (pol.n == 12 && memcmp(pol.p, "verify_first", 12) == 0)
+                       ? CDR_POLICY_VERIFY_FIRST
+                       : CDR_POLICY_REFUND_FIRST;
+        c.special = sqlite3_column_int(s, 9);
+        c.flags = flags_from(col_str(s, 10));
+        c.policy_reason = (const char *)sqlite3_column_text(s, 11);
+        c.msisdn_hash = (uint64_t)sqlite3_column_int64(s, 12) ^ 0x8000000000000000ull;
+        if (fn(&c, run_id, user))
+            break;
+    }
+    e = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? CDR_OK : dberr(db, rc, "current candidates");
+    sqlite3_reset(s);
+    return e;
+}
+
+cdr_err cdr_db_current_unrated(cdr_db *db, const cdr_month *months, size_t n,
+                               int (*fn)(const cdr_db_unrated *u, void *user), void *user)
+{
+    cdr_err e;
+    sqlite3_stmt *s = stmt(db, ST_CUR_UNRATED, &e);
+    if (!s)
+        return e;
+    char *j = months_json(months, n);
+    if (!j)
+        return CDR_E_NOMEM;
+    sqlite3_bind_text(s, 1, j, -1, SQLITE_TRANSIENT);
+    free(j);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        cdr_db_unrated u;
+        memset(&u, 0, sizeof u);
+        u.file = (const char *)sqlite3_column_text(s, 0);
+        u.line = (uint64_t)sqlite3_column_int64(s, 1);
+        u.offset = (uint64_t)sqlite3_column_int64(s, 2);
+        u.record_id = col_str(s, 3);
+        u.msisdn = col_str(s, 4);
+        cdr_str m = col_str(s, 5);
+        cdr_month_parse(m.p, m.n, &u.month);
+        cdr_str sv = col_str(s, 6);
+        cdr_service svc = CDR_SVC_VOICE;
+        cdr_service_parse(sv.p, sv.n, &svc);
+        u.service = svc;
+        u.billed = sqlite3_column_int64(s, 7);
+        u.reason = (const char *)sqlite3_column_text(s, 8);
+        if (fn(&u, user))
+            break;
+    }
+    e = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? CDR_OK : dberr(db, rc, "current unrated");
+    sqlite3_reset(s);
+    return e;
+}
+
+cdr_err cdr_db_run_changes(cdr_db *db, int64_t run_id,
+                           int (*fn)(const cdr_db_change *c, void *user), void *user)
+{
+    cdr_err e;
+    sqlite3_stmt *s = stmt(db, ST_RUN_CHANGES, &e);
+    if (!s)
+        return e;
+    sqlite3_bind_int64(s, 1, run_id);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        cdr_db_change c;
+        c.msisdn = col_str(s, 0);
+        cdr_str m = col_str(s, 1);
+        cdr_month_parse(m.p, m.n, &c.month);
+        c.previous_refund = sqlite3_column_int64(s, 2);
+        c.refund = sqlite3_column_int64(s, 3);
+        c.delta = sqlite3_column_int64(s, 4);
+        c.status = (const char *)sqlite3_column_text(s, 5);
+        if (fn(&c, user))
+            break;
+    }
+    e = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? CDR_OK : dberr(db, rc, "changes");
     sqlite3_reset(s);
     return e;
 }

@@ -23,6 +23,7 @@
 #include "cdrecon/engine.h"
 #include "cdrecon/outcsv.h"
 #include "hashfn.h"
+#include "state.h"
 #include "swar.h"
 #include "tmpdir.h"
 
@@ -274,6 +275,8 @@ static chunk *chunk_alloc(size_t cap)
 
 static void free_chunks(cdr_engine *e, bucket *b);
 static cdr_err dist_stop(cdr_engine *e);
+struct cdr_engine;
+static void free_months(struct cdr_engine *e);
 
 typedef struct file_info {
     char *name;
@@ -281,7 +284,28 @@ typedef struct file_info {
     cdr_str *extra_names; /* copied */
     char *extra_store;
     uint32_t n_extra;
+    /* with a state */
+    int64_t db_id;        /* files.file_id (0: unknown) */
+    st_anchor *anchors;   /* a file of this run: (line, offset) every ST_ANCHOR_LINES lines */
+    uint32_t n_anchors, anchors_cap;
+    uint64_t next_anchor;
+    uint64_t row_len;     /* the anchors' average row length */
+    uint64_t copies;      /* records repeating an earlier (msisdn, record_id) */
+    int stored;           /* known only from the state (a file of an earlier run) */
 } file_info;
+
+/* A month this finish touches: its live state files and the new ones. */
+typedef struct emonth {
+    cdr_month m;
+    int rerate;           /* re-rate every stored subscriber-month */
+    st_segr **segs;       /* live segments (the state's) */
+    size_t n_segs;
+    uint32_t **seg_files; /* per segment: file table index -> engine file index */
+    st_ckr *ckp;          /* the live checkpoint file (NULL: a new month) */
+    uint64_t new_records;
+    st_segw *segw;        /* this finish's segment (NULL: no new records) */
+    st_ckw *ckw;          /* this finish's checkpoint file */
+} emonth;
 
 #define TPOOL_MAX 8 /* kept memory writers: the buckets in flight (LOOKAHEAD) and more */
 
@@ -317,6 +341,15 @@ struct cdr_engine {
     pthread_mutex_t tmu;
     struct cdr_csvw *tpool[TPOOL_MAX];
     int n_tpool;
+    /* With a state: the months of the records added, the months of a
+     * finish, and the state files it wrote and replaced. */
+    cdr_month *months;
+    size_t n_months, months_cap;
+    emonth *em;
+    size_t n_em;
+    uint32_t n_run_files;   /* engine file indexes below this are files of this run */
+    cdr_engine_state_file *written, *replaced;
+    size_t n_written, n_replaced;
 };
 
 /* A staging block: packed records. */
@@ -439,8 +472,13 @@ void cdr_engine_free(cdr_engine *e)
         free(e->files[i].name);
         free(e->files[i].extra_names);
         free(e->files[i].extra_store);
+        free(e->files[i].anchors);
     }
     free(e->files);
+    free_months(e);
+    free(e->months);
+    free(e->written);
+    free(e->replaced);
     for (int i = 0; i < e->n_tpool; i++)
         cdr_csvw_free(e->tpool[i]);
     pthread_mutex_destroy(&e->tmu);
@@ -477,6 +515,68 @@ void cdr_engine_exclude_file(cdr_engine *e, uint32_t fi)
 {
     if (ensure_file(e, fi) == CDR_OK)
         e->files[fi].excluded = 1;
+}
+
+void cdr_engine_set_state_ids(cdr_engine *e, int64_t run_id, uint32_t tariff_id)
+{
+    e->o.run_id = run_id;
+    e->o.tariff_id = tariff_id;
+}
+
+cdr_err cdr_engine_set_file_id(cdr_engine *e, uint32_t fi, int64_t db_file_id)
+{
+    cdr_err r = ensure_file(e, fi);
+    if (r == CDR_OK)
+        e->files[fi].db_id = db_file_id;
+    return r;
+}
+
+uint64_t cdr_engine_file_copies(const cdr_engine *e, uint32_t fi)
+{
+    return fi < e->n_files ? e->files[fi].copies : 0;
+}
+
+/* With a state: the anchors of the file (line -> offset every
+ * ST_ANCHOR_LINES lines), so that the state stores an offset as a small
+ * residual; and the months of the records. */
+static cdr_err note_row(cdr_engine *e, const cdr_row *r)
+{
+    file_info *f = &e->files[r->file_index];
+    if (r->line >= f->next_anchor) {
+        if (f->n_anchors == f->anchors_cap) {
+            uint32_t nc = f->anchors_cap ? f->anchors_cap * 2 : 64;
+            st_anchor *a = realloc(f->anchors, nc * sizeof *a);
+            if (!a)
+                return CDR_E_NOMEM;
+            f->anchors = a;
+            f->anchors_cap = nc;
+        }
+        f->anchors[f->n_anchors++] = (st_anchor){r->line, r->offset};
+        f->next_anchor = r->line + ST_ANCHOR_LINES;
+    }
+    cdr_month m = cdr_time_month(r->start);
+    size_t lo = 0, hi = e->n_months;
+    while (lo < hi) {
+        size_t k = lo + (hi - lo) / 2;
+        if (e->months[k] < m)
+            lo = k + 1;
+        else
+            hi = k;
+    }
+    if (lo < e->n_months && e->months[lo] == m)
+        return CDR_OK;
+    if (e->n_months == e->months_cap) {
+        size_t nc = e->months_cap ? e->months_cap * 2 : 8;
+        cdr_month *mm = realloc(e->months, nc * sizeof *mm);
+        if (!mm)
+            return CDR_E_NOMEM;
+        e->months = mm;
+        e->months_cap = nc;
+    }
+    memmove(e->months + lo + 1, e->months + lo, (e->n_months - lo) * sizeof *e->months);
+    e->months[lo] = m;
+    e->n_months++;
+    return CDR_OK;
 }
 
 static cdr_err set_extra_names(cdr_engine *e, uint32_t fi, const cdr_row *r)
@@ -735,27 +835,16 @@ static cdr_err dist_stop(cdr_engine *e)
     return err;
 }
 
-cdr_err cdr_engine_add(cdr_engine *e, const cdr_row *r)
-{
-    cdr_err err;
-    if (e->finished)
-        return CDR_E_INTERNAL;
-    if ((err = ensure_file(e, r->file_index)) != CDR_OK)
-        return err;
-    if (e->o.month >= 0 && cdr_time_month(r->start) != e->o.month) {
-        e->out_of_scope++;
-        return CDR_OK;
-    }
-    if (e->o.msisdn &&
-        (strlen(e->o.msisdn) != r->msisdn.n || memcmp(e->o.msisdn, r->msisdn.p, r->msisdn.n))) {
-        e->out_of_scope++;
-        return CDR_OK;
-    }
-    if (r->n_extra && (err = set_extra_names(e, r->file_index, r)) != CDR_OK)
-        return err;
-    if (r->n_extra > 65535)
-        return CDR_E_RANGE;
+/* A row's packed form (see Records): its head, built once, and its size. */
+typedef struct packing {
+    unsigned char head[3 + 8 * 8 + 1 + 5 * 5 + 8];
+    size_t head_n;
+    uint32_t body;
+    size_t need;
+} packing;
 
+static inline cdr_err pack_prepare(const cdr_row *r, packing *pk)
+{
     /* the head: everything between the msisdn and the strings */
     if (r->msisdn.n > UINT32_MAX || r->record_id.n > UINT32_MAX || r->peer.n > UINT32_MAX ||
         r->call_id.n > UINT32_MAX || r->sms_ref.n > UINT32_MAX)
@@ -772,7 +861,7 @@ cdr_err cdr_engine_add(cdr_engine *e, const cdr_row *r)
                        r->line,
                        r->offset,
                        (uint64_t)zz32(r->sms_part) | (uint64_t)zz32(r->sms_parts) << 32};
-    unsigned char head[3 + 8 * 8 + 1 + 5 * 5 + 8], *hp = head + 3;
+    unsigned char *head = pk->head, *hp = head + 3;
     uint32_t wd = 0;
     for (int i = 0; i < 8; i++) {
         unsigned w = width8(num[i]);
@@ -799,7 +888,56 @@ cdr_err cdr_engine_add(cdr_engine *e, const cdr_row *r)
     }
     if (body > UINT32_MAX)
         return CDR_E_RANGE;
-    size_t need = len_size(body) + body;
+    pk->head_n = (size_t)(hp - head);
+    pk->body = (uint32_t)body;
+    pk->need = len_size(body) + body;
+    return CDR_OK;
+
+}
+
+static inline void pack_write(unsigned char *d, const cdr_row *r, const packing *pk)
+{
+    d = put_len(d, pk->body);
+    d = put_len(d, (uint32_t)r->msisdn.n);
+    d = cdr_copy_small(d, r->msisdn.p, r->msisdn.n);
+    d = cdr_copy_small(d, pk->head, pk->head_n);
+    d = cdr_copy_small(d, r->record_id.p, r->record_id.n);
+    d = cdr_copy_small(d, r->peer.p, r->peer.n);
+    d = cdr_copy_small(d, r->call_id.p, r->call_id.n);
+    d = cdr_copy_small(d, r->sms_ref.p, r->sms_ref.n);
+    for (uint32_t i = 0; i < r->n_extra; i++) {
+        d = put_len(d, (uint32_t)r->extra[i].n);
+        d = cdr_copy_small(d, r->extra[i].p, r->extra[i].n);
+    }
+}
+
+cdr_err cdr_engine_add(cdr_engine *e, const cdr_row *r)
+{
+    cdr_err err;
+    if (e->finished)
+        return CDR_E_INTERNAL;
+    if ((err = ensure_file(e, r->file_index)) != CDR_OK)
+        return err;
+    if (e->o.month >= 0 && cdr_time_month(r->start) != e->o.month) {
+        e->out_of_scope++;
+        return CDR_OK;
+    }
+    if (e->o.msisdn &&
+        (strlen(e->o.msisdn) != r->msisdn.n || memcmp(e->o.msisdn, r->msisdn.p, r->msisdn.n))) {
+        e->out_of_scope++;
+        return CDR_OK;
+    }
+    if (r->n_extra && (err = set_extra_names(e, r->file_index, r)) != CDR_OK)
+        return err;
+    if (r->n_extra > 65535)
+        return CDR_E_RANGE;
+    if (e->o.state && (err = note_row(e, r)) != CDR_OK)
+        return err;
+
+    packing pk;
+    if ((err = pack_prepare(r, &pk)) != CDR_OK)
+        return err;
+    size_t need = pk.need;
 
     unsigned char *d;
     if (e->o.threads > 1 && !e->dist_tried) {
@@ -816,18 +954,7 @@ cdr_err cdr_engine_add(cdr_engine *e, const cdr_row *r)
                CDR_OK) {
         return err;
     }
-    d = put_len(d, (uint32_t)body);
-    d = put_len(d, (uint32_t)r->msisdn.n);
-    d = cdr_copy_small(d, r->msisdn.p, r->msisdn.n);
-    d = cdr_copy_small(d, head, (size_t)(hp - head));
-    d = cdr_copy_small(d, r->record_id.p, r->record_id.n);
-    d = cdr_copy_small(d, r->peer.p, r->peer.n);
-    d = cdr_copy_small(d, r->call_id.p, r->call_id.n);
-    d = cdr_copy_small(d, r->sms_ref.p, r->sms_ref.n);
-    for (uint32_t i = 0; i < r->n_extra; i++) {
-        d = put_len(d, (uint32_t)r->extra[i].n);
-        d = cdr_copy_small(d, r->extra[i].p, r->extra[i].n);
-    }
+    pack_write(d, r, &pk);
     return CDR_OK;
 }
 
@@ -867,25 +994,6 @@ static inline int same_str(const char *a, size_t an, const char *b, size_t bn)
     return memcmp(a, b, an) == 0;
 }
 
-static int cmp_ent(const void *pa, const void *pb)
-{
-    const ent *a = pa, *b = pb;
-    if (a->h != b->h)
-        return a->h < b->h ? -1 : 1;
-    int c = cmp_str(b_msisdn(a->b), a->b->l_msisdn, b_msisdn(b->b), b->b->l_msisdn);
-    if (c)
-        return c;
-    if (a->start != b->start)
-        return a->start < b->start ? -1 : 1;
-    c = cmp_str(b_rid(a->b), a->b->l_rid, b_rid(b->b), b->b->l_rid);
-    if (c)
-        return c;
-    if (a->b->file_index != b->b->file_index)
-        return a->b->file_index < b->b->file_index ? -1 : 1;
-    if (a->b->line != b->b->line)
-        return a->b->line < b->b->line ? -1 : 1;
-    return 0;
-}
 
 /* A small open-addressing table of (hash, index) for per-subscriber sets. */
 typedef struct htab {
@@ -927,6 +1035,7 @@ static void htab_free(htab *t)
 /* Per-record working state during one subscriber-month. */
 typedef struct work {
     const blob *b;
+    int is_new;           /* read in this run (else from the state) */
     cdr_rec_status status;
     int32_t dup_of;       /* index of the original within the subscriber slice */
     int32_t group_first;  /* for partial parts: index of the first part; -1 */
@@ -945,6 +1054,22 @@ typedef struct pool_bal {
 
 typedef struct outbuf outbuf;
 
+/* A worker's view of one month of a finish with a state. */
+typedef struct wmonth {
+    st_ckcur ck;          /* the month's old checkpoint entries */
+    int ck_on;            /* positioned in the current bucket */
+    st_gcur *g;           /* one cursor per live segment */
+    int g_on;
+} wmonth;
+
+/* Stored records of one subscriber-month, loaded for re-rating it whole. */
+typedef struct stored {
+    unsigned char *p;     /* packed records */
+    size_t n, cap;
+    blob *b;
+    size_t nb, bcap;
+} stored;
+
 /* One rating worker's state (one per thread). */
 typedef struct ctx {
     cdr_engine *e;
@@ -953,6 +1078,21 @@ typedef struct ctx {
     htab rid, content, group;
     work *w;
     size_t w_cap;
+    work *wm;             /* the subscriber-month being rated (dup_of indexes into it) */
+    /* with a state */
+    wmonth *wmo;          /* per month of the finish */
+    int bucket;
+    stored st;
+    const blob **mix;     /* a month's stored records, in time order */
+    size_t mix_cap;
+    work *wf;             /* its stored and new records, in time order */
+    size_t wf_cap;
+    uint64_t *rids;       /* hashes of the stored record_ids (continuation check) */
+    size_t n_rids, rids_cap;
+    uint64_t *copies;     /* per engine file */
+    st_enc enc;
+    int enc_ready;
+    st_ckpt ck_new;       /* the checkpoint being built */
     pool_bal *pb;
     size_t n_pb, pb_cap;
     ent *ents, *tmp;
@@ -1141,7 +1281,7 @@ static cdr_category diagnose(ctx *c, const work *w, const cdr_rate_in *in,
     money(m3, billed - rebuilt);
 
     if (w->status == CDR_RS_DUPLICATE) {
-        const blob *o = c->w[w->dup_of].b;
+        const blob *o = c->wm[w->dup_of].b;
         snprintf(x, xn, "duplicate of record %.*s (%s); a duplicate is not charged: billed %s, "
                  "overcharged %s", (int)o->l_rid, b_rid(o),
                  (o->l_rid == b->l_rid && !memcmp(b_rid(o), b_rid(b), b->l_rid))
@@ -1270,6 +1410,11 @@ struct outbuf {
     void *work;              /* the sink's state of this bucket (sink->work_record) */
     unsigned char *spill_data; /* the bucket's blobs, alive until drained */
     chunk *chunks;
+    cdr_submonth *sms;       /* subscriber-month events (kind 2), in order */
+    size_t n_sms, cap_sms;
+    st_part *parts;          /* with a state: this bucket's new records, per month */
+    st_ckpart *ckparts;      /* ... and its checkpoint entries, per month */
+    size_t n_parts;
     cdr_err err;
     int done;
 };
@@ -1322,7 +1467,28 @@ static void outbuf_clear(cdr_engine *e, const cdr_engine_sink *sink, outbuf *o)
         n = c->next;
         free(c);
     }
+    free(o->sms);
+    for (size_t i = 0; i < o->n_parts; i++) {
+        st_part_free(&o->parts[i]);
+        st_buf_free(&o->ckparts[i].b);
+    }
+    free(o->parts);
+    free(o->ckparts);
     memset(o, 0, sizeof *o);
+}
+
+/* A view copied into the bucket's arena (for views into memory that goes
+ * before the drain: the stored records of the subscriber-month). */
+static int keep_str(outbuf *o, cdr_str *s)
+{
+    if (s->n == 0)
+        return 0;
+    char *p = arena_alloc(o, s->n);
+    if (!p)
+        return -1;
+    memcpy(p, s->p, s->n);
+    s->p = p;
+    return 0;
 }
 
 static cdr_err emit_record(ctx *c, const cdr_rated *r)
@@ -1375,6 +1541,25 @@ static cdr_err emit_record(ctx *c, const cdr_rated *r)
         memcpy(t, r->finding.explanation, l);
         x->finding.explanation = t;
     }
+    if (c->e->o.state) {
+        /* a stored record's bytes, and the record_id of a stored original,
+         * are reused for the next subscriber-month: keep copies */
+        if (keep_str(o, &x->dup_of))
+            return CDR_E_NOMEM;
+        if (!r->is_new) {
+            cdr_str *ex = (cdr_str *)x->row.extra;
+            if (keep_str(o, &x->row.record_id) || keep_str(o, &x->row.msisdn) ||
+                keep_str(o, &x->row.peer) || keep_str(o, &x->row.call_id) ||
+                keep_str(o, &x->row.sms_ref))
+                return CDR_E_NOMEM;
+            for (uint32_t i = 0; i < x->row.n_extra; i++)
+                if (keep_str(o, &ex[i]))
+                    return CDR_E_NOMEM;
+            x->finding.msisdn = x->row.msisdn;
+            x->finding.record_id = x->row.record_id;
+            x->finding.peer = x->row.peer;
+        }
+    }
     o->n_recs++;
     o->kinds[o->n_kinds++] = 0;
     return CDR_OK;
@@ -1395,15 +1580,38 @@ static cdr_err emit_candidate(ctx *c, const cdr_candidate *cd)
     if (grow((void **)&o->cands, &o->cap_cands, o->n_cands, sizeof *o->cands) ||
         grow((void **)&o->kinds, &o->cap_kinds, o->n_kinds, 1))
         return CDR_E_NOMEM;
-    o->cands[o->n_cands++] = *cd;
+    cdr_candidate *x = &o->cands[o->n_cands];
+    *x = *cd;
+    if (c->e->o.state && keep_str(o, &x->msisdn))
+        return CDR_E_NOMEM;
+    o->n_cands++;
     o->kinds[o->n_kinds++] = 1;
     return CDR_OK;
 }
 
-/* Whether the results of a bucket go through an outbuf even on one thread. */
-static int uses_outbuf(const cdr_engine_sink *sink)
+static cdr_err emit_submonth(ctx *c, const cdr_submonth *sm)
 {
-    return sink->render || sink->work_record || sink->work_candidate;
+    outbuf *o = c->out;
+    if (!o)
+        return c->sink->on_submonth && c->sink->on_submonth(sm, c->sink->user) ? CDR_E_INTERRUPTED
+                                                                                : CDR_OK;
+    if (grow((void **)&o->sms, &o->cap_sms, o->n_sms, sizeof *o->sms) ||
+        grow((void **)&o->kinds, &o->cap_kinds, o->n_kinds, 1))
+        return CDR_E_NOMEM;
+    cdr_submonth *x = &o->sms[o->n_sms];
+    *x = *sm;
+    if (keep_str(o, &x->msisdn))
+        return CDR_E_NOMEM;
+    o->n_sms++;
+    o->kinds[o->n_kinds++] = 2;
+    return CDR_OK;
+}
+
+/* Whether the results of a bucket go through an outbuf even on one thread
+ * (always with a state: the bucket's state parts live there). */
+static int uses_outbuf(const cdr_engine *e, const cdr_engine_sink *sink)
+{
+    return sink->render || sink->work_record || sink->work_candidate || e->o.state;
 }
 
 /* On the worker, after the bucket's last record: the end of the sink's work. */
@@ -1412,10 +1620,24 @@ static cdr_err end_work(const cdr_engine_sink *sink, outbuf *o)
     return o->work && sink->work_end ? sink->work_end(o->work, sink->user) : CDR_OK;
 }
 
-/* Hand a finished bucket's results to the sink, in order. */
-static cdr_err drain(const cdr_engine_sink *sink, outbuf *o)
+/* Hand a finished bucket's results to the sink, in order (and its state
+ * parts to the month's writers). */
+static cdr_err drain(cdr_engine *e, const cdr_engine_sink *sink, outbuf *o)
 {
-    size_t ir = 0, ic = 0;
+    size_t ir = 0, ic = 0, is = 0;
+    for (size_t mi = 0; mi < o->n_parts; mi++) {
+        emonth *em = &e->em[mi];
+        cdr_err err;
+        if (o->parts[mi].n_records) {
+            if (!em->segw)
+                return CDR_E_INTERNAL;
+            if ((err = st_segw_append(em->segw, &o->parts[mi])) != CDR_OK)
+                return err;
+            em->new_records += o->parts[mi].n_records;
+        }
+        if ((err = st_ckw_append(em->ckw, &o->ckparts[mi])) != CDR_OK)
+            return err;
+    }
     if (o->work && sink->on_work && sink->on_work(o->work, sink->user))
         return CDR_E_INTERRUPTED;
     if (o->text_w) {
@@ -1435,6 +1657,10 @@ static cdr_err drain(const cdr_engine_sink *sink, outbuf *o)
                 return CDR_E_INTERRUPTED;
             if (r->has_finding && sink->on_finding && sink->on_finding(&r->finding, sink->user))
                 return CDR_E_INTERRUPTED;
+        } else if (o->kinds[k] == 2) {
+            if (sink->on_submonth && sink->on_submonth(&o->sms[is], sink->user))
+                return CDR_E_INTERRUPTED;
+            is++;
         } else if (sink->on_candidate && sink->on_candidate(&o->cands[ic++], sink->user)) {
             return CDR_E_INTERRUPTED;
         }
@@ -1522,34 +1748,132 @@ static void make_candidate(ctx *c, const blob *first, cdr_month month, const cdr
                       cdr_time_month(sub->join_date) + 12 <= month;
     if (cd->special) {
         cd->policy = CDR_POLICY_VERIFY_FIRST;
-        cd->policy_reason = "special customer (3+ refunds in a month or 100+ yuan in 3 months): "
-                            "verify first";
+        cd->reason = 0;
     } else if (flags & (CDR_FLAG_OVERLAP | CDR_FLAG_OVERLONG)) {
         cd->policy = CDR_POLICY_VERIFY_FIRST;
-        cd->policy_reason = "overlapping or over-long call records need verification first";
+        cd->reason = 1;
     } else if (cats & (1u << CDR_CAT_VAS_NO_SUBSCRIPTION)) {
         cd->policy = CDR_POLICY_REFUND_FIRST;
-        cd->policy_reason = "value-added (SP) fee dispute: refund first";
+        cd->reason = 2;
     } else if (long_tenure) {
         cd->policy = CDR_POLICY_REFUND_FIRST;
-        cd->policy_reason = "customer for a year or more in good standing: refund first";
+        cd->reason = 3;
     } else if (this_year == 0 && last3 == 0) {
         cd->policy = CDR_POLICY_REFUND_FIRST;
-        cd->policy_reason = "first fee dispute this year, no refund in the last three months: "
-                            "refund first";
+        cd->reason = 4;
     } else {
         cd->policy = CDR_POLICY_VERIFY_FIRST;
-        cd->policy_reason = "earlier refunds this year and tenure under a year: verify first";
+        cd->reason = 5;
     }
+    cd->policy_reason = cdr_policy_reason_text(cd->reason);
+    cd->msisdn_hash = first->h;
 }
 
-/* Process one subscriber-month: w[0..n) sorted in time order. `all` is the
- * subscriber's slice (for dup_of indexes across months). */
-static cdr_err process_month(ctx *c, work *w, size_t n, cdr_month month)
+const char *cdr_policy_reason_text(int reason)
+{
+    static const char *const t[CDR_REASON__COUNT] = {
+        "special customer (3+ refunds in a month or 100+ yuan in 3 months): verify first",
+        "overlapping or over-long call records need verification first",
+        "value-added (SP) fee dispute: refund first",
+        "customer for a year or more in good standing: refund first",
+        "first fee dispute this year, no refund in the last three months: refund first",
+        "earlier refunds this year and tenure under a year: verify first",
+    };
+    return reason >= 0 && reason < CDR_REASON__COUNT ? t[reason] : "";
+}
+
+/* How process_month continues and what it writes. */
+typedef struct mopts {
+    const st_ckpt *init;   /* go on after these records (NULL: from the month's start) */
+    const st_ckpt *prev;   /* the subscriber-month's checkpoint before this finish */
+    uint64_t seq0;         /* the sequence number of the first record */
+    st_ckpt *out;          /* with a state: the new checkpoint (NULL: no state) */
+    cdr_submonth *sm;      /* with a state: the candidate's outcome */
+} mopts;
+
+static uint64_t partial_key(const blob *b)
+{
+    return cdr_hash_bytes(b_call(b), b->l_call, b->service + 7);
+}
+
+/* Duplicates within one subscriber-month (CONTRACT.md "duplicates"): the
+ * same record_id again, or the same usage under a new record_id; the first
+ * in time order is the original. A new record whose record_id is that of a
+ * stored record, or of a record of an earlier file of this run, is counted
+ * as a copy for its file (a re-delivered file is mostly copies). */
+static cdr_err find_duplicates(ctx *c, work *w, size_t n)
+{
+    cdr_err err;
+    if ((err = htab_reset(&c->rid, n)) != CDR_OK || (err = htab_reset(&c->content, n)) != CDR_OK)
+        return err;
+    for (size_t i = 0; i < n; i++) {
+        const blob *b = w[i].b;
+        w[i].status = CDR_RS_RATED;
+        w[i].dup_of = -1;
+        /* same record_id seen before? */
+        uint64_t h = cdr_hash_bytes(b_rid(b), b->l_rid, 3);
+        size_t mask = c->rid.mask, k = h & mask;
+        int32_t orig = -1;
+        while (c->rid.v[k] >= 0) {
+            const blob *o = w[c->rid.v[k]].b;
+            if (c->rid.h[k] == h && o->l_rid == b->l_rid && !memcmp(b_rid(o), b_rid(b), b->l_rid)) {
+                orig = c->rid.v[k];
+                break;
+            }
+            k = (k + 1) & mask;
+        }
+        if (orig < 0) {
+            c->rid.h[k] = h;
+            c->rid.v[k] = (int32_t)i;
+        } else if (c->copies) {
+            /* the same (msisdn, record_id): count the copy once, for the
+             * later file (a stored record is the earliest of all) */
+            const work *o = &w[orig];
+            if (w[i].is_new && !o->is_new)
+                c->copies[b->file_index]++;
+            else if (w[i].is_new && o->is_new && o->b->file_index != b->file_index)
+                c->copies[o->b->file_index > b->file_index ? o->b->file_index
+                                                           : b->file_index]++;
+            else if (!w[i].is_new && o->is_new)
+                c->copies[o->b->file_index]++;
+        }
+        /* same usage under another id? */
+        uint64_t ch = content_hash(b);
+        size_t k2 = ch & c->content.mask;
+        int32_t corig = -1;
+        while (c->content.v[k2] >= 0) {
+            const blob *o = w[c->content.v[k2]].b;
+            if (c->content.h[k2] == ch && same_content(o, b)) {
+                corig = c->content.v[k2];
+                break;
+            }
+            k2 = (k2 + 1) & c->content.mask;
+        }
+        if (orig >= 0 || corig >= 0) {
+            w[i].status = CDR_RS_DUPLICATE;
+            int32_t o = orig >= 0 ? orig : corig;
+            /* point at the original of the original */
+            while (w[o].dup_of >= 0)
+                o = w[o].dup_of;
+            w[i].dup_of = o;
+        } else {
+            c->content.h[k2] = ch;
+            c->content.v[k2] = (int32_t)i;
+        }
+    }
+    return CDR_OK;
+}
+
+/* Process one subscriber-month: w[0..n) sorted in time order. */
+static cdr_err process_month(ctx *c, work *w, size_t n, cdr_month month, const mopts *mo)
 {
     cdr_engine *e = c->e;
     const cdr_tariff *t = e->t;
     cdr_err err;
+
+    c->wm = w;
+    if ((err = find_duplicates(c, w, n)) != CDR_OK)
+        return err;
 
     /* Partial groups: key (service, call_id). First part = earliest. */
     if ((err = htab_reset(&c->group, n)) != CDR_OK)
@@ -1590,7 +1914,7 @@ static cdr_err process_month(ctx *c, work *w, size_t n, cdr_month month)
         }
     }
 
-    /* Walk in time order. */
+    /* Walk in time order (from where the checkpoint left off). */
     c->n_pb = 0;
     int64_t prev_end = INT64_MIN;
     uint32_t cand_records = 0;
@@ -1599,6 +1923,21 @@ static cdr_err process_month(ctx *c, work *w, size_t n, cdr_month month)
     unsigned cflags = 0;
     const cdr_subscriber *sub = NULL;
     int has_candidate = 0;
+    uint64_t findings = 0;
+    const st_ckpt *init = mo->init;
+    if (init) {
+        for (uint32_t k = 0; k < init->n_pools; k++)
+            if (!pool_left(c, init->pools[k].plan, init->pools[k].pool, init->pools[k].left))
+                return CDR_E_NOMEM;
+        prev_end = init->prev_end;
+        cflags = init->cflags;
+        if (init->has_cand) {
+            cand_records = init->cand_records;
+            over = init->over;
+            cats = init->cats;
+            has_candidate = 1;
+        }
+    }
 
     for (size_t i = 0; i < n; i++) {
         work *wi = &w[i];
@@ -1616,6 +1955,11 @@ static cdr_err process_month(ctx *c, work *w, size_t n, cdr_month month)
         if ((err = fill_row(c, b, &r.row)) != CDR_OK)
             return err;
         r.month = month;
+        r.seq = mo->seq0 + i;
+        r.msisdn_hash = b->h;
+        r.is_new = wi->is_new;
+        r.file_name = file_name(e, b->file_index);
+        r.file_db_id = b->file_index < e->n_files ? e->files[b->file_index].db_id : 0;
         r.plan = -1;
         r.pool_after = -1;
         r.usage = b->amount;
@@ -1631,7 +1975,7 @@ static cdr_err process_month(ctx *c, work *w, size_t n, cdr_month month)
         int rated = 0;
 
         if (wi->status == CDR_RS_DUPLICATE) {
-            const blob *o = c->w[wi->dup_of].b;
+            const blob *o = c->wm[wi->dup_of].b;
             r.dup_of = (cdr_str){b_rid(o), o->l_rid};
         } else if (wi->status == CDR_RS_PARTIAL_REST) {
             /* compared on the first part */
@@ -1742,7 +2086,7 @@ static cdr_err process_month(ctx *c, work *w, size_t n, cdr_month month)
                      "%s (revenue leakage, not refunded)", m1, m2, m3);
             cat = CDR_CAT_LEAKAGE;
         } else if (wi->status == CDR_RS_DUPLICATE) {
-            const blob *o = c->w[wi->dup_of].b;
+            const blob *o = c->wm[wi->dup_of].b;
             snprintf(c->expl, sizeof c->expl, "duplicate of record %.*s, billed 0: correct",
                      (int)o->l_rid, b_rid(o));
             cat = CDR_CAT_DUPLICATE;
@@ -1772,6 +2116,10 @@ static cdr_err process_month(ctx *c, work *w, size_t n, cdr_month month)
             f->rebuilt = r.rebuilt;
             f->difference = diff;
             f->explanation = c->expl;
+            f->seq = r.seq;
+            f->msisdn_hash = b->h;
+            f->file_db_id = r.file_db_id;
+            findings++;
             c->tot->findings++;
             c->tot->by_category[cat]++;
             if (cat < CDR_CAT__OVERCHARGE_COUNT && diff > e->o.tolerance) {
@@ -1798,9 +2146,74 @@ static cdr_err process_month(ctx *c, work *w, size_t n, cdr_month month)
             return err;
     }
 
-    if (has_candidate && over > 0) {
-        cdr_candidate cd;
+    int has = has_candidate && over > 0;
+    cdr_candidate cd;
+    if (has)
         make_candidate(c, w[0].b, month, sub, cand_records, over, cats, cflags, &cd);
+    if (!mo->out) {
+        /* no state: every candidate */
+        if (has) {
+            c->tot->candidates++;
+            c->tot->overcharge += cd.overcharge;
+            c->tot->refund += cd.refund;
+            if ((err = emit_candidate(c, &cd)) != CDR_OK)
+                return err;
+        }
+        return CDR_OK;
+    }
+    /* With a state: the checkpoint after this month's last record, and the
+     * candidate only when it is new or changed. */
+    st_ckpt *o = mo->out;
+    const blob *f0 = w[0].b;
+    o->h = f0->h;
+    o->msisdn_len = (uint8_t)f0->l_msisdn;
+    memcpy(o->msisdn, b_msisdn(f0), f0->l_msisdn);
+    o->msisdn[f0->l_msisdn] = '\0';
+    o->n_records = mo->seq0 + n;
+    o->last_start = w[n - 1].b->start;
+    o->tariff_id = e->o.tariff_id;
+    o->prev_end = prev_end;
+    if (c->n_pb > ST_POOLS_MAX) {
+        snprintf(e->err, sizeof e->err, "a subscriber-month draws from more than %d bundle pools",
+                 ST_POOLS_MAX);
+        return CDR_E_RANGE;
+    }
+    o->n_pools = (uint32_t)c->n_pb;
+    for (size_t k = 0; k < c->n_pb; k++)
+        o->pools[k] = (st_pool){c->pb[k].plan, c->pb[k].pool, c->pb[k].left};
+    o->has_cand = has;
+    o->cflags = cflags;
+    if (has) {
+        o->over = cd.overcharge;
+        o->cand_records = cd.records;
+        o->cats = cd.categories;
+        o->tier = cd.tier;
+        o->policy = (int)cd.policy;
+        o->special = cd.special;
+        o->reason = cd.reason;
+    }
+    o->n_findings = (init ? init->n_findings : 0) + findings;
+    o->n_pkeys = 0;
+    if (init)
+        for (uint32_t k = 0; k < init->n_pkeys; k++)
+            if (st_ckpt_add_pkey(o, init->pkeys[k]) != 0)
+                return CDR_E_NOMEM;
+    for (size_t i = 0; i < n; i++)
+        if (is_partial(w[i].b) && st_ckpt_add_pkey(o, partial_key(w[i].b)) != 0)
+            return CDR_E_NOMEM;
+    const st_ckpt *p = mo->prev;
+    int had = p && p->has_cand;
+    int changed = has && !(had && p->over == o->over && p->cand_records == o->cand_records &&
+                           p->cats == o->cats && p->cflags == o->cflags && p->tier == o->tier &&
+                           p->policy == o->policy && p->special == o->special &&
+                           p->reason == o->reason);
+    mo->sm->has_candidate = has;
+    mo->sm->refund = has ? cd.refund : 0;
+    mo->sm->candidate_changed = changed;
+    mo->sm->candidate_withdrawn = had && !has;
+    c->tot->candidates_changed += (uint64_t)changed;
+    c->tot->candidates_withdrawn += (uint64_t)(had && !has);
+    if (changed) {
         c->tot->candidates++;
         c->tot->overcharge += cd.overcharge;
         c->tot->refund += cd.refund;
@@ -1810,64 +2223,486 @@ static cdr_err process_month(ctx *c, work *w, size_t n, cdr_month month)
     return CDR_OK;
 }
 
+/* ---- subscriber-months with a state ---- */
+
+/* The month index of m in the finish's months (they are sorted). */
+static int month_index(const cdr_engine *e, cdr_month m)
+{
+    size_t lo = 0, hi = e->n_em;
+    while (lo < hi) {
+        size_t k = lo + (hi - lo) / 2;
+        if (e->em[k].m < m)
+            lo = k + 1;
+        else
+            hi = k;
+    }
+    return lo < e->n_em && e->em[lo].m == m ? (int)lo : -1;
+}
+
+static uint64_t bucket_lo(int bi)
+{
+    return (uint64_t)bi << 56;
+}
+
+/* Whether hash h is still in the current bucket. */
+static int in_bucket(int bi, uint64_t h)
+{
+    return (int)(h >> 56) == bi;
+}
+
+static cdr_err ck_fail(ctx *c, const char *why)
+{
+    snprintf(c->e->err, sizeof c->e->err, "%s", why && *why ? why : "damaged state file");
+    return CDR_E_PARSE;
+}
+
+/* Position month mi's checkpoint cursor at the bucket's start (once). */
+static cdr_err ck_start(ctx *c, int mi)
+{
+    wmonth *wm = &c->wmo[mi];
+    if (wm->ck_on)
+        return CDR_OK;
+    wm->ck_on = 1;
+    st_ckr *r = c->e->em[mi].ckp;
+    if (!r) {
+        wm->ck.have = 0;
+        return CDR_OK;
+    }
+    cdr_err err = st_ckcur_seek(&wm->ck, r, bucket_lo(c->bucket));
+    return err == CDR_OK ? CDR_OK : err == CDR_E_NOMEM ? err : ck_fail(c, wm->ck.err);
+}
+
+static int rid_add(const cdr_str *id, void *u)
+{
+    ctx *c = u;
+    if (c->n_rids == c->rids_cap) {
+        size_t nc = c->rids_cap ? c->rids_cap * 2 : 256;
+        uint64_t *r = realloc(c->rids, nc * sizeof *r);
+        if (!r)
+            return CDR_E_NOMEM;
+        c->rids = r;
+        c->rids_cap = nc;
+    }
+    c->rids[c->n_rids++] = cdr_hash_bytes(id->p, id->n, 3);
+    return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Month mi's segment cursors at the group of (h, msisdn): *found[s]. */
+static cdr_err seg_find(ctx *c, int mi, uint64_t h, const char *m, size_t n)
+{
+    wmonth *wm = &c->wmo[mi];
+    emonth *em = &c->e->em[mi];
+    for (size_t s = 0; s < em->n_segs; s++) {
+        st_gcur *g = &wm->g[s];
+        cdr_err err;
+        if (!wm->g_on) {
+            if ((err = st_gcur_seek(g, em->segs[s], h, m, n)) != CDR_OK)
+                return err == CDR_E_NOMEM ? err : ck_fail(c, g->err);
+        } else if (st_gcur_find(g, h, m, n) < 0) {
+            return ck_fail(c, g->err);
+        }
+    }
+    wm->g_on = 1;
+    return CDR_OK;
+}
+
+static int seg_here(const st_gcur *g, uint64_t h, const char *m, size_t n)
+{
+    return g->have && st_key_cmp(g->cur.h, g->cur.msisdn, g->cur.msisdn_len, h, m, n) == 0;
+}
+
+/* Whether a new record's record_id is one of the stored records'. */
+static cdr_err stored_ids_hit(ctx *c, int mi, const work *wn, size_t nn, uint64_t h,
+                              const char *m, size_t ml, int *hit)
+{
+    wmonth *wm = &c->wmo[mi];
+    emonth *em = &c->e->em[mi];
+    cdr_err err;
+    *hit = 0;
+    c->n_rids = 0;
+    if ((err = seg_find(c, mi, h, m, ml)) != CDR_OK)
+        return err;
+    for (size_t s = 0; s < em->n_segs; s++)
+        if (seg_here(&wm->g[s], h, m, ml) && (err = st_gcur_ids(&wm->g[s], rid_add, c)) != CDR_OK)
+            return err == CDR_E_NOMEM ? err : ck_fail(c, wm->g[s].err);
+    qsort(c->rids, c->n_rids, sizeof *c->rids, cmp_u64);
+    for (size_t i = 0; i < nn && !*hit; i++) {
+        uint64_t k = cdr_hash_bytes(b_rid(wn[i].b), wn[i].b->l_rid, 3);
+        *hit = bsearch(&k, c->rids, c->n_rids, sizeof k, cmp_u64) != NULL;
+    }
+    return CDR_OK;
+}
+
+typedef struct load_ctx {
+    ctx *c;
+    const uint32_t *files; /* segment file index -> engine file index */
+    size_t n_files;
+} load_ctx;
+
+/* A stored row, packed into the ctx's stored area (unpacked afterwards:
+ * the area moves while it grows). */
+static int stored_add(const cdr_row *r, uint32_t fl, void *u)
+{
+    load_ctx *x = u;
+    stored *st = &x->c->st;
+    if (fl >= x->n_files)
+        return CDR_E_PARSE;
+    cdr_row row = *r;
+    row.file_index = x->files[fl];
+    packing pk;
+    cdr_err err = pack_prepare(&row, &pk);
+    if (err != CDR_OK)
+        return err;
+    if (st->n + pk.need + PACK_PAD > st->cap) {
+        size_t nc = st->cap ? st->cap * 2 : 65536;
+        while (nc < st->n + pk.need + PACK_PAD)
+            nc *= 2;
+        unsigned char *p = realloc(st->p, nc);
+        if (!p)
+            return CDR_E_NOMEM;
+        st->p = p;
+        st->cap = nc;
+    }
+    pack_write(st->p + st->n, &row, &pk);
+    st->n += pk.need;
+    st->nb++;
+    return 0;
+}
+
+/* Every stored record of (h, msisdn) in month mi, as blobs in c->st.b. */
+static cdr_err load_stored(ctx *c, int mi, uint64_t h, const char *m, size_t ml)
+{
+    wmonth *wm = &c->wmo[mi];
+    emonth *em = &c->e->em[mi];
+    stored *st = &c->st;
+    cdr_err err;
+    st->n = 0;
+    st->nb = 0;
+    if ((err = seg_find(c, mi, h, m, ml)) != CDR_OK)
+        return err;
+    for (size_t s = 0; s < em->n_segs; s++) {
+        if (!seg_here(&wm->g[s], h, m, ml))
+            continue;
+        load_ctx x = {c, em->seg_files[s], st_segr_n_files(em->segs[s])};
+        err = st_gcur_rows(&wm->g[s], stored_add, &x);
+        if (err != CDR_OK)
+            return err == CDR_E_NOMEM ? err : ck_fail(c, wm->g[s].err);
+    }
+    if (st->nb > st->bcap) {
+        blob *b = realloc(st->b, st->nb * sizeof *b);
+        if (!b)
+            return CDR_E_NOMEM;
+        st->b = b;
+        st->bcap = st->nb;
+    }
+    size_t off = 0;
+    for (size_t i = 0; i < st->nb; i++) {
+        unpack(st->p + off, &st->b[i]);
+        st->b[i].h = h;
+        off += packed_size(st->p + off);
+    }
+    return CDR_OK;
+}
+
+/* The order of records within a subscriber (CONTRACT.md "earlier"): start
+ * time, record_id, then the file's name and the line, so that the order
+ * does not depend on how the files were grouped into runs. */
+static int blob_time_cmp(const cdr_engine *e, const blob *a, const blob *b)
+{
+    if (a->start != b->start)
+        return a->start < b->start ? -1 : 1;
+    int c = cmp_str(b_rid(a), a->l_rid, b_rid(b), b->l_rid);
+    if (c)
+        return c;
+    if (a->file_index != b->file_index) {
+        c = strcmp(file_name(e, a->file_index), file_name(e, b->file_index));
+        if (c)
+            return c;
+    }
+    if (a->line != b->line)
+        return a->line < b->line ? -1 : 1;
+    return a->file_index < b->file_index ? -1 : a->file_index > b->file_index;
+}
+
+static int work_grow(work **w, size_t *cap, size_t n)
+{
+    if (n <= *cap)
+        return 0;
+    work *x = realloc(*w, n * sizeof *x);
+    if (!x)
+        return -1;
+    *w = x;
+    *cap = n;
+    return 0;
+}
+
+/* The stored records of the subscriber-month and the new ones wn[0..nn),
+ * merged in time order into c->wf. */
+static cdr_err merge_stored(ctx *c, const work *wn, size_t nn, size_t *total)
+{
+    stored *st = &c->st;
+    size_t n = st->nb + nn;
+    if (work_grow(&c->wf, &c->wf_cap, n ? n : 1))
+        return CDR_E_NOMEM;
+    /* both sides are in time order (each segment's group is, and the new
+     * records are): the stored side is sorted first, as several segments
+     * interleave */
+    if (st->nb > c->mix_cap) {
+        const blob **m = realloc(c->mix, st->nb * sizeof *m);
+        if (!m)
+            return CDR_E_NOMEM;
+        c->mix = m;
+        c->mix_cap = st->nb;
+    }
+    for (size_t i = 0; i < st->nb; i++)
+        c->mix[i] = &st->b[i];
+    /* insertion sort on nearly sorted runs, else a merge sort via qsort */
+    const cdr_engine *e = c->e;
+    for (size_t i = 1; i < st->nb; i++) {
+        const blob *x = c->mix[i];
+        size_t j = i;
+        while (j > 0 && blob_time_cmp(e, c->mix[j - 1], x) > 0) {
+            c->mix[j] = c->mix[j - 1];
+            j--;
+        }
+        c->mix[j] = x;
+    }
+    size_t i = 0, j = 0, k = 0;
+    while (i < st->nb || j < nn) {
+        int take_new = i == st->nb || (j < nn && blob_time_cmp(e, wn[j].b, c->mix[i]) < 0);
+        if (take_new) {
+            c->wf[k].b = wn[j++].b;
+            c->wf[k].is_new = 1;
+        } else {
+            c->wf[k].b = c->mix[i++];
+            c->wf[k].is_new = 0;
+        }
+        k++;
+    }
+    *total = k;
+    return CDR_OK;
+}
+
+/* Hand a subscriber-month's event to the drain (or the sink). */
+static cdr_err emit_submonth(ctx *c, const cdr_submonth *sm);
+
+/* Rate one subscriber-month with the state: new records wn[0..nn) (may be
+ * none: a re-rating), its old checkpoint `old` (NULL: none). Emits the
+ * events, the new checkpoint into the bucket's checkpoint part and the new
+ * records into the bucket's segment part. */
+static cdr_err rate_submonth(ctx *c, int mi, work *wn, size_t nn, const st_ckpt *old,
+                             uint64_t h, const char *m, size_t ml)
+{
+    cdr_engine *e = c->e;
+    emonth *em = &e->em[mi];
+    outbuf *o = c->out;
+    cdr_err err;
+    cdr_submonth sm;
+    memset(&sm, 0, sizeof sm);
+    sm.msisdn = (cdr_str){m, ml};
+    sm.msisdn_hash = h;
+    sm.month = em->m;
+    sm.had_candidate = old && old->has_cand;
+    sm.prev_refund = sm.had_candidate ? 2 * old->over : 0;
+    sm.new_records = nn;
+
+    cdr_submonth_mode mode;
+    if (!old) {
+        mode = CDR_SM_NEW;
+    } else if (em->rerate || old->tariff_id != e->o.tariff_id || nn == 0 ||
+               wn[0].b->start <= old->last_start) {
+        mode = CDR_SM_FULL;
+    } else {
+        mode = CDR_SM_CONTINUE;
+        for (size_t i = 0; i < nn && mode == CDR_SM_CONTINUE; i++)
+            if (is_partial(wn[i].b) && st_ckpt_has_pkey(old, partial_key(wn[i].b)))
+                mode = CDR_SM_FULL; /* a new part of a stored call */
+        if (mode == CDR_SM_CONTINUE) {
+            int hit;
+            if ((err = stored_ids_hit(c, mi, wn, nn, h, m, ml, &hit)) != CDR_OK)
+                return err;
+            if (hit)
+                mode = CDR_SM_FULL; /* a record_id seen before: a duplicate */
+        }
+    }
+    sm.mode = mode;
+    sm.records = (old ? old->n_records : 0) + nn;
+
+    mopts mo = {NULL, old, 0, &c->ck_new, &sm};
+    work *w = wn;
+    size_t n = nn;
+    if (mode == CDR_SM_CONTINUE) {
+        mo.init = old;
+        mo.seq0 = old->n_records;
+    } else if (mode == CDR_SM_FULL) {
+        if ((err = load_stored(c, mi, h, m, ml)) != CDR_OK)
+            return err;
+        if (c->st.nb != old->n_records) {
+            snprintf(e->err, sizeof e->err, "the state holds %zu records of a subscriber-month "
+                     "whose checkpoint counts %llu", c->st.nb,
+                     (unsigned long long)old->n_records);
+            return CDR_E_PARSE;
+        }
+        if ((err = merge_stored(c, wn, nn, &n)) != CDR_OK)
+            return err;
+        w = c->wf;
+        c->tot->records_rerated += c->st.nb;
+    }
+    if (n == 0)
+        return CDR_OK; /* (a checkpoint without records cannot be written) */
+    if ((err = emit_submonth(c, &sm)) != CDR_OK)
+        return err;
+    if ((err = process_month(c, w, n, em->m, &mo)) != CDR_OK)
+        return err;
+    sm.end = 1;
+    if ((err = emit_submonth(c, &sm)) != CDR_OK)
+        return err;
+    c->tot->submonths++;
+    c->tot->submonths_new += mode == CDR_SM_NEW;
+    c->tot->submonths_continued += mode == CDR_SM_CONTINUE;
+    c->tot->submonths_full += mode == CDR_SM_FULL;
+
+    /* the new checkpoint, and the new records into this run's segment */
+    st_ckpart *cp = &o->ckparts[mi];
+    if (cp->n == 0)
+        cp->first_h = h;
+    st_ckpt_put(&cp->b, &c->ck_new);
+    cp->n++;
+    if (cp->b.failed)
+        return CDR_E_NOMEM;
+    if (nn) {
+        if (!c->enc_ready) {
+            if (st_enc_init(&c->enc, 1) != 0)
+                return CDR_E_NOMEM;
+            c->enc_ready = 1;
+        }
+        st_part *part = &o->parts[mi];
+        if (st_part_group(part, m, ml, nn, &c->enc) != 0)
+            return CDR_E_NOMEM;
+        for (size_t i = 0; i < nn; i++) {
+            cdr_row r;
+            const blob *b = wn[i].b;
+            if ((err = fill_row(c, b, &r)) != CDR_OK)
+                return err;
+            if (r.n_extra) {
+                /* the part keeps the row's views until its block is cut */
+                cdr_str *x = arena_alloc(o, r.n_extra * sizeof *x);
+                if (!x)
+                    return CDR_E_NOMEM;
+                memcpy(x, r.extra, r.n_extra * sizeof *x);
+                r.extra = x;
+            }
+            const file_info *f = &e->files[b->file_index];
+            st_file sf = {.anchors = f->anchors, .n_anchors = f->n_anchors, .row_len = f->row_len};
+            if (st_part_add(part, &r, b->file_index, st_file_off_res(&sf, b->line, b->offset),
+                            &c->enc) != 0)
+                return CDR_E_NOMEM;
+        }
+    }
+    return CDR_OK;
+}
+
+/* An old checkpoint entry no new record touches: copied, or (re-rating)
+ * its subscriber-month rated again from the state. */
+static cdr_err untouched(ctx *c, int mi)
+{
+    wmonth *wm = &c->wmo[mi];
+    const st_ckpt *k = &wm->ck.cur;
+    if (c->e->em[mi].rerate)
+        return rate_submonth(c, mi, NULL, 0, k, k->h, k->msisdn, k->msisdn_len);
+    if (k->tariff_id != c->e->o.tariff_id)
+        c->tot->submonths_other_tariff++;
+    st_ckpart *cp = &c->out->ckparts[mi];
+    if (cp->n == 0)
+        cp->first_h = k->h;
+    st_buf_put(&cp->b, wm->ck.cur_raw, wm->ck.cur_raw_n);
+    cp->n++;
+    return cp->b.failed ? CDR_E_NOMEM : CDR_OK;
+}
+
+/* Advance month mi's checkpoint cursor to the key (h, m), handling every
+ * entry before it; *old is the entry of the key itself, if there is one. */
+static cdr_err ck_advance(ctx *c, int mi, uint64_t h, const char *m, size_t ml,
+                          const st_ckpt **old)
+{
+    wmonth *wm = &c->wmo[mi];
+    cdr_err err = ck_start(c, mi);
+    *old = NULL;
+    while (err == CDR_OK && wm->ck.have) {
+        const st_ckpt *k = &wm->ck.cur;
+        int cmp = st_key_cmp(k->h, k->msisdn, k->msisdn_len, h, m, ml);
+        if (cmp == 0) {
+            *old = k;
+            return CDR_OK;
+        }
+        if (cmp > 0)
+            return CDR_OK;
+        if ((err = untouched(c, mi)) == CDR_OK && (err = st_ckcur_next(&wm->ck)) != CDR_OK &&
+            err != CDR_E_NOMEM)
+            err = ck_fail(c, wm->ck.err);
+    }
+    return err;
+}
+
+/* The new records wn[0..nn) of one subscriber-month (time order). */
+static cdr_err handle_submonth(ctx *c, work *wn, size_t nn, cdr_month m)
+{
+    int mi = month_index(c->e, m);
+    if (mi < 0) {
+        snprintf(c->e->err, sizeof c->e->err, "a record of a month the finish did not expect");
+        return CDR_E_INTERNAL;
+    }
+    const blob *b0 = wn[0].b;
+    const st_ckpt *old;
+    cdr_err err = ck_advance(c, mi, b0->h, b_msisdn(b0), b0->l_msisdn, &old);
+    if (err != CDR_OK)
+        return err;
+    err = rate_submonth(c, mi, wn, nn, old, b0->h, b_msisdn(b0), b0->l_msisdn);
+    if (err == CDR_OK && old && (err = st_ckcur_next(&c->wmo[mi].ck)) != CDR_OK &&
+        err != CDR_E_NOMEM)
+        err = ck_fail(c, c->wmo[mi].ck.err);
+    return err;
+}
+
+/* The end of a bucket: the rest of every month's old entries in its range,
+ * and the parts' last blocks. */
+static cdr_err finish_bucket_state(ctx *c)
+{
+    cdr_engine *e = c->e;
+    cdr_err err = CDR_OK;
+    for (size_t mi = 0; mi < e->n_em && err == CDR_OK; mi++) {
+        wmonth *wm = &c->wmo[mi];
+        if ((err = ck_start(c, (int)mi)) != CDR_OK)
+            break;
+        while (err == CDR_OK && wm->ck.have && in_bucket(c->bucket, wm->ck.cur.h)) {
+            if ((err = untouched(c, (int)mi)) == CDR_OK &&
+                (err = st_ckcur_next(&wm->ck)) != CDR_OK && err != CDR_E_NOMEM)
+                err = ck_fail(c, wm->ck.err);
+        }
+        if (err == CDR_OK && c->enc_ready && st_part_flush(&c->out->parts[mi], &c->enc) != 0)
+            err = CDR_E_NOMEM;
+        wm->ck_on = 0;
+        wm->g_on = 0;
+    }
+    return err;
+}
+
 /* One subscriber: ents[0..n) sorted by time. */
 static cdr_err process_subscriber(ctx *c, const ent *ents, size_t n)
 {
     cdr_err err;
-    if (n > c->w_cap) {
-        work *w = realloc(c->w, n * sizeof *w);
-        if (!w)
-            return CDR_E_NOMEM;
-        c->w = w;
-        c->w_cap = n;
-    }
+    if (work_grow(&c->w, &c->w_cap, n))
+        return CDR_E_NOMEM;
     work *w = c->w;
-    if ((err = htab_reset(&c->rid, n)) != CDR_OK || (err = htab_reset(&c->content, n)) != CDR_OK)
-        return err;
     for (size_t i = 0; i < n; i++) {
-        const blob *b = ents[i].b;
-        w[i].b = b;
-        w[i].status = CDR_RS_RATED;
-        w[i].dup_of = -1;
-        /* same record_id seen before? */
-        uint64_t h = cdr_hash_bytes(b_rid(b), b->l_rid, 3);
-        size_t mask = c->rid.mask, k = h & mask;
-        int32_t orig = -1;
-        while (c->rid.v[k] >= 0) {
-            const blob *o = w[c->rid.v[k]].b;
-            if (c->rid.h[k] == h && o->l_rid == b->l_rid && !memcmp(b_rid(o), b_rid(b), b->l_rid)) {
-                orig = c->rid.v[k];
-                break;
-            }
-            k = (k + 1) & mask;
-        }
-        if (orig < 0) {
-            c->rid.h[k] = h;
-            c->rid.v[k] = (int32_t)i;
-        }
-        /* same usage under another id? */
-        uint64_t ch = content_hash(b);
-        size_t k2 = ch & c->content.mask;
-        int32_t corig = -1;
-        while (c->content.v[k2] >= 0) {
-            const blob *o = w[c->content.v[k2]].b;
-            if (c->content.h[k2] == ch && same_content(o, b)) {
-                corig = c->content.v[k2];
-                break;
-            }
-            k2 = (k2 + 1) & c->content.mask;
-        }
-        if (orig >= 0 || corig >= 0) {
-            w[i].status = CDR_RS_DUPLICATE;
-            int32_t o = orig >= 0 ? orig : corig;
-            /* point at the original of the original */
-            while (w[o].dup_of >= 0)
-                o = w[o].dup_of;
-            w[i].dup_of = o;
-        } else {
-            c->content.h[k2] = ch;
-            c->content.v[k2] = (int32_t)i;
-        }
+        w[i].b = ents[i].b;
+        w[i].is_new = 1;
     }
     /* months */
     size_t s = 0;
@@ -1879,8 +2714,13 @@ static cdr_err process_subscriber(ctx *c, const ent *ents, size_t n)
         size_t end = s + 1;
         while (end < n && w[end].b->start < next)
             end++;
-        /* dup_of indexes are subscriber-wide: process_month reads c->w */
-        if ((err = process_month(c, w + s, end - s, m)) != CDR_OK)
+        if (c->e->o.state) {
+            err = handle_submonth(c, w + s, end - s, m);
+        } else {
+            mopts mo = {NULL, NULL, 0, NULL, NULL};
+            err = process_month(c, w + s, end - s, m, &mo);
+        }
+        if (err != CDR_OK)
             return err;
         s = end;
     }
@@ -1946,22 +2786,30 @@ static size_t collect(cdr_engine *e, const unsigned char *p, size_t len, ent *en
     return k;
 }
 
-/* The order within one subscriber: time, then record_id, file and line. */
-static int cmp_time(const ent *a, const ent *b)
+/* The order within one subscriber: time, then record_id, the file's name
+ * and the line (blob_time_cmp). */
+static int cmp_time(const cdr_engine *e, const ent *a, const ent *b)
 {
     if (a->start != b->start)
         return a->start < b->start ? -1 : 1;
-    int c = cmp_str(b_rid(a->b), a->b->l_rid, b_rid(b->b), b->b->l_rid);
-    if (c)
-        return c;
-    if (a->b->file_index != b->b->file_index)
-        return a->b->file_index < b->b->file_index ? -1 : 1;
-    return a->b->line < b->b->line ? -1 : a->b->line > b->b->line;
+    return blob_time_cmp(e, a->b, b->b);
 }
 
-static int cmp_time_q(const void *a, const void *b)
+static int cmp_time_q(const void *a, const void *b, void *e)
 {
-    return cmp_time(a, b);
+    return cmp_time(e, a, b);
+}
+
+/* The full order of records: msisdn hash, msisdn, then cmp_time. */
+static int cmp_ent(const void *pa, const void *pb, void *e)
+{
+    const ent *a = pa, *b = pb;
+    if (a->h != b->h)
+        return a->h < b->h ? -1 : 1;
+    int c = cmp_str(b_msisdn(a->b), a->b->l_msisdn, b_msisdn(b->b), b->b->l_msisdn);
+    if (c)
+        return c;
+    return cmp_time(e, a, b);
 }
 
 typedef struct sgroup {
@@ -2034,7 +2882,8 @@ static void sort_u64(uint64_t *k, uint64_t *t, size_t m)
  * (the records are then left as they were). */
 #define RUN_MIXED 0x80000000u /* a run of msisdns sharing a hash: split by comparing */
 
-static int sort_ents(ent *a, ent *tmp, size_t n, uint32_t *runs, size_t *nruns)
+static int sort_ents(const cdr_engine *e, ent *a, ent *tmp, size_t n, uint32_t *runs,
+                     size_t *nruns)
 {
     *nruns = 0;
     if (n < 2) {
@@ -2115,7 +2964,7 @@ static int sort_ents(ent *a, ent *tmp, size_t n, uint32_t *runs, size_t *nruns)
         if (!same || m >= ((size_t)1 << 24) || hi - lo >= ((uint64_t)1 << 40)) {
             for (k = 0; k < m; k++)
                 r[k] = a[idx[k]];
-            qsort(r, m, sizeof *r, same ? cmp_time_q : cmp_ent);
+            qsort_r(r, m, sizeof *r, same ? cmp_time_q : cmp_ent, (void *)e);
             continue;
         }
         for (k = 0; k < m; k++)
@@ -2125,19 +2974,19 @@ static int sort_ents(ent *a, ent *tmp, size_t n, uint32_t *runs, size_t *nruns)
             r[k] = a[idx[key[k] & 0xffffff]];
         /* equal start times: by record_id, file, line */
         for (size_t j = 0; j < m;) {
-            size_t e = j + 1;
-            while (e < m && key[e] >> 24 == key[j] >> 24)
-                e++;
-            for (size_t i = j + 1; i < e; i++) {
+            size_t z = j + 1;
+            while (z < m && key[z] >> 24 == key[j] >> 24)
+                z++;
+            for (size_t i = j + 1; i < z; i++) {
                 ent x = r[i];
                 size_t y = i;
-                while (y > j && cmp_time(&r[y - 1], &x) > 0) {
+                while (y > j && cmp_time(e, &r[y - 1], &x) > 0) {
                     r[y] = r[y - 1];
                     y--;
                 }
                 r[y] = x;
             }
-            j = e;
+            j = z;
         }
     }
     memcpy(a, tmp, n * sizeof *a);
@@ -2158,7 +3007,39 @@ nomem:
 
 /* Load, sort and rate one bucket. With c->out set, the bucket's blobs are
  * handed to the outbuf (they must live until it is drained). */
+static cdr_err run_bucket_records(ctx *c, int bi);
+
+/* With a state: the bucket's parts, one per month of the finish. */
+static cdr_err bucket_parts(ctx *c)
+{
+    size_t n = c->e->n_em;
+    outbuf *o = c->out;
+    o->parts = calloc(n ? n : 1, sizeof *o->parts);
+    o->ckparts = calloc(n ? n : 1, sizeof *o->ckparts);
+    if (!o->parts || !o->ckparts)
+        return CDR_E_NOMEM;
+    o->n_parts = n;
+    for (size_t i = 0; i < n; i++)
+        st_part_init(&o->parts[i]);
+    return CDR_OK;
+}
+
+/* Load, sort and rate one bucket (and with a state, every subscriber-month
+ * of its hash range the state holds). With c->out set, the bucket's blobs
+ * are kept in the outbuf (they must live until it is drained). */
 static cdr_err run_bucket(ctx *c, int bi)
+{
+    cdr_err err = CDR_OK;
+    c->bucket = bi;
+    if (c->e->o.state && (err = bucket_parts(c)) != CDR_OK)
+        return err;
+    err = run_bucket_records(c, bi);
+    if (err == CDR_OK && c->e->o.state)
+        err = finish_bucket_state(c);
+    return err;
+}
+
+static cdr_err run_bucket_records(ctx *c, int bi)
 {
     cdr_engine *e = c->e;
     bucket *bk = &e->b[bi];
@@ -2190,7 +3071,8 @@ static cdr_err run_bucket(ctx *c, int bi)
         snprintf(e->err, sizeof e->err, "bucket %d holds more records than were filed", bi);
         return CDR_E_INTERNAL;
     }
-    bk->records = 0;
+    if (!e->o.state)
+        bk->records = 0; /* (with a state the records stay: a finish may run again) */
 
     /* Slices: the bucket is cut by the next bits of the hash into slices of
      * about SLICE records, each decoded, sorted and rated while it fits in
@@ -2254,7 +3136,7 @@ static cdr_err run_bucket(ctx *c, int bi)
             ents[a + i].b = &c->blobs[i];
         }
         size_t nruns;
-        if (sort_ents(ents + a, c->tmp + a, n, c->runs, &nruns) != 0) {
+        if (sort_ents(e, ents + a, c->tmp + a, n, c->runs, &nruns) != 0) {
             err = CDR_E_NOMEM;
             break;
         }
@@ -2279,16 +3161,20 @@ static cdr_err run_bucket(ctx *c, int bi)
             }
         }
     }
-    if (c->out) {
+    if (c->out)
         c->out->spill_data = data;
-        c->out->chunks = bk->head;
-        bk->head = bk->tail = NULL;
-        bk->bytes = 0;
-    } else {
+    else
         free(data);
-        for (chunk *ck = bk->head, *n; ck; ck = n) {
-            n = ck->next;
-            free(ck);
+    if (!e->o.state) {
+        /* the bucket's memory goes as it is rated (with a state it stays
+         * until the engine is freed: a finish may run again) */
+        if (c->out) {
+            c->out->chunks = bk->head;
+        } else {
+            for (chunk *ck = bk->head, *n; ck; ck = n) {
+                n = ck->next;
+                free(ck);
+            }
         }
         bk->head = bk->tail = NULL;
         bk->bytes = 0;
@@ -2298,6 +3184,24 @@ static cdr_err run_bucket(ctx *c, int bi)
 
 static void ctx_free(ctx *c)
 {
+    if (c->wmo) {
+        for (size_t mi = 0; mi < c->e->n_em; mi++) {
+            st_ckcur_free(&c->wmo[mi].ck);
+            for (size_t s = 0; s < c->e->em[mi].n_segs; s++)
+                st_gcur_free(&c->wmo[mi].g[s]);
+            free(c->wmo[mi].g);
+        }
+        free(c->wmo);
+    }
+    free(c->st.p);
+    free(c->st.b);
+    free(c->mix);
+    free(c->rids);
+    free(c->wf);
+    free(c->copies);
+    if (c->enc_ready)
+        st_enc_free(&c->enc);
+    st_ckpt_clear(&c->ck_new);
     htab_free(&c->rid);
     htab_free(&c->content);
     htab_free(&c->group);
@@ -2326,6 +3230,41 @@ static void add_totals(cdr_engine_totals *t, const cdr_engine_totals *a)
     t->refund += a->refund;
     t->leakage += a->leakage;
     t->leakage_records += a->leakage_records;
+    t->submonths += a->submonths;
+    t->submonths_new += a->submonths_new;
+    t->submonths_continued += a->submonths_continued;
+    t->submonths_full += a->submonths_full;
+    t->records_rerated += a->records_rerated;
+    t->submonths_other_tariff += a->submonths_other_tariff;
+    t->candidates_changed += a->candidates_changed;
+    t->candidates_withdrawn += a->candidates_withdrawn;
+}
+
+/* A worker's state for the months of a finish with a state. */
+static cdr_err ctx_init_state(ctx *c)
+{
+    cdr_engine *e = c->e;
+    if (!e->o.state)
+        return CDR_OK;
+    c->copies = calloc(e->n_files ? e->n_files : 1, sizeof *c->copies);
+    c->wmo = calloc(e->n_em ? e->n_em : 1, sizeof *c->wmo);
+    if (!c->copies || !c->wmo)
+        return CDR_E_NOMEM;
+    for (size_t mi = 0; mi < e->n_em; mi++) {
+        c->wmo[mi].g = calloc(e->em[mi].n_segs ? e->em[mi].n_segs : 1, sizeof *c->wmo[mi].g);
+        if (!c->wmo[mi].g)
+            return CDR_E_NOMEM;
+    }
+    return CDR_OK;
+}
+
+/* A worker's copy counts into the files' (after the finish). */
+static void add_copies(cdr_engine *e, const ctx *c)
+{
+    if (!c->copies)
+        return;
+    for (uint32_t i = 0; i < e->n_files; i++)
+        e->files[i].copies += c->copies[i];
 }
 
 #define LOOKAHEAD 4 /* buckets rated ahead of the drain: enough for 2 workers; each held
@@ -2399,6 +3338,8 @@ static cdr_err finish_parallel(cdr_engine *e, const cdr_engine_sink *sink, cdr_e
         ws[i].c.e = e;
         ws[i].c.sink = sink;
         ws[i].c.tot = &ws[i].tot;
+        if ((err = ctx_init_state(&ws[i].c)) != CDR_OK)
+            break;
         if (pthread_create(&ws[i].th, NULL, worker_main, &ws[i]) != 0) {
             err = CDR_E_NOMEM;
             break;
@@ -2412,7 +3353,7 @@ static cdr_err finish_parallel(cdr_engine *e, const cdr_engine_sink *sink, cdr_e
         pthread_mutex_unlock(&p->mu);
         err = p->res[bi].err;
         if (err == CDR_OK)
-            err = drain(sink, &p->res[bi]);
+            err = drain(e, sink, &p->res[bi]);
         outbuf_clear(e, sink, &p->res[bi]);
         pthread_mutex_lock(&p->mu);
         p->drained = bi + 1;
@@ -2431,6 +3372,7 @@ static cdr_err finish_parallel(cdr_engine *e, const cdr_engine_sink *sink, cdr_e
         outbuf_clear(e, sink, &p->res[bi]);
     for (int i = 0; i < nthreads; i++) {
         add_totals(tot, &ws[i].tot);
+        add_copies(e, &ws[i].c);
         ctx_free(&ws[i].c);
     }
     if (!started && err == CDR_OK)
@@ -2440,6 +3382,290 @@ static cdr_err finish_parallel(cdr_engine *e, const cdr_engine_sink *sink, cdr_e
     free(ws);
     free(p);
     return err;
+}
+
+/* ---- the months of a finish with a state ---- */
+
+static void free_months(cdr_engine *e)
+{
+    for (size_t i = 0; i < e->n_em; i++) {
+        emonth *em = &e->em[i];
+        for (size_t s = 0; s < em->n_segs; s++)
+            free(em->seg_files[s]);
+        free(em->seg_files);
+        free(em->segs);
+        st_segw_free(em->segw);
+        st_ckw_free(em->ckw);
+    }
+    free(e->em);
+    e->em = NULL;
+    e->n_em = 0;
+}
+
+static int has_month(const cdr_month *m, size_t n, cdr_month x)
+{
+    for (size_t i = 0; i < n; i++)
+        if (m[i] == x)
+            return 1;
+    return 0;
+}
+
+/* The engine file of a stored file (by its database id), registered on
+ * first sight. */
+static cdr_err stored_file(cdr_engine *e, const st_file *f, uint32_t *idx)
+{
+    for (uint32_t i = 0; i < e->n_files; i++)
+        if (e->files[i].db_id == f->db_id && f->db_id != 0) {
+            *idx = i;
+            return CDR_OK;
+        }
+    uint32_t k = e->n_files;
+    cdr_err err = ensure_file(e, k);
+    if (err == CDR_OK)
+        err = cdr_engine_set_file(e, k, f->name);
+    if (err != CDR_OK)
+        return err;
+    file_info *fi = &e->files[k];
+    fi->db_id = f->db_id;
+    fi->stored = 1;
+    if (f->n_extra) {
+        size_t total = 0;
+        for (uint32_t i = 0; i < f->n_extra; i++)
+            total += strlen(f->extra_names[i]) + 1;
+        fi->extra_names = calloc(f->n_extra, sizeof *fi->extra_names);
+        fi->extra_store = malloc(total);
+        if (!fi->extra_names || !fi->extra_store)
+            return CDR_E_NOMEM;
+        size_t at = 0;
+        for (uint32_t i = 0; i < f->n_extra; i++) {
+            size_t l = strlen(f->extra_names[i]);
+            memcpy(fi->extra_store + at, f->extra_names[i], l + 1);
+            fi->extra_names[i] = (cdr_str){fi->extra_store + at, l};
+            at += l + 1;
+        }
+        fi->n_extra = f->n_extra;
+    }
+    *idx = k;
+    return CDR_OK;
+}
+
+/* The months a finish touches: those of the new records, and with rerate
+ * those asked; their live state files; a writer for each; every stored
+ * file in the engine's file table. */
+static cdr_err setup_months(cdr_engine *e)
+{
+    cdr_err err;
+    e->n_run_files = e->n_files;
+    for (uint32_t i = 0; i < e->n_files; i++) {
+        file_info *f = &e->files[i];
+        f->row_len = 0;
+        f->copies = 0;
+        if (f->n_anchors >= 2) {
+            const st_anchor *a = &f->anchors[0], *z = &f->anchors[f->n_anchors - 1];
+            if (z->line > a->line)
+                f->row_len = (z->offset - a->offset) / (z->line - a->line);
+        }
+    }
+    size_t nsm = 0;
+    const cdr_month *sm = cdr_state_months(e->o.state, &nsm);
+    cdr_month *want = malloc((e->n_months + nsm + e->o.n_rerate_months + 1) * sizeof *want);
+    if (!want)
+        return CDR_E_NOMEM;
+    size_t nw = 0;
+    for (size_t i = 0; i < e->n_months; i++)
+        want[nw++] = e->months[i];
+    if (e->o.rerate) {
+        for (size_t i = 0; i < nsm; i++)
+            if ((e->o.n_rerate_months == 0 ||
+                 has_month(e->o.rerate_months, e->o.n_rerate_months, sm[i])) &&
+                !has_month(want, nw, sm[i]))
+                want[nw++] = sm[i];
+    }
+    /* sorted */
+    for (size_t i = 1; i < nw; i++)
+        for (size_t j = i; j > 0 && want[j - 1] > want[j]; j--) {
+            cdr_month t = want[j];
+            want[j] = want[j - 1];
+            want[j - 1] = t;
+        }
+    e->em = calloc(nw ? nw : 1, sizeof *e->em);
+    if (!e->em) {
+        free(want);
+        return CDR_E_NOMEM;
+    }
+    e->n_em = nw;
+    /* the files of this run, for the new segments' file tables */
+    st_file *run_files = calloc(e->n_run_files ? e->n_run_files : 1, sizeof *run_files);
+    if (!run_files) {
+        free(want);
+        return CDR_E_NOMEM;
+    }
+    for (uint32_t i = 0; i < e->n_run_files; i++) {
+        file_info *f = &e->files[i];
+        run_files[i].db_id = f->db_id;
+        run_files[i].name = f->name ? f->name : (char *)"";
+        run_files[i].n_extra = f->n_extra;
+        run_files[i].anchors = f->anchors;
+        run_files[i].n_anchors = f->n_anchors;
+        run_files[i].row_len = f->row_len;
+        if (f->n_extra) {
+            run_files[i].extra_names = calloc(f->n_extra, sizeof(char *));
+            if (!run_files[i].extra_names) {
+                err = CDR_E_NOMEM;
+                goto out;
+            }
+            for (uint32_t k = 0; k < f->n_extra; k++)
+                run_files[i].extra_names[k] = (char *)f->extra_names[k].p;
+        }
+    }
+    err = CDR_OK;
+    for (size_t i = 0; i < nw && err == CDR_OK; i++) {
+        emonth *em = &e->em[i];
+        em->m = want[i];
+        em->rerate = e->o.rerate &&
+                     (e->o.n_rerate_months == 0 ||
+                      has_month(e->o.rerate_months, e->o.n_rerate_months, em->m));
+        st_segr **segs;
+        em->n_segs = st_state_segments(e->o.state, em->m, &segs);
+        em->segs = calloc(em->n_segs ? em->n_segs : 1, sizeof *em->segs);
+        em->seg_files = calloc(em->n_segs ? em->n_segs : 1, sizeof *em->seg_files);
+        if (!em->segs || !em->seg_files) {
+            err = CDR_E_NOMEM;
+            break;
+        }
+        for (size_t k = 0; k < em->n_segs && err == CDR_OK; k++) {
+            em->segs[k] = segs[k];
+            size_t nf = st_segr_n_files(segs[k]);
+            em->seg_files[k] = calloc(nf ? nf : 1, sizeof **em->seg_files);
+            if (!em->seg_files[k]) {
+                err = CDR_E_NOMEM;
+                break;
+            }
+            for (size_t f = 0; f < nf && err == CDR_OK; f++)
+                err = stored_file(e, st_segr_file(segs[k], f), &em->seg_files[k][f]);
+        }
+        em->ckp = st_state_checkpoint(e->o.state, em->m);
+        char name[64], path[4096];
+        if (err == CDR_OK && has_month(e->months, e->n_months, em->m)) {
+            cdr_state_file_name(CDR_STATE_SEGMENT, em->m, e->o.run_id, name);
+            snprintf(path, sizeof path, "%s/%s", e->o.state_dir, name);
+            err = st_segw_create(path, em->m, run_files, e->n_run_files, &em->segw, e->err,
+                                 sizeof e->err);
+        }
+        if (err == CDR_OK) {
+            cdr_state_file_name(CDR_STATE_CHECKPOINT, em->m, e->o.run_id, name);
+            snprintf(path, sizeof path, "%s/%s", e->o.state_dir, name);
+            err = st_ckw_create(path, em->m, &em->ckw, e->err, sizeof e->err);
+        }
+    }
+out:
+    for (uint32_t i = 0; i < e->n_run_files; i++)
+        free(run_files[i].extra_names);
+    free(run_files);
+    free(want);
+    return err;
+}
+
+static cdr_err add_state_file(cdr_engine_state_file **list, size_t *n, const char *name, int kind,
+                              cdr_month m, uint64_t records, uint64_t bytes)
+{
+    cdr_engine_state_file *l = realloc(*list, (*n + 1) * sizeof *l);
+    if (!l)
+        return CDR_E_NOMEM;
+    *list = l;
+    cdr_engine_state_file *f = &l[(*n)++];
+    memset(f, 0, sizeof *f);
+    snprintf(f->name, sizeof f->name, "%s", name);
+    f->kind = kind;
+    f->month = m;
+    f->records = records;
+    f->bytes = bytes;
+    return CDR_OK;
+}
+
+/* Finish the months' new files (renamed into place) and list them, with the
+ * live checkpoints they replace. */
+static cdr_err commit_months(cdr_engine *e)
+{
+    cdr_err err = CDR_OK;
+    char name[64];
+    for (size_t i = 0; i < e->n_em && err == CDR_OK; i++) {
+        emonth *em = &e->em[i];
+        if (em->segw && st_segw_records(em->segw) > 0) {
+            if ((err = st_segw_commit(em->segw, e->err, sizeof e->err)) != CDR_OK)
+                break;
+            cdr_state_file_name(CDR_STATE_SEGMENT, em->m, e->o.run_id, name);
+            err = add_state_file(&e->written, &e->n_written, name, CDR_STATE_SEGMENT, em->m,
+                                 st_segw_records(em->segw), st_segw_bytes(em->segw));
+        }
+        st_segw_free(em->segw);
+        em->segw = NULL;
+        if (err != CDR_OK)
+            break;
+        if (st_ckw_entries(em->ckw) > 0) {
+            if ((err = st_ckw_commit(em->ckw, e->err, sizeof e->err)) != CDR_OK)
+                break;
+            cdr_state_file_name(CDR_STATE_CHECKPOINT, em->m, e->o.run_id, name);
+            err = add_state_file(&e->written, &e->n_written, name, CDR_STATE_CHECKPOINT, em->m,
+                                 st_ckw_entries(em->ckw), st_ckw_bytes(em->ckw));
+            if (err == CDR_OK && em->ckp)
+                err = add_state_file(&e->replaced, &e->n_replaced, st_ckr_name(em->ckp),
+                                     CDR_STATE_CHECKPOINT, em->m, st_ckr_entries(em->ckp), 0);
+        }
+        st_ckw_free(em->ckw);
+        em->ckw = NULL;
+    }
+    return err;
+}
+
+size_t cdr_engine_state_written(const cdr_engine *e, const cdr_engine_state_file **files)
+{
+    *files = e->written;
+    return e->n_written;
+}
+
+size_t cdr_engine_state_replaced(const cdr_engine *e, const cdr_engine_state_file **files)
+{
+    *files = e->replaced;
+    return e->n_replaced;
+}
+
+void cdr_engine_state_discard(cdr_engine *e)
+{
+    char path[4096];
+    for (size_t i = 0; i < e->n_written && e->o.state_dir; i++) {
+        snprintf(path, sizeof path, "%s/%s", e->o.state_dir, e->written[i].name);
+        unlink(path);
+    }
+    free(e->written);
+    e->written = NULL;
+    e->n_written = 0;
+    free(e->replaced);
+    e->replaced = NULL;
+    e->n_replaced = 0;
+    free_months(e); /* (unlinks the temporary files of writers not committed) */
+}
+
+cdr_err cdr_engine_rewind(cdr_engine *e)
+{
+    if (!e->finished || !e->o.state)
+        return CDR_E_INTERNAL;
+    cdr_engine_state_discard(e);
+    for (uint32_t i = 0; i < e->n_files; i++)
+        e->files[i].copies = 0;
+    /* the stored files registered by the finish are registered again */
+    for (uint32_t i = e->n_run_files; i < e->n_files; i++) {
+        free(e->files[i].name);
+        free(e->files[i].extra_names);
+        free(e->files[i].extra_store);
+        free(e->files[i].anchors);
+        memset(&e->files[i], 0, sizeof e->files[i]);
+    }
+    if (e->n_run_files < e->n_files)
+        e->n_files = e->n_run_files;
+    e->finished = 0;
+    e->err[0] = '\0';
+    return CDR_OK;
 }
 
 cdr_err cdr_engine_finish(cdr_engine *e, const cdr_engine_sink *sink, cdr_engine_totals *tot)
@@ -2452,7 +3678,7 @@ cdr_err cdr_engine_finish(cdr_engine *e, const cdr_engine_sink *sink, cdr_engine
     memset(tot, 0, sizeof *tot);
     if (!sink)
         sink = &none;
-    if (e->finished || !e->t)
+    if (e->finished || !e->t || (e->o.state && !e->o.state_dir))
         return CDR_E_INTERNAL;
     e->finished = 1;
     if ((err = dist_stop(e)) != CDR_OK)
@@ -2462,6 +3688,8 @@ cdr_err cdr_engine_finish(cdr_engine *e, const cdr_engine_sink *sink, cdr_engine
     if (e->spilled && (err = spill_all(e)) != CDR_OK)
         return err;
     e->mem = 0; /* from here the buckets are consumed; peak was measured while adding */
+    if (e->o.state && (err = setup_months(e)) != CDR_OK)
+        return err;
 
     if (e->o.threads > 1) {
         err = finish_parallel(e, sink, tot, e->o.threads > 8 ? 8 : e->o.threads);
@@ -2473,21 +3701,26 @@ cdr_err cdr_engine_finish(cdr_engine *e, const cdr_engine_sink *sink, cdr_engine
         c.tot = tot;
         outbuf ob;
         memset(&ob, 0, sizeof ob);
+        err = ctx_init_state(&c);
         for (int bi = 0; bi < NBUCKET && err == CDR_OK; bi++) {
-            c.out = uses_outbuf(sink) ? &ob : NULL; /* rendering always goes through a buffer */
+            c.out = uses_outbuf(e, sink) ? &ob : NULL; /* rendering always goes through a buffer */
             err = run_bucket(&c, bi);
             if (err == CDR_OK && c.out)
                 err = end_work(sink, &ob);
             if (err == CDR_OK && c.out)
-                err = drain(sink, &ob);
+                err = drain(e, sink, &ob);
             outbuf_clear(e, sink, &ob);
         }
+        add_copies(e, &c);
         ctx_free(&c);
     }
+    if (err == CDR_OK && e->o.state)
+        err = commit_months(e);
     tot->out_of_scope = e->out_of_scope;
     tot->spilled = e->spilled;
     tot->spilled_bytes = e->spilled_bytes;
     tot->peak_mem = e->peak;
-    remove_spill(e);
+    if (!e->o.state)
+        remove_spill(e); /* (with a state a finish may run again) */
     return err;
 }

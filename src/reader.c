@@ -78,6 +78,8 @@ typedef struct source {
     uint64_t members;      /* gzip members completed */
     int want_sha;
     cdr_sha256 sha;
+    int want_csha;         /* gzip: hash the decompressed bytes too */
+    cdr_sha256 csha;
     cdr_err err;
     uint64_t err_off;
     char msg[256];
@@ -128,6 +130,8 @@ static cdr_err src_open(source *s, const char *path, const cdr_reader_opts *o, u
     s->want_sha = o->want_sha256;
     if (s->want_sha)
         cdr_sha256_init(&s->sha);
+    s->want_csha = o->want_content_sha256;
+    cdr_sha256_init(&s->csha);
     s->in_cap = o->in_buf_size ? o->in_buf_size : 256u << 10;
     s->in = malloc(s->in_cap < 2 ? 2 : s->in_cap);
     if (!s->in)
@@ -328,6 +332,9 @@ static void *producer(void *arg)
 
         size_t got = 0;
         cdr_err e = src_fill(g->src, g->buf[idx], g->cap, &got);
+        if (g->src->want_csha && g->src->gzip && got)
+            cdr_sha256_update(&g->src->csha, g->buf[idx], got); /* (on this thread: the
+                                                                  * parser is the slower) */
 
         pthread_mutex_lock(&g->mu);
         g->len[idx] = got;
@@ -353,6 +360,8 @@ static int ring_get(ring *g, unsigned char **p, size_t *n, uint64_t *in_bytes)
             return 0;
         size_t got = 0;
         cdr_err e = src_fill(g->src, g->buf[0], g->cap, &got);
+        if (g->src->want_csha && g->src->gzip && got)
+            cdr_sha256_update(&g->src->csha, g->buf[0], got);
         if (got == 0 || e)
             g->done = 1;
         *p = g->buf[0];
@@ -1643,6 +1652,13 @@ out:
     stats->size = s.in_read;
     if (opts->want_sha256)
         cdr_sha256_final(&s.sha, stats->sha256);
+    if (opts->want_content_sha256 && s.gzip) {
+        cdr_sha256_final(&s.csha, stats->content_sha256);
+        stats->has_content_sha256 = 1;
+    } else if (opts->want_content_sha256 && opts->want_sha256) {
+        memcpy(stats->content_sha256, stats->sha256, 32); /* plain: the same bytes */
+        stats->has_content_sha256 = 1;
+    }
     src_close(&s);
     if (r) {
         if (r->csv_ready)

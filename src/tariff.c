@@ -1342,3 +1342,19 @@ void cdr_tariff_free(cdr_tariff *t)
     free(t->refunds);
     free(t);
 }
+
+void cdr_tariff_sha256(const cdr_tariff *t, uint8_t out[32])
+{
+    /* every table's name, presence and SHA-256, in the fixed table order */
+    cdr_sha256 h;
+    cdr_sha256_init(&h);
+    for (int i = 0; i < CDR_T__COUNT; i++) {
+        const cdr_tariff_file *f = &t->files[i];
+        cdr_sha256_update(&h, f->name, strlen(f->name) + 1);
+        unsigned char p = (unsigned char)(f->present != 0);
+        cdr_sha256_update(&h, &p, 1);
+        if (f->present)
+            cdr_sha256_update(&h, f->sha256, 32);
+    }
+    cdr_sha256_final(&h, out);
+}

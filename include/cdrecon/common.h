@@ -35,6 +35,7 @@ typedef enum cdr_err {
     CDR_E_PARSE = 13,     /* a value could not be parsed (library-level) */
     CDR_E_RANGE = 14,     /* a value is out of its allowed range */
     CDR_E_INTERRUPTED = 15, /* stopped by a signal */
+    CDR_E_REFUSED = 16,   /* a file was refused as a probable re-delivery (not ingested) */
     CDR_E__COUNT
 } cdr_err;
 

@@ -31,7 +31,7 @@
 extern "C" {
 #endif
 
-#define CDR_DB_SCHEMA_VERSION 1
+#define CDR_DB_SCHEMA_VERSION 2
 /* PRAGMA application_id of a cdrecon database: "CDRC". */
 #define CDR_DB_APPLICATION_ID 0x43445243
 
@@ -74,6 +74,7 @@ typedef struct cdr_db_run_info {
     const char *tool_version; /* NULL = CDRECON_VERSION */
     const char *command;      /* the command line, as text */
     const char *tariff_dir;
+    const char *kind;         /* "run" (NULL), "rerate", "compact" */
 } cdr_db_run_info;
 
 /* Start a run: BEGIN IMMEDIATE and insert its runs row. One run at a time. */
@@ -112,6 +113,9 @@ typedef struct cdr_db_run_end {
     cdr_err status;        /* the run's exit status (CDR_OK, CDR_E_REJECTS, ...) */
     uint64_t rows_unrated; /* rows read but not rated, counted apart */
     int64_t finished_at;   /* Unix seconds; 0 = now */
+    int64_t tariff_id;     /* 0: none */
+    const char *months;    /* the months the run touched, "2026-09;2026-10" */
+    uint64_t submonths, submonths_full;
 } cdr_db_run_end;
 
 /* Compute the run's totals, store them and COMMIT. On failure the run is
@@ -150,6 +154,76 @@ typedef struct cdr_db_totals {
 /* Totals stored for one run; CDR_E_NOTFOUND if no such run. run_id 0 means
  * the latest committed run. */
 cdr_err cdr_db_run_totals(cdr_db *db, int64_t run_id, cdr_db_totals *out);
+
+/* ------------------------------------------------------------------ */
+/* A month over many runs (schema 2, docs/database.md).                 */
+
+/* The open run's id (0 if none). */
+int64_t cdr_db_open_run(const cdr_db *db);
+
+/* The id of a tariff by the SHA-256 of its tables, added (with the open
+ * run as its first) when new. */
+cdr_err cdr_db_tariff_id(cdr_db *db, const uint8_t sha256[32], const char *dir, int64_t *id);
+
+/* Mark the current findings and unrated records (or the current candidate)
+ * of a subscriber-month as superseded by the open run. */
+cdr_err cdr_db_supersede_records(cdr_db *db, cdr_str msisdn, cdr_month month);
+cdr_err cdr_db_supersede_candidate(cdr_db *db, cdr_str msisdn, cdr_month month);
+
+/* A readable record that cannot be rated (CONTRACT.md: counted apart). */
+typedef struct cdr_db_unrated {
+    int64_t file_id;        /* 0: unknown */
+    const char *file;
+    uint64_t line, offset;
+    cdr_str record_id, msisdn;
+    cdr_month month;
+    cdr_service service;
+    cdr_money billed;
+    const char *reason;
+    uint64_t msisdn_hash, seq;
+} cdr_db_unrated;
+cdr_err cdr_db_add_unrated(cdr_db *db, const cdr_db_unrated *u);
+
+/* One line of changes.csv: status "new", "increased", "decreased", "withdrawn". */
+typedef struct cdr_db_change {
+    cdr_str msisdn;
+    cdr_month month;
+    cdr_money previous_refund, refund, delta;
+    const char *status;
+} cdr_db_change;
+cdr_err cdr_db_add_change(cdr_db *db, cdr_str msisdn, uint64_t msisdn_hash, cdr_month month,
+                          cdr_money previous, cdr_money refund, const char *status);
+
+/* The live state files (names; free with cdr_db_free_names), and changes to
+ * the list within the open run. kind: "segment" or "checkpoint". */
+cdr_err cdr_db_state_list(cdr_db *db, char ***names, size_t *n);
+void cdr_db_free_names(char **names, size_t n);
+cdr_err cdr_db_state_add(cdr_db *db, const char *name, cdr_month month, const char *kind,
+                         uint64_t records, uint64_t bytes);
+cdr_err cdr_db_state_drop(cdr_db *db, const char *name);
+
+/* Settings kept with the database (the state's directory). */
+cdr_err cdr_db_meta_get(cdr_db *db, const char *key, char *buf, size_t len, int *found);
+cdr_err cdr_db_meta_set(cdr_db *db, const char *key, const char *value);
+
+/* A file read but refused as a probable re-delivery (not ingested). */
+cdr_err cdr_db_file_refuse(cdr_db *db, int64_t file_id, const char *message, uint64_t copies);
+
+/* A savepoint inside the open run: "begin", "rollback" (to it, and end it)
+ * or "release". */
+cdr_err cdr_db_savepoint(cdr_db *db, const char *what);
+
+/* The current rows of these months, in the engine's order (subscribers by
+ * hash and msisdn, months, records in time order). */
+cdr_err cdr_db_current_findings(cdr_db *db, const cdr_month *months, size_t n,
+                                cdr_db_finding_fn fn, void *user);
+cdr_err cdr_db_current_candidates(cdr_db *db, const cdr_month *months, size_t n,
+                                  cdr_db_candidate_fn fn, void *user);
+cdr_err cdr_db_current_unrated(cdr_db *db, const cdr_month *months, size_t n,
+                               int (*fn)(const cdr_db_unrated *u, void *user), void *user);
+/* The changes of one run, in the same order. */
+cdr_err cdr_db_run_changes(cdr_db *db, int64_t run_id,
+                           int (*fn)(const cdr_db_change *c, void *user), void *user);
 
 #ifdef __cplusplus
 }

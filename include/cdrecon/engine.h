@@ -35,6 +35,20 @@ typedef struct cdr_engine_opts {
                                 cdr_engine_add also hands records to a second thread
                                 that files them into their buckets; 1 = no threads.
                                 Results do not depend on it. */
+    /* The month state (include/cdrecon/state.h; docs/state.md): with one, a
+     * finish continues every subscriber-month the new records touch from
+     * what the state holds, re-rating it whole when it must, and writes the
+     * new records and checkpoints as new state files. month and msisdn must
+     * then be unset (a run limits what it reports, not what it ingests). */
+    struct cdr_state *state;
+    const char *state_dir;   /* where the new state files go (the state's directory) */
+    int64_t run_id;          /* names the new state files */
+    uint32_t tariff_id;      /* kept in the checkpoints; a subscriber-month last rated with
+                                another one is re-rated whole when it is touched */
+    int rerate;              /* re-rate every stored subscriber-month of rerate_months
+                                (all months the state holds if n_rerate_months is 0) */
+    const cdr_month *rerate_months;
+    size_t n_rerate_months;
 } cdr_engine_opts;
 
 void cdr_engine_opts_init(cdr_engine_opts *o);
@@ -67,6 +81,11 @@ typedef struct cdr_rated {
     int64_t usage;           /* the usage rated (merged for PARTIAL_FIRST) */
     uint32_t n_parts;        /* parts of a merged call (1 otherwise) */
     cdr_str dup_of;          /* record_id of the original, for duplicates */
+    uint64_t seq;            /* the record's place in its subscriber-month's time order */
+    uint64_t msisdn_hash;    /* cdr_msisdn_hash of the msisdn: the subscribers' order */
+    int is_new;              /* with a state: read in this run (0: from the state) */
+    const char *file_name;   /* its input file */
+    int64_t file_db_id;      /* with a state: that file's database id (0: unknown) */
     int has_finding;         /* 1 if a finding is reported for this record */
     cdr_finding finding;     /* valid when has_finding */
     const char *unrated;     /* reason when status is UNRATED */
@@ -87,10 +106,44 @@ typedef struct cdr_engine_totals {
     cdr_money refund;
     cdr_money leakage;       /* sum of undercharges, as a positive amount */
     uint64_t leakage_records;
+    /* with a state */
+    uint64_t submonths;      /* subscriber-months rated by this finish */
+    uint64_t submonths_new;  /* ... seen for the first time */
+    uint64_t submonths_continued; /* ... continued from their checkpoint */
+    uint64_t submonths_full; /* ... re-rated whole from the state */
+    uint64_t records_rerated;/* stored records rated again (whole re-rating) */
+    uint64_t submonths_other_tariff; /* untouched ones last rated with another tariff */
+    uint64_t candidates_changed; /* new candidate versions (changed or new) */
+    uint64_t candidates_withdrawn;
     uint64_t spilled_bytes;  /* bytes written to spill files */
     int spilled;             /* 1 if the engine spilled */
     size_t peak_mem;         /* peak bytes held for grouping */
 } cdr_engine_totals;
+
+/* With a state: one subscriber-month as a finish handles it. */
+typedef enum cdr_submonth_mode {
+    CDR_SM_NEW = 0,          /* the state had none of its records */
+    CDR_SM_CONTINUE,         /* its new records come after the stored ones: rated from
+                                the checkpoint; earlier findings stand */
+    CDR_SM_FULL              /* re-rated whole: its earlier findings are replaced */
+} cdr_submonth_mode;
+
+typedef struct cdr_submonth {
+    cdr_str msisdn;
+    uint64_t msisdn_hash;
+    cdr_month month;
+    cdr_submonth_mode mode;
+    int end;                 /* 0: before its records; 1: after them and its candidate */
+    uint64_t records;        /* records of the subscriber-month (all, after this run) */
+    uint64_t new_records;
+    int had_candidate;       /* before this finish */
+    cdr_money prev_refund;
+    /* at the end: */
+    int has_candidate;
+    cdr_money refund;
+    int candidate_changed;   /* on_candidate was called with a new version */
+    int candidate_withdrawn; /* it had one and has none now */
+} cdr_submonth;
 
 typedef struct cdr_engine_sink {
     /* Every record, in output order (may be NULL). Non-zero return stops. */
@@ -128,6 +181,10 @@ typedef struct cdr_engine_sink {
      * work_record or work_candidate is set. The engine holds at most a few
      * buckets' states at a time (the ones rated ahead of the drain), so a
      * state should be compact (encoded bytes, not records). */
+    /* With a state: each subscriber-month before its records (end 0) and
+     * after its candidate (end 1). A candidate is passed to on_candidate
+     * only when it is new or changed. */
+    int (*on_submonth)(const cdr_submonth *sm, void *user);
     cdr_err (*work_record)(void **state, const cdr_rated *r, void *user);
     cdr_err (*work_candidate)(void **state, const cdr_candidate *c, void *user);
     cdr_err (*work_end)(void *state, void *user);
@@ -156,6 +213,35 @@ cdr_err cdr_engine_add(cdr_engine *e, const cdr_row *row);
 
 /* Leave out every record of a file (already ingested, or the file failed). */
 void cdr_engine_exclude_file(cdr_engine *e, uint32_t file_index);
+
+/* With a state: the run and tariff ids, when they are known only after
+ * cdr_engine_new (the tariff loads while the files are read). */
+void cdr_engine_set_state_ids(cdr_engine *e, int64_t run_id, uint32_t tariff_id);
+
+/* With a state: the database id of an input file (named in the state). */
+cdr_err cdr_engine_set_file_id(cdr_engine *e, uint32_t file_index, int64_t db_file_id);
+/* After a finish with a state: records of the file whose (msisdn, record_id)
+ * repeats one ingested before (from another file, or an earlier file of
+ * this run) - the sign of a re-delivered file. */
+uint64_t cdr_engine_file_copies(const cdr_engine *e, uint32_t file_index);
+
+/* The state files a finish wrote (committed, under their final names), and
+ * the live files they replace (the months' old checkpoints). */
+typedef struct cdr_engine_state_file {
+    char name[64];
+    int kind;                /* cdr_state_kind */
+    cdr_month month;
+    uint64_t records;        /* segment: records; checkpoint: subscriber-months */
+    uint64_t bytes;
+} cdr_engine_state_file;
+size_t cdr_engine_state_written(const cdr_engine *e, const cdr_engine_state_file **files);
+size_t cdr_engine_state_replaced(const cdr_engine *e, const cdr_engine_state_file **files);
+/* Remove the files a finish wrote (the run failed before its database
+ * commit). */
+void cdr_engine_state_discard(cdr_engine *e);
+/* Forget a finish so that cdr_engine_finish can run again (after excluding
+ * a file): its state files are removed. The records stay. */
+cdr_err cdr_engine_rewind(cdr_engine *e);
 
 /* Rate everything and report through the sink. Call once. */
 cdr_err cdr_engine_finish(cdr_engine *e, const cdr_engine_sink *sink, cdr_engine_totals *tot);

@@ -58,6 +58,9 @@ typedef struct cdr_finding {
     cdr_money rebuilt;
     cdr_money difference;  /* billed - rebuilt; > 0 overcharge, < 0 leakage */
     const char *explanation; /* plain words: what reproduces the billed amount */
+    uint64_t seq;          /* the record's place in its subscriber-month's time order */
+    uint64_t msisdn_hash;  /* the subscribers' order (cdr_msisdn_hash) */
+    int64_t file_db_id;    /* with a state: the file's database id (0: by file_index) */
 } cdr_finding;
 
 typedef enum cdr_policy { CDR_POLICY_REFUND_FIRST = 0, CDR_POLICY_VERIFY_FIRST = 1 } cdr_policy;
@@ -75,7 +78,13 @@ typedef struct cdr_candidate {
     int special;            /* 0/1 special customer */
     unsigned flags;         /* union of the records' flags */
     const char *policy_reason; /* why refund-first or verify-first */
+    int reason;             /* policy_reason as a number (cdr_policy_reason_text) */
+    uint64_t msisdn_hash;   /* the subscribers' order (cdr_msisdn_hash) */
 } cdr_candidate;
+
+/* The text of a policy reason number (0..CDR_REASON__COUNT-1). */
+#define CDR_REASON__COUNT 6
+const char *cdr_policy_reason_text(int reason);
 
 /* Categories as "a;b;c" (sorted by name). buf >= 256. */
 size_t cdr_categories_format(uint32_t categories, char *buf);

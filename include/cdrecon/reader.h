@@ -49,6 +49,8 @@ typedef struct cdr_reader_opts {
     size_t max_row;       /* longest accepted row, default 1 MiB; longer => reject */
     int threads;          /* 2 (default): decompress/read on a second thread; 1: none */
     int want_sha256;      /* compute SHA-256 of the file's bytes as read */
+    int want_content_sha256; /* and of its decompressed content (gzip; the same as the
+                                bytes' for a plain file, given when want_sha256 is set) */
     cdr_progress_fn progress; /* called about every 16 MiB; may be NULL */
     void *progress_user;
     /* Optional pre-filter (investigate's scan path): when set, physical lines
@@ -66,6 +68,8 @@ typedef struct cdr_file_stats {
     uint64_t bytes;         /* decompressed bytes */
     int gzip;               /* 1 if read as gzip */
     uint8_t sha256[32];     /* of the stored bytes, if want_sha256 */
+    uint8_t content_sha256[32]; /* of the decompressed content, if has_content_sha256 */
+    int has_content_sha256;
     uint64_t rows_read;     /* data rows (header not counted) */
     uint64_t rows_accepted;
     uint64_t rows_rejected;

@@ -138,6 +138,10 @@ typedef struct cdr_tariff {
  * "FILE:LINE: reason". *out is NULL on failure.
  */
 cdr_err cdr_tariff_load(const char *dir, cdr_tariff **out, char *err, size_t errlen);
+
+/* The tariff's identity: SHA-256 over every table's name, presence and
+ * SHA-256. Two directories with the same tables have the same. */
+void cdr_tariff_sha256(const cdr_tariff *t, uint8_t out[32]);
 void cdr_tariff_free(cdr_tariff *t); /* accepts NULL */
 
 /* --- look-ups used by the rating engine (all O(1) or O(log n)) --- */

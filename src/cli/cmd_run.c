@@ -1,6 +1,15 @@
-/* cdrecon run — the nightly reconciliation job. */
+/* cdrecon run — the nightly reconciliation job: a month over many runs
+ * (CONTRACT.md "A month over many runs", docs/state.md, docs/database.md).
+ *
+ * Steps: open the database and its month state; skip files already
+ * ingested; read the new ones into the engine; continue every subscriber-
+ * month they touch from the state (re-rating it whole when it must);
+ * refuse files that are mostly copies of records ingested before; write the
+ * new versions of findings and candidates, the state's new files, and the
+ * current state of the months touched as CSV; commit. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -9,7 +18,7 @@
 
 #include "cdrecon/db.h"
 #include "cdrecon/outcsv.h"
-#include "cdrecon/store.h"
+#include "cdrecon/state.h"
 #include "cdrecon/tariff.h"
 #include "cdrecon/version.h"
 #include "filehash.h"
@@ -17,41 +26,61 @@
 
 static const char *usage_text =
     "usage: cdrecon run --tariff DIR --db FILE --out DIR [options] FILES...\n"
-    "Re-rate every record, compare with what was billed, and write findings,\n"
-    "double-refund candidates, leakage and rejects into the SQLite database and\n"
-    "as findings.csv, candidates.csv, rejects.csv and unrated.csv in DIR.\n"
-    "A file whose SHA-256 is already in the database is skipped (not counted twice).\n"
+    "       cdrecon run --tariff DIR --db FILE --out DIR --rerate [--month YYYY-MM]\n"
+    "Add the FILES to the month state kept with the database, re-rate every\n"
+    "subscriber-month they touch, and write the current findings, double-refund\n"
+    "candidates and unrated records of the months touched, this run's changes to\n"
+    "candidates (changes.csv) and its rejects, into the database and as CSV in DIR.\n"
+    "A file already ingested (same SHA-256 of its bytes or of its content) is skipped.\n"
     "  --tariff DIR       tariff directory (required)\n"
     "  --db FILE          SQLite database, created if missing (required)\n"
     "  --out DIR          output directory, created if missing (required)\n"
-    "  --month YYYY-MM    only records of this bill month (others are counted as out of scope)\n"
-
+    "  --store DIR        the month state (default FILE.state beside the database;\n"
+    "                     recorded in the database: later runs must give the same)\n"
+    "  --month YYYY-MM    report only this bill month (every record is still ingested)\n"
+    "  --rerate           no files: re-rate every stored subscriber-month (of --month)\n"
+    "                     with the tariff given, and write the changes\n"
+    "  --accept-redelivery  ingest files that look like re-deliveries (mostly copies\n"
+    "                     of records already ingested) instead of refusing them\n"
     "  --operator NAME    operator name for notification texts (recorded with the run)\n"
     CLI_ENGINE_OPTIONS_HELP
-    "  --store FILE       per-subscriber store for `cdrecon investigate`\n"
-    "                     (default DIR/cdrecon.store)\n"
-    "  --no-store         do not write the store\n"
     "  --quiet            print nothing but errors\n"
     "exit status: 0 ok; 8 every file was already ingested; 9 finished with rejected rows;\n"
-    "other codes: docs/exit-codes.md\n";
+    "16 a file was refused as a re-delivery; 2/3/4 a file failed as a whole (the others\n"
+    "were ingested); other codes: docs/exit-codes.md\n";
+
+/* A file is a probable re-delivery when more than half of its accepted
+ * records repeat the (msisdn, record_id) of records ingested before, and at
+ * least this many do (docs/state.md "Re-delivered files"). */
+#define REDELIVERY_MIN_COPIES 2
+
+typedef struct run_opts {
+    const char *tariff_dir, *db_path, *out_dir, *store_dir, *operator_name;
+    int quiet, rerate, accept_redelivery;
+    cdr_month month;           /* -1: every month touched */
+    cdr_engine_opts eo;
+    char **files;
+    int nfiles;
+} run_opts;
 
 typedef struct run_ctx {
+    run_opts *o;
     cdr_db *db;
-    cdr_csvw *findings, *candidates, *rejects, *unrated;
-    cdr_store_writer *store; /* NULL with --no-store */
-    const cdr_tariff *t;
+    cdr_csvw *rejects;
     char **files;
     int64_t *file_ids;
     uint8_t (*pre_sha)[32];
-    int *pre_hashed;
-    int *skip;
-    int *hash_as_read;
+    int *pre_hashed, *skip, *hash_as_read, *refused;
     int64_t *known_run;
+    cdr_file_stats *stats;
     uint64_t rejected;
-    uint64_t unrated_rows;
-    uint64_t policy_count[2], special_count, tier_count[5];
+    /* the sink's view of the subscriber-month being drained */
+    cdr_submonth cur;
+    uint64_t findings, unrated, candidates;
     cdr_err err;
 } run_ctx;
+
+/* ---- reading ---- */
 
 static int on_reject(const cdr_reject *r, void *user)
 {
@@ -79,16 +108,23 @@ static cdr_err on_file_done(uint32_t idx, const char *name, cdr_file_stats *st, 
     (void)name;
     if (c->err)
         return c->err;
-    if (c->pre_hashed[idx])
+    if (c->pre_hashed[idx]) {
         memcpy(st->sha256, c->pre_sha[idx], 32);
-    else if (st->status == CDR_OK) {
+        if (!st->gzip) {
+            memcpy(st->content_sha256, c->pre_sha[idx], 32);
+            st->has_content_sha256 = 1;
+        }
+    }
+    if (st->status == CDR_OK) {
+        /* hashed as it was read (or its content, for gzip): a copy of a file
+         * ingested before, or of one of this run, is dropped */
         int64_t known = 0;
         cdr_err e = cdr_db_file_known(c->db, st->sha256, &known);
+        if (e == CDR_OK && !known && st->has_content_sha256)
+            e = cdr_db_file_known(c->db, st->content_sha256, &known);
         if (e != CDR_OK)
             return e;
         if (known) {
-            /* hashed as it was read (stdin, or a file whose size matched
-             * none before: changed since, or of this run) and known */
             c->skip[idx] = 1;
             c->known_run[idx] = known;
             return cdr_db_file_drop(c->db, c->file_ids[idx]);
@@ -97,37 +133,33 @@ static cdr_err on_file_done(uint32_t idx, const char *name, cdr_file_stats *st, 
     return cdr_db_file_finish(c->db, c->file_ids[idx], st);
 }
 
-/* The store is encoded and compressed on the rating workers, one part per
- * bucket of subscribers (these run in parallel and only read c); the drain
- * thread appends the parts in order. */
-static cdr_err store_record(void **state, const cdr_rated *r, void *user)
-{
-    run_ctx *c = user;
-    cdr_store_part *p = *state;
-    cdr_err e = cdr_store_part_add_rated(c->store, &p, r, c->files[r->row.file_index]);
-    *state = p;
-    return e;
-}
+/* ---- the engine's sink (on the draining thread) ---- */
 
-static cdr_err store_candidate(void **state, const cdr_candidate *cd, void *user)
+static int on_submonth(const cdr_submonth *sm, void *user)
 {
     run_ctx *c = user;
-    cdr_store_part *p = *state;
-    cdr_err e = cdr_store_part_add_candidate(c->store, &p, cd);
-    *state = p;
-    return e;
-}
-
-static cdr_err store_end(void *state, void *user)
-{
-    run_ctx *c = user;
-    return cdr_store_part_finish(c->store, state);
-}
-
-static int store_append(void *state, void *user)
-{
-    run_ctx *c = user;
-    cdr_err e = cdr_store_append_part(c->store, state);
+    cdr_err e = CDR_OK;
+    if (!sm->end) {
+        c->cur = *sm;
+        if (sm->mode == CDR_SM_FULL)
+            e = cdr_db_supersede_records(c->db, sm->msisdn, sm->month);
+    } else {
+        const char *status = NULL;
+        cdr_money prev = sm->had_candidate ? sm->prev_refund : 0;
+        cdr_money now = sm->has_candidate ? sm->refund : 0;
+        if (sm->candidate_withdrawn) {
+            e = cdr_db_supersede_candidate(c->db, sm->msisdn, sm->month);
+            status = "withdrawn";
+        } else if (sm->candidate_changed) {
+            status = !sm->had_candidate ? "new"
+                     : now > prev       ? "increased"
+                     : now < prev       ? "decreased"
+                                        : NULL; /* other fields changed: a new version only */
+        }
+        if (e == CDR_OK && status)
+            e = cdr_db_add_change(c->db, sm->msisdn, sm->msisdn_hash, sm->month, prev, now,
+                                  status);
+    }
     if (e != CDR_OK) {
         c->err = e;
         return 1;
@@ -135,32 +167,27 @@ static int store_append(void *state, void *user)
     return 0;
 }
 
-static void store_free(void *state, void *user)
-{
-    cdr_store_part_free(state);
-}
-
 static int on_record(const cdr_rated *r, void *user)
 {
     run_ctx *c = user;
     if (r->status != CDR_RS_UNRATED)
         return 0;
-    c->unrated_rows++;
-    cdr_csvw *w = c->unrated;
-    char buf[32];
-    size_t n;
-    cdr_csvw_textz(w, c->files[r->row.file_index]);
-    cdr_csvw_u64(w, r->row.line);
-    cdr_csvw_u64(w, r->row.offset);
-    cdr_csvw_text(w, r->row.record_id.p, r->row.record_id.n);
-    cdr_csvw_text(w, r->row.msisdn.p, r->row.msisdn.n);
-    n = cdr_month_format(r->month, buf);
-    cdr_csvw_text(w, buf, n);
-    cdr_csvw_textz(w, cdr_service_name(r->row.service));
-    cdr_csvw_money(w, r->row.billed);
-    cdr_csvw_textz(w, r->unrated);
-    if (cdr_csvw_end_row(w) != CDR_OK) {
-        c->err = cdr_csvw_status(w);
+    c->unrated++;
+    cdr_db_unrated u = {r->file_db_id,
+                        r->file_name,
+                        r->row.line,
+                        r->row.offset,
+                        r->row.record_id,
+                        r->row.msisdn,
+                        r->month,
+                        r->row.service,
+                        r->row.billed,
+                        r->unrated,
+                        r->msisdn_hash,
+                        r->seq};
+    cdr_err e = cdr_db_add_unrated(c->db, &u);
+    if (e != CDR_OK) {
+        c->err = e;
         return 1;
     }
     return 0;
@@ -169,9 +196,8 @@ static int on_record(const cdr_rated *r, void *user)
 static int on_finding(const cdr_finding *f, void *user)
 {
     run_ctx *c = user;
+    c->findings++;
     cdr_err e = cdr_db_add_finding(c->db, f);
-    if (e == CDR_OK)
-        e = cdr_findings_csv_row(c->findings, f);
     if (e != CDR_OK) {
         c->err = e;
         return 1;
@@ -182,23 +208,187 @@ static int on_finding(const cdr_finding *f, void *user)
 static int on_candidate(const cdr_candidate *cd, void *user)
 {
     run_ctx *c = user;
-    cdr_err e = cdr_db_add_candidate(c->db, cd);
+    cdr_err e = CDR_OK;
+    c->candidates++;
+    if (c->cur.had_candidate)
+        e = cdr_db_supersede_candidate(c->db, cd->msisdn, cd->month);
     if (e == CDR_OK)
-        e = cdr_candidates_csv_row(c->candidates, cd);
+        e = cdr_db_add_candidate(c->db, cd);
     if (e != CDR_OK) {
         c->err = e;
         return 1;
     }
-    c->policy_count[cd->policy]++;
-    c->special_count += cd->special != 0;
-    if (cd->tier >= 0 && cd->tier <= 4)
-        c->tier_count[cd->tier]++;
     return 0;
 }
 
-static void yuan(char *buf, cdr_money v)
+/* ---- outputs ---- */
+
+static int put_finding(const cdr_finding *f, int64_t run_id, int64_t file_id, void *user)
 {
-    cdr_money_format(v, 2, buf);
+    (void)run_id;
+    (void)file_id;
+    return cdr_findings_csv_row(user, f) != CDR_OK;
+}
+
+static int put_candidate(const cdr_candidate *cd, int64_t run_id, void *user)
+{
+    (void)run_id;
+    return cdr_candidates_csv_row(user, cd) != CDR_OK;
+}
+
+static int put_unrated(const cdr_db_unrated *u, void *user)
+{
+    cdr_csvw *w = user;
+    char buf[32];
+    cdr_csvw_textz(w, u->file ? u->file : "");
+    cdr_csvw_u64(w, u->line);
+    cdr_csvw_u64(w, u->offset);
+    cdr_csvw_text(w, u->record_id.p, u->record_id.n);
+    cdr_csvw_text(w, u->msisdn.p, u->msisdn.n);
+    cdr_csvw_text(w, buf, cdr_month_format(u->month, buf));
+    cdr_csvw_textz(w, cdr_service_name(u->service));
+    cdr_csvw_money(w, u->billed);
+    cdr_csvw_textz(w, u->reason ? u->reason : "");
+    return cdr_csvw_end_row(w) != CDR_OK;
+}
+
+static int put_change(const cdr_db_change *ch, void *user)
+{
+    cdr_csvw *w = user;
+    char buf[32];
+    cdr_csvw_text(w, ch->msisdn.p, ch->msisdn.n);
+    cdr_csvw_text(w, buf, cdr_month_format(ch->month, buf));
+    cdr_csvw_money(w, ch->previous_refund);
+    cdr_csvw_money(w, ch->refund);
+    cdr_csvw_money(w, ch->delta);
+    cdr_csvw_textz(w, ch->status);
+    return cdr_csvw_end_row(w) != CDR_OK;
+}
+
+static void header(cdr_csvw *w, const char *const *cols)
+{
+    for (int i = 0; cols[i]; i++)
+        cdr_csvw_textz(w, cols[i]);
+    cdr_csvw_end_row(w);
+}
+
+enum { OUT_FINDINGS, OUT_CANDIDATES, OUT_UNRATED, OUT_CHANGES, OUT__COUNT };
+static const char *const out_names[OUT__COUNT] = {"findings.csv", "candidates.csv",
+                                                  "unrated.csv", "changes.csv"};
+
+/* The current findings, candidates and unrated records of the reported
+ * months, and the run's changes, from the database (so that a month
+ * delivered over many nights reads exactly as if delivered at once). */
+static cdr_err write_outputs(run_ctx *c, cdr_csvw **ws, const cdr_month *months, size_t n)
+{
+    static const char *const uh[] = {"file", "line", "offset", "record_id", "msisdn", "month",
+                                     "service", "billed", "reason", NULL};
+    static const char *const chh[] = {"msisdn", "month", "previous_refund", "refund", "delta",
+                                      "status", NULL};
+    cdr_err e;
+    cdr_findings_csv_header(ws[OUT_FINDINGS]);
+    cdr_candidates_csv_header(ws[OUT_CANDIDATES]);
+    header(ws[OUT_UNRATED], uh);
+    header(ws[OUT_CHANGES], chh);
+    if ((e = cdr_db_current_findings(c->db, months, n, put_finding, ws[OUT_FINDINGS])) != CDR_OK ||
+        (e = cdr_db_current_candidates(c->db, months, n, put_candidate, ws[OUT_CANDIDATES])) !=
+            CDR_OK ||
+        (e = cdr_db_current_unrated(c->db, months, n, put_unrated, ws[OUT_UNRATED])) != CDR_OK ||
+        (e = cdr_db_run_changes(c->db, cdr_db_open_run(c->db), put_change, ws[OUT_CHANGES])) !=
+            CDR_OK)
+        return e;
+    for (int i = 0; i < OUT__COUNT; i++)
+        if ((e = cdr_csvw_status(ws[i])) != CDR_OK)
+            return e;
+    return CDR_OK;
+}
+
+/* ---- options ---- */
+
+static int parse_args(int argc, char **argv, run_opts *o, int *rc)
+{
+    const char *v;
+    memset(o, 0, sizeof *o);
+    o->month = -1;
+    cdr_engine_opts_init(&o->eo);
+    o->files = calloc((size_t)argc + 1, sizeof *o->files);
+    if (!o->files) {
+        *rc = CDR_E_NOMEM;
+        return -1;
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(usage_text, stdout);
+            *rc = CDR_OK;
+            return -1;
+        } else if (cli_engine_option(argc, argv, &i, &o->eo, rc)) {
+            if (*rc != CDR_OK)
+                return -1;
+        } else if ((v = cli_optval(argc, argv, &i, "--tariff"))) {
+            o->tariff_dir = v;
+        } else if ((v = cli_optval(argc, argv, &i, "--db"))) {
+            o->db_path = v;
+        } else if ((v = cli_optval(argc, argv, &i, "--out"))) {
+            o->out_dir = v;
+        } else if ((v = cli_optval(argc, argv, &i, "--operator"))) {
+            o->operator_name = v;
+        } else if ((v = cli_optval(argc, argv, &i, "--month"))) {
+            if (cdr_month_parse(v, strlen(v), &o->month) != CDR_OK) {
+                *rc = cli_fail(CDR_E_USAGE, "bad --month '%s' (want YYYY-MM)", v);
+                return -1;
+            }
+        } else if ((v = cli_optval(argc, argv, &i, "--store"))) {
+            o->store_dir = v;
+        } else if (!strcmp(a, "--rerate")) {
+            o->rerate = 1;
+        } else if (!strcmp(a, "--accept-redelivery")) {
+            o->accept_redelivery = 1;
+        } else if (!strcmp(a, "--no-store")) {
+            *rc = cli_fail(CDR_E_USAGE, "--no-store is gone: the month state is what makes a "
+                           "month over many nights right (docs/state.md)");
+            return -1;
+        } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
+            o->quiet = 1;
+        } else if (a[0] == '-' && a[1] == '-') {
+            *rc = cli_fail(CDR_E_USAGE, "unknown option %s", a);
+            return -1;
+        } else {
+            o->files[o->nfiles++] = argv[i];
+        }
+    }
+    if (!o->tariff_dir || !o->db_path || !o->out_dir || (o->nfiles == 0 && !o->rerate)) {
+        fputs(usage_text, stderr);
+        *rc = CDR_E_USAGE;
+        return -1;
+    }
+    if (o->rerate && o->nfiles) {
+        *rc = cli_fail(CDR_E_USAGE, "--rerate takes no files: run them first, then re-rate");
+        return -1;
+    }
+    for (int i = 0; i < o->nfiles; i++)
+        for (int j = 0; j < i; j++)
+            if (!strcmp(o->files[i], o->files[j])) {
+                *rc = cli_fail(CDR_E_USAGE, "%s is given twice", o->files[i]);
+                return -1;
+            }
+    return 0;
+}
+
+static char *command_line(int argc, char **argv)
+{
+    size_t len = 16;
+    for (int i = 0; i < argc; i++)
+        len += strlen(argv[i]) + 1;
+    char *s = malloc(len);
+    if (!s)
+        return NULL;
+    strcpy(s, "cdrecon");
+    for (int i = 0; i < argc; i++) {
+        strcat(s, " ");
+        strcat(s, argv[i]);
+    }
+    return s;
 }
 
 static cdr_err make_dir(const char *path)
@@ -211,6 +401,250 @@ static cdr_err make_dir(const char *path)
     return CDR_OK;
 }
 
+/* ---- the state directory ---- */
+
+/* The state's directory: --store, else what the database recorded, else
+ * DB.state. A database's state never moves: a different --store is an
+ * error. Created if missing. buf gets the path. */
+static cdr_err state_dir(run_ctx *c, char *buf, size_t len)
+{
+    run_opts *o = c->o;
+    char rec[PATH_MAX];
+    int found = 0;
+    cdr_err e = cdr_db_meta_get(c->db, "state_dir", rec, sizeof rec, &found);
+    if (e != CDR_OK)
+        return cli_fail(e, "database: %s", cdr_db_message(c->db));
+    char want[PATH_MAX];
+    if (o->store_dir)
+        snprintf(want, sizeof want, "%s", o->store_dir);
+    else if (found)
+        snprintf(want, sizeof want, "%s", rec);
+    else
+        snprintf(want, sizeof want, "%s.state", o->db_path);
+    if (make_dir(want) != CDR_OK)
+        return cli_fail(CDR_E_IO, "cannot create the state directory %s: %s", want,
+                        strerror(errno));
+    char real[PATH_MAX];
+    if (!realpath(want, real))
+        return cli_fail(CDR_E_IO, "cannot resolve the state directory %s: %s", want,
+                        strerror(errno));
+    if (found && strcmp(real, rec) != 0)
+        return cli_fail(CDR_E_USAGE, "the database's month state is in %s, not %s: give "
+                        "--store %s (or no --store)", rec, real, rec);
+    snprintf(buf, len, "%s", real);
+    if (!found && (e = cdr_db_meta_set(c->db, "state_dir", real)) != CDR_OK)
+        return cli_fail(e, "database: %s", cdr_db_message(c->db));
+    return CDR_OK;
+}
+
+/* Under the run's lock: remove what killed runs left in the state
+ * directory, then open the live files. */
+static cdr_err open_state(run_ctx *c, const char *dir, cdr_state **st)
+{
+    char **live = NULL;
+    size_t n = 0;
+    uint64_t removed = 0;
+    char err[1024];
+    cdr_err e = cdr_db_state_list(c->db, &live, &n);
+    if (e != CDR_OK)
+        return cli_fail(e, "database: %s", cdr_db_message(c->db));
+    e = cdr_state_collect_garbage(dir, (const char *const *)live, n, &removed, err, sizeof err);
+    if (e == CDR_OK) {
+        if (removed && !c->o->quiet)
+            fprintf(stderr, "cdrecon: run: removed %llu state file(s) left by an unfinished run\n",
+                    (unsigned long long)removed);
+        e = cdr_state_open(dir, (const char *const *)live, n, st, err, sizeof err);
+    }
+    if (e != CDR_OK)
+        cli_fail(e, "month state: %s", err);
+    cdr_db_free_names(live, n);
+    return e;
+}
+
+/* ---- which files are new ---- */
+
+/* Files already ingested are skipped before they are read. A file is
+ * hashed first only when it could be one: when its size is that of a file
+ * in the database (its bytes, or its decompressed content) or of another
+ * file of this run. Any other file is hashed while it is read, and checked
+ * again when it is done (on_file_done), with its content's hash. */
+static cdr_err precheck_files(run_ctx *c, int *n_new)
+{
+    run_opts *o = c->o;
+    int nfiles = o->nfiles;
+    cdr_err rc = CDR_OK;
+    uint64_t *sizes = calloc((size_t)nfiles + 1, sizeof *sizes);
+    int *is_reg = calloc((size_t)nfiles + 1, sizeof *is_reg);
+    *n_new = 0;
+    if (!sizes || !is_reg) {
+        rc = CDR_E_NOMEM;
+        goto out;
+    }
+    for (int i = 0; i < nfiles; i++) {
+        struct stat sb;
+        if (strcmp(o->files[i], "-") != 0 && stat(o->files[i], &sb) == 0 && S_ISREG(sb.st_mode)) {
+            is_reg[i] = 1;
+            sizes[i] = (uint64_t)sb.st_size;
+        }
+    }
+    for (int i = 0; i < nfiles; i++) {
+        if (!is_reg[i]) {
+            (*n_new)++;
+            continue;
+        }
+        int maybe = 0;
+        for (int j = 0; j < nfiles && !maybe; j++)
+            maybe = j != i && is_reg[j] && sizes[j] == sizes[i];
+        if (!maybe && (rc = cdr_db_size_known(c->db, sizes[i], &maybe)) != CDR_OK) {
+            cli_fail(rc, "database: %s", cdr_db_message(c->db));
+            goto out;
+        }
+        if (!maybe) {
+            (*n_new)++; /* hashed as it is read */
+            continue;
+        }
+        uint64_t size;
+        if (cdr_file_sha256(o->files[i], c->pre_sha[i], &size) != CDR_OK) {
+            rc = cli_fail(CDR_E_IO, "cannot read %s: %s", o->files[i], strerror(errno));
+            goto out;
+        }
+        c->pre_hashed[i] = 1;
+        if ((rc = cdr_db_file_known(c->db, c->pre_sha[i], &c->known_run[i])) != CDR_OK) {
+            cli_fail(rc, "database: %s", cdr_db_message(c->db));
+            goto out;
+        }
+        for (int j = 0; j < i && !c->known_run[i]; j++)
+            if (c->pre_hashed[j] && !c->skip[j] && !memcmp(c->pre_sha[i], c->pre_sha[j], 32)) {
+                c->skip[i] = 1;
+                if (!o->quiet)
+                    fprintf(stderr, "cdrecon: run: %s has the same content as %s: skipped\n",
+                            o->files[i], o->files[j]);
+            }
+        if (c->skip[i]) {
+            /* same bytes as an earlier file of this run */
+        } else if (c->known_run[i]) {
+            c->skip[i] = 1;
+            if (!o->quiet)
+                fprintf(stderr, "cdrecon: run: %s was already ingested (run %lld): skipped\n",
+                        o->files[i], (long long)c->known_run[i]);
+        } else {
+            (*n_new)++;
+        }
+    }
+out:
+    free(sizes);
+    free(is_reg);
+    return rc;
+}
+
+/* ---- rating, with the re-delivery check ---- */
+
+/* Finish the engine; refuse files that are mostly copies of records
+ * ingested before and finish again without them. */
+static cdr_err rate_all(run_ctx *c, cdr_engine *eng, const cdr_engine_sink *sink,
+                        cdr_engine_totals *tot, uint64_t *refused_files)
+{
+    run_opts *o = c->o;
+    cdr_err rc;
+    *refused_files = 0;
+    for (;;) {
+        if ((rc = cdr_db_savepoint(c->db, "begin")) != CDR_OK)
+            return cli_fail(rc, "database: %s", cdr_db_message(c->db));
+        c->findings = c->unrated = c->candidates = 0;
+        rc = cdr_engine_finish(eng, sink, tot);
+        if (rc == CDR_E_INTERRUPTED && c->err)
+            rc = c->err;
+        if (rc != CDR_OK) {
+            cli_fail(rc, "rating failed: %s", *cdr_engine_errmsg(eng) ? cdr_engine_errmsg(eng)
+                                                                      : cdr_db_message(c->db));
+            return rc;
+        }
+        int again = 0;
+        for (int i = 0; i < o->nfiles && !o->accept_redelivery; i++) {
+            if (c->skip[i] || c->refused[i] || c->stats[i].status != CDR_OK)
+                continue;
+            uint64_t copies = cdr_engine_file_copies(eng, (uint32_t)i);
+            uint64_t acc = c->stats[i].rows_accepted;
+            if (copies >= REDELIVERY_MIN_COPIES && copies * 2 > acc) {
+                c->refused[i] = 1;
+                again = 1;
+            }
+        }
+        if (!again)
+            return cdr_db_savepoint(c->db, "release");
+        /* undo the finish, mark the files refused, and rate again without them */
+        if ((rc = cdr_db_savepoint(c->db, "rollback")) != CDR_OK)
+            return cli_fail(rc, "database: %s", cdr_db_message(c->db));
+        if ((rc = cdr_engine_rewind(eng)) != CDR_OK)
+            return rc;
+        for (int i = 0; i < o->nfiles; i++) {
+            if (!c->refused[i] || c->skip[i])
+                continue;
+            char msg[512];
+            uint64_t copies = cdr_engine_file_copies(eng, (uint32_t)i);
+            snprintf(msg, sizeof msg, "refused as a probable re-delivery: %llu of its %llu "
+                     "records repeat the msisdn and record_id of records ingested before",
+                     (unsigned long long)copies, (unsigned long long)c->stats[i].rows_accepted);
+            cli_err("%s: %s; nothing of it was ingested (--accept-redelivery ingests it)",
+                    o->files[i], msg);
+            cdr_engine_exclude_file(eng, (uint32_t)i);
+            if ((rc = cdr_db_file_refuse(c->db, c->file_ids[i], msg, copies)) != CDR_OK)
+                return cli_fail(rc, "database: %s", cdr_db_message(c->db));
+            c->skip[i] = 2; /* (2: refused, not already ingested) */
+            (*refused_files)++;
+        }
+    }
+}
+
+/* ---- the summary ---- */
+
+static void print_summary(run_ctx *c, int64_t run_id, const cdr_engine_totals *tot,
+                          const char *months, double secs)
+{
+    run_opts *o = c->o;
+    uint64_t rd = 0, acc = 0, rej = 0, blank = 0, nread = 0, nskip = 0, nref = 0, nfail = 0;
+    for (int i = 0; i < o->nfiles; i++) {
+        if (c->skip[i] == 1) {
+            nskip++;
+            continue;
+        }
+        nread++;
+        nref += c->skip[i] == 2;
+        nfail += c->stats[i].status != CDR_OK;
+        rd += c->stats[i].rows_read;
+        acc += c->stats[i].rows_accepted;
+        rej += c->stats[i].rows_rejected;
+        blank += c->stats[i].blank_lines;
+    }
+    printf("cdrecon run %lld  (database %s, outputs in %s)\n", (long long)run_id, o->db_path,
+           o->out_dir);
+    printf("files       %llu read, %llu skipped as already ingested, %llu refused as "
+           "re-deliveries, %llu failed\n",
+           (unsigned long long)nread, (unsigned long long)nskip, (unsigned long long)nref,
+           (unsigned long long)nfail);
+    printf("rows        %llu read = %llu accepted + %llu rejected; %llu blank lines\n",
+           (unsigned long long)rd, (unsigned long long)acc, (unsigned long long)rej,
+           (unsigned long long)blank);
+    printf("months      %s\n", *months ? months : "(none)");
+    printf("state       %llu subscriber-months: %llu new, %llu continued, %llu re-rated whole "
+           "(%llu stored records read again)\n",
+           (unsigned long long)tot->submonths, (unsigned long long)tot->submonths_new,
+           (unsigned long long)tot->submonths_continued, (unsigned long long)tot->submonths_full,
+           (unsigned long long)tot->records_rerated);
+    if (tot->submonths_other_tariff)
+        printf("            %llu subscriber-months not touched were last rated with another "
+               "tariff: `cdrecon run --rerate` re-rates them\n",
+               (unsigned long long)tot->submonths_other_tariff);
+    printf("this run    %llu findings and %llu unrated records written, %llu candidates new or "
+           "changed, %llu withdrawn\n",
+           (unsigned long long)c->findings, (unsigned long long)c->unrated,
+           (unsigned long long)tot->candidates_changed,
+           (unsigned long long)tot->candidates_withdrawn);
+    printf("outputs     the current state of the months above: findings.csv, candidates.csv,\n"
+           "            unrated.csv; this run's changes.csv and rejects.csv\n");
+    printf("time        %.2f s%s\n", secs, tot->spilled ? " (spilled to disk)" : "");
+}
+
 static double now_s(void)
 {
     struct timespec ts;
@@ -218,285 +652,119 @@ static double now_s(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* An error while the tariff may still be loading: a bad tariff is said
- * first, as the error to fix first (1, with *rc its code), else 0. */
-static int tariff_failed(cli_bgtariff *b, int *rc)
+/* The months to report: --month, else every month the run touched. */
+static size_t report_months(const run_opts *o, const cdr_engine_state_file *w, size_t nw,
+                            cdr_month *out, size_t cap, char *text, size_t tlen)
 {
-    if (cli_bgtariff_ready(b) == CDR_OK)
-        return 0;
-    *rc = b->rc;
-    return 1;
+    size_t n = 0;
+    if (o->month >= 0) {
+        out[n++] = o->month;
+    } else {
+        for (size_t i = 0; i < nw && n < cap; i++) {
+            if (w[i].kind != CDR_STATE_CHECKPOINT)
+                continue;
+            out[n++] = w[i].month;
+        }
+    }
+    size_t k = 0;
+    text[0] = '\0';
+    for (size_t i = 0; i < n && k + 9 < tlen; i++) {
+        if (i)
+            text[k++] = ';';
+        k += cdr_month_format(out[i], text + k);
+        text[k] = '\0';
+    }
+    return n;
 }
 
 int cmd_run(int argc, char **argv)
 {
-    const char *tariff_dir = NULL, *db_path = NULL, *out_dir = NULL, *v;
-    const char *operator_name = NULL;
-    int quiet = 0;
-    const char *store_path = NULL;
-    char *store_default = NULL;
-    int no_store = 0;
-    cdr_engine_opts eo;
-    cdr_engine_opts_init(&eo);
-    char **files = calloc((size_t)argc + 1, sizeof *files);
-    int nfiles = 0;
-    int rc = CDR_OK;
-    cdr_tariff *t = NULL;
-    cli_bgtariff bgt = {0};
-    cdr_engine *eng = NULL;
+    run_opts o;
     run_ctx c;
-    cdr_file_stats *stats = NULL;
-    char err[1024];
+    int rc = CDR_OK;
+    cli_bgtariff bgt = {0};
+    cdr_tariff *t = NULL;
+    cdr_engine *eng = NULL;
+    cdr_state *st = NULL;
+    cdr_csvw *ws[OUT__COUNT] = {NULL};
     char *cmdline = NULL;
-    double t0 = now_s(), t_read = 0, t_rate = 0;
-    int run_open = 0;
-    int outputs_placed = 0; /* the CSVs were renamed into place, the run is not committed */
-    int store_placed = 0;
+    char sdir[PATH_MAX], err[1024];
+    double t0 = now_s();
+    int run_open = 0, outputs_placed = 0, state_written = 0;
+    cdr_month *months = NULL;
 
     memset(&c, 0, sizeof c);
-    if (!files)
-        return CDR_E_NOMEM;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            fputs(usage_text, stdout);
-            free(files);
-            return CDR_OK;
-        } else if (cli_engine_option(argc, argv, &i, &eo, &rc)) {
-            if (rc != CDR_OK)
-                goto out;
-        } else if ((v = cli_optval(argc, argv, &i, "--tariff"))) {
-            tariff_dir = v;
-        } else if ((v = cli_optval(argc, argv, &i, "--db"))) {
-            db_path = v;
-        } else if ((v = cli_optval(argc, argv, &i, "--out"))) {
-            out_dir = v;
-        } else if ((v = cli_optval(argc, argv, &i, "--operator"))) {
-            operator_name = v;
-        } else if ((v = cli_optval(argc, argv, &i, "--month"))) {
-            if (cdr_month_parse(v, strlen(v), &eo.month) != CDR_OK) {
-                rc = cli_fail(CDR_E_USAGE, "bad --month '%s' (want YYYY-MM)", v);
-                goto out;
-            }
-        } else if ((v = cli_optval(argc, argv, &i, "--store"))) {
-            store_path = v;
-        } else if (!strcmp(a, "--no-store")) {
-            no_store = 1;
-        } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
-            quiet = 1;
-        } else if (a[0] == '-' && a[1] == '-') {
-            rc = cli_fail(CDR_E_USAGE, "unknown option %s", a);
-            goto out;
-        } else {
-            files[nfiles++] = argv[i];
-        }
-    }
-    if (!tariff_dir || !db_path || !out_dir || nfiles == 0) {
-        fputs(usage_text, stderr);
-        rc = CDR_E_USAGE;
+    if (parse_args(argc, argv, &o, &rc) != 0)
         goto out;
-    }
-    for (int i = 0; i < nfiles; i++)
-        for (int j = 0; j < i; j++)
-            if (!strcmp(files[i], files[j])) {
-                rc = cli_fail(CDR_E_USAGE, "%s is given twice", files[i]);
-                goto out;
-            }
-
-    /* the command line, for the runs table and reproduction */
-    {
-        size_t len = 16;
-        for (int i = 0; i < argc; i++)
-            len += strlen(argv[i]) + 1;
-        cmdline = malloc(len);
-        if (!cmdline) {
-            rc = CDR_E_NOMEM;
-            goto out;
-        }
-        strcpy(cmdline, "cdrecon");
-        for (int i = 0; i < argc; i++) {
-            strcat(cmdline, " ");
-            strcat(cmdline, argv[i]);
-        }
+    c.o = &o;
+    c.files = o.files;
+    size_t nf = (size_t)o.nfiles + 1;
+    c.file_ids = calloc(nf, sizeof *c.file_ids);
+    c.pre_sha = calloc(nf, sizeof *c.pre_sha);
+    c.pre_hashed = calloc(nf, sizeof *c.pre_hashed);
+    c.skip = calloc(nf, sizeof *c.skip);
+    c.hash_as_read = calloc(nf, sizeof *c.hash_as_read);
+    c.refused = calloc(nf, sizeof *c.refused);
+    c.known_run = calloc(nf, sizeof *c.known_run);
+    c.stats = calloc(nf, sizeof *c.stats);
+    cmdline = command_line(argc, argv);
+    if (!c.file_ids || !c.pre_sha || !c.pre_hashed || !c.skip || !c.hash_as_read ||
+        !c.refused || !c.known_run || !c.stats || !cmdline) {
+        rc = CDR_E_NOMEM;
+        goto out;
     }
 
     /* the tariff loads on a second thread while the files are hashed and read */
-    cli_bgtariff_start(&bgt, tariff_dir);
-    c.files = files;
-    c.file_ids = calloc((size_t)nfiles, sizeof *c.file_ids);
-    c.pre_sha = calloc((size_t)nfiles, sizeof *c.pre_sha);
-    c.pre_hashed = calloc((size_t)nfiles, sizeof *c.pre_hashed);
-    c.skip = calloc((size_t)nfiles, sizeof *c.skip);
-    c.known_run = calloc((size_t)nfiles, sizeof *c.known_run);
-    stats = calloc((size_t)nfiles, sizeof *stats);
-    if (!c.file_ids || !c.pre_sha || !c.pre_hashed || !c.skip || !c.known_run || !stats) {
-        rc = CDR_E_NOMEM;
+    cli_bgtariff_start(&bgt, o.tariff_dir);
+    if ((rc = cdr_db_open(o.db_path, &c.db, err, sizeof err)) != CDR_OK) {
+        cli_fail(rc, "cannot open database %s: %s", o.db_path, err);
         goto out;
     }
-
-    if ((rc = cdr_db_open(db_path, &c.db, err, sizeof err)) != CDR_OK) {
-        if (tariff_failed(&bgt, &rc))
-            goto out;
-        cli_fail(rc, "cannot open database %s: %s", db_path, err);
-        goto out;
-    }
-    /* Files already ingested are skipped before they are read. A file is
-     * hashed first only when it could be one: when its size is that of a file
-     * in the database or of another file of this run (the same content has
-     * the same size). Any other file - a new night's files - is hashed while
-     * it is read, on the reading thread, and checked again when it is done
-     * (on_file_done), so the hash costs no time of its own. */
     int n_new = 0;
-    uint64_t *sizes = calloc((size_t)nfiles, sizeof *sizes);
-    int *is_reg = calloc((size_t)nfiles, sizeof *is_reg);
-    if (!sizes || !is_reg) {
-        free(sizes);
-        free(is_reg);
-        rc = CDR_E_NOMEM;
+    if ((rc = precheck_files(&c, &n_new)) != CDR_OK)
         goto out;
-    }
-    for (int i = 0; i < nfiles; i++) {
-        struct stat sb;
-        if (strcmp(files[i], "-") != 0 && stat(files[i], &sb) == 0 && S_ISREG(sb.st_mode)) {
-            is_reg[i] = 1;
-            sizes[i] = (uint64_t)sb.st_size;
-        }
-    }
-    for (int i = 0; i < nfiles; i++) {
-        if (strcmp(files[i], "-") == 0) {
-            n_new++;
-            continue;
-        }
-        if (is_reg[i]) {
-            int maybe = 0;
-            for (int j = 0; j < nfiles && !maybe; j++)
-                maybe = j != i && is_reg[j] && sizes[j] == sizes[i];
-            if (!maybe && (rc = cdr_db_size_known(c.db, sizes[i], &maybe)) != CDR_OK) {
-                cli_fail(rc, "database: %s", cdr_db_message(c.db));
-                free(sizes);
-                free(is_reg);
-                goto out;
-            }
-            if (!maybe) {
-                n_new++; /* hashed as it is read */
-                continue;
-            }
-        }
-        uint64_t size;
-        if (cdr_file_sha256(files[i], c.pre_sha[i], &size) != CDR_OK) {
-            int en = errno;
-            free(sizes);
-            free(is_reg);
-            if (tariff_failed(&bgt, &rc))
-                goto out;
-            rc = cli_fail(CDR_E_IO, "cannot read %s: %s", files[i], strerror(en));
-            goto out;
-        }
-        c.pre_hashed[i] = 1;
-        if ((rc = cdr_db_file_known(c.db, c.pre_sha[i], &c.known_run[i])) != CDR_OK) {
-            cli_fail(rc, "database: %s", cdr_db_message(c.db));
-            free(sizes);
-            free(is_reg);
-            goto out;
-        }
-        for (int j = 0; j < i && !c.known_run[i]; j++)
-            if (c.pre_hashed[j] && !c.skip[j] && !memcmp(c.pre_sha[i], c.pre_sha[j], 32)) {
-                c.skip[i] = 1;
-                if (!quiet)
-                    fprintf(stderr, "cdrecon: run: %s has the same content as %s: skipped\n",
-                            files[i], files[j]);
-            }
-        if (c.skip[i]) {
-            /* same content as an earlier file of this run */
-        } else if (c.known_run[i]) {
-            c.skip[i] = 1;
-            if (!quiet)
-                fprintf(stderr, "cdrecon: run: %s was already ingested (run %lld): skipped\n",
-                        files[i], (long long)c.known_run[i]);
-        } else {
-            n_new++;
-        }
-    }
-    free(sizes);
-    free(is_reg);
-    if (n_new == 0) {
-        if (tariff_failed(&bgt, &rc))
-            goto out;
-        if (!quiet)
+    if (n_new == 0 && !o.rerate) {
+        if (!o.quiet)
             fprintf(stderr, "cdrecon: run: every file was already ingested; nothing new, "
                     "database and outputs unchanged\n");
         rc = CDR_E_ALREADY;
         goto out;
     }
-
-    if (make_dir(out_dir) != CDR_OK) {
-        if (tariff_failed(&bgt, &rc))
-            goto out;
-        rc = cli_fail(CDR_E_IO, "cannot create output directory %s", out_dir);
+    if (make_dir(o.out_dir) != CDR_OK) {
+        rc = cli_fail(CDR_E_IO, "cannot create output directory %s: %s", o.out_dir,
+                      strerror(errno));
         goto out;
     }
-    if ((rc = cdr_csvw_open(out_dir, "findings.csv", 0, &c.findings)) != CDR_OK ||
-        (rc = cdr_csvw_open(out_dir, "candidates.csv", 0, &c.candidates)) != CDR_OK ||
-        (rc = cdr_csvw_open(out_dir, "rejects.csv", 0, &c.rejects)) != CDR_OK ||
-        (rc = cdr_csvw_open(out_dir, "unrated.csv", 0, &c.unrated)) != CDR_OK) {
-        if (tariff_failed(&bgt, &rc))
-            goto out;
-        cli_fail(rc, "cannot create outputs in %s", out_dir);
+    if ((rc = cdr_csvw_open(o.out_dir, "rejects.csv", 0, &c.rejects)) != CDR_OK) {
+        cli_fail(rc, "cannot create outputs in %s", o.out_dir);
         goto out;
     }
-    /* the store: created now, so that a bad path fails before the reading;
-     * it gets the tariff when the tariff is ready */
-    if (!no_store) {
-        if (!store_path) {
-            store_default = malloc(strlen(out_dir) + 32);
-            if (!store_default) {
-                rc = CDR_E_NOMEM;
-                goto out;
-            }
-            sprintf(store_default, "%s/cdrecon.store", out_dir);
-            store_path = store_default;
-        }
-        cdr_store_opts so;
-        cdr_store_opts_init(&so);
-        char meta[512], mo[8] = "all", tol[32];
-        if (eo.month >= 0)
-            cdr_month_format(eo.month, mo);
-        cdr_money_format(eo.tolerance, 2, tol);
-        snprintf(meta, sizeof meta, "cdrecon run; tariff=%s; month=%s; tolerance=%s; "
-                 "max_duration=%lld", tariff_dir, mo, tol, (long long)eo.max_duration);
-        so.meta = meta;
-        so.tmpdir = eo.tmpdir;
-        if ((rc = cdr_store_create(store_path, NULL, &so, &c.store)) != CDR_OK) {
-            if (tariff_failed(&bgt, &rc))
-                goto out;
-            cli_fail(rc, "cannot create the store: %s", cdr_store_writer_message(c.store));
+    for (int i = 0; i < OUT__COUNT; i++)
+        if ((rc = cdr_csvw_open(o.out_dir, out_names[i], 0, &ws[i])) != CDR_OK) {
+            cli_fail(rc, "cannot create outputs in %s", o.out_dir);
             goto out;
         }
-    }
-    cdr_findings_csv_header(c.findings);
-    cdr_candidates_csv_header(c.candidates);
     cdr_rejects_csv_header(c.rejects);
-    {
-        static const char *uh[] = {"file", "line", "offset", "record_id", "msisdn", "month",
-                                   "service", "billed", "reason", NULL};
-        for (int i = 0; uh[i]; i++)
-            cdr_csvw_textz(c.unrated, uh[i]);
-        cdr_csvw_end_row(c.unrated);
-    }
 
-    cdr_db_run_info info = {0, CDRECON_VERSION, cmdline, tariff_dir};
+    cdr_db_run_info info = {0, CDRECON_VERSION, cmdline, o.tariff_dir,
+                            o.rerate ? "rerate" : "run"};
     int64_t run_id = 0;
     if ((rc = cdr_db_begin_run(c.db, &info, &run_id)) != CDR_OK) {
-        if (tariff_failed(&bgt, &rc))
-            goto out;
         cli_fail(rc, "database: %s", cdr_db_message(c.db));
         goto out;
     }
     run_open = 1;
-    (void)operator_name;
+    if ((rc = state_dir(&c, sdir, sizeof sdir)) != CDR_OK ||
+        (rc = open_state(&c, sdir, &st)) != CDR_OK)
+        goto out;
 
-    /* the tariff is still loading: the engine takes it after the reading */
-    if ((rc = cdr_engine_new(NULL, &eo, &eng)) != CDR_OK)
+    o.eo.month = -1; /* every record goes into the state; --month limits the report */
+    o.eo.state = st;
+    o.eo.state_dir = sdir;
+    o.eo.rerate = o.rerate;
+    o.eo.rerate_months = o.month >= 0 ? &o.month : NULL;
+    o.eo.n_rerate_months = o.month >= 0 ? 1 : 0;
+    if ((rc = cdr_engine_new(NULL, &o.eo, &eng)) != CDR_OK)
         goto out;
 
     /* Read the new files. */
@@ -504,194 +772,168 @@ int cmd_run(int argc, char **argv)
     memset(&in, 0, sizeof in);
     in.engine = eng;
     cdr_reader_opts_init(&in.ro);
-    /* The files not hashed above are hashed as they are read. */
-    c.hash_as_read = calloc((size_t)nfiles, sizeof *c.hash_as_read);
-    if (!c.hash_as_read) {
-        rc = CDR_E_NOMEM;
-        goto out;
-    }
-    for (int i = 0; i < nfiles; i++)
+    in.ro.want_content_sha256 = 1;
+    for (int i = 0; i < o.nfiles; i++)
         c.hash_as_read[i] = !c.pre_hashed[i];
     in.hash = c.hash_as_read;
-    in.stats = stats;
+    in.stats = c.stats;
     in.skip = c.skip;
     in.on_reject = on_reject;
     in.on_file_start = on_file_start;
     in.on_file_done = on_file_done;
     in.user = &c;
     in.tariff = &bgt;
-    rc = cli_ingest_files(&in, files, nfiles);
+    cdr_err file_rc = o.nfiles ? cli_ingest_files(&in, o.files, o.nfiles) : CDR_OK;
     if (!(t = cli_bgtariff_take(&bgt))) { /* a bad tariff is said first */
         rc = bgt.rc;
         goto out;
     }
-    c.t = t;
-    cdr_engine_set_tariff(eng, t);
-    if (c.store)
-        cdr_store_set_tariff(c.store, t);
-    if (c.err != CDR_OK && (rc == CDR_OK || rc == CDR_E_INTERRUPTED))
-        rc = c.err;
-    if (rc != CDR_OK) {
-        /* A file that fails as a whole (corrupt gzip, bad header, read error)
-         * fails the run: a month with a missing file would rate bundles wrong. */
-        if (rc == CDR_E_DB || rc == CDR_E_IO || rc == CDR_E_NOMEM)
-            cli_fail(rc, "run stopped%s%s", c.db ? ": " : "", c.db ? cdr_db_message(c.db) : "");
-        else
-            cli_err("run stopped: no results written; the database is unchanged");
+    if (c.err != CDR_OK) {
+        rc = cli_fail(c.err, "run stopped: %s", cdr_db_message(c.db));
         goto out;
     }
-    for (int i = 0; i < nfiles; i++)
-        if (c.skip[i] && !c.pre_hashed[i]) {
+    if (file_rc == CDR_E_INTERRUPTED || file_rc == CDR_E_NOMEM || file_rc == CDR_E_DB) {
+        rc = cli_fail(file_rc, "run stopped; the database is unchanged");
+        goto out;
+    }
+    /* a file that failed as a whole was excluded: the others go on (and
+     * the run ends with that file's code) */
+    int n_ingested = 0;
+    for (int i = 0; i < o.nfiles; i++) {
+        if (c.skip[i] && !c.pre_hashed[i] && c.stats[i].status == CDR_OK) {
             cdr_engine_exclude_file(eng, (uint32_t)i);
-            if (!quiet)
+            if (!o.quiet)
                 fprintf(stderr, "cdrecon: run: %s was already ingested (run %lld): skipped\n",
-                        files[i], (long long)c.known_run[i]);
+                        o.files[i], (long long)c.known_run[i]);
         }
+        n_ingested += !c.skip[i] && c.stats[i].status == CDR_OK;
+        if (!c.skip[i])
+            cdr_engine_set_file_id(eng, (uint32_t)i, c.file_ids[i]);
+    }
+    if (n_ingested == 0 && !o.rerate && file_rc == CDR_OK) {
+        /* (everything turned out known while it was read: stdin, or a
+         * recompressed copy) */
+        if (!o.quiet)
+            fprintf(stderr, "cdrecon: run: every file was already ingested; nothing new, "
+                    "database and outputs unchanged\n");
+        rc = CDR_E_ALREADY;
+        goto out;
+    }
+    uint8_t tsha[32];
+    int64_t tariff_id = 0;
+    cdr_tariff_sha256(t, tsha);
+    if ((rc = cdr_db_tariff_id(c.db, tsha, o.tariff_dir, &tariff_id)) != CDR_OK) {
+        cli_fail(rc, "database: %s", cdr_db_message(c.db));
+        goto out;
+    }
+    cdr_engine_set_tariff(eng, t);
+    cdr_engine_set_state_ids(eng, run_id, (uint32_t)tariff_id);
 
-    /* only the unrated records are wanted one by one; the store takes every
-     * record on the workers */
     cdr_engine_sink sink = {.on_record = on_record,
                             .on_finding = on_finding,
                             .on_candidate = on_candidate,
+                            .on_submonth = on_submonth,
                             .user = &c,
                             .record_statuses = 1u << CDR_RS_UNRATED};
-    if (c.store) {
-        sink.work_record = store_record;
-        sink.work_candidate = store_candidate;
-        sink.work_end = store_end;
-        sink.on_work = store_append;
-        sink.free_work = store_free;
-    }
     cdr_engine_totals tot;
-    t_read = now_s() - t0;
-    rc = cdr_engine_finish(eng, &sink, &tot);
-    t_rate = now_s() - t0 - t_read;
-    if (rc == CDR_E_INTERRUPTED && c.err)
-        rc = c.err;
+    uint64_t refused = 0;
+    state_written = 1; /* (from here a failure removes what the engine wrote) */
+    if ((rc = rate_all(&c, eng, &sink, &tot, &refused)) != CDR_OK)
+        goto out;
+
+    /* the state's new files into the database, the replaced ones out */
+    const cdr_engine_state_file *wr, *rp;
+    size_t nw = cdr_engine_state_written(eng, &wr), nr = cdr_engine_state_replaced(eng, &rp);
+    for (size_t i = 0; i < nw && rc == CDR_OK; i++)
+        rc = cdr_db_state_add(c.db, wr[i].name, wr[i].month,
+                              wr[i].kind == CDR_STATE_SEGMENT ? "segment" : "checkpoint",
+                              wr[i].records, wr[i].bytes);
+    for (size_t i = 0; i < nr && rc == CDR_OK; i++)
+        rc = cdr_db_state_drop(c.db, rp[i].name);
     if (rc != CDR_OK) {
-        cli_fail(rc, "rating failed: %s", *cdr_engine_errmsg(eng) ? cdr_engine_errmsg(eng)
-                                          : c.store && *cdr_store_writer_message(c.store)
-                                              ? cdr_store_writer_message(c.store)
-                                          : c.db ? cdr_db_message(c.db) : "");
+        cli_fail(rc, "database: %s", cdr_db_message(c.db));
+        goto out;
+    }
+    char mtext[1024];
+    months = calloc(nw + 1, sizeof *months);
+    if (!months) {
+        rc = CDR_E_NOMEM;
+        goto out;
+    }
+    size_t nm = report_months(&o, wr, nw, months, nw + 1, mtext, sizeof mtext);
+    if ((rc = write_outputs(&c, ws, months, nm)) != CDR_OK) {
+        cli_fail(rc, "cannot write outputs: %s", cdr_db_message(c.db));
         goto out;
     }
 
     /* Outputs first (renamed into place), the database commit last: a run
-     * killed before the commit is redone whole by the next run. */
-    /* From here a failure removes the outputs again: set before the
-     * commits, as a commit can fail after its rename (fsync of the
-     * directory) and leave the file under its final name. */
+     * killed before the commit is redone whole by the next run (its state
+     * files are garbage then, removed by that run). */
     outputs_placed = 1;
-    cdr_csvw *ws[4] = {c.findings, c.candidates, c.rejects, c.unrated};
-    for (int i = 0; i < 4; i++)
-        if ((rc = cdr_csvw_commit(ws[i])) != CDR_OK) {
-            cli_fail(rc, "cannot write outputs: %s", cdr_csvw_message(ws[i]));
+    cdr_csvw *all[OUT__COUNT + 1] = {ws[0], ws[1], ws[2], ws[3], c.rejects};
+    for (int i = 0; i <= OUT__COUNT; i++)
+        if ((rc = cdr_csvw_commit(all[i])) != CDR_OK) {
+            cli_fail(rc, "cannot write outputs: %s", cdr_csvw_message(all[i]));
             goto out;
         }
-    store_placed = c.store != NULL;
-    if (c.store && (rc = cdr_store_commit(c.store)) != CDR_OK) {
-        cli_fail(rc, "cannot write the store: %s", cdr_store_writer_message(c.store));
-        goto out;
-    }
-    cdr_db_run_end end = {c.rejected ? CDR_E_REJECTS : CDR_OK, c.unrated_rows, 0};
+    cdr_err status = file_rc != CDR_OK ? file_rc
+                     : refused         ? CDR_E_REFUSED
+                     : c.rejected      ? CDR_E_REJECTS
+                                       : CDR_OK;
+    cdr_db_run_end end = {status, c.unrated, 0, tariff_id, mtext, tot.submonths,
+                          tot.submonths_full};
     if ((rc = cdr_db_commit_run(c.db, &end)) != CDR_OK) {
         cli_fail(rc, "database commit failed: %s", cdr_db_message(c.db));
         goto out;
     }
-    outputs_placed = 0;
     run_open = 0;
-
-    if (!quiet) {
-        uint64_t rd = 0, acc = 0, rej = 0, blank = 0, nread = 0, ngz = 0, nskip = 0;
-        for (int i = 0; i < nfiles; i++) {
-            if (c.skip[i]) {
-                nskip++;
-                continue;
-            }
-            nread++;
-            ngz += stats[i].gzip != 0;
-            rd += stats[i].rows_read;
-            acc += stats[i].rows_accepted;
-            rej += stats[i].rows_rejected;
-            blank += stats[i].blank_lines;
-        }
-        char a[32], b[32], d[32];
-        printf("cdrecon run %lld  (database %s, outputs in %s)\n", (long long)run_id, db_path,
-               out_dir);
-        printf("files       %llu read (%llu gzip), %llu skipped as already ingested\n",
-               (unsigned long long)nread, (unsigned long long)ngz, (unsigned long long)nskip);
-        printf("rows        %llu read = %llu accepted + %llu rejected; %llu blank lines\n",
-               (unsigned long long)rd, (unsigned long long)acc, (unsigned long long)rej,
-               (unsigned long long)blank);
-        printf("records     %llu rated, %llu duplicates, %llu unrated, %llu out of scope\n",
-               (unsigned long long)tot.records, (unsigned long long)tot.duplicates,
-               (unsigned long long)tot.unrated, (unsigned long long)tot.out_of_scope);
-        printf("findings    %llu\n", (unsigned long long)tot.findings);
-        for (int k = 0; k < CDR_CAT__COUNT; k++) {
-            if (!tot.by_category[k])
-                continue;
-            yuan(a, tot.amount_by_category[k]);
-            if (k == CDR_CAT_NONE)
-                printf("  %-22s %8llu\n", "(flags only)", (unsigned long long)tot.by_category[k]);
-            else
-                printf("  %-22s %8llu  %12s yuan\n", cdr_category_name((cdr_category)k),
-                       (unsigned long long)tot.by_category[k], a);
-        }
-        yuan(a, tot.overcharge);
-        yuan(b, tot.refund);
-        printf("candidates  %llu subscriber-months: overcharge %s yuan, refund (x2) %s yuan\n",
-               (unsigned long long)tot.candidates, a, b);
-        printf("            refund_first %llu, verify_first %llu, special customers %llu; "
-               "tiers 0:%llu 1:%llu 2:%llu 3:%llu 4:%llu\n",
-               (unsigned long long)c.policy_count[0], (unsigned long long)c.policy_count[1],
-               (unsigned long long)c.special_count, (unsigned long long)c.tier_count[0],
-               (unsigned long long)c.tier_count[1], (unsigned long long)c.tier_count[2],
-               (unsigned long long)c.tier_count[3], (unsigned long long)c.tier_count[4]);
-        yuan(d, tot.leakage);
-        printf("leakage     %llu records undercharged by %s yuan (reported, never refunded)\n",
-               (unsigned long long)tot.leakage_records, d);
-        printf("time        %.2f s: reading %.2f s, rating and writing %.2f s, commit %.2f s%s\n",
-               now_s() - t0, t_read, t_rate, now_s() - t0 - t_read - t_rate,
-               tot.spilled ? " (spilled to disk)" : "");
+    outputs_placed = 0;
+    state_written = 0;
+    /* the replaced checkpoints are garbage now */
+    for (size_t i = 0; i < nr; i++) {
+        char p[PATH_MAX + 80];
+        snprintf(p, sizeof p, "%s/%s", sdir, rp[i].name);
+        unlink(p);
     }
-    rc = c.rejected ? CDR_E_REJECTS : CDR_OK;
+    if (!o.quiet)
+        print_summary(&c, run_id, &tot, mtext, now_s() - t0);
+    rc = status;
 out:
     if (outputs_placed) {
         /* The database refused the run: outputs of a run that did not happen
          * must not stand under their final names. */
-        static const char *names[] = {"findings.csv", "candidates.csv", "rejects.csv",
-                                      "unrated.csv"};
-        /* (no allocation here: this path runs when memory ran out) */
-        int dfd = open(out_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        for (size_t i = 0; dfd >= 0 && i < sizeof names / sizeof *names; i++)
-            unlinkat(dfd, names[i], 0);
-        if (dfd >= 0)
+        int dfd = open(o.out_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        for (size_t i = 0; dfd >= 0 && i < OUT__COUNT; i++)
+            unlinkat(dfd, out_names[i], 0);
+        if (dfd >= 0) {
+            unlinkat(dfd, "rejects.csv", 0);
             close(dfd);
-        if (store_placed)
-            unlink(store_path);
+        }
         cli_err("outputs of the failed run were removed; the database is unchanged");
     }
+    if (state_written && eng)
+        cdr_engine_state_discard(eng);
     if (run_open)
         cdr_db_rollback_run(c.db);
-    cdr_csvw_free(c.findings);
-    cdr_csvw_free(c.candidates);
+    for (int i = 0; i < OUT__COUNT; i++)
+        cdr_csvw_free(ws[i]);
     cdr_csvw_free(c.rejects);
-    cdr_csvw_free(c.unrated);
-    cdr_store_writer_free(c.store);
-    free(store_default);
     cdr_db_close(c.db);
     cdr_engine_free(eng);
+    cdr_state_close(st);
     cli_bgtariff_join(&bgt); /* an early exit: wait for the loader */
     cdr_tariff_free(bgt.t);
     cdr_tariff_free(t);
-    free(stats);
+    free(months);
+    free(c.stats);
     free(c.file_ids);
     free(c.pre_sha);
     free(c.pre_hashed);
     free(c.skip);
     free(c.hash_as_read);
+    free(c.refused);
     free(c.known_run);
     free(cmdline);
-    free(files);
+    free(o.files);
     return rc;
 }
