@@ -148,7 +148,7 @@ static const char *const st_sql[ST__COUNT] = {
                        "status FROM changes WHERE run_id = ?1 ORDER BY h, msisdn, month",
     [ST_RUN_REJECTS] = "SELECT file, line, offset, reason, raw FROM rejects WHERE run_id = ?1 "
                        "ORDER BY reject_id",
-    [ST_RUN_STATE] = "SELECT name FROM state_files ORDER BY name",
+    [ST_RUN_STATE] = "SELECT tariff_id, sha256, coalesce(dir, '') FROM tariffs ORDER BY tariff_id",
 };
 
 /* Yuan text of a micro-yuan integer column, exactly as cdr_money_format(v, 2):
@@ -523,6 +523,43 @@ cdr_err cdr_db_open(const char *path, cdr_db **out, char *err, size_t errlen)
         goto fail;
     if ((e = setup_schema(db)) != CDR_OK)
         goto fail;
+    *out = db;
+    return CDR_OK;
+fail:
+    if (err && errlen)
+        snprintf(err, errlen, "%s: %s", path, db->message);
+    cdr_db_close(db);
+    return e;
+}
+
+cdr_err cdr_db_open_readonly(const char *path, cdr_db **out, char *err, size_t errlen)
+{
+    pthread_once(&sqlite_once, sqlite_setup);
+    *out = NULL;
+    if (err && errlen)
+        err[0] = '\0';
+    cdr_db *db = calloc(1, sizeof *db);
+    if (!db)
+        return CDR_E_NOMEM;
+    cdr_err e;
+    int rc = sqlite3_open_v2(path, &db->h,
+                             SQLITE_OPEN_READONLY | SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_EXRESCODE |
+                                 SQLITE_OPEN_NOMUTEX,
+                             NULL);
+    if (rc != SQLITE_OK) {
+        e = dberr(db, rc, path);
+        goto fail;
+    }
+    sqlite3_busy_timeout(db->h, 10000);
+    int64_t ver = pragma_int(db, "PRAGMA user_version", &e);
+    int64_t app = e == CDR_OK ? pragma_int(db, "PRAGMA application_id", &e) : 0;
+    if (e != CDR_OK)
+        goto fail;
+    if (app != CDR_DB_APPLICATION_ID || ver != CDR_DB_SCHEMA_VERSION) {
+        e = failmsg(db, CDR_E_DB, "not a cdrecon database of schema %d (application_id %" PRId64
+                    ", schema %" PRId64 ")", CDR_DB_SCHEMA_VERSION, app, ver);
+        goto fail;
+    }
     *out = db;
     return CDR_OK;
 fail:
@@ -1522,6 +1559,24 @@ cdr_err cdr_db_run_changes(cdr_db *db, int64_t run_id,
             break;
     }
     e = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? CDR_OK : dberr(db, rc, "changes");
+    sqlite3_reset(s);
+    return e;
+}
+
+cdr_err cdr_db_tariffs(cdr_db *db, int (*fn)(int64_t id, const char *sha256, const char *dir,
+                                             void *user),
+                       void *user)
+{
+    cdr_err e;
+    sqlite3_stmt *s = stmt(db, ST_RUN_STATE, &e);
+    if (!s)
+        return e;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+        if (fn(sqlite3_column_int64(s, 0), (const char *)sqlite3_column_text(s, 1),
+               (const char *)sqlite3_column_text(s, 2), user))
+            break;
+    e = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? CDR_OK : dberr(db, rc, "tariffs");
     sqlite3_reset(s);
     return e;
 }

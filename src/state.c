@@ -1925,3 +1925,156 @@ cdr_err cdr_state_collect_garbage(const char *dir, const char *const *live, size
     closedir(d);
     return CDR_OK;
 }
+
+/* ---- the manifest --------------------------------------------------------------- */
+
+#define MANIFEST "MANIFEST"
+
+void cdr_state_manifest_free(cdr_state_manifest *m)
+{
+    free(m->db_path);
+    for (size_t i = 0; i < m->n_live; i++)
+        free(m->live[i]);
+    free(m->live);
+    for (size_t i = 0; i < m->n_tariffs; i++)
+        free(m->tariffs[i].dir);
+    free(m->tariffs);
+    memset(m, 0, sizeof *m);
+}
+
+/* Text fields are written as they are: a name or directory holding a newline
+ * is refused (they come from the command line and our own names). */
+cdr_err cdr_state_manifest_write(const char *dir, const cdr_state_manifest *m, char *err,
+                                 size_t errlen)
+{
+    st_buf b = {0};
+    char line[128];
+    if (strchr(m->db_path ? m->db_path : "", '\n')) {
+        set_err(err, errlen, "database path holds a newline");
+        return CDR_E_USAGE;
+    }
+    st_buf_put(&b, "cdrecon-state 1\ndatabase ", 25);
+    st_buf_put(&b, m->db_path ? m->db_path : "", m->db_path ? strlen(m->db_path) : 0);
+    st_buf_u8(&b, '\n');
+    for (size_t i = 0; i < m->n_tariffs; i++) {
+        const char *d = m->tariffs[i].dir ? m->tariffs[i].dir : "";
+        if (strchr(d, '\n'))
+            d = "";
+        int n = snprintf(line, sizeof line, "tariff %lld %s ", (long long)m->tariffs[i].id,
+                         m->tariffs[i].sha256);
+        st_buf_put(&b, line, (size_t)n);
+        st_buf_put(&b, d, strlen(d));
+        st_buf_u8(&b, '\n');
+    }
+    for (size_t i = 0; i < m->n_live; i++) {
+        st_buf_put(&b, "file ", 5);
+        st_buf_put(&b, m->live[i], strlen(m->live[i]));
+        st_buf_u8(&b, '\n');
+    }
+    st_buf_put(&b, "end\n", 4);
+    if (b.failed) {
+        st_buf_free(&b);
+        return CDR_E_NOMEM;
+    }
+    char *path = join(dir, MANIFEST);
+    if (!path) {
+        st_buf_free(&b);
+        return CDR_E_NOMEM;
+    }
+    wfile f;
+    cdr_err e = wf_open(&f, path);
+    if (e == CDR_OK)
+        e = wf_write(&f, b.p, b.n);
+    if (e == CDR_OK)
+        e = wf_commit(&f);
+    if (e != CDR_OK)
+        set_err(err, errlen, "%s", f.msg);
+    wf_free(&f);
+    free(path);
+    st_buf_free(&b);
+    return e;
+}
+
+cdr_err cdr_state_manifest_read(const char *dir, cdr_state_manifest *m, char *err, size_t errlen)
+{
+    memset(m, 0, sizeof *m);
+    char *path = join(dir, MANIFEST);
+    if (!path)
+        return CDR_E_NOMEM;
+    FILE *f = fopen(path, "re");
+    if (!f) {
+        set_err(err, errlen, "%s: %s (not a month state directory, or no run finished in it)",
+                path, strerror(errno));
+        free(path);
+        return errno == ENOENT ? CDR_E_NOTFOUND : CDR_E_IO;
+    }
+    char line[8192];
+    int ok = 0, first = 1;
+    cdr_err e = CDR_OK;
+    while (e == CDR_OK && fgets(line, sizeof line, f)) {
+        size_t n = strlen(line);
+        if (n == 0 || line[n - 1] != '\n') {
+            e = CDR_E_PARSE;
+            break;
+        }
+        line[--n] = '\0';
+        if (first) {
+            if (strcmp(line, "cdrecon-state 1") != 0)
+                e = CDR_E_PARSE;
+            first = 0;
+        } else if (!strncmp(line, "database ", 9)) {
+            free(m->db_path);
+            if (!(m->db_path = strdup(line + 9)))
+                e = CDR_E_NOMEM;
+        } else if (!strncmp(line, "tariff ", 7)) {
+            char *sp = strchr(line + 7, ' ');
+            char *sp2 = sp ? strchr(sp + 1, ' ') : NULL;
+            if (!sp || !sp2 || sp2 - sp - 1 != 64) {
+                e = CDR_E_PARSE;
+                break;
+            }
+            cdr_state_tariff *nt = realloc(m->tariffs, (m->n_tariffs + 1) * sizeof *nt);
+            if (!nt) {
+                e = CDR_E_NOMEM;
+                break;
+            }
+            m->tariffs = nt;
+            cdr_state_tariff *t = &m->tariffs[m->n_tariffs];
+            t->id = strtoll(line + 7, NULL, 10);
+            memcpy(t->sha256, sp + 1, 64);
+            t->sha256[64] = '\0';
+            if (!(t->dir = strdup(sp2 + 1))) {
+                e = CDR_E_NOMEM;
+                break;
+            }
+            m->n_tariffs++;
+        } else if (!strncmp(line, "file ", 5)) {
+            char **nl = realloc(m->live, (m->n_live + 1) * sizeof *nl);
+            if (!nl) {
+                e = CDR_E_NOMEM;
+                break;
+            }
+            m->live = nl;
+            if (!(m->live[m->n_live] = strdup(line + 5))) {
+                e = CDR_E_NOMEM;
+                break;
+            }
+            m->n_live++;
+        } else if (!strcmp(line, "end")) {
+            ok = 1;
+            break;
+        } else {
+            e = CDR_E_PARSE;
+        }
+    }
+    fclose(f);
+    if (e == CDR_OK && !ok)
+        e = CDR_E_PARSE;
+    if (e != CDR_OK) {
+        if (e == CDR_E_PARSE)
+            set_err(err, errlen, "%s: damaged or truncated", path);
+        cdr_state_manifest_free(m);
+    }
+    free(path);
+    return e;
+}

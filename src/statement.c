@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cdrecon/reader.h"
+#include "cdrecon/state.h"
 #include "cdrecon/statement.h"
 #include "csvout.h"
 #include "swar.h"
@@ -1063,7 +1064,7 @@ static int scan_rec(const cdr_rated *r, void *user)
 {
     scan_ctx *c = user;
     cdr_stmt_rec rec;
-    cdr_err e = cdr_stmt_rec_from_rated(r, c->t, c->files[r->row.file_index], &rec);
+    cdr_err e = cdr_stmt_rec_from_rated(r, c->t, r->file_name ? r->file_name : "", &rec);
     if (e == CDR_OK) {
         e = cdr_stmt_add(c->s, &rec);
         cdr_stmt_rec_clear(&rec);
@@ -1158,3 +1159,117 @@ out:
     return rc;
 }
 
+
+/* ---- a subscriber-month from the month state ---- */
+
+typedef struct state_file {
+    int64_t db_id;
+    const char *name;     /* (the state keeps it while it is open) */
+} state_file;
+
+typedef struct state_ctx {
+    scan_ctx *c;
+    state_file *files;
+    uint32_t n, cap;
+    cdr_err err;
+} state_ctx;
+
+static int state_row(const cdr_row *r, const char *file, int64_t db_id, void *user)
+{
+    state_ctx *x = user;
+    uint32_t i = 0;
+    while (i < x->n && !(x->files[i].db_id == db_id && !strcmp(x->files[i].name, file)))
+        i++;
+    if (i == x->n) {
+        if (x->n == x->cap) {
+            uint32_t nc = x->cap ? x->cap * 2 : 16;
+            state_file *f = realloc(x->files, nc * sizeof *f);
+            if (!f) {
+                x->err = CDR_E_NOMEM;
+                return 1;
+            }
+            x->files = f;
+            x->cap = nc;
+        }
+        x->files[x->n++] = (state_file){db_id, file};
+        cdr_err e = cdr_engine_set_file(x->c->eng, i, file);
+        if (e != CDR_OK) {
+            x->err = e;
+            return 1;
+        }
+    }
+    cdr_row row = *r;
+    row.file_index = i;
+    cdr_err e = cdr_engine_add(x->c->eng, &row);
+    if (e != CDR_OK) {
+        x->err = e;
+        return 1;
+    }
+    return 0;
+}
+
+cdr_err cdr_stmt_from_state(const cdr_tariff *t, cdr_state *st, const char *msisdn,
+                            cdr_month month, const cdr_engine_opts *eo, cdr_stmt *out, char *err,
+                            size_t errlen)
+{
+    cdr_engine_opts o;
+    cdr_engine *eng = NULL;
+    scan_ctx c;
+    cdr_err rc;
+    cdr_str num;
+    if (err && errlen)
+        err[0] = '\0';
+    if (cdr_number_normalise(msisdn, strlen(msisdn), &num) != CDR_OK) {
+        if (err)
+            snprintf(err, errlen, "not a phone number");
+        return CDR_E_USAGE;
+    }
+    char nb[CDR_NUMBER_MAX + 1];
+    memcpy(nb, num.p, num.n);
+    nb[num.n] = '\0';
+    if ((rc = cdr_stmt_init(out, nb, month)) != CDR_OK)
+        return rc;
+    if (eo)
+        o = *eo;
+    else
+        cdr_engine_opts_init(&o);
+    o.state = NULL;
+    o.msisdn = out->msisdn;
+    o.month = month;
+    o.threads = 1;
+    if ((rc = cdr_engine_new(t, &o, &eng)) != CDR_OK)
+        return rc;
+    memset(&c, 0, sizeof c);
+    c.eng = eng;
+    c.s = out;
+    c.t = t;
+    state_ctx x;
+    memset(&x, 0, sizeof x);
+    x.c = &c;
+    rc = cdr_state_submonth_rows(st, nb, month, state_row, &x, err, errlen);
+    if (rc == CDR_E_NOTFOUND) {
+        rc = CDR_E_NOTFOUND;
+        goto out;
+    }
+    if (x.err != CDR_OK)
+        rc = x.err;
+    if (rc != CDR_OK)
+        goto out;
+    cdr_engine_sink sink = {.on_record = scan_rec, .on_candidate = scan_cand, .user = &c};
+    cdr_engine_totals tot;
+    rc = cdr_engine_finish(eng, &sink, &tot);
+    if (rc == CDR_E_INTERRUPTED && c.err)
+        rc = c.err;
+    if (rc != CDR_OK) {
+        if (err)
+            snprintf(err, errlen, "%s", cdr_engine_errmsg(eng));
+        goto out;
+    }
+    if ((rc = cdr_stmt_finish(out, t)) != CDR_OK)
+        goto out;
+    rc = out->n_recs ? CDR_OK : CDR_E_NOTFOUND;
+out:
+    free(x.files);
+    cdr_engine_free(eng);
+    return rc;
+}

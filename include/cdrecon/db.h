@@ -44,6 +44,9 @@ typedef struct cdr_db cdr_db;
  * err (if not NULL) holds the reason.
  */
 cdr_err cdr_db_open(const char *path, cdr_db **out, char *err, size_t errlen);
+/* Open an existing database for reading only (investigate, evidence): no
+ * schema change, no lock held. */
+cdr_err cdr_db_open_readonly(const char *path, cdr_db **out, char *err, size_t errlen);
 /* Close; rolls back a run still open. NULL is accepted. */
 void cdr_db_close(cdr_db *db);
 /* The last error in words ("" if none). */
@@ -221,6 +224,10 @@ cdr_err cdr_db_current_candidates(cdr_db *db, const cdr_month *months, size_t n,
                                   cdr_db_candidate_fn fn, void *user);
 cdr_err cdr_db_current_unrated(cdr_db *db, const cdr_month *months, size_t n,
                                int (*fn)(const cdr_db_unrated *u, void *user), void *user);
+/* Every tariff the database knows: id, SHA-256 (hex) and directory. */
+cdr_err cdr_db_tariffs(cdr_db *db, int (*fn)(int64_t id, const char *sha256, const char *dir,
+                                             void *user),
+                       void *user);
 /* The changes of one run, in the same order. */
 cdr_err cdr_db_run_changes(cdr_db *db, int64_t run_id,
                            int (*fn)(const cdr_db_change *c, void *user), void *user);

@@ -54,6 +54,29 @@ cdr_err cdr_state_submonth_rows(cdr_state *s, const char *msisdn, cdr_month mont
 int cdr_state_submonth_info(cdr_state *s, const char *msisdn, cdr_month month,
                             uint64_t *records, uint32_t *tariff_id, char *err, size_t errlen);
 
+/* The manifest: a copy of what the database says of its state (the live
+ * files, the tariffs by id), rewritten after every committed run, so that
+ * `investigate --store DIR` reads a state without its database. */
+typedef struct cdr_state_tariff {
+    int64_t id;
+    char sha256[65];
+    char *dir;
+} cdr_state_tariff;
+
+typedef struct cdr_state_manifest {
+    char *db_path;
+    char **live;
+    size_t n_live;
+    cdr_state_tariff *tariffs;
+    size_t n_tariffs;
+} cdr_state_manifest;
+
+cdr_err cdr_state_manifest_write(const char *dir, const cdr_state_manifest *m, char *err,
+                                 size_t errlen);
+cdr_err cdr_state_manifest_read(const char *dir, cdr_state_manifest *m, char *err,
+                                size_t errlen);
+void cdr_state_manifest_free(cdr_state_manifest *m);
+
 /* Remove from dir every state file (ours by name, or NAME.tmp) that is not
  * in live: the files of killed or failed runs. *removed counts them. */
 cdr_err cdr_state_collect_garbage(const char *dir, const char *const *live, size_t n,

@@ -127,6 +127,16 @@ cdr_err cdr_stmt_scan(const cdr_tariff *t, char **files, size_t nfiles, const ch
                       cdr_month month, const cdr_engine_opts *eo, cdr_file_stats *stats,
                       cdr_stmt *out, char *err, size_t errlen);
 
+/*
+ * The month-state path: every record of one number's month from the state
+ * (state.h), rated with the tariff: the same statement as a run over all the
+ * files ingested so far gives. CDR_E_NOTFOUND when the state has none.
+ */
+struct cdr_state;
+cdr_err cdr_stmt_from_state(const cdr_tariff *t, struct cdr_state *st, const char *msisdn,
+                            cdr_month month, const cdr_engine_opts *eo, cdr_stmt *out,
+                            char *err, size_t errlen);
+
 /* Accumulate a statement record by record (used by the scan path and by
  * the store reader): init, add records in time order, set the candidate,
  * finish (computes totals and pool summaries). */

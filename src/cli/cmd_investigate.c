@@ -5,12 +5,12 @@
 #include <time.h>
 
 #include "cdrecon/render.h"
-#include "cdrecon/store.h"
 #include "cdrecon/tariff.h"
 #include "ingest.h"
 
 static const char *usage_text =
-    "usage: cdrecon investigate --msisdn N --month YYYY-MM --store FILE [options]\n"
+    "usage: cdrecon investigate --msisdn N --month YYYY-MM --db FILE [options]\n"
+    "       cdrecon investigate --msisdn N --month YYYY-MM --store DIR [options]\n"
     "       cdrecon investigate --msisdn N --month YYYY-MM --tariff DIR [options] FILES...\n"
     "One number's bill month as a statement: every record with its billed and\n"
     "rebuilt charge, the bundle running down, every flag, the per-pool summary and\n"
@@ -18,15 +18,17 @@ static const char *usage_text =
     "verify-first and its deadline).\n"
     "  --msisdn N         the subscriber (+86/0086/86 prefixes are removed)\n"
     "  --month YYYY-MM    the bill month\n"
-    "  --store FILE       read the store written by `cdrecon run` (milliseconds)\n"
-    "  --tariff DIR       or re-rate from the CDR FILES (reads every file)\n"
+    "  --db FILE          the month to date from the month state of `cdrecon run`'s\n"
+    "                     database (every file ingested so far; in seconds or less)\n"
+    "  --store DIR        the same from the month state directory itself\n"
+    "  --tariff DIR       with --db/--store: rate with this tariff instead of the one the\n"
+    "                     month was last rated with; without: re-rate the CDR FILES\n"
     "  --format F         text (default), csv or json\n"
     "  --tolerance YUAN   scan path: as given to run (default 0)\n"
     "  --max-duration S   scan path: as given to run (default 10800)\n"
     "  --mem SIZE         scan path: memory before spilling (default 1G)\n"
     "  --tmp DIR          scan path: spill directory\n"
     "  --threads N        scan path: rating threads (default 2)\n"
-    "  --verify           store: check every block and index entry first\n"
     "  --timing           print the time taken on stderr\n"
     "exit status: 0 ok; 11 the number has no record in that month; 1 usage;\n"
     "13 damaged store; other codes: docs/exit-codes.md\n";
@@ -41,16 +43,18 @@ static double now_s(void)
 int cmd_investigate(int argc, char **argv)
 {
     const char *msisdn_arg = NULL, *month_arg = NULL, *store_path = NULL, *tariff_dir = NULL;
+    const char *db_path = NULL;
+    cli_state_src src;
+    int have_src = 0;
     const char *v;
     cdr_render_format fmt = CDR_RENDER_TEXT;
-    int verify = 0, timing = 0;
+    int timing = 0;
     cdr_engine_opts eo;
     cdr_engine_opts_init(&eo);
     char **files = calloc((size_t)argc + 1, sizeof *files);
     int nfiles = 0;
     int rc = CDR_OK;
     cdr_tariff *t = NULL;
-    cdr_store *st = NULL;
     cdr_stmt s;
     int have_stmt = 0;
     char err[1024];
@@ -76,6 +80,8 @@ int cmd_investigate(int argc, char **argv)
             month_arg = v;
         } else if ((v = cli_optval(argc, argv, &i, "--store"))) {
             store_path = v;
+        } else if ((v = cli_optval(argc, argv, &i, "--db"))) {
+            db_path = v;
         } else if ((v = cli_optval(argc, argv, &i, "--tariff"))) {
             tariff_dir = v;
         } else if ((v = cli_optval(argc, argv, &i, "--format"))) {
@@ -83,8 +89,6 @@ int cmd_investigate(int argc, char **argv)
                 rc = cli_fail(CDR_E_USAGE, "bad --format '%s' (text, csv or json)", v);
                 goto out;
             }
-        } else if (!strcmp(a, "--verify")) {
-            verify = 1;
         } else if (!strcmp(a, "--timing")) {
             timing = 1;
         } else if (a[0] == '-' && a[1] == '-') {
@@ -94,16 +98,21 @@ int cmd_investigate(int argc, char **argv)
             files[nfiles++] = argv[i];
         }
     }
-    if (!msisdn_arg || !month_arg || (!store_path && !tariff_dir)) {
+    if (!msisdn_arg || !month_arg || (!store_path && !tariff_dir && !db_path)) {
         fputs(usage_text, stderr);
         rc = CDR_E_USAGE;
         goto out;
     }
-    if (store_path && (tariff_dir || nfiles)) {
-        rc = cli_fail(CDR_E_USAGE, "give either --store FILE or --tariff DIR FILES..., not both");
+    if ((store_path || db_path) && nfiles) {
+        rc = cli_fail(CDR_E_USAGE, "give either --db FILE (or --store DIR) or --tariff DIR "
+                      "FILES..., not both");
         goto out;
     }
-    if (tariff_dir && nfiles == 0) {
+    if (store_path && db_path) {
+        rc = cli_fail(CDR_E_USAGE, "give --db FILE or --store DIR, not both");
+        goto out;
+    }
+    if (!store_path && !db_path && nfiles == 0) {
         rc = cli_fail(CDR_E_USAGE, "--tariff needs the CDR FILES of the month");
         goto out;
     }
@@ -125,21 +134,25 @@ int cmd_investigate(int argc, char **argv)
     cdr_month_format(month, mtext);
 
     const char *source;
-    if (store_path) {
-        source = "store";
-        if ((rc = cdr_store_open(store_path, &st, err, sizeof err)) != CDR_OK) {
-            cli_fail(rc, "%s", err);
+    if (store_path || db_path) {
+        source = "month state";
+        int other = 0;
+        if ((rc = cli_state_open(&src, db_path, store_path)) != CDR_OK)
             goto out;
-        }
-        if (verify && (rc = cdr_store_verify(st, err, sizeof err)) != CDR_OK) {
-            cli_fail(rc, "%s", err);
+        have_src = 1;
+        rc = cli_state_tariff(&src, num, month, tariff_dir, &t, &other);
+        if (rc != CDR_OK && rc != CDR_E_NOTFOUND)
             goto out;
-        }
-        rc = cdr_store_get(st, num, month, &s, err, sizeof err);
-        have_stmt = 1;
-        if (rc != CDR_OK && rc != CDR_E_NOTFOUND) {
-            cli_fail(rc, "%s", err);
-            goto out;
+        if (rc == CDR_OK) {
+            if (other)
+                fprintf(stderr, "cdrecon: investigate: note: rated with %s, not the tariff the "
+                        "month was last rated with\n", tariff_dir ? tariff_dir : "the tariff");
+            rc = cdr_stmt_from_state(t, src.st, num, month, &eo, &s, err, sizeof err);
+            have_stmt = 1;
+            if (rc != CDR_OK && rc != CDR_E_NOTFOUND) {
+                cli_fail(rc, "%s", err[0] ? err : "month state");
+                goto out;
+            }
         }
     } else {
         source = "scan";
@@ -154,7 +167,7 @@ int cmd_investigate(int argc, char **argv)
             goto out;
         }
     }
-    if (rc == CDR_E_NOTFOUND || s.n_recs == 0) {
+    if (rc == CDR_E_NOTFOUND || !have_stmt || s.n_recs == 0) {
         rc = cli_fail(CDR_E_NOTFOUND, "no record of %s in %s (%s)", masked, mtext, source);
         goto out;
     }
@@ -168,7 +181,8 @@ int cmd_investigate(int argc, char **argv)
 out:
     if (have_stmt)
         cdr_stmt_free(&s);
-    cdr_store_close(st);
+    if (have_src)
+        cli_state_close(&src);
     cdr_tariff_free(t);
     free(files);
     return rc;

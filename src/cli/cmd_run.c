@@ -437,6 +437,44 @@ static cdr_err state_dir(run_ctx *c, char *buf, size_t len)
     return CDR_OK;
 }
 
+static int add_tariff(int64_t id, const char *sha, const char *dir, void *user)
+{
+    cdr_state_manifest *m = user;
+    cdr_state_tariff *t = realloc(m->tariffs, (m->n_tariffs + 1) * sizeof *t);
+    if (!t)
+        return 1;
+    m->tariffs = t;
+    t = &m->tariffs[m->n_tariffs];
+    t->id = id;
+    snprintf(t->sha256, sizeof t->sha256, "%s", sha ? sha : "");
+    if (!(t->dir = strdup(dir ? dir : "")))
+        return 1;
+    m->n_tariffs++;
+    return 0;
+}
+
+/* The state's manifest: what the database says of it (live files,
+ * tariffs), for readers without the database (investigate --store). */
+static cdr_err write_manifest(run_ctx *c, const char *dir)
+{
+    cdr_state_manifest m;
+    char err[1024], real[PATH_MAX];
+    memset(&m, 0, sizeof m);
+    cdr_err e = cdr_db_state_list(c->db, &m.live, &m.n_live);
+    if (e == CDR_OK)
+        e = cdr_db_tariffs(c->db, add_tariff, &m);
+    if (e == CDR_OK) {
+        m.db_path = strdup(realpath(c->o->db_path, real) ? real : c->o->db_path);
+        e = m.db_path ? cdr_state_manifest_write(dir, &m, err, sizeof err) : CDR_E_NOMEM;
+        if (e != CDR_OK)
+            cli_fail(e, "month state manifest: %s", err);
+    } else {
+        cli_fail(e, "database: %s", cdr_db_message(c->db));
+    }
+    cdr_state_manifest_free(&m);
+    return e;
+}
+
 /* Under the run's lock: remove what killed runs left in the state
  * directory, then open the live files. */
 static cdr_err open_state(run_ctx *c, const char *dir, cdr_state **st)
@@ -445,8 +483,10 @@ static cdr_err open_state(run_ctx *c, const char *dir, cdr_state **st)
     size_t n = 0;
     uint64_t removed = 0;
     char err[1024];
-    cdr_err e = cdr_db_state_list(c->db, &live, &n);
+    cdr_err e = write_manifest(c, dir); /* (an earlier run may have died before it) */
     if (e != CDR_OK)
+        return e;
+    if ((e = cdr_db_state_list(c->db, &live, &n)) != CDR_OK)
         return cli_fail(e, "database: %s", cdr_db_message(c->db));
     e = cdr_state_collect_garbage(dir, (const char *const *)live, n, &removed, err, sizeof err);
     if (e == CDR_OK) {
@@ -889,6 +929,7 @@ int cmd_run(int argc, char **argv)
     run_open = 0;
     outputs_placed = 0;
     state_written = 0;
+    write_manifest(&c, sdir); /* (a failure is said; the next run writes it again) */
     /* the replaced checkpoints are garbage now */
     for (size_t i = 0; i < nr; i++) {
         char p[PATH_MAX + 80];

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cdrecon/db.h"
 #include "ingest.h"
 
 int cli_parse_size(const char *s, size_t *out)
@@ -204,4 +205,76 @@ cdr_err cli_ingest_files(cli_ingest *in, char **files, int nfiles)
             return e;
     }
     return worst;
+}
+
+/* ---- the month state, for investigate and evidence ---- */
+
+cdr_err cli_state_open(cli_state_src *s, const char *db_path, const char *store_dir)
+{
+    char err[1024];
+    cdr_err e;
+    memset(s, 0, sizeof *s);
+    if (store_dir) {
+        snprintf(s->dir, sizeof s->dir, "%s", store_dir);
+    } else {
+        cdr_db *db = NULL;
+        int found = 0;
+        if ((e = cdr_db_open_readonly(db_path, &db, err, sizeof err)) != CDR_OK)
+            return cli_fail(e, "cannot open database %s: %s", db_path, err);
+        e = cdr_db_meta_get(db, "state_dir", s->dir, sizeof s->dir, &found);
+        if (e != CDR_OK)
+            cli_fail(e, "database %s: %s", db_path, cdr_db_message(db));
+        cdr_db_close(db);
+        if (e != CDR_OK)
+            return e;
+        if (!found)
+            return cli_fail(CDR_E_NOTFOUND, "database %s has no month state: no run finished "
+                            "in it", db_path);
+    }
+    if ((e = cdr_state_manifest_read(s->dir, &s->m, err, sizeof err)) != CDR_OK)
+        return cli_fail(e == CDR_E_NOTFOUND ? CDR_E_NOTFOUND : e, "month state: %s", err);
+    if ((e = cdr_state_open(s->dir, (const char *const *)s->m.live, s->m.n_live, &s->st, err,
+                            sizeof err)) != CDR_OK)
+        return cli_fail(e, "month state %s: %s", s->dir, err);
+    return CDR_OK;
+}
+
+void cli_state_close(cli_state_src *s)
+{
+    cdr_state_close(s->st);
+    cdr_state_manifest_free(&s->m);
+    memset(s, 0, sizeof *s);
+}
+
+cdr_err cli_state_tariff(cli_state_src *s, const char *msisdn, cdr_month m, const char *given,
+                         cdr_tariff **t, int *other)
+{
+    char err[1024];
+    uint64_t records = 0;
+    uint32_t tid = 0;
+    *t = NULL;
+    *other = 0;
+    int r = cdr_state_submonth_info(s->st, msisdn, m, &records, &tid, err, sizeof err);
+    if (r < 0)
+        return cli_fail(CDR_E_PARSE, "month state: %s", err);
+    const cdr_state_tariff *rec = NULL;
+    for (size_t i = 0; r == 1 && i < s->m.n_tariffs; i++)
+        if (s->m.tariffs[i].id == (int64_t)tid)
+            rec = &s->m.tariffs[i];
+    const char *dir = given ? given : rec ? rec->dir : NULL;
+    if (!dir)
+        return r == 1 ? cli_fail(CDR_E_USAGE, "the tariff of this month is not recorded: give "
+                                 "--tariff DIR")
+                      : CDR_E_NOTFOUND;
+    cdr_err e = cdr_tariff_load(dir, t, err, sizeof err);
+    if (e != CDR_OK)
+        return cli_fail(e, "tariff %s: %s", dir, err);
+    if (rec) {
+        uint8_t sha[32];
+        char hex[65];
+        cdr_tariff_sha256(*t, sha);
+        cdr_sha256_hex(sha, hex);
+        *other = strcmp(hex, rec->sha256) != 0;
+    }
+    return CDR_OK;
 }

@@ -59,4 +59,23 @@ typedef struct cli_ingest {
 cdr_err cli_ingest_files(cli_ingest *in, char **files, int nfiles);
 /* ... returns CDR_E_INTERRUPTED when stopped because in->tariff failed. */
 
+/* The month state of a database (--db FILE) or of a state directory
+ * (--store DIR), opened from its manifest (investigate, evidence). */
+#include <limits.h>
+#include "cdrecon/state.h"
+#include "cdrecon/tariff.h"
+typedef struct cli_state_src {
+    cdr_state *st;
+    cdr_state_manifest m;
+    char dir[PATH_MAX];
+} cli_state_src;
+cdr_err cli_state_open(cli_state_src *s, const char *db_path, const char *store_dir);
+void cli_state_close(cli_state_src *s);
+/* The tariff to rate a subscriber-month with: `given` (a directory), else
+ * the one it was last rated with (recorded with the state). *other: the
+ * tariff loaded is not the one it was last rated with. CDR_E_NOTFOUND when
+ * the state has no such subscriber-month (and no tariff was given). */
+cdr_err cli_state_tariff(cli_state_src *s, const char *msisdn, cdr_month m, const char *given,
+                         cdr_tariff **t, int *other);
+
 #endif
