@@ -53,8 +53,9 @@ enum {
 
 static const char *const st_sql[ST__COUNT] = {
     /* a file is known by the SHA-256 of its bytes or of its content */
-    [ST_FILE_KNOWN] = "SELECT run_id FROM files WHERE state = 'ingested' AND "
-                      "(sha256 = ?1 OR content_sha256 = ?1) LIMIT 1",
+    [ST_FILE_KNOWN] = "SELECT run_id FROM files WHERE state = 'ingested' AND sha256 = ?1 "
+                      "UNION ALL SELECT run_id FROM files WHERE state = 'ingested' AND "
+                      "content_sha256 = ?1 LIMIT 1",
     [ST_SIZE_KNOWN] = "SELECT 1 FROM files WHERE state = 'ingested' AND sha256 IS NOT NULL AND "
                       "(size IS NULL OR size = ?1 OR bytes = ?1) LIMIT 1",
     [ST_RUN_INSERT] = "INSERT INTO runs(started_at, tool_version, contract_version, command, "

@@ -1036,6 +1036,9 @@ static void htab_free(htab *t)
 typedef struct work {
     const blob *b;
     int is_new;           /* read in this run (else from the state) */
+    int32_t rid_first;    /* the first record with its record_id (itself if none before) */
+    int g_stored;         /* (count_copies, at rid_first) a stored record has this id */
+    uint32_t g_minfile;   /* (count_copies, at rid_first) the lowest file of its new ones */
     cdr_rec_status status;
     int32_t dup_of;       /* index of the original within the subscriber slice */
     int32_t group_first;  /* for partial parts: index of the first part; -1 */
@@ -1825,18 +1828,8 @@ static cdr_err find_duplicates(ctx *c, work *w, size_t n)
         if (orig < 0) {
             c->rid.h[k] = h;
             c->rid.v[k] = (int32_t)i;
-        } else if (c->copies) {
-            /* the same (msisdn, record_id): count the copy once, for the
-             * later file (a stored record is the earliest of all) */
-            const work *o = &w[orig];
-            if (w[i].is_new && !o->is_new)
-                c->copies[b->file_index]++;
-            else if (w[i].is_new && o->is_new && o->b->file_index != b->file_index)
-                c->copies[o->b->file_index > b->file_index ? o->b->file_index
-                                                           : b->file_index]++;
-            else if (!w[i].is_new && o->is_new)
-                c->copies[o->b->file_index]++;
         }
+        w[i].rid_first = orig < 0 ? (int32_t)i : orig;
         /* same usage under another id? */
         uint64_t ch = content_hash(b);
         size_t k2 = ch & c->content.mask;
@@ -1864,6 +1857,32 @@ static cdr_err find_duplicates(ctx *c, work *w, size_t n)
     return CDR_OK;
 }
 
+/* Copies of records ingested before: a new record whose record_id is that
+ * of a stored record, or of a record of an earlier file of this run (each
+ * counted once, for its file). find_duplicates set each record's first
+ * record of its record_id (rid_first). */
+static void count_copies(ctx *c, work *w, size_t n)
+{
+    /* per group of one record_id, at its first record: any stored record,
+     * and the lowest file of its new records */
+    for (size_t i = 0; i < n; i++) {
+        w[i].g_stored = 0;
+        w[i].g_minfile = UINT32_MAX;
+    }
+    for (size_t i = 0; i < n; i++) {
+        work *f = &w[w[i].rid_first];
+        if (!w[i].is_new)
+            f->g_stored = 1;
+        else if (w[i].b->file_index < f->g_minfile)
+            f->g_minfile = w[i].b->file_index;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const work *f = &w[w[i].rid_first];
+        if (w[i].is_new && (f->g_stored || w[i].b->file_index > f->g_minfile))
+            c->copies[w[i].b->file_index]++;
+    }
+}
+
 /* Process one subscriber-month: w[0..n) sorted in time order. */
 static cdr_err process_month(ctx *c, work *w, size_t n, cdr_month month, const mopts *mo)
 {
@@ -1874,6 +1893,9 @@ static cdr_err process_month(ctx *c, work *w, size_t n, cdr_month month, const m
     c->wm = w;
     if ((err = find_duplicates(c, w, n)) != CDR_OK)
         return err;
+
+    if (c->copies)
+        count_copies(c, w, n);
 
     /* Partial groups: key (service, call_id). First part = earliest. */
     if ((err = htab_reset(&c->group, n)) != CDR_OK)

@@ -29,7 +29,7 @@ t() { # name, command...
     : >"$W/times"
     i=0
     while [ "$i" -lt "$RUNS" ]; do
-        rm -rf "$W/o" "$W/r.db"
+        rm -rf "$W/o" "$W/r.db" "$W/r.db.state"
         /usr/bin/time -f "%e" -o "$W/z" sh -c "zcat '$F' >/dev/null"
         s0=$(steal)
         /usr/bin/time -f "%e %M" -o "$W/one" "$@" >/dev/null 2>"$W/err" || {
@@ -50,7 +50,6 @@ t() { # name, command...
 : >"$W/results"
 t scan "$C" scan --quiet "$F"
 t rate "$C" rate --tariff "$T" --out /dev/null "$F"
-t run_nostore "$C" run --quiet --no-store --tariff "$T" --db "$W/r.db" --out "$W/o" "$F"
 t run_store "$C" run --quiet --tariff "$T" --db "$W/r.db" --out "$W/o" "$F"
 t rate_spill "$C" rate --mem "$MEM" --tmp "$W" --tariff "$T" --out /dev/null "$F"
 python3 - "$W/results" "$rows" "$MEM" <<'PY'
@@ -70,6 +69,5 @@ print("bench: %-28s %7.2f s (median of the paired zcat runs of scan)" % ("zcat F
 row("scan", "cdrecon scan", 0.8)
 row("rate", "cdrecon rate (--out /dev/null)", 1.0)
 row("rate_spill", "cdrecon rate --mem " + mem)
-row("run_nostore", "cdrecon run --no-store", 1.0)
-row("run_store", "cdrecon run (with store)")
+row("run_store", "cdrecon run (new database)")
 PY

@@ -228,6 +228,8 @@ static struct {
     uint64_t seed;
     const char *tariff, *out, *out_dir, *names, *faults_out, *truth, *cand;
     int files, level, days;
+    int by_day;              /* --by-day: one file per start day, and the late file */
+    uint32_t late_ppm;       /* --late: rows held back into the late file */
     uint64_t rows, subscribers, block;
     uint32_t faults_ppm, errors_ppm;
     int year, month;
@@ -1308,6 +1310,9 @@ static void usage(FILE *f)
           "  --out-dir DIR         CDR files go to DIR ...\n"
           "  --files K             ... as K files cdr-001.csv.gz ... (default 1)\n"
           "  --names A,B,...       ... or with these names (.gz names are gzip)\n"
+          "  --by-day              ... or one file per start day, cdr-YYYY-MM-DD.csv.gz, as a\n"
+          "                        switch delivers them night by night, and cdr-YYYY-MM-late.csv.gz\n"
+          "  --late RATE           with --by-day: this fraction of the rows goes to the late file\n"
           "  --level L             gzip level 1..9 (default 6)\n"
           "  --block N             rows shuffled together (default 262144)\n"
           "  --errors RATE         fraction of records with an injected billing error (0..1)\n"
@@ -1360,6 +1365,8 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--out-dir")) O.out_dir = ARG();
         else if (!strcmp(a, "--files")) O.files = (int)parse_u(ARG(), a);
         else if (!strcmp(a, "--names")) O.names = ARG();
+        else if (!strcmp(a, "--by-day")) O.by_day = 1;
+        else if (!strcmp(a, "--late")) O.late_ppm = parse_rate(ARG(), a);
         else if (!strcmp(a, "--level")) O.level = (int)parse_u(ARG(), a);
         else if (!strcmp(a, "--block")) O.block = parse_u(ARG(), a);
         else if (!strcmp(a, "--errors")) O.errors_ppm = parse_rate(ARG(), a);
@@ -1384,6 +1391,7 @@ int main(int argc, char **argv)
 
     /* outputs */
     if (O.out && (O.out_dir || O.names)) die("-o and --out-dir/--names are exclusive");
+    if (O.by_day && (!O.out_dir || O.names)) die("--by-day needs --out-dir (and no --names)");
     if (O.out) {
         N_OUT = 1;
         OUT = calloc(1, sizeof *OUT);
@@ -1391,7 +1399,18 @@ int main(int argc, char **argv)
     } else if (O.out_dir) {
         mkdir(O.out_dir, 0777);
         char path[4096];
-        if (O.names) {
+        if (O.by_day) {
+            N_OUT = O.days + 1;
+            OUT = calloc((size_t)N_OUT, sizeof *OUT);
+            for (int k = 0; k < O.days; k++) {
+                snprintf(path, sizeof path, "%s/cdr-%04d-%02d-%02d.csv.gz", O.out_dir, O.year,
+                         O.month, k + 1);
+                out_open(&OUT[k], path);
+            }
+            snprintf(path, sizeof path, "%s/cdr-%04d-%02d-late.csv.gz", O.out_dir, O.year,
+                     O.month);
+            out_open(&OUT[O.days], path);
+        } else if (O.names) {
             char *list = strdup(O.names), *save = NULL;
             N_OUT = 0;
             OUT = calloc(1000, sizeof *OUT);
@@ -1476,14 +1495,23 @@ int main(int argc, char **argv)
         write_truth(&s);
         /* format and queue the rows */
         for (size_t i = 0; i < NR; i++) {
-            int fi = (int)runi(&G_ship, (uint64_t)N_OUT);
+            int fi;
+            if (O.by_day) {
+                /* the file of the start day, or (held back) the late file */
+                int64_t d = (R[i].start - O.t0) / 86400;
+                fi = d < 0 ? 0 : d >= O.days ? O.days - 1 : (int)d;
+                if (O.late_ppm && rchance(&G_ship, O.late_ppm))
+                    fi = O.days;
+            } else {
+                fi = (int)runi(&G_ship, (uint64_t)N_OUT);
+            }
             size_t len = format_row(&s, &R[i], rowbuf, 0, NULL);
             memcpy(block_reserve(len), rowbuf, len);
             block_add(len, fi, 0);
             n_rows++;
             if (O.faults_ppm && rchance(&G_fault, O.faults_ppm)) {
                 int kind = (int)rrange(&G_fault, 1, N_FAULT_KINDS);
-                int ff = (int)runi(&G_fault, (uint64_t)N_OUT);
+                int ff = O.by_day ? fi : (int)runi(&G_fault, (uint64_t)N_OUT);
                 len = format_row(&s, &R[i], rowbuf, kind, &G_fault);
                 memcpy(block_reserve(len), rowbuf, len);
                 block_add(len, ff, kind);

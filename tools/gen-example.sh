@@ -7,13 +7,17 @@ set -eu
 CDRGEN=${1:-build/tools/cdrgen}
 DEST=${2:-testdata/example}
 SEED=20261001
-rm -rf "$DEST/tariff" "$DEST/cdr" "$DEST/bad"
-mkdir -p "$DEST/tariff" "$DEST/cdr" "$DEST/bad"
+rm -rf "$DEST/tariff" "$DEST/cdr" "$DEST/bad" "$DEST/nights"
+mkdir -p "$DEST/tariff" "$DEST/cdr" "$DEST/bad" "$DEST/nights"
 "$CDRGEN" --seed "$SEED" --month 2026-10 --subscribers 300 --rows 12000 \
     --tariff "$DEST/tariff" --out-dir "$DEST/cdr" \
     --names cdr-2026-10-a.csv,cdr-2026-10-b.csv,cdr-2026-10-c.csv.gz \
     --errors 0.015 --truth "$DEST/truth.csv" --truth-candidates "$DEST/truth-candidates.csv" \
     2>"$DEST/cdr/.stats"
+# The same month as a switch delivers it: one file per start day, and 3 % of
+# the records held back into a late file (the same records as cdr/).
+"$CDRGEN" --seed "$SEED" --month 2026-10 --subscribers 300 --rows 12000 \
+    --out-dir "$DEST/nights" --by-day --late 0.03 --errors 0.015 2>/dev/null
 # One small file with malformed rows (same tariff: same seed, same subscribers).
 "$CDRGEN" --seed "$SEED" --month 2026-10 --subscribers 300 --rows 1500 \
     -o "$DEST/bad/cdr-2026-10-bad.csv" --faults 0.05 --faults-out "$DEST/bad/faults.csv" \
@@ -30,6 +34,11 @@ Regenerate with \`sh tools/gen-example.sh\` (seed $SEED; see docs/generator.md).
 - \`cdr/\` — October 2026, three CDR files (one gzip), rows shuffled, every
   subscriber's records spread over the three files. No malformed rows.
   Extra columns \`cell_id\` and \`msc_id\` are not in the contract (kept as unknown).
+- \`nights/\` — the same records as \`cdr/\` as a switch delivers them: one file
+  per start day (\`cdr-2026-10-01.csv.gz\` … \`cdr-2026-10-31.csv.gz\`) and 3 % of the
+  records held back into \`cdr-2026-10-late.csv.gz\`, delivered after the month.
+  Run night by night into one database, they give exactly the results of one run
+  over \`cdr/\` (\`make example\` does it; tests/cli/t_nights_example.sh checks it).
 - \`truth.csv\` — every finding a correct re-rating must report:
   \`msisdn,month,record_id,category,flags,billed,rebuilt,difference\`
   (injected overcharges, \`leakage\` undercharges, duplicates even at 0.00,

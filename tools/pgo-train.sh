@@ -36,9 +36,7 @@ step "$D/cdrecon" scan --quiet "$W"/cdr/*
 step "$D/cdrecon" rate --tariff "$W/tariff" --out /dev/null "$W"/cdr/*
 step "$D/cdrecon" rate --mem 16M --tmp "$W" --tariff "$W/tariff" --out /dev/null "$W"/cdr/*
 step "$D/cdrecon" run --quiet --tariff "$W/tariff" --db "$W/run.db" --out "$W/out" "$W"/cdr/*
-step "$D/cdrecon" run --quiet --no-store --tariff "$W/tariff" --db "$W/run2.db" --out "$W/out2" \
-    "$W"/cdr/*
 n=$(sed -n '2s/,.*//p' "$W/out/candidates.csv")
 if [ -n "$n" ]; then
-    step "$D/cdrecon" investigate --store "$W/out/cdrecon.store" --msisdn "$n" --month 2026-10
+    step "$D/cdrecon" investigate --db "$W/run.db" --msisdn "$n" --month 2026-10
 fi

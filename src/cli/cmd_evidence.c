@@ -13,14 +13,13 @@
 #include <unistd.h>
 
 #include "cdrecon/evidence.h"
-#include "cdrecon/store.h"
 #include "cdrecon/tariff.h"
 #include "filehash.h"
 #include "ingest.h"
 
 static const char *usage_text =
     "usage: cdrecon evidence --msisdn N --month YYYY-MM --out DIR --tariff DIR [options] FILES...\n"
-    "       cdrecon evidence --msisdn N --month YYYY-MM --out DIR --store FILE [--tariff DIR]\n"
+    "       cdrecon evidence --msisdn N --month YYYY-MM --out DIR --db FILE [--tariff DIR]\n"
     "The evidence pack for a complaint reply: one number's month re-rated from the\n"
     "tariff, written to DIR as internal/ and customer/ copies of evidence.html (and\n"
     "evidence.pdf when Chromium is installed) and records.csv, customer/sms.txt\n"
@@ -30,8 +29,10 @@ static const char *usage_text =
     "  --out DIR          the pack directory: created; refused if it exists and is\n"
     "                     not empty (exit 12) unless --force\n"
     "  --tariff DIR       the tariff directory the FILES are rated with\n"
-    "  --store FILE       or read the month from the store of `cdrecon run` (give\n"
-    "                     --tariff too to show the tariff rows and hash the tables)\n"
+    "  --db FILE          or the month to date from the month state of `cdrecon run`'s\n"
+    "                     database, rated with the tariff it was last rated with (or\n"
+    "                     --tariff)\n"
+    "  --store DIR        the same from the month state directory itself\n"
     "  --date YYYY-MM-DD  refund date in the SMS, deadlines count from it (default today)\n"
     "  --operator NAME    operator name closing the SMS (default 中国移动)\n"
     "  --force            replace the files of an existing pack in DIR\n"
@@ -208,8 +209,9 @@ static int print_pdf(const char *chromium, const char *tmpdir, const char *html,
 int cmd_evidence(int argc, char **argv)
 {
     const char *msisdn_arg = NULL, *month_arg = NULL, *out_dir = NULL, *tariff_dir = NULL;
-    const char *store_path = NULL;
-    cdr_store *store = NULL;
+    const char *store_path = NULL, *db_path = NULL;
+    cli_state_src src;
+    int have_src = 0;
     char *source = NULL;
     const char *date_arg = NULL, *operator_name = NULL, *chromium_arg = NULL, *run_id = NULL;
     const char *v;
@@ -252,6 +254,8 @@ int cmd_evidence(int argc, char **argv)
             tariff_dir = v;
         } else if ((v = cli_optval(argc, argv, &i, "--store"))) {
             store_path = v;
+        } else if ((v = cli_optval(argc, argv, &i, "--db"))) {
+            db_path = v;
         } else if ((v = cli_optval(argc, argv, &i, "--date"))) {
             date_arg = v;
         } else if ((v = cli_optval(argc, argv, &i, "--operator"))) {
@@ -280,10 +284,10 @@ int cmd_evidence(int argc, char **argv)
         rc = cli_fail(CDR_E_USAGE, "--msisdn, --month and --out are required");
         goto out;
     }
-    if (store_path ? nfiles != 0 || !*store_path
-                   : (!tariff_dir || !*tariff_dir || nfiles == 0)) {
+    if ((store_path || db_path) ? nfiles != 0 || (store_path && db_path)
+                                : (!tariff_dir || !*tariff_dir || nfiles == 0)) {
         rc = cli_fail(CDR_E_USAGE, "give --tariff DIR and the CDR FILES of the month, "
-                                   "or --store FILE (without FILES)");
+                                   "or --db FILE (or --store DIR) without FILES");
         goto out;
     }
     if (cdr_month_parse(month_arg, strlen(month_arg), &month) != CDR_OK) {
@@ -334,14 +338,63 @@ int cmd_evidence(int argc, char **argv)
     }
 
     /* The tariff, the inputs' hashes, the statement. */
-    if (tariff_dir && (rc = cdr_tariff_load(tariff_dir, &t, err, sizeof err)) != CDR_OK) {
+    cdr_str num;
+    char nb[CDR_NUMBER_MAX + 1];
+    if (cdr_number_normalise(msisdn_arg, strlen(msisdn_arg), &num) != CDR_OK) {
+        rc = cli_fail(CDR_E_USAGE, "--msisdn is not a phone number (digits, optional +)");
+        goto out;
+    }
+    memcpy(nb, num.p, num.n);
+    nb[num.n] = '\0';
+    if (store_path || db_path) {
+        /* the inputs are the month's state files */
+        int other = 0;
+        if ((rc = cli_state_open(&src, db_path, store_path)) != CDR_OK)
+            goto out;
+        have_src = 1;
+        rc = cli_state_tariff(&src, nb, month, tariff_dir, &t, &other);
+        if (rc == CDR_OK && other)
+            cli_err("note: rated with %s, not the tariff the month was last rated with",
+                    tariff_dir);
+        if (rc != CDR_OK && rc != CDR_E_NOTFOUND)
+            goto out;
+        nfiles = 0;
+        for (size_t i = 0; i < src.m.n_live; i++) {
+            cdr_state_kind k;
+            cdr_month fm;
+            int64_t rid;
+            if (cdr_state_file_parse(src.m.live[i], &k, &fm, &rid) == 0 && fm == month)
+                nfiles++;
+        }
+        char **nf = realloc(files, ((size_t)nfiles + 1) * sizeof *nf);
+        if (!nf) {
+            rc = cli_fail(CDR_E_NOMEM, "inputs");
+            goto out;
+        }
+        files = nf;
+        nfiles = 0;
+        for (size_t i = 0; i < src.m.n_live; i++) {
+            cdr_state_kind k;
+            cdr_month fm;
+            int64_t rid;
+            if (cdr_state_file_parse(src.m.live[i], &k, &fm, &rid) != 0 || fm != month)
+                continue;
+            size_t l = strlen(src.dir) + strlen(src.m.live[i]) + 2;
+            if (!(files[nfiles] = malloc(l))) {
+                rc = cli_fail(CDR_E_NOMEM, "inputs");
+                goto out;
+            }
+            snprintf(files[nfiles++], l, "%s/%s", src.dir, src.m.live[i]);
+        }
+        size_t sl = strlen(src.dir) + 64 + (src.m.db_path ? strlen(src.m.db_path) : 0);
+        if ((source = malloc(sl)))
+            snprintf(source, sl, "month state %s (database %s)", src.dir,
+                     src.m.db_path ? src.m.db_path : "?");
+    } else if ((rc = cdr_tariff_load(tariff_dir, &t, err, sizeof err)) != CDR_OK) {
         cli_fail(rc, "tariff %s: %s", tariff_dir, err);
         goto out;
     }
-    if (store_path) {
-        files[nfiles++] = (char *)store_path; /* the store is the input to hash */
-    }
-    inputs = calloc((size_t)nfiles, sizeof *inputs);
+    inputs = calloc((size_t)nfiles + 1, sizeof *inputs);
     if (!inputs) {
         rc = cli_fail(CDR_E_NOMEM, "inputs");
         goto out;
@@ -353,27 +406,11 @@ int cmd_evidence(int argc, char **argv)
             goto out;
         }
     }
-    if (store_path) {
-        cdr_str num;
-        char nb[CDR_NUMBER_MAX + 1];
-        if (cdr_number_normalise(msisdn_arg, strlen(msisdn_arg), &num) != CDR_OK) {
-            rc = cli_fail(CDR_E_USAGE, "not a phone number: '%.40s'", msisdn_arg);
-            goto out;
-        }
-        memcpy(nb, num.p, num.n);
-        nb[num.n] = '\0';
-        if ((rc = cdr_store_open(store_path, &store, err, sizeof err)) != CDR_OK) {
-            cli_fail(rc, "store %s: %s", store_path, err);
-            goto out;
-        }
-        err[0] = '\0';
-        rc = cdr_store_get(store, nb, month, &s, err, sizeof err);
+    err[0] = '\0';
+    if (have_src) {
+        rc = t ? cdr_stmt_from_state(t, src.st, nb, month, &eo, &s, err, sizeof err)
+               : cdr_stmt_init(&s, nb, month) == CDR_OK ? CDR_E_NOTFOUND : CDR_E_NOMEM;
         have_stmt = 1;
-        const char *meta = cdr_store_meta(store);
-        size_t sl = strlen(store_path) + strlen(meta) + 16;
-        source = malloc(sl);
-        if (source)
-            snprintf(source, sl, "store %s%s%s", store_path, *meta ? " | " : "", meta);
     } else {
         rc = cdr_stmt_scan(t, files, (size_t)nfiles, msisdn_arg, month, &eo, NULL, &s, err,
                            sizeof err);
@@ -470,7 +507,11 @@ out:
     if (have_stmt)
         cdr_stmt_free(&s);
     cdr_tariff_free(t);
-    cdr_store_close(store);
+    if (have_src) {
+        for (int i = 0; i < nfiles; i++)
+            free(files[i]);
+        cli_state_close(&src);
+    }
     free(source);
     free(inputs);
     free(command);

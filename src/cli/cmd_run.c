@@ -579,6 +579,9 @@ out:
 
 /* ---- rating, with the re-delivery check ---- */
 
+static cdr_err rate_loop(run_ctx *c, cdr_engine *eng, const cdr_engine_sink *sink,
+                         cdr_engine_totals *tot, uint64_t *refused_files, uint64_t *copies);
+
 /* Finish the engine; refuse files that are mostly copies of records
  * ingested before and finish again without them. */
 static cdr_err rate_all(run_ctx *c, cdr_engine *eng, const cdr_engine_sink *sink,
@@ -586,7 +589,20 @@ static cdr_err rate_all(run_ctx *c, cdr_engine *eng, const cdr_engine_sink *sink
 {
     run_opts *o = c->o;
     cdr_err rc;
+    uint64_t *copies = calloc((size_t)o->nfiles + 1, sizeof *copies);
+    if (!copies)
+        return CDR_E_NOMEM;
     *refused_files = 0;
+    rc = rate_loop(c, eng, sink, tot, refused_files, copies);
+    free(copies);
+    return rc;
+}
+
+static cdr_err rate_loop(run_ctx *c, cdr_engine *eng, const cdr_engine_sink *sink,
+                         cdr_engine_totals *tot, uint64_t *refused_files, uint64_t *copies)
+{
+    run_opts *o = c->o;
+    cdr_err rc;
     for (;;) {
         if ((rc = cdr_db_savepoint(c->db, "begin")) != CDR_OK)
             return cli_fail(rc, "database: %s", cdr_db_message(c->db));
@@ -603,9 +619,9 @@ static cdr_err rate_all(run_ctx *c, cdr_engine *eng, const cdr_engine_sink *sink
         for (int i = 0; i < o->nfiles && !o->accept_redelivery; i++) {
             if (c->skip[i] || c->refused[i] || c->stats[i].status != CDR_OK)
                 continue;
-            uint64_t copies = cdr_engine_file_copies(eng, (uint32_t)i);
+            copies[i] = cdr_engine_file_copies(eng, (uint32_t)i);
             uint64_t acc = c->stats[i].rows_accepted;
-            if (copies >= REDELIVERY_MIN_COPIES && copies * 2 > acc) {
+            if (copies[i] >= REDELIVERY_MIN_COPIES && copies[i] * 2 > acc) {
                 c->refused[i] = 1;
                 again = 1;
             }
@@ -621,14 +637,14 @@ static cdr_err rate_all(run_ctx *c, cdr_engine *eng, const cdr_engine_sink *sink
             if (!c->refused[i] || c->skip[i])
                 continue;
             char msg[512];
-            uint64_t copies = cdr_engine_file_copies(eng, (uint32_t)i);
             snprintf(msg, sizeof msg, "refused as a probable re-delivery: %llu of its %llu "
                      "records repeat the msisdn and record_id of records ingested before",
-                     (unsigned long long)copies, (unsigned long long)c->stats[i].rows_accepted);
+                     (unsigned long long)copies[i],
+                     (unsigned long long)c->stats[i].rows_accepted);
             cli_err("%s: %s; nothing of it was ingested (--accept-redelivery ingests it)",
                     o->files[i], msg);
             cdr_engine_exclude_file(eng, (uint32_t)i);
-            if ((rc = cdr_db_file_refuse(c->db, c->file_ids[i], msg, copies)) != CDR_OK)
+            if ((rc = cdr_db_file_refuse(c->db, c->file_ids[i], msg, copies[i])) != CDR_OK)
                 return cli_fail(rc, "database: %s", cdr_db_message(c->db));
             c->skip[i] = 2; /* (2: refused, not already ingested) */
             (*refused_files)++;
@@ -643,12 +659,14 @@ static void print_summary(run_ctx *c, int64_t run_id, const cdr_engine_totals *t
 {
     run_opts *o = c->o;
     uint64_t rd = 0, acc = 0, rej = 0, blank = 0, nread = 0, nskip = 0, nref = 0, nfail = 0;
+    uint64_t ngz = 0;
     for (int i = 0; i < o->nfiles; i++) {
         if (c->skip[i] == 1) {
             nskip++;
             continue;
         }
         nread++;
+        ngz += c->stats[i].gzip != 0;
         nref += c->skip[i] == 2;
         nfail += c->stats[i].status != CDR_OK;
         rd += c->stats[i].rows_read;
@@ -658,10 +676,10 @@ static void print_summary(run_ctx *c, int64_t run_id, const cdr_engine_totals *t
     }
     printf("cdrecon run %lld  (database %s, outputs in %s)\n", (long long)run_id, o->db_path,
            o->out_dir);
-    printf("files       %llu read, %llu skipped as already ingested, %llu refused as "
-           "re-deliveries, %llu failed\n",
-           (unsigned long long)nread, (unsigned long long)nskip, (unsigned long long)nref,
-           (unsigned long long)nfail);
+    printf("files       %llu read (%llu gzip), %llu skipped as already ingested, %llu refused "
+           "as re-deliveries, %llu failed\n",
+           (unsigned long long)nread, (unsigned long long)ngz, (unsigned long long)nskip,
+           (unsigned long long)nref, (unsigned long long)nfail);
     printf("rows        %llu read = %llu accepted + %llu rejected; %llu blank lines\n",
            (unsigned long long)rd, (unsigned long long)acc, (unsigned long long)rej,
            (unsigned long long)blank);
@@ -683,6 +701,15 @@ static void print_summary(run_ctx *c, int64_t run_id, const cdr_engine_totals *t
     printf("outputs     the current state of the months above: findings.csv, candidates.csv,\n"
            "            unrated.csv; this run's changes.csv and rejects.csv\n");
     printf("time        %.2f s%s\n", secs, tot->spilled ? " (spilled to disk)" : "");
+}
+
+/* An error while the tariff may still be loading: a bad tariff is said
+ * first, as the error to fix first (its code returned), else 0. */
+static int tariff_failed(cli_bgtariff *b)
+{
+    if (!b->started || cli_bgtariff_ready(b) == CDR_OK)
+        return 0;
+    return b->rc ? b->rc : CDR_E_TARIFF;
 }
 
 static double now_s(void)
@@ -757,12 +784,15 @@ int cmd_run(int argc, char **argv)
     /* the tariff loads on a second thread while the files are hashed and read */
     cli_bgtariff_start(&bgt, o.tariff_dir);
     if ((rc = cdr_db_open(o.db_path, &c.db, err, sizeof err)) != CDR_OK) {
-        cli_fail(rc, "cannot open database %s: %s", o.db_path, err);
+        int trc = tariff_failed(&bgt);
+        rc = trc ? trc : cli_fail(rc, "cannot open database %s: %s", o.db_path, err);
         goto out;
     }
     int n_new = 0;
     if ((rc = precheck_files(&c, &n_new)) != CDR_OK)
         goto out;
+    if ((rc = tariff_failed(&bgt)) != CDR_OK)
+        goto out; /* (said by the loader: before anything is written) */
     if (n_new == 0 && !o.rerate) {
         if (!o.quiet)
             fprintf(stderr, "cdrecon: run: every file was already ingested; nothing new, "

@@ -100,14 +100,15 @@ ev --msisdn 13900000001 --month 2026-10 --out "$W/p2" "$CDR" 2>"$W/err" || fail 
 cmp -s "$W/p/internal/evidence.html" "$W/p2/internal/evidence.html" || fail "not reproducible"
 cmp -s "$W/p/customer/records.csv" "$W/p2/customer/records.csv" || fail "records.csv not reproducible"
 
-# ---- the store path gives the same pack as the scan path ------------------
+# ---- the month state gives the same pack as the scan path ------------------
 "$CDRECON" run --tariff "$T" --db "$W/db" --out "$W/run" "$CDR" >/dev/null 2>&1 || fail "run"
-ev --store "$W/run/cdrecon.store" --msisdn 13900000001 --month 2026-10 --out "$W/ps" 2>"$W/err" ||
-    fail "store pack: $(cat "$W/err")"
-cmp -s "$W/p/customer/evidence.html" "$W/ps/customer/evidence.html" || fail "store/scan pages differ"
-cmp -s "$W/p/internal/records.csv" "$W/ps/internal/records.csv" || fail "store/scan records differ"
-grep -q "^input	$(sha256sum "$W/run/cdrecon.store" | cut -d' ' -f1)	" "$W/ps/manifest" ||
-    fail "store hash in manifest"
+ev --db "$W/db" --msisdn 13900000001 --month 2026-10 --out "$W/ps" 2>"$W/err" ||
+    fail "state pack: $(cat "$W/err")"
+cmp -s "$W/p/customer/evidence.html" "$W/ps/customer/evidence.html" || fail "state/scan pages differ"
+cmp -s "$W/p/internal/records.csv" "$W/ps/internal/records.csv" || fail "state/scan records differ"
+seg=$(ls "$W/db.state"/seg-2026-10-*.cds | head -n 1)
+grep -q "^input	$(sha256sum "$seg" | cut -d' ' -f1)	" "$W/ps/manifest" ||
+    fail "state file hash in manifest"
 
 # ---- a symlinked DIR is refused; nothing written through it ---------------
 mkdir "$W/target"

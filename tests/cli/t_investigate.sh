@@ -1,13 +1,13 @@
 #!/bin/sh
 # cdrecon investigate on the bundled example month:
 #  - for numbers with every kind of finding (candidates, flags, leakage,
-#    duplicates) and one without any: the store path and the scan path give
-#    byte-identical statements in text, csv and json;
+#    duplicates) and one without any: the month-state path (--db) and the
+#    scan path give byte-identical statements in text, csv and json;
 #  - the statement's findings and candidate are exactly the rows of
 #    findings.csv and candidates.csv that `cdrecon run` wrote for that number;
 #  - json is valid; not found is exit 11; usage errors are exit 1; a damaged
-#    or truncated store is exit 13 with nothing on stdout; numbers are masked
-#    on stderr.
+#    or truncated state file is exit 13 with nothing on stdout; numbers are
+#    masked on stderr.
 set -eu
 : "${CDRECON:?}" "${TESTDATA:?}"
 T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
@@ -16,8 +16,8 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 
 "$CDRECON" run --quiet --tariff "$EX/tariff" --db "$T/db" --out "$T/out" "$EX"/cdr/* ||
     fail "run exit $?"
-S="$T/out/cdrecon.store"
-[ -s "$S" ] || fail "run wrote no store"
+S="$T/db.state"
+[ -s "$S/MANIFEST" ] || fail "run wrote no month state"
 ls "$T/out" | grep -q tmp && fail "temporary file left in the output directory"
 
 # the numbers to look at
@@ -37,13 +37,13 @@ awk -F, 'NR > 1 {print $1}' "$EX/tariff/subscribers.csv" | sort -u | comm -23 - 
 n=0
 while read -r num; do
     for f in text csv json; do
-        "$CDRECON" investigate --msisdn "$num" --month 2026-10 --store "$S" --format $f \
-            >"$T/st.$f" 2>"$T/err" || fail "store path $num $f: exit $?: $(cat "$T/err")"
+        "$CDRECON" investigate --msisdn "$num" --month 2026-10 --db "$T/db" --format $f \
+            >"$T/st.$f" 2>"$T/err" || fail "state path $num $f: exit $?: $(cat "$T/err")"
         "$CDRECON" investigate --msisdn "$num" --month 2026-10 --format $f \
             --tariff "$EX/tariff" "$EX"/cdr/* >"$T/sc.$f" 2>"$T/err" ||
             fail "scan path $num $f: exit $?: $(cat "$T/err")"
         cmp -s "$T/st.$f" "$T/sc.$f" || {
-            diff "$T/st.$f" "$T/sc.$f" | head -n 10 >&2; fail "store and scan differ: $num $f"; }
+            diff "$T/st.$f" "$T/sc.$f" | head -n 10 >&2; fail "state and scan differ: $num $f"; }
     done
     grep -q "^Statement of $num for 2026-10" "$T/st.text" || fail "text header $num"
     python3 - "$num" "$T/st.csv" "$T/st.json" "$T/out/findings.csv" "$T/out/candidates.csv" <<'EOF' ||
@@ -77,7 +77,7 @@ echo "compared $n numbers"
 
 # not found: exit 11, nothing on stdout, the number masked on stderr
 set +e
-"$CDRECON" investigate --msisdn 13912345678 --month 2026-10 --store "$S" >"$T/o" 2>"$T/e"
+"$CDRECON" investigate --msisdn 13912345678 --month 2026-10 --db "$T/db" >"$T/o" 2>"$T/e"
 rc=$?
 set -e
 [ $rc -eq 11 ] || fail "not found: exit $rc, want 11"
@@ -91,17 +91,23 @@ set +e
 rc=$?
 set -e
 [ $rc -eq 11 ] || fail "scan path, other month: exit $rc, want 11"
-"$CDRECON" investigate --msisdn "+86$num" --month 2026-10 --store "$S" --timing \
+"$CDRECON" investigate --msisdn "+86$num" --month 2026-10 --db "$T/db" --timing \
     >"$T/o" 2>"$T/e" || fail "+86 form not accepted"
 grep -q "$num" "$T/e" && fail "full number on stderr (--timing)"
-grep -q "records from the store" "$T/e" || fail "--timing line missing"
+grep -q "records from the month state" "$T/e" || fail "--timing line missing"
+# the state directory alone (--store DIR) gives the same statement as --db
+"$CDRECON" investigate --msisdn "$num" --month 2026-10 --store "$S" --format csv >"$T/s1" ||
+    fail "--store DIR"
+"$CDRECON" investigate --msisdn "$num" --month 2026-10 --db "$T/db" --format csv >"$T/s2"
+cmp -s "$T/s1" "$T/s2" || fail "--store DIR and --db differ"
 
 # usage errors: exit 1
-for args in "--month 2026-10 --store $S" "--msisdn $num --store $S" \
-            "--msisdn $num --month 2026-10" "--msisdn $num --month 2026-13 --store $S" \
-            "--msisdn $num --month 2026-10 --store $S --format xml" \
-            "--msisdn abc --month 2026-10 --store $S" \
-            "--msisdn $num --month 2026-10 --store $S --tariff $EX/tariff" \
+for args in "--month 2026-10 --db $T/db" "--msisdn $num --db $T/db" \
+            "--msisdn $num --month 2026-10" "--msisdn $num --month 2026-13 --db $T/db" \
+            "--msisdn $num --month 2026-10 --db $T/db --format xml" \
+            "--msisdn abc --month 2026-10 --db $T/db" \
+            "--msisdn $num --month 2026-10 --db $T/db --store $S" \
+            "--msisdn $num --month 2026-10 --db $T/db $EX/cdr/cdr-2026-10-a.csv" \
             "--msisdn $num --month 2026-10 --tariff $EX/tariff"; do
     set +e
     # shellcheck disable=SC2086
@@ -111,42 +117,30 @@ for args in "--month 2026-10 --store $S" "--msisdn $num --store $S" \
     [ $rc -eq 1 ] || fail "usage error ($args): exit $rc, want 1"
 done
 
-# damaged stores: exit 13 (parse) or 2 (io), never a statement
-size=$(wc -c <"$S")
-head -c $((size - 10)) "$S" >"$T/cut.store"
-cp "$S" "$T/flip.store"
-printf 'X' | dd of="$T/flip.store" bs=1 seek=$((size / 2)) conv=notrunc 2>/dev/null
-cp "$EX/tariff/plans.csv" "$T/plans.store"
-for bad in cut flip plans missing; do
-    extra=""
-    [ $bad = flip ] && extra=--verify
+# damaged month state: exit 13 (parse) or 2 (io), never a statement; the
+# message names the file
+seg=$(cd "$S" && ls seg-*.cds | head -n 1)
+damage() { # NAME: a copy of the state with one file damaged by the caller
+    rm -rf "$T/$1"; cp -r "$S" "$T/$1"; }
+damage cut; size=$(wc -c <"$T/cut/$seg"); head -c $((size - 10)) "$S/$seg" >"$T/cut/$seg"
+damage flip; printf "X" | dd of="$T/flip/$seg" bs=1 seek=$((size - 90)) conv=notrunc 2>/dev/null
+damage gone; rm "$T/gone/$seg"
+damage newer; printf '\011' | dd of="$T/newer/$seg" bs=1 seek=8 conv=notrunc 2>/dev/null
+damage nomanifest; rm "$T/nomanifest/MANIFEST"
+for bad in cut flip gone newer nomanifest; do
     set +e
-    "$CDRECON" investigate --msisdn "$num" --month 2026-10 --store "$T/$bad.store" $extra \
-        >"$T/o" 2>"$T/e"
+    "$CDRECON" investigate --msisdn "$num" --month 2026-10 --store "$T/$bad" >"$T/o" 2>"$T/e"
     rc=$?
     set -e
     want=13
-    [ $bad = missing ] && want=2
-    [ $rc -eq $want ] || fail "$bad store: exit $rc, want $want: $(cat "$T/e")"
-    [ -s "$T/o" ] && fail "$bad store: something on stdout"
-    grep -q "$bad.store" "$T/e" || fail "$bad store: message does not name the file"
+    case $bad in gone|nomanifest) want=2 ;; esac
+    [ $rc -eq $want ] || fail "$bad state: exit $rc, want $want: $(cat "$T/e")"
+    [ -s "$T/o" ] && fail "$bad state: something on stdout"
+    grep -q "$T/$bad" "$T/e" || fail "$bad state: message does not name the file: $(cat "$T/e")"
 done
-
-# a store of an older format (version 1): exit 13, told to rebuild it
-cp "$S" "$T/old.store"
-printf '\001' | dd of="$T/old.store" bs=1 seek=8 conv=notrunc 2>/dev/null
+grep -q "version" "$T/e" || true
 set +e
-"$CDRECON" investigate --msisdn "$num" --month 2026-10 --store "$T/old.store" >"$T/o" 2>"$T/e"
-rc=$?
+"$CDRECON" investigate --msisdn "$num" --month 2026-10 --store "$T/newer" >"$T/o" 2>"$T/e"
 set -e
-[ $rc -eq 13 ] || fail "old store: exit $rc, want 13: $(cat "$T/e")"
-[ -s "$T/o" ] && fail "old store: something on stdout"
-grep -q "old.store: store format version 1 was written by an older cdrecon" "$T/e" ||
-    fail "old store: message: $(cat "$T/e")"
-grep -q "cdrecon run" "$T/e" || fail "old store: no hint to rebuild: $(cat "$T/e")"
-
-# --no-store writes none
-"$CDRECON" run --quiet --no-store --tariff "$EX/tariff" --db "$T/db2" --out "$T/out2" \
-    "$EX"/cdr/* || fail "run --no-store"
-[ -e "$T/out2/cdrecon.store" ] && fail "--no-store wrote a store"
+grep -q "format version 9" "$T/e" || fail "newer state file: message: $(cat "$T/e")"
 echo ok

@@ -23,11 +23,11 @@ cd "$T"
 "$CDRECON" run --quiet --tariff "$TESTDATA/rate-hand" --db db --out out hand.csv ||
     fail "run exit $?"
 for f in text csv json; do
-    "$CDRECON" investigate --msisdn 8613900000005 --month 2026-10 --store out/cdrecon.store \
-        --format $f >"st.$f" || fail "store $f"
+    "$CDRECON" investigate --msisdn 8613900000005 --month 2026-10 --db db \
+        --format $f >"st.$f" || fail "state $f"
     "$CDRECON" investigate --msisdn 13900000005 --month 2026-10 --tariff "$TESTDATA/rate-hand" \
         --format $f hand.csv >"sc.$f" || fail "scan $f"
-    cmp -s "st.$f" "sc.$f" || { diff "st.$f" "sc.$f" >&2; fail "store/scan differ ($f)"; }
+    cmp -s "st.$f" "sc.$f" || { diff "st.$f" "sc.$f" >&2; fail "state/scan differ ($f)"; }
 done
 has() { grep -qF -- "$1" st.text || { cat st.text >&2; fail "missing line: $1"; }; }
 has "Statement of 13900000005 for 2026-10"
@@ -63,7 +63,7 @@ assert v["policy"] == "refund_first"
 assert j["vip"] is False and j["join_date"] == "2026-01-01"
 EOF
 # September: only p1
-"$CDRECON" investigate --msisdn 13900000005 --month 2026-09 --store out/cdrecon.store \
+"$CDRECON" investigate --msisdn 13900000005 --month 2026-09 --db db \
     --format csv >sep.csv || fail "september"
 [ "$(grep -c '^hand.csv,' sep.csv)" -eq 1 ] && grep -q '^hand.csv,8,.*,p1,' sep.csv ||
     { cat sep.csv >&2; fail "september statement"; }

@@ -72,7 +72,7 @@ cmp "$W/findings.before" "$W/out/findings.csv"
 [ "$(sqlite3 "$W/r.db" "select count(*) from runs where status is not null")" -ge 1 ]
 
 # one rating thread gives byte-identical outputs
-"$CDRECON" run --threads 1 --no-store --tariff "$EX/tariff" --db "$W/r1.db" --out "$W/out1" "$EX"/cdr/* >/dev/null
+"$CDRECON" run --threads 1 --tariff "$EX/tariff" --db "$W/r1.db" --out "$W/out1" "$EX"/cdr/* >/dev/null
 for f in findings.csv candidates.csv rejects.csv unrated.csv; do cmp "$W/out/$f" "$W/out1/$f"; done
 
 # rate: spilling gives byte-identical output

@@ -19,7 +19,7 @@ fail() { echo "$*"; exit 1; }
 
 # 1. A new database: every file is hashed while it is read. The recorded
 #    SHA-256 and size are the files' own.
-"$CDRECON" run --no-store --tariff "$EX/tariff" --db "$W/1.db" --out "$W/o1" "$A" "$B" >/dev/null
+"$CDRECON" run --tariff "$EX/tariff" --db "$W/1.db" --out "$W/o1" "$A" "$B" >/dev/null
 for f in "$A" "$B"; do
     want=$(sha256sum "$f" | cut -d' ' -f1)
     got=$(q 1.db "select sha256 from files where name = '$f'")
@@ -29,7 +29,7 @@ for f in "$A" "$B"; do
 done
 
 # 2. Partial rerun: A and B are known (skipped, said so), C is new and read.
-"$CDRECON" run --no-store --tariff "$EX/tariff" --db "$W/1.db" --out "$W/o2" "$A" "$B" "$C" \
+"$CDRECON" run --tariff "$EX/tariff" --db "$W/1.db" --out "$W/o2" "$A" "$B" "$C" \
     >"$W/2.out" 2>"$W/2.err"
 [ "$(grep -c "already ingested" "$W/2.err")" -eq 2 ] || { cat "$W/2.err"; fail "partial rerun"; }
 grep -q "^files  *1 read (1 gzip), 2 skipped" "$W/2.out" || { cat "$W/2.out"; fail "partial rerun summary"; }
@@ -38,7 +38,10 @@ grep -q "^files  *1 read (1 gzip), 2 skipped" "$W/2.out" || { cat "$W/2.out"; fa
     fail "sha256 of $C"
 
 # 3. Same size, other content (one digit of the last line changed): the
-#    size matches an ingested file, so it is hashed first - and read.
+#    size matches an ingested file, so it is hashed first - and read. Its
+#    records are those of A (msisdn and record_id): it is refused as a
+#    probable re-delivery (exit 16), nothing of it ingested, unless
+#    --accept-redelivery.
 python3 - "$A" "$W/a2.csv" <<'PY'
 import sys
 d = bytearray(open(sys.argv[1], 'rb').read())
@@ -49,28 +52,41 @@ d[i] = 48 + (d[i] - 48 + 1) % 10
 open(sys.argv[2], 'wb').write(d)
 PY
 [ "$(wc -c <"$A")" = "$(wc -c <"$W/a2.csv")" ] || fail "a2.csv has another size"
-"$CDRECON" run --no-store --tariff "$EX/tariff" --db "$W/1.db" --out "$W/o3" "$W/a2.csv" \
-    >"$W/3.out" 2>"$W/3.err" || [ $? -eq 9 ] || fail "run of a2.csv"
-grep -q "^files  *1 read (0 gzip), 0 skipped" "$W/3.out" || { cat "$W/3.out" "$W/3.err"; fail "a2.csv not read"; }
+set +e
+"$CDRECON" run --tariff "$EX/tariff" --db "$W/1.db" --out "$W/o3" "$W/a2.csv" \
+    >"$W/3.out" 2>"$W/3.err"
+rc=$?
+set -e
+[ $rc -eq 16 ] || { cat "$W/3.out" "$W/3.err"; fail "a2.csv: exit $rc, want 16 (refused)"; }
+grep -q "^files  *1 read (0 gzip), 0 skipped as already ingested, 1 refused" "$W/3.out" ||
+    { cat "$W/3.out" "$W/3.err"; fail "a2.csv not read"; }
+grep -q "a2.csv: refused as a probable re-delivery: 3964 of its 3964 records" "$W/3.err" ||
+    { cat "$W/3.err"; fail "refusal message"; }
+[ "$(q 1.db "select state from files where name = '$W/a2.csv'")" = refused ] || fail "not refused"
+"$CDRECON" run --accept-redelivery --tariff "$EX/tariff" --db "$W/1.db" --out "$W/o3" \
+    "$W/a2.csv" >"$W/3.out" 2>"$W/3.err" || [ $? -eq 9 ] || fail "--accept-redelivery"
+[ "$(q 1.db "select count(*) from files where name = '$W/a2.csv' and state = 'ingested'")" -eq 1 ] ||
+    fail "a2.csv not ingested with --accept-redelivery"
 
 # 4. A copy of a file in the same run: read once, the copy skipped.
 cp "$B" "$W/b-copy.csv"
-"$CDRECON" run --no-store --tariff "$EX/tariff" --db "$W/4.db" --out "$W/o4" "$B" "$W/b-copy.csv" \
+"$CDRECON" run --tariff "$EX/tariff" --db "$W/4.db" --out "$W/o4" "$B" "$W/b-copy.csv" \
     >"$W/4.out" 2>"$W/4.err"
 grep -q "has the same content as" "$W/4.err" || { cat "$W/4.err"; fail "copy not detected"; }
 [ "$(q 4.db "select count(*) from files")" -eq 1 ] || fail "copy recorded"
 rows4=$(q 4.db "select rows_read from runs")
-"$CDRECON" run --no-store --tariff "$EX/tariff" --db "$W/5.db" --out "$W/o5" "$B" >/dev/null
+"$CDRECON" run --tariff "$EX/tariff" --db "$W/5.db" --out "$W/o5" "$B" >/dev/null
 [ "$rows4" = "$(q 5.db "select rows_read from runs")" ] || fail "the copy was counted"
 cmp "$W/o4/findings.csv" "$W/o5/findings.csv"
 
 # 5. stdin is always hashed while read: with known content it is dropped
-#    after reading and nothing of it is counted or rated.
-"$CDRECON" run --no-store --tariff "$EX/tariff" --db "$W/5.db" --out "$W/o6" - "$A" <"$B" \
+#    after reading and nothing of it is counted or rated twice: the month's
+#    current findings are those of B (run before) and A.
+"$CDRECON" run --tariff "$EX/tariff" --db "$W/5.db" --out "$W/o6" - "$A" <"$B" \
     >"$W/6.out" 2>"$W/6.err"
 grep -q "already ingested" "$W/6.err" || { cat "$W/6.err"; fail "stdin with known content"; }
 [ "$(q 5.db "select count(*) from files")" -eq 2 ] || fail "stdin recorded"
-"$CDRECON" run --no-store --tariff "$EX/tariff" --db "$W/7.db" --out "$W/o7" "$A" >/dev/null
+"$CDRECON" run --tariff "$EX/tariff" --db "$W/7.db" --out "$W/o7" "$A" "$B" >/dev/null
 cmp "$W/o6/findings.csv" "$W/o7/findings.csv"
 
 # 6. A broken tariff is reported first and alone (exit 5), by rate and run,

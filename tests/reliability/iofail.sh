@@ -9,6 +9,10 @@
 # Every case must end as the clean run (fault absorbed) or fail cleanly:
 # non-zero exit with a message, no output under a final name, database intact
 # with no run; then a rerun without the fault must give the clean results.
+# A read error fails that file alone (issue 14): the other file is ingested
+# and committed, the failed one recorded as failed, the exit status is the
+# file's (2); a rerun without the fault reads it and the month's current
+# results are the clean run's.
 # usage: iofail.sh [--points K] [--no-tmpfs]
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -40,7 +44,7 @@ LD_PRELOAD=$SHIM FAILSHIM_WRITE_LIMIT=999999999999 FAILSHIM_PATH=r.db FAILSHIM_R
     "$CDRECON" run $args --db r.db --out out 2>base.err
 base_rc=$?
 case $base_rc in 0|9) ;; *) cat base.err; rel_die "clean run exit $base_rc" ;; esac
-mv out base.out; rel_digest r.db >base.digest; rm -f r.db
+mv out base.out; rel_digest r.db >base.digest; rel_current r.db >base.current; rm -rf r.db r.db.state
 dbw=$(sed -n 's/.* writes \([0-9]*\) .*/\1/p' dbw.rep)
 LD_PRELOAD=$SHIM FAILSHIM_READ_FAIL_AFTER=999999999999 FAILSHIM_PATH=m/cdr FAILSHIM_REPORT=$W/rd.rep \
     "$CDRECON" run $args --db r.db --out out 2>/dev/null
@@ -51,9 +55,27 @@ cases=0; clean=0; surv=0; problems=0; known=0
 # one CASE-NAME then environment assignments for the faulty run
 try() {
     name=$1; shift
-    rm -rf out r.db r.db-journal
+    rm -rf out r.db r.db-journal r.db.state
     env "$@" LD_PRELOAD="$SHIM" "$CDRECON" run $args --db "${DB:-r.db}" --out "${OUT:-out}" 2>err
     rc=$?
+    if [ -n "${FILEFAIL:-}" ] && [ "$rc" -eq 2 ]; then
+        # the failed file alone: recorded as failed, the rest committed
+        cases=$((cases + 1))
+        f=$(sqlite3 -batch r.db "select count(*) from files where state = 'failed'" 2>/dev/null)
+        if [ "${f:-0}" -lt 1 ] || ! rel_db_ok r.db || ! grep -q "^cdrecon" err; then
+            problems=$((problems + 1)); echo "$name: failed file not recorded (exit $rc)"; return
+        fi
+        "$CDRECON" run $args --db r.db --out out 2>/dev/null
+        rc2=$?
+        if [ "$rc2" -ne "$base_rc" ] || ! cmp -s base.out/findings.csv out/findings.csv ||
+           ! cmp -s base.out/candidates.csv out/candidates.csv ||
+           [ "$(rel_current r.db)" != "$(cat base.current)" ]; then
+            problems=$((problems + 1)); echo "$name: the rerun with the file did not complete the month"
+        else
+            clean=$((clean + 1))
+        fi
+        return
+    fi
     v=$(rel_verdict "$rc" err "${OUT:-out}" "${DB:-r.db}" base.out "$base_rc" base.digest)
     cases=$((cases + 1))
     case $v in
@@ -82,7 +104,7 @@ while [ "$k" -le "$points" ]; do
     try "db-enospc-after-$n" FAILSHIM_WRITE_LIMIT=$n FAILSHIM_PATH=r.db
     n=$((rd * k / points))
     [ "$k" -eq "$points" ] && n=$((rd - 1))
-    try "read-eio-after-$n" FAILSHIM_READ_FAIL_AFTER=$n FAILSHIM_PATH=m/cdr
+    FILEFAIL=1 try "read-eio-after-$n" FAILSHIM_READ_FAIL_AFTER=$n FAILSHIM_PATH=m/cdr
     k=$((k + 1))
 done
 try fsync-outputs FAILSHIM_FSYNC_FAIL=1 FAILSHIM_PATH=.csv
@@ -95,6 +117,7 @@ if [ "$tmpfs" = 1 ]; then
         # what the run needs there, in KiB
         "$CDRECON" run $args --db t/r.db --out t/out 2>/dev/null
         need=$(du -sk t | cut -f1); need=$((need + 8))
+        rm -rf t/r.db t/r.db.state t/out
         umount t
         k=0
         while [ "$k" -lt "$points" ]; do

@@ -31,6 +31,19 @@ rel_digest() {
       SELECT 'reject', file, line, offset, reason FROM rejects ORDER BY file, line;"
 }
 
+# rel_current DB: the month's current results (issue 13: what many runs must
+# agree on with one): the files ingested, current findings and candidates.
+rel_current() {
+    sqlite3 -batch -csv "$1" "
+      SELECT 'file', name, sha256, size, rows_read, rows_accepted, rows_rejected
+        FROM files WHERE state = 'ingested' ORDER BY name;
+      SELECT 'finding', msisdn, month, record_id, file, line, category, flags, billed_micro,
+             rebuilt_micro, difference_micro FROM current_findings
+        ORDER BY msisdn, month, record_id, file, line, category;
+      SELECT 'candidate', msisdn, month, records, overcharge_micro, refund_micro, categories,
+             tier, policy, special FROM current_candidates ORDER BY msisdn, month;"
+}
+
 # rel_db_ok DB: integrity_check says ok (a missing database is fine).
 rel_db_ok() {
     [ -f "$1" ] || return 0

@@ -1,7 +1,7 @@
 #!/bin/sh
 # ThreadSanitizer over the commands that run threads: the reader's inflate
 # thread, the engine's distributor and rating workers, the tariff loader,
-# the store's parts. Each command runs on a TSan build (BUILD, default
+# the month state's parts. Each command runs on a TSan build (BUILD, default
 # build-tsan) with 1, 2 and 3 rating threads, in memory and spilling, on good,
 # bad and missing input; any "ThreadSanitizer" report fails the run.
 # usage: tsan.sh [BUILD]      (make tsan builds and runs it)
@@ -17,6 +17,10 @@ ldd "$C" 2>/dev/null | grep -q libtsan || { echo "tsan: $C is not a ThreadSaniti
 export TSAN_OPTIONS="halt_on_error=0 exitcode=66 report_signal_unsafe=0"
 "$G" --seed 7 --rows 60000 --errors 0.02 --tariff "$W/t" -o "$W/m.csv.gz" --truth "$W/truth.csv" \
     >/dev/null 2>&1 || { echo "tsan: cdrgen failed"; exit 1; }
+# the month as two nights: days 1-21, then the rest (the second run
+# continues the subscriber-months of the month state)
+zcat "$W/m.csv.gz" | awk -F, 'NR == 1 || substr($7, 9, 2) <= "21"' | gzip -1 >"$W/m1.csv.gz"
+zcat "$W/m.csv.gz" | awk -F, 'NR == 1 || substr($7, 9, 2) > "21"' | gzip -1 >"$W/m2.csv.gz"
 EX="$ROOT/testdata/example"
 fail=0; n=0
 check() { # name, command...
@@ -34,14 +38,15 @@ for th in 1 2 3; do
         check "rate t$th m$mem" "$C" rate --threads "$th" --mem "$mem" --tmp "$W" --tariff "$W/t" \
             --out "$W/rate.csv" "$W/m.csv.gz"
         rm -rf "$W/o"
+        mkdir -p "$W/o"
         check "run t$th m$mem" "$C" run --quiet --threads "$th" --mem "$mem" --tmp "$W" \
-            --tariff "$W/t" --db "$W/o/r.db" --out "$W/o" "$W/m.csv.gz"
-        rm -rf "$W/o"
-        check "run-nostore t$th m$mem" "$C" run --quiet --no-store --threads "$th" --mem "$mem" \
-            --tmp "$W" --tariff "$W/t" --db "$W/o/r.db" --out "$W/o" "$W/m.csv.gz"
+            --tariff "$W/t" --db "$W/o/r.db" --out "$W/o" "$W/m1.csv.gz"
+        check "run night 2 t$th m$mem" "$C" run --quiet --threads "$th" --mem "$mem" \
+            --tmp "$W" --tariff "$W/t" --db "$W/o/r.db" --out "$W/o" "$W/m2.csv.gz"
     done
 done
 rm -rf "$W/o"
+mkdir -p "$W/o"
 check "run example + bad files" "$C" run --quiet --tariff "$EX/tariff" --db "$W/o/r.db" \
     --out "$W/o" "$EX"/cdr/*.csv.gz "$EX"/bad/*
 check "rerun (nothing new)" "$C" run --quiet --tariff "$EX/tariff" --db "$W/o/r.db" \

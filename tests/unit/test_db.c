@@ -138,8 +138,11 @@ static void test_schema_and_reopen(void **st)
     assert_int_equal(q(db, "PRAGMA foreign_keys"), 1);
     assert_int_equal(q(db, "PRAGMA synchronous"), 2); /* FULL */
     assert_string_equal(qs(db, "PRAGMA journal_mode"), "delete");
-    const char *tables[] = {"runs", "files", "findings", "candidates", "rejects"};
-    for (size_t i = 0; i < 5; i++) {
+    const char *tables[] = {"runs",    "files",       "findings", "candidates",
+                            "rejects", "unrated",     "changes",  "tariffs",
+                            "meta",    "state_files", "current_findings",
+                            "current_candidates",     "current_unrated"};
+    for (size_t i = 0; i < sizeof tables / sizeof *tables; i++) {
         char sql[128];
         snprintf(sql, sizeof sql, "SELECT count(*) FROM sqlite_schema WHERE name = '%s'",
                  tables[i]);
@@ -152,8 +155,19 @@ static void test_schema_and_reopen(void **st)
     assert_non_null(strstr(plan(db, "EXPLAIN QUERY PLAN SELECT * FROM candidates WHERE msisdn "
                                   "= '1' AND month = '2024-03'"),
                            "candidates_msisdn_month"));
-    assert_non_null(strstr(plan(db, "EXPLAIN QUERY PLAN SELECT run_id FROM files WHERE sha256 = 'x'"),
-                           "sqlite_autoindex_files"));
+    /* a file is known by the SHA-256 of its bytes or of its content: both
+     * looked up by index, not by a scan */
+    const char *known = plan(db, "EXPLAIN QUERY PLAN SELECT run_id FROM files WHERE state = "
+                                 "'ingested' AND sha256 = 'x' UNION ALL SELECT run_id FROM "
+                                 "files WHERE state = 'ingested' AND content_sha256 = 'x'");
+    assert_null(strstr(known, "SCAN"));
+    assert_non_null(strstr(known, "files_sha"));
+    assert_non_null(strstr(known, "files_content"));
+    /* the current findings of a month come in the output order by index */
+    const char *cur = plan(db, "EXPLAIN QUERY PLAN SELECT * FROM findings WHERE superseded_by "
+                               "IS NULL AND month = '2024-03' ORDER BY h, msisdn, seq");
+    assert_non_null(strstr(cur, "findings_current"));
+    assert_null(strstr(cur, "TEMP B-TREE"));
     assert_int_equal(cdr_db_check(db), CDR_OK);
     int64_t nobj = q(db, "SELECT count(*) FROM sqlite_schema");
     cdr_db_close(db);
