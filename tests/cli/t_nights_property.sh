@@ -16,7 +16,7 @@ HERE=$(cd "$(dirname "$0")/.." && pwd)
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
-SEEDS=${NIGHTS_SEEDS:-"11 12 13 14"}
+SEEDS=${NIGHTS_SEEDS:-"11 12"} # (make reliability: 8 more)
 
 for seed in $SEEDS; do
     M="$W/m$seed"
