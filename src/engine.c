@@ -1794,9 +1794,9 @@ typedef struct mopts {
     cdr_submonth *sm;      /* with a state: the candidate's outcome */
 } mopts;
 
-static uint64_t partial_key(const blob *b)
+static uint32_t partial_key(const blob *b)
 {
-    return cdr_hash_bytes(b_call(b), b->l_call, b->service + 7);
+    return (uint32_t)cdr_hash_bytes(b_call(b), b->l_call, b->service + 7);
 }
 
 /* Duplicates within one subscriber-month (CONTRACT.md "duplicates"): the
@@ -2594,7 +2594,7 @@ static cdr_err rate_submonth(ctx *c, int mi, work *wn, size_t nn, const st_ckpt 
     st_ckpart *cp = &o->ckparts[mi];
     if (cp->n == 0)
         cp->first_h = h;
-    st_ckpt_put(&cp->b, &c->ck_new);
+    st_ckpt_put(&cp->b, &c->ck_new, cdr_month_start(em->m));
     cp->n++;
     if (cp->b.failed)
         return CDR_E_NOMEM;

@@ -78,13 +78,13 @@ void st_ckpt_clear(st_ckpt *c)
 
 int st_ckpt_copy(st_ckpt *dst, const st_ckpt *src)
 {
-    uint64_t *keep = dst->pkeys;
+    uint32_t *keep = dst->pkeys;
     uint32_t keep_cap = dst->pkeys_cap;
     *dst = *src;
     dst->pkeys = keep;
     dst->pkeys_cap = keep_cap;
     if (src->n_pkeys > dst->pkeys_cap) {
-        uint64_t *k = realloc(dst->pkeys, src->n_pkeys * sizeof *k);
+        uint32_t *k = realloc(dst->pkeys, src->n_pkeys * sizeof *k);
         if (!k) {
             dst->n_pkeys = 0;
             return -1;
@@ -97,7 +97,7 @@ int st_ckpt_copy(st_ckpt *dst, const st_ckpt *src)
     return 0;
 }
 
-int st_ckpt_has_pkey(const st_ckpt *c, uint64_t k)
+int st_ckpt_has_pkey(const st_ckpt *c, uint32_t k)
 {
     size_t lo = 0, hi = c->n_pkeys;
     while (lo < hi) {
@@ -110,7 +110,7 @@ int st_ckpt_has_pkey(const st_ckpt *c, uint64_t k)
     return lo < c->n_pkeys && c->pkeys[lo] == k;
 }
 
-int st_ckpt_add_pkey(st_ckpt *c, uint64_t k)
+int st_ckpt_add_pkey(st_ckpt *c, uint32_t k)
 {
     size_t lo = 0, hi = c->n_pkeys;
     while (lo < hi) {
@@ -124,7 +124,7 @@ int st_ckpt_add_pkey(st_ckpt *c, uint64_t k)
         return 0;
     if (c->n_pkeys == c->pkeys_cap) {
         uint32_t nc = c->pkeys_cap ? c->pkeys_cap * 2 : 8;
-        uint64_t *p = realloc(c->pkeys, nc * sizeof *p);
+        uint32_t *p = realloc(c->pkeys, nc * sizeof *p);
         if (!p)
             return -1;
         c->pkeys = p;
@@ -136,14 +136,14 @@ int st_ckpt_add_pkey(st_ckpt *c, uint64_t k)
     return 0;
 }
 
-void st_ckpt_put(st_buf *b, const st_ckpt *c)
+void st_ckpt_put(st_buf *b, const st_ckpt *c, int64_t base)
 {
     st_buf_u8(b, c->msisdn_len);
     st_buf_put(b, c->msisdn, c->msisdn_len);
     st_buf_varint(b, c->n_records);
-    st_buf_varint(b, st_zz(c->last_start));
+    st_buf_varint(b, st_zz(c->last_start - base));
     st_buf_varint(b, c->tariff_id);
-    st_buf_varint(b, c->prev_end == INT64_MIN ? 0 : st_zz(c->prev_end) + 1);
+    st_buf_varint(b, c->prev_end == INT64_MIN ? 0 : st_zz(c->prev_end - c->last_start) + 1);
     st_buf_varint(b, c->n_pools);
     for (uint32_t i = 0; i < c->n_pools; i++) {
         st_buf_varint(b, (uint32_t)c->pools[i].plan);
@@ -164,12 +164,12 @@ void st_ckpt_put(st_buf *b, const st_ckpt *c)
     st_buf_varint(b, c->n_findings);
     st_buf_varint(b, c->n_pkeys);
     for (uint32_t i = 0; i < c->n_pkeys; i++)
-        st_buf_u64le(b, c->pkeys[i]);
+        st_buf_u32le(b, c->pkeys[i]);
 }
 
-int st_ckpt_get(st_rd *r, st_ckpt *c)
+int st_ckpt_get(st_rd *r, st_ckpt *c, int64_t base)
 {
-    uint64_t *keep = c->pkeys;
+    uint32_t *keep = c->pkeys;
     uint32_t keep_cap = c->pkeys_cap;
     memset(c, 0, sizeof *c);
     c->pkeys = keep;
@@ -183,10 +183,10 @@ int st_ckpt_get(st_rd *r, st_ckpt *c)
     c->msisdn[c->msisdn_len] = '\0';
     c->h = cdr_msisdn_hash(c->msisdn, c->msisdn_len);
     c->n_records = st_rd_varint(r);
-    c->last_start = st_unzz(st_rd_varint(r));
+    c->last_start = base + st_unzz(st_rd_varint(r));
     c->tariff_id = (uint32_t)st_rd_varint(r);
     uint64_t pe = st_rd_varint(r);
-    c->prev_end = pe == 0 ? INT64_MIN : st_unzz(pe - 1);
+    c->prev_end = pe == 0 ? INT64_MIN : c->last_start + st_unzz(pe - 1);
     uint64_t np = st_rd_varint(r);
     if (np > ST_POOLS_MAX)
         return -1;
@@ -211,10 +211,10 @@ int st_ckpt_get(st_rd *r, st_ckpt *c)
     }
     c->n_findings = st_rd_varint(r);
     uint64_t nk = st_rd_varint(r);
-    if (r->bad || nk > (uint64_t)(r->end - r->p) / 8)
+    if (r->bad || nk > (uint64_t)(r->end - r->p) / 4)
         return -1;
     if (nk > c->pkeys_cap) {
-        uint64_t *k = realloc(c->pkeys, nk * sizeof *k);
+        uint32_t *k = realloc(c->pkeys, nk * sizeof *k);
         if (!k)
             return -2;
         c->pkeys = k;
@@ -222,7 +222,7 @@ int st_ckpt_get(st_rd *r, st_ckpt *c)
     }
     c->n_pkeys = (uint32_t)nk;
     for (uint32_t i = 0; i < c->n_pkeys; i++) {
-        c->pkeys[i] = st_rd_u64le(r);
+        c->pkeys[i] = st_rd_u32le(r);
         if (i && c->pkeys[i] <= c->pkeys[i - 1])
             return -1;
     }
@@ -523,15 +523,18 @@ int st_part_add(st_part *p, const cdr_row *r, uint32_t file_local, int64_t off_r
 {
     if (p->failed)
         return -1;
+    size_t bs = p->block_size ? p->block_size : ST_BLOCK_RECORDS;
     if (!p->recs) {
-        p->recs = malloc(ST_BLOCK_RECORDS * sizeof *p->recs);
-        p->rows = malloc(ST_BLOCK_RECORDS * sizeof *p->rows);
+        if (bs > ST_BLOCK_MAX)
+            bs = p->block_size = ST_BLOCK_MAX;
+        p->recs = malloc(bs * sizeof *p->recs);
+        p->rows = malloc(bs * sizeof *p->rows);
         if (!p->recs || !p->rows) {
             p->failed = 1;
             return -1;
         }
     }
-    if (p->n_recs == ST_BLOCK_RECORDS && st_part_flush(p, enc) != 0)
+    if (p->n_recs == bs && st_part_flush(p, enc) != 0)
         return -1;
     p->rows[p->n_recs] = *r;
     p->recs[p->n_recs] = (st_rec){NULL, file_local, off_res, p->open_first};
@@ -1527,7 +1530,7 @@ cdr_err st_ckcur_next(st_ckcur *c)
             return e;
     }
     const unsigned char *start = c->rd.p;
-    int g = st_ckpt_get(&c->rd, &c->cur);
+    int g = st_ckpt_get(&c->rd, &c->cur, cdr_month_start(c->r->month));
     if (g != 0) {
         if (g == -2)
             return CDR_E_NOMEM;
@@ -2077,4 +2080,318 @@ cdr_err cdr_state_manifest_read(const char *dir, cdr_state_manifest *m, char *er
     }
     free(path);
     return e;
+}
+
+/* ---- compaction --------------------------------------------------------------- */
+
+/* One record of a subscriber-month being moved into the compacted segment:
+ * its row's strings copied into the compactor's arena. */
+typedef struct crow {
+    cdr_row row;
+    uint32_t file;        /* index in the new file table */
+    const char *fname;    /* for the order of equal times */
+} crow;
+
+/* Memory in chunks that never move, for the rows' strings and extras until
+ * the part cuts its block. */
+typedef struct achunk {
+    struct achunk *next;
+    size_t n, cap;
+    char d[];
+} achunk;
+
+static void *chunk_take(achunk **head, size_t n)
+{
+    n = (n + 7) & ~(size_t)7;
+    achunk *c = *head;
+    if (!c || c->n + n > c->cap) {
+        size_t cap = n > (1u << 20) ? n : (1u << 20);
+        achunk *nc = malloc(sizeof *nc + cap);
+        if (!nc)
+            return NULL;
+        nc->next = c;
+        nc->n = 0;
+        nc->cap = cap;
+        *head = c = nc;
+    }
+    void *p = c->d + c->n;
+    c->n += n;
+    return p;
+}
+
+static void chunks_free(achunk **head)
+{
+    for (achunk *c = *head, *n; c; c = n) {
+        n = c->next;
+        free(c);
+    }
+    *head = NULL;
+}
+
+typedef struct compactor {
+    st_file *files;       /* the new segment's file table (anchors borrowed) */
+    size_t n_files;
+    uint32_t **map;       /* per old segment: its file index -> the new one */
+    crow *rows;           /* the subscriber-month being moved */
+    size_t n_rows, rows_cap;
+    achunk *mem;          /* the rows' strings and extras, until the block is cut */
+    cdr_err err;
+} compactor;
+
+static int crow_cmp(const void *pa, const void *pb)
+{
+    const crow *a = pa, *b = pb;
+    if (a->row.start != b->row.start)
+        return a->row.start < b->row.start ? -1 : 1;
+    size_t m = a->row.record_id.n < b->row.record_id.n ? a->row.record_id.n : b->row.record_id.n;
+    int c = memcmp(a->row.record_id.p, b->row.record_id.p, m);
+    if (c)
+        return c;
+    if (a->row.record_id.n != b->row.record_id.n)
+        return a->row.record_id.n < b->row.record_id.n ? -1 : 1;
+    c = strcmp(a->fname, b->fname);
+    if (c)
+        return c;
+    return a->row.line < b->row.line ? -1 : a->row.line > b->row.line;
+}
+
+static int keep(compactor *k, cdr_str *s)
+{
+    if (s->n == 0)
+        return 0;
+    char *p = chunk_take(&k->mem, s->n);
+    if (!p)
+        return -1;
+    memcpy(p, s->p, s->n);
+    s->p = p;
+    return 0;
+}
+
+typedef struct cctx {
+    compactor *k;
+    const uint32_t *map;
+    const st_segr *seg;
+} cctx;
+
+static int compact_row(const cdr_row *r, uint32_t fl, void *u)
+{
+    cctx *x = u;
+    compactor *k = x->k;
+    if (k->n_rows == k->rows_cap) {
+        size_t nc = k->rows_cap ? k->rows_cap * 2 : 256;
+        crow *c = realloc(k->rows, nc * sizeof *c);
+        if (!c)
+            return CDR_E_NOMEM;
+        k->rows = c;
+        k->rows_cap = nc;
+    }
+    crow *c = &k->rows[k->n_rows++];
+    c->row = *r;
+    c->file = x->map[fl];
+    c->fname = x->seg->files[fl].name;
+    if (keep(k, &c->row.record_id) || keep(k, &c->row.peer) || keep(k, &c->row.call_id) ||
+        keep(k, &c->row.sms_ref))
+        return CDR_E_NOMEM;
+    if (r->n_extra) {
+        cdr_str *ex = chunk_take(&k->mem, r->n_extra * sizeof *ex);
+        if (!ex)
+            return CDR_E_NOMEM;
+        for (uint32_t i = 0; i < r->n_extra; i++) {
+            ex[i] = r->extra[i];
+            if (keep(k, &ex[i]))
+                return CDR_E_NOMEM;
+        }
+        c->row.extra = ex;
+    }
+    return 0;
+}
+
+static void compactor_free(compactor *k)
+{
+    for (size_t i = 0; i < k->n_files; i++)
+        free(k->files[i].extra_names); /* (the strings are the segments') */
+    free(k->files);
+    free(k->rows);
+    chunks_free(&k->mem);
+}
+
+cdr_err cdr_state_compact(cdr_state *s, cdr_month month, const char *dir, int64_t run_id,
+                          cdr_state_compacted *out, char *err, size_t errlen)
+{
+    smonth *sm = month_get(s, month, 0);
+    compactor k;
+    st_gcur *cur = NULL;
+    st_segw *w = NULL;
+    st_part part;
+    st_enc enc;
+    int enc_ok = 0;
+    cdr_err e = CDR_OK;
+    memset(&k, 0, sizeof k);
+    memset(out, 0, sizeof *out);
+    st_part_init(&part);
+    part.block_size = ST_BLOCK_MAX;
+    if (!sm || sm->n_segs < 2)
+        return CDR_E_NOTFOUND; /* nothing to merge */
+    size_t ns = sm->n_segs;
+    /* the union of the segments' files, by database id */
+    k.map = calloc(ns, sizeof *k.map);
+    cur = calloc(ns, sizeof *cur);
+    if (!k.map || !cur) {
+        e = CDR_E_NOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < ns; i++) {
+        st_segr *g = sm->segs[i];
+        k.map[i] = calloc(g->n_files ? g->n_files : 1, sizeof **k.map);
+        if (!k.map[i]) {
+            e = CDR_E_NOMEM;
+            goto out;
+        }
+        for (size_t f = 0; f < g->n_files; f++) {
+            size_t j = 0;
+            while (j < k.n_files && !(k.files[j].db_id == g->files[f].db_id &&
+                                      !strcmp(k.files[j].name, g->files[f].name)))
+                j++;
+            if (j == k.n_files) {
+                st_file *nf = realloc(k.files, (k.n_files + 1) * sizeof *nf);
+                if (!nf) {
+                    e = CDR_E_NOMEM;
+                    goto out;
+                }
+                k.files = nf;
+                k.files[j] = g->files[f]; /* borrowed: the segments stay open */
+                k.files[j].extra_names = NULL;
+                if (g->files[f].n_extra) {
+                    k.files[j].extra_names = calloc(g->files[f].n_extra, sizeof(char *));
+                    if (!k.files[j].extra_names) {
+                        e = CDR_E_NOMEM;
+                        goto out;
+                    }
+                    memcpy(k.files[j].extra_names, g->files[f].extra_names,
+                           g->files[f].n_extra * sizeof(char *));
+                }
+                k.n_files++;
+            }
+            k.map[i][f] = (uint32_t)j;
+        }
+    }
+    char name[64], path[4200];
+    cdr_state_file_name(CDR_STATE_SEGMENT, month, run_id, name);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    if ((e = st_segw_create(path, month, k.files, k.n_files, &w, err, errlen)) != CDR_OK)
+        goto out;
+    if (st_enc_init(&enc, 3) != 0) {
+        e = CDR_E_NOMEM;
+        goto out;
+    }
+    enc_ok = 1;
+    for (size_t i = 0; i < ns; i++)
+        if ((e = st_gcur_seek(&cur[i], sm->segs[i], 0, NULL, 0)) != CDR_OK) {
+            set_err(err, errlen, "%s", cur[i].err);
+            goto out;
+        }
+    size_t cut = 0; /* rows since the part's last block */
+    for (;;) {
+        /* the smallest key among the cursors */
+        int best = -1;
+        for (size_t i = 0; i < ns; i++)
+            if (cur[i].have &&
+                (best < 0 || st_key_cmp(cur[i].cur.h, cur[i].cur.msisdn, cur[i].cur.msisdn_len,
+                                        cur[best].cur.h, cur[best].cur.msisdn,
+                                        cur[best].cur.msisdn_len) < 0))
+                best = (int)i;
+        if (best < 0)
+            break;
+        char m[CDR_NUMBER_MAX + 1];
+        size_t ml = cur[best].cur.msisdn_len;
+        uint64_t h = cur[best].cur.h;
+        memcpy(m, cur[best].cur.msisdn, ml);
+        m[ml] = '\0';
+        size_t from = 0;
+        k.n_rows = 0; /* (the part keeps copies of the rows; their bytes stay in mem) */
+        for (size_t i = 0; i < ns; i++) {
+            if (!cur[i].have || st_key_cmp(cur[i].cur.h, cur[i].cur.msisdn, cur[i].cur.msisdn_len,
+                                           h, m, ml) != 0)
+                continue;
+            cctx x = {&k, k.map[i], sm->segs[i]};
+            if ((e = st_gcur_rows(&cur[i], compact_row, &x)) != CDR_OK ||
+                (e = st_gcur_next(&cur[i])) != CDR_OK) {
+                if (cur[i].err[0])
+                    set_err(err, errlen, "%s", cur[i].err);
+                goto out;
+            }
+        }
+        size_t n = k.n_rows - from;
+        qsort(k.rows + from, n, sizeof *k.rows, crow_cmp);
+        if (st_part_group(&part, m, ml, n, &enc) != 0) {
+            e = CDR_E_NOMEM;
+            goto out;
+        }
+        for (size_t i = from; i < k.n_rows; i++) {
+            crow *c = &k.rows[i];
+            c->row.msisdn = (cdr_str){m, ml};
+            if (st_part_add(&part, &c->row, c->file,
+                            st_file_off_res(&k.files[c->file], c->row.line, c->row.offset),
+                            &enc) != 0) {
+                e = CDR_E_NOMEM;
+                goto out;
+            }
+        }
+        cut += n;
+        out->records += n;
+        out->submonths++;
+        if (part.n_recs == 0 || cut >= ST_BLOCK_MAX) {
+            /* the part cut its block (or will, with the next group): write it
+             * out and start the rows and strings afresh */
+            if (st_part_flush(&part, &enc) != 0 || (e = st_segw_append(w, &part)) != CDR_OK) {
+                e = e ? e : CDR_E_NOMEM;
+                goto out;
+            }
+            st_part_free(&part);
+            st_part_init(&part);
+            part.block_size = ST_BLOCK_MAX;
+            chunks_free(&k.mem);
+            cut = 0;
+        }
+    }
+    if (st_part_flush(&part, &enc) != 0 || (e = st_segw_append(w, &part)) != CDR_OK) {
+        e = e ? e : CDR_E_NOMEM;
+        goto out;
+    }
+    if ((e = st_segw_commit(w, err, errlen)) != CDR_OK)
+        goto out;
+    snprintf(out->name, sizeof out->name, "%s", name);
+    out->bytes = st_segw_bytes(w);
+    out->replaced = ns;
+out:
+    if (cur) {
+        for (size_t i = 0; i < ns; i++)
+            st_gcur_free(&cur[i]);
+        free(cur);
+    }
+    if (k.map) {
+        for (size_t i = 0; i < ns; i++)
+            free(k.map[i]);
+        free(k.map);
+    }
+    st_segw_free(w);
+    st_part_free(&part);
+    if (enc_ok)
+        st_enc_free(&enc);
+    compactor_free(&k);
+    return e;
+}
+
+size_t cdr_state_segment_names(const cdr_state *s, cdr_month m, char (*names)[64], size_t cap)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->n_months; i++) {
+        if (s->months[i].m != m)
+            continue;
+        for (size_t j = 0; j < s->months[i].n_segs && n < cap; j++) {
+            const char *p = strrchr(s->months[i].segs[j]->path, '/');
+            snprintf(names[n++], 64, "%s", p ? p + 1 : s->months[i].segs[j]->path);
+        }
+    }
+    return n;
 }

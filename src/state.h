@@ -65,7 +65,7 @@ typedef struct st_ckpt {
     /* (service, call_id) hashes of the partial records stored: a new part of
      * one of these calls re-rates the month from its records */
     uint32_t n_pkeys;
-    uint64_t *pkeys;        /* sorted; owned by whoever filled the entry */
+    uint32_t *pkeys;        /* sorted; owned by whoever filled the entry */
     uint32_t pkeys_cap;
     /* counts shown by a run */
     uint64_t n_findings;
@@ -73,11 +73,12 @@ typedef struct st_ckpt {
 
 void st_ckpt_clear(st_ckpt *c);  /* frees pkeys, zeroes */
 int st_ckpt_copy(st_ckpt *dst, const st_ckpt *src);
-int st_ckpt_has_pkey(const st_ckpt *c, uint64_t k);
-int st_ckpt_add_pkey(st_ckpt *c, uint64_t k);  /* keeps the set sorted; 0 / -1 nomem */
-/* Serialise one entry (appended to b) / read one back. */
-void st_ckpt_put(st_buf *b, const st_ckpt *c);
-int st_ckpt_get(st_rd *r, st_ckpt *c);      /* 0 ok, -1 damaged, -2 nomem */
+int st_ckpt_has_pkey(const st_ckpt *c, uint32_t k);
+int st_ckpt_add_pkey(st_ckpt *c, uint32_t k);  /* keeps the set sorted; 0 / -1 nomem */
+/* Serialise one entry (appended to b) / read one back; times are kept
+ * relative to `base`, the first second of the entry's month. */
+void st_ckpt_put(st_buf *b, const st_ckpt *c, int64_t base);
+int st_ckpt_get(st_rd *r, st_ckpt *c, int64_t base); /* 0 ok, -1 damaged, -2 nomem */
 
 /* ---- files: a segment's file table ------------------------------------- */
 
@@ -115,6 +116,7 @@ typedef struct st_part {
     size_t n_blocks, blocks_cap;
     st_buf groups;          /* group entries: msisdn length, msisdn, varint count */
     uint64_t n_groups, n_records;
+    size_t block_size;      /* records a block (0: ST_BLOCK_RECORDS) */
     /* the block being filled */
     st_rec *recs;
     cdr_row *rows;          /* copies of the views (the strings stay the caller's) */

@@ -192,13 +192,16 @@ enum {
 enum { S_RID = 0, S_PEER, S_CALL, S_REF, S_EXTRA0, S__COUNT = S_EXTRA0 + ST_EXTRA_COLS };
 /* Sub-columns of a set. */
 enum {
-    U_KIND = 0, /* 0 empty, 1 digits, 2 prefix+digits, 3 word, 4 raw */
-    U_NDIG,     /* digits written (leading zeros kept) */
+    U_KIND = 0, /* kind << 5 | digits written (leading zeros kept; 1..18 for kinds 1
+                 * and 2, else 0); kinds: 0 empty, 1 digits, 2 prefix+digits, 3 word,
+                 * 4 raw */
     U_L0,       /* value mod 10^8, 4 byte planes */
     U_L1,
     U_L2,
     U_L3,
-    U_HI,       /* value / 10^8, varint */
+    U_HI,       /* value / 10^8 when below 255 (the 3 leading digits of a mobile
+                 * number), else 255 and the value in U_HIX */
+    U_HIX,      /* value / 10^8, varint, when U_HI says 255 */
     U_DV,       /* delta sets: zigzag difference from the previous value of the group */
     U_ID,       /* word / prefix id in the block dictionary */
     U_RAW,      /* varint length + bytes */
@@ -410,7 +413,7 @@ static int put_string(st_buf *cols, dict *d, wcache *wc, int set, sprev *pv, con
     uint64_t v = 0;
     uint32_t id = 0;
     int kind = classify(p, n, &plen, &ndig, &v);
-    put8(&u[U_KIND], (unsigned)kind);
+    put8(&u[U_KIND], (unsigned)kind << 5 | (kind == 1 || kind == 2 ? ndig : 0));
     switch (kind) {
     case 0:
         return 0;
@@ -420,7 +423,6 @@ static int put_string(st_buf *cols, dict *d, wcache *wc, int set, sprev *pv, con
         putv(&u[U_ID], id);
         /* fall through */
     case 1:
-        put8(&u[U_NDIG], ndig);
         if (is_delta_set(set)) {
             uint64_t base = (pv->kind == kind && pv->pfx == id && pv->ndig == ndig) ? pv->v : 0;
             putv(&u[U_DV], st_zz((int64_t)(v - base)));
@@ -430,7 +432,10 @@ static int put_string(st_buf *cols, dict *d, wcache *wc, int set, sprev *pv, con
             pv->v = v;
         } else {
             put_planes(u, U_L0, (uint32_t)(v % 100000000u));
-            putv(&u[U_HI], v / 100000000u);
+            uint64_t hi = v / 100000000u;
+            put8(&u[U_HI], hi < 255 ? (unsigned)hi : 255);
+            if (hi >= 255)
+                putv(&u[U_HIX], hi);
         }
         return 0;
     case 3:
@@ -507,7 +512,7 @@ int st_block_encode(const st_rec *recs, size_t n, st_enc *x, st_buf *out)
     int rc = -1;
     memset(cols, 0, sizeof cols);
     memset(&d, 0, sizeof d);
-    if (n == 0 || n > ST_BLOCK_RECORDS)
+    if (n == 0 || n > ST_BLOCK_MAX)
         return -1;
     int64_t base = recs[0].row->start;
     for (size_t i = 1; i < n; i++)
@@ -677,7 +682,7 @@ static int open_columns(const unsigned char *p, size_t n, st_block *b, colv *cv,
     *nrec = st_rd_u32le(&r);
     *base = (int64_t)st_rd_u64le(&r);
     uint32_t present = st_rd_u32le(&r);
-    if (r.bad || *nrec == 0 || *nrec > ST_BLOCK_RECORDS || present > C__COUNT)
+    if (r.bad || *nrec == 0 || *nrec > ST_BLOCK_MAX || present > C__COUNT)
         return bad(err, errlen, "bad header");
     const unsigned char *dirp = st_rd_bytes(&r, (size_t)present * 10);
     if (!dirp)
@@ -839,13 +844,15 @@ static int get_string(colv *cv, const words *w, int set, sprev *pv, arena *a, si
                       size_t *len)
 {
     colv *u = &cv[C_STR_BASE + set * U__COUNT];
-    unsigned kind = st_rd_u8(&u[U_KIND].r);
+    unsigned kb = st_rd_u8(&u[U_KIND].r), kind = kb >> 5, nd = kb & 31;
     char tmp[PREFIX_MAX + DIGITS_MAX + 1];
     size_t n = 0;
     uint32_t id = 0;
     *len = 0;
     *off = a->n;
     if (u[U_KIND].r.bad)
+        return -1;
+    if ((kind == 1 || kind == 2) != (nd != 0))
         return -1;
     switch (kind) {
     case 0:
@@ -862,8 +869,7 @@ static int get_string(colv *cv, const words *w, int set, sprev *pv, arena *a, si
             memcpy(tmp, wp + 1, wp[0]);
             n = wp[0];
         }
-        unsigned nd = st_rd_u8(&u[U_NDIG].r);
-        if (u[U_NDIG].r.bad || nd < 1 || nd > DIGITS_MAX)
+        if (nd > DIGITS_MAX)
             return -1;
         uint64_t v;
         if (is_delta_set(set)) {
@@ -877,9 +883,12 @@ static int get_string(colv *cv, const words *w, int set, sprev *pv, arena *a, si
             pv->v = v;
         } else {
             uint32_t lo = get_planes(u, U_L0);
-            uint64_t hi = st_rd_varint(&u[U_HI].r);
-            if (u[U_L0].r.bad || u[U_L3].r.bad || u[U_HI].r.bad || lo >= 100000000u ||
-                hi >= P10[DIGITS_MAX - 8])
+            uint64_t hi = st_rd_u8(&u[U_HI].r);
+            int esc = hi == 255;
+            if (esc)
+                hi = st_rd_varint(&u[U_HIX].r);
+            if (u[U_L0].r.bad || u[U_L3].r.bad || u[U_HI].r.bad || u[U_HIX].r.bad ||
+                lo >= 100000000u || hi >= P10[DIGITS_MAX - 8] || (esc && hi < 255))
                 return -1;
             v = hi * 100000000u + lo;
         }

@@ -18,7 +18,8 @@
 
 #include "cdrecon/record.h"
 
-#define ST_BLOCK_RECORDS 4096
+#define ST_BLOCK_RECORDS 4096 /* a night's segment; a compacted one: more */
+#define ST_BLOCK_MAX 16384
 #define ST_EXTRA_COLS 16   /* extras beyond the 15th share the last column set */
 
 /* A growable byte buffer. */
@@ -71,7 +72,7 @@ typedef struct st_enc {
 int st_enc_init(st_enc *x, int level); /* 0, or -1 out of memory */
 void st_enc_free(st_enc *x);
 
-/* Encode n (1..ST_BLOCK_RECORDS) records as one block appended to out.
+/* Encode n (1..ST_BLOCK_MAX) records as one block appended to out.
  * Returns 0, or -1 when memory ran out or a record cannot be encoded (start
  * times out of order within a group, a line number above 2^32). */
 int st_block_encode(const st_rec *recs, size_t n, st_enc *x, st_buf *out);

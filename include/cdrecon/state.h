@@ -77,6 +77,22 @@ cdr_err cdr_state_manifest_read(const char *dir, cdr_state_manifest *m, char *er
                                 size_t errlen);
 void cdr_state_manifest_free(cdr_state_manifest *m);
 
+/* Compaction: the segments of month m merged into one (each subscriber-
+ * month's records together, in larger blocks), written to dir as run_id's
+ * segment and committed; the records, the checkpoints and every result stay
+ * as they are. The caller then makes it live in place of the old segments
+ * (cdr_state_segment_names). CDR_E_NOTFOUND when the month has fewer than
+ * two segments. */
+typedef struct cdr_state_compacted {
+    char name[64];
+    uint64_t records, submonths, bytes;
+    size_t replaced;       /* segments merged */
+} cdr_state_compacted;
+cdr_err cdr_state_compact(cdr_state *s, cdr_month m, const char *dir, int64_t run_id,
+                          cdr_state_compacted *out, char *err, size_t errlen);
+/* The names of month m's live segments (at most cap). */
+size_t cdr_state_segment_names(const cdr_state *s, cdr_month m, char (*names)[64], size_t cap);
+
 /* Remove from dir every state file (ours by name, or NAME.tmp) that is not
  * in live: the files of killed or failed runs. *removed counts them. */
 cdr_err cdr_state_collect_garbage(const char *dir, const char *const *live, size_t n,

@@ -15,6 +15,7 @@ int cmd_rate(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_investigate(int argc, char **argv);
 int cmd_evidence(int argc, char **argv);
+int cmd_compact(int argc, char **argv);
 
 /* "cdrecon: <cmd>: message\n" on stderr. */
 void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

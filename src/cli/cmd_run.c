@@ -655,7 +655,7 @@ static cdr_err rate_loop(run_ctx *c, cdr_engine *eng, const cdr_engine_sink *sin
 /* ---- the summary ---- */
 
 static void print_summary(run_ctx *c, int64_t run_id, const cdr_engine_totals *tot,
-                          const char *months, double secs)
+                          const char *months, const double *ph)
 {
     run_opts *o = c->o;
     uint64_t rd = 0, acc = 0, rej = 0, blank = 0, nread = 0, nskip = 0, nref = 0, nfail = 0;
@@ -700,7 +700,9 @@ static void print_summary(run_ctx *c, int64_t run_id, const cdr_engine_totals *t
            (unsigned long long)tot->candidates_withdrawn);
     printf("outputs     the current state of the months above: findings.csv, candidates.csv,\n"
            "            unrated.csv; this run's changes.csv and rejects.csv\n");
-    printf("time        %.2f s%s\n", secs, tot->spilled ? " (spilled to disk)" : "");
+    printf("time        %.2f s: reading %.2f s, rating %.2f s, outputs %.2f s, commit %.2f s%s\n",
+           ph[4] - ph[0], ph[1] - ph[0], ph[2] - ph[1], ph[3] - ph[2], ph[4] - ph[3],
+           tot->spilled ? " (spilled to disk)" : "");
 }
 
 /* An error while the tariff may still be loading: a bad tariff is said
@@ -756,7 +758,7 @@ int cmd_run(int argc, char **argv)
     cdr_csvw *ws[OUT__COUNT] = {NULL};
     char *cmdline = NULL;
     char sdir[PATH_MAX], err[1024];
-    double t0 = now_s();
+    double ph[5] = {now_s(), 0, 0, 0, 0}; /* start, read, rated, outputs, committed */
     int run_open = 0, outputs_placed = 0, state_written = 0;
     cdr_month *months = NULL;
 
@@ -854,6 +856,7 @@ int cmd_run(int argc, char **argv)
     in.user = &c;
     in.tariff = &bgt;
     cdr_err file_rc = o.nfiles ? cli_ingest_files(&in, o.files, o.nfiles) : CDR_OK;
+    ph[1] = now_s();
     if (!(t = cli_bgtariff_take(&bgt))) { /* a bad tariff is said first */
         rc = bgt.rc;
         goto out;
@@ -910,6 +913,7 @@ int cmd_run(int argc, char **argv)
     state_written = 1; /* (from here a failure removes what the engine wrote) */
     if ((rc = rate_all(&c, eng, &sink, &tot, &refused)) != CDR_OK)
         goto out;
+    ph[2] = now_s();
 
     /* the state's new files into the database, the replaced ones out */
     const cdr_engine_state_file *wr, *rp;
@@ -936,6 +940,7 @@ int cmd_run(int argc, char **argv)
         goto out;
     }
 
+    ph[3] = now_s();
     /* Outputs first (renamed into place), the database commit last: a run
      * killed before the commit is redone whole by the next run (its state
      * files are garbage then, removed by that run). */
@@ -966,8 +971,9 @@ int cmd_run(int argc, char **argv)
         snprintf(p, sizeof p, "%s/%s", sdir, rp[i].name);
         unlink(p);
     }
+    ph[4] = now_s();
     if (!o.quiet)
-        print_summary(&c, run_id, &tot, mtext, now_s() - t0);
+        print_summary(&c, run_id, &tot, mtext, ph);
     rc = status;
 out:
     if (outputs_placed) {

@@ -20,6 +20,7 @@ static const struct command {
     {"run", cmd_run, "nightly job: re-rate, compare, write findings and refund candidates"},
     {"investigate", cmd_investigate, "one number's month as a statement"},
     {"evidence", cmd_evidence, "evidence pack for a complaint reply"},
+    {"compact", cmd_compact, "merge a month's nightly segments of the month state into one"},
     {"version", cmd_version, "print the version"},
     {"help", cmd_help, "list commands, or help for one: cdrecon help COMMAND"},
 };

@@ -1,0 +1,174 @@
+/* cdrecon compact — merge a month's segments into one (docs/state.md). */
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cdrecon/db.h"
+#include "cdrecon/state.h"
+#include "cdrecon/version.h"
+#include "ingest.h"
+
+static const char *usage_text =
+    "usage: cdrecon compact --db FILE [--month YYYY-MM] [--quiet]\n"
+    "Merge each month's segments of the month state (one a night) into one: every\n"
+    "subscriber-month's records together, in larger blocks. The records, the\n"
+    "checkpoints and every result stay as they are; the state gets smaller and\n"
+    "re-rating a subscriber-month whole reads one group instead of one a night.\n"
+    "Run it when the nights are few (weekly, and when a month closes).\n"
+    "  --db FILE          the database of `cdrecon run` (its state beside it)\n"
+    "  --month YYYY-MM    this month only (default: every month with 2+ segments)\n"
+    "  --quiet            print nothing but errors\n";
+
+int cmd_compact(int argc, char **argv)
+{
+    const char *db_path = NULL, *v;
+    cdr_month month = -1;
+    int quiet = 0, rc = CDR_OK, run_open = 0;
+    cdr_db *db = NULL;
+    cdr_state *st = NULL;
+    char **live = NULL, err[1024], dir[PATH_MAX];
+    size_t n_live = 0, n_names = 0;
+    char (*names)[64] = NULL;
+    int found = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            fputs(usage_text, stdout);
+            return CDR_OK;
+        } else if ((v = cli_optval(argc, argv, &i, "--db"))) {
+            db_path = v;
+        } else if ((v = cli_optval(argc, argv, &i, "--month"))) {
+            if (cdr_month_parse(v, strlen(v), &month) != CDR_OK)
+                return cli_fail(CDR_E_USAGE, "bad --month '%s' (want YYYY-MM)", v);
+        } else if (!strcmp(argv[i], "--quiet") || !strcmp(argv[i], "-q")) {
+            quiet = 1;
+        } else {
+            return cli_fail(CDR_E_USAGE, "unknown argument %s", argv[i]);
+        }
+    }
+    if (!db_path) {
+        fputs(usage_text, stderr);
+        return CDR_E_USAGE;
+    }
+    if (access(db_path, F_OK) != 0)
+        return cli_fail(CDR_E_IO, "no database %s", db_path);
+    if ((rc = cdr_db_open(db_path, &db, err, sizeof err)) != CDR_OK)
+        return cli_fail(rc, "cannot open database %s: %s", db_path, err);
+    cdr_db_run_info info = {0, CDRECON_VERSION, "cdrecon compact", NULL, "compact"};
+    int64_t run_id = 0;
+    if ((rc = cdr_db_meta_get(db, "state_dir", dir, sizeof dir, &found)) != CDR_OK ||
+        (rc = cdr_db_begin_run(db, &info, &run_id)) != CDR_OK) {
+        cli_fail(rc, "database: %s", cdr_db_message(db));
+        goto out;
+    }
+    run_open = 1;
+    if (!found) {
+        rc = cli_fail(CDR_E_NOTFOUND, "database %s has no month state", db_path);
+        goto out;
+    }
+    uint64_t removed = 0;
+    if ((rc = cdr_db_state_list(db, &live, &n_live)) != CDR_OK ||
+        (rc = cdr_state_collect_garbage(dir, (const char *const *)live, n_live, &removed, err,
+                                        sizeof err)) != CDR_OK ||
+        (rc = cdr_state_open(dir, (const char *const *)live, n_live, &st, err, sizeof err)) !=
+            CDR_OK) {
+        cli_fail(rc, "month state %s: %s", dir, err[0] ? err : cdr_db_message(db));
+        goto out;
+    }
+    names = calloc(n_live + 1, sizeof *names);
+    if (!names) {
+        rc = CDR_E_NOMEM;
+        goto out;
+    }
+    size_t nm = 0;
+    const cdr_month *ms = cdr_state_months(st, &nm);
+    uint64_t merged = 0, before = 0, after = 0;
+    for (size_t i = 0; i < nm; i++) {
+        if (month >= 0 && ms[i] != month)
+            continue;
+        size_t k = cdr_state_segment_names(st, ms[i], names + n_names, n_live - n_names);
+        cdr_state_compacted c;
+        rc = cdr_state_compact(st, ms[i], dir, run_id, &c, err, sizeof err);
+        if (rc == CDR_E_NOTFOUND) {
+            rc = CDR_OK;
+            continue;
+        }
+        if (rc != CDR_OK) {
+            cli_fail(rc, "compacting: %s", err);
+            goto out;
+        }
+        n_names += k;
+        for (size_t j = n_names - k; j < n_names; j++) {
+            char p[PATH_MAX + 80];
+            snprintf(p, sizeof p, "%s/%s", dir, names[j]);
+            FILE *f = fopen(p, "rb");
+            if (f) {
+                fseek(f, 0, SEEK_END);
+                before += (uint64_t)ftell(f);
+                fclose(f);
+            }
+            if ((rc = cdr_db_state_drop(db, names[j])) != CDR_OK)
+                break;
+        }
+        if (rc == CDR_OK)
+            rc = cdr_db_state_add(db, c.name, ms[i], "segment", c.records, c.bytes);
+        if (rc != CDR_OK) {
+            cli_fail(rc, "database: %s", cdr_db_message(db));
+            goto out;
+        }
+        after += c.bytes;
+        merged++;
+        if (!quiet) {
+            char mo[8];
+            cdr_month_format(ms[i], mo);
+            printf("%s: %zu segments, %llu records of %llu subscriber-months -> %s\n", mo,
+                   c.replaced, (unsigned long long)c.records, (unsigned long long)c.submonths,
+                   c.name);
+        }
+    }
+    cdr_db_run_end end = {CDR_OK, 0, 0, 0, "", 0, 0};
+    if ((rc = cdr_db_commit_run(db, &end)) != CDR_OK) {
+        cli_fail(rc, "database commit failed: %s", cdr_db_message(db));
+        goto out;
+    }
+    run_open = 0;
+    for (size_t j = 0; j < n_names; j++) {
+        char p[PATH_MAX + 80];
+        snprintf(p, sizeof p, "%s/%s", dir, names[j]);
+        unlink(p);
+    }
+    /* the manifest: what the database says now */
+    {
+        cdr_state_manifest m;
+        memset(&m, 0, sizeof m);
+        if (cdr_db_state_list(db, &m.live, &m.n_live) == CDR_OK &&
+            (m.db_path = realpath(db_path, NULL)) != NULL) {
+            /* tariffs are kept from the manifest the last run wrote */
+            cdr_state_manifest old;
+            if (cdr_state_manifest_read(dir, &old, err, sizeof err) == CDR_OK) {
+                m.tariffs = old.tariffs;
+                m.n_tariffs = old.n_tariffs;
+                old.tariffs = NULL;
+                old.n_tariffs = 0;
+                cdr_state_manifest_free(&old);
+            }
+            if (cdr_state_manifest_write(dir, &m, err, sizeof err) != CDR_OK)
+                cli_err("month state manifest: %s (the next run writes it again)", err);
+        }
+        cdr_state_manifest_free(&m);
+    }
+    if (!quiet)
+        printf("compact: %llu month(s): %llu bytes of segments -> %llu\n",
+               (unsigned long long)merged, (unsigned long long)before,
+               (unsigned long long)after);
+out:
+    if (run_open) {
+        cdr_db_rollback_run(db);
+        /* the new segments are not live: the next run removes them */
+    }
+    cdr_state_close(st);
+    cdr_db_free_names(live, n_live);
+    free(names);
+    cdr_db_close(db);
+    return rc;
+}
