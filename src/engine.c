@@ -1479,7 +1479,7 @@ int cdr_special_customer(const cdr_prior_refund *r, size_t n, cdr_month m)
         if (rm > m || rm < m - 3)
             continue;
         count[m - rm]++;
-        sum += r[i].amount;
+        sum = cdr_money_total_add(sum, r[i].amount);
     }
     for (int k = 0; k < 4; k++)
         if (count[k] >= 3)
@@ -1551,6 +1551,19 @@ static cdr_err process_month(ctx *c, work *w, size_t n, cdr_month month)
     const cdr_tariff *t = e->t;
     cdr_err err;
 
+    /* Limits (docs/rating.md "Limits and sums"): a subscriber-month whose
+     * billed amounts add up to more than CDR_MONEY_MAX is not rated at all;
+     * so no sum of its billed amounts below (merged parts, overcharge,
+     * refund = 2 x overcharge) can leave 64 bits. */
+    const char *month_unrated = NULL;
+    cdr_money billed_sum = 0, rebuilt_sum = 0;
+    for (size_t i = 0; i < n && !month_unrated; i++) {
+        cdr_money v = w[i].b->billed; /* (the reader gives 0..CDR_MONEY_MAX) */
+        if (v < 0 || v > CDR_MONEY_MAX || (billed_sum += v) > CDR_MONEY_MAX)
+            month_unrated = "the billed amounts of this subscriber-month add up to more than "
+                            "1000000000000 yuan: out of range, not rated";
+    }
+
     /* Partial groups: key (service, call_id). First part = earliest. */
     if ((err = htab_reset(&c->group, n)) != CDR_OK)
         return err;
@@ -1562,7 +1575,7 @@ static cdr_err process_month(ctx *c, work *w, size_t n, cdr_month month)
         w[i].g_sep_billable_usage = -1;
         w[i].next_part = -1;
         w[i].last_part = (int32_t)i;
-        if (w[i].status != CDR_RS_RATED || !is_partial(w[i].b))
+        if (w[i].status != CDR_RS_RATED || !is_partial(w[i].b) || month_unrated)
             continue;
         const blob *b = w[i].b;
         uint64_t h = cdr_hash_bytes(b_call(b), b->l_call, b->service + 7);
@@ -1582,7 +1595,8 @@ static cdr_err process_month(ctx *c, work *w, size_t n, cdr_month month)
             w[i].group_first = f;
             w[i].status = CDR_RS_PARTIAL_REST;
             w[f].status = CDR_RS_PARTIAL_FIRST;
-            w[f].g_usage += b->amount;
+            if (__builtin_add_overflow(w[f].g_usage, b->amount, &w[f].g_usage))
+                w[f].g_usage = INT64_MAX; /* above every usage limit: unrated */
             w[f].g_billed += b->billed;
             w[f].g_parts++;
             w[w[f].last_part].next_part = (int32_t)i;
@@ -1630,7 +1644,10 @@ static cdr_err process_month(ctx *c, work *w, size_t n, cdr_month month)
         cdr_rate_out *ro = &r.rating;
         int rated = 0;
 
-        if (wi->status == CDR_RS_DUPLICATE) {
+        if (month_unrated) {
+            wi->status = CDR_RS_UNRATED;
+            r.unrated = month_unrated;
+        } else if (wi->status == CDR_RS_DUPLICATE) {
             const blob *o = c->w[wi->dup_of].b;
             r.dup_of = (cdr_str){b_rid(o), o->l_rid};
         } else if (wi->status == CDR_RS_PARTIAL_REST) {
@@ -1688,15 +1705,18 @@ static cdr_err process_month(ctx *c, work *w, size_t n, cdr_month month)
                     in.pool_avail = *left;
                 }
             }
-            if ((err = cdr_rate_usage(&in, ro)) != CDR_OK) {
-                snprintf(e->err, sizeof e->err, "arithmetic out of range rating record %.*s",
-                         (int)b->l_rid, b_rid(b));
-                return err;
-            }
+            /* out of range: unrated with the reason; the night goes on */
+            if (cdr_rate_usage(&in, ro) != CDR_OK)
+                ro->unrated = "arithmetic out of range: the charge cannot be computed "
+                              "(usage x price above 1000000000000 yuan)";
+            else if (!ro->unrated && ro->charge > CDR_MONEY_MAX - rebuilt_sum)
+                ro->unrated = "the rebuilt charges of this subscriber-month would add up to "
+                              "more than 1000000000000 yuan: out of range, not rated";
             if (ro->unrated) {
                 wi->status = CDR_RS_UNRATED;
                 r.unrated = ro->unrated;
             } else {
+                rebuilt_sum += ro->charge;
                 if (left) {
                     *left -= ro->covered;
                     r.pool_after = *left;
@@ -1706,7 +1726,10 @@ static cdr_err process_month(ctx *c, work *w, size_t n, cdr_month month)
                     /* per-part rounding, for the partial_rounding diagnosis */
                     int64_t sep = 0;
                     for (int32_t j = (int32_t)i; j >= 0; j = w[j].next_part)
-                        sep += cdr_rate_billable(in.service, w[j].b->amount, ro->rate->increment);
+                        if (__builtin_add_overflow(sep, cdr_rate_billable(in.service, w[j].b->amount,
+                                                                          ro->rate->increment),
+                                                   &sep))
+                            sep = INT64_MAX; /* no charge reproduces it */
                     wi->g_sep_billable_usage = sep;
                     r.n_parts = wi->g_parts;
                     r.cmp_billed = wi->g_billed;
@@ -1776,14 +1799,16 @@ static cdr_err process_month(ctx *c, work *w, size_t n, cdr_month month)
             c->tot->by_category[cat]++;
             if (cat < CDR_CAT__OVERCHARGE_COUNT && diff > e->o.tolerance) {
                 /* a duplicate billed 0 is a finding, but no overcharge */
-                c->tot->amount_by_category[cat] += diff;
+                c->tot->amount_by_category[cat] =
+                    cdr_money_total_add(c->tot->amount_by_category[cat], diff);
                 over += diff;
                 cand_records++;
                 cats |= 1u << cat;
                 has_candidate = 1;
             } else if (cat == CDR_CAT_LEAKAGE) {
-                c->tot->amount_by_category[cat] += -diff;
-                c->tot->leakage += -diff;
+                c->tot->amount_by_category[cat] =
+                    cdr_money_total_add(c->tot->amount_by_category[cat], -diff);
+                c->tot->leakage = cdr_money_total_add(c->tot->leakage, -diff);
                 c->tot->leakage_records++;
             }
             cflags |= flags;
@@ -1802,8 +1827,8 @@ static cdr_err process_month(ctx *c, work *w, size_t n, cdr_month month)
         cdr_candidate cd;
         make_candidate(c, w[0].b, month, sub, cand_records, over, cats, cflags, &cd);
         c->tot->candidates++;
-        c->tot->overcharge += cd.overcharge;
-        c->tot->refund += cd.refund;
+        c->tot->overcharge = cdr_money_total_add(c->tot->overcharge, cd.overcharge);
+        c->tot->refund = cdr_money_total_add(c->tot->refund, cd.refund);
         if ((err = emit_candidate(c, &cd)) != CDR_OK)
             return err;
     }
@@ -2319,12 +2344,13 @@ static void add_totals(cdr_engine_totals *t, const cdr_engine_totals *a)
     t->findings += a->findings;
     for (int i = 0; i < CDR_CAT__COUNT; i++) {
         t->by_category[i] += a->by_category[i];
-        t->amount_by_category[i] += a->amount_by_category[i];
+        t->amount_by_category[i] =
+            cdr_money_total_add(t->amount_by_category[i], a->amount_by_category[i]);
     }
     t->candidates += a->candidates;
-    t->overcharge += a->overcharge;
-    t->refund += a->refund;
-    t->leakage += a->leakage;
+    t->overcharge = cdr_money_total_add(t->overcharge, a->overcharge);
+    t->refund = cdr_money_total_add(t->refund, a->refund);
+    t->leakage = cdr_money_total_add(t->leakage, a->leakage);
     t->leakage_records += a->leakage_records;
 }
 

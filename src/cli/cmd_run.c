@@ -198,7 +198,7 @@ static int on_candidate(const cdr_candidate *cd, void *user)
 
 static void yuan(char *buf, cdr_money v)
 {
-    cdr_money_format(v, 2, buf);
+    cdr_money_format_total(v, 2, buf);
 }
 
 static cdr_err make_dir(const char *path)
