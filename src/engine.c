@@ -933,6 +933,7 @@ typedef struct work {
     int64_t g_usage;      /* first part: merged usage */
     cdr_money g_billed;   /* first part: sum of parts' billed */
     int64_t g_sep_billable_usage; /* first part: sum of per-part usage rounded separately (voice s / data KB) */
+    int64_t g_sep_whole_usage; /* the same, each part rounded up to a whole minute / MB */
     uint32_t g_parts;
     int32_t next_part;    /* chain of a group's parts, -1 at the end */
     int32_t last_part;    /* first part: the chain's tail */
@@ -1162,6 +1163,8 @@ static cdr_category diagnose(ctx *c, const work *w, const cdr_rate_in *in,
         return CDR_CAT_ZERO_DURATION;
     }
     if (w->status == CDR_RS_PARTIAL_FIRST && w->g_parts >= 2 && ro->rate) {
+        /* probes (docs/rating.md): each part rounded up alone to the rate's
+         * increment, then to a whole minute (voice) / MB (data) */
         int64_t sep = w->g_sep_billable_usage;
         cdr_money v = alt_charge(in, tw_billable, sep, &ok);
         if (ok && v == billed) {
@@ -1169,6 +1172,17 @@ static cdr_category diagnose(ctx *c, const work *w, const cdr_rate_in *in,
                      "(%lld billable units instead of %lld merged): billed %s, should be %s",
                      w->g_parts, b->service == CDR_SVC_VOICE ? "call" : "session",
                      (long long)sep, (long long)ro->billable, m1, m2);
+            return CDR_CAT_PARTIAL_ROUNDING;
+        }
+        int64_t whole = w->g_sep_whole_usage;
+        v = whole != sep ? alt_charge(in, tw_billable, whole, &ok) : -1;
+        if (whole != sep && ok && v == billed) {
+            int voice = b->service == CDR_SVC_VOICE;
+            snprintf(x, xn, "%u partial records of one %s each rounded up to a whole %s "
+                     "(%lld billable %s instead of %lld merged): billed %s, should be %s",
+                     w->g_parts, voice ? "call" : "session", voice ? "minute" : "MB",
+                     (long long)whole, voice ? "seconds" : "KB", (long long)ro->billable, m1,
+                     m2);
             return CDR_CAT_PARTIAL_ROUNDING;
         }
     }
@@ -1573,6 +1587,7 @@ static cdr_err process_month(ctx *c, work *w, size_t n, cdr_month month)
         w[i].g_billed = w[i].b->billed;
         w[i].g_parts = 1;
         w[i].g_sep_billable_usage = -1;
+        w[i].g_sep_whole_usage = -1;
         w[i].next_part = -1;
         w[i].last_part = (int32_t)i;
         if (w[i].status != CDR_RS_RATED || !is_partial(w[i].b) || month_unrated)
@@ -1723,14 +1738,23 @@ static cdr_err process_month(ctx *c, work *w, size_t n, cdr_month month)
                 }
                 r.rebuilt = ro->charge;
                 if (wi->status == CDR_RS_PARTIAL_FIRST) {
-                    /* per-part rounding, for the partial_rounding diagnosis */
-                    int64_t sep = 0;
-                    for (int32_t j = (int32_t)i; j >= 0; j = w[j].next_part)
-                        if (__builtin_add_overflow(sep, cdr_rate_billable(in.service, w[j].b->amount,
-                                                                          ro->rate->increment),
-                                                   &sep))
+                    /* per-part rounding, for the partial_rounding diagnosis:
+                     * to the increment, and to a whole minute / MB */
+                    int64_t sep = 0, whole = 0;
+                    for (int32_t j = (int32_t)i; j >= 0; j = w[j].next_part) {
+                        int64_t a = w[j].b->amount;
+                        if (__builtin_add_overflow(
+                                sep, cdr_rate_billable(in.service, a, ro->rate->increment), &sep))
                             sep = INT64_MAX; /* no charge reproduces it */
+                        if (__builtin_add_overflow(
+                                whole,
+                                cdr_rate_billable(in.service, a,
+                                                  in.service == CDR_SVC_VOICE ? 60 : 1024),
+                                &whole))
+                            whole = INT64_MAX;
+                    }
                     wi->g_sep_billable_usage = sep;
+                    wi->g_sep_whole_usage = whole;
                     r.n_parts = wi->g_parts;
                     r.cmp_billed = wi->g_billed;
                 }

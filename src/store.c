@@ -510,7 +510,10 @@ static int enc_rec(buf *b, codec *k, const cdr_stmt_rec *r, const cdr_str *s,
     put_sv(b, wsub(r->covered, r->billable));
     put_money(b, r->billed);
     put_money(b, r->rebuilt);
-    put_sv(b, wsub(r->difference, r->has_rebuilt ? wsub(r->billed, r->rebuilt) : 0));
+    /* (a later partial part's difference is 0, like a record without rebuilt) */
+    put_sv(b, wsub(r->difference, r->has_rebuilt && r->status != CDR_RS_PARTIAL_REST
+                                      ? wsub(r->billed, r->rebuilt)
+                                      : 0));
     enc_id(b, k, I_DUP_OF, s[F_DUP_OF]);
     put_uv(b, r->parts);
     enc_id(b, k, I_CALL_ID, s[F_CALL_ID]);
@@ -790,7 +793,9 @@ static void dec_rec(cur *c, const uint8_t *base, codec *k, cdr_stmt_rec *r, buf 
     r->covered = wadd(r->billable, get_sv(c));
     r->billed = get_money(c);
     r->rebuilt = get_money(c);
-    r->difference = wadd(get_sv(c), r->has_rebuilt ? wsub(r->billed, r->rebuilt) : 0);
+    r->difference = wadd(get_sv(c), r->has_rebuilt && r->status != CDR_RS_PARTIAL_REST
+                                        ? wsub(r->billed, r->rebuilt)
+                                        : 0);
     at[S_DUP] = dec_id(c, base, k, I_DUP_OF, sb);
     uint64_t u = get_uv(c);
     if (u > UINT32_MAX)
