@@ -3,7 +3,8 @@
  * paths. The first input byte chooses the options (plain or gzip-compressed
  * here first, .gz name, threads, libcsv-only, tiny buffers and limits); the
  * rest is the file. Invariants: read = accepted + rejected; every accepted
- * row has valid views and values in range; every reject has a reason.
+ * row has valid views and values in range (usage within the limits that
+ * rating computes); every reject has a reason.
  */
 #include <zlib.h>
 
@@ -24,12 +25,13 @@ static int on_row(const cdr_row *r, void *user)
     FZ_CHECK(r->service >= CDR_SVC_VOICE && r->service <= CDR_SVC_VAS);
     FZ_CHECK(r->billed >= 0 && r->billed <= CDR_MONEY_MAX);
     FZ_CHECK(r->line >= 2);
+    /* the limits rating computes (common.h, docs/rating.md "Limits and sums") */
     if (r->service == CDR_SVC_VOICE)
-        FZ_CHECK(r->duration_s >= 0);
+        FZ_CHECK(r->duration_s >= 0 && r->duration_s <= CDR_DURATION_MAX);
     if (r->service == CDR_SVC_DATA)
-        FZ_CHECK(r->bytes >= 0);
+        FZ_CHECK(r->bytes >= 0 && r->bytes <= CDR_BYTES_MAX);
     if (r->service == CDR_SVC_SMS)
-        FZ_CHECK(r->sms_chars >= 0);
+        FZ_CHECK(r->sms_chars >= 0 && r->sms_chars <= CDR_SMS_CHARS_MAX);
     /* touch every byte of every view (ASan/valgrind catch stale views) */
     volatile unsigned x = 0;
     const cdr_str *v[] = {&r->record_id, &r->msisdn, &r->peer, &r->call_id, &r->sms_ref, &r->raw};

@@ -2,13 +2,16 @@
  * Fuzz target: the tariff directory loader and validator. The input is the
  * nine tables one after the other, separated by lines "@@" (an empty part
  * means the file is absent; plans.csv first, as in cdr_table). A loaded
- * tariff must answer look-ups without crashing; a refused one must say
- * "FILE:LINE: reason".
+ * tariff must answer look-ups without crashing, and rate the largest usage
+ * the reader accepts with every rate row (start rule, discount applied)
+ * within CDR_MONEY_MAX (the loader's limits, docs/tariff.md "Limits"); a
+ * refused one must say "FILE:LINE: reason".
  */
 #include <sys/stat.h>
 
 #include "fuzz_util.h"
 
+#include "cdrecon/rate.h"
 #include "cdrecon/tariff.h"
 
 static const char *names[CDR_T__COUNT] = {
@@ -60,6 +63,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                                              strlen(peer), band);
                     FZ_CHECK(!r || (r->plan == (int32_t)p && r->service == (cdr_service)s));
                 }
+        }
+        for (size_t i = 0; i < tf->n_rates && i < 64; i++) {
+            const cdr_rate *r = &tf->rates[i];
+            const cdr_plan *pl = &tf->plans[r->plan];
+            cdr_rate_in in;
+            cdr_rate_out o;
+            cdr_rate_in_init(&in);
+            in.tariff = tf;
+            in.plan = r->plan;
+            in.service = r->service;
+            in.direction = r->direction;
+            in.peer = (cdr_str){r->prefix, strlen(r->prefix)};
+            in.start = at;
+            in.usage = r->service == CDR_SVC_VOICE  ? CDR_DURATION_MAX
+                       : r->service == CDR_SVC_DATA ? CDR_BYTES_MAX
+                       : r->service == CDR_SVC_SMS
+                           ? cdr_sms_segments(CDR_SMS_CHARS_MAX, pl->sms_single_chars,
+                                              pl->sms_part_chars)
+                           : 1;
+            in.rate_hint = r;
+            in.band_hint = r->band;
+            in.force_start_rule = 1;
+            in.no_bundle = 1;
+            FZ_CHECK(cdr_rate_usage(&in, &o) == CDR_OK);
+            FZ_CHECK(!o.unrated && o.charge >= 0 && o.charge <= CDR_MONEY_MAX);
         }
         for (size_t i = 0; i < tf->n_subscribers && i < 16; i++) {
             const cdr_subscriber *sb = &tf->subscribers[i];

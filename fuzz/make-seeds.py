@@ -50,6 +50,33 @@ for sel in (0, 1, 2, 4):
     put("fuzz_run", "a-%d" % sel, bytes([sel]) + a)
 put("fuzz_run", "c-0", bytes([0]) + b)
 put("fuzz_run", "bad-1", bytes([1]) + bad)
+# the limits (issue 14; docs/rating.md "Limits and sums"): usage and amounts at
+# and beyond them, partial calls summed past them, against both tariffs (bit
+# 16: fuzz/tariff-limits, every price at the largest check-tariff accepts)
+H = b"record_id,msisdn,service,direction,peer,start_time,duration_s,sms_chars,bytes,billed,call_id,partial_seq,sms_ref,sms_part,sms_parts\n"
+lim = H + b"".join([l + b"\n" for l in [
+    b"v1,13800000001,voice,mo,13900000000,2026-10-01 22:59:50,1000000000,,,999999999999.999999,,,,,",
+    b"v2,13800000001,voice,mo,0044123,2026-10-02 10:00:00,1000000000,,,0,,,,,",
+    b"v3,13800000001,voice,mo,13900000000,2026-10-03 10:00:00,1000000001,,,1,,,,,",
+    b"v4,13800000001,voice,mt,13900000000,2026-10-03 11:00:00,100000000000000,,,1,,,,,",
+    b"p1,13800000001,voice,mo,13900000000,2026-10-04 10:00:00,999999999,,,500000000000,c1,1,,,",
+    b"p2,13800000001,voice,mo,13900000000,2026-10-04 10:00:01,999999999,,,500000000000,c1,2,,,",
+    b"s1,13800000001,sms,mo,13900000000,2026-10-05 10:00:00,,1000000000,,999999999999.999999,,,,,",
+    b"s2,13800000002,sms,mo,13900000000,2026-10-05 10:00:00,,1000000000,,0,,,r1,1,3",
+    b"d1,13800000001,data,mo,cmnet,2026-10-06 10:00:00,,,1000000000000000,1,d,1,,,",
+    b"d2,13800000001,data,mo,cmnet,2026-10-06 10:00:00,,,1000000000000000,1,d,2,,,",
+    b"d3,13800000002,data,mo,cmwap,2026-10-06 10:00:00,,,1000000000000000,999999999999.999999,,,,,",
+    b"x1,13800000001,vas,mo,SP1,2026-10-07 10:00:00,,,,999999999999.999999,,,,,",
+    b"x2,13800000002,vas,mo,SP9,2026-10-07 10:00:00,,,,999999999999.999999,,,,,",
+    b"m1,13800000003,voice,mo,13900000000,2026-10-15 23:59:59,1000000000,,,0,,,,,",
+    b"m2,13800000003,voice,mo,13900000000,2026-10-16 00:00:00,1000000000,,,0,,,,,",
+    b"m3,13800000002,voice,mo,13900000000,2026-10-08 10:00:00,1000000000,,,999999999999.999999,,,,,",
+    b"m4,13800000002,voice,mo,13900000001,2026-10-09 10:00:00,1000000000,,,999999999999.999999,,,,,",
+]])
+for sel in (0, 16, 17, 18, 20, 24):
+    put("fuzz_run", "limits-%d" % sel, bytes([sel]) + lim)
+put("fuzz_reader", "limits-0", bytes([0]) + lim)
+put("fuzz_reader", "limits-8", bytes([8]) + lim)
 
 tables = ["plans.csv", "bands.csv", "rates.csv", "bundles.csv", "discounts.csv",
           "free_numbers.csv", "subscribers.csv", "subscriptions.csv", "refunds.csv"]
@@ -59,7 +86,7 @@ def tariff(d, maxlines=40):
         p = os.path.join(d, t)
         parts.append(b"".join(open(p, "rb").readlines()[:maxlines]) if os.path.exists(p) else b"")
     return b"@@\n".join(p if (not p or p.endswith(b"\n")) else p + b"\n" for p in parts)
-for d in ("testdata/rate-hand", "testdata/tariff-mini", "testdata/example/tariff"):
+for d in ("testdata/rate-hand", "testdata/tariff-mini", "testdata/example/tariff", "fuzz/tariff-limits"):
     if os.path.isdir(d):
         put("fuzz_tariff", os.path.basename(d.rstrip("/")) if "example" not in d else "example", tariff(d))
 bd = "testdata/tariff-bad"

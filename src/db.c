@@ -78,7 +78,9 @@ static const char *const st_sql[ST__COUNT] = {
         "categories, tier, policy, special, flags, policy_reason, h) "
         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     /* One pass over each table's rows of the run (row values): the run's
-     * findings were read four times, which made most of the commit. */
+     * findings were read four times, which made most of the commit. Money
+     * totals use cdr_total (below), never sum(): SQLite's sum() fails the
+     * statement on an integer overflow. */
     [ST_RUN_FINISH] =
         "UPDATE runs SET finished_at = ?2, status = ?3, status_name = ?4, rows_unrated = ?5, "
         " (files, rows_read, rows_accepted, rows_rejected) = (SELECT count(*),"
@@ -86,10 +88,10 @@ static const char *const st_sql[ST__COUNT] = {
         "   coalesce(sum(rows_rejected), 0) FROM files WHERE run_id = ?1),"
         " (findings, overcharged_records, leakage_records, leakage_micro) = (SELECT count(*),"
         "   coalesce(sum(difference_micro > 0), 0), coalesce(sum(difference_micro < 0), 0),"
-        "   coalesce(-sum(CASE WHEN difference_micro < 0 THEN difference_micro END), 0)"
+        "   cdr_total(CASE WHEN difference_micro < 0 THEN -difference_micro END)"
         "   FROM findings WHERE run_id = ?1),"
         " (candidates, overcharge_micro, refund_micro) = (SELECT count(*),"
-        "   coalesce(sum(overcharge_micro), 0), coalesce(sum(refund_micro), 0)"
+        "   cdr_total(overcharge_micro), cdr_total(refund_micro)"
         "   FROM candidates WHERE run_id = ?1),"
         " tariff_id = ?6, months = ?7, submonths = ?8, submonths_full = ?9,"
         " changes = (SELECT count(*) FROM changes WHERE run_id = ?1) "
@@ -489,6 +491,29 @@ static void sqlite_setup(void)
     (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 }
 
+/* cdr_total(x): the sum of the non-NULL integers x as cdr_money_total_add
+ * makes it (docs/rating.md "Limits and sums"): exact while it fits in 64
+ * bits, else INT64_MAX (out of range), never an error; 0 over no rows.
+ * Used only by ST_RUN_FINISH: the schema and the views never name it, so
+ * any SQLite client reads the database. */
+static void total_step(sqlite3_context *cx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    cdr_money *acc = sqlite3_aggregate_context(cx, sizeof *acc);
+    if (!acc) {
+        sqlite3_result_error_nomem(cx);
+        return;
+    }
+    if (sqlite3_value_type(argv[0]) != SQLITE_NULL)
+        *acc = cdr_money_total_add(*acc, sqlite3_value_int64(argv[0]));
+}
+
+static void total_final(sqlite3_context *cx)
+{
+    cdr_money *acc = sqlite3_aggregate_context(cx, 0);
+    sqlite3_result_int64(cx, acc ? *acc : 0);
+}
+
 cdr_err cdr_db_open(const char *path, cdr_db **out, char *err, size_t errlen)
 {
     pthread_once(&sqlite_once, sqlite_setup);
@@ -514,6 +539,12 @@ cdr_err cdr_db_open(const char *path, cdr_db **out, char *err, size_t errlen)
         goto fail;
     }
     sqlite3_busy_timeout(db->h, 10000);
+    rc = sqlite3_create_function_v2(db->h, "cdr_total", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
+                                    NULL, NULL, total_step, total_final, NULL);
+    if (rc != SQLITE_OK) {
+        e = dberr(db, rc, "cdr_total");
+        goto fail;
+    }
     /* Rollback journal, fully synchronous: a killed run leaves a hot journal
      * that the next open rolls back. */
     if ((e = exec(db, "PRAGMA journal_mode = DELETE")) != CDR_OK ||

@@ -28,6 +28,9 @@
 #include "tmpdir.h"
 
 #define NBUCKET 256
+/* (internal) a subscriber-month continued from its checkpoint reached a
+ * limit that only rating it whole can decide: rate it whole */
+#define CDR_E_AGAIN ((cdr_err)(CDR_E__COUNT + 100))
 
 /* ------------------------------------------------------------------ */
 /* Records                                                              */
@@ -1045,6 +1048,7 @@ typedef struct work {
     int64_t g_usage;      /* first part: merged usage */
     cdr_money g_billed;   /* first part: sum of parts' billed */
     int64_t g_sep_billable_usage; /* first part: sum of per-part usage rounded separately (voice s / data KB) */
+    int64_t g_sep_whole_usage; /* the same, each part rounded up to a whole minute / MB */
     uint32_t g_parts;
     int32_t next_part;    /* chain of a group's parts, -1 at the end */
     int32_t last_part;    /* first part: the chain's tail */
@@ -1305,6 +1309,8 @@ static cdr_category diagnose(ctx *c, const work *w, const cdr_rate_in *in,
         return CDR_CAT_ZERO_DURATION;
     }
     if (w->status == CDR_RS_PARTIAL_FIRST && w->g_parts >= 2 && ro->rate) {
+        /* probes (docs/rating.md): each part rounded up alone to the rate's
+         * increment, then to a whole minute (voice) / MB (data) */
         int64_t sep = w->g_sep_billable_usage;
         cdr_money v = alt_charge(in, tw_billable, sep, &ok);
         if (ok && v == billed) {
@@ -1312,6 +1318,17 @@ static cdr_category diagnose(ctx *c, const work *w, const cdr_rate_in *in,
                      "(%lld billable units instead of %lld merged): billed %s, should be %s",
                      w->g_parts, b->service == CDR_SVC_VOICE ? "call" : "session",
                      (long long)sep, (long long)ro->billable, m1, m2);
+            return CDR_CAT_PARTIAL_ROUNDING;
+        }
+        int64_t whole = w->g_sep_whole_usage;
+        v = whole != sep ? alt_charge(in, tw_billable, whole, &ok) : -1;
+        if (whole != sep && ok && v == billed) {
+            int voice = b->service == CDR_SVC_VOICE;
+            snprintf(x, xn, "%u partial records of one %s each rounded up to a whole %s "
+                     "(%lld billable %s instead of %lld merged): billed %s, should be %s",
+                     w->g_parts, voice ? "call" : "session", voice ? "minute" : "MB",
+                     (long long)whole, voice ? "seconds" : "KB", (long long)ro->billable, m1,
+                     m2);
             return CDR_CAT_PARTIAL_ROUNDING;
         }
     }
@@ -1478,6 +1495,26 @@ static void outbuf_clear(cdr_engine *e, const cdr_engine_sink *sink, outbuf *o)
     free(o->parts);
     free(o->ckparts);
     memset(o, 0, sizeof *o);
+}
+
+/* Where a bucket's results stand, to take back what a subscriber-month
+ * emitted (a continuation redone whole). */
+typedef struct outbuf_mark {
+    size_t n_recs, n_cands, n_sms, n_kinds;
+} outbuf_mark;
+
+static outbuf_mark outbuf_save(const outbuf *o)
+{
+    outbuf_mark m = {o->n_recs, o->n_cands, o->n_sms, o->n_kinds};
+    return m;
+}
+
+static void outbuf_restore(outbuf *o, const outbuf_mark *m)
+{
+    o->n_recs = m->n_recs;
+    o->n_cands = m->n_cands;
+    o->n_sms = m->n_sms;
+    o->n_kinds = m->n_kinds;
 }
 
 /* A view copied into the bucket's arena (for views into memory that goes
@@ -1708,7 +1745,7 @@ int cdr_special_customer(const cdr_prior_refund *r, size_t n, cdr_month m)
         if (rm > m || rm < m - 3)
             continue;
         count[m - rm]++;
-        sum += r[i].amount;
+        sum = cdr_money_total_add(sum, r[i].amount);
     }
     for (int k = 0; k < 4; k++)
         if (count[k] >= 3)
@@ -1897,6 +1934,25 @@ static cdr_err process_month(ctx *c, work *w, size_t n, cdr_month month, const m
     if (c->copies)
         count_copies(c, w, n);
 
+    /* Limits (docs/rating.md "Limits and sums"): a subscriber-month whose
+     * billed amounts add up to more than CDR_MONEY_MAX is not rated at all;
+     * so no sum of its billed amounts below (merged parts, overcharge,
+     * refund = 2 x overcharge) can leave 64 bits. Continuing from a
+     * checkpoint, the sums start at the checkpoint's upper bounds of the
+     * stored records' sums; reaching a limit from there is not decided
+     * here: the month is rated whole instead (CDR_E_AGAIN to the caller). */
+    const char *month_unrated = NULL;
+    cdr_money billed_sum = mo->init ? (cdr_money)mo->init->billed_hi << ST_SUM_SHIFT : 0;
+    cdr_money rebuilt_sum = mo->init ? (cdr_money)mo->init->rebuilt_hi << ST_SUM_SHIFT : 0;
+    for (size_t i = 0; i < n && !month_unrated; i++) {
+        cdr_money v = w[i].b->billed; /* (the reader gives 0..CDR_MONEY_MAX) */
+        if (v < 0 || v > CDR_MONEY_MAX || (billed_sum += v) > CDR_MONEY_MAX)
+            month_unrated = "the billed amounts of this subscriber-month add up to more than "
+                            "1000000000000 yuan: out of range, not rated";
+    }
+    if (month_unrated && mo->init)
+        return CDR_E_AGAIN;
+
     /* Partial groups: key (service, call_id). First part = earliest. */
     if ((err = htab_reset(&c->group, n)) != CDR_OK)
         return err;
@@ -1906,9 +1962,10 @@ static cdr_err process_month(ctx *c, work *w, size_t n, cdr_month month, const m
         w[i].g_billed = w[i].b->billed;
         w[i].g_parts = 1;
         w[i].g_sep_billable_usage = -1;
+        w[i].g_sep_whole_usage = -1;
         w[i].next_part = -1;
         w[i].last_part = (int32_t)i;
-        if (w[i].status != CDR_RS_RATED || !is_partial(w[i].b))
+        if (w[i].status != CDR_RS_RATED || !is_partial(w[i].b) || month_unrated)
             continue;
         const blob *b = w[i].b;
         uint64_t h = cdr_hash_bytes(b_call(b), b->l_call, b->service + 7);
@@ -1928,7 +1985,8 @@ static cdr_err process_month(ctx *c, work *w, size_t n, cdr_month month, const m
             w[i].group_first = f;
             w[i].status = CDR_RS_PARTIAL_REST;
             w[f].status = CDR_RS_PARTIAL_FIRST;
-            w[f].g_usage += b->amount;
+            if (__builtin_add_overflow(w[f].g_usage, b->amount, &w[f].g_usage))
+                w[f].g_usage = INT64_MAX; /* above every usage limit: unrated */
             w[f].g_billed += b->billed;
             w[f].g_parts++;
             w[w[f].last_part].next_part = (int32_t)i;
@@ -1996,7 +2054,10 @@ static cdr_err process_month(ctx *c, work *w, size_t n, cdr_month month, const m
         cdr_rate_out *ro = &r.rating;
         int rated = 0;
 
-        if (wi->status == CDR_RS_DUPLICATE) {
+        if (month_unrated) {
+            wi->status = CDR_RS_UNRATED;
+            r.unrated = month_unrated;
+        } else if (wi->status == CDR_RS_DUPLICATE) {
             const blob *o = c->wm[wi->dup_of].b;
             r.dup_of = (cdr_str){b_rid(o), o->l_rid};
         } else if (wi->status == CDR_RS_PARTIAL_REST) {
@@ -2054,26 +2115,44 @@ static cdr_err process_month(ctx *c, work *w, size_t n, cdr_month month, const m
                     in.pool_avail = *left;
                 }
             }
-            if ((err = cdr_rate_usage(&in, ro)) != CDR_OK) {
-                snprintf(e->err, sizeof e->err, "arithmetic out of range rating record %.*s",
-                         (int)b->l_rid, b_rid(b));
-                return err;
+            /* out of range: unrated with the reason; the night goes on */
+            if (cdr_rate_usage(&in, ro) != CDR_OK)
+                ro->unrated = "arithmetic out of range: the charge cannot be computed "
+                              "(usage x price above 1000000000000 yuan)";
+            else if (!ro->unrated && ro->charge > CDR_MONEY_MAX - rebuilt_sum) {
+                if (mo->init)
+                    return CDR_E_AGAIN; /* (an upper bound: rate the month whole) */
+                ro->unrated = "the rebuilt charges of this subscriber-month would add up to "
+                              "more than 1000000000000 yuan: out of range, not rated";
             }
             if (ro->unrated) {
                 wi->status = CDR_RS_UNRATED;
                 r.unrated = ro->unrated;
             } else {
+                rebuilt_sum += ro->charge;
                 if (left) {
                     *left -= ro->covered;
                     r.pool_after = *left;
                 }
                 r.rebuilt = ro->charge;
                 if (wi->status == CDR_RS_PARTIAL_FIRST) {
-                    /* per-part rounding, for the partial_rounding diagnosis */
-                    int64_t sep = 0;
-                    for (int32_t j = (int32_t)i; j >= 0; j = w[j].next_part)
-                        sep += cdr_rate_billable(in.service, w[j].b->amount, ro->rate->increment);
+                    /* per-part rounding, for the partial_rounding diagnosis:
+                     * to the increment, and to a whole minute / MB */
+                    int64_t sep = 0, whole = 0;
+                    for (int32_t j = (int32_t)i; j >= 0; j = w[j].next_part) {
+                        int64_t a = w[j].b->amount;
+                        if (__builtin_add_overflow(
+                                sep, cdr_rate_billable(in.service, a, ro->rate->increment), &sep))
+                            sep = INT64_MAX; /* no charge reproduces it */
+                        if (__builtin_add_overflow(
+                                whole,
+                                cdr_rate_billable(in.service, a,
+                                                  in.service == CDR_SVC_VOICE ? 60 : 1024),
+                                &whole))
+                            whole = INT64_MAX;
+                    }
                     wi->g_sep_billable_usage = sep;
+                    wi->g_sep_whole_usage = whole;
                     r.n_parts = wi->g_parts;
                     r.cmp_billed = wi->g_billed;
                 }
@@ -2146,14 +2225,16 @@ static cdr_err process_month(ctx *c, work *w, size_t n, cdr_month month, const m
             c->tot->by_category[cat]++;
             if (cat < CDR_CAT__OVERCHARGE_COUNT && diff > e->o.tolerance) {
                 /* a duplicate billed 0 is a finding, but no overcharge */
-                c->tot->amount_by_category[cat] += diff;
+                c->tot->amount_by_category[cat] =
+                    cdr_money_total_add(c->tot->amount_by_category[cat], diff);
                 over += diff;
                 cand_records++;
                 cats |= 1u << cat;
                 has_candidate = 1;
             } else if (cat == CDR_CAT_LEAKAGE) {
-                c->tot->amount_by_category[cat] += -diff;
-                c->tot->leakage += -diff;
+                c->tot->amount_by_category[cat] =
+                    cdr_money_total_add(c->tot->amount_by_category[cat], -diff);
+                c->tot->leakage = cdr_money_total_add(c->tot->leakage, -diff);
                 c->tot->leakage_records++;
             }
             cflags |= flags;
@@ -2215,6 +2296,9 @@ static cdr_err process_month(ctx *c, work *w, size_t n, cdr_month month, const m
         o->reason = cd.reason;
     }
     o->n_findings = (init ? init->n_findings : 0) + findings;
+    /* upper bounds of the month's sums, for the limits of a continuation */
+    o->billed_hi = (uint64_t)((billed_sum + ((cdr_money)1 << ST_SUM_SHIFT) - 1) >> ST_SUM_SHIFT);
+    o->rebuilt_hi = (uint64_t)((rebuilt_sum + ((cdr_money)1 << ST_SUM_SHIFT) - 1) >> ST_SUM_SHIFT);
     o->n_pkeys = 0;
     if (init)
         for (uint32_t k = 0; k < init->n_pkeys; k++)
@@ -2237,8 +2321,8 @@ static cdr_err process_month(ctx *c, work *w, size_t n, cdr_month month, const m
     c->tot->candidates_withdrawn += (uint64_t)(had && !has);
     if (changed) {
         c->tot->candidates++;
-        c->tot->overcharge += cd.overcharge;
-        c->tot->refund += cd.refund;
+        c->tot->overcharge = cdr_money_total_add(c->tot->overcharge, cd.overcharge);
+        c->tot->refund = cdr_money_total_add(c->tot->refund, cd.refund);
         if ((err = emit_candidate(c, &cd)) != CDR_OK)
             return err;
     }
@@ -2580,7 +2664,25 @@ static cdr_err rate_submonth(ctx *c, int mi, work *wn, size_t nn, const st_ckpt 
         return CDR_OK; /* (a checkpoint without records cannot be written) */
     if ((err = emit_submonth(c, &sm)) != CDR_OK)
         return err;
-    if ((err = process_month(c, w, n, em->m, &mo)) != CDR_OK)
+    outbuf_mark mark = outbuf_save(o);
+    cdr_engine_totals tot_keep = *c->tot;
+    err = process_month(c, w, n, em->m, &mo);
+    if (err == CDR_E_AGAIN && mode == CDR_SM_CONTINUE) {
+        /* a limit the checkpoint's bounds cannot decide: rate it whole */
+        outbuf_restore(o, &mark);
+        *c->tot = tot_keep;
+        mode = sm.mode = CDR_SM_FULL;
+        o->sms[o->n_sms - 1].mode = CDR_SM_FULL; /* (the begin event just emitted) */
+        if ((err = load_stored(c, mi, h, m, ml)) != CDR_OK ||
+            (err = merge_stored(c, wn, nn, &n)) != CDR_OK)
+            return err;
+        w = c->wf;
+        c->tot->records_rerated += c->st.nb;
+        mo.init = NULL;
+        mo.seq0 = 0;
+        err = process_month(c, w, n, em->m, &mo);
+    }
+    if (err != CDR_OK)
         return err;
     sm.end = 1;
     if ((err = emit_submonth(c, &sm)) != CDR_OK)
@@ -3245,12 +3347,13 @@ static void add_totals(cdr_engine_totals *t, const cdr_engine_totals *a)
     t->findings += a->findings;
     for (int i = 0; i < CDR_CAT__COUNT; i++) {
         t->by_category[i] += a->by_category[i];
-        t->amount_by_category[i] += a->amount_by_category[i];
+        t->amount_by_category[i] =
+            cdr_money_total_add(t->amount_by_category[i], a->amount_by_category[i]);
     }
     t->candidates += a->candidates;
-    t->overcharge += a->overcharge;
-    t->refund += a->refund;
-    t->leakage += a->leakage;
+    t->overcharge = cdr_money_total_add(t->overcharge, a->overcharge);
+    t->refund = cdr_money_total_add(t->refund, a->refund);
+    t->leakage = cdr_money_total_add(t->leakage, a->leakage);
     t->leakage_records += a->leakage_records;
     t->submonths += a->submonths;
     t->submonths_new += a->submonths_new;

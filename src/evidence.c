@@ -140,7 +140,7 @@ static void sb_esc(sb *b, const char *s)
 
 static const char *money(cdr_money v, char buf[32])
 {
-    cdr_money_format(v, 2, buf);
+    cdr_money_format_total(v, 2, buf);
     return buf;
 }
 

@@ -139,3 +139,20 @@ cdr_err cdr_money_round(__int128 num, __int128 den, cdr_money step, cdr_money *o
     *out = (cdr_money)(neg ? -r : r);
     return CDR_OK;
 }
+
+cdr_money cdr_money_total_add(cdr_money a, cdr_money b)
+{
+    cdr_money r;
+    if (a == CDR_MONEY_TOTAL_OVER || b == CDR_MONEY_TOTAL_OVER || __builtin_add_overflow(a, b, &r))
+        return CDR_MONEY_TOTAL_OVER;
+    return r;
+}
+
+size_t cdr_money_format_total(cdr_money v, int min_decimals, char *buf)
+{
+    if (v == CDR_MONEY_TOTAL_OVER) {
+        memcpy(buf, "out of range", sizeof "out of range");
+        return sizeof "out of range" - 1;
+    }
+    return cdr_money_format(v, min_decimals, buf);
+}

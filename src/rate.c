@@ -115,6 +115,17 @@ cdr_err cdr_rate_usage(const cdr_rate_in *in, cdr_rate_out *out)
     out->n_pieces = 0;
     out->unrated = NULL;
 
+    /* A usage above the reader's limits (only partial records summed can
+     * reach it) is beyond what the tariff was checked for (common.h). */
+    if (in->usage > (in->service == CDR_SVC_VOICE  ? CDR_DURATION_MAX
+                     : in->service == CDR_SVC_DATA ? CDR_BYTES_MAX
+                     : in->service == CDR_SVC_SMS  ? CDR_SMS_CHARS_MAX
+                                                   : INT64_MAX)) {
+        out->unrated = "usage above the limit rating computes (10^9 s, 10^9 SMS segments, "
+                       "10^15 bytes), the parts of a call or session summed";
+        return CDR_OK;
+    }
+
     int32_t band = in->force_band >= 0 ? in->force_band
                    : in->rate_hint     ? in->band_hint
                                        : cdr_tariff_band_at(t, in->start);

@@ -724,6 +724,10 @@ static int parse_uint(cdr_str v, const char *lo, int64_t *out)
     return 0;
 }
 
+_Static_assert(CDR_DURATION_MAX == 1000000000LL && CDR_SMS_CHARS_MAX == 1000000000LL &&
+                   CDR_BYTES_MAX == INT_CAP,
+               "the reject reasons below name the limits as 10^9 and 10^15");
+
 static int want_uint(rd *r, int col, cdr_str v, int64_t *out, const char *svc)
 {
     if (v.n == 0) {
@@ -734,8 +738,11 @@ static int want_uint(rd *r, int col, cdr_str v, int64_t *out, const char *svc)
     int e = parse_uint(v, r->lo, out);
     if (e == -1)
         return bad(r, "bad", col, v, " (not a whole number >= 0)");
-    if (e == -2)
-        return bad(r, "out of range", col, v, " (above 10^15)");
+    /* the usage limits that rating can compute (common.h, docs/rating.md) */
+    if (col == C_BYTES ? e == -2 || *out > CDR_BYTES_MAX
+                       : e == -2 || *out > (col == C_DURATION_S ? CDR_DURATION_MAX
+                                                                : CDR_SMS_CHARS_MAX))
+        return bad(r, "out of range", col, v, col == C_BYTES ? " (above 10^15)" : " (above 10^9)");
     return 0;
 }
 

@@ -107,7 +107,7 @@ size_t cdr_render_pool_units(int64_t v, const char *unit, char *buf)
 
 static void yuan(cdr_money v, char *buf)
 {
-    cdr_money_format(v, 2, buf);
+    cdr_money_format_total(v, 2, buf);
 }
 
 /* Status of a record in words, short. */
@@ -408,7 +408,7 @@ void cdr_json_string(FILE *fp, const char *s)
 static void jmoney(FILE *fp, cdr_money v)
 {
     char b[40];
-    cdr_money_format(v, 2, b);
+    cdr_money_format_total(v, 2, b);
     fprintf(fp, "\"%s\"", b);
 }
 

@@ -162,6 +162,8 @@ void st_ckpt_put(st_buf *b, const st_ckpt *c, int64_t base)
         st_buf_u8(b, (unsigned)c->reason);
     }
     st_buf_varint(b, c->n_findings);
+    st_buf_varint(b, c->billed_hi);
+    st_buf_varint(b, c->rebuilt_hi);
     st_buf_varint(b, c->n_pkeys);
     for (uint32_t i = 0; i < c->n_pkeys; i++)
         st_buf_u32le(b, c->pkeys[i]);
@@ -210,6 +212,8 @@ int st_ckpt_get(st_rd *r, st_ckpt *c, int64_t base)
         c->reason = (int)st_rd_u8(r);
     }
     c->n_findings = st_rd_varint(r);
+    c->billed_hi = st_rd_varint(r);
+    c->rebuilt_hi = st_rd_varint(r);
     uint64_t nk = st_rd_varint(r);
     if (r->bad || nk > (uint64_t)(r->end - r->p) / 4)
         return -1;

@@ -69,7 +69,12 @@ typedef struct st_ckpt {
     uint32_t pkeys_cap;
     /* counts shown by a run */
     uint64_t n_findings;
+    /* upper bounds of the sums of the billed and the rebuilt charges, in
+     * units of 2^ST_SUM_SHIFT micro-yuan (the limits of docs/rating.md) */
+    uint64_t billed_hi, rebuilt_hi;
 } st_ckpt;
+
+#define ST_SUM_SHIFT 30
 
 void st_ckpt_clear(st_ckpt *c);  /* frees pkeys, zeroes */
 int st_ckpt_copy(st_ckpt *dst, const st_ckpt *src);

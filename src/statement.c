@@ -313,11 +313,14 @@ void cdr_stmt_rec_numbers(const cdr_rated *rr, cdr_stmt_rec *o)
     o->billable = rated ? ro->billable : -1;
     o->covered = rated ? ro->covered : -1;
     o->billed = rr->cmp_billed;
-    o->has_rebuilt = rr->status != CDR_RS_UNRATED && rr->status != CDR_RS_PARTIAL_REST;
+    /* a later part of a merged call is rebuilt at 0 (CONTRACT.md) and compared
+     * on the first part: rebuilt 0.00, difference 0.00 */
+    o->has_rebuilt = rr->status != CDR_RS_UNRATED;
     o->rebuilt = o->has_rebuilt ? rr->rebuilt : 0;
     /* wrapping, never undefined (amounts are far inside int64 in practice) */
-    o->difference =
-        o->has_rebuilt ? (cdr_money)((uint64_t)rr->cmp_billed - (uint64_t)rr->rebuilt) : 0;
+    o->difference = o->has_rebuilt && rr->status != CDR_RS_PARTIAL_REST
+                        ? (cdr_money)((uint64_t)rr->cmp_billed - (uint64_t)rr->rebuilt)
+                        : 0;
     o->status = rr->status;
     o->parts = rr->n_parts;
     o->partial_seq = row->partial_seq;

@@ -11,6 +11,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "cdrecon/rate.h"
 #include "csvout.h"
 #include "csvtable.h"
 #include "sha256.h"
@@ -701,6 +702,73 @@ static cdr_err rate_row(ld *L, const cdr_str *c, uint32_t line)
     return CDR_OK;
 }
 
+/* Rating must be able to compute every record the reader accepts (common.h,
+ * docs/tariff.md "Limits"): for each rate row, the largest billable usage
+ * (the reader's usage limit rounded up to the largest increment of the
+ * rows of its plan, service and direction - a split call is priced at
+ * other bands' rows with the start row's billable units) times price / unit
+ * must stay within CDR_MONEY_MAX, and unit within 2^30 (so that usage x
+ * price and the discount's fraction stay inside src/rate.c's 128-bit
+ * arithmetic). */
+#define RATE_UNIT_MAX (1LL << 30)
+static cdr_err check_rate_limits(ld *L)
+{
+    cdr_tariff *t = L->t;
+    size_t ng = t->n_plans * CDR_SVC__COUNT * 2;
+    int64_t *inc = calloc(ng ? ng : 1, sizeof *inc);
+    if (!inc)
+        return nomem(L);
+    L->file = table_names[CDR_T_RATES];
+#define GROUP(r) (((size_t)(r)->plan * CDR_SVC__COUNT + (size_t)(r)->service) * 2 + (r)->direction)
+    for (size_t i = 0; i < t->n_rates; i++)
+        if (t->rates[i].increment > inc[GROUP(&t->rates[i])])
+            inc[GROUP(&t->rates[i])] = t->rates[i].increment;
+    cdr_err e = CDR_OK;
+    for (size_t i = 0; i < t->n_rates && e == CDR_OK; i++) {
+        const cdr_rate *r = &t->rates[i];
+        const cdr_plan *pl = &t->plans[r->plan];
+        int64_t g = inc[GROUP(r)], usage, most;
+        const char *what;
+        switch (r->service) {
+        case CDR_SVC_VOICE:
+            usage = CDR_DURATION_MAX;
+            what = "the longest call the reader accepts (10^9 s) is billed as %lld seconds";
+            break;
+        case CDR_SVC_DATA:
+            usage = (CDR_BYTES_MAX + 1023) / 1024;
+            what = "the largest session the reader accepts (10^15 bytes) is billed as %lld KB";
+            break;
+        case CDR_SVC_SMS:
+            usage = cdr_sms_segments(CDR_SMS_CHARS_MAX, pl->sms_single_chars, pl->sms_part_chars);
+            what = "the longest SMS the reader accepts (10^9 characters) is %lld segments";
+            break;
+        default:
+            usage = 1;
+            what = "one record is %lld unit";
+            break;
+        }
+        most = (usage + g - 1) / g * g;
+        if (r->unit > RATE_UNIT_MAX) {
+            e = fail(L, r->line, "unit %lld is above %lld (2^30): rating cannot compute it",
+                     (long long)r->unit, (long long)RATE_UNIT_MAX);
+        } else if ((__int128)most * r->price > (__int128)CDR_MONEY_MAX * r->unit) {
+            char pr[32], ws[160];
+            cdr_money_format(r->price, 2, pr);
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+            snprintf(ws, sizeof ws, what, (long long)most);
+#pragma GCC diagnostic pop
+            e = fail(L, r->line,
+                     "price %s per %lld is too large: %s, which would cost more than "
+                     "1000000000000 yuan (the limit of one record's charge): rating cannot "
+                     "compute it", pr, (long long)r->unit, ws);
+        }
+    }
+#undef GROUP
+    free(inc);
+    return e;
+}
+
 static cdr_err build_rates(ld *L)
 {
     cdr_tariff *t = L->t;
@@ -1236,6 +1304,8 @@ static cdr_err load_all(ld *L)
     if ((e = load_table(L, CDR_T_RATES, 1, rate_cols, NCOLS(rate_cols), rate_row)))
         return e;
     if ((e = build_rates(L)))
+        return e;
+    if ((e = check_rate_limits(L)))
         return e;
     L->ix->discount = malloc(t->n_plans * CDR_SVC__COUNT * sizeof(int32_t));
     if (!L->ix->discount)

@@ -210,6 +210,9 @@ typedef struct sub {
     int64_t join;
     int nsubs;
     struct { int code; int64_t from, to; } subs[3]; /* to exclusive */
+    /* earlier refunds as written to refunds.csv (for the oracle's policy) */
+    struct { int64_t date, amount; int cl, br; } refs[8];
+    int nrefs;
     int special;
 } sub;
 
@@ -232,6 +235,7 @@ static struct {
     uint32_t late_ppm;       /* --late: rows held back into the late file */
     uint64_t rows, subscribers, block;
     uint32_t faults_ppm, errors_ppm;
+    int bundle_changes, refund_edges, same_second; /* edge-case modes (off by default) */
     int year, month;
     int64_t t0, t_end;
 } O;
@@ -618,16 +622,25 @@ static void make_sub(uint64_t idx, rng *g, sub *s)
     s->plan[0] = dist[runi(g, sizeof dist / sizeof dist[0])];
     s->change = -1;
     int days = O.days;
-    if (!has_pool(s->plan[0]) && days >= 4 && rchance(g, 80000)) {
-        static const int np[] = {P_BASIC, P_D20, P_SPLIT, P_S67};
+    if (O.bundle_changes && has_pool(s->plan[0]) && days >= 4 && rchance(g, 400000)) {
+        /* --bundle-changes: from one bundle plan to the other (each (plan,
+         * pool) has its own allowance), or to a plan without bundles */
+        s->plan[1] = runi(g, 4) ? (s->plan[0] == P_B58 ? P_B88 : P_B58) : P_BASIC;
+        s->change = O.t0 + rrange(g, 2, days - 1) * 86400;
+    } else if (!has_pool(s->plan[0]) && days >= 4 &&
+               rchance(g, O.bundle_changes ? 200000 : 80000)) {
+        /* (without --bundle-changes: only between plans without bundles) */
+        static const int np[] = {P_BASIC, P_D20, P_SPLIT, P_S67, P_B58, P_B88};
         int q;
-        do q = np[runi(g, 4)]; while (q == s->plan[0]);
+        do q = np[runi(g, O.bundle_changes ? 6 : 4)]; while (q == s->plan[0]);
         s->plan[1] = q;
         s->change = O.t0 + rrange(g, 2, days - 1) * 86400;
     } else {
         s->plan[1] = s->plan[0];
     }
     s->heavy = rchance(g, 300000);
+    if (O.bundle_changes && s->change >= 0 && has_pool(s->plan[0]))
+        s->heavy = 1; /* a pool used up before the change shows whose pool is whose */
     s->vip = rchance(g, 80000);
     int64_t back = rrange(g, 20, 365 * 12);
     s->join = O.t0 - back * 86400;
@@ -649,9 +662,162 @@ static void make_sub(uint64_t idx, rng *g, sub *s)
     }
 }
 
+/* Month index y*12 + (m-1) of a time, and the first second of a month index. */
+static int month_of(int64_t t)
+{
+    int y, m, d;
+    civil_from_days(t / 86400, &y, &m, &d);
+    return y * 12 + m - 1;
+}
+static int64_t month_start(int mi) { return days_from_civil(mi / 12, mi % 12 + 1, 1) * 86400; }
+static int bill_month(void) { return O.year * 12 + O.month - 1; }
+
+/* The refund rules of DOMAIN.md, the oracle's own reading (docs/rating.md
+ * "Candidates" records the same decisions):
+ * special customer: 3 or more refunds in one calendar month, or 100 yuan or
+ * more in total, within the bill month and the three months before it,
+ * company-liable and border-roaming refunds left out. */
+static int oracle_special(const sub *s)
+{
+    int bm = bill_month(), per[4] = {0, 0, 0, 0};
+    int64_t total = 0;
+    for (int i = 0; i < s->nrefs; i++) {
+        if (s->refs[i].cl || s->refs[i].br)
+            continue;
+        int back = bm - month_of(s->refs[i].date);
+        if (back < 0 || back > 3)
+            continue;
+        per[back]++;
+        total += s->refs[i].amount;
+    }
+    return per[0] >= 3 || per[1] >= 3 || per[2] >= 3 || per[3] >= 3 || total >= 100 * YUAN;
+}
+/* Approval tier (service centre, company-liable: every double refund is):
+ * 0 up to 20 yuan for a number with no refund before the end of the bill
+ * month; then up to 200, 500, 1000 yuan; above: 4. Bounds inclusive. */
+static int oracle_tier(int64_t refund, int first)
+{
+    if (first && refund <= 20 * YUAN) return 0;
+    if (refund <= 200 * YUAN) return 1;
+    if (refund <= 500 * YUAN) return 2;
+    if (refund <= 1000 * YUAN) return 3;
+    return 4;
+}
+/* Refund first or verify first, and why (the reasons as candidates.csv
+ * writes them). The first rule that applies decides. */
+static const char *oracle_policy(const sub *s, int special, int flagged, int vas, int *first_refund,
+                                 const char **policy)
+{
+    int bm = bill_month(), year_first = bm - bm % 12;
+    int64_t end = month_start(bm + 1);
+    int before = 0, this_year = 0, last3 = 0;
+    for (int i = 0; i < s->nrefs; i++) {
+        if (s->refs[i].date >= end)
+            continue; /* after the bill month: not earlier */
+        int rm = month_of(s->refs[i].date);
+        before++;
+        this_year += rm >= year_first;
+        last3 += rm >= bm - 3;
+    }
+    *first_refund = before == 0;
+    *policy = "verify_first";
+    if (special)
+        return "special customer (3+ refunds in a month or 100+ yuan in 3 months): verify first";
+    if (flagged)
+        return "overlapping or over-long call records need verification first";
+    *policy = "refund_first";
+    if (vas)
+        return "value-added (SP) fee dispute: refund first";
+    if (month_of(s->join) + 12 <= bm)
+        return "customer for a year or more in good standing: refund first";
+    if (!this_year && !last3)
+        return "first fee dispute this year, no refund in the last three months: refund first";
+    *policy = "verify_first";
+    return "earlier refunds this year and tenure under a year: verify first";
+}
+
+static void add_ref(sub *s, int64_t t, const char *amount, int cl, int br)
+{
+    char a[16];
+    cdr_money v;
+    if (s->nrefs == 8 || cdr_money_parse(amount, strlen(amount), &v) != CDR_OK)
+        die("internal: refund table");
+    s->refs[s->nrefs].date = t;
+    s->refs[s->nrefs].amount = v;
+    s->refs[s->nrefs].cl = cl;
+    s->refs[s->nrefs].br = br;
+    s->nrefs++;
+    if (F_ref) {
+        *put_date(a, t) = 0;
+        fprintf(F_ref, "%s,%s,%s,%d,%d\n", s->msisdn, a, amount, cl, br);
+    }
+}
+
+/* --refund-edges: earlier refunds at every edge of the special-customer
+ * window (the bill month m and m-1..m-3) and of the tier and policy rules,
+ * and join dates at the one-year tenure edge. D(k, d): day d of month m-k
+ * (d = 0: the last day of that month). */
+#define N_REFUND_EDGES 14
+static void refund_edges(sub *s, rng *g)
+{
+    int bm = bill_month();
+#define D(k, d) ((d) ? month_start(bm - (k)) + ((d) - 1) * 86400 : month_start(bm - (k) + 1) - 86400)
+    /* tenure: exactly 12 months (first and last day of m-12: a year), 11
+     * months (not), or recent; long tenure would decide most policies */
+    static const int jk[] = {12, 12, 11, 2, 2, 2};
+    uint64_t j = runi(g, 6);
+    s->join = D(jk[j], j == 1 ? 0 : 1);
+    switch ((int)runi(g, N_REFUND_EDGES)) {
+    case 0: break; /* none: a first refund */
+    case 1: /* 3 in m-3 (inside): special */
+        add_ref(s, D(3, 1), "1.00", 0, 0); add_ref(s, D(3, 15), "1.00", 0, 0); add_ref(s, D(3, 0), "1.00", 0, 0);
+        break;
+    case 2: /* 3 in m-4 (just outside): not special */
+        add_ref(s, D(4, 1), "1.00", 0, 0); add_ref(s, D(4, 15), "1.00", 0, 0); add_ref(s, D(4, 0), "1.00", 0, 0);
+        break;
+    case 3: /* 3 over two calendar months: not special */
+        add_ref(s, D(3, 0), "2.00", 0, 0); add_ref(s, D(3, 0), "2.00", 0, 0); add_ref(s, D(2, 1), "2.00", 0, 0);
+        break;
+    case 4: /* exactly 100.00 from the first day of m-3 to the last of m: special */
+        add_ref(s, D(3, 1), "60.00", 0, 0); add_ref(s, D(0, 0), "40.00", 0, 0);
+        break;
+    case 5: /* 99.99: not special */
+        add_ref(s, D(3, 1), "60.00", 0, 0); add_ref(s, D(0, 0), "39.99", 0, 0);
+        break;
+    case 6: /* 99.99 on the last day of m-4 and 0.01 in m-3: not special */
+        add_ref(s, D(4, 0), "99.99", 0, 0); add_ref(s, D(3, 1), "0.01", 0, 0);
+        break;
+    case 7: /* 3 in the bill month itself: special */
+        add_ref(s, D(0, 1), "3.00", 0, 0); add_ref(s, D(0, 2), "3.00", 0, 0); add_ref(s, D(0, 0), "3.00", 0, 0);
+        break;
+    case 8: /* 3 and 100 yuan in the month after: not earlier, not special, a first refund */
+        add_ref(s, D(-1, 1), "100.00", 0, 0); add_ref(s, D(-1, 2), "1.00", 0, 0); add_ref(s, D(-1, 3), "1.00", 0, 0);
+        break;
+    case 9: /* company-liable and border-roaming ones are left out: not special */
+        add_ref(s, D(3, 1), "1.00", 0, 0); add_ref(s, D(3, 2), "1.00", 1, 0); add_ref(s, D(3, 3), "1.00", 0, 0);
+        add_ref(s, D(1, 5), "100.00", 0, 1); add_ref(s, D(1, 6), "5.00", 0, 0);
+        break;
+    case 10: /* company-liable 100 in m-2: not special, but an earlier refund */
+        add_ref(s, D(2, 10), "100.00", 1, 0);
+        break;
+    case 11: /* one in m-4: earlier, outside the last three months */
+        add_ref(s, D(4, 10), "5.00", 0, 0);
+        break;
+    case 12: /* one a year and a month ago: earlier, not this year */
+        add_ref(s, D(13, 10), "5.00", 0, 0);
+        break;
+    default: /* one on the first day of the bill month's year */
+        add_ref(s, days_from_civil(O.year, 1, 1) * 86400, "5.00", 0, 0);
+        break;
+    }
+#undef D
+}
+
 static void write_sub_tables(sub *s, rng *g)
 {
     char a[16], b[16], c[16];
+    if (O.refund_edges)
+        refund_edges(s, g); /* sets the join date: before subscribers.csv */
     if (F_subs) {
         *put_date(a, s->join) = 0;
         if (s->change < 0) {
@@ -672,12 +838,15 @@ static void write_sub_tables(sub *s, rng *g)
             fprintf(F_subscr, "%s,%s,%s,%s\n", s->msisdn, VAS[s->subs[i].code].code, a, b);
         }
     }
+    if (O.refund_edges) {
+        s->special = oracle_special(s);
+        return;
+    }
     /* Earlier refunds. Kinds are chosen so that the special-customer rule
      * has one answer: 3 refunds inside one calendar month last month, or
      * >= 100 yuan two months ago (special); or refunds that stay below both
      * thresholds once company-liable and border-roaming ones are left out. */
     uint64_t k = runi(g, 1000);
-    s->special = k < 30;
     int64_t m1 = 0, m2 = 0, m6 = 0; /* starts of month-1, month-2, month-10 */
     {
         int y = O.year, m = O.month - 1;
@@ -689,8 +858,7 @@ static void write_sub_tables(sub *s, rng *g)
         y = O.year - 1;
         m6 = days_from_civil(y, O.month, 1) * 86400;
     }
-    if (!F_ref) { (void)k; return; }
-#define REF(t, amt, cl, br) do { *put_date(a, (t)) = 0; fprintf(F_ref, "%s,%s,%s,%d,%d\n", s->msisdn, a, amt, cl, br); } while (0)
+#define REF(t, amt, cl, br) add_ref(s, (t), amt, cl, br)
     if (k < 15) { /* special: 3 refunds within last month */
         REF(m1 + 2 * 86400, "5.00", 0, 0); REF(m1 + 11 * 86400, "12.40", 0, 0); REF(m1 + 24 * 86400, "3.80", 0, 0);
     } else if (k < 30) { /* special: >= 100 yuan two months ago */
@@ -706,6 +874,9 @@ static void write_sub_tables(sub *s, rng *g)
         REF(m2 + 10 * 86400, "9.90", 0, 0);
     }
 #undef REF
+    s->special = oracle_special(s);
+    if (s->special != (k < 30))
+        die("internal: refund kind %d gives special %d", (int)k, s->special);
 }
 
 /* Generate one subscriber's month into R[0..NR). */
@@ -776,6 +947,16 @@ static void gen_events(const sub *s, rng *g, uint64_t n_events)
             uint64_t v = runi(g, 100);
             r->chars = v < 70 ? (int)rrange(g, 1, 70) : v < 85 ? (int)rrange(g, 60, 75)
                                                        : (int)rrange(g, 71, 300);
+            if (O.same_second && !r->free_ && runi(g, 100) < 25) {
+                /* a group SMS: the same message to 1-2 more recipients in the
+                 * same second; the records differ only in the peer */
+                int chars = r->chars, more = (int)rrange(g, 1, 2);
+                for (int j = 0; j < more; j++) {
+                    r = newrec();
+                    r->svc = S_SMS; r->start = t; r->chars = chars;
+                    gen_mobile(g, r->peer);
+                }
+            }
         } else if (k < 630) { /* long sms as per-segment records */
             int chars = (int)rrange(g, 71, 300);
             int plan = plan_at(s, t);
@@ -818,6 +999,14 @@ static void gen_events(const sub *s, rng *g, uint64_t n_events)
                 left -= r->bytes;
                 tt += rrange(g, 600, 1200);
                 if (np > 1) { r->call_id = cid; r->pseq = (int16_t)j; r->nparts = (int16_t)np; }
+            }
+            if (O.same_second && np == 1 && bytes > 0 && runi(g, 100) < 20) {
+                /* a parallel session on another APN, same second, same volume */
+                static const char *const other[] = {"cmnet", "cmwap", "3gnet"};
+                const char *apn2;
+                do apn2 = other[runi(g, 3)]; while (!strcmp(apn2, apn));
+                r = newrec();
+                r->svc = S_DATA; r->start = t; r->bytes = bytes; strcpy(r->peer, apn2);
             }
         } else { /* vas */
             r = newrec();
@@ -910,13 +1099,17 @@ static void inject_structural(const sub *s, rng *g)
 /* Rate every record exactly (the correct charge), running the bundles. */
 static void rate_all(const sub *s)
 {
-    int64_t pool_v = 0, pool_s = 0, pool_d = 0;
-    int p0 = s->plan[0];
-    pool_v = PLANS[p0].vmin * 60; pool_s = PLANS[p0].sseg; pool_d = PLANS[p0].dmb * 1024;
+    /* one balance per (plan, pool): a plan taken mid-month brings its whole
+     * allowance (CONTRACT.md: per subscriber and bill month; no pro-rating) */
+    int64_t pv[P__N], ps[P__N], pd[P__N];
+    for (int p = 0; p < P__N; p++) {
+        pv[p] = PLANS[p].vmin * 60; ps[p] = PLANS[p].sseg; pd[p] = PLANS[p].dmb * 1024;
+    }
     for (size_t i = 0; i < NR; i++) {
         rec *r = &R[i];
         if (r->pseq > 1) { r->correct = 0; r->plan = R[i - 1].plan; continue; }
         int plan = plan_at(s, r->start);
+        int64_t *pool_v = &pv[plan], *pool_s = &ps[plan], *pool_d = &pd[plan];
         r->plan = plan;
         r->covered = 0;
         r->free_ = (uint8_t)((r->svc == S_VOICE || r->svc == S_SMS) && r->dir == 0 && is_free(r->peer));
@@ -927,8 +1120,8 @@ static void rate_all(const sub *s)
             r->billable = dur == 0 ? 0 : ceil_to(dur, vinc(r, plan));
             if (r->dir == 1 || (r->free_)) { r->correct = 0; break; }
             if (!r->intl && has_pool(plan)) {
-                r->covered = r->billable < pool_v ? r->billable : pool_v;
-                pool_v -= r->covered;
+                r->covered = r->billable < *pool_v ? r->billable : *pool_v;
+                *pool_v -= r->covered;
             }
             r->correct = voice_charge(r, plan, r->billable, r->covered, V_NORMAL, 0);
             break;
@@ -938,8 +1131,8 @@ static void rate_all(const sub *s)
             r->billable = r->sms_part ? (r->sms_part <= segs ? 1 : 0) : segs;
             if (r->dir == 1 || r->free_) { r->correct = 0; break; }
             if (has_pool(plan)) {
-                r->covered = r->billable < pool_s ? r->billable : pool_s;
-                pool_s -= r->covered;
+                r->covered = r->billable < *pool_s ? r->billable : *pool_s;
+                *pool_s -= r->covered;
             }
             r->correct = (r->billable - r->covered) * SMS_PRICE;
             break;
@@ -949,8 +1142,8 @@ static void rate_all(const sub *s)
             for (int j = 1; j < r->nparts; j++) bytes += R[i + j].bytes;
             r->billable = data_kb(plan, bytes);
             if (has_pool(plan)) {
-                r->covered = r->billable < pool_d ? r->billable : pool_d;
-                pool_d -= r->covered;
+                r->covered = r->billable < *pool_d ? r->billable : *pool_d;
+                *pool_d -= r->covered;
             }
             r->correct = data_charge(plan, r->billable, r->covered, 0);
             break;
@@ -1184,9 +1377,10 @@ static void write_truth(const sub *s)
     char mon[8], a[32], b[32], c[32], idb[24];
     snprintf(mon, sizeof mon, "%04d-%02d", O.year, O.month);
     int64_t over = 0;
-    int nrec = 0, cats = 0;
+    int nrec = 0, cats = 0, flagged = 0;
     for (size_t i = 0; i < NR; i++) {
         rec *r = &R[i];
+        flagged |= r->flags != 0;
         if (!r->inj && !r->flags) continue;
         if (r->pseq > 1) continue;
         int64_t billed = r->billed;
@@ -1224,7 +1418,11 @@ static void write_truth(const sub *s)
         b[cdr_money_format(2 * over, 2, b)] = 0;
         fprintf(F_cand, "%s,%s,%d,%s,%s,", s->msisdn, mon, nrec, a, b);
         for (int x = 0; x < n; x++) fprintf(F_cand, "%s%s", x ? ";" : "", names[x]);
-        fprintf(F_cand, ",%d\n", s->special);
+        int first;
+        const char *policy, *why = oracle_policy(s, s->special, flagged, (cats >> C_VAS) & 1,
+                                                 &first, &policy);
+        fprintf(F_cand, ",%d,%d,%s,\"%s\"\n", s->special, oracle_tier(2 * over, first), policy,
+                why);
     }
 }
 
@@ -1319,7 +1517,12 @@ static void usage(FILE *f)
           "  --truth FILE          injected findings (needs --errors)\n"
           "  --truth-candidates FILE  expected refund candidates\n"
           "  --faults RATE         fraction of extra malformed rows (0..1)\n"
-          "  --faults-out FILE     their list: file,line,kind\n", f);
+          "  --faults-out FILE     their list: file,line,kind\n"
+          "  --bundle-changes      subscribers also change between bundle plans mid-month\n"
+          "  --refund-edges        earlier refunds at every edge of the special-customer,\n"
+          "                        tier and policy rules; join dates at the 1-year edge\n"
+          "  --same-second         group SMS and parallel data sessions: records that\n"
+          "                        differ only in the peer (not duplicates)\n", f);
 }
 
 static uint32_t parse_rate(const char *s, const char *opt)
@@ -1374,6 +1577,9 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--truth")) O.truth = ARG();
         else if (!strcmp(a, "--truth-candidates")) O.cand = ARG();
         else if (!strcmp(a, "--faults-out")) O.faults_out = ARG();
+        else if (!strcmp(a, "--bundle-changes")) O.bundle_changes = 1;
+        else if (!strcmp(a, "--refund-edges")) O.refund_edges = 1;
+        else if (!strcmp(a, "--same-second")) O.same_second = 1;
         else if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
         else { usage(stderr); die("unknown option '%s'", a); }
 #undef ARG
@@ -1452,7 +1658,8 @@ int main(int argc, char **argv)
     if (O.cand) {
         F_cand = fopen(O.cand, "w");
         if (!F_cand) die("%s: %s", O.cand, strerror(errno));
-        fputs("msisdn,month,records,overcharge,refund,categories,special\n", F_cand);
+        fputs("msisdn,month,records,overcharge,refund,categories,special,tier,policy,policy_reason\n",
+              F_cand);
     }
     if (O.tariff) {
         mkdir(O.tariff, 0777);

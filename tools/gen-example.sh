@@ -44,7 +44,9 @@ Regenerate with \`sh tools/gen-example.sh\` (seed $SEED; see docs/generator.md).
   (injected overcharges, \`leakage\` undercharges, duplicates even at 0.00,
   and flag-only \`overlap\`/\`overlong\` rows). Everything else is billed exactly right.
 - \`truth-candidates.csv\` — the refund candidates those findings give:
-  \`msisdn,month,records,overcharge,refund,categories,special\` (refund = 2 x overcharge).
+  \`msisdn,month,records,overcharge,refund,categories,special,tier,policy,policy_reason\`
+  (refund = 2 x overcharge; special, tier and policy by the generator's own reading of
+  the refund rules, docs/generator.md).
 - \`bad/cdr-2026-10-bad.csv\` — a small file of the same month with about 5%
   malformed rows added; \`bad/faults.csv\` lists each one (\`file,line,kind\`).
   Its good rows are billed right, but it shares record ids with \`cdr/\`: use it alone.

@@ -82,6 +82,31 @@ size_t cdr_money_format(cdr_money v, int min_decimals, char *buf);
  */
 cdr_err cdr_money_round(__int128 num, __int128 den, cdr_money step, cdr_money *out);
 
+/*
+ * Limits (docs/rating.md "Limits and sums"). One record: billed and rebuilt
+ * are each at most CDR_MONEY_MAX; the reader rejects a larger usage than
+ * these, and the tariff loader refuses a price that the largest accepted
+ * usage would take above CDR_MONEY_MAX, so every accepted record can be
+ * rated. One subscriber-month: its billed amounts and its rebuilt charges
+ * each add up to at most CDR_MONEY_MAX (the engine reports a record beyond
+ * that unrated), so its overcharge is at most CDR_MONEY_MAX and its refund
+ * at most 2 x CDR_MONEY_MAX, both far inside 64 bits.
+ */
+#define CDR_DURATION_MAX 1000000000LL       /* duration_s: 10^9 s (about 31.7 years) */
+#define CDR_SMS_CHARS_MAX 1000000000LL      /* sms_chars: 10^9 characters */
+#define CDR_BYTES_MAX 1000000000000000LL    /* bytes: 10^15 (about 0.9 PiB) */
+
+/*
+ * A total over many subscriber-months (a run's overcharge, refund, leakage):
+ * a + b, exact while it fits in 64 bits; a sum that would pass INT64_MAX
+ * stays at INT64_MAX, which every output shows as out of range (never a
+ * wrapped number). Once at INT64_MAX a total stays there.
+ */
+cdr_money cdr_money_total_add(cdr_money a, cdr_money b);
+#define CDR_MONEY_TOTAL_OVER INT64_MAX
+/* cdr_money_format, but a total at CDR_MONEY_TOTAL_OVER is "out of range". */
+size_t cdr_money_format_total(cdr_money v, int min_decimals, char *buf);
+
 /* ------------------------------------------------------------------ */
 /* Time: operator-local wall clock, counted as seconds since            */
 /* 1970-01-01 00:00:00 of that same wall clock (no time zone, no DST).  */

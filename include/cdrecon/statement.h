@@ -37,9 +37,10 @@ typedef struct cdr_stmt_rec {
     int64_t billable;      /* billable units after increments (-1 if not rated) */
     int64_t covered;       /* units covered by the bundle (-1 if not rated) */
     cdr_money billed;      /* the billed amount compared: sum of the parts for a merged call */
-    int has_rebuilt;       /* 0 for unrated records and later partial parts */
-    cdr_money rebuilt;
-    cdr_money difference;  /* billed - rebuilt (0 when !has_rebuilt) */
+    int has_rebuilt;       /* 0 for unrated records */
+    cdr_money rebuilt;     /* 0 for later partial parts (rebuilt at 0) */
+    cdr_money difference;  /* billed - rebuilt (0 when !has_rebuilt, and for later
+                            * partial parts: compared on the first part) */
     cdr_rec_status status;
     char *dup_of;          /* "" unless a duplicate */
     uint32_t parts;        /* merged parts (1 otherwise) */

@@ -63,6 +63,13 @@ typedef struct run_opts {
     int nfiles;
 } run_opts;
 
+/* The current state of the months a run reports. */
+typedef struct month_tot {
+    uint64_t findings, by_category[CDR_CAT__COUNT], candidates, leakage_records;
+    cdr_money amount_by_category[CDR_CAT__COUNT], overcharge, refund, leakage;
+    uint64_t policy[2], special, tier[5], unrated;
+} month_tot;
+
 typedef struct run_ctx {
     run_opts *o;
     cdr_db *db;
@@ -78,6 +85,8 @@ typedef struct run_ctx {
     cdr_submonth cur;
     uint64_t findings, unrated, candidates;
     cdr_err err;
+    month_tot cur_tot;    /* the months reported, summed as they are written */
+    cdr_csvw *ws_findings, *ws_candidates, *ws_unrated;
 } run_ctx;
 
 /* ---- reading ---- */
@@ -225,20 +234,42 @@ static int on_candidate(const cdr_candidate *cd, void *user)
 
 static int put_finding(const cdr_finding *f, int64_t run_id, int64_t file_id, void *user)
 {
+    run_ctx *c = user;
     (void)run_id;
     (void)file_id;
-    return cdr_findings_csv_row(user, f) != CDR_OK;
+    c->cur_tot.findings++;
+    c->cur_tot.by_category[f->category]++;
+    if (f->category == CDR_CAT_LEAKAGE) {
+        c->cur_tot.leakage = cdr_money_total_add(c->cur_tot.leakage, -f->difference);
+        c->cur_tot.leakage_records++;
+        c->cur_tot.amount_by_category[f->category] =
+            cdr_money_total_add(c->cur_tot.amount_by_category[f->category], -f->difference);
+    } else if (f->difference > 0) {
+        c->cur_tot.amount_by_category[f->category] =
+            cdr_money_total_add(c->cur_tot.amount_by_category[f->category], f->difference);
+    }
+    return cdr_findings_csv_row(c->ws_findings, f) != CDR_OK;
 }
 
 static int put_candidate(const cdr_candidate *cd, int64_t run_id, void *user)
 {
+    run_ctx *c = user;
     (void)run_id;
-    return cdr_candidates_csv_row(user, cd) != CDR_OK;
+    c->cur_tot.candidates++;
+    c->cur_tot.overcharge = cdr_money_total_add(c->cur_tot.overcharge, cd->overcharge);
+    c->cur_tot.refund = cdr_money_total_add(c->cur_tot.refund, cd->refund);
+    c->cur_tot.policy[cd->policy == CDR_POLICY_VERIFY_FIRST]++;
+    c->cur_tot.special += cd->special != 0;
+    if (cd->tier >= 0 && cd->tier <= 4)
+        c->cur_tot.tier[cd->tier]++;
+    return cdr_candidates_csv_row(c->ws_candidates, cd) != CDR_OK;
 }
 
 static int put_unrated(const cdr_db_unrated *u, void *user)
 {
-    cdr_csvw *w = user;
+    run_ctx *c = user;
+    cdr_csvw *w = c->ws_unrated;
+    c->cur_tot.unrated++;
     char buf[32];
     cdr_csvw_textz(w, u->file ? u->file : "");
     cdr_csvw_u64(w, u->line);
@@ -290,10 +321,13 @@ static cdr_err write_outputs(run_ctx *c, cdr_csvw **ws, const cdr_month *months,
     cdr_candidates_csv_header(ws[OUT_CANDIDATES]);
     header(ws[OUT_UNRATED], uh);
     header(ws[OUT_CHANGES], chh);
-    if ((e = cdr_db_current_findings(c->db, months, n, put_finding, ws[OUT_FINDINGS])) != CDR_OK ||
-        (e = cdr_db_current_candidates(c->db, months, n, put_candidate, ws[OUT_CANDIDATES])) !=
-            CDR_OK ||
-        (e = cdr_db_current_unrated(c->db, months, n, put_unrated, ws[OUT_UNRATED])) != CDR_OK ||
+    c->ws_findings = ws[OUT_FINDINGS];
+    c->ws_candidates = ws[OUT_CANDIDATES];
+    c->ws_unrated = ws[OUT_UNRATED];
+    memset(&c->cur_tot, 0, sizeof c->cur_tot);
+    if ((e = cdr_db_current_findings(c->db, months, n, put_finding, c)) != CDR_OK ||
+        (e = cdr_db_current_candidates(c->db, months, n, put_candidate, c)) != CDR_OK ||
+        (e = cdr_db_current_unrated(c->db, months, n, put_unrated, c)) != CDR_OK ||
         (e = cdr_db_run_changes(c->db, cdr_db_open_run(c->db), put_change, ws[OUT_CHANGES])) !=
             CDR_OK)
         return e;
@@ -683,23 +717,52 @@ static void print_summary(run_ctx *c, int64_t run_id, const cdr_engine_totals *t
     printf("rows        %llu read = %llu accepted + %llu rejected; %llu blank lines\n",
            (unsigned long long)rd, (unsigned long long)acc, (unsigned long long)rej,
            (unsigned long long)blank);
-    printf("months      %s\n", *months ? months : "(none)");
-    printf("state       %llu subscriber-months: %llu new, %llu continued, %llu re-rated whole "
-           "(%llu stored records read again)\n",
+    printf("records     %llu rated, %llu duplicates, %llu unrated",
+           (unsigned long long)tot->records, (unsigned long long)tot->duplicates,
+           (unsigned long long)tot->unrated);
+    if (tot->records_rerated)
+        printf(" (%llu of them stored records rated again)",
+               (unsigned long long)tot->records_rerated);
+    printf("\n");
+    printf("state       %llu subscriber-months: %llu new, %llu continued, %llu re-rated whole\n",
            (unsigned long long)tot->submonths, (unsigned long long)tot->submonths_new,
-           (unsigned long long)tot->submonths_continued, (unsigned long long)tot->submonths_full,
-           (unsigned long long)tot->records_rerated);
+           (unsigned long long)tot->submonths_continued, (unsigned long long)tot->submonths_full);
     if (tot->submonths_other_tariff)
         printf("            %llu subscriber-months not touched were last rated with another "
                "tariff: `cdrecon run --rerate` re-rates them\n",
                (unsigned long long)tot->submonths_other_tariff);
-    printf("this run    %llu findings and %llu unrated records written, %llu candidates new or "
-           "changed, %llu withdrawn\n",
-           (unsigned long long)c->findings, (unsigned long long)c->unrated,
+    printf("changes     %llu candidates new or changed, %llu withdrawn (changes.csv)\n",
            (unsigned long long)tot->candidates_changed,
            (unsigned long long)tot->candidates_withdrawn);
-    printf("outputs     the current state of the months above: findings.csv, candidates.csv,\n"
-           "            unrated.csv; this run's changes.csv and rejects.csv\n");
+    /* the months as they stand now (the outputs) */
+    const month_tot *m = &c->cur_tot;
+    char a[32], b[32];
+    printf("month       %s, as of this run:\n", *months ? months : "(none)");
+    printf("findings    %llu\n", (unsigned long long)m->findings);
+    for (int k = 0; k < CDR_CAT__COUNT; k++) {
+        if (!m->by_category[k])
+            continue;
+        cdr_money_format_total(m->amount_by_category[k], 2, a);
+        if (k == CDR_CAT_NONE)
+            printf("  %-22s %8llu\n", "(flags only)", (unsigned long long)m->by_category[k]);
+        else
+            printf("  %-22s %8llu  %12s yuan\n", cdr_category_name((cdr_category)k),
+                   (unsigned long long)m->by_category[k], a);
+    }
+    cdr_money_format_total(m->overcharge, 2, a);
+    cdr_money_format_total(m->refund, 2, b);
+    printf("candidates  %llu subscriber-months: overcharge %s yuan, refund (x2) %s yuan\n",
+           (unsigned long long)m->candidates, a, b);
+    printf("            refund_first %llu, verify_first %llu, special customers %llu; "
+           "tiers 0:%llu 1:%llu 2:%llu 3:%llu 4:%llu\n",
+           (unsigned long long)m->policy[0], (unsigned long long)m->policy[1],
+           (unsigned long long)m->special, (unsigned long long)m->tier[0],
+           (unsigned long long)m->tier[1], (unsigned long long)m->tier[2],
+           (unsigned long long)m->tier[3], (unsigned long long)m->tier[4]);
+    cdr_money_format_total(m->leakage, 2, a);
+    printf("leakage     %llu records undercharged by %s yuan (reported, never refunded)\n",
+           (unsigned long long)m->leakage_records, a);
+    printf("unrated     %llu records\n", (unsigned long long)m->unrated);
     printf("time        %.2f s: reading %.2f s, rating %.2f s, outputs %.2f s, commit %.2f s%s\n",
            ph[4] - ph[0], ph[1] - ph[0], ph[2] - ph[1], ph[3] - ph[2], ph[4] - ph[3],
            tot->spilled ? " (spilled to disk)" : "");

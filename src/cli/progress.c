@@ -65,24 +65,31 @@ void cli_progress_cb(const cdr_progress *pr, void *user)
     cli_progress *p = user;
     if (!p || !p->enabled)
         return;
+    /* The reader reports every 16 MiB, the first time with that much read
+     * already: rates are measured from the file's first report, and shown
+     * only after a second of it (the rows of the first report over the
+     * microseconds since gave "187347556932 rows/s"). */
     if (pr->file_index != p->file_index) {
         p->file_index = pr->file_index;
         p->t0 = now_s();
+        p->rows0 = pr->rows;
+        p->in0 = pr->in_bytes;
     }
     double el = now_s() - p->t0;
-    char a[16], b[16], eta[32] = "";
-    double rps = el > 0 ? (double)pr->rows / el : 0;
-    if (pr->in_total > 0 && pr->in_bytes > 0 && pr->in_bytes < pr->in_total && el > 0.5) {
-        double left = el * (double)(pr->in_total - pr->in_bytes) / (double)pr->in_bytes;
+    char a[16], b[16], eta[32] = "", rate[40] = "";
+    if (el >= 1.0 && pr->rows > p->rows0)
+        snprintf(rate, sizeof rate, ", %.0f rows/s", (double)(pr->rows - p->rows0) / el);
+    if (pr->in_total > 0 && pr->in_bytes > p->in0 && pr->in_bytes < pr->in_total && el >= 1.0) {
+        double left = el * (double)(pr->in_total - pr->in_bytes) / (double)(pr->in_bytes - p->in0);
         snprintf(eta, sizeof eta, ", ETA %.0fs", left);
     }
     if (pr->in_total > 0)
-        fprintf(stderr, "\r\033[K%s: %s of %s, %llu rows, %.0f rows/s%s", pr->file,
+        fprintf(stderr, "\r\033[K%s: %s of %s, %llu rows%s%s", pr->file,
                 cli_fmt_bytes(pr->in_bytes, a), cli_fmt_bytes(pr->in_total, b),
-                (unsigned long long)pr->rows, rps, eta);
+                (unsigned long long)pr->rows, rate, eta);
     else
-        fprintf(stderr, "\r\033[K%s: %s, %llu rows, %.0f rows/s", pr->file,
-                cli_fmt_bytes(pr->in_bytes, a), (unsigned long long)pr->rows, rps);
+        fprintf(stderr, "\r\033[K%s: %s, %llu rows%s", pr->file,
+                cli_fmt_bytes(pr->in_bytes, a), (unsigned long long)pr->rows, rate);
     fflush(stderr);
     p->drawn = 1;
 }

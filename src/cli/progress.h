@@ -8,7 +8,9 @@
 typedef struct cli_progress {
     int enabled;     /* stderr is a terminal and not --quiet */
     int drawn;       /* a line is on screen */
-    double t0;       /* start of the current file, seconds */
+    double t0;       /* first report of the current file, seconds */
+    uint64_t rows0;  /* its rows then */
+    uint64_t in0;    /* its input bytes then */
     uint32_t file_index;
 } cli_progress;
 

@@ -39,6 +39,12 @@ rc=$?
 set -e
 [ "$rc" -eq 12 ] || { echo "run over a symlink output: exit $rc, expected 12"; exit 1; }
 [ -L "$W/out/findings.csv" ] && [ ! -e "$W/elsewhere" ] || { echo "the symlink was followed or replaced"; exit 1; }
-# and the database holds nothing of the refused runs
-[ "$(sqlite3 "$W/r.db" 'select count(*) from files' 2>/dev/null || echo 0)" = 0 ]
+# and the database holds nothing of the refused runs: no database at all, or
+# one that reads and holds no run and no file (a database that cannot be read
+# fails here; it used to pass as "0")
+if [ -e "$W/r.db" ]; then
+    n=$(sqlite3 -readonly "$W/r.db" 'select (select count(*) from files) || "|" || (select count(*) from runs)') ||
+        { echo "the database cannot be read"; exit 1; }
+    [ "$n" = "0|0" ] || { echo "the database holds files|runs $n of the refused runs"; exit 1; }
+fi
 echo ok

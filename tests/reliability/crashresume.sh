@@ -4,21 +4,27 @@
 # the database's results (files, findings, candidates, rejects, totals: to the
 # micro-yuan) and the four CSV outputs must be identical, the database must
 # pass integrity_check and hold exactly one run (no duplicated or lost rows).
-# usage: crashresume.sh [--trials T] [--rows R] [--seed S]
+# usage: crashresume.sh [--trials T] [--rows R] [--seed S] [--min-killed K]
 # Prints "crashresume: T trials, K killed mid-run, ... 0 mismatches".
+# A trial whose run finished before the kill tests nothing of a crash: at
+# least K trials (default: half of T, rounded up) must really kill a run. When
+# the T trials killed fewer, more trials follow with the kill in the first
+# half of the clean run's time (at most 2 x T more); fewer than K is a failure.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib.sh"
-trials=5; rows=20000; seed=1
+trials=5; rows=20000; seed=1; min_killed=
 while [ $# -gt 0 ]; do
     case $1 in
     --trials) trials=$2; shift ;;
     --rows) rows=$2; shift ;;
     --seed) seed=$2; shift ;;
-    *) echo "usage: $0 [--trials T] [--rows R] [--seed S]" >&2; exit 2 ;;
+    --min-killed) min_killed=$2; shift ;;
+    *) echo "usage: $0 [--trials T] [--rows R] [--seed S] [--min-killed K]" >&2; exit 2 ;;
     esac
     shift
 done
+[ -n "$min_killed" ] || min_killed=$(( (trials + 1) / 2 ))
 W=$(mktemp -d /tmp/cdr-crash.XXXXXX)
 trap 'rm -rf "$W"' EXIT
 cd "$W" || exit 1
@@ -39,10 +45,15 @@ rm -f r.db
 # a deterministic pseudo-random sequence (LCG) so a failing trial can be replayed
 r=$seed
 killed=0; finished=0; bad=0; i=0
-while [ "$i" -lt "$trials" ]; do
+while [ "$i" -lt "$trials" ] ||
+      { [ "$killed" -lt "$min_killed" ] && [ "$i" -lt $((3 * trials)) ]; }; do
     i=$((i + 1))
     r=$(( (r * 1103515245 + 12345) % 2147483648 ))
-    delay=$(( r % (dur + dur / 5 + 1) ))        # 0 .. 1.2 x the clean run, in ms
+    if [ "$i" -le "$trials" ]; then
+        delay=$(( r % (dur + dur / 5 + 1) ))    # 0 .. 1.2 x the clean run, in ms
+    else
+        delay=$(( r % (dur / 2 + 1) ))          # extra trials: the first half
+    fi
     rm -rf out r.db r.db-journal
     "$CDRECON" run "$@" 2>/dev/null &
     pid=$!
@@ -74,6 +85,10 @@ while [ "$i" -lt "$trials" ]; do
     fi
     rel_same_outputs out base.out || { echo "trial $i (kill at ${delay} ms): outputs differ"; bad=$((bad + 1)); }
 done
-echo "crashresume: $trials trials on $rows rows (clean run ${dur} ms), $killed killed mid-run," \
+echo "crashresume: $i trials on $rows rows (clean run ${dur} ms), $killed killed mid-run," \
      "$finished finished before the kill, $bad mismatches"
+if [ "$killed" -lt "$min_killed" ]; then
+    echo "crashresume: only $killed runs killed mid-run, at least $min_killed required"
+    bad=$((bad + 1))
+fi
 [ "$bad" -eq 0 ]

@@ -66,6 +66,26 @@ static cdr_money R(__int128 num, __int128 den, cdr_money step)
     return out;
 }
 
+/* Totals of a run saturate at INT64_MAX ("out of range"), never wrap. */
+static void test_money_total_add(void **st)
+{
+    (void)st;
+    char b[40];
+    assert_int_equal(cdr_money_total_add(1, 2), 3);
+    assert_int_equal(cdr_money_total_add(CDR_MONEY_MAX, CDR_MONEY_MAX), 2 * CDR_MONEY_MAX);
+    assert_int_equal(cdr_money_total_add(INT64_MAX - 5, 5), CDR_MONEY_TOTAL_OVER);
+    assert_int_equal(cdr_money_total_add(INT64_MAX - 5, 6), CDR_MONEY_TOTAL_OVER);
+    cdr_money t = 0;
+    for (int i = 0; i < 10; i++)
+        t = cdr_money_total_add(t, CDR_MONEY_MAX);
+    assert_int_equal(t, CDR_MONEY_TOTAL_OVER);
+    assert_int_equal(cdr_money_total_add(t, 0), CDR_MONEY_TOTAL_OVER); /* stays */
+    cdr_money_format_total(t, 2, b);
+    assert_string_equal(b, "out of range");
+    cdr_money_format_total(9 * CDR_MONEY_MAX, 2, b);
+    assert_string_equal(b, "9000000000000.00");
+}
+
 static void test_money_round_midpoints(void **st)
 {
     (void)st;
@@ -435,7 +455,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_money_parse),  cmocka_unit_test(test_money_format),
-        cmocka_unit_test(test_money_round_midpoints), cmocka_unit_test(test_find_byte), cmocka_unit_test(test_time),
+        cmocka_unit_test(test_money_round_midpoints), cmocka_unit_test(test_money_total_add), cmocka_unit_test(test_find_byte), cmocka_unit_test(test_time),
         cmocka_unit_test(test_time_parse_matches_reference),
         cmocka_unit_test(test_numbers),      cmocka_unit_test(test_errors),
     };
