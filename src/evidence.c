@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include "cdrecon/evidence.h"
+#include "cdrecon/outdir.h"
+#include "cdrecon/textsafe.h"
 #include "cdrecon/version.h"
 #include "sha256.h"
 
@@ -151,30 +153,11 @@ char *cdr_evidence_mask_text(const char *s, const char *own)
 {
     if (!s)
         s = "";
-    size_t n = strlen(s), on = own ? strlen(own) : 0;
+    size_t n = strlen(s);
     char *out = malloc(n + 1);
     if (!out)
         return NULL;
-    size_t i = 0;
-    while (i < n) {
-        if (s[i] >= '0' && s[i] <= '9') {
-            size_t j = i;
-            while (j < n && s[j] >= '0' && s[j] <= '9')
-                j++;
-            if (j - i >= 8 && !(on == j - i && memcmp(s + i, own, on) == 0)) {
-                char tmp[j - i + 1];
-                cdr_number_mask(s + i, j - i, tmp);
-                memcpy(out + i, tmp, j - i);
-            } else {
-                memcpy(out + i, s + i, j - i);
-            }
-            i = j;
-        } else {
-            out[i] = s[i];
-            i++;
-        }
-    }
-    out[n] = '\0';
+    cdr_text_mask_numbers(s, n, own, out);
     return out;
 }
 
@@ -296,50 +279,6 @@ static cdr_err ev_fail(char *err, size_t errlen, cdr_err e, const char *fmt, ...
     return e;
 }
 
-/* Open the directory `name` under `at` without following a symbolic link,
- * unless the link is owned by us or by root. Creates it if `create`. */
-static int open_component(int at, const char *name, int create, int last, char *err,
-                          size_t errlen, cdr_err *e)
-{
-    int fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd >= 0)
-        return fd;
-    if (errno == ENOENT && create) {
-        if (mkdirat(at, name, 0755) != 0 && errno != EEXIST) {
-            *e = ev_fail(err, errlen, CDR_E_IO, "cannot create directory %s: %s", name,
-                         strerror(errno));
-            return -1;
-        }
-        fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd >= 0)
-            return fd;
-    }
-    if (errno == ELOOP || errno == ENOTDIR) {
-        struct stat st;
-        if (fstatat(at, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)) {
-            if (last) {
-                *e = ev_fail(err, errlen, CDR_E_EXISTS,
-                             "%s is a symbolic link: refused (give the real directory)", name);
-                return -1;
-            }
-            if (st.st_uid != geteuid() && st.st_uid != 0) {
-                *e = ev_fail(err, errlen, CDR_E_IO,
-                             "%s is a symbolic link owned by another user (uid %u): refused",
-                             name, (unsigned)st.st_uid);
-                return -1;
-            }
-            fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-            if (fd >= 0)
-                return fd;
-        } else if (last) {
-            *e = ev_fail(err, errlen, CDR_E_EXISTS, "%s exists and is not a directory", name);
-            return -1;
-        }
-    }
-    *e = ev_fail(err, errlen, CDR_E_IO, "cannot open directory %s: %s", name, strerror(errno));
-    return -1;
-}
-
 /* 1 if the directory fd has entries other than . and .. (-1 on error). */
 static int dir_nonempty(int fd)
 {
@@ -435,50 +374,22 @@ cdr_err cdr_evidence_open(const char *dir, unsigned flags, cdr_evidence **out, c
             ev->abspath[--l] = '\0';
     }
 
-    /* Walk the components. */
+    /* The pack directory: a new directory or an existing one of ours, never
+     * a symbolic link (cdr_dir_open walks the path with O_NOFOLLOW). */
     {
-        int fd = open(dir[0] == '/' ? "/" : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0) {
-            e = ev_fail(err, errlen, CDR_E_IO, "cannot open the start directory: %s",
-                        strerror(errno));
-            goto fail;
-        }
         char *comps[512];
         int nc = 0;
-        for (char *save = NULL, *tok = strtok_r(copy, "/", &save); tok;
-             tok = strtok_r(NULL, "/", &save)) {
-            if (strcmp(tok, ".") == 0)
-                continue;
-            if (nc == 512) {
-                close(fd);
-                e = ev_fail(err, errlen, CDR_E_USAGE, "output directory path too deep");
-                goto fail;
-            }
-            comps[nc++] = tok;
-        }
+        for (char *save = NULL, *tok = strtok_r(copy, "/", &save); tok && nc < 512;
+             tok = strtok_r(NULL, "/", &save))
+            if (strcmp(tok, ".") != 0)
+                comps[nc++] = tok;
         if (nc == 0 || strcmp(comps[nc - 1], "..") == 0) {
-            close(fd);
             e = ev_fail(err, errlen, CDR_E_USAGE,
                         "give a new directory for the pack, not %s", dir);
             goto fail;
         }
-        for (int i = 0; i < nc - 1; i++) {
-            int nfd = open_component(fd, comps[i], 1, 0, err, errlen, &e);
-            close(fd);
-            if (nfd < 0)
-                goto fail;
-            fd = nfd;
-        }
-        /* The last component: create it, or open the existing one. */
-        const char *last = comps[nc - 1];
-        int created = mkdirat(fd, last, 0755) == 0;
-        if (!created && errno != EEXIST) {
-            e = ev_fail(err, errlen, CDR_E_IO, "cannot create %s: %s", dir, strerror(errno));
-            close(fd);
-            goto fail;
-        }
-        ev->dirfd = open_component(fd, last, 0, 1, err, errlen, &e);
-        close(fd);
+        int created = 0;
+        ev->dirfd = cdr_dir_open(dir, CDR_DIR_CREATE, &created, &e, err, errlen);
         if (ev->dirfd < 0)
             goto fail;
         if (!created) {
