@@ -40,6 +40,7 @@
 #endif
 
 #include "cdrecon/engine.h"
+#include "cdrecon/outdir.h"
 #include "cdrecon/store.h"
 #include "swar.h"
 #include "tmpdir.h"
@@ -1390,7 +1391,9 @@ static cdr_err enc_put(enc *e, const cdr_stmt *s)
 struct cdr_store_writer {
     const cdr_tariff *t;
     cdr_store_opts o;
-    char *path, *tmp_path;
+    char *path, *tmp_path; /* path: "DIR/NAME" for messages; tmp_path: "NAME.tmp.PID" */
+    char *name;            /* NAME, relative to dirfd */
+    int dirfd;             /* the store's directory (our own duplicate) */
     int fd;
     int committed;
     cdr_err status;
@@ -1454,10 +1457,45 @@ cdr_err cdr_store_create(const char *path, const cdr_tariff *t, const cdr_store_
     *out = NULL;
     if (!path || !path[0])
         return CDR_E_USAGE;
+    char *d = strdup(path), *b = strdup(path);
+    if (!d || !b) {
+        free(d);
+        free(b);
+        return CDR_E_NOMEM;
+    }
+    const char *dir = dirname(d), *name = basename(b);
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    cdr_err e;
+    if (dfd < 0) {
+        int en = errno;
+        e = cdr_store_create_at(-1, dir, name, t, o, out); /* a writer for the message */
+        if (*out && (*out)->status == CDR_OK) {
+            (*out)->status = CDR_OK;
+            wfail(*out, CDR_E_IO, "cannot open the store's directory", en);
+            e = CDR_E_IO;
+        }
+    } else {
+        e = cdr_store_create_at(dfd, dir, name, t, o, out);
+        close(dfd);
+    }
+    free(d);
+    free(b);
+    return e;
+}
+
+cdr_err cdr_store_create_at(int dirfd, const char *dir_label, const char *name,
+                            const cdr_tariff *t, const cdr_store_opts *o, cdr_store_writer **out)
+{
+    *out = NULL;
+    if (!name || !name[0] || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, ".."))
+        return CDR_E_USAGE;
+    if (!dir_label || !dir_label[0])
+        dir_label = ".";
     cdr_store_writer *w = calloc(1, sizeof *w);
     if (!w)
         return CDR_E_NOMEM;
     w->fd = -1;
+    w->dirfd = -1;
     w->t = t;
     pthread_mutex_init(&w->mu, NULL);
     if (o)
@@ -1474,17 +1512,50 @@ cdr_err cdr_store_create(const char *path, const cdr_tariff *t, const cdr_store_
         mlen = META_MAX;
     w->o.meta = NULL;
     enc_init(&w->own, t, &w->o);
-    size_t pl = strlen(path);
-    w->path = strdup(path);
-    w->tmp_path = malloc(pl + 32);
-    if (!w->path || !w->tmp_path) {
+    size_t pl = strlen(dir_label) + strlen(name) + 2;
+    w->path = malloc(pl);
+    w->name = strdup(name);
+    w->tmp_path = malloc(strlen(name) + 32);
+    if (!w->path || !w->name || !w->tmp_path) {
         cdr_store_writer_free(w);
         return CDR_E_NOMEM;
     }
-    snprintf(w->tmp_path, pl + 32, "%s.tmp.%ld", path, (long)getpid());
-    w->fd = open(w->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (!strcmp(dir_label, "."))
+        snprintf(w->path, pl, "%s", name);
+    else
+        snprintf(w->path, pl, "%s%s%s", dir_label,
+                 dir_label[strlen(dir_label) - 1] == '/' ? "" : "/", name);
+    snprintf(w->tmp_path, strlen(name) + 32, "%s.tmp.%ld", name, (long)getpid());
+    if (dirfd < 0) {
+        *out = w; /* cdr_store_create says why */
+        return CDR_OK;
+    }
+    if ((w->dirfd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0)) < 0) {
+        wfail(w, CDR_E_IO, "cannot use the store's directory", errno);
+        *out = w;
+        return w->status;
+    }
+    struct stat st;
+    if (fstatat(w->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode)) {
+        wfail(w, CDR_E_EXISTS, "exists and is not a regular file: not replaced", 0);
+        *out = w;
+        return w->status;
+    }
+    {
+        /* what killed runs left: NAME.tmp.PID of dead processes */
+        char prefix[4200];
+        snprintf(prefix, sizeof prefix, "%s.tmp.", name);
+        cdr_dir_remove_stale(w->dirfd, prefix);
+    }
+    w->fd = openat(w->dirfd, w->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                   0644);
     if (w->fd < 0) {
-        wfail(w, CDR_E_IO, "cannot create the temporary store file", errno);
+        int en = errno;
+        char what[4400];
+        snprintf(what, sizeof what, "cannot create the temporary store file %s", w->tmp_path);
+        wfail(w, CDR_E_IO, what, en);
+        free(w->tmp_path); /* nothing of ours to remove */
+        w->tmp_path = NULL;
         *out = w; /* the caller reads the message, then frees */
         return w->status;
     }
@@ -1731,20 +1802,6 @@ static void ientry_pack(const ientry *en, uint8_t *p)
     put32(p + 60, crc(p, 60));
 }
 
-static cdr_err sync_dir(const char *path)
-{
-    char *d = strdup(path);
-    if (!d)
-        return CDR_E_NOMEM;
-    int fd = open(dirname(d), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    free(d);
-    if (fd < 0)
-        return CDR_E_IO;
-    int r = fsync(fd);
-    close(fd);
-    return r == 0 || errno == EINVAL ? CDR_OK : CDR_E_IO;
-}
-
 cdr_err cdr_store_commit(cdr_store_writer *w)
 {
     if (w->committed)
@@ -1822,12 +1879,19 @@ cdr_err cdr_store_commit(cdr_store_writer *w)
         goto fail;
     }
     w->fd = -1;
-    if (rename(w->tmp_path, w->path) != 0) {
+    {
+        struct stat st;
+        if (fstatat(w->dirfd, w->name, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode)) {
+            wfail(w, CDR_E_EXISTS, "exists and is not a regular file: not replaced", 0);
+            goto fail;
+        }
+    }
+    if (renameat(w->dirfd, w->tmp_path, w->dirfd, w->name) != 0) {
         wfail(w, CDR_E_IO, "rename into place", errno);
         goto fail;
     }
     w->committed = 1;
-    if (sync_dir(w->path) != CDR_OK)
+    if (fsync(w->dirfd) != 0 && errno != EINVAL)
         return wfail(w, CDR_E_IO, "fsync of the directory", errno);
     return CDR_OK;
 fail:
@@ -1843,8 +1907,8 @@ void cdr_store_abort(cdr_store_writer *w)
         close(w->fd);
         w->fd = -1;
     }
-    if (w->tmp_path)
-        unlink(w->tmp_path);
+    if (w->tmp_path && w->dirfd >= 0)
+        unlinkat(w->dirfd, w->tmp_path, 0);
     w->own.open = 0;
 }
 
@@ -1857,7 +1921,10 @@ void cdr_store_writer_free(cdr_store_writer *w)
     free(w->ix);
     if (w->ixf)
         fclose(w->ixf);
+    if (w->dirfd >= 0)
+        close(w->dirfd);
     free(w->path);
+    free(w->name);
     free(w->tmp_path);
     pthread_mutex_destroy(&w->mu);
     free(w);

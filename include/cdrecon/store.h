@@ -54,13 +54,25 @@ typedef struct cdr_store_opts {
 void cdr_store_opts_init(cdr_store_opts *o);
 
 /*
- * Create the store's temporary file beside PATH. `t` is the tariff the
- * records were rated with (kept for cdr_stmt_rec_from_rated and
- * cdr_stmt_finish; must outlive the writer). CDR_E_IO if the file cannot
- * be created.
+ * Create the store's temporary file PATH.tmp.PID beside PATH. `t` is the
+ * tariff the records were rated with (kept for cdr_stmt_rec_from_rated and
+ * cdr_stmt_finish; must outlive the writer). First the PATH.tmp.PID files
+ * that killed runs left are removed (cdr_dir_remove_stale: only those whose
+ * PID is no live process). CDR_E_IO if the file cannot be created,
+ * CDR_E_EXISTS if PATH exists and is not a regular file (a device, a FIFO,
+ * a symbolic link or a directory is never replaced, at create and at
+ * commit); *out is then still set, for cdr_store_writer_message ("PATH:
+ * what: OS reason"), and must be freed.
  */
 cdr_err cdr_store_create(const char *path, const cdr_tariff *t, const cdr_store_opts *o,
                          cdr_store_writer **out);
+/* The same for the file `name` in the directory open as `dirfd`
+ * (cdr_dir_open; the writer keeps its own duplicate and makes every file
+ * with openat/renameat relative to it); `dir_label` names the directory in
+ * messages. cdr_store_create(path) is this with dirname(path) opened. */
+cdr_err cdr_store_create_at(int dirfd, const char *dir_label, const char *name,
+                            const cdr_tariff *t, const cdr_store_opts *o,
+                            cdr_store_writer **out);
 /* The tariff, for a writer created with t = NULL (created before the tariff
  * finished loading). Set it before the first record or candidate. */
 void cdr_store_set_tariff(cdr_store_writer *w, const cdr_tariff *t);

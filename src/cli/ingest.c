@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "ingest.h"
+#include "progress.h"
 
 int cli_parse_size(const char *s, size_t *out)
 {
@@ -193,8 +194,13 @@ cdr_err cli_ingest_files(cli_ingest *in, char **files, int nfiles)
                     in->engine ? cdr_engine_errmsg(in->engine) : "");
             return c.err;
         }
+        if (st->status == CDR_E_INTERRUPTED && !c.err)
+            return CDR_E_INTERRUPTED; /* a callback (on_reject) stopped it: its owner says why */
         if (st->status != CDR_OK) {
-            cli_err("%s: %s", files[i], st->message[0] ? st->message : cdr_strerror(st->status));
+            char m[600];
+            cli_err("%s: %s", files[i],
+                    cli_mask_digits(st->message[0] ? st->message : cdr_strerror(st->status), m,
+                                    sizeof m));
             if (in->engine)
                 cdr_engine_exclude_file(in->engine, (uint32_t)i);
             if (worst == CDR_OK)

@@ -55,7 +55,9 @@ typedef struct cli_ingest {
 
 /* Read every file into the engine. A file that fails as a whole is excluded
  * from the engine; the first such failure's code is returned after all
- * files were read. An engine or callback error stops at once. */
+ * files were read. An engine or callback error stops at once; a stop asked
+ * by on_reject returns CDR_E_INTERRUPTED without a message (the callback's
+ * owner says why: its writer's or database's message). */
 cdr_err cli_ingest_files(cli_ingest *in, char **files, int nfiles);
 /* ... returns CDR_E_INTERRUPTED when stopped because in->tariff failed. */
 
