@@ -562,8 +562,8 @@ static cdr_err write_records(cdr_evidence *ev, const cdr_stmt *s, int cust)
         mk[0] = cdr_evidence_mask_text(r->peer, s->msisdn);
         mk[1] = cdr_evidence_mask_text(r->record_id, s->msisdn);
         mk[2] = cdr_evidence_mask_text(r->dup_of, s->msisdn);
-        mk[3] = cdr_evidence_mask_text(r->extra, s->msisdn);
-        mk[4] = cdr_evidence_mask_text(r->explanation, s->msisdn);
+        mk[3] = strdup("");
+        mk[4] = strdup("");
         mk[5] = cdr_evidence_mask_text(r->call_id, s->msisdn);
         mk[6] = cdr_evidence_mask_text(r->sms_ref, s->msisdn);
         int oom = 0;
@@ -573,8 +573,10 @@ static cdr_err write_records(cdr_evidence *ev, const cdr_stmt *s, int cust)
             c.peer = mk[0];
             c.record_id = mk[1];
             c.dup_of = mk[2];
-            c.extra = mk[3];
-            c.explanation = mk[4];
+            /* internal only (docs/evidence.md): the unknown CDR columns (cell
+             * and MSC ids are location data) and the engine's explanations */
+            c.extra = "";
+            c.explanation = "";
             c.call_id = mk[5];
             c.sms_ref = mk[6];
             c.file = "";
@@ -1055,9 +1057,9 @@ static void tariff_rows(page *pg)
             if (fn) {
                 sb_printf(b, "<p>free_numbers.csv 第 %u 行 / line %u: 免费号码 free number ",
                           fn->line, fn->line);
-                sb_esc(b, fn->prefix);
+                put_data(pg, fn->prefix);
                 sb_puts(b, " (");
-                sb_esc(b, fn->label);
+                put_data(pg, fn->label);
                 sb_puts(b, ")</p>\n");
             }
         } else if (r->status == CDR_RS_NO_SUBSCRIPTION) {
@@ -1070,13 +1072,13 @@ static void tariff_rows(page *pg)
                 cdr_date_format(sub->valid_from, f);
                 cdr_date_format(sub->valid_to - 86400, to);
                 sb_printf(b, "<p>subscriptions.csv 第 %u 行 / line %u: ", sub->line, sub->line);
-                sb_esc(b, sub->service_code);
+                put_data(pg, sub->service_code);
                 sb_printf(b, " 订购有效期 valid %s — %s</p>\n", f, to);
                 any = 1;
             }
             if (!any) {
                 sb_puts(b, "<p>subscriptions.csv: ");
-                sb_esc(b, r->peer);
+                put_data(pg, r->peer);
                 sb_puts(b, " 无订购记录 / no subscription</p>\n");
             }
         }
@@ -1350,9 +1352,35 @@ static void manifest_path(sb *b, const char *p)
     }
 }
 
+cdr_err cdr_evidence_check_opts(const cdr_evidence_opts *o, char *err, size_t errlen)
+{
+    const char *op = o->operator_name ? o->operator_name : "";
+    size_t n = strlen(op);
+    for (size_t i = 0; i < n;) {
+        uint32_t cp = 0;
+        size_t k = cdr_utf8_len((const unsigned char *)op + i, n - i, &cp);
+        if (!k || cdr_char_unsafe(cp))
+            return ev_fail(err, errlen, CDR_E_USAGE,
+                           "the operator name has %s at byte %zu (it ends the customer's SMS)",
+                           k ? "a control character" : "invalid UTF-8", i);
+        i += k;
+    }
+    if (n > 200)
+        return ev_fail(err, errlen, CDR_E_USAGE, "the operator name is longer than 200 bytes");
+    cdr_time last;
+    cdr_date_parse(CDR_EV_DATE_MAX, strlen(CDR_EV_DATE_MAX), &last);
+    if (o->refund_date > last)
+        return ev_fail(err, errlen, CDR_E_RANGE,
+                       "the refund date is after %s: the deadlines counted from it (up to 10 "
+                       "days later) would pass 9999-12-31", CDR_EV_DATE_MAX);
+    return CDR_OK;
+}
+
 cdr_err cdr_evidence_write(cdr_evidence *ev, const cdr_stmt *s, const cdr_evidence_opts *o)
 {
     cdr_err e;
+    if ((e = cdr_evidence_check_opts(o, ev->err, sizeof ev->err)) != CDR_OK)
+        return e;
     for (int c = 0; c < CDR_EV__COPIES; c++) {
         page pg = {.s = s, .o = o, .cust = c == CDR_EV_CUSTOMER};
         build_page(&pg);

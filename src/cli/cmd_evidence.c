@@ -335,6 +335,18 @@ int cmd_evidence(int argc, char **argv)
             run_id = run_buf;
         }
     }
+    {
+        /* a bad --operator or --date is said before any work */
+        cdr_evidence_opts chk;
+        memset(&chk, 0, sizeof chk);
+        chk.operator_name = operator_name;
+        chk.refund_date = date;
+        if ((rc = cdr_evidence_check_opts(&chk, err, sizeof err)) != CDR_OK) {
+            rc = cli_fail(CDR_E_USAGE, "bad %s: %s", rc == CDR_E_RANGE ? "--date" : "--operator",
+                          err);
+            goto out;
+        }
+    }
     if (!getcwd(cwd, sizeof cwd))
         cwd[0] = '\0';
 
@@ -365,6 +377,7 @@ int cmd_evidence(int argc, char **argv)
         cli_fail(rc, "tariff %s: %s", tariff_dir, err);
         goto out;
     }
+    cli_tariff_warnings(t);
     if (store_path) {
         files[nfiles++] = (char *)store_path; /* the store is the input to hash */
     }
