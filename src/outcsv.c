@@ -14,6 +14,7 @@
 
 #include "cdrecon/outcsv.h"
 #include "cdrecon/outdir.h"
+#include "cdrecon/textsafe.h"
 #include "csvout.h"
 
 struct cdr_csvw {
@@ -501,7 +502,12 @@ cdr_err cdr_rejects_csv_row(cdr_csvw *w, const cdr_reject *r)
     cdr_csvw_u64(w, r->line);
     cdr_csvw_u64(w, r->offset);
     cdr_csvw_textz(w, r->reason);
-    cdr_csvw_text(w, r->raw.p, r->raw.n);
+    /* raw: the row's bytes as valid UTF-8 (cdr_bytes_escape: NUL, control
+     * bytes and invalid UTF-8 as \xHH, a backslash as \\), so the file
+     * stays UTF-8 whatever the input held (docs/cdr-format.md) */
+    size_t n = r->raw.n < CDR_REJECT_RAW_MAX ? r->raw.n : CDR_REJECT_RAW_MAX;
+    char esc[4 * CDR_REJECT_RAW_MAX + 1];
+    cdr_csvw_text(w, esc, cdr_bytes_escape(r->raw.p, n, esc));
     return cdr_csvw_end_row(w);
 }
 

@@ -82,6 +82,32 @@ size_t cdr_text_escape(const char *s, size_t n, char *buf, size_t cap)
     return o;
 }
 
+size_t cdr_bytes_escape(const char *s, size_t n, char *buf)
+{
+    const unsigned char *p = (const unsigned char *)(s ? s : "");
+    size_t o = 0;
+    for (size_t i = 0; i < n;) {
+        uint32_t cp = 0;
+        size_t k = cdr_utf8_len(p + i, n - i, &cp);
+        if (k && cp == '\\') {
+            buf[o++] = '\\';
+            buf[o++] = '\\';
+        } else if (k && (cp >= 0x20 || cp == '\t' || cp == '\n' || cp == '\r') && cp != 0x7F) {
+            memcpy(buf + o, p + i, k);
+            o += k;
+        } else {
+            k = 1;
+            buf[o++] = '\\';
+            buf[o++] = 'x';
+            buf[o++] = hexd[p[i] >> 4];
+            buf[o++] = hexd[p[i] & 15];
+        }
+        i += k;
+    }
+    buf[o] = '\0';
+    return o;
+}
+
 /* Wide (2-column) ranges: East Asian Wide and Fullwidth, the common ones. */
 static const uint32_t wide[][2] = {
     {0x1100, 0x115F},   {0x231A, 0x231B},   {0x2329, 0x232A},   {0x23E9, 0x23EC},

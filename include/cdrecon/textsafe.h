@@ -39,6 +39,16 @@ int cdr_char_unsafe(uint32_t cp);
  */
 size_t cdr_text_escape(const char *s, size_t n, char *buf, size_t cap);
 
+/*
+ * Raw bytes (a rejected row) as valid UTF-8 text, losslessly: a backslash
+ * is written "\\", and every byte that is NUL, another control byte but
+ * TAB, LF and CR, DEL, or not part of valid UTF-8 is written \xHH (two
+ * upper-case hex digits); everything else is copied. Decoding: "\\" is a
+ * backslash, "\xHH" the byte HH. buf must hold 4 * n + 1 bytes; returns
+ * the length written (a NUL follows).
+ */
+size_t cdr_bytes_escape(const char *s, size_t n, char *buf);
+
 /* Columns a code point takes on a terminal: 0 (combining marks, zero-width
  * characters), 2 (East Asian wide and full-width: CJK, Hangul, full-width
  * forms, most emoji) or 1. */
