@@ -147,6 +147,7 @@ int cmd_investigate(int argc, char **argv)
             cli_fail(rc, "%s", err);
             goto out;
         }
+        cli_tariff_warnings(t);
         rc = cdr_stmt_scan(t, files, (size_t)nfiles, num, month, &eo, NULL, &s, err, sizeof err);
         have_stmt = 1;
         if (rc != CDR_OK && rc != CDR_E_NOTFOUND) {

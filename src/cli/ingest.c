@@ -139,7 +139,14 @@ cdr_tariff *cli_bgtariff_take(cli_bgtariff *b)
         return NULL;
     cdr_tariff *t = b->t;
     b->t = NULL;
+    cli_tariff_warnings(t);
     return t;
+}
+
+void cli_tariff_warnings(const cdr_tariff *t)
+{
+    for (size_t i = 0; t && i < t->n_warnings; i++)
+        cli_note("warning: tariff %s: %s", t->dir, t->warnings[i]);
 }
 
 typedef struct ing_ctx {
