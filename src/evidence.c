@@ -522,11 +522,12 @@ cdr_err cdr_evidence_add_file(cdr_evidence *ev, cdr_ev_copy c, const char *name,
     size_t k;
     while ((k = fread(buf, 1, sizeof buf, fp)) > 0)
         sb_put(&b, buf, k);
-    int bad = ferror(fp);
+    int bad = ferror(fp), en = errno;
     fclose(fp);
     cdr_err e;
     if (bad)
-        e = ev_fail(ev->err, sizeof ev->err, CDR_E_IO, "cannot read %s", src_path);
+        e = ev_fail(ev->err, sizeof ev->err, CDR_E_IO, "cannot read %s: %s", src_path,
+                    strerror(en ? en : EIO));
     else if (b.oom)
         e = ev_fail(ev->err, sizeof ev->err, CDR_E_NOMEM, "out of memory");
     else

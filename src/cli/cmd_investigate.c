@@ -144,7 +144,7 @@ int cmd_investigate(int argc, char **argv)
     } else {
         source = "scan";
         if ((rc = cdr_tariff_load(tariff_dir, &t, err, sizeof err)) != CDR_OK) {
-            cli_fail(rc, "%s", err);
+            cli_fail(rc, "tariff %s: %s", tariff_dir, err);
             goto out;
         }
         cli_tariff_warnings(t);

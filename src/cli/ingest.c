@@ -128,8 +128,12 @@ cdr_err cli_bgtariff_join(cli_bgtariff *b)
 cdr_err cli_bgtariff_ready(cli_bgtariff *b)
 {
     cdr_err e = cli_bgtariff_join(b);
-    if (e != CDR_OK)
+    size_t dl = strlen(b->dir);
+    /* the table's messages ("rates.csv:3: ...") say which directory */
+    if (e != CDR_OK && strncmp(b->err, b->dir, dl) == 0 && b->err[dl] == ':')
         cli_err("%s", b->err);
+    else if (e != CDR_OK)
+        cli_err("tariff %s: %s", b->dir, b->err);
     return e;
 }
 

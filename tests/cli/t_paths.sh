@@ -195,6 +195,23 @@ if [ "$(id -u)" -ne 0 ] || [ -n "$as_other" ]; then
 else
     echo "note: running as root without setpriv: the read-only directory case is not run"
 fi
+# a column given twice is not "missing or lacks a required column"
+printf 'record_id,msisdn,service,msisdn,start_time,billed\n' >dup.csv
+set +e
+"$CDRECON" scan dup.csv >/dev/null 2>err
+rc=$?
+set -e
+[ "$rc" -eq 4 ] || fail "scan of a duplicated header column: exit $rc"
+grep -qF "duplicate column 'msisdn' in header (columns 2 and 4)" err || fail "dup header message"
+if grep -q "lacks a required column" err; then fail "a duplicated column called missing: $(cat err)"; fi
+# a tariff error names the tariff directory
+mkdir badt
+cp "$T"/*.csv badt/
+echo 'x,y' >>badt/plans.csv
+set +e
+"$CDRECON" rate --tariff badt a.csv >/dev/null 2>err
+set -e
+grep -qF "tariff badt: plans.csv:8: 2 fields" err || fail "tariff error without its directory: $(cat err)"
 # a full file system, when a tmpfs can be mounted here
 mkdir tiny
 if mount -t tmpfs -o size=16k tmpfs tiny 2>/dev/null; then
