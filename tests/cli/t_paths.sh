@@ -94,6 +94,15 @@ rc=$?
 set -e
 [ "$rc" -eq 1 ] && grep -q "tariff directory" err || fail "evidence --out TARIFF: exit $rc"
 
+# ---- the store is only ever renamed over a regular file (the library) --------
+mkfifo st.fifo
+set +e
+"$CDRECON" run --tariff "$T" --db st.db --out stout --store st.fifo a.csv >/dev/null 2>err
+rc=$?
+set -e
+[ "$rc" -eq 12 ] && [ -p st.fifo ] || fail "run --store FIFO: exit $rc, or the FIFO was replaced"
+grep -qF 'st.fifo: exists and is not a regular file' err || fail "store refusal: $(cat err)"
+
 # ---- item 6: the directory of an output file --------------------------------
 # A symbolic link owned by another user is not followed (a link planted in
 # /tmp); one of ours (or root's) is.
