@@ -460,9 +460,14 @@ void cdr_json_string(FILE *fp, const char *s)
             fputc((int)c, fp);
         } else {
             size_t l = utf8_len(p, n);
+            uint32_t cp = 0;
             if (l == 0) {
                 fputs("\\ufffd", fp);
                 l = 1;
+            } else if (cdr_utf8_len(p, n, &cp) && cdr_char_unsafe(cp)) {
+                /* C1 controls and bidi overrides: the same value, escaped,
+                 * so that the JSON shown on a terminal cannot drive it */
+                fprintf(fp, "\\u%04x", (unsigned)cp);
             } else {
                 fwrite(p, 1, l, fp);
             }

@@ -1,5 +1,6 @@
 /* cdrecon rate — every record with its rebuilt charge and how it was reached. */
 #include <errno.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,7 @@ typedef struct rate_ctx {
     const cdr_tariff *t;
     uint64_t rejected;
     cdr_err werr;
+    int tty;           /* the output is standard output on a terminal */
 } rate_ctx;
 
 static int on_reject(const cdr_reject *r, void *user)
@@ -63,7 +65,18 @@ static cdr_err render_rated(const cdr_rated *r, void *w, void *user)
 static int on_text(const char *p, size_t n, uint64_t rows, void *user)
 {
     rec_ctx *rc = user;
-    cdr_err e = cdr_csvw_raw_rows(rc->c->out, p, n, rows);
+    cdr_err e;
+    if (rc->c->tty) { /* a terminal: an unknown column with ESC must not drive it */
+        char *b = malloc(4 * n + 1);
+        if (!b) {
+            rc->c->werr = CDR_E_NOMEM;
+            return 1;
+        }
+        e = cdr_csvw_raw_rows(rc->c->out, b, cli_tty_escape(p, n, b), rows);
+        free(b);
+    } else {
+        e = cdr_csvw_raw_rows(rc->c->out, p, n, rows);
+    }
     if (e != CDR_OK) {
         rc->c->werr = e;
         return 1;
@@ -163,6 +176,7 @@ int cmd_rate(int argc, char **argv)
         goto out;
     if ((rc = open_out(out_path ? out_path : "-", "--out", &c.out, &direct_fp[0])) != CDR_OK)
         goto out;
+    c.tty = (!out_path || !strcmp(out_path, "-")) && isatty(STDOUT_FILENO);
     if (rej_path && (rc = open_out(rej_path, "--rejects", &c.rej, &direct_fp[1])) != CDR_OK)
         goto out;
     if (c.rej)

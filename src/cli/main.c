@@ -65,6 +65,27 @@ int cli_fail(cdr_err e, const char *fmt, ...)
     return (int)e;
 }
 
+size_t cli_tty_escape(const char *s, size_t n, char *buf)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t o = 0;
+    for (size_t i = 0; i < n;) {
+        uint32_t cp = 0;
+        size_t k = cdr_utf8_len(p + i, n - i, &cp);
+        if (k && (!cdr_char_unsafe(cp) || cp == '\t' || cp == '\n' || cp == '\r')) {
+            memcpy(buf + o, p + i, k);
+            o += k;
+        } else {
+            if (!k)
+                k = 1;
+            o += cdr_text_escape((const char *)p + i, k, buf + o, 4 * k + 1);
+        }
+        i += k;
+    }
+    buf[o] = '\0';
+    return o;
+}
+
 const char *cli_esc(const char *s, char *buf, size_t cap)
 {
     cdr_text_escape(s ? s : "", s ? strlen(s) : 0, buf, cap);

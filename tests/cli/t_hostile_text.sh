@@ -86,6 +86,28 @@ set -e
 clean_text rate.err || fail "rate's error message is not clean"
 grep -qF 'no\x1B[2Jsuch.csv' rate.err || fail "rate's message lacks the escaped name: $(cat rate.err)"
 
+# an unknown column with an OSC title sequence and a C1 CSI: CSV and JSON on a
+# terminal are escaped (through a pseudo-terminal), through a pipe kept as data
+printf 'record_id,msisdn,service,direction,peer,start_time,duration_s,billed,note\nR1,13900000001,voice,mo,13811112222,2026-10-07 10:00:00,60,0.19,%s\n' \
+    "$(printf 'x\033]0;t\007y\302\233z')" >note.csv
+"$CDRECON" rate --tariff "$T" note.csv 2>/dev/null | grep -q "$(printf 'x\033]0;t\007y')" ||
+    fail "rate through a pipe changed the data"
+if command -v script >/dev/null; then
+    script -qc "\"$CDRECON\" rate --tariff \"$T\" note.csv; \"$CDRECON\" investigate --format csv \
+        --msisdn 13900000001 --month 2026-10 --tariff \"$T\" note.csv; \"$CDRECON\" investigate \
+        --format json --msisdn 13900000001 --month 2026-10 --tariff \"$T\" note.csv" /dev/null \
+        >tty.out 2>&1 </dev/null || true
+    python3 - tty.out <<'PY' || fail "a terminal got raw control bytes from rate/investigate"
+import sys
+b = open(sys.argv[1], 'rb').read()
+assert b.count(b'x\\x1B]0;t\\x07y\\xC2\\x9Bz') == 2, b[:2000]      # rate, investigate csv
+assert b'\\u001b]0;t\\u0007y\\u009bz' in b, b[:2000]                   # json, still valid JSON
+assert b'\x1b' not in b and b'\xc2\x9b' not in b
+PY
+else
+    echo "note: no script(1): the terminal case is not run"
+fi
+
 # ---- 10: the customer copy ------------------------------------------------------
 cat >ev.csv <<'CSV'
 record_id,msisdn,service,direction,peer,start_time,duration_s,bytes,sms_chars,call_id,sms_ref,sms_part,sms_parts,billed,cell_id,msc_id
