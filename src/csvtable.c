@@ -1,9 +1,12 @@
 /* cdrecon — whole-file CSV table reader on libcsv (see csvtable.h). */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <csv.h>
 
 #include "csvtable.h"
@@ -146,39 +149,73 @@ int csvt_eq(cdr_str f, const char *name)
 static cdr_err slurp(const char *path, const char *name, char **out, size_t *len, char *err,
                      size_t errlen)
 {
-    FILE *fp = fopen(path, "rb");
-    char *b = NULL;
-    size_t n = 0, cap = 0;
-    if (!fp) {
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer; then only a
+     * regular file of bounded size is read (a FIFO would hang the load, a
+     * link to /dev/zero would read until memory runs out) */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0) {
         snprintf(err, errlen, "%s: cannot read: %s", name, strerror(errno));
         return CDR_E_IO;
     }
+    if (fstat(fd, &st) != 0) {
+        snprintf(err, errlen, "%s: cannot read: %s", name, strerror(errno));
+        close(fd);
+        return CDR_E_IO;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "%s: not a regular file (%s): refused", name,
+                 S_ISDIR(st.st_mode) ? "a directory" : S_ISFIFO(st.st_mode) ? "a FIFO"
+                 : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device" : "a special file");
+        close(fd);
+        return CDR_E_TARIFF;
+    }
+    if ((uint64_t)st.st_size > CSVT_MAX_BYTES) {
+        snprintf(err, errlen, "%s: %llu bytes, above the limit of %llu bytes for a tariff table",
+                 name, (unsigned long long)st.st_size, (unsigned long long)CSVT_MAX_BYTES);
+        close(fd);
+        return CDR_E_TARIFF;
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0)
+        fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    char *b = NULL;
+    size_t n = 0, cap = 0;
     for (;;) {
         if (cap - n < 65536) {
-            size_t nc = cap ? cap * 2 : 1 << 17;
+            size_t nc = cap ? cap * 2 : (size_t)st.st_size + 65536;
             char *nb = realloc(b, nc);
             if (!nb) {
                 free(b);
-                fclose(fp);
+                close(fd);
                 snprintf(err, errlen, "%s: out of memory", name);
                 return CDR_E_NOMEM;
             }
             b = nb;
             cap = nc;
         }
-        size_t got = fread(b + n, 1, cap - n, fp);
-        n += got;
+        ssize_t got = read(fd, b + n, cap - n);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            int e = errno;
+            free(b);
+            close(fd);
+            snprintf(err, errlen, "%s: cannot read: %s", name, strerror(e));
+            return CDR_E_IO;
+        }
         if (got == 0)
             break;
+        n += (size_t)got;
+        if (n > CSVT_MAX_BYTES) { /* grew while read */
+            free(b);
+            close(fd);
+            snprintf(err, errlen, "%s: more than %llu bytes: refused", name,
+                     (unsigned long long)CSVT_MAX_BYTES);
+            return CDR_E_TARIFF;
+        }
     }
-    if (ferror(fp)) {
-        int e = errno;
-        free(b);
-        fclose(fp);
-        snprintf(err, errlen, "%s: cannot read: %s", name, strerror(e));
-        return CDR_E_IO;
-    }
-    fclose(fp);
+    close(fd);
     *out = b;
     *len = n;
     return CDR_OK;

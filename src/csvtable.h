@@ -24,11 +24,17 @@
 typedef cdr_err (*csvt_row_fn)(void *ud, const cdr_str *f, size_t nf, uint32_t line,
                                char *err, size_t errlen);
 
+/* The largest table read: 1 GiB (a subscribers.csv of 10M rows is ~500 MB). */
+#define CSVT_MAX_BYTES ((uint64_t)1 << 30)
+
 /*
  * Read the table at `path`; `name` is used in messages ("NAME:LINE: reason").
- * *size receives the file's size in bytes. Errors: CDR_E_IO (cannot open or
- * read; message "NAME: cannot read: ..."), CDR_E_TARIFF (broken quoting,
- * wrong field count, NUL byte), CDR_E_NOMEM, or what the callback returned.
+ * *size receives the file's size in bytes. Only a regular file is read (it
+ * is opened with O_NONBLOCK, so a FIFO does not block, then checked with
+ * fstat), of at most CSVT_MAX_BYTES. Errors: CDR_E_IO (cannot open or
+ * read; message "NAME: cannot read: ..."), CDR_E_TARIFF (not a regular
+ * file, too big, broken quoting, wrong field count, NUL byte), CDR_E_NOMEM,
+ * or what the callback returned.
  * If `data_out` is not NULL it receives the file's bytes (malloc'd, caller
  * frees) and *len_out their count, e.g. for hashing.
  */

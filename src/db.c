@@ -299,7 +299,7 @@ static const char schema_v2[] =
     " line INTEGER NOT NULL,"
     " offset INTEGER NOT NULL,"
     " reason TEXT NOT NULL,"
-    " raw BLOB,"
+    " raw BLOB,"   /* the row's bytes as read: may hold NUL or invalid UTF-8 */
     " raw_len INTEGER);"
     "CREATE TABLE state_files ("
     " name TEXT PRIMARY KEY,"
@@ -864,7 +864,9 @@ cdr_err cdr_db_add_reject(cdr_db *db, const cdr_reject *r)
     sqlite3_bind_int64(s, 4, (int64_t)r->line);
     sqlite3_bind_int64(s, 5, (int64_t)r->offset);
     sqlite3_bind_text(s, 6, r->reason ? r->reason : "", -1, SQLITE_STATIC);
-    bind_str(s, 7, r->raw);
+    /* raw as a BLOB: the bytes exactly (a NUL or invalid UTF-8 in a TEXT
+     * value cuts it short or makes readers such as Python's sqlite3 fail) */
+    sqlite3_bind_blob(s, 7, r->raw.p ? r->raw.p : "", (int)r->raw.n, SQLITE_STATIC);
     sqlite3_bind_int64(s, 8, (int64_t)(r->raw_len ? r->raw_len : r->raw.n));
     return step_done(db, s, "insert reject");
 }

@@ -9,7 +9,7 @@ static const struct {
     [CDR_E_USAGE] = {"CDR_E_USAGE", "bad command line or argument"},
     [CDR_E_IO] = {"CDR_E_IO", "file cannot be opened, read or written"},
     [CDR_E_GZIP] = {"CDR_E_GZIP", "corrupt, truncated or not-gzip compressed input"},
-    [CDR_E_HEADER] = {"CDR_E_HEADER", "CDR header missing or lacks a required column"},
+    [CDR_E_HEADER] = {"CDR_E_HEADER", "CDR file header missing or invalid"},
     [CDR_E_TARIFF] = {"CDR_E_TARIFF", "tariff refused"},
     [CDR_E_NOMEM] = {"CDR_E_NOMEM", "out of memory or memory bound reached"},
     [CDR_E_DB] = {"CDR_E_DB", "database error"},

@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include "cdrecon/evidence.h"
+#include "cdrecon/outdir.h"
+#include "cdrecon/textsafe.h"
 #include "cdrecon/version.h"
 #include "sha256.h"
 
@@ -151,30 +153,11 @@ char *cdr_evidence_mask_text(const char *s, const char *own)
 {
     if (!s)
         s = "";
-    size_t n = strlen(s), on = own ? strlen(own) : 0;
+    size_t n = strlen(s);
     char *out = malloc(n + 1);
     if (!out)
         return NULL;
-    size_t i = 0;
-    while (i < n) {
-        if (s[i] >= '0' && s[i] <= '9') {
-            size_t j = i;
-            while (j < n && s[j] >= '0' && s[j] <= '9')
-                j++;
-            if (j - i >= 8 && !(on == j - i && memcmp(s + i, own, on) == 0)) {
-                char tmp[j - i + 1];
-                cdr_number_mask(s + i, j - i, tmp);
-                memcpy(out + i, tmp, j - i);
-            } else {
-                memcpy(out + i, s + i, j - i);
-            }
-            i = j;
-        } else {
-            out[i] = s[i];
-            i++;
-        }
-    }
-    out[n] = '\0';
+    cdr_text_mask_numbers(s, n, own, out);
     return out;
 }
 
@@ -296,50 +279,6 @@ static cdr_err ev_fail(char *err, size_t errlen, cdr_err e, const char *fmt, ...
     return e;
 }
 
-/* Open the directory `name` under `at` without following a symbolic link,
- * unless the link is owned by us or by root. Creates it if `create`. */
-static int open_component(int at, const char *name, int create, int last, char *err,
-                          size_t errlen, cdr_err *e)
-{
-    int fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd >= 0)
-        return fd;
-    if (errno == ENOENT && create) {
-        if (mkdirat(at, name, 0755) != 0 && errno != EEXIST) {
-            *e = ev_fail(err, errlen, CDR_E_IO, "cannot create directory %s: %s", name,
-                         strerror(errno));
-            return -1;
-        }
-        fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd >= 0)
-            return fd;
-    }
-    if (errno == ELOOP || errno == ENOTDIR) {
-        struct stat st;
-        if (fstatat(at, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)) {
-            if (last) {
-                *e = ev_fail(err, errlen, CDR_E_EXISTS,
-                             "%s is a symbolic link: refused (give the real directory)", name);
-                return -1;
-            }
-            if (st.st_uid != geteuid() && st.st_uid != 0) {
-                *e = ev_fail(err, errlen, CDR_E_IO,
-                             "%s is a symbolic link owned by another user (uid %u): refused",
-                             name, (unsigned)st.st_uid);
-                return -1;
-            }
-            fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-            if (fd >= 0)
-                return fd;
-        } else if (last) {
-            *e = ev_fail(err, errlen, CDR_E_EXISTS, "%s exists and is not a directory", name);
-            return -1;
-        }
-    }
-    *e = ev_fail(err, errlen, CDR_E_IO, "cannot open directory %s: %s", name, strerror(errno));
-    return -1;
-}
-
 /* 1 if the directory fd has entries other than . and .. (-1 on error). */
 static int dir_nonempty(int fd)
 {
@@ -435,50 +374,22 @@ cdr_err cdr_evidence_open(const char *dir, unsigned flags, cdr_evidence **out, c
             ev->abspath[--l] = '\0';
     }
 
-    /* Walk the components. */
+    /* The pack directory: a new directory or an existing one of ours, never
+     * a symbolic link (cdr_dir_open walks the path with O_NOFOLLOW). */
     {
-        int fd = open(dir[0] == '/' ? "/" : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0) {
-            e = ev_fail(err, errlen, CDR_E_IO, "cannot open the start directory: %s",
-                        strerror(errno));
-            goto fail;
-        }
         char *comps[512];
         int nc = 0;
-        for (char *save = NULL, *tok = strtok_r(copy, "/", &save); tok;
-             tok = strtok_r(NULL, "/", &save)) {
-            if (strcmp(tok, ".") == 0)
-                continue;
-            if (nc == 512) {
-                close(fd);
-                e = ev_fail(err, errlen, CDR_E_USAGE, "output directory path too deep");
-                goto fail;
-            }
-            comps[nc++] = tok;
-        }
+        for (char *save = NULL, *tok = strtok_r(copy, "/", &save); tok && nc < 512;
+             tok = strtok_r(NULL, "/", &save))
+            if (strcmp(tok, ".") != 0)
+                comps[nc++] = tok;
         if (nc == 0 || strcmp(comps[nc - 1], "..") == 0) {
-            close(fd);
             e = ev_fail(err, errlen, CDR_E_USAGE,
                         "give a new directory for the pack, not %s", dir);
             goto fail;
         }
-        for (int i = 0; i < nc - 1; i++) {
-            int nfd = open_component(fd, comps[i], 1, 0, err, errlen, &e);
-            close(fd);
-            if (nfd < 0)
-                goto fail;
-            fd = nfd;
-        }
-        /* The last component: create it, or open the existing one. */
-        const char *last = comps[nc - 1];
-        int created = mkdirat(fd, last, 0755) == 0;
-        if (!created && errno != EEXIST) {
-            e = ev_fail(err, errlen, CDR_E_IO, "cannot create %s: %s", dir, strerror(errno));
-            close(fd);
-            goto fail;
-        }
-        ev->dirfd = open_component(fd, last, 0, 1, err, errlen, &e);
-        close(fd);
+        int created = 0;
+        ev->dirfd = cdr_dir_open(dir, CDR_DIR_CREATE, &created, &e, err, errlen);
         if (ev->dirfd < 0)
             goto fail;
         if (!created) {
@@ -611,11 +522,12 @@ cdr_err cdr_evidence_add_file(cdr_evidence *ev, cdr_ev_copy c, const char *name,
     size_t k;
     while ((k = fread(buf, 1, sizeof buf, fp)) > 0)
         sb_put(&b, buf, k);
-    int bad = ferror(fp);
+    int bad = ferror(fp), en = errno;
     fclose(fp);
     cdr_err e;
     if (bad)
-        e = ev_fail(ev->err, sizeof ev->err, CDR_E_IO, "cannot read %s", src_path);
+        e = ev_fail(ev->err, sizeof ev->err, CDR_E_IO, "cannot read %s: %s", src_path,
+                    strerror(en ? en : EIO));
     else if (b.oom)
         e = ev_fail(ev->err, sizeof ev->err, CDR_E_NOMEM, "out of memory");
     else
@@ -651,8 +563,8 @@ static cdr_err write_records(cdr_evidence *ev, const cdr_stmt *s, int cust)
         mk[0] = cdr_evidence_mask_text(r->peer, s->msisdn);
         mk[1] = cdr_evidence_mask_text(r->record_id, s->msisdn);
         mk[2] = cdr_evidence_mask_text(r->dup_of, s->msisdn);
-        mk[3] = cdr_evidence_mask_text(r->extra, s->msisdn);
-        mk[4] = cdr_evidence_mask_text(r->explanation, s->msisdn);
+        mk[3] = strdup("");
+        mk[4] = strdup("");
         mk[5] = cdr_evidence_mask_text(r->call_id, s->msisdn);
         mk[6] = cdr_evidence_mask_text(r->sms_ref, s->msisdn);
         int oom = 0;
@@ -662,8 +574,10 @@ static cdr_err write_records(cdr_evidence *ev, const cdr_stmt *s, int cust)
             c.peer = mk[0];
             c.record_id = mk[1];
             c.dup_of = mk[2];
-            c.extra = mk[3];
-            c.explanation = mk[4];
+            /* internal only (docs/evidence.md): the unknown CDR columns (cell
+             * and MSC ids are location data) and the engine's explanations */
+            c.extra = "";
+            c.explanation = "";
             c.call_id = mk[5];
             c.sms_ref = mk[6];
             c.file = "";
@@ -1144,9 +1058,9 @@ static void tariff_rows(page *pg)
             if (fn) {
                 sb_printf(b, "<p>free_numbers.csv 第 %u 行 / line %u: 免费号码 free number ",
                           fn->line, fn->line);
-                sb_esc(b, fn->prefix);
+                put_data(pg, fn->prefix);
                 sb_puts(b, " (");
-                sb_esc(b, fn->label);
+                put_data(pg, fn->label);
                 sb_puts(b, ")</p>\n");
             }
         } else if (r->status == CDR_RS_NO_SUBSCRIPTION) {
@@ -1159,13 +1073,13 @@ static void tariff_rows(page *pg)
                 cdr_date_format(sub->valid_from, f);
                 cdr_date_format(sub->valid_to - 86400, to);
                 sb_printf(b, "<p>subscriptions.csv 第 %u 行 / line %u: ", sub->line, sub->line);
-                sb_esc(b, sub->service_code);
+                put_data(pg, sub->service_code);
                 sb_printf(b, " 订购有效期 valid %s — %s</p>\n", f, to);
                 any = 1;
             }
             if (!any) {
                 sb_puts(b, "<p>subscriptions.csv: ");
-                sb_esc(b, r->peer);
+                put_data(pg, r->peer);
                 sb_puts(b, " 无订购记录 / no subscription</p>\n");
             }
         }
@@ -1439,9 +1353,35 @@ static void manifest_path(sb *b, const char *p)
     }
 }
 
+cdr_err cdr_evidence_check_opts(const cdr_evidence_opts *o, char *err, size_t errlen)
+{
+    const char *op = o->operator_name ? o->operator_name : "";
+    size_t n = strlen(op);
+    for (size_t i = 0; i < n;) {
+        uint32_t cp = 0;
+        size_t k = cdr_utf8_len((const unsigned char *)op + i, n - i, &cp);
+        if (!k || cdr_char_unsafe(cp))
+            return ev_fail(err, errlen, CDR_E_USAGE,
+                           "the operator name has %s at byte %zu (it ends the customer's SMS)",
+                           k ? "a control character" : "invalid UTF-8", i);
+        i += k;
+    }
+    if (n > 200)
+        return ev_fail(err, errlen, CDR_E_USAGE, "the operator name is longer than 200 bytes");
+    cdr_time last;
+    cdr_date_parse(CDR_EV_DATE_MAX, strlen(CDR_EV_DATE_MAX), &last);
+    if (o->refund_date > last)
+        return ev_fail(err, errlen, CDR_E_RANGE,
+                       "the refund date is after %s: the deadlines counted from it (up to 10 "
+                       "days later) would pass 9999-12-31", CDR_EV_DATE_MAX);
+    return CDR_OK;
+}
+
 cdr_err cdr_evidence_write(cdr_evidence *ev, const cdr_stmt *s, const cdr_evidence_opts *o)
 {
     cdr_err e;
+    if ((e = cdr_evidence_check_opts(o, ev->err, sizeof ev->err)) != CDR_OK)
+        return e;
     for (int c = 0; c < CDR_EV__COPIES; c++) {
         page pg = {.s = s, .o = o, .cust = c == CDR_EV_CUSTOMER};
         build_page(&pg);

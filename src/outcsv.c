@@ -3,6 +3,7 @@
  * into place (include/cdrecon/outcsv.h).
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -12,6 +13,8 @@
 #include <unistd.h>
 
 #include "cdrecon/outcsv.h"
+#include "cdrecon/outdir.h"
+#include "cdrecon/textsafe.h"
 #include "csvout.h"
 
 struct cdr_csvw {
@@ -21,9 +24,9 @@ struct cdr_csvw {
     int row_open;      /* a cell was written in the current row */
     cdr_err status;
     uint64_t rows;
-    char *dir;         /* owned mode only */
-    char *tmp_path;
-    char *final_path;
+    int dirfd;         /* owned mode only: the output directory (our own duplicate) */
+    char *tmp_name;    /* ".NAME.tmp.PID", relative to dirfd */
+    char *final_name;  /* NAME */
     unsigned flags;
     char *mem;         /* memory mode (cdr_csvw_open_memory): the text so far */
     size_t mem_len, mem_cap;
@@ -89,16 +92,87 @@ static int name_ok(const char *name)
     return strlen(name) < 200;
 }
 
-static char *join(const char *dir, const char *name)
+static cdr_err open_fail(cdr_csvw *w, cdr_err e, char *err, size_t errlen, const char *fmt,
+                         ...) __attribute__((format(printf, 5, 6)));
+static cdr_err open_fail(cdr_csvw *w, cdr_err e, char *err, size_t errlen, const char *fmt, ...)
 {
-    size_t a = strlen(dir), b = strlen(name);
-    char *p = malloc(a + b + 2);
-    if (!p)
-        return NULL;
-    memcpy(p, dir, a);
-    p[a] = '/';
-    memcpy(p + a + 1, name, b + 1);
-    return p;
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    cdr_csvw_free(w);
+    return e;
+}
+
+cdr_err cdr_csvw_openat(int dirfd, const char *dir_label, const char *name, unsigned flags,
+                        cdr_csvw **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (err && errlen)
+        err[0] = '\0';
+    if (!dir_label || !dir_label[0])
+        dir_label = ".";
+    if (!name_ok(name)) {
+        if (err && errlen)
+            snprintf(err, errlen, "bad output file name '%s'", name ? name : "");
+        return CDR_E_USAGE;
+    }
+    cdr_csvw *w = calloc(1, sizeof *w);
+    if (!w) {
+        if (err && errlen)
+            snprintf(err, errlen, "%s/%s: out of memory", dir_label, name);
+        return CDR_E_NOMEM;
+    }
+    w->owns_fp = 1;
+    w->flags = flags;
+    w->dirfd = -1;
+    size_t dl = strlen(dir_label);
+    if (!strcmp(dir_label, "."))
+        snprintf(w->label, sizeof w->label, "%s", name);
+    else if (dl && dir_label[dl - 1] == '/')
+        snprintf(w->label, sizeof w->label, "%s%s", dir_label, name);
+    else
+        snprintf(w->label, sizeof w->label, "%s/%s", dir_label, name);
+    char tmpname[256], prefix[240];
+    snprintf(tmpname, sizeof tmpname, ".%s.tmp.%ld", name, (long)getpid());
+    snprintf(prefix, sizeof prefix, ".%s.tmp.", name);
+    w->tmp_name = strdup(tmpname);
+    w->final_name = strdup(name);
+    if (!w->tmp_name || !w->final_name)
+        return open_fail(w, CDR_E_NOMEM, err, errlen, "%s: out of memory", w->label);
+    if ((w->dirfd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0)) < 0)
+        return open_fail(w, CDR_E_IO, err, errlen, "%s: %s", dir_label, strerror(errno));
+    struct stat st;
+    if ((flags & CDR_CSVW_NOCLOBBER) && fstatat(w->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+        return open_fail(w, CDR_E_EXISTS, err, errlen, "%s exists", w->label);
+    /* Only a regular file is ever replaced: renaming over a device, a FIFO,
+     * a directory or a symlink (/dev/null, say, as root) must not happen. */
+    if (fstatat(w->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode))
+        return open_fail(w, CDR_E_EXISTS, err, errlen,
+                         "%s exists and is not a regular file: not replaced", w->label);
+    /* what killed runs left under this output's temporary name */
+    cdr_dir_remove_stale(w->dirfd, prefix);
+    int fd = openat(w->dirfd, w->tmp_name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                    0644);
+    if (fd < 0) {
+        int en = errno;
+        free(w->tmp_name); /* nothing of ours to unlink */
+        w->tmp_name = NULL;
+        return open_fail(w, CDR_E_IO, err, errlen, "cannot create %s/%s: %s", dir_label,
+                         tmpname, strerror(en));
+    }
+    w->fp = fdopen(fd, "w");
+    if (!w->fp) {
+        close(fd);
+        unlinkat(w->dirfd, w->tmp_name, 0);
+        free(w->tmp_name);
+        w->tmp_name = NULL;
+        return open_fail(w, CDR_E_NOMEM, err, errlen, "%s: out of memory", w->label);
+    }
+    *out = w;
+    return CDR_OK;
 }
 
 cdr_err cdr_csvw_open(const char *dir, const char *name, unsigned flags, cdr_csvw **out)
@@ -106,50 +180,12 @@ cdr_err cdr_csvw_open(const char *dir, const char *name, unsigned flags, cdr_csv
     *out = NULL;
     if (!dir || !dir[0] || !name_ok(name))
         return CDR_E_USAGE;
-    cdr_csvw *w = calloc(1, sizeof *w);
-    if (!w)
-        return CDR_E_NOMEM;
-    w->owns_fp = 1;
-    w->flags = flags;
-    snprintf(w->label, sizeof w->label, "%s", name);
-    char tmpname[256];
-    snprintf(tmpname, sizeof tmpname, ".%s.tmp.%ld", name, (long)getpid());
-    w->dir = strdup(dir);
-    w->tmp_path = join(dir, tmpname);
-    w->final_path = join(dir, name);
-    if (!w->dir || !w->tmp_path || !w->final_path) {
-        cdr_csvw_free(w);
-        return CDR_E_NOMEM;
-    }
-    struct stat st;
-    if ((flags & CDR_CSVW_NOCLOBBER) && lstat(w->final_path, &st) == 0) {
-        cdr_csvw_free(w);
-        return CDR_E_EXISTS;
-    }
-    /* Only a regular file is ever replaced: renaming over a device, a FIFO,
-     * a directory or a symlink (/dev/null, say, as root) must not happen. */
-    if (lstat(w->final_path, &st) == 0 && !S_ISREG(st.st_mode)) {
-        cdr_csvw_free(w);
-        return CDR_E_EXISTS;
-    }
-    int fd = open(w->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        free(w->tmp_path); /* nothing of ours to unlink */
-        w->tmp_path = NULL;
-        cdr_csvw_free(w);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
         return CDR_E_IO;
-    }
-    w->fp = fdopen(fd, "w");
-    if (!w->fp) {
-        close(fd);
-        unlink(w->tmp_path);
-        free(w->tmp_path);
-        w->tmp_path = NULL;
-        cdr_csvw_free(w);
-        return CDR_E_NOMEM;
-    }
-    *out = w;
-    return CDR_OK;
+    cdr_err e = cdr_csvw_openat(fd, dir, name, flags, out, NULL, 0);
+    close(fd);
+    return e;
 }
 
 cdr_err cdr_csvw_open_stream(FILE *fp, const char *label, cdr_csvw **out)
@@ -161,6 +197,7 @@ cdr_err cdr_csvw_open_stream(FILE *fp, const char *label, cdr_csvw **out)
     if (!w)
         return CDR_E_NOMEM;
     w->fp = fp;
+    w->dirfd = -1;
     snprintf(w->label, sizeof w->label, "%s", label ? label : "(stream)");
     *out = w;
     return CDR_OK;
@@ -311,19 +348,6 @@ cdr_err cdr_csvw_status(const cdr_csvw *w) { return w->status; }
 const char *cdr_csvw_message(const cdr_csvw *w) { return w->message; }
 uint64_t cdr_csvw_rows(const cdr_csvw *w) { return w->rows; }
 
-/* fsync the directory so the rename itself is durable. */
-static int sync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    int e = errno;
-    close(fd);
-    errno = e;
-    return rc;
-}
-
 cdr_err cdr_csvw_commit(cdr_csvw *w)
 {
     if (w->committed)
@@ -344,23 +368,26 @@ cdr_err cdr_csvw_commit(cdr_csvw *w)
     }
     if (w->status == CDR_OK && fsync(fileno(w->fp)) != 0)
         fail(w, CDR_E_IO, "fsync failed", errno);
+    errno = 0;
     int rc = fclose(w->fp);
     w->fp = NULL;
     if (rc != 0)
         fail(w, CDR_E_IO, "close failed", errno ? errno : EIO);
     if (w->status == CDR_OK) {
         struct stat st;
-        if ((w->flags & CDR_CSVW_NOCLOBBER) && lstat(w->final_path, &st) == 0)
+        if ((w->flags & CDR_CSVW_NOCLOBBER) &&
+            fstatat(w->dirfd, w->final_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
             fail(w, CDR_E_EXISTS, "output exists", 0);
-        else if (lstat(w->final_path, &st) == 0 && !S_ISREG(st.st_mode))
+        else if (fstatat(w->dirfd, w->final_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                 !S_ISREG(st.st_mode))
             fail(w, CDR_E_EXISTS, "output exists and is not a regular file", 0);
-        else if (rename(w->tmp_path, w->final_path) != 0)
-            fail(w, CDR_E_IO, "rename failed", errno);
-        else if (sync_dir(w->dir) != 0)
+        else if (renameat(w->dirfd, w->tmp_name, w->dirfd, w->final_name) != 0)
+            fail(w, CDR_E_IO, "rename into place failed", errno);
+        else if (fsync(w->dirfd) != 0 && errno != EINVAL)
             fail(w, CDR_E_IO, "directory fsync failed", errno);
     }
     if (w->status != CDR_OK)
-        unlink(w->tmp_path); /* ENOENT after a successful rename is harmless */
+        unlinkat(w->dirfd, w->tmp_name, 0); /* ENOENT after a successful rename is harmless */
     w->committed = 1;
     return w->status;
 }
@@ -372,8 +399,8 @@ void cdr_csvw_abort(cdr_csvw *w)
     if (w->owns_fp) {
         if (w->fp)
             fclose(w->fp);
-        if (w->tmp_path)
-            unlink(w->tmp_path);
+        if (w->tmp_name && w->dirfd >= 0)
+            unlinkat(w->dirfd, w->tmp_name, 0);
     }
     w->fp = NULL;
     w->committed = 1;
@@ -389,9 +416,10 @@ void cdr_csvw_free(cdr_csvw *w)
         cdr_csvw_abort(w);
     free(w->mem);
     free(w->row);
-    free(w->dir);
-    free(w->tmp_path);
-    free(w->final_path);
+    if (w->dirfd >= 0)
+        close(w->dirfd);
+    free(w->tmp_name);
+    free(w->final_name);
     free(w);
 }
 
@@ -474,7 +502,12 @@ cdr_err cdr_rejects_csv_row(cdr_csvw *w, const cdr_reject *r)
     cdr_csvw_u64(w, r->line);
     cdr_csvw_u64(w, r->offset);
     cdr_csvw_textz(w, r->reason);
-    cdr_csvw_text(w, r->raw.p, r->raw.n);
+    /* raw: the row's bytes as valid UTF-8 (cdr_bytes_escape: NUL, control
+     * bytes and invalid UTF-8 as \xHH, a backslash as \\), so the file
+     * stays UTF-8 whatever the input held (docs/cdr-format.md) */
+    size_t n = r->raw.n < CDR_REJECT_RAW_MAX ? r->raw.n : CDR_REJECT_RAW_MAX;
+    char esc[4 * CDR_REJECT_RAW_MAX + 1];
+    cdr_csvw_text(w, esc, cdr_bytes_escape(r->raw.p, n, esc));
     return cdr_csvw_end_row(w);
 }
 
@@ -485,6 +518,7 @@ cdr_err cdr_csvw_open_memory(cdr_csvw **out)
     if (!w)
         return CDR_E_NOMEM;
     w->mem_mode = 1;
+    w->dirfd = -1;
     snprintf(w->label, sizeof w->label, "memory");
     return CDR_OK;
 }

@@ -793,6 +793,8 @@ static int type_row(rd *r, const cdr_str *f, size_t raw_n, int check_bytes, cdr_
     v = FLD(C_RECORD_ID);
     if (v.n == 0)
         return bad(r, "missing", C_RECORD_ID, v, NULL);
+    if (has_ctl(v)) /* an id is shown, joined and compared: no control bytes */
+        return bad(r, "bad", C_RECORD_ID, v, " (control character)");
     row->record_id = v;
 
     v = FLD(C_MSISDN);
@@ -891,6 +893,10 @@ static int type_row(rd *r, const cdr_str *f, size_t raw_n, int check_bytes, cdr_
     }
     row->call_id = FLD(C_CALL_ID);
     row->sms_ref = FLD(C_SMS_REF);
+    if (has_ctl(row->call_id))
+        return bad(r, "bad", C_CALL_ID, row->call_id, " (control character)");
+    if (has_ctl(row->sms_ref))
+        return bad(r, "bad", C_SMS_REF, row->sms_ref, " (control character)");
 #undef FLD
     for (size_t k = 0; k < r->n_extra; k++)
         r->extra[k] = f[r->extra_at[k]];

@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "cdrecon/render.h"
+#include "cdrecon/textsafe.h"
 
 cdr_err cdr_render_format_parse(const char *s, cdr_render_format *out)
 {
@@ -114,8 +115,16 @@ static void yuan(cdr_money v, char *buf)
 static size_t status_text(const cdr_stmt_rec *r, char *buf, size_t n)
 {
     switch (r->status) {
-    case CDR_RS_DUPLICATE:
-        return (size_t)snprintf(buf, n, "duplicate of %s", r->dup_of);
+    case CDR_RS_DUPLICATE: {
+        /* a long id is cut on a character boundary, never inside one */
+        size_t k = r->dup_of ? strlen(r->dup_of) : 0, max = n - sizeof "duplicate of ";
+        if (k > max) {
+            k = max;
+            while (k > 0 && ((unsigned char)r->dup_of[k] & 0xC0) == 0x80)
+                k--;
+        }
+        return (size_t)snprintf(buf, n, "duplicate of %.*s", (int)k, r->dup_of ? r->dup_of : "");
+    }
     case CDR_RS_PARTIAL_FIRST:
         return (size_t)snprintf(buf, n, "part 1 of %u", r->parts);
     case CDR_RS_PARTIAL_REST:
@@ -159,33 +168,74 @@ static void plans_text(const cdr_stmt *s, char *buf, size_t n)
 /* ------------------------------------------------------------------ */
 /* text                                                                 */
 
-/* Clip a cell for the fixed-width table (full values are in csv/json). */
-static const char *clip(const char *s, char *buf, size_t width)
+/* One character of data text at p (n bytes left) as shown on a terminal:
+ * itself, or \xHH per byte when it is unsafe (control bytes, C1, bidi
+ * overrides) or not valid UTF-8 (cdr_text_escape). Returns the bytes it
+ * takes; *w its columns, *esc whether it is escaped. */
+static size_t tchar(const unsigned char *p, size_t n, size_t *w, int *esc)
 {
-    if (!s)
-        return "";
-    size_t n = strlen(s);
-    if (n <= width)
-        return s;
-    memcpy(buf, s, width - 1);
-    buf[width - 1] = '~';
-    buf[width] = '\0';
-    return buf;
+    uint32_t cp = 0;
+    size_t k = cdr_utf8_len(p, n, &cp);
+    *esc = !k || cdr_char_unsafe(cp);
+    if (!k)
+        k = 1;
+    *w = *esc ? 4 * k : (size_t)cdr_char_width(cp);
+    return k;
+}
+
+/*
+ * One cell of the fixed-width table: data text escaped (so a record id
+ * with ESC or BEL cannot drive the terminal), cut on a character boundary
+ * to `width` display columns with '~' in the last column when `clip` and
+ * too wide (CJK and full-width characters take two columns; an escape is
+ * never cut), then padded with spaces to `width` columns (printf pads
+ * bytes, not columns). width 0: as it is, no padding.
+ */
+static void put_cell(FILE *fp, const char *s, size_t width, int clip)
+{
+    const unsigned char *p = (const unsigned char *)(s ? s : "");
+    size_t n = strlen((const char *)p), total = 0, w, done = 0;
+    int esc;
+    for (size_t i = 0; i < n; total += w)
+        i += tchar(p + i, n - i, &w, &esc);
+    int cut = clip && width && total > width;
+    for (size_t i = 0; i < n;) {
+        size_t k = tchar(p + i, n - i, &w, &esc);
+        if (cut && done + w > width - 1)
+            break;
+        if (esc) {
+            char e[17];
+            cdr_text_escape((const char *)p + i, k, e, sizeof e);
+            fputs(e, fp);
+        } else {
+            fwrite(p + i, 1, k, fp);
+        }
+        done += w;
+        i += k;
+    }
+    if (cut) {
+        fputc('~', fp);
+        done++;
+    }
+    for (; done < width; done++)
+        fputc(' ', fp);
 }
 
 cdr_err cdr_render_text(FILE *fp, const cdr_stmt *s)
 {
     char m[16], a[40], b[40], c[40], d[256], u[64], st[128], fl[64], pl[256];
-    char c1[64], c2[64];
     cdr_month_format(s->month, m);
     plans_text(s, pl, sizeof pl);
-    fprintf(fp, "Statement of %s for %s\n", s->msisdn, m);
+    fputs("Statement of ", fp);
+    put_cell(fp, s->msisdn, 0, 0);
+    fprintf(fp, " for %s\n", m);
     if (s->join_date >= 0)
         cdr_date_format(s->join_date, d);
     else
         strcpy(d, "unknown");
-    fprintf(fp, "plan %s; VIP %s; joined %s\n", pl,
-            s->vip == 1 ? "yes" : s->vip == 0 ? "no" : "unknown", d);
+    fputs("plan ", fp);
+    put_cell(fp, pl, 0, 0);
+    fprintf(fp, "; VIP %s; joined %s\n", s->vip == 1 ? "yes" : s->vip == 0 ? "no" : "unknown", d);
     yuan(s->total_billed, a);
     yuan(s->total_rebuilt, b);
     fprintf(fp, "%zu records (%llu duplicates, %llu unrated); billed %s yuan, rebuilt %s yuan; "
@@ -221,10 +271,18 @@ cdr_err cdr_render_text(FILE *fp, const cdr_stmt *s)
         }
         status_text(r, st, sizeof st);
         cdr_flags_format(r->flags, fl);
-        fprintf(fp, "%-19s %-5s %-3s %-20s %14s %9s %9s %9s %-14s %-20s %-16s %s\n", d,
-                cdr_service_name(r->service), cdr_direction_name(r->direction),
-                clip(r->peer, c1, 20), u, a, b, c, clip(left, c2, 14), st, fl,
-                r->category ? r->category : "");
+        fprintf(fp, "%-19s %-5s %-3s ", d, cdr_service_name(r->service),
+                cdr_direction_name(r->direction));
+        put_cell(fp, r->peer, 20, 1);
+        fprintf(fp, " %14s %9s %9s %9s ", u, a, b, c);
+        put_cell(fp, left, 14, 1);
+        fputc(' ', fp);
+        put_cell(fp, st, 20, 0);
+        fputc(' ', fp);
+        put_cell(fp, fl, 16, 0);
+        fputc(' ', fp);
+        put_cell(fp, r->category ? r->category : "", 0, 0);
+        fputc('\n', fp);
     }
 
     fprintf(fp, "\nBundles\n");
@@ -238,7 +296,11 @@ cdr_err cdr_render_text(FILE *fp, const cdr_stmt *s)
         cdr_render_pool_units(p->allowance, p->unit, a);
         cdr_render_pool_units(p->used, p->unit, b);
         cdr_render_pool_units(p->left, p->unit, c);
-        fprintf(fp, "  %-12s %-10s %14s %14s %14s\n", p->pool, p->plan, a, b, c);
+        fputs("  ", fp);
+        put_cell(fp, p->pool, 12, 0);
+        fputc(' ', fp);
+        put_cell(fp, p->plan, 10, 0);
+        fprintf(fp, " %14s %14s %14s\n", a, b, c);
     }
 
     fprintf(fp, "\nVerdict\n");
@@ -252,9 +314,10 @@ cdr_err cdr_render_text(FILE *fp, const cdr_stmt *s)
                 "as account credit)\n", b);
         fprintf(fp, "  categories  %s\n", d);
         fprintf(fp, "  approval    tier %d: %s\n", cd->tier, cdr_tier_approver(cd->tier));
-        fprintf(fp, "  policy      %s%s%s\n", cdr_policy_name(cd->policy),
-                cd->policy_reason && cd->policy_reason[0] ? ": " : "",
-                cd->policy_reason ? cd->policy_reason : "");
+        fprintf(fp, "  policy      %s%s", cdr_policy_name(cd->policy),
+                cd->policy_reason && cd->policy_reason[0] ? ": " : "");
+        put_cell(fp, cd->policy_reason ? cd->policy_reason : "", 0, 0);
+        fputc('\n', fp);
         fprintf(fp, "  deadline    %s\n", cdr_policy_deadline(cd->policy, s->vip));
         cdr_flags_format(cd->flags, fl);
         fprintf(fp, "  special     %s%s%s\n",
@@ -278,12 +341,20 @@ cdr_err cdr_render_text(FILE *fp, const cdr_stmt *s)
             fprintf(fp, "\nFindings in words\n");
         any = 1;
         cdr_time_format(r->start, d);
-        fprintf(fp, "  %s  record %s (%s line %llu)", d, r->record_id, r->file,
-                (unsigned long long)r->line);
-        if (r->category && r->category[0])
-            fprintf(fp, " [%s]", r->category);
-        fprintf(fp, ": %s\n", r->explanation && r->explanation[0] ? r->explanation
-                              : r->status == CDR_RS_UNRATED ? "not rated" : "flagged");
+        fprintf(fp, "  %s  record ", d);
+        put_cell(fp, r->record_id, 0, 0);
+        fputs(" (", fp);
+        put_cell(fp, r->file, 0, 0);
+        fprintf(fp, " line %llu)", (unsigned long long)r->line);
+        if (r->category && r->category[0]) {
+            fputs(" [", fp);
+            put_cell(fp, r->category, 0, 0);
+            fputc(']', fp);
+        }
+        fputs(": ", fp);
+        put_cell(fp, r->explanation && r->explanation[0] ? r->explanation
+                     : r->status == CDR_RS_UNRATED ? "not rated" : "flagged", 0, 0);
+        fputc('\n', fp);
     }
     return finish(fp);
 }
@@ -389,9 +460,14 @@ void cdr_json_string(FILE *fp, const char *s)
             fputc((int)c, fp);
         } else {
             size_t l = utf8_len(p, n);
+            uint32_t cp = 0;
             if (l == 0) {
                 fputs("\\ufffd", fp);
                 l = 1;
+            } else if (cdr_utf8_len(p, n, &cp) && cdr_char_unsafe(cp)) {
+                /* C1 controls and bidi overrides: the same value, escaped,
+                 * so that the JSON shown on a terminal cannot drive it */
+                fprintf(fp, "\\u%04x", (unsigned)cp);
             } else {
                 fwrite(p, 1, l, fp);
             }

@@ -3,6 +3,8 @@
  * directory"; the user's description is docs/tariff.md). The first problem
  * found refuses the tariff with "FILE:LINE: reason".
  */
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -93,18 +95,21 @@ static char *dupstr(ld *L, cdr_str s)
 }
 
 /* --------------------------------------------------------- value parsers */
+/* 0, or -1 (not a whole number), or -2 (a whole number above max). */
 static int parse_uint(cdr_str s, int64_t max, int64_t *out)
 {
     int64_t v = 0;
-    if (s.n == 0 || s.n > 18)
+    if (s.n == 0)
         return -1;
-    for (size_t i = 0; i < s.n; i++) {
+    for (size_t i = 0; i < s.n; i++)
         if (s.p[i] < '0' || s.p[i] > '9')
             return -1;
+    if (s.n > 18)
+        return -2;
+    for (size_t i = 0; i < s.n; i++)
         v = v * 10 + (s.p[i] - '0');
-    }
     if (v > max)
-        return -1;
+        return -2;
     *out = v;
     return 0;
 }
@@ -278,6 +283,136 @@ static cdr_err on_csv_row(void *ud, const cdr_str *f, size_t nf, uint32_t line, 
 
 /* Read one table. An absent optional table is empty; an absent required
  * one is refused. */
+/* ------------------------------------------- names in the directory */
+
+/* Edit distance of two names, ASCII case folded, capped at 3. */
+static int name_distance(const char *a, size_t na, const char *b, size_t nb)
+{
+    int d[64][64];
+    if (na > 63 || nb > 63)
+        return 3;
+    for (size_t i = 0; i <= na; i++)
+        d[i][0] = (int)i;
+    for (size_t j = 0; j <= nb; j++)
+        d[0][j] = (int)j;
+    for (size_t i = 1; i <= na; i++)
+        for (size_t j = 1; j <= nb; j++) {
+            int c = tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]);
+            int v = d[i - 1][j - 1] + c;
+            if (d[i - 1][j] + 1 < v)
+                v = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < v)
+                v = d[i][j - 1] + 1;
+            d[i][j] = v;
+        }
+    return d[na][nb] < 3 ? d[na][nb] : 3;
+}
+
+/* The name without what follows its first '.' ("refunds" of "refunds.csv"). */
+static size_t stem(const char *s)
+{
+    const char *dot = strchr(s, '.');
+    return dot ? (size_t)(dot - s) : strlen(s);
+}
+
+/* The table whose name is near `name` (a stem at most 2 edits away: a
+ * misspelling, another case or extension), or NULL. */
+static const char *near_table(const char *name)
+{
+    const char *best = NULL;
+    int bd = 3;
+    for (int i = 0; i < CDR_T__COUNT; i++) {
+        int d = name_distance(name, stem(name), table_names[i], stem(table_names[i]));
+        if (d < bd) {
+            bd = d;
+            best = table_names[i];
+        }
+    }
+    return bd <= 2 ? best : NULL;
+}
+
+static int is_table_name(const char *name)
+{
+    for (int i = 0; i < CDR_T__COUNT; i++)
+        if (strcmp(name, table_names[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* An entry of dir near the table `table` (for "required table is missing"). */
+static int near_entry(const char *dir, const char *table, char *out, size_t n)
+{
+    DIR *dp = opendir(dir);
+    struct dirent *de;
+    int found = 0;
+    if (!dp)
+        return 0;
+    while (!found && (de = readdir(dp)) != NULL)
+        if (de->d_name[0] != '.' && !is_table_name(de->d_name) &&
+            near_table(de->d_name) == table) {
+            snprintf(out, n, "%s", de->d_name);
+            found = 1;
+        }
+    closedir(dp);
+    return found;
+}
+
+/* Every entry of the tariff directory that is not a table (hidden names
+ * excepted) becomes a warning: a misspelled optional table (refund.csv)
+ * would otherwise be ignored without a word. Sorted by name. */
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static cdr_err scan_unknown(cdr_tariff *t, char *err, size_t errlen)
+{
+    DIR *dp = opendir(t->dir);
+    struct dirent *de;
+    size_t cap = 0;
+    if (!dp)
+        return CDR_OK; /* it was read a moment ago; nothing to add */
+    while ((de = readdir(dp)) != NULL) {
+        if (de->d_name[0] == '.' || is_table_name(de->d_name))
+            continue;
+        if (t->n_warnings == 64) {
+            char **v = realloc(t->warnings, (t->n_warnings + 1) * sizeof *v);
+            if (!v || !(v[t->n_warnings] = strdup("... more unknown files not listed")))
+                break;
+            t->warnings = v;
+            t->n_warnings++;
+            break;
+        }
+        if (t->n_warnings == cap) {
+            size_t nc = cap ? cap * 2 : 4;
+            char **v = realloc(t->warnings, nc * sizeof *v);
+            if (!v)
+                goto nomem;
+            t->warnings = v;
+            cap = nc;
+        }
+        const char *near = near_table(de->d_name);
+        char m[512];
+        snprintf(m, sizeof m, "unknown file '%.200s' is not read%s%s%s", de->d_name,
+                 near ? " (did you mean " : " (the tables: docs/tariff.md)", near ? near : "",
+                 near ? "?)" : "");
+        if (!(t->warnings[t->n_warnings] = strdup(m)))
+            goto nomem;
+        t->n_warnings++;
+    }
+    closedir(dp);
+    if (t->n_warnings > 1) {
+        size_t n = t->n_warnings;
+        int more = strncmp(t->warnings[n - 1], "...", 3) == 0;
+        qsort(t->warnings, n - (size_t)more, sizeof *t->warnings, cmp_str);
+    }
+    return CDR_OK;
+nomem:
+    closedir(dp);
+    snprintf(err, errlen, "tariff: out of memory");
+    return CDR_E_NOMEM;
+}
+
 static cdr_err load_table(ld *L, cdr_table tb, int required, const colspec *cols, int ncols,
                           row_fn fn)
 {
@@ -296,10 +431,20 @@ static cdr_err load_table(ld *L, cdr_table tb, int required, const colspec *cols
     L->fn = fn;
     L->rows = 0;
     if (stat(path, &st) != 0 && errno == ENOENT) {
+        int dangling = lstat(path, &st) == 0; /* a symbolic link to nothing */
         free(path);
+        if (dangling) {
+            snprintf(L->err, L->errlen, "%s: cannot read: a symbolic link to a missing file",
+                     tf->name);
+            return CDR_E_IO;
+        }
         if (required) {
-            snprintf(L->err, L->errlen, "%s: required table is missing from %s", tf->name,
-                     t->dir);
+            char near[256];
+            int k = snprintf(L->err, L->errlen, "%s: required table is missing from %s",
+                             tf->name, t->dir);
+            if (near_entry(t->dir, tf->name, near, sizeof near) && k >= 0 &&
+                (size_t)k < L->errlen)
+                snprintf(L->err + k, L->errlen - (size_t)k, " (the directory has %s)", near);
             return CDR_E_TARIFF;
         }
         return CDR_OK;
@@ -557,7 +702,11 @@ static cdr_err bundle_row(ld *L, const cdr_str *c, uint32_t line)
         return e;
     if (c[U_ALLOW].n && c[U_ALLOW].p[0] == '-')
         return fail(L, line, "negative allowance %.*s", V(c[U_ALLOW]));
-    if (parse_uint(c[U_ALLOW], 1000000000000LL, &b.allowance) != 0)
+    int pe = parse_uint(c[U_ALLOW], 1000000000000LL, &b.allowance);
+    if (pe == -2)
+        return fail(L, line, "allowance '%.*s' out of range (at most 1000000000000)",
+                    V(c[U_ALLOW]));
+    if (pe != 0)
         return fail(L, line, "bad allowance '%.*s' (a whole number >= 0)", V(c[U_ALLOW]));
     int u = -1;
     for (int k = 0; k < 3; k++)
@@ -628,7 +777,10 @@ static cdr_err count_cell(ld *L, uint32_t line, const char *col, cdr_str s, int6
         *out = 1;
         return CDR_OK;
     }
-    if (parse_uint(s, 1000000000000LL, out) != 0 || *out <= 0)
+    int pe = parse_uint(s, 1000000000000LL, out);
+    if (pe == -2)
+        return fail(L, line, "%s '%.*s' out of range (at most 1000000000000)", col, V(s));
+    if (pe != 0 || *out <= 0)
         return fail(L, line, "%s '%.*s' must be a whole number > 0", col, V(s));
     return CDR_OK;
 }
@@ -1371,6 +1523,8 @@ cdr_err cdr_tariff_load(const char *dir, cdr_tariff **out, char *err, size_t err
     L.err = err;
     L.errlen = errlen;
     cdr_err e = load_all(&L);
+    if (e == CDR_OK)
+        e = scan_unknown(t, err, errlen);
     if (e != CDR_OK) {
         cdr_tariff_free(t);
         return e;
@@ -1410,6 +1564,9 @@ void cdr_tariff_free(cdr_tariff *t)
     free(t->subscribers);
     free(t->subscriptions);
     free(t->refunds);
+    for (size_t i = 0; i < t->n_warnings; i++)
+        free(t->warnings[i]);
+    free(t->warnings);
     free(t);
 }
 

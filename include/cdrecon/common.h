@@ -23,7 +23,7 @@ typedef enum cdr_err {
     CDR_E_USAGE = 1,      /* bad command line or argument */
     CDR_E_IO = 2,         /* a file cannot be opened, read or written */
     CDR_E_GZIP = 3,       /* corrupt, truncated or not-gzip .gz input */
-    CDR_E_HEADER = 4,     /* CDR file header missing or lacks a required column */
+    CDR_E_HEADER = 4,     /* CDR file header missing or invalid (column missing or twice) */
     CDR_E_TARIFF = 5,     /* tariff directory refused (inconsistent table) */
     CDR_E_NOMEM = 6,      /* out of memory, or a memory bound reached */
     CDR_E_DB = 7,         /* SQLite database error */

@@ -80,8 +80,18 @@ typedef struct cdr_evidence cdr_evidence;
 cdr_err cdr_evidence_open(const char *dir, unsigned flags, cdr_evidence **out, char *err,
                           size_t errlen);
 
-/* Write both copies' evidence.html and records.csv (and customer/sms.txt). */
+/* Write both copies' evidence.html and records.csv (and customer/sms.txt).
+ * The options are checked first (cdr_evidence_check_opts). */
 cdr_err cdr_evidence_write(cdr_evidence *ev, const cdr_stmt *s, const cdr_evidence_opts *o);
+
+/* The latest refund date: the deadlines count up to 10 days from it (6
+ * working days) and must stay within year 9999. */
+#define CDR_EV_DATE_MAX "9999-12-21"
+/* Check the options before any work: the operator name (it ends the SMS
+ * the customer receives) must be valid UTF-8 without control characters
+ * (cdr_char_unsafe) and at most 200 bytes (CDR_E_USAGE); the refund date
+ * at most CDR_EV_DATE_MAX (CDR_E_RANGE). The reason goes to err. */
+cdr_err cdr_evidence_check_opts(const cdr_evidence_opts *o, char *err, size_t errlen);
 
 /* Absolute path of a file of the pack, e.g. (CDR_EV_CUSTOMER, "evidence.html")
  * for the printer. The text lives in ev until the next call. */

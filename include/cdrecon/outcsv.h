@@ -4,7 +4,8 @@
  *
  * A cdr_csvw writes one CSV file safely:
  *   - into a temporary file ".NAME.tmp.PID" created in the output directory
- *     with O_CREAT|O_EXCL|O_NOFOLLOW (mode 0644 before umask);
+ *     with O_CREAT|O_EXCL|O_NOFOLLOW (mode 0644 before umask), after removing
+ *     the ".NAME.tmp.PID" files of dead processes (killed runs);
  *   - cdr_csvw_commit() flushes, fsyncs, closes and rename()s it to NAME,
  *     then fsyncs the directory, so NAME is either the old file or the whole
  *     new one, never half of one;
@@ -44,10 +45,26 @@ typedef struct cdr_csvw cdr_csvw;
 
 /*
  * Open a writer for DIR/NAME (see above). DIR must exist. Returns CDR_OK,
- * CDR_E_USAGE (bad name), CDR_E_EXISTS (NOCLOBBER and NAME exists),
- * CDR_E_IO (cannot create the temporary file), CDR_E_NOMEM.
+ * CDR_E_USAGE (bad name), CDR_E_EXISTS (NOCLOBBER and NAME exists, or NAME
+ * is not a regular file), CDR_E_IO (cannot create the temporary file),
+ * CDR_E_NOMEM. cdr_csvw_openat with DIR opened here (following links), for
+ * callers that need no message.
  */
 cdr_err cdr_csvw_open(const char *dir, const char *name, unsigned flags, cdr_csvw **out);
+
+/*
+ * The same in the directory open as `dirfd` (cdr_dir_open: the directory is
+ * resolved once, and every file of the writer is made with openat/renameat
+ * relative to it; the writer keeps its own duplicate of dirfd).
+ * `dir_label` names the directory in messages: they read "DIR/NAME: ...".
+ * Before creating its temporary file, the writer removes the temporary
+ * files ".NAME.tmp.PID" that killed runs left (cdr_dir_remove_stale: only
+ * those whose PID is no live process). On failure *out is NULL and `err`
+ * (errlen bytes, may be NULL) says what failed, with the OS reason
+ * ("cannot create out/.findings.csv.tmp.123: Permission denied").
+ */
+cdr_err cdr_csvw_openat(int dirfd, const char *dir_label, const char *name, unsigned flags,
+                        cdr_csvw **out, char *err, size_t errlen);
 
 /*
  * A writer over a stream the caller owns (stdout, or a test's /dev/full).

@@ -130,12 +130,21 @@ typedef struct cdr_tariff {
     cdr_subscription *subscriptions; size_t n_subscriptions;
     cdr_prior_refund *refunds;     size_t n_refunds;
     cdr_tariff_index *ix;
+    /* Warnings, not refusals: each entry of the directory that is not one
+     * of the tables above (hidden names excepted), e.g. "unknown file
+     * 'refund.csv' is not read (did you mean refunds.csv?)". Sorted; the
+     * CLI prints them, check-tariff lists them. */
+    char **warnings;               size_t n_warnings;
 } cdr_tariff;
 
 /*
  * Load and validate a tariff directory. On failure returns CDR_E_TARIFF (or
  * CDR_E_IO / CDR_E_NOMEM) with `err` (errlen bytes) holding
- * "FILE:LINE: reason". *out is NULL on failure.
+ * "FILE:LINE: reason". *out is NULL on failure. A table must be a regular
+ * file of at most 1 GiB (a FIFO, a device such as a link to /dev/zero, or
+ * a directory is refused: CDR_E_TARIFF); a symbolic link to nothing is
+ * CDR_E_IO, not an absent table. Files that are not tables go to
+ * t->warnings.
  */
 cdr_err cdr_tariff_load(const char *dir, cdr_tariff **out, char *err, size_t errlen);
 

@@ -17,10 +17,24 @@ int cmd_investigate(int argc, char **argv);
 int cmd_evidence(int argc, char **argv);
 int cmd_compact(int argc, char **argv);
 
-/* "cdrecon: <cmd>: message\n" on stderr. */
+/* "cdrecon: <cmd>: message\n" on stderr. The message is escaped
+ * (cdr_text_escape: control bytes and invalid UTF-8 as \xHH), so data in it
+ * cannot drive the terminal; numbers in it are not masked (cli_mask_digits
+ * does that for data that may hold phone numbers). */
 void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The same without counting as the command's error report (notes, warnings,
+ * rejects listed on stderr). */
+void cli_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Print an error code with its message: "cdrecon: <what>: <strerror> [CDR_E_X]". */
 int cli_fail(cdr_err e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* s escaped for a terminal (cdr_text_escape) into buf; for text printed with
+ * printf on stdout. cap >= 4 * strlen(s) + 1 holds all of it. */
+const char *cli_esc(const char *s, char *buf, size_t cap);
+/* For CSV or JSON going to a terminal (isatty): n bytes of s with every
+ * unsafe character but TAB, LF and CR, and every invalid byte, as \xHH
+ * (cdr_text_escape); buf holds 4 * n + 1 bytes. Returns the length. Output
+ * to a file or a pipe is written as it is. */
+size_t cli_tty_escape(const char *s, size_t n, char *buf);
 extern const char *cli_cmd; /* the running subcommand's name */
 extern int cli_reported;    /* set once an error message was printed */
 

@@ -27,8 +27,9 @@ static void print_day(const cdr_tariff *t, const char *label, cdr_time day)
         int32_t band = cdr_tariff_band_at(t, at);
         cdr_time_format(at, a);
         cdr_time_format(nx, b);
+        char e[4 * 256 + 1];
         printf(" %.5s-%.5s %s", a + 11, nx == end ? "24:00" : b + 11,
-               band >= 0 ? t->band_names[band] : "?");
+               band >= 0 ? cli_esc(t->band_names[band], e, sizeof e) : "?");
         at = nx;
     }
     printf("\n");
@@ -66,7 +67,11 @@ int cmd_check_tariff(int argc, char **argv)
         return e;
     }
 
-    printf("tariff %s: ok\n", dir);
+    char esc[4 * 1024 + 1];
+    printf("tariff %s: ok%s\n", cli_esc(dir, esc, sizeof esc),
+           t->n_warnings ? " (with warnings below)" : "");
+    for (size_t i = 0; i < t->n_warnings; i++)
+        printf("warning: %s\n", cli_esc(t->warnings[i], esc, sizeof esc));
     printf("files:\n");
     for (int i = 0; i < CDR_T__COUNT; i++) {
         const cdr_tariff_file *f = &t->files[i];
@@ -87,7 +92,8 @@ int cmd_check_tariff(int argc, char **argv)
         char fee[32], rnd[32];
         cdr_money_format(pl->monthly_fee, 2, fee);
         cdr_money_format(pl->rounding, 2, rnd);
-        printf("  %s: monthly_fee %s, rounding %s, sms %d/%d chars, band_rule %s\n", pl->name,
+        printf("  %s: monthly_fee %s, rounding %s, sms %d/%d chars, band_rule %s\n",
+               cli_esc(pl->name, esc, sizeof esc),
                fee, rnd, pl->sms_single_chars, pl->sms_part_chars,
                pl->band_rule == CDR_BAND_SPLIT ? "split" : "start");
         for (size_t b = 0; b < t->n_bundles; b++) {
@@ -95,7 +101,7 @@ int cmd_check_tariff(int argc, char **argv)
             if ((size_t)bu->plan != p)
                 continue;
             static const char *const un[] = {"min", "seg", "MB"};
-            printf("    bundle %s: %lld %s\n", t->pool_names[bu->pool],
+            printf("    bundle %s: %lld %s\n", cli_esc(t->pool_names[bu->pool], esc, sizeof esc),
                    (long long)bu->allowance, un[bu->unit]);
         }
         for (size_t d = 0; d < t->n_discounts; d++) {

@@ -16,6 +16,7 @@
 #include "cdrecon/tariff.h"
 #include "filehash.h"
 #include "ingest.h"
+#include "paths.h"
 
 static const char *usage_text =
     "usage: cdrecon evidence --msisdn N --month YYYY-MM --out DIR --tariff DIR [options] FILES...\n"
@@ -290,6 +291,32 @@ int cmd_evidence(int argc, char **argv)
                                    "or --db FILE (or --store DIR) without FILES");
         goto out;
     }
+    /* No file of the pack may be an input (--force removes the pack's own
+     * names first: a CDR file named DIR/internal/records.csv would go), and
+     * the pack must not go into the tariff directory. */
+    {
+        static const char *const pack[] = {
+            "manifest",               "internal",               "customer",
+            "internal/evidence.html", "internal/evidence.pdf",
+            "internal/records.csv",   "customer/evidence.html", "customer/evidence.pdf",
+            "customer/records.csv",   "customer/sms.txt"};
+        cli_paths ps;
+        char perr[2048];
+        cli_paths_init(&ps);
+        for (int i = 0; i < nfiles; i++)
+            cli_paths_add(&ps, CLI_PATH_INPUT, "CDR file", files[i]);
+        cli_paths_add(&ps, CLI_PATH_INPUT, "--store", store_path);
+        cli_paths_add(&ps, CLI_PATH_TARIFF, "--tariff", tariff_dir);
+        cli_paths_add(&ps, CLI_PATH_OUTDIR, "--out", out_dir);
+        for (size_t i = 0; i < sizeof pack / sizeof *pack; i++)
+            cli_paths_add_in(&ps, CLI_PATH_OUTPUT, "pack file", out_dir, pack[i]);
+        rc = cli_paths_check(&ps, perr, sizeof perr);
+        cli_paths_free(&ps);
+        if (rc != CDR_OK) {
+            cli_fail(rc, "%s", perr);
+            goto out;
+        }
+    }
     if (cdr_month_parse(month_arg, strlen(month_arg), &month) != CDR_OK) {
         rc = cli_fail(CDR_E_USAGE, "bad --month '%s' (YYYY-MM)", month_arg);
         goto out;
@@ -310,6 +337,18 @@ int cmd_evidence(int argc, char **argv)
             strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%S", &tmv);
             snprintf(run_buf, sizeof run_buf, "ev-%s-%ld", stamp, (long)getpid());
             run_id = run_buf;
+        }
+    }
+    {
+        /* a bad --operator or --date is said before any work */
+        cdr_evidence_opts chk;
+        memset(&chk, 0, sizeof chk);
+        chk.operator_name = operator_name;
+        chk.refund_date = date;
+        if ((rc = cdr_evidence_check_opts(&chk, err, sizeof err)) != CDR_OK) {
+            rc = cli_fail(CDR_E_USAGE, "bad %s: %s", rc == CDR_E_RANGE ? "--date" : "--operator",
+                          err);
+            goto out;
         }
     }
     if (!getcwd(cwd, sizeof cwd))
@@ -394,6 +433,8 @@ int cmd_evidence(int argc, char **argv)
         cli_fail(rc, "tariff %s: %s", tariff_dir, err);
         goto out;
     }
+    if (t)
+        cli_tariff_warnings(t);
     inputs = calloc((size_t)nfiles + 1, sizeof *inputs);
     if (!inputs) {
         rc = cli_fail(CDR_E_NOMEM, "inputs");

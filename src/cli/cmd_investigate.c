@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cdrecon/render.h"
 #include "cdrecon/tariff.h"
@@ -157,9 +158,10 @@ int cmd_investigate(int argc, char **argv)
     } else {
         source = "scan";
         if ((rc = cdr_tariff_load(tariff_dir, &t, err, sizeof err)) != CDR_OK) {
-            cli_fail(rc, "%s", err);
+            cli_fail(rc, "tariff %s: %s", tariff_dir, err);
             goto out;
         }
+        cli_tariff_warnings(t);
         rc = cdr_stmt_scan(t, files, (size_t)nfiles, num, month, &eo, NULL, &s, err, sizeof err);
         have_stmt = 1;
         if (rc != CDR_OK && rc != CDR_E_NOTFOUND) {
@@ -171,7 +173,28 @@ int cmd_investigate(int argc, char **argv)
         rc = cli_fail(CDR_E_NOTFOUND, "no record of %s in %s (%s)", masked, mtext, source);
         goto out;
     }
-    if ((rc = cdr_render_stmt(stdout, &s, fmt)) != CDR_OK) {
+    if (fmt != CDR_RENDER_TEXT && isatty(STDOUT_FILENO)) {
+        /* csv/json shown on a terminal: an unknown column's ESC escaped
+         * (the text format escapes everything itself) */
+        char *txt = NULL, *esc = NULL;
+        size_t len = 0;
+        FILE *m = open_memstream(&txt, &len);
+        rc = m ? cdr_render_stmt(m, &s, fmt) : CDR_E_NOMEM;
+        if (m)
+            fclose(m);
+        if (rc == CDR_OK && !(esc = malloc(4 * len + 1)))
+            rc = CDR_E_NOMEM;
+        if (rc == CDR_OK) {
+            size_t k = cli_tty_escape(txt, len, esc);
+            if (fwrite(esc, 1, k, stdout) != k || fflush(stdout) != 0)
+                rc = CDR_E_IO;
+        }
+        free(txt);
+        free(esc);
+    } else {
+        rc = cdr_render_stmt(stdout, &s, fmt);
+    }
+    if (rc != CDR_OK) {
         cli_fail(rc, "cannot write the statement");
         goto out;
     }

@@ -1,6 +1,6 @@
 /* cdrecon rate — every record with its rebuilt charge and how it was reached. */
-#include <libgen.h>
-#include <sys/stat.h>
+#include <errno.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +9,7 @@
 #include "cdrecon/statement.h"
 #include "cdrecon/tariff.h"
 #include "ingest.h"
+#include "paths.h"
 
 static const char *usage_text =
     "usage: cdrecon rate --tariff DIR [options] FILES...\n"
@@ -28,6 +29,7 @@ typedef struct rate_ctx {
     const cdr_tariff *t;
     uint64_t rejected;
     cdr_err werr;
+    int tty;           /* the output is standard output on a terminal */
 } rate_ctx;
 
 static int on_reject(const cdr_reject *r, void *user)
@@ -45,10 +47,11 @@ typedef struct rec_ctx {
     size_t *file_len;
 } rec_ctx;
 
-/* Where --out names an existing device or FIFO (/dev/null, /dev/stdout, a
- * pipe), it is opened and written directly; a regular file is written
- * through a temporary name and renamed into place when complete. */
-static FILE *direct_fp;
+/* Where --out or --rejects names an existing device or FIFO (/dev/null,
+ * /dev/stdout, a pipe), it is opened and written directly
+ * (cli_output_file); a regular file is written through a temporary name
+ * and renamed into place when complete. */
+static FILE *direct_fp[2];
 
 /* Runs on the rating workers: the row of one record, into the engine's writer. */
 static cdr_err render_rated(const cdr_rated *r, void *w, void *user)
@@ -62,7 +65,18 @@ static cdr_err render_rated(const cdr_rated *r, void *w, void *user)
 static int on_text(const char *p, size_t n, uint64_t rows, void *user)
 {
     rec_ctx *rc = user;
-    cdr_err e = cdr_csvw_raw_rows(rc->c->out, p, n, rows);
+    cdr_err e;
+    if (rc->c->tty) { /* a terminal: an unknown column with ESC must not drive it */
+        char *b = malloc(4 * n + 1);
+        if (!b) {
+            rc->c->werr = CDR_E_NOMEM;
+            return 1;
+        }
+        e = cdr_csvw_raw_rows(rc->c->out, b, cli_tty_escape(p, n, b), rows);
+        free(b);
+    } else {
+        e = cdr_csvw_raw_rows(rc->c->out, p, n, rows);
+    }
     if (e != CDR_OK) {
         rc->c->werr = e;
         return 1;
@@ -70,28 +84,12 @@ static int on_text(const char *p, size_t n, uint64_t rows, void *user)
     return 0;
 }
 
-static cdr_err open_out(const char *path, const char *what, cdr_csvw **w)
+static cdr_err open_out(const char *path, const char *what, cdr_csvw **w, FILE **direct)
 {
-    struct stat st;
-    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
-        FILE *fp = fopen(path, "w");
-        if (!fp)
-            return cli_fail(CDR_E_IO, "cannot open %s %s", what, path);
-        cdr_err e = cdr_csvw_open_stream(fp, path, w);
-        if (e != CDR_OK)
-            fclose(fp);
-        else if (!direct_fp)
-            direct_fp = fp;
-        return e;
-    }
-    char *a = strdup(path), *b = strdup(path);
-    cdr_err e = CDR_E_NOMEM;
-    if (a && b)
-        e = cdr_csvw_open(dirname(a), basename(b), 0, w);
+    char err[1536];
+    cdr_err e = cli_output_file(path, what, w, direct, err, sizeof err);
     if (e != CDR_OK)
-        cli_fail(e, "cannot open %s %s", what, path);
-    free(a);
-    free(b);
+        cli_fail(e, "%s", err);
     return e;
 }
 
@@ -155,17 +153,31 @@ int cmd_rate(int argc, char **argv)
         rc = CDR_E_USAGE;
         goto out;
     }
+    /* no output may be an input, the tariff or the other output */
+    {
+        cli_paths ps;
+        char err[2048];
+        cli_paths_init(&ps);
+        for (int i = 0; i < nfiles; i++)
+            cli_paths_add(&ps, CLI_PATH_INPUT, "CDR file", files[i]);
+        cli_paths_add(&ps, CLI_PATH_TARIFF, "--tariff", tariff_dir);
+        cli_paths_add(&ps, CLI_PATH_OUTPUT, "--out", out_path);
+        cli_paths_add(&ps, CLI_PATH_OUTPUT, "--rejects", rej_path);
+        rc = cli_paths_check(&ps, err, sizeof err);
+        cli_paths_free(&ps);
+        if (rc != CDR_OK) {
+            cli_fail(rc, "%s", err);
+            goto out;
+        }
+    }
     /* the tariff loads on a second thread while the CDRs are read */
     cli_bgtariff_start(&bgt, tariff_dir);
     if ((rc = cdr_engine_new(NULL, &eo, &eng)) != CDR_OK)
         goto out;
-    if (out_path && strcmp(out_path, "-") != 0)
-        rc = open_out(out_path, "output", &c.out);
-    else
-        rc = cdr_csvw_open_stream(stdout, "standard output", &c.out);
-    if (rc != CDR_OK)
+    if ((rc = open_out(out_path ? out_path : "-", "--out", &c.out, &direct_fp[0])) != CDR_OK)
         goto out;
-    if (rej_path && (rc = open_out(rej_path, "rejects file", &c.rej)) != CDR_OK)
+    c.tty = (!out_path || !strcmp(out_path, "-")) && isatty(STDOUT_FILENO);
+    if (rej_path && (rc = open_out(rej_path, "--rejects", &c.rej, &direct_fp[1])) != CDR_OK)
         goto out;
     if (c.rej)
         cdr_rejects_csv_header(c.rej);
@@ -183,6 +195,11 @@ int cmd_rate(int argc, char **argv)
     in.user = &c;
     in.tariff = &bgt;
     rc = cli_ingest_files(&in, files, nfiles);
+    if (rc == CDR_E_INTERRUPTED && c.rej && cdr_csvw_status(c.rej) != CDR_OK) {
+        rc = cli_fail(cdr_csvw_status(c.rej), "cannot write rejects: %s",
+                      cdr_csvw_message(c.rej));
+        goto out;
+    }
     if (!(t = cli_bgtariff_take(&bgt))) {
         rc = bgt.rc;
         goto out;
@@ -209,8 +226,16 @@ int cmd_rate(int argc, char **argv)
     cdr_engine_sink sink = {.user = &rcx, .render = render_rated, .on_text = on_text};
     cdr_engine_totals tot;
     rc = cdr_engine_finish(eng, &sink, &tot);
-    if (rc == CDR_E_INTERRUPTED && c.werr)
-        rc = c.werr;
+    if (rc == CDR_E_INTERRUPTED && c.werr) {
+        /* the output could not be written: its writer says which file and why */
+        rc = cli_fail(c.werr, "cannot write output: %s", cdr_csvw_message(c.out));
+        goto out;
+    }
+    if (rc == CDR_E_INTERRUPTED && c.rej && cdr_csvw_status(c.rej) != CDR_OK) {
+        rc = cli_fail(cdr_csvw_status(c.rej), "cannot write rejects: %s",
+                      cdr_csvw_message(c.rej));
+        goto out;
+    }
     if (rc != CDR_OK) {
         cli_fail(rc, "rating failed%s%s", *cdr_engine_errmsg(eng) ? ": " : "",
                  cdr_engine_errmsg(eng));
@@ -232,9 +257,12 @@ int cmd_rate(int argc, char **argv)
 out:
     cdr_csvw_free(c.out);
     cdr_csvw_free(c.rej);
-    if (direct_fp && fclose(direct_fp) != 0 && rc == CDR_OK)
-        rc = cli_fail(CDR_E_IO, "cannot write output");
-    direct_fp = NULL;
+    for (int k = 0; k < 2; k++) {
+        if (direct_fp[k] && fclose(direct_fp[k]) != 0 && rc == CDR_OK)
+            rc = cli_fail(CDR_E_IO, "cannot write %s: %s", k ? rej_path : out_path,
+                          strerror(errno));
+        direct_fp[k] = NULL;
+    }
     cdr_engine_free(eng);
     cli_bgtariff_join(&bgt); /* an early exit: wait for the loader */
     cdr_tariff_free(bgt.t);

@@ -23,6 +23,7 @@
 #include "cdrecon/version.h"
 #include "filehash.h"
 #include "ingest.h"
+#include "paths.h"
 
 static const char *usage_text =
     "usage: cdrecon run --tariff DIR --db FILE --out DIR [options] FILES...\n"
@@ -425,16 +426,6 @@ static char *command_line(int argc, char **argv)
     return s;
 }
 
-static cdr_err make_dir(const char *path)
-{
-    struct stat st;
-    if (stat(path, &st) == 0)
-        return S_ISDIR(st.st_mode) ? CDR_OK : CDR_E_IO;
-    if (mkdir(path, 0755) != 0 && errno != EEXIST)
-        return CDR_E_IO;
-    return CDR_OK;
-}
-
 /* ---- the state directory ---- */
 
 /* The state's directory: --store, else what the database recorded, else
@@ -455,9 +446,14 @@ static cdr_err state_dir(run_ctx *c, char *buf, size_t len)
         snprintf(want, sizeof want, "%s", rec);
     else
         snprintf(want, sizeof want, "%s.state", o->db_path);
-    if (make_dir(want) != CDR_OK)
-        return cli_fail(CDR_E_IO, "cannot create the state directory %s: %s", want,
-                        strerror(errno));
+    {
+        /* created if missing; the directory itself must not be a link */
+        cli_outdir sd = {-1, NULL};
+        char derr[1024];
+        if ((e = cli_outdir_open(&sd, want, CDR_DIR_CREATE, derr, sizeof derr)) != CDR_OK)
+            return cli_fail(e, "state directory: %s", derr);
+        cli_outdir_close(&sd);
+    }
     char real[PATH_MAX];
     if (!realpath(want, real))
         return cli_fail(CDR_E_IO, "cannot resolve the state directory %s: %s", want,
@@ -525,7 +521,7 @@ static cdr_err open_state(run_ctx *c, const char *dir, cdr_state **st)
     e = cdr_state_collect_garbage(dir, (const char *const *)live, n, &removed, err, sizeof err);
     if (e == CDR_OK) {
         if (removed && !c->o->quiet)
-            fprintf(stderr, "cdrecon: run: removed %llu state file(s) left by an unfinished run\n",
+            cli_note("removed %llu state file(s) left by an unfinished run",
                     (unsigned long long)removed);
         e = cdr_state_open(dir, (const char *const *)live, n, st, err, sizeof err);
     }
@@ -591,7 +587,7 @@ static cdr_err precheck_files(run_ctx *c, int *n_new)
             if (c->pre_hashed[j] && !c->skip[j] && !memcmp(c->pre_sha[i], c->pre_sha[j], 32)) {
                 c->skip[i] = 1;
                 if (!o->quiet)
-                    fprintf(stderr, "cdrecon: run: %s has the same content as %s: skipped\n",
+                    cli_note("%s has the same content as %s: skipped",
                             o->files[i], o->files[j]);
             }
         if (c->skip[i]) {
@@ -599,7 +595,7 @@ static cdr_err precheck_files(run_ctx *c, int *n_new)
         } else if (c->known_run[i]) {
             c->skip[i] = 1;
             if (!o->quiet)
-                fprintf(stderr, "cdrecon: run: %s was already ingested (run %lld): skipped\n",
+                cli_note("%s was already ingested (run %lld): skipped",
                         o->files[i], (long long)c->known_run[i]);
         } else {
             (*n_new)++;
@@ -645,8 +641,13 @@ static cdr_err rate_loop(run_ctx *c, cdr_engine *eng, const cdr_engine_sink *sin
         if (rc == CDR_E_INTERRUPTED && c->err)
             rc = c->err;
         if (rc != CDR_OK) {
-            cli_fail(rc, "rating failed: %s", *cdr_engine_errmsg(eng) ? cdr_engine_errmsg(eng)
-                                                                      : cdr_db_message(c->db));
+            /* the first that failed says which file and why */
+            const char *why = cdr_engine_errmsg(eng);
+            if (!*why && c->rejects && cdr_csvw_status(c->rejects) != CDR_OK)
+                why = cdr_csvw_message(c->rejects);
+            if (!*why)
+                why = cdr_db_message(c->db);
+            cli_fail(rc, "rating failed%s%s", *why ? ": " : "", why);
             return rc;
         }
         int again = 0;
@@ -819,6 +820,7 @@ int cmd_run(int argc, char **argv)
     cdr_engine *eng = NULL;
     cdr_state *st = NULL;
     cdr_csvw *ws[OUT__COUNT] = {NULL};
+    cli_outdir od = {-1, NULL};
     char *cmdline = NULL;
     char sdir[PATH_MAX], err[1024];
     double ph[5] = {now_s(), 0, 0, 0, 0}; /* start, read, rated, outputs, committed */
@@ -846,6 +848,19 @@ int cmd_run(int argc, char **argv)
         goto out;
     }
 
+    /* no output may be an input, the database, another output or in the
+     * tariff; checked before anything is opened */
+    {
+        char perr[2048], defst[PATH_MAX];
+        snprintf(defst, sizeof defst, "%s.state", o.db_path);
+        if ((rc = cli_run_paths_check(o.tariff_dir, o.db_path, o.out_dir,
+                                      o.store_dir ? o.store_dir : defst, o.files, o.nfiles,
+                                      perr, sizeof perr)) != CDR_OK) {
+            cli_fail(rc, "%s", perr);
+            goto out;
+        }
+    }
+
     /* the tariff loads on a second thread while the files are hashed and read */
     cli_bgtariff_start(&bgt, o.tariff_dir);
     if ((rc = cdr_db_open(o.db_path, &c.db, err, sizeof err)) != CDR_OK) {
@@ -860,23 +875,22 @@ int cmd_run(int argc, char **argv)
         goto out; /* (said by the loader: before anything is written) */
     if (n_new == 0 && !o.rerate) {
         if (!o.quiet)
-            fprintf(stderr, "cdrecon: run: every file was already ingested; nothing new, "
-                    "database and outputs unchanged\n");
+            cli_note("every file was already ingested; nothing new, "
+                    "database and outputs unchanged");
         rc = CDR_E_ALREADY;
         goto out;
     }
-    if (make_dir(o.out_dir) != CDR_OK) {
-        rc = cli_fail(CDR_E_IO, "cannot create output directory %s: %s", o.out_dir,
-                      strerror(errno));
+    if ((rc = cli_outdir_open(&od, o.out_dir, CDR_DIR_CREATE, err, sizeof err)) != CDR_OK) {
+        cli_fail(rc, "output directory: %s", err);
         goto out;
     }
-    if ((rc = cdr_csvw_open(o.out_dir, "rejects.csv", 0, &c.rejects)) != CDR_OK) {
-        cli_fail(rc, "cannot create outputs in %s", o.out_dir);
+    if ((rc = cli_outdir_csvw(&od, "rejects.csv", 0, &c.rejects, err, sizeof err)) != CDR_OK) {
+        cli_fail(rc, "cannot create outputs: %s", err);
         goto out;
     }
     for (int i = 0; i < OUT__COUNT; i++)
-        if ((rc = cdr_csvw_open(o.out_dir, out_names[i], 0, &ws[i])) != CDR_OK) {
-            cli_fail(rc, "cannot create outputs in %s", o.out_dir);
+        if ((rc = cli_outdir_csvw(&od, out_names[i], 0, &ws[i], err, sizeof err)) != CDR_OK) {
+            cli_fail(rc, "cannot create outputs: %s", err);
             goto out;
         }
     cdr_rejects_csv_header(c.rejects);
@@ -939,7 +953,7 @@ int cmd_run(int argc, char **argv)
         if (c.skip[i] && !c.pre_hashed[i] && c.stats[i].status == CDR_OK) {
             cdr_engine_exclude_file(eng, (uint32_t)i);
             if (!o.quiet)
-                fprintf(stderr, "cdrecon: run: %s was already ingested (run %lld): skipped\n",
+                cli_note("%s was already ingested (run %lld): skipped",
                         o.files[i], (long long)c.known_run[i]);
         }
         n_ingested += !c.skip[i] && c.stats[i].status == CDR_OK;
@@ -950,8 +964,8 @@ int cmd_run(int argc, char **argv)
         /* (everything turned out known while it was read: stdin, or a
          * recompressed copy) */
         if (!o.quiet)
-            fprintf(stderr, "cdrecon: run: every file was already ingested; nothing new, "
-                    "database and outputs unchanged\n");
+            cli_note("every file was already ingested; nothing new, "
+                    "database and outputs unchanged");
         rc = CDR_E_ALREADY;
         goto out;
     }
@@ -999,7 +1013,14 @@ int cmd_run(int argc, char **argv)
     }
     size_t nm = report_months(&o, wr, nw, months, nw + 1, mtext, sizeof mtext);
     if ((rc = write_outputs(&c, ws, months, nm)) != CDR_OK) {
-        cli_fail(rc, "cannot write outputs: %s", cdr_db_message(c.db));
+        /* a writer that failed names its file and the OS reason */
+        const char *why = cdr_db_message(c.db);
+        for (int i = 0; i < OUT__COUNT; i++)
+            if (cdr_csvw_status(ws[i]) != CDR_OK) {
+                why = cdr_csvw_message(ws[i]);
+                break;
+            }
+        cli_fail(rc, "cannot write outputs%s%s", *why ? ": " : "", why);
         goto out;
     }
 
@@ -1042,13 +1063,10 @@ out:
     if (outputs_placed) {
         /* The database refused the run: outputs of a run that did not happen
          * must not stand under their final names. */
-        int dfd = open(o.out_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        for (size_t i = 0; dfd >= 0 && i < OUT__COUNT; i++)
-            unlinkat(dfd, out_names[i], 0);
-        if (dfd >= 0) {
-            unlinkat(dfd, "rejects.csv", 0);
-            close(dfd);
-        }
+        for (size_t i = 0; od.fd >= 0 && i < OUT__COUNT; i++)
+            unlinkat(od.fd, out_names[i], 0);
+        if (od.fd >= 0)
+            unlinkat(od.fd, "rejects.csv", 0);
         cli_err("outputs of the failed run were removed; the database is unchanged");
     }
     if (state_written && eng)
@@ -1058,6 +1076,7 @@ out:
     for (int i = 0; i < OUT__COUNT; i++)
         cdr_csvw_free(ws[i]);
     cdr_csvw_free(c.rejects);
+    cli_outdir_close(&od);
     cdr_db_close(c.db);
     cdr_engine_free(eng);
     cdr_state_close(st);

@@ -13,19 +13,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cdrecon/outcsv.h"
 #include "cdrecon/reader.h"
 #include "cli.h"
-#include "csvout.h"
+#include "paths.h"
 #include "progress.h"
 
 #define STDERR_REJECTS 20
 
 struct scan_ctx {
-    FILE *rej;           /* rejects CSV, or NULL */
+    cdr_csvw *rej;       /* rejects CSV, or NULL */
     int quiet;
     uint64_t shown;      /* rejects listed on stderr */
     uint64_t hidden;     /* rejects not listed on stderr */
-    int write_failed;
     cli_progress *prog;
 };
 
@@ -49,20 +49,9 @@ static int on_reject(const cdr_reject *j, void *user)
 {
     struct scan_ctx *c = user;
     if (c->rej) {
-        char num[32];
-        int bad = 0;
-        bad |= cdr_csv_write_cell(c->rej, j->file, strlen(j->file));
-        bad |= putc(',', c->rej) == EOF;
-        snprintf(num, sizeof num, "%llu", (unsigned long long)j->line);
-        bad |= fputs(num, c->rej) == EOF || putc(',', c->rej) == EOF;
-        snprintf(num, sizeof num, "%llu", (unsigned long long)j->offset);
-        bad |= fputs(num, c->rej) == EOF || putc(',', c->rej) == EOF;
-        bad |= cdr_csv_write_cell(c->rej, j->reason, strlen(j->reason));
-        bad |= putc(',', c->rej) == EOF;
-        bad |= cdr_csv_write_cell(c->rej, j->raw.p, j->raw.n);
-        bad |= putc('\n', c->rej) == EOF;
-        if (bad && !c->write_failed)
-            c->write_failed = errno ? errno : EIO;
+        /* a failed write is sticky: reported (with the file and the OS
+         * reason) when the writer is committed */
+        cdr_rejects_csv_row(c->rej, j);
         return 0;
     }
     if (c->quiet || c->shown >= STDERR_REJECTS) {
@@ -71,8 +60,8 @@ static int on_reject(const cdr_reject *j, void *user)
     }
     char m[700];
     cli_progress_clear(c->prog);
-    fprintf(stderr, "cdrecon: scan: %s:%llu: rejected: %s\n", j->file,
-            (unsigned long long)j->line, cli_mask_digits(j->reason, m, sizeof m));
+    cli_note("%s:%llu: rejected: %s", j->file, (unsigned long long)j->line,
+             cli_mask_digits(j->reason, m, sizeof m));
     c->shown++;
     return 0;
 }
@@ -128,13 +117,23 @@ int cmd_scan(int argc, char **argv)
 
     cli_progress prog;
     cli_progress_init(&prog, quiet);
-    struct scan_ctx ctx = {NULL, quiet, 0, 0, 0, &prog};
+    struct scan_ctx ctx = {NULL, quiet, 0, 0, &prog};
+    FILE *direct = NULL;
     if (rejects) {
-        ctx.rej = strcmp(rejects, "-") == 0 ? stdout : fopen(rejects, "w");
-        if (!ctx.rej)
-            return cli_fail(CDR_E_IO, "cannot create rejects file %s: %s", rejects,
-                            strerror(errno));
-        fputs("file,line,offset,reason,raw\n", ctx.rej);
+        /* the rejects file must not be one of the files read */
+        cli_paths ps;
+        char err[2048];
+        cli_paths_init(&ps);
+        for (int k = i; k < argc; k++)
+            cli_paths_add(&ps, CLI_PATH_INPUT, "CDR file", argv[k]);
+        cli_paths_add(&ps, CLI_PATH_OUTPUT, "--rejects", rejects);
+        cdr_err e = cli_paths_check(&ps, err, sizeof err);
+        cli_paths_free(&ps);
+        if (e == CDR_OK)
+            e = cli_output_file(rejects, "--rejects", &ctx.rej, &direct, err, sizeof err);
+        if (e != CDR_OK)
+            return cli_fail(e, "%s", err);
+        cdr_rejects_csv_header(ctx.rej);
     }
 
     cdr_reader_opts o;
@@ -155,7 +154,8 @@ int cmd_scan(int argc, char **argv)
         char sz[64] = "";
         if (st.gzip)
             snprintf(sz, sizeof sz, " (gzip %llu bytes)", (unsigned long long)st.size);
-        char status[700];
+        char status[700], pe[1024];
+        cli_esc(path, pe, sizeof pe);
         if (e == CDR_OK) {
             snprintf(status, sizeof status, "ok");
         } else {
@@ -168,13 +168,13 @@ int cmd_scan(int argc, char **argv)
         }
         printf("%s: %llu read, %llu accepted, %llu rejected, %llu blank lines, %llu bytes%s: "
                "%s\n",
-               path, (unsigned long long)st.rows_read, (unsigned long long)st.rows_accepted,
+               pe, (unsigned long long)st.rows_read, (unsigned long long)st.rows_accepted,
                (unsigned long long)st.rows_rejected, (unsigned long long)st.blank_lines,
                (unsigned long long)st.bytes, sz, status);
         if (sha && e == CDR_OK) {
             char hex[65];
             cdr_sha256_hex(st.sha256, hex);
-            printf("%s: sha256 %s\n", path, hex);
+            printf("%s: sha256 %s\n", pe, hex);
         }
         if (e != CDR_OK && !quiet) {
             char m[600];
@@ -195,11 +195,16 @@ int cmd_scan(int argc, char **argv)
         cli_err("%llu more rejects not shown (write them all with --rejects FILE)",
                 (unsigned long long)ctx.hidden);
     if (ctx.rej) {
-        int bad = ctx.write_failed || fflush(ctx.rej) != 0 || ferror(ctx.rej);
-        if (ctx.rej != stdout && fclose(ctx.rej) != 0)
-            bad = 1;
-        if (bad)
-            return cli_fail(CDR_E_IO, "cannot write rejects file %s", rejects);
+        cdr_err e = cdr_csvw_commit(ctx.rej);
+        char m[700];
+        snprintf(m, sizeof m, "%s", cdr_csvw_message(ctx.rej));
+        cdr_csvw_free(ctx.rej);
+        if (direct && fclose(direct) != 0 && e == CDR_OK) {
+            e = CDR_E_IO;
+            snprintf(m, sizeof m, "%s: %s", rejects, strerror(errno));
+        }
+        if (e != CDR_OK)
+            return cli_fail(e, "cannot write rejects file: %s", m);
     }
     if (fflush(stdout) != 0)
         return cli_fail(CDR_E_IO, "cannot write standard output");

@@ -6,6 +6,7 @@
 
 #include "cdrecon/db.h"
 #include "ingest.h"
+#include "progress.h"
 
 int cli_parse_size(const char *s, size_t *out)
 {
@@ -128,8 +129,12 @@ cdr_err cli_bgtariff_join(cli_bgtariff *b)
 cdr_err cli_bgtariff_ready(cli_bgtariff *b)
 {
     cdr_err e = cli_bgtariff_join(b);
-    if (e != CDR_OK)
+    size_t dl = strlen(b->dir);
+    /* the table's messages ("rates.csv:3: ...") say which directory */
+    if (e != CDR_OK && strncmp(b->err, b->dir, dl) == 0 && b->err[dl] == ':')
         cli_err("%s", b->err);
+    else if (e != CDR_OK)
+        cli_err("tariff %s: %s", b->dir, b->err);
     return e;
 }
 
@@ -139,7 +144,14 @@ cdr_tariff *cli_bgtariff_take(cli_bgtariff *b)
         return NULL;
     cdr_tariff *t = b->t;
     b->t = NULL;
+    cli_tariff_warnings(t);
     return t;
+}
+
+void cli_tariff_warnings(const cdr_tariff *t)
+{
+    for (size_t i = 0; t && i < t->n_warnings; i++)
+        cli_note("warning: tariff %s: %s", t->dir, t->warnings[i]);
 }
 
 typedef struct ing_ctx {
@@ -194,8 +206,13 @@ cdr_err cli_ingest_files(cli_ingest *in, char **files, int nfiles)
                     in->engine ? cdr_engine_errmsg(in->engine) : "");
             return c.err;
         }
+        if (st->status == CDR_E_INTERRUPTED && !c.err)
+            return CDR_E_INTERRUPTED; /* a callback (on_reject) stopped it: its owner says why */
         if (st->status != CDR_OK) {
-            cli_err("%s: %s", files[i], st->message[0] ? st->message : cdr_strerror(st->status));
+            char m[600];
+            cli_err("%s: %s", files[i],
+                    cli_mask_digits(st->message[0] ? st->message : cdr_strerror(st->status), m,
+                                    sizeof m));
             if (in->engine)
                 cdr_engine_exclude_file(in->engine, (uint32_t)i);
             if (worst == CDR_OK)

@@ -37,8 +37,12 @@ int cli_bgtariff_failed(const cli_bgtariff *b);            /* ended with an erro
 cdr_err cli_bgtariff_join(cli_bgtariff *b);                 /* rc; b->err says why */
 cdr_err cli_bgtariff_ready(cli_bgtariff *b); /* join; a failure is reported here */
 /* Join and hand the tariff over (the caller frees it); NULL if it failed to
- * load, reported here, with b->rc its code. */
+ * load, reported here, with b->rc its code. Its warnings are printed
+ * (cli_tariff_warnings). */
 cdr_tariff *cli_bgtariff_take(cli_bgtariff *b);
+/* "cdrecon: CMD: warning: tariff DIR: unknown file 'refund.csv' is not read
+ * (did you mean refunds.csv?)" on stderr, one per t->warnings. */
+void cli_tariff_warnings(const cdr_tariff *t);
 
 typedef struct cli_ingest {
     cdr_engine *engine;          /* rows go here (may be NULL: count only) */
@@ -55,7 +59,9 @@ typedef struct cli_ingest {
 
 /* Read every file into the engine. A file that fails as a whole is excluded
  * from the engine; the first such failure's code is returned after all
- * files were read. An engine or callback error stops at once. */
+ * files were read. An engine or callback error stops at once; a stop asked
+ * by on_reject returns CDR_E_INTERRUPTED without a message (the callback's
+ * owner says why: its writer's or database's message). */
 cdr_err cli_ingest_files(cli_ingest *in, char **files, int nfiles);
 /* ... returns CDR_E_INTERRUPTED when stopped because in->tariff failed. */
 

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cdrecon/textsafe.h"
 #include "cdrecon/version.h"
 #include "cli.h"
 
@@ -25,27 +26,71 @@ static const struct command {
     {"help", cmd_help, "list commands, or help for one: cdrecon help COMMAND"},
 };
 
+/* Every message goes out escaped (cdr_text_escape): a file name, a record
+ * id or a tariff name with ESC or BEL bytes must not drive the terminal. */
+static void report(const char *fmt, va_list ap, const char *tail)
+{
+    char msg[2048], out[4 * sizeof msg];
+    int k = vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = k < 0 ? 0 : (size_t)k < sizeof msg ? (size_t)k : sizeof msg - 1;
+    cdr_text_escape(msg, n, out, sizeof out);
+    fprintf(stderr, "cdrecon: %s: %s%s\n", cli_cmd, out, tail);
+}
+
 void cli_err(const char *fmt, ...)
 {
     va_list ap;
     cli_reported = 1;
-    fprintf(stderr, "cdrecon: %s: ", cli_cmd);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    report(fmt, ap, "");
     va_end(ap);
-    fputc('\n', stderr);
+}
+
+void cli_note(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    report(fmt, ap, "");
+    va_end(ap);
 }
 
 int cli_fail(cdr_err e, const char *fmt, ...)
 {
     va_list ap;
+    char tail[256];
     cli_reported = 1;
-    fprintf(stderr, "cdrecon: %s: ", cli_cmd);
+    snprintf(tail, sizeof tail, ": %s [%s]", cdr_strerror(e), cdr_errname(e));
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    report(fmt, ap, tail);
     va_end(ap);
-    fprintf(stderr, ": %s [%s]\n", cdr_strerror(e), cdr_errname(e));
     return (int)e;
+}
+
+size_t cli_tty_escape(const char *s, size_t n, char *buf)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t o = 0;
+    for (size_t i = 0; i < n;) {
+        uint32_t cp = 0;
+        size_t k = cdr_utf8_len(p + i, n - i, &cp);
+        if (k && (!cdr_char_unsafe(cp) || cp == '\t' || cp == '\n' || cp == '\r')) {
+            memcpy(buf + o, p + i, k);
+            o += k;
+        } else {
+            if (!k)
+                k = 1;
+            o += cdr_text_escape((const char *)p + i, k, buf + o, 4 * k + 1);
+        }
+        i += k;
+    }
+    buf[o] = '\0';
+    return o;
+}
+
+const char *cli_esc(const char *s, char *buf, size_t cap)
+{
+    cdr_text_escape(s ? s : "", s ? strlen(s) : 0, buf, cap);
+    return buf;
 }
 
 int cmd_version(int argc, char **argv)

@@ -1,10 +1,12 @@
 /* cdrecon CLI — progress line on stderr, only when stderr is a terminal. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cdrecon/common.h"
+#include "cdrecon/textsafe.h"
 #include "progress.h"
 
 static double now_s(void)
@@ -40,23 +42,27 @@ const char *cli_fmt_bytes(uint64_t n, char *buf)
 
 const char *cli_mask_digits(const char *s, char *buf, size_t cap)
 {
-    size_t n = strlen(s), o = 0;
+    size_t n = strlen(s);
     if (cap == 0)
         return "";
-    for (size_t i = 0; i < n && o + 1 < cap;) {
-        size_t j = i;
-        while (j < n && s[j] >= '0' && s[j] <= '9')
-            j++;
-        if (j > i) {
-            size_t len = j - i;
-            for (size_t k = 0; k < len && o + 1 < cap; k++)
-                buf[o++] = (len >= 8 && k >= 3 && k + 4 < len) ? '*' : s[i + k];
-            i = j;
-        } else {
-            buf[o++] = s[i++];
-        }
+    if (n + 1 <= cap) {
+        cdr_text_mask_numbers(s, n, NULL, buf);
+        return buf;
     }
-    buf[o] = '\0';
+    char *tmp = malloc(n + 1);
+    if (!tmp) {
+        buf[0] = '\0';
+        return buf;
+    }
+    size_t k = cdr_text_mask_numbers(s, n, NULL, tmp);
+    if (k >= cap) { /* cut on a character boundary */
+        k = cap - 1;
+        while (k > 0 && ((unsigned char)tmp[k] & 0xC0) == 0x80)
+            k--;
+    }
+    memcpy(buf, tmp, k);
+    buf[k] = '\0';
+    free(tmp);
     return buf;
 }
 

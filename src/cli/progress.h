@@ -22,8 +22,9 @@ void cli_progress_cb(const cdr_progress *pr, void *user);
 void cli_progress_clear(cli_progress *p);
 /* Format n bytes as "12.3 MiB" into buf (>= 16 bytes). */
 const char *cli_fmt_bytes(uint64_t n, char *buf);
-/* Mask every run of 8 or more digits in s ("13800138000" -> "138****8000"),
- * for text shown on the terminal or in logs. buf >= strlen(s) + 1. */
+/* Mask every phone number in s ("13800138000" -> "138****8000", also when
+ * written with separators or full-width digits: cdr_text_mask_numbers), for
+ * text shown on the terminal or in logs. Cut to cap - 1 bytes. */
 const char *cli_mask_digits(const char *s, char *buf, size_t cap);
 
 #endif
