@@ -1,0 +1,103 @@
+# shellcheck shell=sh
+# POSIX sh. Sourced by tests/cluster/test-*.sh (run by tests/cluster/run.sh,
+# which starts the private Slurm cluster and exports SLURMDIR, SLURM_CONF,
+# CDRECON, CLUSTER_TMP). Checks print "ok - ..." or "FAIL - ..."; a test exits
+# 1 when any check failed.
+set -u
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+SLURM_TOOLS=$ROOT/tools/slurm
+STAGE="sh $ROOT/tests/cluster/stage.sh"
+EX=$ROOT/testdata/example
+FAILS=0
+
+ok() { echo "ok - $*"; }
+fail() { echo "FAIL - $*"; FAILS=$((FAILS + 1)); }
+check() { # check NAME COMMAND...: ok when COMMAND succeeds
+    name=$1; shift
+    if "$@"; then ok "$name"; else fail "$name"; fi
+}
+finish() {
+    if [ "$FAILS" -eq 0 ]; then exit 0; fi
+    echo "$FAILS check(s) failed"
+    exit 1
+}
+
+# new_cdir P: a fresh sharded test directory with P shards (stands in for
+# `cdrecon cluster init --parts P DIR`).
+new_cdir() {
+    d=$(mktemp -d "$CLUSTER_TMP/cdir.XXXXXX")
+    echo "$1" >"$d/parts"
+    mkdir -p "$d/hooks"
+    echo "$d"
+}
+
+# slurm_night DIR LOG [OPTIONS] FILES...: cdrecon-slurm with the test stages;
+# its stdout and stderr go to LOG; returns its exit status. 300 s at most.
+slurm_night() {
+    d=$1 log=$2; shift 2
+    timeout 300 "$SLURM_TOOLS/cdrecon-slurm" --cluster "$d" --tariff "$EX/tariff" \
+        --route-cmd "$STAGE route" --rate-cmd "$STAGE rate" --report-cmd "$STAGE report" \
+        "$@" >"$log" 2>&1
+}
+local_night() {
+    d=$1 log=$2; shift 2
+    timeout 300 "$SLURM_TOOLS/cdrecon-local" --cluster "$d" --tariff "$EX/tariff" \
+        --route-cmd "$STAGE route" --rate-cmd "$STAGE rate" --report-cmd "$STAGE report" \
+        "$@" >"$log" 2>&1
+}
+
+# reference: candidates.csv of one single-machine `cdrecon run` over the
+# example month, rows sorted as the test report sorts them (made once).
+reference() {
+    r=$CLUSTER_TMP/reference
+    if [ ! -s "$r/candidates.sorted" ]; then
+        rm -rf "$r"; mkdir -p "$r"
+        "$CDRECON" run --quiet --tariff "$EX/tariff" --db "$r/db" --out "$r/out" --no-store \
+            "$EX"/cdr/* || { echo "reference run failed" >&2; return 1; }
+        { head -n 1 "$r/out/candidates.csv"
+          tail -n +2 "$r/out/candidates.csv" | LC_ALL=C sort; } >"$r/candidates.sorted"
+    fi
+    echo "$r/candidates.sorted"
+}
+
+# report_is_reference DIR: DIR/report/candidates.csv equals the single-machine run.
+report_is_reference() {
+    ref=$(reference) || return 1
+    cmp -s "$ref" "$1/report/candidates.csv"
+}
+
+# our_jobs: jobs of the test cluster not yet ended (one line each).
+our_jobs() { squeue -h -o '%i %T %j'; }
+queue_empty() { [ -z "$(our_jobs)" ]; }
+
+# wait_for FILE SECONDS: until FILE exists.
+wait_for() {
+    n=0
+    while [ ! -e "$1" ]; do
+        n=$((n + 1)); [ "$n" -le $(($2 * 10)) ] || return 1
+        sleep 0.1
+    done
+}
+
+# stage_order DIR: in DIR/trace every route task ended before any rate task
+# started, and every rate task ended before the report started; and the
+# counts of tasks are ROUTE RATE REPORT ($2 $3 $4).
+stage_order() {
+    awk -v nr="$2" -v nt="$3" -v np="$4" '
+        $3 == "start" { s[$1]++; if (!($1 in first) || $4 < first[$1]) first[$1] = $4 }
+        $3 == "end"   { e[$1]++; if ($4 > last[$1]) last[$1] = $4 }
+        END {
+            bad = 0
+            if (s["route"] != nr || e["route"] != nr) { print "route tasks: " s["route"] "/" e["route"]; bad = 1 }
+            if (s["rate"] != nt || e["rate"] != nt) { print "rate tasks: " s["rate"] "/" e["rate"]; bad = 1 }
+            if (s["report"] != np || e["report"] != np) { print "report tasks: " s["report"] "/" e["report"]; bad = 1 }
+            if (nr > 0 && last["route"] >= first["rate"]) { print "a rate task started before the route stage ended"; bad = 1 }
+            if (last["rate"] >= first["report"]) { print "the report started before the rate stage ended"; bad = 1 }
+            exit bad }' "$1/trace"
+}
+
+# grep_log LOG PATTERN: fixed string in the log.
+has() { grep -qF -- "$2" "$1"; }
+
+# show LOG: the log, indented, for a failed check.
+show() { sed 's/^/    | /' "$1"; }
