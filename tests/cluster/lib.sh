@@ -12,9 +12,10 @@ FAILS=0
 
 ok() { echo "ok - $*"; }
 fail() { echo "FAIL - $*"; FAILS=$((FAILS + 1)); }
+# (POSIX sh has no local variables: the helpers' own start with _.)
 check() { # check NAME COMMAND...: ok when COMMAND succeeds
-    name=$1; shift
-    if "$@"; then ok "$name"; else fail "$name"; fi
+    _cn=$1; shift
+    if "$@"; then ok "$_cn"; else fail "$_cn"; fi
 }
 finish() {
     if [ "$FAILS" -eq 0 ]; then exit 0; fi
@@ -25,45 +26,45 @@ finish() {
 # new_cdir P: a fresh sharded test directory with P shards (stands in for
 # `cdrecon cluster init --parts P DIR`).
 new_cdir() {
-    d=$(mktemp -d "$CLUSTER_TMP/cdir.XXXXXX")
-    echo "$1" >"$d/parts"
-    mkdir -p "$d/hooks"
-    echo "$d"
+    _d=$(mktemp -d "$CLUSTER_TMP/cdir.XXXXXX")
+    echo "$1" >"$_d/parts"
+    mkdir -p "$_d/hooks"
+    echo "$_d"
 }
 
 # slurm_night DIR LOG [OPTIONS] FILES...: cdrecon-slurm with the test stages;
 # its stdout and stderr go to LOG; returns its exit status. 300 s at most.
 slurm_night() {
-    d=$1 log=$2; shift 2
-    timeout 300 "$SLURM_TOOLS/cdrecon-slurm" --cluster "$d" --tariff "$EX/tariff" \
+    _d=$1 _l=$2; shift 2
+    timeout 300 "$SLURM_TOOLS/cdrecon-slurm" --cluster "$_d" --tariff "$EX/tariff" \
         --route-cmd "$STAGE route" --rate-cmd "$STAGE rate" --report-cmd "$STAGE report" \
-        "$@" >"$log" 2>&1
+        "$@" >"$_l" 2>&1
 }
 local_night() {
-    d=$1 log=$2; shift 2
-    timeout 300 "$SLURM_TOOLS/cdrecon-local" --cluster "$d" --tariff "$EX/tariff" \
+    _d=$1 _l=$2; shift 2
+    timeout 300 "$SLURM_TOOLS/cdrecon-local" --cluster "$_d" --tariff "$EX/tariff" \
         --route-cmd "$STAGE route" --rate-cmd "$STAGE rate" --report-cmd "$STAGE report" \
-        "$@" >"$log" 2>&1
+        "$@" >"$_l" 2>&1
 }
 
 # reference: candidates.csv of one single-machine `cdrecon run` over the
 # example month, rows sorted as the test report sorts them (made once).
 reference() {
-    r=$CLUSTER_TMP/reference
-    if [ ! -s "$r/candidates.sorted" ]; then
-        rm -rf "$r"; mkdir -p "$r"
-        "$CDRECON" run --quiet --tariff "$EX/tariff" --db "$r/db" --out "$r/out" --no-store \
+    _r=$CLUSTER_TMP/reference
+    if [ ! -s "$_r/candidates.sorted" ]; then
+        rm -rf "$_r"; mkdir -p "$_r"
+        "$CDRECON" run --quiet --tariff "$EX/tariff" --db "$_r/db" --out "$_r/out" --no-store \
             "$EX"/cdr/* || { echo "reference run failed" >&2; return 1; }
-        { head -n 1 "$r/out/candidates.csv"
-          tail -n +2 "$r/out/candidates.csv" | LC_ALL=C sort; } >"$r/candidates.sorted"
+        { head -n 1 "$_r/out/candidates.csv"
+          tail -n +2 "$_r/out/candidates.csv" | LC_ALL=C sort; } >"$_r/candidates.sorted"
     fi
-    echo "$r/candidates.sorted"
+    echo "$_r/candidates.sorted"
 }
 
 # report_is_reference DIR: DIR/report/candidates.csv equals the single-machine run.
 report_is_reference() {
-    ref=$(reference) || return 1
-    cmp -s "$ref" "$1/report/candidates.csv"
+    _ref=$(reference) || return 1
+    cmp -s "$_ref" "$1/report/candidates.csv"
 }
 
 # our_jobs: jobs of the test cluster not yet ended (one line each).
@@ -72,9 +73,9 @@ queue_empty() { [ -z "$(our_jobs)" ]; }
 
 # wait_for FILE SECONDS: until FILE exists.
 wait_for() {
-    n=0
+    _n=0
     while [ ! -e "$1" ]; do
-        n=$((n + 1)); [ "$n" -le $(($2 * 10)) ] || return 1
+        _n=$((_n + 1)); [ "$_n" -le $(($2 * 10)) ] || return 1
         sleep 0.1
     done
 }
@@ -94,6 +95,29 @@ stage_order() {
             if (nr > 0 && last["route"] >= first["rate"]) { print "a rate task started before the route stage ended"; bad = 1 }
             if (last["rate"] >= first["report"]) { print "the report started before the rate stage ended"; bad = 1 }
             exit bad }' "$1/trace"
+}
+
+# proc_alive PID: a live process (a zombie is not: this machine's pid 1 may not reap).
+proc_alive() {
+    [ -n "$1" ] && [ -d "/proc/$1" ] || return 1
+    _st=$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "/proc/$1/status" 2>/dev/null)
+    [ -n "$_st" ] && [ "$_st" != Z ]
+}
+proc_gone() { ! proc_alive "$1"; }
+
+# descendant ROOT NAME: the pid of the first process called NAME among ROOT and
+# its descendants (the driver under a background subshell and `timeout`).
+descendant() {
+    _name=$2 _todo=$1
+    while [ -n "$_todo" ]; do
+        # shellcheck disable=SC2086 # a list of pids
+        set -- $_todo
+        [ $# -gt 0 ] || break
+        _p=$1; shift; _todo=$*
+        if [ "$(cat "/proc/$_p/comm" 2>/dev/null)" = "$_name" ]; then echo "$_p"; return 0; fi
+        _todo="$_todo $(ps -o pid= --ppid "$_p" | tr '\n' ' ')"
+    done
+    return 1
 }
 
 # grep_log LOG PATTERN: fixed string in the log.

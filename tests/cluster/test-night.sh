@@ -5,6 +5,7 @@
 # the queue; a rerun succeeds and changes nothing; --group packs files into
 # fewer route tasks; the same night by cdrecon-local (no scheduler) gives the
 # same report byte for byte.
+# shellcheck source=tests/cluster/lib.sh
 . "$(dirname "$0")/lib.sh"
 T=$CLUSTER_TMP/night
 mkdir -p "$T"

@@ -65,12 +65,12 @@ now() { date +%s; }
 # 1. Jobs.
 if [ -f "$SLURM_CONF" ] && command -v squeue >/dev/null 2>&1 &&
     [ -s "$D/run/slurmctld.pid" ] && live "$(cat "$D/run/slurmctld.pid")" slurmctld; then
-    jobs=$(squeue -h -o '%A' 2>/dev/null | sort -u | tr '\n' ' ')
+    jobs=$(squeue -h -o '%F' 2>/dev/null | sort -u | tr '\n' ' ')
     if [ -n "$jobs" ]; then
         # shellcheck disable=SC2086
         scancel $jobs 2>/dev/null
         start=$(now)
-        while [ -n "$(squeue -h -o '%A' 2>/dev/null)" ] &&
+        while [ -n "$(squeue -h -o '%F' 2>/dev/null)" ] &&
             [ $(($(now) - start)) -lt "$timeout" ]; do sleep 0.2; done
     fi
     # Wait for the steps to be gone from the nodes too.

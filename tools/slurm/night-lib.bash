@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034 # the variables set here are the includers'
 # bash (5.x). Sourced by tools/slurm/cdrecon-slurm and tools/slurm/cdrecon-local:
 # the command line they share and the night's plan they both write. Not run alone.
 #
@@ -45,7 +45,8 @@ options:
                        one more sbatch option for that stage's job only
   --max-running N      at most N tasks of an array run at once (--array=...%N);
                        with cdrecon-local: tasks run at once (default 1)
-  --poll SECONDS       Slurm poll interval (default 0.5)
+  --poll SECONDS       longest interval between two polls of Slurm (default 2;
+                       polls start every 0.2 s and slow down while nothing changes)
   --cancel-previous    cancel still-running jobs of an earlier night on DIR
                        (default: refuse to start while there are any)
   -h, --help           this text
@@ -71,7 +72,7 @@ night_parse() {
     REPORT_CMD_S="${CDRECON_REPORT_CMD:-}"
     ROUTE_OPTS=() RATE_OPTS=() REPORT_OPTS=() SBATCH_ALL=() SBATCH_ROUTE=() SBATCH_RATE=()
     SBATCH_REPORT=() FILES=()
-    PARTITION="" MAX_RUNNING="" POLL=0.5 CANCEL_PREVIOUS=0 OK_EXIT=0
+    PARTITION="" MAX_RUNNING="" POLL=2 CANCEL_PREVIOUS=0 OK_EXIT=0
     local opt val
     while (($#)); do
         opt=$1
@@ -124,7 +125,10 @@ night_parse() {
     night_int "$GROUP" 1 || night_die "--group: a number >= 1, not '$GROUP'"
     GROUP=$((10#$GROUP))
     [[ -z $MAX_RUNNING ]] || night_int "$MAX_RUNNING" 1 || night_die "--max-running: a number >= 1"
-    [[ $POLL =~ ^[0-9]+(\.[0-9]+)?$ ]] || night_die "--poll: seconds, not '$POLL'"
+    [[ $POLL =~ ^([0-9]+)(\.([0-9]{1,3}))?$ ]] || night_die "--poll: seconds (3 decimals at most), not '$POLL'"
+    local frac=${BASH_REMATCH[3]}000
+    POLL_MS=$((10#${BASH_REMATCH[1]} * 1000 + 10#${frac:0:3}))
+    ((POLL_MS >= 200)) || POLL_MS=200
     [[ $OK_EXIT =~ ^[0-9]+(,[0-9]+)*$ ]] || night_die "--ok-exit: codes like 0,8, not '$OK_EXIT'"
     [[ -z $NIGHT || $NIGHT =~ ^[A-Za-z0-9._-]+$ && $NIGHT != .* ]] ||
         night_die "--night: letters, digits, '.', '_', '-' only"
@@ -219,7 +223,9 @@ night_show_log() {
     local f
     for f in "$3" "$4"; do
         echo "----- $1 task $2: $f" >&2
-        if [[ -f $f ]]; then
+        if [[ -f $f && ! -s $f ]]; then
+            echo "(empty)" >&2
+        elif [[ -f $f ]]; then
             if (($(wc -l <"$f") > 200)); then
                 echo "(last 200 lines)" >&2
                 tail -n 200 "$f" >&2
