@@ -15,9 +15,11 @@ T=$CLUSTER_TMP/timing
 mkdir -p "$T"
 out=$ROOT/${BUILD:-build}/cluster-timings.txt
 : >"$out"
+echo "timing: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$out"
 
-# secs LOG: the driver's "done in X s".
+# secs LOG: the driver's "done in X s"; stages LOG: when each stage was done.
 secs() { sed -n 's/.* done in \([0-9.]*\) s;.*/\1/p' "$1" | tail -n 1; }
+stages() { sed -n 's/^[a-z-]*: \([a-z]*\) done: .* at \([0-9.]*\) s$/\1 \2/p' "$1" | tr '\n' ' '; }
 # run NAME DRIVER ARGS...: three nights, each in a fresh directory.
 run() {
     _name=$1 _drv=$2; shift 2
@@ -27,6 +29,7 @@ run() {
         _s=$(date +%s)
         if timeout 60 "$SLURM_TOOLS/$_drv" --cluster "$_c" "$@" >"$T/$_name.$_i.log" 2>&1; then
             _all="$_all $(secs "$T/$_name.$_i.log")"
+            echo "  $_name $_i: stages done at (s): $(stages "$T/$_name.$_i.log")"
         else
             fail "$_name run $_i failed or took over 60 s"; show "$T/$_name.$_i.log"
         fi

@@ -171,16 +171,20 @@ night_parse() {
     NGROUPS=$(((NFILES + GROUP - 1) / GROUP))
 }
 
-# night_prepare: make NIGHTDIR (DIR/logs/NIGHT) and write the plan in it; take
-# the lock DIR/logs/.lock (one driver per DIR on this host; released when the
-# driver and every process it started are gone).
-night_prepare() {
+# night_lock: take the lock DIR/logs/.lock (one driver per DIR on this host;
+# released when the driver and every process it started are gone: nothing to
+# clean up after a crash).
+night_lock() {
     mkdir -p "$CLUSTER/logs" || night_die "cannot create $CLUSTER/logs"
     if command -v flock >/dev/null 2>&1; then
         exec {NIGHT_LOCK_FD}>>"$CLUSTER/logs/.lock" || night_die "cannot open $CLUSTER/logs/.lock"
         flock -n "$NIGHT_LOCK_FD" ||
             night_die "another cdrecon-slurm or cdrecon-local is running on $CLUSTER (lock $CLUSTER/logs/.lock)"
     fi
+}
+
+# night_plan: make NIGHTDIR (DIR/logs/NIGHT) and write the plan in it.
+night_plan() {
     if [[ -z $NIGHT ]]; then
         NIGHT=$(date -u +%Y%m%dT%H%M%SZ)
         local base=$NIGHT n=1
