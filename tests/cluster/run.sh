@@ -66,19 +66,17 @@ sh tools/slurm/cluster-down.sh "$SLURMDIR"
 down_done=1
 sleep 0.5
 left=""
-# The patterns come from files, so that no grep here matches its own command line.
-# (outside CLUSTER_TMP: their own paths must not hold the pattern).
+# The patterns come from files outside CLUSTER_TMP, so that no grep here
+# matches its own command line.
 mark_env=$(mktemp) mark_cmd=$(mktemp)
 printf 'CDRECON_SLURM_DIR=%s\n' "$SLURMDIR" >"$mark_env"
 printf '%s/\n' "$CLUSTER_TMP" >"$mark_cmd"
-for p in /proc/[0-9]*; do
-    c=$(cat "$p/comm" 2>/dev/null) || continue
+for f in $( { grep -lzxFf "$mark_env" /proc/[0-9]*/environ
+              grep -laFf "$mark_cmd" /proc/[0-9]*/cmdline; } 2>/dev/null); do
+    p=${f%/*}
     st=$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "$p/status" 2>/dev/null)
-    [ "$st" = Z ] && continue
-    if tr '\0' '\n' 2>/dev/null <"$p/environ" | grep -qxFf "$mark_env" ||
-        tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -qFf "$mark_cmd"; then
-        left="$left ${p#/proc/}:$c"
-    fi
+    if [ -z "$st" ] || [ "$st" = Z ]; then continue; fi
+    left="$left ${p#/proc/}:$(cat "$p/comm" 2>/dev/null)"
 done
 rm -f "$mark_env" "$mark_cmd"
 if [ -z "$left" ]; then

@@ -28,33 +28,28 @@ live() {
     [ "$(cat "/proc/$1/comm" 2>/dev/null)" = "$2" ] || return 1
     st=$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "/proc/$1/status" 2>/dev/null)
     [ -n "$st" ] && [ "$st" != Z ] || return 1
-    tr '\0' '\n' 2>/dev/null <"/proc/$1/environ" | grep -qxF "CDRECON_SLURM_DIR=$D"
+    grep -qzxF "CDRECON_SLURM_DIR=$D" "/proc/$1/environ" 2>/dev/null
 }
 
 # ours: pids of live slurmstepd/slurmd/slurmctld/munged processes marked as this cluster's.
 ours() {
-    for p in /proc/[0-9]*; do
-        pid=${p#/proc/}
-        c=$(cat "$p/comm" 2>/dev/null) || continue
-        case $c in slurmstepd | slurmd | slurmctld | slurmscriptd | munged) ;; *) continue ;; esac
-        live "$pid" "$c" && echo "$pid"
-    done
+    # One grep over every process's name (a shell loop over /proc is slow on a
+    # busy machine), then the few candidates one by one.
+    grep -lxE 'slurmstepd|slurmd|slurmctld|slurmscriptd|munged' /proc/[0-9]*/comm 2>/dev/null |
+        while read -r f; do
+            pid=${f#/proc/}; pid=${pid%/comm}
+            c=$(cat "$f" 2>/dev/null) || continue
+            live "$pid" "$c" && echo "$pid"
+        done
 }
 
 # tree PID...: the pids and all their descendants (by the ppid in /proc/P/stat).
 tree() {
-    roots="$*"
-    for p in /proc/[0-9]*; do
-        # "pid (comm) state ppid ...": comm may hold blanks; take what follows ") ".
-        s=$(cat "$p/stat" 2>/dev/null) || continue
-        s=${s##*) }
-        # shellcheck disable=SC2086 # split into fields on purpose
-        set -- $s
-        echo "${p#/proc/} $2"
-    done | awk -v roots="$roots" '
-        BEGIN { n = split(roots, r, " "); for (i = 1; i <= n; i++) want[r[i]] = 1 }
-        { parent[$1] = $2 }
-        END { do { grew = 0
+    # "pid (comm) state ppid ...": comm may hold blanks and parentheses.
+    cat /proc/[0-9]*/stat 2>/dev/null | awk -v roots="$*" '
+        { s = $0; sub(/.*\) /, "", s); split(s, f, " "); parent[$1] = f[2] }
+        END { n = split(roots, r, " "); for (i = 1; i <= n; i++) want[r[i]] = 1
+              do { grew = 0
                    for (p in parent) if (!(p in want) && (parent[p] in want)) { want[p] = 1; grew = 1 }
               } while (grew)
               for (p in want) print p }'

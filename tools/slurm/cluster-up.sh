@@ -48,7 +48,7 @@ alive() {
     [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$2" ] || return 1
     st=$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "/proc/$pid/status" 2>/dev/null)
     [ -n "$st" ] && [ "$st" != Z ] || return 1
-    tr '\0' '\n' 2>/dev/null <"/proc/$pid/environ" | grep -qxF "CDRECON_SLURM_DIR=$D"
+    grep -qzxF "CDRECON_SLURM_DIR=$D" "/proc/$pid/environ" 2>/dev/null
 }
 
 # port_used PORT: something listens on TCP PORT (any address, v4 or v6).
