@@ -108,16 +108,16 @@ proc_gone() { ! proc_alive "$1"; }
 # descendant ROOT NAME: the pid of the first process called NAME among ROOT and
 # its descendants (the driver under a background subshell and `timeout`).
 descendant() {
-    _name=$2 _todo=$1
-    while [ -n "$_todo" ]; do
-        # shellcheck disable=SC2086 # a list of pids
-        set -- $_todo
-        [ $# -gt 0 ] || break
-        _p=$1; shift; _todo=$*
-        if [ "$(cat "/proc/$_p/comm" 2>/dev/null)" = "$_name" ]; then echo "$_p"; return 0; fi
-        _todo="$_todo $(ps -o pid= --ppid "$_p" | tr '\n' ' ')"
-    done
-    return 1
+    # From /proc, not ps: procps may be missing on a minimal machine.
+    cat /proc/[0-9]*/stat 2>/dev/null | awk -v root="$1" -v name="$2" '
+        { s = $0; c = $0; sub(/.*\) /, "", s); split(s, f, " "); parent[$1] = f[2]
+          sub(/^[0-9]+ \(/, "", c); sub(/\) [^)]*$/, "", c); comm[$1] = c }
+        END { want[root] = 1; todo[1] = root; n = 1
+              for (i = 1; i <= n; i++) {
+                  if (comm[todo[i]] == name) { print todo[i]; exit 0 }
+                  for (p in parent) if (parent[p] == todo[i] && !(p in want)) { want[p] = 1; todo[++n] = p }
+              }
+              exit 1 }'
 }
 
 # grep_log LOG PATTERN: fixed string in the log.
