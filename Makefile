@@ -129,6 +129,14 @@ tsan:
 bench: all
 	@sh tools/bench.sh $(BUILD)
 
+# The night drivers (tools/slurm/: cdrecon-slurm, cdrecon-local) on a real
+# private Slurm cluster that the test starts and stops on 127.0.0.1 (needs
+# root; installs slurmctld, slurmd, slurm-client, munge when missing). Not part
+# of `make test`. docs/cluster.md.
+.PHONY: cluster-test
+cluster-test: all
+	@BUILD=$(BUILD) sh tests/cluster/run.sh
+
 clean:
 	rm -rf build build-asan build-ubsan build-tsan build-fuzz
 
@@ -139,6 +147,7 @@ help:
 	@echo "make bench      fixed-seed benchmarks (ratios against zcat); see docs/performance.md"
 	@echo "make asan|ubsan the test suite under AddressSanitizer / UBSan"
 	@echo "make tsan       the threaded commands under ThreadSanitizer"
+	@echo "make cluster-test  the Slurm night drivers on a private 2-node cluster (root)"
 
 # ====================================================================
 # Reliability (issue 6; docs/reliability.md). Fuzz targets fuzz/fuzz_*.c,
