@@ -46,6 +46,8 @@ enum {
     ST_CUR_CANDIDATES,
     ST_CUR_UNRATED,
     ST_RUN_CHANGES,
+    ST_LAST_TARIFF,
+    ST_RUNS_OF_FILES,
     ST_RUN_REJECTS,
     ST_RUN_STATE,
     ST__COUNT
@@ -148,7 +150,14 @@ static const char *const st_sql[ST__COUNT] = {
         "FROM unrated WHERE superseded_by IS NULL AND month IN (SELECT value FROM json_each(?1)) "
         "ORDER BY h, msisdn, month, seq",
     [ST_RUN_CHANGES] = "SELECT msisdn, month, previous_refund_micro, refund_micro, delta_micro, "
-                       "status FROM changes WHERE run_id = ?1 ORDER BY h, msisdn, month",
+                       "status FROM changes WHERE run_id IN (SELECT value FROM json_each(?1)) "
+                       "ORDER BY h, msisdn, month, run_id",
+    [ST_LAST_TARIFF] = "SELECT coalesce(tariff_dir, '') FROM runs WHERE finished_at IS NOT NULL "
+                       "AND tariff_dir IS NOT NULL ORDER BY run_id DESC LIMIT 1",
+    [ST_RUNS_OF_FILES] =
+        "SELECT DISTINCT r.run_id, coalesce(r.months, '') FROM runs r JOIN files f ON "
+        "f.run_id = r.run_id WHERE r.finished_at IS NOT NULL AND f.sha256 IN (SELECT value "
+        "FROM json_each(?1)) ORDER BY r.run_id",
     [ST_RUN_REJECTS] = "SELECT file, line, offset, reason, raw FROM rejects WHERE run_id = ?1 "
                        "ORDER BY reject_id",
     [ST_RUN_STATE] = "SELECT tariff_id, sha256, coalesce(dir, '') FROM tariffs ORDER BY tariff_id",
@@ -1574,11 +1583,84 @@ cdr_err cdr_db_current_unrated(cdr_db *db, const cdr_month *months, size_t n,
 cdr_err cdr_db_run_changes(cdr_db *db, int64_t run_id,
                            int (*fn)(const cdr_db_change *c, void *user), void *user)
 {
+    return cdr_db_runs_changes(db, &run_id, 1, fn, user);
+}
+
+/* A JSON array of run ids, for json_each. */
+static char *ids_json(const int64_t *ids, size_t n)
+{
+    char *j = malloc(n * 22 + 3), *p = j;
+    if (!j)
+        return NULL;
+    *p++ = '[';
+    for (size_t i = 0; i < n; i++)
+        p += sprintf(p, "%s%lld", i ? "," : "", (long long)ids[i]);
+    *p++ = ']';
+    *p = '\0';
+    return j;
+}
+
+cdr_err cdr_db_last_tariff_dir(cdr_db *db, char *buf, size_t len, int *found)
+{
+    cdr_err e;
+    *found = 0;
+    if (len)
+        buf[0] = '\0';
+    sqlite3_stmt *s = stmt(db, ST_LAST_TARIFF, &e);
+    if (!s)
+        return e;
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        const char *t = (const char *)sqlite3_column_text(s, 0);
+        snprintf(buf, len, "%s", t ? t : "");
+        *found = 1;
+    }
+    e = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? CDR_OK : dberr(db, rc, "runs");
+    sqlite3_reset(s);
+    return e;
+}
+
+cdr_err cdr_db_runs_of_files(cdr_db *db, const char *const *sha_hex, size_t n,
+                             int (*fn)(int64_t run_id, const char *months, void *user),
+                             void *user)
+{
+    cdr_err e;
+    sqlite3_stmt *s = stmt(db, ST_RUNS_OF_FILES, &e);
+    if (!s)
+        return e;
+    char *j = malloc(n * 67 + 3), *p = j;
+    if (!j)
+        return CDR_E_NOMEM;
+    *p++ = '[';
+    for (size_t i = 0; i < n; i++)
+        p += sprintf(p, "%s\"%.64s\"", i ? "," : "", sha_hex[i]);
+    *p++ = ']';
+    *p = '\0';
+    sqlite3_bind_text(s, 1, j, -1, SQLITE_TRANSIENT);
+    free(j);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *m = (const char *)sqlite3_column_text(s, 1);
+        if (fn(sqlite3_column_int64(s, 0), m ? m : "", user))
+            break;
+    }
+    e = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? CDR_OK : dberr(db, rc, "runs");
+    sqlite3_reset(s);
+    return e;
+}
+
+cdr_err cdr_db_runs_changes(cdr_db *db, const int64_t *runs, size_t n,
+                            int (*fn)(const cdr_db_change *c, void *user), void *user)
+{
     cdr_err e;
     sqlite3_stmt *s = stmt(db, ST_RUN_CHANGES, &e);
     if (!s)
         return e;
-    sqlite3_bind_int64(s, 1, run_id);
+    char *ids = ids_json(runs, n);
+    if (!ids)
+        return CDR_E_NOMEM;
+    sqlite3_bind_text(s, 1, ids, -1, SQLITE_TRANSIENT);
+    free(ids);
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         cdr_db_change c;

@@ -231,6 +231,17 @@ cdr_err cdr_db_tariffs(cdr_db *db, int (*fn)(int64_t id, const char *sha256, con
 /* The changes of one run, in the same order. */
 cdr_err cdr_db_run_changes(cdr_db *db, int64_t run_id,
                            int (*fn)(const cdr_db_change *c, void *user), void *user);
+/* The changes of several runs (a night over many shards' runs), in the
+ * order of the outputs: by subscriber (h, msisdn), month, run. */
+cdr_err cdr_db_runs_changes(cdr_db *db, const int64_t *runs, size_t n,
+                            int (*fn)(const cdr_db_change *c, void *user), void *user);
+/* The finished runs that ingested any of the files (by the SHA-256 of
+ * their bytes, hex), in run order, with the months each reported. */
+cdr_err cdr_db_runs_of_files(cdr_db *db, const char *const *sha_hex, size_t n,
+                             int (*fn)(int64_t run_id, const char *months, void *user),
+                             void *user);
+/* The tariff directory of the last finished run; *found 0 if none. */
+cdr_err cdr_db_last_tariff_dir(cdr_db *db, char *buf, size_t len, int *found);
 
 #ifdef __cplusplus
 }

@@ -16,6 +16,8 @@ int cmd_run(int argc, char **argv);
 int cmd_investigate(int argc, char **argv);
 int cmd_evidence(int argc, char **argv);
 int cmd_compact(int argc, char **argv);
+int cmd_split(int argc, char **argv);
+int cmd_cluster(int argc, char **argv);
 
 /* "cdrecon: <cmd>: message\n" on stderr. The message is escaped
  * (cdr_text_escape: control bytes and invalid UTF-8 as \xHH), so data in it

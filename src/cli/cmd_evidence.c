@@ -21,6 +21,7 @@
 static const char *usage_text =
     "usage: cdrecon evidence --msisdn N --month YYYY-MM --out DIR --tariff DIR [options] FILES...\n"
     "       cdrecon evidence --msisdn N --month YYYY-MM --out DIR --db FILE [--tariff DIR]\n"
+    "       cdrecon evidence --msisdn N --month YYYY-MM --out DIR --cluster DIR [--tariff DIR]\n"
     "The evidence pack for a complaint reply: one number's month re-rated from the\n"
     "tariff, written to DIR as internal/ and customer/ copies of evidence.html (and\n"
     "evidence.pdf when Chromium is installed) and records.csv, customer/sms.txt\n"
@@ -34,6 +35,8 @@ static const char *usage_text =
     "                     database, rated with the tariff it was last rated with (or\n"
     "                     --tariff)\n"
     "  --store DIR        the same from the month state directory itself\n"
+    "  --cluster DIR      the same from the shard of a sharded directory that holds\n"
+    "                     the number (docs/cluster.md)\n"
     "  --date YYYY-MM-DD  refund date in the SMS, deadlines count from it (default today)\n"
     "  --operator NAME    operator name closing the SMS (default 中国移动)\n"
     "  --force            replace the files of an existing pack in DIR\n"
@@ -210,7 +213,8 @@ static int print_pdf(const char *chromium, const char *tmpdir, const char *html,
 int cmd_evidence(int argc, char **argv)
 {
     const char *msisdn_arg = NULL, *month_arg = NULL, *out_dir = NULL, *tariff_dir = NULL;
-    const char *store_path = NULL, *db_path = NULL;
+    const char *store_path = NULL, *db_path = NULL, *cluster_dir = NULL;
+    char cluster_db[PATH_MAX];
     cli_state_src src;
     int have_src = 0;
     char *source = NULL;
@@ -257,6 +261,8 @@ int cmd_evidence(int argc, char **argv)
             store_path = v;
         } else if ((v = cli_optval(argc, argv, &i, "--db"))) {
             db_path = v;
+        } else if ((v = cli_optval(argc, argv, &i, "--cluster"))) {
+            cluster_dir = v;
         } else if ((v = cli_optval(argc, argv, &i, "--date"))) {
             date_arg = v;
         } else if ((v = cli_optval(argc, argv, &i, "--operator"))) {
@@ -279,6 +285,16 @@ int cmd_evidence(int argc, char **argv)
         } else {
             files[nfiles++] = argv[i];
         }
+    }
+    if (cluster_dir) {
+        if (db_path || store_path) {
+            rc = cli_fail(CDR_E_USAGE, "give --cluster DIR or --db FILE (or --store DIR)");
+            goto out;
+        }
+        if ((rc = cli_cluster_db(cluster_dir, msisdn_arg, cluster_db, sizeof cluster_db)) !=
+            CDR_OK)
+            goto out;
+        db_path = cluster_db;
     }
     if (!msisdn_arg || !month_arg || !out_dir || !*msisdn_arg || !*month_arg || !*out_dir) {
         fputs(usage_text, stderr);

@@ -12,6 +12,7 @@
 static const char *usage_text =
     "usage: cdrecon investigate --msisdn N --month YYYY-MM --db FILE [options]\n"
     "       cdrecon investigate --msisdn N --month YYYY-MM --store DIR [options]\n"
+    "       cdrecon investigate --msisdn N --month YYYY-MM --cluster DIR [options]\n"
     "       cdrecon investigate --msisdn N --month YYYY-MM --tariff DIR [options] FILES...\n"
     "One number's bill month as a statement: every record with its billed and\n"
     "rebuilt charge, the bundle running down, every flag, the per-pool summary and\n"
@@ -22,6 +23,8 @@ static const char *usage_text =
     "  --db FILE          the month to date from the month state of `cdrecon run`'s\n"
     "                     database (every file ingested so far; in seconds or less)\n"
     "  --store DIR        the same from the month state directory itself\n"
+    "  --cluster DIR      the same from the shard of a sharded directory that holds\n"
+    "                     the number (docs/cluster.md)\n"
     "  --tariff DIR       with --db/--store: rate with this tariff instead of the one the\n"
     "                     month was last rated with; without: re-rate the CDR FILES\n"
     "  --format F         text (default), csv or json\n"
@@ -44,7 +47,8 @@ static double now_s(void)
 int cmd_investigate(int argc, char **argv)
 {
     const char *msisdn_arg = NULL, *month_arg = NULL, *store_path = NULL, *tariff_dir = NULL;
-    const char *db_path = NULL;
+    const char *db_path = NULL, *cluster_dir = NULL;
+    char cluster_db[PATH_MAX];
     cli_state_src src;
     int have_src = 0;
     const char *v;
@@ -83,6 +87,8 @@ int cmd_investigate(int argc, char **argv)
             store_path = v;
         } else if ((v = cli_optval(argc, argv, &i, "--db"))) {
             db_path = v;
+        } else if ((v = cli_optval(argc, argv, &i, "--cluster"))) {
+            cluster_dir = v;
         } else if ((v = cli_optval(argc, argv, &i, "--tariff"))) {
             tariff_dir = v;
         } else if ((v = cli_optval(argc, argv, &i, "--format"))) {
@@ -98,6 +104,16 @@ int cmd_investigate(int argc, char **argv)
         } else {
             files[nfiles++] = argv[i];
         }
+    }
+    if (cluster_dir) {
+        if (db_path || store_path) {
+            rc = cli_fail(CDR_E_USAGE, "give --cluster DIR or --db FILE (or --store DIR)");
+            goto out;
+        }
+        if ((rc = cli_cluster_db(cluster_dir, msisdn_arg, cluster_db, sizeof cluster_db)) !=
+            CDR_OK)
+            goto out;
+        db_path = cluster_db;
     }
     if (!msisdn_arg || !month_arg || (!store_path && !tariff_dir && !db_path)) {
         fputs(usage_text, stderr);

@@ -7,6 +7,7 @@
  * refuse files that are mostly copies of records ingested before; write the
  * new versions of findings and candidates, the state's new files, and the
  * current state of the months touched as CSV; commit. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -16,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cdrecon/cluster.h"
 #include "cdrecon/db.h"
 #include "cdrecon/outcsv.h"
 #include "cdrecon/state.h"
@@ -23,11 +25,13 @@
 #include "cdrecon/version.h"
 #include "filehash.h"
 #include "ingest.h"
+#include "outputs.h"
 #include "paths.h"
 
 static const char *usage_text =
     "usage: cdrecon run --tariff DIR --db FILE --out DIR [options] FILES...\n"
     "       cdrecon run --tariff DIR --db FILE --out DIR --rerate [--month YYYY-MM]\n"
+    "       cdrecon run --cluster DIR --shard K [--tariff DIR] [options]\n"
     "Add the FILES to the month state kept with the database, re-rate every\n"
     "subscriber-month they touch, and write the current findings, double-refund\n"
     "candidates and unrated records of the months touched, this run's changes to\n"
@@ -44,6 +48,11 @@ static const char *usage_text =
     "  --accept-redelivery  ingest files that look like re-deliveries (mostly copies\n"
     "                     of records already ingested) instead of refusing them\n"
     "  --operator NAME    operator name for notification texts (recorded with the run)\n"
+    "  --cluster DIR --shard K  the rate stage of a sharded night: consume what\n"
+    "                     `cdrecon split` routed to shard K of DIR, with its database\n"
+    "                     DIR/shard-K/cdrecon.db and outputs in DIR/shard-K/out; the\n"
+    "                     tariff defaults to the one the shard last used. Exit 0 when\n"
+    "                     nothing was new (docs/cluster.md)\n"
     CLI_ENGINE_OPTIONS_HELP
     "  --quiet            print nothing but errors\n"
     "exit status: 0 ok; 8 every file was already ingested; 9 finished with rejected rows;\n"
@@ -58,18 +67,17 @@ static const char *usage_text =
 typedef struct run_opts {
     const char *tariff_dir, *db_path, *out_dir, *store_dir, *operator_name;
     int quiet, rerate, accept_redelivery;
+    const char *cluster;       /* --cluster DIR (with --shard) */
+    long shard;                /* -1 unless --shard */
+    char **pieces;             /* cluster: the piece read for files[i] */
+    char (*content_hex)[65];   /* cluster: the content SHA-256 of files[i] */
+    char *cl_db, *cl_out, *cl_tariff; /* cluster: allocated paths */
     cdr_month month;           /* -1: every month touched */
     cdr_engine_opts eo;
     char **files;
     int nfiles;
 } run_opts;
 
-/* The current state of the months a run reports. */
-typedef struct month_tot {
-    uint64_t findings, by_category[CDR_CAT__COUNT], candidates, leakage_records;
-    cdr_money amount_by_category[CDR_CAT__COUNT], overcharge, refund, leakage;
-    uint64_t policy[2], special, tier[5], unrated;
-} month_tot;
 
 typedef struct run_ctx {
     run_opts *o;
@@ -86,8 +94,7 @@ typedef struct run_ctx {
     cdr_submonth cur;
     uint64_t findings, unrated, candidates;
     cdr_err err;
-    month_tot cur_tot;    /* the months reported, summed as they are written */
-    cdr_csvw *ws_findings, *ws_candidates, *ws_unrated;
+    cli_outputs out;      /* the outputs, and the months reported summed as written */
 } run_ctx;
 
 /* ---- reading ---- */
@@ -112,15 +119,20 @@ static cdr_err on_file_start(uint32_t idx, const char *name, void *user)
     return cdr_db_file_start(c->db, idx, name, &c->file_ids[idx]);
 }
 
+static int hex_to_sha(const char *hex, uint8_t out[32]);
+
 static cdr_err on_file_done(uint32_t idx, const char *name, cdr_file_stats *st, void *user)
 {
     run_ctx *c = user;
     (void)name;
     if (c->err)
         return c->err;
+    if (c->o->cluster && st->status == CDR_OK) {
+        st->has_content_sha256 = hex_to_sha(c->o->content_hex[idx], st->content_sha256) == 0;
+    }
     if (c->pre_hashed[idx]) {
         memcpy(st->sha256, c->pre_sha[idx], 32);
-        if (!st->gzip) {
+        if (!st->gzip && !c->o->cluster) {
             memcpy(st->content_sha256, c->pre_sha[idx], 32);
             st->has_content_sha256 = 1;
         }
@@ -233,110 +245,7 @@ static int on_candidate(const cdr_candidate *cd, void *user)
 
 /* ---- outputs ---- */
 
-static int put_finding(const cdr_finding *f, int64_t run_id, int64_t file_id, void *user)
-{
-    run_ctx *c = user;
-    (void)run_id;
-    (void)file_id;
-    c->cur_tot.findings++;
-    c->cur_tot.by_category[f->category]++;
-    if (f->category == CDR_CAT_LEAKAGE) {
-        c->cur_tot.leakage = cdr_money_total_add(c->cur_tot.leakage, -f->difference);
-        c->cur_tot.leakage_records++;
-        c->cur_tot.amount_by_category[f->category] =
-            cdr_money_total_add(c->cur_tot.amount_by_category[f->category], -f->difference);
-    } else if (f->difference > 0) {
-        c->cur_tot.amount_by_category[f->category] =
-            cdr_money_total_add(c->cur_tot.amount_by_category[f->category], f->difference);
-    }
-    return cdr_findings_csv_row(c->ws_findings, f) != CDR_OK;
-}
-
-static int put_candidate(const cdr_candidate *cd, int64_t run_id, void *user)
-{
-    run_ctx *c = user;
-    (void)run_id;
-    c->cur_tot.candidates++;
-    c->cur_tot.overcharge = cdr_money_total_add(c->cur_tot.overcharge, cd->overcharge);
-    c->cur_tot.refund = cdr_money_total_add(c->cur_tot.refund, cd->refund);
-    c->cur_tot.policy[cd->policy == CDR_POLICY_VERIFY_FIRST]++;
-    c->cur_tot.special += cd->special != 0;
-    if (cd->tier >= 0 && cd->tier <= 4)
-        c->cur_tot.tier[cd->tier]++;
-    return cdr_candidates_csv_row(c->ws_candidates, cd) != CDR_OK;
-}
-
-static int put_unrated(const cdr_db_unrated *u, void *user)
-{
-    run_ctx *c = user;
-    cdr_csvw *w = c->ws_unrated;
-    c->cur_tot.unrated++;
-    char buf[32];
-    cdr_csvw_textz(w, u->file ? u->file : "");
-    cdr_csvw_u64(w, u->line);
-    cdr_csvw_u64(w, u->offset);
-    cdr_csvw_text(w, u->record_id.p, u->record_id.n);
-    cdr_csvw_text(w, u->msisdn.p, u->msisdn.n);
-    cdr_csvw_text(w, buf, cdr_month_format(u->month, buf));
-    cdr_csvw_textz(w, cdr_service_name(u->service));
-    cdr_csvw_money(w, u->billed);
-    cdr_csvw_textz(w, u->reason ? u->reason : "");
-    return cdr_csvw_end_row(w) != CDR_OK;
-}
-
-static int put_change(const cdr_db_change *ch, void *user)
-{
-    cdr_csvw *w = user;
-    char buf[32];
-    cdr_csvw_text(w, ch->msisdn.p, ch->msisdn.n);
-    cdr_csvw_text(w, buf, cdr_month_format(ch->month, buf));
-    cdr_csvw_money(w, ch->previous_refund);
-    cdr_csvw_money(w, ch->refund);
-    cdr_csvw_money(w, ch->delta);
-    cdr_csvw_textz(w, ch->status);
-    return cdr_csvw_end_row(w) != CDR_OK;
-}
-
-static void header(cdr_csvw *w, const char *const *cols)
-{
-    for (int i = 0; cols[i]; i++)
-        cdr_csvw_textz(w, cols[i]);
-    cdr_csvw_end_row(w);
-}
-
-enum { OUT_FINDINGS, OUT_CANDIDATES, OUT_UNRATED, OUT_CHANGES, OUT__COUNT };
-static const char *const out_names[OUT__COUNT] = {"findings.csv", "candidates.csv",
-                                                  "unrated.csv", "changes.csv"};
-
-/* The current findings, candidates and unrated records of the reported
- * months, and the run's changes, from the database (so that a month
- * delivered over many nights reads exactly as if delivered at once). */
-static cdr_err write_outputs(run_ctx *c, cdr_csvw **ws, const cdr_month *months, size_t n)
-{
-    static const char *const uh[] = {"file", "line", "offset", "record_id", "msisdn", "month",
-                                     "service", "billed", "reason", NULL};
-    static const char *const chh[] = {"msisdn", "month", "previous_refund", "refund", "delta",
-                                      "status", NULL};
-    cdr_err e;
-    cdr_findings_csv_header(ws[OUT_FINDINGS]);
-    cdr_candidates_csv_header(ws[OUT_CANDIDATES]);
-    header(ws[OUT_UNRATED], uh);
-    header(ws[OUT_CHANGES], chh);
-    c->ws_findings = ws[OUT_FINDINGS];
-    c->ws_candidates = ws[OUT_CANDIDATES];
-    c->ws_unrated = ws[OUT_UNRATED];
-    memset(&c->cur_tot, 0, sizeof c->cur_tot);
-    if ((e = cdr_db_current_findings(c->db, months, n, put_finding, c)) != CDR_OK ||
-        (e = cdr_db_current_candidates(c->db, months, n, put_candidate, c)) != CDR_OK ||
-        (e = cdr_db_current_unrated(c->db, months, n, put_unrated, c)) != CDR_OK ||
-        (e = cdr_db_run_changes(c->db, cdr_db_open_run(c->db), put_change, ws[OUT_CHANGES])) !=
-            CDR_OK)
-        return e;
-    for (int i = 0; i < OUT__COUNT; i++)
-        if ((e = cdr_csvw_status(ws[i])) != CDR_OK)
-            return e;
-    return CDR_OK;
-}
+/* (the outputs are written by src/cli/outputs.c, shared with `cluster report`) */
 
 /* ---- options ---- */
 
@@ -345,6 +254,7 @@ static int parse_args(int argc, char **argv, run_opts *o, int *rc)
     const char *v;
     memset(o, 0, sizeof *o);
     o->month = -1;
+    o->shard = -1;
     cdr_engine_opts_init(&o->eo);
     o->files = calloc((size_t)argc + 1, sizeof *o->files);
     if (!o->files) {
@@ -375,6 +285,17 @@ static int parse_args(int argc, char **argv, run_opts *o, int *rc)
             }
         } else if ((v = cli_optval(argc, argv, &i, "--store"))) {
             o->store_dir = v;
+        } else if ((v = cli_optval(argc, argv, &i, "--cluster"))) {
+            o->cluster = v;
+        } else if ((v = cli_optval(argc, argv, &i, "--shard"))) {
+            char *end;
+            errno = 0;
+            o->shard = strtol(v, &end, 10);
+            if (errno || end == v || *end || o->shard < 0 ||
+                o->shard >= (long)CDR_CLUSTER_MAX_PARTS) {
+                *rc = cli_fail(CDR_E_USAGE, "bad --shard '%s' (want 0 .. P-1)", v);
+                return -1;
+            }
         } else if (!strcmp(a, "--rerate")) {
             o->rerate = 1;
         } else if (!strcmp(a, "--accept-redelivery")) {
@@ -392,6 +313,19 @@ static int parse_args(int argc, char **argv, run_opts *o, int *rc)
             o->files[o->nfiles++] = argv[i];
         }
     }
+    if (cli_reported) {
+        *rc = CDR_E_USAGE;
+        return -1;
+    }
+    if (o->cluster || o->shard >= 0) {
+        if (!o->cluster || o->shard < 0 || o->db_path || o->out_dir || o->store_dir ||
+            o->nfiles) {
+            *rc = cli_fail(CDR_E_USAGE, "--cluster DIR and --shard K go together, without "
+                           "--db, --out, --store or files (the shard's are used)");
+            return -1;
+        }
+        return 0; /* completed by cluster_setup */
+    }
     if (!o->tariff_dir || !o->db_path || !o->out_dir || (o->nfiles == 0 && !o->rerate)) {
         fputs(usage_text, stderr);
         *rc = CDR_E_USAGE;
@@ -408,6 +342,198 @@ static int parse_args(int argc, char **argv, run_opts *o, int *rc)
                 return -1;
             }
     return 0;
+}
+
+/* ---- run --cluster DIR --shard K ---- */
+
+static int cmp_piece(const void *a, const void *b)
+{
+    const char *const *x = a, *const *y = b;
+    return strcmp(*x, *y);
+}
+
+/* The tariff the shard's database used last (no --tariff given). */
+static cdr_err shard_last_tariff(run_opts *o)
+{
+    char err[1024];
+    struct stat sb;
+    if (stat(o->cl_db, &sb) != 0)
+        return cli_fail(CDR_E_USAGE, "shard %ld has no database yet: give --tariff DIR",
+                        o->shard);
+    cdr_db *db = NULL;
+    cdr_err e = cdr_db_open_readonly(o->cl_db, &db, err, sizeof err);
+    if (e != CDR_OK)
+        return cli_fail(e, "cannot open database %s: %s", o->cl_db, err);
+    char dir[PATH_MAX] = "";
+    int found = 0;
+    e = cdr_db_last_tariff_dir(db, dir, sizeof dir, &found);
+    cdr_db_close(db);
+    if (e != CDR_OK || !found || !*dir)
+        return cli_fail(CDR_E_USAGE, "shard %ld: no tariff recorded: give --tariff DIR",
+                        o->shard);
+    if (!(o->cl_tariff = strdup(dir)))
+        return CDR_E_NOMEM;
+    o->tariff_dir = o->cl_tariff;
+    return CDR_OK;
+}
+
+/* The shard's database, outputs, and the pieces routed to it whose file is
+ * routed whole (its marker written): files[i] is the operator's file as
+ * given to split, pieces[i] the piece read in its place. */
+static cdr_err cluster_setup(run_opts *o)
+{
+    char err[1024];
+    uint32_t parts;
+    cdr_err e = cdr_cluster_parts(o->cluster, &parts, err, sizeof err);
+    if (e != CDR_OK)
+        return cli_fail(e, "%s", err);
+    if (o->shard >= (long)parts)
+        return cli_fail(CDR_E_USAGE, "--shard %ld: %s has shards 0 to %u", o->shard,
+                        o->cluster, parts - 1);
+    size_t dl = strlen(o->cluster) + 64;
+    char *inc = malloc(dl);
+    o->cl_db = malloc(dl);
+    o->cl_out = malloc(dl);
+    if (!inc || !o->cl_db || !o->cl_out) {
+        free(inc);
+        return CDR_E_NOMEM;
+    }
+    snprintf(o->cl_db, dl, "%s/shard-%ld/cdrecon.db", o->cluster, o->shard);
+    snprintf(o->cl_out, dl, "%s/shard-%ld/out", o->cluster, o->shard);
+    snprintf(inc, dl, "%s/shard-%ld/incoming", o->cluster, o->shard);
+    o->db_path = o->cl_db;
+    o->out_dir = o->cl_out;
+    if (!o->tariff_dir && (e = shard_last_tariff(o)) != CDR_OK) {
+        free(inc);
+        return e;
+    }
+    DIR *d = opendir(inc);
+    if (!d) {
+        e = cli_fail(CDR_E_IO, "cannot read %s: %s", inc, strerror(errno));
+        free(inc);
+        return e;
+    }
+    size_t n = 0, cap = 0;
+    char **names = NULL;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        size_t l = strlen(de->d_name);
+        if (l != 64 + 6 || strcmp(de->d_name + 64, ".piece") != 0)
+            continue; /* (temporary files of split are hidden) */
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64;
+            char **v = realloc(names, cap * sizeof *v);
+            if (!v) {
+                e = CDR_E_NOMEM;
+                break;
+            }
+            names = v;
+        }
+        if (!(names[n] = strndup(de->d_name, 64))) {
+            e = CDR_E_NOMEM;
+            break;
+        }
+        n++;
+    }
+    closedir(d);
+    if (e == CDR_OK && n)
+        qsort(names, n, sizeof *names, cmp_piece);
+    free(o->files);
+    o->files = calloc(n + 1, sizeof *o->files);
+    o->pieces = calloc(n + 1, sizeof *o->pieces);
+    o->content_hex = calloc(n + 1, sizeof *o->content_hex);
+    if (!o->files || !o->pieces || !o->content_hex)
+        e = CDR_E_NOMEM;
+    for (size_t i = 0; e == CDR_OK && i < n; i++) {
+        cdr_route_mark *m = malloc(sizeof *m);
+        if (!m) {
+            e = CDR_E_NOMEM;
+            break;
+        }
+        cdr_err me = cdr_route_mark_read(o->cluster, names[i], m, err, sizeof err);
+        if (me == CDR_OK && !strcmp(m->status, "routed")) {
+            size_t pl = strlen(inc) + 80;
+            char *pp = malloc(pl);
+            char *nm = strdup(m->name);
+            if (!pp || !nm) {
+                free(pp);
+                free(nm);
+                free(m);
+                e = CDR_E_NOMEM;
+                break;
+            }
+            snprintf(pp, pl, "%s/%s.piece", inc, names[i]);
+            o->files[o->nfiles] = nm;
+            o->pieces[o->nfiles] = pp;
+            memcpy(o->content_hex[o->nfiles], m->content_sha256, 65);
+            o->nfiles++;
+        } else if (me != CDR_E_NOTFOUND && !o->quiet) {
+            cli_note("%s/%s.piece: %s: left for later", inc, names[i],
+                     me == CDR_OK ? "its file was not routed as a whole" : err);
+        }
+        free(m);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    free(inc);
+    return e;
+}
+
+static void cluster_free(run_opts *o)
+{
+    if (!o->cluster)
+        return;
+    for (int i = 0; o->files && i < o->nfiles; i++) {
+        free(o->files[i]);
+        free(o->pieces[i]);
+    }
+    free(o->pieces);
+    free(o->content_hex);
+    free(o->cl_db);
+    free(o->cl_out);
+    free(o->cl_tariff);
+}
+
+static cdr_err read_piece(const char *path, uint32_t idx, const cdr_reader_opts *ro,
+                          cdr_row_fn row_fn, cdr_reject_fn reject_fn, void *user,
+                          cdr_file_stats *st)
+{
+    (void)ro;
+    (void)reject_fn; /* (rejected rows stayed with split) */
+    return cdr_piece_read(path, idx, row_fn, user, st);
+}
+
+static int hex_to_sha(const char *hex, uint8_t out[32])
+{
+    for (int i = 0; i < 32; i++) {
+        unsigned v;
+        if (sscanf(hex + 2 * i, "%2x", &v) != 1)
+            return -1;
+        out[i] = (uint8_t)v;
+    }
+    return 0;
+}
+
+/* After the commit: the pieces now in the database are removed; the
+ * refused ones are kept in DIR/shard-K/refused. */
+static void cluster_consumed(run_ctx *c)
+{
+    run_opts *o = c->o;
+    for (int i = 0; i < o->nfiles; i++) {
+        if (c->stats[i].status != CDR_OK && !c->skip[i])
+            continue; /* a failed piece stays: the next run says so again */
+        if (c->skip[i] == 2) {
+            char to[PATH_MAX + 80], dir[PATH_MAX];
+            snprintf(dir, sizeof dir, "%s/shard-%ld/refused", o->cluster, o->shard);
+            mkdir(dir, 0755);
+            const char *b = strrchr(o->pieces[i], '/');
+            snprintf(to, sizeof to, "%s%s", dir, b ? b : "/x.piece");
+            if (rename(o->pieces[i], to) == 0)
+                continue;
+        }
+        unlink(o->pieces[i]);
+    }
 }
 
 static char *command_line(int argc, char **argv)
@@ -548,6 +674,25 @@ static cdr_err precheck_files(run_ctx *c, int *n_new)
     *n_new = 0;
     if (!sizes || !is_reg) {
         rc = CDR_E_NOMEM;
+        goto out;
+    }
+    if (o->cluster) {
+        /* a piece is known by its operator file's identity (its name) */
+        for (int i = 0; i < nfiles; i++) {
+            const char *b = strrchr(o->pieces[i], '/');
+            uint8_t csha[32];
+            int64_t known = 0;
+            if (hex_to_sha(b + 1, c->pre_sha[i]) != 0 || hex_to_sha(o->content_hex[i], csha))
+                return cli_fail(CDR_E_INTERNAL, "bad piece name %s", o->pieces[i]);
+            c->pre_hashed[i] = 1;
+            if ((rc = cdr_db_file_known(c->db, c->pre_sha[i], &known)) == CDR_OK && !known)
+                rc = cdr_db_file_known(c->db, csha, &known);
+            if (rc != CDR_OK)
+                return cli_fail(rc, "database: %s", cdr_db_message(c->db));
+            c->known_run[i] = known;
+            c->skip[i] = known != 0;
+            *n_new += !known;
+        }
         goto out;
     }
     for (int i = 0; i < nfiles; i++) {
@@ -736,34 +881,7 @@ static void print_summary(run_ctx *c, int64_t run_id, const cdr_engine_totals *t
            (unsigned long long)tot->candidates_changed,
            (unsigned long long)tot->candidates_withdrawn);
     /* the months as they stand now (the outputs) */
-    const month_tot *m = &c->cur_tot;
-    char a[32], b[32];
-    printf("month       %s, as of this run:\n", *months ? months : "(none)");
-    printf("findings    %llu\n", (unsigned long long)m->findings);
-    for (int k = 0; k < CDR_CAT__COUNT; k++) {
-        if (!m->by_category[k])
-            continue;
-        cdr_money_format_total(m->amount_by_category[k], 2, a);
-        if (k == CDR_CAT_NONE)
-            printf("  %-22s %8llu\n", "(flags only)", (unsigned long long)m->by_category[k]);
-        else
-            printf("  %-22s %8llu  %12s yuan\n", cdr_category_name((cdr_category)k),
-                   (unsigned long long)m->by_category[k], a);
-    }
-    cdr_money_format_total(m->overcharge, 2, a);
-    cdr_money_format_total(m->refund, 2, b);
-    printf("candidates  %llu subscriber-months: overcharge %s yuan, refund (x2) %s yuan\n",
-           (unsigned long long)m->candidates, a, b);
-    printf("            refund_first %llu, verify_first %llu, special customers %llu; "
-           "tiers 0:%llu 1:%llu 2:%llu 3:%llu 4:%llu\n",
-           (unsigned long long)m->policy[0], (unsigned long long)m->policy[1],
-           (unsigned long long)m->special, (unsigned long long)m->tier[0],
-           (unsigned long long)m->tier[1], (unsigned long long)m->tier[2],
-           (unsigned long long)m->tier[3], (unsigned long long)m->tier[4]);
-    cdr_money_format_total(m->leakage, 2, a);
-    printf("leakage     %llu records undercharged by %s yuan (reported, never refunded)\n",
-           (unsigned long long)m->leakage_records, a);
-    printf("unrated     %llu records\n", (unsigned long long)m->unrated);
+    cli_outputs_print_month(&c->out.tot, months);
     printf("time        %.2f s: reading %.2f s, rating %.2f s, outputs %.2f s, commit %.2f s%s\n",
            ph[4] - ph[0], ph[1] - ph[0], ph[2] - ph[1], ph[3] - ph[2], ph[4] - ph[3],
            tot->spilled ? " (spilled to disk)" : "");
@@ -819,7 +937,7 @@ int cmd_run(int argc, char **argv)
     cdr_tariff *t = NULL;
     cdr_engine *eng = NULL;
     cdr_state *st = NULL;
-    cdr_csvw *ws[OUT__COUNT] = {NULL};
+    cdr_csvw **ws = c.out.w;
     cli_outdir od = {-1, NULL};
     char *cmdline = NULL;
     char sdir[PATH_MAX], err[1024];
@@ -831,6 +949,16 @@ int cmd_run(int argc, char **argv)
     if (parse_args(argc, argv, &o, &rc) != 0)
         goto out;
     c.o = &o;
+    if (o.cluster) {
+        if ((rc = cluster_setup(&o)) != CDR_OK)
+            goto out;
+        if (o.nfiles == 0 && !o.rerate) {
+            if (!o.quiet)
+                cli_note("nothing routed to shard %ld of %s: nothing to do", o.shard,
+                         o.cluster);
+            goto out; /* (exit 0: a stage with nothing to do is done) */
+        }
+    }
     c.files = o.files;
     size_t nf = (size_t)o.nfiles + 1;
     c.file_ids = calloc(nf, sizeof *c.file_ids);
@@ -888,8 +1016,8 @@ int cmd_run(int argc, char **argv)
         cli_fail(rc, "cannot create outputs: %s", err);
         goto out;
     }
-    for (int i = 0; i < OUT__COUNT; i++)
-        if ((rc = cli_outdir_csvw(&od, out_names[i], 0, &ws[i], err, sizeof err)) != CDR_OK) {
+    for (int i = 0; i < CLI_OUT__COUNT; i++)
+        if ((rc = cli_outdir_csvw(&od, cli_out_names[i], 0, &ws[i], err, sizeof err)) != CDR_OK) {
             cli_fail(rc, "cannot create outputs: %s", err);
             goto out;
         }
@@ -932,6 +1060,10 @@ int cmd_run(int argc, char **argv)
     in.on_file_done = on_file_done;
     in.user = &c;
     in.tariff = &bgt;
+    if (o.cluster) {
+        in.paths = o.pieces;
+        in.read_file = read_piece;
+    }
     cdr_err file_rc = o.nfiles ? cli_ingest_files(&in, o.files, o.nfiles) : CDR_OK;
     ph[1] = now_s();
     if (!(t = cli_bgtariff_take(&bgt))) { /* a bad tariff is said first */
@@ -1012,10 +1144,12 @@ int cmd_run(int argc, char **argv)
         goto out;
     }
     size_t nm = report_months(&o, wr, nw, months, nw + 1, mtext, sizeof mtext);
-    if ((rc = write_outputs(&c, ws, months, nm)) != CDR_OK) {
+    int64_t this_run = cdr_db_open_run(c.db);
+    cli_outputs_headers(&c.out);
+    if ((rc = cli_outputs_from_db(&c.out, c.db, months, nm, &this_run, 1)) != CDR_OK) {
         /* a writer that failed names its file and the OS reason */
         const char *why = cdr_db_message(c.db);
-        for (int i = 0; i < OUT__COUNT; i++)
+        for (int i = 0; i < CLI_OUT__COUNT; i++)
             if (cdr_csvw_status(ws[i]) != CDR_OK) {
                 why = cdr_csvw_message(ws[i]);
                 break;
@@ -1029,8 +1163,8 @@ int cmd_run(int argc, char **argv)
      * killed before the commit is redone whole by the next run (its state
      * files are garbage then, removed by that run). */
     outputs_placed = 1;
-    cdr_csvw *all[OUT__COUNT + 1] = {ws[0], ws[1], ws[2], ws[3], c.rejects};
-    for (int i = 0; i <= OUT__COUNT; i++)
+    cdr_csvw *all[CLI_OUT__COUNT + 1] = {ws[0], ws[1], ws[2], ws[3], c.rejects};
+    for (int i = 0; i <= CLI_OUT__COUNT; i++)
         if ((rc = cdr_csvw_commit(all[i])) != CDR_OK) {
             cli_fail(rc, "cannot write outputs: %s", cdr_csvw_message(all[i]));
             goto out;
@@ -1049,6 +1183,8 @@ int cmd_run(int argc, char **argv)
     outputs_placed = 0;
     state_written = 0;
     write_manifest(&c, sdir); /* (a failure is said; the next run writes it again) */
+    if (o.cluster)
+        cluster_consumed(&c);
     /* the replaced checkpoints are garbage now */
     for (size_t i = 0; i < nr; i++) {
         char p[PATH_MAX + 80];
@@ -1063,8 +1199,8 @@ out:
     if (outputs_placed) {
         /* The database refused the run: outputs of a run that did not happen
          * must not stand under their final names. */
-        for (size_t i = 0; od.fd >= 0 && i < OUT__COUNT; i++)
-            unlinkat(od.fd, out_names[i], 0);
+        for (size_t i = 0; od.fd >= 0 && i < CLI_OUT__COUNT; i++)
+            unlinkat(od.fd, cli_out_names[i], 0);
         if (od.fd >= 0)
             unlinkat(od.fd, "rejects.csv", 0);
         cli_err("outputs of the failed run were removed; the database is unchanged");
@@ -1073,7 +1209,7 @@ out:
         cdr_engine_state_discard(eng);
     if (run_open)
         cdr_db_rollback_run(c.db);
-    for (int i = 0; i < OUT__COUNT; i++)
+    for (int i = 0; i < CLI_OUT__COUNT; i++)
         cdr_csvw_free(ws[i]);
     cdr_csvw_free(c.rejects);
     cli_outdir_close(&od);
@@ -1093,6 +1229,15 @@ out:
     free(c.refused);
     free(c.known_run);
     free(cmdline);
+    if (o.cluster) {
+        if (rc == CDR_E_ALREADY && c.skip)
+            cluster_consumed(&c); /* (consumed by a run killed before it removed them) */
+        cluster_free(&o);
+        /* a stage is done when nothing was new, and a refusal is reported,
+         * not a failure of the night (docs/cluster.md) */
+        if (rc == CDR_E_ALREADY || rc == CDR_E_REFUSED)
+            rc = CDR_OK;
+    }
     free(o.files);
     return rc;
 }

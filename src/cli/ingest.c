@@ -6,6 +6,7 @@
 
 #include "cdrecon/db.h"
 #include "ingest.h"
+#include "cdrecon/cluster.h"
 #include "progress.h"
 
 int cli_parse_size(const char *s, size_t *out)
@@ -197,7 +198,10 @@ cdr_err cli_ingest_files(cli_ingest *in, char **files, int nfiles)
         cdr_reader_opts ro = in->ro;
         if (in->hash)
             ro.want_sha256 = in->hash[i];
-        cdr_read_file(files[i], (uint32_t)i, &ro, in->engine ? on_row : NULL, on_reject, &c, st);
+        (in->read_file ? in->read_file : cdr_read_file)(in->paths ? in->paths[i] : files[i],
+                                                        (uint32_t)i, &ro,
+                                                        in->engine ? on_row : NULL, on_reject,
+                                                        &c, st);
         if (c.err == CDR_E_INTERRUPTED && in->tariff && cli_bgtariff_failed(in->tariff))
             return c.err;
         if (c.err != CDR_OK) {
@@ -293,5 +297,19 @@ cdr_err cli_state_tariff(cli_state_src *s, const char *msisdn, cdr_month m, cons
         cdr_sha256_hex(sha, hex);
         *other = strcmp(hex, rec->sha256) != 0;
     }
+    return CDR_OK;
+}
+
+cdr_err cli_cluster_db(const char *cluster, const char *msisdn_arg, char *buf, size_t len)
+{
+    char err[1024];
+    uint32_t parts;
+    cdr_str n;
+    cdr_err e = cdr_cluster_parts(cluster, &parts, err, sizeof err);
+    if (e != CDR_OK)
+        return cli_fail(e, "%s", err);
+    if (!msisdn_arg || cdr_number_normalise(msisdn_arg, strlen(msisdn_arg), &n) != CDR_OK)
+        return cli_fail(CDR_E_USAGE, "--msisdn is not a phone number (digits, optional +)");
+    snprintf(buf, len, "%s/shard-%u/cdrecon.db", cluster, cdr_shard_of(n.p, n.n, parts));
     return CDR_OK;
 }

@@ -55,6 +55,13 @@ typedef struct cli_ingest {
     const int *skip;             /* skip[i] != 0: file i is not read (may be NULL) */
     const int *hash;             /* if set: hash[i] is file i's ro.want_sha256 */
     const cli_bgtariff *tariff;  /* if set: stop reading early when it failed to load */
+    /* where file i is read from, when not files[i] itself (run --cluster:
+     * the routed piece of the operator's file files[i]); may be NULL */
+    char *const *paths;
+    /* how a file is read (NULL: cdr_read_file) */
+    cdr_err (*read_file)(const char *path, uint32_t file_index, const cdr_reader_opts *opts,
+                         cdr_row_fn on_row, cdr_reject_fn on_reject, void *user,
+                         cdr_file_stats *stats);
 } cli_ingest;
 
 /* Read every file into the engine. A file that fails as a whole is excluded
@@ -83,5 +90,9 @@ void cli_state_close(cli_state_src *s);
  * the state has no such subscriber-month (and no tariff was given). */
 cdr_err cli_state_tariff(cli_state_src *s, const char *msisdn, cdr_month m, const char *given,
                          cdr_tariff **t, int *other);
+
+/* --cluster DIR: the database of the shard of the number msisdn_arg
+ * (DIR/shard-K/cdrecon.db) into buf. Reports its errors. */
+cdr_err cli_cluster_db(const char *cluster, const char *msisdn_arg, char *buf, size_t len);
 
 #endif

@@ -22,6 +22,8 @@ static const struct command {
     {"investigate", cmd_investigate, "one number's month as a statement"},
     {"evidence", cmd_evidence, "evidence pack for a complaint reply"},
     {"compact", cmd_compact, "merge a month's nightly segments of the month state into one"},
+    {"split", cmd_split, "route CDR files to the shards of a sharded directory (map stage)"},
+    {"cluster", cmd_cluster, "a sharded directory: init, report (the night over all shards), shard"},
     {"version", cmd_version, "print the version"},
     {"help", cmd_help, "list commands, or help for one: cdrecon help COMMAND"},
 };

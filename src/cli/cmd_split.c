@@ -1,0 +1,318 @@
+/*
+ * cdrecon split — the route (map) stage of a sharded night (docs/cluster.md).
+ *
+ *   cdrecon split --cluster DIR [--mem SIZE] [--quiet] FILES...
+ *
+ * Each file is read and checked exactly as `run` reads it; its records go
+ * to their shards' incoming areas as pieces (with their origin: file name
+ * as given, line, byte offset) and its rejected rows to DIR/routed/SHA.
+ * rejects. A file whose bytes were routed before is skipped (its SHA-256,
+ * hashed first when a routed file has its size); a file whose content was
+ * routed before (a recompressed copy) is recorded as such and its records
+ * dropped. A file is routed whole or not at all: its pieces take their
+ * names, then its marker DIR/routed/SHA.done is written.
+ *
+ * Exit: 0 when every file was routed or skipped (rejected rows are the
+ * report's business: they do not fail the stage); else the first failed
+ * file's code, the others being routed all the same.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cdrecon/cluster.h"
+#include "cdrecon/outcsv.h"
+#include "cdrecon/reader.h"
+#include "cli.h"
+#include "filehash.h"
+#include "ingest.h"
+#include "progress.h"
+
+static const char *usage_text =
+    "usage: cdrecon split --cluster DIR [--mem SIZE] [--quiet] FILES...\n"
+    "The route stage of a sharded night: read CDR files (checked exactly as `run`\n"
+    "checks them) and write each record to its shard's incoming area under DIR.\n"
+    "A file routed before (same bytes, or same content) is skipped.\n"
+    "  --cluster DIR  the sharded directory (cdrecon cluster init)\n"
+    "  --mem SIZE     memory for the shards' buffers (default 64M)\n"
+    "  --quiet        no line per file\n"
+    "exit: 0 every file routed or skipped; else the first failed file's code\n"
+    "(docs/exit-codes.md, docs/cluster.md).\n";
+
+typedef struct split_ctx {
+    cdr_pieces *pc;
+    FILE *rej_fp;
+    cdr_csvw *rej;
+    cdr_err err;
+} split_ctx;
+
+static int on_row(const cdr_row *r, void *user)
+{
+    split_ctx *c = user;
+    if (cdr_pieces_add(c->pc, r) != CDR_OK) {
+        c->err = CDR_E_IO;
+        return 1;
+    }
+    return 0;
+}
+
+static int on_reject(const cdr_reject *j, void *user)
+{
+    split_ctx *c = user;
+    cdr_rejects_csv_row(c->rej, j); /* a failed write is sticky: seen at the end */
+    return 0;
+}
+
+/* DIR/routed/sizes/SIZE exists: a routed file has this size. */
+static int size_seen(const char *dir, uint64_t size)
+{
+    char p[4300];
+    snprintf(p, sizeof p, "%s/routed/sizes/%llu", dir, (unsigned long long)size);
+    return access(p, F_OK) == 0;
+}
+
+static cdr_err size_note(const char *dir, uint64_t size)
+{
+    char p[4300];
+    snprintf(p, sizeof p, "%s/routed/sizes", dir);
+    if (mkdir(p, 0755) != 0 && errno != EEXIST)
+        return CDR_E_IO;
+    snprintf(p, sizeof p, "%s/routed/sizes/%llu", dir, (unsigned long long)size);
+    int fd = open(p, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return CDR_E_IO;
+    close(fd);
+    return CDR_OK;
+}
+
+typedef struct split_tot {
+    uint64_t routed, skipped, same, failed, records, read, accepted, rejected;
+} split_tot;
+
+/* Route one file. */
+static cdr_err split_file(const char *dir, uint32_t parts, size_t mem, const char *path,
+                          uint32_t idx, int quiet, split_tot *tot)
+{
+    char err[1024], hex[65], rtmp[4400] = "", rfin[4400];
+    uint8_t pre[32];
+    int prehashed = 0;
+    struct stat sb;
+    cdr_err e;
+    if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        tot->failed++;
+        return cli_fail(CDR_E_IO, "%s: %s", path, errno ? strerror(errno) : "not a regular file");
+    }
+    if (size_seen(dir, (uint64_t)sb.st_size)) {
+        uint64_t sz;
+        if (cdr_file_sha256(path, pre, &sz) != CDR_OK) {
+            tot->failed++;
+            return cli_fail(CDR_E_IO, "cannot read %s: %s", path, strerror(errno));
+        }
+        prehashed = 1;
+        cdr_sha256_hex(pre, hex);
+        cdr_route_mark m;
+        e = cdr_route_mark_read(dir, hex, &m, err, sizeof err);
+        if (e == CDR_OK) {
+            tot->skipped++;
+            if (!quiet)
+                cli_note("%s was already routed: skipped", path);
+            return CDR_OK;
+        }
+        if (e != CDR_E_NOTFOUND) {
+            tot->failed++;
+            return cli_fail(e, "%s", err);
+        }
+    }
+
+    split_ctx c = {0};
+    cdr_file_stats st;
+    memset(&st, 0, sizeof st);
+    if ((e = cdr_pieces_open(dir, parts, mem, &c.pc, err, sizeof err)) != CDR_OK)
+        return cli_fail(e, "%s", err);
+    snprintf(rtmp, sizeof rtmp, "%s/routed/.rejects.tmp.%ld", dir, (long)getpid());
+    int fd = open(rtmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0 || !(c.rej_fp = fdopen(fd, "w")) ||
+        cdr_csvw_open_stream(c.rej_fp, rtmp, &c.rej) != CDR_OK) {
+        e = cli_fail(CDR_E_IO, "cannot create %s: %s", rtmp, strerror(errno));
+        if (fd >= 0 && !c.rej_fp)
+            close(fd);
+        goto out;
+    }
+    cdr_reader_opts ro;
+    cdr_reader_opts_init(&ro);
+    ro.want_sha256 = !prehashed;
+    ro.want_content_sha256 = 1;
+    cdr_read_file(path, idx, &ro, on_row, on_reject, &c, &st);
+    if (prehashed) {
+        memcpy(st.sha256, pre, 32);
+        if (!st.gzip) {
+            memcpy(st.content_sha256, pre, 32);
+            st.has_content_sha256 = 1;
+        }
+    }
+    if (c.err != CDR_OK || cdr_pieces_message(c.pc)[0]) {
+        e = cli_fail(CDR_E_IO, "%s: %s", path, cdr_pieces_message(c.pc));
+        tot->failed++;
+        goto out;
+    }
+    if (st.status != CDR_OK) {
+        char m[700];
+        e = cli_fail(st.status, "%s: %s", path,
+                     cli_mask_digits(st.message[0] ? st.message : cdr_strerror(st.status), m,
+                                     sizeof m));
+        tot->failed++;
+        goto out;
+    }
+    cdr_route_mark mk;
+    memset(&mk, 0, sizeof mk);
+    snprintf(mk.name, sizeof mk.name, "%s", path);
+    cdr_sha256_hex(st.sha256, mk.sha256);
+    cdr_sha256_hex(st.content_sha256, mk.content_sha256);
+    mk.st = st;
+    if (cdr_route_mark_read(dir, mk.sha256, &(cdr_route_mark){0}, err, sizeof err) == CDR_OK) {
+        tot->skipped++; /* routed meanwhile by another task */
+        if (!quiet)
+            cli_note("%s was already routed: skipped", path);
+        e = CDR_OK;
+        goto out;
+    }
+    char owner[65];
+    if ((e = cdr_route_claim_content(dir, mk.content_sha256, mk.sha256, owner, err,
+                                     sizeof err)) != CDR_OK) {
+        cli_fail(e, "%s", err);
+        tot->failed++;
+        goto out;
+    }
+    uint64_t *counts = calloc(parts, sizeof *counts);
+    if (!counts) {
+        e = CDR_E_NOMEM;
+        goto out;
+    }
+    if (strcmp(owner, mk.sha256) != 0) {
+        /* the same content as a file routed before: its records are not
+         * taken twice; the marker makes a rerun skip it at once */
+        snprintf(mk.status, sizeof mk.status, "same-content");
+        snprintf(mk.same_as, sizeof mk.same_as, "%s", owner);
+        cdr_pieces_abort(c.pc);
+        tot->same++;
+        if (!quiet)
+            cli_note("%s has the content of a file routed before: skipped", path);
+    } else {
+        snprintf(mk.status, sizeof mk.status, "routed");
+        if ((e = cdr_csvw_commit(c.rej)) != CDR_OK) {
+            cli_fail(e, "%s", cdr_csvw_message(c.rej));
+            free(counts);
+            tot->failed++;
+            goto out;
+        }
+        if ((e = cdr_pieces_commit(c.pc, mk.sha256, counts)) != CDR_OK) {
+            cli_fail(e, "%s", cdr_pieces_message(c.pc));
+            free(counts);
+            tot->failed++;
+            goto out;
+        }
+        for (uint32_t k = 0; k < parts; k++) {
+            mk.records += counts[k];
+            mk.shards += counts[k] != 0;
+        }
+        snprintf(rfin, sizeof rfin, "%s/routed/%s.rejects", dir, mk.sha256);
+        if (fsync(fileno(c.rej_fp)) != 0 || rename(rtmp, rfin) != 0) {
+            e = cli_fail(CDR_E_IO, "cannot write %s: %s", rfin, strerror(errno));
+            free(counts);
+            tot->failed++;
+            goto out;
+        }
+        rtmp[0] = '\0';
+        tot->routed++;
+        tot->records += mk.records;
+        tot->read += st.rows_read;
+        tot->accepted += st.rows_accepted;
+        tot->rejected += st.rows_rejected;
+        if (!quiet)
+            cli_note("%s: %llu rows read = %llu accepted + %llu rejected; %llu records "
+                     "routed to %u shards",
+                     path, (unsigned long long)st.rows_read,
+                     (unsigned long long)st.rows_accepted, (unsigned long long)st.rows_rejected,
+                     (unsigned long long)mk.records, mk.shards);
+    }
+    free(counts);
+    if (size_note(dir, st.size) != CDR_OK ||
+        (e = cdr_route_mark_write(dir, &mk, err, sizeof err)) != CDR_OK) {
+        e = cli_fail(e ? e : CDR_E_IO, "%s", e ? err : "cannot note the file's size");
+        tot->failed++;
+        goto out;
+    }
+    e = CDR_OK;
+out:
+    cdr_csvw_free(c.rej);
+    if (c.rej_fp)
+        fclose(c.rej_fp);
+    if (rtmp[0])
+        unlink(rtmp);
+    cdr_pieces_free(c.pc);
+    return e;
+}
+
+int cmd_split(int argc, char **argv)
+{
+    const char *dir = NULL, *v;
+    size_t mem = (size_t)64 << 20;
+    int quiet = 0, i = 1;
+    for (; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--")) {
+            i++;
+            break;
+        }
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(usage_text, stdout);
+            return CDR_OK;
+        }
+        if ((v = cli_optval(argc, argv, &i, "--cluster")))
+            dir = v;
+        else if ((v = cli_optval(argc, argv, &i, "--mem"))) {
+            if (cli_parse_size(v, &mem) != 0 || mem < ((size_t)1 << 20))
+                return cli_fail(CDR_E_USAGE, "--mem: a size of at least 1M, e.g. 64M");
+        } else if (!strcmp(a, "--quiet"))
+            quiet = 1;
+        else if (a[0] == '-' && a[1])
+            return cli_fail(CDR_E_USAGE, "unknown option %s (cdrecon split --help)", a);
+        else
+            break;
+        if (cli_reported)
+            return CDR_E_USAGE;
+    }
+    if (!dir)
+        return cli_fail(CDR_E_USAGE, "--cluster DIR is required (cdrecon split --help)");
+    for (int j = i; j < argc; j++)
+        if (!strcmp(argv[j], "-"))
+            return cli_fail(CDR_E_USAGE, "split reads files, not standard input: a file "
+                            "is routed once, by the SHA-256 of its bytes");
+    uint32_t parts;
+    char err[1024];
+    cdr_err e = cdr_cluster_parts(dir, &parts, err, sizeof err);
+    if (e != CDR_OK)
+        return cli_fail(e, "%s", err);
+    split_tot tot = {0};
+    cdr_err worst = CDR_OK;
+    for (int j = i; j < argc; j++) {
+        e = split_file(dir, parts, mem, argv[j], (uint32_t)(j - i), quiet, &tot);
+        if (e == CDR_E_NOMEM)
+            return e;
+        if (e != CDR_OK && worst == CDR_OK)
+            worst = e;
+    }
+    if (!quiet)
+        printf("split: %llu files routed (%llu records; rows %llu read = %llu accepted + %llu "
+               "rejected), %llu already routed, %llu same content as a routed file, %llu "
+               "failed\n",
+               (unsigned long long)tot.routed, (unsigned long long)tot.records,
+               (unsigned long long)tot.read, (unsigned long long)tot.accepted,
+               (unsigned long long)tot.rejected, (unsigned long long)tot.skipped,
+               (unsigned long long)tot.same, (unsigned long long)tot.failed);
+    return worst;
+}
