@@ -47,6 +47,9 @@ enum {
     ST_CUR_UNRATED,
     ST_RUN_CHANGES,
     ST_LAST_TARIFF,
+    ST_CUR_FINDINGS1,
+    ST_CUR_CANDIDATES1,
+    ST_CUR_UNRATED1,
     ST_RUNS_OF_FILES,
     ST_RUN_REJECTS,
     ST_RUN_STATE,
@@ -152,6 +155,20 @@ static const char *const st_sql[ST__COUNT] = {
     [ST_RUN_CHANGES] = "SELECT msisdn, month, previous_refund_micro, refund_micro, delta_micro, "
                        "status FROM changes WHERE run_id IN (SELECT value FROM json_each(?1)) "
                        "ORDER BY h, msisdn, month, run_id",
+    /* one month (the usual report): the index gives the order, no sort */
+    [ST_CUR_FINDINGS1] =
+        "SELECT run_id, file_id, msisdn, month, record_id, file, line, category, flags, "
+        "billed_micro, rebuilt_micro, difference_micro, service, start_time, peer, offset, "
+        "explanation, h, seq FROM findings WHERE superseded_by IS NULL AND month = ?1"
+        " ORDER BY h, msisdn, month, seq",
+    [ST_CUR_CANDIDATES1] =
+        "SELECT run_id, msisdn, month, records, overcharge_micro, refund_micro, categories, "
+        "tier, policy, special, flags, policy_reason, h FROM candidates WHERE superseded_by IS "
+        "NULL AND month = ?1 ORDER BY h, msisdn, month",
+    [ST_CUR_UNRATED1] =
+        "SELECT file, line, offset, record_id, msisdn, month, service, billed_micro, reason "
+        "FROM unrated WHERE superseded_by IS NULL AND month = ?1 "
+        "ORDER BY h, msisdn, month, seq",
     [ST_LAST_TARIFF] = "SELECT coalesce(tariff_dir, '') FROM runs WHERE finished_at IS NOT NULL "
                        "AND tariff_dir IS NOT NULL ORDER BY run_id DESC LIMIT 1",
     [ST_RUNS_OF_FILES] =
@@ -1458,10 +1475,11 @@ cdr_err cdr_db_current_findings(cdr_db *db, const cdr_month *months, size_t n,
                                 cdr_db_finding_fn fn, void *user)
 {
     cdr_err e;
-    sqlite3_stmt *s = stmt(db, ST_CUR_FINDINGS, &e);
+    sqlite3_stmt *s = stmt(db, n == 1 ? ST_CUR_FINDINGS1 : ST_CUR_FINDINGS, &e);
     if (!s)
         return e;
-    char *j = months_json(months, n);
+    char m1[8];
+    char *j = n == 1 ? (cdr_month_format(months[0], m1), strdup(m1)) : months_json(months, n);
     if (!j)
         return CDR_E_NOMEM;
     sqlite3_bind_text(s, 1, j, -1, SQLITE_TRANSIENT);
@@ -1506,10 +1524,11 @@ cdr_err cdr_db_current_candidates(cdr_db *db, const cdr_month *months, size_t n,
                                   cdr_db_candidate_fn fn, void *user)
 {
     cdr_err e;
-    sqlite3_stmt *s = stmt(db, ST_CUR_CANDIDATES, &e);
+    sqlite3_stmt *s = stmt(db, n == 1 ? ST_CUR_CANDIDATES1 : ST_CUR_CANDIDATES, &e);
     if (!s)
         return e;
-    char *j = months_json(months, n);
+    char m1[8];
+    char *j = n == 1 ? (cdr_month_format(months[0], m1), strdup(m1)) : months_json(months, n);
     if (!j)
         return CDR_E_NOMEM;
     sqlite3_bind_text(s, 1, j, -1, SQLITE_TRANSIENT);
@@ -1547,10 +1566,11 @@ cdr_err cdr_db_current_unrated(cdr_db *db, const cdr_month *months, size_t n,
                                int (*fn)(const cdr_db_unrated *u, void *user), void *user)
 {
     cdr_err e;
-    sqlite3_stmt *s = stmt(db, ST_CUR_UNRATED, &e);
+    sqlite3_stmt *s = stmt(db, n == 1 ? ST_CUR_UNRATED1 : ST_CUR_UNRATED, &e);
     if (!s)
         return e;
-    char *j = months_json(months, n);
+    char m1[8];
+    char *j = n == 1 ? (cdr_month_format(months[0], m1), strdup(m1)) : months_json(months, n);
     if (!j)
         return CDR_E_NOMEM;
     sqlite3_bind_text(s, 1, j, -1, SQLITE_TRANSIENT);

@@ -73,27 +73,101 @@ static void put_le64(unsigned char *p, uint64_t v)
 void st_ckpt_clear(st_ckpt *c)
 {
     free(c->pkeys);
+    free(c->rfp);
     memset(c, 0, sizeof *c);
+}
+
+/* c's own arrays, kept across a whole-struct assignment or memset */
+typedef struct ck_arrays {
+    uint32_t *pkeys;
+    uint32_t pkeys_cap;
+    uint16_t *rfp;
+    uint32_t rfp_cap;
+} ck_arrays;
+
+static ck_arrays ck_keep(const st_ckpt *c)
+{
+    return (ck_arrays){c->pkeys, c->pkeys_cap, c->rfp, c->rfp_cap};
+}
+
+static void ck_restore(st_ckpt *c, ck_arrays a)
+{
+    c->pkeys = a.pkeys;
+    c->pkeys_cap = a.pkeys_cap;
+    c->rfp = a.rfp;
+    c->rfp_cap = a.rfp_cap;
+}
+
+static int ck_reserve(void **p, uint32_t *cap, size_t n, size_t size)
+{
+    if (n <= *cap)
+        return 0;
+    if (n > UINT32_MAX)
+        return -1;
+    void *q = realloc(*p, n * size);
+    if (!q)
+        return -1;
+    *p = q;
+    *cap = (uint32_t)n;
+    return 0;
 }
 
 int st_ckpt_copy(st_ckpt *dst, const st_ckpt *src)
 {
-    uint32_t *keep = dst->pkeys;
-    uint32_t keep_cap = dst->pkeys_cap;
+    ck_arrays a = ck_keep(dst);
     *dst = *src;
-    dst->pkeys = keep;
-    dst->pkeys_cap = keep_cap;
-    if (src->n_pkeys > dst->pkeys_cap) {
-        uint32_t *k = realloc(dst->pkeys, src->n_pkeys * sizeof *k);
-        if (!k) {
-            dst->n_pkeys = 0;
-            return -1;
-        }
-        dst->pkeys = k;
-        dst->pkeys_cap = src->n_pkeys;
+    ck_restore(dst, a);
+    if (ck_reserve((void **)&dst->pkeys, &dst->pkeys_cap, src->n_pkeys, sizeof *dst->pkeys) ||
+        ck_reserve((void **)&dst->rfp, &dst->rfp_cap, src->n_rfp, sizeof *dst->rfp)) {
+        dst->n_pkeys = dst->n_rfp = 0;
+        return -1;
     }
     if (src->n_pkeys)
         memcpy(dst->pkeys, src->pkeys, src->n_pkeys * sizeof *dst->pkeys);
+    if (src->n_rfp)
+        memcpy(dst->rfp, src->rfp, src->n_rfp * sizeof *dst->rfp);
+    return 0;
+}
+
+int st_ckpt_has_rfp(const st_ckpt *c, uint16_t f)
+{
+    size_t lo = 0, hi = c->n_rfp;
+    while (lo < hi) {
+        size_t m = lo + (hi - lo) / 2;
+        if (c->rfp[m] < f)
+            lo = m + 1;
+        else
+            hi = m;
+    }
+    return lo < c->n_rfp && c->rfp[lo] == f;
+}
+
+static int cmp_u16(const void *a, const void *b)
+{
+    return (int)*(const uint16_t *)a - (int)*(const uint16_t *)b;
+}
+
+int st_ckpt_add_rfps(st_ckpt *c, uint16_t *v, size_t n)
+{
+    if (n == 0)
+        return 0;
+    qsort(v, n, sizeof *v, cmp_u16);
+    if (ck_reserve((void **)&c->rfp, &c->rfp_cap, (size_t)c->n_rfp + n, sizeof *c->rfp))
+        return -1;
+    /* merge from the back into c->rfp (its first i stay where they are),
+     * then drop the repeats */
+    size_t i = c->n_rfp, j = n, k = (size_t)c->n_rfp + n;
+    while (j > 0) {
+        if (i > 0 && c->rfp[i - 1] > v[j - 1])
+            c->rfp[--k] = c->rfp[--i];
+        else
+            c->rfp[--k] = v[--j];
+    }
+    size_t total = (size_t)c->n_rfp + n, out = 0;
+    for (size_t r = 0; r < total; r++)
+        if (out == 0 || c->rfp[out - 1] != c->rfp[r])
+            c->rfp[out++] = c->rfp[r];
+    c->n_rfp = (uint32_t)out;
     return 0;
 }
 
@@ -167,15 +241,16 @@ void st_ckpt_put(st_buf *b, const st_ckpt *c, int64_t base)
     st_buf_varint(b, c->n_pkeys);
     for (uint32_t i = 0; i < c->n_pkeys; i++)
         st_buf_u32le(b, c->pkeys[i]);
+    st_buf_varint(b, c->n_rfp); /* then the gaps between them */
+    for (uint32_t i = 0; i < c->n_rfp; i++)
+        st_buf_varint(b, i ? (uint32_t)(c->rfp[i] - c->rfp[i - 1]) : c->rfp[0]);
 }
 
 int st_ckpt_get(st_rd *r, st_ckpt *c, int64_t base)
 {
-    uint32_t *keep = c->pkeys;
-    uint32_t keep_cap = c->pkeys_cap;
+    ck_arrays a = ck_keep(c);
     memset(c, 0, sizeof *c);
-    c->pkeys = keep;
-    c->pkeys_cap = keep_cap;
+    ck_restore(c, a);
     c->msisdn_len = (uint8_t)st_rd_u8(r);
     const unsigned char *m;
     if (c->msisdn_len == 0 || c->msisdn_len > CDR_NUMBER_MAX ||
@@ -229,6 +304,20 @@ int st_ckpt_get(st_rd *r, st_ckpt *c, int64_t base)
         c->pkeys[i] = st_rd_u32le(r);
         if (i && c->pkeys[i] <= c->pkeys[i - 1])
             return -1;
+    }
+    uint64_t nf = st_rd_varint(r);
+    if (r->bad || nf > 65536 || nf > (uint64_t)(r->end - r->p))
+        return -1;
+    if (ck_reserve((void **)&c->rfp, &c->rfp_cap, (size_t)nf, sizeof *c->rfp))
+        return -2;
+    c->n_rfp = (uint32_t)nf;
+    uint32_t v = 0;
+    for (uint32_t i = 0; i < c->n_rfp; i++) {
+        uint64_t g = st_rd_varint(r);
+        if ((i && g == 0) || v + g > 65535)
+            return -1;
+        v += (uint32_t)g;
+        c->rfp[i] = (uint16_t)v;
     }
     return r->bad ? -1 : 0;
 }

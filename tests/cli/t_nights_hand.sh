@@ -105,4 +105,21 @@ printf '%s\nb3,13900000005,voice,mo,13800000001,2026-10-20 10:00:00,60,,,,0.15\n
     fail "night 3 did not continue the subscriber-month"
 [ "$(tail -n +2 "$W/o3/changes.csv" | wc -l)" -eq 0 ] || fail "night 3 changed a candidate"
 cmp -s "$W/o2/candidates.csv" "$W/o3/candidates.csv" || fail "night 3 changed candidates.csv"
+# a fourth night: record_id b1 again, after every stored record of its month
+# (a later start, another peer): its id was seen, so it is a duplicate
+# (CONTRACT.md "duplicates"), billed 0.15: overcharge 0.15. Only the stored
+# ids' fingerprints can tell: the month is rated whole, as one run over the
+# four files rates it.
+printf '%s\nb1,13900000005,voice,mo,13800000009,2026-10-21 10:00:00,60,,,,0.15\n' "$H" >"$W/n4.csv"
+"$CDRECON" run --quiet --tariff "$T" --db "$W/n.db" --out "$W/o4" "$W/n4.csv" || fail "night 4"
+"$CDRECON" run --quiet --tariff "$T" --db "$W/one4.db" --out "$W/one4" "$W/n1.csv" "$W/n2.csv" \
+    "$W/n3.csv" "$W/n4.csv" || fail "one run over four nights"
+for x in findings candidates unrated; do
+    cmp -s "$W/o4/$x.csv" "$W/one4/$x.csv" ||
+        { diff "$W/o4/$x.csv" "$W/one4/$x.csv" >&2; fail "night 4: $x.csv differs from one run"; }
+done
+grep -q '^13900000005,2026-10,b1,.*n4.csv,2,duplicate,,0.15,0.00,0.15,' "$W/o4/findings.csv" ||
+    fail "night 4: b1 again is not a duplicate: $(grep b1 "$W/o4/findings.csv")"
+[ "$(sqlite3 "$W/n.db" "select submonths, submonths_full from runs where run_id = 4")" = "1|1" ] ||
+    fail "night 4 did not re-rate the subscriber-month whole"
 echo ok
