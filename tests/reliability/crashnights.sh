@@ -61,7 +61,10 @@ while [ "$i" -lt "$trials" ]; do
     while read -r f; do
         j=$((j + 1))
         if [ "$j" -eq "$k" ]; then
-            night t.db out "$f" 2>/dev/null &
+            # exec: the pid killed is cdrecon's itself, not a subshell's
+            # that would leave cdrecon running on beside the checks
+            (exec "$CDRECON" run --quiet --tariff m/tariff --db t.db --out out "$f") \
+                2>/dev/null &
             pid=$!
             sleep "$(printf '%d.%03d' $((delay / 1000)) $((delay % 1000)))"
             kill -9 "$pid" 2>/dev/null
