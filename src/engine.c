@@ -1096,6 +1096,8 @@ typedef struct ctx {
     size_t wf_cap;
     uint16_t *fps;        /* record_id fingerprints of a checkpoint being made */
     size_t fps_cap;
+    uint64_t *rids;       /* hashes of the stored record_ids (a fingerprint's doubt) */
+    size_t n_rids, rids_cap;
     uint64_t *copies;     /* per engine file */
     st_enc enc;
     int enc_ready;
@@ -2408,6 +2410,27 @@ static cdr_err ck_start(ctx *c, int mi)
     return err == CDR_OK ? CDR_OK : err == CDR_E_NOMEM ? err : ck_fail(c, wm->ck.err);
 }
 
+static int rid_add(const cdr_str *id, void *u)
+{
+    ctx *c = u;
+    if (c->n_rids == c->rids_cap) {
+        size_t nc = c->rids_cap ? c->rids_cap * 2 : 256;
+        uint64_t *r = realloc(c->rids, nc * sizeof *r);
+        if (!r)
+            return CDR_E_NOMEM;
+        c->rids = r;
+        c->rids_cap = nc;
+    }
+    c->rids[c->n_rids++] = cdr_hash_bytes(id->p, id->n, 3);
+    return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
 /* Month mi's segment cursors at the group of (h, msisdn): *found[s]. */
 static cdr_err seg_find(ctx *c, int mi, uint64_t h, const char *m, size_t n)
 {
@@ -2430,6 +2453,28 @@ static cdr_err seg_find(ctx *c, int mi, uint64_t h, const char *m, size_t n)
 static int seg_here(const st_gcur *g, uint64_t h, const char *m, size_t n)
 {
     return g->have && st_key_cmp(g->cur.h, g->cur.msisdn, g->cur.msisdn_len, h, m, n) == 0;
+}
+
+/* Whether a new record's record_id is one of the stored records'. */
+static cdr_err stored_ids_hit(ctx *c, int mi, const work *wn, size_t nn, uint64_t h,
+                              const char *m, size_t ml, int *hit)
+{
+    wmonth *wm = &c->wmo[mi];
+    emonth *em = &c->e->em[mi];
+    cdr_err err;
+    *hit = 0;
+    c->n_rids = 0;
+    if ((err = seg_find(c, mi, h, m, ml)) != CDR_OK)
+        return err;
+    for (size_t s = 0; s < em->n_segs; s++)
+        if (seg_here(&wm->g[s], h, m, ml) && (err = st_gcur_ids(&wm->g[s], rid_add, c)) != CDR_OK)
+            return err == CDR_E_NOMEM ? err : ck_fail(c, wm->g[s].err);
+    qsort(c->rids, c->n_rids, sizeof *c->rids, cmp_u64);
+    for (size_t i = 0; i < nn && !*hit; i++) {
+        uint64_t k = cdr_hash_bytes(b_rid(wn[i].b), wn[i].b->l_rid, 3);
+        *hit = bsearch(&k, c->rids, c->n_rids, sizeof k, cmp_u64) != NULL;
+    }
+    return CDR_OK;
 }
 
 typedef struct load_ctx {
@@ -2617,12 +2662,18 @@ static cdr_err rate_submonth(ctx *c, int mi, work *wn, size_t nn, const st_ckpt 
             if (is_partial(wn[i].b) && st_ckpt_has_pkey(old, partial_key(wn[i].b)))
                 mode = CDR_SM_FULL; /* a new part of a stored call */
         /* a record_id seen before makes a duplicate: rated whole. The
-         * fingerprints say "not seen" for certain; "perhaps" rates it
-         * whole too (rarely: 1 in 1000 at 60 records), without reading
-         * the stored records to know */
-        for (size_t i = 0; i < nn && mode == CDR_SM_CONTINUE; i++)
-            if (st_ckpt_has_rfp(old, rid_fp(wn[i].b)))
+         * fingerprints say "not seen" for certain; on a "perhaps" (about
+         * 1 in 1000 at 60 records) the stored ids themselves decide */
+        int doubt = 0;
+        for (size_t i = 0; i < nn && !doubt && mode == CDR_SM_CONTINUE; i++)
+            doubt = st_ckpt_has_rfp(old, rid_fp(wn[i].b));
+        if (doubt) {
+            int hit;
+            if ((err = stored_ids_hit(c, mi, wn, nn, h, m, ml, &hit)) != CDR_OK)
+                return err;
+            if (hit)
                 mode = CDR_SM_FULL;
+        }
     }
     sm.mode = mode;
     sm.records = (old ? old->n_records : 0) + nn;
@@ -2683,6 +2734,7 @@ static cdr_err rate_submonth(ctx *c, int mi, work *wn, size_t nn, const st_ckpt 
     st_ckpart *cp = &o->ckparts[mi];
     if (cp->n == 0)
         cp->first_h = h;
+    cp->last_h = h;
     st_ckpt_put(&cp->b, &c->ck_new, cdr_month_start(em->m));
     cp->n++;
     if (cp->b.failed)
@@ -2732,6 +2784,7 @@ static cdr_err untouched(ctx *c, int mi)
     st_ckpart *cp = &c->out->ckparts[mi];
     if (cp->n == 0)
         cp->first_h = k->h;
+    cp->last_h = k->h;
     st_buf_put(&cp->b, wm->ck.cur_raw, wm->ck.cur_raw_n);
     cp->n++;
     return cp->b.failed ? CDR_E_NOMEM : CDR_OK;
@@ -3313,6 +3366,7 @@ static void ctx_free(ctx *c)
         st_enc_free(&c->enc);
     st_ckpt_clear(&c->ck_new);
     free(c->fps);
+    free(c->rids);
     htab_free(&c->rid);
     htab_free(&c->content);
     htab_free(&c->group);

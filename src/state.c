@@ -25,6 +25,7 @@
 #define CKP_FOOT_SIZE 56
 #define GROUPS_PER_CHUNK 1024
 #define CKP_CHUNK_BYTES (64u << 10)
+#define CKP_CHUNK_MIN (8u << 10)
 #define FILE_CAP ((uint64_t)1 << 40) /* the largest state file we accept */
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -1133,11 +1134,13 @@ cdr_err st_gcur_seek(st_gcur *c, st_segr *r, uint64_t h, const char *msisdn, siz
     if (c->r != r) {
         st_buf keep = c->buf;
         st_block a = c->rows_blk, b = c->ids_blk;
+        int whole = c->whole;
         memset(c, 0, sizeof *c);
         c->buf = keep;
         c->rows_blk = a;
         c->ids_blk = b;
         c->r = r;
+        c->whole = whole;
     }
     c->rows_blk_no = c->ids_blk_no = -1;
     c->have = c->done = 0;
@@ -1206,7 +1209,7 @@ static size_t block_of(const st_segr *r, uint64_t rec)
     return lo;
 }
 
-static cdr_err load_block(st_gcur *c, size_t k, int ids, st_block *b)
+static cdr_err load_block(st_gcur *c, size_t k, int ids, st_block *b, size_t from, size_t to)
 {
     st_segr *r = c->r;
     unsigned char l4[4];
@@ -1231,7 +1234,7 @@ static cdr_err load_block(st_gcur *c, size_t k, int ids, st_block *b)
     }
     char why[200];
     int d = ids ? st_block_decode_ids(tmp, len, b, why, sizeof why)
-                : st_block_decode(tmp, len, b, why, sizeof why);
+                : st_block_decode_rows(tmp, len, b, from, to, why, sizeof why);
     free(tmp);
     if (d != 0) {
         if (d == -2)
@@ -1258,7 +1261,7 @@ cdr_err st_gcur_ids(st_gcur *c, int (*fn)(const cdr_str *id, void *u), void *u)
         size_t k = block_of(r, rec);
         if (c->ids_blk_no != (int64_t)k) {
             c->ids_blk_no = -1;
-            cdr_err e = load_block(c, k, 1, &c->ids_blk);
+            cdr_err e = load_block(c, k, 1, &c->ids_blk, 0, SIZE_MAX);
             if (e != CDR_OK)
                 return e;
             c->ids_blk_no = (int64_t)k;
@@ -1282,12 +1285,20 @@ cdr_err st_gcur_rows(st_gcur *c, int (*fn)(const cdr_row *r, uint32_t file_local
     uint64_t rec = c->cur.first, end = c->cur.first + c->cur.count;
     while (rec < end) {
         size_t k = block_of(r, rec);
-        if (c->rows_blk_no != (int64_t)k) {
+        uint64_t b0 = r->bd[k].first_rec;
+        size_t from = (size_t)(rec - b0), to = (size_t)(end - b0); /* (to may pass the block) */
+        if (c->rows_blk_no != (int64_t)k || from < c->rows_from || to > c->rows_to) {
+            /* only the rows asked for (this group's, or what is left of
+             * the block when it is read through): a subscriber's month
+             * read alone decodes a few rows of each block, not all */
             c->rows_blk_no = -1;
-            cdr_err e = load_block(c, k, 0, &c->rows_blk);
+            size_t upto = c->whole ? SIZE_MAX : to;
+            cdr_err e = load_block(c, k, 0, &c->rows_blk, c->whole ? 0 : from, upto);
             if (e != CDR_OK)
                 return e;
             c->rows_blk_no = (int64_t)k;
+            c->rows_from = c->whole ? 0 : from;
+            c->rows_to = upto;
         }
         uint64_t base = r->bd[k].first_rec, stop = base + c->rows_blk.n;
         for (; rec < end && rec < stop; rec++) {
@@ -1312,7 +1323,7 @@ cdr_err st_gcur_rows(st_gcur *c, int (*fn)(const cdr_row *r, uint32_t file_local
 /* ---- checkpoint files ---------------------------------------------------------------- */
 
 typedef struct kdir {
-    uint64_t first_h, offset, n;
+    uint64_t first_h, offset, n, last_h;
 } kdir;
 
 struct st_ckw {
@@ -1320,7 +1331,7 @@ struct st_ckw {
     cdr_month month;
     uint64_t n;
     st_buf pend;            /* entries of the chunk being filled */
-    uint64_t pend_n, pend_first_h;
+    uint64_t pend_n, pend_first_h, pend_last_h;
     kdir *kd;
     size_t n_kd, kd_cap;
     st_buf z;
@@ -1394,7 +1405,7 @@ static cdr_err ck_cut(st_ckw *w)
     put_le32(w->z.p, is.total_out);
     put_le32(w->z.p + 4, (uint32_t)w->pend.n);
     put_le32(w->z.p + 8 + is.total_out, crc(w->z.p + 8, is.total_out));
-    w->kd[w->n_kd++] = (kdir){w->pend_first_h, w->f.pos, w->pend_n};
+    w->kd[w->n_kd++] = (kdir){w->pend_first_h, w->f.pos, w->pend_n, w->pend_last_h};
     cdr_err e = wf_write(&w->f, w->z.p, 12 + (size_t)is.total_out);
     w->pend.n = 0;
     w->pend_n = 0;
@@ -1407,8 +1418,17 @@ cdr_err st_ckw_append(st_ckw *w, st_ckpart *p)
         return w->f.status;
     if (p->n == 0)
         return CDR_OK;
+    /* a chunk ends where a bucket does (past a few KiB): a run's cursor
+     * seeks each bucket's start and so inflates each chunk once */
+    if (w->pend_n && (p->first_h >> 56) != (w->pend_first_h >> 56) &&
+        w->pend.n >= CKP_CHUNK_MIN) {
+        cdr_err e = ck_cut(w);
+        if (e != CDR_OK)
+            return e;
+    }
     if (w->pend_n == 0)
         w->pend_first_h = p->first_h;
+    w->pend_last_h = p->last_h;
     st_buf_put(&w->pend, p->b.p, p->b.n);
     if (w->pend.failed)
         return CDR_E_NOMEM;
@@ -1432,6 +1452,7 @@ cdr_err st_ckw_commit(st_ckw *w, char *err, size_t errlen)
         st_buf_u64le(&d, w->kd[i].first_h);
         st_buf_u64le(&d, w->kd[i].offset);
         st_buf_u64le(&d, w->kd[i].n);
+        st_buf_u64le(&d, w->kd[i].last_h);
     }
     st_buf_u32le(&d, crc(d.p, d.n));
     if (d.failed) {
@@ -1526,9 +1547,9 @@ cdr_err st_ckr_open(const char *path, st_ckr **out, char *err, size_t errlen)
     r->n = le64(foot + 8);
     r->month = (cdr_month)le32(foot + 32);
     uint64_t kd = le64(foot + 16), nkd = le64(foot + 24);
-    if (kd < HDR_SIZE || nkd > r->size / 24 || kd + nkd * 24 + 4 != r->size - CKP_FOOT_SIZE)
+    if (kd < HDR_SIZE || nkd > r->size / 32 || kd + nkd * 32 + 4 != r->size - CKP_FOOT_SIZE)
         goto bad;
-    size_t dl = (size_t)(nkd * 24 + 4);
+    size_t dl = (size_t)(nkd * 32 + 4);
     if (!(buf = malloc(dl)))
         goto nomem;
     if (pread_all(r->fd, buf, dl, kd) || le32(buf + dl - 4) != crc(buf, dl - 4))
@@ -1538,11 +1559,12 @@ cdr_err st_ckr_open(const char *path, st_ckr **out, char *err, size_t errlen)
         goto nomem;
     uint64_t total = 0;
     for (uint64_t i = 0; i < nkd; i++) {
-        const unsigned char *p = buf + i * 24;
-        r->kd[i] = (kdir){le64(p), le64(p + 8), le64(p + 16)};
+        const unsigned char *p = buf + i * 32;
+        r->kd[i] = (kdir){le64(p), le64(p + 8), le64(p + 16), le64(p + 24)};
         total += r->kd[i].n;
         if (r->kd[i].offset < HDR_SIZE || r->kd[i].offset >= kd ||
-            (i && r->kd[i].first_h < r->kd[i - 1].first_h))
+            r->kd[i].last_h < r->kd[i].first_h ||
+            (i && r->kd[i].first_h < r->kd[i - 1].last_h))
             goto bad;
     }
     if (total != r->n)
@@ -1565,6 +1587,11 @@ nomem:
 static cdr_err ckcur_load(st_ckcur *c, uint64_t k)
 {
     st_ckr *r = c->r;
+    if (c->loaded == r && c->chunk == k) {
+        c->rd = (st_rd){c->buf.p, c->buf.p + c->buf_n, 0}; /* (decoded already) */
+        return CDR_OK;
+    }
+    c->loaded = NULL;
     unsigned char h8[8];
     uint64_t at = r->kd[k].offset;
     if (pread_all(r->fd, h8, 8, at) != CDR_OK)
@@ -1601,6 +1628,8 @@ static cdr_err ckcur_load(st_ckcur *c, uint64_t k)
     if (!ok)
         goto bad;
     c->chunk = k;
+    c->loaded = r;
+    c->buf_n = rl;
     c->rd = (st_rd){c->buf.p, c->buf.p + rl, 0};
     return CDR_OK;
 bad:
@@ -1638,6 +1667,8 @@ cdr_err st_ckcur_next(st_ckcur *c)
 
 cdr_err st_ckcur_seek(st_ckcur *c, st_ckr *r, uint64_t h)
 {
+    if (c->r != r)
+        c->loaded = NULL;
     c->r = r;
     c->have = c->done = 0;
     c->err[0] = '\0';
@@ -1645,15 +1676,20 @@ cdr_err st_ckcur_seek(st_ckcur *c, st_ckr *r, uint64_t h)
         c->done = 1;
         return CDR_OK;
     }
+    /* the first chunk that ends at or after h holds it (if anything does) */
     size_t lo = 0, hi = r->n_kd;
     while (lo < hi) {
         size_t m = lo + (hi - lo) / 2;
-        if (r->kd[m].first_h < h)
+        if (r->kd[m].last_h < h)
             lo = m + 1;
         else
             hi = m;
     }
-    cdr_err e = ckcur_load(c, lo ? lo - 1 : 0);
+    if (lo == r->n_kd) {
+        c->done = 1;
+        return CDR_OK;
+    }
+    cdr_err e = ckcur_load(c, lo);
     if (e != CDR_OK)
         return e;
     for (;;) {
@@ -2378,11 +2414,13 @@ cdr_err cdr_state_compact(cdr_state *s, cdr_month month, const char *dir, int64_
         goto out;
     }
     enc_ok = 1;
-    for (size_t i = 0; i < ns; i++)
+    for (size_t i = 0; i < ns; i++) {
+        cur[i].whole = 1; /* every group of every block, in turn */
         if ((e = st_gcur_seek(&cur[i], sm->segs[i], 0, NULL, 0)) != CDR_OK) {
             set_err(err, errlen, "%s", cur[i].err);
             goto out;
         }
+    }
     size_t cut = 0; /* rows since the part's last block */
     for (;;) {
         /* the smallest key among the cursors */

@@ -198,6 +198,9 @@ typedef struct st_gcur {
     /* decoded blocks kept for look-ups (rows and record_ids) */
     st_block rows_blk;
     int64_t rows_blk_no;
+    size_t rows_from, rows_to; /* the rows of rows_blk decoded */
+    int whole;              /* read every group in turn: decode whole blocks (set after
+                               st_gcur_seek, which keeps it) */
     st_block ids_blk;
     int64_t ids_blk_no;
     char err[256];
@@ -231,6 +234,7 @@ typedef struct st_ckpart {
     st_buf b;
     uint64_t n;
     uint64_t first_h;       /* of its first entry */
+    uint64_t last_h;        /* of its last entry */
 } st_ckpart;
 
 cdr_err st_ckw_create(const char *path, cdr_month month, st_ckw **out, char *err, size_t errlen);
@@ -250,6 +254,8 @@ const char *st_ckr_name(const st_ckr *r); /* the file's name, without the direct
 typedef struct st_ckcur {
     st_ckr *r;
     uint64_t chunk;
+    const st_ckr *loaded;   /* buf holds chunk `chunk` of this reader (NULL: nothing) */
+    size_t buf_n;
     st_buf buf;
     st_rd rd;
     int have, done;

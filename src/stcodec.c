@@ -623,10 +623,14 @@ int st_block_encode(const st_rec *recs, size_t n, st_enc *x, st_buf *out)
         } else if (cols[c].n >= 48) {
             if (compress_col(x, is_plane(c) ? 1 : x->level, &cols[c], out) != 0)
                 goto out;
-            if (out->n - at < cols[c].n)
+            /* kept deflated only when it saves a sixteenth: inflating a
+             * column costs its Huffman tables whatever its size, and a
+             * month read for one subscriber inflates every column of a
+             * block of each segment (docs/state.md) */
+            if (out->n - at <= cols[c].n - cols[c].n / 16)
                 method = 1;
             else
-                out->n = at; /* did not shrink: stored */
+                out->n = at; /* (about) did not shrink: stored */
         }
         if (method == 0)
             st_buf_put(out, cols[c].p, cols[c].n);
@@ -841,7 +845,7 @@ static size_t arena_put(arena *a, const void *s, size_t n)
 
 /* Decode one string of a set into the arena (offset and length). */
 static int get_string(colv *cv, const words *w, int set, sprev *pv, arena *a, size_t *off,
-                      size_t *len)
+                      size_t *len, int skip)
 {
     colv *u = &cv[C_STR_BASE + set * U__COUNT];
     unsigned kb = st_rd_u8(&u[U_KIND].r), kind = kb >> 5, nd = kb & 31;
@@ -894,6 +898,8 @@ static int get_string(colv *cv, const words *w, int set, sprev *pv, arena *a, si
         }
         if (v >= P10[nd])
             return -1;
+        if (skip)
+            return 0;
         format_digits(tmp + n, v, nd);
         n += nd;
         *off = arena_put(a, tmp, n);
@@ -904,6 +910,8 @@ static int get_string(colv *cv, const words *w, int set, sprev *pv, arena *a, si
         id = (uint32_t)st_rd_varint(&u[U_ID].r);
         if (u[U_ID].r.bad || id >= w->n)
             return -1;
+        if (skip)
+            return 0;
         const unsigned char *wp = w->base + w->off[id];
         *off = arena_put(a, wp + 1, wp[0]);
         *len = wp[0];
@@ -914,6 +922,8 @@ static int get_string(colv *cv, const words *w, int set, sprev *pv, arena *a, si
         const unsigned char *s = u[U_RAW].r.bad ? NULL : st_rd_bytes(&u[U_RAW].r, (size_t)l);
         if (!s)
             return -1;
+        if (skip)
+            return 0;
         *off = arena_put(a, s, (size_t)l);
         *len = (size_t)l;
         return a->failed ? -2 : 0;
@@ -948,8 +958,8 @@ typedef struct strref {
     size_t off, len;
 } strref;
 
-static int decode(const unsigned char *p, size_t n, st_block *b, int ids_only, char *err,
-                  size_t errlen)
+static int decode(const unsigned char *p, size_t n, st_block *b, int ids_only, size_t from,
+                  size_t to, char *err, size_t errlen)
 {
     colv cv[C__COUNT];
     uint32_t nrec;
@@ -973,8 +983,13 @@ static int decode(const unsigned char *p, size_t n, st_block *b, int ids_only, c
     int64_t prev_start = base;
     size_t nx = 0; /* extras used so far */
     /* string refs: 4 per record + the extras; grown as needed */
-    for (uint32_t i = 0; i < nrec; i++) {
+    if (to > nrec)
+        to = nrec;
+    if (from > to)
+        from = to;
+    for (uint32_t i = 0; i < to; i++) {
         cdr_row *r = &b->rows[i];
+        int skip = i < from; /* (a row before the range: stepped over) */
         unsigned sd = st_rd_u8(&cv[C_SD].r);
         int first = (sd >> 7) & 1;
         b->first[i] = (unsigned char)first;
@@ -1040,23 +1055,24 @@ static int decode(const unsigned char *p, size_t n, st_block *b, int ids_only, c
         }
         int sets = ids_only ? 1 : 4;
         for (int s = 0; s < sets; s++) {
-            rc = get_string(cv, &w, s, &pv[s], &a, &refs[nrefs].off, &refs[nrefs].len);
+            rc = get_string(cv, &w, s, &pv[s], &a, &refs[nrefs].off, &refs[nrefs].len, skip);
             if (rc != 0)
                 goto strfail;
-            nrefs++;
+            nrefs += !skip;
         }
         for (uint32_t k = 0; k < nextra; k++) {
             int set = S_EXTRA0 + (k < ST_EXTRA_COLS ? (int)k : ST_EXTRA_COLS - 1);
-            rc = get_string(cv, &w, set, &pv[set], &a, &refs[nrefs].off, &refs[nrefs].len);
+            rc = get_string(cv, &w, set, &pv[set], &a, &refs[nrefs].off, &refs[nrefs].len,
+                            skip);
             if (rc != 0)
                 goto strfail;
-            nrefs++;
+            nrefs += !skip;
         }
         r->n_extra = nextra;
-        nx += nextra;
+        nx += skip ? 0 : nextra;
     }
-    /* every column must be read to its end */
-    for (int c = 0; c < C__COUNT; c++)
+    /* every column must be read to its end (when every row was decoded) */
+    for (int c = 0; c < C__COUNT && to == nrec; c++)
         if (cv[c].present && (cv[c].r.bad || cv[c].r.p != cv[c].r.end)) {
             char what[64];
             snprintf(what, sizeof what, "column %d's length does not match its records", c);
@@ -1077,7 +1093,7 @@ static int decode(const unsigned char *p, size_t n, st_block *b, int ids_only, c
     b->arena_cap = a.cap;
     a.p = NULL;
     size_t k = 0, ex = 0;
-    for (uint32_t i = 0; i < nrec; i++) {
+    for (uint32_t i = (uint32_t)from; i < to; i++) {
         cdr_row *r = &b->rows[i];
         r->record_id = (cdr_str){b->arena + refs[k].off, refs[k].len};
         k++;
@@ -1114,12 +1130,18 @@ out:
 
 int st_block_decode(const unsigned char *p, size_t n, st_block *b, char *err, size_t errlen)
 {
-    return decode(p, n, b, 0, err, errlen);
+    return decode(p, n, b, 0, 0, SIZE_MAX, err, errlen);
+}
+
+int st_block_decode_rows(const unsigned char *p, size_t n, st_block *b, size_t from, size_t to,
+                         char *err, size_t errlen)
+{
+    return decode(p, n, b, 0, from, to, err, errlen);
 }
 
 int st_block_decode_ids(const unsigned char *p, size_t n, st_block *b, char *err, size_t errlen)
 {
-    return decode(p, n, b, 1, err, errlen);
+    return decode(p, n, b, 1, 0, SIZE_MAX, err, errlen);
 }
 
 void st_block_free(st_block *b)

@@ -96,6 +96,13 @@ typedef struct st_block {
 /* Decode the block at p[0..n). 0, or -1 when it is damaged (err says how)
  * or memory ran out (-2). The block's memory is reused by the next call. */
 int st_block_decode(const unsigned char *p, size_t n, st_block *b, char *err, size_t errlen);
+/* The same for the rows [from, to) only (a group's, when a month is read
+ * for one subscriber): the rows before are stepped over without building
+ * their strings, the decoding stops after `to`; b->n is the block's count,
+ * but only rows[from..to) and their file_local, off_res hold records.
+ * A block damaged past `to` is not noticed here. */
+int st_block_decode_rows(const unsigned char *p, size_t n, st_block *b, size_t from, size_t to,
+                         char *err, size_t errlen);
 void st_block_free(st_block *b);
 
 /* Only the record_id column of a block (for the duplicate check of a
