@@ -153,7 +153,11 @@ while [ "$i" -lt "$RUNS" ]; do
     for f in findings candidates unrated changes rejects; do
         cmp -s "$W/one/out/$f.csv" "$W/night/report/$f.csv" || same="NO ($f.csv differs)"
     done
-    say "run $i: zcat again: $z2 s; the report's five CSVs byte-identical to one machine's: $same ($(($(wc -l <"$W/one/out/findings.csv") - 1)) findings)"
+    rows=""
+    for f in findings candidates unrated changes rejects; do
+        rows="$rows $f $(($(wc -l <"$W/night/report/$f.csv") - 1))"
+    done
+    say "run $i: zcat again: $z2 s; the report's five CSVs byte-identical to one machine's: $same (rows:$rows)"
 done
 say "load at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 [ "$same" = yes ]
