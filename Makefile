@@ -137,6 +137,14 @@ bench: all
 cluster-test: all
 	@BUILD=$(BUILD) sh tests/cluster/run.sh
 
+# The bench month as one night over 8 shards on the same private 2-node Slurm
+# cluster (root; installs and starts the daemons like cluster-test, so it is
+# not part of `make bench`): wall time against one machine's run, routing
+# against zcat, bytes routed per record. tools/bench-cluster.sh; docs/cluster.md.
+.PHONY: bench-cluster
+bench-cluster: all
+	@sh tools/bench-cluster.sh $(BUILD)
+
 clean:
 	rm -rf build build-asan build-ubsan build-tsan build-fuzz
 
@@ -145,6 +153,7 @@ help:
 	@echo "make test       install missing packages, build, run every default test"
 	@echo "make example    run the nightly job on the bundled example month"
 	@echo "make bench      fixed-seed benchmarks (ratios against zcat); see docs/performance.md"
+	@echo "make bench-cluster  the bench month over 8 shards on a private 2-node Slurm cluster (root)"
 	@echo "make asan|ubsan the test suite under AddressSanitizer / UBSan"
 	@echo "make tsan       the threaded commands under ThreadSanitizer"
 	@echo "make cluster-test  the Slurm night drivers on a private 2-node cluster (root)"

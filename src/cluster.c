@@ -203,6 +203,7 @@ typedef struct shard_out {
 
 struct cdr_pieces {
     char *dir;
+    char tag[96]; /* cdr_cluster_tmp_tag */
     char sha[65];
     uint32_t parts;
     size_t limit; /* bytes buffered per shard before a member is written */
@@ -231,9 +232,24 @@ static cdr_err pfail(cdr_pieces *p, cdr_err e, const char *fmt, ...)
     return p->status;
 }
 
+void cdr_cluster_tmp_tag(char *buf, size_t len)
+{
+    char h[72] = "";
+    if (gethostname(h, sizeof h - 1) != 0 || !h[0])
+        snprintf(h, sizeof h, "host");
+    h[sizeof h - 1] = '\0';
+    for (char *c = h; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+              *c == '-' || *c == '_'))
+            *c = '_';
+    snprintf(buf, len, "%s.%ld", h, (long)getpid());
+}
+
+/* (".piece.tmp.HOST.PID": another node's pieces in progress share the
+ * directory; see cdr_cluster_tmp_tag) */
 static void tmp_path(const cdr_pieces *p, uint32_t k, char *buf, size_t len)
 {
-    snprintf(buf, len, "%s/shard-%u/incoming/.piece.tmp.%ld", p->dir, k, (long)getpid());
+    snprintf(buf, len, "%s/shard-%u/incoming/.piece.tmp.%s", p->dir, k, p->tag);
 }
 
 static void final_path(const cdr_pieces *p, uint32_t k, char *buf, size_t len)
@@ -257,6 +273,7 @@ cdr_err cdr_pieces_open(const char *dir, uint32_t parts, size_t mem, cdr_pieces 
         return CDR_E_NOMEM;
     }
     p->parts = parts;
+    cdr_cluster_tmp_tag(p->tag, sizeof p->tag);
     size_t lim = mem / parts;
     p->limit = lim < ((size_t)16 << 10) ? (size_t)16 << 10 : lim > ((size_t)1 << 20) ? (size_t)1 << 20 : lim;
     *out = p;
@@ -277,10 +294,12 @@ static cdr_err flush_shard(cdr_pieces *p, uint32_t k)
     char path[4400];
     tmp_path(p, k, path, sizeof path);
     if (!s->opened) {
-        /* what killed runs left under this piece's temporary name */
-        char d[4300], pre[100];
+        /* what killed runs of this host left (".piece.tmp.HOST.PID" with
+         * a dead PID); other hosts' pids cannot be judged from here */
+        char d[4300], pre[120];
         snprintf(d, sizeof d, "%s/shard-%u/incoming", p->dir, k);
-        snprintf(pre, sizeof pre, ".piece.tmp.");
+        snprintf(pre, sizeof pre, ".piece.tmp.%.*s", (int)(strrchr(p->tag, '.') - p->tag + 1),
+                 p->tag);
         int dfd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd >= 0) {
             cdr_dir_remove_stale(dfd, pre);
@@ -789,7 +808,9 @@ cdr_err cdr_route_mark_write(const char *dir, const cdr_route_mark *m, char *err
 {
     char path[4300], tmp[4400];
     snprintf(path, sizeof path, "%s/routed/%s.done", dir, m->sha256);
-    snprintf(tmp, sizeof tmp, "%s/routed/.%s.done.tmp.%ld", dir, m->sha256, (long)getpid());
+    char tag[96];
+    cdr_cluster_tmp_tag(tag, sizeof tag);
+    snprintf(tmp, sizeof tmp, "%s/routed/.%s.done.tmp.%s", dir, m->sha256, tag);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
     FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
     if (!f) {
@@ -913,8 +934,9 @@ cdr_err cdr_route_claim_content(const char *dir, const char *content_hex, const 
 {
     char path[4300], tmp[4400];
     snprintf(path, sizeof path, "%s/routed/content-%s", dir, content_hex);
-    snprintf(tmp, sizeof tmp, "%s/routed/.content-%s.tmp.%ld", dir, content_hex,
-             (long)getpid());
+    char tag[96];
+    cdr_cluster_tmp_tag(tag, sizeof tag);
+    snprintf(tmp, sizeof tmp, "%s/routed/.content-%s.tmp.%s", dir, content_hex, tag);
     for (int tries = 0; tries < 3; tries++) {
         /* a complete claim appears at once: written aside, then linked */
         FILE *f = fopen(tmp, "w");

@@ -37,6 +37,13 @@ extern "C" {
 
 #define CDR_CLUSTER_MAX_PARTS 4096u
 
+/* The tag of this process in temporary names under DIR, "HOST.PID" (the
+ * host name with characters other than letters, digits, '-' and '_' made
+ * '_'). DIR is on storage many machines share: a pid alone is unique on one
+ * host only, and only this host's pids can be judged alive, so a temporary
+ * file is removed as stale only when it carries this host's name. */
+void cdr_cluster_tmp_tag(char *buf, size_t len);
+
 /* The shard (0 .. parts-1) of a normalised msisdn. */
 uint32_t cdr_shard_of(const char *msisdn, size_t n, uint32_t parts);
 
@@ -54,8 +61,9 @@ typedef struct cdr_pieces cdr_pieces;
 /*
  * Start routing one input file into DIR's shards. Records are buffered per
  * shard (about `mem` bytes in all; from 16 KiB to 1 MiB a shard) and
- * appended to DIR/shard-K/incoming/.piece.tmp.PID as gzip members (what a
- * killed process left there is removed first); nothing has its final name
+ * appended to DIR/shard-K/incoming/.piece.tmp.HOST.PID as gzip members
+ * (cdr_cluster_tmp_tag; what a killed process of this host left there is
+ * removed first, never another host's); nothing has its final name
  * before cdr_pieces_commit. One file at a time per process.
  */
 cdr_err cdr_pieces_open(const char *dir, uint32_t parts, size_t mem, cdr_pieces **out,

@@ -26,6 +26,7 @@
 
 #include "cdrecon/cluster.h"
 #include "cdrecon/outcsv.h"
+#include "cdrecon/outdir.h"
 #include "cdrecon/reader.h"
 #include "cli.h"
 #include "filehash.h"
@@ -133,7 +134,20 @@ static cdr_err split_file(const char *dir, uint32_t parts, size_t mem, const cha
     memset(&st, 0, sizeof st);
     if ((e = cdr_pieces_open(dir, parts, mem, &c.pc, err, sizeof err)) != CDR_OK)
         return cli_fail(e, "%s", err);
-    snprintf(rtmp, sizeof rtmp, "%s/routed/.rejects.tmp.%ld", dir, (long)getpid());
+    {
+        /* ".rejects.tmp.HOST.PID": unique on shared storage; what killed
+         * splits of this host left is removed (cdr_cluster_tmp_tag) */
+        char tag[96], stale[120];
+        cdr_cluster_tmp_tag(tag, sizeof tag);
+        snprintf(rtmp, sizeof rtmp, "%s/routed", dir);
+        snprintf(stale, sizeof stale, ".rejects.tmp.%.*s", (int)(strrchr(tag, '.') - tag + 1), tag);
+        int dfd = open(rtmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+            cdr_dir_remove_stale(dfd, stale);
+            close(dfd);
+        }
+        snprintf(rtmp, sizeof rtmp, "%s/routed/.rejects.tmp.%s", dir, tag);
+    }
     int fd = open(rtmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (fd < 0 || !(c.rej_fp = fdopen(fd, "w")) ||
         cdr_csvw_open_stream(c.rej_fp, rtmp, &c.rej) != CDR_OK) {

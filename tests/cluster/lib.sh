@@ -7,6 +7,7 @@ set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 SLURM_TOOLS=$ROOT/tools/slurm
 STAGE="sh $ROOT/tests/cluster/stage.sh"
+CDRGEN=${CDRGEN:-$ROOT/${BUILD:-build}/tools/cdrgen}
 EX=$ROOT/testdata/example
 FAILS=0
 
@@ -23,11 +24,11 @@ finish() {
     exit 1
 }
 
-# new_cdir P: a fresh sharded test directory with P shards (stands in for
-# `cdrecon cluster init --parts P DIR`).
+# new_cdir P: a fresh sharded test directory of P shards (`cdrecon cluster
+# init --parts P DIR`), with DIR/hooks for tests/cluster/stage.sh.
 new_cdir() {
     _d=$(mktemp -d "$CLUSTER_TMP/cdir.XXXXXX")
-    echo "$1" >"$_d/parts"
+    "$CDRECON" cluster init --parts "$1" "$_d" >/dev/null || { echo "cluster init failed" >&2; return 1; }
     mkdir -p "$_d/hooks"
     echo "$_d"
 }
@@ -47,24 +48,57 @@ local_night() {
         "$@" >"$_l" 2>&1
 }
 
-# reference: candidates.csv of one single-machine `cdrecon run` over the
-# example month, rows sorted as the test report sorts them (made once).
-reference() {
-    _r=$CLUSTER_TMP/reference
-    if [ ! -s "$_r/candidates.sorted" ]; then
-        rm -rf "$_r"; mkdir -p "$_r"
-        "$CDRECON" run --quiet --tariff "$EX/tariff" --db "$_r/db" --out "$_r/out" --no-store \
-            "$EX"/cdr/* || { echo "reference run failed" >&2; return 1; }
-        { head -n 1 "$_r/out/candidates.csv"
-          tail -n +2 "$_r/out/candidates.csv" | LC_ALL=C sort; } >"$_r/candidates.sorted"
-    fi
-    echo "$_r/candidates.sorted"
+# one_run DB OUT FILES...: one machine's `cdrecon run` over FILES (given in
+# name order, as the report orders rejects) into DB, outputs in OUT, with the
+# example's tariff (or $ONE_TARIFF when set). Exit 9 (rows rejected) is a success.
+ONE_TARIFF=""
+one_run() {
+    _db=$1 _o=$2; shift 2
+    "$CDRECON" run --quiet --tariff "${ONE_TARIFF:-$EX/tariff}" --db "$_db" --out "$_o" "$@"
+    _rc=$?
+    [ "$_rc" -eq 0 ] || [ "$_rc" -eq 9 ] || { echo "single-machine run: exit $_rc" >&2; return 1; }
 }
 
-# report_is_reference DIR: DIR/report/candidates.csv equals the single-machine run.
+# reference: the outputs directory of one single-machine run over the
+# example's cdr/ files (made once); prints its path.
+reference() {
+    _r=$CLUSTER_TMP/reference
+    if [ ! -e "$_r/done" ]; then
+        rm -rf "$_r"; mkdir -p "$_r"
+        one_run "$_r/db" "$_r/out" "$EX"/cdr/* || return 1
+        touch "$_r/done"
+    fi
+    echo "$_r/out"
+}
+
+# CSVS: the five CSVs a report (and one machine's run) writes.
+CSVS="findings candidates unrated changes rejects"
+
+# same_csvs A B: the five CSVs of directories A and B are byte-identical
+# (else says which differs, with the first lines of the diff).
+same_csvs() {
+    for _f in $CSVS; do
+        if ! cmp -s "$1/$_f.csv" "$2/$_f.csv"; then
+            echo "    $1/$_f.csv differs from $2/$_f.csv:"
+            diff "$1/$_f.csv" "$2/$_f.csv" 2>&1 | head -n 6 | sed 's/^/    | /'
+            return 1
+        fi
+    done
+}
+
+# report_is_reference DIR: the five CSVs of DIR/report are those of one
+# machine's run over the same files.
 report_is_reference() {
     _ref=$(reference) || return 1
-    cmp -s "$_ref" "$1/report/candidates.csv"
+    same_csvs "$_ref" "$1/report"
+}
+
+# no_pieces DIR: no shard of DIR has a piece waiting to be rated.
+no_pieces() {
+    for _i in "$1"/shard-*/incoming/*; do
+        [ -e "$_i" ] && return 1
+    done
+    return 0
 }
 
 # our_jobs: jobs of the test cluster not yet ended (one line each).

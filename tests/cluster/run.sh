@@ -1,6 +1,6 @@
 #!/bin/sh
-# POSIX sh. `make cluster-test`: the night drivers' mechanics on a real Slurm
-# cluster started here (tools/slurm/install.sh, cluster-up.sh: slurmctld and
+# POSIX sh. `make cluster-test`: the night drivers and the real stage
+# commands on a real Slurm cluster started here (tools/slurm/install.sh, cluster-up.sh: slurmctld and
 # two slurmd on 127.0.0.1, private munge), then every tests/cluster/test-*.sh,
 # then cluster-down.sh and a check that none of the cluster's processes is
 # left. Ends with one line "N passed, N failed". Needs root (the daemons run

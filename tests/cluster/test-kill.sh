@@ -7,7 +7,12 @@
 # night with the single-machine report. Then a driver killed with -9 (its
 # jobs keep running): a new driver refuses to start (exit 4) until
 # --cancel-previous, which cancels them and completes the night. And SIGTERM
-# to cdrecon-local: its running tasks end with it; the rerun completes.
+# to cdrecon-local: its running tasks end with it; the rerun completes. Last,
+# the stage command itself (cdrecon split, then cdrecon run --shard) killed
+# with -9 in the middle of its work, on a generated month big enough that
+# each takes about a second: each time the night fails, the killed file is
+# not routed (no marker, no piece of it visible), and the rerun ends with the
+# single-machine report.
 # shellcheck source=tests/cluster/lib.sh
 . "$(dirname "$0")/lib.sh"
 T=$CLUSTER_TMP/kill
@@ -155,4 +160,76 @@ if wait_for "$C/hooks/rate-1.pid" 60; then
 else
     fail "cdrecon-local: task rate 1 never ran"; show "$T/6.log"
 fi
+
+# 7. kill -9 of the real stage command in the middle of its work. The task
+# is held first (so that the test knows its stage.sh), then released; the
+# cdrecon process it starts is killed 0.3 s after it appears (its work takes
+# about a second here).
+G=$CLUSTER_TMP/bigmonth
+if [ ! -s "$G/cdr/cdr-2026-10-02.csv.gz" ]; then
+    rm -rf "$G"; mkdir -p "$G/cdr"
+    "$CDRGEN" --seed 16 --rows 1200000 --days 2 --errors 0.01 --faults 0.001 --tariff "$G/tariff" \
+        --out-dir "$G/cdr" --by-day >"$T/gen.log" 2>&1 || { fail "cdrgen"; show "$T/gen.log"; }
+fi
+big_night() { # C LOG NIGHT
+    timeout 300 "$SLURM_TOOLS/cdrecon-slurm" --cluster "$1" --tariff "$G/tariff" \
+        --route-cmd "$STAGE route" --rate-cmd "$STAGE rate" --report-cmd "$STAGE report" \
+        --night "$3" "$G"/cdr/cdr-2026-10-0[12].csv.gz >"$2" 2>&1
+}
+# kill_mid C NIGHT STAGE-TASK LOG: the night in the background; release the
+# held task, kill -9 its cdrecon 0.3 s after it started; the driver's status.
+kill_mid() {
+    touch "$1/hooks/$2.$3.hold"
+    big_night "$1" "$4" "$2" &
+    DRV=$!
+    KILLED=""
+    if wait_for "$1/hooks/$2.$3.pid" 60; then
+        HELD=$(cat "$1/hooks/$2.$3.pid")
+        rm -f "$1/hooks/$2.$3.hold"
+        _n=0 _p=""
+        while [ -z "$_p" ] && [ "$_n" -lt 200 ]; do
+            _p=$(descendant "$HELD" cdrecon) || _p=""
+            _n=$((_n + 1)); [ -n "$_p" ] || sleep 0.05
+        done
+        if [ -n "$_p" ]; then
+            sleep 0.3
+            proc_alive "$_p" && kill -9 "$_p" && KILLED=$_p
+        fi
+    fi
+    wait "$DRV"
+}
+C=$(new_cdir 2)
+kill_mid "$C" m1 route-0 "$T/7.log"
+rc=$?
+check "mid-split: cdrecon split was killed while it worked" [ -n "$KILLED" ]
+check "mid-split: the driver exits 2 (got $rc)" [ "$rc" -eq 2 ]
+check "mid-split: the driver says killed by signal 9" has "$T/7.log" "cdrecon-task: route 0 FAILED: killed by signal 9"
+check "mid-split: the queue is empty" queue_empty
+sha1=$(sha256sum <"$G/cdr/cdr-2026-10-01.csv.gz" | cut -d' ' -f1)
+check "mid-split: the killed task's file is not routed (no marker)" [ ! -e "$C/routed/$sha1.done" ]
+pieces_whole() { # every visible piece belongs to a file routed whole
+    for _i in "$C"/shard-*/incoming/*.piece; do
+        [ -e "$_i" ] || continue
+        _s=${_i##*/}; [ -e "$C/routed/${_s%.piece}.done" ] || return 1
+    done
+}
+check "mid-split: no piece of the killed file is visible" pieces_whole
+kill_mid "$C" m2 rate-1 "$T/7b.log"
+rc=$?
+check "mid-rate: cdrecon run --shard 1 was killed while it worked" [ -n "$KILLED" ]
+check "mid-rate: the driver exits 2 (got $rc)" [ "$rc" -eq 2 ]
+check "mid-rate: the driver says killed by signal 9" has "$T/7b.log" "cdrecon-task: rate 1 FAILED: killed by signal 9"
+check "mid-rate: the queue is empty" queue_empty
+if big_night "$C" "$T/7c.log" m3; then ok "mid-kills: the rerun completes the night"; else fail "mid-kills: the rerun exits $?"; show "$T/7c.log"; fi
+ONE_TARIFF=$G/tariff
+if one_run "$T/big.db" "$T/big.one" "$G"/cdr/cdr-2026-10-0[12].csv.gz; then
+    check "mid-kills: the rerun's report equals a single-machine run (five CSVs)" same_csvs "$T/big.one" "$C/report"
+    meaningful() {
+        [ "$(wc -l <"$T/big.one/findings.csv")" -gt 100 ] && [ "$(wc -l <"$T/big.one/rejects.csv")" -gt 100 ]
+    }
+    check "mid-kills: the month has over 100 findings and 100 rejected rows" meaningful
+else
+    fail "mid-kills: single-machine run"
+fi
+ONE_TARIFF=""
 finish

@@ -1,10 +1,13 @@
 #!/bin/sh
-# POSIX sh. A whole night through Slurm: route (3 files, one task each) ->
-# rate (4 shards, afterok) -> report (afterok); the stages ran in that order,
-# every task once; the report equals a single-machine run; nothing is left in
-# the queue; a rerun succeeds and changes nothing; --group packs files into
-# fewer route tasks; the same night by cdrecon-local (no scheduler) gives the
-# same report byte for byte.
+# POSIX sh. A whole night through Slurm with the real stages (cdrecon split,
+# run --cluster --shard, cluster report, behind tests/cluster/stage.sh's
+# hooks): route (3 files, one task each) -> rate (4 shards, afterok) ->
+# report (afterok); the stages ran in that order, every task once; the
+# report's five CSVs equal a single-machine run's; nothing is left in the
+# queue; a rerun succeeds and changes nothing; --group packs files into fewer
+# route tasks; the same night by cdrecon-local (no scheduler) gives the same
+# report byte for byte. Then both drivers with their DEFAULT stage commands
+# (the binary of --cdrecon), over a night with rejected rows.
 # shellcheck source=tests/cluster/lib.sh
 . "$(dirname "$0")/lib.sh"
 T=$CLUSTER_TMP/night
@@ -35,13 +38,14 @@ check "a task's log names its node and the command it ran" \
     "$C"/logs/n1/rate-*_2.err
 
 # A rerun of the whole night: the stages skip what is done.
-cp "$C/report/candidates.csv" "$T/first.csv"
+cp -r "$C/report" "$T/first"
 if slurm_night "$C" "$T/2.log" --night n1 "$EX"/cdr/*; then
     ok "a rerun of a finished night exits 0"
 else
     fail "rerun exits $?"; show "$T/2.log"
 fi
-check "the rerun's report is unchanged" cmp -s "$T/first.csv" "$C/report/candidates.csv"
+check "the rerun's report is unchanged (the five CSVs)" same_csvs "$T/first" "$C/report"
+check "the rerun left no piece waiting" no_pieces "$C"
 
 # --group 2: 3 files in 2 route tasks.
 C2=$(new_cdir 4)
@@ -62,5 +66,27 @@ else
 fi
 check "cdrecon-local: stages in order" stage_order "$C3" 3 4 1
 check "cdrecon-local's report is byte-identical to the Slurm night's" \
-    cmp -s "$C/report/candidates.csv" "$C3/report/candidates.csv"
+    same_csvs "$C/report" "$C3/report"
+
+# The drivers' default stage commands (no --route-cmd etc.: the binary of
+# --cdrecon), over a file with rejected rows, through Slurm and without it.
+one_run "$T/bad.db" "$T/bad.one" "$EX"/bad/cdr-2026-10-bad.csv ||
+    fail "single-machine run over the bad file"
+check "the bad file has rejected rows (so rejects.csv is tested)" \
+    [ "$(wc -l <"$T/bad.one/rejects.csv")" -gt 10 ]
+for drv in cdrecon-slurm cdrecon-local; do
+    C5=$(new_cdir 3)
+    if timeout 300 "$SLURM_TOOLS/$drv" --cluster "$C5" --tariff "$EX/tariff" --cdrecon "$CDRECON" \
+        --night d "$EX"/bad/cdr-2026-10-bad.csv "$EX"/cdr/cdr-2026-10-a.csv >"$T/$drv.log" 2>&1; then
+        ok "$drv with the default stage commands exits 0"
+    else
+        fail "$drv with the default stage commands exits $?"; show "$T/$drv.log"
+    fi
+    check "$drv: the tasks ran the binary itself (cdrecon split, run, cluster report)" \
+        grep -qF "$CDRECON run --cluster $C5 --shard 1 --tariff" "$C5"/logs/d/rate-*_1.err
+    one_run "$T/$drv.db" "$T/$drv.one" "$EX"/bad/cdr-2026-10-bad.csv "$EX"/cdr/cdr-2026-10-a.csv ||
+        fail "single-machine run"
+    check "$drv, default stages: report equals a single-machine run" \
+        same_csvs "$T/$drv.one" "$C5/report"
+done
 finish
