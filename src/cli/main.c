@@ -22,6 +22,7 @@ static const struct command {
     {"investigate", cmd_investigate, "one number's month as a statement"},
     {"evidence", cmd_evidence, "evidence pack for a complaint reply"},
     {"compact", cmd_compact, "merge a month's nightly segments of the month state into one"},
+    {"report", cmd_report, "the month at a glance: one HTML page from the database"},
     {"version", cmd_version, "print the version"},
     {"help", cmd_help, "list commands, or help for one: cdrecon help COMMAND"},
 };
