@@ -19,6 +19,7 @@
 #define CDRECON_REPORT_H
 
 #include "db.h"
+#include "tariff.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -34,8 +35,12 @@ typedef struct cdr_report_opts {
     const char *as_of;
     /* The tariff directory for the plan and rate-row figures; NULL: the one
      * recorded with the month's latest run (used only if its tables still
-     * have the SHA-256 recorded then). */
+     * have the SHA-256 recorded then). It loads on a thread of its own while
+     * the database is read. */
     const char *tariff_dir;
+    /* Or the tariff itself, loaded already (`run --report`: the run's);
+     * tariff_dir (or its dir) is then only shown. */
+    const cdr_tariff *tariff;
     /* How the database is named in the page ("sqlite3 -readonly NAME"). */
     const char *db_name;
     /* Creation time shown on the page (may be NULL). */

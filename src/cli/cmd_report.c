@@ -41,13 +41,19 @@ static void utc_now(char *day, size_t dn, char *stamp, size_t sn)
 }
 
 int cli_report_write(cdr_db *db, cli_outdir *od, const cdr_month *months, size_t n,
-                     const char *db_path, const char *tariff_dir, const char *as_of, int quiet)
+                     const char *db_path, const char *tariff_dir, const cdr_tariff *t,
+                     const char *as_of, int quiet)
 {
     char day[16], stamp[32], err[1024], tabs[PATH_MAX];
     cdr_report r;
     cdr_csvw *w = NULL;
     utc_now(day, sizeof day, stamp, sizeof stamp);
-    cdr_report_opts ro = {months, n, as_of ? as_of : day, NULL, db_path, stamp};
+    cdr_report_opts ro = {.months = months,
+                          .n_months = n,
+                          .as_of = as_of ? as_of : day,
+                          .tariff = t,
+                          .db_name = db_path,
+                          .created = stamp};
     if (tariff_dir)
         ro.tariff_dir = realpath(tariff_dir, tabs) ? tabs : tariff_dir;
     cdr_err rc = cdr_report_build(db, &ro, &r, err, sizeof err);
@@ -151,7 +157,7 @@ int cmd_report(int argc, char **argv)
         goto out;
     }
     rc = cli_report_write(db, &od, o.has_month ? &o.month : NULL, o.has_month ? 1 : 0,
-                          o.db_path, o.tariff_dir, o.as_of, o.quiet);
+                          o.db_path, o.tariff_dir, NULL, o.as_of, o.quiet);
 out:
     cli_outdir_close(&od);
     cdr_db_close(db);

@@ -1065,7 +1065,8 @@ int cmd_run(int argc, char **argv)
         print_summary(&c, run_id, &tot, mtext, ph);
     rc = status;
     if (o.report) { /* (the run is committed: a failed report only changes the status) */
-        int rrc = cli_report_write(c.db, &od, months, nm, o.db_path, o.tariff_dir, NULL, o.quiet);
+        int rrc = cli_report_write(c.db, &od, months, nm, o.db_path, o.tariff_dir, t, NULL,
+                                   o.quiet);
         rc = rrc != CDR_OK ? rrc : rc;
     }
 out:

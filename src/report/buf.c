@@ -118,6 +118,25 @@ void rp_esc(rp_buf *b, const char *s)
     rp_escn(b, s ? s : "", s ? strlen(s) : 0);
 }
 
+void rp_esc_path(rp_buf *b, const char *s)
+{
+    size_t n = strlen(s ? s : "");
+    char *m = malloc(n + 1);
+    if (!m) {
+        b->oom = 1;
+        return;
+    }
+    memcpy(m, s ? s : "", n + 1);
+    for (size_t i = 0; i < n;) {
+        size_t k = strspn(m + i, "0123456789");
+        if (k >= 11)
+            memset(m + i + 3, '*', k - 7);
+        i += k ? k : 1;
+    }
+    esc_html(b, (const unsigned char *)m, n);
+    free(m);
+}
+
 /* Digits with a comma every three from the right (s: optional '-', digits,
  * then anything: the decimals are copied as they are). */
 static void grouped(rp_buf *b, const char *s)

@@ -347,10 +347,25 @@ const char rp_sql_month_known[] =
 const char rp_sql_last_run[] =
     "SELECT run_id, kind, substr(finished_at, 1, 10) FROM runs WHERE finished_at IS NOT NULL\n"
     "ORDER BY run_id DESC LIMIT 1";
+/* The tariff of the run that wrote the month's live checkpoint: the last
+ * run that rated it. */
 const char rp_sql_month_tariff[] =
-    "WITH " NIGHTS "\n"
-    "SELECT t.dir, t.sha256, r.run_id FROM runs r JOIN tariffs t ON t.tariff_id = r.tariff_id\n"
-    "WHERE r.run_id IN (SELECT run_id FROM nights) ORDER BY r.run_id DESC LIMIT 1";
-const char rp_sql_tariff_findings[] =
-    "SELECT msisdn, start_time, service, peer, category, difference_micro\n"
-    "FROM current_findings WHERE month = ?1 AND difference_micro <> 0";
+    "SELECT t.dir, t.sha256, r.run_id FROM state_files s JOIN runs r ON r.run_id = s.run_id\n"
+    "  JOIN tariffs t ON t.tariff_id = r.tariff_id\n"
+    "WHERE s.month = ?1 AND s.kind = 'checkpoint' ORDER BY s.run_id DESC LIMIT 1";
+
+/* The reject figures as run: the month's runs given as ?3 (a JSON array),
+ * the rest as shown. */
+#define IN_RUNS "run_id IN (SELECT value FROM json_each(?3))"
+const char rp_sql_run_reject_reasons[] =
+    "SELECT rtrim(CASE WHEN instr(reason, '''') > 0\n"
+    "    THEN substr(reason, 1, instr(reason, '''') - 1) ELSE reason END, ' :') AS reason_kind,\n"
+    "  count(*) AS rejects, count(DISTINCT file_id) AS files\n"
+    "FROM rejects WHERE " IN_RUNS "\n"
+    "GROUP BY reason_kind ORDER BY rejects DESC, reason_kind LIMIT 20";
+const char rp_sql_run_reject_files[] =
+    "SELECT f.name AS file, f.run_id AS night, f.state, f.rows_read, f.rows_rejected,\n"
+    "  coalesce(f.message, '') AS message\n"
+    "FROM files f WHERE f." IN_RUNS "\n"
+    "  AND (f.rows_rejected > 0 OR f.state <> 'ingested')\n"
+    "ORDER BY f.rows_rejected DESC, f.file_id LIMIT 20";

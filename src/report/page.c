@@ -3,6 +3,7 @@
  * src/report/figures.c (or the tariff look-up of src/report/tariffs.c),
  * drawn as a chart where it has one, with its numbers in a table under it
  * and its query in the appendix. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +18,9 @@ typedef struct page {
     sqlite3 *h;
     const cdr_report_opts *o;
     char month[8], as_of[16];
-    cdr_tariff *t;   /* for the month being written, or NULL */
+    const cdr_tariff *t; /* for the month being written, or NULL */
+    cdr_tariff *owned;   /* pg->t when loaded here */
+    rp_month *m;     /* the month's numbers */
     char tdir[1024]; /* its directory as shown */
     char tnote[768]; /* why the tariff figures are missing, or a remark */
     char *note;      /* cdr_report.note */
@@ -122,7 +125,7 @@ static void head(page *pg, const char *last_run)
     rp_puts(b, "</head><body>\n<h1>话费核查月报 <span class=\"en\">The month at a glance: "
                "re-rating and double-refund report</span></h1>\n<p>");
     rp_puts(b, "数据库 <span class=\"en\">database</span> <code>");
-    rp_esc(b, pg->o->db_name ? pg->o->db_name : "");
+    rp_esc_path(b, pg->o->db_name ? pg->o->db_name : "");
     rp_printf(b, "</code> · 最近运行 <span class=\"en\">latest run</span> %s · 截至 "
                  "<span class=\"en\">as of</span> <span id=\"as-of\">%s</span>",
               last_run, pg->as_of);
@@ -161,11 +164,15 @@ static void fig_head(page *pg, int f)
     rp_puts(&pg->q, "</pre>\n");
 }
 
+/* The figure's rows (rp_month_table). */
 static cdr_err run_fig(page *pg, int f, rp_table *t)
 {
     const rp_figure *fg = &rp_figures[f];
     rp_table_init(t, fg->cols, fg->ncols, fg->unit_col);
-    return rp_query(pg->h, fg->sql, pg->month, pg->as_of, t, pg->err, pg->errlen);
+    if (rp_month_table(pg->m, f, t))
+        return CDR_OK;
+    snprintf(pg->err, pg->errlen, "report: out of memory");
+    return CDR_E_NOMEM;
 }
 
 static void fig_end(page *pg, const rp_table *t, int f)
@@ -353,13 +360,36 @@ static void hex(const uint8_t d[32], char out[65])
     out[64] = '\0';
 }
 
-/* The tariff the month was last rated with (or the one given), when its
- * tables are still those recorded. Missing: pg->t stays NULL and tnote
- * says why. */
-static cdr_err month_tariff(page *pg)
+/* The tariff loads on a thread of its own while the month is read from the
+ * database (the bench month's tariff is most of the report's time). */
+typedef struct loader {
+    pthread_t th;
+    int started;
+    char dir[1024];
+    cdr_tariff *t;
+    cdr_err e;
+    char err[512];
+} loader;
+
+static void *load_main(void *arg)
 {
-    char dir[1024] = "", sha[65] = "", terr[512], got[65];
+    loader *l = arg;
+    l->e = cdr_tariff_load(l->dir, &l->t, l->err, sizeof l->err);
+    return NULL;
+}
+
+/* Which tariff: the one given (loaded or a directory), else the one the
+ * month was last rated with (its directory and SHA-256 into sha). Starts
+ * loading it; pg->tnote says why there is none. */
+static cdr_err tariff_start(page *pg, loader *l, char sha[65])
+{
     const char *given = pg->o->tariff_dir;
+    sha[0] = '\0';
+    if (pg->o->tariff) {
+        pg->t = pg->o->tariff;
+        snprintf(pg->tdir, sizeof pg->tdir, "%s", given ? given : pg->o->tariff->dir);
+        return CDR_OK;
+    }
     if (!given) {
         sqlite3_stmt *s = NULL;
         int rc = sqlite3_prepare_v2(pg->h, rp_sql_month_tariff, -1, &s, NULL);
@@ -367,79 +397,95 @@ static cdr_err month_tariff(page *pg)
             return rp_sqlite_err(pg->h, rc, "report: tariff", pg->err, pg->errlen);
         sqlite3_bind_text(s, 1, pg->month, -1, SQLITE_STATIC);
         if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-            snprintf(dir, sizeof dir, "%s", (const char *)sqlite3_column_text(s, 0));
-            snprintf(sha, sizeof sha, "%s", (const char *)sqlite3_column_text(s, 1));
+            snprintf(pg->tdir, sizeof pg->tdir, "%s", (const char *)sqlite3_column_text(s, 0));
+            snprintf(sha, 65, "%s", (const char *)sqlite3_column_text(s, 1));
         }
         sqlite3_finalize(s);
         if (rc != SQLITE_ROW && rc != SQLITE_DONE)
             return rp_sqlite_err(pg->h, rc, "report: tariff", pg->err, pg->errlen);
-        if (!dir[0]) {
+        if (!pg->tdir[0]) {
             snprintf(pg->tnote, sizeof pg->tnote, "no tariff is recorded for %s", pg->month);
             return CDR_OK;
         }
+    } else {
+        snprintf(pg->tdir, sizeof pg->tdir, "%s", given);
     }
-    snprintf(pg->tdir, sizeof pg->tdir, "%s", given ? given : dir);
-    cdr_err e = cdr_tariff_load(pg->tdir, &pg->t, terr, sizeof terr);
-    if (e == CDR_E_NOMEM) {
+    snprintf(l->dir, sizeof l->dir, "%s", pg->tdir);
+    l->started = pthread_create(&l->th, NULL, load_main, l) == 0;
+    if (!l->started)
+        load_main(l); /* (no thread: load it here) */
+    return CDR_OK;
+}
+
+/* Wait for the tariff; keep it only when its tables are those recorded
+ * (or it was given). */
+static cdr_err tariff_finish(page *pg, loader *l, const char *sha)
+{
+    char got[65];
+    if (pg->o->tariff || !l->dir[0])
+        return CDR_OK;
+    if (l->started)
+        pthread_join(l->th, NULL);
+    l->started = 0;
+    if (l->e == CDR_E_NOMEM) {
         snprintf(pg->err, pg->errlen, "report: out of memory");
-        return e;
+        return l->e;
     }
-    if (e != CDR_OK) {
+    if (l->e != CDR_OK) {
         snprintf(pg->tnote, sizeof pg->tnote,
-                 "the tariff %.400s cannot be read (%.300s): give --tariff", pg->tdir, terr);
+                 "the tariff %.400s cannot be read (%.300s): give --tariff", pg->tdir, l->err);
         return CDR_OK;
     }
     uint8_t d[32];
-    cdr_tariff_sha256(pg->t, d);
+    cdr_tariff_sha256(l->t, d);
     hex(d, got);
-    if (!given && strcmp(got, sha) != 0) {
+    if (!pg->o->tariff_dir && strcmp(got, sha) != 0) {
         snprintf(pg->tnote, sizeof pg->tnote, "the tariff %.400s changed since %s was rated: give "
                  "--tariff with the tables it was rated with", pg->tdir, pg->month);
-        cdr_tariff_free(pg->t);
-        pg->t = NULL;
+        return CDR_OK;
     }
+    pg->t = pg->owned = l->t;
+    l->t = NULL;
     return CDR_OK;
 }
 
 static void no_tariff(page *pg)
 {
     rp_puts(&pg->b, "<p class=\"note\"><b>无资费表 <span class=\"en\">no tariff</span></b>: ");
-    rp_esc(&pg->b, pg->tnote);
+    rp_esc_path(&pg->b, pg->tnote);
     rp_puts(&pg->b, "</p>\n");
 }
 
 static cdr_err tariff_figs(page *pg)
 {
     rp_table p, r;
-    const rp_figure *fp = &rp_figures[RP_FIG_PLANS], *fr = &rp_figures[RP_FIG_RATES];
-    rp_table_init(&p, fp->cols, fp->ncols, -1);
-    rp_table_init(&r, fr->cols, fr->ncols, -1);
-    cdr_err e = CDR_OK;
-    if (pg->t)
-        e = rp_tariff_figures(pg->h, pg->t, pg->month, &p, &r, pg->err, pg->errlen);
+    fig_head(pg, RP_FIG_PLANS);
+    if (!pg->t)
+        no_tariff(pg);
+    cdr_err e = run_fig(pg, RP_FIG_PLANS, &p);
+    rp_bar *bars = calloc(p.nrows + 1, sizeof *bars);
+    if (e == CDR_OK && !bars) {
+        snprintf(pg->err, pg->errlen, "report: out of memory");
+        e = CDR_E_NOMEM;
+    }
     if (e == CDR_OK) {
-        fig_head(pg, RP_FIG_PLANS);
-        if (!pg->t)
-            no_tariff(pg);
-        rp_bar *bars = calloc(p.nrows + 1, sizeof *bars);
-        if (!bars) {
-            snprintf(pg->err, pg->errlen, "report: out of memory");
-            e = CDR_E_NOMEM;
-        }
-        for (size_t i = 0; bars && i < p.nrows; i++)
+        for (size_t i = 0; i < p.nrows; i++)
             bars[i] = (rp_bar){rp_table_at(&p, i, 0)->s, rp_table_at(&p, i, 2)->i, 0};
         char id[32];
         snprintf(id, sizeof id, "%s-plans", pg->month);
-        if (bars && pg->t)
+        if (pg->t)
             rp_svg_bars(&pg->b, id, bars, p.nrows, RP_FMT_MONEY);
-        free(bars);
         fig_end(pg, &p, RP_FIG_PLANS);
-        fig_head(pg, RP_FIG_RATES);
-        if (!pg->t)
-            no_tariff(pg);
-        fig_end(pg, &r, RP_FIG_RATES);
     }
+    free(bars);
     rp_table_free(&p);
+    if (e != CDR_OK)
+        return e;
+    fig_head(pg, RP_FIG_RATES);
+    if (!pg->t)
+        no_tariff(pg);
+    if ((e = run_fig(pg, RP_FIG_RATES, &r)) == CDR_OK)
+        fig_end(pg, &r, RP_FIG_RATES);
     rp_table_free(&r);
     return e;
 }
@@ -472,7 +518,22 @@ static void h2(page *pg, const char *zh, const char *en)
 static cdr_err month_section(page *pg)
 {
     cdr_err e;
-    if ((e = month_known(pg)) != CDR_OK || (e = month_tariff(pg)) != CDR_OK)
+    loader l;
+    char sha[65];
+    memset(&l, 0, sizeof l);
+    if ((e = month_known(pg)) != CDR_OK || (e = tariff_start(pg, &l, sha)) != CDR_OK)
+        return e;
+    e = rp_month_load(pg->h, pg->month, pg->as_of, pg->o->tariff || l.dir[0], &pg->m, pg->err,
+                      pg->errlen);
+    cdr_err te = tariff_finish(pg, &l, sha);
+    cdr_tariff_free(l.t);
+    if (e == CDR_OK)
+        e = te;
+    if (e == CDR_OK && pg->t && !rp_month_tariff(pg->m, pg->t)) {
+        snprintf(pg->err, pg->errlen, "report: out of memory");
+        e = CDR_E_NOMEM;
+    }
+    if (e != CDR_OK)
         return e;
     if (pg->tnote[0] && pg->note && !pg->note[0])
         snprintf(pg->note, pg->notelen, "%s: plans and rate rows left out: %s", pg->month,
@@ -567,15 +628,18 @@ static cdr_err build(page *pg, cdr_report *out)
     for (size_t i = 0; i < out->n_months && e == CDR_OK; i++) {
         cdr_month_format(out->months[i], pg->month);
         pg->tnote[0] = '\0';
+        pg->tdir[0] = '\0';
         e = month_section(pg);
-        cdr_tariff_free(pg->t);
-        pg->t = NULL;
+        cdr_tariff_free(pg->owned);
+        pg->t = pg->owned = NULL;
+        rp_month_free(pg->m);
+        pg->m = NULL;
     }
     if (e != CDR_OK)
         return e;
     rp_puts(&pg->b, "<h2 class=\"month\">附录:查询 <span class=\"en\">Appendix: the queries"
                     "</span></h2>\n<p class=\"note\">用 <code>sqlite3 -readonly ");
-    rp_esc(&pg->b, pg->o->db_name ? pg->o->db_name : "DB");
+    rp_esc_path(&pg->b, pg->o->db_name ? pg->o->db_name : "DB");
     rp_puts(&pg->b, "</code> 运行 <span class=\"en\">run each with it; the plan and rate-row "
                     "queries first load the tariff's tables into temporary tables "
                     "(.import)</span></p>\n");

@@ -34,6 +34,10 @@ void rp_printf(rp_buf *b, const char *fmt, ...) __attribute__((format(printf, 2,
  * Safe in element content and in quoted attribute values. */
 void rp_esc(rp_buf *b, const char *s);
 void rp_escn(rp_buf *b, const char *s, size_t n);
+/* A path of the operator's (the database, the tariff directory): only runs
+ * of 11 digits or more are masked (a date in a file name stays, so that the
+ * shown commands still run), then HTML-escaped. */
+void rp_esc_path(rp_buf *b, const char *s);
 /* A count with thousands separators: 12,345. */
 void rp_count(rp_buf *b, int64_t v);
 /* An amount in yuan with thousands separators: 1,234.56 (2 decimals or
@@ -87,13 +91,14 @@ void rp_table_free(rp_table *t);
 
 /*
  * Run sql (parameters: ?1 the month "YYYY-MM", ?2 the as-of day
- * "YYYY-MM-DD", bound when the statement has them) and append its rows to
+ * "YYYY-MM-DD", ?3 the month's runs as a JSON array of run ids, bound when
+ * the statement has them) and append its rows to
  * t: column i of the result is t->cols[i], read as an integer for numeric
  * types and as text otherwise. Errors: SQLite's, mapped like the database
  * (CDR_E_NOMEM, CDR_E_IO, CDR_E_DB), with a message in err.
  */
 cdr_err rp_query(sqlite3 *h, const char *sql, const char *month, const char *as_of,
-                 rp_table *t, char *err, size_t errlen);
+                 const char *nights, rp_table *t, char *err, size_t errlen);
 cdr_err rp_sqlite_err(sqlite3 *h, int rc, const char *what, char *err, size_t errlen);
 
 /* The query as shown on the page: ?1 and ?2 replaced by the literals
@@ -184,18 +189,61 @@ extern const char rp_sql_latest_month[]; /* the latest month with records */
 extern const char rp_sql_month_known[];  /* ?1 has records: one row */
 extern const char rp_sql_last_run[];     /* run_id, kind, finished_at of the latest run */
 extern const char rp_sql_month_tariff[]; /* dir, sha256 of ?1's latest run's tariff */
-extern const char rp_sql_tariff_findings[]; /* the findings the tariff figures read */
 
-/* The plan and rate-row figures from the tariff: every current finding of
- * the month with a non-zero difference, its plan the subscriber period in
- * force at its start, its rate row the one an originating (mo) record of
- * that plan, service, peer and start band uses (findings do not store the
- * direction). Rows sorted and cut as the shown SQL does. */
-cdr_err rp_tariff_figures(sqlite3 *h, const cdr_tariff *t, const char *month, rp_table *plans,
-                          rp_table *rates, char *err, size_t errlen);
+/* ---- the month's numbers ------------------------------------------------
+ *
+ * The figures are computed in one pass over the month's findings (every
+ * version) and one over its candidates, plus small queries of the run
+ * history (runs, files, rejects, changes, state_files): the shown queries
+ * read the same rows and give the same numbers (tests/cli/t_report_numbers.sh
+ * runs them), but would scan the findings once per figure. */
+
+/* Money sums of a group of findings: how many, overcharge (positive
+ * differences), leakage (negative differences, as a positive amount). */
+typedef struct rp_agg {
+    size_t idx;
+    int64_t n;
+    cdr_money over, leak;
+} rp_agg;
+
+/* The plan and rate-row sums of a tariff (src/report/tariffs.c): every
+ * current finding of the month with a non-zero difference; its plan is the
+ * subscriber period in force at its start, its rate row the one an
+ * originating (mo) record of that plan, service, peer and start band uses
+ * (findings do not store the direction); duplicates, free numbers and SP
+ * fees without a subscription have no rate row. */
+typedef struct rp_tariff_sums rp_tariff_sums;
+rp_tariff_sums *rp_tariff_sums_new(const cdr_tariff *t);
+void rp_tariff_sums_add(rp_tariff_sums *s, const char *msisdn, cdr_time start, cdr_service svc,
+                        const char *peer, const char *category, cdr_money difference);
+/* The two tables, sorted and cut as the shown queries do (10 plans, 15
+ * rate rows). 0 when out of memory. */
+int rp_tariff_sums_tables(rp_tariff_sums *s, rp_table *plans, rp_table *rates);
+void rp_tariff_sums_free(rp_tariff_sums *s);
 /* The shown SQL of those two figures (sqlite3 .import of the tariff's
  * tables into temp tables, then the query), for the directory dir; bands:
  * whether the tariff has a bands.csv. */
 void rp_tariff_sql_shown(rp_buf *b, int fig, const char *dir, const char *month, int bands);
+
+typedef struct rp_month rp_month;
+/*
+ * Read the month: ?1 = month, as_of the day deadlines are compared with;
+ * keep_tariff: keep what the plan and rate-row figures need, for
+ * rp_month_tariff (the tariff loads meanwhile). Errors from SQLite (mapped)
+ * or CDR_E_NOMEM, with a message in err.
+ */
+cdr_err rp_month_load(sqlite3 *h, const char *month, const char *as_of, int keep_tariff,
+                      rp_month **out, char *err, size_t errlen);
+/* The plan and rate-row figures from the tariff. 0 when out of memory. */
+int rp_month_tariff(rp_month *m, const cdr_tariff *t);
+/* Fill t (initialised with the figure's columns) with the figure's rows:
+ * exactly the rows its shown query gives. 0 when out of memory. */
+int rp_month_table(const rp_month *m, int fig, rp_table *t);
+void rp_month_free(rp_month *m);
+
+/* Executed queries of the small tables; ?3 is the month's runs as a JSON
+ * array of run ids. */
+extern const char rp_sql_run_reject_reasons[];
+extern const char rp_sql_run_reject_files[];
 
 #endif

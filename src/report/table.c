@@ -70,7 +70,7 @@ cdr_err rp_sqlite_err(sqlite3 *h, int rc, const char *what, char *err, size_t er
 }
 
 cdr_err rp_query(sqlite3 *h, const char *sql, const char *month, const char *as_of,
-                 rp_table *t, char *err, size_t errlen)
+                 const char *nights, rp_table *t, char *err, size_t errlen)
 {
     sqlite3_stmt *s = NULL;
     int rc = sqlite3_prepare_v2(h, sql, -1, &s, NULL);
@@ -81,6 +81,8 @@ cdr_err rp_query(sqlite3 *h, const char *sql, const char *month, const char *as_
         sqlite3_bind_text(s, 1, month, -1, SQLITE_STATIC);
     if (np >= 2)
         sqlite3_bind_text(s, 2, as_of, -1, SQLITE_STATIC);
+    if (np >= 3)
+        sqlite3_bind_text(s, 3, nights ? nights : "[]", -1, SQLITE_STATIC);
     cdr_err e = CDR_OK;
     size_t nc = (size_t)sqlite3_column_count(s);
     if (nc > t->ncols)

@@ -11,11 +11,34 @@
 #define PLANS_MAX 10
 #define RATES_MAX 15
 
-typedef struct agg {
-    size_t idx;       /* plan or rate index */
-    int64_t findings;
-    cdr_money over, leak;
-} agg;
+struct rp_tariff_sums {
+    const cdr_tariff *t;
+    rp_agg *plans, *rates; /* by plan and rate index */
+};
+
+rp_tariff_sums *rp_tariff_sums_new(const cdr_tariff *t)
+{
+    rp_tariff_sums *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->t = t;
+    s->plans = calloc(t->n_plans + 1, sizeof *s->plans);
+    s->rates = calloc(t->n_rates + 1, sizeof *s->rates);
+    if (!s->plans || !s->rates) {
+        rp_tariff_sums_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void rp_tariff_sums_free(rp_tariff_sums *s)
+{
+    if (!s)
+        return;
+    free(s->plans);
+    free(s->rates);
+    free(s);
+}
 
 /* Categories whose money is not set by a rate row: a duplicate is not
  * charged at all, a free number is free, an SP fee needs a subscription. */
@@ -25,45 +48,35 @@ static int not_a_rate_row(const char *cat)
            !strcmp(cat, "vas_no_subscription");
 }
 
-static void add(agg *a, cdr_money d)
+static void add(rp_agg *a, cdr_money d)
 {
-    a->findings++;
+    a->n++;
     if (d > 0)
-        a->over += d;
+        a->over = cdr_money_total_add(a->over, d);
     else
-        a->leak += -d;
+        a->leak = cdr_money_total_add(a->leak, -d);
 }
 
-/* One finding into the plan and rate sums. */
-static void one(const cdr_tariff *t, sqlite3_stmt *s, agg *plans, agg *rates)
+void rp_tariff_sums_add(rp_tariff_sums *s, const char *msisdn, cdr_time start, cdr_service svc,
+                        const char *peer, const char *category, cdr_money difference)
 {
-    const char *msisdn = (const char *)sqlite3_column_text(s, 0);
-    const char *st = (const char *)sqlite3_column_text(s, 1);
-    const char *sv = (const char *)sqlite3_column_text(s, 2);
-    const char *peer = (const char *)sqlite3_column_text(s, 3);
-    const char *cat = (const char *)sqlite3_column_text(s, 4);
-    cdr_money d = sqlite3_column_int64(s, 5);
-    cdr_time start;
-    cdr_service svc;
-    if (!msisdn || !st || !sv || !cat || cdr_time_parse(st, strlen(st), &start) != CDR_OK ||
-        cdr_service_parse(sv, strlen(sv), &svc) != CDR_OK)
+    const cdr_tariff *t = s->t;
+    if (!msisdn || difference == 0)
         return;
     const cdr_subscriber *sub = cdr_tariff_subscriber(t, msisdn, strlen(msisdn), start);
     if (!sub)
         return;
-    add(&plans[sub->plan], d);
-    if (not_a_rate_row(cat))
+    add(&s->plans[sub->plan], difference);
+    if (!category || not_a_rate_row(category))
         return;
     int32_t band = cdr_tariff_band_at(t, start);
     const cdr_rate *r = cdr_tariff_find_rate(t, sub->plan, svc, CDR_DIR_MO, peer ? peer : "",
                                              peer ? strlen(peer) : 0, band);
     if (r)
-        add(&rates[r - t->rates], d);
+        add(&s->rates[r - t->rates], difference);
 }
 
-static const cdr_tariff *sort_t;
-
-static int by_money(const agg *x, const agg *y)
+static int by_money(const rp_agg *x, const rp_agg *y)
 {
     if (x->over != y->over)
         return x->over > y->over ? -1 : 1;
@@ -72,33 +85,36 @@ static int by_money(const agg *x, const agg *y)
     return 0;
 }
 
-static int cmp_plan(const void *a, const void *b)
+static int cmp_plan(const void *a, const void *b, void *arg)
 {
-    const agg *x = a, *y = b;
+    const rp_agg *x = a, *y = b;
+    const cdr_tariff *t = arg;
     int c = by_money(x, y);
-    return c ? c : strcmp(sort_t->plans[x->idx].name, sort_t->plans[y->idx].name);
+    return c ? c : strcmp(t->plans[x->idx].name, t->plans[y->idx].name);
 }
 
-static int cmp_rate(const void *a, const void *b)
+static int cmp_rate(const void *a, const void *b, void *arg)
 {
-    const agg *x = a, *y = b;
+    const rp_agg *x = a, *y = b;
+    const cdr_tariff *t = arg;
     int c = by_money(x, y);
     if (c)
         return c;
-    uint32_t lx = sort_t->rates[x->idx].line, ly = sort_t->rates[y->idx].line;
+    uint32_t lx = t->rates[x->idx].line, ly = t->rates[y->idx].line;
     return lx < ly ? -1 : lx > ly;
 }
 
 /* The non-empty sums, sorted and cut to max. Returns how many. */
-static size_t ranked(agg *v, size_t n, int (*cmp)(const void *, const void *), size_t max)
+static size_t ranked(rp_agg *v, size_t n, int (*cmp)(const void *, const void *, void *),
+                     const cdr_tariff *t, size_t max)
 {
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
-        if (v[i].findings) {
+        if (v[i].n) {
             v[k] = v[i];
             v[k++].idx = i;
         }
-    qsort(v, k, sizeof *v, cmp);
+    qsort_r(v, k, sizeof *v, cmp, (void *)t);
     return k < max ? k : max;
 }
 
@@ -114,7 +130,7 @@ static void put_int(rp_cell *c, int64_t v)
     c->i = v;
 }
 
-static int fill(const cdr_tariff *t, const agg *p, size_t np, const agg *r, size_t nr,
+static int fill(const cdr_tariff *t, const rp_agg *p, size_t np, const rp_agg *r, size_t nr,
                 rp_table *plans, rp_table *rates)
 {
     int ok = 1;
@@ -123,7 +139,7 @@ static int fill(const cdr_tariff *t, const agg *p, size_t np, const agg *r, size
         if (!(ok = c != NULL))
             break;
         ok = put_text(&c[0], t->plans[p[i].idx].name);
-        put_int(&c[1], p[i].findings);
+        put_int(&c[1], p[i].n);
         put_int(&c[2], p[i].over);
         put_int(&c[3], p[i].leak);
     }
@@ -141,47 +157,19 @@ static int fill(const cdr_tariff *t, const agg *p, size_t np, const agg *r, size
              put_text(&c[4], *rt->prefix ? rt->prefix : "*") &&
              put_text(&c[5], rt->band >= 0 ? t->band_names[rt->band] : "*") &&
              put_text(&c[6], price);
-        put_int(&c[7], r[i].findings);
+        put_int(&c[7], r[i].n);
         put_int(&c[8], r[i].over);
         put_int(&c[9], r[i].leak);
     }
     return ok;
 }
 
-cdr_err rp_tariff_figures(sqlite3 *h, const cdr_tariff *t, const char *month, rp_table *plans,
-                          rp_table *rates, char *err, size_t errlen)
+int rp_tariff_sums_tables(rp_tariff_sums *s, rp_table *plans, rp_table *rates)
 {
-    agg *pa = calloc(t->n_plans + 1, sizeof *pa), *ra = calloc(t->n_rates + 1, sizeof *ra);
-    sqlite3_stmt *s = NULL;
-    cdr_err e = CDR_OK;
-    int rc;
-    if (!pa || !ra) {
-        e = CDR_E_NOMEM;
-        goto out;
-    }
-    if ((rc = sqlite3_prepare_v2(h, rp_sql_tariff_findings, -1, &s, NULL)) != SQLITE_OK) {
-        e = rp_sqlite_err(h, rc, "report: findings", err, errlen);
-        goto out;
-    }
-    sqlite3_bind_text(s, 1, month, -1, SQLITE_STATIC);
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-        one(t, s, pa, ra);
-    if (rc != SQLITE_DONE) {
-        e = rp_sqlite_err(h, rc, "report: findings", err, errlen);
-        goto out;
-    }
-    sort_t = t;
-    size_t np = ranked(pa, t->n_plans, cmp_plan, PLANS_MAX);
-    size_t nr = ranked(ra, t->n_rates, cmp_rate, RATES_MAX);
-    if (!fill(t, pa, np, ra, nr, plans, rates))
-        e = CDR_E_NOMEM;
-out:
-    if (e == CDR_E_NOMEM)
-        snprintf(err, errlen, "report: out of memory");
-    sqlite3_finalize(s);
-    free(pa);
-    free(ra);
-    return e;
+    const cdr_tariff *t = s->t;
+    size_t np = ranked(s->plans, t->n_plans, cmp_plan, t, PLANS_MAX);
+    size_t nr = ranked(s->rates, t->n_rates, cmp_rate, t, RATES_MAX);
+    return fill(t, s->plans, np, s->rates, nr, plans, rates);
 }
 
 /* ---- the shown SQL ---- */
@@ -201,7 +189,7 @@ static void import(rp_buf *b, const char *dir, const char *name, const char *tab
     if (p.oom)
         b->oom = 1;
     else
-        rp_esc(b, p.p);
+        rp_esc_path(b, p.p);
     rp_buf_free(&p);
     rp_printf(b, "\" %s\n", table);
 }
@@ -233,7 +221,7 @@ static const char sql_rates[] =
     "    WHERE lower(coalesce(nullif(b.days, ''), 'all')) IN ('all', f.dk)\n"
     "      AND CASE WHEN b.\"from\" < b.\"to\" THEN f.hm >= b.\"from\" AND f.hm < b.\"to\"\n"
     "        ELSE f.hm >= b.\"from\" OR f.hm < b.\"to\" END) AS band FROM f),\n"
-    "r AS (SELECT b.*, (SELECT t.rowid + 1 FROM temp.rates t\n"
+    "r AS MATERIALIZED (SELECT b.*, (SELECT t.rowid + 1 FROM temp.rates t\n"
     "    WHERE t.plan = b.plan AND lower(t.service) = b.service\n"
     "      AND lower(coalesce(nullif(t.direction, ''), 'mo')) = 'mo'\n"
     "      AND (" PFX " = '*' OR substr(b.peer, 1, length(t.prefix)) = t.prefix)\n"
@@ -250,6 +238,7 @@ static const char sql_rates[] =
 void rp_tariff_sql_shown(rp_buf *b, int fig, const char *dir, const char *month, int bands)
 {
     import(b, dir, "subscribers.csv", "subscribers");
+    rp_puts(b, "CREATE INDEX temp.subscribers_msisdn ON subscribers(msisdn);\n");
     if (fig == RP_FIG_RATES) {
         if (bands)
             import(b, dir, "bands.csv", "bands");

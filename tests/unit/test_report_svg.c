@@ -222,6 +222,10 @@ static void test_text(void **state)
     assert_string_equal(b.p, "a\tb\nc\xEF\xBF\xBD" "d\xEF\xBF\xBD" "e\xEF\xBF\xBD"
                              "f 0086138****8000");
     rp_buf_free(&b);
+    /* paths: only runs of 11 digits or more masked */
+    rp_esc_path(&b, "/data/20261001/seed42-10000000/<13800138000>/x");
+    assert_string_equal(b.p, "/data/20261001/seed42-10000000/&lt;138****8000&gt;/x");
+    rp_buf_free(&b);
     /* the shown query: ?1 and ?2 as literals, everything escaped */
     rp_sql_shown(&b, "SELECT a < b FROM t WHERE m = ?1 AND d = ?2 AND x = ?", "2026-10",
                  "2026-11-05");
