@@ -338,9 +338,8 @@ const rp_figure rp_figures[RP_FIG__COUNT] = {
     [RP_FIG_LATE] = FIG("late", "迟到记录", "Late records", sql_late, cols_late, -1),
 };
 
-const char rp_sql_latest_month[] =
-    "SELECT max(m) FROM (SELECT max(month) AS m FROM state_files\n"
-    "  UNION ALL SELECT max(month) FROM findings)";
+/* (every month ingested has state segments) */
+const char rp_sql_latest_month[] = "SELECT max(month) FROM state_files";
 const char rp_sql_month_known[] =
     "SELECT 1 FROM state_files WHERE month = ?1\n"
     "UNION ALL SELECT 1 FROM findings WHERE month = ?1 LIMIT 1";

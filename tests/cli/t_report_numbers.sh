@@ -6,7 +6,8 @@
 #    outputs (findings.csv, candidates.csv, changes.csv and rejects.csv of
 #    each night) and the tariff's tables, for the example month as nights
 #    and for a file with rejected rows;
-#  - `run --report` writes the same figures; no 11-digit number on the page;
+#  - `run --report` writes the same figures, a section per month it reports;
+#    without --month, report takes the latest month; no 11-digit number;
 #  - the database is only read; refusals: the database as the output, a
 #    month without records, an output directory that is a link.
 set -eu
@@ -44,6 +45,18 @@ grep -q 'data-fig="reject-reasons"' "$W/b/out/report.html"
 (cd "$W" && python3 "$CHECK" sql b/out/report.html b.db) || fail "bad file: a figure is not its query"
 python3 "$CHECK" csv "$W/b/out/report.html" "$W/b.db" "$W/b/out" "$TESTDATA/example/tariff" \
     "$W/b/nights" || fail "bad file: a figure differs from the CSV outputs"
+
+# two months in one run: a section each; without --month, report takes the latest
+mkdir "$W/two"
+gzip -dc "$TESTDATA/example/nights/cdr-2026-10-05.csv.gz" >"$W/two/a.csv"
+sed -e '2,$s/2026-10-05/2026-11-05/g' -e '2,$s/^R2026/N2026/' "$W/two/a.csv" >"$W/two/b.csv"
+"$CDRECON" run --quiet --report --tariff "$TESTDATA/example/tariff" --db "$W/two/t.db" \
+    --out "$W/two/out" "$W/two/a.csv" "$W/two/b.csv"
+[ "$(grep -c 'class="month" id="m-' "$W/two/out/report.html")" -eq 2 ] || fail "two months"
+(cd "$W/two" && python3 "$CHECK" sql out/report.html t.db) || fail "two months: a figure"
+"$CDRECON" report --quiet --db "$W/two/t.db" --out "$W/two/latest"
+grep -q 'class="month" id="m-2026-11"' "$W/two/latest/report.html" || fail "not the latest month"
+if grep -q 'id="m-2026-10"' "$W/two/latest/report.html"; then fail "more than the latest month"; fi
 
 # refusals
 rc=0; "$CDRECON" report --db "$W/n.db" --out "$W/rep" --month 2026-09 2>"$W/err" || rc=$?
