@@ -12,6 +12,7 @@ D=$2
 C="${BENCH_CDRECON:-$BUILD/cdrecon}"
 RUNS=${BENCH_RUNS:-5}
 DB="$D/report.db"
+mkdir -p "$BUILD/bench"
 W=$(mktemp -d "$BUILD/bench/tmp.XXXXXX")
 trap 'rm -rf "$W"' EXIT
 make_db() {
