@@ -56,9 +56,11 @@ int cli_report_write(cdr_db *db, cli_outdir *od, const cdr_month *months, size_t
                           .created = stamp};
     if (tariff_dir)
         ro.tariff_dir = realpath(tariff_dir, tabs) ? tabs : tariff_dir;
+    /* ("cdrecon: run: report: ...", but "cdrecon: report: ...") */
+    const char *what = strcmp(cli_cmd, "report") ? "report: " : "";
     cdr_err rc = cdr_report_build(db, &ro, &r, err, sizeof err);
     if (rc != CDR_OK)
-        return cli_fail(rc, "report: %s", err);
+        return cli_fail(rc, "%s%s", what, err);
     if (r.note[0] && !quiet)
         cli_note("%s", r.note);
     /* through a temporary file renamed at commit, relative to the output

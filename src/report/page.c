@@ -431,6 +431,10 @@ static cdr_err tariff_finish(page *pg, loader *l, const char *sha)
         snprintf(pg->err, pg->errlen, "report: out of memory");
         return l->e;
     }
+    if (l->e != CDR_OK && pg->o->tariff_dir) { /* the one asked for: an error */
+        snprintf(pg->err, pg->errlen, "tariff %.400s: %.500s", pg->tdir, l->err);
+        return l->e;
+    }
     if (l->e != CDR_OK) {
         snprintf(pg->tnote, sizeof pg->tnote,
                  "the tariff %.400s cannot be read (%.300s): give --tariff", pg->tdir, l->err);

@@ -9,7 +9,8 @@
 #  - `run --report` writes the same figures, a section per month it reports;
 #    without --month, report takes the latest month; no 11-digit number;
 #  - the database is only read; refusals: the database as the output, a
-#    month without records, an output directory that is a link.
+#    month without records, an output directory that is a link, a --tariff
+#    that cannot be loaded.
 set -eu
 : "${CDRECON:?}" "${TESTDATA:?}"
 HERE=$(cd "$(dirname "$0")/.." && pwd)
@@ -62,6 +63,9 @@ if grep -q 'id="m-2026-10"' "$W/two/latest/report.html"; then fail "more than th
 rc=0; "$CDRECON" report --db "$W/n.db" --out "$W/rep" --month 2026-09 2>"$W/err" || rc=$?
 [ $rc -eq 11 ] || fail "a month without records: exit $rc (want 11)"
 grep -q 'no record of 2026-09' "$W/err" || fail "no reason given: $(cat "$W/err")"
+rc=0; "$CDRECON" report --db "$W/n.db" --out "$W/rep" --tariff "$TESTDATA/example/nights" \
+    2>"$W/err" || rc=$?
+[ $rc -eq 5 ] || fail "a tariff asked for that cannot be loaded: exit $rc (want 5)"
 mkdir "$W/d"
 cp "$W/n.db" "$W/d/report.html"
 rc=0; "$CDRECON" report --db "$W/d/report.html" --out "$W/d" 2>"$W/err" || rc=$?
