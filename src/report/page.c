@@ -223,8 +223,9 @@ static cdr_err totals(page *pg)
             rp_yuan(b, now);
         else
             rp_count(b, now);
-        rp_printf(b, "</b> <span class=\"%s\">%s", chg > 0 ? "up" : chg < 0 ? "down" : "",
-                  chg > 0 ? "+" : "");
+        /* (more records is news, not bad news) */
+        const char *cls = !strcmp(key, "records") ? "" : chg > 0 ? "up" : chg < 0 ? "down" : "";
+        rp_printf(b, "</b> <span class=\"%s\">%s", cls, chg > 0 ? "+" : "");
         if (money)
             rp_yuan(b, chg);
         else
