@@ -9,7 +9,9 @@ LDFLAGS += -pthread $(EXTRA_LDFLAGS)
 LDLIBS  += -lsqlite3 -lcsv -lisal -lz -lm
 BUILD   ?= build
 
-LIB_SRC  := $(sort $(wildcard src/*.c))
+# The library: src/ and its subsystem folders (src/report/ ...).
+LIB_DIRS := src src/report
+LIB_SRC  := $(sort $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c)))
 CLI_SRC  := $(sort $(wildcard src/cli/*.c))
 TOOL_SRC := $(sort $(wildcard tools/*.c))
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
@@ -17,7 +19,7 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_BIN := $(TOOL_SRC:tools/%.c=$(BUILD)/tools/%)
-HEADERS  := $(wildcard include/cdrecon/*.h include/*.h src/*.h src/cli/*.h tests/unit/*.h)
+HEADERS  := $(wildcard include/cdrecon/*.h include/*.h $(LIB_DIRS:%=%/*.h) src/cli/*.h tests/unit/*.h)
 
 .PHONY: all lib tools test unit cli-test deps example bench clean help asan ubsan tsan valgrind fuzz
 all: $(BUILD)/cdrecon tools

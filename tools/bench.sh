@@ -65,3 +65,10 @@ fi
 if [ "${BENCH_SKIP_INVESTIGATE:-0}" != 1 ]; then
     sh "$(dirname "$0")/bench-investigate.sh" "$BUILD"
 fi
+
+# ---- report (issue 18) -------------------------------------------------------
+# `cdrecon report` on the bench month's database (made once, kept as
+# $d/report.db): tools/bench-report.sh. BENCH_SKIP_REPORT=1 skips it.
+if [ "${BENCH_SKIP_REPORT:-0}" != 1 ]; then
+    sh "$(dirname "$0")/bench-report.sh" "$BUILD" "$d"
+fi

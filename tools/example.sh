@@ -4,7 +4,8 @@
 # one database (build/example/cdrecon.db, its month state beside it). Each
 # night's outputs are in build/example/out: the current findings and
 # candidates of the month, and that night's changes. Safe to repeat: it
-# starts from a fresh database.
+# starts from a fresh database. Each night also rewrites the month report,
+# build/example/out/report.html (run --report; docs/report.md).
 set -eu
 BUILD=${1:-build}
 EX=testdata/example
@@ -12,8 +13,8 @@ OUT="$BUILD/example"
 rm -rf "$OUT"
 mkdir -p "$OUT"
 for f in "$EX"/nights/cdr-2026-10-[0-9]*.csv.gz "$EX"/nights/cdr-2026-10-late.csv.gz; do
-    "$BUILD/cdrecon" run --quiet --tariff "$EX/tariff" --db "$OUT/cdrecon.db" --out "$OUT/out" \
-        --operator 中国移动 "$f"
+    "$BUILD/cdrecon" run --quiet --report --tariff "$EX/tariff" --db "$OUT/cdrecon.db" \
+        --out "$OUT/out" --operator 中国移动 "$f"
     awk -F, -v f="$(basename "$f")" '
         FNR == 1 { next }
         FILENAME ~ /changes/ { ch++; next }
@@ -27,5 +28,6 @@ echo "largest refund candidates (build/example/out/candidates.csv):"
 head -n 1 "$OUT/out/candidates.csv" | cut -d, -f1-9
 tail -n +2 "$OUT/out/candidates.csv" | sort -t, -k5,5 -g -r | head -n 5 | cut -d, -f1-9
 echo
+echo "the month at a glance: $OUT/out/report.html (open it in a browser; docs/report.md)"
 echo "next: build/cdrecon investigate --db $OUT/cdrecon.db --msisdn NUMBER --month 2026-10"
 echo "      (the month to date of one number), and docs/ for every format."

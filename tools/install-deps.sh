@@ -4,7 +4,8 @@
 set -eu
 PKGS="make gcc libc6-dev pkg-config zlib1g-dev libisal-dev libcsv-dev libsqlite3-dev libcmocka-dev sqlite3 gzip python3 time"
 # `cdrecon evidence` prints its pages with headless Chromium; its tests render
-# them (CJK fonts) and count PDF pages (poppler-utils).
+# them (CJK fonts) and count PDF pages (poppler-utils). The month report's test
+# (tests/cli/t_report_render.sh) renders and prints report.html the same way.
 EVIDENCE_PKGS="chromium fonts-noto-cjk poppler-utils"
 PKGS="$PKGS $EVIDENCE_PKGS"
 [ -n "${CDRECON_EXTRA_PKGS:-}" ] && PKGS="$PKGS $CDRECON_EXTRA_PKGS"

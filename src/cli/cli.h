@@ -18,6 +18,20 @@ int cmd_evidence(int argc, char **argv);
 int cmd_compact(int argc, char **argv);
 int cmd_split(int argc, char **argv);
 int cmd_cluster(int argc, char **argv);
+int cmd_report(int argc, char **argv);
+
+/* The month report (cmd_report.c, docs/report.md) of the months (n == 0:
+ * the latest) from db, written as DIR/report.html through the output
+ * directory od (a temporary file renamed at commit); its path printed on
+ * stdout unless quiet. tariff_dir, t (a tariff loaded already), as_of may
+ * be NULL. Returns a cdr_err (said on stderr). Used by `report` and
+ * `run --report`. */
+struct cdr_db;
+struct cli_outdir;
+struct cdr_tariff;
+int cli_report_write(struct cdr_db *db, struct cli_outdir *od, const cdr_month *months,
+                     size_t n, const char *db_path, const char *tariff_dir,
+                     const struct cdr_tariff *t, const char *as_of, int quiet);
 
 /* "cdrecon: <cmd>: message\n" on stderr. The message is escaped
  * (cdr_text_escape: control bytes and invalid UTF-8 as \xHH), so data in it

@@ -53,6 +53,8 @@ static const char *usage_text =
     "                     DIR/shard-K/cdrecon.db and outputs in DIR/shard-K/out; the\n"
     "                     tariff defaults to the one the shard last used. Exit 0 when\n"
     "                     nothing was new (docs/cluster.md)\n"
+    "  --report           after the commit, write DIR/report.html, the month report of\n"
+    "                     the months reported (cdrecon report), and print its path\n"
     CLI_ENGINE_OPTIONS_HELP
     "  --quiet            print nothing but errors\n"
     "exit status: 0 ok; 8 every file was already ingested; 9 finished with rejected rows;\n"
@@ -72,6 +74,7 @@ typedef struct run_opts {
     char **pieces;             /* cluster: the piece read for files[i] */
     char (*content_hex)[65];   /* cluster: the content SHA-256 of files[i] */
     char *cl_db, *cl_out, *cl_tariff; /* cluster: allocated paths */
+    int report;                /* --report: DIR/report.html after the commit */
     cdr_month month;           /* -1: every month touched */
     cdr_engine_opts eo;
     char **files;
@@ -300,6 +303,8 @@ static int parse_args(int argc, char **argv, run_opts *o, int *rc)
             o->rerate = 1;
         } else if (!strcmp(a, "--accept-redelivery")) {
             o->accept_redelivery = 1;
+        } else if (!strcmp(a, "--report")) {
+            o->report = 1;
         } else if (!strcmp(a, "--no-store")) {
             *rc = cli_fail(CDR_E_USAGE, "--no-store is gone: the month state is what makes a "
                            "month over many nights right (docs/state.md)");
@@ -1195,6 +1200,11 @@ int cmd_run(int argc, char **argv)
     if (!o.quiet)
         print_summary(&c, run_id, &tot, mtext, ph);
     rc = status;
+    if (o.report) { /* (the run is committed: a failed report only changes the status) */
+        int rrc = cli_report_write(c.db, &od, months, nm, o.db_path, o.tariff_dir, t, NULL,
+                                   o.quiet);
+        rc = rrc != CDR_OK ? rrc : rc;
+    }
 out:
     if (outputs_placed) {
         /* The database refused the run: outputs of a run that did not happen

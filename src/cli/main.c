@@ -24,6 +24,7 @@ static const struct command {
     {"compact", cmd_compact, "merge a month's nightly segments of the month state into one"},
     {"split", cmd_split, "route CDR files to the shards of a sharded directory (map stage)"},
     {"cluster", cmd_cluster, "a sharded directory: init, report (the night over all shards), shard"},
+    {"report", cmd_report, "the month at a glance: one HTML page from the database"},
     {"version", cmd_version, "print the version"},
     {"help", cmd_help, "list commands, or help for one: cdrecon help COMMAND"},
 };

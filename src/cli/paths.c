@@ -236,7 +236,7 @@ cdr_err cli_run_paths_check(const char *tariff_dir, const char *db_path, const c
                             size_t errlen)
 {
     static const char *const outs[] = {"findings.csv", "candidates.csv", "rejects.csv",
-                                        "unrated.csv", "changes.csv"};
+                                        "unrated.csv", "changes.csv", "report.html"};
     cli_paths ps;
     cli_paths_init(&ps);
     for (int i = 0; i < nfiles; i++)

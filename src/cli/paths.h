@@ -68,7 +68,8 @@ void cli_paths_free(cli_paths *ps);
  *   inputs  files[0..nfiles-1] ("-" is skipped), the tariff directory;
  *   the database db_path;
  *   outputs out_dir and its findings.csv, candidates.csv, rejects.csv,
- *           unrated.csv and changes.csv, and the month state's directory
+ *           unrated.csv, changes.csv and report.html (run --report), and the
+ *           month state's directory
  *           store_path (--store, else DB.state).
  * Refuses `run --db r.db --store r.db`, `run --store b.csv ... b.csv`,
  * `run --out DIR ... DIR/findings.csv`, `run --out TARIFF`,
