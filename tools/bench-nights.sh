@@ -34,8 +34,8 @@ while [ "$r" -lt "$RUNS" ]; do
     n=0
     while read -r f; do
         n=$((n + 1))
-        /usr/bin/time -f "%e" -o "$W/z" sh -c "zcat '$f' >/dev/null"
-        /usr/bin/time -f "%e %M" -o "$W/t" "$C" run --tariff "$D/tariff" --db "$W/db" \
+        /usr/bin/time -f "%e %U %S" -o "$W/z" sh -c "zcat '$f' >/dev/null"
+        /usr/bin/time -f "%e %M %U %S" -o "$W/t" "$C" run --tariff "$D/tariff" --db "$W/db" \
             --out "$W/out" "$f" >"$W/sum.$n" 2>"$W/err" || [ $? -eq 9 ] ||
             { cat "$W/err"; echo "bench-nights: night $n failed"; exit 1; }
         echo "$n $(tail -n 1 "$W/t") $(tail -n 1 "$W/z")" >>"$W/times"
@@ -48,20 +48,27 @@ python3 - "$W/times" "$gz" "$st" "$dbb" <<'PY'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1])]
 per = {}
-for n, t, rss, z in rows:
-    per.setdefault(int(n), []).append((float(t), int(rss), float(z)))
+for n, t, rss, tu, ts, z, zu, zs in rows:
+    per.setdefault(int(n), []).append((float(t), int(rss), float(z),
+                                       float(tu) + float(ts), float(zu) + float(zs)))
 med = lambda xs: statistics.median(xs)
-print("bench-nights: night   run s  zcat s  ratio  peak MB")
+# wall times, and CPU times (user + sys) beside them: on a shared machine
+# the CPU ratio is the steadier one
+print("bench-nights: night   run s  zcat s  ratio  run cpu  zcat cpu  cpu ratio  peak MB")
 out = {}
 for n in sorted(per):
     t = med([x[0] for x in per[n]]); z = med([x[2] for x in per[n]])
     ratio = med([x[0] / x[2] for x in per[n]]); rss = max(x[1] for x in per[n]) // 1024
-    out[n] = (t, z, ratio)
+    c = med([x[3] for x in per[n]]); zc = med([x[4] for x in per[n]])
+    cr = med([x[3] / max(x[4], 0.01) for x in per[n]])
+    out[n] = (t, z, ratio, c, cr)
     if n <= 3 or n % 5 == 0 or n == max(per):
-        print("bench-nights: %5d %7.2f %7.2f %6.2f %8d" % (n, t, z, ratio, rss))
+        print("bench-nights: %5d %7.2f %7.2f %6.2f %8.2f %9.2f %10.2f %8d"
+              % (n, t, z, ratio, c, zc, cr, rss))
 last = max(per)
-print("bench-nights: night %d / night 1: time %.2f, ratio to zcat %.2f (target <= 1.5)"
-      % (last, out[last][0] / out[1][0], out[last][2] / out[1][2]))
+print("bench-nights: night %d / night 1: time %.2f, ratio to zcat %.2f, CPU time %.2f "
+      "(target <= 1.5)" % (last, out[last][0] / out[1][0], out[last][2] / out[1][2],
+                           out[last][3] / out[1][3]))
 gz, st, dbb = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 print("bench-nights: state after %d nights: %.1f MB for %.1f MB of gzip (%.2f; target <= 0.50); "
       "database %.1f MB" % (last, st / 1e6, gz / 1e6, st / gz, dbb / 1e6))
