@@ -6,7 +6,7 @@ CFLAGS  ?=
 CFLAGS  += $(OPT) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wstrict-prototypes \
            -Wno-unused-parameter -Iinclude -Isrc -pthread $(EXTRA_CFLAGS)
 LDFLAGS += -pthread $(EXTRA_LDFLAGS)
-LDLIBS  += -lsqlite3 -lcsv -lisal -lz -lm
+LDLIBS  += -lsqlite3 -lcsv -lisal -lnettle -lz -lm
 BUILD   ?= build
 
 # The library: src/ and its subsystem folders (src/report/ ...).

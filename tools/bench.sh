@@ -54,6 +54,16 @@ fi
 /usr/bin/time -f '%M' -o "$BUILD/bench/rss" "$CDRECON" scan --quiet "$f"
 echo "bench: scan peak RSS $(tail -n 1 "$BUILD/bench/rss") KB"
 
+# ---- SHA-256 (issue 15): every input file is hashed; ours is nettle's, here
+# beside nettle called directly and OpenSSL's (needs libssl-dev; skipped
+# without it). docs/performance.md, "SHA-256".
+if ${CC:-cc} -O2 -std=c11 -D_GNU_SOURCE -Isrc -Iinclude -o "$BUILD/bench/bench-sha256" \
+    tools/dev/bench-sha256.c src/sha256.c -lnettle -lcrypto 2>/dev/null; then
+    "$BUILD/bench/bench-sha256" 3 "$f"
+else
+    echo "bench: SHA-256 comparison skipped (libssl-dev or nettle-dev missing)"
+fi
+
 # ---- rate and run (issues 3 and 4) ------------------------------------------
 if [ "${BENCH_SKIP_RATE_RUN:-0}" != 1 ]; then
     sh "$(dirname "$0")/bench-rate-run.sh" "$BUILD" "$d"
