@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "paths.h"
 #include "cdrecon/db.h"
 #include "cdrecon/state.h"
 #include "cdrecon/version.h"
@@ -65,6 +66,14 @@ int cmd_compact(int argc, char **argv)
     if (!found) {
         rc = cli_fail(CDR_E_NOTFOUND, "database %s has no month state", db_path);
         goto out;
+    }
+    {
+        char rec[sizeof dir];
+        snprintf(rec, sizeof rec, "%s", dir);
+        if (cli_state_dir_resolve(db_path, rec, dir, sizeof dir) != 0) {
+            rc = cli_fail(CDR_E_IO, "cannot resolve the directory of %s", db_path);
+            goto out;
+        }
     }
     uint64_t removed = 0;
     if ((rc = cdr_db_state_list(db, &live, &n_live)) != CDR_OK ||

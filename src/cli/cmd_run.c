@@ -570,6 +570,13 @@ static cdr_err state_dir(run_ctx *c, char *buf, size_t len)
     cdr_err e = cdr_db_meta_get(c->db, "state_dir", rec, sizeof rec, &found);
     if (e != CDR_OK)
         return cli_fail(e, "database: %s", cdr_db_message(c->db));
+    if (found) {
+        char tmp[PATH_MAX];
+        snprintf(tmp, sizeof tmp, "%s", rec);
+        if (cli_state_dir_resolve(o->db_path, tmp, rec, sizeof rec) != 0)
+            return cli_fail(CDR_E_IO, "cannot resolve the directory of %s: %s", o->db_path,
+                            strerror(errno));
+    }
     char want[PATH_MAX];
     if (o->store_dir)
         snprintf(want, sizeof want, "%s", o->store_dir);
@@ -593,7 +600,11 @@ static cdr_err state_dir(run_ctx *c, char *buf, size_t len)
         return cli_fail(CDR_E_USAGE, "the database's month state is in %s, not %s: give "
                         "--store %s (or no --store)", rec, real, rec);
     snprintf(buf, len, "%s", real);
-    if (!found && (e = cdr_db_meta_set(c->db, "state_dir", real)) != CDR_OK)
+    char as[PATH_MAX];
+    if (!found && cli_state_dir_record(o->db_path, real, as, sizeof as) != 0)
+        return cli_fail(CDR_E_IO, "cannot resolve the directory of %s: %s", o->db_path,
+                        strerror(errno));
+    if (!found && (e = cdr_db_meta_set(c->db, "state_dir", as)) != CDR_OK)
         return cli_fail(e, "database: %s", cdr_db_message(c->db));
     return CDR_OK;
 }

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "paths.h"
 #include "cdrecon/db.h"
 #include "ingest.h"
 #include "cdrecon/cluster.h"
@@ -251,6 +252,10 @@ cdr_err cli_state_open(cli_state_src *s, const char *db_path, const char *store_
         if (!found)
             return cli_fail(CDR_E_NOTFOUND, "database %s has no month state: no run finished "
                             "in it", db_path);
+        char rec[sizeof s->dir];
+        snprintf(rec, sizeof rec, "%s", s->dir);
+        if (cli_state_dir_resolve(db_path, rec, s->dir, sizeof s->dir) != 0)
+            return cli_fail(CDR_E_IO, "cannot resolve the directory of %s", db_path);
     }
     if ((e = cdr_state_manifest_read(s->dir, &s->m, err, sizeof err)) != CDR_OK)
         return cli_fail(e == CDR_E_NOTFOUND ? CDR_E_IO : e, "month state: %s", err);

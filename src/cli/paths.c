@@ -351,3 +351,52 @@ cdr_err cli_output_file(const char *path, const char *what, cdr_csvw **w, FILE *
         snprintf(err, errlen, "cannot open %s %s: %s", what, path, m);
     return e;
 }
+
+/* ---- where a database's month state is ---- */
+
+/* The database's directory, resolved (for state paths recorded relative
+ * to it). */
+static int db_dir(const char *db_path, char *buf, size_t len)
+{
+    char tmp[PATH_MAX];
+    snprintf(tmp, sizeof tmp, "%s", db_path);
+    char *slash = strrchr(tmp, '/');
+    const char *dir = ".";
+    if (slash == tmp)
+        dir = "/";
+    else if (slash) {
+        *slash = '\0';
+        dir = tmp;
+    }
+    char real[PATH_MAX];
+    if (!realpath(dir, real))
+        return -1;
+    snprintf(buf, len, "%s", real);
+    return 0;
+}
+
+int cli_state_dir_resolve(const char *db_path, const char *recorded, char *buf, size_t len)
+{
+    if (recorded[0] == '/') {
+        snprintf(buf, len, "%s", recorded);
+        return 0;
+    }
+    char dir[PATH_MAX];
+    if (db_dir(db_path, dir, sizeof dir) != 0)
+        return -1;
+    int n = snprintf(buf, len, "%s/%s", strcmp(dir, "/") ? dir : "", recorded);
+    return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
+int cli_state_dir_record(const char *db_path, const char *real, char *buf, size_t len)
+{
+    char dir[PATH_MAX];
+    if (db_dir(db_path, dir, sizeof dir) != 0)
+        return -1;
+    size_t dl = strcmp(dir, "/") ? strlen(dir) : 0;
+    if (strncmp(real, dir, dl) == 0 && real[dl] == '/' && real[dl + 1] != '\0')
+        snprintf(buf, len, "%s", real + dl + 1); /* beside or under the database */
+    else
+        snprintf(buf, len, "%s", real);
+    return 0;
+}

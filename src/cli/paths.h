@@ -119,4 +119,18 @@ cdr_err cli_outdir_csvw(cli_outdir *d, const char *name, unsigned flags, cdr_csv
 cdr_err cli_output_file(const char *path, const char *what, cdr_csvw **w, FILE **direct,
                         char *err, size_t errlen);
 
+/*
+ * The month state's directory as the database records it (meta
+ * `state_dir`): relative to the database's directory when it lies beside
+ * or under it (DB.state, the default), so that a database moved or
+ * restored with its state directory uses its own state and never the
+ * original's; absolute otherwise (--store elsewhere). Databases written
+ * before recorded it absolute: still read as recorded.
+ * cli_state_dir_record: what to record for the resolved directory `real`;
+ * cli_state_dir_resolve: the directory a recorded value names. 0, or -1
+ * when the database's directory cannot be resolved.
+ */
+int cli_state_dir_record(const char *db_path, const char *real, char *buf, size_t len);
+int cli_state_dir_resolve(const char *db_path, const char *recorded, char *buf, size_t len);
+
 #endif
