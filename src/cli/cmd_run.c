@@ -1005,6 +1005,12 @@ int cmd_run(int argc, char **argv)
         }
     }
 
+    /* the tariff is recorded (runs, tariffs) by its resolved path: investigate
+     * --db and a shard's next run find it from any working directory */
+    char tariff_real[PATH_MAX];
+    if (o.tariff_dir && realpath(o.tariff_dir, tariff_real))
+        o.tariff_dir = tariff_real;
+
     /* the tariff loads on a second thread while the files are hashed and read */
     cli_bgtariff_start(&bgt, o.tariff_dir);
     if ((rc = cdr_db_open(o.db_path, &c.db, err, sizeof err)) != CDR_OK) {

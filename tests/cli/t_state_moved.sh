@@ -54,4 +54,16 @@ case $(sqlite3 "$W/e/r.db" "select value from meta where key = 'state_dir'") in
 esac
 mv "$W/e" "$W/f"
 night "$W/f/r.db" "$N/cdr-2026-10-02.csv.gz"
+
+# a tariff given by a relative path is recorded resolved: investigate --db
+# from another working directory finds it
+mkdir "$W/g"
+cp -r "$EX/tariff" "$W/g/tariff"
+(cd "$W/g" && "$CDRECON" run --quiet --tariff tariff --db r.db --out out \
+    "$N/cdr-2026-10-01.csv.gz") || [ $? -eq 9 ]
+[ "$(sqlite3 "$W/g/r.db" "select dir from tariffs")" = "$(cd "$W/g/tariff" && pwd -P)" ] ||
+    fail "the tariff directory is not recorded resolved"
+m=$(sqlite3 "$W/g/r.db" "select msisdn from current_findings limit 1")
+(cd / && "$CDRECON" investigate --db "$W/g/r.db" --msisdn "$m" --month 2026-10 >/dev/null) ||
+    fail "investigate --db from another directory"
 echo ok
