@@ -23,6 +23,7 @@
 #include "cdrecon/engine.h"
 #include "cdrecon/outcsv.h"
 #include "hashfn.h"
+#include "sha256.h"
 #include "state.h"
 #include "swar.h"
 #include "tmpdir.h"
@@ -373,6 +374,21 @@ void cdr_engine_opts_init(cdr_engine_opts *o)
     o->tolerance = 0;
     o->month = -1;
     o->threads = 2; /* rating workers; the results do not depend on it */
+}
+
+void cdr_rating_identity(const struct cdr_tariff *t, const cdr_engine_opts *o, uint8_t out[32])
+{
+    cdr_tariff_sha256(t, out);
+    if (o->tolerance == 0 && o->max_duration == 10800)
+        return; /* the defaults: the tariff's own hash (databases made before keep it) */
+    char opt[96];
+    int n = snprintf(opt, sizeof opt, "tolerance=%lld;max_duration=%lld", (long long)o->tolerance,
+                     (long long)o->max_duration);
+    cdr_sha256 c;
+    cdr_sha256_init(&c);
+    cdr_sha256_update(&c, out, 32);
+    cdr_sha256_update(&c, opt, (size_t)n);
+    cdr_sha256_final(&c, out);
 }
 
 const char *cdr_rec_status_name(cdr_rec_status s)

@@ -52,6 +52,14 @@ typedef struct cdr_engine_opts {
 } cdr_engine_opts;
 
 void cdr_engine_opts_init(cdr_engine_opts *o);
+/* What the month state calls "the tariff" a subscriber-month was rated
+ * with: the tariff's SHA-256 (cdr_tariff_sha256), folded with the options
+ * that change a rating (tolerance, max_duration) when they are not the
+ * defaults. A night run with other options than the previous one re-rates
+ * what it touches, as after a tariff change, instead of mixing two
+ * ratings in one month. */
+struct cdr_tariff;
+void cdr_rating_identity(const struct cdr_tariff *t, const cdr_engine_opts *o, uint8_t out[32]);
 
 /* What happened to one record. */
 typedef enum cdr_rec_status {

@@ -407,7 +407,7 @@ int cmd_evidence(int argc, char **argv)
         if ((rc = cli_state_open(&src, db_path, store_path)) != CDR_OK)
             goto out;
         have_src = 1;
-        rc = cli_state_tariff(&src, nb, month, tariff_dir, &t, &other);
+        rc = cli_state_tariff(&src, nb, month, tariff_dir, &eo, &t, &other);
         if (rc == CDR_OK && other)
             cli_err("note: rated with %s, not the tariff the month was last rated with",
                     tariff_dir);

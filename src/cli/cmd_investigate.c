@@ -157,7 +157,7 @@ int cmd_investigate(int argc, char **argv)
         if ((rc = cli_state_open(&src, db_path, store_path)) != CDR_OK)
             goto out;
         have_src = 1;
-        rc = cli_state_tariff(&src, num, month, tariff_dir, &t, &other);
+        rc = cli_state_tariff(&src, num, month, tariff_dir, &eo, &t, &other);
         if (rc != CDR_OK && rc != CDR_E_NOTFOUND)
             goto out;
         if (rc == CDR_OK) {

@@ -1125,7 +1125,7 @@ int cmd_run(int argc, char **argv)
     }
     uint8_t tsha[32];
     int64_t tariff_id = 0;
-    cdr_tariff_sha256(t, tsha);
+    cdr_rating_identity(t, &o.eo, tsha); /* the tariff, and --tolerance, --max-duration */
     if ((rc = cdr_db_tariff_id(c.db, tsha, o.tariff_dir, &tariff_id)) != CDR_OK) {
         cli_fail(rc, "database: %s", cdr_db_message(c.db));
         goto out;

@@ -273,7 +273,7 @@ void cli_state_close(cli_state_src *s)
 }
 
 cdr_err cli_state_tariff(cli_state_src *s, const char *msisdn, cdr_month m, const char *given,
-                         cdr_tariff **t, int *other)
+                         const cdr_engine_opts *eo, cdr_tariff **t, int *other)
 {
     char err[1024];
     uint64_t records = 0;
@@ -298,7 +298,7 @@ cdr_err cli_state_tariff(cli_state_src *s, const char *msisdn, cdr_month m, cons
     if (rec) {
         uint8_t sha[32];
         char hex[65];
-        cdr_tariff_sha256(*t, sha);
+        cdr_rating_identity(*t, eo, sha); /* (with the options that change a rating) */
         cdr_sha256_hex(sha, hex);
         *other = strcmp(hex, rec->sha256) != 0;
     }

@@ -86,10 +86,11 @@ cdr_err cli_state_open(cli_state_src *s, const char *db_path, const char *store_
 void cli_state_close(cli_state_src *s);
 /* The tariff to rate a subscriber-month with: `given` (a directory), else
  * the one it was last rated with (recorded with the state). *other: the
- * tariff loaded is not the one it was last rated with. CDR_E_NOTFOUND when
+ * tariff loaded (with eo's tolerance and max_duration: cdr_rating_identity)
+ * is not the one it was last rated with. CDR_E_NOTFOUND when
  * the state has no such subscriber-month (and no tariff was given). */
 cdr_err cli_state_tariff(cli_state_src *s, const char *msisdn, cdr_month m, const char *given,
-                         cdr_tariff **t, int *other);
+                         const cdr_engine_opts *eo, cdr_tariff **t, int *other);
 
 /* --cluster DIR: the database of the shard of the number msisdn_arg
  * (DIR/shard-K/cdrecon.db) into buf. Reports its errors. */
