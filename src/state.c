@@ -743,7 +743,7 @@ cdr_err st_segw_append(st_segw *w, st_part *p)
             w->bd = b;
             w->bd_cap = nc;
         }
-        w->bd[w->n_bd++] = (bdir){w->f.pos + 4, rec};
+        w->bd[w->n_bd++] = (bdir){w->f.pos + off + 4, rec}; /* (this block of the part's) */
         rec += p->block_recs[i];
         off += 4 + (size_t)len;
     }
