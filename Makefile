@@ -147,6 +147,18 @@ cluster-test: all
 bench-cluster: all
 	@sh tools/bench-cluster.sh $(BUILD)
 
+# cdrecon(1), generated from the binary's own help (one source for both;
+# tests/cli/t_man_page.sh fails when docs/cdrecon.1 is stale).
+.PHONY: man install
+man: all
+	python3 tools/gen-man.py $(BUILD)/cdrecon docs/exit-codes.md >docs/cdrecon.1.tmp
+	mv docs/cdrecon.1.tmp docs/cdrecon.1
+
+PREFIX ?= /usr/local
+install: all
+	install -D -m 755 $(BUILD)/cdrecon $(DESTDIR)$(PREFIX)/bin/cdrecon
+	install -D -m 644 docs/cdrecon.1 $(DESTDIR)$(PREFIX)/share/man/man1/cdrecon.1
+
 clean:
 	rm -rf build build-asan build-ubsan build-tsan build-fuzz
 
@@ -154,6 +166,7 @@ help:
 	@echo "make            build build/cdrecon and tools"
 	@echo "make test       install missing packages, build, run every default test"
 	@echo "make example    run the nightly job on the bundled example month"
+	@echo "make man        docs/cdrecon.1 from the binary's help; make install: binary and man page"
 	@echo "make bench      fixed-seed benchmarks (ratios against zcat); see docs/performance.md"
 	@echo "make bench-cluster  the bench month over 8 shards on a private 2-node Slurm cluster (root)"
 	@echo "make asan|ubsan the test suite under AddressSanitizer / UBSan"

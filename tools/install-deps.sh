@@ -2,7 +2,7 @@
 # Install the Debian 12 packages that cdrecon's build and tests use.
 # Idempotent: apt-get runs only when a package is missing.
 set -eu
-PKGS="make gcc libc6-dev pkg-config zlib1g-dev libisal-dev libcsv-dev libsqlite3-dev nettle-dev libcmocka-dev sqlite3 gzip python3 time"
+PKGS="make gcc libc6-dev pkg-config zlib1g-dev libisal-dev libcsv-dev libsqlite3-dev nettle-dev libcmocka-dev sqlite3 gzip python3 time groff-base"
 # `cdrecon evidence` prints its pages with headless Chromium; its tests render
 # them (CJK fonts) and count PDF pages (poppler-utils). The month report's test
 # (tests/cli/t_report_render.sh) renders and prints report.html the same way.
