@@ -1110,7 +1110,7 @@ typedef struct ctx {
     size_t mix_cap;
     work *wf;             /* its stored and new records, in time order */
     size_t wf_cap;
-    uint16_t *fps;        /* record_id fingerprints of a checkpoint being made */
+    uint32_t *fps;        /* record_id fingerprints of a checkpoint being made */
     size_t fps_cap;
     uint64_t *rids;       /* hashes of the stored record_ids (a fingerprint's doubt) */
     size_t n_rids, rids_cap;
@@ -1849,10 +1849,10 @@ typedef struct mopts {
     cdr_submonth *sm;      /* with a state: the candidate's outcome */
 } mopts;
 
-/* A record_id's 16-bit fingerprint (the checkpoints' rfp). */
-static uint16_t rid_fp(const blob *b)
+/* A record_id's fingerprint (the checkpoints' rfp, ST_RFP_BITS bits). */
+static uint32_t rid_fp(const blob *b)
 {
-    return (uint16_t)(cdr_hash_bytes(b_rid(b), b->l_rid, 3) >> 48);
+    return (uint32_t)(cdr_hash_bytes(b_rid(b), b->l_rid, 3) >> (64 - ST_RFP_BITS));
 }
 
 static uint32_t partial_key(const blob *b)
@@ -2335,7 +2335,7 @@ static cdr_err process_month(ctx *c, work *w, size_t n, cdr_month month, const m
     o->n_rfp = 0;
     if (init && init->n_rfp) {
         if (o->rfp_cap < init->n_rfp) {
-            uint16_t *f = realloc(o->rfp, init->n_rfp * sizeof *f);
+            uint32_t *f = realloc(o->rfp, init->n_rfp * sizeof *f);
             if (!f)
                 return CDR_E_NOMEM;
             o->rfp = f;
@@ -2345,7 +2345,7 @@ static cdr_err process_month(ctx *c, work *w, size_t n, cdr_month month, const m
         o->n_rfp = init->n_rfp;
     }
     if (n > c->fps_cap) {
-        uint16_t *f = realloc(c->fps, n * sizeof *f);
+        uint32_t *f = realloc(c->fps, n * sizeof *f);
         if (!f)
             return CDR_E_NOMEM;
         c->fps = f;

@@ -19,7 +19,7 @@
 #define SEG_FOOT "CDRSEGF1"
 #define CKP_MAGIC "CDRCKP01"
 #define CKP_FOOT "CDRCKPF1"
-#define ST_VERSION 1
+#define ST_VERSION 2 /* 2: checkpoint chunks carry their last key; 18-bit record_id fingerprints */
 #define HDR_SIZE 16
 #define SEG_FOOT_SIZE 80
 #define CKP_FOOT_SIZE 56
@@ -82,7 +82,7 @@ void st_ckpt_clear(st_ckpt *c)
 typedef struct ck_arrays {
     uint32_t *pkeys;
     uint32_t pkeys_cap;
-    uint16_t *rfp;
+    uint32_t *rfp;
     uint32_t rfp_cap;
 } ck_arrays;
 
@@ -130,7 +130,7 @@ int st_ckpt_copy(st_ckpt *dst, const st_ckpt *src)
     return 0;
 }
 
-int st_ckpt_has_rfp(const st_ckpt *c, uint16_t f)
+int st_ckpt_has_rfp(const st_ckpt *c, uint32_t f)
 {
     size_t lo = 0, hi = c->n_rfp;
     while (lo < hi) {
@@ -143,16 +143,17 @@ int st_ckpt_has_rfp(const st_ckpt *c, uint16_t f)
     return lo < c->n_rfp && c->rfp[lo] == f;
 }
 
-static int cmp_u16(const void *a, const void *b)
+static int cmp_u32(const void *a, const void *b)
 {
-    return (int)*(const uint16_t *)a - (int)*(const uint16_t *)b;
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
 }
 
-int st_ckpt_add_rfps(st_ckpt *c, uint16_t *v, size_t n)
+int st_ckpt_add_rfps(st_ckpt *c, uint32_t *v, size_t n)
 {
     if (n == 0)
         return 0;
-    qsort(v, n, sizeof *v, cmp_u16);
+    qsort(v, n, sizeof *v, cmp_u32);
     if (ck_reserve((void **)&c->rfp, &c->rfp_cap, (size_t)c->n_rfp + n, sizeof *c->rfp))
         return -1;
     /* merge from the back into c->rfp (its first i stay where they are),
@@ -307,7 +308,7 @@ int st_ckpt_get(st_rd *r, st_ckpt *c, int64_t base)
             return -1;
     }
     uint64_t nf = st_rd_varint(r);
-    if (r->bad || nf > 65536 || nf > (uint64_t)(r->end - r->p))
+    if (r->bad || nf > ((uint64_t)1 << ST_RFP_BITS) || nf > (uint64_t)(r->end - r->p))
         return -1;
     if (ck_reserve((void **)&c->rfp, &c->rfp_cap, (size_t)nf, sizeof *c->rfp))
         return -2;
@@ -315,10 +316,10 @@ int st_ckpt_get(st_rd *r, st_ckpt *c, int64_t base)
     uint32_t v = 0;
     for (uint32_t i = 0; i < c->n_rfp; i++) {
         uint64_t g = st_rd_varint(r);
-        if ((i && g == 0) || v + g > 65535)
+        if ((i && g == 0) || v + g >= ((uint64_t)1 << ST_RFP_BITS))
             return -1;
         v += (uint32_t)g;
-        c->rfp[i] = (uint16_t)v;
+        c->rfp[i] = v;
     }
     return r->bad ? -1 : 0;
 }
