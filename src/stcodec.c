@@ -584,6 +584,7 @@ int st_block_encode(const st_rec *recs, size_t n, st_enc *x, st_buf *out)
                 goto out;
         }
     }
+    st_buf_free(&cols[C_DICT]); /* (reserved above with the others) */
     cols[C_DICT] = d.bytes;
     memset(&d.bytes, 0, sizeof d.bytes);
 
