@@ -260,8 +260,10 @@ cdr_err cli_state_open(cli_state_src *s, const char *db_path, const char *store_
     if ((e = cdr_state_manifest_read(s->dir, &s->m, err, sizeof err)) != CDR_OK)
         return cli_fail(e == CDR_E_NOTFOUND ? CDR_E_IO : e, "month state: %s", err);
     if ((e = cdr_state_open(s->dir, (const char *const *)s->m.live, s->m.n_live, &s->st, err,
-                            sizeof err)) != CDR_OK)
+                            sizeof err)) != CDR_OK) {
+        cdr_state_manifest_free(&s->m); /* (the caller closes only what opened) */
         return cli_fail(e, "month state %s: %s", s->dir, err);
+    }
     return CDR_OK;
 }
 
