@@ -32,6 +32,7 @@ int cmd_compact(int argc, char **argv)
     size_t n_live = 0, n_names = 0;
     char (*names)[64] = NULL;
     int found = 0;
+    char *cmdline = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             fputs(usage_text, stdout);
@@ -55,7 +56,11 @@ int cmd_compact(int argc, char **argv)
         return cli_fail(CDR_E_IO, "no database %s", db_path);
     if ((rc = cdr_db_open(db_path, &db, err, sizeof err)) != CDR_OK)
         return cli_fail(rc, "cannot open database %s: %s", db_path, err);
-    cdr_db_run_info info = {0, CDRECON_VERSION, "cdrecon compact", NULL, "compact"};
+    if (!(cmdline = cli_command_line(argc, argv))) {
+        rc = cli_fail(CDR_E_NOMEM, "out of memory");
+        goto out;
+    }
+    cdr_db_run_info info = {0, CDRECON_VERSION, cmdline, NULL, "compact"};
     int64_t run_id = 0;
     if ((rc = cdr_db_meta_get(db, "state_dir", dir, sizeof dir, &found)) != CDR_OK ||
         (rc = cdr_db_begin_run(db, &info, &run_id)) != CDR_OK) {
@@ -135,6 +140,12 @@ int cmd_compact(int argc, char **argv)
                    c.name);
         }
     }
+    if (merged == 0) {
+        /* nothing to merge: no run to record, nothing changed */
+        if (!quiet)
+            printf("compact: no month has more than one segment; nothing changed\n");
+        goto out; /* (rolls the run back) */
+    }
     cdr_db_run_end end = {CDR_OK, 0, 0, 0, "", 0, 0};
     if ((rc = cdr_db_commit_run(db, &end)) != CDR_OK) {
         cli_fail(rc, "database commit failed: %s", cdr_db_message(db));
@@ -178,6 +189,7 @@ out:
     cdr_state_close(st);
     cdr_db_free_names(live, n_live);
     free(names);
+    free(cmdline);
     cdr_db_close(db);
     return rc;
 }

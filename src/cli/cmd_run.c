@@ -541,22 +541,6 @@ static void cluster_consumed(run_ctx *c)
     }
 }
 
-static char *command_line(int argc, char **argv)
-{
-    size_t len = 16;
-    for (int i = 0; i < argc; i++)
-        len += strlen(argv[i]) + 1;
-    char *s = malloc(len);
-    if (!s)
-        return NULL;
-    strcpy(s, "cdrecon");
-    for (int i = 0; i < argc; i++) {
-        strcat(s, " ");
-        strcat(s, argv[i]);
-    }
-    return s;
-}
-
 /* ---- the state directory ---- */
 
 /* The state's directory: --store, else what the database recorded, else
@@ -985,7 +969,7 @@ int cmd_run(int argc, char **argv)
     c.refused = calloc(nf, sizeof *c.refused);
     c.known_run = calloc(nf, sizeof *c.known_run);
     c.stats = calloc(nf, sizeof *c.stats);
-    cmdline = command_line(argc, argv);
+    cmdline = cli_command_line(argc, argv);
     if (!c.file_ids || !c.pre_sha || !c.pre_hashed || !c.skip || !c.hash_as_read ||
         !c.refused || !c.known_run || !c.stats || !cmdline) {
         rc = CDR_E_NOMEM;

@@ -320,3 +320,19 @@ cdr_err cli_cluster_db(const char *cluster, const char *msisdn_arg, char *buf, s
     snprintf(buf, len, "%s/shard-%u/cdrecon.db", cluster, cdr_shard_of(n.p, n.n, parts));
     return CDR_OK;
 }
+
+char *cli_command_line(int argc, char **argv)
+{
+    size_t len = 16;
+    for (int i = 0; i < argc; i++)
+        len += strlen(argv[i]) + 1;
+    char *s = malloc(len);
+    if (!s)
+        return NULL;
+    strcpy(s, "cdrecon");
+    for (int i = 0; i < argc; i++) {
+        strcat(s, " ");
+        strcat(s, argv[i]);
+    }
+    return s;
+}

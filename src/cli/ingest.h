@@ -96,4 +96,8 @@ cdr_err cli_state_tariff(cli_state_src *s, const char *msisdn, cdr_month m, cons
  * (DIR/shard-K/cdrecon.db) into buf. Reports its errors. */
 cdr_err cli_cluster_db(const char *cluster, const char *msisdn_arg, char *buf, size_t len);
 
+/* "cdrecon" and the command's arguments, space-separated (recorded with a
+ * run in the database); malloc'd, NULL when memory ran out. */
+char *cli_command_line(int argc, char **argv);
+
 #endif

@@ -53,6 +53,10 @@ sum1=$(cd "$W/c.db.state" && ls | grep -v MANIFEST | sort | xargs cat | sha256su
 "$CDRECON" compact --db "$W/c.db" --quiet || fail "second compact: exit $?"
 sum2=$(cd "$W/c.db.state" && ls | grep -v MANIFEST | sort | xargs cat | sha256sum)
 [ "$sum1" = "$sum2" ] || fail "a second compact rewrote the state"
+[ "$(q "$W/c.db" "select count(*) from runs where kind = 'compact'")" = 1 ] ||
+    fail "a compact with nothing to merge recorded a run"
+q "$W/c.db" "select command from runs where kind = 'compact'" | grep -q -- "--quiet" ||
+    fail "compact's command line is not recorded as given"
 
 # the rest of the month, with and without the compaction
 while read -r f; do night "$W/c.db" "$W/c.out" "$f"; night "$W/p.db" "$W/p.out" "$f"; done <"$W/rest"
