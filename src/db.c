@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "cdrecon/db.h"
@@ -393,9 +394,31 @@ static cdr_err map_rc(int rc)
 
 static cdr_err dberr(cdr_db *db, int rc, const char *what)
 {
-    snprintf(db->message, sizeof db->message, "%s: %s (%s)", what,
-             db->h ? sqlite3_errmsg(db->h) : sqlite3_errstr(rc), sqlite3_errstr(rc));
+    const char *m = db->h ? sqlite3_errmsg(db->h) : sqlite3_errstr(rc), *s = sqlite3_errstr(rc);
+    if (strcmp(m, s) == 0)
+        snprintf(db->message, sizeof db->message, "%s: %s", what, m);
+    else
+        snprintf(db->message, sizeof db->message, "%s: %s (%s)", what, m, s);
     return map_rc(rc);
+}
+
+/* A database that cannot be opened: SQLite's words, and the likely reason
+ * when it is that the file's directory is missing. */
+static cdr_err open_err(cdr_db *db, int rc, const char *path)
+{
+    cdr_err e = dberr(db, rc, "open");
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if ((rc & 0xff) == SQLITE_CANTOPEN && slash && slash != dir) {
+        *slash = '\0';
+        struct stat st;
+        if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+            size_t n = strlen(db->message);
+            snprintf(db->message + n, sizeof db->message - n, "; no directory %s", dir);
+        }
+    }
+    return e;
 }
 
 static cdr_err failmsg(cdr_db *db, cdr_err e, const char *fmt, ...)
@@ -561,7 +584,7 @@ cdr_err cdr_db_open(const char *path, cdr_db **out, char *err, size_t errlen)
                                  SQLITE_OPEN_EXRESCODE | SQLITE_OPEN_NOMUTEX,
                              NULL);
     if (rc != SQLITE_OK) {
-        e = dberr(db, rc, path);
+        e = open_err(db, rc, path);
         goto fail;
     }
     sqlite3_busy_timeout(db->h, 10000);
@@ -585,7 +608,7 @@ cdr_err cdr_db_open(const char *path, cdr_db **out, char *err, size_t errlen)
     return CDR_OK;
 fail:
     if (err && errlen)
-        snprintf(err, errlen, "%s: %s", path, db->message);
+        snprintf(err, errlen, "%s", db->message); /* (the caller names the file) */
     cdr_db_close(db);
     return e;
 }
@@ -605,7 +628,7 @@ cdr_err cdr_db_open_readonly(const char *path, cdr_db **out, char *err, size_t e
                                  SQLITE_OPEN_NOMUTEX,
                              NULL);
     if (rc != SQLITE_OK) {
-        e = dberr(db, rc, path);
+        e = open_err(db, rc, path);
         goto fail;
     }
     sqlite3_busy_timeout(db->h, 10000);
@@ -622,7 +645,7 @@ cdr_err cdr_db_open_readonly(const char *path, cdr_db **out, char *err, size_t e
     return CDR_OK;
 fail:
     if (err && errlen)
-        snprintf(err, errlen, "%s: %s", path, db->message);
+        snprintf(err, errlen, "%s", db->message); /* (the caller names the file) */
     cdr_db_close(db);
     return e;
 }
