@@ -321,6 +321,8 @@ static int cmp_i64(const void *a, const void *b)
 
 static void late(rp_month *m)
 {
+    if (m->narr == 0)
+        return; /* (no findings: qsort must not be given arr == NULL) */
     qsort(m->arr, m->narr, sizeof *m->arr, cmp_i64);
     int64_t seen = -1; /* the latest day of the runs before */
     for (size_t i = 0; i < m->narr;) {
