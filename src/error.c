@@ -21,6 +21,7 @@ static const struct {
     [CDR_E_PARSE] = {"CDR_E_PARSE", "value cannot be parsed"},
     [CDR_E_RANGE] = {"CDR_E_RANGE", "value out of range"},
     [CDR_E_INTERRUPTED] = {"CDR_E_INTERRUPTED", "interrupted by a signal"},
+    [CDR_E_PROFILE] = {"CDR_E_PROFILE", "input profile refused"},
 };
 
 const char *cdr_strerror(cdr_err e)
