@@ -1490,7 +1490,7 @@ static void row_done(rd *r, const cdr_str *f, size_t nf, const char *raw, size_t
         if (r->cur_type && r->cur_type->skip) {
             char q[QUOTE_MAX * 4 + 16];
             quote_val(q, sizeof q, f[r->type_col].p, f[r->type_col].n, 0);
-            reasonf(r, "skipped: record type %s (type %s = skip)", q, q);
+            reasonf(r, "skipped: record type %s (a type the profile skips)", q);
             skip_row(r, raw, raw_n, r->row_line, r->row_off);
             return;
         }

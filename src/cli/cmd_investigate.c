@@ -26,6 +26,8 @@ static const char *usage_text =
     "  --mem SIZE         scan path: memory before spilling (default 1G)\n"
     "  --tmp DIR          scan path: spill directory\n"
     "  --threads N        scan path: rating threads (default 2)\n"
+    "  --profile FILE     scan path: read the FILES through an input profile\n"
+    "                     (docs/profiles.md)\n"
     "  --verify           store: check every block and index entry first\n"
     "  --timing           print the time taken on stderr\n"
     "exit status: 0 ok; 11 the number has no record in that month; 1 usage;\n"
@@ -41,7 +43,8 @@ static double now_s(void)
 int cmd_investigate(int argc, char **argv)
 {
     const char *msisdn_arg = NULL, *month_arg = NULL, *store_path = NULL, *tariff_dir = NULL;
-    const char *v;
+    const char *v, *profile_path = NULL;
+    cdr_profile *prof = NULL;
     cdr_render_format fmt = CDR_RENDER_TEXT;
     int verify = 0, timing = 0;
     cdr_engine_opts eo;
@@ -68,6 +71,9 @@ int cmd_investigate(int argc, char **argv)
             free(files);
             return CDR_OK;
         } else if (cli_engine_option(argc, argv, &i, &eo, &rc)) {
+            if (rc != CDR_OK)
+                goto out;
+        } else if (cli_profile_option(argc, argv, &i, &profile_path, &rc)) {
             if (rc != CDR_OK)
                 goto out;
         } else if ((v = cli_optval(argc, argv, &i, "--msisdn"))) {
@@ -107,6 +113,13 @@ int cmd_investigate(int argc, char **argv)
         rc = cli_fail(CDR_E_USAGE, "--tariff needs the CDR FILES of the month");
         goto out;
     }
+    if (profile_path && store_path) {
+        rc = cli_fail(CDR_E_USAGE, "--profile is for reading CDR FILES, not the store (the "
+                                   "store holds the records as the profile read them)");
+        goto out;
+    }
+    if ((rc = cli_profile_load(profile_path, &prof)) != CDR_OK)
+        goto out;
     {
         cdr_str n;
         if (cdr_number_normalise(msisdn_arg, strlen(msisdn_arg), &n) != CDR_OK) {
@@ -147,7 +160,11 @@ int cmd_investigate(int argc, char **argv)
             cli_fail(rc, "%s", err);
             goto out;
         }
-        rc = cdr_stmt_scan(t, files, (size_t)nfiles, num, month, &eo, NULL, &s, err, sizeof err);
+        cdr_reader_opts ro;
+        cdr_reader_opts_init(&ro);
+        ro.profile = prof;
+        rc = cdr_stmt_scan_ro(t, files, (size_t)nfiles, num, month, &eo, &ro, NULL, &s, err,
+                              sizeof err);
         have_stmt = 1;
         if (rc != CDR_OK && rc != CDR_E_NOTFOUND) {
             cli_fail(rc, "%s", err[0] ? err : "scan failed");
@@ -170,6 +187,7 @@ out:
         cdr_stmt_free(&s);
     cdr_store_close(st);
     cdr_tariff_free(t);
+    cdr_profile_free(prof);
     free(files);
     return rc;
 }
