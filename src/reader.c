@@ -1001,14 +1001,16 @@ static int pbad(rd *r, const char *what, int fld, cdr_str v, int src, const char
 static int puint(rd *r, const cdr_str *f, int fld, const char *svc, int64_t *out)
 {
     char tail[64];
-    int src;
+    int src = -1;
     int64_t x = 0;
+    cdr_str v = empty_str; /* the (last) value, for a message about the whole */
     snprintf(tail, sizeof tail, " (required for %s)", svc);
     if (r->pk[fld] == PK_SUM) {
         for (int i = 0; i < r->prof->f[fld].nref; i++) {
             int c = r->pcol[fld][i];
-            cdr_str v = c >= 0 ? f[c] : empty_str;
             int64_t y;
+            v = c >= 0 ? f[c] : empty_str;
+            src = c;
             if (v.n == 0)
                 return pbad(r, "missing", fld, v, c, tail);
             int e = parse_uint(v, r->lo, &y);
@@ -1021,7 +1023,7 @@ static int puint(rd *r, const cdr_str *f, int fld, const char *svc, int64_t *out
                 return pbad(r, "out of range", fld, v, c, " (the sum is above 10^15)");
         }
     } else {
-        cdr_str v = pval(r, f, fld, &src);
+        v = pval(r, f, fld, &src);
         if (v.n == 0)
             return pbad(r, "missing", fld, v, src, tail);
         int e = parse_uint(v, src >= 0 ? r->lo : NULL, &x);
@@ -1033,10 +1035,8 @@ static int puint(rd *r, const cdr_str *f, int fld, const char *svc, int64_t *out
     if (fld == CDR_PF_DURATION_S && r->prof->dur_ms)
         x = (x + 999) / 1000; /* milliseconds: up to the whole second */
     else if (fld == CDR_PF_BYTES && r->prof->bytes_kb) {
-        if (x > INT_CAP / 1024) {
-            int s2;
-            return pbad(r, "out of range", fld, pval(r, f, fld, &s2), -1, " (KB above 10^15 bytes)");
-        }
+        if (x > INT_CAP / 1024)
+            return pbad(r, "out of range", fld, v, src, " (KB: above 10^15 bytes)");
         x *= 1024;
     }
     *out = x;
