@@ -849,6 +849,10 @@ static int check_profile(ps *s)
             return perr(s, "%s is not mapped (required: record_id, msisdn, start_time, billed, "
                            "and service or record_type)",
                         pf_names[required[i]]);
+    if (p->ntypes > 0 && p->f[CDR_PF_RECORD_TYPE].kind == PK_NONE) {
+        s->line = p->types[0].line;
+        return perr(s, "type lines need record_type = COLUMN");
+    }
     if (p->f[CDR_PF_SERVICE].kind == PK_NONE && p->f[CDR_PF_RECORD_TYPE].kind == PK_NONE)
         return perr(s, "service is not mapped: give service = COLUMN, or record_type = COLUMN "
                        "with type lines");
@@ -862,10 +866,6 @@ static int check_profile(ps *s)
         s->line = p->f[CDR_PF_RECORD_TYPE].line;
         return perr(s, "record_type needs type lines (type VALUE = SERVICE [DIRECTION] or "
                        "skip)");
-    }
-    if (p->ntypes > 0 && p->f[CDR_PF_RECORD_TYPE].kind == PK_NONE) {
-        s->line = p->types[0].line;
-        return perr(s, "type lines need record_type = COLUMN");
     }
     if (p->ntypes > 0) {
         int rated = 0;

@@ -1377,6 +1377,7 @@ static void plan_profile(rd *r, uint64_t off)
 {
     const cdr_profile *pr = r->prof;
     char miss[400] = "";
+    int nmore = 0;
     unsigned char *used = calloc(r->ncols + 1, 1);
     if (!used) {
         r->st->status = CDR_E_NOMEM;
@@ -1399,13 +1400,16 @@ static void plan_profile(rd *r, uint64_t off)
                     if (ieq(r->names[k], nm))
                         c = (int)k;
                 if (c < 0 && !ref->optional) {
-                    /* every missing column is listed, then the file fails */
-                    char q[QUOTE_MAX * 4 + 16];
+                    /* every missing column is listed (as many as fit), then
+                     * the file fails */
+                    char q[QUOTE_MAX * 4 + 16], one[QUOTE_MAX * 4 + 48];
                     size_t k = strlen(miss);
                     quote_val(q, sizeof q, ref->name, ref->name_n, 0);
-                    if (k < sizeof miss - 1)
-                        snprintf(miss + k, sizeof miss - k, "%s%s (line %d)", k ? ", " : "", q,
-                                 pf->line);
+                    int w = snprintf(one, sizeof one, "%s%s (line %d)", k ? ", " : "", q, pf->line);
+                    if (!nmore && k + (size_t)w < sizeof miss - 24)
+                        memcpy(miss + k, one, (size_t)w + 1);
+                    else
+                        nmore++;
                     continue;
                 }
             } else if ((size_t)ref->index >= r->ncols) {
@@ -1426,6 +1430,8 @@ static void plan_profile(rd *r, uint64_t off)
         }
     }
     if (miss[0]) {
+        if (nmore)
+            snprintf(miss + strlen(miss), sizeof miss - strlen(miss), " and %d more", nmore);
         fail_header(r, off, "header lacks column(s) named by profile %s: %s", pr->path, miss);
         free(used);
         return;
