@@ -7,6 +7,7 @@
 
 #define PF_MAXREF 8    /* columns of one sum or first-of list */
 #define PF_MAXTYPE 64  /* `type` lines */
+#define PF_TYPE_HASH 256 /* slots of the record type's hash table (4 x PF_MAXTYPE) */
 #define PF_MAXSKIP 8   /* `skip_prefix` lines */
 #define PF_MAXTOPS 40  /* steps of a time pattern */
 #define PF_MAXSIZE (64u << 10) /* largest profile file */
@@ -46,6 +47,8 @@ typedef struct pf_field {
 enum { PT_CONTRACT, PT_PATTERN, PT_EPOCH, PT_EPOCH_MS };
 /* Steps of a pattern. */
 enum { TO_LIT, TO_Y4, TO_Y2, TO_MON, TO_DAY, TO_H, TO_MI, TO_S, TO_FRAC, TO_TZ };
+/* Slots of the 2-digit numbers of a fixed-width pattern. */
+enum { TF_CENTURY, TF_YEAR, TF_MON, TF_DAY, TF_H, TF_MI, TF_S };
 typedef struct pf_top {
     unsigned char op;
     char c; /* TO_LIT */
@@ -82,6 +85,13 @@ struct cdr_profile {
     int ntops;
     char tfmt[80]; /* the format as written, for messages */
     int t_tz;      /* the pattern has %z */
+    int t_y2;      /* the pattern has %y (2000 + yy) */
+    /* a pattern of fixed-width digits and literals (and maybe a final %z)
+     * is read by position, without walking its steps */
+    int tfix, tfix_len, tfix_tz;
+    int tf_n, tl_n;
+    struct { unsigned char op, pos; } tf[8];   /* the numbers: slot (TF_*), position */
+    struct { unsigned char pos; char c; } tl[PF_MAXTOPS]; /* the literals */
     int has_local;
     int32_t local_off; /* seconds east of UTC of the operator's clock */
 
@@ -93,8 +103,9 @@ struct cdr_profile {
     /* record types */
     int ntypes;
     pf_type types[PF_MAXTYPE];
-    int type_by_word; /* every key is 1..8 bytes: compared as words */
+    int type_by_word; /* every key is 1..8 bytes: looked up as words in type_hash */
     uint64_t type_word[PF_MAXTYPE]; /* key bytes | length << 56 */
+    signed char type_hash[PF_TYPE_HASH]; /* index into types, -1 empty; linear probing */
 
     /* numbers */
     char cc[8]; /* country code digits ("86" by default) */
@@ -103,6 +114,7 @@ struct cdr_profile {
     size_t trunk_n;
     char imsi_pfx[8]; /* an msisdn of 15 digits starting so is an IMSI */
     size_t imsi_pfx_n;
+    int num_plain; /* no trunk prefix and country code 86: the contract's rule alone */
 };
 
 /* Conversions shared by the loader (constants are checked at load) and the

@@ -752,8 +752,9 @@ static int has_ctl(cdr_str v)
     return 0;
 }
 
-/* The bytes of every field: length, NUL, UTF-8. 0 = fine. */
-static inline int check_fields(rd *r, const cdr_str *f, size_t raw_n, int check_bytes)
+/* The bytes of every field: length, NUL, UTF-8. 0 = fine. (Inlined in both
+ * callers: the contract's type_row keeps its code as it was.) */
+static inline __attribute__((always_inline)) int check_fields(rd *r, const cdr_str *f, size_t raw_n, int check_bytes)
 {
     char lab[128];
     /* (a field is never longer than the raw row it came from: a row within
@@ -998,13 +999,18 @@ static int pbad(rd *r, const char *what, int fld, cdr_str v, int src, const char
 
 /* A whole number field (duration_s, bytes, sms_chars): one column, a
  * constant, or a sum; then its unit. */
-static int puint(rd *r, const cdr_str *f, int fld, const char *svc, int64_t *out)
+static int pmissing(rd *r, int fld, cdr_str v, int src, const char *svc)
 {
     char tail[64];
+    snprintf(tail, sizeof tail, " (required for %s)", svc);
+    return pbad(r, "missing", fld, v, src, tail);
+}
+
+static int puint(rd *r, const cdr_str *f, int fld, const char *svc, int64_t *out)
+{
     int src = -1;
     int64_t x = 0;
     cdr_str v = empty_str; /* the (last) value, for a message about the whole */
-    snprintf(tail, sizeof tail, " (required for %s)", svc);
     if (r->pk[fld] == PK_SUM) {
         for (int i = 0; i < r->prof->f[fld].nref; i++) {
             int c = r->pcol[fld][i];
@@ -1012,7 +1018,7 @@ static int puint(rd *r, const cdr_str *f, int fld, const char *svc, int64_t *out
             v = c >= 0 ? f[c] : empty_str;
             src = c;
             if (v.n == 0)
-                return pbad(r, "missing", fld, v, c, tail);
+                return pmissing(r, fld, v, c, svc);
             int e = parse_uint(v, r->lo, &y);
             if (e == -1)
                 return pbad(r, "bad", fld, v, c, " (not a whole number >= 0)");
@@ -1025,7 +1031,7 @@ static int puint(rd *r, const cdr_str *f, int fld, const char *svc, int64_t *out
     } else {
         v = pval(r, f, fld, &src);
         if (v.n == 0)
-            return pbad(r, "missing", fld, v, src, tail);
+            return pmissing(r, fld, v, src, svc);
         int e = parse_uint(v, src >= 0 ? r->lo : NULL, &x);
         if (e == -1)
             return pbad(r, "bad", fld, v, src, " (not a whole number >= 0)");
@@ -1048,7 +1054,13 @@ static const char *const unit_words[] = {"yuan", "jiao", "fen"};
 static int pmoney1(rd *r, int fld, cdr_str v, int src, cdr_money *out)
 {
     char tail[96];
-    int e = cdr_pf_money(r->prof, v.p, v.n, out);
+    int e;
+    if (r->prof->money_shift == 0) { /* yuan: the contract's parse */
+        cdr_err me = cdr_money_parse(v.p, v.n, out);
+        e = me == CDR_OK ? 0 : me == CDR_E_RANGE ? -2 : -1;
+    } else {
+        e = cdr_pf_money(r->prof, v.p, v.n, out);
+    }
     if (e == -2) {
         if (r->prof->money_shift)
             snprintf(tail, sizeof tail, " (finer than a micro-yuan, or too large: %s)",
@@ -1094,7 +1106,9 @@ static int pmoney(rd *r, const cdr_str *f, cdr_money *out)
 
 static int pnumber(rd *r, int fld, cdr_str v, int src, cdr_str *out)
 {
-    if (cdr_pf_number(r->prof, v.p, v.n, out) != 0)
+    /* without a trunk prefix or another country code: the contract's rule */
+    if (r->prof->num_plain ? cdr_number_normalise(v.p, v.n, out) != CDR_OK
+                           : cdr_pf_number(r->prof, v.p, v.n, out) != 0)
         return pbad(r, "bad", fld, v, src, " (not a phone number)");
     return 0;
 }

@@ -255,6 +255,8 @@ static void test_time_formats(void **st)
     time_is(p, "01/10/2026 08:00:05.123", "", "2026-10-01 08:00:05"); /* fraction dropped */
     time_is(p, "01/10/2026 08:00:05.9", "", "2026-10-01 08:00:05");
     time_is(p, "01/10/2026 08:00:05.", "", NULL);
+    time_is(p, "01/10/2026 08:00:05.1/", "", NULL); /* '/' is not a digit of %f */
+    time_is(p, "01/10/2026 08:00:05. 1", "", NULL);
     time_is(p, "1/10/2026 08:00:05.1", "", NULL); /* two digits each */
     cdr_profile_free(p);
 
@@ -289,6 +291,68 @@ static void test_time_formats(void **st)
     time_is(p, "20261001080000", "", NULL);
     cdr_profile_free(p);
     assert_int_equal(tm("2026-10-01 08:00:00") - tm("2026-10-01 00:00:00"), 8 * 3600);
+}
+
+/* The by-position reading of fixed-width patterns gives what walking the
+ * pattern's steps gives, on valid values and on every one-byte change. */
+static void test_time_fixed_equals_steps(void **st)
+{
+    (void)st;
+    static const struct {
+        const char *fmt, *val;
+    } pats[] = {
+        {"%y%m%d%H%M%S%z", "261001080000+0800"},  {"%y%m%d%H%M%S%z", "240229235959-0330"},
+        {"%Y%m%d %H:%M:%S", "20261001 08:00:00"}, {"%Y-%m-%dT%H:%M", "2026-10-01T08:07"},
+        {"%d.%m.%Y %H%M%S%z", "31.12.2026 235959Z"}, {"%H:%M:%S %d/%m/%Y", "23:59:59 28/02/2027"},
+        {"%Y%m%d%H%M%S%z", "20261001080000+08:00"}, {"%%%Y%m%d%H%M", "%202610010800"},
+    };
+    unsigned seed = 7;
+    for (size_t i = 0; i < sizeof pats / sizeof *pats; i++) {
+        char text[300];
+        snprintf(text, sizeof text, MIN_PROFILE "start_time.format = %s\nlocal_utc_offset = +08:00\n",
+                 pats[i].fmt);
+        cdr_profile *p = parse(text);
+        assert_int_equal(p->tfix, 1);
+        size_t n = strlen(pats[i].val);
+        static const char alphabet[] = "0123456789+-:Z /.T%x9";
+        for (int round = 0; round < 4000; round++) {
+            char v[64];
+            memcpy(v, pats[i].val, n + 1);
+            size_t vn = n;
+            if (round > 0) { /* change, cut or lengthen it */
+                seed = seed * 1103515245u + 12345u;
+                size_t at = (seed >> 8) % n;
+                unsigned what = (seed >> 20) % 8;
+                if (what == 0 && vn > 1)
+                    vn--;
+                else if (what == 1 && vn + 1 < sizeof v)
+                    v[vn++] = alphabet[(seed >> 3) % (sizeof alphabet - 1)];
+                else
+                    v[at] = alphabet[(seed >> 3) % (sizeof alphabet - 1)];
+                v[vn] = '\0';
+            }
+            cdr_time a = 0, b = 0;
+            int ea = cdr_pf_time(p, v, vn, "", 0, &a);
+            p->tfix = 0;
+            int eb = cdr_pf_time(p, v, vn, "", 0, &b);
+            p->tfix = 1;
+            if ((ea == 0) != (eb == 0) || (ea == 0 && a != b))
+                fail_msg("%s '%s': by position %d %lld, by steps %d %lld", pats[i].fmt, v, ea,
+                         (long long)a, eb, (long long)b);
+            if (round == 0)
+                assert_int_equal(ea, 0);
+        }
+        cdr_profile_free(p);
+    }
+    /* %f and a %z before the end are read by steps */
+    cdr_profile *p = parse(MIN_PROFILE "start_time.format = %z %Y%m%d%H%M%S\n"
+                                       "local_utc_offset = +08:00\n");
+    assert_int_equal(p->tfix, 0);
+    time_is(p, "+0000 20261001000000", "", "2026-10-01 08:00:00");
+    time_is(p, "+00:00 20261001000000", "", "2026-10-01 08:00:00");
+    time_is(p, "-0100 20261001000000", "", "2026-10-01 09:00:00");
+    time_is(p, "+0000x20261001000000", "", NULL);
+    cdr_profile_free(p);
 }
 
 static void money_is(const cdr_profile *p, const char *v, int want_e, cdr_money want)
@@ -646,6 +710,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_example_month_every_profile),
         cmocka_unit_test(test_time_formats),
+        cmocka_unit_test(test_time_fixed_equals_steps),
         cmocka_unit_test(test_money_units),
         cmocka_unit_test(test_numbers),
         cmocka_unit_test(test_type_lookup),
