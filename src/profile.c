@@ -119,20 +119,43 @@ int cdr_pf_time(const cdr_profile *p, const char *v, size_t n, const char *tz, s
             size_t L = (size_t)p->tfix_len;
             if (n < L || (!p->tfix_tz && n != L))
                 return -1;
-            for (int k = 0; k < p->tl_n; k++)
-                if (v[p->tl[k].pos] != p->tl[k].c)
-                    return -1;
             /* two digits a field (a 4-digit year is two: its century in
              * slot 0), each into its slot: one loop body, no branch */
             unsigned val[8] = {0, 0, 0, 0, 0, 0, 0, 0}, bad = 0;
-            for (int k = 0; k < p->tf_n; k++) {
-                const unsigned char *u = (const unsigned char *)v + p->tf[k].pos;
-                unsigned a = u[0] - 48u, b = u[1] - 48u;
-                bad |= (a > 9) | (b > 9);
-                val[p->tf[k].op] = a * 10 + b;
+            if (p->tw_n) { /* as words: every digit and literal checked at once */
+                uint64_t w[3];
+                uint64_t nd = 0;
+                for (int k = 0; k < p->tw_n; k++) {
+                    memcpy(&w[k], v + (k == p->tw_n - 1 ? L - 8 : 8 * (size_t)k), 8);
+                    uint64_t dm = p->tw_dig[k];
+                    /* a digit where dm says, '0' elsewhere: then cdr_nondigit8 */
+                    uint64_t x = (w[k] & dm) | (0x3030303030303030ull & ~dm);
+                    nd |= (((x & 0xF0F0F0F0F0F0F0F0ull) ^ 0x3030303030303030ull) |
+                           (((x & 0x0F0F0F0F0F0F0F0Full) + 0x0606060606060606ull) &
+                            0xF0F0F0F0F0F0F0F0ull)) |
+                          ((w[k] & p->tw_lit[k]) ^ p->tw_val[k]);
+                    /* digits 0..9 in each byte; then in byte b the number of
+                     * the digits b, b + 1 (at most 99: no carry between bytes) */
+                    uint64_t d = w[k] & 0x0F0F0F0F0F0F0F0Full;
+                    w[k] = d * 10 + (d >> 8);
+                }
+                if (nd)
+                    return -1;
+                for (int k = 0; k < p->tf_n; k++)
+                    val[p->twf[k].slot] = (unsigned)(w[p->twf[k].w] >> p->twf[k].sh) & 0xFF;
+            } else {
+                for (int k = 0; k < p->tl_n; k++)
+                    if (v[p->tl[k].pos] != p->tl[k].c)
+                        return -1;
+                for (int k = 0; k < p->tf_n; k++) {
+                    const unsigned char *u = (const unsigned char *)v + p->tf[k].pos;
+                    unsigned a = u[0] - 48u, b = u[1] - 48u;
+                    bad |= (a > 9) | (b > 9);
+                    val[p->tf[k].op] = a * 10 + b;
+                }
+                if (bad)
+                    return -1;
             }
-            if (bad)
-                return -1;
             if (p->tfix_tz) {
                 const char *z = v + L;
                 size_t zn = n - L;
@@ -633,6 +656,39 @@ static int parse_time_format(ps *s, const char *v, size_t n)
         }
     }
     p->tfix_len = pos;
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (p->tfix && pos >= 8 && pos <= 24) { /* the words of docs in profile_int.h */
+        int nw = (pos + 7) / 8;
+        int base[3];
+        for (int w = 0; w < nw; w++)
+            base[w] = w == nw - 1 ? pos - 8 : 8 * w;
+        /* a byte belongs to the first word that holds it */
+#define WORD_OF(q) ((q) < 8 * (nw - 1) ? (q) / 8 : nw - 1)
+        for (int k = 0; k < p->tl_n; k++) {
+            int q = p->tl[k].pos, w = WORD_OF(q), at = q - base[w];
+            p->tw_lit[w] |= 0xFFull << (8 * at);
+            p->tw_val[w] |= (uint64_t)(unsigned char)p->tl[k].c << (8 * at);
+        }
+        int ok = 1;
+        for (int k = 0; k < p->tf_n; k++) {
+            /* a number: the first word that holds both its digits */
+            int q = p->tf[k].pos, w = 0;
+            while (w < nw && !(base[w] <= q && q + 1 < base[w] + 8))
+                w++;
+            if (w == nw) { /* none: the pattern is read by bytes */
+                ok = 0;
+                break;
+            }
+            int at = q - base[w];
+            p->tw_dig[w] |= 0xFFFFull << (8 * at);
+            p->twf[k].slot = p->tf[k].op;
+            p->twf[k].w = (unsigned char)w;
+            p->twf[k].sh = (unsigned char)(8 * at);
+        }
+#undef WORD_OF
+        p->tw_n = ok ? nw : 0;
+    }
+#endif
     return 0;
 }
 

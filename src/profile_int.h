@@ -91,6 +91,12 @@ struct cdr_profile {
     int tfix, tfix_len, tfix_tz;
     int tf_n, tl_n;
     struct { unsigned char op, pos; } tf[8];   /* the numbers: slot (TF_*), position */
+    /* ... and, for 8 to 24 bytes, as words: word k holds bytes [8k, 8k + 8)
+     * but the last, which holds the final 8 bytes; digit and literal masks,
+     * the literals' bytes, and each number's word and shifts */
+    int tw_n;
+    uint64_t tw_dig[3], tw_lit[3], tw_val[3];
+    struct { unsigned char slot, w, sh; } twf[8]; /* sh: the tens digit's bit shift */
     struct { unsigned char pos; char c; } tl[PF_MAXTOPS]; /* the literals */
     int has_local;
     int32_t local_off; /* seconds east of UTC of the operator's clock */

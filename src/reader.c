@@ -1492,16 +1492,20 @@ static void plan_headerless(rd *r)
 /* ------------------------------------------------------------------ */
 /* A complete row                                                        */
 
-/* in_raw: the fields point into raw (the fast path), not into copies */
-static void row_done(rd *r, const cdr_str *f, size_t nf, const char *raw, size_t raw_n,
-                     int check_bytes, int in_raw)
+/* in_raw: the fields point into raw (the fast path), not into copies.
+ * with_prof: a constant: the body is inlined once for the contract's layout
+ * (row_done_contract, the fast path's call: no test of r->prof in it) and
+ * once for a profile's. */
+static inline __attribute__((always_inline)) void
+row_done_t(rd *r, const cdr_str *f, size_t nf, const char *raw, size_t raw_n, int check_bytes,
+           int in_raw, int with_prof)
 {
     r->lo = in_raw ? raw : NULL;
     if (!r->have_header) {
         setup_header(r, f, nf, r->row_off);
         return;
     }
-    if (r->prof && r->type_col >= 0) {
+    if (with_prof && r->type_col >= 0) {
         /* the record type first: a record the profile skips (a header or
          * trailer record, a type not rated) may have any field count */
         r->cur_type = (size_t)r->type_col < nf
@@ -1516,7 +1520,7 @@ static void row_done(rd *r, const cdr_str *f, size_t nf, const char *raw, size_t
         }
     }
     if (nf != r->ncols) {
-        if (r->prof && !r->prof->header)
+        if (with_prof && !r->prof->header)
             reasonf(r, "%zu fields, the profile says %zu", nf, r->ncols);
         else
             reasonf(r, "%zu fields, header has %zu", nf, r->ncols);
@@ -1524,8 +1528,8 @@ static void row_done(rd *r, const cdr_str *f, size_t nf, const char *raw, size_t
         return;
     }
     cdr_row row;
-    if (r->prof ? type_row_prof(r, f, raw_n, check_bytes, &row)
-                : type_row(r, f, raw_n, check_bytes, &row)) {
+    if (with_prof ? type_row_prof(r, f, raw_n, check_bytes, &row)
+                  : type_row(r, f, raw_n, check_bytes, &row)) {
         reject(r, raw, raw_n, raw_n, r->row_line, r->row_off);
         return;
     }
@@ -1540,6 +1544,28 @@ static void row_done(rd *r, const cdr_str *f, size_t nf, const char *raw, size_t
         r->stop = 1;
         r->stop_err = CDR_E_INTERRUPTED;
     }
+}
+
+static void row_done_contract(rd *r, const cdr_str *f, size_t nf, const char *raw, size_t raw_n,
+                              int check_bytes, int in_raw)
+{
+    row_done_t(r, f, nf, raw, raw_n, check_bytes, in_raw, 0);
+}
+
+static void row_done_profile(rd *r, const cdr_str *f, size_t nf, const char *raw, size_t raw_n,
+                             int check_bytes, int in_raw)
+{
+    row_done_t(r, f, nf, raw, raw_n, check_bytes, in_raw, 1);
+}
+
+/* A row of either kind (the libcsv path). */
+static void row_done(rd *r, const cdr_str *f, size_t nf, const char *raw, size_t raw_n,
+                     int check_bytes, int in_raw)
+{
+    if (r->prof)
+        row_done_profile(r, f, nf, raw, raw_n, check_bytes, in_raw);
+    else
+        row_done_contract(r, f, nf, raw, raw_n, check_bytes, in_raw);
 }
 
 static int grow_fields(rd *r, size_t need)
@@ -1847,7 +1873,7 @@ static const unsigned char cls_tab[256] = {
  * the constants folded in, and one for a profile's. */
 static inline __attribute__((always_inline)) int fast_line(rd *r, const char *p, size_t cn,
                                                           uint64_t line, uint64_t off, char sep,
-                                                          const unsigned char *cls)
+                                                          const unsigned char *cls, int with_prof)
 {
     size_t cap = r->have_header ? r->ncols + 1 : MAX_COLUMNS + 2;
     if (grow_fields(r, cap)) { /* then nf < cap is all the loops check */
@@ -1907,7 +1933,10 @@ static inline __attribute__((always_inline)) int fast_line(rd *r, const char *p,
             fl[nf].n = cn - start;
         }
         nf++;
-        row_done(r, r->fields, nf, p, cn, flags != 0, 1);
+        if (with_prof)
+            row_done_profile(r, r->fields, nf, p, cn, flags != 0, 1);
+        else
+            row_done_contract(r, r->fields, nf, p, cn, flags != 0, 1);
         return 1;
     }
     if ((flags & 4) && !(flags & 2)) {
@@ -1986,9 +2015,10 @@ static void on_line(rd *r, const char *p, size_t n, int term)
         return;
     }
     if (!r->prof) {
-        if (!r->o->no_fast_path && fast_line(r, p, cn, line, off, ',', cls_tab))
+        if (!r->o->no_fast_path && fast_line(r, p, cn, line, off, ',', cls_tab, 0))
             return;
-    } else if ((!r->o->no_fast_path || !r->quote) && fast_line(r, p, cn, line, off, r->sep, r->cls)) {
+    } else if ((!r->o->no_fast_path || !r->quote) &&
+               fast_line(r, p, cn, line, off, r->sep, r->cls, 1)) {
         return;
     }
     csv_line(r, p, n, term, 1);

@@ -305,6 +305,10 @@ static void test_time_fixed_equals_steps(void **st)
         {"%Y%m%d %H:%M:%S", "20261001 08:00:00"}, {"%Y-%m-%dT%H:%M", "2026-10-01T08:07"},
         {"%d.%m.%Y %H%M%S%z", "31.12.2026 235959Z"}, {"%H:%M:%S %d/%m/%Y", "23:59:59 28/02/2027"},
         {"%Y%m%d%H%M%S%z", "20261001080000+08:00"}, {"%%%Y%m%d%H%M", "%202610010800"},
+        {"%y%m%d%H%M", "2610010800"}, {"%Y%m%d%H%M%S", "20261001080000"},
+        {"x%Y%m%d-%H%M%S", "x20261001-080000"}, /* a number across two words */
+        {"%Y-%m-%d %H:%M:%S", "2026-10-01 08:00:00"},
+        {"%Y/%m/%d, %H.%M.%S h%z", "2026/10/01, 08.00.00 h-0230"}, /* 23 bytes + %z */
     };
     unsigned seed = 7;
     for (size_t i = 0; i < sizeof pats / sizeof *pats; i++) {
@@ -313,6 +317,9 @@ static void test_time_fixed_equals_steps(void **st)
                  pats[i].fmt);
         cdr_profile *p = parse(text);
         assert_int_equal(p->tfix, 1);
+        /* as words: 8 to 24 bytes before a %z, no number across two words */
+        if ((p->tw_n > 0) != (strcmp(pats[i].fmt, "x%Y%m%d-%H%M%S") != 0))
+            fail_msg("%s: tw_n %d", pats[i].fmt, p->tw_n);
         size_t n = strlen(pats[i].val);
         static const char alphabet[] = "0123456789+-:Z /.T%x9";
         for (int round = 0; round < 4000; round++) {
@@ -331,14 +338,19 @@ static void test_time_fixed_equals_steps(void **st)
                     v[at] = alphabet[(seed >> 3) % (sizeof alphabet - 1)];
                 v[vn] = '\0';
             }
-            cdr_time a = 0, b = 0;
-            int ea = cdr_pf_time(p, v, vn, "", 0, &a);
+            cdr_time a = 0, b = 0, c = 0;
+            int ea = cdr_pf_time(p, v, vn, "", 0, &a); /* as words, when it can */
+            int words = p->tw_n;
+            p->tw_n = 0;
+            int ec = cdr_pf_time(p, v, vn, "", 0, &c); /* by bytes */
+            p->tw_n = words;
             p->tfix = 0;
-            int eb = cdr_pf_time(p, v, vn, "", 0, &b);
+            int eb = cdr_pf_time(p, v, vn, "", 0, &b); /* by steps */
             p->tfix = 1;
-            if ((ea == 0) != (eb == 0) || (ea == 0 && a != b))
-                fail_msg("%s '%s': by position %d %lld, by steps %d %lld", pats[i].fmt, v, ea,
-                         (long long)a, eb, (long long)b);
+            if ((ea == 0) != (eb == 0) || (ea == 0 && a != b) || (ec == 0) != (eb == 0) ||
+                (ec == 0 && c != b))
+                fail_msg("%s '%s': as words %d %lld, by bytes %d %lld, by steps %d %lld",
+                         pats[i].fmt, v, ea, (long long)a, ec, (long long)c, eb, (long long)b);
             if (round == 0)
                 assert_int_equal(ea, 0);
         }
