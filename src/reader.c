@@ -1438,8 +1438,9 @@ static void plan_profile(rd *r, uint64_t off)
                 c = ref->index;
             }
             r->pcol[fld][i] = c;
-            /* the IMSI column is not a contract field: it stays an unknown column */
-            if (c >= 0 && fld != CDR_PF_IMSI)
+            /* every column the profile reads is used up (the IMSI's too: it
+             * names IMSI-only rejects and is personal data, not evidence) */
+            if (c >= 0)
                 used[c] = 1;
         }
     }
