@@ -125,8 +125,8 @@ int cdr_pf_time(const cdr_profile *p, const char *v, size_t n, const char *tz, s
             if (p->tw_n) { /* as words: every digit and literal checked at once */
                 uint64_t w[3];
                 uint64_t nd = 0;
-                for (int k = 0; k < p->tw_n; k++) {
-                    memcpy(&w[k], v + (k == p->tw_n - 1 ? L - 8 : 8 * (size_t)k), 8);
+                for (int k = 0; k < 3; k++) { /* 3: a loop the compiler unrolls */
+                    memcpy(&w[k], v + p->tw_off[k], 8);
                     uint64_t dm = p->tw_dig[k];
                     /* a digit where dm says, '0' elsewhere: then cdr_nondigit8 */
                     uint64_t x = (w[k] & dm) | (0x3030303030303030ull & ~dm);
@@ -141,7 +141,7 @@ int cdr_pf_time(const cdr_profile *p, const char *v, size_t n, const char *tz, s
                 }
                 if (nd)
                     return -1;
-                for (int k = 0; k < p->tf_n; k++)
+                for (int k = 0; k < 8; k++)
                     val[p->twf[k].slot] = (unsigned)(w[p->twf[k].w] >> p->twf[k].sh) & 0xFF;
             } else {
                 for (int k = 0; k < p->tl_n; k++)
@@ -661,7 +661,9 @@ static int parse_time_format(ps *s, const char *v, size_t n)
         int nw = (pos + 7) / 8;
         int base[3];
         for (int w = 0; w < nw; w++)
-            base[w] = w == nw - 1 ? pos - 8 : 8 * w;
+            p->tw_off[w] = (unsigned)(base[w] = w == nw - 1 ? pos - 8 : 8 * w);
+        for (int k = 0; k < 8; k++)
+            p->twf[k].slot = TF_NONE; /* the unused entries */
         /* a byte belongs to the first word that holds it */
 #define WORD_OF(q) ((q) < 8 * (nw - 1) ? (q) / 8 : nw - 1)
         for (int k = 0; k < p->tl_n; k++) {

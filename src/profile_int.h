@@ -48,7 +48,7 @@ enum { PT_CONTRACT, PT_PATTERN, PT_EPOCH, PT_EPOCH_MS };
 /* Steps of a pattern. */
 enum { TO_LIT, TO_Y4, TO_Y2, TO_MON, TO_DAY, TO_H, TO_MI, TO_S, TO_FRAC, TO_TZ };
 /* Slots of the 2-digit numbers of a fixed-width pattern. */
-enum { TF_CENTURY, TF_YEAR, TF_MON, TF_DAY, TF_H, TF_MI, TF_S };
+enum { TF_CENTURY, TF_YEAR, TF_MON, TF_DAY, TF_H, TF_MI, TF_S, TF_NONE };
 typedef struct pf_top {
     unsigned char op;
     char c; /* TO_LIT */
@@ -94,8 +94,11 @@ struct cdr_profile {
     /* ... and, for 8 to 24 bytes, as words: word k holds bytes [8k, 8k + 8)
      * but the last, which holds the final 8 bytes; digit and literal masks,
      * the literals' bytes, and each number's word and shifts */
-    int tw_n;
+    int tw_n; /* words used, 0: not read as words */
     uint64_t tw_dig[3], tw_lit[3], tw_val[3];
+    unsigned tw_off[3]; /* where each word is loaded from (an unused one: 0, no masks) */
+    /* all 8 entries are read (unused ones write slot TF_NONE): no loop
+     * whose length depends on the pattern */
     struct { unsigned char slot, w, sh; } twf[8]; /* sh: the tens digit's bit shift */
     struct { unsigned char pos; char c; } tl[PF_MAXTOPS]; /* the literals */
     int has_local;

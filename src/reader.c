@@ -533,6 +533,7 @@ typedef struct rd {
     unsigned char cls[256]; /* the fast path's byte classes for sep and quote */
     unsigned char pk[PF__N];
     int pcol[PF__N][PF_MAXREF];
+    int pidx[PF__N];    /* a field of one column present in this file: it; else -1 */
     cdr_str pconst[PF__N];
     int type_col;       /* the record type's column, or -1 */
     const pf_type *cur_type; /* the current row's type line */
@@ -954,7 +955,11 @@ static int skip_prefixed(rd *r, const char *p, size_t n, uint64_t line, uint64_t
  * the value is not in the row: parse_uint must not look before it). */
 static inline cdr_str pval(rd *r, const cdr_str *f, int fld, int *src)
 {
-    int c;
+    int c = r->pidx[fld];
+    if (c >= 0) { /* the usual field: one column (a branch the same way every row) */
+        *src = c;
+        return f[c];
+    }
     switch (r->pk[fld]) {
     case PK_COL:
         c = r->pcol[fld][0];
@@ -981,7 +986,8 @@ static inline cdr_str pval(rd *r, const cdr_str *f, int fld, int *src)
 
 /* "<what> <field> '<value>'[ in column C]<tail>": the column is named when
  * it is not the field's own name. */
-static int pbad(rd *r, const char *what, int fld, cdr_str v, int src, const char *tail)
+static __attribute__((cold, noinline)) int pbad(rd *r, const char *what, int fld, cdr_str v,
+                                                int src, const char *tail)
 {
     char q[QUOTE_MAX * 4 + 16], where[200] = "", lab[128];
     const char *fname = cdr_pfield_name((cdr_pfield)fld);
@@ -999,14 +1005,15 @@ static int pbad(rd *r, const char *what, int fld, cdr_str v, int src, const char
 
 /* A whole number field (duration_s, bytes, sms_chars): one column, a
  * constant, or a sum; then its unit. */
-static int pmissing(rd *r, int fld, cdr_str v, int src, const char *svc)
+static __attribute__((cold, noinline)) int pmissing(rd *r, int fld, cdr_str v, int src,
+                                                    const char *svc)
 {
     char tail[64];
     snprintf(tail, sizeof tail, " (required for %s)", svc);
     return pbad(r, "missing", fld, v, src, tail);
 }
 
-static int puint(rd *r, const cdr_str *f, int fld, const char *svc, int64_t *out)
+static inline int puint(rd *r, const cdr_str *f, int fld, const char *svc, int64_t *out)
 {
     int src = -1;
     int64_t x = 0;
@@ -1051,7 +1058,7 @@ static int puint(rd *r, const cdr_str *f, int fld, const char *svc, int64_t *out
 
 static const char *const unit_words[] = {"yuan", "jiao", "fen"};
 
-static int pmoney1(rd *r, int fld, cdr_str v, int src, cdr_money *out)
+static inline int pmoney1(rd *r, int fld, cdr_str v, int src, cdr_money *out)
 {
     char tail[96];
     int e;
@@ -1104,7 +1111,7 @@ static int pmoney(rd *r, const cdr_str *f, cdr_money *out)
     return 0;
 }
 
-static int pnumber(rd *r, int fld, cdr_str v, int src, cdr_str *out)
+static inline int pnumber(rd *r, int fld, cdr_str v, int src, cdr_str *out)
 {
     /* without a trunk prefix or another country code: the contract's rule */
     if (r->prof->num_plain ? cdr_number_normalise(v.p, v.n, out) != CDR_OK
@@ -1452,6 +1459,8 @@ static void plan_profile(rd *r, uint64_t off)
         return;
     }
     r->type_col = pr->f[CDR_PF_RECORD_TYPE].kind == PK_COL ? r->pcol[CDR_PF_RECORD_TYPE][0] : -1;
+    for (int fld = 0; fld < PF__N; fld++)
+        r->pidx[fld] = r->pk[fld] == PK_COL ? r->pcol[fld][0] : -1;
     r->n_extra = 0;
     for (size_t i = 0; i < r->ncols; i++)
         if (!used[i]) {
