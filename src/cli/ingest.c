@@ -92,8 +92,8 @@ int cli_profile_option(int argc, char **argv, int *i, const char **path, int *rc
     *rc = CDR_OK;
     if (!v)
         return 0;
-    if (!*v)
-        *rc = cli_fail(CDR_E_USAGE, "--profile needs a profile file");
+    if (!*v) /* (a missing value was reported by cli_optval) */
+        *rc = cli_reported ? CDR_E_USAGE : cli_fail(CDR_E_USAGE, "--profile needs a profile file");
     else if (*path)
         *rc = cli_fail(CDR_E_USAGE, "--profile is given twice");
     *path = v;
