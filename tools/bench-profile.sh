@@ -9,7 +9,7 @@
 # Usage: sh tools/bench-profile.sh BUILD DIR   (DIR: tools/bench.sh's month,
 # made with --seed 42 --rows ROWS --errors 0.01; the 3GPP copy is made
 # beside it once, and again when the profile changes)
-# Knobs: BENCH_RUNS (5 pairs; run with the store: 3).
+# Knobs: BENCH_RUNS (5 pairs of each command).
 set -eu
 BUILD=${1:-build}
 D=${2:?usage: tools/bench-profile.sh BUILD DIR}
@@ -67,7 +67,7 @@ pairs() {
     ra=$(cut -d' ' -f2 "$W/pairs" | sort -n | tail -n 1)
     rb=$(cut -d' ' -f4 "$W/pairs" | sort -n | tail -n 1)
     ratio=$(awk '{print $3 / $1}' "$W/pairs" | median)
-    all=$(awk '{printf "%s%.2f", NR > 1 ? " " : "", $3 / $1}' "$W/pairs")
+    all=$(awk '{s = s (NR > 1 ? " " : "") sprintf("%.2f", $3 / $1)} END {print s}' "$W/pairs")
     printf 'bench: %-26s contract %6.2f s %5d MB | 3GPP profile %6.2f s %5d MB | %s pairs, ratio %.2f (%s)  (target <= 1.2)\n' \
         "$name" "$ta" $((ra / 1024)) "$tb" $((rb / 1024)) "$n" "$ratio" "$all"
 }
@@ -76,7 +76,7 @@ if "$C" run --help 2>&1 | grep -q -- --profile; then
     pairs "run --no-store" "$RUNS" \
         "$C run --quiet --no-store --tariff $T --db $W/r.db --out $W/o $F" \
         "$C run --quiet --no-store --profile $P --tariff $T --db $W/r.db --out $W/o $FG"
-    pairs "run (with store)" 3 \
+    pairs "run (with store)" "$RUNS" \
         "$C run --quiet --tariff $T --db $W/r.db --out $W/o $F" \
         "$C run --quiet --profile $P --tariff $T --db $W/r.db --out $W/o $FG"
 else
