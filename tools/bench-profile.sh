@@ -36,11 +36,11 @@ trap 'rm -rf "$W"' EXIT
 echo "bench: profile: contract $(stat -c %s "$F") bytes of gzip, 3GPP layout $(stat -c %s "$FG"); load: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-one() { # out-file, command... : wall seconds and peak RSS
+one() { # out-file, command... : wall seconds, peak RSS, CPU seconds (user + system)
     out=$1
     shift
     rm -rf "$W/o" "$W/r.db"
-    /usr/bin/time -f "%e %M" -o "$out" "$@" >/dev/null 2>"$W/err" || {
+    /usr/bin/time -f "%e %M %U %S" -o "$out" "$@" >/dev/null 2>"$W/err" || {
         rc=$?
         [ "$rc" -eq 9 ] || { echo "bench: failed ($rc): $*"; cat "$W/err"; exit 1; }
     }
@@ -59,17 +59,19 @@ pairs() {
             eval one "$W/b" "$4"
             eval one "$W/a" "$3"
         fi
-        echo "$(cat "$W/a") $(cat "$W/b")" >>"$W/pairs"
+        echo "$(tail -n 1 "$W/a") $(tail -n 1 "$W/b")" >>"$W/pairs"
         k=$((k + 1))
     done
+    # pairs: wall rss user sys (contract), then the same (profile)
     ta=$(cut -d' ' -f1 "$W/pairs" | median)
-    tb=$(cut -d' ' -f3 "$W/pairs" | median)
+    tb=$(cut -d' ' -f5 "$W/pairs" | median)
     ra=$(cut -d' ' -f2 "$W/pairs" | sort -n | tail -n 1)
-    rb=$(cut -d' ' -f4 "$W/pairs" | sort -n | tail -n 1)
-    ratio=$(awk '{print $3 / $1}' "$W/pairs" | median)
-    all=$(awk '{s = s (NR > 1 ? " " : "") sprintf("%.2f", $3 / $1)} END {print s}' "$W/pairs")
-    printf 'bench: %-26s contract %6.2f s %5d MB | 3GPP profile %6.2f s %5d MB | %s pairs, ratio %.2f (%s)  (target <= 1.2)\n' \
-        "$name" "$ta" $((ra / 1024)) "$tb" $((rb / 1024)) "$n" "$ratio" "$all"
+    rb=$(cut -d' ' -f6 "$W/pairs" | sort -n | tail -n 1)
+    ratio=$(awk '{print $5 / $1}' "$W/pairs" | median)
+    all=$(awk '{s = s (NR > 1 ? " " : "") sprintf("%.2f", $5 / $1)} END {print s}' "$W/pairs")
+    cpu=$(awk '{print ($7 + $8) / ($3 + $4)}' "$W/pairs" | median)
+    printf 'bench: %-24s contract %6.2f s %4d MB | 3GPP %6.2f s %4d MB | %s pairs: wall ratio %.2f (%s), CPU ratio %.2f  (target <= 1.2)\n' \
+        "$name" "$ta" $((ra / 1024)) "$tb" $((rb / 1024)) "$n" "$ratio" "$all" "$cpu"
 }
 pairs "scan" "$RUNS" "$C scan --quiet $F" "$C scan --quiet --profile $P $FG"
 if "$C" run --help 2>&1 | grep -q -- --profile; then
