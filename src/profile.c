@@ -19,6 +19,7 @@
 #include "hashfn.h"
 #include "profile_int.h"
 #include "sha256.h"
+#include "swar.h"
 
 static const char *const pf_names[PF__N] = {
     "record_id", "msisdn",   "service",   "direction", "peer",     "start_time",
@@ -78,6 +79,20 @@ static int digits_at(const char *v, size_t n, size_t *i, int w, int *out)
     return 0;
 }
 
+/* A %z at the end of a fixed-width time: "+hhmm" inline, the rest by
+ * cdr_pf_utc_offset. */
+static inline int tz_tail(const char *z, size_t zn, int32_t *off)
+{
+    unsigned h1, h2, m1, m2;
+    if (zn == 5 && (z[0] == '+' || z[0] == '-') && (h1 = (unsigned char)z[1] - 48u) <= 9 &&
+        (h2 = (unsigned char)z[2] - 48u) <= 9 && (m1 = (unsigned char)z[3] - 48u) <= 9 &&
+        (m2 = (unsigned char)z[4] - 48u) <= 9 && h1 * 10 + h2 <= 14 && m1 * 10 + m2 <= 59) {
+        *off = (z[0] == '-' ? -1 : 1) * (int32_t)((h1 * 10 + h2) * 3600 + (m1 * 10 + m2) * 60);
+        return 0;
+    }
+    return cdr_pf_utc_offset(z, zn, off);
+}
+
 /* Times accepted: years 1900..9999 of the operator's clock. */
 #define T_MIN (-2208988800LL)  /* 1900-01-01 00:00:00 */
 #define T_END (253402300800LL) /* 10000-01-01 00:00:00 */
@@ -119,6 +134,42 @@ int cdr_pf_time(const cdr_profile *p, const char *v, size_t n, const char *tz, s
             size_t L = (size_t)p->tfix_len;
             if (n < L || (!p->tfix_tz && n != L))
                 return -1;
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+            if (p->tdig) { /* two words of digits: yymmddhh|ddhhmmss or yyyymmdd|mmddhhmmss-ish */
+                uint64_t a, b;
+                memcpy(&a, v, 8);
+                memcpy(&b, v + L - 8, 8);
+                if (cdr_nondigit8(a) | cdr_nondigit8(b))
+                    return -1;
+                a &= 0x0F0F0F0F0F0F0F0Full;
+                b &= 0x0F0F0F0F0F0F0F0Full;
+                a = a * 10 + (a >> 8); /* byte i: the number of digits i, i + 1 */
+                b = b * 10 + (b >> 8);
+                int y, mo, d, hh, mi, ss;
+                if (p->tdig == 12) { /* a: yy mm dd hh, b (bytes 4..11): dd hh mi ss */
+                    y = 2000 + (int)(a & 0xFF);
+                    mo = (int)(a >> 16 & 0xFF);
+                    d = (int)(a >> 32 & 0xFF);
+                    hh = (int)(a >> 48 & 0xFF);
+                } else { /* a: cc yy mm dd, b (bytes 6..13): dd hh mi ss */
+                    y = (int)(a & 0xFF) * 100 + (int)(a >> 16 & 0xFF);
+                    mo = (int)(a >> 32 & 0xFF);
+                    d = (int)(a >> 48 & 0xFF);
+                    hh = (int)(b >> 16 & 0xFF);
+                }
+                mi = (int)(b >> 32 & 0xFF);
+                ss = (int)(b >> 48 & 0xFF);
+                if (cdr_time_make(y, mo, d, hh, mi, ss, &t) != CDR_OK)
+                    return -1;
+                if (p->tfix_tz) {
+                    int rr = tz_tail(v + L, n - L, &off);
+                    if (rr)
+                        return rr;
+                    has_off = 1;
+                }
+                break;
+            }
+#endif
             /* two digits a field (a 4-digit year is two: its century in
              * slot 0), each into its slot: one loop body, no branch */
             unsigned val[8] = {0, 0, 0, 0, 0, 0, 0, 0}, bad = 0;
@@ -157,20 +208,9 @@ int cdr_pf_time(const cdr_profile *p, const char *v, size_t n, const char *tz, s
                     return -1;
             }
             if (p->tfix_tz) {
-                const char *z = v + L;
-                size_t zn = n - L;
-                unsigned h1, h2, m1, m2;
-                if (zn == 5 && (z[0] == '+' || z[0] == '-') &&
-                    (h1 = (unsigned char)z[1] - 48u) <= 9 && (h2 = (unsigned char)z[2] - 48u) <= 9 &&
-                    (m1 = (unsigned char)z[3] - 48u) <= 9 && (m2 = (unsigned char)z[4] - 48u) <= 9 &&
-                    h1 * 10 + h2 <= 14 && m1 * 10 + m2 <= 59) {
-                    off = (z[0] == '-' ? -1 : 1) *
-                          (int32_t)((h1 * 10 + h2) * 3600 + (m1 * 10 + m2) * 60);
-                } else {
-                    int rr = cdr_pf_utc_offset(z, zn, &off);
-                    if (rr)
-                        return rr;
-                }
+                int rr = tz_tail(v + L, n - L, &off);
+                if (rr)
+                    return rr;
                 has_off = 1;
             }
             int y = (int)(val[TF_CENTURY] * 100 + val[TF_YEAR]) + (p->t_y2 ? 2000 : 0);
@@ -657,6 +697,19 @@ static int parse_time_format(ps *s, const char *v, size_t n)
     }
     p->tfix_len = pos;
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    /* the commonest CDR stamps: digits only, year to second (3GPP's
+     * YYMMDDhhmmss, switches' YYYYMMDDhhmmss), maybe with an offset */
+    {
+        static const unsigned char y2[] = {TO_Y2, TO_MON, TO_DAY, TO_H, TO_MI, TO_S},
+                                   y4[] = {TO_Y4, TO_MON, TO_DAY, TO_H, TO_MI, TO_S};
+        int k = p->ntops - (p->t_tz ? 1 : 0), same2 = k == 6, same4 = k == 6;
+        for (int i = 0; i < 6 && k == 6; i++) {
+            same2 &= p->tops[i].op == y2[i];
+            same4 &= p->tops[i].op == y4[i];
+        }
+        if (p->tfix && (same2 || same4))
+            p->tdig = same2 ? 12 : 14;
+    }
     if (p->tfix && pos >= 8 && pos <= 24) { /* the words of docs in profile_int.h */
         int nw = (pos + 7) / 8;
         int base[3];

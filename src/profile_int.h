@@ -94,6 +94,8 @@ struct cdr_profile {
     /* ... and, for 8 to 24 bytes, as words: word k holds bytes [8k, 8k + 8)
      * but the last, which holds the final 8 bytes; digit and literal masks,
      * the literals' bytes, and each number's word and shifts */
+    int tdig; /* 12 (%y%m%d%H%M%S) or 14 (%Y%m%d%H%M%S), maybe then %z: two
+                 words of digits, each number at a fixed byte; 0: not so */
     int tw_n; /* words used, 0: not read as words */
     uint64_t tw_dig[3], tw_lit[3], tw_val[3];
     unsigned tw_off[3]; /* where each word is loaded from (an unused one: 0, no masks) */

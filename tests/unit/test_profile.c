@@ -320,6 +320,12 @@ static void test_time_fixed_equals_steps(void **st)
         /* as words: 8 to 24 bytes before a %z, no number across two words */
         if ((p->tw_n > 0) != (strcmp(pats[i].fmt, "x%Y%m%d-%H%M%S") != 0))
             fail_msg("%s: tw_n %d", pats[i].fmt, p->tw_n);
+        /* digits only, year to second (and %z): the two-word reading */
+        int want_dig = !strcmp(pats[i].fmt, "%y%m%d%H%M%S%z") ? 12
+                       : !strcmp(pats[i].fmt, "%Y%m%d%H%M%S%z") ||
+                               !strcmp(pats[i].fmt, "%Y%m%d%H%M%S") ? 14 : 0;
+        if (p->tdig != want_dig)
+            fail_msg("%s: tdig %d, want %d", pats[i].fmt, p->tdig, want_dig);
         size_t n = strlen(pats[i].val);
         static const char alphabet[] = "0123456789+-:Z /.T%x9";
         for (int round = 0; round < 4000; round++) {
@@ -338,19 +344,23 @@ static void test_time_fixed_equals_steps(void **st)
                     v[at] = alphabet[(seed >> 3) % (sizeof alphabet - 1)];
                 v[vn] = '\0';
             }
-            cdr_time a = 0, b = 0, c = 0;
+            cdr_time a = 0, b = 0, c = 0, d = 0;
+            int ed = cdr_pf_time(p, v, vn, "", 0, &d); /* the digits-only words, when so */
+            int dig = p->tdig, words = p->tw_n;
+            p->tdig = 0;
             int ea = cdr_pf_time(p, v, vn, "", 0, &a); /* as words, when it can */
-            int words = p->tw_n;
             p->tw_n = 0;
             int ec = cdr_pf_time(p, v, vn, "", 0, &c); /* by bytes */
             p->tw_n = words;
             p->tfix = 0;
             int eb = cdr_pf_time(p, v, vn, "", 0, &b); /* by steps */
             p->tfix = 1;
+            p->tdig = dig;
             if ((ea == 0) != (eb == 0) || (ea == 0 && a != b) || (ec == 0) != (eb == 0) ||
-                (ec == 0 && c != b))
-                fail_msg("%s '%s': as words %d %lld, by bytes %d %lld, by steps %d %lld",
-                         pats[i].fmt, v, ea, (long long)a, ec, (long long)c, eb, (long long)b);
+                (ec == 0 && c != b) || (ed == 0) != (eb == 0) || (ed == 0 && d != b))
+                fail_msg("%s '%s': digits %d %lld, as words %d %lld, by bytes %d %lld, by steps "
+                         "%d %lld", pats[i].fmt, v, ed, (long long)d, ea, (long long)a, ec,
+                         (long long)c, eb, (long long)b);
             if (round == 0)
                 assert_int_equal(ea, 0);
         }
