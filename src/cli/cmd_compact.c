@@ -54,7 +54,7 @@ int cmd_compact(int argc, char **argv)
         return cli_fail(CDR_E_IO, "no database %s", db_path);
     if ((rc = cdr_db_open(db_path, &db, err, sizeof err)) != CDR_OK)
         return cli_fail(rc, "cannot open database %s: %s", db_path, err);
-    cdr_db_run_info info = {0, CDRECON_VERSION, "cdrecon compact", NULL, "compact"};
+    cdr_db_run_info info = {0, CDRECON_VERSION, "cdrecon compact", NULL, "compact", NULL, NULL};
     int64_t run_id = 0;
     if ((rc = cdr_db_meta_get(db, "state_dir", dir, sizeof dir, &found)) != CDR_OK ||
         (rc = cdr_db_begin_run(db, &info, &run_id)) != CDR_OK) {
