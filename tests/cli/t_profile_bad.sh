@@ -1,7 +1,8 @@
 #!/bin/sh
 # Every profile under testdata/profile-bad/ is refused with exit 17
 # (CDR_E_PROFILE) and exactly the message in its .expected, by check-profile
-# and by scan, rate, investigate and evidence before any CDR file is opened
+# and by scan, rate, investigate, evidence, run and split before any CDR file
+# (or database, or sharded directory) is opened
 # (the CDR file given does not exist: a command that read first would say
 # so). Then the refusals that need a CDR file's header (exit 4, CDR_E_HEADER).
 set -u
@@ -45,6 +46,20 @@ msg="cdrecon: evidence: profile refused: $(sed "s|@FILE@|$p|" "${p%.profile}.exp
 check evidence "$msg" 17 "$CDRECON" evidence --no-pdf --msisdn 13800138000 --month 2026-10 \
     --out "$T/ev" --tariff "$TESTDATA/example/tariff" --profile "$p" "$TESTDATA/example/cdr/cdr-2026-10-a.csv"
 [ ! -e "$T/ev" ] || { echo "FAIL: evidence wrote a pack with a refused profile"; bad=$((bad + 1)); }
+msg="cdrecon: run: profile refused: $(sed "s|@FILE@|$p|" "${p%.profile}.expected"): input profile refused [CDR_E_PROFILE]"
+check run "$msg" 17 "$CDRECON" run --tariff "$TESTDATA/example/tariff" --db "$T/r.db" \
+    --out "$T/out" --profile "$p" "$TESTDATA/example/cdr/cdr-2026-10-a.csv"
+[ ! -e "$T/r.db" ] && [ ! -e "$T/out" ] && [ ! -e "$T/r.db.state" ] ||
+    { echo "FAIL: run made its database or outputs with a refused profile"; bad=$((bad + 1)); }
+"$CDRECON" cluster init --parts 2 "$T/D" >/dev/null
+msg="cdrecon: split: profile refused: $(sed "s|@FILE@|$p|" "${p%.profile}.expected"): input profile refused [CDR_E_PROFILE]"
+check split "$msg" 17 "$CDRECON" split --cluster "$T/D" --profile "$p" "$TESTDATA/example/cdr/cdr-2026-10-a.csv"
+[ -z "$(ls "$T/D/routed" "$T/D"/shard-*/incoming 2>/dev/null | grep -v ':$' | grep .)" ] ||
+    { echo "FAIL: split routed with a refused profile"; bad=$((bad + 1)); }
+# run: no profile with --rerate (it reads no files) nor with --cluster (split read them)
+check run-rerate "cdrecon: run: --rerate reads no files, so no profile: the stored records were read through theirs: bad command line or argument [CDR_E_USAGE]" \
+    1 "$CDRECON" run --rerate --tariff "$TESTDATA/example/tariff" --db "$T/r.db" --out "$T/out" \
+    --profile "$TESTDATA/../profiles/pipe-fen.profile"
 
 # Refusals at a CDR file's header: the file fails (exit 4) before its first row.
 printf 'recordType,id,servedMSISDN\n0,r1,13800138000\n' >"$T/short.csv"

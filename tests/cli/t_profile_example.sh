@@ -4,7 +4,8 @@
 # files give: scan counts (plus the skipped header and trailer records), every
 # `rate` row (file and offset mapped: they name the operator's file; line
 # numbers are equal), the investigate statement of every candidate of a
-# sample, and, once `run` takes --profile, findings.csv and candidates.csv.
+# sample, and `run --profile`'s findings.csv and candidates.csv (the month over
+# many nights and the sharded night: t_profile_nights.sh).
 # Then: rejects of a damaged profile-format file name its file and line, the
 # evidence manifest carries the profile's SHA-256, check-profile's output.
 set -eu
@@ -64,16 +65,14 @@ for p in 3gpp-32298 pipe-fen vendor-ms; do
     done
 done
 
-# run: findings and candidates (the lead wires --profile into run; until then
-# this part says it did not run)
-if "$CDRECON" run --help 2>&1 | grep -q -- --profile; then
-    "$CDRECON" run --no-store --tariff "$EX/tariff" --db "$W/r0.db" --out "$W/o0" "$EX"/cdr/* >/dev/null
-    for p in 3gpp-32298 pipe-fen vendor-ms; do
-        "$CDRECON" run --no-store --profile "$here/profiles/$p.profile" --tariff "$EX/tariff" \
-            --db "$W/r-$p.db" --out "$W/o-$p" "$EX/profiles/$p"/* >/dev/null
-        cmp "$W/o0/candidates.csv" "$W/o-$p/candidates.csv" || { echo "FAIL $p: candidates.csv"; exit 1; }
-        for f in "$W/o0/findings.csv" "$W/o-$p/findings.csv"; do
-            python3 - "$f" >"$f.norm" <<'PY'
+# run: findings and candidates
+"$CDRECON" run --tariff "$EX/tariff" --db "$W/r0.db" --out "$W/o0" "$EX"/cdr/* >/dev/null
+for p in 3gpp-32298 pipe-fen vendor-ms; do
+    "$CDRECON" run --profile "$here/profiles/$p.profile" --tariff "$EX/tariff" \
+        --db "$W/r-$p.db" --out "$W/o-$p" "$EX/profiles/$p"/* >/dev/null
+    cmp "$W/o0/candidates.csv" "$W/o-$p/candidates.csv" || { echo "FAIL $p: candidates.csv"; exit 1; }
+    for f in "$W/o0/findings.csv" "$W/o-$p/findings.csv"; do
+        python3 - "$f" >"$f.norm" <<'PY'
 import csv, sys
 rows = list(csv.reader(open(sys.argv[1], encoding="utf-8")))
 h = rows[0]
@@ -82,13 +81,9 @@ for r in rows[1:]:
     r[h.index("offset")] = ""
     print(",".join(r))
 PY
-        done
-        cmp "$W/o0/findings.csv.norm" "$W/o-$p/findings.csv.norm" || { echo "FAIL $p: findings.csv"; exit 1; }
     done
-else
-    echo "note: run has no --profile option yet: its findings were not compared here"
-    echo "      (tests/unit/test_profile.c compares the engine's findings and candidates)"
-fi
+    cmp "$W/o0/findings.csv.norm" "$W/o-$p/findings.csv.norm" || { echo "FAIL $p: findings.csv"; exit 1; }
+done
 
 # a damaged file in the pipe layout: its rejects name the operator's file and line
 zcat "$EX/profiles/pipe-fen/cdr-2026-10-b.csv.gz" | sed '5s/|2026/|2o26/; 9s/^[0-9]*|/55|/' >"$W/damaged.dat"
