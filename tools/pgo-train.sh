@@ -42,6 +42,8 @@ step env GCOV_PREFIX="$W/cdrgen-profile" "$D/cdrgen" --seed 7 --rows "$ROWS" --e
 step "$D/cdrecon" scan --quiet --profile profiles/3gpp-32298.profile "$W"/cdr3gpp/*
 step "$D/cdrecon" rate --profile profiles/3gpp-32298.profile --tariff "$W/tariff" \
     --out /dev/null "$W"/cdr3gpp/*
+step "$D/cdrecon" run --quiet --profile profiles/3gpp-32298.profile --tariff "$W/tariff" \
+    --db "$W/run3gpp.db" --out "$W/out3gpp" "$W"/cdr3gpp/*
 n=$(sed -n '2s/,.*//p' "$W/out/candidates.csv")
 if [ -n "$n" ]; then
     step "$D/cdrecon" investigate --db "$W/run.db" --msisdn "$n" --month 2026-10
