@@ -71,17 +71,14 @@ for p in 3gpp-32298 pipe-fen vendor-ms; do
     "$CDRECON" run --profile "$here/profiles/$p.profile" --tariff "$EX/tariff" \
         --db "$W/r-$p.db" --out "$W/o-$p" "$EX/profiles/$p"/* >/dev/null
     cmp "$W/o0/candidates.csv" "$W/o-$p/candidates.csv" || { echo "FAIL $p: candidates.csv"; exit 1; }
+    # file reduced to its base name without suffixes, offset blanked (awk: the
+    # columns up to offset never hold a comma; python3 takes 0.4 s to start here)
     for f in "$W/o0/findings.csv" "$W/o-$p/findings.csv"; do
-        python3 - "$f" >"$f.norm" <<'PY'
-import csv, sys
-rows = list(csv.reader(open(sys.argv[1], encoding="utf-8")))
-h = rows[0]
-for r in rows[1:]:
-    r[h.index("file")] = r[h.index("file")].rsplit("/", 1)[-1].split(".")[0]
-    r[h.index("offset")] = ""
-    print(",".join(r))
-PY
+        awk -F, -v OFS=, 'NR == 1 { if ($4 != "file" || $14 != "offset") exit 1; next }
+            { sub(/.*\//, "", $4); sub(/\..*/, "", $4); $14 = ""; print }' "$f" >"$f.norm" ||
+            { echo "FAIL: findings.csv columns moved"; exit 1; }
     done
+    [ "$(wc -l <"$W/o-$p/findings.csv.norm")" -gt 250 ] || { echo "FAIL $p: few findings"; exit 1; }
     cmp "$W/o0/findings.csv.norm" "$W/o-$p/findings.csv.norm" || { echo "FAIL $p: findings.csv"; exit 1; }
 done
 
