@@ -1078,7 +1078,9 @@ static inline int puint(rd *r, const cdr_str *f, int fld, const char *svc, int64
      * docs/rating.md): the same as the contract's reading of the value */
     if (fld != CDR_PF_BYTES && x > CDR_DURATION_MAX)
         return pbad(r, "out of range", fld, v, src,
-                    fld == CDR_PF_DURATION_S && r->prof->dur_ms ? " (above 10^9 s)" : " (above 10^9)");
+                    r->pk[fld] == PK_SUM                        ? " (the sum is above 10^9)"
+                    : fld == CDR_PF_DURATION_S && r->prof->dur_ms ? " (above 10^9 s)"
+                                                                  : " (above 10^9)");
     *out = x;
     return 0;
 }

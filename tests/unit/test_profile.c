@@ -654,6 +654,42 @@ static void test_read_pair_and_constants(void **st)
     free(b.p);
 }
 
+/* The contract's hostile-input rules hold through a profile too (issue 14):
+ * usage within what rating computes, after the unit (10^9 s, 10^9
+ * characters, 10^15 bytes), and no control bytes in the ids. */
+static void test_read_limits_and_ids(void **st)
+{
+    (void)st;
+    buf b = {0};
+    cdr_file_stats s;
+    read_through("separator = ;\nrecord_id = ID\nmsisdn = A\npeer = B | APN\nservice = SVC\n"
+                 "start_time = T\nduration_s = MS\nduration_s.unit = ms\nsms_chars = C1 + C2\n"
+                 "bytes = KB\nbytes.unit = KB\ncall_id = CALL?\nsms_ref = REF?\nbilled = F\n",
+                 "ID;A;B;APN;SVC;T;MS;C1;C2;KB;CALL;REF;F\n"
+                 "r1;13800138000;10086;;voice;2026-10-01 08:00:00;1000000000000;;;;;;0.1\n"
+                 "r2;13800138000;10086;;voice;2026-10-01 08:00:00;1000000000001;;;;;;0.1\n"
+                 "r3;13800138000;10086;;sms;2026-10-01 08:00:00;;999999999;1;;;;0.1\n"
+                 "r4;13800138000;10086;;sms;2026-10-01 08:00:00;;999999999;2;;;;0.1\n"
+                 "r5;13800138000;;cmnet;data;2026-10-01 08:00:00;;;;976562500000;;;0.1\n"
+                 "r6;13800138000;;cmnet;data;2026-10-01 08:00:00;;;;976562500001;;;0.1\n"
+                 "r\a7;13800138000;10086;;voice;2026-10-01 08:00:00;1000;;;;;;0.1\n"
+                 "r8;13800138000;10086;;voice;2026-10-01 08:00:00;1000;;;;c\x1b;;0.1\n"
+                 "r9;13800138000;10086;;sms;2026-10-01 08:00:00;;1;1;;;\x7f;0.1\n",
+                 &b, &s);
+    has(&b, "R 2 r1 13800138000 voice mo 10086 2026-10-01 08:00:00 dur1000000000 ");
+    has(&b, "J 3 duration_s out of range '1000000000001' in column MS (above 10^9 s)\n");
+    has(&b, "R 4 r3 13800138000 sms mo 10086 2026-10-01 08:00:00 dur-1 by-1 ch1000000000 ");
+    has(&b, "J 5 sms_chars out of range '2' in column C2 (the sum is above 10^9)\n");
+    has(&b, "R 6 r5 13800138000 data mo cmnet 2026-10-01 08:00:00 dur-1 by1000000000000000 ");
+    has(&b, "J 7 bytes out of range '976562500001' in column KB (KB: above 10^15 bytes)\n");
+    has(&b, "J 8 bad record_id 'r\\x077' in column ID (control character)\n");
+    has(&b, "J 9 bad call_id 'c\\x1B' in column CALL (control character)\n");
+    has(&b, "J 10 bad sms_ref '\\x7F' in column REF (control character)\n");
+    assert_int_equal(s.rows_accepted, 3);
+    assert_int_equal(s.rows_rejected, 6);
+    free(b.p);
+}
+
 /* profiles/contract.profile reads the contract's files as the reader does
  * without a profile (more inputs: test_reader.c). */
 static void test_contract_profile_file(void **st)
@@ -739,6 +775,7 @@ int main(void)
         cmocka_unit_test(test_read_3gpp_style),
         cmocka_unit_test(test_read_headerless_units),
         cmocka_unit_test(test_read_pair_and_constants),
+        cmocka_unit_test(test_read_limits_and_ids),
         cmocka_unit_test(test_contract_profile_file),
         cmocka_unit_test(test_refusals),
     };
