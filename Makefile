@@ -19,7 +19,7 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_BIN := $(TOOL_SRC:tools/%.c=$(BUILD)/tools/%)
-HEADERS  := $(wildcard include/cdrecon/*.h include/*.h $(LIB_DIRS:%=%/*.h) src/cli/*.h tests/unit/*.h)
+HEADERS  := $(wildcard include/cdrecon/*.h include/*.h $(LIB_DIRS:%=%/*.h) src/cli/*.h tests/unit/*.h tools/*.h)
 
 .PHONY: all lib tools test unit cli-test deps example bench clean help asan ubsan tsan valgrind fuzz
 all: $(BUILD)/cdrecon tools

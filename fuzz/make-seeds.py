@@ -93,3 +93,25 @@ bd = "testdata/tariff-bad"
 if os.path.isdir(bd):
     for k in sorted(os.listdir(bd))[:60]:
         put("fuzz_tariff", "bad-" + k, tariff(os.path.join(bd, k)))
+
+# fuzz_profile: a profile, a line "%%", the start of a file in its layout;
+# and every refused profile alone
+pd = "profiles"
+for name in ("3gpp-32298", "pipe-fen", "vendor-ms", "contract"):
+    prof = open(os.path.join(pd, name + ".profile"), "rb").read()
+    if name == "contract":
+        body = a
+    else:
+        d = os.path.join(ex, "profiles", name)
+        body = head(os.path.join(d, "cdr-2026-10-a.csv"), 30)
+    for sel in (0, 3, 4 | (5 << 4)):
+        put("fuzz_profile", "%s-%d" % (name, sel), bytes([sel]) + prof + b"%%\n" + body)
+pb = "testdata/profile-bad"
+if os.path.isdir(pb):
+    for k in sorted(os.listdir(pb)):
+        if k.endswith(".profile"):
+            put("fuzz_profile", "bad-" + k[:-8], bytes([0]) + open(os.path.join(pb, k), "rb").read())
+# fuzz_reader: the bundled month's layouts through the second pass
+for name in ("3gpp-32298", "pipe-fen", "vendor-ms"):
+    body = head(os.path.join(ex, "profiles", name, "cdr-2026-10-a.csv"), 30)
+    put("fuzz_reader", "profile-" + name, bytes([0]) + body)

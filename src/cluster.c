@@ -824,12 +824,18 @@ cdr_err cdr_route_mark_write(const char *dir, const cdr_route_mark *m, char *err
     put_escaped(f, m->name);
     fprintf(f, "\nsha256=%s\ncontent_sha256=%s\nstatus=%s\nsame_as=%s\n", m->sha256,
             m->content_sha256, m->status, m->same_as);
+    if (m->profile[0]) { /* (a file read without a profile: no lines, as before) */
+        fputs("profile=", f);
+        put_escaped(f, m->profile);
+        fprintf(f, "\nprofile_sha256=%s\n", m->profile_sha256);
+    }
     fprintf(f, "size=%llu\nbytes=%llu\ngzip=%d\nrows_read=%llu\nrows_accepted=%llu\n"
-            "rows_rejected=%llu\nblank_lines=%llu\nrecords=%llu\nshards=%u\nend\n",
+            "rows_rejected=%llu\nrows_skipped=%llu\nblank_lines=%llu\nrecords=%llu\n"
+            "shards=%u\nend\n",
             (unsigned long long)s->size, (unsigned long long)s->bytes, s->gzip,
             (unsigned long long)s->rows_read, (unsigned long long)s->rows_accepted,
-            (unsigned long long)s->rows_rejected, (unsigned long long)s->blank_lines,
-            (unsigned long long)m->records, m->shards);
+            (unsigned long long)s->rows_rejected, (unsigned long long)s->rows_skipped,
+            (unsigned long long)s->blank_lines, (unsigned long long)m->records, m->shards);
     int bad = fflush(f) != 0 || fsync(fileno(f)) != 0;
     int en = errno;
     if (fclose(f) != 0 && !bad) {
@@ -900,6 +906,11 @@ cdr_err cdr_route_mark_read(const char *dir, const char *sha_hex, cdr_route_mark
             snprintf(m->status, sizeof m->status, "%s", v);
         else if (!strcmp(line, "same_as"))
             snprintf(m->same_as, sizeof m->same_as, "%s", v);
+        else if (!strcmp(line, "profile")) {
+            unescape(v);
+            snprintf(m->profile, sizeof m->profile, "%s", v);
+        } else if (!strcmp(line, "profile_sha256"))
+            snprintf(m->profile_sha256, sizeof m->profile_sha256, "%s", v);
         else if (getu(v, &u) != 0)
             ok = 0;
         else if (!strcmp(line, "size"))
@@ -914,6 +925,8 @@ cdr_err cdr_route_mark_read(const char *dir, const char *sha_hex, cdr_route_mark
             s->rows_accepted = u;
         else if (!strcmp(line, "rows_rejected"))
             s->rows_rejected = u;
+        else if (!strcmp(line, "rows_skipped"))
+            s->rows_skipped = u;
         else if (!strcmp(line, "blank_lines"))
             s->blank_lines = u;
         else if (!strcmp(line, "records"))
@@ -922,7 +935,8 @@ cdr_err cdr_route_mark_read(const char *dir, const char *sha_hex, cdr_route_mark
             m->shards = (uint32_t)u;
     }
     fclose(f);
-    if (!ok || !end || strcmp(m->sha256, sha_hex) != 0 || strlen(m->content_sha256) != 64) {
+    if (!ok || !end || strcmp(m->sha256, sha_hex) != 0 || strlen(m->content_sha256) != 64 ||
+        (m->profile[0] && strlen(m->profile_sha256) != 64)) {
         set_err(err, errlen, "%s: not a complete route marker", path);
         return CDR_E_PARSE;
     }

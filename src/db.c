@@ -54,6 +54,7 @@ enum {
     ST_RUNS_OF_FILES,
     ST_RUN_REJECTS,
     ST_RUN_STATE,
+    ST_FILE_PROFILE,
     ST__COUNT
 };
 
@@ -65,12 +66,13 @@ static const char *const st_sql[ST__COUNT] = {
     [ST_SIZE_KNOWN] = "SELECT 1 FROM files WHERE state = 'ingested' AND sha256 IS NOT NULL AND "
                       "(size IS NULL OR size = ?1 OR bytes = ?1) LIMIT 1",
     [ST_RUN_INSERT] = "INSERT INTO runs(started_at, tool_version, contract_version, command, "
-                      "tariff_dir, kind) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                      "tariff_dir, kind, profile, profile_sha256) "
+                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     [ST_FILE_INSERT] = "INSERT INTO files(run_id, file_index, name) VALUES (?1, ?2, ?3)",
     [ST_FILE_FINISH] = "UPDATE files SET size = ?2, bytes = ?3, sha256 = ?4, gzip = ?5, "
                        "rows_read = ?6, rows_accepted = ?7, rows_rejected = ?8, "
                        "blank_lines = ?9, rows_filtered = ?10, status = ?11, message = ?12, "
-                       "content_sha256 = ?13, state = ?14 WHERE file_id = ?1",
+                       "content_sha256 = ?13, state = ?14, rows_skipped = ?15 WHERE file_id = ?1",
     [ST_FILE_DROP] = "DELETE FROM files WHERE file_id = ?1",
     [ST_REJECT_INSERT] = "INSERT INTO rejects(run_id, file_id, file, line, offset, reason, raw, "
                          "raw_len) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -89,9 +91,10 @@ static const char *const st_sql[ST__COUNT] = {
      * statement on an integer overflow. */
     [ST_RUN_FINISH] =
         "UPDATE runs SET finished_at = ?2, status = ?3, status_name = ?4, rows_unrated = ?5, "
-        " (files, rows_read, rows_accepted, rows_rejected) = (SELECT count(*),"
+        " (files, rows_read, rows_accepted, rows_rejected, rows_skipped) = (SELECT count(*),"
         "   coalesce(sum(rows_read), 0), coalesce(sum(rows_accepted), 0),"
-        "   coalesce(sum(rows_rejected), 0) FROM files WHERE run_id = ?1),"
+        "   coalesce(sum(rows_rejected), 0), coalesce(sum(rows_skipped), 0)"
+        "   FROM files WHERE run_id = ?1),"
         " (findings, overcharged_records, leakage_records, leakage_micro) = (SELECT count(*),"
         "   coalesce(sum(difference_micro > 0), 0), coalesce(sum(difference_micro < 0), 0),"
         "   cdr_total(CASE WHEN difference_micro < 0 THEN -difference_micro END)"
@@ -139,6 +142,7 @@ static const char *const st_sql[ST__COUNT] = {
     [ST_META_GET] = "SELECT value FROM meta WHERE key = ?1",
     [ST_META_SET] = "INSERT INTO meta(key, value) VALUES (?1, ?2) "
                     "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+    [ST_FILE_PROFILE] = "UPDATE files SET profile = ?2, profile_sha256 = ?3 WHERE file_id = ?1",
     [ST_FILE_REFUSE] = "UPDATE files SET state = ?2, message = ?3, copies = ?4 WHERE file_id = ?1",
     [ST_CUR_FINDINGS] =
         "SELECT run_id, file_id, msisdn, month, record_id, file, line, category, flags, "
@@ -476,6 +480,27 @@ static int64_t pragma_int(cdr_db *db, const char *sql, cdr_err *e)
     return v;
 }
 
+/* Schema 3 (input profiles, issue 17): the profile a run read its files
+ * with, and each file (path as given and the SHA-256 of its bytes; NULL
+ * without one: a shard's run takes pieces that split read, each with its
+ * own), and
+ * the rows a profile skipped (header and trailer records, record types that
+ * are not rated): rows_read = rows_accepted + rows_rejected + rows_skipped.
+ * A new database is made as schema 2 and then migrated, so that a new
+ * database and a migrated one are the same by construction. The added
+ * columns are at the end of their tables (ALTER TABLE ADD COLUMN). */
+static const char schema_v2_to_v3[] =
+    "ALTER TABLE runs ADD COLUMN profile TEXT;"
+    "ALTER TABLE runs ADD COLUMN profile_sha256 TEXT"
+    " CHECK (profile_sha256 IS NULL OR length(profile_sha256) = 64);"
+    "ALTER TABLE runs ADD COLUMN rows_skipped INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE files ADD COLUMN rows_skipped INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE files ADD COLUMN profile TEXT;"
+    "ALTER TABLE files ADD COLUMN profile_sha256 TEXT"
+    " CHECK (profile_sha256 IS NULL OR length(profile_sha256) = 64);"
+    "PRAGMA user_version = 3;";
+_Static_assert(CDR_DB_SCHEMA_VERSION == 3, "setup_schema migrates up to schema 3");
+
 static void utc_text(int64_t t, char *buf, size_t n)
 {
     time_t tt = t ? (time_t)t : time(NULL);
@@ -503,9 +528,9 @@ static cdr_err setup_schema(cdr_db *db)
         snprintf(sql, sizeof sql, "PRAGMA application_id = %d", CDR_DB_APPLICATION_ID);
         if ((e = exec(db, sql)) != CDR_OK)
             goto fail;
-        snprintf(sql, sizeof sql, "PRAGMA user_version = %d", CDR_DB_SCHEMA_VERSION);
-        if ((e = exec(db, sql)) != CDR_OK)
+        if ((e = exec(db, "PRAGMA user_version = 2")) != CDR_OK)
             goto fail;
+        ver = 2; /* (and migrated below, like any database of schema 2) */
     } else if (app != CDR_DB_APPLICATION_ID) {
         e = failmsg(db, CDR_E_DB, "not a cdrecon database (application_id %" PRId64 ")", app);
         goto fail;
@@ -524,7 +549,10 @@ static cdr_err setup_schema(cdr_db *db)
         e = failmsg(db, CDR_E_DB, "database schema version %" PRId64 " unknown", ver);
         goto fail;
     }
-    /* Future migrations: if (ver < 2) { ALTER ...; user_version = 2 } */
+    /* Migrations, each in this transaction: a database is migrated whole or
+     * not at all. (Future: if (ver < 4) { ...; user_version = 4 }.) */
+    if (ver < 3 && (e = exec(db, schema_v2_to_v3)) != CDR_OK)
+        goto fail;
     return exec(db, "COMMIT");
 fail:
     sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
@@ -636,8 +664,10 @@ cdr_err cdr_db_open_readonly(const char *path, cdr_db **out, char *err, size_t e
     int64_t app = e == CDR_OK ? pragma_int(db, "PRAGMA application_id", &e) : 0;
     if (e != CDR_OK)
         goto fail;
-    if (app != CDR_DB_APPLICATION_ID || ver != CDR_DB_SCHEMA_VERSION) {
-        e = failmsg(db, CDR_E_DB, "not a cdrecon database of schema %d (application_id %" PRId64
+    /* schema 2 is read as it is (a read-only open cannot migrate it; the
+     * next run does): its readers never ask for what schema 3 added */
+    if (app != CDR_DB_APPLICATION_ID || ver < 2 || ver > CDR_DB_SCHEMA_VERSION) {
+        e = failmsg(db, CDR_E_DB, "not a cdrecon database of schema 2 to %d (application_id %" PRId64
                     ", schema %" PRId64 ")", CDR_DB_SCHEMA_VERSION, app, ver);
         goto fail;
     }
@@ -753,6 +783,9 @@ cdr_err cdr_db_begin_run(cdr_db *db, const cdr_db_run_info *info, int64_t *run_i
     sqlite3_bind_text(s, 4, info ? info->command : NULL, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 5, info ? info->tariff_dir : NULL, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 6, info && info->kind ? info->kind : "run", -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 7, info ? info->profile : NULL, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 8, info && info->profile ? info->profile_sha256 : NULL, -1,
+                      SQLITE_STATIC);
     if ((e = step_done(db, s, "insert run")) != CDR_OK)
         goto fail;
     db->run_id = sqlite3_last_insert_rowid(db->h);
@@ -812,6 +845,23 @@ cdr_err cdr_db_file_start(cdr_db *db, uint32_t file_index, const char *name, int
     return map_file(db, file_index, *file_id);
 }
 
+cdr_err cdr_db_file_profile(cdr_db *db, int64_t file_id, const char *profile,
+                            const char *sha256_hex)
+{
+    cdr_err e;
+    if ((e = need_run(db)) != CDR_OK)
+        return e;
+    if (profile && (!sha256_hex || strlen(sha256_hex) != 64))
+        return failmsg(db, CDR_E_INTERNAL, "a profile without its SHA-256");
+    sqlite3_stmt *s = stmt(db, ST_FILE_PROFILE, &e);
+    if (!s)
+        return e;
+    sqlite3_bind_int64(s, 1, file_id);
+    sqlite3_bind_text(s, 2, profile, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, profile ? sha256_hex : NULL, -1, SQLITE_STATIC);
+    return step_done(db, s, "file profile");
+}
+
 cdr_err cdr_db_file_finish(cdr_db *db, int64_t file_id, const cdr_file_stats *st)
 {
     cdr_err e;
@@ -846,6 +896,7 @@ cdr_err cdr_db_file_finish(cdr_db *db, int64_t file_id, const cdr_file_stats *st
         sqlite3_bind_null(s, 13);
     }
     sqlite3_bind_text(s, 14, st->status == CDR_OK ? "ingested" : "failed", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 15, (int64_t)st->rows_skipped);
     if ((e = step_done(db, s, "update file")) != CDR_OK)
         return e;
     if (sqlite3_changes(db->h) != 1)

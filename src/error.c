@@ -23,6 +23,7 @@ static const struct {
     [CDR_E_INTERRUPTED] = {"CDR_E_INTERRUPTED", "interrupted by a signal"},
     [CDR_E_REFUSED] = {"CDR_E_REFUSED",
                        "a file was refused as a probable re-delivery of records already ingested"},
+    [CDR_E_PROFILE] = {"CDR_E_PROFILE", "input profile refused"},
 };
 
 const char *cdr_strerror(cdr_err e)

@@ -1432,6 +1432,12 @@ cdr_err cdr_evidence_write(cdr_evidence *ev, const cdr_stmt *s, const cdr_eviden
         manifest_path(&m, o->inputs[i].path);
         sb_puts(&m, "\n");
     }
+    if (o->profile) {
+        cdr_sha256_hex(o->profile->sha256, hex);
+        sb_printf(&m, "profile\t%s\t%llu\t", hex, (unsigned long long)o->profile->size);
+        manifest_path(&m, o->profile->path);
+        sb_puts(&m, "\n");
+    }
     if (o->tariff) {
         for (int i = 0; i < CDR_T__COUNT; i++) {
             const cdr_tariff_file *f = &o->tariff->files[i];

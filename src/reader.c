@@ -40,6 +40,7 @@
 #include "cdrecon/reader.h"
 #include "swar.h"
 #include "inflate_gz.h"
+#include "profile_int.h"
 #include "sha256.h"
 
 #define NSLOT 4
@@ -532,6 +533,20 @@ typedef struct rd {
 
     uint64_t next_progress;
     char reason[512];
+
+    /* input profile (NULL: the contract's layout) and its plan for this
+     * file: each field's kind and column indexes, resolved at the header */
+    const cdr_profile *prof;
+    char sep;           /* the field separator */
+    char quote;         /* '"' or 0 */
+    unsigned char cls[256]; /* the fast path's byte classes for sep and quote */
+    unsigned char pk[PF__N];
+    int pcol[PF__N][PF_MAXREF];
+    int pidx[PF__N];    /* a field of one column present in this file: it; else -1 */
+    cdr_str pconst[PF__N];
+    int type_col;       /* the record type's column, or -1 */
+    const pf_type *cur_type; /* the current row's type line */
+    char tbuf[160];     /* a date and a time column joined */
 } rd;
 
 static size_t quote_val(char *buf, size_t cap, const char *s, size_t n, int esc_high)
@@ -754,8 +769,9 @@ static int has_ctl(cdr_str v)
     return 0;
 }
 
-/* Type a row whose field count matches the header. 0 = accepted. */
-static int type_row(rd *r, const cdr_str *f, size_t raw_n, int check_bytes, cdr_row *row)
+/* The bytes of every field: length, NUL, UTF-8. 0 = fine. (Inlined in both
+ * callers: the contract's type_row keeps its code as it was.) */
+static inline __attribute__((always_inline)) int check_fields(rd *r, const cdr_str *f, size_t raw_n, int check_bytes)
 {
     char lab[128];
     /* (a field is never longer than the raw row it came from: a row within
@@ -779,6 +795,14 @@ static int type_row(rd *r, const cdr_str *f, size_t raw_n, int check_bytes, cdr_
                            col_label(r, i, lab, sizeof lab), u + 1, q);
         }
     }
+    return 0;
+}
+
+/* Type a row whose field count matches the header. 0 = accepted. */
+static int type_row(rd *r, const cdr_str *f, size_t raw_n, int check_bytes, cdr_row *row)
+{
+    if (check_fields(r, f, raw_n, check_bytes))
+        return -1;
     static const cdr_str empty = {"", 0};
 #define FLD(c) (r->known[c] >= 0 ? f[r->known[c]] : empty)
     cdr_str v;
@@ -907,12 +931,418 @@ static int type_row(rd *r, const cdr_str *f, size_t raw_n, int check_bytes, cdr_
 }
 
 /* ------------------------------------------------------------------ */
+/* Rows through an input profile (profile.h, docs/profiles.md)          */
+
+static const cdr_str empty_str = {"", 0};
+
+/* A skipped row: read and counted, passed to on_skip. */
+static void skip_row(rd *r, const char *raw, size_t raw_n, uint64_t line, uint64_t off)
+{
+    r->st->rows_read++;
+    r->st->rows_skipped++;
+    if (!r->o->on_skip)
+        return;
+    cdr_reject j;
+    j.file_index = r->fidx;
+    j.file = r->path;
+    j.line = line;
+    j.offset = off;
+    j.reason = r->reason;
+    j.raw.p = raw;
+    j.raw.n = raw_n < CDR_REJECT_RAW_MAX ? raw_n : CDR_REJECT_RAW_MAX;
+    j.raw_len = raw_n;
+    if (r->o->on_skip(&j, r->user)) {
+        r->stop = 1;
+        r->stop_err = CDR_E_INTERRUPTED;
+    }
+}
+
+/* A line that starts with one of the profile's skip prefixes. */
+static int skip_prefixed(rd *r, const char *p, size_t n, uint64_t line, uint64_t off)
+{
+    const cdr_profile *pr = r->prof;
+    for (int i = 0; i < pr->n_skip; i++)
+        if (n >= pr->skip_n[i] && memcmp(p, pr->skip[i], pr->skip_n[i]) == 0) {
+            char q[QUOTE_MAX * 4 + 16];
+            quote_val(q, sizeof q, pr->skip[i], pr->skip_n[i], 0);
+            reasonf(r, "skipped: the line starts with %s (skip_prefix)", q);
+            skip_row(r, p, n, line, off);
+            return 1;
+        }
+    return 0;
+}
+
+/* The value of a field of this row: its column, its constant, or the first
+ * of its columns that is not empty. *src: the column, -1 for none (then
+ * the value is not in the row: parse_uint must not look before it). */
+static inline cdr_str pval(rd *r, const cdr_str *f, int fld, int *src)
+{
+    int c = r->pidx[fld];
+    if (c >= 0) { /* the usual field: one column (a branch the same way every row) */
+        *src = c;
+        return f[c];
+    }
+    switch (r->pk[fld]) {
+    case PK_COL:
+        c = r->pcol[fld][0];
+        *src = c;
+        return c >= 0 ? f[c] : empty_str;
+    case PK_CONST:
+        *src = -1;
+        return r->pconst[fld];
+    case PK_FIRST:
+        for (int i = 0; i < r->prof->f[fld].nref; i++) {
+            c = r->pcol[fld][i];
+            if (c >= 0 && f[c].n) {
+                *src = c;
+                return f[c];
+            }
+        }
+        *src = r->pcol[fld][0];
+        return empty_str;
+    default:
+        *src = -1;
+        return empty_str;
+    }
+}
+
+/* "<what> <field> '<value>'[ in column C]<tail>": the column is named when
+ * it is not the field's own name. */
+static __attribute__((cold, noinline)) int pbad(rd *r, const char *what, int fld, cdr_str v,
+                                                int src, const char *tail)
+{
+    char q[QUOTE_MAX * 4 + 16], where[200] = "", lab[128];
+    const char *fname = cdr_pfield_name((cdr_pfield)fld);
+    quote_val(q, sizeof q, v.p, v.n, 0);
+    if (src >= 0) {
+        cdr_str fn = {fname, strlen(fname)};
+        const cdr_str *nm = (size_t)src < r->ncols ? &r->names[src] : NULL;
+        if (!nm || nm->n != fn.n || strncasecmp(nm->p, fn.p, fn.n) != 0)
+            snprintf(where, sizeof where, " in column %s", col_label(r, (size_t)src, lab, sizeof lab));
+    }
+    if (strcmp(what, "out of range") == 0)
+        return reasonf(r, "%s out of range %s%s%s", fname, q, where, tail ? tail : "");
+    return reasonf(r, "%s %s %s%s%s", what, fname, q, where, tail ? tail : "");
+}
+
+/* A whole number field (duration_s, bytes, sms_chars): one column, a
+ * constant, or a sum; then its unit. */
+static __attribute__((cold, noinline)) int pmissing(rd *r, int fld, cdr_str v, int src,
+                                                    const char *svc)
+{
+    char tail[64];
+    snprintf(tail, sizeof tail, " (required for %s)", svc);
+    return pbad(r, "missing", fld, v, src, tail);
+}
+
+static inline int puint(rd *r, const cdr_str *f, int fld, const char *svc, int64_t *out)
+{
+    int src = -1;
+    int64_t x = 0;
+    cdr_str v = empty_str; /* the (last) value, for a message about the whole */
+    if (r->pk[fld] == PK_SUM) {
+        for (int i = 0; i < r->prof->f[fld].nref; i++) {
+            int c = r->pcol[fld][i];
+            int64_t y;
+            v = c >= 0 ? f[c] : empty_str;
+            src = c;
+            if (v.n == 0)
+                return pmissing(r, fld, v, c, svc);
+            int e = parse_uint(v, r->lo, &y);
+            if (e == -1)
+                return pbad(r, "bad", fld, v, c, " (not a whole number >= 0)");
+            if (e == -2)
+                return pbad(r, "out of range", fld, v, c, " (above 10^15)");
+            x += y;
+            if (x > INT_CAP)
+                return pbad(r, "out of range", fld, v, c, " (the sum is above 10^15)");
+        }
+    } else {
+        v = pval(r, f, fld, &src);
+        if (v.n == 0)
+            return pmissing(r, fld, v, src, svc);
+        int e = parse_uint(v, src >= 0 ? r->lo : NULL, &x);
+        if (e == -1)
+            return pbad(r, "bad", fld, v, src, " (not a whole number >= 0)");
+        if (e == -2)
+            return pbad(r, "out of range", fld, v, src, " (above 10^15)");
+    }
+    if (fld == CDR_PF_DURATION_S && r->prof->dur_ms)
+        x = (x + 999) / 1000; /* milliseconds: up to the whole second */
+    else if (fld == CDR_PF_BYTES && r->prof->bytes_kb) {
+        if (x > INT_CAP / 1024)
+            return pbad(r, "out of range", fld, v, src, " (KB: above 10^15 bytes)");
+        x *= 1024;
+    }
+    /* the usage limits that rating can compute, after the unit (common.h,
+     * docs/rating.md): the same as the contract's reading of the value */
+    if (fld != CDR_PF_BYTES && x > CDR_DURATION_MAX)
+        return pbad(r, "out of range", fld, v, src,
+                    r->pk[fld] == PK_SUM                        ? " (the sum is above 10^9)"
+                    : fld == CDR_PF_DURATION_S && r->prof->dur_ms ? " (above 10^9 s)"
+                                                                  : " (above 10^9)");
+    *out = x;
+    return 0;
+}
+
+static const char *const unit_words[] = {"yuan", "jiao", "fen"};
+
+static inline int pmoney1(rd *r, int fld, cdr_str v, int src, cdr_money *out)
+{
+    char tail[96];
+    int e;
+    if (r->prof->money_shift == 0) { /* yuan: the contract's parse */
+        cdr_err me = cdr_money_parse(v.p, v.n, out);
+        e = me == CDR_OK ? 0 : me == CDR_E_RANGE ? -2 : -1;
+    } else {
+        e = cdr_pf_money(r->prof, v.p, v.n, out);
+    }
+    if (e == -2) {
+        if (r->prof->money_shift)
+            snprintf(tail, sizeof tail, " (finer than a micro-yuan, or too large: %s)",
+                     unit_words[r->prof->money_shift]);
+        else
+            snprintf(tail, sizeof tail, " (more than 6 decimals or too large)");
+        return pbad(r, "out of range", fld, v, src, tail);
+    }
+    if (e) {
+        snprintf(tail, sizeof tail, " (expected decimal %s)", unit_words[r->prof->money_shift]);
+        return pbad(r, "bad", fld, v, src, tail);
+    }
+    if (*out < 0)
+        return pbad(r, "negative", fld, v, src, NULL);
+    return 0;
+}
+
+static int pmoney(rd *r, const cdr_str *f, cdr_money *out)
+{
+    int src;
+    if (r->pk[CDR_PF_BILLED] != PK_SUM) {
+        cdr_str v = pval(r, f, CDR_PF_BILLED, &src);
+        if (v.n == 0)
+            return pbad(r, "missing", CDR_PF_BILLED, v, src, NULL);
+        return pmoney1(r, CDR_PF_BILLED, v, src, out);
+    }
+    cdr_money sum = 0;
+    for (int i = 0; i < r->prof->f[CDR_PF_BILLED].nref; i++) {
+        int c = r->pcol[CDR_PF_BILLED][i];
+        cdr_str v = c >= 0 ? f[c] : empty_str;
+        cdr_money m;
+        if (v.n == 0)
+            return pbad(r, "missing", CDR_PF_BILLED, v, c, NULL);
+        if (pmoney1(r, CDR_PF_BILLED, v, c, &m))
+            return -1;
+        sum += m;
+        if (sum > CDR_MONEY_MAX)
+            return pbad(r, "out of range", CDR_PF_BILLED, v, c, " (the sum is too large)");
+    }
+    *out = sum;
+    return 0;
+}
+
+static inline int pnumber(rd *r, int fld, cdr_str v, int src, cdr_str *out)
+{
+    /* without a trunk prefix or another country code: the contract's rule */
+    if (r->prof->num_plain ? cdr_number_normalise(v.p, v.n, out) != CDR_OK
+                           : cdr_pf_number(r->prof, v.p, v.n, out) != 0)
+        return pbad(r, "bad", fld, v, src, " (not a phone number)");
+    return 0;
+}
+
+/* Type a row through the profile. 0 = accepted. */
+static int type_row_prof(rd *r, const cdr_str *f, size_t raw_n, int check_bytes, cdr_row *row)
+{
+    const cdr_profile *pr = r->prof;
+    if (check_fields(r, f, raw_n, check_bytes))
+        return -1;
+    cdr_str v;
+    int src;
+    row->sms_part = 0;
+    row->sms_parts = 0;
+    row->partial_seq = 0;
+    row->peer = empty_str;
+
+    v = pval(r, f, CDR_PF_RECORD_ID, &src);
+    if (v.n == 0)
+        return pbad(r, "missing", CDR_PF_RECORD_ID, v, src, NULL);
+    if (has_ctl(v)) /* an id is shown, joined and compared: no control bytes */
+        return pbad(r, "bad", CDR_PF_RECORD_ID, v, src, " (control character)");
+    row->record_id = v;
+
+    v = pval(r, f, CDR_PF_MSISDN, &src);
+    if (v.n == 0) {
+        int is;
+        cdr_str im = pval(r, f, CDR_PF_IMSI, &is);
+        if (im.n) {
+            char q[QUOTE_MAX * 4 + 16], tail[QUOTE_MAX * 4 + 200], lab[128];
+            quote_val(q, sizeof q, im.p, im.n, 0);
+            if (is >= 0)
+                snprintf(tail, sizeof tail, " (an IMSI-only record: %s %s)",
+                         col_label(r, (size_t)is, lab, sizeof lab), q);
+            else
+                snprintf(tail, sizeof tail, " (an IMSI-only record: imsi %s)", q);
+            return pbad(r, "missing", CDR_PF_MSISDN, v, src, tail);
+        }
+        return pbad(r, "missing", CDR_PF_MSISDN, v, src, NULL);
+    }
+    if (pnumber(r, CDR_PF_MSISDN, v, src, &row->msisdn))
+        return -1;
+    if (pr->imsi_pfx_n && row->msisdn.n == 15 &&
+        memcmp(row->msisdn.p, pr->imsi_pfx, pr->imsi_pfx_n) == 0)
+        return pbad(r, "bad", CDR_PF_MSISDN, v, src, " (an IMSI, not a phone number)");
+
+    if (r->type_col >= 0) {
+        const pf_type *t = r->cur_type;
+        if (!t) {
+            v = f[r->type_col];
+            return pbad(r, v.n ? "bad" : "missing", CDR_PF_RECORD_TYPE, v, r->type_col,
+                        " (no type line for it in the profile)");
+        }
+        row->service = (cdr_service)t->service;
+        if (t->direction >= 0) {
+            row->direction = (cdr_direction)t->direction;
+        } else {
+            v = pval(r, f, CDR_PF_DIRECTION, &src);
+            if (cdr_direction_parse(v.p, v.n, &row->direction) != CDR_OK)
+                return pbad(r, "bad", CDR_PF_DIRECTION, v, src, " (expected mo or mt)");
+        }
+    } else {
+        v = pval(r, f, CDR_PF_SERVICE, &src);
+        if (cdr_service_parse(v.p, v.n, &row->service) != CDR_OK)
+            return pbad(r, v.n ? "bad" : "missing", CDR_PF_SERVICE, v, src,
+                        " (expected voice, sms, data or vas)");
+        v = pval(r, f, CDR_PF_DIRECTION, &src);
+        if (cdr_direction_parse(v.p, v.n, &row->direction) != CDR_OK)
+            return pbad(r, "bad", CDR_PF_DIRECTION, v, src, " (expected mo or mt)");
+    }
+
+    if (r->pk[CDR_PF_START_TIME] == PK_PAIR) {
+        int c0 = r->pcol[CDR_PF_START_TIME][0], c1 = r->pcol[CDR_PF_START_TIME][1];
+        cdr_str a = c0 >= 0 ? f[c0] : empty_str, b = c1 >= 0 ? f[c1] : empty_str;
+        src = c0;
+        if (a.n == 0 && b.n == 0) {
+            v = empty_str;
+        } else if (a.n + b.n + 1 > sizeof r->tbuf) {
+            v = a;
+            return pbad(r, "bad", CDR_PF_START_TIME, v, src, " (the date and time are too long)");
+        } else {
+            memcpy(r->tbuf, a.p, a.n);
+            r->tbuf[a.n] = ' ';
+            memcpy(r->tbuf + a.n + 1, b.p, b.n);
+            v.p = r->tbuf;
+            v.n = a.n + b.n + 1;
+        }
+    } else {
+        v = pval(r, f, CDR_PF_START_TIME, &src);
+    }
+    if (v.n == 0)
+        return pbad(r, "missing", CDR_PF_START_TIME, v, src, NULL);
+    {
+        int tsrc = -1;
+        cdr_str tz = r->pk[PF_UTC] ? pval(r, f, PF_UTC, &tsrc) : empty_str;
+        int e = cdr_pf_time(pr, v.p, v.n, tz.p, tz.n, &row->start);
+        if (e == -3) {
+            char q[QUOTE_MAX * 4 + 16], lab[128];
+            quote_val(q, sizeof q, tz.p, tz.n, 0);
+            return reasonf(r, "bad start_time UTC offset %s in column %s (expected +HH:MM)", q,
+                           tsrc >= 0 ? col_label(r, (size_t)tsrc, lab, sizeof lab) : "?");
+        }
+        if (e) {
+            char tail[160];
+            snprintf(tail, sizeof tail, " (expected %s)", pr->tfmt);
+            return pbad(r, "bad", CDR_PF_START_TIME, v, src, tail);
+        }
+    }
+
+    if (pmoney(r, f, &row->billed))
+        return -1;
+
+    row->duration_s = -1;
+    row->bytes = -1;
+    row->sms_chars = -1;
+    const char *svc = cdr_service_name(row->service);
+    v = pval(r, f, CDR_PF_PEER, &src);
+    switch (row->service) {
+    case CDR_SVC_VOICE:
+    case CDR_SVC_SMS:
+        if (row->service == CDR_SVC_VOICE) {
+            if (puint(r, f, CDR_PF_DURATION_S, svc, &row->duration_s))
+                return -1;
+        } else if (puint(r, f, CDR_PF_SMS_CHARS, svc, &row->sms_chars)) {
+            return -1;
+        }
+        if (v.n == 0) {
+            char tail[64];
+            snprintf(tail, sizeof tail, " (required for %s)", svc);
+            return pbad(r, "missing", CDR_PF_PEER, v, src, tail);
+        }
+        if (pnumber(r, CDR_PF_PEER, v, src, &row->peer))
+            return -1;
+        break;
+    case CDR_SVC_DATA:
+        if (puint(r, f, CDR_PF_BYTES, svc, &row->bytes))
+            return -1;
+        if (has_ctl(v))
+            return pbad(r, "bad", CDR_PF_PEER, v, src, " (control character)");
+        row->peer = v;
+        break;
+    case CDR_SVC_VAS:
+        if (v.n == 0)
+            return pbad(r, "missing", CDR_PF_PEER, v, src, " (SP service code, required for vas)");
+        if (has_ctl(v))
+            return pbad(r, "bad", CDR_PF_PEER, v, src, " (control character)");
+        row->peer = v;
+        break;
+    }
+
+    int s1, s2;
+    cdr_str sp = pval(r, f, CDR_PF_SMS_PART, &s1), sps = pval(r, f, CDR_PF_SMS_PARTS, &s2);
+    if (sp.n || sps.n) {
+        int64_t a, b;
+        if (!sp.n)
+            return pbad(r, "missing", CDR_PF_SMS_PART, sp, s1, " (sms_parts is given)");
+        if (!sps.n)
+            return pbad(r, "missing", CDR_PF_SMS_PARTS, sps, s2, " (sms_part is given)");
+        if (parse_uint(sp, s1 >= 0 ? r->lo : NULL, &a) || a < 1 || a > INT32_MAX)
+            return pbad(r, "bad", CDR_PF_SMS_PART, sp, s1, " (expected 1..sms_parts)");
+        if (parse_uint(sps, s2 >= 0 ? r->lo : NULL, &b) || b < 1 || b > INT32_MAX)
+            return pbad(r, "bad", CDR_PF_SMS_PARTS, sps, s2, " (expected a count >= 1)");
+        if (a > b)
+            return pbad(r, "bad", CDR_PF_SMS_PART, sp, s1, " (greater than sms_parts)");
+        row->sms_part = (int32_t)a;
+        row->sms_parts = (int32_t)b;
+    }
+    v = pval(r, f, CDR_PF_PARTIAL_SEQ, &src);
+    if (v.n) {
+        int e = parse_uint(v, src >= 0 ? r->lo : NULL, &row->partial_seq);
+        if (e == -1)
+            return pbad(r, "bad", CDR_PF_PARTIAL_SEQ, v, src, " (not a whole number >= 0)");
+        if (e == -2)
+            return pbad(r, "out of range", CDR_PF_PARTIAL_SEQ, v, src, " (above 10^15)");
+    }
+    row->call_id = pval(r, f, CDR_PF_CALL_ID, &src);
+    if (has_ctl(row->call_id))
+        return pbad(r, "bad", CDR_PF_CALL_ID, row->call_id, src, " (control character)");
+    row->sms_ref = pval(r, f, CDR_PF_SMS_REF, &src);
+    if (has_ctl(row->sms_ref))
+        return pbad(r, "bad", CDR_PF_SMS_REF, row->sms_ref, src, " (control character)");
+    for (size_t k = 0; k < r->n_extra; k++)
+        r->extra[k] = f[r->extra_at[k]];
+    row->extra = r->extra;
+    row->extra_names = r->extra_names;
+    row->n_extra = (uint32_t)r->n_extra;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
 /* Header                                                                */
 
 static int ieq(cdr_str a, cdr_str b)
 {
     return a.n == b.n && strncasecmp(a.p, b.p, a.n) == 0;
 }
+
+static void plan_profile(rd *r, uint64_t off);
 
 static void setup_header(rd *r, const cdr_str *f, size_t nf, uint64_t off)
 {
@@ -960,6 +1390,8 @@ static void setup_header(rd *r, const cdr_str *f, size_t nf, uint64_t off)
                             k + 1, i + 1);
                 return;
             }
+        if (r->prof)
+            continue; /* planned below */
         r->col_of[i] = -1;
         for (int c = 0; c < C__N; c++) {
             cdr_str cn = {col_names[c], strlen(col_names[c])};
@@ -972,6 +1404,11 @@ static void setup_header(rd *r, const cdr_str *f, size_t nf, uint64_t off)
             r->extra_at[r->n_extra] = (int)i;
             r->extra_names[r->n_extra++] = r->names[i];
         }
+    }
+    if (r->prof) {
+        r->ncols = nf;
+        plan_profile(r, off);
+        return;
     }
     char miss[256] = "";
     for (int c = 0; c < C__N; c++)
@@ -988,25 +1425,156 @@ static void setup_header(rd *r, const cdr_str *f, size_t nf, uint64_t off)
     r->have_header = 1;
 }
 
+/* The profile's plan for this file: each field's columns as indexes into
+ * the row (names looked up in the header once, here), the record type's
+ * column, and the unknown columns. Fails the file when a named column is
+ * not in the header. */
+static void plan_profile(rd *r, uint64_t off)
+{
+    const cdr_profile *pr = r->prof;
+    char miss[400] = "";
+    int nmore = 0;
+    unsigned char *used = calloc(r->ncols + 1, 1);
+    if (!used) {
+        r->st->status = CDR_E_NOMEM;
+        snprintf(r->st->message, sizeof r->st->message, "out of memory reading the header");
+        r->stop = 1;
+        r->stop_err = CDR_E_NOMEM;
+        return;
+    }
+    for (int fld = 0; fld < PF__N; fld++) {
+        const pf_field *pf = &pr->f[fld];
+        r->pk[fld] = (unsigned char)pf->kind;
+        r->pconst[fld].p = pf->konst ? pf->konst : "";
+        r->pconst[fld].n = pf->konst_n;
+        for (int i = 0; i < pf->nref; i++) {
+            const pf_ref *ref = &pf->ref[i];
+            int c = -1;
+            if (ref->name) {
+                cdr_str nm = {ref->name, ref->name_n};
+                for (size_t k = 0; k < r->ncols && c < 0; k++)
+                    if (ieq(r->names[k], nm))
+                        c = (int)k;
+                if (c < 0 && !ref->optional) {
+                    /* every missing column is listed (as many as fit), then
+                     * the file fails */
+                    char q[QUOTE_MAX * 4 + 16], one[QUOTE_MAX * 4 + 48];
+                    size_t k = strlen(miss);
+                    quote_val(q, sizeof q, ref->name, ref->name_n, 0);
+                    int w = snprintf(one, sizeof one, "%s%s (line %d)", k ? ", " : "", q, pf->line);
+                    if (!nmore && k + (size_t)w < sizeof miss - 24)
+                        memcpy(miss + k, one, (size_t)w + 1);
+                    else
+                        nmore++;
+                    continue;
+                }
+            } else if ((size_t)ref->index >= r->ncols) {
+                fail_header(r, off, "header has %zu columns, no $%d (%s, profile %s line %d)",
+                            r->ncols, ref->index + 1,
+                            fld == PF_UTC ? "start_time.utc_offset"
+                                          : cdr_pfield_name((cdr_pfield)fld),
+                            pr->path, pf->line);
+                free(used);
+                return;
+            } else {
+                c = ref->index;
+            }
+            r->pcol[fld][i] = c;
+            /* every column the profile reads is used up (the IMSI's too: it
+             * names IMSI-only rejects and is personal data, not evidence) */
+            if (c >= 0)
+                used[c] = 1;
+        }
+    }
+    if (miss[0]) {
+        if (nmore)
+            snprintf(miss + strlen(miss), sizeof miss - strlen(miss), " and %d more", nmore);
+        fail_header(r, off, "header lacks column(s) named by profile %s: %s", pr->path, miss);
+        free(used);
+        return;
+    }
+    r->type_col = pr->f[CDR_PF_RECORD_TYPE].kind == PK_COL ? r->pcol[CDR_PF_RECORD_TYPE][0] : -1;
+    for (int fld = 0; fld < PF__N; fld++)
+        r->pidx[fld] = r->pk[fld] == PK_COL ? r->pcol[fld][0] : -1;
+    r->n_extra = 0;
+    for (size_t i = 0; i < r->ncols; i++)
+        if (!used[i]) {
+            r->extra_at[r->n_extra] = (int)i;
+            r->extra_names[r->n_extra++] = r->names[i];
+        }
+    free(used);
+    r->have_header = 1;
+}
+
+/* A headerless profile: the columns are "$1", "$2", ... and the plan is
+ * made before the first row. */
+static void plan_headerless(rd *r)
+{
+    size_t nf = (size_t)r->prof->columns;
+    r->names_buf = malloc(nf * 6 + 1);
+    r->names = calloc(nf + 1, sizeof *r->names);
+    r->extra_names = calloc(nf + 1, sizeof *r->extra_names);
+    r->extra = calloc(nf + 1, sizeof *r->extra);
+    r->extra_at = calloc(nf + 1, sizeof *r->extra_at);
+    if (!r->names_buf || !r->names || !r->extra_names || !r->extra || !r->extra_at) {
+        r->st->status = CDR_E_NOMEM;
+        snprintf(r->st->message, sizeof r->st->message, "out of memory");
+        r->stop = 1;
+        r->stop_err = CDR_E_NOMEM;
+        return;
+    }
+    size_t pos = 0;
+    for (size_t i = 0; i < nf; i++) {
+        int k = snprintf(r->names_buf + pos, 6, "$%zu", i + 1);
+        r->names[i].p = r->names_buf + pos;
+        r->names[i].n = (size_t)k;
+        pos += (size_t)k + 1;
+    }
+    r->ncols = nf;
+    plan_profile(r, 0);
+}
+
 /* ------------------------------------------------------------------ */
 /* A complete row                                                        */
 
-/* in_raw: the fields point into raw (the fast path), not into copies */
-static void row_done(rd *r, const cdr_str *f, size_t nf, const char *raw, size_t raw_n,
-                     int check_bytes, int in_raw)
+/* in_raw: the fields point into raw (the fast path), not into copies.
+ * with_prof: a constant: the body is inlined once for the contract's layout
+ * (row_done_contract, the fast path's call: no test of r->prof in it) and
+ * once for a profile's. */
+static inline __attribute__((always_inline)) void
+row_done_t(rd *r, const cdr_str *f, size_t nf, const char *raw, size_t raw_n, int check_bytes,
+           int in_raw, int with_prof)
 {
     r->lo = in_raw ? raw : NULL;
     if (!r->have_header) {
         setup_header(r, f, nf, r->row_off);
         return;
     }
+    if (with_prof && r->type_col >= 0) {
+        /* the record type first: a record the profile skips (a header or
+         * trailer record, a type not rated) may have any field count */
+        r->cur_type = (size_t)r->type_col < nf
+                          ? cdr_pf_type(r->prof, f[r->type_col].p, f[r->type_col].n)
+                          : NULL;
+        if (r->cur_type && r->cur_type->skip) {
+            char q[QUOTE_MAX * 4 + 16];
+            quote_val(q, sizeof q, f[r->type_col].p, f[r->type_col].n, 0);
+            reasonf(r, "skipped: record type %s (a type the profile skips)", q);
+            skip_row(r, raw, raw_n, r->row_line, r->row_off);
+            return;
+        }
+    }
     if (nf != r->ncols) {
-        reasonf(r, "%zu fields, header has %zu", nf, r->ncols);
+        if (with_prof && !r->prof->header)
+            reasonf(r, "%zu fields, the profile says %zu", nf, r->ncols);
+        else
+            reasonf(r, "%zu fields, header has %zu", nf, r->ncols);
         reject(r, raw, raw_n, raw_n, r->row_line, r->row_off);
         return;
     }
     cdr_row row;
-    if (type_row(r, f, raw_n, check_bytes, &row)) {
+    if (with_prof ? type_row_prof(r, f, raw_n, check_bytes, &row)
+                  : type_row(r, f, raw_n, check_bytes, &row)) {
         reject(r, raw, raw_n, raw_n, r->row_line, r->row_off);
         return;
     }
@@ -1021,6 +1589,28 @@ static void row_done(rd *r, const cdr_str *f, size_t nf, const char *raw, size_t
         r->stop = 1;
         r->stop_err = CDR_E_INTERRUPTED;
     }
+}
+
+static void row_done_contract(rd *r, const cdr_str *f, size_t nf, const char *raw, size_t raw_n,
+                              int check_bytes, int in_raw)
+{
+    row_done_t(r, f, nf, raw, raw_n, check_bytes, in_raw, 0);
+}
+
+static void row_done_profile(rd *r, const cdr_str *f, size_t nf, const char *raw, size_t raw_n,
+                             int check_bytes, int in_raw)
+{
+    row_done_t(r, f, nf, raw, raw_n, check_bytes, in_raw, 1);
+}
+
+/* A row of either kind (the libcsv path). */
+static void row_done(rd *r, const cdr_str *f, size_t nf, const char *raw, size_t raw_n,
+                     int check_bytes, int in_raw)
+{
+    if (r->prof)
+        row_done_profile(r, f, nf, raw, raw_n, check_bytes, in_raw);
+    else
+        row_done_contract(r, f, nf, raw, raw_n, check_bytes, in_raw);
 }
 
 static int grow_fields(rd *r, size_t need)
@@ -1055,6 +1645,11 @@ static int csv_reset(rd *r)
     if (csv_init(&r->csv, CSV_STRICT | CSV_STRICT_FINI) != 0)
         return -1;
     csv_set_space_func(&r->csv, csv_space_none);
+    if (r->prof) {
+        csv_set_delim(&r->csv, (unsigned char)r->sep);
+        if (r->quote)
+            csv_set_quote(&r->csv, (unsigned char)r->quote);
+    }
     r->csv_ready = 1;
     r->nf = 0;
     r->fbuf_len = 0;
@@ -1140,11 +1735,13 @@ static void append_row(rd *r, const char *p, size_t n)
     r->row_total += n;
 }
 
-static unsigned count_quotes(const char *p, size_t n)
+static unsigned count_quotes(const rd *r, const char *p, size_t n)
 {
     unsigned q = 0;
     const char *e = p + n;
-    while ((p = memchr(p, '"', (size_t)(e - p))) != NULL) {
+    if (!r->quote)
+        return 0;
+    while ((p = memchr(p, r->quote, (size_t)(e - p))) != NULL) {
         q++;
         p++;
     }
@@ -1161,11 +1758,11 @@ static void reject_long(rd *r, const char *raw, size_t raw_n, uint64_t total, si
     reject(r, raw, raw_n, total, r->row_line, r->row_off);
 }
 
-static size_t longest_run(const char *p, size_t n, size_t *run)
+static size_t longest_run(const rd *r, const char *p, size_t n, size_t *run)
 {
     size_t best = 0, cur = run ? *run : 0;
     for (size_t i = 0; i < n; i++) {
-        if (p[i] == ',') {
+        if (p[i] == r->sep) {
             if (cur > best)
                 best = cur;
             cur = 0;
@@ -1209,7 +1806,7 @@ static void csv_line(rd *r, const char *p, size_t n, int term, int first)
         /* The row grows past max_row inside a quoted field: skip to its end. */
         append_row(r, p, n);
         r->row_total++;
-        unsigned par = (1u + count_quotes(p, n)) & 1u;
+        unsigned par = (1u + count_quotes(r, p, n)) & 1u;
         csv_reset(r);
         if (!par || !term) {
             reject_long(r, r->rowbuf, r->row_len, r->row_total - 1, 0);
@@ -1315,6 +1912,92 @@ static const unsigned char cls_tab[256] = {
     [0] = 8, ['\r'] = 4, [','] = 1, ['"'] = 2, [0x80 ... 0xFF] = 16,
 };
 
+/* Fast path: split on sep while classifying bytes (cls: the byte classes
+ * for sep and the quote). 1 = the line was handled; 0 = it needs libcsv.
+ * Always inlined: on_line has one copy for the contract's ',' and '"' with
+ * the constants folded in, and one for a profile's. */
+static inline __attribute__((always_inline)) int fast_line(rd *r, const char *p, size_t cn,
+                                                          uint64_t line, uint64_t off, char sep,
+                                                          const unsigned char *cls, int with_prof)
+{
+    size_t cap = r->have_header ? r->ncols + 1 : MAX_COLUMNS + 2;
+    if (grow_fields(r, cap)) { /* then nf < cap is all the loops check */
+        reasonf(r, "out of memory");
+        reject(r, p, cn, cn, line, off);
+        return 1;
+    }
+    unsigned flags = 0;
+    size_t nf = 0, start = 0, i = 0;
+    const unsigned char *u = (const unsigned char *)p;
+    cdr_str *fl = r->fields; /* (a local: stores through it cannot move r's fields) */
+    /* 16 bytes a step while they hold nothing but commas and plain bytes
+     * (no quote, CR, NUL or byte >= 0x80): the byte loop below classifies
+     * the rest of the line from the first such block. */
+#ifdef __SSE2__
+    const __m128i v_comma = _mm_set1_epi8(sep);
+    for (; i + 16 <= cn; i += 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(u + i));
+        if (block_special(x))
+            break;
+        nf = block_fields(fl, nf, cap, &start, p, i,
+                          (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, v_comma)));
+    }
+    if (i < cn && i + 16 > cn && cn >= 16) {
+        /* the last bytes as one more block, the 16 ending the line:
+         * those already seen masked off (a byte loop there had an exit
+         * mispredicted on most lines) */
+        size_t b0 = cn - 16;
+        unsigned seen = (1u << (i - b0)) - 1;
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(u + b0));
+        if (!(block_special(x) & ~seen)) {
+            nf = block_fields(
+                fl, nf, cap, &start, p, b0,
+                (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, v_comma)) & ~seen);
+            i = cn;
+        }
+    }
+#endif
+    for (; i < cn; i++) {
+        unsigned k = cls[u[i]];
+        if (!k)
+            continue;
+        if (k == 1) {
+            if (nf < cap) {
+                fl[nf].p = p + start;
+                fl[nf].n = i - start;
+            }
+            nf++;
+            start = i + 1;
+        } else {
+            flags |= k;
+        }
+    }
+    if (!(flags & 6)) {
+        if (nf < cap) {
+            fl[nf].p = p + start;
+            fl[nf].n = cn - start;
+        }
+        nf++;
+        if (with_prof)
+            row_done_profile(r, r->fields, nf, p, cn, flags != 0, 1);
+        else
+            row_done_contract(r, r->fields, nf, p, cn, flags != 0, 1);
+        return 1;
+    }
+    if ((flags & 4) && !(flags & 2)) {
+        char lab[128];
+        /* Column of the first CR, as libcsv would report it. */
+        size_t col = 0;
+        for (size_t j = 0; j < cn && p[j] != '\r'; j++)
+            col += p[j] == sep;
+        reasonf(r, "carriage return outside quotes in column %s",
+                col_label(r, col, lab, sizeof lab));
+        reject(r, p, cn, cn, line, off);
+        return 1;
+    }
+    return 0;
+}
+
 static void on_line(rd *r, const char *p, size_t n, int term)
 {
     uint64_t line = ++r->line_no;
@@ -1331,9 +2014,9 @@ static void on_line(rd *r, const char *p, size_t n, int term)
         return;
     }
     if (r->mode == M_SKIP) {
-        r->skip_parity ^= count_quotes(p, n) & 1u;
+        r->skip_parity ^= count_quotes(r, p, n) & 1u;
         size_t run = 0;
-        size_t mr = longest_run(p, n, &run);
+        size_t mr = longest_run(r, p, n, &run);
         if (mr > r->skip_maxrun)
             r->skip_maxrun = mr;
         r->row_total += n + (term ? 1 : 0);
@@ -1352,10 +2035,12 @@ static void on_line(rd *r, const char *p, size_t n, int term)
     }
     r->row_line = line;
     r->row_off = off;
+    if (r->prof && r->prof->n_skip && skip_prefixed(r, p, cn, line, off))
+        return;
     if (cn > r->o->max_row) {
-        unsigned q = count_quotes(p, n);
+        unsigned q = count_quotes(r, p, n);
         size_t run = 0;
-        size_t mr = longest_run(p, cn, &run);
+        size_t mr = longest_run(r, p, cn, &run);
         if ((q & 1u) == 0 || !term) {
             reject_long(r, p, cn, cn, mr);
         } else {
@@ -1374,80 +2059,12 @@ static void on_line(rd *r, const char *p, size_t n, int term)
         r->st->rows_filtered++;
         return;
     }
-    if (!r->o->no_fast_path) {
-        /* Fast path: split on ',' while classifying bytes. */
-        size_t cap = r->have_header ? r->ncols + 1 : MAX_COLUMNS + 2;
-        if (grow_fields(r, cap)) { /* then nf < cap is all the loops check */
-            reasonf(r, "out of memory");
-            reject(r, p, cn, cn, line, off);
+    if (!r->prof) {
+        if (!r->o->no_fast_path && fast_line(r, p, cn, line, off, ',', cls_tab, 0))
             return;
-        }
-        unsigned flags = 0;
-        size_t nf = 0, start = 0, i = 0;
-        const unsigned char *u = (const unsigned char *)p;
-        cdr_str *fl = r->fields; /* (a local: stores through it cannot move r's fields) */
-        /* 16 bytes a step while they hold nothing but commas and plain bytes
-         * (no quote, CR, NUL or byte >= 0x80): the byte loop below classifies
-         * the rest of the line from the first such block. */
-#ifdef __SSE2__
-        const __m128i v_comma = _mm_set1_epi8(',');
-        for (; i + 16 <= cn; i += 16) {
-            __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(u + i));
-            if (block_special(x))
-                break;
-            nf = block_fields(fl, nf, cap, &start, p, i,
-                              (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, v_comma)));
-        }
-        if (i < cn && i + 16 > cn && cn >= 16) {
-            /* the last bytes as one more block, the 16 ending the line:
-             * those already seen masked off (a byte loop there had an exit
-             * mispredicted on most lines) */
-            size_t b0 = cn - 16;
-            unsigned seen = (1u << (i - b0)) - 1;
-            __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(u + b0));
-            if (!(block_special(x) & ~seen)) {
-                nf = block_fields(
-                    fl, nf, cap, &start, p, b0,
-                    (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, v_comma)) & ~seen);
-                i = cn;
-            }
-        }
-#endif
-        for (; i < cn; i++) {
-            unsigned k = cls_tab[u[i]];
-            if (!k)
-                continue;
-            if (k == 1) {
-                if (nf < cap) {
-                    fl[nf].p = p + start;
-                    fl[nf].n = i - start;
-                }
-                nf++;
-                start = i + 1;
-            } else {
-                flags |= k;
-            }
-        }
-        if (!(flags & 6)) {
-            if (nf < cap) {
-                fl[nf].p = p + start;
-                fl[nf].n = cn - start;
-            }
-            nf++;
-            row_done(r, r->fields, nf, p, cn, flags != 0, 1);
-            return;
-        }
-        if ((flags & 4) && !(flags & 2)) {
-            char lab[128];
-            /* Column of the first CR, as libcsv would report it. */
-            size_t col = 0;
-            for (size_t j = 0; j < cn && p[j] != '\r'; j++)
-                col += p[j] == ',';
-            reasonf(r, "carriage return outside quotes in column %s",
-                    col_label(r, col, lab, sizeof lab));
-            reject(r, p, cn, cn, line, off);
-            return;
-        }
+    } else if ((!r->o->no_fast_path || !r->quote) &&
+               fast_line(r, p, cn, line, off, r->sep, r->cls, 1)) {
+        return;
     }
     csv_line(r, p, n, term, 1);
 }
@@ -1456,8 +2073,8 @@ static void on_line(rd *r, const char *p, size_t n, int term)
 static void over_piece(rd *r, const char *p, size_t n)
 {
     r->over_len += n;
-    r->over_quotes += count_quotes(p, n);
-    size_t mr = longest_run(p, n, &r->over_run);
+    r->over_quotes += count_quotes(r, p, n);
+    size_t mr = longest_run(r, p, n, &r->over_run);
     if (mr > r->over_maxrun)
         r->over_maxrun = mr;
 }
@@ -1497,6 +2114,10 @@ static void over_end(rd *r, int term)
     } else {
         r->row_line = line;
         r->row_off = off;
+        if (r->prof && r->prof->n_skip && skip_prefixed(r, r->carry, r->carry_len, line, off)) {
+            r->carry_len = 0;
+            return;
+        }
         if ((r->over_quotes & 1u) == 0 || !term) {
             reject_long(r, r->carry, r->carry_len, r->over_len, r->over_maxrun);
         } else {
@@ -1620,6 +2241,22 @@ cdr_err cdr_read_file(const char *path, uint32_t file_index, const cdr_reader_op
     r->on_reject = on_reject;
     r->user = user;
     r->st = stats;
+    r->prof = opts->profile;
+    r->sep = ',';
+    r->quote = '"';
+    r->type_col = -1;
+    if (r->prof) {
+        r->sep = r->prof->sep;
+        r->quote = r->prof->quote;
+        memcpy(r->cls, cls_tab, sizeof r->cls);
+        r->cls[','] = 0;
+        r->cls['"'] = 0;
+        r->cls[(unsigned char)r->sep] = 1;
+        if (r->quote)
+            r->cls[(unsigned char)r->quote] = 2;
+        if (!r->prof->header)
+            plan_headerless(r);
+    }
     r->carry_cap = opts->max_row + 1;
     r->carry = malloc(r->carry_cap + 1);
     r->rowbuf = malloc(opts->max_row + 3);

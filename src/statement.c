@@ -1094,6 +1094,14 @@ cdr_err cdr_stmt_scan(const cdr_tariff *t, char **files, size_t nfiles, const ch
                       cdr_month month, const cdr_engine_opts *eo, cdr_file_stats *stats,
                       cdr_stmt *out, char *err, size_t errlen)
 {
+    return cdr_stmt_scan_ro(t, files, nfiles, msisdn, month, eo, NULL, stats, out, err, errlen);
+}
+
+cdr_err cdr_stmt_scan_ro(const cdr_tariff *t, char **files, size_t nfiles, const char *msisdn,
+                         cdr_month month, const cdr_engine_opts *eo,
+                         const cdr_reader_opts *rdo, cdr_file_stats *stats, cdr_stmt *out,
+                         char *err, size_t errlen)
+{
     cdr_engine_opts o;
     cdr_reader_opts ro;
     cdr_engine *eng = NULL;
@@ -1121,8 +1129,13 @@ cdr_err cdr_stmt_scan(const cdr_tariff *t, char **files, size_t nfiles, const ch
     o.month = month;
     if ((rc = cdr_engine_new(t, &o, &eng)) != CDR_OK)
         return rc;
-    cdr_reader_opts_init(&ro);
-    ro.line_filter = out->msisdn; /* the 11 digits appear in "+86..." forms too */
+    if (rdo)
+        ro = *rdo;
+    else
+        cdr_reader_opts_init(&ro);
+    /* the 11 digits appear in "+86..." forms too, and in every form an input
+     * profile can normalise (a trunk prefix or a country code before them) */
+    ro.line_filter = out->msisdn;
     memset(&c, 0, sizeof c);
     c.eng = eng;
     c.s = out;

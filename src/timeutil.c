@@ -144,6 +144,27 @@ cdr_err cdr_time_parse(const char *s, size_t n, cdr_time *out)
     return CDR_OK;
 }
 
+cdr_err cdr_time_make(int y, int mo, int d, int hh, int mi, int ss, cdr_time *out)
+{
+    if (y < 1900 || y > 9999 || mo < 1 || mo > 12 || d < 1 || hh < 0 || hh > 23 || mi < 0 ||
+        mi > 59 || ss < 0 || ss > 59)
+        return CDR_E_RANGE;
+    /* the month's first day remembered per thread, as in time_parse_fast */
+    static _Thread_local int cy, cm;
+    static _Thread_local unsigned cdim;
+    static _Thread_local int64_t cdays;
+    if (y != cy || mo != cm) {
+        cdays = days_from_civil(y, (unsigned)mo, 1);
+        cdim = days_in_month(y, (unsigned)mo);
+        cy = y;
+        cm = mo;
+    }
+    if ((unsigned)d > cdim)
+        return CDR_E_RANGE;
+    *out = (cdays + d - 1) * 86400 + hh * 3600 + mi * 60 + ss;
+    return CDR_OK;
+}
+
 cdr_err cdr_date_parse(const char *s, size_t n, cdr_time *out)
 {
     int64_t days;

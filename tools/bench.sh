@@ -69,6 +69,13 @@ if [ "${BENCH_SKIP_RATE_RUN:-0}" != 1 ]; then
     sh "$(dirname "$0")/bench-rate-run.sh" "$BUILD" "$d"
 fi
 
+# ---- input profiles (issue 17): scan and run on the month in the 3GPP layout --
+# tools/bench-profile.sh: paired ratios against the contract's layout (<= 1.2).
+# BENCH_SKIP_PROFILE=1 skips it.
+if [ "${BENCH_SKIP_PROFILE:-0}" != 1 ]; then
+    sh "$(dirname "$0")/bench-profile.sh" "$BUILD" "$d"
+fi
+
 # ---- investigate (issue 5; owned by the investigate helper) ------------------
 # Store-path latency and scan-path/zcat ratio: tools/bench-investigate.sh.
 # BENCH_SKIP_INVESTIGATE=1 skips it.

@@ -1370,6 +1370,9 @@ static size_t format_row(const sub *s, const rec *r, char *buf, int fault, rng *
     return (size_t)(p - buf);
 }
 
+/* The month in an input profile's layout (--profile). */
+#include "cdrgen_profile.h"
+
 /* ------------------------------------------------------------------ */
 /* Truth.                                                              */
 static void write_truth(const sub *s)
@@ -1522,7 +1525,10 @@ static void usage(FILE *f)
           "  --refund-edges        earlier refunds at every edge of the special-customer,\n"
           "                        tier and policy rules; join dates at the 1-year edge\n"
           "  --same-second         group SMS and parallel data sessions: records that\n"
-          "                        differ only in the peer (not duplicates)\n", f);
+          "                        differ only in the peer (not duplicates)\n"
+
+          "  --profile FILE        write the CDR files in this input profile's layout\n"
+          "                        (docs/profiles.md; the month and the truth are the same)\n", f);
 }
 
 static uint32_t parse_rate(const char *s, const char *opt)
@@ -1580,6 +1586,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--bundle-changes")) O.bundle_changes = 1;
         else if (!strcmp(a, "--refund-edges")) O.refund_edges = 1;
         else if (!strcmp(a, "--same-second")) O.same_second = 1;
+        else if (!strcmp(a, "--profile")) GP.path = ARG();
         else if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
         else { usage(stderr); die("unknown option '%s'", a); }
 #undef ARG
@@ -1595,6 +1602,10 @@ int main(int argc, char **argv)
     if (!O.subscribers) O.subscribers = O.rows / 40 ? O.rows / 40 : 1;
     if (O.subscribers > 100000000ULL) die("--subscribers: at most 10^8");
 
+    if (GP.path) {
+        if (O.faults_ppm) die("--faults with --profile: malformed rows are written in the contract's layout only");
+        gp_load(GP.path);
+    }
     /* outputs */
     if (O.out && (O.out_dir || O.names)) die("-o and --out-dir/--names are exclusive");
     if (O.by_day && (!O.out_dir || O.names)) die("--by-day needs --out-dir (and no --names)");
@@ -1642,7 +1653,10 @@ int main(int argc, char **argv)
     WB = calloc((size_t)(N_OUT ? N_OUT : 1), sizeof *WB);
     for (int k = 0; k < N_OUT; k++) {
         WB[k].p = xmalloc(WBSZ);
-        wb_put(k, HEADER, sizeof HEADER - 1);
+        if (GP.on)
+            gp_header(k);
+        else
+            wb_put(k, HEADER, sizeof HEADER - 1);
         OUT[k].line = 1;
     }
     if (O.faults_out) {
@@ -1672,7 +1686,7 @@ int main(int argc, char **argv)
     rng_init(&G_fault, O.seed, 0xFA017ULL);
 
     uint64_t avg = O.rows / O.subscribers ? O.rows / O.subscribers : 1;
-    char rowbuf[512];
+    char rowbuf[2048];
     for (uint64_t si = 0; si < O.subscribers; si++) {
         rng g;
         sub s;
@@ -1712,7 +1726,8 @@ int main(int argc, char **argv)
             } else {
                 fi = (int)runi(&G_ship, (uint64_t)N_OUT);
             }
-            size_t len = format_row(&s, &R[i], rowbuf, 0, NULL);
+            size_t len = GP.on ? gp_format_row(&s, &R[i], rowbuf)
+                               : format_row(&s, &R[i], rowbuf, 0, NULL);
             memcpy(block_reserve(len), rowbuf, len);
             block_add(len, fi, 0);
             n_rows++;
@@ -1729,6 +1744,8 @@ int main(int argc, char **argv)
     }
     block_flush();
     for (int k = 0; k < N_OUT; k++) {
+        if (GP.on)
+            gp_trailer(k, OUT[k].line - 1);
         out_write(&OUT[k], WB[k].p, WB[k].n, 0);
         out_close(&OUT[k]);
     }

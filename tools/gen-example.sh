@@ -7,8 +7,9 @@ set -eu
 CDRGEN=${1:-build/tools/cdrgen}
 DEST=${2:-testdata/example}
 SEED=20261001
-rm -rf "$DEST/tariff" "$DEST/cdr" "$DEST/bad" "$DEST/nights"
-mkdir -p "$DEST/tariff" "$DEST/cdr" "$DEST/bad" "$DEST/nights"
+HERE=$(cd "$(dirname "$0")/.." && pwd)
+rm -rf "$DEST/tariff" "$DEST/cdr" "$DEST/bad" "$DEST/nights" "$DEST/profiles"
+mkdir -p "$DEST/tariff" "$DEST/cdr" "$DEST/bad" "$DEST/nights" "$DEST/profiles"
 "$CDRGEN" --seed "$SEED" --month 2026-10 --subscribers 300 --rows 12000 \
     --tariff "$DEST/tariff" --out-dir "$DEST/cdr" \
     --names cdr-2026-10-a.csv,cdr-2026-10-b.csv,cdr-2026-10-c.csv.gz \
@@ -22,6 +23,15 @@ mkdir -p "$DEST/tariff" "$DEST/cdr" "$DEST/bad" "$DEST/nights"
 "$CDRGEN" --seed "$SEED" --month 2026-10 --subscribers 300 --rows 1500 \
     -o "$DEST/bad/cdr-2026-10-bad.csv" --faults 0.05 --faults-out "$DEST/bad/faults.csv" \
     2>/dev/null
+# The same month in the layout of each bundled input profile (profiles/):
+# the same rows in the same files and order (docs/generator.md, --profile).
+for p in 3gpp-32298 pipe-fen vendor-ms; do
+    mkdir -p "$DEST/profiles/$p"
+    "$CDRGEN" --seed "$SEED" --month 2026-10 --subscribers 300 --rows 12000 \
+        --out-dir "$DEST/profiles/$p" \
+        --names cdr-2026-10-a.csv,cdr-2026-10-b.csv.gz,cdr-2026-10-c.csv.gz \
+        --errors 0.015 --profile "$HERE/profiles/$p.profile" 2>/dev/null
+done
 stats=$(cat "$DEST/cdr/.stats"); rm -f "$DEST/cdr/.stats"
 cat >"$DEST/README.md" <<EOT
 # The bundled example month (generated — do not edit by hand)
@@ -50,6 +60,10 @@ Regenerate with \`sh tools/gen-example.sh\` (seed $SEED; see docs/generator.md).
 - \`bad/cdr-2026-10-bad.csv\` — a small file of the same month with about 5%
   malformed rows added; \`bad/faults.csv\` lists each one (\`file,line,kind\`).
   Its good rows are billed right, but it shares record ids with \`cdr/\`: use it alone.
+- \`profiles/NAME/\` — the files of \`cdr/\` (same rows, same order, the same
+  findings) in the layout of the bundled input profile \`profiles/NAME.profile\`
+  (docs/profiles.md): \`3gpp-32298\`, \`pipe-fen\`, \`vendor-ms\`. Read them with
+  \`cdrecon run --profile profiles/NAME.profile ...\`.
 
 Generator summary: $stats
 EOT

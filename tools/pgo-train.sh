@@ -36,6 +36,14 @@ step "$D/cdrecon" scan --quiet "$W"/cdr/*
 step "$D/cdrecon" rate --tariff "$W/tariff" --out /dev/null "$W"/cdr/*
 step "$D/cdrecon" rate --mem 16M --tmp "$W" --tariff "$W/tariff" --out /dev/null "$W"/cdr/*
 step "$D/cdrecon" run --quiet --tariff "$W/tariff" --db "$W/run.db" --out "$W/out" "$W"/cdr/*
+# the profile path (docs/profiles.md): the same month in the bundled 3GPP layout
+step env GCOV_PREFIX="$W/cdrgen-profile" "$D/cdrgen" --seed 7 --rows "$ROWS" --errors 0.01 \
+    --out-dir "$W/cdr3gpp" --files 2 --level 1 --profile profiles/3gpp-32298.profile
+step "$D/cdrecon" scan --quiet --profile profiles/3gpp-32298.profile "$W"/cdr3gpp/*
+step "$D/cdrecon" rate --profile profiles/3gpp-32298.profile --tariff "$W/tariff" \
+    --out /dev/null "$W"/cdr3gpp/*
+step "$D/cdrecon" run --quiet --profile profiles/3gpp-32298.profile --tariff "$W/tariff" \
+    --db "$W/run3gpp.db" --out "$W/out3gpp" "$W"/cdr3gpp/*
 n=$(sed -n '2s/,.*//p' "$W/out/candidates.csv")
 if [ -n "$n" ]; then
     step "$D/cdrecon" investigate --db "$W/run.db" --msisdn "$n" --month 2026-10

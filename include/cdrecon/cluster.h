@@ -96,6 +96,8 @@ typedef struct cdr_route_mark {
     char content_sha256[65];   /* of its decompressed content */
     char status[16];           /* "routed", or "same-content" (content of another file) */
     char same_as[65];          /* same-content: the sha256 of the file that has it */
+    char profile[4096];        /* the input profile split read it with ("" if none) */
+    char profile_sha256[65];   /* that profile's SHA-256 ("" if none) */
     cdr_file_stats st;         /* the reader's counts */
     uint64_t records;          /* records routed, all shards */
     uint32_t shards;           /* shards that got a piece */

@@ -36,6 +36,7 @@ typedef enum cdr_err {
     CDR_E_RANGE = 14,     /* a value is out of its allowed range */
     CDR_E_INTERRUPTED = 15, /* stopped by a signal */
     CDR_E_REFUSED = 16,   /* a file was refused as a probable re-delivery (not ingested) */
+    CDR_E_PROFILE = 17,   /* input profile refused (docs/profiles.md) */
     CDR_E__COUNT
 } cdr_err;
 
@@ -115,6 +116,10 @@ typedef int64_t cdr_time;
 /* Parse "YYYY-MM-DD HH:MM:SS" or "YYYY-MM-DDTHH:MM:SS" (exactly 19 chars).
  * Years 1900..9999; the date and time must exist (no Feb 30, no 24:00). */
 cdr_err cdr_time_parse(const char *s, size_t n, cdr_time *out);
+/* The time of a wall-clock date and time given as numbers: years
+ * 1900..9999, the date must exist, hh 0..23, mi and ss 0..59. CDR_E_RANGE
+ * otherwise. (Input profiles: every time format ends here.) */
+cdr_err cdr_time_make(int y, int mo, int d, int hh, int mi, int ss, cdr_time *out);
 /* Parse a date "YYYY-MM-DD" into the time of its 00:00:00. */
 cdr_err cdr_date_parse(const char *s, size_t n, cdr_time *out);
 /* Parse "HH:MM" (00:00..24:00) into seconds of the day (0..86400). */

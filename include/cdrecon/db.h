@@ -31,7 +31,7 @@
 extern "C" {
 #endif
 
-#define CDR_DB_SCHEMA_VERSION 2
+#define CDR_DB_SCHEMA_VERSION 3 /* 2: the month state; 3: input profiles */
 /* PRAGMA application_id of a cdrecon database: "CDRC". */
 #define CDR_DB_APPLICATION_ID 0x43445243
 
@@ -45,7 +45,7 @@ typedef struct cdr_db cdr_db;
  */
 cdr_err cdr_db_open(const char *path, cdr_db **out, char *err, size_t errlen);
 /* Open an existing database for reading only (investigate, evidence): no
- * schema change, no lock held. */
+ * schema change, no lock held. A database of schema 2 is read as it is. */
 cdr_err cdr_db_open_readonly(const char *path, cdr_db **out, char *err, size_t errlen);
 /* Close; rolls back a run still open. NULL is accepted. */
 void cdr_db_close(cdr_db *db);
@@ -78,6 +78,8 @@ typedef struct cdr_db_run_info {
     const char *command;      /* the command line, as text */
     const char *tariff_dir;
     const char *kind;         /* "run" (NULL), "rerate", "compact" */
+    const char *profile;      /* the input profile's path as given, or NULL (none) */
+    const char *profile_sha256; /* its SHA-256, 64 hex digits (with profile) */
 } cdr_db_run_info;
 
 /* Start a run: BEGIN IMMEDIATE and insert its runs row. One run at a time. */
@@ -106,6 +108,10 @@ cdr_err cdr_db_add_file(cdr_db *db, uint32_t file_index, const char *name,
 cdr_err cdr_db_file_start(cdr_db *db, uint32_t file_index, const char *name, int64_t *file_id);
 cdr_err cdr_db_file_finish(cdr_db *db, int64_t file_id, const cdr_file_stats *stats);
 cdr_err cdr_db_file_drop(cdr_db *db, int64_t file_id);
+/* The input profile the file was read with (path as given, SHA-256 as 64 hex
+ * digits), or NULL for none (the default). */
+cdr_err cdr_db_file_profile(cdr_db *db, int64_t file_id, const char *profile,
+                            const char *sha256_hex);
 
 /* Rows of the run (prepared statements, bound parameters). */
 cdr_err cdr_db_add_reject(cdr_db *db, const cdr_reject *r);

@@ -59,6 +59,7 @@ typedef struct cdr_evidence_opts {
     const cdr_tariff *tariff;  /* NULL: tariff rows are shown from the records only */
     const cdr_ev_input *inputs;
     size_t n_inputs;
+    const cdr_ev_input *profile; /* the input profile the inputs were read with, or NULL */
 } cdr_evidence_opts;
 
 typedef struct cdr_evidence cdr_evidence;

@@ -10,6 +10,7 @@
 #ifndef CDRECON_READER_H
 #define CDRECON_READER_H
 
+#include "profile.h"
 #include "record.h"
 
 #ifdef __cplusplus
@@ -56,8 +57,16 @@ typedef struct cdr_reader_opts {
     /* Optional pre-filter (investigate's scan path): when set, physical lines
      * that do not contain this byte string are counted but not parsed. */
     const char *line_filter;
+    /* Input profile (profile.h, docs/profiles.md): the operator's layout
+     * mapped onto the contract's fields. NULL: the contract's own layout. */
+    const cdr_profile *profile;
+    /* Lines the profile skips (skip_prefix, `type ... = skip`) are counted
+     * in rows_skipped and, when this is set, passed here (same user as the
+     * row callbacks; reason says why). Non-zero: stop. */
+    cdr_reject_fn on_skip;
     /* Testing and tuning (0 = default). */
-    int no_fast_path;     /* 1: parse every line with libcsv (differential tests) */
+    int no_fast_path;     /* 1: parse every line with libcsv (differential tests; a
+                             profile with quote = none has nothing for libcsv to do) */
     size_t in_buf_size;   /* bytes per read() of the stored file, default 256 KiB */
 } cdr_reader_opts;
 
@@ -73,6 +82,7 @@ typedef struct cdr_file_stats {
     uint64_t rows_read;     /* data rows (header not counted) */
     uint64_t rows_accepted;
     uint64_t rows_rejected;
+    uint64_t rows_skipped;  /* skipped by the profile; 0 without one */
     uint64_t rows_filtered; /* lines skipped by line_filter (counted apart) */
     uint64_t blank_lines;   /* empty physical lines: not rows, counted apart */
     cdr_err status;         /* CDR_OK, or why the file as a whole failed */
@@ -85,7 +95,8 @@ typedef struct cdr_file_stats {
  * (cannot open, no/invalid header, corrupt or truncated gzip, read error)
  * ends the file with that status: rows passed to on_row before the failure
  * must then be treated by the caller as belonging to a failed file.
- * read = accepted + rejected holds for every file, failed or not.
+ * read = accepted + rejected + skipped holds for every file, failed or not
+ * (skipped is 0 without a profile).
  */
 /*
  * If on_row or on_reject returns non-zero, reading stops and the file's

@@ -127,6 +127,12 @@ cdr_err cdr_stmt_rec_from_rated(const cdr_rated *r, const cdr_tariff *t, const c
 cdr_err cdr_stmt_scan(const cdr_tariff *t, char **files, size_t nfiles, const char *msisdn,
                       cdr_month month, const cdr_engine_opts *eo, cdr_file_stats *stats,
                       cdr_stmt *out, char *err, size_t errlen);
+/* The same with reader options (an input profile, say; ro may be NULL): its
+ * line_filter is replaced by the number. */
+cdr_err cdr_stmt_scan_ro(const cdr_tariff *t, char **files, size_t nfiles, const char *msisdn,
+                         cdr_month month, const cdr_engine_opts *eo,
+                         const cdr_reader_opts *ro, cdr_file_stats *stats, cdr_stmt *out,
+                         char *err, size_t errlen);
 
 /*
  * The month-state path: every record of one number's month from the state

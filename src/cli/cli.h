@@ -11,6 +11,7 @@ int cmd_help(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 int cmd_scan(int argc, char **argv);
 int cmd_check_tariff(int argc, char **argv);
+int cmd_check_profile(int argc, char **argv);
 int cmd_rate(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_investigate(int argc, char **argv);

@@ -630,7 +630,7 @@ static void months_text(const report_ctx *r, char *buf, size_t len)
 static void print_report(const report_ctx *r, uint64_t nrej)
 {
     uint64_t routed = 0, same = 0, gz = 0, rd = 0, acc = 0, rej = 0, blank = 0, runs = 0;
-    uint64_t shards = 0;
+    uint64_t shards = 0, skipped = 0, profiled = 0;
     for (size_t i = 0; i < r->nfiles; i++) {
         const cdr_route_mark *m = &r->files[i].m;
         if (strcmp(m->status, "routed") != 0) {
@@ -642,6 +642,8 @@ static void print_report(const report_ctx *r, uint64_t nrej)
         rd += m->st.rows_read;
         acc += m->st.rows_accepted;
         rej += m->st.rows_rejected;
+        skipped += m->st.rows_skipped;
+        profiled += m->profile[0] != 0;
         blank += m->st.blank_lines;
     }
     for (uint32_t k = 0; k < r->parts; k++) {
@@ -655,8 +657,11 @@ static void print_report(const report_ctx *r, uint64_t nrej)
     printf("files       %llu routed (%llu gzip), %llu with the content of a file routed "
            "before\n",
            (unsigned long long)routed, (unsigned long long)gz, (unsigned long long)same);
-    printf("rows        %llu read = %llu accepted + %llu rejected; %llu blank lines\n",
-           (unsigned long long)rd, (unsigned long long)acc, (unsigned long long)rej,
+    char sk[64] = "";
+    if (profiled) /* (split read files through a profile: it may have skipped records) */
+        snprintf(sk, sizeof sk, " + %llu skipped", (unsigned long long)skipped);
+    printf("rows        %llu read = %llu accepted + %llu rejected%s; %llu blank lines\n",
+           (unsigned long long)rd, (unsigned long long)acc, (unsigned long long)rej, sk,
            (unsigned long long)blank);
     printf("shards      %llu runs in %llu of %u shards\n", (unsigned long long)runs,
            (unsigned long long)shards, r->parts);

@@ -60,7 +60,7 @@ int cmd_compact(int argc, char **argv)
         rc = cli_fail(CDR_E_NOMEM, "out of memory");
         goto out;
     }
-    cdr_db_run_info info = {0, CDRECON_VERSION, cmdline, NULL, "compact"};
+    cdr_db_run_info info = {0, CDRECON_VERSION, cmdline, NULL, "compact", NULL, NULL};
     int64_t run_id = 0;
     if ((rc = cdr_db_meta_get(db, "state_dir", dir, sizeof dir, &found)) != CDR_OK ||
         (rc = cdr_db_begin_run(db, &info, &run_id)) != CDR_OK) {

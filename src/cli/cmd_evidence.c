@@ -47,6 +47,8 @@ static const char *usage_text =
     "  --tolerance YUAN   as given to run (default 0)\n"
     "  --max-duration S   as given to run (default 10800)\n"
     "  --mem SIZE         memory before spilling (default 1G)\n"
+    "  --profile FILE     read the FILES through an input profile (docs/profiles.md);\n"
+    "                     its SHA-256 goes into the manifest\n"
     "exit status: 0 ok; 11 the number has no record in that month; 12 DIR holds a\n"
     "pack already; 1 usage; other codes: docs/exit-codes.md\n";
 
@@ -213,10 +215,12 @@ static int print_pdf(const char *chromium, const char *tmpdir, const char *html,
 int cmd_evidence(int argc, char **argv)
 {
     const char *msisdn_arg = NULL, *month_arg = NULL, *out_dir = NULL, *tariff_dir = NULL;
-    const char *store_path = NULL, *db_path = NULL, *cluster_dir = NULL;
+    const char *store_path = NULL, *db_path = NULL, *cluster_dir = NULL, *profile_path = NULL;
     char cluster_db[PATH_MAX];
     cli_state_src src;
     int have_src = 0;
+    cdr_profile *prof = NULL;
+    cdr_ev_input prof_input;
     char *source = NULL;
     const char *date_arg = NULL, *operator_name = NULL, *chromium_arg = NULL, *run_id = NULL;
     const char *v;
@@ -247,6 +251,9 @@ int cmd_evidence(int argc, char **argv)
             free(files);
             return CDR_OK;
         } else if (cli_engine_option(argc, argv, &i, &eo, &rc)) {
+            if (rc != CDR_OK)
+                goto out;
+        } else if (cli_profile_option(argc, argv, &i, &profile_path, &rc)) {
             if (rc != CDR_OK)
                 goto out;
         } else if ((v = cli_optval(argc, argv, &i, "--msisdn"))) {
@@ -322,6 +329,7 @@ int cmd_evidence(int argc, char **argv)
         for (int i = 0; i < nfiles; i++)
             cli_paths_add(&ps, CLI_PATH_INPUT, "CDR file", files[i]);
         cli_paths_add(&ps, CLI_PATH_INPUT, "--store", store_path);
+        cli_paths_add(&ps, CLI_PATH_INPUT, "--profile", profile_path);
         cli_paths_add(&ps, CLI_PATH_TARIFF, "--tariff", tariff_dir);
         cli_paths_add(&ps, CLI_PATH_OUTDIR, "--out", out_dir);
         for (size_t i = 0; i < sizeof pack / sizeof *pack; i++)
@@ -337,6 +345,12 @@ int cmd_evidence(int argc, char **argv)
         rc = cli_fail(CDR_E_USAGE, "bad --month '%s' (YYYY-MM)", month_arg);
         goto out;
     }
+    if (profile_path && (store_path || db_path)) {
+        rc = cli_fail(CDR_E_USAGE, "--profile is for reading CDR FILES, not the month state");
+        goto out;
+    }
+    if ((rc = cli_profile_load(profile_path, &prof)) != CDR_OK)
+        goto out;
     {
         time_t now = time(NULL);
         struct tm tmv;
@@ -469,8 +483,11 @@ int cmd_evidence(int argc, char **argv)
                : cdr_stmt_init(&s, nb, month) == CDR_OK ? CDR_E_NOTFOUND : CDR_E_NOMEM;
         have_stmt = 1;
     } else {
-        rc = cdr_stmt_scan(t, files, (size_t)nfiles, msisdn_arg, month, &eo, NULL, &s, err,
-                           sizeof err);
+        cdr_reader_opts ro;
+        cdr_reader_opts_init(&ro);
+        ro.profile = prof;
+        rc = cdr_stmt_scan_ro(t, files, (size_t)nfiles, msisdn_arg, month, &eo, &ro, NULL, &s,
+                              err, sizeof err);
         have_stmt = 1;
     }
     if (rc == CDR_E_NOTFOUND) {
@@ -502,6 +519,12 @@ int cmd_evidence(int argc, char **argv)
     o.tariff = t;
     o.inputs = inputs;
     o.n_inputs = (size_t)nfiles;
+    if (prof) {
+        prof_input.path = cdr_profile_path(prof);
+        prof_input.size = cdr_profile_size(prof);
+        memcpy(prof_input.sha256, cdr_profile_sha256(prof), 32);
+        o.profile = &prof_input;
+    }
     if ((rc = cdr_evidence_write(ev, &s, &o)) != CDR_OK) {
         cli_fail(rc, "%s", cdr_evidence_errmsg(ev));
         goto out;
@@ -569,6 +592,7 @@ out:
             free(files[i]);
         cli_state_close(&src);
     }
+    cdr_profile_free(prof);
     free(source);
     free(inputs);
     free(command);

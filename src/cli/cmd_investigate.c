@@ -33,6 +33,8 @@ static const char *usage_text =
     "  --mem SIZE         scan path: memory before spilling (default 1G)\n"
     "  --tmp DIR          scan path: spill directory\n"
     "  --threads N        scan path: rating threads (default 2)\n"
+    "  --profile FILE     scan path: read the FILES through an input profile\n"
+    "                     (docs/profiles.md)\n"
     "  --timing           print the time taken on stderr\n"
     "exit status: 0 ok; 11 the number has no record in that month; 1 usage;\n"
     "13 damaged store; other codes: docs/exit-codes.md\n";
@@ -51,7 +53,8 @@ int cmd_investigate(int argc, char **argv)
     char cluster_db[PATH_MAX];
     cli_state_src src;
     int have_src = 0;
-    const char *v;
+    const char *v, *profile_path = NULL;
+    cdr_profile *prof = NULL;
     cdr_render_format fmt = CDR_RENDER_TEXT;
     int timing = 0;
     cdr_engine_opts eo;
@@ -77,6 +80,9 @@ int cmd_investigate(int argc, char **argv)
             free(files);
             return CDR_OK;
         } else if (cli_engine_option(argc, argv, &i, &eo, &rc)) {
+            if (rc != CDR_OK)
+                goto out;
+        } else if (cli_profile_option(argc, argv, &i, &profile_path, &rc)) {
             if (rc != CDR_OK)
                 goto out;
         } else if ((v = cli_optval(argc, argv, &i, "--msisdn"))) {
@@ -133,6 +139,13 @@ int cmd_investigate(int argc, char **argv)
         rc = cli_fail(CDR_E_USAGE, "--tariff needs the CDR FILES of the month");
         goto out;
     }
+    if (profile_path && (store_path || db_path)) {
+        rc = cli_fail(CDR_E_USAGE, "--profile is for reading CDR FILES, not the month state "
+                                   "(it holds the records as the profile read them)");
+        goto out;
+    }
+    if ((rc = cli_profile_load(profile_path, &prof)) != CDR_OK)
+        goto out;
     {
         cdr_str n;
         if (cdr_number_normalise(msisdn_arg, strlen(msisdn_arg), &n) != CDR_OK) {
@@ -178,7 +191,11 @@ int cmd_investigate(int argc, char **argv)
             goto out;
         }
         cli_tariff_warnings(t);
-        rc = cdr_stmt_scan(t, files, (size_t)nfiles, num, month, &eo, NULL, &s, err, sizeof err);
+        cdr_reader_opts ro;
+        cdr_reader_opts_init(&ro);
+        ro.profile = prof;
+        rc = cdr_stmt_scan_ro(t, files, (size_t)nfiles, num, month, &eo, &ro, NULL, &s, err,
+                              sizeof err);
         have_stmt = 1;
         if (rc != CDR_OK && rc != CDR_E_NOTFOUND) {
             cli_fail(rc, "%s", err[0] ? err : "scan failed");
@@ -223,6 +240,7 @@ out:
     if (have_src)
         cli_state_close(&src);
     cdr_tariff_free(t);
+    cdr_profile_free(prof);
     free(files);
     return rc;
 }

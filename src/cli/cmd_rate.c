@@ -21,6 +21,7 @@ static const char *usage_text =
     "  --rejects FILE    write rejected rows as CSV to FILE\n"
     "  --month YYYY-MM   only records of this bill month\n"
     "  --msisdn N        only this subscriber\n"
+    CLI_PROFILE_HELP
     CLI_ENGINE_OPTIONS_HELP;
 
 typedef struct rate_ctx {
@@ -95,7 +96,8 @@ static cdr_err open_out(const char *path, const char *what, cdr_csvw **w, FILE *
 
 int cmd_rate(int argc, char **argv)
 {
-    const char *tariff_dir = NULL, *out_path = NULL, *rej_path = NULL, *v;
+    const char *tariff_dir = NULL, *out_path = NULL, *rej_path = NULL, *profile_path = NULL, *v;
+    cdr_profile *prof = NULL;
     cdr_engine_opts eo;
     cdr_engine_opts_init(&eo);
     char **files = calloc((size_t)argc, sizeof *files);
@@ -119,6 +121,9 @@ int cmd_rate(int argc, char **argv)
             free(files);
             return CDR_OK;
         } else if (cli_engine_option(argc, argv, &i, &eo, &rc)) {
+            if (rc != CDR_OK)
+                goto out;
+        } else if (cli_profile_option(argc, argv, &i, &profile_path, &rc)) {
             if (rc != CDR_OK)
                 goto out;
         } else if ((v = cli_optval(argc, argv, &i, "--tariff"))) {
@@ -160,6 +165,7 @@ int cmd_rate(int argc, char **argv)
         cli_paths_init(&ps);
         for (int i = 0; i < nfiles; i++)
             cli_paths_add(&ps, CLI_PATH_INPUT, "CDR file", files[i]);
+        cli_paths_add(&ps, CLI_PATH_INPUT, "--profile", profile_path);
         cli_paths_add(&ps, CLI_PATH_TARIFF, "--tariff", tariff_dir);
         cli_paths_add(&ps, CLI_PATH_OUTPUT, "--out", out_path);
         cli_paths_add(&ps, CLI_PATH_OUTPUT, "--rejects", rej_path);
@@ -170,6 +176,9 @@ int cmd_rate(int argc, char **argv)
             goto out;
         }
     }
+    /* the profile is checked before anything is read */
+    if ((rc = cli_profile_load(profile_path, &prof)) != CDR_OK)
+        goto out;
     /* the tariff loads on a second thread while the CDRs are read */
     cli_bgtariff_start(&bgt, tariff_dir);
     if ((rc = cdr_engine_new(NULL, &eo, &eng)) != CDR_OK)
@@ -190,6 +199,7 @@ int cmd_rate(int argc, char **argv)
     cli_ingest in = {0};
     in.engine = eng;
     cdr_reader_opts_init(&in.ro);
+    in.ro.profile = prof;
     in.stats = stats;
     in.on_reject = on_reject;
     in.user = &c;
@@ -267,6 +277,7 @@ out:
     cli_bgtariff_join(&bgt); /* an early exit: wait for the loader */
     cdr_tariff_free(bgt.t);
     cdr_tariff_free(t);
+    cdr_profile_free(prof);
     free(stats);
     free(file_len);
     for (int i = 0; file_cell && i < nfiles; i++)

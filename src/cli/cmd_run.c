@@ -48,6 +48,10 @@ static const char *usage_text =
     "  --accept-redelivery  ingest files that look like re-deliveries (mostly copies\n"
     "                     of records already ingested) instead of refusing them\n"
     "  --operator NAME    operator name for notification texts (recorded with the run)\n"
+    "  --profile FILE     read the FILES through an input profile: the operator's own\n"
+    "                     layout mapped onto the contract's fields (docs/profiles.md);\n"
+    "                     recorded with the run and its files. A sharded night gives it\n"
+    "                     to `cdrecon split`, which reads the files\n"
     "  --cluster DIR --shard K  the rate stage of a sharded night: consume what\n"
     "                     `cdrecon split` routed to shard K of DIR, with its database\n"
     "                     DIR/shard-K/cdrecon.db and outputs in DIR/shard-K/out; the\n"
@@ -59,7 +63,7 @@ static const char *usage_text =
     "  --quiet            print nothing but errors\n"
     "exit status: 0 ok; 8 every file was already ingested; 9 finished with rejected rows;\n"
     "16 a file was refused as a re-delivery; 2/3/4 a file failed as a whole (the others\n"
-    "were ingested); other codes: docs/exit-codes.md\n";
+    "were ingested); 17 the profile is refused; other codes: docs/exit-codes.md\n";
 
 /* A file is a probable re-delivery when more than half of its accepted
  * records repeat the (msisdn, record_id) of records ingested before, and at
@@ -68,6 +72,11 @@ static const char *usage_text =
 
 typedef struct run_opts {
     const char *tariff_dir, *db_path, *out_dir, *store_dir, *operator_name;
+    const char *profile_path;  /* --profile FILE */
+    cdr_profile *prof;         /* loaded, or NULL */
+    char prof_hex[65];         /* its SHA-256 */
+    char **piece_profile;      /* cluster: the profile split read files[i] with, or NULL */
+    char (*piece_profile_hex)[65];
     int quiet, rerate, accept_redelivery;
     const char *cluster;       /* --cluster DIR (with --shard) */
     long shard;                /* -1 unless --shard */
@@ -119,7 +128,16 @@ static int on_reject(const cdr_reject *r, void *user)
 static cdr_err on_file_start(uint32_t idx, const char *name, void *user)
 {
     run_ctx *c = user;
-    return cdr_db_file_start(c->db, idx, name, &c->file_ids[idx]);
+    run_opts *o = c->o;
+    cdr_err e = cdr_db_file_start(c->db, idx, name, &c->file_ids[idx]);
+    /* the profile the file is read with: this run's, or for a piece the one
+     * split read the operator's file with */
+    if (e == CDR_OK && o->cluster && o->piece_profile[idx])
+        e = cdr_db_file_profile(c->db, c->file_ids[idx], o->piece_profile[idx],
+                                o->piece_profile_hex[idx]);
+    else if (e == CDR_OK && o->prof)
+        e = cdr_db_file_profile(c->db, c->file_ids[idx], o->profile_path, o->prof_hex);
+    return e;
 }
 
 static int hex_to_sha(const char *hex, uint8_t out[32]);
@@ -273,6 +291,9 @@ static int parse_args(int argc, char **argv, run_opts *o, int *rc)
         } else if (cli_engine_option(argc, argv, &i, &o->eo, rc)) {
             if (*rc != CDR_OK)
                 return -1;
+        } else if (cli_profile_option(argc, argv, &i, &o->profile_path, rc)) {
+            if (*rc != CDR_OK)
+                return -1;
         } else if ((v = cli_optval(argc, argv, &i, "--tariff"))) {
             o->tariff_dir = v;
         } else if ((v = cli_optval(argc, argv, &i, "--db"))) {
@@ -329,6 +350,12 @@ static int parse_args(int argc, char **argv, run_opts *o, int *rc)
                            "--db, --out, --store or files (the shard's are used)");
             return -1;
         }
+        if (o->profile_path) {
+            *rc = cli_fail(CDR_E_USAGE, "--profile goes to `cdrecon split`, which reads the "
+                           "operator's files: a shard's pieces hold records already read "
+                           "through it");
+            return -1;
+        }
         return 0; /* completed by cluster_setup */
     }
     if (!o->tariff_dir || !o->db_path || !o->out_dir || (o->nfiles == 0 && !o->rerate)) {
@@ -338,6 +365,11 @@ static int parse_args(int argc, char **argv, run_opts *o, int *rc)
     }
     if (o->rerate && o->nfiles) {
         *rc = cli_fail(CDR_E_USAGE, "--rerate takes no files: run them first, then re-rate");
+        return -1;
+    }
+    if (o->rerate && o->profile_path) {
+        *rc = cli_fail(CDR_E_USAGE, "--rerate reads no files, so no profile: the stored "
+                       "records were read through theirs");
         return -1;
     }
     for (int i = 0; i < o->nfiles; i++)
@@ -447,7 +479,10 @@ static cdr_err cluster_setup(run_opts *o)
     o->files = calloc(n + 1, sizeof *o->files);
     o->pieces = calloc(n + 1, sizeof *o->pieces);
     o->content_hex = calloc(n + 1, sizeof *o->content_hex);
-    if (!o->files || !o->pieces || !o->content_hex)
+    o->piece_profile = calloc(n + 1, sizeof *o->piece_profile);
+    o->piece_profile_hex = calloc(n + 1, sizeof *o->piece_profile_hex);
+    if (!o->files || !o->pieces || !o->content_hex || !o->piece_profile ||
+        !o->piece_profile_hex)
         e = CDR_E_NOMEM;
     for (size_t i = 0; e == CDR_OK && i < n; i++) {
         cdr_route_mark *m = malloc(sizeof *m);
@@ -471,6 +506,15 @@ static cdr_err cluster_setup(run_opts *o)
             o->files[o->nfiles] = nm;
             o->pieces[o->nfiles] = pp;
             memcpy(o->content_hex[o->nfiles], m->content_sha256, 65);
+            if (m->profile[0]) {
+                if (!(o->piece_profile[o->nfiles] = strdup(m->profile))) {
+                    free(m);
+                    e = CDR_E_NOMEM;
+                    o->nfiles++;
+                    break;
+                }
+                memcpy(o->piece_profile_hex[o->nfiles], m->profile_sha256, 65);
+            }
             o->nfiles++;
         } else if (me != CDR_E_NOTFOUND && !o->quiet) {
             cli_note("%s/%s.piece: %s: left for later", inc, names[i],
@@ -492,7 +536,11 @@ static void cluster_free(run_opts *o)
     for (int i = 0; o->files && i < o->nfiles; i++) {
         free(o->files[i]);
         free(o->pieces[i]);
+        if (o->piece_profile)
+            free(o->piece_profile[i]);
     }
+    free(o->piece_profile);
+    free(o->piece_profile_hex);
     free(o->pieces);
     free(o->content_hex);
     free(o->cl_db);
@@ -839,6 +887,7 @@ static void print_summary(run_ctx *c, int64_t run_id, const cdr_engine_totals *t
 {
     run_opts *o = c->o;
     uint64_t rd = 0, acc = 0, rej = 0, blank = 0, nread = 0, nskip = 0, nref = 0, nfail = 0;
+    uint64_t skipped = 0;
     uint64_t ngz = 0;
     for (int i = 0; i < o->nfiles; i++) {
         if (c->skip[i] == 1) {
@@ -852,6 +901,7 @@ static void print_summary(run_ctx *c, int64_t run_id, const cdr_engine_totals *t
         rd += c->stats[i].rows_read;
         acc += c->stats[i].rows_accepted;
         rej += c->stats[i].rows_rejected;
+        skipped += c->stats[i].rows_skipped;
         blank += c->stats[i].blank_lines;
     }
     printf("cdrecon run %lld  (database %s, outputs in %s)\n", (long long)run_id, o->db_path,
@@ -860,9 +910,14 @@ static void print_summary(run_ctx *c, int64_t run_id, const cdr_engine_totals *t
            "as re-deliveries, %llu failed\n",
            (unsigned long long)nread, (unsigned long long)ngz, (unsigned long long)nskip,
            (unsigned long long)nref, (unsigned long long)nfail);
-    printf("rows        %llu read = %llu accepted + %llu rejected; %llu blank lines\n",
-           (unsigned long long)rd, (unsigned long long)acc, (unsigned long long)rej,
+    char sk[64] = "";
+    if (o->prof) /* (records the profile does not rate: read = accepted + rejected + skipped) */
+        snprintf(sk, sizeof sk, " + %llu skipped", (unsigned long long)skipped);
+    printf("rows        %llu read = %llu accepted + %llu rejected%s; %llu blank lines\n",
+           (unsigned long long)rd, (unsigned long long)acc, (unsigned long long)rej, sk,
            (unsigned long long)blank);
+    if (o->prof)
+        printf("profile     %s (sha256 %.16s...)\n", o->profile_path, o->prof_hex);
     printf("records     %llu rated, %llu duplicates, %llu unrated",
            (unsigned long long)tot->records, (unsigned long long)tot->duplicates,
            (unsigned long long)tot->unrated);
@@ -982,12 +1037,17 @@ int cmd_run(int argc, char **argv)
         char perr[2048], defst[PATH_MAX];
         snprintf(defst, sizeof defst, "%s.state", o.db_path);
         if ((rc = cli_run_paths_check(o.tariff_dir, o.db_path, o.out_dir,
-                                      o.store_dir ? o.store_dir : defst, o.files, o.nfiles,
-                                      perr, sizeof perr)) != CDR_OK) {
+                                      o.store_dir ? o.store_dir : defst, o.profile_path,
+                                      o.files, o.nfiles, perr, sizeof perr)) != CDR_OK) {
             cli_fail(rc, "%s", perr);
             goto out;
         }
     }
+    /* the profile is checked before anything is opened or read */
+    if ((rc = cli_profile_load(o.profile_path, &o.prof)) != CDR_OK)
+        goto out;
+    if (o.prof)
+        cdr_sha256_hex(cdr_profile_sha256(o.prof), o.prof_hex);
 
     /* the tariff is recorded (runs, tariffs) by its resolved path: investigate
      * --db and a shard's next run find it from any working directory */
@@ -1030,7 +1090,30 @@ int cmd_run(int argc, char **argv)
     cdr_rejects_csv_header(c.rejects);
 
     cdr_db_run_info info = {0, CDRECON_VERSION, cmdline, o.tariff_dir,
-                            o.rerate ? "rerate" : "run"};
+                            o.rerate ? "rerate" : "run", NULL, NULL};
+    if (o.prof) {
+        info.profile = o.profile_path;
+        info.profile_sha256 = o.prof_hex;
+    } else if (o.cluster) {
+        /* a shard's run: the profile split read its new pieces' files with,
+         * when they share one (each file records its own) */
+        int first = -1, same = 1;
+        for (int i = 0; i < o.nfiles && same; i++) {
+            if (c.skip[i])
+                continue;
+            if (first < 0)
+                first = i;
+            else
+                same = (!o.piece_profile[i]) == (!o.piece_profile[first]) &&
+                       (!o.piece_profile[i] ||
+                        (!strcmp(o.piece_profile[i], o.piece_profile[first]) &&
+                         !strcmp(o.piece_profile_hex[i], o.piece_profile_hex[first])));
+        }
+        if (first >= 0 && same && o.piece_profile[first]) {
+            info.profile = o.piece_profile[first];
+            info.profile_sha256 = o.piece_profile_hex[first];
+        }
+    }
     int64_t run_id = 0;
     if ((rc = cdr_db_begin_run(c.db, &info, &run_id)) != CDR_OK) {
         cli_fail(rc, "database: %s", cdr_db_message(c.db));
@@ -1056,6 +1139,7 @@ int cmd_run(int argc, char **argv)
     in.engine = eng;
     cdr_reader_opts_init(&in.ro);
     in.ro.want_content_sha256 = 1;
+    in.ro.profile = o.prof;
     for (int i = 0; i < o.nfiles; i++)
         c.hash_as_read[i] = !c.pre_hashed[i];
     in.hash = c.hash_as_read;
@@ -1249,6 +1333,7 @@ out:
         if (rc == CDR_E_ALREADY || rc == CDR_E_REFUSED)
             rc = CDR_OK;
     }
+    cdr_profile_free(o.prof);
     free(o.files);
     return rc;
 }

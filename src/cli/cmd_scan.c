@@ -1,9 +1,11 @@
 /*
  * cdrecon scan — read and validate CDR files: per-file counts, rejects.
  *
- *   cdrecon scan [--rejects FILE] [--quiet] [--sha256] [--threads 1|2] FILES...
+ *   cdrecon scan [--rejects FILE] [--quiet] [--sha256] [--threads 1|2] [--profile FILE]
+ *                FILES...
  *
- * stdout: one line per file, then a totals line. Rejects go as CSV
+ * stdout: one line per file, then a totals line (with a profile, the rows
+ * it skipped too: read = accepted + rejected + skipped). Rejects go as CSV
  * (file,line,offset,reason,raw) to --rejects FILE, else the first few to
  * stderr with phone numbers masked. Exit: the first file-level error code,
  * else CDR_E_REJECTS if any row was rejected, else CDR_OK.
@@ -16,6 +18,7 @@
 #include "cdrecon/outcsv.h"
 #include "cdrecon/reader.h"
 #include "cli.h"
+#include "ingest.h"
 #include "paths.h"
 #include "progress.h"
 
@@ -32,14 +35,16 @@ struct scan_ctx {
 static void usage(FILE *fp)
 {
     fprintf(fp, "usage: cdrecon scan [--rejects FILE] [--quiet] [--sha256] [--threads 1|2] "
-                "FILES...\n"
+                "[--profile FILE] FILES...\n"
                 "Read CDR files (plain CSV, .gz, or - for stdin), check every row, and\n"
-                "print per-file counts: rows read = accepted + rejected.\n"
+                "print per-file counts: rows read = accepted + rejected (+ skipped, with a\n"
+                "profile).\n"
                 "  --rejects FILE  write every rejected row as CSV file,line,offset,reason,raw\n"
                 "                  (without it, the first %d rejects go to stderr, masked)\n"
                 "  --quiet         no progress line and no rejects on stderr\n"
                 "  --sha256        print the SHA-256 of each file as stored\n"
                 "  --threads N     1: read and parse on one thread; 2 (default): overlap\n"
+                "  --profile FILE  read through an input profile (docs/profiles.md)\n"
                 "exit: 0 ok, 9 some rows rejected, or the first file's error code\n"
                 "(docs/exit-codes.md).\n",
                 STDERR_REJECTS);
@@ -68,14 +73,19 @@ static int on_reject(const cdr_reject *j, void *user)
 
 int cmd_scan(int argc, char **argv)
 {
-    const char *rejects = NULL;
-    int quiet = 0, sha = 0, threads = 2;
+    const char *rejects = NULL, *profile_path = NULL;
+    int quiet = 0, sha = 0, threads = 2, prc;
     int i = 1;
     for (; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--") == 0) {
             i++;
             break;
+        }
+        if (cli_profile_option(argc, argv, &i, &profile_path, &prc)) {
+            if (prc != CDR_OK)
+                return prc;
+            continue;
         }
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             usage(stdout);
@@ -115,24 +125,32 @@ int cmd_scan(int argc, char **argv)
         return CDR_E_USAGE;
     }
 
+    cdr_profile *prof = NULL;
+    cdr_err perr = cli_profile_load(profile_path, &prof);
+    if (perr != CDR_OK)
+        return perr;
+
     cli_progress prog;
     cli_progress_init(&prog, quiet);
     struct scan_ctx ctx = {NULL, quiet, 0, 0, &prog};
     FILE *direct = NULL;
     if (rejects) {
-        /* the rejects file must not be one of the files read */
+        /* the rejects file must not be one of the files read (nor the profile) */
         cli_paths ps;
         char err[2048];
         cli_paths_init(&ps);
         for (int k = i; k < argc; k++)
             cli_paths_add(&ps, CLI_PATH_INPUT, "CDR file", argv[k]);
+        cli_paths_add(&ps, CLI_PATH_INPUT, "--profile", profile_path);
         cli_paths_add(&ps, CLI_PATH_OUTPUT, "--rejects", rejects);
         cdr_err e = cli_paths_check(&ps, err, sizeof err);
         cli_paths_free(&ps);
         if (e == CDR_OK)
             e = cli_output_file(rejects, "--rejects", &ctx.rej, &direct, err, sizeof err);
-        if (e != CDR_OK)
+        if (e != CDR_OK) {
+            cdr_profile_free(prof);
             return cli_fail(e, "%s", err);
+        }
         cdr_rejects_csv_header(ctx.rej);
     }
 
@@ -142,9 +160,10 @@ int cmd_scan(int argc, char **argv)
     o.want_sha256 = sha;
     o.progress = cli_progress_cb;
     o.progress_user = &prog;
+    o.profile = prof;
 
     cdr_err first_err = CDR_OK;
-    uint64_t t_read = 0, t_acc = 0, t_rej = 0, t_blank = 0, t_bytes = 0;
+    uint64_t t_read = 0, t_acc = 0, t_rej = 0, t_skip = 0, t_blank = 0, t_bytes = 0;
     int failed = 0;
     for (int k = 0; k < nfiles; k++) {
         const char *path = argv[i + k];
@@ -166,10 +185,14 @@ int cmd_scan(int argc, char **argv)
             if (first_err == CDR_OK)
                 first_err = e;
         }
-        printf("%s: %llu read, %llu accepted, %llu rejected, %llu blank lines, %llu bytes%s: "
+        char skipped[64] = "";
+        if (prof) /* without a profile nothing is skipped: the line stays as it was */
+            snprintf(skipped, sizeof skipped, ", %llu skipped",
+                     (unsigned long long)st.rows_skipped);
+        printf("%s: %llu read, %llu accepted, %llu rejected%s, %llu blank lines, %llu bytes%s: "
                "%s\n",
                pe, (unsigned long long)st.rows_read, (unsigned long long)st.rows_accepted,
-               (unsigned long long)st.rows_rejected, (unsigned long long)st.blank_lines,
+               (unsigned long long)st.rows_rejected, skipped, (unsigned long long)st.blank_lines,
                (unsigned long long)st.bytes, sz, status);
         if (sha && e == CDR_OK) {
             char hex[65];
@@ -183,14 +206,19 @@ int cmd_scan(int argc, char **argv)
         t_read += st.rows_read;
         t_acc += st.rows_accepted;
         t_rej += st.rows_rejected;
+        t_skip += st.rows_skipped;
         t_blank += st.blank_lines;
         t_bytes += st.bytes;
     }
-    printf("total: %d file%s (%d failed), %llu read, %llu accepted, %llu rejected, "
+    char skipped[64] = "";
+    if (prof)
+        snprintf(skipped, sizeof skipped, ", %llu skipped", (unsigned long long)t_skip);
+    printf("total: %d file%s (%d failed), %llu read, %llu accepted, %llu rejected%s, "
            "%llu blank lines, %llu bytes\n",
            nfiles, nfiles == 1 ? "" : "s", failed, (unsigned long long)t_read,
-           (unsigned long long)t_acc, (unsigned long long)t_rej, (unsigned long long)t_blank,
-           (unsigned long long)t_bytes);
+           (unsigned long long)t_acc, (unsigned long long)t_rej, skipped,
+           (unsigned long long)t_blank, (unsigned long long)t_bytes);
+    cdr_profile_free(prof);
     if (ctx.hidden && !ctx.rej && !quiet)
         cli_err("%llu more rejects not shown (write them all with --rejects FILE)",
                 (unsigned long long)ctx.hidden);

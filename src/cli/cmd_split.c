@@ -1,16 +1,20 @@
 /*
  * cdrecon split — the route (map) stage of a sharded night (docs/cluster.md).
  *
- *   cdrecon split --cluster DIR [--mem SIZE] [--quiet] FILES...
+ *   cdrecon split --cluster DIR [--mem SIZE] [--profile FILE] [--quiet] FILES...
  *
- * Each file is read and checked exactly as `run` reads it; its records go
+ * Each file is read and checked exactly as `run` reads it (through the
+ * input profile, if given: split is the stage that reads the operator's
+ * files, so the pieces hold records already mapped onto the contract's
+ * fields and `run --shard` needs no profile); its records go
  * to their shards' incoming areas as pieces (with their origin: file name
  * as given, line, byte offset) and its rejected rows to DIR/routed/SHA.
  * rejects. A file whose bytes were routed before is skipped (its SHA-256,
  * hashed first when a routed file has its size); a file whose content was
  * routed before (a recompressed copy) is recorded as such and its records
  * dropped. A file is routed whole or not at all: its pieces take their
- * names, then its marker DIR/routed/SHA.done is written.
+ * names, then its marker DIR/routed/SHA.done is written (with the profile's
+ * path and SHA-256, which the shard's run records for the file).
  *
  * Exit: 0 when every file was routed or skipped (rejected rows are the
  * report's business: they do not fail the stage); else the first failed
@@ -34,15 +38,17 @@
 #include "progress.h"
 
 static const char *usage_text =
-    "usage: cdrecon split --cluster DIR [--mem SIZE] [--quiet] FILES...\n"
+    "usage: cdrecon split --cluster DIR [--mem SIZE] [--profile FILE] [--quiet] FILES...\n"
     "The route stage of a sharded night: read CDR files (checked exactly as `run`\n"
     "checks them) and write each record to its shard's incoming area under DIR.\n"
     "A file routed before (same bytes, or same content) is skipped.\n"
     "  --cluster DIR  the sharded directory (cdrecon cluster init)\n"
     "  --mem SIZE     memory for the shards' buffers (default 64M)\n"
+    "  --profile FILE read the files through an input profile (docs/profiles.md);\n"
+    "                 the shards' runs then need none\n"
     "  --quiet        no line per file\n"
-    "exit: 0 every file routed or skipped; else the first failed file's code\n"
-    "(docs/exit-codes.md, docs/cluster.md).\n";
+    "exit: 0 every file routed or skipped; else the first failed file's code;\n"
+    "17 the profile is refused (docs/exit-codes.md, docs/cluster.md).\n";
 
 typedef struct split_ctx {
     cdr_pieces *pc;
@@ -91,12 +97,12 @@ static cdr_err size_note(const char *dir, uint64_t size)
 }
 
 typedef struct split_tot {
-    uint64_t routed, skipped, same, failed, records, read, accepted, rejected;
+    uint64_t routed, skipped, same, failed, records, read, accepted, rejected, skipped_rows;
 } split_tot;
 
-/* Route one file. */
-static cdr_err split_file(const char *dir, uint32_t parts, size_t mem, const char *path,
-                          uint32_t idx, int quiet, split_tot *tot)
+/* Route one file (through prof, when not NULL). */
+static cdr_err split_file(const char *dir, uint32_t parts, size_t mem, const cdr_profile *prof,
+                          const char *path, uint32_t idx, int quiet, split_tot *tot)
 {
     char err[1024], hex[65], rtmp[4400] = "", rfin[4400];
     uint8_t pre[32];
@@ -160,6 +166,7 @@ static cdr_err split_file(const char *dir, uint32_t parts, size_t mem, const cha
     cdr_reader_opts_init(&ro);
     ro.want_sha256 = !prehashed;
     ro.want_content_sha256 = 1;
+    ro.profile = prof;
     cdr_read_file(path, idx, &ro, on_row, on_reject, &c, &st);
     if (prehashed) {
         memcpy(st.sha256, pre, 32);
@@ -186,6 +193,10 @@ static cdr_err split_file(const char *dir, uint32_t parts, size_t mem, const cha
     snprintf(mk.name, sizeof mk.name, "%s", path);
     cdr_sha256_hex(st.sha256, mk.sha256);
     cdr_sha256_hex(st.content_sha256, mk.content_sha256);
+    if (prof) {
+        snprintf(mk.profile, sizeof mk.profile, "%s", cdr_profile_path(prof));
+        cdr_sha256_hex(cdr_profile_sha256(prof), mk.profile_sha256);
+    }
     mk.st = st;
     if (cdr_route_mark_read(dir, mk.sha256, &(cdr_route_mark){0}, err, sizeof err) == CDR_OK) {
         tot->skipped++; /* routed meanwhile by another task */
@@ -246,12 +257,17 @@ static cdr_err split_file(const char *dir, uint32_t parts, size_t mem, const cha
         tot->read += st.rows_read;
         tot->accepted += st.rows_accepted;
         tot->rejected += st.rows_rejected;
-        if (!quiet)
-            cli_note("%s: %llu rows read = %llu accepted + %llu rejected; %llu records "
+        tot->skipped_rows += st.rows_skipped;
+        if (!quiet) {
+            char sk[64] = "";
+            if (prof) /* read = accepted + rejected + skipped */
+                snprintf(sk, sizeof sk, " + %llu skipped", (unsigned long long)st.rows_skipped);
+            cli_note("%s: %llu rows read = %llu accepted + %llu rejected%s; %llu records "
                      "routed to %u shards",
                      path, (unsigned long long)st.rows_read,
                      (unsigned long long)st.rows_accepted, (unsigned long long)st.rows_rejected,
-                     (unsigned long long)mk.records, mk.shards);
+                     sk, (unsigned long long)mk.records, mk.shards);
+        }
     }
     free(counts);
     if (size_note(dir, st.size) != CDR_OK ||
@@ -273,9 +289,9 @@ out:
 
 int cmd_split(int argc, char **argv)
 {
-    const char *dir = NULL, *v;
+    const char *dir = NULL, *v, *profile_path = NULL;
     size_t mem = (size_t)64 << 20;
-    int quiet = 0, i = 1;
+    int quiet = 0, i = 1, prc;
     for (; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--")) {
@@ -286,7 +302,10 @@ int cmd_split(int argc, char **argv)
             fputs(usage_text, stdout);
             return CDR_OK;
         }
-        if ((v = cli_optval(argc, argv, &i, "--cluster")))
+        if (cli_profile_option(argc, argv, &i, &profile_path, &prc)) {
+            if (prc != CDR_OK)
+                return prc;
+        } else if ((v = cli_optval(argc, argv, &i, "--cluster")))
             dir = v;
         else if ((v = cli_optval(argc, argv, &i, "--mem"))) {
             if (cli_parse_size(v, &mem) != 0 || mem < ((size_t)1 << 20))
@@ -311,22 +330,33 @@ int cmd_split(int argc, char **argv)
     cdr_err e = cdr_cluster_parts(dir, &parts, err, sizeof err);
     if (e != CDR_OK)
         return cli_fail(e, "%s", err);
+    /* the profile is checked before any file is read */
+    cdr_profile *prof = NULL;
+    if ((e = cli_profile_load(profile_path, &prof)) != CDR_OK)
+        return e;
     split_tot tot = {0};
     cdr_err worst = CDR_OK;
     for (int j = i; j < argc; j++) {
-        e = split_file(dir, parts, mem, argv[j], (uint32_t)(j - i), quiet, &tot);
-        if (e == CDR_E_NOMEM)
+        e = split_file(dir, parts, mem, prof, argv[j], (uint32_t)(j - i), quiet, &tot);
+        if (e == CDR_E_NOMEM) {
+            cdr_profile_free(prof);
             return e;
+        }
         if (e != CDR_OK && worst == CDR_OK)
             worst = e;
     }
-    if (!quiet)
+    if (!quiet) {
+        char sk[64] = "";
+        if (prof)
+            snprintf(sk, sizeof sk, " + %llu skipped", (unsigned long long)tot.skipped_rows);
         printf("split: %llu files routed (%llu records; rows %llu read = %llu accepted + %llu "
-               "rejected), %llu already routed, %llu same content as a routed file, %llu "
+               "rejected%s), %llu already routed, %llu same content as a routed file, %llu "
                "failed\n",
                (unsigned long long)tot.routed, (unsigned long long)tot.records,
                (unsigned long long)tot.read, (unsigned long long)tot.accepted,
-               (unsigned long long)tot.rejected, (unsigned long long)tot.skipped,
+               (unsigned long long)tot.rejected, sk, (unsigned long long)tot.skipped,
                (unsigned long long)tot.same, (unsigned long long)tot.failed);
+    }
+    cdr_profile_free(prof);
     return worst;
 }

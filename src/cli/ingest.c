@@ -90,6 +90,32 @@ int cli_engine_option(int argc, char **argv, int *i, cdr_engine_opts *eo, int *r
     return 1;
 }
 
+int cli_profile_option(int argc, char **argv, int *i, const char **path, int *rc)
+{
+    const char *v = cli_optval(argc, argv, i, "--profile");
+    *rc = CDR_OK;
+    if (!v)
+        return 0;
+    if (!*v) /* (a missing value was reported by cli_optval) */
+        *rc = cli_reported ? CDR_E_USAGE : cli_fail(CDR_E_USAGE, "--profile needs a profile file");
+    else if (*path)
+        *rc = cli_fail(CDR_E_USAGE, "--profile is given twice");
+    *path = v;
+    return 1;
+}
+
+cdr_err cli_profile_load(const char *path, cdr_profile **out)
+{
+    char err[600];
+    *out = NULL;
+    if (!path)
+        return CDR_OK;
+    cdr_err e = cdr_profile_load(path, out, err, sizeof err);
+    if (e != CDR_OK)
+        cli_fail(e, "profile refused: %s", err);
+    return e;
+}
+
 static void *bgtariff_main(void *arg)
 {
     cli_bgtariff *b = arg;

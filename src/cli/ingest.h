@@ -21,6 +21,16 @@ int cli_engine_option(int argc, char **argv, int *i, cdr_engine_opts *eo, int *r
     "  --tmp DIR          directory for spill files (default $TMPDIR or /tmp)\n"              \
     "  --threads N        rating threads, 1 to 8 (default 2; results do not depend on it)\n"
 
+/* --profile FILE (every command that reads CDR files): returns 1 if argv[*i]
+ * was it (*path set, or *rc the usage error already reported), 0 if not. */
+int cli_profile_option(int argc, char **argv, int *i, const char **path, int *rc);
+/* Load the profile at path (NULL: none, *out NULL). A refusal is reported
+ * and returned (CDR_E_PROFILE, CDR_E_IO, CDR_E_NOMEM). */
+cdr_err cli_profile_load(const char *path, cdr_profile **out);
+#define CLI_PROFILE_HELP                                                                     \
+    "  --profile FILE     read the CDR files through an input profile: the operator's own\n" \
+    "                     layout mapped onto the contract's fields (docs/profiles.md)\n"
+
 /* The tariff loaded on a second thread while the CDRs are read. */
 typedef struct cli_bgtariff {
     const char *dir;

@@ -17,6 +17,7 @@ static const struct command {
 } commands[] = {
     {"scan", cmd_scan, "read and validate CDR files; per-file counts and rejects"},
     {"check-tariff", cmd_check_tariff, "validate a tariff directory and summarise it"},
+    {"check-profile", cmd_check_profile, "check an input profile; show a file's first rows through it"},
     {"rate", cmd_rate, "rebuild every record's charge from the tariff"},
     {"run", cmd_run, "nightly job: re-rate, compare, write findings and refund candidates"},
     {"investigate", cmd_investigate, "one number's month as a statement"},

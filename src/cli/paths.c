@@ -232,8 +232,8 @@ cdr_err cli_paths_check(cli_paths *ps, char *err, size_t errlen)
 }
 
 cdr_err cli_run_paths_check(const char *tariff_dir, const char *db_path, const char *out_dir,
-                            const char *store_path, char *const *files, int nfiles, char *err,
-                            size_t errlen)
+                            const char *store_path, const char *profile_path,
+                            char *const *files, int nfiles, char *err, size_t errlen)
 {
     static const char *const outs[] = {"findings.csv", "candidates.csv", "rejects.csv",
                                         "unrated.csv", "changes.csv", "report.html"};
@@ -241,6 +241,7 @@ cdr_err cli_run_paths_check(const char *tariff_dir, const char *db_path, const c
     cli_paths_init(&ps);
     for (int i = 0; i < nfiles; i++)
         cli_paths_add(&ps, CLI_PATH_INPUT, "CDR file", files[i]);
+    cli_paths_add(&ps, CLI_PATH_INPUT, "--profile", profile_path);
     cli_paths_add(&ps, CLI_PATH_TARIFF, "--tariff", tariff_dir);
     cli_paths_add(&ps, CLI_PATH_DB, "--db", db_path);
     cli_paths_add(&ps, CLI_PATH_OUTDIR, "--out", out_dir);

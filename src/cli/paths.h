@@ -65,7 +65,8 @@ void cli_paths_free(cli_paths *ps);
 /*
  * The check of `cdrecon run`, in one call, before the database or any
  * output is opened:
- *   inputs  files[0..nfiles-1] ("-" is skipped), the tariff directory;
+ *   inputs  files[0..nfiles-1] ("-" is skipped), the input profile (NULL:
+ *           none), the tariff directory;
  *   the database db_path;
  *   outputs out_dir and its findings.csv, candidates.csv, rejects.csv,
  *           unrated.csv, changes.csv and report.html (run --report), and the
@@ -76,8 +77,8 @@ void cli_paths_free(cli_paths *ps);
  * `--store TARIFF/x`. CDR_OK, or CDR_E_USAGE with the reason in err.
  */
 cdr_err cli_run_paths_check(const char *tariff_dir, const char *db_path, const char *out_dir,
-                            const char *store_path, char *const *files, int nfiles, char *err,
-                            size_t errlen);
+                            const char *store_path, const char *profile_path,
+                            char *const *files, int nfiles, char *err, size_t errlen);
 
 /* ---------------------------------------------------------------- 2 */
 

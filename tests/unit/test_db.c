@@ -211,6 +211,106 @@ static void test_refuses_foreign_files(void **st)
     assert_int_equal(cdr_db_open(p, &db, err, sizeof err), CDR_E_IO);
 }
 
+/* The columns of a table as one text: name, type, NOT NULL, default. */
+static const char *columns(cdr_db *db, const char *table)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql, "SELECT group_concat(name || ' ' || type || ' ' || \"notnull\" || ' ' "
+             "|| coalesce(dflt_value, '-'), ', ') FROM pragma_table_info('%s')", table);
+    return qs(db, sql);
+}
+
+/* Schema 2 (before input profiles) is migrated to 3 in place: the runs and
+ * files it holds are kept, the new columns added at the end, the same as in
+ * a new database; a read-only open reads it unmigrated. Then a run records
+ * its profile and each file its own and its skipped rows. */
+static void test_schema2_migrates(void **st)
+{
+    fixture *fx = *st;
+    char fresh_runs[1024], fresh_files[1024], p[160], err[256];
+    cdr_db *db = open_ok(fx->path);
+    snprintf(fresh_runs, sizeof fresh_runs, "%s", columns(db, "runs"));
+    snprintf(fresh_files, sizeof fresh_files, "%s", columns(db, "files"));
+    assert_non_null(strstr(fresh_runs, "profile TEXT 0 -, profile_sha256 TEXT 0 -, "
+                                       "rows_skipped INTEGER 1 0"));
+    int64_t run_id = 0, file_id = 0;
+    cdr_db_run_info info = {0, NULL, "cdrecon run a.csv", "tariff/", NULL, NULL, NULL};
+    assert_int_equal(cdr_db_begin_run(db, &info, &run_id), CDR_OK);
+    cdr_file_stats fs = stats_for(1);
+    assert_int_equal(cdr_db_add_file(db, 0, "a.csv", &fs, &file_id), CDR_OK);
+    assert_int_equal(cdr_db_commit_run(db, NULL), CDR_OK);
+    /* back to schema 2, as cdrecon of issue 13 made it */
+    assert_int_equal(sqlite3_exec(cdr_db_sqlite(db),
+                                  "ALTER TABLE runs DROP COLUMN profile;"
+                                  "ALTER TABLE runs DROP COLUMN profile_sha256;"
+                                  "ALTER TABLE runs DROP COLUMN rows_skipped;"
+                                  "ALTER TABLE files DROP COLUMN rows_skipped;"
+                                  "ALTER TABLE files DROP COLUMN profile;"
+                                  "ALTER TABLE files DROP COLUMN profile_sha256;"
+                                  "PRAGMA user_version = 2;",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    cdr_db_close(db);
+
+    assert_int_equal(cdr_db_open_readonly(fx->path, &db, err, sizeof err), CDR_OK);
+    assert_int_equal(q(db, "PRAGMA user_version"), 2);
+    assert_null(strstr(columns(db, "runs"), "profile"));
+    cdr_db_close(db);
+
+    db = open_ok(fx->path); /* migrated */
+    assert_int_equal(q(db, "PRAGMA user_version"), 3);
+    assert_string_equal(columns(db, "runs"), fresh_runs);
+    assert_string_equal(columns(db, "files"), fresh_files);
+    assert_int_equal(q(db, "SELECT count(*) FROM runs WHERE run_id = 1 AND profile IS NULL AND "
+                           "rows_skipped = 0 AND rows_read = 10 AND command = 'cdrecon run a.csv'"),
+                     1);
+    assert_int_equal(q(db, "SELECT count(*) FROM files WHERE name = 'a.csv' AND rows_read = 10 "
+                           "AND rows_skipped = 0 AND profile IS NULL"),
+                     1);
+    assert_int_equal(cdr_db_check(db), CDR_OK);
+
+    /* a run through a profile; a piece read through another */
+    static const char sha_a[] =
+        "a1ba58994705c607ee3cda76adaa969a1dcbd974260bb647549153aa38cee8b4";
+    static const char sha_b[] =
+        "0000000000000000000000000000000000000000000000000000000000000001";
+    cdr_db_run_info pinfo = {0, NULL, "cdrecon run --profile p b.csv", "tariff/", NULL,
+                             "profiles/3gpp.profile", sha_a};
+    assert_int_equal(cdr_db_begin_run(db, &pinfo, &run_id), CDR_OK);
+    cdr_file_stats b = stats_for(2), c = stats_for(3);
+    b.rows_read = 12; /* 9 accepted, 1 rejected, 2 skipped */
+    b.rows_skipped = 2;
+    c.rows_read = 11;
+    c.rows_skipped = 1;
+    assert_int_equal(cdr_db_add_file(db, 0, "b.csv", &b, &file_id), CDR_OK);
+    assert_int_equal(cdr_db_file_profile(db, file_id, "profiles/3gpp.profile", sha_a), CDR_OK);
+    assert_int_equal(cdr_db_add_file(db, 1, "c.csv", &c, &file_id), CDR_OK);
+    assert_int_equal(cdr_db_file_profile(db, file_id, "other.profile", sha_b), CDR_OK);
+    assert_int_equal(cdr_db_file_profile(db, file_id, "bad", "abc"), CDR_E_INTERNAL);
+    assert_int_equal(cdr_db_commit_run(db, NULL), CDR_OK);
+    assert_string_equal(qs(db, "SELECT profile || ' ' || profile_sha256 || ' ' || rows_read || ' ' "
+                               "|| rows_skipped FROM runs WHERE run_id = 2"),
+                        "profiles/3gpp.profile a1ba58994705c607ee3cda76adaa969a1dcbd974260bb64"
+                        "7549153aa38cee8b4 23 3");
+    assert_string_equal(qs(db, "SELECT group_concat(name || ':' || profile || ':' || rows_skipped, "
+                               "' ') FROM files WHERE run_id = 2"),
+                        "b.csv:profiles/3gpp.profile:2 c.csv:other.profile:1");
+    /* a SHA-256 that is not 64 hex digits is refused by the schema too */
+    assert_int_not_equal(sqlite3_exec(cdr_db_sqlite(db),
+                                      "UPDATE runs SET profile_sha256 = 'x' WHERE run_id = 2",
+                                      NULL, NULL, NULL),
+                         SQLITE_OK);
+    cdr_db_close(db);
+    /* schema 1 is still refused, and a read-only open of a future schema */
+    snprintf(p, sizeof p, "%s", fx->path);
+    db = open_ok(p);
+    assert_int_equal(sqlite3_exec(cdr_db_sqlite(db), "PRAGMA user_version = 4", NULL, NULL, NULL),
+                     SQLITE_OK);
+    cdr_db_close(db);
+    assert_int_equal(cdr_db_open_readonly(p, &db, err, sizeof err), CDR_E_DB);
+    assert_null(db);
+}
+
 typedef struct collected {
     int n;
     cdr_finding f[8];
@@ -688,6 +788,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_schema_and_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refuses_foreign_files, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_schema2_migrates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_money_view_matches_format, setup, teardown),
         cmocka_unit_test_setup_teardown(test_duplicate_sha_refused, setup, teardown),

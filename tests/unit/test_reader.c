@@ -1,9 +1,12 @@
 /* Unit tests: the streaming CDR reader (src/reader.c).
  *
- * Every input is turned into a transcript (rows, rejects, counts) and the
- * transcript must be identical whatever the buffer size (every size from 1
- * byte up), the thread count, the gzip member boundaries, and whether the
- * fast path or libcsv splits the lines. */
+ * Every input is turned into a transcript (rows, rejects, skipped lines,
+ * counts) and the transcript must be identical whatever the buffer size
+ * (every size from 1 byte up), the thread count, the gzip member
+ * boundaries, and whether the fast path or libcsv splits the lines. Some
+ * inputs are read through an input profile (other separators, no quoting,
+ * no header, skipped records): the same invariances hold on that path, and
+ * profiles/contract.profile gives the transcript of no profile at all. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -15,6 +18,7 @@
 #include <zlib.h>
 #include <cmocka.h>
 
+#include "cdrecon/profile.h"
 #include "cdrecon/reader.h"
 #include "testbuf.h"
 
@@ -51,6 +55,17 @@ static int t_rej(const cdr_reject *j, void *u)
             j->reason);
     bstr(b, j->raw);
     bprintf(b, " %llu\n", (unsigned long long)j->raw_len);
+    return 0;
+}
+
+/* lines an input profile skips */
+static int t_skip(const cdr_reject *j, void *u)
+{
+    buf *b = u;
+    bprintf(b, "S %llu@%llu %s ", (unsigned long long)j->line, (unsigned long long)j->offset,
+            j->reason);
+    bstr(b, j->raw);
+    bput(b, "\n", 1);
     return 0;
 }
 
@@ -95,13 +110,17 @@ static void read_path(const char *path, const cdr_reader_opts *o, result *res)
     bput(&res->t, "", 0);
     cdr_err e = cdr_read_file(path, 0, o, t_row, t_rej, &res->t, &res->st);
     assert_int_equal(e, res->st.status);
-    bprintf(&res->t, "read %llu acc %llu rej %llu blank %llu filt %llu bytes %llu status %d %s\n",
+    bprintf(&res->t, "read %llu acc %llu rej %llu skip %llu blank %llu filt %llu bytes %llu "
+            "status %d %s\n",
             (unsigned long long)res->st.rows_read, (unsigned long long)res->st.rows_accepted,
-            (unsigned long long)res->st.rows_rejected, (unsigned long long)res->st.blank_lines,
-            (unsigned long long)res->st.rows_filtered, (unsigned long long)res->st.bytes,
-            res->st.status, res->st.message);
+            (unsigned long long)res->st.rows_rejected, (unsigned long long)res->st.rows_skipped,
+            (unsigned long long)res->st.blank_lines, (unsigned long long)res->st.rows_filtered,
+            (unsigned long long)res->st.bytes, res->st.status, res->st.message);
     /* The invariant, for every file. */
-    assert_int_equal(res->st.rows_read, res->st.rows_accepted + res->st.rows_rejected);
+    assert_int_equal(res->st.rows_read,
+                     res->st.rows_accepted + res->st.rows_rejected + res->st.rows_skipped);
+    if (!o || !o->profile)
+        assert_int_equal(res->st.rows_skipped, 0);
 }
 
 static void read_mem(const char *data, size_t n, const cdr_reader_opts *o, result *res)
@@ -120,10 +139,34 @@ static void opts(cdr_reader_opts *o, size_t bs, int threads, int nofast)
     o->no_fast_path = nofast;
 }
 
+/* Profiles of the cases read through one (parsed once, case_profile()). */
+#define PROF_PIPE                                                                            \
+    "separator = pipe\nquote = none\nheader = no\ncolumns = 8\nrecord_type = $1\n"           \
+    "type 00 = skip\ntype 99 = skip\ntype 10 = voice mo\ntype 11 = voice mt\ntype 30 = data\n" \
+    "record_id = $2\nmsisdn = $3\npeer = $4\nstart_time = $5\n"                               \
+    "start_time.format = %Y%m%d%H%M%S\nduration_s = $6\nduration_s.unit = ms\nbytes = $6\n"   \
+    "billed = $7\nbilled.unit = fen\nnumber.trunk_prefix = 0\n"
+#define PROF_3GPP                                                                            \
+    "record_type = recordType\ntype 0 = voice mo\ntype 6 = sms mo\ntype 85 = data mo\n"       \
+    "type 84 = skip\nrecord_id = id\nmsisdn = servedMSISDN\nimsi = servedIMSI\n"              \
+    "number.imsi_prefix = 460\npeer = otherParty | apn\nstart_time = recordOpeningTime\n"      \
+    "start_time.format = %y%m%d%H%M%S%z\nlocal_utc_offset = +08:00\nduration_s = duration\n"  \
+    "bytes = up + down\nsms_chars = len\nbilled = charge\nskip_prefix = \"#\"\n"
+#define PROF_SEMI                                                                            \
+    "separator = ;\nrecord_id = ID\nmsisdn = A\npeer = B\nservice = SVC\ndirection = DIR?\n"   \
+    "start_time = D & T\nstart_time.format = %Y%m%d %H:%M:%S\nstart_time.utc_offset = TZ\n"    \
+    "local_utc_offset = +08:00\nduration_s = S1 + S2\nbytes = S1\nbilled = F\n"              \
+    "billed.unit = jiao\n"
+#define PROF_TAB                                                                             \
+    "separator = tab\nrecord_id = $1\nmsisdn = $2\nservice = $3\npeer = $4\nstart_time = $5\n" \
+    "start_time.format = epoch_ms\nlocal_utc_offset = +08:00\nbytes = $6\nbytes.unit = KB\n"   \
+    "duration_s = $6\nbilled = $7\nheader = no\ncolumns = 7\n"
+
 /* The inputs every invariance test runs on. */
 static const struct {
     const char *name;
     const char *data;
+    const char *profile; /* text, or NULL: the contract's layout */
 } cases[] = {
     {"mixed",
      HDR "r1,13800138000,voice,mo,13900139000,2024-01-02 10:00:00,61,,,,,,,,0.38,x\n"
@@ -135,28 +178,68 @@ static const struct {
          "r5,13800138000,voice,mo,13900139000,2024-01-02 10:00:00,61,,,,,,,,-0.38,x\n"
          "r6,a,b\n"
          "r7,13800138000,voice,mo,13900139000,2024-01-02 10:00:00,61,,,,,,,,0.38,\"bad\"x\n"
-         "r8,13800138000,voice,mo,13900139000,2024-01-02 10:00:00,61,,,,,,,,0.38,ok"},
+         "r8,13800138000,voice,mo,13900139000,2024-01-02 10:00:00,61,,,,,,,,0.38,ok", NULL},
     {"crlf_bom",
      "\xef\xbb\xbf" "RECORD_ID,Msisdn,Service,Peer,Start_Time,Duration_S,Billed\r\n"
      "a,13800138000,voice,10086,2024-05-01 00:00:00,0,0\r\n"
      "b,13800138000,voice,10086,2024-05-01 00:00:00,0,0,\r\n"
      "\"c\",13800138000,voice,10086,\"2024-05-01 00:00:00\",0,\"0\r\n1\"\r\n"
      "d,13800138000,voice,10086,2024-05-01 00:00:00,0,0\r\r\n"
-     "e,13800138000,voice,10086,2024-05-01 00:00:00,0,0\r\n"},
+     "e,13800138000,voice,10086,2024-05-01 00:00:00,0,0\r\n", NULL},
     {"quotes_eof",
      "record_id,msisdn,service,peer,start_time,billed,bytes\n"
      "x1,13800138000,data,,2024-05-01 00:00:00,0,\"1\n2\n3\"\n"
      "x2,13800138000,data,,2024-05-01 00:00:00,0,10\n"
      "x3,13800138000,data,\"\",2024-05-01 00:00:00,0,\"10\"\n"
      "x4,13800138000,data,\"a\"\"b\",2024-05-01 00:00:00,0,\"unterminated\n"
-     "x5,1,data,,2024-05-01 00:00:00,0,10\n"},
+     "x5,1,data,,2024-05-01 00:00:00,0,10\n", NULL},
     {"nul_utf8",
      "record_id,msisdn,service,peer,start_time,billed,bytes\n"
      "n1,13800138000,data,ap\0n,2024-05-01 00:00:00,0,10\n"
      "n2,13800138000,data,ap\xffn,2024-05-01 00:00:00,0,10\n"
      "n3,13800138000,data,\"ap\xed\xa0\x80\",2024-05-01 00:00:00,0,10\n"
      "n4,13800138000,data,\xe4\xb8\xad,2024-05-01 00:00:00,0,10\n"
-     "n5,13800138000,data,,2024-05-01 00:00:00,0,10"},
+     "n5,13800138000,data,,2024-05-01 00:00:00,0,10", NULL},
+    {"pipe_headerless",
+     "\xef\xbb\xbf" "00|header record|2024-05\r\n"
+     "10|p1|013800138000|013900139000|20240501080000|1|38|c\"1\r\n"
+     "11|p2|13800138000|10086|20240501080000|1001|12.5|c2\n"
+     "\n"
+     "30|p3|13800138000|cm,net|20240501080000|2048|0|c3\n"
+     "30|p4|13800138000|cmnet|20240501080000||0|c4\n"
+     "10|p5|13800138000|10086|2024050108000|1|38|c5\n"
+     "55|p6|13800138000|10086|20240501080000|1|38|c6\n"
+     "10|p7|13800138000|10086|20240501080000|1|38|c7|extra\n"
+     "10|p8|13800138000|10\r086|20240501080000|1|38|c8\n"
+     "10|p9|13800138000|10086|20240501080000|1|0.001|c9\n"
+     "99|9", PROF_PIPE},
+    {"3gpp_quoted",
+     "# export of 2024-05-01\n"
+     "recordType,id,servedMSISDN,servedIMSI,otherParty,apn,recordOpeningTime,duration,up,down,"
+     "len,charge,cell\n"
+     "0,g1,8613800138000,460001234567890,10086,,240501080000+0800,61,,,,0.38,\"a,\"\"b\"\"\"\n"
+     "85,g2,13800138000,,,cmnet,240430230000+0000,,100,24,,0.01,\"multi\r\nline\"\n"
+     "84,sgw\n"
+     "6,g3,,460001234567890,10086,,240501080000+0800,,,,70,0.10,y\n"
+     "85,g4,13800138000,,,\"cm\nnet\",240501080000+0800,,1,2,,0.01,z\n"
+     "0,g5,13800138000,,10086,,240501080000+0800,61,,,,0.38,\xff\n"
+     "\"0\",g6,13800138000,,10086,,240501080000+0800,61,,,,0.38,\xe4\xb8\xad\n"
+     "# trailer: 6 records\n"
+     "6,g7,13800138000,,10086,,240501080000+0800,,,,70,0.10,\"unterminated\n", PROF_3GPP},
+    {"semicolon_pair",
+     "ID;A;B;SVC;D;T;TZ;S1;S2;F;extra\n"
+     "s1;13800138000;10086;voice;20240501;08:00:00;+08:00;1;2;3.8;\"a;b\"\n"
+     "s2;13800138000;10086;VOICE;20240501;08:00:00;+0000;1;2;3.8;\"\"\n"
+     "s3;13800138000;cmnet;data;20240501;08:00:00;Z;4096;;0;x\ty\n"
+     "s4;13800138000;10086;voice;20240501;08:00:00;+8;1;2;3.8;\n"
+     "\"s;5\";13800138000;10086;voice;20240501;;+08:00;1;2;3.8;\n"
+     "s6;13800138000;10086;voice;20240501;08:00:00;+08:00;1;;3.8;\n", PROF_SEMI},
+    {"tab_epoch",
+     "t1\t13800138000\tdata\tcmnet\t1714521600123\t3\t0.10\n"
+     "t2\t13800138000\tvoice\t10086\t1714521600999\t7\t0\n"
+     "\"t\t3\"\t13800138000\tvoice\t10086\t1714521600000\t7\t0\n"
+     "t4\t13800138000\tdata\tcmnet\t-1\t3\t0.10\n"
+     "t5\t13800138000\tdata\tcmnet\t1714521600000\t1000000000000000\t0.10\n", PROF_TAB},
 };
 #define NCASES (sizeof cases / sizeof *cases)
 
@@ -175,10 +258,45 @@ static size_t case_len(size_t i)
     return strlen(cases[i].data);
 }
 
+static cdr_profile *case_profs[NCASES];
+static cdr_profile *contract_prof;
+
+/* profiles/contract.profile (the tests run from the source tree's top). */
+static const cdr_profile *contract_profile(void)
+{
+    char err[512];
+    if (!contract_prof &&
+        cdr_profile_load("profiles/contract.profile", &contract_prof, err, sizeof err) != CDR_OK)
+        fail_msg("%s", err);
+    return contract_prof;
+}
+
+/* The case's profile (NULL: the contract's layout), parsed once. */
+static const cdr_profile *case_profile(size_t i)
+{
+    if (!cases[i].profile)
+        return NULL;
+    if (!case_profs[i]) {
+        char err[512];
+        if (cdr_profile_parse(cases[i].profile, strlen(cases[i].profile), cases[i].name,
+                              &case_profs[i], err, sizeof err) != CDR_OK)
+            fail_msg("%s", err);
+    }
+    return case_profs[i];
+}
+
+/* opts() for case i: its profile, and skipped lines into the transcript. */
+static void case_opts(size_t i, cdr_reader_opts *o, size_t bs, int threads, int nofast)
+{
+    opts(o, bs, threads, nofast);
+    o->profile = case_profile(i);
+    o->on_skip = t_skip;
+}
+
 static void reference(size_t i, result *ref)
 {
     cdr_reader_opts o;
-    opts(&o, 4u << 20, 1, 0);
+    case_opts(i, &o, 4u << 20, 1, 0);
     read_mem(cases[i].data, case_len(i), &o, ref);
 }
 
@@ -202,7 +320,7 @@ static void test_every_buffer_size(void **st)
                 if (th == 2 && bs > 64 && bs % 7)
                     continue; /* threads: every small size, a sample of larger ones */
                 cdr_reader_opts o;
-                opts(&o, bs, th, 0);
+                case_opts(i, &o, bs, th, 0);
                 if (bs % 3 == 0)
                     o.in_buf_size = bs; /* small reads of the stored file too */
                 result r;
@@ -234,7 +352,7 @@ static void test_gzip_member_boundaries(void **st)
             gz_member(&gz, d + cut2, n - cut2);
             char *path = write_tmp(gz.p, gz.n, ".csv.gz");
             cdr_reader_opts o;
-            opts(&o, cut % 5 == 0 ? 4096 : 1 + cut % 13, 1 + (int)(cut & 1), 0);
+            case_opts(i, &o, cut % 5 == 0 ? 4096 : 1 + cut % 13, 1 + (int)(cut & 1), 0);
             o.in_buf_size = 1 + cut % 17;
             result r;
             read_path(path, &o, &r);
@@ -258,9 +376,9 @@ static void test_fast_path_equals_libcsv(void **st)
     for (size_t i = 0; i < NCASES; i++) {
         result a, b;
         cdr_reader_opts o;
-        opts(&o, 7, 1, 0);
+        case_opts(i, &o, 7, 1, 0);
         read_mem(cases[i].data, case_len(i), &o, &a);
-        opts(&o, 7, 1, 1);
+        case_opts(i, &o, 7, 1, 1);
         read_mem(cases[i].data, case_len(i), &o, &b);
         assert_string_equal(a.t.p, b.t.p);
         free_res(&a);
@@ -290,7 +408,7 @@ static void test_fast_path_equals_libcsv(void **st)
                 bput(&in, ok, strlen(ok));
             }
         }
-        result a, b;
+        result a, b, c;
         cdr_reader_opts o;
         opts(&o, 1 + round % 11, 1 + round % 2, 0);
         read_mem(in.p, in.n, &o, &a);
@@ -298,9 +416,75 @@ static void test_fast_path_equals_libcsv(void **st)
         read_mem(in.p, in.n, &o, &b);
         if (strcmp(a.t.p, b.t.p) != 0)
             fail_msg("round %d:\nfast:\n%s\nlibcsv:\n%s", round, a.t.p, b.t.p);
+        /* the contract's layout as a profile: the same transcript */
+        opts(&o, 1 + round % 13, 1, round % 3 == 0);
+        o.profile = contract_profile();
+        read_mem(in.p, in.n, &o, &c);
+        if (strcmp(a.t.p, c.t.p) != 0)
+            fail_msg("round %d:\nno profile:\n%s\ncontract.profile:\n%s", round, a.t.p, c.t.p);
+        free_res(&a);
+        free_res(&b);
+        free_res(&c);
+        free(in.p);
+    }
+    /* The same through a profile with another separator. */
+    static const char *const atoms2[] = {
+        "13800138000", "voice", "sms", "data", "20240501", "08:00:00", "+08:00", "3.8", "7",
+        ";", ";", ";", ";", ",", "\"", "\"\"", "\r", "\n", " ", "\t", "\xc3\xa9", "\xff", "x",
+        "", "-1", "+8613800138000", "\r\n", "\0"};
+    size_t na2 = sizeof atoms2 / sizeof *atoms2;
+    size_t semi = 0;
+    while (strcmp(cases[semi].name, "semicolon_pair") != 0)
+        semi++;
+    for (int round = 0; round < 1000; round++) {
+        buf in = {0};
+        const char *h = "ID;A;B;SVC;D;T;TZ;S1;S2;F\n";
+        bput(&in, h, strlen(h));
+        for (int k = 0; k < 40; k++) {
+            seed = seed * 1103515245u + 12345u;
+            size_t ai = (seed >> 16) % na2;
+            bput(&in, atoms2[ai], ai == na2 - 1 ? 1 : strlen(atoms2[ai]));
+            if (k % 9 == 8) {
+                const char *ok = "r;13800138000;10086;voice;20240501;08:00:00;+08:00;1;2;3.8\n";
+                bput(&in, ok, strlen(ok));
+            }
+        }
+        result a, b;
+        cdr_reader_opts o;
+        case_opts(semi, &o, 1 + round % 11, 1 + round % 2, 0);
+        read_mem(in.p, in.n, &o, &a);
+        case_opts(semi, &o, 4096, 1, 1);
+        read_mem(in.p, in.n, &o, &b);
+        if (strcmp(a.t.p, b.t.p) != 0)
+            fail_msg("profile round %d:\nfast:\n%s\nlibcsv:\n%s", round, a.t.p, b.t.p);
         free_res(&a);
         free_res(&b);
         free(in.p);
+    }
+}
+
+/* profiles/contract.profile on every contract-layout case: the transcript
+ * of no profile, at several buffer sizes. */
+static void test_contract_profile_equals_none(void **st)
+{
+    (void)st;
+    for (size_t i = 0; i < NCASES; i++) {
+        if (cases[i].profile)
+            continue;
+        result ref;
+        reference(i, &ref);
+        for (size_t bs = 1; bs < 40; bs += 3) {
+            cdr_reader_opts o;
+            opts(&o, bs, 1 + (int)(bs & 1), bs % 2 == 0);
+            o.profile = contract_profile();
+            result r;
+            read_mem(cases[i].data, case_len(i), &o, &r);
+            if (strcmp(r.t.p, ref.t.p) != 0)
+                fail_msg("case %s bs %zu:\n%s\n--- without a profile ---\n%s", cases[i].name,
+                         bs, r.t.p, ref.t.p);
+            free_res(&r);
+        }
+        free_res(&ref);
     }
 }
 
@@ -639,6 +823,7 @@ int main(void)
         cmocka_unit_test(test_every_buffer_size),
         cmocka_unit_test(test_gzip_member_boundaries),
         cmocka_unit_test(test_fast_path_equals_libcsv),
+        cmocka_unit_test(test_contract_profile_equals_none),
         cmocka_unit_test(test_reject_reasons),
         cmocka_unit_test(test_nul_byte),
         cmocka_unit_test(test_header),

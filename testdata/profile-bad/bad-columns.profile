@@ -1,0 +1,7 @@
+header = no
+columns = 5000
+record_id = id
+msisdn = m
+service = s
+start_time = t
+billed = b

@@ -1,0 +1,5 @@
+record_id = id
+msisdn = m
+service = s
+start_time = t
+billed = "-1"

@@ -1,0 +1,6 @@
+record_id = id
+msisdn = m
+service = s
+start_time = t
+billed = b
+skip_prefix = ""

@@ -1,0 +1,7 @@
+record_id = id
+msisdn = m
+start_time = t
+billed = b
+record_type = rt
+type 0 = skip
+type 1 = skip

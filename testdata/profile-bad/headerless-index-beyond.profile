@@ -1,0 +1,7 @@
+header = no
+columns = 5
+record_id = $1
+msisdn = $2
+service = $3
+start_time = $4
+billed = $6

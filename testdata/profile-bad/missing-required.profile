@@ -1,0 +1,4 @@
+record_id = id
+msisdn = m
+service = s
+start_time = t

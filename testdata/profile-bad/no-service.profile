@@ -1,0 +1,4 @@
+record_id = id
+msisdn = m
+start_time = t
+billed = b

@@ -1,0 +1,14 @@
+record_id = id
+msisdn = m
+service = s
+start_time = t
+billed = b
+skip_prefix = P0
+skip_prefix = P1
+skip_prefix = P2
+skip_prefix = P3
+skip_prefix = P4
+skip_prefix = P5
+skip_prefix = P6
+skip_prefix = P7
+skip_prefix = P8

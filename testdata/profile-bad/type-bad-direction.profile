@@ -1,0 +1,6 @@
+record_id = id
+msisdn = m
+start_time = t
+billed = b
+record_type = rt
+type 0 = voice up
