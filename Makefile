@@ -9,8 +9,12 @@ LDFLAGS += -pthread $(EXTRA_LDFLAGS)
 LDLIBS  += -lsqlite3 -lcsv -lisal -lnettle -lz -lm
 BUILD   ?= build
 
-# The library: src/ and its subsystem folders (src/report/ ...).
-LIB_DIRS := src src/report
+# The library: src/ and its subsystem folders (src/report/ ...). The
+# engine's stages (src/group, src/rate, src/reconcile; src/engine.c runs
+# them) include each other's internal headers by name.
+ENGINE_DIRS := src/group src/rate src/reconcile
+LIB_DIRS := src src/report $(ENGINE_DIRS)
+CFLAGS   += $(ENGINE_DIRS:%=-I%)
 LIB_SRC  := $(sort $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c)))
 CLI_SRC  := $(sort $(wildcard src/cli/*.c))
 TOOL_SRC := $(sort $(wildcard tools/*.c))

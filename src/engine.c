@@ -27,6 +27,7 @@
 #include "state.h"
 #include "swar.h"
 #include "tmpdir.h"
+#include "reconcile_int.h"
 
 #define NBUCKET 256
 /* (internal) a subscriber-month continued from its checkpoint reached a
@@ -1233,201 +1234,6 @@ static const char *file_name(const cdr_engine *e, uint32_t fi)
     return fi < e->n_files && e->files[fi].name ? e->files[fi].name : "";
 }
 
-/* ---- diagnosis ---- */
-
-static cdr_money alt_charge(const cdr_rate_in *base, void (*tweak)(cdr_rate_in *, int64_t),
-                            int64_t arg, int *ok)
-{
-    cdr_rate_in in = *base;
-    cdr_rate_out o;
-    tweak(&in, arg);
-    if (cdr_rate_usage(&in, &o) != CDR_OK || o.unrated) {
-        *ok = 0;
-        return 0;
-    }
-    *ok = 1;
-    return o.charge;
-}
-
-static void tw_billable(cdr_rate_in *in, int64_t v) { in->billable_override = v; }
-static void tw_band(cdr_rate_in *in, int64_t v) { in->force_band = (int32_t)v; }
-static void tw_start_rule(cdr_rate_in *in, int64_t v) { (void)v; in->force_start_rule = 1; }
-static void tw_no_discount(cdr_rate_in *in, int64_t v) { (void)v; in->no_discount = 1; }
-
-/* Smallest k > from with alt(k) >= billed; returns k if alt(k) == billed, else -1. */
-static int64_t search_units(const cdr_rate_in *base, int64_t from, cdr_money billed)
-{
-    int ok;
-    int64_t lo = from, hi = from + 1, limit = (int64_t)1 << 40;
-    cdr_money v = alt_charge(base, tw_billable, hi, &ok);
-    if (!ok)
-        return -1;
-    while (v < billed) {
-        lo = hi;
-        if (hi > limit)
-            return -1;
-        hi = hi * 2 + 1;
-        v = alt_charge(base, tw_billable, hi, &ok);
-        if (!ok)
-            return -1;
-    }
-    /* alt(lo) < billed (or lo == from), alt(hi) >= billed */
-    while (hi - lo > 1) {
-        int64_t mid = lo + (hi - lo) / 2;
-        v = alt_charge(base, tw_billable, mid, &ok);
-        if (!ok)
-            return -1;
-        if (v >= billed)
-            hi = mid;
-        else
-            lo = mid;
-    }
-    v = alt_charge(base, tw_billable, hi, &ok);
-    return ok && v == billed ? hi : -1;
-}
-
-static void money(char *buf, cdr_money v)
-{
-    cdr_money_format(v, 2, buf);
-}
-
-static cdr_category diagnose(ctx *c, const work *w, const cdr_rate_in *in,
-                             const cdr_rate_out *ro, cdr_money billed, cdr_money rebuilt)
-{
-    cdr_engine *e = c->e;
-    const blob *b = w->b;
-    char *x = c->expl;
-    size_t xn = sizeof c->expl;
-    char m1[32], m2[32], m3[32];
-    int ok;
-    int rated = w->status == CDR_RS_RATED || w->status == CDR_RS_PARTIAL_FIRST;
-    money(m1, billed);
-    money(m2, rebuilt);
-    money(m3, billed - rebuilt);
-
-    if (w->status == CDR_RS_DUPLICATE) {
-        const blob *o = c->wm[w->dup_of].b;
-        snprintf(x, xn, "duplicate of record %.*s (%s); a duplicate is not charged: billed %s, "
-                 "overcharged %s", (int)o->l_rid, b_rid(o),
-                 (o->l_rid == b->l_rid && !memcmp(b_rid(o), b_rid(b), b->l_rid))
-                     ? "same record_id"
-                     : "same usage under a new record_id",
-                 m1, m3);
-        return CDR_CAT_DUPLICATE;
-    }
-    if (w->status == CDR_RS_FREE) {
-        const cdr_free_number *f = cdr_tariff_free_number(e->t, b_peer(b), b->l_peer);
-        snprintf(x, xn, "%s to free number %.*s (%s) charged %s; free numbers are not charged",
-                 b->service == CDR_SVC_SMS ? "SMS" : "call", (int)b->l_peer, b_peer(b),
-                 f ? f->label : "", m1);
-        return CDR_CAT_FREE_NUMBER;
-    }
-    if (b->service == CDR_SVC_VOICE && w->g_usage == 0) {
-        snprintf(x, xn, "0-second call charged %s; a call of 0 s is not charged", m1);
-        return CDR_CAT_ZERO_DURATION;
-    }
-    if (w->status == CDR_RS_PARTIAL_FIRST && w->g_parts >= 2 && ro->rate) {
-        /* probes (docs/rating.md): each part rounded up alone to the rate's
-         * increment, then to a whole minute (voice) / MB (data) */
-        int64_t sep = w->g_sep_billable_usage;
-        cdr_money v = alt_charge(in, tw_billable, sep, &ok);
-        if (ok && v == billed) {
-            snprintf(x, xn, "%u partial records of one %s rounded up separately "
-                     "(%lld billable units instead of %lld merged): billed %s, should be %s",
-                     w->g_parts, b->service == CDR_SVC_VOICE ? "call" : "session",
-                     (long long)sep, (long long)ro->billable, m1, m2);
-            return CDR_CAT_PARTIAL_ROUNDING;
-        }
-        int64_t whole = w->g_sep_whole_usage;
-        v = whole != sep ? alt_charge(in, tw_billable, whole, &ok) : -1;
-        if (whole != sep && ok && v == billed) {
-            int voice = b->service == CDR_SVC_VOICE;
-            snprintf(x, xn, "%u partial records of one %s each rounded up to a whole %s "
-                     "(%lld billable %s instead of %lld merged): billed %s, should be %s",
-                     w->g_parts, voice ? "call" : "session", voice ? "minute" : "MB",
-                     (long long)whole, voice ? "seconds" : "KB", (long long)ro->billable, m1,
-                     m2);
-            return CDR_CAT_PARTIAL_ROUNDING;
-        }
-    }
-    if (w->status == CDR_RS_NO_SUBSCRIPTION) {
-        snprintf(x, xn, "information fee for SP service %.*s charged %s without a valid "
-                 "subscription at that time", (int)b->l_peer, b_peer(b), m1);
-        return CDR_CAT_VAS_NO_SUBSCRIPTION;
-    }
-    if (b->service == CDR_SVC_DATA && w->g_usage == 0) {
-        snprintf(x, xn, "data record of 0 bytes charged %s; no usage, no charge", m1);
-        return CDR_CAT_DATA_NO_USAGE;
-    }
-    if (rated && ro->covered > 0) {
-        snprintf(x, xn, "bundle pool %s still covered %lld of %lld billable units; billed %s, "
-                 "should be %s", e->t->pool_names[ro->pool], (long long)ro->covered,
-                 (long long)ro->billable, m1, m2);
-        return CDR_CAT_BUNDLE_NOT_APPLIED;
-    }
-    if (rated && ro->discount_micro > 0) {
-        cdr_money v = alt_charge(in, tw_no_discount, 0, &ok);
-        if (ok && v == billed) {
-            char pct[32];
-            cdr_money_format(ro->discount_micro, 0, pct);
-            snprintf(x, xn, "plan discount of %s%% not applied: billed %s is the undiscounted "
-                     "charge, should be %s", pct, m1, m2);
-            return CDR_CAT_DISCOUNT_NOT_APPLIED;
-        }
-    }
-    if (rated && e->t->n_band_names > 0 && ro->band >= 0) {
-        for (size_t bi = 0; bi < e->t->n_band_names; bi++) {
-            if ((int32_t)bi == ro->band)
-                continue;
-            cdr_money v = alt_charge(in, tw_band, (int64_t)bi, &ok);
-            if (ok && v == billed) {
-                snprintf(x, xn, "charged at the %s band's price although the record starts in "
-                         "the %s band: billed %s, should be %s", e->t->band_names[bi],
-                         e->t->band_names[ro->band], m1, m2);
-                return CDR_CAT_WRONG_BAND;
-            }
-        }
-        if (ro->n_pieces > 1) {
-            cdr_money v = alt_charge(in, tw_start_rule, 0, &ok);
-            if (ok && v == billed) {
-                snprintf(x, xn, "the whole call was charged at the %s band's price; the plan "
-                         "splits calls at band boundaries: billed %s, should be %s",
-                         e->t->band_names[ro->band], m1, m2);
-                return CDR_CAT_WRONG_BAND;
-            }
-        }
-    }
-    if (b->service == CDR_SVC_SMS) {
-        if (w->status == CDR_RS_SEGMENT_OVER) {
-            snprintf(x, xn, "segment %d of a long SMS of %lld characters, which has fewer "
-                     "segments; an overcounted segment is not charged: billed %s",
-                     b->sms_part, (long long)b->amount, m1);
-            return CDR_CAT_SMS_SEGMENTS;
-        }
-        if (rated) {
-            int64_t k = search_units(in, ro->billable, billed);
-            if (k > 0) {
-                snprintf(x, xn, "billed %lld segments, the message length of %lld characters "
-                         "gives %lld: billed %s, should be %s", (long long)k,
-                         (long long)b->amount, (long long)ro->billable, m1, m2);
-                return CDR_CAT_SMS_SEGMENTS;
-            }
-        }
-    }
-    if (b->service == CDR_SVC_DATA && rated && w->g_usage > 0) {
-        int64_t k = search_units(in, ro->billable, billed);
-        if (k > 0) {
-            snprintf(x, xn, "billed %lld KB, %lld bytes round up to %lld KB: billed %s, "
-                     "should be %s", (long long)k, (long long)w->g_usage,
-                     (long long)ro->billable, m1, m2);
-            return CDR_CAT_DATA_ROUNDING;
-        }
-    }
-    snprintf(x, xn, "billed %s, the tariff gives %s (no known billing error reproduces the "
-             "billed amount)", m1, m2);
-    return CDR_CAT_RATE_MISMATCH;
-}
-
 /* ---- results of one bucket, kept for the drain when rating in parallel ---- */
 
 typedef struct ablk {
@@ -1724,120 +1530,6 @@ static cdr_err drain(cdr_engine *e, const cdr_engine_sink *sink, outbuf *o)
         }
     }
     return CDR_OK;
-}
-
-/* ---- refund policy ---- */
-
-int cdr_approval_tier(cdr_money refund, int company_liable, int first_refund)
-{
-    const cdr_money Y = CDR_MICRO;
-    if (refund <= 20 * Y && first_refund)
-        return 0;
-    if (company_liable) {
-        if (refund <= 200 * Y)
-            return 1;
-        if (refund <= 500 * Y)
-            return 2;
-        if (refund <= 1000 * Y)
-            return 3;
-        return 4;
-    }
-    if (refund <= 100 * Y)
-        return 1;
-    if (refund <= 300 * Y)
-        return 2;
-    if (refund <= 500 * Y)
-        return 3;
-    return 4;
-}
-
-int cdr_special_customer(const cdr_prior_refund *r, size_t n, cdr_month m)
-{
-    /* Window: the bill month and the three before it. */
-    int count[4] = {0, 0, 0, 0};
-    cdr_money sum = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (r[i].company_liable || r[i].border_roaming)
-            continue;
-        cdr_month rm = cdr_time_month(r[i].date);
-        if (rm > m || rm < m - 3)
-            continue;
-        count[m - rm]++;
-        sum = cdr_money_total_add(sum, r[i].amount);
-    }
-    for (int k = 0; k < 4; k++)
-        if (count[k] >= 3)
-            return 1;
-    return sum >= 100 * CDR_MICRO;
-}
-
-static void make_candidate(ctx *c, const blob *first, cdr_month month, const cdr_subscriber *sub,
-                           uint32_t records, cdr_money over, uint32_t cats, unsigned flags,
-                           cdr_candidate *cd)
-{
-    cdr_engine *e = c->e;
-    size_t nref = 0;
-    const cdr_prior_refund *refs = cdr_tariff_refunds(e->t, b_msisdn(first), first->l_msisdn, &nref);
-    memset(cd, 0, sizeof *cd);
-    cd->msisdn = (cdr_str){b_msisdn(first), first->l_msisdn};
-    cd->month = month;
-    cd->records = records;
-    cd->overcharge = over;
-    cd->refund = 2 * over;
-    cd->categories = cats;
-    cd->flags = flags;
-    /* Refunds before the end of this bill month count as earlier refunds. */
-    cdr_time month_end = cdr_month_start(month + 1);
-    size_t earlier = 0, this_year = 0, last3 = 0;
-    cdr_month year_start = month - month % 12;
-    for (size_t i = 0; i < nref; i++) {
-        if (refs[i].date >= month_end)
-            continue;
-        earlier++;
-        cdr_month rm = cdr_time_month(refs[i].date);
-        if (rm >= year_start)
-            this_year++;
-        if (rm >= month - 3)
-            last3++;
-    }
-    cd->special = cdr_special_customer(refs, nref, month);
-    cd->tier = cdr_approval_tier(cd->refund, 1, earlier == 0);
-    int long_tenure = sub && sub->join_date >= 0 &&
-                      cdr_time_month(sub->join_date) + 12 <= month;
-    if (cd->special) {
-        cd->policy = CDR_POLICY_VERIFY_FIRST;
-        cd->reason = 0;
-    } else if (flags & (CDR_FLAG_OVERLAP | CDR_FLAG_OVERLONG)) {
-        cd->policy = CDR_POLICY_VERIFY_FIRST;
-        cd->reason = 1;
-    } else if (cats & (1u << CDR_CAT_VAS_NO_SUBSCRIPTION)) {
-        cd->policy = CDR_POLICY_REFUND_FIRST;
-        cd->reason = 2;
-    } else if (long_tenure) {
-        cd->policy = CDR_POLICY_REFUND_FIRST;
-        cd->reason = 3;
-    } else if (this_year == 0 && last3 == 0) {
-        cd->policy = CDR_POLICY_REFUND_FIRST;
-        cd->reason = 4;
-    } else {
-        cd->policy = CDR_POLICY_VERIFY_FIRST;
-        cd->reason = 5;
-    }
-    cd->policy_reason = cdr_policy_reason_text(cd->reason);
-    cd->msisdn_hash = first->h;
-}
-
-const char *cdr_policy_reason_text(int reason)
-{
-    static const char *const t[CDR_REASON__COUNT] = {
-        "special customer (3+ refunds in a month or 100+ yuan in 3 months): verify first",
-        "overlapping or over-long call records need verification first",
-        "value-added (SP) fee dispute: refund first",
-        "customer for a year or more in good standing: refund first",
-        "first fee dispute this year, no refund in the last three months: refund first",
-        "earlier refunds this year and tenure under a year: verify first",
-    };
-    return reason >= 0 && reason < CDR_REASON__COUNT ? t[reason] : "";
 }
 
 /* How process_month continues and what it writes. */
@@ -2195,34 +1887,19 @@ static cdr_err process_month(ctx *c, work *w, size_t n, cdr_month month, const m
                 prev_end = b->start + b->amount;
         }
 
-        /* Compare. */
-        int compare = wi->status != CDR_RS_PARTIAL_REST && wi->status != CDR_RS_UNRATED;
+        /* Compare (reconcile/): a finding for a difference beyond the
+         * tolerance, a duplicate or a flag. */
         cdr_money billed = r.cmp_billed, diff = billed - r.rebuilt;
         cdr_category cat = CDR_CAT_NONE;
-        c->expl[0] = '\0';
-        if (compare && diff > e->o.tolerance) {
-            cat = diagnose(c, wi, &in, ro, billed, r.rebuilt);
-        } else if (compare && diff < -e->o.tolerance) {
-            char m1[32], m2[32], m3[32];
-            money(m1, billed);
-            money(m2, r.rebuilt);
-            money(m3, -diff);
-            snprintf(c->expl, sizeof c->expl, "billed %s, the tariff gives %s: undercharged by "
-                     "%s (revenue leakage, not refunded)", m1, m2, m3);
-            cat = CDR_CAT_LEAKAGE;
-        } else if (wi->status == CDR_RS_DUPLICATE) {
-            const blob *o = c->wm[wi->dup_of].b;
-            snprintf(c->expl, sizeof c->expl, "duplicate of record %.*s, billed 0: correct",
-                     (int)o->l_rid, b_rid(o));
-            cat = CDR_CAT_DUPLICATE;
-        } else if (flags) {
-            snprintf(c->expl, sizeof c->expl, "%s%s%s",
-                     flags & CDR_FLAG_OVERLAP ? "call starts before the previous call ended" : "",
-                     (flags & CDR_FLAG_OVERLAP) && (flags & CDR_FLAG_OVERLONG) ? "; " : "",
-                     flags & CDR_FLAG_OVERLONG ? "call longer than the plausible maximum" : "");
-        }
-
-        if (cat != CDR_CAT_NONE || flags) {
+        if (rc_has_finding(wi->status, diff, e->o.tolerance, flags)) {
+            rc_record rr = {.t = t, .status = wi->status, .service = (cdr_service)b->service,
+                            .peer = r.row.peer, .record_id = r.row.record_id,
+                            .dup_of = r.dup_of, .amount = b->amount, .sms_part = b->sms_part,
+                            .usage = wi->g_usage, .parts = wi->g_parts,
+                            .sep_billable = wi->g_sep_billable_usage,
+                            .sep_whole = wi->g_sep_whole_usage, .in = &in, .ro = ro,
+                            .billed = billed, .rebuilt = r.rebuilt};
+            cat = rc_compare(&rr, e->o.tolerance, flags, c->expl, sizeof c->expl);
             cdr_finding *f = &r.finding;
             r.has_finding = 1;
             f->msisdn = r.row.msisdn;
@@ -2276,7 +1953,8 @@ static cdr_err process_month(ctx *c, work *w, size_t n, cdr_month month, const m
     int has = has_candidate && over > 0;
     cdr_candidate cd;
     if (has)
-        make_candidate(c, w[0].b, month, sub, cand_records, over, cats, cflags, &cd);
+        rc_candidate(t, (cdr_str){b_msisdn(w[0].b), w[0].b->l_msisdn}, w[0].b->h, month, sub,
+                     cand_records, over, cats, cflags, &cd);
     if (!mo->out) {
         /* no state: every candidate */
         if (has) {
