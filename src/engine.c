@@ -1,18 +1,14 @@
 /*
- * cdrecon — the re-rating engine.
+ * cdrecon — the re-rating engine: the rating of subscriber-months and the
+ * driver that runs it.
  *
- * Ingest: every accepted row is packed (about 90 bytes, see Records) and
- * appended to one of NBUCKET buckets chosen by a hash of its msisdn - with
- * threads > 1 through staging blocks that a distributor thread files into
- * the buckets. When the buckets together exceed the memory budget, every
- * bucket is appended to its own spill file and emptied. Finish: bucket by
- * bucket (spill file + what is in memory), in cache-sized slices cut by the
- * hash, the records are decoded into blobs, sorted by (msisdn hash, msisdn,
- * start, record_id, file, line) and walked subscriber by subscriber, month by
- * month. The order depends only on the data, so spilling, threads or not
- * give identical output.
+ * Ingest and grouping are group/'s (src/group/group_int.h): every accepted
+ * row is packed and filed into a bucket by msisdn hash, spilled to disk past
+ * the memory budget; at the finish each bucket is loaded, sorted and walked
+ * subscriber by subscriber (rt_subscriber below), month by month. The
+ * comparison with the billed amounts is reconcile/'s. The order depends only
+ * on the data, so spilling, threads or not give identical output.
  */
-#include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,352 +16,15 @@
 #include <pthread.h>
 #include <unistd.h>
 
-#include "cdrecon/engine.h"
-#include "cdrecon/outcsv.h"
-#include "hashfn.h"
-#include "sha256.h"
-#include "state.h"
-#include "swar.h"
-#include "tmpdir.h"
+#include "engine_int.h"
 #include "reconcile_int.h"
+#include "sha256.h"
 
-#define NBUCKET 256
 /* (internal) a subscriber-month continued from its checkpoint reached a
  * limit that only rating it whole can decide: rate it whole */
 #define CDR_E_AGAIN ((cdr_err)(CDR_E__COUNT + 100))
 
-/* ------------------------------------------------------------------ */
-/* Records                                                              */
-
-/* In memory and in spill files a record is packed:
- *
- *   length    L (of the rest)
- *   msisdn    L, bytes
- *   widths    3 bytes: the byte widths (minus one) of the 8 numbers, 3 bits each
- *   numbers   start (zigzag, from PACK_EPOCH), file, amount (zigzag), billed
- *             (zigzag), partial_seq (zigzag), line, offset, sms part and parts
- *             (zigzag, 32 bits each): each in its width, little-endian
- *   svc/dir   1 byte
- *   lengths   L x 5: record_id, peer, call_id, sms_ref, number of extras
- *   strings   record_id, peer, call_id, sms_ref; then each extra as L, bytes
- *
- * where L is a byte below 255, or 255 and 4 bytes. The msisdn, start and
- * file come first, so that filing and collecting records read only those.
- * About 90 bytes for a usual record, half a fixed header's, so that a
- * 10M-record month fits in the default 1 GiB and fresh memory (costly to
- * fault in) is halved. Numbers in byte widths named up front decode with
- * no loop and no branch on their size: the varints this replaced were a
- * tenth of a worker's instructions. Decoding reads up to 8 bytes from a
- * number's first byte: every block of packed records has PACK_PAD bytes
- * beyond its end. A bucket is decoded into blobs when it is rated. */
-#define PACK_EPOCH 1700000000 /* 2023-11-14: keeps start times in 4 bytes */
-#define PACK_PAD 8
-
-typedef struct blob {
-    uint64_t h;          /* msisdn hash */
-    int64_t start;
-    int64_t amount;      /* duration_s / bytes / sms_chars (-1 if n/a) */
-    int64_t billed;
-    int64_t partial_seq;
-    uint64_t line;
-    uint64_t offset;
-    uint32_t file_index;
-    int32_t sms_part, sms_parts;
-    uint32_t l_msisdn, l_rid, l_peer, l_call, l_ref;
-    uint32_t n_extra;
-    uint8_t service, direction;
-    const char *s;            /* msisdn */
-    const char *r;            /* record_id, peer, call_id, sms_ref (adjacent) */
-    const unsigned char *x;   /* n_extra x (length, bytes) */
-} blob;
-
-static inline const char *b_msisdn(const blob *b) { return b->s; }
-static inline const char *b_rid(const blob *b) { return b->r; }
-static inline const char *b_peer(const blob *b) { return b_rid(b) + b->l_rid; }
-static inline const char *b_call(const blob *b) { return b_peer(b) + b->l_peer; }
-static inline const char *b_ref(const blob *b) { return b_call(b) + b->l_call; }
-
-static inline uint64_t zz(int64_t v) { return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63); }
-static inline int64_t unzz(uint64_t v) { return (int64_t)(v >> 1) ^ -(int64_t)(v & 1); }
-static inline uint32_t zz32(int32_t v) { return ((uint32_t)v << 1) ^ (uint32_t)(v >> 31); }
-static inline int32_t unzz32(uint32_t v) { return (int32_t)(v >> 1) ^ -(int32_t)(v & 1); }
-
-static inline uint64_t le64(uint64_t x)
-{
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    return __builtin_bswap64(x);
-#else
-    return x;
-#endif
-}
-
-static inline uint32_t le32(uint32_t x)
-{
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    return __builtin_bswap32(x);
-#else
-    return x;
-#endif
-}
-
-/* The bytes v takes (1..8). */
-static inline unsigned width8(uint64_t v)
-{
-    return (unsigned)(71 - __builtin_clzll(v | 1)) >> 3;
-}
-
-/* A length: one byte below 255, else 255 and 4 bytes. */
-static inline unsigned char *put_len(unsigned char *p, uint32_t v)
-{
-    if (v < 255) {
-        *p = (unsigned char)v;
-        return p + 1;
-    }
-    *p = 255;
-    uint32_t x = le32(v);
-    memcpy(p + 1, &x, 4);
-    return p + 5;
-}
-
-static inline size_t len_size(size_t v) { return v < 255 ? 1 : 5; }
-
-/* Packed data is our own (memory, or a spill file we wrote and read back
- * whole), so decoding trusts its lengths. */
-static inline const unsigned char *get_len(const unsigned char *p, uint32_t *v)
-{
-    if (*p != 255) {
-        *v = *p;
-        return p + 1;
-    }
-    uint32_t x;
-    memcpy(&x, p + 1, 4);
-    *v = le32(x);
-    return p + 5;
-}
-
-/* The first k numbers at p (after the msisdn): the widths, then each
- * number read as 8 bytes and cut to its width. Returns what follows them
- * when k is 8. */
-static inline const unsigned char *get_nums(const unsigned char *p, uint64_t *num, int k)
-{
-    static const uint64_t cut[8] = {0xffull,         0xffffull,         0xffffffull,
-                                    0xffffffffull,   0xffffffffffull,   0xffffffffffffull,
-                                    0xffffffffffffffull, ~0ull};
-    uint32_t wd = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16;
-    p += 3;
-    for (int i = 0; i < k; i++) {
-        unsigned w = wd >> (3 * i) & 7;
-        uint64_t x;
-        memcpy(&x, p, 8);
-        num[i] = le64(x) & cut[w];
-        p += w + 1;
-    }
-    return p;
-}
-
-/* The packed record at p: its size (length prefix included). */
-static inline size_t packed_size(const unsigned char *p)
-{
-    uint32_t n;
-    const unsigned char *q = get_len(p, &n);
-    return (size_t)(q - p) + n;
-}
-
-/* The msisdn of the packed record at p; returns what follows it. */
-static inline const unsigned char *peek_msisdn(const unsigned char *p, const char **msisdn,
-                                               size_t *msisdn_len)
-{
-    uint32_t v;
-    p = get_len(p, &v); /* length */
-    p = get_len(p, &v);
-    *msisdn = (const char *)p;
-    *msisdn_len = v;
-    return p + v;
-}
-
-/* The msisdn, start time and file of the packed record at p. */
-static inline void peek(const unsigned char *p, const char **msisdn, size_t *msisdn_len,
-                        int64_t *start, uint32_t *file_index)
-{
-    p = peek_msisdn(p, msisdn, msisdn_len);
-    uint64_t num[2];
-    get_nums(p, num, 2);
-    *start = (int64_t)((uint64_t)unzz(num[0]) + PACK_EPOCH);
-    *file_index = (uint32_t)num[1];
-}
-
-static void unpack(const unsigned char *p, blob *b)
-{
-    uint32_t v;
-    p = get_len(p, &v); /* length */
-    p = get_len(p, &v);
-    b->l_msisdn = v;
-    b->s = (const char *)p;
-    p += v;
-    uint64_t num[8];
-    p = get_nums(p, num, 8);
-    b->start = (int64_t)((uint64_t)unzz(num[0]) + PACK_EPOCH);
-    b->file_index = (uint32_t)num[1];
-    b->amount = unzz(num[2]);
-    b->billed = unzz(num[3]);
-    b->partial_seq = unzz(num[4]);
-    b->line = num[5];
-    b->offset = num[6];
-    b->sms_part = unzz32((uint32_t)num[7]);
-    b->sms_parts = unzz32((uint32_t)(num[7] >> 32));
-    b->service = *p & 15;
-    b->direction = *p++ >> 4;
-    p = get_len(p, &b->l_rid);
-    p = get_len(p, &b->l_peer);
-    p = get_len(p, &b->l_call);
-    p = get_len(p, &b->l_ref);
-    p = get_len(p, &b->n_extra);
-    b->r = (const char *)p;
-    b->x = p + b->l_rid + b->l_peer + b->l_call + b->l_ref;
-    b->h = 0; /* the caller sets it: msisdn_hash(b->s, b->l_msisdn) */
-}
-
-/* The msisdn's hash (src/hashfn.h): its top bits pick the bucket, and its
- * values fix the order of the output. */
-static inline uint64_t msisdn_hash(const char *p, size_t n)
-{
-#ifdef CDR_TEST_WEAK_HASH
-    /* tests only (test_rate_weak): 8 hash values for every number, so
-     * that numbers sharing a hash - a 1 in 10^12 event with the real one -
-     * are the rule, and the code for them runs */
-    return cdr_hash_bytes(p, n, 0) & 0x8000000000000003ull;
-#else
-    return cdr_hash_bytes(p, n, 0);
-#endif
-}
-
-uint64_t cdr_msisdn_hash(const char *p, size_t n)
-{
-    return msisdn_hash(p, n);
-}
-
-/* ------------------------------------------------------------------ */
-
-/* A bucket's records live in a list of chunks (no realloc copying); a blob
- * never straddles two chunks. */
-typedef struct chunk {
-    struct chunk *next;
-    size_t n, cap;
-    unsigned char data[];
-} chunk;
-
-typedef struct bucket {
-    chunk *head, *tail;
-    size_t bytes;      /* in memory */
-    FILE *spill;
-    uint64_t spilled;  /* bytes in the spill file */
-    size_t records;    /* records filed, in memory and spilled */
-} bucket;
-
-#define CHUNK_MIN ((size_t)16 << 10)
-#define CHUNK_MAX ((size_t)2 << 20)
-
-static chunk *chunk_alloc(size_t cap)
-{
-    /* (transparent huge pages were tried: with defrag=madvise the direct
-     * compaction made a 10M-record run slower, not faster) */
-    chunk *c = malloc(sizeof(chunk) + cap + PACK_PAD);
-    if (c) {
-        c->next = NULL;
-        c->n = 0;
-        c->cap = cap;
-    }
-    return c;
-}
-
-static void free_chunks(cdr_engine *e, bucket *b);
-static cdr_err dist_stop(cdr_engine *e);
-struct cdr_engine;
-static void free_months(struct cdr_engine *e);
-
-typedef struct file_info {
-    char *name;
-    int excluded;
-    cdr_str *extra_names; /* copied */
-    char *extra_store;
-    uint32_t n_extra;
-    /* with a state */
-    int64_t db_id;        /* files.file_id (0: unknown) */
-    st_anchor *anchors;   /* a file of this run: (line, offset) every ST_ANCHOR_LINES lines */
-    uint32_t n_anchors, anchors_cap;
-    uint64_t next_anchor;
-    uint64_t row_len;     /* the anchors' average row length */
-    uint64_t copies;      /* records repeating an earlier (msisdn, record_id) */
-    int stored;           /* known only from the state (a file of an earlier run) */
-} file_info;
-
-/* A month this finish touches: its live state files and the new ones. */
-typedef struct emonth {
-    cdr_month m;
-    int rerate;           /* re-rate every stored subscriber-month */
-    st_segr **segs;       /* live segments (the state's) */
-    size_t n_segs;
-    uint32_t **seg_files; /* per segment: file table index -> engine file index */
-    st_ckr *ckp;          /* the live checkpoint file (NULL: a new month) */
-    uint64_t new_records;
-    st_segw *segw;        /* this finish's segment (NULL: no new records) */
-    st_ckw *ckw;          /* this finish's checkpoint file */
-} emonth;
-
-#define TPOOL_MAX 8 /* kept memory writers: the buckets in flight (LOOKAHEAD) and more */
-
-struct cdr_engine {
-    const cdr_tariff *t;
-    cdr_engine_opts o;
-    bucket b[NBUCKET];
-    size_t mem, peak;
-    char *spilldir;
-    int spilled;
-    uint64_t spilled_bytes;
-    file_info *files;
-    uint32_t n_files;
-    uint64_t out_of_scope;
-    int finished;
-    char err[512];
-    /* The distributor (threads > 1): cdr_engine_add packs records into
-     * staging blocks, a second thread moves them into the buckets (hashing,
-     * chunk memory, spilling), so that the reading thread does less. */
-    int dist_on, dist_tried;
-    pthread_t dist_th;
-    pthread_mutex_t dmu;
-    pthread_cond_t dcv;
-    struct stage *q_head, *q_tail; /* full blocks, in order */
-    size_t q_len;
-    struct stage *spare;           /* emptied blocks, for reuse */
-    struct stage *cur;             /* being filled */
-    int dist_end;
-    cdr_err dist_err;
-    /* Memory writers for rendered rows, kept for the next bucket once
-     * drained: a bucket renders megabytes, and fresh memory each time
-     * cost its page faults again (at most the writers in flight are kept). */
-    pthread_mutex_t tmu;
-    struct cdr_csvw *tpool[TPOOL_MAX];
-    int n_tpool;
-    /* With a state: the months of the records added, the months of a
-     * finish, and the state files it wrote and replaced. */
-    cdr_month *months;
-    size_t n_months, months_cap;
-    emonth *em;
-    size_t n_em;
-    uint32_t n_run_files;   /* engine file indexes below this are files of this run */
-    cdr_engine_state_file *written, *replaced;
-    size_t n_written, n_replaced;
-};
-
-/* A staging block: packed records. */
-typedef struct stage {
-    struct stage *next;
-    size_t n, cap;
-    unsigned char data[];
-} stage;
-
-#define STAGE_SIZE ((size_t)1 << 20)
-#define STAGE_QUEUE 6 /* full blocks waiting: with the spares, ~8 MiB beside --mem */
+static void free_months(cdr_engine *e);
 
 void cdr_engine_opts_init(cdr_engine_opts *o)
 {
@@ -424,8 +83,7 @@ cdr_err cdr_engine_new(const cdr_tariff *t, const cdr_engine_opts *o, cdr_engine
     return CDR_OK;
 }
 
-/* A memory writer for a bucket's rendered rows: a kept one, or a new one. */
-static cdr_csvw *text_take(cdr_engine *e)
+cdr_csvw *eng_text_take(cdr_engine *e)
 {
     cdr_csvw *w = NULL;
     pthread_mutex_lock(&e->tmu);
@@ -455,26 +113,6 @@ static void text_give(cdr_engine *e, cdr_csvw *w)
     cdr_csvw_free(w);
 }
 
-static void remove_spill(cdr_engine *e)
-{
-    char path[4096];
-    for (int i = 0; i < NBUCKET; i++) {
-        if (e->b[i].spill) {
-            fclose(e->b[i].spill);
-            e->b[i].spill = NULL;
-        }
-        if (e->spilldir) {
-            snprintf(path, sizeof path, "%s/b%03d", e->spilldir, i);
-            unlink(path);
-        }
-    }
-    if (e->spilldir) {
-        rmdir(e->spilldir);
-        free(e->spilldir);
-        e->spilldir = NULL;
-    }
-}
-
 void cdr_engine_set_tariff(cdr_engine *e, const cdr_tariff *t)
 {
     e->t = t;
@@ -484,10 +122,10 @@ void cdr_engine_free(cdr_engine *e)
 {
     if (!e)
         return;
-    dist_stop(e);
-    remove_spill(e);
+    grp_dist_stop(e);
+    grp_remove_spill(e);
     for (int i = 0; i < NBUCKET; i++)
-        free_chunks(e, &e->b[i]);
+        grp_free_chunks(e, &e->b[i]);
     for (uint32_t i = 0; i < e->n_files; i++) {
         free(e->files[i].name);
         free(e->files[i].extra_names);
@@ -505,523 +143,14 @@ void cdr_engine_free(cdr_engine *e)
     free(e);
 }
 
-static cdr_err ensure_file(cdr_engine *e, uint32_t fi)
-{
-    if (fi < e->n_files)
-        return CDR_OK;
-    if (fi > 100000000u)
-        return CDR_E_RANGE;
-    uint32_t n = fi + 1;
-    file_info *f = realloc(e->files, n * sizeof *f);
-    if (!f)
-        return CDR_E_NOMEM;
-    memset(f + e->n_files, 0, (n - e->n_files) * sizeof *f);
-    e->files = f;
-    e->n_files = n;
-    return CDR_OK;
-}
-
-cdr_err cdr_engine_set_file(cdr_engine *e, uint32_t fi, const char *name)
-{
-    cdr_err r = ensure_file(e, fi);
-    if (r)
-        return r;
-    free(e->files[fi].name);
-    e->files[fi].name = strdup(name ? name : "");
-    return e->files[fi].name ? CDR_OK : CDR_E_NOMEM;
-}
-
-void cdr_engine_exclude_file(cdr_engine *e, uint32_t fi)
-{
-    if (ensure_file(e, fi) == CDR_OK)
-        e->files[fi].excluded = 1;
-}
-
 void cdr_engine_set_state_ids(cdr_engine *e, int64_t run_id, uint32_t tariff_id)
 {
     e->o.run_id = run_id;
     e->o.tariff_id = tariff_id;
 }
 
-cdr_err cdr_engine_set_file_id(cdr_engine *e, uint32_t fi, int64_t db_file_id)
-{
-    cdr_err r = ensure_file(e, fi);
-    if (r == CDR_OK)
-        e->files[fi].db_id = db_file_id;
-    return r;
-}
-
-uint64_t cdr_engine_file_copies(const cdr_engine *e, uint32_t fi)
-{
-    return fi < e->n_files ? e->files[fi].copies : 0;
-}
-
-/* With a state: the anchors of the file (line -> offset every
- * ST_ANCHOR_LINES lines), so that the state stores an offset as a small
- * residual; and the months of the records. */
-static cdr_err note_row(cdr_engine *e, const cdr_row *r)
-{
-    file_info *f = &e->files[r->file_index];
-    if (r->line >= f->next_anchor) {
-        if (f->n_anchors == f->anchors_cap) {
-            uint32_t nc = f->anchors_cap ? f->anchors_cap * 2 : 64;
-            st_anchor *a = realloc(f->anchors, nc * sizeof *a);
-            if (!a)
-                return CDR_E_NOMEM;
-            f->anchors = a;
-            f->anchors_cap = nc;
-        }
-        f->anchors[f->n_anchors++] = (st_anchor){r->line, r->offset};
-        f->next_anchor = r->line + ST_ANCHOR_LINES;
-    }
-    cdr_month m = cdr_time_month(r->start);
-    size_t lo = 0, hi = e->n_months;
-    while (lo < hi) {
-        size_t k = lo + (hi - lo) / 2;
-        if (e->months[k] < m)
-            lo = k + 1;
-        else
-            hi = k;
-    }
-    if (lo < e->n_months && e->months[lo] == m)
-        return CDR_OK;
-    if (e->n_months == e->months_cap) {
-        size_t nc = e->months_cap ? e->months_cap * 2 : 8;
-        cdr_month *mm = realloc(e->months, nc * sizeof *mm);
-        if (!mm)
-            return CDR_E_NOMEM;
-        e->months = mm;
-        e->months_cap = nc;
-    }
-    memmove(e->months + lo + 1, e->months + lo, (e->n_months - lo) * sizeof *e->months);
-    e->months[lo] = m;
-    e->n_months++;
-    return CDR_OK;
-}
-
-static cdr_err set_extra_names(cdr_engine *e, uint32_t fi, const cdr_row *r)
-{
-    file_info *f = &e->files[fi];
-    if (f->n_extra == r->n_extra && (f->extra_names || r->n_extra == 0))
-        return CDR_OK;
-    size_t total = 0;
-    for (uint32_t i = 0; i < r->n_extra; i++)
-        total += r->extra_names[i].n + 1;
-    cdr_str *names = calloc(r->n_extra ? r->n_extra : 1, sizeof *names);
-    char *store = malloc(total ? total : 1);
-    if (!names || !store) {
-        free(names);
-        free(store);
-        return CDR_E_NOMEM;
-    }
-    size_t k = 0;
-    for (uint32_t i = 0; i < r->n_extra; i++) {
-        memcpy(store + k, r->extra_names[i].p, r->extra_names[i].n);
-        names[i].p = store + k;
-        names[i].n = r->extra_names[i].n;
-        k += r->extra_names[i].n;
-        store[k++] = '\0';
-    }
-    free(f->extra_names);
-    free(f->extra_store);
-    f->extra_names = names;
-    f->extra_store = store;
-    f->n_extra = r->n_extra;
-    return CDR_OK;
-}
-
-static cdr_err spill_all(cdr_engine *e)
-{
-    char path[4096];
-    if (!e->spilldir) {
-        const char *td = cdr_tmpdir(e->o.tmpdir);
-        snprintf(path, sizeof path, "%s/cdrecon-spill-XXXXXX", td);
-        if (!mkdtemp(path)) {
-            snprintf(e->err, sizeof e->err, "cannot create spill directory in %s: %s", td,
-                     strerror(errno));
-            return CDR_E_IO;
-        }
-        e->spilldir = strdup(path);
-        if (!e->spilldir)
-            return CDR_E_NOMEM;
-    }
-    for (int i = 0; i < NBUCKET; i++) {
-        bucket *b = &e->b[i];
-        if (b->bytes == 0)
-            continue;
-        if (!b->spill) {
-            snprintf(path, sizeof path, "%s/b%03d", e->spilldir, i);
-            b->spill = fopen(path, "w+b");
-            if (!b->spill) {
-                snprintf(e->err, sizeof e->err, "cannot create spill file %.300s: %s", path,
-                         strerror(errno));
-                return CDR_E_IO;
-            }
-        }
-        for (chunk *c = b->head; c; c = c->next)
-            if (c->n && fwrite(c->data, 1, c->n, b->spill) != c->n) {
-                snprintf(e->err, sizeof e->err, "cannot write spill file: %s", strerror(errno));
-                return CDR_E_IO;
-            }
-        b->spilled += b->bytes;
-        e->spilled_bytes += b->bytes;
-        free_chunks(e, b);
-    }
-    e->spilled = 1;
-    return CDR_OK;
-}
-
-/* Room for need bytes at the end of bucket h's last chunk (a new chunk,
- * spilling everything first if the budget would be passed). */
-static cdr_err bucket_reserve(cdr_engine *e, uint64_t h, size_t need, unsigned char **out)
-{
-    cdr_err err;
-    bucket *b = &e->b[h >> 56];
-    chunk *ck = b->tail;
-    if (!ck || ck->n + need > ck->cap) {
-        size_t nc = ck ? (ck->cap * 2 < CHUNK_MAX ? ck->cap * 2 : CHUNK_MAX - sizeof(chunk))
-                       : CHUNK_MIN;
-        while (nc < need)
-            nc *= 2;
-        if (e->mem + nc + sizeof(chunk) > e->o.mem_budget) {
-            if ((err = spill_all(e)) != CDR_OK)
-                return err;
-            nc = CHUNK_MIN;
-            while (nc < need)
-                nc *= 2;
-        }
-        chunk *n = chunk_alloc(nc);
-        if (!n)
-            return CDR_E_NOMEM;
-        nc = n->cap;
-        if (b->tail)
-            b->tail->next = n;
-        else
-            b->head = n;
-        b->tail = ck = n;
-        e->mem += sizeof(chunk) + nc;
-        if (e->mem > e->peak)
-            e->peak = e->mem;
-    }
-    *out = ck->data + ck->n;
-    ck->n += need;
-    b->bytes += need;
-    b->records++;
-    return CDR_OK;
-}
-
-/* Move a staging block's records into their buckets. */
-static cdr_err distribute(cdr_engine *e, const stage *s)
-{
-    for (size_t off = 0; off < s->n;) {
-        const char *m;
-        size_t ml;
-        peek_msisdn(s->data + off, &m, &ml); /* (the bucket needs only its hash) */
-        size_t need = packed_size(s->data + off);
-        unsigned char *d;
-        cdr_err err = bucket_reserve(e, msisdn_hash(m, ml), need, &d);
-        if (err != CDR_OK)
-            return err;
-        memcpy(d, s->data + off, need);
-        off += need;
-    }
-    return CDR_OK;
-}
-
-static void *dist_main(void *arg)
-{
-    cdr_engine *e = arg;
-    pthread_mutex_lock(&e->dmu);
-    for (;;) {
-        while (!e->q_head && !e->dist_end)
-            pthread_cond_wait(&e->dcv, &e->dmu);
-        stage *s = e->q_head;
-        if (!s)
-            break;
-        e->q_head = s->next;
-        if (!e->q_head)
-            e->q_tail = NULL;
-        e->q_len--;
-        cdr_err err = e->dist_err;
-        pthread_mutex_unlock(&e->dmu);
-        if (err == CDR_OK)
-            err = distribute(e, s);
-        pthread_mutex_lock(&e->dmu);
-        if (err != CDR_OK && e->dist_err == CDR_OK)
-            e->dist_err = err;
-        s->n = 0;
-        s->next = e->spare;
-        e->spare = s;
-        pthread_cond_broadcast(&e->dcv);
-    }
-    pthread_mutex_unlock(&e->dmu);
-    return NULL;
-}
-
-/* Append the current block to the distributor's queue (dmu held). */
-static void queue_cur(cdr_engine *e)
-{
-    e->cur->next = NULL;
-    if (e->q_tail)
-        e->q_tail->next = e->cur;
-    else
-        e->q_head = e->cur;
-    e->q_tail = e->cur;
-    e->q_len++;
-    e->cur = NULL;
-}
-
-/* Queue the current block (waiting for room) and take an empty one with
- * room for need bytes. */
-static cdr_err stage_next(cdr_engine *e, size_t need)
-{
-    pthread_mutex_lock(&e->dmu);
-    if (e->cur && e->cur->n) {
-        while (e->q_len >= STAGE_QUEUE && e->dist_err == CDR_OK)
-            pthread_cond_wait(&e->dcv, &e->dmu);
-        queue_cur(e);
-        pthread_cond_broadcast(&e->dcv);
-    }
-    cdr_err err = e->dist_err;
-    stage *s = e->cur;
-    if (!s && e->spare) {
-        s = e->spare;
-        e->spare = s->next;
-    }
-    pthread_mutex_unlock(&e->dmu);
-    if (err != CDR_OK) {
-        e->cur = s;
-        return err;
-    }
-    if (s && s->cap < need) {
-        free(s);
-        s = NULL;
-    }
-    if (!s) {
-        size_t cap = need > STAGE_SIZE ? need : STAGE_SIZE;
-        s = malloc(sizeof *s + cap + PACK_PAD);
-        if (!s)
-            return CDR_E_NOMEM;
-        s->cap = cap;
-    }
-    s->n = 0;
-    s->next = NULL;
-    e->cur = s;
-    return CDR_OK;
-}
-
-static void dist_start(cdr_engine *e)
-{
-    if (pthread_mutex_init(&e->dmu, NULL) != 0)
-        return;
-    if (pthread_cond_init(&e->dcv, NULL) != 0) {
-        pthread_mutex_destroy(&e->dmu);
-        return;
-    }
-    if (pthread_create(&e->dist_th, NULL, dist_main, e) != 0) {
-        pthread_cond_destroy(&e->dcv);
-        pthread_mutex_destroy(&e->dmu);
-        return; /* the records are then distributed on the calling thread */
-    }
-    e->dist_on = 1;
-}
-
-/* Hand over the last block, wait for the distributor, free the blocks. */
-static cdr_err dist_stop(cdr_engine *e)
-{
-    if (!e->dist_on)
-        return CDR_OK;
-    pthread_mutex_lock(&e->dmu);
-    if (e->cur && e->cur->n && e->dist_err == CDR_OK)
-        queue_cur(e);
-    e->dist_end = 1;
-    pthread_cond_broadcast(&e->dcv);
-    pthread_mutex_unlock(&e->dmu);
-    pthread_join(e->dist_th, NULL);
-    e->dist_on = 0;
-    cdr_err err = e->dist_err;
-    for (stage *s = e->q_head, *n; s; s = n) { /* left over after an error */
-        n = s->next;
-        free(s);
-    }
-    for (stage *s = e->spare, *n; s; s = n) {
-        n = s->next;
-        free(s);
-    }
-    free(e->cur);
-    e->q_head = e->q_tail = e->spare = e->cur = NULL;
-    pthread_cond_destroy(&e->dcv);
-    pthread_mutex_destroy(&e->dmu);
-    return err;
-}
-
-/* A row's packed form (see Records): its head, built once, and its size. */
-typedef struct packing {
-    unsigned char head[3 + 8 * 8 + 1 + 5 * 5 + 8];
-    size_t head_n;
-    uint32_t body;
-    size_t need;
-} packing;
-
-static inline cdr_err pack_prepare(const cdr_row *r, packing *pk)
-{
-    /* the head: everything between the msisdn and the strings */
-    if (r->msisdn.n > UINT32_MAX || r->record_id.n > UINT32_MAX || r->peer.n > UINT32_MAX ||
-        r->call_id.n > UINT32_MAX || r->sms_ref.n > UINT32_MAX)
-        return CDR_E_RANGE;
-    int64_t amount = r->service == CDR_SVC_VOICE  ? r->duration_s
-                     : r->service == CDR_SVC_DATA ? r->bytes
-                     : r->service == CDR_SVC_SMS  ? r->sms_chars
-                                                  : -1;
-    uint64_t num[8] = {zz((int64_t)((uint64_t)r->start - PACK_EPOCH)),
-                       r->file_index,
-                       zz(amount),
-                       zz(r->billed),
-                       zz(r->partial_seq),
-                       r->line,
-                       r->offset,
-                       (uint64_t)zz32(r->sms_part) | (uint64_t)zz32(r->sms_parts) << 32};
-    unsigned char *head = pk->head, *hp = head + 3;
-    uint32_t wd = 0;
-    for (int i = 0; i < 8; i++) {
-        unsigned w = width8(num[i]);
-        uint64_t x = le64(num[i]);
-        wd |= (uint32_t)(w - 1) << (3 * i);
-        memcpy(hp, &x, 8); /* (the head has room for 8 bytes of the last) */
-        hp += w;
-    }
-    head[0] = (unsigned char)wd;
-    head[1] = (unsigned char)(wd >> 8);
-    head[2] = (unsigned char)(wd >> 16);
-    *hp++ = (unsigned char)((unsigned)r->service | ((unsigned)r->direction << 4));
-    hp = put_len(hp, (uint32_t)r->record_id.n);
-    hp = put_len(hp, (uint32_t)r->peer.n);
-    hp = put_len(hp, (uint32_t)r->call_id.n);
-    hp = put_len(hp, (uint32_t)r->sms_ref.n);
-    hp = put_len(hp, r->n_extra);
-    size_t body = len_size(r->msisdn.n) + r->msisdn.n + (size_t)(hp - head) + r->record_id.n +
-                  r->peer.n + r->call_id.n + r->sms_ref.n;
-    for (uint32_t i = 0; i < r->n_extra; i++) {
-        if (r->extra[i].n > UINT32_MAX)
-            return CDR_E_RANGE;
-        body += len_size(r->extra[i].n) + r->extra[i].n;
-    }
-    if (body > UINT32_MAX)
-        return CDR_E_RANGE;
-    pk->head_n = (size_t)(hp - head);
-    pk->body = (uint32_t)body;
-    pk->need = len_size(body) + body;
-    return CDR_OK;
-
-}
-
-static inline void pack_write(unsigned char *d, const cdr_row *r, const packing *pk)
-{
-    d = put_len(d, pk->body);
-    d = put_len(d, (uint32_t)r->msisdn.n);
-    d = cdr_copy_small(d, r->msisdn.p, r->msisdn.n);
-    d = cdr_copy_small(d, pk->head, pk->head_n);
-    d = cdr_copy_small(d, r->record_id.p, r->record_id.n);
-    d = cdr_copy_small(d, r->peer.p, r->peer.n);
-    d = cdr_copy_small(d, r->call_id.p, r->call_id.n);
-    d = cdr_copy_small(d, r->sms_ref.p, r->sms_ref.n);
-    for (uint32_t i = 0; i < r->n_extra; i++) {
-        d = put_len(d, (uint32_t)r->extra[i].n);
-        d = cdr_copy_small(d, r->extra[i].p, r->extra[i].n);
-    }
-}
-
-cdr_err cdr_engine_add(cdr_engine *e, const cdr_row *r)
-{
-    cdr_err err;
-    if (e->finished)
-        return CDR_E_INTERNAL;
-    if ((err = ensure_file(e, r->file_index)) != CDR_OK)
-        return err;
-    if (e->o.month >= 0 && cdr_time_month(r->start) != e->o.month) {
-        e->out_of_scope++;
-        return CDR_OK;
-    }
-    if (e->o.msisdn &&
-        (strlen(e->o.msisdn) != r->msisdn.n || memcmp(e->o.msisdn, r->msisdn.p, r->msisdn.n))) {
-        e->out_of_scope++;
-        return CDR_OK;
-    }
-    if (r->n_extra && (err = set_extra_names(e, r->file_index, r)) != CDR_OK)
-        return err;
-    if (r->n_extra > 65535)
-        return CDR_E_RANGE;
-    if (e->o.state && (err = note_row(e, r)) != CDR_OK)
-        return err;
-
-    packing pk;
-    if ((err = pack_prepare(r, &pk)) != CDR_OK)
-        return err;
-    size_t need = pk.need;
-
-    unsigned char *d;
-    if (e->o.threads > 1 && !e->dist_tried) {
-        e->dist_tried = 1; /* one attempt: without a thread, distribute here */
-        dist_start(e);
-    }
-    if (e->dist_on) {
-        if ((!e->cur || e->cur->n + need > e->cur->cap) &&
-            (err = stage_next(e, need)) != CDR_OK)
-            return err;
-        d = e->cur->data + e->cur->n;
-        e->cur->n += need;
-    } else if ((err = bucket_reserve(e, msisdn_hash(r->msisdn.p, r->msisdn.n), need, &d)) !=
-               CDR_OK) {
-        return err;
-    }
-    pack_write(d, r, &pk);
-    return CDR_OK;
-}
-
 /* ------------------------------------------------------------------ */
 /* Finish: sort, group, rate                                            */
-
-typedef struct ent {
-    uint64_t h;
-    int64_t start;
-    const blob *b;            /* decoded (set per slice, see run_bucket) */
-    const unsigned char *p;   /* the packed record */
-} ent;
-
-static int cmp_str(const char *a, size_t an, const char *b, size_t bn)
-{
-    size_t m = an < bn ? an : bn;
-    int c = memcmp(a, b, m);
-    if (c)
-        return c;
-    return an < bn ? -1 : an > bn;
-}
-
-/* Whether two strings are equal: inline for 8 to 16 bytes (the msisdns
- * compared twice a record), else the library's memcmp. */
-static inline int same_str(const char *a, size_t an, const char *b, size_t bn)
-{
-    if (an != bn)
-        return 0;
-    if (an >= 8 && an <= 16) {
-        uint64_t x0, x1, y0, y1;
-        memcpy(&x0, a, 8);
-        memcpy(&y0, b, 8);
-        memcpy(&x1, a + an - 8, 8);
-        memcpy(&y1, b + an - 8, 8);
-        return ((x0 ^ y0) | (x1 ^ y1)) == 0;
-    }
-    return memcmp(a, b, an) == 0;
-}
-
-
-/* A small open-addressing table of (hash, index) for per-subscriber sets. */
-typedef struct htab {
-    uint64_t *h;
-    int32_t *v;
-    size_t cap;  /* allocated */
-    size_t mask; /* in use: a power of two >= 2n, minus one */
-} htab;
 
 /* Make room for n keys and clear only the part in use, so that one large
  * subscriber does not make every later (small) one pay for its size. */
@@ -1053,7 +182,7 @@ static void htab_free(htab *t)
 }
 
 /* Per-record working state during one subscriber-month. */
-typedef struct work {
+struct work {
     const blob *b;
     int is_new;           /* read in this run (else from the state) */
     int32_t rid_first;    /* the first record with its record_id (itself if none before) */
@@ -1069,67 +198,12 @@ typedef struct work {
     uint32_t g_parts;
     int32_t next_part;    /* chain of a group's parts, -1 at the end */
     int32_t last_part;    /* first part: the chain's tail */
-} work;
+};
 
-typedef struct pool_bal {
+struct pool_bal {
     int32_t plan, pool;
     int64_t left;
-} pool_bal;
-
-typedef struct outbuf outbuf;
-
-/* A worker's view of one month of a finish with a state. */
-typedef struct wmonth {
-    st_ckcur ck;          /* the month's old checkpoint entries */
-    int ck_on;            /* positioned in the current bucket */
-    st_gcur *g;           /* one cursor per live segment */
-    int g_on;
-} wmonth;
-
-/* Stored records of one subscriber-month, loaded for re-rating it whole. */
-typedef struct stored {
-    unsigned char *p;     /* packed records */
-    size_t n, cap;
-    blob *b;
-    size_t nb, bcap;
-} stored;
-
-/* One rating worker's state (one per thread). */
-typedef struct ctx {
-    cdr_engine *e;
-    const cdr_engine_sink *sink;
-    cdr_engine_totals *tot;
-    htab rid, content, group;
-    work *w;
-    size_t w_cap;
-    work *wm;             /* the subscriber-month being rated (dup_of indexes into it) */
-    /* with a state */
-    wmonth *wmo;          /* per month of the finish */
-    int bucket;
-    stored st;
-    const blob **mix;     /* a month's stored records, in time order */
-    size_t mix_cap;
-    work *wf;             /* its stored and new records, in time order */
-    size_t wf_cap;
-    uint32_t *fps;        /* record_id fingerprints of a checkpoint being made */
-    size_t fps_cap;
-    uint64_t *rids;       /* hashes of the stored record_ids (a fingerprint's doubt) */
-    size_t n_rids, rids_cap;
-    uint64_t *copies;     /* per engine file */
-    st_enc enc;
-    int enc_ready;
-    st_ckpt ck_new;       /* the checkpoint being built */
-    pool_bal *pb;
-    size_t n_pb, pb_cap;
-    ent *ents, *tmp;
-    blob *blobs;          /* the current slice, decoded; ents point here */
-    uint32_t *runs;       /* its subscribers' runs (sort_ents), blobs_cap of them */
-    size_t ents_cap, blobs_cap;
-    cdr_str *xs;          /* extras of the current record */
-    size_t xs_cap;
-    outbuf *out;          /* NULL: call the sink directly */
-    char expl[768];       /* the current finding's explanation */
-} ctx;
+};
 
 static int same_content(const blob *a, const blob *b)
 {
@@ -1229,39 +303,7 @@ static cdr_err fill_row(ctx *c, const blob *b, cdr_row *r)
     return CDR_OK;
 }
 
-static const char *file_name(const cdr_engine *e, uint32_t fi)
-{
-    return fi < e->n_files && e->files[fi].name ? e->files[fi].name : "";
-}
-
 /* ---- results of one bucket, kept for the drain when rating in parallel ---- */
-
-typedef struct ablk {
-    struct ablk *next;
-    size_t n, cap;
-    char d[];
-} ablk;
-
-struct outbuf {
-    cdr_rated *recs;
-    size_t n_recs, cap_recs;
-    cdr_candidate *cands;
-    size_t n_cands, cap_cands;
-    uint8_t *kinds;          /* 0 record, 1 candidate, in order */
-    size_t n_kinds, cap_kinds;
-    ablk *arena;             /* copies of explanations and extras arrays */
-    cdr_csvw *text_w;        /* rendered records (sink->render), in order, in memory */
-    void *work;              /* the sink's state of this bucket (sink->work_record) */
-    unsigned char *spill_data; /* the bucket's blobs, alive until drained */
-    chunk *chunks;
-    cdr_submonth *sms;       /* subscriber-month events (kind 2), in order */
-    size_t n_sms, cap_sms;
-    st_part *parts;          /* with a state: this bucket's new records, per month */
-    st_ckpart *ckparts;      /* ... and its checkpoint entries, per month */
-    size_t n_parts;
-    cdr_err err;
-    int done;
-};
 
 static void *arena_alloc(outbuf *o, size_t n)
 {
@@ -1368,7 +410,7 @@ static cdr_err emit_record(ctx *c, const cdr_rated *r)
                (!c->sink->record_statuses || (c->sink->record_statuses & (1u << r->status)));
     if (want && c->sink->render) {
         /* rendered here, on the worker; findings still go through the buffer */
-        if (!o->text_w && !(o->text_w = text_take(c->e)))
+        if (!o->text_w && !(o->text_w = eng_text_take(c->e)))
             return CDR_E_NOMEM;
         cdr_err err = c->sink->render(r, o->text_w, c->sink->user);
         if (err != CDR_OK)
@@ -1754,7 +796,7 @@ static cdr_err process_month(ctx *c, work *w, size_t n, cdr_month month, const m
         r.seq = mo->seq0 + i;
         r.msisdn_hash = b->h;
         r.is_new = wi->is_new;
-        r.file_name = file_name(e, b->file_index);
+        r.file_name = eng_file_name(e, b->file_index);
         r.file_db_id = b->file_index < e->n_files ? e->files[b->file_index].db_id : 0;
         r.plan = -1;
         r.pool_after = -1;
@@ -1906,7 +948,7 @@ static cdr_err process_month(ctx *c, work *w, size_t n, cdr_month month, const m
             f->month = month;
             f->record_id = r.row.record_id;
             f->file_index = b->file_index;
-            f->file = file_name(e, b->file_index);
+            f->file = eng_file_name(e, b->file_index);
             f->line = b->line;
             f->offset = b->offset;
             f->service = (cdr_service)b->service;
@@ -2242,26 +1284,6 @@ static cdr_err load_stored(ctx *c, int mi, uint64_t h, const char *m, size_t ml)
     return CDR_OK;
 }
 
-/* The order of records within a subscriber (CONTRACT.md "earlier"): start
- * time, record_id, then the file's name and the line, so that the order
- * does not depend on how the files were grouped into runs. */
-static int blob_time_cmp(const cdr_engine *e, const blob *a, const blob *b)
-{
-    if (a->start != b->start)
-        return a->start < b->start ? -1 : 1;
-    int c = cmp_str(b_rid(a), a->l_rid, b_rid(b), b->l_rid);
-    if (c)
-        return c;
-    if (a->file_index != b->file_index) {
-        c = strcmp(file_name(e, a->file_index), file_name(e, b->file_index));
-        if (c)
-            return c;
-    }
-    if (a->line != b->line)
-        return a->line < b->line ? -1 : 1;
-    return a->file_index < b->file_index ? -1 : a->file_index > b->file_index;
-}
-
 static int work_grow(work **w, size_t *cap, size_t n)
 {
     if (n <= *cap)
@@ -2299,7 +1321,7 @@ static cdr_err merge_stored(ctx *c, const work *wn, size_t nn, size_t *total)
     for (size_t i = 1; i < st->nb; i++) {
         const blob *x = c->mix[i];
         size_t j = i;
-        while (j > 0 && blob_time_cmp(e, c->mix[j - 1], x) > 0) {
+        while (j > 0 && grp_blob_time_cmp(e, c->mix[j - 1], x) > 0) {
             c->mix[j] = c->mix[j - 1];
             j--;
         }
@@ -2307,7 +1329,7 @@ static cdr_err merge_stored(ctx *c, const work *wn, size_t nn, size_t *total)
     }
     size_t i = 0, j = 0, k = 0;
     while (i < st->nb || j < nn) {
-        int take_new = i == st->nb || (j < nn && blob_time_cmp(e, wn[j].b, c->mix[i]) < 0);
+        int take_new = i == st->nb || (j < nn && grp_blob_time_cmp(e, wn[j].b, c->mix[i]) < 0);
         if (take_new) {
             c->wf[k].b = wn[j++].b;
             c->wf[k].is_new = 1;
@@ -2551,8 +1573,8 @@ static cdr_err finish_bucket_state(ctx *c)
     return err;
 }
 
-/* One subscriber: ents[0..n) sorted by time. */
-static cdr_err process_subscriber(ctx *c, const ent *ents, size_t n)
+/* One subscriber: ents[0..n) sorted by time (from group/walk.c). */
+cdr_err rt_subscriber(ctx *c, const ent *ents, size_t n)
 {
     cdr_err err;
     if (work_grow(&c->w, &c->w_cap, n))
@@ -2585,288 +1607,6 @@ static cdr_err process_subscriber(ctx *c, const ent *ents, size_t n)
     return CDR_OK;
 }
 
-static void free_chunks(cdr_engine *e, bucket *b)
-{
-    for (chunk *c = b->head, *n; c; c = n) {
-        n = c->next;
-        e->mem -= sizeof(chunk) + c->cap;
-        free(c);
-    }
-    b->head = b->tail = NULL;
-    b->bytes = 0;
-}
-
-/* The spilled part of a bucket, read back whole (NULL if none). */
-static cdr_err load_spill(cdr_engine *e, int i, unsigned char **data, size_t *len)
-{
-    bucket *b = &e->b[i];
-    *data = NULL;
-    *len = 0;
-    if (b->spilled == 0)
-        return CDR_OK;
-    unsigned char *p = malloc((size_t)b->spilled + PACK_PAD);
-    if (!p)
-        return CDR_E_NOMEM;
-    if (fflush(b->spill) != 0 || fseek(b->spill, 0, SEEK_SET) != 0 ||
-        fread(p, 1, (size_t)b->spilled, b->spill) != (size_t)b->spilled) {
-        snprintf(e->err, sizeof e->err, "cannot read back spill file: %s", strerror(errno));
-        free(p);
-        return CDR_E_IO;
-    }
-    *data = p;
-    *len = (size_t)b->spilled;
-    return CDR_OK;
-}
-
-/* The records of [p, p+len) into ents[k..] (hash, start, where), leaving
- * out excluded files. */
-static size_t collect(cdr_engine *e, const unsigned char *p, size_t len, ent *ents, size_t k,
-                      size_t cap, cdr_engine_totals *tot)
-{
-    for (size_t off = 0; off < len; off += packed_size(p + off)) {
-        if (k == cap)
-            return (size_t)-1; /* cannot happen: cap is the count filed */
-        const char *m;
-        size_t ml;
-        int64_t st;
-        uint32_t fi;
-        peek(p + off, &m, &ml, &st, &fi);
-        if (fi < e->n_files && e->files[fi].excluded) {
-            tot->excluded++;
-            continue;
-        }
-        ents[k].h = msisdn_hash(m, ml);
-        ents[k].start = st;
-        ents[k].b = NULL;
-        ents[k].p = p + off;
-        k++;
-    }
-    return k;
-}
-
-/* The order within one subscriber: time, then record_id, the file's name
- * and the line (blob_time_cmp). */
-static int cmp_time(const cdr_engine *e, const ent *a, const ent *b)
-{
-    if (a->start != b->start)
-        return a->start < b->start ? -1 : 1;
-    return blob_time_cmp(e, a->b, b->b);
-}
-
-static int cmp_time_q(const void *a, const void *b, void *e)
-{
-    return cmp_time(e, a, b);
-}
-
-/* The full order of records: msisdn hash, msisdn, then cmp_time. */
-static int cmp_ent(const void *pa, const void *pb, void *e)
-{
-    const ent *a = pa, *b = pb;
-    if (a->h != b->h)
-        return a->h < b->h ? -1 : 1;
-    int c = cmp_str(b_msisdn(a->b), a->b->l_msisdn, b_msisdn(b->b), b->b->l_msisdn);
-    if (c)
-        return c;
-    return cmp_time(e, a, b);
-}
-
-typedef struct sgroup {
-    uint64_t h;
-    int32_t first, last;
-    uint32_t count;
-} sgroup;
-
-static int cmp_group(const void *pa, const void *pb)
-{
-    const sgroup *a = pa, *b = pb;
-    return a->h < b->h ? -1 : a->h > b->h;
-}
-
-/* Sort m 64-bit keys (t: room for m more). Insertion sort for a short
- * group, else runs of 16 merged bottom-up. */
-static void ins_u64(uint64_t *k, size_t m)
-{
-    for (size_t i = 1; i < m; i++) {
-        uint64_t x = k[i];
-        size_t j = i;
-        while (j > 0 && k[j - 1] > x) {
-            k[j] = k[j - 1];
-            j--;
-        }
-        k[j] = x;
-    }
-}
-
-static void sort_u64(uint64_t *k, uint64_t *t, size_t m)
-{
-    enum { RUN = 8 };
-    if (m <= 2 * RUN) {
-        ins_u64(k, m);
-        return;
-    }
-    for (size_t i = 0; i < m; i += RUN)
-        ins_u64(k + i, m - i < RUN ? m - i : RUN);
-    uint64_t *src = k, *dst = t;
-    for (size_t w = RUN; w < m; w *= 2) {
-        for (size_t i = 0; i < m; i += 2 * w) {
-            size_t x = i, mid = i + w < m ? i + w : m, y = mid, end = i + 2 * w < m ? i + 2 * w : m;
-            size_t o = i;
-            while (x < mid && y < end) {
-                uint64_t p = src[x], q = src[y];
-                int tk = q < p;
-                dst[o++] = tk ? q : p;
-                x += (size_t)!tk;
-                y += (size_t)tk;
-            }
-            while (x < mid)
-                dst[o++] = src[x++];
-            while (y < end)
-                dst[o++] = src[y++];
-        }
-        uint64_t *sw = src;
-        src = dst;
-        dst = sw;
-    }
-    if (src != k)
-        memcpy(k, src, m * sizeof *k);
-}
-
-/* Order a bucket's records by (msisdn hash, msisdn, start, record_id, file,
- * line): group them by hash in one pass (a small table: a bucket holds a few
- * thousand subscribers), order the groups by hash, then sort each group -
- * one subscriber's month or months, short - by time: as 64-bit keys (start
- * time from the group's first, position), record_id, file and line only
- * deciding between equal start times. Returns 0, or -1 if memory ran out
- * (the records are then left as they were). */
-#define RUN_MIXED 0x80000000u /* a run of msisdns sharing a hash: split by comparing */
-
-static int sort_ents(const cdr_engine *e, ent *a, ent *tmp, size_t n, uint32_t *runs,
-                     size_t *nruns)
-{
-    *nruns = 0;
-    if (n < 2) {
-        if (n == 1)
-            runs[(*nruns)++] = 1;
-        return 0;
-    }
-    size_t cap = 64;
-    while (cap < n / 4)
-        cap *= 2;
-    int32_t *slot = malloc(cap * sizeof *slot);
-    int32_t *next = malloc(n * sizeof *next);
-    int32_t *idx = malloc(n * sizeof *idx);
-    uint64_t *key = malloc(2 * n * sizeof *key);
-    size_t ng = 0, gcap = 256;
-    sgroup *g = malloc(gcap * sizeof *g);
-    if (!slot || !next || !idx || !key || !g)
-        goto nomem;
-    memset(slot, 0xff, cap * sizeof *slot);
-    for (size_t i = 0; i < n; i++) {
-        uint64_t h = a[i].h;
-        size_t k = (size_t)(h ^ (h >> 32)) & (cap - 1);
-        while (slot[k] >= 0 && g[slot[k]].h != h)
-            k = (k + 1) & (cap - 1);
-        next[i] = -1;
-        if (slot[k] >= 0) {
-            sgroup *x = &g[slot[k]];
-            next[x->last] = (int32_t)i;
-            x->last = (int32_t)i;
-            x->count++;
-            continue;
-        }
-        if (ng == gcap) {
-            sgroup *ngp = realloc(g, 2 * gcap * sizeof *g);
-            if (!ngp)
-                goto nomem;
-            g = ngp;
-            gcap *= 2;
-        }
-        g[ng] = (sgroup){h, (int32_t)i, (int32_t)i, 1};
-        slot[k] = (int32_t)ng++;
-        if (ng * 2 > cap) { /* grow the table */
-            free(slot);
-            cap *= 4;
-            slot = malloc(cap * sizeof *slot);
-            if (!slot)
-                goto nomem;
-            memset(slot, 0xff, cap * sizeof *slot);
-            for (size_t j = 0; j < ng; j++) {
-                size_t q = (size_t)(g[j].h ^ (g[j].h >> 32)) & (cap - 1);
-                while (slot[q] >= 0)
-                    q = (q + 1) & (cap - 1);
-                slot[q] = (int32_t)j;
-            }
-        }
-    }
-    qsort(g, ng, sizeof *g, cmp_group);
-    size_t pos = 0;
-    for (size_t gi = 0; gi < ng; gi++) {
-        size_t m = g[gi].count, k = 0;
-        ent *r = tmp + pos;
-        pos += m;
-        const ent *f = &a[g[gi].first];
-        int same = 1;
-        uint64_t lo = (uint64_t)f->start, hi = lo;
-        for (int32_t i = g[gi].first; i >= 0; i = next[i]) {
-            const ent *x = &a[i];
-            idx[k++] = i;
-            if (same && x != f &&
-                !same_str(b_msisdn(x->b), x->b->l_msisdn, b_msisdn(f->b), f->b->l_msisdn))
-                same = 0; /* two numbers share a hash: sort by the full order */
-            if (x->start < (int64_t)lo)
-                lo = (uint64_t)x->start;
-            if (x->start > (int64_t)hi)
-                hi = (uint64_t)x->start;
-        }
-        runs[(*nruns)++] = (uint32_t)m | (same ? 0 : RUN_MIXED);
-        if (!same || m >= ((size_t)1 << 24) || hi - lo >= ((uint64_t)1 << 40)) {
-            for (k = 0; k < m; k++)
-                r[k] = a[idx[k]];
-            qsort_r(r, m, sizeof *r, same ? cmp_time_q : cmp_ent, (void *)e);
-            continue;
-        }
-        for (k = 0; k < m; k++)
-            key[k] = ((uint64_t)a[idx[k]].start - lo) << 24 | k;
-        sort_u64(key, key + n, m);
-        for (k = 0; k < m; k++)
-            r[k] = a[idx[key[k] & 0xffffff]];
-        /* equal start times: by record_id, file, line */
-        for (size_t j = 0; j < m;) {
-            size_t z = j + 1;
-            while (z < m && key[z] >> 24 == key[j] >> 24)
-                z++;
-            for (size_t i = j + 1; i < z; i++) {
-                ent x = r[i];
-                size_t y = i;
-                while (y > j && cmp_time(e, &r[y - 1], &x) > 0) {
-                    r[y] = r[y - 1];
-                    y--;
-                }
-                r[y] = x;
-            }
-            j = z;
-        }
-    }
-    memcpy(a, tmp, n * sizeof *a);
-    free(slot);
-    free(next);
-    free(idx);
-    free(key);
-    free(g);
-    return 0;
-nomem:
-    free(slot);
-    free(next);
-    free(idx);
-    free(key);
-    free(g);
-    return -1;
-}
-
-/* Load, sort and rate one bucket. With c->out set, the bucket's blobs are
- * handed to the outbuf (they must live until it is drained). */
-static cdr_err run_bucket_records(ctx *c, int bi);
-
 /* With a state: the bucket's parts, one per month of the finish. */
 static cdr_err bucket_parts(ctx *c)
 {
@@ -2891,152 +1631,9 @@ static cdr_err run_bucket(ctx *c, int bi)
     c->bucket = bi;
     if (c->e->o.state && (err = bucket_parts(c)) != CDR_OK)
         return err;
-    err = run_bucket_records(c, bi);
+    err = grp_walk_bucket(c, bi);
     if (err == CDR_OK && c->e->o.state)
         err = finish_bucket_state(c);
-    return err;
-}
-
-static cdr_err run_bucket_records(ctx *c, int bi)
-{
-    cdr_engine *e = c->e;
-    bucket *bk = &e->b[bi];
-    unsigned char *data;
-    size_t len;
-    cdr_err err = load_spill(e, bi, &data, &len);
-    if (err != CDR_OK)
-        return err;
-    if (!data && !bk->head)
-        return CDR_OK;
-    size_t cnt = bk->records; /* (counted as filed: one pass less over the data) */
-    if (cnt > c->ents_cap) {
-        ent *ne = realloc(c->ents, cnt * sizeof *ne);
-        if (ne)
-            c->ents = ne;
-        ent *nt = ne ? realloc(c->tmp, cnt * sizeof *nt) : NULL;
-        if (!nt) {
-            free(data);
-            return CDR_E_NOMEM;
-        }
-        c->tmp = nt;
-        c->ents_cap = cnt;
-    }
-    size_t k = data ? collect(e, data, len, c->ents, 0, cnt, c->tot) : 0;
-    for (chunk *ck = bk->head; ck && k != (size_t)-1; ck = ck->next)
-        k = collect(e, ck->data, ck->n, c->ents, k, cnt, c->tot);
-    if (k == (size_t)-1) {
-        free(data);
-        snprintf(e->err, sizeof e->err, "bucket %d holds more records than were filed", bi);
-        return CDR_E_INTERNAL;
-    }
-    if (!e->o.state)
-        bk->records = 0; /* (with a state the records stay: a finish may run again) */
-
-    /* Slices: the bucket is cut by the next bits of the hash into slices of
-     * about SLICE records, each decoded, sorted and rated while it fits in
-     * the core's cache (a large bucket rated whole spends its time waiting
-     * on memory). Slices follow the hash order, so the output is the same. */
-    enum { SLICE = 2048, MAX_SLICES = 256 };
-    size_t nsl = 1;
-    unsigned lg = 0;
-    while (nsl < MAX_SLICES && nsl * SLICE < k) {
-        nsl *= 2;
-        lg++;
-    }
-    size_t start[MAX_SLICES + 1];
-    if (nsl > 1) {
-        size_t cnts[MAX_SLICES] = {0};
-        for (size_t i = 0; i < k; i++)
-            cnts[(c->ents[i].h >> (56 - lg)) & (nsl - 1)]++;
-        start[0] = 0;
-        for (size_t j = 0; j < nsl; j++)
-            start[j + 1] = start[j] + cnts[j];
-        size_t pos[MAX_SLICES];
-        memcpy(pos, start, nsl * sizeof *pos);
-        for (size_t i = 0; i < k; i++)
-            c->tmp[pos[(c->ents[i].h >> (56 - lg)) & (nsl - 1)]++] = c->ents[i];
-        ent *t = c->ents; /* the scattered order becomes ents */
-        c->ents = c->tmp;
-        c->tmp = t;
-    } else {
-        start[0] = 0;
-        start[1] = k;
-    }
-    size_t most = 0;
-    for (size_t j = 0; j < nsl; j++)
-        if (start[j + 1] - start[j] > most)
-            most = start[j + 1] - start[j];
-    if (most > c->blobs_cap) {
-        blob *nb = realloc(c->blobs, most * sizeof *nb);
-        if (nb)
-            c->blobs = nb;
-        uint32_t *nr = nb ? realloc(c->runs, most * sizeof *nr) : NULL;
-        if (!nr) {
-            free(data);
-            return CDR_E_NOMEM;
-        }
-        c->runs = nr;
-        c->blobs_cap = most;
-    }
-    ent *ents = c->ents;
-    for (size_t j = 0; j < nsl && err == CDR_OK; j++) {
-        size_t a = start[j], n = start[j + 1] - a;
-        for (size_t i = 0; i < n; i++) {
-            /* the slice's records are scattered over the bucket: fetch
-             * ahead (a record spans one or two cache lines; not timed
-             * alone - this VM's noise is larger than its effect) */
-            if (i + 8 < n) {
-                __builtin_prefetch(ents[a + i + 8].p);
-                __builtin_prefetch(ents[a + i + 8].p + 64);
-            }
-            unpack(ents[a + i].p, &c->blobs[i]);
-            c->blobs[i].h = ents[a + i].h;
-            ents[a + i].b = &c->blobs[i];
-        }
-        size_t nruns;
-        if (sort_ents(e, ents + a, c->tmp + a, n, c->runs, &nruns) != 0) {
-            err = CDR_E_NOMEM;
-            break;
-        }
-        /* each run one subscriber (sort_ents compared the numbers), but
-         * for the rare run of numbers sharing a hash */
-        size_t s0 = a;
-        for (size_t g = 0; g < nruns && err == CDR_OK; g++) {
-            size_t z = s0 + (c->runs[g] & ~RUN_MIXED);
-            if (!(c->runs[g] & RUN_MIXED)) {
-                err = process_subscriber(c, ents + s0, z - s0);
-                s0 = z;
-                continue;
-            }
-            while (s0 < z && err == CDR_OK) {
-                size_t end = s0 + 1;
-                while (end < z && ents[end].h == ents[s0].h &&
-                       same_str(b_msisdn(ents[end].b), ents[end].b->l_msisdn,
-                                b_msisdn(ents[s0].b), ents[s0].b->l_msisdn))
-                    end++;
-                err = process_subscriber(c, ents + s0, end - s0);
-                s0 = end;
-            }
-        }
-    }
-    if (c->out)
-        c->out->spill_data = data;
-    else
-        free(data);
-    if (!e->o.state) {
-        /* the bucket's memory goes as it is rated (with a state it stays
-         * until the engine is freed: a finish may run again) */
-        if (c->out) {
-            c->out->chunks = bk->head;
-        } else {
-            for (chunk *ck = bk->head, *n; ck; ck = n) {
-                n = ck->next;
-                free(ck);
-            }
-        }
-        bk->head = bk->tail = NULL;
-        bk->bytes = 0;
-    }
     return err;
 }
 
@@ -3280,7 +1877,7 @@ static cdr_err stored_file(cdr_engine *e, const st_file *f, uint32_t *idx)
             return CDR_OK;
         }
     uint32_t k = e->n_files;
-    cdr_err err = ensure_file(e, k);
+    cdr_err err = grp_ensure_file(e, k);
     if (err == CDR_OK)
         err = cdr_engine_set_file(e, k, f->name);
     if (err != CDR_OK)
@@ -3541,11 +2138,11 @@ cdr_err cdr_engine_finish(cdr_engine *e, const cdr_engine_sink *sink, cdr_engine
     if (e->finished || !e->t || (e->o.state && !e->o.state_dir))
         return CDR_E_INTERNAL;
     e->finished = 1;
-    if ((err = dist_stop(e)) != CDR_OK)
+    if ((err = grp_dist_stop(e)) != CDR_OK)
         return err;
     /* If anything was spilled, spill the rest too, so that buckets are loaded
      * one at a time and peak memory stays near a few buckets. */
-    if (e->spilled && (err = spill_all(e)) != CDR_OK)
+    if (e->spilled && (err = grp_spill_all(e)) != CDR_OK)
         return err;
     e->mem = 0; /* from here the buckets are consumed; peak was measured while adding */
     if (e->o.state && (err = setup_months(e)) != CDR_OK)
@@ -3581,6 +2178,6 @@ cdr_err cdr_engine_finish(cdr_engine *e, const cdr_engine_sink *sink, cdr_engine
     tot->spilled_bytes = e->spilled_bytes;
     tot->peak_mem = e->peak;
     if (!e->o.state)
-        remove_spill(e); /* (with a state a finish may run again) */
+        grp_remove_spill(e); /* (with a state a finish may run again) */
     return err;
 }
