@@ -216,8 +216,4 @@ struct outbuf {
  * (NULL: no memory). */
 cdr_csvw *eng_text_take(cdr_engine *e);
 
-/* One subscriber's records ents[0..n), sorted by time: rated month by month
- * (from group/walk.c). */
-cdr_err rt_subscriber(ctx *c, const ent *ents, size_t n);
-
 #endif

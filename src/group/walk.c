@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "engine_int.h"
+#include "rate_int.h"
 
 /* The records of [p, p+len) into ents[k..] (hash, start, where), leaving
  * out excluded files. */
