@@ -11,6 +11,11 @@
  * the output is the same with any number of threads and with or without
  * spilling. With a month state, the months' state files are opened before
  * and committed after (rate/months.c).
+ *
+ * This file stays in src/ itself, above the folders it runs: it is the
+ * implementation of include/cdrecon/engine.h and belongs to no stage (the
+ * distributor thread is group/'s, but the workers and the drain serve all
+ * three).
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,7 +1,8 @@
+/* cdrecon — the engine's shared internal header: the engine, a rating worker's state and a bucket's results, for the driver and its three stages. */
 /*
- * cdrecon — what the engine's driver (src/engine.c) and its three stages
- * share: the engine itself, a rating worker's state (ctx) and the results
- * of one bucket on their way to the sink (outbuf). Not public.
+ * What src/engine.c and group/, rate/, reconcile/ share: the engine itself,
+ * a rating worker's state (ctx) and the results of one bucket on their way
+ * to the sink (outbuf). Not public.
  *
  *   group/      records packed and filed into buckets; at the finish each
  *               bucket loaded, sorted, walked subscriber by subscriber

@@ -1,8 +1,9 @@
+/* cdrecon — group/'s internal header: the packed record, buckets by msisdn hash, spilling, the distributor, a bucket's sort. */
 /*
- * cdrecon — group/ internals: the packed record, the buckets it is filed
- * into by msisdn hash (in memory, spilled to disk beyond the memory
- * budget), the distributor thread that files them, and a bucket sorted by
- * subscriber, month and time (src/group/). Not public.
+ * The packed record, the buckets it is filed into by msisdn hash (in
+ * memory, spilled to disk beyond the memory budget), the distributor
+ * thread that files them, and a bucket sorted by subscriber, month and
+ * time (src/group/). Not public.
  *
  *   cdr_engine_add (add.c) packs a row and files it: into a staging block
  *   for the distributor (distributor.c) or straight into its bucket

@@ -1,7 +1,7 @@
+/* cdrecon — rate/'s internal header: a subscriber-month rated in time order, and with a month state continued or rated whole. */
 /*
- * cdrecon — rate/ internals: one subscriber-month rated in time order, and
- * with a month state, continued from its checkpoint or rated whole
- * (src/rate/). Not public.
+ * One subscriber-month rated in time order, and with a month state,
+ * continued from its checkpoint or rated whole (src/rate/). Not public.
  *
  *   rt_subscriber (month.c) splits a subscriber's sorted records into bill
  *   months. Without a state each month goes to rt_month; with one, to
@@ -32,8 +32,8 @@ struct work {
     const blob *b;
     int is_new;           /* read in this run (else from the state) */
     int32_t rid_first;    /* the first record with its record_id (itself if none before) */
-    int g_stored;         /* (count_copies, at rid_first) a stored record has this id */
-    uint32_t g_minfile;   /* (count_copies, at rid_first) the lowest file of its new ones */
+    int g_stored;         /* (rt_count_copies, at rid_first) a stored record has this id */
+    uint32_t g_minfile;   /* (rt_count_copies, at rid_first) the lowest file of its new ones */
     cdr_rec_status status;
     int32_t dup_of;       /* index of the original within the subscriber slice */
     int32_t group_first;  /* for partial parts: index of the first part; -1 */

@@ -1,8 +1,9 @@
+/* cdrecon — reconcile/'s internal header: rebuilt against billed, the diagnosis table, candidates and policy. */
 /*
- * cdrecon — reconcile/ internals: a rebuilt charge compared with the billed
- * one, the category of a difference (the diagnosis: a table of probes in
- * CONTRACT.md's precedence order), and the refund candidate of a
- * subscriber-month with its approval tier and policy (DOMAIN.md).
+ * A rebuilt charge compared with the billed one, the category of a
+ * difference (the diagnosis: a table of probes in CONTRACT.md's precedence
+ * order), and the refund candidate of a subscriber-month with its approval
+ * tier and policy (DOMAIN.md).
  *
  * rate/ calls these for the records it rates; nothing here knows how
  * records are packed, grouped or stored: a record comes as an rc_record
