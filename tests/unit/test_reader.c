@@ -1,4 +1,4 @@
-/* Unit tests: the streaming CDR reader (src/reader.c).
+/* Unit tests: the streaming CDR reader (src/read/reader.c).
  *
  * Every input is turned into a transcript (rows, rejects, counts) and the
  * transcript must be identical whatever the buffer size (every size from 1

@@ -1,5 +1,5 @@
-/* Unit tests: the two gzip engines of the reader (src/inflate_gz.c, the
- * gzip part of src/reader.c): ISA-L (default) and zlib (CDRECON_INFLATE=zlib).
+/* Unit tests: the two gzip engines of the reader (src/read/inflate_gz.c, the
+ * gzip part of src/read/reader.c): ISA-L (default) and zlib (CDRECON_INFLATE=zlib).
  *
  * Every test runs each input through both engines and checks that they agree
  * with each other and with the plain-text read: every gzip header field

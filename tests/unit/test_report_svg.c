@@ -1,5 +1,5 @@
 /* Unit tests: the month report's SVG charts and text helpers
- * (src/report/report.h): one mark per value, lengths proportional to the
+ * (src/report/month/report.h): one mark per value, lengths proportional to the
  * values, exact values in data-v, labels escaped and numbers masked. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,7 +10,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "report/report.h"
+#include "report.h"
 
 static size_t count(const char *s, const char *what)
 {

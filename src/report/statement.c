@@ -419,7 +419,7 @@ static size_t view_size(const cdr_rated *rr, const char *file)
  * the two), without the copies: the row's largest size is reserved once,
  * numbers are formatted straight into it (they never need quoting or an
  * apostrophe), and only text cells go through the shared cell rules
- * (cdr_csv_put_cell, src/csvout.h). Strings are cut at a NUL byte, as the
+ * (cdr_csv_put_cell, src/common/csvout.h). Strings are cut at a NUL byte, as the
  * reference's NUL-terminated copies are.
  */
 

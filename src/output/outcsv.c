@@ -222,7 +222,7 @@ static cdr_err put(cdr_csvw *w, const char *s, size_t n)
     return CDR_OK;
 }
 
-/* One cell: separator, then the shared cell writer (src/csvout.c): RFC 4180
+/* One cell: separator, then the shared cell writer (src/common/csvout.c): RFC 4180
  * quoting, and for text cells the leading apostrophe. */
 static cdr_err cell(cdr_csvw *w, const char *s, size_t n, int neutralise)
 {

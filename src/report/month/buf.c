@@ -1,5 +1,5 @@
 /* cdrecon — the month report: text buffer, HTML escaping with number
- * masking, number formatting, category words (src/report/report.h). */
+ * masking, number formatting, category words (src/report/month/report.h). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,7 +8,7 @@
 #include "cdrecon/evidence.h"
 #include "cdrecon/findings.h"
 #include "cdrecon/textsafe.h"
-#include "report/report.h"
+#include "report.h"
 
 void rp_put(rp_buf *b, const char *s, size_t n)
 {

@@ -1,10 +1,10 @@
 /* cdrecon — the month report: tables filled by queries with bound
- * parameters, and shown as HTML (src/report/report.h). */
+ * parameters, and shown as HTML (src/report/month/report.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "report/report.h"
+#include "report.h"
 
 void rp_table_init(rp_table *t, const rp_col *cols, size_t ncols, int unit_col)
 {

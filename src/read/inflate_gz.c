@@ -1,6 +1,6 @@
 /*
  * cdrecon — gzip member decoder with two engines, ISA-L and zlib
- * (src/inflate_gz.h).
+ * (src/read/inflate_gz.h).
  *
  * ISA-L: the gzip header is parsed here and only the deflate data and the
  * trailer go to isal_inflate (crc_flag ISAL_GZIP_NO_HDR_VER: it checks the

@@ -1,12 +1,12 @@
 /* cdrecon — the month report's plan and rate-row figures: the database
  * does not store a finding's plan or rate row, so they are looked up in the
  * tariff, and the page shows the sqlite3 commands that give the same rows
- * from the tariff's CSV tables (src/report/report.h, docs/report.md). */
+ * from the tariff's CSV tables (src/report/month/report.h, docs/report.md). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "report/report.h"
+#include "report.h"
 
 #define PLANS_MAX 10
 #define RATES_MAX 15

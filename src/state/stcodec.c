@@ -1,4 +1,4 @@
-/* cdrecon — the month state's block codec (src/stcodec.h, docs/state.md). */
+/* cdrecon — the month state's block codec (src/state/stcodec.h, docs/state.md). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

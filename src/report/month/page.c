@@ -1,6 +1,6 @@
 /* cdrecon — the month report: the page (include/cdrecon/report.h,
  * docs/report.md). One read transaction; every figure is a query of
- * src/report/figures.c (or the tariff look-up of src/report/tariffs.c),
+ * src/report/month/figures.c (or the tariff look-up of src/report/month/tariffs.c),
  * drawn as a chart where it has one, with its numbers in a table under it
  * and its query in the appendix. */
 #include <pthread.h>
@@ -10,7 +10,7 @@
 
 #include "cdrecon/render.h"
 #include "cdrecon/version.h"
-#include "report/report.h"
+#include "report.h"
 
 typedef struct page {
     rp_buf b;        /* the page */

@@ -1,4 +1,4 @@
-/* cdrecon — the month state on disk (src/state.h, include/cdrecon/state.h,
+/* cdrecon — the month state on disk (src/state/state.h, include/cdrecon/state.h,
  * docs/state.md): segment and checkpoint files, their writers, readers and
  * cursors, and the state directory. */
 #include <dirent.h>

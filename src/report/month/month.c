@@ -1,13 +1,13 @@
 /* cdrecon — the month report's numbers: one pass over the month's findings
  * (every version), one over its candidates, and small queries of the run
  * history; each figure's table holds exactly the rows its shown query
- * (src/report/figures.c) gives (src/report/report.h). */
+ * (src/report/month/figures.c) gives (src/report/month/report.h). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "report/report.h"
+#include "report.h"
 
 #define TOP_MAX 20
 #define DAY0 1000000 /* day numbers kept positive (years from about -800) */

@@ -5,7 +5,7 @@
  * gives the same rows. Amounts are integer micro-yuan in the queries
  * (columns *_micro) and yuan on the page. docs/report.md says what each
  * figure means. */
-#include "report/report.h"
+#include "report.h"
 
 #define N(a) (sizeof(a) / sizeof *(a))
 

@@ -206,7 +206,7 @@ typedef struct rp_agg {
     cdr_money over, leak;
 } rp_agg;
 
-/* The plan and rate-row sums of a tariff (src/report/tariffs.c): every
+/* The plan and rate-row sums of a tariff (src/report/month/tariffs.c): every
  * current finding of the month with a non-zero difference; its plan is the
  * subscriber period in force at its start, its rate row the one an
  * originating (mo) record of that plan, service, peer and start band uses

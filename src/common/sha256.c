@@ -1,4 +1,4 @@
-/* cdrecon — SHA-256 helpers over nettle's (src/sha256.h): one-shot and hex. */
+/* cdrecon — SHA-256 helpers over nettle's (src/common/sha256.h): one-shot and hex. */
 #include "sha256.h"
 
 #include "cdrecon/reader.h"

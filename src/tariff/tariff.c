@@ -860,7 +860,7 @@ static cdr_err rate_row(ld *L, const cdr_str *c, uint32_t line)
  * rows of its plan, service and direction - a split call is priced at
  * other bands' rows with the start row's billable units) times price / unit
  * must stay within CDR_MONEY_MAX, and unit within 2^30 (so that usage x
- * price and the discount's fraction stay inside src/rate.c's 128-bit
+ * price and the discount's fraction stay inside src/tariff/rate.c's 128-bit
  * arithmetic). */
 #define RATE_UNIT_MAX (1LL << 30)
 static cdr_err check_rate_limits(ld *L)

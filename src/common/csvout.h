@@ -56,7 +56,7 @@ static inline int cdr_csv_quote_byte(char c)
     return cdr_csv_in_mask(c, CDR_CSV_QUOTE_MASK);
 }
 /* Non-zero if one of the eight bytes of x is ',' '"' CR LF, or NUL when
- * nul is set (cdr_swar_has, src/swar.h, is exact as a yes/no). */
+ * nul is set (cdr_swar_has, src/common/swar.h, is exact as a yes/no). */
 static inline uint64_t cdr_csv_swar_special(uint64_t x, int nul)
 {
     uint64_t r = cdr_swar_has(x, ',') | cdr_swar_has(x, '"') | cdr_swar_has(x, '\r') |

@@ -1,10 +1,10 @@
 /* cdrecon — the month report's charts: inline SVG, no script
- * (src/report/report.h). Coordinates are layout only (double); the values
+ * (src/report/month/report.h). Coordinates are layout only (double); the values
  * written beside the marks are the exact integers and amounts. */
 #include <stdio.h>
 #include <string.h>
 
-#include "report/report.h"
+#include "report.h"
 
 #define SVG_OPEN "<svg xmlns=\"http://www.w3.org/2000/svg\" "
 static const char *const palette[] = {"#1a4f8b", "#2e8b57", "#b00020", "#c77800", "#6a3d9a"};

@@ -1,6 +1,6 @@
 /*
- * cdrecon — internals of the tariff model shared by src/tariff.c (loading and
- * validation) and src/tariff_lookup.c (indexes and look-ups). Not public.
+ * cdrecon — internals of the tariff model shared by src/tariff/tariff.c (loading and
+ * validation) and src/tariff/tariff_lookup.c (indexes and look-ups). Not public.
  */
 #ifndef CDRECON_TARIFF_INT_H
 #define CDRECON_TARIFF_INT_H

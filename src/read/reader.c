@@ -5,7 +5,7 @@
  *   1. source: the stored bytes (plain, gzip multi-member, stdin) turned into
  *      decompressed chunks. A streaming inflate API is used directly so that
  *      a truncated or corrupt stream is always reported: ISA-L's igzip by
- *      default, zlib with CDRECON_INFLATE=zlib (src/inflate_gz.h); the
+ *      default, zlib with CDRECON_INFLATE=zlib (src/read/inflate_gz.h); the
  *      member boundaries, magic bytes, trailing garbage and truncation are
  *      decided here, the same way for both engines. With threads == 2 a
  *      producer thread reads and inflates into a ring of NSLOT buffers while
