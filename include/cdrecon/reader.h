@@ -10,6 +10,7 @@
 #ifndef CDRECON_READER_H
 #define CDRECON_READER_H
 
+#include "filehash.h" /* cdr_sha256_hex of cdr_file_stats.sha256 */
 #include "record.h"
 
 #ifdef __cplusplus
@@ -94,9 +95,6 @@ typedef struct cdr_file_stats {
 cdr_err cdr_read_file(const char *path, uint32_t file_index, const cdr_reader_opts *opts,
                       cdr_row_fn on_row, cdr_reject_fn on_reject, void *user,
                       cdr_file_stats *stats);
-
-/* Hex of a SHA-256 (buf >= 65). */
-void cdr_sha256_hex(const uint8_t d[32], char *buf);
 
 #ifdef __cplusplus
 }

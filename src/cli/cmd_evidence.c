@@ -13,8 +13,8 @@
 #include <unistd.h>
 
 #include "cdrecon/evidence.h"
+#include "cdrecon/filehash.h"
 #include "cdrecon/tariff.h"
-#include "filehash.h"
 #include "ingest.h"
 #include "paths.h"
 

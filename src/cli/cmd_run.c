@@ -19,11 +19,11 @@
 
 #include "cdrecon/cluster.h"
 #include "cdrecon/db.h"
+#include "cdrecon/filehash.h"
 #include "cdrecon/outcsv.h"
 #include "cdrecon/state.h"
 #include "cdrecon/tariff.h"
 #include "cdrecon/version.h"
-#include "filehash.h"
 #include "ingest.h"
 #include "outputs.h"
 #include "paths.h"

@@ -1,7 +1,7 @@
 /* cdrecon — SHA-256 helpers over nettle's (src/common/sha256.h): one-shot and hex. */
 #include "sha256.h"
 
-#include "cdrecon/reader.h"
+#include "cdrecon/filehash.h"
 
 void cdr_sha256_once(const void *data, size_t n, uint8_t out[32])
 {

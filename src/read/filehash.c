@@ -1,10 +1,11 @@
-/* cdrecon — SHA-256 of a whole file, read in large blocks. */
+/* cdrecon — SHA-256 of a whole file, read in large blocks
+ * (include/cdrecon/filehash.h). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "filehash.h"
+#include "cdrecon/filehash.h"
 #include "sha256.h"
 
 cdr_err cdr_file_sha256(const char *path, uint8_t out[32], uint64_t *size)
