@@ -222,7 +222,7 @@ int cmd_evidence(int argc, char **argv)
     const char *v;
     int force = 0, no_pdf = 0;
     cdr_engine_opts eo;
-    cdr_engine_opts_init(&eo);
+    cli_engine_opts_init(&eo);
     char **files = calloc((size_t)argc + 1, sizeof *files);
     int nfiles = 0;
     int rc = CDR_OK;

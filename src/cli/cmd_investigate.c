@@ -55,7 +55,7 @@ int cmd_investigate(int argc, char **argv)
     cdr_render_format fmt = CDR_RENDER_TEXT;
     int timing = 0;
     cdr_engine_opts eo;
-    cdr_engine_opts_init(&eo);
+    cli_engine_opts_init(&eo);
     char **files = calloc((size_t)argc + 1, sizeof *files);
     int nfiles = 0;
     int rc = CDR_OK;

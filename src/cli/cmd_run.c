@@ -258,7 +258,7 @@ static int parse_args(int argc, char **argv, run_opts *o, int *rc)
     memset(o, 0, sizeof *o);
     o->month = -1;
     o->shard = -1;
-    cdr_engine_opts_init(&o->eo);
+    cli_engine_opts_init(&o->eo);
     o->files = calloc((size_t)argc + 1, sizeof *o->files);
     if (!o->files) {
         *rc = CDR_E_NOMEM;

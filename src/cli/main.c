@@ -1,8 +1,10 @@
 /* cdrecon — command-line entry point: one table of subcommands. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "cdrecon/reader.h"
 #include "cdrecon/textsafe.h"
 #include "cdrecon/version.h"
 #include "cli.h"
@@ -126,8 +128,20 @@ int cmd_help(int argc, char **argv)
     return CDR_OK;
 }
 
+/* The environment is the command line's to read, never the library's: what
+ * a variable chooses is passed on through the public API. The other
+ * variables the CLI reads: TMPDIR (cli_engine_opts_init, evidence's PDF
+ * printing), PATH and CDRECON_CHROMIUM (evidence). */
+static void from_environment(void)
+{
+    /* the gzip inflate implementation: zlib with CDRECON_INFLATE=zlib
+     * (docs/cdr-format.md "Decompression engines") */
+    cdr_reader_set_inflate(cdr_inflate_from_name(getenv("CDRECON_INFLATE")));
+}
+
 int main(int argc, char **argv)
 {
+    from_environment();
     if (argc < 2) {
         cmd_help(1, argv);
         return CDR_E_USAGE;

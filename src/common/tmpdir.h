@@ -2,17 +2,14 @@
 #ifndef CDRECON_TMPDIR_H
 #define CDRECON_TMPDIR_H
 
-#include <stdlib.h>
+#include <stddef.h>
 
-/* The directory for spill and index files: the caller's choice (--tmp),
- * else $TMPDIR, else /tmp. The engine's spill files and the store's spilled
- * index use the same rule. */
+/* The directory for the engine's spill files: the caller's choice
+ * (cdr_engine_opts.tmpdir), else /tmp. The library reads no environment
+ * variable: the CLI passes --tmp, else $TMPDIR (cli_engine_opts_init). */
 static inline const char *cdr_tmpdir(const char *dir)
 {
-    if (dir && *dir)
-        return dir;
-    const char *env = getenv("TMPDIR");
-    return env && *env ? env : "/tmp";
+    return dir && *dir ? dir : "/tmp";
 }
 
 #endif

@@ -21,15 +21,14 @@
 /* Neither library takes more than 32 bits of length per call. */
 #define STEP_MAX ((size_t)1 << 30)
 
-cdr_gz_engine cdr_gz_engine_from_env(void)
+cdr_inflate cdr_inflate_from_name(const char *name)
 {
-    const char *v = getenv("CDRECON_INFLATE");
-    return v && strcmp(v, "zlib") == 0 ? CDR_GZ_ZLIB : CDR_GZ_ISAL;
+    return name && strcmp(name, "zlib") == 0 ? CDR_INFLATE_ZLIB : CDR_INFLATE_ISAL;
 }
 
-const char *cdr_gz_engine_name(cdr_gz_engine e)
+const char *cdr_inflate_name(cdr_inflate e)
 {
-    return e == CDR_GZ_ZLIB ? "zlib" : "isa-l";
+    return e == CDR_INFLATE_ZLIB ? "zlib" : "isa-l";
 }
 
 /* The gzip header, byte by byte (RFC 1952 2.3). */
@@ -158,11 +157,11 @@ out:
     return rc;
 }
 
-cdr_err cdr_gz_init(cdr_gz *g, cdr_gz_engine e)
+cdr_err cdr_gz_init(cdr_gz *g, cdr_inflate e)
 {
     memset(g, 0, sizeof *g);
     g->engine = e;
-    if (e == CDR_GZ_ZLIB) {
+    if (e == CDR_INFLATE_ZLIB) {
         z_stream *z = calloc(1, sizeof *z);
         if (!z)
             return CDR_E_NOMEM;
@@ -190,7 +189,7 @@ void cdr_gz_end(cdr_gz *g)
 {
     if (!g->impl)
         return;
-    if (g->engine == CDR_GZ_ZLIB)
+    if (g->engine == CDR_INFLATE_ZLIB)
         inflateEnd(g->impl);
     free(g->impl);
     g->impl = NULL;
@@ -198,7 +197,7 @@ void cdr_gz_end(cdr_gz *g)
 
 void cdr_gz_reset(cdr_gz *g)
 {
-    if (g->engine == CDR_GZ_ZLIB) {
+    if (g->engine == CDR_INFLATE_ZLIB) {
         inflateReset(g->impl);
     } else {
         isal_start(g->impl);
@@ -297,5 +296,5 @@ int cdr_gz_run(cdr_gz *g)
 {
     g->msg = NULL;
     g->back = 0;
-    return g->engine == CDR_GZ_ZLIB ? run_zlib(g) : run_isal(g);
+    return g->engine == CDR_INFLATE_ZLIB ? run_zlib(g) : run_isal(g);
 }

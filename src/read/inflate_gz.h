@@ -4,8 +4,8 @@
  * Two engines behind one interface: ISA-L's igzip (the default, 2-4x
  * faster than zlib; the header is parsed in inflate_gz.c and isal_inflate
  * gets the deflate data with crc_flag ISAL_GZIP_NO_HDR_VER) and zlib's
- * inflate (windowBits 15+16), kept as a fallback and selected at run time
- * with the environment variable CDRECON_INFLATE=zlib. Both parse the gzip
+ * inflate (windowBits 15+16), kept as a fallback and selected by
+ * cdr_reader_opts.inflate (the CLI: CDRECON_INFLATE=zlib). Both parse the gzip
  * header (FEXTRA, FNAME, FCOMMENT, FHCRC) and check the trailer (CRC32 and
  * ISIZE). The caller owns the buffers and moves from member to member (magic
  * bytes, trailing garbage, truncation are decided by the caller, the same
@@ -14,9 +14,7 @@
 #ifndef CDRECON_INFLATE_GZ_H
 #define CDRECON_INFLATE_GZ_H
 #include <stddef.h>
-#include "cdrecon/common.h"
-
-typedef enum cdr_gz_engine { CDR_GZ_ISAL = 0, CDR_GZ_ZLIB = 1 } cdr_gz_engine;
+#include "cdrecon/reader.h" /* cdr_inflate */
 
 /* Result of one cdr_gz_run call. */
 enum {
@@ -27,7 +25,7 @@ enum {
 };
 
 typedef struct cdr_gz {
-    cdr_gz_engine engine;
+    cdr_inflate engine;
     const unsigned char *next_in;
     size_t avail_in;
     unsigned char *next_out;
@@ -38,13 +36,8 @@ typedef struct cdr_gz {
     void *impl;      /* struct inflate_state or z_stream */
 } cdr_gz;
 
-/* The engine named by CDRECON_INFLATE: "zlib" selects zlib; unset, empty,
- * "isal" or anything else selects ISA-L. */
-cdr_gz_engine cdr_gz_engine_from_env(void);
-const char *cdr_gz_engine_name(cdr_gz_engine e);
-
 /* CDR_OK or CDR_E_NOMEM. cdr_gz_end may be called after a failed init. */
-cdr_err cdr_gz_init(cdr_gz *g, cdr_gz_engine e);
+cdr_err cdr_gz_init(cdr_gz *g, cdr_inflate e);
 void cdr_gz_end(cdr_gz *g);
 /* Start the next member (keeps next_in/avail_in). */
 void cdr_gz_reset(cdr_gz *g);

@@ -5,7 +5,7 @@
  *   1. source: the stored bytes (plain, gzip multi-member, stdin) turned into
  *      decompressed chunks. A streaming inflate API is used directly so that
  *      a truncated or corrupt stream is always reported: ISA-L's igzip by
- *      default, zlib with CDRECON_INFLATE=zlib (src/read/inflate_gz.h); the
+ *      default, zlib with opts.inflate (src/read/inflate_gz.h); the
  *      member boundaries, magic bytes, trailing garbage and truncation are
  *      decided here, the same way for both engines. With threads == 2 a
  *      producer thread reads and inflates into a ring of NSLOT buffers while
@@ -48,6 +48,13 @@
 #define QUOTE_MAX 60
 #define INT_CAP 1000000000000000LL /* 10^15 */
 
+static cdr_inflate default_inflate = CDR_INFLATE_ISAL;
+
+void cdr_reader_set_inflate(cdr_inflate e)
+{
+    default_inflate = e;
+}
+
 void cdr_reader_opts_init(cdr_reader_opts *o)
 {
     memset(o, 0, sizeof *o);
@@ -55,6 +62,7 @@ void cdr_reader_opts_init(cdr_reader_opts *o)
     o->max_field = 64u << 10;
     o->max_row = 1u << 20;
     o->threads = 2;
+    o->inflate = default_inflate;
 }
 
 /* ================================================================== */
@@ -170,7 +178,7 @@ static cdr_err src_open(source *s, const char *path, const cdr_reader_opts *o, u
     if (magic) {
         s->gzip = 1;
         s->gz_ready = 1;
-        if (cdr_gz_init(&s->gz, cdr_gz_engine_from_env()))
+        if (cdr_gz_init(&s->gz, o->inflate))
             return src_fail(s, CDR_E_NOMEM, 0, "out of memory");
         s->gz.next_in = s->in;
         s->gz.avail_in = have;

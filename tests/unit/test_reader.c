@@ -635,6 +635,10 @@ static void test_sha256_of_file(void **st)
 
 int main(void)
 {
+    /* t_inflate_zlib.sh runs this again with CDRECON_INFLATE=zlib; the
+     * library reads no environment variable, so the test passes it on as
+     * the CLI does (main.c). */
+    cdr_reader_set_inflate(cdr_inflate_from_name(getenv("CDRECON_INFLATE")));
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_buffer_size),
         cmocka_unit_test(test_gzip_member_boundaries),
