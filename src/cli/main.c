@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cdrecon/reader.h"
 #include "cdrecon/textsafe.h"
@@ -90,6 +91,13 @@ size_t cli_tty_escape(const char *s, size_t n, char *buf)
     }
     buf[o] = '\0';
     return o;
+}
+
+double cli_now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 const char *cli_esc(const char *s, char *buf, size_t cap)

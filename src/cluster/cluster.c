@@ -15,18 +15,7 @@
 #include <zlib.h>
 
 #include "cdrecon/outdir.h"
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
+#include "errmsg.h"
 
 uint32_t cdr_shard_of(const char *msisdn, size_t n, uint32_t parts)
 {
@@ -57,7 +46,7 @@ cdr_err cdr_cluster_parts(const char *dir, uint32_t *parts, char *err, size_t er
     snprintf(p, sizeof p, "%s/parts", dir);
     FILE *f = fopen(p, "r");
     if (!f) {
-        set_err(err, errlen, "%s is not a sharded directory (no %s: %s; make one with "
+        cdr_seterr(err, errlen, "%s is not a sharded directory (no %s: %s; make one with "
                 "`cdrecon cluster init --parts P %s`)", dir, p, strerror(errno), dir);
         return errno == ENOENT ? CDR_E_NOTFOUND : CDR_E_IO;
     }
@@ -67,7 +56,7 @@ cdr_err cdr_cluster_parts(const char *dir, uint32_t *parts, char *err, size_t er
     char *end = NULL;
     unsigned long v = ok ? strtoul(line, &end, 10) : 0;
     if (!ok || end == line || (*end && *end != '\n') || v < 1 || v > CDR_CLUSTER_MAX_PARTS) {
-        set_err(err, errlen, "%s: not a number of shards from 1 to %u", p, CDR_CLUSTER_MAX_PARTS);
+        cdr_seterr(err, errlen, "%s: not a number of shards from 1 to %u", p, CDR_CLUSTER_MAX_PARTS);
         return CDR_E_PARSE;
     }
     *parts = (uint32_t)v;
@@ -77,19 +66,19 @@ cdr_err cdr_cluster_parts(const char *dir, uint32_t *parts, char *err, size_t er
 cdr_err cdr_cluster_init(const char *dir, uint32_t parts, char *err, size_t errlen)
 {
     if (parts < 1 || parts > CDR_CLUSTER_MAX_PARTS) {
-        set_err(err, errlen, "--parts must be from 1 to %u", CDR_CLUSTER_MAX_PARTS);
+        cdr_seterr(err, errlen, "--parts must be from 1 to %u", CDR_CLUSTER_MAX_PARTS);
         return CDR_E_USAGE;
     }
     uint32_t have = 0;
     char e2[512];
     cdr_err e = cdr_cluster_parts(dir, &have, e2, sizeof e2);
     if (e == CDR_OK && have != parts) {
-        set_err(err, errlen, "%s is a sharded directory of %u shards, not %u: the number of "
+        cdr_seterr(err, errlen, "%s is a sharded directory of %u shards, not %u: the number of "
                 "shards is fixed when it is made", dir, have, parts);
         return CDR_E_EXISTS;
     }
     if (e == CDR_E_PARSE) {
-        set_err(err, errlen, "%s", e2);
+        cdr_seterr(err, errlen, "%s", e2);
         return e;
     }
     if (e != CDR_OK) {
@@ -101,7 +90,7 @@ cdr_err cdr_cluster_init(const char *dir, uint32_t parts, char *err, size_t errl
                 n += strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
             closedir(d);
             if (n) {
-                set_err(err, errlen, "%s exists, is not empty and is not a sharded directory",
+                cdr_seterr(err, errlen, "%s exists, is not empty and is not a sharded directory",
                         dir);
                 return CDR_E_EXISTS;
             }
@@ -124,7 +113,7 @@ cdr_err cdr_cluster_init(const char *dir, uint32_t parts, char *err, size_t errl
     snprintf(tmp, sizeof tmp, "%s/.parts.tmp.%ld", dir, (long)getpid());
     FILE *f = fopen(tmp, "w");
     if (!f || fprintf(f, "%u\n", parts) < 0 || fflush(f) != 0 || fsync(fileno(f)) != 0) {
-        set_err(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
+        cdr_seterr(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
         if (f)
             fclose(f);
         unlink(tmp);
@@ -132,7 +121,7 @@ cdr_err cdr_cluster_init(const char *dir, uint32_t parts, char *err, size_t errl
     }
     fclose(f);
     if (rename(tmp, p) != 0) {
-        set_err(err, errlen, "cannot rename %s to %s: %s", tmp, p, strerror(errno));
+        cdr_seterr(err, errlen, "cannot rename %s to %s: %s", tmp, p, strerror(errno));
         unlink(tmp);
         return CDR_E_IO;
     }
@@ -262,14 +251,14 @@ cdr_err cdr_pieces_open(const char *dir, uint32_t parts, size_t mem, cdr_pieces 
 {
     *out = NULL;
     if (parts < 1 || parts > CDR_CLUSTER_MAX_PARTS) {
-        set_err(err, errlen, "bad sharded directory or file identity");
+        cdr_seterr(err, errlen, "bad sharded directory or file identity");
         return CDR_E_USAGE;
     }
     cdr_pieces *p = calloc(1, sizeof *p);
     if (!p || !(p->dir = strdup(dir)) || !(p->s = calloc(parts, sizeof *p->s)) ||
         !(p->lvl = malloc(ISAL_DEF_LVL1_DEFAULT))) {
         cdr_pieces_free(p);
-        set_err(err, errlen, "out of memory");
+        cdr_seterr(err, errlen, "out of memory");
         return CDR_E_NOMEM;
     }
     p->parts = parts;
@@ -814,7 +803,7 @@ cdr_err cdr_route_mark_write(const char *dir, const cdr_route_mark *m, char *err
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
     FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
     if (!f) {
-        set_err(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
+        cdr_seterr(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
         if (fd >= 0)
             close(fd);
         return CDR_E_IO;
@@ -837,7 +826,7 @@ cdr_err cdr_route_mark_write(const char *dir, const cdr_route_mark *m, char *err
         en = errno;
     }
     if (bad || rename(tmp, path) != 0) {
-        set_err(err, errlen, "cannot write %s: %s", path, strerror(bad ? en : errno));
+        cdr_seterr(err, errlen, "cannot write %s: %s", path, strerror(bad ? en : errno));
         unlink(tmp);
         return CDR_E_IO;
     }
@@ -865,7 +854,7 @@ cdr_err cdr_route_mark_read(const char *dir, const char *sha_hex, cdr_route_mark
     if (!f) {
         if (errno == ENOENT)
             return CDR_E_NOTFOUND;
-        set_err(err, errlen, "cannot read %s: %s", path, strerror(errno));
+        cdr_seterr(err, errlen, "cannot read %s: %s", path, strerror(errno));
         return CDR_E_IO;
     }
     char line[8300];
@@ -923,7 +912,7 @@ cdr_err cdr_route_mark_read(const char *dir, const char *sha_hex, cdr_route_mark
     }
     fclose(f);
     if (!ok || !end || strcmp(m->sha256, sha_hex) != 0 || strlen(m->content_sha256) != 64) {
-        set_err(err, errlen, "%s: not a complete route marker", path);
+        cdr_seterr(err, errlen, "%s: not a complete route marker", path);
         return CDR_E_PARSE;
     }
     return CDR_OK;
@@ -942,7 +931,7 @@ cdr_err cdr_route_claim_content(const char *dir, const char *content_hex, const 
         FILE *f = fopen(tmp, "w");
         if (!f || fprintf(f, "%s\n", sha_hex) < 0 || fflush(f) != 0 ||
             fsync(fileno(f)) != 0) {
-            set_err(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
+            cdr_seterr(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
             if (f)
                 fclose(f);
             unlink(tmp);
@@ -957,7 +946,7 @@ cdr_err cdr_route_claim_content(const char *dir, const char *content_hex, const 
             return CDR_OK;
         }
         if (en != EEXIST) {
-            set_err(err, errlen, "cannot create %s: %s", path, strerror(en));
+            cdr_seterr(err, errlen, "cannot create %s: %s", path, strerror(en));
             return CDR_E_IO;
         }
         f = fopen(path, "r");
@@ -971,9 +960,9 @@ cdr_err cdr_route_claim_content(const char *dir, const char *content_hex, const 
             owner[64] = '\0';
             return CDR_OK;
         }
-        set_err(err, errlen, "%s: not a content claim", path);
+        cdr_seterr(err, errlen, "%s: not a content claim", path);
         return CDR_E_PARSE;
     }
-    set_err(err, errlen, "cannot claim %s", path);
+    cdr_seterr(err, errlen, "cannot claim %s", path);
     return CDR_E_IO;
 }

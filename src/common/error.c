@@ -1,5 +1,9 @@
-/* cdrecon — the one table of error names and messages. */
+/* cdrecon — the one table of error names and messages; a failure's own
+ * message into the caller's buffer (errmsg.h). */
+#include <stdio.h>
+
 #include "cdrecon/common.h"
+#include "errmsg.h"
 
 static const struct {
     const char *name;
@@ -37,4 +41,18 @@ const char *cdr_errname(cdr_err e)
     if ((unsigned)e >= CDR_E__COUNT || !errtab[e].name)
         return "CDR_E_UNKNOWN";
     return errtab[e].name;
+}
+
+void cdr_vseterr(char *err, size_t errlen, const char *fmt, va_list ap)
+{
+    if (err && errlen)
+        vsnprintf(err, errlen, fmt, ap);
+}
+
+void cdr_seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    cdr_vseterr(err, errlen, fmt, ap);
+    va_end(ap);
 }

@@ -148,6 +148,12 @@ cdr_money cdr_money_total_add(cdr_money a, cdr_money b)
     return r;
 }
 
+const char *cdr_yuan(cdr_money v, char *buf)
+{
+    cdr_money_format_total(v, 2, buf);
+    return buf;
+}
+
 size_t cdr_money_format_total(cdr_money v, int min_decimals, char *buf)
 {
     if (v == CDR_MONEY_TOTAL_OVER) {

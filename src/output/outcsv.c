@@ -16,6 +16,7 @@
 #include "cdrecon/outdir.h"
 #include "cdrecon/textsafe.h"
 #include "csvout.h"
+#include "errmsg.h"
 
 struct cdr_csvw {
     FILE *fp;
@@ -96,12 +97,10 @@ static cdr_err open_fail(cdr_csvw *w, cdr_err e, char *err, size_t errlen, const
                          ...) __attribute__((format(printf, 5, 6)));
 static cdr_err open_fail(cdr_csvw *w, cdr_err e, char *err, size_t errlen, const char *fmt, ...)
 {
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
+    va_list ap;
+    va_start(ap, fmt);
+    cdr_vseterr(err, errlen, fmt, ap);
+    va_end(ap);
     cdr_csvw_free(w);
     return e;
 }

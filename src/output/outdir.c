@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cdrecon/outdir.h"
+#include "errmsg.h"
 
 #define DIR_FLAGS (O_RDONLY | O_DIRECTORY | O_CLOEXEC)
 
@@ -19,12 +20,10 @@ static int dfail(cdr_err *e, cdr_err code, char *err, size_t errlen, const char 
     __attribute__((format(printf, 5, 6)));
 static int dfail(cdr_err *e, cdr_err code, char *err, size_t errlen, const char *fmt, ...)
 {
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
+    va_list ap;
+    va_start(ap, fmt);
+    cdr_vseterr(err, errlen, fmt, ap);
+    va_end(ap);
     *e = code;
     return -1;
 }

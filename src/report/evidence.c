@@ -14,136 +14,40 @@
 #include "cdrecon/outdir.h"
 #include "cdrecon/textsafe.h"
 #include "cdrecon/version.h"
+#include "errmsg.h"
 #include "sha256.h"
-
-/* ------------------------------------------------------------------ */
-/* A growable text buffer with a sticky out-of-memory flag.            */
-
-typedef struct sb {
-    char *p;
-    size_t n, cap;
-    int oom;
-} sb;
-
-static void sb_put(sb *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->n + n + 1 > b->cap) {
-        size_t c = b->cap ? b->cap : 4096;
-        while (c < b->n + n + 1)
-            c *= 2;
-        char *q = realloc(b->p, c);
-        if (!q) {
-            b->oom = 1;
-            return;
-        }
-        b->p = q;
-        b->cap = c;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = '\0';
-}
-
-static void sb_puts(sb *b, const char *s) { sb_put(b, s, strlen(s)); }
-
-static void sb_printf(sb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sb *b, const char *fmt, ...)
-{
-    char tmp[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    int k = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (k < 0) {
-        b->oom = 1;
-        return;
-    }
-    if ((size_t)k < sizeof tmp) {
-        sb_put(b, tmp, (size_t)k);
-        return;
-    }
-    char *big = malloc((size_t)k + 1);
-    if (!big) {
-        b->oom = 1;
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(big, (size_t)k + 1, fmt, ap);
-    va_end(ap);
-    sb_put(b, big, (size_t)k);
-    free(big);
-}
-
-/* Length of a valid UTF-8 sequence at s (1..4), or 0 if invalid. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0];
-    size_t k;
-    unsigned min;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF) {
-        k = 2;
-        min = 0x80;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        k = 3;
-        min = 0x800;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        k = 4;
-        min = 0x10000;
-    } else
-        return 0;
-    if (k > n)
-        return 0;
-    unsigned cp = c & (0x7Fu >> k);
-    for (size_t i = 1; i < k; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return k;
-}
+#include "textbuf.h"
 
 /* HTML-escape data text: & < > " ' as entities, invalid UTF-8 and control
  * characters (except TAB and LF) as U+FFFD. */
-static void sb_esc(sb *b, const char *s)
+static void html_esc(textbuf *b, const char *s)
 {
     const unsigned char *p = (const unsigned char *)(s ? s : "");
     size_t n = strlen((const char *)p);
     for (size_t i = 0; i < n;) {
         unsigned char c = p[i];
         switch (c) {
-        case '&': sb_puts(b, "&amp;"); i++; continue;
-        case '<': sb_puts(b, "&lt;"); i++; continue;
-        case '>': sb_puts(b, "&gt;"); i++; continue;
-        case '"': sb_puts(b, "&quot;"); i++; continue;
-        case '\'': sb_puts(b, "&#39;"); i++; continue;
+        case '&': tb_puts(b, "&amp;"); i++; continue;
+        case '<': tb_puts(b, "&lt;"); i++; continue;
+        case '>': tb_puts(b, "&gt;"); i++; continue;
+        case '"': tb_puts(b, "&quot;"); i++; continue;
+        case '\'': tb_puts(b, "&#39;"); i++; continue;
         default: break;
         }
         if ((c < 0x20 && c != '\t' && c != '\n') || c == 0x7F) {
-            sb_puts(b, "\xEF\xBF\xBD");
+            tb_puts(b, "\xEF\xBF\xBD");
             i++;
             continue;
         }
-        size_t k = utf8_len(p + i, n - i);
+        size_t k = cdr_utf8_len(p + i, n - i, NULL);
         if (k == 0) {
-            sb_puts(b, "\xEF\xBF\xBD");
+            tb_puts(b, "\xEF\xBF\xBD");
             i++;
             continue;
         }
-        sb_put(b, (const char *)p + i, k);
+        tb_put(b, (const char *)p + i, k);
         i += k;
     }
-}
-
-static const char *money(cdr_money v, char buf[32])
-{
-    cdr_money_format_total(v, 2, buf);
-    return buf;
 }
 
 /* ------------------------------------------------------------------ */
@@ -270,12 +174,10 @@ static cdr_err ev_fail(char *err, size_t errlen, cdr_err e, const char *fmt, ...
     __attribute__((format(printf, 4, 5)));
 static cdr_err ev_fail(char *err, size_t errlen, cdr_err e, const char *fmt, ...)
 {
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
+    va_list ap;
+    va_start(ap, fmt);
+    cdr_vseterr(err, errlen, fmt, ap);
+    va_end(ap);
     return e;
 }
 
@@ -517,11 +419,11 @@ cdr_err cdr_evidence_add_file(cdr_evidence *ev, cdr_ev_copy c, const char *name,
     if (!fp)
         return ev_fail(ev->err, sizeof ev->err, CDR_E_IO, "cannot open %s: %s", src_path,
                        strerror(errno));
-    sb b = {0};
+    textbuf b = {0};
     char buf[65536];
     size_t k;
     while ((k = fread(buf, 1, sizeof buf, fp)) > 0)
-        sb_put(&b, buf, k);
+        tb_put(&b, buf, k);
     int bad = ferror(fp), en = errno;
     fclose(fp);
     cdr_err e;
@@ -608,7 +510,7 @@ static cdr_err write_records(cdr_evidence *ev, const cdr_stmt *s, int cust)
 /* The page.                                                           */
 
 typedef struct page {
-    sb b;
+    textbuf b;
     const cdr_stmt *s;
     const cdr_evidence_opts *o;
     int cust;
@@ -618,7 +520,7 @@ typedef struct page {
 static void put_data(page *pg, const char *s)
 {
     if (!pg->cust) {
-        sb_esc(&pg->b, s);
+        html_esc(&pg->b, s);
         return;
     }
     char *m = cdr_evidence_mask_text(s, pg->s->msisdn);
@@ -626,7 +528,7 @@ static void put_data(page *pg, const char *s)
         pg->b.oom = 1;
         return;
     }
-    sb_esc(&pg->b, m);
+    html_esc(&pg->b, m);
     free(m);
 }
 
@@ -690,7 +592,7 @@ static const char *service_zh(cdr_service s)
 /* The arithmetic of one record, in one language (zh = 1 Chinese, 0 English). */
 static void arithmetic(page *pg, const cdr_stmt_rec *r, int zh)
 {
-    sb *b = &pg->b;
+    textbuf *b = &pg->b;
     char m1[32], m2[32], m3[32];
     const cdr_plan *pl = find_plan(pg->o->tariff, r->plan);
     const char *sep = zh ? ";" : "; ";
@@ -699,40 +601,40 @@ static void arithmetic(page *pg, const cdr_stmt_rec *r, int zh)
     switch (r->status) {
     case CDR_RS_DUPLICATE:
         if (zh) {
-            sb_puts(b, "与记录 ");
+            tb_puts(b, "与记录 ");
             put_data(pg, r->dup_of);
-            sb_puts(b, " 重复,重复话单不收费:应收 0.00 元");
+            tb_puts(b, " 重复,重复话单不收费:应收 0.00 元");
         } else {
-            sb_puts(b, "duplicate of record ");
+            tb_puts(b, "duplicate of record ");
             put_data(pg, r->dup_of);
-            sb_puts(b, ", a duplicate is not charged: due 0.00 yuan");
+            tb_puts(b, ", a duplicate is not charged: due 0.00 yuan");
         }
         break;
     case CDR_RS_FREE:
-        sb_puts(b, zh ? "免费号码 " : "free number ");
+        tb_puts(b, zh ? "免费号码 " : "free number ");
         put_data(pg, r->peer);
-        sb_puts(b, zh ? " 不收费,不占套餐:应收 0.00 元" : " is not charged: due 0.00 yuan");
+        tb_puts(b, zh ? " 不收费,不占套餐:应收 0.00 元" : " is not charged: due 0.00 yuan");
         break;
     case CDR_RS_NO_SUBSCRIPTION:
-        sb_puts(b, zh ? "业务 " : "service ");
+        tb_puts(b, zh ? "业务 " : "service ");
         put_data(pg, r->peer);
-        sb_puts(b, zh ? " 在使用时没有有效订购关系,信息费不应收取:应收 0.00 元"
+        tb_puts(b, zh ? " 在使用时没有有效订购关系,信息费不应收取:应收 0.00 元"
                       : " had no valid subscription at the time: due 0.00 yuan");
         break;
     case CDR_RS_SEGMENT_OVER:
-        sb_printf(b, zh ? "长短信第 %d 段超出 %lld 字应有的段数:应收 0.00 元"
+        tb_printf(b, zh ? "长短信第 %d 段超出 %lld 字应有的段数:应收 0.00 元"
                         : "segment %d is beyond the segments a message of %lld characters "
                           "has: due 0.00 yuan",
                   (int)r->sms_part, (long long)r->amount);
         break;
     case CDR_RS_PARTIAL_REST:
-        sb_puts(b, zh ? "同一通话/会话的后续分段,费用已计入第一段:应收 0.00 元"
+        tb_puts(b, zh ? "同一通话/会话的后续分段,费用已计入第一段:应收 0.00 元"
                       : "a later part of one call/session; its charge is in the first part: "
                         "due 0.00 yuan");
         done_tail = 1;
         break;
     case CDR_RS_UNRATED:
-        sb_puts(b, zh ? "无法计费 (无套餐或资费): " : "cannot be rated: ");
+        tb_puts(b, zh ? "无法计费 (无套餐或资费): " : "cannot be rated: ");
         put_data(pg, r->explanation);
         done_tail = 1;
         break;
@@ -740,77 +642,77 @@ static void arithmetic(page *pg, const cdr_stmt_rec *r, int zh)
         int64_t chargeable = r->billable >= 0 ? r->billable - (r->covered > 0 ? r->covered : 0) : 0;
         if (r->service == CDR_SVC_VOICE) {
             if (r->usage == 0) {
-                sb_puts(b, zh ? "0 秒通话不收费:应收 0.00 元" : "a 0-second call is not charged: due 0.00 yuan");
+                tb_puts(b, zh ? "0 秒通话不收费:应收 0.00 元" : "a 0-second call is not charged: due 0.00 yuan");
                 break;
             }
             if (r->parts > 1)
-                sb_printf(b, zh ? "%u 段合计 " : "%u parts together ", (unsigned)r->parts);
-            sb_printf(b, zh ? "%lld 秒 → 按 %lld 秒进位 = %lld 秒" : "%lld s → rounded up to %lld s = %lld s",
+                tb_printf(b, zh ? "%u 段合计 " : "%u parts together ", (unsigned)r->parts);
+            tb_printf(b, zh ? "%lld 秒 → 按 %lld 秒进位 = %lld 秒" : "%lld s → rounded up to %lld s = %lld s",
                       (long long)r->usage, (long long)r->increment, (long long)r->billable);
         } else if (r->service == CDR_SVC_SMS) {
             if (r->sms_part > 0)
-                sb_printf(b, zh ? "长短信第 %d/%d 段,计 %lld 条" : "segment %d of %d of a long SMS: %lld segment",
+                tb_printf(b, zh ? "长短信第 %d/%d 段,计 %lld 条" : "segment %d of %d of a long SMS: %lld segment",
                           (int)r->sms_part, (int)r->sms_parts, (long long)r->usage);
             else if (pl && r->amount > pl->sms_single_chars)
-                sb_printf(b, zh ? "%lld 字 ÷ %d 字/条 = %lld 条" : "%lld characters ÷ %d characters/segment = %lld segments",
+                tb_printf(b, zh ? "%lld 字 ÷ %d 字/条 = %lld 条" : "%lld characters ÷ %d characters/segment = %lld segments",
                           (long long)r->amount, (int)pl->sms_part_chars, (long long)r->usage);
             else if (pl)
-                sb_printf(b, zh ? "%lld 字 ≤ %d 字 = %lld 条" : "%lld characters ≤ %d characters = %lld segment",
+                tb_printf(b, zh ? "%lld 字 ≤ %d 字 = %lld 条" : "%lld characters ≤ %d characters = %lld segment",
                           (long long)r->amount, (int)pl->sms_single_chars, (long long)r->usage);
             else
-                sb_printf(b, zh ? "%lld 字 = %lld 条" : "%lld characters = %lld segments",
+                tb_printf(b, zh ? "%lld 字 = %lld 条" : "%lld characters = %lld segments",
                           (long long)r->amount, (long long)r->usage);
         } else if (r->service == CDR_SVC_DATA) {
             long long kb = (long long)((r->usage + 1023) / 1024);
             if (r->parts > 1)
-                sb_printf(b, zh ? "%u 段合计 " : "%u parts together ", (unsigned)r->parts);
-            sb_printf(b, zh ? "%lld 字节 ÷ 1024 = %lld KB → 按 %lld KB 进位 = %lld KB"
+                tb_printf(b, zh ? "%u 段合计 " : "%u parts together ", (unsigned)r->parts);
+            tb_printf(b, zh ? "%lld 字节 ÷ 1024 = %lld KB → 按 %lld KB 进位 = %lld KB"
                             : "%lld bytes ÷ 1024 = %lld KB → rounded up to %lld KB = %lld KB",
                       (long long)r->usage, kb, (long long)r->increment, (long long)r->billable);
         } else {
-            sb_printf(b, zh ? "信息费 %s 元/次,订购有效" : "information fee %s yuan per use, subscribed",
-                      money(r->price, m1));
+            tb_printf(b, zh ? "信息费 %s 元/次,订购有效" : "information fee %s yuan per use, subscribed",
+                      cdr_yuan(r->price, m1));
         }
         if (r->covered > 0 && r->service != CDR_SVC_VAS) {
-            sb_puts(b, sep);
-            sb_puts(b, zh ? "套餐 " : "bundle ");
-            sb_esc(b, r->pool);
-            sb_printf(b, zh ? " 抵扣 %lld %s,计费 %lld %s" : " covers %lld %s, %lld %s charged",
+            tb_puts(b, sep);
+            tb_puts(b, zh ? "套餐 " : "bundle ");
+            html_esc(b, r->pool);
+            tb_printf(b, zh ? " 抵扣 %lld %s,计费 %lld %s" : " covers %lld %s, %lld %s charged",
                       (long long)r->covered, zh ? unit_zh(r->service) : unit_en(r->service),
                       (long long)chargeable, zh ? unit_zh(r->service) : unit_en(r->service));
         }
         if (r->service != CDR_SVC_VAS) {
-            sb_puts(b, sep);
+            tb_puts(b, sep);
             if (r->unit == 1)
-                sb_printf(b, "%lld %s × %s %s/%s", (long long)chargeable,
-                          zh ? unit_zh(r->service) : unit_en(r->service), money(r->price, m1),
+                tb_printf(b, "%lld %s × %s %s/%s", (long long)chargeable,
+                          zh ? unit_zh(r->service) : unit_en(r->service), cdr_yuan(r->price, m1),
                           zh ? "元" : "yuan", zh ? unit_zh(r->service) : "segment");
             else
-                sb_printf(b, "%lld %s × %s %s/%lld %s", (long long)chargeable,
-                          zh ? unit_zh(r->service) : unit_en(r->service), money(r->price, m1),
+                tb_printf(b, "%lld %s × %s %s/%lld %s", (long long)chargeable,
+                          zh ? unit_zh(r->service) : unit_en(r->service), cdr_yuan(r->price, m1),
                           zh ? "元" : "yuan", (long long)r->unit,
                           zh ? unit_zh(r->service) : unit_en(r->service));
             if (r->service == CDR_SVC_VOICE && r->band && *r->band) {
-                sb_puts(b, " (");
-                sb_puts(b, zh ? "时段 " : "band ");
-                sb_esc(b, r->band);
-                sb_puts(b, ")");
+                tb_puts(b, " (");
+                tb_puts(b, zh ? "时段 " : "band ");
+                html_esc(b, r->band);
+                tb_puts(b, ")");
             }
             if (r->discount_micro > 0) {
                 cdr_money_format(r->discount_micro, 0, m2);
-                sb_printf(b, " × (1 − %s%%)", m2);
+                tb_printf(b, " × (1 − %s%%)", m2);
             }
             /* The exact product, to show the one rounding. */
             if (r->unit > 0 && chargeable >= 0 && !(r->band && strchr(r->band, ':'))) {
                 __int128 num = (__int128)chargeable * r->price * (100 * CDR_MICRO - r->discount_micro);
                 __int128 den = (__int128)r->unit * 100 * CDR_MICRO;
                 if (num % den == 0 && (cdr_money)(num / den) != r->rebuilt)
-                    sb_printf(b, " = %s", money((cdr_money)(num / den), m3));
+                    tb_printf(b, " = %s", cdr_yuan((cdr_money)(num / den), m3));
                 else if (num % den != 0)
-                    sb_printf(b, zh ? " ≈ %s (四舍五入一次)" : " ≈ %s (rounded once, half-up)",
-                              money((cdr_money)(num / den), m3));
+                    tb_printf(b, zh ? " ≈ %s (四舍五入一次)" : " ≈ %s (rounded once, half-up)",
+                              cdr_yuan((cdr_money)(num / den), m3));
             }
-            sb_printf(b, zh ? " = %s 元" : " = %s yuan", money(r->rebuilt, m1));
+            tb_printf(b, zh ? " = %s 元" : " = %s yuan", cdr_yuan(r->rebuilt, m1));
         }
         break;
     }
@@ -820,30 +722,30 @@ static void arithmetic(page *pg, const cdr_stmt_rec *r, int zh)
     /* What was billed and the difference. */
     if (r->service == CDR_SVC_SMS && r->price > 0 && r->billed % r->price == 0 &&
         r->difference % r->price == 0 && r->status == CDR_RS_RATED && r->covered <= 0) {
-        sb_puts(b, sep);
-        sb_printf(b, zh ? "计费 %lld 条" : "billed %lld segments", (long long)(r->billed / r->price));
+        tb_puts(b, sep);
+        tb_printf(b, zh ? "计费 %lld 条" : "billed %lld segments", (long long)(r->billed / r->price));
         if (r->difference > 0)
-            sb_printf(b, zh ? "%s多收 %lld 条 × %s 元 = %s 元" : "%sovercharged %lld segments × %s yuan = %s yuan",
-                      sep, (long long)(r->difference / r->price), money(r->price, m1),
-                      money(r->difference, m2));
+            tb_printf(b, zh ? "%s多收 %lld 条 × %s 元 = %s 元" : "%sovercharged %lld segments × %s yuan = %s yuan",
+                      sep, (long long)(r->difference / r->price), cdr_yuan(r->price, m1),
+                      cdr_yuan(r->difference, m2));
         else if (r->difference < 0)
-            sb_printf(b, zh ? "%s少收 %s 元" : "%sundercharged %s yuan", sep, money(-r->difference, m2));
+            tb_printf(b, zh ? "%s少收 %s 元" : "%sundercharged %s yuan", sep, cdr_yuan(-r->difference, m2));
         else
-            sb_printf(b, zh ? "%s无差额" : "%sno difference", sep);
+            tb_printf(b, zh ? "%s无差额" : "%sno difference", sep);
         return;
     }
-    sb_puts(b, sep);
-    sb_printf(b, zh ? "计费 %s 元" : "billed %s yuan", money(r->billed, m1));
+    tb_puts(b, sep);
+    tb_printf(b, zh ? "计费 %s 元" : "billed %s yuan", cdr_yuan(r->billed, m1));
     if (r->parts > 1)
-        sb_printf(b, zh ? " (%u 段合计)" : " (%u parts together)", (unsigned)r->parts);
+        tb_printf(b, zh ? " (%u 段合计)" : " (%u parts together)", (unsigned)r->parts);
     if (r->difference > 0)
-        sb_printf(b, zh ? "%s多收 %s − %s = %s 元" : "%sovercharged %s − %s = %s yuan", sep,
-                  money(r->billed, m1), money(r->rebuilt, m2), money(r->difference, m3));
+        tb_printf(b, zh ? "%s多收 %s − %s = %s 元" : "%sovercharged %s − %s = %s yuan", sep,
+                  cdr_yuan(r->billed, m1), cdr_yuan(r->rebuilt, m2), cdr_yuan(r->difference, m3));
     else if (r->difference < 0)
-        sb_printf(b, zh ? "%s少收 %s 元 (不退费)" : "%sundercharged %s yuan (not refunded)", sep,
-                  money(-r->difference, m3));
+        tb_printf(b, zh ? "%s少收 %s 元 (不退费)" : "%sundercharged %s yuan (not refunded)", sep,
+                  cdr_yuan(-r->difference, m3));
     else
-        sb_printf(b, zh ? "%s无差额" : "%sno difference", sep);
+        tb_printf(b, zh ? "%s无差额" : "%sno difference", sep);
 }
 
 static const char *approver(int tier, int zh)
@@ -869,9 +771,9 @@ static cdr_time add_working_days(cdr_time d, int n)
     return d;
 }
 
-static void css(sb *b)
+static void css(textbuf *b)
 {
-    sb_puts(b,
+    tb_puts(b,
             "<style>\n"
             "@page{size:A4;margin:14mm 12mm}\n"
             "body{font-family:\"Noto Sans CJK SC\",\"Noto Sans SC\",\"Source Han Sans SC\","
@@ -896,13 +798,13 @@ static void css(sb *b)
 
 static void kv(page *pg, const char *zh, const char *en)
 {
-    sb_printf(&pg->b, "<th>%s<br><span class=\"en\">%s</span></th>", zh, en);
+    tb_printf(&pg->b, "<th>%s<br><span class=\"en\">%s</span></th>", zh, en);
 }
 
 /* Pool chart: allowance left over the month, affected records marked. */
 static void chart(page *pg, const cdr_stmt_pool *pool)
 {
-    sb *b = &pg->b;
+    textbuf *b = &pg->b;
     const cdr_stmt *s = pg->s;
     const int W = 700, H = 200, L = 60, R = 10, T = 12, B = 30;
     cdr_time t0 = cdr_month_start(s->month), t1 = cdr_month_start(s->month + 1);
@@ -913,41 +815,41 @@ static void chart(page *pg, const cdr_stmt_pool *pool)
     /* Coordinates are layout only (floating point is fine here: no money). */
 #define XP(t) (L + (double)((t) - t0) / span * (W - L - R))
 #define YP(v) (T + (1.0 - (double)(v) / (double)top) * (H - T - B))
-    sb_printf(b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+    tb_printf(b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
                  "viewBox=\"0 0 %d %d\" role=\"img\">",
               W, H, W, H);
-    sb_printf(b, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"#fafafa\" "
+    tb_printf(b, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"#fafafa\" "
                  "stroke=\"#999\"/>",
               L, T, W - L - R, H - T - B);
     /* Day ticks every 5 days. */
     int days = (int)((t1 - t0) / 86400);
     for (int d = 0; d < days; d += 5) {
         double x = XP(t0 + (cdr_time)d * 86400);
-        sb_printf(b, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#ddd\"/>"
+        tb_printf(b, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#ddd\"/>"
                      "<text x=\"%.1f\" y=\"%d\" font-size=\"10\" text-anchor=\"middle\">%d</text>",
                   x, T, x, H - B, x, H - B + 13, d + 1);
     }
-    sb_printf(b, "<text x=\"%d\" y=\"%d\" font-size=\"10\" text-anchor=\"end\">日 day</text>",
+    tb_printf(b, "<text x=\"%d\" y=\"%d\" font-size=\"10\" text-anchor=\"end\">日 day</text>",
               W - R, H - 4);
     if (pool) {
-        sb_printf(b, "<text x=\"%d\" y=\"%d\" font-size=\"10\" text-anchor=\"end\">%lld</text>"
+        tb_printf(b, "<text x=\"%d\" y=\"%d\" font-size=\"10\" text-anchor=\"end\">%lld</text>"
                      "<text x=\"%d\" y=\"%d\" font-size=\"10\" text-anchor=\"end\">0</text>",
                   L - 4, T + 8, (long long)pool->allowance, L - 4, H - B);
         /* The step line. */
-        sb_printf(b, "<polyline fill=\"none\" stroke=\"#1a4f8b\" stroke-width=\"2\" points=\"%.1f,%.1f",
+        tb_printf(b, "<polyline fill=\"none\" stroke=\"#1a4f8b\" stroke-width=\"2\" points=\"%.1f,%.1f",
                   XP(t0), YP(pool->allowance));
         int64_t left = pool->allowance;
         for (size_t i = 0; i < s->n_recs; i++) {
             const cdr_stmt_rec *r = &s->recs[i];
             if (!r->pool || strcmp(r->pool, pool->pool) != 0 || r->pool_after < 0)
                 continue;
-            sb_printf(b, " %.1f,%.1f %.1f,%.1f", XP(r->start), YP(left), XP(r->start),
+            tb_printf(b, " %.1f,%.1f %.1f,%.1f", XP(r->start), YP(left), XP(r->start),
                       YP(r->pool_after));
             left = r->pool_after;
         }
-        sb_printf(b, " %.1f,%.1f\"/>", XP(t1), YP(left));
+        tb_printf(b, " %.1f,%.1f\"/>", XP(t1), YP(left));
     } else {
-        sb_printf(b, "<text x=\"%d\" y=\"%d\" font-size=\"11\" fill=\"#555\">本套餐无套餐内"
+        tb_printf(b, "<text x=\"%d\" y=\"%d\" font-size=\"11\" fill=\"#555\">本套餐无套餐内"
                      "包含量 / this plan has no bundle allowance</text>",
                   L + 10, T + 20);
     }
@@ -960,19 +862,19 @@ static void chart(page *pg, const cdr_stmt_pool *pool)
         k++;
         int on_pool = pool && r->pool && strcmp(r->pool, pool->pool) == 0 && r->pool_after >= 0;
         double x = XP(r->start), y = on_pool ? YP(r->pool_after) : (double)(H - B);
-        sb_printf(b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"5\" fill=\"#b00020\"/>"
+        tb_printf(b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"5\" fill=\"#b00020\"/>"
                      "<text x=\"%.1f\" y=\"%.1f\" font-size=\"10\" fill=\"#b00020\" "
                      "text-anchor=\"middle\">%d</text>",
                   x, y, x, y - 8, k);
     }
-    sb_puts(b, "</svg>\n");
+    tb_puts(b, "</svg>\n");
 #undef XP
 #undef YP
 }
 
 static void tariff_rows(page *pg)
 {
-    sb *b = &pg->b;
+    textbuf *b = &pg->b;
     const cdr_stmt *s = pg->s;
     const cdr_tariff *t = pg->o->tariff;
     char m1[32];
@@ -993,15 +895,15 @@ static void tariff_rows(page *pg)
     }
     const cdr_plan *pl = find_plan(t, plan);
     if (pl) {
-        sb_printf(b, "<p>plans.csv 第 %u 行 / line %u: 套餐 plan <b>", pl->line, pl->line);
-        sb_esc(b, pl->name);
+        tb_printf(b, "<p>plans.csv 第 %u 行 / line %u: 套餐 plan <b>", pl->line, pl->line);
+        html_esc(b, pl->name);
         char m2[32];
-        sb_printf(b, "</b>, monthly_fee %s, rounding %s, sms_single_chars %d, sms_part_chars %d, "
+        tb_printf(b, "</b>, monthly_fee %s, rounding %s, sms_single_chars %d, sms_part_chars %d, "
                      "band_rule %s</p>\n",
-                  money(pl->monthly_fee, m1), money(pl->rounding, m2), (int)pl->sms_single_chars,
+                  cdr_yuan(pl->monthly_fee, m1), cdr_yuan(pl->rounding, m2), (int)pl->sms_single_chars,
                   (int)pl->sms_part_chars, pl->band_rule == CDR_BAND_SPLIT ? "split" : "start");
     }
-    sb_puts(b, "<table><tr>");
+    tb_puts(b, "<table><tr>");
     kv(pg, "行号", "rates.csv line");
     kv(pg, "套餐", "plan");
     kv(pg, "业务", "service");
@@ -1012,41 +914,41 @@ static void tariff_rows(page *pg)
     kv(pg, "计费单位", "unit");
     kv(pg, "进位", "increment");
     kv(pg, "套餐池", "pool");
-    sb_puts(b, "</tr>\n");
+    tb_puts(b, "</tr>\n");
     for (size_t j = 0; j < nl; j++) {
         const cdr_rate *rt = find_rate_line(t, lines[j]);
         const cdr_stmt_rec *ex = NULL;
         for (size_t i = 0; i < s->n_recs && !ex; i++)
             if (s->recs[i].rate_line == lines[j])
                 ex = &s->recs[i];
-        sb_printf(b, "<tr><td class=\"num\">%u</td><td>", lines[j]);
+        tb_printf(b, "<tr><td class=\"num\">%u</td><td>", lines[j]);
         if (rt) {
-            sb_esc(b, t->plans[rt->plan].name);
-            sb_printf(b, "</td><td>%s</td><td>%s</td><td>", cdr_service_name(rt->service),
+            html_esc(b, t->plans[rt->plan].name);
+            tb_printf(b, "</td><td>%s</td><td>%s</td><td>", cdr_service_name(rt->service),
                       cdr_direction_name(rt->direction));
-            sb_esc(b, *rt->prefix ? rt->prefix : "*");
-            sb_puts(b, "</td><td>");
-            sb_esc(b, rt->band >= 0 ? t->band_names[rt->band] : "*");
-            sb_printf(b, "</td><td class=\"num\">%s</td><td class=\"num\">%lld</td>"
+            html_esc(b, *rt->prefix ? rt->prefix : "*");
+            tb_puts(b, "</td><td>");
+            html_esc(b, rt->band >= 0 ? t->band_names[rt->band] : "*");
+            tb_printf(b, "</td><td class=\"num\">%s</td><td class=\"num\">%lld</td>"
                          "<td class=\"num\">%lld</td><td>",
-                      money(rt->price, m1), (long long)rt->unit, (long long)rt->increment);
-            sb_esc(b, rt->pool >= 0 ? t->pool_names[rt->pool] : "");
+                      cdr_yuan(rt->price, m1), (long long)rt->unit, (long long)rt->increment);
+            html_esc(b, rt->pool >= 0 ? t->pool_names[rt->pool] : "");
         } else if (ex) {
-            sb_esc(b, ex->plan);
-            sb_printf(b, "</td><td>%s</td><td>%s</td><td>", cdr_service_name(ex->service),
+            html_esc(b, ex->plan);
+            tb_printf(b, "</td><td>%s</td><td>%s</td><td>", cdr_service_name(ex->service),
                       cdr_direction_name(ex->direction));
-            sb_puts(b, "</td><td>");
-            sb_esc(b, ex->band);
-            sb_printf(b, "</td><td class=\"num\">%s</td><td class=\"num\">%lld</td>"
+            tb_puts(b, "</td><td>");
+            html_esc(b, ex->band);
+            tb_printf(b, "</td><td class=\"num\">%s</td><td class=\"num\">%lld</td>"
                          "<td class=\"num\">%lld</td><td>",
-                      money(ex->price, m1), (long long)ex->unit, (long long)ex->increment);
-            sb_esc(b, ex->pool);
+                      cdr_yuan(ex->price, m1), (long long)ex->unit, (long long)ex->increment);
+            html_esc(b, ex->pool);
         }
-        sb_puts(b, "</td></tr>\n");
+        tb_puts(b, "</td></tr>\n");
     }
-    sb_puts(b, "</table>\n");
+    tb_puts(b, "</table>\n");
     if (nl == 0)
-        sb_puts(b, "<p>无 / none (受影响的记录不按资费行计费 / the affected records are not "
+        tb_puts(b, "<p>无 / none (受影响的记录不按资费行计费 / the affected records are not "
                    "priced by a rate row: duplicates, free numbers, missing subscriptions)</p>\n");
     /* Free numbers and subscriptions behind the affected records. */
     for (size_t i = 0; t && i < s->n_recs; i++) {
@@ -1056,12 +958,12 @@ static void tariff_rows(page *pg)
         if (r->status == CDR_RS_FREE) {
             const cdr_free_number *fn = cdr_tariff_free_number(t, r->peer, strlen(r->peer));
             if (fn) {
-                sb_printf(b, "<p>free_numbers.csv 第 %u 行 / line %u: 免费号码 free number ",
+                tb_printf(b, "<p>free_numbers.csv 第 %u 行 / line %u: 免费号码 free number ",
                           fn->line, fn->line);
                 put_data(pg, fn->prefix);
-                sb_puts(b, " (");
+                tb_puts(b, " (");
                 put_data(pg, fn->label);
-                sb_puts(b, ")</p>\n");
+                tb_puts(b, ")</p>\n");
             }
         } else if (r->status == CDR_RS_NO_SUBSCRIPTION) {
             int any = 0;
@@ -1072,15 +974,15 @@ static void tariff_rows(page *pg)
                 char f[16], to[16];
                 cdr_date_format(sub->valid_from, f);
                 cdr_date_format(sub->valid_to - 86400, to);
-                sb_printf(b, "<p>subscriptions.csv 第 %u 行 / line %u: ", sub->line, sub->line);
+                tb_printf(b, "<p>subscriptions.csv 第 %u 行 / line %u: ", sub->line, sub->line);
                 put_data(pg, sub->service_code);
-                sb_printf(b, " 订购有效期 valid %s — %s</p>\n", f, to);
+                tb_printf(b, " 订购有效期 valid %s — %s</p>\n", f, to);
                 any = 1;
             }
             if (!any) {
-                sb_puts(b, "<p>subscriptions.csv: ");
+                tb_puts(b, "<p>subscriptions.csv: ");
                 put_data(pg, r->peer);
-                sb_puts(b, " 无订购记录 / no subscription</p>\n");
+                tb_puts(b, " 无订购记录 / no subscription</p>\n");
             }
         }
     }
@@ -1090,16 +992,16 @@ static void tariff_rows(page *pg)
         for (size_t i = 0; i < t->n_bundles; i++)
             if (t->bundles[i].plan == pi) {
                 static const char *const u[] = {"min", "seg", "MB"};
-                sb_printf(b, "<p>bundles.csv 第 %u 行 / line %u: 套餐池 pool ", t->bundles[i].line,
+                tb_printf(b, "<p>bundles.csv 第 %u 行 / line %u: 套餐池 pool ", t->bundles[i].line,
                           t->bundles[i].line);
-                sb_esc(b, t->pool_names[t->bundles[i].pool]);
-                sb_printf(b, " 每月 allowance %lld %s</p>\n", (long long)t->bundles[i].allowance,
+                html_esc(b, t->pool_names[t->bundles[i].pool]);
+                tb_printf(b, " 每月 allowance %lld %s</p>\n", (long long)t->bundles[i].allowance,
                           u[t->bundles[i].unit]);
             }
         for (size_t i = 0; i < t->n_discounts; i++)
             if (t->discounts[i].plan == pi) {
                 cdr_money_format(t->discounts[i].percent_micro, 0, m1);
-                sb_printf(b, "<p>discounts.csv 第 %u 行 / line %u: %s 优惠 discount %s%%</p>\n",
+                tb_printf(b, "<p>discounts.csv 第 %u 行 / line %u: %s 优惠 discount %s%%</p>\n",
                           t->discounts[i].line, t->discounts[i].line,
                           cdr_service_name(t->discounts[i].service), m1);
             }
@@ -1108,7 +1010,7 @@ static void tariff_rows(page *pg)
 
 static void build_page(page *pg)
 {
-    sb *b = &pg->b;
+    textbuf *b = &pg->b;
     const cdr_stmt *s = pg->s;
     const cdr_evidence_opts *o = pg->o;
     const cdr_candidate *c = s->has_candidate ? &s->cand : NULL;
@@ -1116,102 +1018,102 @@ static void build_page(page *pg)
     cdr_month_format(s->month, mon);
     cdr_date_format(o->refund_date, d);
 
-    sb_puts(b, "<!DOCTYPE html>\n<html lang=\"zh-CN\"><head><meta charset=\"utf-8\">\n"
+    tb_puts(b, "<!DOCTYPE html>\n<html lang=\"zh-CN\"><head><meta charset=\"utf-8\">\n"
                "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
                "style-src 'unsafe-inline'; img-src data:\">\n");
-    sb_printf(b, "<title>话费核查证据 Billing evidence %s %s</title>\n", s->msisdn, mon);
+    tb_printf(b, "<title>话费核查证据 Billing evidence %s %s</title>\n", s->msisdn, mon);
     css(b);
-    sb_puts(b, "</head><body>\n");
-    sb_printf(b, "<div class=\"copy\">%s</div>\n",
+    tb_puts(b, "</head><body>\n");
+    tb_printf(b, "<div class=\"copy\">%s</div>\n",
               pg->cust ? "客户联 / customer copy" : "内部联 / internal copy — 勿外发 not for the customer");
-    sb_puts(b, "<h1>话费核查证据 <span class=\"en\">Billing evidence for a complaint reply</span></h1>\n");
+    tb_puts(b, "<h1>话费核查证据 <span class=\"en\">Billing evidence for a complaint reply</span></h1>\n");
 
     /* Who and which month. */
-    sb_puts(b, "<table><tr>");
+    tb_puts(b, "<table><tr>");
     kv(pg, "手机号码", "number");
-    sb_puts(b, "<td>");
-    sb_esc(b, s->msisdn);
-    sb_puts(b, "</td>");
+    tb_puts(b, "<td>");
+    html_esc(b, s->msisdn);
+    tb_puts(b, "</td>");
     kv(pg, "账期", "bill month");
-    sb_printf(b, "<td>%s</td></tr><tr>", mon);
+    tb_printf(b, "<td>%s</td></tr><tr>", mon);
     kv(pg, "套餐", "plan");
-    sb_puts(b, "<td>");
+    tb_puts(b, "<td>");
     for (size_t i = 0; i < s->n_recs; i++)
         if (s->recs[i].plan && *s->recs[i].plan) {
-            sb_esc(b, s->recs[i].plan);
+            html_esc(b, s->recs[i].plan);
             break;
         }
-    sb_puts(b, "</td>");
+    tb_puts(b, "</td>");
     kv(pg, "出具日期", "date");
-    sb_printf(b, "<td>%s</td></tr>", d);
+    tb_printf(b, "<td>%s</td></tr>", d);
     if (!pg->cust) {
-        sb_puts(b, "<tr>");
+        tb_puts(b, "<tr>");
         kv(pg, "运行编号", "run id");
-        sb_puts(b, "<td>");
-        sb_esc(b, o->run_id ? o->run_id : "");
-        sb_puts(b, "</td>");
+        tb_puts(b, "<td>");
+        html_esc(b, o->run_id ? o->run_id : "");
+        tb_puts(b, "</td>");
         kv(pg, "数据来源", "source");
-        sb_puts(b, "<td>");
-        sb_esc(b, o->source ? o->source : "");
-        sb_puts(b, "</td></tr>");
+        tb_puts(b, "<td>");
+        html_esc(b, o->source ? o->source : "");
+        tb_puts(b, "</td></tr>");
     }
-    sb_puts(b, "</table>\n");
+    tb_puts(b, "</table>\n");
 
     /* The finding in plain words. */
-    sb_puts(b, "<h2>核查结论 <span class=\"en\">What we found</span></h2>\n<div class=\"box\">");
-    money(s->total_billed, m1);
-    money(s->total_rebuilt, m2);
+    tb_puts(b, "<h2>核查结论 <span class=\"en\">What we found</span></h2>\n<div class=\"box\">");
+    cdr_yuan(s->total_billed, m1);
+    cdr_yuan(s->total_rebuilt, m2);
     if (c) {
-        sb_printf(b, "<p>%s 账期共 %zu 条使用记录,计费合计 %s 元,按资费重新计算应收 %s 元。"
+        tb_printf(b, "<p>%s 账期共 %zu 条使用记录,计费合计 %s 元,按资费重新计算应收 %s 元。"
                      "其中 <b>%u 条记录多收费用,合计多收 <span class=\"over\">%s 元</span></b>。"
                      "问题类型:",
-                  mon, s->n_recs, m1, m2, (unsigned)c->records, money(c->overcharge, m3));
+                  mon, s->n_recs, m1, m2, (unsigned)c->records, cdr_yuan(c->overcharge, m3));
         int first = 1;
         for (int i = 0; i < CDR_CAT__OVERCHARGE_COUNT; i++)
             if (c->categories & (1u << i)) {
-                sb_printf(b, "%s%s", first ? "" : "、", cdr_category_zh((cdr_category)i));
+                tb_printf(b, "%s%s", first ? "" : "、", cdr_category_zh((cdr_category)i));
                 first = 0;
             }
-        sb_printf(b, "。</p>\n<p class=\"en\">In %s the number has %zu records, billed %s yuan in "
+        tb_printf(b, "。</p>\n<p class=\"en\">In %s the number has %zu records, billed %s yuan in "
                      "total; re-rated from the tariff they come to %s yuan. %u record(s) were "
                      "overcharged, by %s yuan in total. Kind: ",
                   mon, s->n_recs, m1, m2, (unsigned)c->records, m3);
         first = 1;
         for (int i = 0; i < CDR_CAT__OVERCHARGE_COUNT; i++)
             if (c->categories & (1u << i)) {
-                sb_printf(b, "%s%s", first ? "" : "; ", category_en((cdr_category)i));
+                tb_printf(b, "%s%s", first ? "" : "; ", category_en((cdr_category)i));
                 first = 0;
             }
-        sb_puts(b, ".</p>\n");
+        tb_puts(b, ".</p>\n");
     } else {
-        sb_printf(b, "<p>%s 账期共 %zu 条使用记录,计费合计 %s 元,按资费重新计算应收 %s 元,"
+        tb_printf(b, "<p>%s 账期共 %zu 条使用记录,计费合计 %s 元,按资费重新计算应收 %s 元,"
                      "<b>未发现多收费用</b>。</p>\n<p class=\"en\">In %s the number has %zu records, "
                      "billed %s yuan; re-rated from the tariff they come to %s yuan. No "
                      "overcharge was found.</p>\n",
                   mon, s->n_recs, m1, m2, mon, s->n_recs, m1, m2);
     }
     if (!pg->cust && (s->leakage > 0 || s->n_unrated > 0))
-        sb_printf(b, "<p class=\"en\">内部 internal: leakage (undercharge, not refunded) %s yuan; "
+        tb_printf(b, "<p class=\"en\">内部 internal: leakage (undercharge, not refunded) %s yuan; "
                      "%llu unrated record(s).</p>\n",
-                  money(s->leakage, m1), (unsigned long long)s->n_unrated);
-    sb_puts(b, "</div>\n");
+                  cdr_yuan(s->leakage, m1), (unsigned long long)s->n_unrated);
+    tb_puts(b, "</div>\n");
 
     /* The refund. */
     if (c) {
-        sb_puts(b, "<h2>退费 <span class=\"en\">Refund</span></h2>\n<table>");
-        sb_puts(b, "<tr>");
+        tb_puts(b, "<h2>退费 <span class=\"en\">Refund</span></h2>\n<table>");
+        tb_puts(b, "<tr>");
         kv(pg, "多收金额", "overcharge");
-        sb_printf(b, "<td class=\"num\">%s 元</td>", money(c->overcharge, m1));
+        tb_printf(b, "<td class=\"num\">%s 元</td>", cdr_yuan(c->overcharge, m1));
         kv(pg, "退费金额 (收费误差,双倍返还)", "refund (billing error: refunded twice)");
-        sb_printf(b, "<td class=\"num over\">%s × 2 = %s 元</td></tr>\n", m1,
-                  money(c->refund, m2));
+        tb_printf(b, "<td class=\"num over\">%s × 2 = %s 元</td></tr>\n", m1,
+                  cdr_yuan(c->refund, m2));
         /* Deadline, counted from the date of the pack. */
-        sb_puts(b, "<tr>");
+        tb_puts(b, "<tr>");
         kv(pg, "处理时限", "deadline");
-        sb_puts(b, "<td colspan=\"3\">");
+        tb_puts(b, "<td colspan=\"3\">");
         if (c->policy == CDR_POLICY_REFUND_FIRST) {
             cdr_date_format(o->refund_date + 2 * 86400, tbuf);
-            sb_printf(b, "先退费后查证:确认金额后 48 小时内退费 (自 %s 起算,不晚于 %s)<br>"
+            tb_printf(b, "先退费后查证:确认金额后 48 小时内退费 (自 %s 起算,不晚于 %s)<br>"
                          "<span class=\"en\">refund first: refund within 48 hours of confirming "
                          "the amount (from %s: by %s)</span>",
                       d, tbuf, d, tbuf);
@@ -1221,40 +1123,40 @@ static void build_page(page *pg)
             cdr_date_format(v, tbuf);
             char t2[16];
             cdr_date_format(add_working_days(v, 3), t2);
-            sb_printf(b, "先查证后退费:%d 个工作日内完成核实 (不晚于 %s),确认后 3 个工作日内退费 "
+            tb_printf(b, "先查证后退费:%d 个工作日内完成核实 (不晚于 %s),确认后 3 个工作日内退费 "
                          "(不晚于 %s)<br><span class=\"en\">verify first: verification within %d "
                          "working day(s) (by %s), then refund within 3 working days (by %s); "
                          "counted from %s, weekends skipped, public holidays not</span>",
                       vd, tbuf, t2, vd, tbuf, t2, d);
         }
-        sb_puts(b, "</td></tr>\n");
+        tb_puts(b, "</td></tr>\n");
         if (!pg->cust) {
-            sb_puts(b, "<tr>");
+            tb_puts(b, "<tr>");
             kv(pg, "审批层级", "approval tier");
-            sb_printf(b, "<td>%d — %s / %s</td>", c->tier, approver(c->tier, 1),
+            tb_printf(b, "<td>%d — %s / %s</td>", c->tier, approver(c->tier, 1),
                       approver(c->tier, 0));
             kv(pg, "处理方式", "policy");
-            sb_printf(b, "<td>%s (%s)<br><span class=\"en\">",
+            tb_printf(b, "<td>%s (%s)<br><span class=\"en\">",
                       c->policy == CDR_POLICY_REFUND_FIRST ? "先退费后查证" : "先查证后退费",
                       cdr_policy_name(c->policy));
-            sb_esc(b, c->policy_reason ? c->policy_reason : "");
-            sb_puts(b, "</span></td></tr>\n<tr>");
+            html_esc(b, c->policy_reason ? c->policy_reason : "");
+            tb_puts(b, "</span></td></tr>\n<tr>");
             kv(pg, "特殊客户", "special customer");
-            sb_printf(b, "<td>%s</td>", c->special ? "是 yes" : "否 no");
+            tb_printf(b, "<td>%s</td>", c->special ? "是 yes" : "否 no");
             kv(pg, "VIP", "VIP");
-            sb_printf(b, "<td>%s</td></tr>\n", s->vip == 1 ? "是 yes" : s->vip == 0 ? "否 no" : "?");
+            tb_printf(b, "<td>%s</td></tr>\n", s->vip == 1 ? "是 yes" : s->vip == 0 ? "否 no" : "?");
         }
-        sb_puts(b, "</table>\n");
+        tb_puts(b, "</table>\n");
         char sms[1024];
         cdr_evidence_sms(c, o->refund_date, o->operator_name, sms, sizeof sms);
-        sb_puts(b, "<h2>退费通知短信 <span class=\"en\">Notification SMS</span></h2>\n"
+        tb_puts(b, "<h2>退费通知短信 <span class=\"en\">Notification SMS</span></h2>\n"
                    "<div class=\"sms\" id=\"sms\">");
-        sb_esc(b, sms);
-        sb_puts(b, "</div>\n");
+        html_esc(b, sms);
+        tb_puts(b, "</div>\n");
     }
 
     /* Page 2: the records and their arithmetic. */
-    sb_puts(b, "<div class=\"page\"></div>\n<h2>受影响的记录 <span class=\"en\">Affected "
+    tb_puts(b, "<div class=\"page\"></div>\n<h2>受影响的记录 <span class=\"en\">Affected "
                "records</span></h2>\n<table><tr>");
     kv(pg, "#", "#");
     kv(pg, "记录", "record");
@@ -1265,7 +1167,7 @@ static void build_page(page *pg)
     kv(pg, "应收", "rebuilt");
     kv(pg, "差额", "difference");
     kv(pg, "问题", "finding");
-    sb_puts(b, "</tr>\n");
+    tb_puts(b, "</tr>\n");
     int k = 0;
     for (size_t i = 0; i < s->n_recs; i++) {
         const cdr_stmt_rec *r = &s->recs[i];
@@ -1273,83 +1175,83 @@ static void build_page(page *pg)
             continue;
         k++;
         cdr_time_format(r->start, tbuf);
-        sb_printf(b, "<tr><td class=\"num\">%d</td><td>", k);
+        tb_printf(b, "<tr><td class=\"num\">%d</td><td>", k);
         put_data(pg, r->record_id);
         if (!pg->cust) {
-            sb_puts(b, "<br><span class=\"en\">");
-            sb_esc(b, r->file);
-            sb_printf(b, ":%llu @%llu</span>", (unsigned long long)r->line,
+            tb_puts(b, "<br><span class=\"en\">");
+            html_esc(b, r->file);
+            tb_printf(b, ":%llu @%llu</span>", (unsigned long long)r->line,
                       (unsigned long long)r->offset);
         }
-        sb_printf(b, "</td><td>%s</td><td>%s<br><span class=\"en\">%s</span></td><td>", tbuf,
+        tb_printf(b, "</td><td>%s</td><td>%s<br><span class=\"en\">%s</span></td><td>", tbuf,
                   service_zh(r->service), cdr_service_name(r->service));
         put_data(pg, r->peer);
-        sb_printf(b, "</td><td class=\"num\">%s</td><td class=\"num\">%s</td>"
+        tb_printf(b, "</td><td class=\"num\">%s</td><td class=\"num\">%s</td>"
                      "<td class=\"num%s\">%s</td><td>",
-                  money(r->billed, m1), r->has_rebuilt ? money(r->rebuilt, m2) : "—",
-                  r->difference > 0 ? " over" : "", money(r->difference, m3));
+                  cdr_yuan(r->billed, m1), r->has_rebuilt ? cdr_yuan(r->rebuilt, m2) : "—",
+                  r->difference > 0 ? " over" : "", cdr_yuan(r->difference, m3));
         cdr_category cat = category_of(r->category);
-        sb_printf(b, "%s<br><span class=\"en\">%s</span>", cdr_category_zh(cat), category_en(cat));
+        tb_printf(b, "%s<br><span class=\"en\">%s</span>", cdr_category_zh(cat), category_en(cat));
         if (r->flags) {
             char fl[64];
             cdr_flags_format(r->flags, fl);
-            sb_printf(b, "<br><span class=\"en\">flags: %s</span>", fl);
+            tb_printf(b, "<br><span class=\"en\">flags: %s</span>", fl);
         }
-        sb_puts(b, "</td></tr>\n");
-        sb_printf(b, "<tr><td></td><td colspan=\"8\">计算 <span class=\"en\">arithmetic</span>: ");
+        tb_puts(b, "</td></tr>\n");
+        tb_printf(b, "<tr><td></td><td colspan=\"8\">计算 <span class=\"en\">arithmetic</span>: ");
         arithmetic(pg, r, 1);
-        sb_puts(b, "<br><span class=\"en\">");
+        tb_puts(b, "<br><span class=\"en\">");
         arithmetic(pg, r, 0);
-        sb_puts(b, "</span>");
+        tb_puts(b, "</span>");
         if (!pg->cust && r->explanation && *r->explanation) {
-            sb_puts(b, "<br><span class=\"en\">engine: ");
-            sb_esc(b, r->explanation);
-            sb_puts(b, "</span>");
+            tb_puts(b, "<br><span class=\"en\">engine: ");
+            html_esc(b, r->explanation);
+            tb_puts(b, "</span>");
         }
         if (!pg->cust && r->extra && *r->extra) {
-            sb_puts(b, "<br><span class=\"en\">extra: ");
-            sb_esc(b, r->extra);
-            sb_puts(b, "</span>");
+            tb_puts(b, "<br><span class=\"en\">extra: ");
+            html_esc(b, r->extra);
+            tb_puts(b, "</span>");
         }
-        sb_puts(b, "</td></tr>\n");
+        tb_puts(b, "</td></tr>\n");
     }
-    sb_puts(b, "</table>\n");
+    tb_puts(b, "</table>\n");
     if (k == 0)
-        sb_puts(b, "<p>无 / none</p>\n");
+        tb_puts(b, "<p>无 / none</p>\n");
 
     /* The bundle chart. */
-    sb_puts(b, "<h2>套餐余量 <span class=\"en\">Bundle allowance over the month (red: affected "
+    tb_puts(b, "<h2>套餐余量 <span class=\"en\">Bundle allowance over the month (red: affected "
                "records, numbered as above)</span></h2>\n");
     if (s->n_pools == 0)
         chart(pg, NULL);
     for (size_t i = 0; i < s->n_pools; i++) {
         const cdr_stmt_pool *p = &s->pools[i];
-        sb_puts(b, "<p>套餐池 pool <b>");
-        sb_esc(b, p->pool);
-        sb_printf(b, "</b>: 包含 allowance %lld %s,已用 used %lld,剩余 left %lld</p>\n",
+        tb_puts(b, "<p>套餐池 pool <b>");
+        html_esc(b, p->pool);
+        tb_printf(b, "</b>: 包含 allowance %lld %s,已用 used %lld,剩余 left %lld</p>\n",
                   (long long)p->allowance, p->unit ? p->unit : "", (long long)p->used,
                   (long long)p->left);
         chart(pg, p);
     }
 
-    sb_puts(b, "<h2>适用资费 <span class=\"en\">Tariff rows applied</span></h2>\n");
+    tb_puts(b, "<h2>适用资费 <span class=\"en\">Tariff rows applied</span></h2>\n");
     tariff_rows(pg);
-    sb_printf(b, "<p class=\"en\">cdrecon %s — 全部记录见 records.csv / every record of the month "
+    tb_printf(b, "<p class=\"en\">cdrecon %s — 全部记录见 records.csv / every record of the month "
                  "is in records.csv.</p>\n",
               CDRECON_VERSION);
-    sb_puts(b, "</body></html>\n");
+    tb_puts(b, "</body></html>\n");
 }
 
 /* ------------------------------------------------------------------ */
 
-static void manifest_path(sb *b, const char *p)
+static void manifest_path(textbuf *b, const char *p)
 {
     /* One line per entry: control characters are escaped as %XX. */
     for (const unsigned char *q = (const unsigned char *)p; *q; q++) {
         if (*q < 0x20 || *q == 0x7F || *q == '%')
-            sb_printf(b, "%%%02X", *q);
+            tb_printf(b, "%%%02X", *q);
         else
-            sb_put(b, (const char *)q, 1);
+            tb_put(b, (const char *)q, 1);
     }
 }
 
@@ -1407,30 +1309,30 @@ cdr_err cdr_evidence_write(cdr_evidence *ev, const cdr_stmt *s, const cdr_eviden
     }
 
     /* The manifest's head; the files are added by finish. */
-    sb m = {0};
+    textbuf m = {0};
     char mon[16], hex[65], d[16], m1[32];
     cdr_month_format(s->month, mon);
     cdr_date_format(o->refund_date, d);
-    sb_puts(&m, "# cdrecon evidence pack manifest (docs/evidence.md)\n");
-    sb_printf(&m, "tool\tcdrecon %s\ncontract\t%d\n", CDRECON_VERSION, CDRECON_CONTRACT_VERSION);
-    sb_puts(&m, "run_id\t");
+    tb_puts(&m, "# cdrecon evidence pack manifest (docs/evidence.md)\n");
+    tb_printf(&m, "tool\tcdrecon %s\ncontract\t%d\n", CDRECON_VERSION, CDRECON_CONTRACT_VERSION);
+    tb_puts(&m, "run_id\t");
     manifest_path(&m, o->run_id ? o->run_id : "");
-    sb_puts(&m, "\ncreated\t");
+    tb_puts(&m, "\ncreated\t");
     manifest_path(&m, o->created ? o->created : "");
-    sb_printf(&m, "\nmsisdn\t%s\nmonth\t%s\ndate\t%s\n", s->msisdn, mon, d);
-    sb_printf(&m, "refund\t%s\n", s->has_candidate ? money(s->cand.refund, m1) : "0.00");
-    sb_puts(&m, "source\t");
+    tb_printf(&m, "\nmsisdn\t%s\nmonth\t%s\ndate\t%s\n", s->msisdn, mon, d);
+    tb_printf(&m, "refund\t%s\n", s->has_candidate ? cdr_yuan(s->cand.refund, m1) : "0.00");
+    tb_puts(&m, "source\t");
     manifest_path(&m, o->source ? o->source : "");
-    sb_puts(&m, "\ncwd\t");
+    tb_puts(&m, "\ncwd\t");
     manifest_path(&m, o->cwd ? o->cwd : "");
-    sb_puts(&m, "\ncommand\t");
+    tb_puts(&m, "\ncommand\t");
     manifest_path(&m, o->command ? o->command : "");
-    sb_puts(&m, "\n");
+    tb_puts(&m, "\n");
     for (size_t i = 0; i < o->n_inputs; i++) {
         cdr_sha256_hex(o->inputs[i].sha256, hex);
-        sb_printf(&m, "input\t%s\t%llu\t", hex, (unsigned long long)o->inputs[i].size);
+        tb_printf(&m, "input\t%s\t%llu\t", hex, (unsigned long long)o->inputs[i].size);
         manifest_path(&m, o->inputs[i].path);
-        sb_puts(&m, "\n");
+        tb_puts(&m, "\n");
     }
     if (o->tariff) {
         for (int i = 0; i < CDR_T__COUNT; i++) {
@@ -1438,11 +1340,11 @@ cdr_err cdr_evidence_write(cdr_evidence *ev, const cdr_stmt *s, const cdr_eviden
             if (!f->present)
                 continue;
             cdr_sha256_hex(f->sha256, hex);
-            sb_printf(&m, "tariff\t%s\t%llu\t", hex, (unsigned long long)f->size);
+            tb_printf(&m, "tariff\t%s\t%llu\t", hex, (unsigned long long)f->size);
             manifest_path(&m, o->tariff->dir);
-            sb_puts(&m, "/");
+            tb_puts(&m, "/");
             manifest_path(&m, f->name);
-            sb_puts(&m, "\n");
+            tb_puts(&m, "\n");
         }
     }
     if (m.oom) {
@@ -1458,8 +1360,8 @@ cdr_err cdr_evidence_finish(cdr_evidence *ev)
 {
     if (!ev->manifest_head)
         return ev_fail(ev->err, sizeof ev->err, CDR_E_INTERNAL, "finish before write");
-    sb m = {0};
-    sb_puts(&m, ev->manifest_head);
+    textbuf m = {0};
+    tb_puts(&m, ev->manifest_head);
     for (size_t i = 0; i < ev->n_files; i++) {
         if (!ev->files[i])
             return ev_fail(ev->err, sizeof ev->err, CDR_E_NOMEM, "out of memory");
@@ -1489,7 +1391,7 @@ cdr_err cdr_evidence_finish(cdr_evidence *ev)
         char hex[65];
         cdr_sha256_final(&h, d);
         cdr_sha256_hex(d, hex);
-        sb_printf(&m, "file\t%s\t%llu\t%s\n", hex, (unsigned long long)size, ev->files[i]);
+        tb_printf(&m, "file\t%s\t%llu\t%s\n", hex, (unsigned long long)size, ev->files[i]);
     }
     if (m.oom) {
         free(m.p);

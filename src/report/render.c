@@ -106,11 +106,6 @@ size_t cdr_render_pool_units(int64_t v, const char *unit, char *buf)
     return (size_t)sprintf(buf, "%lld %s", (long long)v, unit ? unit : "");
 }
 
-static void yuan(cdr_money v, char *buf)
-{
-    cdr_money_format_total(v, 2, buf);
-}
-
 /* Status of a record in words, short. */
 static size_t status_text(const cdr_stmt_rec *r, char *buf, size_t n)
 {
@@ -236,8 +231,8 @@ cdr_err cdr_render_text(FILE *fp, const cdr_stmt *s)
     fputs("plan ", fp);
     put_cell(fp, pl, 0, 0);
     fprintf(fp, "; VIP %s; joined %s\n", s->vip == 1 ? "yes" : s->vip == 0 ? "no" : "unknown", d);
-    yuan(s->total_billed, a);
-    yuan(s->total_rebuilt, b);
+    cdr_yuan(s->total_billed, a);
+    cdr_yuan(s->total_rebuilt, b);
     fprintf(fp, "%zu records (%llu duplicates, %llu unrated); billed %s yuan, rebuilt %s yuan; "
             "%llu findings\n\n",
             s->n_recs, (unsigned long long)s->n_duplicates, (unsigned long long)s->n_unrated, a,
@@ -250,10 +245,10 @@ cdr_err cdr_render_text(FILE *fp, const cdr_stmt *s)
         const cdr_stmt_rec *r = &s->recs[i];
         cdr_time_format(r->start, d);
         cdr_render_usage(r, u);
-        yuan(r->billed, a);
+        cdr_yuan(r->billed, a);
         if (r->has_rebuilt) {
-            yuan(r->rebuilt, b);
-            yuan(r->difference, c);
+            cdr_yuan(r->rebuilt, b);
+            cdr_yuan(r->difference, c);
         } else {
             strcpy(b, "-");
             strcpy(c, "-");
@@ -306,8 +301,8 @@ cdr_err cdr_render_text(FILE *fp, const cdr_stmt *s)
     fprintf(fp, "\nVerdict\n");
     if (s->has_candidate) {
         const cdr_candidate *cd = &s->cand;
-        yuan(cd->overcharge, a);
-        yuan(cd->refund, b);
+        cdr_yuan(cd->overcharge, a);
+        cdr_yuan(cd->refund, b);
         cdr_categories_format(cd->categories, d);
         fprintf(fp, "  overcharge  %s yuan on %u records\n", a, cd->records);
         fprintf(fp, "  refund      %s yuan (billing error: the overcharge refunded twice, "
@@ -327,7 +322,7 @@ cdr_err cdr_render_text(FILE *fp, const cdr_stmt *s)
         fprintf(fp, "  no overcharge: nothing to refund\n");
     }
     if (s->leakage > 0) {
-        yuan(s->leakage, a);
+        cdr_yuan(s->leakage, a);
         fprintf(fp, "  leakage     %s yuan undercharged (reported to revenue assurance, "
                 "never refunded)\n", a);
     }
@@ -405,39 +400,6 @@ out:
 /* ------------------------------------------------------------------ */
 /* json                                                                 */
 
-/* Length of a valid UTF-8 sequence at p (n bytes left), 0 if invalid. */
-static size_t utf8_len(const unsigned char *p, size_t n)
-{
-    unsigned c = p[0];
-    size_t len;
-    unsigned min;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf) {
-        len = 2;
-        min = 0x80;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        len = 3;
-        min = 0x800;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        len = 4;
-        min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (n < len)
-        return 0;
-    unsigned cp = c & (0x7f >> len);
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (p[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
-}
-
 void cdr_json_string(FILE *fp, const char *s)
 {
     const unsigned char *p = (const unsigned char *)(s ? s : "");
@@ -459,12 +421,12 @@ void cdr_json_string(FILE *fp, const char *s)
         } else if (c < 0x80) {
             fputc((int)c, fp);
         } else {
-            size_t l = utf8_len(p, n);
             uint32_t cp = 0;
+            size_t l = cdr_utf8_len(p, n, &cp);
             if (l == 0) {
                 fputs("\\ufffd", fp);
                 l = 1;
-            } else if (cdr_utf8_len(p, n, &cp) && cdr_char_unsafe(cp)) {
+            } else if (cdr_char_unsafe(cp)) {
                 /* C1 controls and bidi overrides: the same value, escaped,
                  * so that the JSON shown on a terminal cannot drive it */
                 fprintf(fp, "\\u%04x", (unsigned)cp);
@@ -484,8 +446,7 @@ void cdr_json_string(FILE *fp, const char *s)
 static void jmoney(FILE *fp, cdr_money v)
 {
     char b[40];
-    cdr_money_format_total(v, 2, b);
-    fprintf(fp, "\"%s\"", b);
+    fprintf(fp, "\"%s\"", cdr_yuan(v, b));
 }
 
 static void jkey(FILE *fp, int *first, const char *k)

@@ -13,6 +13,7 @@
 #include <zlib.h>
 
 #include "cdrecon/engine.h"
+#include "errmsg.h"
 #include "state.h"
 
 #define SEG_MAGIC "CDRSEG01"
@@ -27,18 +28,6 @@
 #define CKP_CHUNK_BYTES (64u << 10)
 #define CKP_CHUNK_MIN (8u << 10)
 #define FILE_CAP ((uint64_t)1 << 40) /* the largest state file we accept */
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static uint32_t crc(const void *p, size_t n)
 {
@@ -695,7 +684,7 @@ cdr_err st_segw_create(const char *path, cdr_month month, const st_file *files, 
     if (e == CDR_OK)
         e = wf_header(&w->f, SEG_MAGIC, month);
     if (e != CDR_OK) {
-        set_err(err, errlen, "%s", w->f.msg);
+        cdr_seterr(err, errlen, "%s", w->f.msg);
         st_segw_free(w);
         return e;
     }
@@ -832,7 +821,7 @@ cdr_err st_segw_commit(st_segw *w, char *err, size_t errlen)
     wf_write(&w->f, foot, sizeof foot);
     cdr_err e = wf_commit(&w->f);
     if (e != CDR_OK)
-        set_err(err, errlen, "%s", w->f.msg);
+        cdr_seterr(err, errlen, "%s", w->f.msg);
     return e;
 }
 
@@ -948,7 +937,7 @@ cdr_err st_segr_open(const char *path, st_segr **out, char *err, size_t errlen)
         goto fail;
     }
     if ((r->fd = open_ro(path, &r->size)) < 0) {
-        set_err(err, errlen, "cannot open state file %s: %s", path, strerror(errno));
+        cdr_seterr(err, errlen, "cannot open state file %s: %s", path, strerror(errno));
         e = CDR_E_IO;
         goto fail;
     }
@@ -957,11 +946,11 @@ cdr_err st_segr_open(const char *path, st_segr **out, char *err, size_t errlen)
         pread_all(r->fd, h, sizeof h, 0) || memcmp(h, SEG_MAGIC, 8) ||
         pread_all(r->fd, foot, sizeof foot, r->size - SEG_FOOT_SIZE) ||
         memcmp(foot, SEG_FOOT, 8) || le32(foot + 76) != crc(foot, 76)) {
-        set_err(err, errlen, "%s: not a segment file, or truncated", path);
+        cdr_seterr(err, errlen, "%s: not a segment file, or truncated", path);
         goto fail;
     }
     if (le32(h + 8) != ST_VERSION || le32(foot + 68) != ST_VERSION) {
-        set_err(err, errlen, "%s: segment format version %u (this program reads %u)", path,
+        cdr_seterr(err, errlen, "%s: segment format version %u (this program reads %u)", path,
                 le32(h + 8), ST_VERSION);
         goto fail;
     }
@@ -973,7 +962,7 @@ cdr_err st_segr_open(const char *path, st_segr **out, char *err, size_t errlen)
     uint64_t end = r->size - SEG_FOOT_SIZE;
     if (ft < HDR_SIZE || ft + 8 > end || cd > end || ncd > end / 32 || nbd > end / 16 ||
         bd != cd + ncd * 32 || bd + nbd * 16 + 4 != end) {
-        set_err(err, errlen, "%s: damaged segment footer", path);
+        cdr_seterr(err, errlen, "%s: damaged segment footer", path);
         goto fail;
     }
     /* directories */
@@ -984,7 +973,7 @@ cdr_err st_segr_open(const char *path, st_segr **out, char *err, size_t errlen)
         goto fail;
     }
     if (pread_all(r->fd, buf, dlen, cd) || le32(buf + dlen - 4) != crc(buf, dlen - 4)) {
-        set_err(err, errlen, "%s: damaged segment directory", path);
+        cdr_seterr(err, errlen, "%s: damaged segment directory", path);
         goto fail;
     }
     r->cd = malloc((size_t)(ncd ? ncd : 1) * sizeof *r->cd);
@@ -999,7 +988,7 @@ cdr_err st_segr_open(const char *path, st_segr **out, char *err, size_t errlen)
         if (r->cd[i].offset < HDR_SIZE || r->cd[i].offset >= cd ||
             (i && (r->cd[i].first_rec < r->cd[i - 1].first_rec ||
                    r->cd[i].first_h < r->cd[i - 1].first_h))) {
-            set_err(err, errlen, "%s: damaged group directory", path);
+            cdr_seterr(err, errlen, "%s: damaged group directory", path);
             goto fail;
         }
     }
@@ -1009,7 +998,7 @@ cdr_err st_segr_open(const char *path, st_segr **out, char *err, size_t errlen)
         if (r->bd[i].offset < HDR_SIZE + 4 || r->bd[i].offset >= ft ||
             r->bd[i].first_rec >= (r->n_records ? r->n_records : 1) ||
             (i && r->bd[i].first_rec <= r->bd[i - 1].first_rec) || (i == 0 && r->bd[0].first_rec)) {
-            set_err(err, errlen, "%s: damaged block directory", path);
+            cdr_seterr(err, errlen, "%s: damaged block directory", path);
             goto fail;
         }
     }
@@ -1020,12 +1009,12 @@ cdr_err st_segr_open(const char *path, st_segr **out, char *err, size_t errlen)
     /* the file table */
     unsigned char l4[4];
     if (pread_all(r->fd, l4, 4, ft)) {
-        set_err(err, errlen, "%s: damaged file table", path);
+        cdr_seterr(err, errlen, "%s: damaged file table", path);
         goto fail;
     }
     uint32_t flen = le32(l4);
     if ((uint64_t)ft + 8 + flen > cd) {
-        set_err(err, errlen, "%s: damaged file table", path);
+        cdr_seterr(err, errlen, "%s: damaged file table", path);
         goto fail;
     }
     buf = malloc((size_t)flen + 4);
@@ -1034,13 +1023,13 @@ cdr_err st_segr_open(const char *path, st_segr **out, char *err, size_t errlen)
         goto fail;
     }
     if (pread_all(r->fd, buf, (size_t)flen + 4, ft + 4) || le32(buf + flen) != crc(buf, flen)) {
-        set_err(err, errlen, "%s: damaged file table", path);
+        cdr_seterr(err, errlen, "%s: damaged file table", path);
         goto fail;
     }
     st_rd rd = {buf, buf + flen, 0};
     uint64_t nf = st_rd_varint(&rd);
     if (rd.bad || nf > flen) {
-        set_err(err, errlen, "%s: damaged file table", path);
+        cdr_seterr(err, errlen, "%s: damaged file table", path);
         goto fail;
     }
     r->files = calloc((size_t)(nf ? nf : 1), sizeof *r->files);
@@ -1053,7 +1042,7 @@ cdr_err st_segr_open(const char *path, st_segr **out, char *err, size_t errlen)
         int g = get_file(&rd, &r->files[i]);
         if (g != 0) {
             e = g == -2 ? CDR_E_NOMEM : CDR_E_PARSE;
-            set_err(err, errlen, "%s: damaged file table", path);
+            cdr_seterr(err, errlen, "%s: damaged file table", path);
             goto fail;
         }
     }
@@ -1365,7 +1354,7 @@ cdr_err st_ckw_create(const char *path, cdr_month month, st_ckw **out, char *err
     if (e == CDR_OK)
         e = wf_header(&w->f, CKP_MAGIC, month);
     if (e != CDR_OK) {
-        set_err(err, errlen, "%s", w->f.msg);
+        cdr_seterr(err, errlen, "%s", w->f.msg);
         st_ckw_free(w);
         return e;
     }
@@ -1474,7 +1463,7 @@ cdr_err st_ckw_commit(st_ckw *w, char *err, size_t errlen)
     wf_write(&w->f, foot, sizeof foot);
     e = wf_commit(&w->f);
     if (e != CDR_OK)
-        set_err(err, errlen, "%s", w->f.msg);
+        cdr_seterr(err, errlen, "%s", w->f.msg);
     return e;
 }
 
@@ -1534,7 +1523,7 @@ cdr_err st_ckr_open(const char *path, st_ckr **out, char *err, size_t errlen)
     if (!r->path)
         goto nomem;
     if ((r->fd = open_ro(path, &r->size)) < 0) {
-        set_err(err, errlen, "cannot open state file %s: %s", path, strerror(errno));
+        cdr_seterr(err, errlen, "cannot open state file %s: %s", path, strerror(errno));
         st_ckr_close(r);
         return CDR_E_IO;
     }
@@ -1575,7 +1564,7 @@ cdr_err st_ckr_open(const char *path, st_ckr **out, char *err, size_t errlen)
     *out = r;
     return CDR_OK;
 bad:
-    set_err(err, errlen, "%s: not a checkpoint file, truncated or damaged", path);
+    cdr_seterr(err, errlen, "%s: not a checkpoint file, truncated or damaged", path);
     free(buf);
     st_ckr_close(r);
     return CDR_E_PARSE;
@@ -1832,7 +1821,7 @@ cdr_err cdr_state_open(const char *dir, const char *const *live, size_t n, cdr_s
         cdr_month m;
         int64_t run;
         if (cdr_state_file_parse(live[i], &k, &m, &run) != 0) {
-            set_err(err, errlen, "%s: not a state file name", live[i]);
+            cdr_seterr(err, errlen, "%s: not a state file name", live[i]);
             e = CDR_E_PARSE;
             break;
         }
@@ -1855,19 +1844,19 @@ cdr_err cdr_state_open(const char *dir, const char *const *live, size_t n, cdr_s
                     sm->segs = ns;
                     sm->segs[sm->n_segs++] = r;
                     if (r->month != m) {
-                        set_err(err, errlen, "%s: holds month %d, its name says %d", path,
+                        cdr_seterr(err, errlen, "%s: holds month %d, its name says %d", path,
                                 (int)r->month, (int)m);
                         e = CDR_E_PARSE;
                     }
                 }
             }
         } else if (sm->ckp) {
-            set_err(err, errlen, "two live checkpoint files for one month (%s)", live[i]);
+            cdr_seterr(err, errlen, "two live checkpoint files for one month (%s)", live[i]);
             e = CDR_E_PARSE;
         } else {
             e = st_ckr_open(path, &sm->ckp, err, errlen);
             if (e == CDR_OK && sm->ckp->month != m) {
-                set_err(err, errlen, "%s: holds another month than its name says", path);
+                cdr_seterr(err, errlen, "%s: holds another month than its name says", path);
                 e = CDR_E_PARSE;
             }
         }
@@ -1880,7 +1869,7 @@ cdr_err cdr_state_open(const char *dir, const char *const *live, size_t n, cdr_s
         for (size_t i = 0; e == CDR_OK && i < s->n_months; i++) {
             s->mlist[i] = s->months[i].m;
             if (!s->months[i].ckp && s->months[i].n_segs) {
-                set_err(err, errlen, "records of a month without its checkpoint file");
+                cdr_seterr(err, errlen, "records of a month without its checkpoint file");
                 e = CDR_E_PARSE;
             }
         }
@@ -1977,7 +1966,7 @@ cdr_err cdr_state_submonth_rows(cdr_state *s, const char *msisdn, cdr_month mont
             e = st_gcur_rows(&c, rows_cb, &x);
         }
         if (e != CDR_OK && c.err[0])
-            set_err(err, errlen, "%s", c.err);
+            cdr_seterr(err, errlen, "%s", c.err);
         st_gcur_free(&c);
         if (e != CDR_OK)
             return e;
@@ -2007,7 +1996,7 @@ int cdr_state_submonth_info(cdr_state *s, const char *msisdn, cdr_month month,
         e = st_ckcur_next(&c);
     }
     if (e != CDR_OK) {
-        set_err(err, errlen, "%s", c.err);
+        cdr_seterr(err, errlen, "%s", c.err);
         found = -1;
     }
     st_ckcur_free(&c);
@@ -2022,7 +2011,7 @@ cdr_err cdr_state_collect_garbage(const char *dir, const char *const *live, size
     if (!d) {
         if (errno == ENOENT)
             return CDR_OK;
-        set_err(err, errlen, "cannot read state directory %s: %s", dir, strerror(errno));
+        cdr_seterr(err, errlen, "cannot read state directory %s: %s", dir, strerror(errno));
         return CDR_E_IO;
     }
     int dfd = dirfd(d);
@@ -2050,7 +2039,7 @@ cdr_err cdr_state_collect_garbage(const char *dir, const char *const *live, size
         if (unlinkat(dfd, name, 0) == 0)
             (*removed)++;
         else if (errno != ENOENT) {
-            set_err(err, errlen, "cannot remove %s/%s: %s", dir, name, strerror(errno));
+            cdr_seterr(err, errlen, "cannot remove %s/%s: %s", dir, name, strerror(errno));
             closedir(d);
             return CDR_E_IO;
         }
@@ -2083,7 +2072,7 @@ cdr_err cdr_state_manifest_write(const char *dir, const cdr_state_manifest *m, c
     st_buf b = {0};
     char line[128];
     if (strchr(m->db_path ? m->db_path : "", '\n')) {
-        set_err(err, errlen, "database path holds a newline");
+        cdr_seterr(err, errlen, "database path holds a newline");
         return CDR_E_USAGE;
     }
     st_buf_put(&b, "cdrecon-state 1\ndatabase ", 25);
@@ -2121,7 +2110,7 @@ cdr_err cdr_state_manifest_write(const char *dir, const cdr_state_manifest *m, c
     if (e == CDR_OK)
         e = wf_commit(&f);
     if (e != CDR_OK)
-        set_err(err, errlen, "%s", f.msg);
+        cdr_seterr(err, errlen, "%s", f.msg);
     wf_free(&f);
     free(path);
     st_buf_free(&b);
@@ -2136,7 +2125,7 @@ cdr_err cdr_state_manifest_read(const char *dir, cdr_state_manifest *m, char *er
         return CDR_E_NOMEM;
     FILE *f = fopen(path, "re");
     if (!f) {
-        set_err(err, errlen, "%s: %s (not a month state directory, or no run finished in it)",
+        cdr_seterr(err, errlen, "%s: %s (not a month state directory, or no run finished in it)",
                 path, strerror(errno));
         free(path);
         return errno == ENOENT ? CDR_E_NOTFOUND : CDR_E_IO;
@@ -2205,7 +2194,7 @@ cdr_err cdr_state_manifest_read(const char *dir, cdr_state_manifest *m, char *er
         e = CDR_E_PARSE;
     if (e != CDR_OK) {
         if (e == CDR_E_PARSE)
-            set_err(err, errlen, "%s: damaged or truncated", path);
+            cdr_seterr(err, errlen, "%s: damaged or truncated", path);
         cdr_state_manifest_free(m);
     }
     free(path);
@@ -2418,7 +2407,7 @@ cdr_err cdr_state_compact(cdr_state *s, cdr_month month, const char *dir, int64_
     for (size_t i = 0; i < ns; i++) {
         cur[i].whole = 1; /* every group of every block, in turn */
         if ((e = st_gcur_seek(&cur[i], sm->segs[i], 0, NULL, 0)) != CDR_OK) {
-            set_err(err, errlen, "%s", cur[i].err);
+            cdr_seterr(err, errlen, "%s", cur[i].err);
             goto out;
         }
     }
@@ -2449,7 +2438,7 @@ cdr_err cdr_state_compact(cdr_state *s, cdr_month month, const char *dir, int64_
             if ((e = st_gcur_rows(&cur[i], compact_row, &x)) != CDR_OK ||
                 (e = st_gcur_next(&cur[i])) != CDR_OK) {
                 if (cur[i].err[0])
-                    set_err(err, errlen, "%s", cur[i].err);
+                    cdr_seterr(err, errlen, "%s", cur[i].err);
                 goto out;
             }
         }

@@ -1,5 +1,5 @@
-/* cdrecon — the month report: text buffer, HTML escaping with number
- * masking, number formatting, category words (src/report/month/report.h). */
+/* cdrecon — the month report: HTML escaping with number masking, number
+ * formatting, category words (src/report/month/report.h). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,68 +10,9 @@
 #include "cdrecon/textsafe.h"
 #include "report.h"
 
-void rp_put(rp_buf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->n + n + 1 > b->cap) {
-        size_t c = b->cap ? b->cap : 16384;
-        while (c < b->n + n + 1)
-            c *= 2;
-        char *q = realloc(b->p, c);
-        if (!q) {
-            b->oom = 1;
-            return;
-        }
-        b->p = q;
-        b->cap = c;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = '\0';
-}
-
-void rp_puts(rp_buf *b, const char *s)
-{
-    rp_put(b, s, strlen(s));
-}
-
-void rp_printf(rp_buf *b, const char *fmt, ...)
-{
-    char tmp[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    int k = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (k < 0) {
-        b->oom = 1;
-        return;
-    }
-    if ((size_t)k < sizeof tmp) {
-        rp_put(b, tmp, (size_t)k);
-        return;
-    }
-    char *big = malloc((size_t)k + 1);
-    if (!big) {
-        b->oom = 1;
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(big, (size_t)k + 1, fmt, ap);
-    va_end(ap);
-    rp_put(b, big, (size_t)k);
-    free(big);
-}
-
-void rp_buf_free(rp_buf *b)
-{
-    free(b->p);
-    memset(b, 0, sizeof *b);
-}
-
 /* HTML-escape n bytes of text that is already masked; control characters
  * (TAB and LF kept), bidi overrides and invalid bytes become U+FFFD. */
-static void esc_html(rp_buf *b, const unsigned char *p, size_t n)
+static void esc_html(textbuf *b, const unsigned char *p, size_t n)
 {
     static const char fffd[] = "\xEF\xBF\xBD";
     for (size_t i = 0; i < n;) {
@@ -83,23 +24,23 @@ static void esc_html(rp_buf *b, const unsigned char *p, size_t n)
                           : c == '\'' ? "&#39;"
                                       : NULL;
         if (ent) {
-            rp_puts(b, ent);
+            tb_puts(b, ent);
             i++;
             continue;
         }
         uint32_t cp = 0;
         size_t k = cdr_utf8_len(p + i, n - i, &cp);
         if (!k || (cdr_char_unsafe(cp) && cp != '\t' && cp != '\n')) {
-            rp_put(b, fffd, 3);
+            tb_put(b, fffd, 3);
             i += k ? k : 1;
             continue;
         }
-        rp_put(b, (const char *)p + i, k);
+        tb_put(b, (const char *)p + i, k);
         i += k;
     }
 }
 
-void rp_escn(rp_buf *b, const char *s, size_t n)
+void rp_escn(textbuf *b, const char *s, size_t n)
 {
     char small[512];
     char *m = n < sizeof small ? small : malloc(n + 1);
@@ -113,12 +54,12 @@ void rp_escn(rp_buf *b, const char *s, size_t n)
         free(m);
 }
 
-void rp_esc(rp_buf *b, const char *s)
+void rp_esc(textbuf *b, const char *s)
 {
     rp_escn(b, s ? s : "", s ? strlen(s) : 0);
 }
 
-void rp_esc_path(rp_buf *b, const char *s)
+void rp_esc_path(textbuf *b, const char *s)
 {
     size_t n = strlen(s ? s : "");
     char *m = malloc(n + 1);
@@ -139,37 +80,32 @@ void rp_esc_path(rp_buf *b, const char *s)
 
 /* Digits with a comma every three from the right (s: optional '-', digits,
  * then anything: the decimals are copied as they are). */
-static void grouped(rp_buf *b, const char *s)
+static void grouped(textbuf *b, const char *s)
 {
     if (*s == '-')
-        rp_put(b, s++, 1);
+        tb_put(b, s++, 1);
     size_t d = strspn(s, "0123456789");
     for (size_t i = 0; i < d; i++) {
         if (i && (d - i) % 3 == 0)
-            rp_put(b, ",", 1);
-        rp_put(b, s + i, 1);
+            tb_put(b, ",", 1);
+        tb_put(b, s + i, 1);
     }
-    rp_puts(b, s + d);
+    tb_puts(b, s + d);
 }
 
-void rp_count(rp_buf *b, int64_t v)
+void rp_count(textbuf *b, int64_t v)
 {
     char t[32];
     snprintf(t, sizeof t, "%lld", (long long)v);
     grouped(b, t);
 }
 
-size_t rp_yuan_plain(cdr_money v, char *buf)
-{
-    return cdr_money_format_total(v, 2, buf);
-}
-
-void rp_yuan(rp_buf *b, cdr_money v)
+void rp_yuan(textbuf *b, cdr_money v)
 {
     char t[40];
-    rp_yuan_plain(v, t);
+    cdr_yuan(v, t);
     if (v == CDR_MONEY_TOTAL_OVER)
-        rp_puts(b, t);
+        tb_puts(b, t);
     else
         grouped(b, t);
 }

@@ -66,7 +66,7 @@ struct rp_month {
         int svc, cat;
     } *tup;
     size_t ntup, captup;
-    rp_buf names;
+    textbuf names;
 };
 
 enum { T_RECORDS, T_FINDINGS, T_CANDIDATES, T_OVER, T_REFUND, T_LEAK, T_REJECTS, T_UNRATED };
@@ -218,9 +218,9 @@ static int keep(rp_month *m, sqlite3_stmt *s, cdr_time t, cdr_service sv, cdr_mo
     const char *peer = (const char *)sqlite3_column_text(s, 8);
     struct tup *u = &m->tup[m->ntup++];
     u->msisdn = m->names.n;
-    rp_put(&m->names, ms ? ms : "", ms ? strlen(ms) + 1 : 1);
+    tb_put(&m->names, ms ? ms : "", ms ? strlen(ms) + 1 : 1);
     u->peer = m->names.n;
-    rp_put(&m->names, peer ? peer : "", peer ? strlen(peer) + 1 : 1);
+    tb_put(&m->names, peer ? peer : "", peer ? strlen(peer) + 1 : 1);
     u->start = t;
     u->d = d;
     u->svc = (int)sv;
@@ -627,7 +627,7 @@ void rp_month_free(rp_month *m)
     for (size_t i = 0; i < m->ntop; i++)
         free_cand(&m->top[i]);
     free(m->tup);
-    rp_buf_free(&m->names);
+    tb_free(&m->names);
     rp_table_free(&m->plans);
     rp_table_free(&m->rates);
     rp_table_free(&m->rej_reasons);

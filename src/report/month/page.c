@@ -13,8 +13,8 @@
 #include "report.h"
 
 typedef struct page {
-    rp_buf b;        /* the page */
-    rp_buf q;        /* the appendix of queries */
+    textbuf b;        /* the page */
+    textbuf q;        /* the appendix of queries */
     sqlite3 *h;
     const cdr_report_opts *o;
     char month[8], as_of[16];
@@ -82,9 +82,9 @@ static const char *const fig_note[RP_FIG__COUNT][2] = {
                      "are in the database with their start time)."},
 };
 
-static void css(rp_buf *b)
+static void css(textbuf *b)
 {
-    rp_puts(b,
+    tb_puts(b,
             "<style>\n"
             "@page{size:A4;margin:12mm 10mm}\n"
             "body{font-family:\"Noto Sans CJK SC\",\"Noto Sans SC\",\"Source Han Sans SC\","
@@ -116,25 +116,25 @@ static void css(rp_buf *b)
 
 static void head(page *pg, const char *last_run)
 {
-    rp_buf *b = &pg->b;
-    rp_puts(b, "<!DOCTYPE html>\n<html lang=\"zh-CN\"><head><meta charset=\"utf-8\">\n"
+    textbuf *b = &pg->b;
+    tb_puts(b, "<!DOCTYPE html>\n<html lang=\"zh-CN\"><head><meta charset=\"utf-8\">\n"
                "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
                "style-src 'unsafe-inline'; img-src data:\">\n"
                "<title>对账月报 Reconciliation month report</title>\n");
     css(b);
-    rp_puts(b, "</head><body>\n<h1>话费核查月报 <span class=\"en\">The month at a glance: "
+    tb_puts(b, "</head><body>\n<h1>话费核查月报 <span class=\"en\">The month at a glance: "
                "re-rating and double-refund report</span></h1>\n<p>");
-    rp_puts(b, "数据库 <span class=\"en\">database</span> <code>");
+    tb_puts(b, "数据库 <span class=\"en\">database</span> <code>");
     rp_esc_path(b, pg->o->db_name ? pg->o->db_name : "");
-    rp_printf(b, "</code> · 最近运行 <span class=\"en\">latest run</span> %s · 截至 "
+    tb_printf(b, "</code> · 最近运行 <span class=\"en\">latest run</span> %s · 截至 "
                  "<span class=\"en\">as of</span> <span id=\"as-of\">%s</span>",
               last_run, pg->as_of);
     if (pg->o->created) {
-        rp_puts(b, " · 生成 <span class=\"en\">made</span> ");
+        tb_puts(b, " · 生成 <span class=\"en\">made</span> ");
         rp_esc(b, pg->o->created);
     }
-    rp_printf(b, " · cdrecon %s</p>\n", CDRECON_VERSION);
-    rp_puts(b, "<p class=\"en\">每个图表下的表格是其数字;每个图表链接到给出这些数字的 SQL 查询 "
+    tb_printf(b, " · cdrecon %s</p>\n", CDRECON_VERSION);
+    tb_puts(b, "<p class=\"en\">每个图表下的表格是其数字;每个图表链接到给出这些数字的 SQL 查询 "
                "(附录,用 <code>sqlite3 -readonly</code> 运行)。金额单位为元。 Each chart has its "
                "numbers in the table under it and links to the SQL query that gives them (in "
                "the appendix; run it with <code>sqlite3 -readonly</code>). Amounts in yuan; the "
@@ -145,13 +145,13 @@ static void head(page *pg, const char *last_run)
 static void fig_head(page *pg, int f)
 {
     const rp_figure *fg = &rp_figures[f];
-    rp_printf(&pg->b, "<section class=\"fig\" id=\"f-%s-%s\" data-fig=\"%s\" data-month=\"%s\">"
+    tb_printf(&pg->b, "<section class=\"fig\" id=\"f-%s-%s\" data-fig=\"%s\" data-month=\"%s\">"
                       "<h3>%s <span class=\"en\">%s</span> <a class=\"q\" href=\"#q-%s-%s\">"
                       "查询 query</a></h3>\n<p class=\"note\">%s<br><span class=\"en\">%s</span>"
                       "</p>\n",
               pg->month, fg->id, fg->id, pg->month, fg->zh, fg->en, pg->month, fg->id,
               fig_note[f][0], fig_note[f][1]);
-    rp_printf(&pg->q, "<h3 id=\"q-%s-%s\">%s %s <span class=\"en\">%s</span></h3>\n"
+    tb_printf(&pg->q, "<h3 id=\"q-%s-%s\">%s %s <span class=\"en\">%s</span></h3>\n"
                       "<pre class=\"sql\" data-fig=\"%s\" data-month=\"%s\">",
               pg->month, fg->id, pg->month, fg->zh, fg->en, fg->id, pg->month);
     if (fg->sql)
@@ -160,8 +160,8 @@ static void fig_head(page *pg, int f)
         rp_tariff_sql_shown(&pg->q, f, pg->tdir, pg->month,
                             pg->t->files[CDR_T_BANDS].present);
     else
-        rp_puts(&pg->q, "-- (no tariff: see the figure)");
-    rp_puts(&pg->q, "</pre>\n");
+        tb_puts(&pg->q, "-- (no tariff: see the figure)");
+    tb_puts(&pg->q, "</pre>\n");
 }
 
 /* The figure's rows (rp_month_table). */
@@ -180,11 +180,11 @@ static void fig_end(page *pg, const rp_table *t, int f)
     char id[64];
     snprintf(id, sizeof id, "%s-%s", pg->month, rp_figures[f].id);
     if (f == RP_FIG_HEAT)
-        rp_puts(&pg->b, "<div class=\"heat\">");
+        tb_puts(&pg->b, "<div class=\"heat\">");
     rp_table_html(&pg->b, t, id);
     if (f == RP_FIG_HEAT)
-        rp_puts(&pg->b, "</div>");
-    rp_puts(&pg->b, "</section>\n");
+        tb_puts(&pg->b, "</div>");
+    tb_puts(&pg->b, "</section>\n");
 }
 
 /* A plain figure: heading, table. */
@@ -202,22 +202,22 @@ static cdr_err simple(page *pg, int f)
 static cdr_err totals(page *pg)
 {
     rp_table t;
-    rp_buf *b = &pg->b;
+    textbuf *b = &pg->b;
     fig_head(pg, RP_FIG_TOTALS);
     cdr_err e = run_fig(pg, RP_FIG_TOTALS, &t);
     if (e != CDR_OK)
         goto out;
-    rp_puts(b, "<div class=\"cards\">");
+    tb_puts(b, "<div class=\"cards\">");
     for (size_t r = 0; r < t.nrows; r++) {
         const char *key = rp_table_at(&t, r, 0)->s;
         int money = !strcmp(rp_table_at(&t, r, 1)->s, "micro");
         int64_t now = rp_table_at(&t, r, 2)->i, chg = rp_table_at(&t, r, 4)->i;
         char v[40];
         if (money)
-            rp_yuan_plain(now, v);
+            cdr_yuan(now, v);
         else
             snprintf(v, sizeof v, "%lld", (long long)now);
-        rp_printf(b, "<div class=\"card\" id=\"total-%s-%s\" data-v=\"%s\">%s<br><b>", pg->month,
+        tb_printf(b, "<div class=\"card\" id=\"total-%s-%s\" data-v=\"%s\">%s<br><b>", pg->month,
                   key, v, rp_word_zh(key) ? rp_word_zh(key) : key);
         if (money)
             rp_yuan(b, now);
@@ -225,15 +225,15 @@ static cdr_err totals(page *pg)
             rp_count(b, now);
         /* (more records is news, not bad news) */
         const char *cls = !strcmp(key, "records") ? "" : chg > 0 ? "up" : chg < 0 ? "down" : "";
-        rp_printf(b, "</b> <span class=\"%s\">%s", cls, chg > 0 ? "+" : "");
+        tb_printf(b, "</b> <span class=\"%s\">%s", cls, chg > 0 ? "+" : "");
         if (money)
             rp_yuan(b, chg);
         else
             rp_count(b, chg);
-        rp_printf(b, "</span><br><span class=\"en\">%s</span></div>",
+        tb_printf(b, "</span><br><span class=\"en\">%s</span></div>",
                   rp_word_en(key) ? rp_word_en(key) : key);
     }
-    rp_puts(b, "</div>\n");
+    tb_puts(b, "</div>\n");
     fig_end(pg, &t, RP_FIG_TOTALS);
 out:
     rp_table_free(&t);
@@ -262,9 +262,9 @@ static cdr_err by_category(page *pg)
         mb[r] = (rp_bar){labels[r], rp_table_at(&t, r, leak ? 4 : 3)->i, leak};
     }
     if (e == CDR_OK) {
-        rp_puts(&pg->b, "<p class=\"note\">条数 <span class=\"en\">findings</span></p>");
+        tb_puts(&pg->b, "<p class=\"note\">条数 <span class=\"en\">findings</span></p>");
         rp_svg_bars(&pg->b, pg->month, nb, t.nrows, RP_FMT_COUNT);
-        rp_puts(&pg->b, "<p class=\"note\">退费 (元,少收为橙色) <span class=\"en\">refund in "
+        tb_puts(&pg->b, "<p class=\"note\">退费 (元,少收为橙色) <span class=\"en\">refund in "
                         "yuan (orange: leakage, not refunded)</span></p>");
         char id[32];
         snprintf(id, sizeof id, "%s-money", pg->month);
@@ -342,11 +342,11 @@ static void approvers(page *pg)
 {
     static const char *const zh[5] = {"坐席直接退费", "工单班长", "投诉主管", "运营部经理",
                                       "副总经理"};
-    rp_puts(&pg->b, "<p class=\"note\">审批人 <span class=\"en\">approvers</span>: ");
+    tb_puts(&pg->b, "<p class=\"note\">审批人 <span class=\"en\">approvers</span>: ");
     for (int i = 0; i < 5; i++)
-        rp_printf(&pg->b, "%s%d %s <span class=\"en\">(%s)</span>", i ? "; " : "", i, zh[i],
+        tb_printf(&pg->b, "%s%d %s <span class=\"en\">(%s)</span>", i ? "; " : "", i, zh[i],
                   cdr_tier_approver(i));
-    rp_puts(&pg->b, "</p>\n");
+    tb_puts(&pg->b, "</p>\n");
 }
 
 /* ---- the tariff of the month ---- */
@@ -456,9 +456,9 @@ static cdr_err tariff_finish(page *pg, loader *l, const char *sha)
 
 static void no_tariff(page *pg)
 {
-    rp_puts(&pg->b, "<p class=\"note\"><b>无资费表 <span class=\"en\">no tariff</span></b>: ");
+    tb_puts(&pg->b, "<p class=\"note\"><b>无资费表 <span class=\"en\">no tariff</span></b>: ");
     rp_esc_path(&pg->b, pg->tnote);
-    rp_puts(&pg->b, "</p>\n");
+    tb_puts(&pg->b, "</p>\n");
 }
 
 static cdr_err tariff_figs(page *pg)
@@ -517,7 +517,7 @@ static cdr_err month_known(page *pg)
 
 static void h2(page *pg, const char *zh, const char *en)
 {
-    rp_printf(&pg->b, "<h2>%s <span class=\"en\">%s</span></h2>\n", zh, en);
+    tb_printf(&pg->b, "<h2>%s <span class=\"en\">%s</span></h2>\n", zh, en);
 }
 
 static cdr_err month_section(page *pg)
@@ -543,10 +543,10 @@ static cdr_err month_section(page *pg)
     if (pg->tnote[0] && pg->note && !pg->note[0])
         snprintf(pg->note, pg->notelen, "%s: plans and rate rows left out: %s", pg->month,
                  pg->tnote);
-    rp_printf(&pg->b, "<div class=\"month\" id=\"m-%s\" data-month=\"%s\">\n", pg->month,
+    tb_printf(&pg->b, "<div class=\"month\" id=\"m-%s\" data-month=\"%s\">\n", pg->month,
               pg->month);
     h2(pg, "账期", "Bill month");
-    rp_printf(&pg->b, "<p style=\"font-size:14pt\"><b id=\"month\">%s</b></p>\n", pg->month);
+    tb_printf(&pg->b, "<p style=\"font-size:14pt\"><b id=\"month\">%s</b></p>\n", pg->month);
     if ((e = totals(pg)) != CDR_OK)
         return e;
     h2(pg, "问题与退费", "Findings and refunds");
@@ -568,7 +568,7 @@ static cdr_err month_section(page *pg)
         (e = simple(pg, RP_FIG_REJECT_FILES)) != CDR_OK ||
         (e = simple(pg, RP_FIG_FILES)) != CDR_OK || (e = simple(pg, RP_FIG_LATE)) != CDR_OK)
         return e;
-    rp_puts(&pg->b, "</div>\n");
+    tb_puts(&pg->b, "</div>\n");
     return CDR_OK;
 }
 
@@ -642,14 +642,14 @@ static cdr_err build(page *pg, cdr_report *out)
     }
     if (e != CDR_OK)
         return e;
-    rp_puts(&pg->b, "<h2 class=\"month\">附录:查询 <span class=\"en\">Appendix: the queries"
+    tb_puts(&pg->b, "<h2 class=\"month\">附录:查询 <span class=\"en\">Appendix: the queries"
                     "</span></h2>\n<p class=\"note\">用 <code>sqlite3 -readonly ");
     rp_esc_path(&pg->b, pg->o->db_name ? pg->o->db_name : "DB");
-    rp_puts(&pg->b, "</code> 运行 <span class=\"en\">run each with it; the plan and rate-row "
+    tb_puts(&pg->b, "</code> 运行 <span class=\"en\">run each with it; the plan and rate-row "
                     "queries first load the tariff's tables into temporary tables "
                     "(.import)</span></p>\n");
-    rp_put(&pg->b, pg->q.p ? pg->q.p : "", pg->q.n);
-    rp_puts(&pg->b, "</body></html>\n");
+    tb_put(&pg->b, pg->q.p ? pg->q.p : "", pg->q.n);
+    tb_puts(&pg->b, "</body></html>\n");
     if (pg->b.oom || pg->q.oom) {
         snprintf(pg->err, pg->errlen, "report: out of memory");
         return CDR_E_NOMEM;
@@ -676,9 +676,9 @@ cdr_err cdr_report_build(cdr_db *db, const cdr_report_opts *o, cdr_report *out, 
         return rp_sqlite_err(pg.h, rc, "report: begin", err, errlen);
     cdr_err e = build(&pg, out);
     sqlite3_exec(pg.h, "ROLLBACK", NULL, NULL, NULL);
-    rp_buf_free(&pg.q);
+    tb_free(&pg.q);
     if (e != CDR_OK) {
-        rp_buf_free(&pg.b);
+        tb_free(&pg.b);
         out->n_months = 0;
         return e;
     }

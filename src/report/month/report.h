@@ -1,6 +1,6 @@
 /*
  * cdrecon — the month report's internal pieces (include/cdrecon/report.h,
- * docs/report.md): a text buffer with HTML escaping and number masking,
+ * docs/report.md): HTML escaping and number masking into a textbuf,
  * tables filled by queries, the SVG charts, the figures.
  *
  * Layout arithmetic of the charts uses double (coordinates only); every
@@ -14,39 +14,25 @@
 #include "cdrecon/common.h"
 #include "cdrecon/report.h"
 #include "cdrecon/tariff.h"
+#include "textbuf.h" /* src/report/: the page is built in a textbuf */
 
 /* ---- text ---------------------------------------------------------- */
 
-/* A growable text buffer; a failed allocation is remembered (oom) and
- * every later call does nothing. */
-typedef struct rp_buf {
-    char *p;
-    size_t n, cap;
-    int oom;
-} rp_buf;
-
-void rp_put(rp_buf *b, const char *s, size_t n);
-void rp_puts(rp_buf *b, const char *s);
-void rp_printf(rp_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Text from the data: every number of 8 digits or more masked
  * (cdr_text_mask_numbers), then HTML-escaped (& < > " ' as entities;
  * control characters but TAB and LF, and invalid UTF-8, as U+FFFD).
  * Safe in element content and in quoted attribute values. */
-void rp_esc(rp_buf *b, const char *s);
-void rp_escn(rp_buf *b, const char *s, size_t n);
+void rp_esc(textbuf *b, const char *s);
+void rp_escn(textbuf *b, const char *s, size_t n);
 /* A path of the operator's (the database, the tariff directory): only runs
  * of 11 digits or more are masked (a date in a file name stays, so that the
  * shown commands still run), then HTML-escaped. */
-void rp_esc_path(rp_buf *b, const char *s);
+void rp_esc_path(textbuf *b, const char *s);
 /* A count with thousands separators: 12,345. */
-void rp_count(rp_buf *b, int64_t v);
+void rp_count(textbuf *b, int64_t v);
 /* An amount in yuan with thousands separators: 1,234.56 (2 decimals or
  * more, exact; a total at CDR_MONEY_TOTAL_OVER is "out of range"). */
-void rp_yuan(rp_buf *b, cdr_money v);
-/* The exact yuan text of an amount without separators (data-v
- * attributes): cdr_money_format_total(v, 2). buf >= 32 bytes. */
-size_t rp_yuan_plain(cdr_money v, char *buf);
-void rp_buf_free(rp_buf *b);
+void rp_yuan(textbuf *b, cdr_money v);
 
 /* ---- tables ---------------------------------------------------------- */
 
@@ -103,12 +89,12 @@ cdr_err rp_sqlite_err(sqlite3 *h, int rc, const char *what, char *err, size_t er
 
 /* The query as shown on the page: ?1 and ?2 replaced by the literals
  * 'YYYY-MM' and 'YYYY-MM-DD' (so it runs as it is in sqlite3). */
-void rp_sql_shown(rp_buf *b, const char *sql, const char *month, const char *as_of);
+void rp_sql_shown(textbuf *b, const char *sql, const char *month, const char *as_of);
 
 /* One table as HTML: a header row (Chinese, English under it) and one row
  * per table row; every cell carries its value in data-v (counts as
  * digits, money as exact yuan, numbers masked). */
-void rp_table_html(rp_buf *b, const rp_table *t, const char *id);
+void rp_table_html(textbuf *b, const rp_table *t, const char *id);
 
 /* Chinese and English words of a category name ("wrong_band"); "" when
  * unknown. */
@@ -132,7 +118,7 @@ typedef struct rp_bar {
 /* Horizontal bars, one <rect class="bar" data-v="..."> per bar, lengths
  * proportional to v (the largest fills the plot), the value written at
  * the end of each bar. n == 0 draws a "no data" chart with no bar. */
-void rp_svg_bars(rp_buf *b, const char *id, const rp_bar *bars, size_t n, rp_fmt fmt);
+void rp_svg_bars(textbuf *b, const char *id, const rp_bar *bars, size_t n, rp_fmt fmt);
 
 typedef struct rp_series {
     const char *key;   /* data-series attribute */
@@ -143,13 +129,13 @@ typedef struct rp_series {
 /* A line chart over n points (x labels our own text), one <polyline
  * class="series" data-series="KEY"> per series with a <circle class="pt"
  * data-v> per point; y from 0 to the largest value. */
-void rp_svg_lines(rp_buf *b, const char *id, const char *const *x, size_t n,
+void rp_svg_lines(textbuf *b, const char *id, const char *const *x, size_t n,
                   const rp_series *s, size_t ns);
 
 /* A 7 x 24 heat map: v[d][h] for day d (0 = Monday .. 6 = Sunday) and hour
  * h; one <rect class="cell" data-day data-hour data-v> per cell, darker for
  * more. */
-void rp_svg_heat(rp_buf *b, const char *id, const int64_t v[7][24]);
+void rp_svg_heat(textbuf *b, const char *id, const int64_t v[7][24]);
 
 /* ---- figures --------------------------------------------------------- */
 
@@ -223,7 +209,7 @@ void rp_tariff_sums_free(rp_tariff_sums *s);
 /* The shown SQL of those two figures (sqlite3 .import of the tariff's
  * tables into temp tables, then the query), for the directory dir; bands:
  * whether the tariff has a bands.csv. */
-void rp_tariff_sql_shown(rp_buf *b, int fig, const char *dir, const char *month, int bands);
+void rp_tariff_sql_shown(textbuf *b, int fig, const char *dir, const char *month, int bands);
 
 typedef struct rp_month rp_month;
 /*

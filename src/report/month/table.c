@@ -119,7 +119,7 @@ cdr_err rp_query(sqlite3 *h, const char *sql, const char *month, const char *as_
     return e;
 }
 
-void rp_sql_shown(rp_buf *b, const char *sql, const char *month, const char *as_of)
+void rp_sql_shown(textbuf *b, const char *sql, const char *month, const char *as_of)
 {
     for (const char *p = sql; *p;) {
         const char *q = strchr(p, '?');
@@ -130,10 +130,10 @@ void rp_sql_shown(rp_buf *b, const char *sql, const char *month, const char *as_
         rp_escn(b, p, (size_t)(q - p));
         if (q[1] == '1' || q[1] == '2') {
             /* (month and as_of are validated dates: no quote inside) */
-            rp_printf(b, "&#39;%s&#39;", q[1] == '1' ? month : as_of);
+            tb_printf(b, "&#39;%s&#39;", q[1] == '1' ? month : as_of);
             p = q + 2;
         } else {
-            rp_put(b, "?", 1);
+            tb_put(b, "?", 1);
             p = q + 1;
         }
     }
@@ -151,7 +151,7 @@ static int unit_micro(const rp_table *t, size_t r)
 }
 
 /* One cell: <td data-v="...">shown</td>. */
-static void cell_html(rp_buf *b, const rp_table *t, size_t r, size_t c)
+static void cell_html(textbuf *b, const rp_table *t, size_t r, size_t c)
 {
     const rp_cell *v = rp_table_at(t, r, c);
     rp_coltype k = t->cols[c].type;
@@ -159,17 +159,17 @@ static void cell_html(rp_buf *b, const rp_table *t, size_t r, size_t c)
     if (k == RP_BY_UNIT)
         k = unit_micro(t, r) ? RP_MONEY : RP_COUNT;
     if (v->null) {
-        rp_puts(b, "<td data-v=\"\" data-null=\"1\">—</td>");
+        tb_puts(b, "<td data-v=\"\" data-null=\"1\">—</td>");
         return;
     }
     switch (k) {
     case RP_COUNT:
-        rp_printf(b, "<td class=\"num\" data-v=\"%lld\">", (long long)v->i);
+        tb_printf(b, "<td class=\"num\" data-v=\"%lld\">", (long long)v->i);
         rp_count(b, v->i);
         break;
     case RP_MONEY:
-        rp_yuan_plain(v->i, tmp);
-        rp_printf(b, "<td class=\"num\" data-v=\"%s\">", tmp);
+        cdr_yuan(v->i, tmp);
+        tb_printf(b, "<td class=\"num\" data-v=\"%s\">", tmp);
         rp_yuan(b, v->i);
         break;
     case RP_MSISDN: {
@@ -180,70 +180,70 @@ static void cell_html(rp_buf *b, const rp_table *t, size_t r, size_t c)
             return;
         }
         cdr_number_mask(v->s, n, m);
-        rp_puts(b, "<td data-v=\"");
+        tb_puts(b, "<td data-v=\"");
         rp_esc(b, m);
-        rp_puts(b, "\">");
+        tb_puts(b, "\">");
         rp_esc(b, m);
         free(m);
         break;
     }
     case RP_CATEGORY:
-        rp_puts(b, "<td data-v=\"");
+        tb_puts(b, "<td data-v=\"");
         rp_esc(b, v->s);
-        rp_puts(b, "\">");
+        tb_puts(b, "\">");
         rp_esc(b, rp_category_zh(v->s));
-        rp_puts(b, "<br><span class=\"en\">");
+        tb_puts(b, "<br><span class=\"en\">");
         rp_esc(b, *v->s ? v->s : "(flags only)");
-        rp_puts(b, "</span>");
+        tb_puts(b, "</span>");
         break;
     case RP_WEEKDAY: {
         int d = v->s[0] >= '0' && v->s[0] <= '6' ? v->s[0] - '0' : 0;
-        rp_puts(b, "<td data-v=\"");
+        tb_puts(b, "<td data-v=\"");
         rp_esc(b, v->s);
-        rp_printf(b, "\">%s <span class=\"en\">%s</span>", day_zh[d], day_en[d]);
+        tb_printf(b, "\">%s <span class=\"en\">%s</span>", day_zh[d], day_en[d]);
         break;
     }
     case RP_WORD:
-        rp_puts(b, "<td data-v=\"");
+        tb_puts(b, "<td data-v=\"");
         rp_esc(b, v->s);
-        rp_puts(b, "\">");
+        tb_puts(b, "\">");
         if (rp_word_zh(v->s))
-            rp_printf(b, "%s <span class=\"en\">%s</span>", rp_word_zh(v->s), rp_word_en(v->s));
+            tb_printf(b, "%s <span class=\"en\">%s</span>", rp_word_zh(v->s), rp_word_en(v->s));
         else
             rp_esc(b, v->s);
         break;
     case RP_PRICE:
-        rp_puts(b, "<td class=\"num\" data-v=\"");
+        tb_puts(b, "<td class=\"num\" data-v=\"");
         rp_esc(b, v->s);
-        rp_puts(b, "\">");
+        tb_puts(b, "\">");
         rp_esc(b, v->s);
         break;
     default:
-        rp_puts(b, "<td data-v=\"");
+        tb_puts(b, "<td data-v=\"");
         rp_esc(b, v->s);
-        rp_puts(b, "\">");
+        tb_puts(b, "\">");
         rp_esc(b, v->s);
         break;
     }
-    rp_puts(b, "</td>");
+    tb_puts(b, "</td>");
 }
 
-void rp_table_html(rp_buf *b, const rp_table *t, const char *id)
+void rp_table_html(textbuf *b, const rp_table *t, const char *id)
 {
-    rp_printf(b, "<table class=\"data\" id=\"t-%s\"><thead><tr>", id);
+    tb_printf(b, "<table class=\"data\" id=\"t-%s\"><thead><tr>", id);
     for (size_t c = 0; c < t->ncols; c++)
-        rp_printf(b, "<th data-key=\"%s\">%s<br><span class=\"en\">%s</span></th>",
+        tb_printf(b, "<th data-key=\"%s\">%s<br><span class=\"en\">%s</span></th>",
                   t->cols[c].key, t->cols[c].zh, t->cols[c].en);
-    rp_puts(b, "</tr></thead>\n<tbody>\n");
+    tb_puts(b, "</tr></thead>\n<tbody>\n");
     for (size_t r = 0; r < t->nrows; r++) {
-        rp_puts(b, "<tr>");
+        tb_puts(b, "<tr>");
         for (size_t c = 0; c < t->ncols; c++)
             cell_html(b, t, r, c);
-        rp_puts(b, "</tr>\n");
+        tb_puts(b, "</tr>\n");
     }
     if (t->nrows == 0)
-        rp_printf(b, "<tr class=\"none\"><td colspan=\"%zu\">无 <span class=\"en\">none</span>"
+        tb_printf(b, "<tr class=\"none\"><td colspan=\"%zu\">无 <span class=\"en\">none</span>"
                      "</td></tr>\n",
                   t->ncols);
-    rp_puts(b, "</tbody></table>\n");
+    tb_puts(b, "</tbody></table>\n");
 }

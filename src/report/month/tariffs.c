@@ -176,22 +176,22 @@ int rp_tariff_sums_tables(rp_tariff_sums *s, rp_table *plans, rp_table *rates)
 
 /* sqlite3's .import of DIR/NAME into temp.TABLE (a double-quoted argument:
  * backslash and double quote escaped). */
-static void import(rp_buf *b, const char *dir, const char *name, const char *table)
+static void import(textbuf *b, const char *dir, const char *name, const char *table)
 {
-    rp_printf(b, "DROP TABLE IF EXISTS temp.%s;\n.import --csv --schema temp \"", table);
-    rp_buf p = {0};
+    tb_printf(b, "DROP TABLE IF EXISTS temp.%s;\n.import --csv --schema temp \"", table);
+    textbuf p = {0};
     for (const char *c = dir; *c; c++) {
         if (*c == '\\' || *c == '"')
-            rp_put(&p, "\\", 1);
-        rp_put(&p, c, 1);
+            tb_put(&p, "\\", 1);
+        tb_put(&p, c, 1);
     }
-    rp_printf(&p, "/%s", name);
+    tb_printf(&p, "/%s", name);
     if (p.oom)
         b->oom = 1;
     else
         rp_esc_path(b, p.p);
-    rp_buf_free(&p);
-    rp_printf(b, "\" %s\n", table);
+    tb_free(&p);
+    tb_printf(b, "\" %s\n", table);
 }
 
 #define SUB_JOIN                                                                           \
@@ -235,15 +235,15 @@ static const char sql_rates[] =
     "FROM r JOIN temp.rates t ON t.rowid + 1 = r.line\n"
     "GROUP BY r.line ORDER BY overcharge_micro DESC, leakage_micro DESC, r.line LIMIT 15;\n";
 
-void rp_tariff_sql_shown(rp_buf *b, int fig, const char *dir, const char *month, int bands)
+void rp_tariff_sql_shown(textbuf *b, int fig, const char *dir, const char *month, int bands)
 {
     import(b, dir, "subscribers.csv", "subscribers");
-    rp_puts(b, "CREATE INDEX temp.subscribers_msisdn ON subscribers(msisdn);\n");
+    tb_puts(b, "CREATE INDEX temp.subscribers_msisdn ON subscribers(msisdn);\n");
     if (fig == RP_FIG_RATES) {
         if (bands)
             import(b, dir, "bands.csv", "bands");
         else /* a tariff without bands.csv: every record is in no band */
-            rp_puts(b, "DROP TABLE IF EXISTS temp.bands;\n"
+            tb_puts(b, "DROP TABLE IF EXISTS temp.bands;\n"
                        "CREATE TEMP TABLE bands(band, days, \"from\", \"to\");\n");
         import(b, dir, "rates.csv", "rates");
     }
