@@ -1073,6 +1073,62 @@ static uint32_t categories_from(cdr_str t)
     return bits;
 }
 
+/* A row's service column; voice when it names none. */
+static cdr_service service_from(cdr_str sv)
+{
+    cdr_service svc = CDR_SVC_VOICE;
+    cdr_service_parse(sv.p, sv.n, &svc);
+    return svc;
+}
+
+/* Columns 2..16 of a findings query (ST_FINDINGS_FOR, ST_CUR_FINDINGS*:
+ * run_id and file_id come first) into f; its views are valid until the
+ * next step. Returns what parsing the month column gave. */
+static cdr_err finding_from(sqlite3_stmt *s, cdr_finding *f)
+{
+    memset(f, 0, sizeof *f);
+    f->msisdn = col_str(s, 2);
+    cdr_str m = col_str(s, 3);
+    cdr_err month_rc = cdr_month_parse(m.p, m.n, &f->month);
+    f->record_id = col_str(s, 4);
+    f->file = (const char *)sqlite3_column_text(s, 5);
+    f->line = (uint64_t)sqlite3_column_int64(s, 6);
+    f->category = category_from(col_str(s, 7));
+    f->flags = flags_from(col_str(s, 8));
+    f->billed = sqlite3_column_int64(s, 9);
+    f->rebuilt = sqlite3_column_int64(s, 10);
+    f->difference = sqlite3_column_int64(s, 11);
+    f->service = service_from(col_str(s, 12));
+    cdr_str st = col_str(s, 13);
+    cdr_time_parse(st.p, st.n, &f->start);
+    f->peer = col_str(s, 14);
+    f->offset = (uint64_t)sqlite3_column_int64(s, 15);
+    f->explanation = (const char *)sqlite3_column_text(s, 16);
+    return month_rc;
+}
+
+/* Columns 1..11 of a candidates query (ST_CANDIDATES_FOR,
+ * ST_CUR_CANDIDATES*: run_id first) into c, as finding_from. */
+static cdr_err candidate_from(sqlite3_stmt *s, cdr_candidate *c)
+{
+    memset(c, 0, sizeof *c);
+    c->msisdn = col_str(s, 1);
+    cdr_str m = col_str(s, 2);
+    cdr_err month_rc = cdr_month_parse(m.p, m.n, &c->month);
+    c->records = (uint32_t)sqlite3_column_int64(s, 3);
+    c->overcharge = sqlite3_column_int64(s, 4);
+    c->refund = sqlite3_column_int64(s, 5);
+    c->categories = categories_from(col_str(s, 6));
+    c->tier = sqlite3_column_int(s, 7);
+    cdr_str pol = col_str(s, 8);
+    c->policy = (pol.n == 12 && memcmp(pol.p, "verify_first", 12) == 0) ? CDR_POLICY_VERIFY_FIRST
+                                                                        : CDR_POLICY_REFUND_FIRST;
+    c->special = sqlite3_column_int(s, 9);
+    c->flags = flags_from(col_str(s, 10));
+    c->policy_reason = (const char *)sqlite3_column_text(s, 11);
+    return month_rc;
+}
+
 cdr_err cdr_db_findings_for(cdr_db *db, const char *msisdn, cdr_month month,
                             cdr_db_finding_fn fn, void *user)
 {
@@ -1086,30 +1142,10 @@ cdr_err cdr_db_findings_for(cdr_db *db, const char *msisdn, cdr_month month,
     int rc, n = 0;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         cdr_finding f;
-        memset(&f, 0, sizeof f);
+        if (finding_from(s, &f) != CDR_OK)
+            f.month = month;
         int64_t run_id = sqlite3_column_int64(s, 0);
         int64_t file_id = sqlite3_column_int64(s, 1);
-        f.msisdn = col_str(s, 2);
-        cdr_str m = col_str(s, 3);
-        if (cdr_month_parse(m.p, m.n, &f.month) != CDR_OK)
-            f.month = month;
-        f.record_id = col_str(s, 4);
-        f.file = (const char *)sqlite3_column_text(s, 5);
-        f.line = (uint64_t)sqlite3_column_int64(s, 6);
-        f.category = category_from(col_str(s, 7));
-        f.flags = flags_from(col_str(s, 8));
-        f.billed = sqlite3_column_int64(s, 9);
-        f.rebuilt = sqlite3_column_int64(s, 10);
-        f.difference = sqlite3_column_int64(s, 11);
-        cdr_str sv = col_str(s, 12);
-        cdr_service svc = CDR_SVC_VOICE;
-        cdr_service_parse(sv.p, sv.n, &svc);
-        f.service = svc;
-        cdr_str st = col_str(s, 13);
-        cdr_time_parse(st.p, st.n, &f.start);
-        f.peer = col_str(s, 14);
-        f.offset = (uint64_t)sqlite3_column_int64(s, 15);
-        f.explanation = (const char *)sqlite3_column_text(s, 16);
         n++;
         if (fn && fn(&f, run_id, file_id, user))
             break;
@@ -1134,24 +1170,9 @@ cdr_err cdr_db_candidates_for(cdr_db *db, const char *msisdn, cdr_month month,
     int rc, n = 0;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         cdr_candidate c;
-        memset(&c, 0, sizeof c);
-        int64_t run_id = sqlite3_column_int64(s, 0);
-        c.msisdn = col_str(s, 1);
-        cdr_str m = col_str(s, 2);
-        if (cdr_month_parse(m.p, m.n, &c.month) != CDR_OK)
+        if (candidate_from(s, &c) != CDR_OK)
             c.month = month;
-        c.records = (uint32_t)sqlite3_column_int64(s, 3);
-        c.overcharge = sqlite3_column_int64(s, 4);
-        c.refund = sqlite3_column_int64(s, 5);
-        c.categories = categories_from(col_str(s, 6));
-        c.tier = sqlite3_column_int(s, 7);
-        cdr_str pol = col_str(s, 8);
-        c.policy = (pol.n == 12 && memcmp(pol.p, "verify_first", 12) == 0)
-                       ? CDR_POLICY_VERIFY_FIRST
-                       : CDR_POLICY_REFUND_FIRST;
-        c.special = sqlite3_column_int(s, 9);
-        c.flags = flags_from(col_str(s, 10));
-        c.policy_reason = (const char *)sqlite3_column_text(s, 11);
+        int64_t run_id = sqlite3_column_int64(s, 0);
         n++;
         if (fn && fn(&c, run_id, user))
             break;
@@ -1471,45 +1492,38 @@ static char *months_json(const cdr_month *m, size_t n)
     return j;
 }
 
+/* The statement of one month (one_month, ?1 the month) or of several
+ * (many_months, ?1 a JSON array of months), bound; NULL with *e set. */
+static sqlite3_stmt *months_stmt(cdr_db *db, int one_month, int many_months,
+                                 const cdr_month *months, size_t n, cdr_err *e)
+{
+    sqlite3_stmt *s = stmt(db, n == 1 ? one_month : many_months, e);
+    if (!s)
+        return NULL;
+    char m1[8];
+    char *j = n == 1 ? (cdr_month_format(months[0], m1), strdup(m1)) : months_json(months, n);
+    if (!j) {
+        *e = CDR_E_NOMEM;
+        return NULL;
+    }
+    sqlite3_bind_text(s, 1, j, -1, SQLITE_TRANSIENT);
+    free(j);
+    return s;
+}
+
 cdr_err cdr_db_current_findings(cdr_db *db, const cdr_month *months, size_t n,
                                 cdr_db_finding_fn fn, void *user)
 {
     cdr_err e;
-    sqlite3_stmt *s = stmt(db, n == 1 ? ST_CUR_FINDINGS1 : ST_CUR_FINDINGS, &e);
+    sqlite3_stmt *s = months_stmt(db, ST_CUR_FINDINGS1, ST_CUR_FINDINGS, months, n, &e);
     if (!s)
         return e;
-    char m1[8];
-    char *j = n == 1 ? (cdr_month_format(months[0], m1), strdup(m1)) : months_json(months, n);
-    if (!j)
-        return CDR_E_NOMEM;
-    sqlite3_bind_text(s, 1, j, -1, SQLITE_TRANSIENT);
-    free(j);
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         cdr_finding f;
-        memset(&f, 0, sizeof f);
+        finding_from(s, &f);
         int64_t run_id = sqlite3_column_int64(s, 0);
         int64_t file_id = sqlite3_column_int64(s, 1);
-        f.msisdn = col_str(s, 2);
-        cdr_str m = col_str(s, 3);
-        cdr_month_parse(m.p, m.n, &f.month);
-        f.record_id = col_str(s, 4);
-        f.file = (const char *)sqlite3_column_text(s, 5);
-        f.line = (uint64_t)sqlite3_column_int64(s, 6);
-        f.category = category_from(col_str(s, 7));
-        f.flags = flags_from(col_str(s, 8));
-        f.billed = sqlite3_column_int64(s, 9);
-        f.rebuilt = sqlite3_column_int64(s, 10);
-        f.difference = sqlite3_column_int64(s, 11);
-        cdr_str sv = col_str(s, 12);
-        cdr_service svc = CDR_SVC_VOICE;
-        cdr_service_parse(sv.p, sv.n, &svc);
-        f.service = svc;
-        cdr_str st = col_str(s, 13);
-        cdr_time_parse(st.p, st.n, &f.start);
-        f.peer = col_str(s, 14);
-        f.offset = (uint64_t)sqlite3_column_int64(s, 15);
-        f.explanation = (const char *)sqlite3_column_text(s, 16);
         f.msisdn_hash = (uint64_t)sqlite3_column_int64(s, 17) ^ 0x8000000000000000ull;
         f.seq = (uint64_t)sqlite3_column_int64(s, 18);
         if (fn(&f, run_id, file_id, user))
@@ -1524,35 +1538,14 @@ cdr_err cdr_db_current_candidates(cdr_db *db, const cdr_month *months, size_t n,
                                   cdr_db_candidate_fn fn, void *user)
 {
     cdr_err e;
-    sqlite3_stmt *s = stmt(db, n == 1 ? ST_CUR_CANDIDATES1 : ST_CUR_CANDIDATES, &e);
+    sqlite3_stmt *s = months_stmt(db, ST_CUR_CANDIDATES1, ST_CUR_CANDIDATES, months, n, &e);
     if (!s)
         return e;
-    char m1[8];
-    char *j = n == 1 ? (cdr_month_format(months[0], m1), strdup(m1)) : months_json(months, n);
-    if (!j)
-        return CDR_E_NOMEM;
-    sqlite3_bind_text(s, 1, j, -1, SQLITE_TRANSIENT);
-    free(j);
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         cdr_candidate c;
-        memset(&c, 0, sizeof c);
+        candidate_from(s, &c);
         int64_t run_id = sqlite3_column_int64(s, 0);
-        c.msisdn = col_str(s, 1);
-        cdr_str m = col_str(s, 2);
-        cdr_month_parse(m.p, m.n, &c.month);
-        c.records = (uint32_t)sqlite3_column_int64(s, 3);
-        c.overcharge = sqlite3_column_int64(s, 4);
-        c.refund = sqlite3_column_int64(s, 5);
-        c.categories = categories_from(col_str(s, 6));
-        c.tier = sqlite3_column_int(s, 7);
-        cdr_str pol = col_str(s, 8);
-        c.policy = (pol.n == 12 && memcmp(pol.p, "verify_first", 12) == 0)
-                       ? CDR_POLICY_VERIFY_FIRST
-                       : CDR_POLICY_REFUND_FIRST;
-        c.special = sqlite3_column_int(s, 9);
-        c.flags = flags_from(col_str(s, 10));
-        c.policy_reason = (const char *)sqlite3_column_text(s, 11);
         c.msisdn_hash = (uint64_t)sqlite3_column_int64(s, 12) ^ 0x8000000000000000ull;
         if (fn(&c, run_id, user))
             break;
@@ -1566,15 +1559,9 @@ cdr_err cdr_db_current_unrated(cdr_db *db, const cdr_month *months, size_t n,
                                int (*fn)(const cdr_db_unrated *u, void *user), void *user)
 {
     cdr_err e;
-    sqlite3_stmt *s = stmt(db, n == 1 ? ST_CUR_UNRATED1 : ST_CUR_UNRATED, &e);
+    sqlite3_stmt *s = months_stmt(db, ST_CUR_UNRATED1, ST_CUR_UNRATED, months, n, &e);
     if (!s)
         return e;
-    char m1[8];
-    char *j = n == 1 ? (cdr_month_format(months[0], m1), strdup(m1)) : months_json(months, n);
-    if (!j)
-        return CDR_E_NOMEM;
-    sqlite3_bind_text(s, 1, j, -1, SQLITE_TRANSIENT);
-    free(j);
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         cdr_db_unrated u;
@@ -1586,10 +1573,7 @@ cdr_err cdr_db_current_unrated(cdr_db *db, const cdr_month *months, size_t n,
         u.msisdn = col_str(s, 4);
         cdr_str m = col_str(s, 5);
         cdr_month_parse(m.p, m.n, &u.month);
-        cdr_str sv = col_str(s, 6);
-        cdr_service svc = CDR_SVC_VOICE;
-        cdr_service_parse(sv.p, sv.n, &svc);
-        u.service = svc;
+        u.service = service_from(col_str(s, 6));
         u.billed = sqlite3_column_int64(s, 7);
         u.reason = (const char *)sqlite3_column_text(s, 8);
         if (fn(&u, user))

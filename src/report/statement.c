@@ -7,6 +7,7 @@
 #include "cdrecon/state.h"
 #include "cdrecon/statement.h"
 #include "csvout.h"
+#include "errmsg.h"
 #include "swar.h"
 #include "tariff_int.h"
 
@@ -1090,6 +1091,25 @@ static int scan_cand(const cdr_candidate *cd, void *user)
     return 0;
 }
 
+/* The records given to c's engine rated, into the statement out:
+ * CDR_E_NOTFOUND when the number has no record in the month. */
+static cdr_err rate_into(scan_ctx *c, cdr_stmt *out, const cdr_tariff *t, char *err,
+                         size_t errlen)
+{
+    cdr_engine_sink sink = {.on_record = scan_rec, .on_candidate = scan_cand, .user = c};
+    cdr_engine_totals tot;
+    cdr_err rc = cdr_engine_finish(c->eng, &sink, &tot);
+    if (rc == CDR_E_INTERRUPTED && c->err)
+        rc = c->err;
+    if (rc != CDR_OK) {
+        cdr_seterr(err, errlen, "%s", cdr_engine_errmsg(c->eng));
+        return rc;
+    }
+    if ((rc = cdr_stmt_finish(out, t)) != CDR_OK)
+        return rc;
+    return out->n_recs ? CDR_OK : CDR_E_NOTFOUND;
+}
+
 cdr_err cdr_stmt_scan(const cdr_tariff *t, char **files, size_t nfiles, const char *msisdn,
                       cdr_month month, const cdr_engine_opts *eo, cdr_file_stats *stats,
                       cdr_stmt *out, char *err, size_t errlen)
@@ -1144,19 +1164,7 @@ cdr_err cdr_stmt_scan(const cdr_tariff *t, char **files, size_t nfiles, const ch
             goto out;
         }
     }
-    cdr_engine_sink sink = {.on_record = scan_rec, .on_candidate = scan_cand, .user = &c};
-    cdr_engine_totals tot;
-    rc = cdr_engine_finish(eng, &sink, &tot);
-    if (rc == CDR_E_INTERRUPTED && c.err)
-        rc = c.err;
-    if (rc != CDR_OK) {
-        if (err)
-            snprintf(err, errlen, "%s", cdr_engine_errmsg(eng));
-        goto out;
-    }
-    if ((rc = cdr_stmt_finish(out, t)) != CDR_OK)
-        goto out;
-    rc = out->n_recs ? CDR_OK : CDR_E_NOTFOUND;
+    rc = rate_into(&c, out, t, err, errlen);
 out:
     cdr_engine_free(eng);
     return rc;
@@ -1258,19 +1266,7 @@ cdr_err cdr_stmt_from_state(const cdr_tariff *t, cdr_state *st, const char *msis
         rc = x.err;
     if (rc != CDR_OK)
         goto out;
-    cdr_engine_sink sink = {.on_record = scan_rec, .on_candidate = scan_cand, .user = &c};
-    cdr_engine_totals tot;
-    rc = cdr_engine_finish(eng, &sink, &tot);
-    if (rc == CDR_E_INTERRUPTED && c.err)
-        rc = c.err;
-    if (rc != CDR_OK) {
-        if (err)
-            snprintf(err, errlen, "%s", cdr_engine_errmsg(eng));
-        goto out;
-    }
-    if ((rc = cdr_stmt_finish(out, t)) != CDR_OK)
-        goto out;
-    rc = out->n_recs ? CDR_OK : CDR_E_NOTFOUND;
+    rc = rate_into(&c, out, t, err, errlen);
 out:
     free(x.files);
     cdr_engine_free(eng);

@@ -531,13 +531,31 @@ static void wf_free(wfile *f)
     f->fd = -1;
 }
 
-static cdr_err wf_header(wfile *f, const char *magic, cdr_month m)
+/* A segment or checkpoint file begun: created under its temporary name,
+ * its header (magic, version, month) written; what failed said in err. */
+static cdr_err wf_start(wfile *f, const char *path, const char *magic, cdr_month m, char *err,
+                        size_t errlen)
 {
-    unsigned char h[HDR_SIZE];
-    memcpy(h, magic, 8);
-    put_le32(h + 8, ST_VERSION);
-    put_le32(h + 12, (uint32_t)m);
-    return wf_write(f, h, sizeof h);
+    cdr_err e = wf_open(f, path);
+    if (e == CDR_OK) {
+        unsigned char h[HDR_SIZE];
+        memcpy(h, magic, 8);
+        put_le32(h + 8, ST_VERSION);
+        put_le32(h + 12, (uint32_t)m);
+        e = wf_write(f, h, sizeof h);
+    }
+    if (e != CDR_OK)
+        cdr_seterr(err, errlen, "%s", f->msg);
+    return e;
+}
+
+/* wf_commit, what failed said in err. */
+static cdr_err wf_finish(wfile *f, char *err, size_t errlen)
+{
+    cdr_err e = wf_commit(f);
+    if (e != CDR_OK)
+        cdr_seterr(err, errlen, "%s", f->msg);
+    return e;
 }
 
 /* ---- segment parts -------------------------------------------------------------- */
@@ -680,11 +698,8 @@ cdr_err st_segw_create(const char *path, cdr_month month, const st_file *files, 
         st_segw_free(w);
         return CDR_E_NOMEM;
     }
-    cdr_err e = wf_open(&w->f, path);
-    if (e == CDR_OK)
-        e = wf_header(&w->f, SEG_MAGIC, month);
+    cdr_err e = wf_start(&w->f, path, SEG_MAGIC, month, err, errlen);
     if (e != CDR_OK) {
-        cdr_seterr(err, errlen, "%s", w->f.msg);
         st_segw_free(w);
         return e;
     }
@@ -819,10 +834,7 @@ cdr_err st_segw_commit(st_segw *w, char *err, size_t errlen)
     put_le32(foot + 68, ST_VERSION);
     put_le32(foot + 76, crc(foot, 76));
     wf_write(&w->f, foot, sizeof foot);
-    cdr_err e = wf_commit(&w->f);
-    if (e != CDR_OK)
-        cdr_seterr(err, errlen, "%s", w->f.msg);
-    return e;
+    return wf_finish(&w->f, err, errlen);
 }
 
 void st_segw_free(st_segw *w)
@@ -1350,11 +1362,8 @@ cdr_err st_ckw_create(const char *path, cdr_month month, st_ckw **out, char *err
         free(w);
         return CDR_E_NOMEM;
     }
-    cdr_err e = wf_open(&w->f, path);
-    if (e == CDR_OK)
-        e = wf_header(&w->f, CKP_MAGIC, month);
+    cdr_err e = wf_start(&w->f, path, CKP_MAGIC, month, err, errlen);
     if (e != CDR_OK) {
-        cdr_seterr(err, errlen, "%s", w->f.msg);
         st_ckw_free(w);
         return e;
     }
@@ -1461,10 +1470,7 @@ cdr_err st_ckw_commit(st_ckw *w, char *err, size_t errlen)
     put_le32(foot + 36, ST_VERSION);
     put_le32(foot + 52, crc(foot, 52));
     wf_write(&w->f, foot, sizeof foot);
-    e = wf_commit(&w->f);
-    if (e != CDR_OK)
-        cdr_seterr(err, errlen, "%s", w->f.msg);
-    return e;
+    return wf_finish(&w->f, err, errlen);
 }
 
 void st_ckw_free(st_ckw *w)

@@ -1141,33 +1141,66 @@ static int sort_rows(void *rows, size_t n, size_t size, skey *k)
     return 0;
 }
 
-static skey *alloc_keys(size_t n)
+/* A row's key: its number, its code (NULL: the table has none), its time,
+ * its line. */
+static void key_of(skey *k, const char *msisdn, const char *code, int64_t t, uint32_t line)
 {
-    return n <= SIZE_MAX / sizeof(skey) ? malloc(n * sizeof(skey)) : NULL;
+    k->k1 = str_key(msisdn, &k->x1);
+    k->s1 = msisdn;
+    k->s2 = code;
+    if (code)
+        k->k2 = str_key(code, &k->x2);
+    k->t = t;
+    k->line = line;
+}
+
+/* The n rows of `size` bytes of a per-subscriber table (subscribers,
+ * subscriptions, refunds) sorted by (number, code, time, line): the order
+ * the look-ups bisect. key(row, k) sets all of k but idx. */
+static cdr_err sort_table(ld *L, void *rows, size_t n, size_t size,
+                          void (*key)(const void *row, skey *k))
+{
+    if (n < 2)
+        return CDR_OK;
+    skey *k = n <= SIZE_MAX / sizeof(skey) ? malloc(n * sizeof(skey)) : NULL;
+    if (!k)
+        return nomem(L);
+    for (size_t i = 0; i < n; i++) {
+        key((const unsigned char *)rows + i * size, &k[i]);
+        k[i].idx = (uint32_t)i;
+    }
+    int rc = sort_rows(rows, n, size, k);
+    free(k);
+    return rc ? nomem(L) : CDR_OK;
+}
+
+/* Rows first .. end-1, one number's (or number and code's), found by key. */
+static cdr_err index_run(ld *L, cdr_shash *h, const char *key, size_t n, size_t first,
+                         size_t end)
+{
+    int created;
+    cdr_sh_ent *e = cdr_sh_put(h, 0, key, n, &created);
+    if (!e)
+        return nomem(L);
+    e->a = (int32_t)first;
+    e->b = (int32_t)(end - first);
+    return CDR_OK;
+}
+
+static void subscriber_key(const void *row, skey *k)
+{
+    const cdr_subscriber *s = row;
+    key_of(k, s->msisdn, NULL, s->valid_from, s->line);
 }
 
 static cdr_err build_subscribers(ld *L)
 {
     cdr_tariff *t = L->t;
     L->file = table_names[CDR_T_SUBSCRIBERS];
-    if (t->n_subscribers > 1) {
-        skey *k = alloc_keys(t->n_subscribers);
-        if (!k)
-            return nomem(L);
-        for (size_t i = 0; i < t->n_subscribers; i++) {
-            const cdr_subscriber *s = &t->subscribers[i];
-            k[i].k1 = str_key(s->msisdn, &k[i].x1);
-            k[i].s1 = s->msisdn;
-            k[i].s2 = NULL;
-            k[i].t = s->valid_from;
-            k[i].line = s->line;
-            k[i].idx = (uint32_t)i;
-        }
-        int rc = sort_rows(t->subscribers, t->n_subscribers, sizeof *t->subscribers, k);
-        free(k);
-        if (rc)
-            return nomem(L);
-    }
+    cdr_err rc =
+        sort_table(L, t->subscribers, t->n_subscribers, sizeof *t->subscribers, subscriber_key);
+    if (rc != CDR_OK)
+        return rc;
     for (size_t i = 0; i < t->n_subscribers;) {
         size_t j = i + 1;
         const char *m = t->subscribers[i].msisdn;
@@ -1185,12 +1218,8 @@ static cdr_err build_subscribers(ld *L)
             }
             j++;
         }
-        int created;
-        cdr_sh_ent *e = cdr_sh_put(&L->ix->subscribers, 0, m, strlen(m), &created);
-        if (!e)
-            return nomem(L);
-        e->a = (int32_t)i;
-        e->b = (int32_t)(j - i);
+        if ((rc = index_run(L, &L->ix->subscribers, m, strlen(m), i, j)) != CDR_OK)
+            return rc;
         i = j;
     }
     return CDR_OK;
@@ -1233,29 +1262,20 @@ static cdr_err sscr_row(ld *L, const cdr_str *c, uint32_t line)
     return CDR_OK;
 }
 
+static void subscription_key(const void *row, skey *k)
+{
+    const cdr_subscription *s = row;
+    key_of(k, s->msisdn, s->service_code, s->valid_from, s->line);
+}
+
 static cdr_err build_subscriptions(ld *L)
 {
     cdr_tariff *t = L->t;
     L->file = table_names[CDR_T_SUBSCRIPTIONS];
-    if (t->n_subscriptions > 1) {
-        skey *k = alloc_keys(t->n_subscriptions);
-        if (!k)
-            return nomem(L);
-        for (size_t i = 0; i < t->n_subscriptions; i++) {
-            const cdr_subscription *s = &t->subscriptions[i];
-            k[i].k1 = str_key(s->msisdn, &k[i].x1);
-            k[i].s1 = s->msisdn;
-            k[i].k2 = str_key(s->service_code, &k[i].x2);
-            k[i].s2 = s->service_code;
-            k[i].t = s->valid_from;
-            k[i].line = s->line;
-            k[i].idx = (uint32_t)i;
-        }
-        int rc = sort_rows(t->subscriptions, t->n_subscriptions, sizeof *t->subscriptions, k);
-        free(k);
-        if (rc)
-            return nomem(L);
-    }
+    cdr_err rc = sort_table(L, t->subscriptions, t->n_subscriptions, sizeof *t->subscriptions,
+                            subscription_key);
+    if (rc != CDR_OK)
+        return rc;
     for (size_t i = 0; i < t->n_subscriptions;) {
         const cdr_subscription *s = &t->subscriptions[i];
         size_t j = i + 1;
@@ -1265,13 +1285,9 @@ static cdr_err build_subscriptions(ld *L)
         /* The key "msisdn|code" sits just before service_code in the arena. */
         size_t mn = strlen(s->msisdn);
         const char *key = s->service_code - mn - 1;
-        int created;
-        cdr_sh_ent *e =
-            cdr_sh_put(&L->ix->subscriptions, 0, key, mn + 1 + strlen(s->service_code), &created);
-        if (!e)
-            return nomem(L);
-        e->a = (int32_t)i;
-        e->b = (int32_t)(j - i);
+        rc = index_run(L, &L->ix->subscriptions, key, mn + 1 + strlen(s->service_code), i, j);
+        if (rc != CDR_OK)
+            return rc;
         i = j;
     }
     return CDR_OK;
@@ -1318,39 +1334,26 @@ static cdr_err refund_row(ld *L, const cdr_str *c, uint32_t line)
     return CDR_OK;
 }
 
+static void refund_key(const void *row, skey *k)
+{
+    const cdr_prior_refund *r = row;
+    key_of(k, r->msisdn, NULL, r->date, r->line);
+}
+
 static cdr_err build_refunds(ld *L)
 {
     cdr_tariff *t = L->t;
     L->file = table_names[CDR_T_REFUNDS];
-    if (t->n_refunds > 1) {
-        skey *k = alloc_keys(t->n_refunds);
-        if (!k)
-            return nomem(L);
-        for (size_t i = 0; i < t->n_refunds; i++) {
-            const cdr_prior_refund *r = &t->refunds[i];
-            k[i].k1 = str_key(r->msisdn, &k[i].x1);
-            k[i].s1 = r->msisdn;
-            k[i].s2 = NULL;
-            k[i].t = r->date;
-            k[i].line = r->line;
-            k[i].idx = (uint32_t)i;
-        }
-        int rc = sort_rows(t->refunds, t->n_refunds, sizeof *t->refunds, k);
-        free(k);
-        if (rc)
-            return nomem(L);
-    }
+    cdr_err rc = sort_table(L, t->refunds, t->n_refunds, sizeof *t->refunds, refund_key);
+    if (rc != CDR_OK)
+        return rc;
     for (size_t i = 0; i < t->n_refunds;) {
         size_t j = i + 1;
         while (j < t->n_refunds && strcmp(t->refunds[j].msisdn, t->refunds[i].msisdn) == 0)
             j++;
-        int created;
         const char *m = t->refunds[i].msisdn;
-        cdr_sh_ent *e = cdr_sh_put(&L->ix->refunds, 0, m, strlen(m), &created);
-        if (!e)
-            return nomem(L);
-        e->a = (int32_t)i;
-        e->b = (int32_t)(j - i);
+        if ((rc = index_run(L, &L->ix->refunds, m, strlen(m), i, j)) != CDR_OK)
+            return rc;
         i = j;
     }
     return CDR_OK;
