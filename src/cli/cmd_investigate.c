@@ -1,5 +1,6 @@
 /* cdrecon investigate — one number's bill month as a statement, from the
- * store written by `cdrecon run` (fast path) or by scanning CDR files. */
+ * month state kept with `cdrecon run`'s database (fast path) or by scanning
+ * CDR files. */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>

@@ -1,5 +1,5 @@
-/* cdrecon — writing one RFC 4180 CSV cell safely (shared by the CLI and the
- * CSV outputs). Internal header. */
+/* cdrecon — writing one RFC 4180 CSV cell safely (shared by the CSV outputs,
+ * the in-place row writers and the tariff's name cells). Internal header. */
 #ifndef CDRECON_CSVOUT_H
 #define CDRECON_CSVOUT_H
 
