@@ -18,12 +18,13 @@ BUILD   ?= build
 LIB_DIRS := src src/common src/tariff src/read src/group src/rate src/reconcile src/state \
             src/output src/report src/report/month src/cluster
 LIB_INC  := -Iinclude $(LIB_DIRS:%=-I%)
-INC       = $(LIB_INC)
 # The command line sees the public API only (include/cdrecon/): an internal
-# header included from src/cli/ does not compile.
+# header included from src/cli/ does not compile. INC is chosen by the source
+# ($<) in each compile rule (a target-specific variable would be inherited
+# by the PGO stamp that the first CLI object depends on, and so by the
+# whole instrumented library).
 CLI_INC  := -Iinclude
-$(BUILD)/src/cli/%.o: INC = $(CLI_INC)
-$(BUILD)/pgo/src/cli/%.o: INC = $(CLI_INC)
+INC       = $(if $(filter src/cli/%,$<),$(CLI_INC),$(LIB_INC))
 LIB_HDRS := $(notdir $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.h)))
 ifneq ($(words $(LIB_HDRS)),$(words $(sort $(LIB_HDRS))))
 $(error two library headers share a name: $(LIB_HDRS))
