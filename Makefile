@@ -4,17 +4,33 @@ CC      ?= cc
 OPT     ?= -O2 -g
 CFLAGS  ?=
 CFLAGS  += $(OPT) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wstrict-prototypes \
-           -Wno-unused-parameter -Iinclude -Isrc -pthread $(EXTRA_CFLAGS)
+           -Wno-unused-parameter -pthread $(EXTRA_CFLAGS)
 LDFLAGS += -pthread $(EXTRA_LDFLAGS)
 LDLIBS  += -lsqlite3 -lcsv -lisal -lnettle -lz -lm
 BUILD   ?= build
 
-# The library: src/ and its subsystem folders (src/report/ ...). The
-# engine's stages (src/group, src/rate, src/reconcile; src/engine.c runs
-# them) include each other's internal headers by name.
+# The library: src/'s folders in the order of the data path (src/README.md).
+# A library file includes another folder's internal header by its name
+# ("state.h", "sha256.h"), so every folder is on its include path (LIB_INC)
+# and no two library headers may share a name (checked below). A folder
+# with no file yet is fine. src/ itself holds engine.c until it is split
+# into group/, rate/ and reconcile/.
+LIB_DIRS := src src/common src/tariff src/read src/group src/rate src/reconcile src/state \
+            src/output src/report src/report/month src/cluster
+LIB_INC  := -Iinclude $(LIB_DIRS:%=-I%)
+# the engine's stages (src/engine.c runs them), for the weak-hash test below
 ENGINE_DIRS := src/group src/rate src/reconcile
-LIB_DIRS := src src/report $(ENGINE_DIRS)
-CFLAGS   += $(ENGINE_DIRS:%=-I%)
+# The command line sees the public API only (include/cdrecon/): an internal
+# header included from src/cli/ does not compile. INC is chosen by the source
+# ($<) in each compile rule (a target-specific variable would be inherited
+# by the PGO stamp that the first CLI object depends on, and so by the
+# whole instrumented library).
+CLI_INC  := -Iinclude
+INC       = $(if $(filter src/cli/%,$<),$(CLI_INC),$(LIB_INC))
+LIB_HDRS := $(notdir $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.h)))
+ifneq ($(words $(LIB_HDRS)),$(words $(sort $(LIB_HDRS))))
+$(error two library headers share a name: $(LIB_HDRS))
+endif
 LIB_SRC  := $(sort $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c)))
 CLI_SRC  := $(sort $(wildcard src/cli/*.c))
 TOOL_SRC := $(sort $(wildcard tools/*.c))
@@ -47,14 +63,14 @@ PGO_GEN   := -fprofile-generate -fprofile-update=atomic
 
 $(PGO_DIR)/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(PGO_GEN) -c -o $@ $<
+	$(CC) $(CFLAGS) $(INC) $(PGO_GEN) -c -o $@ $<
 $(PGO_DIR)/libcdrecon.a: $(LIB_SRC:%.c=$(PGO_DIR)/%.o)
 	@rm -f $@
 	ar rcs $@ $^
 $(PGO_DIR)/cdrecon: $(CLI_SRC:%.c=$(PGO_DIR)/%.o) $(PGO_DIR)/libcdrecon.a
 	$(CC) $(LDFLAGS) $(PGO_GEN) -o $@ $^ $(LDLIBS)
 $(PGO_DIR)/cdrgen: tools/cdrgen.c $(PGO_DIR)/libcdrecon.a $(HEADERS)
-	$(CC) $(CFLAGS) $(LDFLAGS) $(PGO_GEN) -o $@ $< $(PGO_DIR)/libcdrecon.a $(LDLIBS)
+	$(CC) $(CFLAGS) $(LIB_INC) $(LDFLAGS) $(PGO_GEN) -o $@ $< $(PGO_DIR)/libcdrecon.a $(LDLIBS)
 $(PGO_STAMP): $(PGO_DIR)/cdrecon $(PGO_DIR)/cdrgen tools/pgo-train.sh
 	@sh tools/pgo-train.sh $(PGO_DIR)
 	@touch $@
@@ -67,15 +83,15 @@ $(PGO_STAMP): $(PGO_DIR)/cdrecon $(PGO_DIR)/cdrgen tools/pgo-train.sh
 $(BUILD)/src/%.o: src/%.c $(HEADERS) $(PGO_STAMP)
 	@mkdir -p $(dir $@)
 	@cp $(PGO_DIR)/src/$*.gcda $(BUILD)/src/$*.gcda 2>/dev/null || rm -f $(BUILD)/src/$*.gcda
-	@echo '$(CC) $(CFLAGS) $(PGO_USE) -c -o $@ $<'
-	@$(CC) $(CFLAGS) $(PGO_USE) -c -o $@ $< 2>$@.diag; s=$$?; \
+	@echo '$(CC) $(CFLAGS) $(INC) $(PGO_USE) -c -o $@ $<'
+	@$(CC) $(CFLAGS) $(INC) $(PGO_USE) -c -o $@ $< 2>$@.diag; s=$$?; \
 	    awk '/warning: Missing counts for called function/ {skip = 1; next} \
 	         skip && /^ / {next} {skip = 0; print}' $@.diag >&2; rm -f $@.diag; exit $$s
 endif
 
 $(BUILD)/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(CFLAGS) $(INC) -c -o $@ $<
 
 $(BUILD)/libcdrecon.a: $(LIB_OBJ)
 	@rm -f $@
@@ -86,11 +102,11 @@ $(BUILD)/cdrecon: $(CLI_OBJ) $(BUILD)/libcdrecon.a
 
 $(BUILD)/tools/%: tools/%.c $(BUILD)/libcdrecon.a $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libcdrecon.a $(LDLIBS)
+	$(CC) $(CFLAGS) $(LIB_INC) $(LDFLAGS) -o $@ $< $(BUILD)/libcdrecon.a $(LDLIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libcdrecon.a $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libcdrecon.a -lcmocka $(LDLIBS)
+	$(CC) $(CFLAGS) $(LIB_INC) $(LDFLAGS) -o $@ $< $(BUILD)/libcdrecon.a -lcmocka $(LDLIBS)
 
 # test_rate once more over an engine whose msisdn hash has 8 values, so that
 # numbers sharing a hash are the rule and the code for them runs
@@ -102,9 +118,9 @@ WEAK_OBJ   := $(ENGINE_SRC:%.c=$(BUILD)/tests/weak/%.o)
 UNIT_BIN += $(BUILD)/tests/test_rate_weak
 $(BUILD)/tests/weak/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -DCDR_TEST_WEAK_HASH -c -o $@ $<
+	$(CC) $(CFLAGS) $(LIB_INC) -DCDR_TEST_WEAK_HASH -c -o $@ $<
 $(BUILD)/tests/test_rate_weak: tests/unit/test_rate.c $(WEAK_OBJ) $(BUILD)/libcdrecon.a $(HEADERS)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(WEAK_OBJ) $(BUILD)/libcdrecon.a -lcmocka $(LDLIBS)
+	$(CC) $(CFLAGS) $(LIB_INC) $(LDFLAGS) -o $@ $< $(WEAK_OBJ) $(BUILD)/libcdrecon.a -lcmocka $(LDLIBS)
 
 # Install the Debian packages the build and the tests use (idempotent: it only
 # calls apt-get when something is missing).
@@ -202,7 +218,7 @@ LIBFUZZ_BIN  := $(FUZZ_TARGETS:%=build-fuzz/fuzz/%)
 
 $(BUILD)/fuzz-replay/%: fuzz/%.c fuzz/replay_main.c fuzz/fuzz_util.h $(BUILD)/libcdrecon.a $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< fuzz/replay_main.c $(BUILD)/libcdrecon.a $(LDLIBS)
+	$(CC) $(CFLAGS) $(LIB_INC) $(LDFLAGS) -o $@ $< fuzz/replay_main.c $(BUILD)/libcdrecon.a $(LDLIBS)
 
 # The shim is never built with sanitizers: it must be an ordinary LD_PRELOAD.
 $(BUILD)/reliability/failshim.so: tests/reliability/failshim.c
@@ -210,7 +226,7 @@ $(BUILD)/reliability/failshim.so: tests/reliability/failshim.c
 	cc -shared -fPIC -O1 -g -Wall -Wextra -o $@ $< -ldl
 $(BUILD)/reliability/money_driver: tests/reliability/money_driver.c $(BUILD)/libcdrecon.a $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libcdrecon.a $(LDLIBS)
+	$(CC) $(CFLAGS) $(LIB_INC) $(LDFLAGS) -o $@ $< $(BUILD)/libcdrecon.a $(LDLIBS)
 rel-tools: $(REPLAY_BIN) $(BUILD)/reliability/failshim.so $(BUILD)/reliability/money_driver
 
 fuzz-bins: $(REPLAY_BIN)
@@ -230,7 +246,7 @@ build-fuzz:
 	    EXTRA_LDFLAGS="-fsanitize=address,undefined" build-fuzz/libcdrecon.a $(LIBFUZZ_BIN)
 build-fuzz/fuzz/%: fuzz/%.c fuzz/fuzz_util.h build-fuzz/libcdrecon.a
 	@mkdir -p $(dir $@)
-	clang $(CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< build-fuzz/libcdrecon.a $(LDLIBS)
+	clang $(CFLAGS) $(LIB_INC) -fsanitize=fuzzer,address,undefined -o $@ $< build-fuzz/libcdrecon.a $(LDLIBS)
 
 fuzz: build-fuzz
 	@mkdir -p fuzz/crashes

@@ -57,8 +57,8 @@ echo "bench: scan peak RSS $(tail -n 1 "$BUILD/bench/rss") KB"
 # ---- SHA-256 (issue 15): every input file is hashed; ours is nettle's, here
 # beside nettle called directly and OpenSSL's (needs libssl-dev; skipped
 # without it). docs/performance.md, "SHA-256".
-if ${CC:-cc} -O2 -std=c11 -D_GNU_SOURCE -Isrc -Iinclude -o "$BUILD/bench/bench-sha256" \
-    tools/dev/bench-sha256.c src/sha256.c -lnettle -lcrypto 2>/dev/null; then
+if ${CC:-cc} -O2 -std=c11 -D_GNU_SOURCE -Isrc/common -Iinclude -o "$BUILD/bench/bench-sha256" \
+    tools/dev/bench-sha256.c src/common/sha256.c -lnettle -lcrypto 2>/dev/null; then
     "$BUILD/bench/bench-sha256" 3 "$f"
 else
     echo "bench: SHA-256 comparison skipped (libssl-dev or nettle-dev missing)"

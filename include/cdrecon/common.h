@@ -107,6 +107,10 @@ cdr_money cdr_money_total_add(cdr_money a, cdr_money b);
 #define CDR_MONEY_TOTAL_OVER INT64_MAX
 /* cdr_money_format, but a total at CDR_MONEY_TOTAL_OVER is "out of range". */
 size_t cdr_money_format_total(cdr_money v, int min_decimals, char *buf);
+/* An amount as every output shows it, in yuan with 2 decimals or more
+ * (cdr_money_format_total(v, 2, buf)); returns buf (>= 32 bytes), for use
+ * as a printf argument. */
+const char *cdr_yuan(cdr_money v, char *buf);
 
 /* ------------------------------------------------------------------ */
 /* Time: operator-local wall clock, counted as seconds since            */

@@ -26,7 +26,7 @@ typedef struct cdr_engine cdr_engine;
 
 typedef struct cdr_engine_opts {
     size_t mem_budget;       /* bytes for grouped records before spilling; default 1 GiB */
-    const char *tmpdir;      /* where spill files go; default $TMPDIR or /tmp */
+    const char *tmpdir;      /* where spill files go; NULL or "": /tmp (the CLI: $TMPDIR) */
     int64_t max_duration;    /* seconds; longer voice records get the overlong flag (10800) */
     cdr_money tolerance;     /* |billed - rebuilt| <= tolerance is no finding (default 0) */
     cdr_month month;         /* only this bill month; -1 = all months */

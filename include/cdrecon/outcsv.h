@@ -99,7 +99,7 @@ cdr_err cdr_csvw_raw_rows(cdr_csvw *w, const char *p, size_t n, uint64_t rows);
  * themselves (cdr_stmt_rated_write): cdr_csvw_row_begin returns room for
  * `max` bytes (NULL on error: out of memory, an open row, a failed writer;
  * the status says which); write the row there, cells, separators and the
- * ending "\n", with the rules of cdr_csvw_text/num (src/csvout.h:
+ * ending "\n", with the rules of cdr_csvw_text/num (src/common/csvout.h:
  * cdr_csv_put_cell), then pass its end to cdr_csvw_row_end. No other call
  * on the writer in between. The row counts as one.
  */

@@ -11,6 +11,7 @@
 #define CDRECON_READER_H
 
 #include "profile.h"
+#include "filehash.h" /* cdr_sha256_hex of cdr_file_stats.sha256 */
 #include "record.h"
 
 #ifdef __cplusplus
@@ -44,6 +45,23 @@ typedef int (*cdr_row_fn)(const cdr_row *row, void *user);       /* non-zero: st
 typedef int (*cdr_reject_fn)(const cdr_reject *rej, void *user); /* non-zero: stop */
 typedef void (*cdr_progress_fn)(const cdr_progress *p, void *user);
 
+/* Two implementations of inflate read gzip input, with the same rows,
+ * rejects and errors (docs/cdr-format.md "Decompression engines"): ISA-L's
+ * igzip (the default, 2-4x faster) and zlib's, kept as a fallback. */
+typedef enum cdr_inflate { CDR_INFLATE_ISAL = 0, CDR_INFLATE_ZLIB = 1 } cdr_inflate;
+
+/* The implementation a name selects: "zlib" selects zlib; NULL, "", "isal"
+ * or anything else ISA-L (the CLI passes $CDRECON_INFLATE). */
+cdr_inflate cdr_inflate_from_name(const char *name);
+const char *cdr_inflate_name(cdr_inflate e); /* "isa-l" or "zlib" */
+
+/* The implementation cdr_reader_opts_init puts into every cdr_reader_opts
+ * from now on, including those the library makes itself (cdr_stmt_scan):
+ * ISA-L until set. Call it before reading starts (it is not synchronised
+ * with readers on other threads). The library reads no environment
+ * variable: the CLI calls this with cdr_inflate_from_name($CDRECON_INFLATE). */
+void cdr_reader_set_inflate(cdr_inflate e);
+
 typedef struct cdr_reader_opts {
     size_t buf_size;      /* decompressed chunk size, default 4 MiB */
     size_t max_field;     /* longest accepted field, default 64 KiB; longer => reject */
@@ -64,6 +82,7 @@ typedef struct cdr_reader_opts {
      * in rows_skipped and, when this is set, passed here (same user as the
      * row callbacks; reason says why). Non-zero: stop. */
     cdr_reject_fn on_skip;
+    cdr_inflate inflate;  /* gzip input: see cdr_reader_set_inflate */
     /* Testing and tuning (0 = default). */
     int no_fast_path;     /* 1: parse every line with libcsv (differential tests; a
                              profile with quote = none has nothing for libcsv to do) */
@@ -105,9 +124,6 @@ typedef struct cdr_file_stats {
 cdr_err cdr_read_file(const char *path, uint32_t file_index, const cdr_reader_opts *opts,
                       cdr_row_fn on_row, cdr_reject_fn on_reject, void *user,
                       cdr_file_stats *stats);
-
-/* Hex of a SHA-256 (buf >= 65). */
-void cdr_sha256_hex(const uint8_t d[32], char *buf);
 
 #ifdef __cplusplus
 }

@@ -4,9 +4,9 @@
  * and the verdict (the refund candidate, if any).
  *
  * A statement comes from the engine (cdr_stmt_scan: read CDR files, keep one
- * number's month, rate it) or from a store written by `cdrecon run`
- * (store.h). Both give identical statements: a record is carried between
- * them in one canonical text form, the row of `cdrecon rate` /
+ * number's month, rate it) or from the month state kept by `cdrecon run`
+ * (cdr_stmt_from_state, state.h). Both give identical statements. A record
+ * is written in one canonical text form, the row of `cdrecon rate` /
  * records.csv (cdr_stmt_rec_write / cdr_stmt_rec_parse).
  */
 #ifndef CDRECON_STATEMENT_H

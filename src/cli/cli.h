@@ -52,6 +52,8 @@ const char *cli_esc(const char *s, char *buf, size_t cap);
  * (cdr_text_escape); buf holds 4 * n + 1 bytes. Returns the length. Output
  * to a file or a pipe is written as it is. */
 size_t cli_tty_escape(const char *s, size_t n, char *buf);
+/* Seconds on the monotonic clock, for timings and progress (main.c). */
+double cli_now_s(void);
 extern const char *cli_cmd; /* the running subcommand's name */
 extern int cli_reported;    /* set once an error message was printed */
 

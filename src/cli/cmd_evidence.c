@@ -13,8 +13,8 @@
 #include <unistd.h>
 
 #include "cdrecon/evidence.h"
+#include "cdrecon/filehash.h"
 #include "cdrecon/tariff.h"
-#include "filehash.h"
 #include "ingest.h"
 #include "paths.h"
 
@@ -226,7 +226,7 @@ int cmd_evidence(int argc, char **argv)
     const char *v;
     int force = 0, no_pdf = 0;
     cdr_engine_opts eo;
-    cdr_engine_opts_init(&eo);
+    cli_engine_opts_init(&eo);
     char **files = calloc((size_t)argc + 1, sizeof *files);
     int nfiles = 0;
     int rc = CDR_OK;

@@ -1,8 +1,8 @@
 /* cdrecon investigate — one number's bill month as a statement, from the
- * store written by `cdrecon run` (fast path) or by scanning CDR files. */
+ * month state kept with `cdrecon run`'s database (fast path) or by scanning
+ * CDR files. */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cdrecon/render.h"
@@ -39,13 +39,6 @@ static const char *usage_text =
     "exit status: 0 ok; 11 the number has no record in that month; 1 usage;\n"
     "13 damaged store; other codes: docs/exit-codes.md\n";
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 int cmd_investigate(int argc, char **argv)
 {
     const char *msisdn_arg = NULL, *month_arg = NULL, *store_path = NULL, *tariff_dir = NULL;
@@ -58,7 +51,7 @@ int cmd_investigate(int argc, char **argv)
     cdr_render_format fmt = CDR_RENDER_TEXT;
     int timing = 0;
     cdr_engine_opts eo;
-    cdr_engine_opts_init(&eo);
+    cli_engine_opts_init(&eo);
     char **files = calloc((size_t)argc + 1, sizeof *files);
     int nfiles = 0;
     int rc = CDR_OK;
@@ -68,7 +61,7 @@ int cmd_investigate(int argc, char **argv)
     char err[1024];
     char num[CDR_NUMBER_MAX + 1], masked[CDR_NUMBER_MAX + 1], mtext[8];
     cdr_month month = 0;
-    double t0 = now_s();
+    double t0 = cli_now_s();
 
     memset(&s, 0, sizeof s);
     if (!files)
@@ -233,7 +226,7 @@ int cmd_investigate(int argc, char **argv)
     }
     if (timing)
         fprintf(stderr, "cdrecon: investigate: %s %s: %zu records from the %s in %.1f ms\n",
-                masked, mtext, s.n_recs, source, (now_s() - t0) * 1e3);
+                masked, mtext, s.n_recs, source, (cli_now_s() - t0) * 1e3);
 out:
     if (have_stmt)
         cdr_stmt_free(&s);

@@ -99,7 +99,7 @@ int cmd_rate(int argc, char **argv)
     const char *tariff_dir = NULL, *out_path = NULL, *rej_path = NULL, *profile_path = NULL, *v;
     cdr_profile *prof = NULL;
     cdr_engine_opts eo;
-    cdr_engine_opts_init(&eo);
+    cli_engine_opts_init(&eo);
     char **files = calloc((size_t)argc, sizeof *files);
     size_t *file_len = NULL;
     char **file_cell = NULL;

@@ -19,11 +19,11 @@
 
 #include "cdrecon/cluster.h"
 #include "cdrecon/db.h"
+#include "cdrecon/filehash.h"
 #include "cdrecon/outcsv.h"
 #include "cdrecon/state.h"
 #include "cdrecon/tariff.h"
 #include "cdrecon/version.h"
-#include "filehash.h"
 #include "ingest.h"
 #include "outputs.h"
 #include "paths.h"
@@ -276,7 +276,7 @@ static int parse_args(int argc, char **argv, run_opts *o, int *rc)
     memset(o, 0, sizeof *o);
     o->month = -1;
     o->shard = -1;
-    cdr_engine_opts_init(&o->eo);
+    cli_engine_opts_init(&o->eo);
     o->files = calloc((size_t)argc + 1, sizeof *o->files);
     if (!o->files) {
         *rc = CDR_E_NOMEM;
@@ -951,13 +951,6 @@ static int tariff_failed(cli_bgtariff *b)
     return b->rc ? b->rc : CDR_E_TARIFF;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /* The months to report: --month, else every month the run touched. */
 static size_t report_months(const run_opts *o, const cdr_engine_state_file *w, size_t nw,
                             cdr_month *out, size_t cap, char *text, size_t tlen)
@@ -996,7 +989,7 @@ int cmd_run(int argc, char **argv)
     cli_outdir od = {-1, NULL};
     char *cmdline = NULL;
     char sdir[PATH_MAX], err[1024];
-    double ph[5] = {now_s(), 0, 0, 0, 0}; /* start, read, rated, outputs, committed */
+    double ph[5] = {cli_now_s(), 0, 0, 0, 0}; /* start, read, rated, outputs, committed */
     int run_open = 0, outputs_placed = 0, state_written = 0;
     cdr_month *months = NULL;
 
@@ -1155,7 +1148,7 @@ int cmd_run(int argc, char **argv)
         in.read_file = read_piece;
     }
     cdr_err file_rc = o.nfiles ? cli_ingest_files(&in, o.files, o.nfiles) : CDR_OK;
-    ph[1] = now_s();
+    ph[1] = cli_now_s();
     if (!(t = cli_bgtariff_take(&bgt))) { /* a bad tariff is said first */
         rc = bgt.rc;
         goto out;
@@ -1212,7 +1205,7 @@ int cmd_run(int argc, char **argv)
     state_written = 1; /* (from here a failure removes what the engine wrote) */
     if ((rc = rate_all(&c, eng, &sink, &tot, &refused)) != CDR_OK)
         goto out;
-    ph[2] = now_s();
+    ph[2] = cli_now_s();
 
     /* the state's new files into the database, the replaced ones out */
     const cdr_engine_state_file *wr, *rp;
@@ -1248,7 +1241,7 @@ int cmd_run(int argc, char **argv)
         goto out;
     }
 
-    ph[3] = now_s();
+    ph[3] = cli_now_s();
     /* Outputs first (renamed into place), the database commit last: a run
      * killed before the commit is redone whole by the next run (its state
      * files are garbage then, removed by that run). */
@@ -1281,7 +1274,7 @@ int cmd_run(int argc, char **argv)
         snprintf(p, sizeof p, "%s/%s", sdir, rp[i].name);
         unlink(p);
     }
-    ph[4] = now_s();
+    ph[4] = cli_now_s();
     if (!o.quiet)
         print_summary(&c, run_id, &tot, mtext, ph);
     rc = status;

@@ -29,11 +29,11 @@
 #include <unistd.h>
 
 #include "cdrecon/cluster.h"
+#include "cdrecon/filehash.h"
 #include "cdrecon/outcsv.h"
 #include "cdrecon/outdir.h"
 #include "cdrecon/reader.h"
 #include "cli.h"
-#include "filehash.h"
 #include "ingest.h"
 #include "progress.h"
 

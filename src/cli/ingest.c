@@ -63,6 +63,14 @@ const char *cli_optval(int argc, char **argv, int *i, const char *name)
     return argv[*i];
 }
 
+void cli_engine_opts_init(cdr_engine_opts *eo)
+{
+    cdr_engine_opts_init(eo);
+    const char *env = getenv("TMPDIR");
+    if (env && *env)
+        eo->tmpdir = env;
+}
+
 int cli_engine_option(int argc, char **argv, int *i, cdr_engine_opts *eo, int *rc)
 {
     const char *v;
@@ -77,7 +85,8 @@ int cli_engine_option(int argc, char **argv, int *i, cdr_engine_opts *eo, int *r
         if (cli_parse_size(v, &eo->mem_budget) != 0)
             *rc = cli_fail(CDR_E_USAGE, "bad --mem '%s' (e.g. 512M, 2G)", v);
     } else if ((v = cli_optval(argc, argv, i, "--tmp"))) {
-        eo->tmpdir = v;
+        if (*v) /* --tmp "": as without it */
+            eo->tmpdir = v;
     } else if ((v = cli_optval(argc, argv, i, "--threads"))) {
         int64_t n;
         if (cli_parse_i64(v, &n) != 0 || n < 1 || n > 8)

@@ -10,6 +10,10 @@ int cli_parse_size(const char *s, size_t *out);   /* "512M", "1G", "65536" */
 int cli_parse_i64(const char *s, int64_t *out);
 const char *cli_optval(int argc, char **argv, int *i, const char *name);
 
+/* cdr_engine_opts_init, and tmpdir $TMPDIR when it is set and not empty
+ * (the library reads no environment variable: without --tmp and $TMPDIR
+ * its spill files go to /tmp). */
+void cli_engine_opts_init(cdr_engine_opts *eo);
 /* The engine options every rating command takes: --tolerance, --max-duration,
  * --mem, --tmp, --threads. Returns 1 if argv[*i] was one (*rc is then CDR_OK,
  * or the usage error already reported), 0 if not. */

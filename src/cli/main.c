@@ -1,8 +1,11 @@
 /* cdrecon — command-line entry point: one table of subcommands. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "cdrecon/reader.h"
 #include "cdrecon/textsafe.h"
 #include "cdrecon/version.h"
 #include "cli.h"
@@ -91,6 +94,13 @@ size_t cli_tty_escape(const char *s, size_t n, char *buf)
     return o;
 }
 
+double cli_now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 const char *cli_esc(const char *s, char *buf, size_t cap)
 {
     cdr_text_escape(s ? s : "", s ? strlen(s) : 0, buf, cap);
@@ -127,8 +137,20 @@ int cmd_help(int argc, char **argv)
     return CDR_OK;
 }
 
+/* The environment is the command line's to read, never the library's: what
+ * a variable chooses is passed on through the public API. The other
+ * variables the CLI reads: TMPDIR (cli_engine_opts_init, evidence's PDF
+ * printing), PATH and CDRECON_CHROMIUM (evidence). */
+static void from_environment(void)
+{
+    /* the gzip inflate implementation: zlib with CDRECON_INFLATE=zlib
+     * (docs/cdr-format.md "Decompression engines") */
+    cdr_reader_set_inflate(cdr_inflate_from_name(getenv("CDRECON_INFLATE")));
+}
+
 int main(int argc, char **argv)
 {
+    from_environment();
     if (argc < 2) {
         cmd_help(1, argv);
         return CDR_E_USAGE;

@@ -2,25 +2,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cdrecon/common.h"
 #include "cdrecon/textsafe.h"
+#include "cli.h"
 #include "progress.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 void cli_progress_init(cli_progress *p, int quiet)
 {
     memset(p, 0, sizeof *p);
     p->enabled = !quiet && isatty(STDERR_FILENO);
-    p->t0 = now_s();
+    p->t0 = cli_now_s();
     p->file_index = (uint32_t)-1;
 }
 
@@ -77,11 +70,11 @@ void cli_progress_cb(const cdr_progress *pr, void *user)
      * microseconds since gave "187347556932 rows/s"). */
     if (pr->file_index != p->file_index) {
         p->file_index = pr->file_index;
-        p->t0 = now_s();
+        p->t0 = cli_now_s();
         p->rows0 = pr->rows;
         p->in0 = pr->in_bytes;
     }
-    double el = now_s() - p->t0;
+    double el = cli_now_s() - p->t0;
     char a[16], b[16], eta[32] = "", rate[40] = "";
     if (el >= 1.0 && pr->rows > p->rows0)
         snprintf(rate, sizeof rate, ", %.0f rows/s", (double)(pr->rows - p->rows0) / el);

@@ -1,5 +1,5 @@
 #!/bin/sh
-# gzip input has two engines (src/inflate_gz.c): ISA-L by default, zlib with
+# gzip input has two engines (src/read/inflate_gz.c): ISA-L by default, zlib with
 # CDRECON_INFLATE=zlib. The default suite runs the reader's unit tests with
 # ISA-L; run them again with zlib (and the scan corpus and golden CLI tests),
 # and check that scan gives the same output and exit code with both engines on

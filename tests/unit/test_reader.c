@@ -1,4 +1,4 @@
-/* Unit tests: the streaming CDR reader (src/reader.c).
+/* Unit tests: the streaming CDR reader (src/read/reader.c).
  *
  * Every input is turned into a transcript (rows, rejects, skipped lines,
  * counts) and the transcript must be identical whatever the buffer size
@@ -819,6 +819,10 @@ static void test_sha256_of_file(void **st)
 
 int main(void)
 {
+    /* t_inflate_zlib.sh runs this again with CDRECON_INFLATE=zlib; the
+     * library reads no environment variable, so the test passes it on as
+     * the CLI does (main.c). */
+    cdr_reader_set_inflate(cdr_inflate_from_name(getenv("CDRECON_INFLATE")));
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_buffer_size),
         cmocka_unit_test(test_gzip_member_boundaries),

@@ -1,5 +1,6 @@
-/* Unit tests: the two gzip engines of the reader (src/inflate_gz.c, the
- * gzip part of src/reader.c): ISA-L (default) and zlib (CDRECON_INFLATE=zlib).
+/* Unit tests: the two gzip engines of the reader (src/read/inflate_gz.c, the
+ * gzip part of src/read/reader.c): ISA-L (default) and zlib (cdr_reader_opts.inflate;
+ * the CLI sets it from CDRECON_INFLATE=zlib).
  *
  * Every test runs each input through both engines and checks that they agree
  * with each other and with the plain-text read: every gzip header field
@@ -63,21 +64,16 @@ typedef struct result {
     cdr_file_stats st;
 } result;
 
-static const char *const engines[2] = {"isal", "zlib"};
-
-static void use_engine(int e)
-{
-    setenv("CDRECON_INFLATE", engines[e], 1);
-}
+static const char *const engines[2] = {"isal", "zlib"}; /* by cdr_inflate */
 
 /* Read path with the given engine; the transcript has the rows (only when
  * with_rows) and a closing line with the counts and the status. */
 static void read_with(int e, const char *path, size_t bs, size_t in_bs, int threads,
                       int with_rows, result *res)
 {
-    use_engine(e);
     cdr_reader_opts o;
     cdr_reader_opts_init(&o);
+    o.inflate = (cdr_inflate)e;
     if (bs)
         o.buf_size = bs;
     o.in_buf_size = in_bs;
@@ -99,7 +95,6 @@ static void read_with(int e, const char *path, size_t bs, size_t in_bs, int thre
                 (unsigned long long)res->st.rows_rejected, (unsigned long long)res->st.bytes);
     else
         bprintf(&res->t, "status %d\n", res->st.status);
-    unsetenv("CDRECON_INFLATE");
 }
 
 static void free_res(result *r)
@@ -500,8 +495,11 @@ static void test_stdin(void **st)
     free(gz.p);
 }
 
-/* The engine switch is real: an unknown value means ISA-L, and both read. */
-static void test_engine_env(void **st)
+/* The engine switch (CDRECON_INFLATE, passed on by the CLI): "zlib" names
+ * zlib, anything else (unset, empty, another case) ISA-L; the choice set
+ * with cdr_reader_set_inflate reaches every cdr_reader_opts_init, and both
+ * read. */
+static void test_engine_names(void **st)
 {
     (void)st;
     buf gz = {0};
@@ -509,11 +507,15 @@ static void test_engine_env(void **st)
     char *path = write_tmp(gz.p, gz.n, ".csv.gz");
     result ref;
     plain_ref(CSV, strlen(CSV), &ref);
-    static const char *const vals[] = {"", "isal", "ZLIB", "other"};
-    for (size_t i = 0; i < 4; i++) {
-        setenv("CDRECON_INFLATE", vals[i], 1);
+    static const char *const vals[] = {NULL, "", "isal", "ZLIB", "other", "zlib"};
+    for (size_t i = 0; i < 6; i++) {
+        cdr_inflate want = i == 5 ? CDR_INFLATE_ZLIB : CDR_INFLATE_ISAL;
+        assert_int_equal(cdr_inflate_from_name(vals[i]), want);
+        assert_string_equal(cdr_inflate_name(want), i == 5 ? "zlib" : "isa-l");
+        cdr_reader_set_inflate(cdr_inflate_from_name(vals[i]));
         cdr_reader_opts o;
         cdr_reader_opts_init(&o);
+        assert_int_equal(o.inflate, want);
         result r;
         memset(&r, 0, sizeof r);
         bput(&r.t, "", 0);
@@ -522,10 +524,10 @@ static void test_engine_env(void **st)
                 (unsigned long long)r.st.rows_read, (unsigned long long)r.st.rows_accepted,
                 (unsigned long long)r.st.rows_rejected, (unsigned long long)r.st.bytes);
         assert_int_equal(r.st.gzip, 1);
-        expect_same(&ref, &r, vals[i], 0);
+        expect_same(&ref, &r, vals[i] ? vals[i] : "(unset)", (int)want);
         free_res(&r);
     }
-    unsetenv("CDRECON_INFLATE");
+    cdr_reader_set_inflate(CDR_INFLATE_ISAL);
     free_res(&ref);
     unlink(path);
     free(path);
@@ -543,7 +545,7 @@ int main(void)
         cmocka_unit_test(test_trailing_bytes),
         cmocka_unit_test(test_small_output_buffers),
         cmocka_unit_test(test_stdin),
-        cmocka_unit_test(test_engine_env),
+        cmocka_unit_test(test_engine_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

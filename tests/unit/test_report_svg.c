@@ -1,5 +1,5 @@
 /* Unit tests: the month report's SVG charts and text helpers
- * (src/report/report.h): one mark per value, lengths proportional to the
+ * (src/report/month/report.h): one mark per value, lengths proportional to the
  * values, exact values in data-v, labels escaped and numbers masked. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,7 +10,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "report/report.h"
+#include "report.h"
 
 static size_t count(const char *s, const char *what)
 {
@@ -74,7 +74,7 @@ static int has_long_number(const char *s)
 static void test_bars_count_and_scale(void **state)
 {
     (void)state;
-    rp_buf b = {0};
+    textbuf b = {0};
     rp_bar bars[] = {{"a", 100, 0}, {"b", 50, 0}, {"c", 25, 1}, {"d", 0, 0}, {"e", -7, 0}};
     rp_svg_bars(&b, "x", bars, 5, RP_FMT_COUNT);
     assert_false(b.oom);
@@ -96,13 +96,13 @@ static void test_bars_count_and_scale(void **state)
                         "#c77800");
     assert_string_not_equal(attr_text(b.p, "<rect class=\"bar\"", 0, "fill", v, sizeof v),
                             "#c77800");
-    rp_buf_free(&b);
+    tb_free(&b);
 }
 
 static void test_bars_money_and_empty(void **state)
 {
     (void)state;
-    rp_buf b = {0};
+    textbuf b = {0};
     rp_bar bars[] = {{"big", 1234567890000LL, 0}, {"small", 190000, 0}};
     rp_svg_bars(&b, "m", bars, 2, RP_FMT_MONEY);
     char v[64];
@@ -112,24 +112,24 @@ static void test_bars_money_and_empty(void **state)
     assert_string_equal(attr_text(b.p, "<rect class=\"bar\"", 1, "data-v", v, sizeof v),
                         "0.19");
     assert_non_null(strstr(b.p, ">1,234,567.89</text>"));
-    rp_buf_free(&b);
+    tb_free(&b);
 
     rp_svg_bars(&b, "none", NULL, 0, RP_FMT_COUNT);
     assert_int_equal(count(b.p, "<rect class=\"bar\""), 0);
     assert_non_null(strstr(b.p, "no data"));
-    rp_buf_free(&b);
+    tb_free(&b);
 
     /* all zero: no division by zero, every bar 0 wide */
     rp_bar z[] = {{"a", 0, 0}, {"b", 0, 0}};
     rp_svg_bars(&b, "z", z, 2, RP_FMT_COUNT);
     assert_true(attr(b.p, "<rect class=\"bar\"", 1, "width") == 0.0);
-    rp_buf_free(&b);
+    tb_free(&b);
 }
 
 static void test_bars_escape_and_mask(void **state)
 {
     (void)state;
-    rp_buf b = {0};
+    textbuf b = {0};
     rp_bar bars[] = {{"<script>alert(1)</script> & \"q\" 'x'", 3, 0},
                      {"13800138000 call", 2, 0},
                      {"bad \x1b[2J \xff byte", 1, 0}};
@@ -143,13 +143,13 @@ static void test_bars_escape_and_mask(void **state)
     assert_null(strchr(b.p, '\x1b'));
     assert_null(strchr(b.p, '\xff'));
     assert_non_null(strstr(b.p, "\xEF\xBF\xBD[2J"));
-    rp_buf_free(&b);
+    tb_free(&b);
 }
 
 static void test_lines(void **state)
 {
     (void)state;
-    rp_buf b = {0};
+    textbuf b = {0};
     const char *x[] = {"r1", "r2", "r3", "r4"};
     int64_t a[] = {0, 4, 2, 8}, c[] = {1, 1, 1, 1};
     rp_series s[] = {{"proposed", "p", a}, {"withdrawn", "w", c}};
@@ -170,7 +170,7 @@ static void test_lines(void **state)
     double x1 = attr(b.p, "<circle class=\"pt\"", 1, "cx");
     double x2 = attr(b.p, "<circle class=\"pt\"", 2, "cx");
     assert_true((x1 - x0) - (x2 - x1) < 0.11 && (x2 - x1) - (x1 - x0) < 0.11);
-    rp_buf_free(&b);
+    tb_free(&b);
 
     /* one point and all zeros: drawn, nothing divides by zero */
     int64_t one[] = {0};
@@ -179,13 +179,13 @@ static void test_lines(void **state)
     assert_int_equal(count(b.p, "<circle class=\"pt\""), 1);
     assert_null(strstr(b.p, "nan"));
     assert_null(strstr(b.p, "inf"));
-    rp_buf_free(&b);
+    tb_free(&b);
 }
 
 static void test_heat(void **state)
 {
     (void)state;
-    rp_buf b = {0};
+    textbuf b = {0};
     int64_t v[7][24];
     memset(v, 0, sizeof v);
     v[2][1] = 6;  /* Wednesday 01:00: the most */
@@ -200,38 +200,38 @@ static void test_heat(void **state)
     assert_string_equal(attr_text(cell - 20, "<rect", 0, "fill", f, sizeof f), "#a50f15");
     cell = strstr(b.p, "data-day=\"0\" data-hour=\"0\"");
     assert_string_equal(attr_text(cell - 20, "<rect", 0, "fill", f, sizeof f), "#f2f2f2");
-    rp_buf_free(&b);
+    tb_free(&b);
 }
 
 static void test_text(void **state)
 {
     (void)state;
-    rp_buf b = {0};
+    textbuf b = {0};
     rp_yuan(&b, -1234567891000LL);
-    rp_puts(&b, "|");
+    tb_puts(&b, "|");
     rp_yuan(&b, 5000);
-    rp_puts(&b, "|");
+    tb_puts(&b, "|");
     rp_count(&b, 1234567);
-    rp_puts(&b, "|");
+    tb_puts(&b, "|");
     rp_count(&b, -999);
-    rp_puts(&b, "|");
+    tb_puts(&b, "|");
     rp_yuan(&b, CDR_MONEY_TOTAL_OVER);
     assert_string_equal(b.p, "-1,234,567.891|0.005|1,234,567|-999|out of range");
-    rp_buf_free(&b);
+    tb_free(&b);
     rp_esc(&b, "a\tb\nc\x01" "d\x7f" "e\xe2\x80\xae" "f 008613800138000");
     assert_string_equal(b.p, "a\tb\nc\xEF\xBF\xBD" "d\xEF\xBF\xBD" "e\xEF\xBF\xBD"
                              "f 0086138****8000");
-    rp_buf_free(&b);
+    tb_free(&b);
     /* paths: only runs of 11 digits or more masked */
     rp_esc_path(&b, "/data/20261001/seed42-10000000/<13800138000>/x");
     assert_string_equal(b.p, "/data/20261001/seed42-10000000/&lt;138****8000&gt;/x");
-    rp_buf_free(&b);
+    tb_free(&b);
     /* the shown query: ?1 and ?2 as literals, everything escaped */
     rp_sql_shown(&b, "SELECT a < b FROM t WHERE m = ?1 AND d = ?2 AND x = ?", "2026-10",
                  "2026-11-05");
     assert_string_equal(b.p, "SELECT a &lt; b FROM t WHERE m = &#39;2026-10&#39; AND d = "
                              "&#39;2026-11-05&#39; AND x = ?");
-    rp_buf_free(&b);
+    tb_free(&b);
 }
 
 int main(void)

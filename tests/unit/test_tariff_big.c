@@ -122,7 +122,7 @@ static void test_million_subscribers(void **st)
 
 /* The loader sorts subscribers, subscriptions and refunds by number (then
  * code), date and line, with integer keys for digit strings of up to 16
- * digits and strcmp otherwise (src/tariff.c "sorting by number"). Numbers
+ * digits and strcmp otherwise (src/tariff/tariff.c "sorting by number"). Numbers
  * here are made to catch a key that orders differently from strcmp:
  * prefixes of each other ("1", "10", "100"), leading zeros, 1 to 24
  * digits, many sharing their first 16 digits, codes of letters and digits.

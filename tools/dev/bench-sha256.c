@@ -1,10 +1,10 @@
 /* Issue 15: is a packaged SHA-256 as fast as the one we wrote? Hashes each
  * FILE's bytes (read into memory first, so only hashing is timed) with
- * cdrecon's cdr_sha256 (src/sha256.h: nettle's, since issue 15), nettle's
+ * cdrecon's cdr_sha256 (src/common/sha256.h: nettle's, since issue 15), nettle's
  * sha256 called directly and OpenSSL's EVP SHA-256, REPS times each, the
  * order rotated every repetition; prints CPU seconds and MB/s of each and
  * checks the digests agree. With the source of the implementation we had
- * (git show d7efdc3:src/sha256.c) in place of src/sha256.c, the first line
+ * (git show d7efdc3:src/common/sha256.c) in place of src/common/sha256.c, the first line
  * measures that one. Run by `make bench` (tools/bench.sh). */
 #include <nettle/sha2.h>
 #include <openssl/evp.h>

@@ -1,7 +1,10 @@
 /* Development tool: the month-state block codec on a real CDR file. Keeps
  * the subscribers whose msisdn hash is 0 mod K, groups their records by
  * msisdn and time as a segment does, encodes blocks, decodes and compares,
- * prints bytes per record. Usage: stsize FILE [K] [LEVEL] */
+ * prints bytes per record. Usage: stsize FILE [K] [LEVEL]
+ * Build (after make): cc -O2 -D_GNU_SOURCE -Iinclude -Isrc/common -Isrc/state
+ *   -o build/stsize tools/dev/stsize.c build/libcdrecon.a
+ *   -lsqlite3 -lcsv -lisal -lnettle -lz -lm -pthread */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
