@@ -13,8 +13,8 @@ BUILD   ?= build
 # A library file includes another folder's internal header by its name
 # ("state.h", "sha256.h"), so every folder is on its include path (LIB_INC)
 # and no two library headers may share a name (checked below). A folder
-# with no file yet is fine. src/ itself holds engine.c until it is split
-# into group/, rate/ and reconcile/.
+# with no file yet is fine. src/ itself holds the engine's driver,
+# engine.c, which runs group/, rate/ and reconcile/.
 LIB_DIRS := src src/common src/tariff src/read src/group src/rate src/reconcile src/state \
             src/output src/report src/report/month src/cluster
 LIB_INC  := -Iinclude $(LIB_DIRS:%=-I%)

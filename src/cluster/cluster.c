@@ -300,6 +300,7 @@ static cdr_err flush_shard(cdr_pieces *p, uint32_t k)
     if (pb_reserve(&p->z, bound) != 0)
         return pfail(p, CDR_E_NOMEM, "out of memory");
     struct isal_zstream is;
+    memset(&is, 0, sizeof is); /* its init leaves fields it reads unset (valgrind) */
     isal_deflate_stateless_init(&is);
     is.level = 1;
     is.level_buf = p->lvl;

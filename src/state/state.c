@@ -1388,6 +1388,7 @@ static cdr_err ck_cut(st_ckw *w)
     if (st_buf_reserve(&w->z, bound + 12) != 0)
         return CDR_E_NOMEM;
     struct isal_zstream is;
+    memset(&is, 0, sizeof is); /* its init leaves fields it reads unset (valgrind) */
     isal_deflate_stateless_init(&is);
     is.level = 1;
     is.level_buf = w->lvl;

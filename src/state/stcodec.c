@@ -468,6 +468,7 @@ static int compress_col(st_enc *x, int level, const st_buf *raw, st_buf *out)
     if (st_buf_reserve(out, bound) != 0)
         return -1;
     struct isal_zstream is;
+    memset(&is, 0, sizeof is); /* its init leaves fields it reads unset (valgrind) */
     isal_deflate_stateless_init(&is);
     is.level = (uint32_t)level;
     is.level_buf = level == 0 ? NULL : x->lvl_buf;
