@@ -1,5 +1,6 @@
 /* cdrecon — the sharded directory, the shard function and the routed pieces
  * (include/cdrecon/cluster.h, docs/cluster.md). */
+#include "deflate1.h"
 #include "cdrecon/cluster.h"
 
 #include <dirent.h>
@@ -299,20 +300,9 @@ static cdr_err flush_shard(cdr_pieces *p, uint32_t k)
     size_t bound = s->buf.n + s->buf.n / 8 + 1024;
     if (pb_reserve(&p->z, bound) != 0)
         return pfail(p, CDR_E_NOMEM, "out of memory");
-    struct isal_zstream is;
-    memset(&is, 0, sizeof is); /* its init leaves fields it reads unset (valgrind) */
-    isal_deflate_stateless_init(&is);
-    is.level = 1;
-    is.level_buf = p->lvl;
-    is.level_buf_size = ISAL_DEF_LVL1_DEFAULT;
-    is.gzip_flag = IGZIP_GZIP;
-    is.end_of_stream = 1;
-    is.flush = NO_FLUSH;
-    is.next_in = s->buf.p;
-    is.avail_in = (uint32_t)s->buf.n;
-    is.next_out = p->z.p;
-    is.avail_out = (uint32_t)bound;
-    if (isal_deflate_stateless(&is) != COMP_OK || is.avail_in != 0)
+    size_t zn;
+    if (cdr_deflate1(s->buf.p, s->buf.n, p->z.p, bound, 1, p->lvl, ISAL_DEF_LVL1_DEFAULT, 1,
+                     &zn) != 0)
         return pfail(p, CDR_E_INTERNAL, "%s: compression failed", path);
     int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC |
                             (s->opened ? 0 : O_TRUNC), 0644);
@@ -320,7 +310,7 @@ static cdr_err flush_shard(cdr_pieces *p, uint32_t k)
         return pfail(p, CDR_E_IO, "cannot create %s: %s", path, strerror(errno));
     s->opened = 1;
     const unsigned char *q = p->z.p;
-    size_t left = is.total_out;
+    size_t left = zn;
     while (left) {
         ssize_t w = write(fd, q, left);
         if (w < 0 && errno == EINTR)

@@ -12,6 +12,7 @@
 #include <isa-l/igzip_lib.h>
 #include <zlib.h>
 
+#include "deflate1.h"
 #include "cdrecon/engine.h"
 #include "errmsg.h"
 #include "state.h"
@@ -1387,26 +1388,15 @@ static cdr_err ck_cut(st_ckw *w)
     w->z.n = 0;
     if (st_buf_reserve(&w->z, bound + 12) != 0)
         return CDR_E_NOMEM;
-    struct isal_zstream is;
-    memset(&is, 0, sizeof is); /* its init leaves fields it reads unset (valgrind) */
-    isal_deflate_stateless_init(&is);
-    is.level = 1;
-    is.level_buf = w->lvl;
-    is.level_buf_size = ISAL_DEF_LVL1_DEFAULT;
-    is.gzip_flag = IGZIP_DEFLATE;
-    is.end_of_stream = 1;
-    is.flush = NO_FLUSH;
-    is.next_in = w->pend.p;
-    is.avail_in = (uint32_t)w->pend.n;
-    is.next_out = w->z.p + 8;
-    is.avail_out = (uint32_t)bound;
-    if (isal_deflate_stateless(&is) != COMP_OK || is.avail_in != 0)
+    size_t zn;
+    if (cdr_deflate1(w->pend.p, w->pend.n, w->z.p + 8, bound, 1, w->lvl, ISAL_DEF_LVL1_DEFAULT, 0,
+                     &zn) != 0)
         return CDR_E_INTERNAL;
-    put_le32(w->z.p, is.total_out);
+    put_le32(w->z.p, (uint32_t)zn);
     put_le32(w->z.p + 4, (uint32_t)w->pend.n);
-    put_le32(w->z.p + 8 + is.total_out, crc(w->z.p + 8, is.total_out));
+    put_le32(w->z.p + 8 + zn, crc(w->z.p + 8, zn));
     w->kd[w->n_kd++] = (kdir){w->pend_first_h, w->f.pos, w->pend_n, w->pend_last_h};
-    cdr_err e = wf_write(&w->f, w->z.p, 12 + (size_t)is.total_out);
+    cdr_err e = wf_write(&w->f, w->z.p, 12 + zn);
     w->pend.n = 0;
     w->pend_n = 0;
     return e;

@@ -5,6 +5,7 @@
 #include <isa-l/igzip_lib.h>
 #include <zlib.h>
 
+#include "deflate1.h"
 #include "hashfn.h"
 #include "stcodec.h"
 #include "swar.h"
@@ -467,22 +468,11 @@ static int compress_col(st_enc *x, int level, const st_buf *raw, st_buf *out)
     size_t bound = raw->n + raw->n / 8 + 1024;
     if (st_buf_reserve(out, bound) != 0)
         return -1;
-    struct isal_zstream is;
-    memset(&is, 0, sizeof is); /* its init leaves fields it reads unset (valgrind) */
-    isal_deflate_stateless_init(&is);
-    is.level = (uint32_t)level;
-    is.level_buf = level == 0 ? NULL : x->lvl_buf;
-    is.level_buf_size = level == 0 ? 0 : (uint32_t)x->lvl_size;
-    is.gzip_flag = IGZIP_DEFLATE;
-    is.end_of_stream = 1;
-    is.flush = NO_FLUSH;
-    is.next_in = raw->p;
-    is.avail_in = (uint32_t)raw->n;
-    is.next_out = out->p + out->n;
-    is.avail_out = (uint32_t)bound;
-    if (isal_deflate_stateless(&is) != COMP_OK || is.avail_in != 0)
+    size_t zn;
+    if (cdr_deflate1(raw->p, raw->n, out->p + out->n, bound, level, x->lvl_buf,
+                     (uint32_t)x->lvl_size, 0, &zn) != 0)
         return -1;
-    out->n += is.total_out;
+    out->n += zn;
     return 0;
 }
 
