@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "engine_int.h"
+#include "grow.h"
 
 uint64_t cdr_msisdn_hash(const char *p, size_t n)
 {
@@ -89,14 +90,8 @@ static cdr_err note_row(cdr_engine *e, const cdr_row *r)
     }
     if (lo < e->n_months && e->months[lo] == m)
         return CDR_OK;
-    if (e->n_months == e->months_cap) {
-        size_t nc = e->months_cap ? e->months_cap * 2 : 8;
-        cdr_month *mm = realloc(e->months, nc * sizeof *mm);
-        if (!mm)
-            return CDR_E_NOMEM;
-        e->months = mm;
-        e->months_cap = nc;
-    }
+    if (cdr_grow(&e->months, &e->months_cap, e->n_months + 1, sizeof *e->months, 8))
+        return CDR_E_NOMEM;
     memmove(e->months + lo + 1, e->months + lo, (e->n_months - lo) * sizeof *e->months);
     e->months[lo] = m;
     e->n_months++;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "rate_int.h"
+#include "grow.h"
 
 void *rt_arena_alloc(outbuf *o, size_t n)
 {
@@ -27,19 +28,6 @@ void *rt_arena_alloc(outbuf *o, size_t n)
     void *p = o->arena->d + o->arena->n;
     o->arena->n += n;
     return p;
-}
-
-static int grow(void **p, size_t *cap, size_t n, size_t size)
-{
-    if (n < *cap)
-        return 0;
-    size_t nc = *cap ? *cap * 2 : 256;
-    void *q = realloc(*p, nc * size);
-    if (!q)
-        return -1;
-    *p = q;
-    *cap = nc;
-    return 0;
 }
 
 outbuf_mark rt_outbuf_save(const outbuf *o)
@@ -73,8 +61,8 @@ static int keep_str(outbuf *o, cdr_str *s)
 cdr_err rt_emit_keep(ctx *c, const cdr_rated *r)
 {
     outbuf *o = c->out;
-    if (grow((void **)&o->recs, &o->cap_recs, o->n_recs, sizeof *o->recs) ||
-        grow((void **)&o->kinds, &o->cap_kinds, o->n_kinds, 1))
+    if (cdr_grow(&o->recs, &o->cap_recs, o->n_recs + 1, sizeof *o->recs, 256) ||
+        cdr_grow(&o->kinds, &o->cap_kinds, o->n_kinds + 1, 1, 256))
         return CDR_E_NOMEM;
     cdr_rated *x = &o->recs[o->n_recs];
     *x = *r;
@@ -129,8 +117,8 @@ cdr_err rt_emit_candidate(ctx *c, const cdr_candidate *cd)
         return c->sink->on_candidate && c->sink->on_candidate(cd, c->sink->user)
                    ? CDR_E_INTERRUPTED
                    : CDR_OK;
-    if (grow((void **)&o->cands, &o->cap_cands, o->n_cands, sizeof *o->cands) ||
-        grow((void **)&o->kinds, &o->cap_kinds, o->n_kinds, 1))
+    if (cdr_grow(&o->cands, &o->cap_cands, o->n_cands + 1, sizeof *o->cands, 256) ||
+        cdr_grow(&o->kinds, &o->cap_kinds, o->n_kinds + 1, 1, 256))
         return CDR_E_NOMEM;
     cdr_candidate *x = &o->cands[o->n_cands];
     *x = *cd;
@@ -147,8 +135,8 @@ cdr_err rt_emit_submonth(ctx *c, const cdr_submonth *sm)
     if (!o)
         return c->sink->on_submonth && c->sink->on_submonth(sm, c->sink->user) ? CDR_E_INTERRUPTED
                                                                                 : CDR_OK;
-    if (grow((void **)&o->sms, &o->cap_sms, o->n_sms, sizeof *o->sms) ||
-        grow((void **)&o->kinds, &o->cap_kinds, o->n_kinds, 1))
+    if (cdr_grow(&o->sms, &o->cap_sms, o->n_sms + 1, sizeof *o->sms, 256) ||
+        cdr_grow(&o->kinds, &o->cap_kinds, o->n_kinds + 1, 1, 256))
         return CDR_E_NOMEM;
     cdr_submonth *x = &o->sms[o->n_sms];
     *x = *sm;

@@ -21,20 +21,15 @@
 
 #include "rate_int.h"
 #include "reconcile_int.h"
+#include "grow.h"
 
 int64_t *rt_pool_left(ctx *c, int32_t plan, int32_t pool, int64_t allowance)
 {
     for (size_t i = 0; i < c->n_pb; i++)
         if (c->pb[i].plan == plan && c->pb[i].pool == pool)
             return &c->pb[i].left;
-    if (c->n_pb == c->pb_cap) {
-        size_t nc = c->pb_cap ? c->pb_cap * 2 : 8;
-        pool_bal *p = realloc(c->pb, nc * sizeof *p);
-        if (!p)
-            return NULL;
-        c->pb = p;
-        c->pb_cap = nc;
-    }
+    if (cdr_grow(&c->pb, &c->pb_cap, c->n_pb + 1, sizeof *c->pb, 8))
+        return NULL;
     c->pb[c->n_pb] = (pool_bal){plan, pool, allowance};
     return &c->pb[c->n_pb++].left;
 }

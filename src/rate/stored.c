@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "rate_int.h"
+#include "grow.h"
 
 cdr_err rt_ck_fail(ctx *c, const char *why)
 {
@@ -14,14 +15,8 @@ cdr_err rt_ck_fail(ctx *c, const char *why)
 static int rid_add(const cdr_str *id, void *u)
 {
     ctx *c = u;
-    if (c->n_rids == c->rids_cap) {
-        size_t nc = c->rids_cap ? c->rids_cap * 2 : 256;
-        uint64_t *r = realloc(c->rids, nc * sizeof *r);
-        if (!r)
-            return CDR_E_NOMEM;
-        c->rids = r;
-        c->rids_cap = nc;
-    }
+    if (cdr_grow(&c->rids, &c->rids_cap, c->n_rids + 1, sizeof *c->rids, 256))
+        return CDR_E_NOMEM;
     c->rids[c->n_rids++] = cdr_hash_bytes(id->p, id->n, 3);
     return 0;
 }
@@ -98,16 +93,8 @@ static int stored_add(const cdr_row *r, uint32_t fl, void *u)
     cdr_err err = pack_prepare(&row, &pk);
     if (err != CDR_OK)
         return err;
-    if (st->n + pk.need + PACK_PAD > st->cap) {
-        size_t nc = st->cap ? st->cap * 2 : 65536;
-        while (nc < st->n + pk.need + PACK_PAD)
-            nc *= 2;
-        unsigned char *p = realloc(st->p, nc);
-        if (!p)
-            return CDR_E_NOMEM;
-        st->p = p;
-        st->cap = nc;
-    }
+    if (cdr_grow(&st->p, &st->cap, st->n + pk.need + PACK_PAD, 1, 65536))
+        return CDR_E_NOMEM;
     pack_write(st->p + st->n, &row, &pk);
     st->n += pk.need;
     st->nb++;

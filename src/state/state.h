@@ -124,8 +124,36 @@ typedef struct st_file {
 
 void st_file_free(st_file *f);
 /* The residual of an offset against the file's anchors, and back. */
-int64_t st_file_off_res(const st_file *f, uint64_t line, uint64_t offset);
-uint64_t st_file_offset(const st_file *f, uint64_t line, int64_t res);
+static inline const st_anchor *st_anchor_for(const st_file *f, uint64_t line)
+{
+    if (f->n_anchors == 0 || line < f->anchors[0].line)
+        return NULL;
+    size_t lo = 0, hi = f->n_anchors;
+    while (hi - lo > 1) {
+        size_t m = lo + (hi - lo) / 2;
+        if (f->anchors[m].line <= line)
+            lo = m;
+        else
+            hi = m;
+    }
+    return &f->anchors[lo];
+}
+
+static inline int64_t st_file_off_res(const st_file *f, uint64_t line, uint64_t offset)
+{
+    const st_anchor *a = st_anchor_for(f, line);
+    if (!a)
+        return (int64_t)offset;
+    return (int64_t)(offset - a->offset - (line - a->line) * f->row_len);
+}
+
+static inline uint64_t st_file_offset(const st_file *f, uint64_t line, int64_t res)
+{
+    const st_anchor *a = st_anchor_for(f, line);
+    if (!a)
+        return (uint64_t)res;
+    return a->offset + (line - a->line) * f->row_len + (uint64_t)res;
+}
 
 /* ---- segment writer ------------------------------------------------------ */
 
@@ -188,6 +216,7 @@ cdr_month st_segr_month(const st_segr *r);
 uint64_t st_segr_records(const st_segr *r);
 size_t st_segr_n_files(const st_segr *r);
 const st_file *st_segr_file(const st_segr *r, size_t i);
+const char *st_segr_name(const st_segr *r); /* the file's name, without the directory */
 
 /* A cursor over the groups in key order; one per thread (a reader may be
  * shared by threads: it reads with pread). */
@@ -253,6 +282,7 @@ uint64_t st_ckw_bytes(const st_ckw *w);
 typedef struct st_ckr st_ckr;
 cdr_err st_ckr_open(const char *path, st_ckr **out, char *err, size_t errlen);
 void st_ckr_close(st_ckr *r);
+cdr_month st_ckr_month(const st_ckr *r);
 uint64_t st_ckr_entries(const st_ckr *r);
 const char *st_ckr_name(const st_ckr *r); /* the file's name, without the directory */
 

@@ -397,7 +397,7 @@ static int cached_id(dict *d, wcache *c, const char *p, size_t n, uint32_t *id)
     return 0;
 }
 
-static inline void put_planes(st_buf *cols, int c0, uint32_t v)
+static inline __attribute__((always_inline)) void put_planes(st_buf *cols, int c0, uint32_t v)
 {
     put8(&cols[c0], v & 0xff);
     put8(&cols[c0 + 1], (v >> 8) & 0xff);
@@ -494,25 +494,15 @@ void st_enc_free(st_enc *x)
     memset(x, 0, sizeof *x);
 }
 
-int st_block_encode(const st_rec *recs, size_t n, st_enc *x, st_buf *out)
+/* The records into their columns (cols[], the dictionary d); times from
+ * base. -1: out of memory, or a record the format cannot hold. */
+static int encode_columns(const st_rec *recs, size_t n, int64_t base, st_buf *cols, dict *d)
 {
-    st_buf cols[C__COUNT];
-    dict d;
     sprev pv[S__COUNT];
     wcache wc[S__COUNT];
-    int rc = -1;
-    memset(cols, 0, sizeof cols);
-    memset(&d, 0, sizeof d);
-    if (n == 0 || n > ST_BLOCK_MAX)
-        return -1;
-    int64_t base = recs[0].row->start;
-    for (size_t i = 1; i < n; i++)
-        if (recs[i].row->start < base)
-            base = recs[i].row->start;
-
     for (int c = 0; c < C_STR_BASE + S_EXTRA0 * U__COUNT; c++)
         if (st_buf_reserve(&cols[c], c == C_DICT ? 1024 : n * 2 + 16) != 0)
-            goto out;
+            return -1;
     int64_t prev_start = base;
     memset(pv, 0, sizeof pv); /* a block starts afresh, even inside a group */
     for (int k = 0; k < S__COUNT; k++)
@@ -530,7 +520,7 @@ int st_block_encode(const st_rec *recs, size_t n, st_enc *x, st_buf *out)
                                   (unsigned)(recs[i].first != 0) << 7);
         uint64_t dt = (uint64_t)(r->start - prev_start);
         if (r->start < prev_start || dt > UINT32_MAX)
-            goto out; /* records out of time order within a group, or a month > 136 years */
+            return -1; /* records out of time order within a group, or a month > 136 years */
         prev_start = r->start;
         put_planes(cols, C_ST0, (uint32_t)dt);
         switch (r->service) {
@@ -559,34 +549,36 @@ int st_block_encode(const st_rec *recs, size_t n, st_enc *x, st_buf *out)
         putv(&cols[C_FILE], recs[i].file_local);
         if (r->line > UINT32_MAX) {
             /* more than 4 billion lines in one file: planes cannot hold it */
-            goto out;
+            return -1;
         }
         put_planes(cols, C_LINE0, (uint32_t)r->line);
         putv(&cols[C_OFFRES], st_zz(recs[i].off_res));
         putv(&cols[C_NEXTRA], r->n_extra);
-        if (put_string(cols, &d, wc, S_RID, &pv[S_RID], r->record_id.p, r->record_id.n) ||
-            put_string(cols, &d, wc, S_PEER, &pv[S_PEER], r->peer.p, r->peer.n) ||
-            put_string(cols, &d, wc, S_CALL, &pv[S_CALL], r->call_id.p, r->call_id.n) ||
-            put_string(cols, &d, wc, S_REF, &pv[S_REF], r->sms_ref.p, r->sms_ref.n))
-            goto out;
+        if (put_string(cols, d, wc, S_RID, &pv[S_RID], r->record_id.p, r->record_id.n) ||
+            put_string(cols, d, wc, S_PEER, &pv[S_PEER], r->peer.p, r->peer.n) ||
+            put_string(cols, d, wc, S_CALL, &pv[S_CALL], r->call_id.p, r->call_id.n) ||
+            put_string(cols, d, wc, S_REF, &pv[S_REF], r->sms_ref.p, r->sms_ref.n))
+            return -1;
         for (uint32_t k = 0; k < r->n_extra; k++) {
             int set = S_EXTRA0 + (k < ST_EXTRA_COLS ? (int)k : ST_EXTRA_COLS - 1);
-            if (put_string(cols, &d, wc, set, &pv[set], r->extra[k].p, r->extra[k].n))
-                goto out;
+            if (put_string(cols, d, wc, set, &pv[set], r->extra[k].p, r->extra[k].n))
+                return -1;
         }
     }
-    st_buf_free(&cols[C_DICT]); /* (reserved above with the others) */
-    cols[C_DICT] = d.bytes;
-    memset(&d.bytes, 0, sizeof d.bytes);
+    return 0;
+}
 
-
+/* The block written to out: header, the directory of present columns, each
+ * column stored, deflated or as its one repeated byte, a CRC. */
+static int write_block(st_buf *cols, size_t n, int64_t base, st_enc *x, st_buf *out)
+{
     /* header: magic, n, base, column count; then a directory of present
      * columns (id, method, raw length, stored length), the data, a CRC */
     size_t start = out->n;
     unsigned present = 0;
     for (int c = 0; c < C__COUNT; c++) {
         if (cols[c].failed)
-            goto out;
+            return -1;
         present += cols[c].n > 0;
     }
     st_buf_put(out, "STB1", 4);
@@ -614,7 +606,7 @@ int st_block_encode(const st_rec *recs, size_t n, st_enc *x, st_buf *out)
             st_buf_u8(out, cols[c].p[0]);
         } else if (cols[c].n >= 48) {
             if (compress_col(x, is_plane(c) ? 1 : x->level, &cols[c], out) != 0)
-                goto out;
+                return -1;
             /* kept deflated only when it saves a sixteenth: inflating a
              * column costs its Huffman tables whatever its size, and a
              * month read for one subscriber inflates every column of a
@@ -627,7 +619,7 @@ int st_block_encode(const st_rec *recs, size_t n, st_enc *x, st_buf *out)
         if (method == 0)
             st_buf_put(out, cols[c].p, cols[c].n);
         if (out->failed)
-            goto out;
+            return -1;
         unsigned char *e = out->p + dir + (size_t)k * 10;
         uint32_t rl = (uint32_t)cols[c].n, sl = (uint32_t)(out->n - at);
         e[0] = (unsigned char)c;
@@ -639,7 +631,28 @@ int st_block_encode(const st_rec *recs, size_t n, st_enc *x, st_buf *out)
         k++;
     }
     st_buf_u32le(out, (uint32_t)crc32(0L, out->p + start, (uInt)(out->n - start)));
-    rc = out->failed ? -1 : 0;
+    return out->failed ? -1 : 0;
+}
+
+int st_block_encode(const st_rec *recs, size_t n, st_enc *x, st_buf *out)
+{
+    st_buf cols[C__COUNT];
+    dict d;
+    int rc = -1;
+    memset(cols, 0, sizeof cols);
+    memset(&d, 0, sizeof d);
+    if (n == 0 || n > ST_BLOCK_MAX)
+        return -1;
+    int64_t base = recs[0].row->start;
+    for (size_t i = 1; i < n; i++)
+        if (recs[i].row->start < base)
+            base = recs[i].row->start;
+    if (encode_columns(recs, n, base, cols, &d) != 0)
+        goto out;
+    st_buf_free(&cols[C_DICT]); /* (reserved above with the others) */
+    cols[C_DICT] = d.bytes;
+    memset(&d.bytes, 0, sizeof d.bytes);
+    rc = write_block(cols, n, base, x, out);
 out:
     for (int c = 0; c < C__COUNT; c++)
         st_buf_free(&cols[c]);
@@ -950,6 +963,103 @@ typedef struct strref {
     size_t off, len;
 } strref;
 
+/* decode's string references grown to hold `need` (first: 5 a record). */
+static int refs_reserve(strref **refs, size_t *cap, size_t need, uint32_t nrec)
+{
+    size_t nc = *cap ? *cap * 2 : (size_t)nrec * 5 + 16;
+    while (nc < need)
+        nc *= 2;
+    strref *q = realloc(*refs, nc * sizeof *q);
+    if (!q)
+        return -2;
+    *refs = q;
+    *cap = nc;
+    return 0;
+}
+
+/* Every present column read exactly to its end. */
+static int check_ends(const colv *cv, char *err, size_t errlen)
+{
+    for (int c = 0; c < C__COUNT; c++)
+        if (cv[c].present && (cv[c].r.bad || cv[c].r.p != cv[c].r.end)) {
+            char what[64];
+            snprintf(what, sizeof what, "column %d's length does not match its records", c);
+            return bad(err, errlen, what);
+        }
+    return 0;
+}
+
+/* A record's numbers (decode's step for one row; inlined): its start from
+ * the previous record's, amount and billed by service, SMS and partial
+ * fields when its flags sd say so, file, line and offset residue. Returns
+ * the new previous start. */
+static inline int64_t decode_numbers(colv *cv, unsigned sd, int64_t prev_start, cdr_row *r,
+                                     uint32_t *file_local, int64_t *off_res)
+{
+    uint32_t dt = get_planes(cv, C_ST0);
+    prev_start += dt;
+    r->start = prev_start;
+    uint64_t bc;
+    switch (r->service) {
+    case CDR_SVC_VOICE:
+        r->duration_s = (int64_t)st_rd_varint(&cv[C_AMT_V].r);
+        bc = st_rd_varint(&cv[C_BILL_V].r);
+        break;
+    case CDR_SVC_SMS:
+        r->sms_chars = (int64_t)st_rd_varint(&cv[C_AMT_S].r);
+        bc = st_rd_varint(&cv[C_BILL_S].r);
+        break;
+    case CDR_SVC_DATA:
+        r->bytes = (int64_t)st_rd_varint(&cv[C_AMT_D].r);
+        bc = st_rd_varint(&cv[C_BILL_D].r);
+        break;
+    default:
+        bc = st_rd_varint(&cv[C_BILL_A].r);
+        break;
+    }
+    r->billed = (bc & 1) ? st_unzz(bc >> 1) : st_unzz(bc >> 1) * 10000;
+    if (sd & 8) {
+        r->sms_part = (int32_t)st_unzz(st_rd_varint(&cv[C_SMSPART].r));
+        r->sms_parts = (int32_t)st_unzz(st_rd_varint(&cv[C_SMSPARTS].r));
+    }
+    if (sd & 16)
+        r->partial_seq = st_unzz(st_rd_varint(&cv[C_PSEQ].r));
+    *file_local = (uint32_t)st_rd_varint(&cv[C_FILE].r);
+    r->line = get_planes(cv, C_LINE0);
+    *off_res = st_unzz(st_rd_varint(&cv[C_OFFRES].r));
+    return prev_start;
+}
+
+/* Rows from..to of a decoded block get their strings as views into the
+ * block's arena, now final: refs holds, per row, the record_id, then
+ * (all fields) the peer, call_id, sms_ref and the extras. */
+static void set_views(st_block *b, const strref *refs, int ids_only, size_t from, size_t to)
+{
+    size_t k = 0, ex = 0;
+    for (size_t i = from; i < to; i++) {
+        cdr_row *r = &b->rows[i];
+        r->record_id = (cdr_str){b->arena + refs[k].off, refs[k].len};
+        k++;
+        if (!ids_only) {
+            r->peer = (cdr_str){b->arena + refs[k].off, refs[k].len};
+            r->call_id = (cdr_str){b->arena + refs[k + 1].off, refs[k + 1].len};
+            r->sms_ref = (cdr_str){b->arena + refs[k + 2].off, refs[k + 2].len};
+            k += 3;
+            r->extra = r->n_extra ? b->extras + ex : NULL;
+            for (uint32_t j = 0; j < r->n_extra; j++)
+                b->extras[ex++] = (cdr_str){b->arena + refs[k + j].off, refs[k + j].len};
+            k += r->n_extra;
+        }
+    }
+}
+
+/* A block's rows [from, to) decoded (all fields, or the record_ids only);
+ * the rows before `from` are stepped over, as the columns are read in
+ * order. Kept as one function of about 100 lines: it is the per-row loop
+ * every read of the state runs (a re-rated subscriber-month, investigate,
+ * compaction), its state (the column readers, the previous start and
+ * strings, the arena) is shared by every step, and its steps are the
+ * inline helpers above. */
 static int decode(const unsigned char *p, size_t n, st_block *b, int ids_only, size_t from,
                   size_t to, char *err, size_t errlen)
 {
@@ -995,56 +1105,16 @@ static int decode(const unsigned char *p, size_t n, st_block *b, int ids_only, s
         r->duration_s = r->bytes = r->sms_chars = -1;
         uint32_t nextra = 0;
         if (!ids_only) {
-            uint32_t dt = get_planes(cv, C_ST0);
-            prev_start += dt;
-            r->start = prev_start;
-            uint64_t bc;
-            switch (r->service) {
-            case CDR_SVC_VOICE:
-                r->duration_s = (int64_t)st_rd_varint(&cv[C_AMT_V].r);
-                bc = st_rd_varint(&cv[C_BILL_V].r);
-                break;
-            case CDR_SVC_SMS:
-                r->sms_chars = (int64_t)st_rd_varint(&cv[C_AMT_S].r);
-                bc = st_rd_varint(&cv[C_BILL_S].r);
-                break;
-            case CDR_SVC_DATA:
-                r->bytes = (int64_t)st_rd_varint(&cv[C_AMT_D].r);
-                bc = st_rd_varint(&cv[C_BILL_D].r);
-                break;
-            default:
-                bc = st_rd_varint(&cv[C_BILL_A].r);
-                break;
-            }
-            r->billed = (bc & 1) ? st_unzz(bc >> 1) : st_unzz(bc >> 1) * 10000;
-            if (sd & 8) {
-                r->sms_part = (int32_t)st_unzz(st_rd_varint(&cv[C_SMSPART].r));
-                r->sms_parts = (int32_t)st_unzz(st_rd_varint(&cv[C_SMSPARTS].r));
-            }
-            if (sd & 16)
-                r->partial_seq = st_unzz(st_rd_varint(&cv[C_PSEQ].r));
-            b->file_local[i] = (uint32_t)st_rd_varint(&cv[C_FILE].r);
-            r->line = get_planes(cv, C_LINE0);
-            b->off_res[i] = st_unzz(st_rd_varint(&cv[C_OFFRES].r));
+            prev_start = decode_numbers(cv, sd, prev_start, r, &b->file_local[i], &b->off_res[i]);
             nextra = (uint32_t)st_rd_varint(&cv[C_NEXTRA].r);
             if (nextra > 65535) {
                 rc = bad(err, errlen, "extra count");
                 goto out;
             }
         }
-        size_t need = nrefs + 4 + nextra;
-        if (need > refs_cap) {
-            size_t nc = refs_cap ? refs_cap * 2 : (size_t)nrec * 5 + 16;
-            while (nc < need)
-                nc *= 2;
-            strref *q = realloc(refs, nc * sizeof *q);
-            if (!q) {
-                rc = -2;
-                goto out;
-            }
-            refs = q;
-            refs_cap = nc;
-        }
+        if (nrefs + 4 + nextra > refs_cap &&
+            (rc = refs_reserve(&refs, &refs_cap, nrefs + 4 + nextra, nrec)) != 0)
+            goto out;
         int sets = ids_only ? 1 : 4;
         for (int s = 0; s < sets; s++) {
             rc = get_string(cv, &w, s, &pv[s], &a, &refs[nrefs].off, &refs[nrefs].len, skip);
@@ -1064,13 +1134,8 @@ static int decode(const unsigned char *p, size_t n, st_block *b, int ids_only, s
         nx += skip ? 0 : nextra;
     }
     /* every column must be read to its end (when every row was decoded) */
-    for (int c = 0; c < C__COUNT && to == nrec; c++)
-        if (cv[c].present && (cv[c].r.bad || cv[c].r.p != cv[c].r.end)) {
-            char what[64];
-            snprintf(what, sizeof what, "column %d's length does not match its records", c);
-            rc = bad(err, errlen, what);
-            goto out;
-        }
+    if (to == nrec && (rc = check_ends(cv, err, errlen)) != 0)
+        goto out;
     if (nx > b->extras_cap) {
         cdr_str *x = realloc(b->extras, nx * sizeof *x);
         if (!x) {
@@ -1084,22 +1149,7 @@ static int decode(const unsigned char *p, size_t n, st_block *b, int ids_only, s
     b->arena = a.p;
     b->arena_cap = a.cap;
     a.p = NULL;
-    size_t k = 0, ex = 0;
-    for (uint32_t i = (uint32_t)from; i < to; i++) {
-        cdr_row *r = &b->rows[i];
-        r->record_id = (cdr_str){b->arena + refs[k].off, refs[k].len};
-        k++;
-        if (!ids_only) {
-            r->peer = (cdr_str){b->arena + refs[k].off, refs[k].len};
-            r->call_id = (cdr_str){b->arena + refs[k + 1].off, refs[k + 1].len};
-            r->sms_ref = (cdr_str){b->arena + refs[k + 2].off, refs[k + 2].len};
-            k += 3;
-            r->extra = r->n_extra ? b->extras + ex : NULL;
-            for (uint32_t j = 0; j < r->n_extra; j++)
-                b->extras[ex++] = (cdr_str){b->arena + refs[k + j].off, refs[k + j].len};
-            k += r->n_extra;
-        }
-    }
+    set_views(b, refs, ids_only, from, to);
     b->n = nrec;
     rc = 0;
     goto out;

@@ -1,0 +1,93 @@
+/* cdrecon — state/'s own: the bytes and the I/O its files share (header and
+ * footer layout, little-endian fields, CRCs, a file written under NAME.tmp and
+ * renamed when complete, the file table of a segment). Not used outside
+ * src/state/. */
+#ifndef CDRECON_STFILE_H
+#define CDRECON_STFILE_H
+
+#include <stdint.h>
+#include <zlib.h>
+
+#include "state.h"
+
+#define SEG_MAGIC "CDRSEG01"
+#define SEG_FOOT "CDRSEGF1"
+#define CKP_MAGIC "CDRCKP01"
+#define CKP_FOOT "CDRCKPF1"
+#define ST_VERSION 2 /* 2: checkpoint chunks carry their last key; 18-bit record_id fingerprints */
+#define HDR_SIZE 16
+#define SEG_FOOT_SIZE 80
+#define CKP_FOOT_SIZE 56
+#define FILE_CAP ((uint64_t)1 << 40) /* the largest state file we accept */
+
+static inline uint32_t st_crc(const void *p, size_t n)
+{
+    return (uint32_t)crc32(0L, p, (uInt)n);
+}
+
+static inline uint32_t st_le32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static inline uint64_t st_le64(const unsigned char *p)
+{
+    return (uint64_t)st_le32(p) | (uint64_t)st_le32(p + 4) << 32;
+}
+
+static inline void st_put_le32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)v;
+    p[1] = (unsigned char)(v >> 8);
+    p[2] = (unsigned char)(v >> 16);
+    p[3] = (unsigned char)(v >> 24);
+}
+
+static inline void st_put_le64(unsigned char *p, uint64_t v)
+{
+    st_put_le32(p, (uint32_t)v);
+    st_put_le32(p + 4, (uint32_t)(v >> 32));
+}
+
+/* A segment's file table entry, serialised / read back (0, -1 damaged,
+ * -2 nomem). */
+void st_file_put(st_buf *b, const st_file *f);
+int st_file_get(st_rd *r, st_file *f);
+
+/* ---- writing a file: under NAME.tmp, renamed into place at commit ---- */
+
+typedef struct st_wfile {
+    char *path, *tmp;
+    int fd;
+    uint64_t pos;
+    int committed;
+    cdr_err status;
+    char msg[512];
+} st_wfile;
+
+cdr_err stf_open(st_wfile *f, const char *path);
+cdr_err stf_write(st_wfile *f, const void *p, size_t n); /* after a failure: does nothing */
+cdr_err stf_commit(st_wfile *f); /* fsync, rename into place, fsync the directory */
+void stf_free(st_wfile *f);      /* an uncommitted file's NAME.tmp removed */
+/* A segment or checkpoint file begun: created under its temporary name,
+ * its header (magic, version, month) written; what failed said in err. */
+cdr_err stf_start(st_wfile *f, const char *path, const char *magic, cdr_month m, char *err,
+                  size_t errlen);
+/* The footer foot[0..n) written, its last 4 bytes the CRC of the others,
+ * and the file committed; what failed said in err. */
+cdr_err stf_finish(st_wfile *f, unsigned char *foot, size_t n, char *err, size_t errlen);
+
+/* ---- reading a file ---- */
+
+cdr_err stf_pread(int fd, void *buf, size_t n, uint64_t off); /* all n bytes, or an error */
+int stf_open_ro(const char *path, uint64_t *size); /* a regular file, not a link; -1 errno */
+/* A state file opened and its ends checked: the header's magic and
+ * version, the footer's (n bytes, read into foot) magic, CRC (its last 4
+ * bytes) and version (at ver_at). Returns the descriptor and *size, or -1
+ * with CDR_E_IO (cannot open) or CDR_E_PARSE in *e and the reason in err
+ * (what: "segment", "checkpoint"). */
+int stf_open_checked(const char *path, const char *magic, const char *foot_magic,
+                     unsigned char *foot, size_t n, size_t ver_at, const char *what,
+                     uint64_t *size, cdr_err *e, char *err, size_t errlen);
+
+#endif
