@@ -1,0 +1,397 @@
+/* Unit tests: the month state's pieces on their own (src/state/). The block
+ * codec gives back every field of random records, whole, by row range and
+ * record_ids only, and refuses a damaged block; a checkpoint entry survives
+ * its serialisation, and its sets of partial-call keys and record_id
+ * fingerprints stay sorted and unique; a segment file written by parts
+ * reads back group by group, and a truncated one is refused. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cdrecon/engine.h"
+#include "state.h"
+
+static uint64_t rng = 0x2545f4914f6cdd1dull;
+static uint64_t next(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+}
+static uint64_t below(uint64_t n) { return n ? next() % n : 0; }
+
+enum { NREC = 1500, SLEN = 24 };
+
+/* Random records in groups (first[i]: a group starts), each group in time
+ * order; strings of every kind the codec types (digits, prefix + digits,
+ * words, raw bytes, empty). */
+typedef struct sample {
+    cdr_row rows[NREC];
+    st_rec recs[NREC];
+    char str[NREC][4][SLEN];
+    char ext[NREC][2][SLEN];
+    cdr_str extra[NREC][2];
+} sample;
+
+static void rand_str(char *b, cdr_str *out)
+{
+    size_t n = 0;
+    switch (below(5)) {
+    case 0: /* digits, counting up mostly */
+        n = (size_t)snprintf(b, SLEN, "%llu", (unsigned long long)(10000000 + below(1000)));
+        break;
+    case 1:
+        n = (size_t)snprintf(b, SLEN, "CALL-%llu", (unsigned long long)below(1000000));
+        break;
+    case 2: {
+        static const char *w[] = {"roam", "local", "vpn", "CN"};
+        n = (size_t)snprintf(b, SLEN, "%s", w[below(4)]);
+        break;
+    }
+    case 3:
+        n = below(SLEN);
+        for (size_t i = 0; i < n; i++)
+            b[i] = (char)(1 + below(255));
+        break;
+    default:
+        break; /* empty */
+    }
+    *out = (cdr_str){b, n};
+}
+
+static void make_sample(sample *s)
+{
+    int64_t t = 1790000000;
+    for (size_t i = 0; i < NREC; i++) {
+        cdr_row *r = &s->rows[i];
+        memset(r, 0, sizeof *r);
+        int first = i == 0 || below(20) == 0;
+        t = first ? 1790000000 + (int64_t)below(1000) : t + (int64_t)below(4000);
+        r->start = t;
+        r->service = (cdr_service)below(3);
+        r->direction = (cdr_direction)below(2);
+        r->duration_s = r->bytes = r->sms_chars = -1;
+        if (r->service == CDR_SVC_VOICE)
+            r->duration_s = (int64_t)below(7200);
+        else if (r->service == CDR_SVC_SMS)
+            r->sms_chars = (int64_t)below(400);
+        else
+            r->bytes = (int64_t)below(1u << 30);
+        /* whole fen (the short code) and odd micro-yuan, negative too */
+        r->billed = below(2) ? (int64_t)below(100000) * 10000 : (int64_t)below(1000000007) - 5000;
+        if (r->service == CDR_SVC_SMS && below(3) == 0) {
+            r->sms_parts = (int32_t)(1 + below(5));
+            r->sms_part = (int32_t)(1 + below((uint64_t)r->sms_parts));
+        }
+        if (below(8) == 0)
+            r->partial_seq = (int64_t)(1 + below(4));
+        r->line = 2 + i * 3;
+        for (int k = 0; k < 4; k++) {
+            cdr_str v;
+            rand_str(s->str[i][k], &v);
+            if (k == 0)
+                r->record_id = v;
+            else if (k == 1)
+                r->peer = v;
+            else if (k == 2)
+                r->call_id = v;
+            else
+                r->sms_ref = v;
+        }
+        r->n_extra = (uint32_t)below(3);
+        for (uint32_t k = 0; k < r->n_extra; k++)
+            rand_str(s->ext[i][k], &s->extra[i][k]);
+        r->extra = r->n_extra ? s->extra[i] : NULL;
+        s->recs[i] = (st_rec){r, (uint32_t)below(3), (int64_t)below(200) - 100, first};
+    }
+}
+
+static void same_str(cdr_str a, cdr_str b)
+{
+    assert_int_equal(a.n, b.n);
+    if (a.n)
+        assert_memory_equal(a.p, b.p, a.n);
+}
+
+static void same_row(const cdr_row *a, const cdr_row *b)
+{
+    assert_int_equal(a->start, b->start);
+    assert_int_equal(a->service, b->service);
+    assert_int_equal(a->direction, b->direction);
+    assert_int_equal(a->duration_s, b->duration_s);
+    assert_int_equal(a->bytes, b->bytes);
+    assert_int_equal(a->sms_chars, b->sms_chars);
+    assert_int_equal(a->billed, b->billed);
+    assert_int_equal(a->sms_part, b->sms_part);
+    assert_int_equal(a->sms_parts, b->sms_parts);
+    assert_int_equal(a->partial_seq, b->partial_seq);
+    assert_int_equal(a->line, b->line);
+    same_str(a->record_id, b->record_id);
+    same_str(a->peer, b->peer);
+    same_str(a->call_id, b->call_id);
+    same_str(a->sms_ref, b->sms_ref);
+    assert_int_equal(a->n_extra, b->n_extra);
+    for (uint32_t k = 0; k < a->n_extra; k++)
+        same_str(a->extra[k], b->extra[k]);
+}
+
+static void block_round_trip(void **state)
+{
+    (void)state;
+    static sample s;
+    make_sample(&s);
+    st_enc enc;
+    assert_int_equal(st_enc_init(&enc, 1), 0);
+    st_buf out = {0};
+    assert_int_equal(st_block_encode(s.recs, NREC, &enc, &out), 0);
+    /* the codec earns its keep: well below the rows' own bytes */
+    assert_true(out.n < (size_t)NREC * 60);
+    st_block b;
+    memset(&b, 0, sizeof b);
+    char err[256];
+    assert_int_equal(st_block_decode(out.p, out.n, &b, err, sizeof err), 0);
+    assert_int_equal(b.n, NREC);
+    for (size_t i = 0; i < NREC; i++) {
+        same_row(&s.rows[i], &b.rows[i]);
+        assert_int_equal(b.file_local[i], s.recs[i].file_local);
+        assert_int_equal(b.off_res[i], s.recs[i].off_res);
+        assert_int_equal(b.first[i], s.recs[i].first);
+    }
+    /* a range: the same rows */
+    assert_int_equal(st_block_decode_rows(out.p, out.n, &b, 700, 731, err, sizeof err), 0);
+    for (size_t i = 700; i < 731; i++)
+        same_row(&s.rows[i], &b.rows[i]);
+    /* the record_ids alone */
+    assert_int_equal(st_block_decode_ids(out.p, out.n, &b, err, sizeof err), 0);
+    assert_int_equal(b.n, NREC);
+    for (size_t i = 0; i < NREC; i++)
+        same_str(s.rows[i].record_id, b.rows[i].record_id);
+    /* any flipped byte is caught (the block's CRC) */
+    for (int k = 0; k < 20; k++) {
+        size_t at = below(out.n);
+        unsigned char x = (unsigned char)(1 + below(255));
+        err[0] = '\0';
+        out.p[at] ^= x;
+        assert_int_not_equal(st_block_decode(out.p, out.n, &b, err, sizeof err), 0);
+        assert_true(err[0] != '\0');
+        out.p[at] ^= x;
+    }
+    /* records out of time order within a group cannot be encoded */
+    s.rows[5].start = s.rows[4].start - 1;
+    s.recs[5].first = 0;
+    st_buf o2 = {0};
+    assert_int_equal(st_block_encode(s.recs, NREC, &enc, &o2), -1);
+    st_buf_free(&o2);
+    st_buf_free(&out);
+    st_block_free(&b);
+    st_enc_free(&enc);
+}
+
+static void checkpoint_entry(void **state)
+{
+    (void)state;
+    st_ckpt c, d;
+    memset(&c, 0, sizeof c);
+    memset(&d, 0, sizeof d);
+    const char *m = "13800138000";
+    c.h = cdr_msisdn_hash(m, strlen(m));
+    c.msisdn_len = (uint8_t)strlen(m);
+    memcpy(c.msisdn, m, c.msisdn_len + 1);
+    int64_t base = 1790000000;
+    c.n_records = 61;
+    c.last_start = base + 86400 * 29;
+    c.tariff_id = 3;
+    c.prev_end = base + 86400 * 29 + 120;
+    c.n_pools = 2;
+    c.pools[0] = (st_pool){1, 0, 36000};
+    c.pools[1] = (st_pool){1, 2, -5};
+    c.has_cand = 1;
+    c.over = 2850000;
+    c.cand_records = 4;
+    c.cats = 0x41;
+    c.tier = 1;
+    c.policy = 1;
+    c.n_findings = 7;
+    c.billed_hi = 12;
+    c.rebuilt_hi = 11;
+    /* keys added out of order and twice: kept sorted, once */
+    uint32_t keys[] = {900, 5, 77, 5, 900, 1};
+    for (size_t i = 0; i < 6; i++)
+        assert_int_equal(st_ckpt_add_pkey(&c, keys[i]), 0);
+    assert_int_equal(c.n_pkeys, 4);
+    assert_true(c.pkeys[0] == 1 && c.pkeys[1] == 5 && c.pkeys[2] == 77 && c.pkeys[3] == 900);
+    uint32_t f1[] = {300, 10, 10, 262143}, f2[] = {11, 300, 0};
+    assert_int_equal(st_ckpt_add_rfps(&c, f1, 4), 0);
+    assert_int_equal(st_ckpt_add_rfps(&c, f2, 3), 0);
+    assert_int_equal(c.n_rfp, 5); /* 0 10 11 300 262143 */
+    assert_true(st_ckpt_has_rfp(&c, 0) && st_ckpt_has_rfp(&c, 262143) && st_ckpt_has_rfp(&c, 11));
+    assert_false(st_ckpt_has_rfp(&c, 12));
+    assert_true(st_ckpt_has_pkey(&c, 77));
+    assert_false(st_ckpt_has_pkey(&c, 78));
+
+    st_buf b = {0};
+    st_ckpt_put(&b, &c, base);
+    st_rd r = {b.p, b.p + b.n, 0};
+    assert_int_equal(st_ckpt_get(&r, &d, base), 0);
+    assert_ptr_equal(r.p, b.p + b.n);
+    assert_int_equal(d.h, c.h);
+    assert_string_equal(d.msisdn, m);
+    assert_int_equal(d.n_records, 61);
+    assert_int_equal(d.last_start, c.last_start);
+    assert_int_equal(d.prev_end, c.prev_end);
+    assert_int_equal(d.tariff_id, 3);
+    assert_int_equal(d.n_pools, 2);
+    assert_int_equal(d.pools[1].left, -5);
+    assert_int_equal(d.pools[0].left, 36000);
+    assert_int_equal(d.has_cand, 1);
+    assert_int_equal(d.over, 2850000);
+    assert_int_equal(d.cand_records, 4);
+    assert_int_equal(d.cats, 0x41);
+    assert_int_equal(d.n_findings, 7);
+    assert_int_equal(d.billed_hi, 12);
+    assert_int_equal(d.n_pkeys, 4);
+    assert_int_equal(d.pkeys[3], 900);
+    assert_int_equal(d.n_rfp, 5);
+    assert_int_equal(d.rfp[4], 262143);
+    /* a cut entry is damaged, never half read */
+    for (size_t cut = 1; cut < b.n; cut += 3) {
+        st_rd t = {b.p, b.p + cut, 0};
+        st_ckpt e;
+        memset(&e, 0, sizeof e);
+        assert_int_not_equal(st_ckpt_get(&t, &e, base), 0);
+        st_ckpt_clear(&e);
+    }
+    st_buf_free(&b);
+    st_ckpt_clear(&c);
+    st_ckpt_clear(&d);
+}
+
+typedef struct got {
+    const sample *s;
+    size_t i, n;
+} got;
+
+static int check_row(const cdr_row *r, uint32_t fl, void *u)
+{
+    got *g = u;
+    same_row(&g->s->rows[g->i], r);
+    assert_int_equal(fl, g->s->recs[g->i].file_local);
+    g->i++;
+    g->n++;
+    return 0;
+}
+
+static void segment_file(void **state)
+{
+    (void)state;
+    static sample s;
+    make_sample(&s);
+    /* three subscribers, groups in key order (hash, msisdn) */
+    const char *num[3] = {"13800000001", "13900000002", "15000000003"};
+    uint64_t h[3];
+    for (int i = 0; i < 3; i++)
+        h[i] = cdr_msisdn_hash(num[i], strlen(num[i]));
+    int ord[3] = {0, 1, 2};
+    for (int i = 0; i < 3; i++)
+        for (int j = i + 1; j < 3; j++)
+            if (st_key_cmp(h[ord[j]], num[ord[j]], 11, h[ord[i]], num[ord[i]], 11) < 0) {
+                int t = ord[i];
+                ord[i] = ord[j];
+                ord[j] = t;
+            }
+    size_t cnt[3] = {400, 1, NREC - 401}; /* the last spans blocks of 512 */
+    /* each group's first row starts a time run: make the sample's runs match */
+    size_t at = 0;
+    for (int g = 0; g < 3; g++)
+        for (size_t i = 0; i < cnt[g]; i++, at++) {
+            s.rows[at].start = 1790000000 + (int64_t)i * 60;
+            s.rows[at].file_index = 0;
+            s.rows[at].offset = s.rows[at].line * 100;
+            /* a row has its file's extra columns: c.csv's two, or none */
+            if (s.rows[at].n_extra == 1)
+                s.rows[at].n_extra = 0;
+            s.recs[at].file_local = s.rows[at].n_extra ? 2 : (uint32_t)(at & 1);
+        }
+    char dir[] = "/tmp/cdr-test-state.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[256];
+    snprintf(path, sizeof path, "%s/seg-2026-10-r0000001.cds", dir);
+    char *names[2] = {"a", "b"};
+    st_file files[3] = {{.db_id = 1, .name = "a.csv"}, {.db_id = 2, .name = "b.csv.gz"},
+                        {.db_id = 3, .name = "c.csv", .n_extra = 2, .extra_names = names}};
+    st_segw *w;
+    char err[256];
+    assert_int_equal(st_segw_create(path, cdr_time_month(1790000000), files, 3, &w, err,
+                                    sizeof err), CDR_OK);
+    st_enc enc;
+    assert_int_equal(st_enc_init(&enc, 1), 0);
+    st_part p;
+    st_part_init(&p);
+    p.block_size = 512;
+    size_t first_of[3];
+    at = 0;
+    for (int g = 0; g < 3; g++) {
+        first_of[g] = at;
+        assert_int_equal(st_part_group(&p, num[ord[g]], 11, cnt[g], &enc), 0);
+        for (size_t i = 0; i < cnt[g]; i++, at++) {
+            s.rows[at].msisdn = (cdr_str){num[ord[g]], 11};
+            assert_int_equal(st_part_add(&p, &s.rows[at], s.recs[at].file_local,
+                                         (int64_t)s.rows[at].offset, &enc), 0);
+        }
+    }
+    assert_int_equal(st_part_flush(&p, &enc), 0);
+    assert_int_equal(st_segw_append(w, &p), CDR_OK);
+    assert_int_equal(st_segw_commit(w, err, sizeof err), CDR_OK);
+    assert_int_equal(st_segw_records(w), at);
+    st_segw_free(w);
+    st_part_free(&p);
+    st_enc_free(&enc);
+
+    st_segr *r;
+    assert_int_equal(st_segr_open(path, &r, err, sizeof err), CDR_OK);
+    assert_int_equal(st_segr_records(r), at);
+    assert_int_equal(st_segr_n_files(r), 3);
+    assert_string_equal(st_segr_file(r, 2)->name, "c.csv");
+    assert_string_equal(st_segr_file(r, 2)->extra_names[1], "b");
+    assert_string_equal(st_segr_name(r), "seg-2026-10-r0000001.cds");
+    /* each subscriber found by its key, its rows in order */
+    for (int g = 2; g >= 0; g--) {
+        st_gcur c;
+        memset(&c, 0, sizeof c);
+        assert_int_equal(st_gcur_seek(&c, r, h[ord[g]], num[ord[g]], 11), CDR_OK);
+        assert_true(c.have);
+        assert_int_equal(c.cur.count, cnt[g]);
+        got x = {&s, first_of[g], 0};
+        cdr_err e = st_gcur_rows(&c, check_row, &x);
+        if (e != CDR_OK)
+            print_error("rows of group %d: %s\n", g, c.err);
+        assert_int_equal(e, CDR_OK);
+        assert_int_equal(x.n, cnt[g]);
+        st_gcur_free(&c);
+    }
+    st_segr_close(r);
+    /* cut short: refused with a reason */
+    assert_int_equal(truncate(path, 100), 0);
+    assert_int_equal(st_segr_open(path, &r, err, sizeof err), CDR_E_PARSE);
+    assert_non_null(strstr(err, "not a segment file"));
+    unlink(path);
+    rmdir(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(block_round_trip),
+        cmocka_unit_test(checkpoint_entry),
+        cmocka_unit_test(segment_file),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
