@@ -260,6 +260,8 @@ static void ctx_free(ctx *c)
     if (c->enc_ready)
         st_enc_free(&c->enc);
     st_ckpt_clear(&c->ck_new);
+    st_buf_free(&c->rw_tail);
+    free(c->tx);
     free(c->fps);
     free(c->rids);
     rt_htab_free(&c->rid);
@@ -295,6 +297,7 @@ static void add_totals(cdr_engine_totals *t, const cdr_engine_totals *a)
     t->submonths_new += a->submonths_new;
     t->submonths_continued += a->submonths_continued;
     t->submonths_full += a->submonths_full;
+    t->submonths_rewound += a->submonths_rewound;
     t->records_rerated += a->records_rerated;
     t->submonths_other_tariff += a->submonths_other_tariff;
     t->candidates_changed += a->candidates_changed;

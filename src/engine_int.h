@@ -167,6 +167,12 @@ struct ctx {
     st_enc enc;
     int enc_ready;
     st_ckpt ck_new;       /* the checkpoint being built */
+    size_t rw_at;         /* the rewind point of the walk being made (SIZE_MAX: none) */
+    int rw_ok;            /* rw_snap holds the walk at rw_at */
+    st_rewind rw_snap;    /* (its tail fields unused) */
+    st_buf rw_tail;       /* the tail being serialised */
+    cdr_str *tx;          /* extras of a tail record read back */
+    size_t tx_cap;
     pool_bal *pb;         /* rate/: the bundle pools' balances */
     size_t n_pb, pb_cap;
     /* group/: the bucket being rated */

@@ -119,6 +119,7 @@ typedef struct cdr_engine_totals {
     uint64_t submonths_new;  /* ... seen for the first time */
     uint64_t submonths_continued; /* ... continued from their checkpoint */
     uint64_t submonths_full; /* ... re-rated whole from the state */
+    uint64_t submonths_rewound; /* ... re-rated from a rewind point (docs/state.md) */
     uint64_t records_rerated;/* stored records rated again (whole re-rating) */
     uint64_t submonths_other_tariff; /* untouched ones last rated with another tariff */
     uint64_t candidates_changed; /* new candidate versions (changed or new) */
@@ -133,7 +134,9 @@ typedef enum cdr_submonth_mode {
     CDR_SM_NEW = 0,          /* the state had none of its records */
     CDR_SM_CONTINUE,         /* its new records come after the stored ones: rated from
                                 the checkpoint; earlier findings stand */
-    CDR_SM_FULL              /* re-rated whole: its earlier findings are replaced */
+    CDR_SM_FULL,             /* re-rated whole: its earlier findings are replaced */
+    CDR_SM_REWIND            /* re-rated from its rewind point (a new part of its last
+                                partial call): its findings from from_seq on are replaced */
 } cdr_submonth_mode;
 
 typedef struct cdr_submonth {
@@ -144,6 +147,7 @@ typedef struct cdr_submonth {
     int end;                 /* 0: before its records; 1: after them and its candidate */
     uint64_t records;        /* records of the subscriber-month (all, after this run) */
     uint64_t new_records;
+    uint64_t from_seq;       /* CDR_SM_REWIND: the first record (seq) rated again */
     int had_candidate;       /* before this finish */
     cdr_money prev_refund;
     /* at the end: */

@@ -186,6 +186,8 @@ static int on_submonth(const cdr_submonth *sm, void *user)
         c->cur = *sm;
         if (sm->mode == CDR_SM_FULL)
             e = cdr_db_supersede_records(c->db, sm->msisdn, sm->month);
+        else if (sm->mode == CDR_SM_REWIND)
+            e = cdr_db_supersede_records_from(c->db, sm->msisdn, sm->month, sm->from_seq);
     } else {
         const char *status = NULL;
         cdr_money prev = sm->had_candidate ? sm->prev_refund : 0;
@@ -925,9 +927,12 @@ static void print_summary(run_ctx *c, int64_t run_id, const cdr_engine_totals *t
         printf(" (%llu of them stored records rated again)",
                (unsigned long long)tot->records_rerated);
     printf("\n");
-    printf("state       %llu subscriber-months: %llu new, %llu continued, %llu re-rated whole\n",
+    printf("state       %llu subscriber-months: %llu new, %llu continued, %llu re-rated whole",
            (unsigned long long)tot->submonths, (unsigned long long)tot->submonths_new,
            (unsigned long long)tot->submonths_continued, (unsigned long long)tot->submonths_full);
+    if (tot->submonths_rewound)
+        printf(", %llu from a rewind point", (unsigned long long)tot->submonths_rewound);
+    printf("\n");
     if (tot->submonths_other_tariff)
         printf("            %llu subscriber-months not touched were last rated with another "
                "tariff: `cdrecon run --rerate` re-rates them\n",

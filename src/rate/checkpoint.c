@@ -108,7 +108,7 @@ cdr_err rt_walk_save(ctx *c, const work *w, size_t n, const mopts *mo, mwalk wal
     o->rebuilt_hi =
         (uint64_t)((k->rebuilt_sum + ((cdr_money)1 << ST_SUM_SHIFT) - 1) >> ST_SUM_SHIFT);
     cdr_err err = save_keys(c, w, n, init, o);
-    if (err != CDR_OK)
+    if (err != CDR_OK || (err = rt_rewind_save(c, w, n, o)) != CDR_OK)
         return err;
     const st_ckpt *p = mo->prev;
     int had = p && p->has_cand;

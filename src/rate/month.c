@@ -431,9 +431,16 @@ cdr_err rt_month(ctx *c, work *w, size_t n, cdr_month month, const mopts *mo)
             return err;
         k = from;
     }
-    for (size_t i = 0; i < n; i++)
+    /* with a state: where a later part of the last call would go back to */
+    size_t rw_at = mo->out && !k.unrated ? rt_rewind_point(w, n) : SIZE_MAX;
+    c->rw_at = rw_at;
+    c->rw_ok = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (__builtin_expect(i == rw_at, 0))
+            rt_rewind_snap(c, w, i, mo, k);
         if ((err = month_record(c, w, i, month, mo, &k)) != CDR_OK)
             return err;
+    }
     return month_end(c, w, n, month, mo, &k);
 }
 

@@ -170,6 +170,33 @@ cdr_err rt_load_stored(ctx *c, int mi, uint64_t h, const char *m, size_t ml);
  * into c->wf (*total of them). */
 cdr_err rt_merge_stored(ctx *c, const work *wn, size_t nn, size_t *total);
 
+/* A stored row packed into c->st (file_index: the engine's); then, after
+ * the last, the area unpacked into blobs c->st.b of subscriber hash h. */
+cdr_err rt_stored_push(ctx *c, const cdr_row *row);
+cdr_err rt_stored_unpack(ctx *c, uint64_t h);
+
+/* ---- rewind.c: rewind points (docs/state.md) ---- */
+
+/* The rewind point of a walk over w[0..n) whose partial calls are grouped:
+ * the first part of the call its last record belongs to, when the records
+ * from there on are at most ST_TAIL_MAX and none of them is a duplicate or
+ * a part of a call begun before it; else SIZE_MAX. */
+size_t rt_rewind_point(const work *w, size_t n);
+/* Keep the walk as it stands before record i (by value, rarely). */
+void rt_rewind_snap(ctx *c, const work *w, size_t i, const mopts *mo, mwalk k);
+/* Into the new checkpoint o: the rewind point kept by rt_rewind_snap, with
+ * the records w[c->rw_at..n) as its tail (none when a record's file has no
+ * database id). */
+cdr_err rt_rewind_save(ctx *c, const work *w, size_t n, st_ckpt *o);
+/* The tail of old's rewind point as blobs in c->st.b (not new). */
+cdr_err rt_load_tail(ctx *c, const st_ckpt *old);
+/* Whether a loaded tail has a part of b's call (the same service and
+ * call_id). */
+int rt_tail_has_call(const ctx *c, const blob *b);
+/* The walk of old's rewind point as a checkpoint to go on from (its key
+ * sets borrowed from old: not to be cleared). */
+void rt_rewind_init(const st_ckpt *old, st_ckpt *init);
+
 /* ---- submonth.c: subscriber-months with a state ---- */
 
 /* The new records wn[0..nn) of one subscriber-month (time order). */

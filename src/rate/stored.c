@@ -79,26 +79,50 @@ typedef struct load_ctx {
     size_t n_files;
 } load_ctx;
 
+cdr_err rt_stored_push(ctx *c, const cdr_row *row)
+{
+    stored *st = &c->st;
+    packing pk;
+    cdr_err err = pack_prepare(row, &pk);
+    if (err != CDR_OK)
+        return err;
+    if (cdr_grow(&st->p, &st->cap, st->n + pk.need + PACK_PAD, 1, 65536))
+        return CDR_E_NOMEM;
+    pack_write(st->p + st->n, row, &pk);
+    st->n += pk.need;
+    st->nb++;
+    return CDR_OK;
+}
+
+cdr_err rt_stored_unpack(ctx *c, uint64_t h)
+{
+    stored *st = &c->st;
+    if (st->nb > st->bcap) {
+        blob *b = realloc(st->b, st->nb * sizeof *b);
+        if (!b)
+            return CDR_E_NOMEM;
+        st->b = b;
+        st->bcap = st->nb;
+    }
+    size_t off = 0;
+    for (size_t i = 0; i < st->nb; i++) {
+        unpack(st->p + off, &st->b[i]);
+        st->b[i].h = h;
+        off += packed_size(st->p + off);
+    }
+    return CDR_OK;
+}
+
 /* A stored row, packed into the ctx's stored area (unpacked afterwards:
  * the area moves while it grows). */
 static int stored_add(const cdr_row *r, uint32_t fl, void *u)
 {
     load_ctx *x = u;
-    stored *st = &x->c->st;
     if (fl >= x->n_files)
         return CDR_E_PARSE;
     cdr_row row = *r;
     row.file_index = x->files[fl];
-    packing pk;
-    cdr_err err = pack_prepare(&row, &pk);
-    if (err != CDR_OK)
-        return err;
-    if (cdr_grow(&st->p, &st->cap, st->n + pk.need + PACK_PAD, 1, 65536))
-        return CDR_E_NOMEM;
-    pack_write(st->p + st->n, &row, &pk);
-    st->n += pk.need;
-    st->nb++;
-    return 0;
+    return rt_stored_push(x->c, &row);
 }
 
 /* Every stored record of (h, msisdn) in month mi, as blobs in c->st.b. */
@@ -120,20 +144,7 @@ cdr_err rt_load_stored(ctx *c, int mi, uint64_t h, const char *m, size_t ml)
         if (err != CDR_OK)
             return err == CDR_E_NOMEM ? err : rt_ck_fail(c, wm->g[s].err);
     }
-    if (st->nb > st->bcap) {
-        blob *b = realloc(st->b, st->nb * sizeof *b);
-        if (!b)
-            return CDR_E_NOMEM;
-        st->b = b;
-        st->bcap = st->nb;
-    }
-    size_t off = 0;
-    for (size_t i = 0; i < st->nb; i++) {
-        unpack(st->p + off, &st->b[i]);
-        st->b[i].h = h;
-        off += packed_size(st->p + off);
-    }
-    return CDR_OK;
+    return rt_stored_unpack(c, h);
 }
 
 /* The stored records of the subscriber-month and the new ones wn[0..nn),

@@ -54,7 +54,7 @@ cdr_err st_ckw_create(const char *path, cdr_month month, st_ckw **out, char *err
         free(w);
         return CDR_E_NOMEM;
     }
-    cdr_err e = stf_start(&w->f, path, CKP_MAGIC, month, err, errlen);
+    cdr_err e = stf_start(&w->f, path, CKP_MAGIC, CKP_VERSION, month, err, errlen);
     if (e != CDR_OK) {
         st_ckw_free(w);
         return e;
@@ -143,7 +143,7 @@ cdr_err st_ckw_commit(st_ckw *w, char *err, size_t errlen)
     st_put_le64(foot + 16, kd_at);
     st_put_le64(foot + 24, w->n_kd);
     st_put_le32(foot + 32, (uint32_t)w->month);
-    st_put_le32(foot + 36, ST_VERSION);
+    st_put_le32(foot + 36, CKP_VERSION);
     return stf_finish(&w->f, foot, sizeof foot, err, errlen);
 }
 
@@ -161,6 +161,7 @@ void st_ckw_free(st_ckw *w)
 
 struct st_ckr {
     int fd;
+    uint32_t version;       /* its format (CKP_VERSION_MIN..CKP_VERSION) */
     char *path;
     uint64_t size;
     cdr_month month;
@@ -209,8 +210,9 @@ cdr_err st_ckr_open(const char *path, st_ckr **out, char *err, size_t errlen)
         goto nomem;
     unsigned char foot[CKP_FOOT_SIZE];
     cdr_err e;
-    if ((r->fd = stf_open_checked(path, CKP_MAGIC, CKP_FOOT, foot, sizeof foot, 36, "checkpoint",
-                                  &r->size, &e, err, errlen)) < 0) {
+    if ((r->fd = stf_open_checked(path, CKP_MAGIC, CKP_FOOT, foot, sizeof foot, 36,
+                                  CKP_VERSION_MIN, CKP_VERSION, "checkpoint", &r->size,
+                                  &r->version, &e, err, errlen)) < 0) {
         st_ckr_close(r);
         return e;
     }
@@ -322,7 +324,7 @@ cdr_err st_ckcur_next(st_ckcur *c)
             return e;
     }
     const unsigned char *start = c->rd.p;
-    int g = st_ckpt_get(&c->rd, &c->cur, cdr_month_start(c->r->month));
+    int g = st_ckpt_get(&c->rd, &c->cur, cdr_month_start(c->r->month), (int)c->r->version);
     if (g != 0) {
         if (g == -2)
             return CDR_E_NOMEM;
@@ -375,4 +377,11 @@ void st_ckcur_free(st_ckcur *c)
     st_buf_free(&c->buf);
     st_ckpt_clear(&c->cur);
     memset(c, 0, sizeof *c);
+}
+
+void st_ckcur_copy(const st_ckcur *c, st_buf *b)
+{
+    st_buf_put(b, c->cur_raw, c->cur_raw_n);
+    if (c->r->version < 3)
+        st_buf_u8(b, 0); /* (format 3: no rewind point) */
 }

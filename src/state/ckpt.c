@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cdrecon/engine.h"
+#include "grow.h"
 #include "stfile.h"
 
 /* ---- checkpoints ------------------------------------------------------------ */
@@ -11,6 +12,7 @@ void st_ckpt_clear(st_ckpt *c)
 {
     free(c->pkeys);
     free(c->rfp);
+    free(c->rw.tail);
     memset(c, 0, sizeof *c);
 }
 
@@ -20,11 +22,13 @@ typedef struct ck_arrays {
     uint32_t pkeys_cap;
     uint32_t *rfp;
     uint32_t rfp_cap;
+    unsigned char *tail;
+    size_t tail_cap;
 } ck_arrays;
 
 static ck_arrays ck_keep(const st_ckpt *c)
 {
-    return (ck_arrays){c->pkeys, c->pkeys_cap, c->rfp, c->rfp_cap};
+    return (ck_arrays){c->pkeys, c->pkeys_cap, c->rfp, c->rfp_cap, c->rw.tail, c->rw.tail_cap};
 }
 
 static void ck_restore(st_ckpt *c, ck_arrays a)
@@ -33,6 +37,8 @@ static void ck_restore(st_ckpt *c, ck_arrays a)
     c->pkeys_cap = a.pkeys_cap;
     c->rfp = a.rfp;
     c->rfp_cap = a.rfp_cap;
+    c->rw.tail = a.tail;
+    c->rw.tail_cap = a.tail_cap;
 }
 
 static int ck_reserve(void **p, uint32_t *cap, size_t n, size_t size)
@@ -63,6 +69,21 @@ int st_ckpt_copy(st_ckpt *dst, const st_ckpt *src)
         memcpy(dst->pkeys, src->pkeys, src->n_pkeys * sizeof *dst->pkeys);
     if (src->n_rfp)
         memcpy(dst->rfp, src->rfp, src->n_rfp * sizeof *dst->rfp);
+    if (src->has_rw && st_ckpt_set_tail(dst, src->rw.tail, src->rw.tail_n, src->rw.n_tail) != 0) {
+        dst->has_rw = 0;
+        return -1;
+    }
+    return 0;
+}
+
+int st_ckpt_set_tail(st_ckpt *c, const void *p, size_t len, uint32_t n)
+{
+    if (cdr_grow(&c->rw.tail, &c->rw.tail_cap, len ? len : 1, 1, 256))
+        return -1;
+    if (len)
+        memcpy(c->rw.tail, p, len);
+    c->rw.tail_n = len;
+    c->rw.n_tail = n;
     return 0;
 }
 
@@ -142,6 +163,144 @@ int st_ckpt_add_pkey(st_ckpt *c, uint32_t k)
     return 0;
 }
 
+/* The walk's state before the tail (times relative to none: prev_end is
+ * kept as it is, zigzag), then the tail's bytes. */
+static void put_rewind(st_buf *b, const st_rewind *w)
+{
+    st_buf_varint(b, w->seq);
+    st_buf_varint(b, w->prev_end == INT64_MIN ? 0 : st_zz(w->prev_end) + 1);
+    st_buf_varint(b, w->cflags);
+    st_buf_u8(b, (unsigned)(w->has_cand != 0));
+    if (w->has_cand) {
+        st_buf_varint(b, st_zz(w->over));
+        st_buf_varint(b, w->cand_records);
+        st_buf_varint(b, w->cats);
+    }
+    st_buf_varint(b, w->n_findings);
+    st_buf_varint(b, w->billed_hi);
+    st_buf_varint(b, w->rebuilt_hi);
+    st_buf_varint(b, w->n_pools);
+    for (uint32_t i = 0; i < w->n_pools; i++) {
+        st_buf_varint(b, (uint32_t)w->pools[i].plan);
+        st_buf_varint(b, (uint32_t)w->pools[i].pool);
+        st_buf_varint(b, st_zz(w->pools[i].left));
+    }
+    st_buf_varint(b, w->n_tail);
+    st_buf_varint(b, w->tail_n);
+    st_buf_put(b, w->tail, w->tail_n);
+}
+
+static int get_rewind(st_rd *r, st_ckpt *c)
+{
+    st_rewind *w = &c->rw;
+    w->seq = st_rd_varint(r);
+    uint64_t pe = st_rd_varint(r);
+    w->prev_end = pe == 0 ? INT64_MIN : st_unzz(pe - 1);
+    w->cflags = (unsigned)st_rd_varint(r);
+    w->has_cand = (int)st_rd_u8(r);
+    if (w->has_cand > 1)
+        return -1;
+    if (w->has_cand) {
+        w->over = st_unzz(st_rd_varint(r));
+        w->cand_records = (uint32_t)st_rd_varint(r);
+        w->cats = (uint32_t)st_rd_varint(r);
+    }
+    w->n_findings = st_rd_varint(r);
+    w->billed_hi = st_rd_varint(r);
+    w->rebuilt_hi = st_rd_varint(r);
+    uint64_t np = st_rd_varint(r);
+    if (np > ST_POOLS_MAX)
+        return -1;
+    w->n_pools = (uint32_t)np;
+    for (uint32_t i = 0; i < w->n_pools; i++) {
+        w->pools[i].plan = (int32_t)st_rd_varint(r);
+        w->pools[i].pool = (int32_t)st_rd_varint(r);
+        w->pools[i].left = st_unzz(st_rd_varint(r));
+    }
+    uint64_t nt = st_rd_varint(r), len = st_rd_varint(r);
+    const unsigned char *p;
+    if (r->bad || nt == 0 || nt > ST_TAIL_MAX || w->seq + nt != c->n_records ||
+        len > (uint64_t)(r->end - r->p) || !(p = st_rd_bytes(r, (size_t)len)))
+        return -1;
+    return st_ckpt_set_tail(c, p, (size_t)len, (uint32_t)nt) != 0 ? -2 : 0;
+}
+
+static void put_str(st_buf *b, cdr_str s)
+{
+    st_buf_varint(b, s.n);
+    st_buf_put(b, s.p, s.n);
+}
+
+static int get_str(st_rd *r, cdr_str *s)
+{
+    uint64_t n = st_rd_varint(r);
+    const unsigned char *p = r->bad || n > (uint64_t)(r->end - r->p) ? NULL
+                                                                       : st_rd_bytes(r, (size_t)n);
+    if (!p)
+        return -1;
+    *s = (cdr_str){(const char *)p, (size_t)n};
+    return 0;
+}
+
+void st_tail_put(st_buf *b, const cdr_row *row, int64_t file_db_id, int64_t base)
+{
+    st_buf_u8(b, (unsigned)row->service | (unsigned)row->direction << 2);
+    st_buf_varint(b, st_zz(row->start - base));
+    st_buf_varint(b, st_zz(row->duration_s));
+    st_buf_varint(b, st_zz(row->bytes));
+    st_buf_varint(b, st_zz(row->sms_chars));
+    st_buf_varint(b, st_zz(row->billed));
+    st_buf_varint(b, st_zz(row->sms_part));
+    st_buf_varint(b, st_zz(row->sms_parts));
+    st_buf_varint(b, st_zz(row->partial_seq));
+    st_buf_varint(b, st_zz(file_db_id));
+    st_buf_varint(b, row->line);
+    st_buf_varint(b, row->offset);
+    put_str(b, row->record_id);
+    put_str(b, row->peer);
+    put_str(b, row->call_id);
+    put_str(b, row->sms_ref);
+    st_buf_varint(b, row->n_extra);
+    for (uint32_t i = 0; i < row->n_extra; i++)
+        put_str(b, row->extra[i]);
+}
+
+int st_tail_get(st_rd *r, cdr_row *row, int64_t *file_db_id, int64_t base, cdr_str *extra,
+                uint32_t cap)
+{
+    memset(row, 0, sizeof *row);
+    unsigned sd = st_rd_u8(r);
+    if (sd >> 3)
+        return -1;
+    row->service = (cdr_service)(sd & 3);
+    row->direction = (cdr_direction)(sd >> 2);
+    row->start = base + st_unzz(st_rd_varint(r));
+    row->duration_s = st_unzz(st_rd_varint(r));
+    row->bytes = st_unzz(st_rd_varint(r));
+    row->sms_chars = st_unzz(st_rd_varint(r));
+    row->billed = st_unzz(st_rd_varint(r));
+    row->sms_part = (int32_t)st_unzz(st_rd_varint(r));
+    row->sms_parts = (int32_t)st_unzz(st_rd_varint(r));
+    row->partial_seq = st_unzz(st_rd_varint(r));
+    *file_db_id = st_unzz(st_rd_varint(r));
+    row->line = st_rd_varint(r);
+    row->offset = st_rd_varint(r);
+    if (get_str(r, &row->record_id) || get_str(r, &row->peer) || get_str(r, &row->call_id) ||
+        get_str(r, &row->sms_ref))
+        return -1;
+    uint64_t ne = st_rd_varint(r);
+    if (r->bad || ne > 65535)
+        return -1;
+    row->n_extra = (uint32_t)ne;
+    if (ne > cap)
+        return -3;
+    for (uint32_t i = 0; i < row->n_extra; i++)
+        if (get_str(r, &extra[i]))
+            return -1;
+    row->extra = ne ? extra : NULL;
+    return r->bad ? -1 : 0;
+}
+
 void st_ckpt_put(st_buf *b, const st_ckpt *c, int64_t base)
 {
     st_buf_u8(b, c->msisdn_len);
@@ -176,9 +335,13 @@ void st_ckpt_put(st_buf *b, const st_ckpt *c, int64_t base)
     st_buf_varint(b, c->n_rfp); /* then the gaps between them */
     for (uint32_t i = 0; i < c->n_rfp; i++)
         st_buf_varint(b, i ? (uint32_t)(c->rfp[i] - c->rfp[i - 1]) : c->rfp[0]);
+    /* format 3: the rewind point */
+    st_buf_u8(b, (unsigned)(c->has_rw != 0));
+    if (c->has_rw)
+        put_rewind(b, &c->rw);
 }
 
-int st_ckpt_get(st_rd *r, st_ckpt *c, int64_t base)
+int st_ckpt_get(st_rd *r, st_ckpt *c, int64_t base, int version)
 {
     ck_arrays a = ck_keep(c);
     memset(c, 0, sizeof *c);
@@ -250,6 +413,16 @@ int st_ckpt_get(st_rd *r, st_ckpt *c, int64_t base)
             return -1;
         v += (uint32_t)g;
         c->rfp[i] = v;
+    }
+    if (version >= 3) {
+        c->has_rw = (int)st_rd_u8(r);
+        if (c->has_rw > 1)
+            return -1;
+        if (c->has_rw) {
+            int g = get_rewind(r, c);
+            if (g != 0)
+                return g;
+        }
     }
     return r->bad ? -1 : 0;
 }

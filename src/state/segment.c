@@ -152,7 +152,7 @@ cdr_err st_segw_create(const char *path, cdr_month month, const st_file *files, 
         st_segw_free(w);
         return CDR_E_NOMEM;
     }
-    cdr_err e = stf_start(&w->f, path, SEG_MAGIC, month, err, errlen);
+    cdr_err e = stf_start(&w->f, path, SEG_MAGIC, SEG_VERSION, month, err, errlen);
     if (e != CDR_OK) {
         st_segw_free(w);
         return e;
@@ -273,7 +273,7 @@ cdr_err st_segw_commit(st_segw *w, char *err, size_t errlen)
     st_put_le64(foot + 48, bd_at);
     st_put_le64(foot + 56, w->n_bd);
     st_put_le32(foot + 64, (uint32_t)w->month);
-    st_put_le32(foot + 68, ST_VERSION);
+    st_put_le32(foot + 68, SEG_VERSION);
     return stf_finish(&w->f, foot, sizeof foot, err, errlen);
 }
 
@@ -447,8 +447,10 @@ cdr_err st_segr_open(const char *path, st_segr **out, char *err, size_t errlen)
         goto fail;
     }
     unsigned char foot[SEG_FOOT_SIZE];
-    if ((r->fd = stf_open_checked(path, SEG_MAGIC, SEG_FOOT, foot, sizeof foot, 68, "segment",
-                                  &r->size, &e, err, errlen)) < 0)
+    uint32_t version;
+    if ((r->fd = stf_open_checked(path, SEG_MAGIC, SEG_FOOT, foot, sizeof foot, 68, SEG_VERSION,
+                                  SEG_VERSION, "segment", &r->size, &version, &e, err,
+                                  errlen)) < 0)
         goto fail;
     r->month = (cdr_month)st_le32(foot + 64);
     r->n_records = st_le64(foot + 8);

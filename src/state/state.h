@@ -44,6 +44,37 @@ typedef struct st_pool {
     int64_t left;
 } st_pool;
 
+/* A point to go back to (docs/state.md "Rewind points"): the walk as it
+ * stood before the subscriber-month's last partial call, and the records
+ * from that call's first part on (the tail, a few records kept in the
+ * entry itself). A later part of that call, the usual case of a call over
+ * midnight, then re-rates the tail and the new records only, not the month
+ * from every segment. */
+typedef struct st_rewind {
+    uint64_t seq;           /* the tail's first record: the records before it */
+    int64_t prev_end;       /* the walk before it (as in st_ckpt) */
+    unsigned cflags;
+    int has_cand;
+    cdr_money over;
+    uint32_t cand_records, cats;
+    uint64_t n_findings, billed_hi, rebuilt_hi;
+    uint32_t n_pools;
+    st_pool pools[ST_POOLS_MAX];
+    uint32_t n_tail;        /* records in tail */
+    unsigned char *tail;    /* n_tail records (st_tail_put), owned like pkeys */
+    size_t tail_n, tail_cap;
+} st_rewind;
+
+#define ST_TAIL_MAX 8       /* the most records a tail keeps */
+
+/* One tail record: the row's fields and its file's database id, times
+ * relative to base (appended to b) / read back with views into r's bytes
+ * and its extra values into extra[0..cap): 0 ok, -1 damaged, -3 more than
+ * cap extras (row->n_extra says how many; read again from a copy of r). */
+void st_tail_put(st_buf *b, const cdr_row *row, int64_t file_db_id, int64_t base);
+int st_tail_get(st_rd *r, cdr_row *row, int64_t *file_db_id, int64_t base, cdr_str *extra,
+                uint32_t cap);
+
 /* Where rating of a subscriber-month stands after its last stored record. */
 
 typedef struct st_ckpt {
@@ -81,6 +112,9 @@ typedef struct st_ckpt {
     /* upper bounds of the sums of the billed and the rebuilt charges, in
      * units of 2^ST_SUM_SHIFT micro-yuan (the limits of docs/rating.md) */
     uint64_t billed_hi, rebuilt_hi;
+    /* a rewind point (format 3; has_rw 0: none) */
+    int has_rw;
+    st_rewind rw;
 } st_ckpt;
 
 #define ST_SUM_SHIFT 30
@@ -101,7 +135,10 @@ int st_ckpt_add_rfps(st_ckpt *c, uint32_t *v, size_t n);
 /* Serialise one entry (appended to b) / read one back; times are kept
  * relative to `base`, the first second of the entry's month. */
 void st_ckpt_put(st_buf *b, const st_ckpt *c, int64_t base);
-int st_ckpt_get(st_rd *r, st_ckpt *c, int64_t base); /* 0 ok, -1 damaged, -2 nomem */
+/* version: the checkpoint file's format (2: entries without rewind points) */
+int st_ckpt_get(st_rd *r, st_ckpt *c, int64_t base, int version); /* 0, -1 damaged, -2 nomem */
+/* c's rewind tail set to n records of the bytes p[0..len); 0 / -1 nomem */
+int st_ckpt_set_tail(st_ckpt *c, const void *p, size_t len, uint32_t n);
 
 /* ---- files: a segment's file table ------------------------------------- */
 
@@ -303,6 +340,9 @@ typedef struct st_ckcur {
 
 cdr_err st_ckcur_seek(st_ckcur *c, st_ckr *r, uint64_t h);
 cdr_err st_ckcur_next(st_ckcur *c);
+/* The current entry appended to b as it is (in the format the writer of
+ * this program writes). */
+void st_ckcur_copy(const st_ckcur *c, st_buf *b);
 void st_ckcur_free(st_ckcur *c);
 
 /* ---- the engine's view of a state ------------------------------------------- */

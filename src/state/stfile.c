@@ -190,14 +190,14 @@ void stf_free(st_wfile *f)
 
 /* A segment or checkpoint file begun: created under its temporary name,
  * its header (magic, version, month) written; what failed said in err. */
-cdr_err stf_start(st_wfile *f, const char *path, const char *magic, cdr_month m, char *err,
-                  size_t errlen)
+cdr_err stf_start(st_wfile *f, const char *path, const char *magic, uint32_t version,
+                  cdr_month m, char *err, size_t errlen)
 {
     cdr_err e = stf_open(f, path);
     if (e == CDR_OK) {
         unsigned char h[HDR_SIZE];
         memcpy(h, magic, 8);
-        st_put_le32(h + 8, ST_VERSION);
+        st_put_le32(h + 8, version);
         st_put_le32(h + 12, (uint32_t)m);
         e = stf_write(f, h, sizeof h);
     }
@@ -250,8 +250,9 @@ int stf_open_ro(const char *path, uint64_t *size)
 }
 
 int stf_open_checked(const char *path, const char *magic, const char *foot_magic,
-                     unsigned char *foot, size_t n, size_t ver_at, const char *what,
-                     uint64_t *size, cdr_err *e, char *err, size_t errlen)
+                     unsigned char *foot, size_t n, size_t ver_at, uint32_t vmin, uint32_t vmax,
+                     const char *what, uint64_t *size, uint32_t *version, cdr_err *e, char *err,
+                     size_t errlen)
 {
     int fd = stf_open_ro(path, size);
     if (fd < 0) {
@@ -265,10 +266,12 @@ int stf_open_checked(const char *path, const char *magic, const char *foot_magic
         memcmp(h, magic, 8) || stf_pread(fd, foot, n, *size - n) ||
         memcmp(foot, foot_magic, 8) || st_le32(foot + n - 4) != st_crc(foot, n - 4)) {
         cdr_seterr(err, errlen, "%s: not a %s file, truncated or damaged", path, what);
-    } else if (st_le32(h + 8) != ST_VERSION || st_le32(foot + ver_at) != ST_VERSION) {
+    } else if (st_le32(h + 8) < vmin || st_le32(h + 8) > vmax ||
+               st_le32(foot + ver_at) != st_le32(h + 8)) {
         cdr_seterr(err, errlen, "%s: %s format version %u (this program reads %u)", path, what,
-                   st_le32(h + 8), ST_VERSION);
+                   st_le32(h + 8), vmax);
     } else {
+        *version = st_le32(h + 8);
         return fd;
     }
     close(fd);

@@ -14,7 +14,13 @@
 #define SEG_FOOT "CDRSEGF1"
 #define CKP_MAGIC "CDRCKP01"
 #define CKP_FOOT "CDRCKPF1"
-#define ST_VERSION 2 /* 2: checkpoint chunks carry their last key; 18-bit record_id fingerprints */
+/* Formats. Segments 2: 18-bit record_id fingerprints (with checkpoints 2).
+ * Checkpoints 3: entries may carry a rewind point; a checkpoint file of
+ * format 2 is still read (its entries have none) and replaced by the next
+ * run with one of format 3. */
+#define SEG_VERSION 2
+#define CKP_VERSION 3
+#define CKP_VERSION_MIN 2
 #define HDR_SIZE 16
 #define SEG_FOOT_SIZE 80
 #define CKP_FOOT_SIZE 56
@@ -71,8 +77,8 @@ cdr_err stf_commit(st_wfile *f); /* fsync, rename into place, fsync the director
 void stf_free(st_wfile *f);      /* an uncommitted file's NAME.tmp removed */
 /* A segment or checkpoint file begun: created under its temporary name,
  * its header (magic, version, month) written; what failed said in err. */
-cdr_err stf_start(st_wfile *f, const char *path, const char *magic, cdr_month m, char *err,
-                  size_t errlen);
+cdr_err stf_start(st_wfile *f, const char *path, const char *magic, uint32_t version,
+                  cdr_month m, char *err, size_t errlen);
 /* The footer foot[0..n) written, its last 4 bytes the CRC of the others,
  * and the file committed; what failed said in err. */
 cdr_err stf_finish(st_wfile *f, unsigned char *foot, size_t n, char *err, size_t errlen);
@@ -83,11 +89,13 @@ cdr_err stf_pread(int fd, void *buf, size_t n, uint64_t off); /* all n bytes, or
 int stf_open_ro(const char *path, uint64_t *size); /* a regular file, not a link; -1 errno */
 /* A state file opened and its ends checked: the header's magic and
  * version, the footer's (n bytes, read into foot) magic, CRC (its last 4
- * bytes) and version (at ver_at). Returns the descriptor and *size, or -1
- * with CDR_E_IO (cannot open) or CDR_E_PARSE in *e and the reason in err
- * (what: "segment", "checkpoint"). */
+ * bytes) and version (at ver_at, the same as the header's, vmin..vmax).
+ * Returns the descriptor, *size and *version, or -1 with CDR_E_IO (cannot
+ * open) or CDR_E_PARSE in *e and the reason in err (what: "segment",
+ * "checkpoint"). */
 int stf_open_checked(const char *path, const char *magic, const char *foot_magic,
-                     unsigned char *foot, size_t n, size_t ver_at, const char *what,
-                     uint64_t *size, cdr_err *e, char *err, size_t errlen);
+                     unsigned char *foot, size_t n, size_t ver_at, uint32_t vmin, uint32_t vmax,
+                     const char *what, uint64_t *size, uint32_t *version, cdr_err *e, char *err,
+                     size_t errlen);
 
 #endif

@@ -52,7 +52,8 @@ p2,13900000002,voice,mo,13800000004,2026-10-06 00:00:30,31,,C1,2,0.06
 EOF
 "$CDRECON" run --quiet --tariff "$T" --db "$W/n.db" --out "$W/o1" "$W/n1.csv" || fail "night 1"
 [ "$(tail -n +2 "$W/o1/candidates.csv" | wc -l)" -eq 0 ] || fail "night 1: no candidate expected"
-"$CDRECON" run --quiet --tariff "$T" --db "$W/n.db" --out "$W/o2" "$W/n2.csv" || fail "night 2"
+"$CDRECON" run --tariff "$T" --db "$W/n.db" --out "$W/o2" "$W/n2.csv" >"$W/night2.txt" ||
+    fail "night 2"
 "$CDRECON" run --quiet --tariff "$T" --db "$W/one.db" --out "$W/one" "$W/n1.csv" "$W/n2.csv" ||
     fail "one run"
 for x in findings candidates unrated; do
@@ -91,11 +92,14 @@ assert ch == [("13900000001", "0.00", "0.40", "0.40", "new"),
               ("13900000002", "0.00", "0.02", "0.02", "new"),
               ("13900000006", "0.00", "0.36", "0.36", "new")], ch
 PY
-# night 2 re-rated 13900000005 (a record before its stored ones),
-# 13900000001 (a stored record_id again) and 13900000002 (a part of a stored
-# call) whole, and continued 13900000006
-[ "$(sqlite3 "$W/n.db" "select submonths, submonths_full from runs where run_id = 2")" = "4|3" ] ||
-    fail "night 2: not 3 of 4 subscriber-months re-rated whole"
+# night 2 re-rated 13900000005 (a record before its stored ones) and
+# 13900000001 (a stored record_id again) whole, 13900000002 (the next part
+# of its last call, stored on night 1) from its rewind point, and continued
+# 13900000006
+[ "$(sqlite3 "$W/n.db" "select submonths, submonths_full from runs where run_id = 2")" = "4|2" ] ||
+    fail "night 2: not 2 of 4 subscriber-months re-rated whole"
+grep -q "^state .*4 subscriber-months: 0 new, 1 continued, 2 re-rated whole, 1 from a rewind point$" \
+    "$W/night2.txt" || fail "night 2: $(grep '^state' "$W/night2.txt")"
 [ "$(sqlite3 "$W/n.db" "select count(*) from current_findings where record_id = 'b1'")" -eq 1 ] ||
     fail "b1's leakage is not current"
 # a third night, a correct record after everything: continued, nothing changes

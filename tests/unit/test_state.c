@@ -240,7 +240,7 @@ static void checkpoint_entry(void **state)
     st_buf b = {0};
     st_ckpt_put(&b, &c, base);
     st_rd r = {b.p, b.p + b.n, 0};
-    assert_int_equal(st_ckpt_get(&r, &d, base), 0);
+    assert_int_equal(st_ckpt_get(&r, &d, base, 3), 0);
     assert_ptr_equal(r.p, b.p + b.n);
     assert_int_equal(d.h, c.h);
     assert_string_equal(d.msisdn, m);
@@ -266,7 +266,7 @@ static void checkpoint_entry(void **state)
         st_rd t = {b.p, b.p + cut, 0};
         st_ckpt e;
         memset(&e, 0, sizeof e);
-        assert_int_not_equal(st_ckpt_get(&t, &e, base), 0);
+        assert_int_not_equal(st_ckpt_get(&t, &e, base, 3), 0);
         st_ckpt_clear(&e);
     }
     st_buf_free(&b);
