@@ -19,6 +19,7 @@
 #include "cdrecon/reader.h"
 #include "cli.h"
 #include "ingest.h"
+#include "opts.h"
 #include "paths.h"
 #include "progress.h"
 
@@ -32,23 +33,29 @@ struct scan_ctx {
     cli_progress *prog;
 };
 
-static void usage(FILE *fp)
-{
-    fprintf(fp, "usage: cdrecon scan [--rejects FILE] [--quiet] [--sha256] [--threads 1|2] "
-                "[--profile FILE] FILES...\n"
-                "Read CDR files (plain CSV, .gz, or - for stdin), check every row, and\n"
-                "print per-file counts: rows read = accepted + rejected (+ skipped, with a\n"
-                "profile).\n"
-                "  --rejects FILE  write every rejected row as CSV file,line,offset,reason,raw\n"
-                "                  (without it, the first %d rejects go to stderr, masked)\n"
-                "  --quiet         no progress line and no rejects on stderr\n"
-                "  --sha256        print the SHA-256 of each file as stored\n"
-                "  --threads N     1: read and parse on one thread; 2 (default): overlap\n"
-                "  --profile FILE  read through an input profile (docs/profiles.md)\n"
-                "exit: 0 ok, 9 some rows rejected, or the first file's error code\n"
-                "(docs/exit-codes.md).\n",
-                STDERR_REJECTS);
-}
+enum { O_REJECTS = 1, O_QUIET, O_SHA256, O_THREADS };
+static const cli_opt scan_opts[] = {
+    {"--rejects", 0, CLI_OPT_VALUE | CLI_OPT_NOEQ, "FILE",
+     "write every rejected row as CSV file,line,offset,reason,raw\n"
+     "(without it, the first 20 rejects go to stderr, masked)", O_REJECTS},
+    {"--quiet", 'q', 0, NULL, "no progress line and no rejects on stderr", O_QUIET},
+    {"--sha256", 0, 0, NULL, "print the SHA-256 of each file as stored", O_SHA256},
+    {"--threads", 0, CLI_OPT_VALUE | CLI_OPT_NOEQ, "N",
+     "1: read and parse on one thread; 2 (default): overlap", O_THREADS},
+    {NULL, 0, 0, NULL, NULL, 0},
+};
+static const cli_opt *const scan_tables[] = {scan_opts, cli_profile_opts, NULL};
+static const cli_spec scan_spec = {
+    "scan",
+    "cdrecon scan [--rejects FILE] [--quiet] [--sha256] [--threads 1|2] [--profile FILE] FILES...",
+    "Read CDR files (plain CSV, .gz, or - for stdin), check every row, and\n"
+    "print per-file counts: rows read = accepted + rejected (+ skipped, with a\n"
+    "profile). The options come before the files.\n",
+    scan_tables,
+    "exit: 0 ok, 9 some rows rejected, or the first file's error code\n"
+    "(docs/exit-codes.md).\n",
+    CLI_ARGS_POS_STOPS | CLI_ARGS_DASH_OPT,
+};
 
 static int on_reject(const cdr_reject *j, void *user)
 {
@@ -74,54 +81,34 @@ static int on_reject(const cdr_reject *j, void *user)
 int cmd_scan(int argc, char **argv)
 {
     const char *rejects = NULL, *profile_path = NULL;
-    int quiet = 0, sha = 0, threads = 2, prc;
-    int i = 1;
-    for (; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--") == 0) {
-            i++;
-            break;
-        }
-        if (cli_profile_option(argc, argv, &i, &profile_path, &prc)) {
-            if (prc != CDR_OK)
-                return prc;
-            continue;
-        }
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            usage(stdout);
-            return CDR_OK;
-        } else if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0) {
-            quiet = 1;
-        } else if (strcmp(a, "--sha256") == 0) {
-            sha = 1;
-        } else if (strcmp(a, "--rejects") == 0 || strcmp(a, "--threads") == 0) {
-            if (i + 1 >= argc) {
-                cli_err("%s needs a value", a);
-                usage(stderr);
+    int quiet = 0, sha = 0, threads = 2, rc = CDR_OK, i = 0;
+    cli_args args;
+    cli_args_init(&args, &scan_spec, argc, argv);
+    for (int id; !i && (id = cli_args_next(&args)) != CLI_ARG_END;) {
+        switch (id) {
+        case CLI_ARG_HELP: return CDR_OK;
+        case CLI_ARG_ERR: return CDR_E_USAGE;
+        case CLI_ARG_POS: i = args.i - 1; break; /* the files: the rest */
+        case O_QUIET: quiet = 1; break;
+        case O_SHA256: sha = 1; break;
+        case O_REJECTS: rejects = args.val; break;
+        case O_THREADS:
+            if (strcmp(args.val, "1") != 0 && strcmp(args.val, "2") != 0) {
+                cli_err("--threads must be 1 or 2, not '%s'", args.val);
                 return CDR_E_USAGE;
             }
-            if (a[2] == 'r') {
-                rejects = argv[++i];
-            } else {
-                const char *v = argv[++i];
-                if (strcmp(v, "1") != 0 && strcmp(v, "2") != 0) {
-                    cli_err("--threads must be 1 or 2, not '%s'", v);
-                    return CDR_E_USAGE;
-                }
-                threads = v[0] - '0';
-            }
-        } else if (a[0] == '-' && a[1] != '\0') {
-            cli_err("unknown option '%s'", a);
-            usage(stderr);
-            return CDR_E_USAGE;
-        } else {
+            threads = args.val[0] - '0';
+            break;
+        case CLI_O_PROFILE:
+            if ((rc = cli_profile_value(args.val, &profile_path)) != CDR_OK)
+                return rc;
             break;
         }
     }
-    int nfiles = argc - i;
+    int nfiles = i ? argc - i : 0;
     if (nfiles <= 0) {
         cli_err("no input files");
-        usage(stderr);
+        cli_help(&scan_spec, stderr);
         return CDR_E_USAGE;
     }
 
