@@ -9,21 +9,32 @@
 #include "cdrecon/state.h"
 #include "cdrecon/version.h"
 #include "ingest.h"
+#include "opts.h"
 
-static const char *usage_text =
-    "usage: cdrecon compact --db FILE [--month YYYY-MM] [--quiet]\n"
+static const cli_opt compact_opts[] = {
+    {"--db", 0, CLI_OPT_VALUE, "FILE", "the database of `cdrecon run` (its state beside it)",
+     CLI_O_DB},
+    {"--month", 0, CLI_OPT_VALUE, "YYYY-MM",
+     "this month only (default: every month with 2+ segments)", CLI_O_MONTH},
+    {NULL, 0, 0, NULL, NULL, 0},
+};
+static const cli_opt *const compact_tables[] = {compact_opts, cli_quiet_opts, NULL};
+static const cli_spec compact_spec = {
+    "compact",
+    "cdrecon compact --db FILE [--month YYYY-MM] [--quiet]",
     "Merge each month's segments of the month state (one a night) into one: every\n"
     "subscriber-month's records together, in larger blocks. The records, the\n"
     "checkpoints and every result stay as they are; the state gets smaller and\n"
     "re-rating a subscriber-month whole reads one group instead of one a night.\n"
-    "Run it when the nights are few (weekly, and when a month closes).\n"
-    "  --db FILE          the database of `cdrecon run` (its state beside it)\n"
-    "  --month YYYY-MM    this month only (default: every month with 2+ segments)\n"
-    "  --quiet            print nothing but errors\n";
+    "Run it when the nights are few (weekly, and when a month closes).\n",
+    compact_tables,
+    "",
+    CLI_ARGS_NO_POS,
+};
 
 int cmd_compact(int argc, char **argv)
 {
-    const char *db_path = NULL, *v;
+    const char *db_path = NULL;
     cdr_month month = -1;
     int quiet = 0, rc = CDR_OK, run_open = 0;
     cdr_db *db = NULL;
@@ -33,23 +44,22 @@ int cmd_compact(int argc, char **argv)
     char (*names)[64] = NULL;
     int found = 0;
     char *cmdline = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            fputs(usage_text, stdout);
-            return CDR_OK;
-        } else if ((v = cli_optval(argc, argv, &i, "--db"))) {
-            db_path = v;
-        } else if ((v = cli_optval(argc, argv, &i, "--month"))) {
-            if (cdr_month_parse(v, strlen(v), &month) != CDR_OK)
-                return cli_fail(CDR_E_USAGE, "bad --month '%s' (want YYYY-MM)", v);
-        } else if (!strcmp(argv[i], "--quiet") || !strcmp(argv[i], "-q")) {
-            quiet = 1;
-        } else {
-            return cli_fail(CDR_E_USAGE, "unknown argument %s", argv[i]);
+    cli_args args;
+    cli_args_init(&args, &compact_spec, argc, argv);
+    for (int id; (id = cli_args_next(&args)) != CLI_ARG_END;) {
+        switch (id) {
+        case CLI_ARG_HELP: return CDR_OK;
+        case CLI_ARG_ERR: return CDR_E_USAGE;
+        case CLI_O_DB: db_path = args.val; break;
+        case CLI_O_MONTH:
+            if ((rc = cli_month_value(args.val, &month)) != CDR_OK)
+                return rc;
+            break;
+        case CLI_O_QUIET: quiet = 1; break;
         }
     }
     if (!db_path) {
-        fputs(usage_text, stderr);
+        cli_help(&compact_spec, stderr);
         return CDR_E_USAGE;
     }
     if (access(db_path, F_OK) != 0)

@@ -16,41 +16,45 @@
 #include "cdrecon/filehash.h"
 #include "cdrecon/tariff.h"
 #include "ingest.h"
+#include "opts.h"
 #include "paths.h"
 
-static const char *usage_text =
-    "usage: cdrecon evidence --msisdn N --month YYYY-MM --out DIR --tariff DIR [options] FILES...\n"
-    "       cdrecon evidence --msisdn N --month YYYY-MM --out DIR --db FILE [--tariff DIR]\n"
-    "       cdrecon evidence --msisdn N --month YYYY-MM --out DIR --cluster DIR [--tariff DIR]\n"
+enum { O_OUT = 1, O_DATE, O_OPERATOR, O_FORCE, O_NO_PDF, O_CHROMIUM, O_RUN_ID };
+static const cli_opt evidence_opts[] = {
+    {"--out", 0, CLI_OPT_VALUE, "DIR",
+     "the pack directory: created; refused if it exists and is\n"
+     "not empty (exit 12) unless --force", O_OUT},
+    {"--date", 0, CLI_OPT_VALUE, "YYYY-MM-DD",
+     "refund date in the SMS, deadlines count from it (default today)", O_DATE},
+    {"--operator", 0, CLI_OPT_VALUE, "NAME", "operator name closing the SMS (default 中国移动)",
+     O_OPERATOR},
+    {"--force", 0, 0, NULL, "replace the files of an existing pack in DIR", O_FORCE},
+    {"--no-pdf", 0, 0, NULL, "do not print PDFs", O_NO_PDF},
+    {"--chromium", 0, CLI_OPT_VALUE, "PATH",
+     "the browser used for the PDFs (default: chromium or\n"
+     "chromium-browser in PATH, or $CDRECON_CHROMIUM)", O_CHROMIUM},
+    {"--run-id", 0, CLI_OPT_VALUE, "ID", "the run id shown in the pack (default: generated)",
+     O_RUN_ID},
+    {NULL, 0, 0, NULL, NULL, 0},
+};
+static const cli_opt *const evidence_tables[] = {
+    cli_subject_opts, evidence_opts, cli_tariff_opts, cli_engine_opts, cli_profile_opts, NULL};
+static const cli_spec evidence_spec = {
+    "evidence",
+    "cdrecon evidence --msisdn N --month YYYY-MM --out DIR --tariff DIR [options] FILES...\n"
+    "cdrecon evidence --msisdn N --month YYYY-MM --out DIR --db FILE [--tariff DIR]\n"
+    "cdrecon evidence --msisdn N --month YYYY-MM --out DIR --cluster DIR [--tariff DIR]",
     "The evidence pack for a complaint reply: one number's month re-rated from the\n"
     "tariff, written to DIR as internal/ and customer/ copies of evidence.html (and\n"
     "evidence.pdf when Chromium is installed) and records.csv, customer/sms.txt\n"
     "(the refund notification SMS) and DIR/manifest (SHA-256 of every input).\n"
-    "  --msisdn N         the subscriber (+86/0086/86 prefixes are removed)\n"
-    "  --month YYYY-MM    the bill month\n"
-    "  --out DIR          the pack directory: created; refused if it exists and is\n"
-    "                     not empty (exit 12) unless --force\n"
-    "  --tariff DIR       the tariff directory the FILES are rated with\n"
-    "  --db FILE          or the month to date from the month state of `cdrecon run`'s\n"
-    "                     database, rated with the tariff it was last rated with (or\n"
-    "                     --tariff)\n"
-    "  --store DIR        the same from the month state directory itself\n"
-    "  --cluster DIR      the same from the shard of a sharded directory that holds\n"
-    "                     the number (docs/cluster.md)\n"
-    "  --date YYYY-MM-DD  refund date in the SMS, deadlines count from it (default today)\n"
-    "  --operator NAME    operator name closing the SMS (default 中国移动)\n"
-    "  --force            replace the files of an existing pack in DIR\n"
-    "  --no-pdf           do not print PDFs\n"
-    "  --chromium PATH    the browser used for the PDFs (default: chromium or\n"
-    "                     chromium-browser in PATH, or $CDRECON_CHROMIUM)\n"
-    "  --run-id ID        the run id shown in the pack (default: generated)\n"
-    "  --tolerance YUAN   as given to run (default 0)\n"
-    "  --max-duration S   as given to run (default 10800)\n"
-    "  --mem SIZE         memory before spilling (default 1G)\n"
-    "  --profile FILE     read the FILES through an input profile (docs/profiles.md);\n"
-    "                     its SHA-256 goes into the manifest\n"
+    "The FILES are rated with the tariff DIR; the profile's SHA-256 (--profile)\n"
+    "goes into the manifest.\n",
+    evidence_tables,
     "exit status: 0 ok; 11 the number has no record in that month; 12 DIR holds a\n"
-    "pack already; 1 usage; other codes: docs/exit-codes.md\n";
+    "pack already; 1 usage; other codes: docs/exit-codes.md\n",
+    0,
+};
 
 /* ---- the reproducing command ---- */
 
@@ -244,67 +248,43 @@ int cmd_evidence(int argc, char **argv)
     memset(&s, 0, sizeof s);
     if (!files)
         return CDR_E_NOMEM;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            fputs(usage_text, stdout);
-            free(files);
-            return CDR_OK;
-        } else if (cli_engine_option(argc, argv, &i, &eo, &rc)) {
-            if (rc != CDR_OK)
-                goto out;
-        } else if (cli_profile_option(argc, argv, &i, &profile_path, &rc)) {
-            if (rc != CDR_OK)
-                goto out;
-        } else if ((v = cli_optval(argc, argv, &i, "--msisdn"))) {
-            msisdn_arg = v;
-        } else if ((v = cli_optval(argc, argv, &i, "--month"))) {
-            month_arg = v;
-        } else if ((v = cli_optval(argc, argv, &i, "--out"))) {
-            out_dir = v;
-        } else if ((v = cli_optval(argc, argv, &i, "--tariff"))) {
-            tariff_dir = v;
-        } else if ((v = cli_optval(argc, argv, &i, "--store"))) {
-            store_path = v;
-        } else if ((v = cli_optval(argc, argv, &i, "--db"))) {
-            db_path = v;
-        } else if ((v = cli_optval(argc, argv, &i, "--cluster"))) {
-            cluster_dir = v;
-        } else if ((v = cli_optval(argc, argv, &i, "--date"))) {
-            date_arg = v;
-        } else if ((v = cli_optval(argc, argv, &i, "--operator"))) {
-            operator_name = v;
-        } else if ((v = cli_optval(argc, argv, &i, "--chromium"))) {
-            chromium_arg = v;
-        } else if ((v = cli_optval(argc, argv, &i, "--run-id"))) {
-            run_id = v;
-        } else if (!strcmp(a, "--force")) {
-            force = 1;
-        } else if (!strcmp(a, "--no-pdf")) {
-            no_pdf = 1;
-        } else if (a[0] == '-' && a[1] == '-') {
-            rc = cli_fail(CDR_E_USAGE, "unknown option %s (see cdrecon help evidence)", a);
-            goto out;
-        } else if (!strcmp(a, "-")) {
-            rc = cli_fail(CDR_E_USAGE, "standard input cannot be evidence: give the file "
-                                       "(its SHA-256 goes into the manifest)");
-            goto out;
-        } else {
-            files[nfiles++] = argv[i];
+    cli_args args;
+    cli_args_init(&args, &evidence_spec, argc, argv);
+    for (int id; rc == CDR_OK && (id = cli_args_next(&args)) != CLI_ARG_END;) {
+        v = args.val;
+        switch (id) {
+        case CLI_ARG_HELP: free(files); return CDR_OK;
+        case CLI_ARG_ERR: rc = CDR_E_USAGE; break;
+        case CLI_ARG_POS:
+            if (!strcmp(v, "-"))
+                rc = cli_fail(CDR_E_USAGE, "standard input cannot be evidence: give the file "
+                                           "(its SHA-256 goes into the manifest)");
+            files[nfiles++] = argv[args.i - 1];
+            break;
+        case CLI_O_PROFILE: rc = cli_profile_value(v, &profile_path); break;
+        case CLI_O_MSISDN: msisdn_arg = v; break;
+        case CLI_O_MONTH: month_arg = v; break;
+        case CLI_O_STORE: store_path = v; break;
+        case CLI_O_DB: db_path = v; break;
+        case CLI_O_CLUSTER: cluster_dir = v; break;
+        case CLI_O_TARIFF: tariff_dir = v; break;
+        case O_OUT: out_dir = v; break;
+        case O_DATE: date_arg = v; break;
+        case O_OPERATOR: operator_name = v; break;
+        case O_CHROMIUM: chromium_arg = v; break;
+        case O_RUN_ID: run_id = v; break;
+        case O_FORCE: force = 1; break;
+        case O_NO_PDF: no_pdf = 1; break;
+        default: rc = cli_engine_value(id, v, &eo); break;
         }
     }
-    if (cluster_dir) {
-        if (db_path || store_path) {
-            rc = cli_fail(CDR_E_USAGE, "give --cluster DIR or --db FILE (or --store DIR)");
-            goto out;
-        }
-        if ((rc = cli_cluster_db(cluster_dir, msisdn_arg, cluster_db, sizeof cluster_db)) !=
-            CDR_OK)
-            goto out;
-        db_path = cluster_db;
-    }
+    if (rc != CDR_OK)
+        goto out;
+    if (cluster_dir && (rc = cli_cluster_db(cluster_dir, msisdn_arg, &db_path, store_path,
+                                            cluster_db, sizeof cluster_db)) != CDR_OK)
+        goto out;
     if (!msisdn_arg || !month_arg || !out_dir || !*msisdn_arg || !*month_arg || !*out_dir) {
-        fputs(usage_text, stderr);
+        cli_help(&evidence_spec, stderr);
         rc = cli_fail(CDR_E_USAGE, "--msisdn, --month and --out are required");
         goto out;
     }
@@ -326,14 +306,8 @@ int cmd_evidence(int argc, char **argv)
         cli_paths ps;
         char perr[2048];
         cli_paths_init(&ps);
-        for (int i = 0; i < nfiles; i++)
-            cli_paths_add(&ps, CLI_PATH_INPUT, "CDR file", files[i]);
-        cli_paths_add(&ps, CLI_PATH_INPUT, "--store", store_path);
-        cli_paths_add(&ps, CLI_PATH_INPUT, "--profile", profile_path);
-        cli_paths_add(&ps, CLI_PATH_TARIFF, "--tariff", tariff_dir);
-        cli_paths_add(&ps, CLI_PATH_OUTDIR, "--out", out_dir);
-        for (size_t i = 0; i < sizeof pack / sizeof *pack; i++)
-            cli_paths_add_in(&ps, CLI_PATH_OUTPUT, "pack file", out_dir, pack[i]);
+        cli_paths_add_inputs(&ps, files, nfiles, store_path, profile_path, tariff_dir);
+        cli_paths_add_outdir(&ps, out_dir, pack, sizeof pack / sizeof *pack, "pack file");
         rc = cli_paths_check(&ps, perr, sizeof perr);
         cli_paths_free(&ps);
         if (rc != CDR_OK) {

@@ -8,36 +8,34 @@
 #include "cdrecon/render.h"
 #include "cdrecon/tariff.h"
 #include "ingest.h"
+#include "opts.h"
 
-static const char *usage_text =
-    "usage: cdrecon investigate --msisdn N --month YYYY-MM --db FILE [options]\n"
-    "       cdrecon investigate --msisdn N --month YYYY-MM --store DIR [options]\n"
-    "       cdrecon investigate --msisdn N --month YYYY-MM --cluster DIR [options]\n"
-    "       cdrecon investigate --msisdn N --month YYYY-MM --tariff DIR [options] FILES...\n"
+enum { O_FORMAT = 1, O_TIMING };
+static const cli_opt investigate_opts[] = {
+    {"--format", 0, CLI_OPT_VALUE, "F", "text (default), csv or json", O_FORMAT},
+    {"--timing", 0, 0, NULL, "print the time taken on stderr", O_TIMING},
+    {NULL, 0, 0, NULL, NULL, 0},
+};
+static const cli_opt *const investigate_tables[] = {
+    cli_subject_opts, cli_tariff_opts, investigate_opts, cli_engine_opts, cli_profile_opts, NULL};
+static const cli_spec investigate_spec = {
+    "investigate",
+    "cdrecon investigate --msisdn N --month YYYY-MM --db FILE [options]\n"
+    "cdrecon investigate --msisdn N --month YYYY-MM --store DIR [options]\n"
+    "cdrecon investigate --msisdn N --month YYYY-MM --cluster DIR [options]\n"
+    "cdrecon investigate --msisdn N --month YYYY-MM --tariff DIR [options] FILES...",
     "One number's bill month as a statement: every record with its billed and\n"
     "rebuilt charge, the bundle running down, every flag, the per-pool summary and\n"
     "the verdict (overcharge, double refund, approval tier, refund-first or\n"
-    "verify-first and its deadline).\n"
-    "  --msisdn N         the subscriber (+86/0086/86 prefixes are removed)\n"
-    "  --month YYYY-MM    the bill month\n"
-    "  --db FILE          the month to date from the month state of `cdrecon run`'s\n"
-    "                     database (every file ingested so far; in seconds or less)\n"
-    "  --store DIR        the same from the month state directory itself\n"
-    "  --cluster DIR      the same from the shard of a sharded directory that holds\n"
-    "                     the number (docs/cluster.md)\n"
-    "  --tariff DIR       with --db/--store: rate with this tariff instead of the one the\n"
-    "                     month was last rated with; without: re-rate the CDR FILES\n"
-    "  --format F         text (default), csv or json\n"
-    "  --tolerance YUAN   scan path: as given to run (default 0)\n"
-    "  --max-duration S   scan path: as given to run (default 10800)\n"
-    "  --mem SIZE         scan path: memory before spilling (default 1G)\n"
-    "  --tmp DIR          scan path: spill directory\n"
-    "  --threads N        scan path: rating threads (default 2)\n"
-    "  --profile FILE     scan path: read the FILES through an input profile\n"
-    "                     (docs/profiles.md)\n"
-    "  --timing           print the time taken on stderr\n"
+    "verify-first and its deadline). From the month state (--db, --store,\n"
+    "--cluster: in seconds or less; --tariff rates with that tariff instead of the\n"
+    "one the month was last rated with), or by re-rating the CDR FILES with the\n"
+    "tariff DIR (the scan path: the engine options and --profile apply to it).\n",
+    investigate_tables,
     "exit status: 0 ok; 11 the number has no record in that month; 1 usage;\n"
-    "13 damaged store; other codes: docs/exit-codes.md\n";
+    "13 damaged store; other codes: docs/exit-codes.md\n",
+    0,
+};
 
 int cmd_investigate(int argc, char **argv)
 {
@@ -66,56 +64,36 @@ int cmd_investigate(int argc, char **argv)
     memset(&s, 0, sizeof s);
     if (!files)
         return CDR_E_NOMEM;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            fputs(usage_text, stdout);
-            free(files);
-            return CDR_OK;
-        } else if (cli_engine_option(argc, argv, &i, &eo, &rc)) {
-            if (rc != CDR_OK)
-                goto out;
-        } else if (cli_profile_option(argc, argv, &i, &profile_path, &rc)) {
-            if (rc != CDR_OK)
-                goto out;
-        } else if ((v = cli_optval(argc, argv, &i, "--msisdn"))) {
-            msisdn_arg = v;
-        } else if ((v = cli_optval(argc, argv, &i, "--month"))) {
-            month_arg = v;
-        } else if ((v = cli_optval(argc, argv, &i, "--store"))) {
-            store_path = v;
-        } else if ((v = cli_optval(argc, argv, &i, "--db"))) {
-            db_path = v;
-        } else if ((v = cli_optval(argc, argv, &i, "--cluster"))) {
-            cluster_dir = v;
-        } else if ((v = cli_optval(argc, argv, &i, "--tariff"))) {
-            tariff_dir = v;
-        } else if ((v = cli_optval(argc, argv, &i, "--format"))) {
-            if (cdr_render_format_parse(v, &fmt) != CDR_OK) {
+    cli_args args;
+    cli_args_init(&args, &investigate_spec, argc, argv);
+    for (int id; rc == CDR_OK && (id = cli_args_next(&args)) != CLI_ARG_END;) {
+        v = args.val;
+        switch (id) {
+        case CLI_ARG_HELP: free(files); return CDR_OK;
+        case CLI_ARG_ERR: rc = CDR_E_USAGE; break;
+        case CLI_ARG_POS: files[nfiles++] = argv[args.i - 1]; break;
+        case CLI_O_PROFILE: rc = cli_profile_value(v, &profile_path); break;
+        case CLI_O_MSISDN: msisdn_arg = v; break;
+        case CLI_O_MONTH: month_arg = v; break;
+        case CLI_O_STORE: store_path = v; break;
+        case CLI_O_DB: db_path = v; break;
+        case CLI_O_CLUSTER: cluster_dir = v; break;
+        case CLI_O_TARIFF: tariff_dir = v; break;
+        case O_FORMAT:
+            if (cdr_render_format_parse(v, &fmt) != CDR_OK)
                 rc = cli_fail(CDR_E_USAGE, "bad --format '%s' (text, csv or json)", v);
-                goto out;
-            }
-        } else if (!strcmp(a, "--timing")) {
-            timing = 1;
-        } else if (a[0] == '-' && a[1] == '-') {
-            rc = cli_fail(CDR_E_USAGE, "unknown option %s", a);
-            goto out;
-        } else {
-            files[nfiles++] = argv[i];
+            break;
+        case O_TIMING: timing = 1; break;
+        default: rc = cli_engine_value(id, v, &eo); break;
         }
     }
-    if (cluster_dir) {
-        if (db_path || store_path) {
-            rc = cli_fail(CDR_E_USAGE, "give --cluster DIR or --db FILE (or --store DIR)");
-            goto out;
-        }
-        if ((rc = cli_cluster_db(cluster_dir, msisdn_arg, cluster_db, sizeof cluster_db)) !=
-            CDR_OK)
-            goto out;
-        db_path = cluster_db;
-    }
+    if (rc != CDR_OK)
+        goto out;
+    if (cluster_dir && (rc = cli_cluster_db(cluster_dir, msisdn_arg, &db_path, store_path,
+                                            cluster_db, sizeof cluster_db)) != CDR_OK)
+        goto out;
     if (!msisdn_arg || !month_arg || (!store_path && !tariff_dir && !db_path)) {
-        fputs(usage_text, stderr);
+        cli_help(&investigate_spec, stderr);
         rc = CDR_E_USAGE;
         goto out;
     }

@@ -25,45 +25,64 @@
 #include "cdrecon/tariff.h"
 #include "cdrecon/version.h"
 #include "ingest.h"
+#include "opts.h"
 #include "outputs.h"
 #include "paths.h"
 
-static const char *usage_text =
-    "usage: cdrecon run --tariff DIR --db FILE --out DIR [options] FILES...\n"
-    "       cdrecon run --tariff DIR --db FILE --out DIR --rerate [--month YYYY-MM]\n"
-    "       cdrecon run --cluster DIR --shard K [--tariff DIR] [options]\n"
+enum { O_DB = 1, O_OUT, O_STORE, O_RERATE, O_REDELIVERY, O_OPERATOR, O_CLUSTER, O_SHARD,
+       O_REPORT, O_NO_STORE };
+static const cli_opt run_options[] = {
+    {"--db", 0, CLI_OPT_VALUE, "FILE", "SQLite database, created if missing (required)", O_DB},
+    {"--out", 0, CLI_OPT_VALUE, "DIR", "output directory, created if missing (required)", O_OUT},
+    {"--store", 0, CLI_OPT_VALUE, "DIR",
+     "the month state (default FILE.state beside the database;\n"
+     "recorded in the database: later runs must give the same)", O_STORE},
+    {"--month", 0, CLI_OPT_VALUE, "YYYY-MM",
+     "report only this bill month (every record is still ingested)", CLI_O_MONTH},
+    {"--rerate", 0, 0, NULL,
+     "no files: re-rate every stored subscriber-month (of --month)\n"
+     "with the tariff given, and write the changes", O_RERATE},
+    {"--accept-redelivery", 0, 0, NULL,
+     "ingest files that look like re-deliveries (mostly copies\n"
+     "of records already ingested) instead of refusing them", O_REDELIVERY},
+    {"--operator", 0, CLI_OPT_VALUE, "NAME",
+     "operator name for notification texts (recorded with the run)", O_OPERATOR},
+    {"--cluster", 0, CLI_OPT_VALUE, "DIR",
+     "with --shard K: the rate stage of a sharded night: consume what\n"
+     "`cdrecon split` routed to shard K of DIR, with its database\n"
+     "DIR/shard-K/cdrecon.db and outputs in DIR/shard-K/out; the\n"
+     "tariff defaults to the one the shard last used. Exit 0 when\n"
+     "nothing was new (docs/cluster.md)", O_CLUSTER},
+    {"--shard", 0, CLI_OPT_VALUE, "K", "the shard of --cluster DIR to rate (0 .. P-1)", O_SHARD},
+    {"--report", 0, 0, NULL,
+     "after the commit, write DIR/report.html, the month report of\n"
+     "the months reported (cdrecon report), and print its path", O_REPORT},
+    /* gone: refused with the reason */
+    {"--no-store", 0, 0, NULL, "gone: the month state is always kept (docs/state.md)",
+     O_NO_STORE},
+    {NULL, 0, 0, NULL, NULL, 0},
+};
+static const cli_opt *const run_tables[] = {cli_tariff_opts, run_options, cli_profile_opts,
+                                            cli_engine_opts, cli_quiet_opts, NULL};
+static const cli_spec run_spec = {
+    "run",
+    "cdrecon run --tariff DIR --db FILE --out DIR [options] FILES...\n"
+    "cdrecon run --tariff DIR --db FILE --out DIR --rerate [--month YYYY-MM]\n"
+    "cdrecon run --cluster DIR --shard K [--tariff DIR] [options]",
     "Add the FILES to the month state kept with the database, re-rate every\n"
     "subscriber-month they touch, and write the current findings, double-refund\n"
     "candidates and unrated records of the months touched, this run's changes to\n"
     "candidates (changes.csv) and its rejects, into the database and as CSV in DIR.\n"
     "A file already ingested (same SHA-256 of its bytes or of its content) is skipped.\n"
-    "  --tariff DIR       tariff directory (required)\n"
-    "  --db FILE          SQLite database, created if missing (required)\n"
-    "  --out DIR          output directory, created if missing (required)\n"
-    "  --store DIR        the month state (default FILE.state beside the database;\n"
-    "                     recorded in the database: later runs must give the same)\n"
-    "  --month YYYY-MM    report only this bill month (every record is still ingested)\n"
-    "  --rerate           no files: re-rate every stored subscriber-month (of --month)\n"
-    "                     with the tariff given, and write the changes\n"
-    "  --accept-redelivery  ingest files that look like re-deliveries (mostly copies\n"
-    "                     of records already ingested) instead of refusing them\n"
-    "  --operator NAME    operator name for notification texts (recorded with the run)\n"
-    "  --profile FILE     read the FILES through an input profile: the operator's own\n"
-    "                     layout mapped onto the contract's fields (docs/profiles.md);\n"
-    "                     recorded with the run and its files. A sharded night gives it\n"
-    "                     to `cdrecon split`, which reads the files\n"
-    "  --cluster DIR --shard K  the rate stage of a sharded night: consume what\n"
-    "                     `cdrecon split` routed to shard K of DIR, with its database\n"
-    "                     DIR/shard-K/cdrecon.db and outputs in DIR/shard-K/out; the\n"
-    "                     tariff defaults to the one the shard last used. Exit 0 when\n"
-    "                     nothing was new (docs/cluster.md)\n"
-    "  --report           after the commit, write DIR/report.html, the month report of\n"
-    "                     the months reported (cdrecon report), and print its path\n"
-    CLI_ENGINE_OPTIONS_HELP
-    "  --quiet            print nothing but errors\n"
+    "--tariff, --db and --out are required (but with --cluster). The profile of\n"
+    "--profile is recorded with the run and its files; a sharded night gives it to\n"
+    "`cdrecon split`, which reads the files.\n",
+    run_tables,
     "exit status: 0 ok; 8 every file was already ingested; 9 finished with rejected rows;\n"
     "16 a file was refused as a re-delivery; 2/3/4 a file failed as a whole (the others\n"
-    "were ingested); 17 the profile is refused; other codes: docs/exit-codes.md\n";
+    "were ingested); 17 the profile is refused; other codes: docs/exit-codes.md\n",
+    0,
+};
 
 /* A file is a probable re-delivery when more than half of its accepted
  * records repeat the (msisdn, record_id) of records ingested before, and at
@@ -272,7 +291,6 @@ static int on_candidate(const cdr_candidate *cd, void *user)
 
 static int parse_args(int argc, char **argv, run_opts *o, int *rc)
 {
-    const char *v;
     memset(o, 0, sizeof *o);
     o->month = -1;
     o->shard = -1;
@@ -282,67 +300,44 @@ static int parse_args(int argc, char **argv, run_opts *o, int *rc)
         *rc = CDR_E_NOMEM;
         return -1;
     }
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            fputs(usage_text, stdout);
-            *rc = CDR_OK;
-            return -1;
-        } else if (cli_engine_option(argc, argv, &i, &o->eo, rc)) {
-            if (*rc != CDR_OK)
-                return -1;
-        } else if (cli_profile_option(argc, argv, &i, &o->profile_path, rc)) {
-            if (*rc != CDR_OK)
-                return -1;
-        } else if ((v = cli_optval(argc, argv, &i, "--tariff"))) {
-            o->tariff_dir = v;
-        } else if ((v = cli_optval(argc, argv, &i, "--db"))) {
-            o->db_path = v;
-        } else if ((v = cli_optval(argc, argv, &i, "--out"))) {
-            o->out_dir = v;
-        } else if ((v = cli_optval(argc, argv, &i, "--operator"))) {
-            o->operator_name = v;
-        } else if ((v = cli_optval(argc, argv, &i, "--month"))) {
-            if (cdr_month_parse(v, strlen(v), &o->month) != CDR_OK) {
-                *rc = cli_fail(CDR_E_USAGE, "bad --month '%s' (want YYYY-MM)", v);
-                return -1;
-            }
-        } else if ((v = cli_optval(argc, argv, &i, "--store"))) {
-            o->store_dir = v;
-        } else if ((v = cli_optval(argc, argv, &i, "--cluster"))) {
-            o->cluster = v;
-        } else if ((v = cli_optval(argc, argv, &i, "--shard"))) {
-            char *end;
+    *rc = CDR_OK;
+    cli_args args;
+    cli_args_init(&args, &run_spec, argc, argv);
+    for (int id; *rc == CDR_OK && (id = cli_args_next(&args)) != CLI_ARG_END;) {
+        const char *v = args.val;
+        char *end;
+        switch (id) {
+        case CLI_ARG_HELP: return -1;
+        case CLI_ARG_ERR: *rc = CDR_E_USAGE; break;
+        case CLI_ARG_POS: o->files[o->nfiles++] = argv[args.i - 1]; break;
+        case CLI_O_TARIFF: o->tariff_dir = v; break;
+        case CLI_O_PROFILE: *rc = cli_profile_value(v, &o->profile_path); break;
+        case CLI_O_MONTH: *rc = cli_month_value(v, &o->month); break;
+        case CLI_O_QUIET: o->quiet = 1; break;
+        case O_DB: o->db_path = v; break;
+        case O_OUT: o->out_dir = v; break;
+        case O_OPERATOR: o->operator_name = v; break;
+        case O_STORE: o->store_dir = v; break;
+        case O_CLUSTER: o->cluster = v; break;
+        case O_SHARD:
             errno = 0;
             o->shard = strtol(v, &end, 10);
             if (errno || end == v || *end || o->shard < 0 ||
-                o->shard >= (long)CDR_CLUSTER_MAX_PARTS) {
+                o->shard >= (long)CDR_CLUSTER_MAX_PARTS)
                 *rc = cli_fail(CDR_E_USAGE, "bad --shard '%s' (want 0 .. P-1)", v);
-                return -1;
-            }
-        } else if (!strcmp(a, "--rerate")) {
-            o->rerate = 1;
-        } else if (!strcmp(a, "--accept-redelivery")) {
-            o->accept_redelivery = 1;
-        } else if (!strcmp(a, "--report")) {
-            o->report = 1;
-        } else if (!strcmp(a, "--no-store")) {
+            break;
+        case O_RERATE: o->rerate = 1; break;
+        case O_REDELIVERY: o->accept_redelivery = 1; break;
+        case O_REPORT: o->report = 1; break;
+        case O_NO_STORE:
             *rc = cli_fail(CDR_E_USAGE, "--no-store is gone: the month state is what makes a "
                            "month over many nights right (docs/state.md)");
-            return -1;
-        } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
-            o->quiet = 1;
-        } else if (a[0] == '-' && a[1] == '-') {
-            *rc = cli_fail(CDR_E_USAGE, "unknown option %s", a);
-            return -1;
-        } else {
-            o->files[o->nfiles++] = argv[i];
+            break;
+        default: *rc = cli_engine_value(id, v, &o->eo); break;
         }
     }
-    if (cli_reported) {
-        *rc = CDR_E_USAGE;
+    if (*rc != CDR_OK)
         return -1;
-    }
     if (o->cluster || o->shard >= 0) {
         if (!o->cluster || o->shard < 0 || o->db_path || o->out_dir || o->store_dir ||
             o->nfiles) {
@@ -359,7 +354,7 @@ static int parse_args(int argc, char **argv, run_opts *o, int *rc)
         return 0; /* completed by cluster_setup */
     }
     if (!o->tariff_dir || !o->db_path || !o->out_dir || (o->nfiles == 0 && !o->rerate)) {
-        fputs(usage_text, stderr);
+        cli_help(&run_spec, stderr);
         *rc = CDR_E_USAGE;
         return -1;
     }

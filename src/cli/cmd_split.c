@@ -35,20 +35,32 @@
 #include "cdrecon/reader.h"
 #include "cli.h"
 #include "ingest.h"
+#include "opts.h"
 #include "progress.h"
 
-static const char *usage_text =
-    "usage: cdrecon split --cluster DIR [--mem SIZE] [--profile FILE] [--quiet] FILES...\n"
+enum { O_MEM = 1, O_QUIET };
+static const cli_opt split_opts[] = {
+    {"--cluster", 0, CLI_OPT_VALUE, "DIR", "the sharded directory (cdrecon cluster init)",
+     CLI_O_CLUSTER},
+    /* not the engine's --mem: a smaller default, at least 1M */
+    {"--mem", 0, CLI_OPT_VALUE, "SIZE", "memory for the shards' buffers (default 64M)", O_MEM},
+    /* not the common --quiet: split prints nothing else, and has no -q */
+    {"--quiet", 0, 0, NULL, "no line per file", O_QUIET},
+    {NULL, 0, 0, NULL, NULL, 0},
+};
+static const cli_opt *const split_tables[] = {split_opts, cli_profile_opts, NULL};
+static const cli_spec split_spec = {
+    "split",
+    "cdrecon split --cluster DIR [--mem SIZE] [--profile FILE] [--quiet] FILES...",
     "The route stage of a sharded night: read CDR files (checked exactly as `run`\n"
     "checks them) and write each record to its shard's incoming area under DIR.\n"
-    "A file routed before (same bytes, or same content) is skipped.\n"
-    "  --cluster DIR  the sharded directory (cdrecon cluster init)\n"
-    "  --mem SIZE     memory for the shards' buffers (default 64M)\n"
-    "  --profile FILE read the files through an input profile (docs/profiles.md);\n"
-    "                 the shards' runs then need none\n"
-    "  --quiet        no line per file\n"
+    "A file routed before (same bytes, or same content) is skipped. With --profile,\n"
+    "the shards' runs need none. The options come before the files.\n",
+    split_tables,
     "exit: 0 every file routed or skipped; else the first failed file's code;\n"
-    "17 the profile is refused (docs/exit-codes.md, docs/cluster.md).\n";
+    "17 the profile is refused (docs/exit-codes.md, docs/cluster.md).\n",
+    CLI_ARGS_POS_STOPS | CLI_ARGS_DASH_OPT,
+};
 
 typedef struct split_ctx {
     cdr_pieces *pc;
@@ -289,36 +301,30 @@ out:
 
 int cmd_split(int argc, char **argv)
 {
-    const char *dir = NULL, *v, *profile_path = NULL;
+    const char *dir = NULL, *profile_path = NULL;
     size_t mem = (size_t)64 << 20;
-    int quiet = 0, i = 1, prc;
-    for (; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--")) {
-            i++;
-            break;
-        }
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            fputs(usage_text, stdout);
-            return CDR_OK;
-        }
-        if (cli_profile_option(argc, argv, &i, &profile_path, &prc)) {
-            if (prc != CDR_OK)
-                return prc;
-        } else if ((v = cli_optval(argc, argv, &i, "--cluster")))
-            dir = v;
-        else if ((v = cli_optval(argc, argv, &i, "--mem"))) {
-            if (cli_parse_size(v, &mem) != 0 || mem < ((size_t)1 << 20))
+    int quiet = 0, i = 0, rc;
+    cli_args args;
+    cli_args_init(&args, &split_spec, argc, argv);
+    for (int id; !i && (id = cli_args_next(&args)) != CLI_ARG_END;) {
+        switch (id) {
+        case CLI_ARG_HELP: return CDR_OK;
+        case CLI_ARG_ERR: return CDR_E_USAGE;
+        case CLI_ARG_POS: i = args.i - 1; break; /* the files: the rest */
+        case CLI_O_CLUSTER: dir = args.val; break;
+        case O_MEM:
+            if (cli_parse_size(args.val, &mem) != 0 || mem < ((size_t)1 << 20))
                 return cli_fail(CDR_E_USAGE, "--mem: a size of at least 1M, e.g. 64M");
-        } else if (!strcmp(a, "--quiet"))
-            quiet = 1;
-        else if (a[0] == '-' && a[1])
-            return cli_fail(CDR_E_USAGE, "unknown option %s (cdrecon split --help)", a);
-        else
             break;
-        if (cli_reported)
-            return CDR_E_USAGE;
+        case O_QUIET: quiet = 1; break;
+        case CLI_O_PROFILE:
+            if ((rc = cli_profile_value(args.val, &profile_path)) != CDR_OK)
+                return rc;
+            break;
+        }
     }
+    if (!i)
+        i = argc;
     if (!dir)
         return cli_fail(CDR_E_USAGE, "--cluster DIR is required (cdrecon split --help)");
     for (int j = i; j < argc; j++)

@@ -41,6 +41,22 @@ const cli_opt cli_month_opts[] = {
     {NULL, 0, 0, NULL, NULL, 0},
 };
 
+const cli_opt cli_subject_opts[] = {
+    {"--msisdn", 0, CLI_OPT_VALUE, "N", "the subscriber (+86/0086/86 prefixes are removed)",
+     CLI_O_MSISDN},
+    {"--month", 0, CLI_OPT_VALUE, "YYYY-MM", "the bill month", CLI_O_MONTH},
+    {"--db", 0, CLI_OPT_VALUE, "FILE",
+     "the month to date from the month state of `cdrecon run`'s\n"
+     "database (every file ingested so far), rated with the tariff it\n"
+     "was last rated with (or --tariff)", CLI_O_DB},
+    {"--store", 0, CLI_OPT_VALUE, "DIR", "the same from the month state directory itself",
+     CLI_O_STORE},
+    {"--cluster", 0, CLI_OPT_VALUE, "DIR",
+     "the same from the shard of a sharded directory that holds\n"
+     "the number (docs/cluster.md)", CLI_O_CLUSTER},
+    {NULL, 0, 0, NULL, NULL, 0},
+};
+
 int cli_engine_value(int id, const char *v, cdr_engine_opts *eo)
 {
     int64_t n;

@@ -54,12 +54,16 @@ enum {
 enum {
     CLI_O_TOLERANCE = 1000, CLI_O_MAX_DURATION, CLI_O_MEM, CLI_O_TMP, CLI_O_THREADS,
     CLI_O_PROFILE, CLI_O_TARIFF, CLI_O_QUIET, CLI_O_MONTH,
+    CLI_O_MSISDN, CLI_O_DB, CLI_O_STORE, CLI_O_CLUSTER,
 };
 extern const cli_opt cli_engine_opts[];  /* --tolerance --max-duration --mem --tmp --threads */
 extern const cli_opt cli_profile_opts[]; /* --profile FILE */
 extern const cli_opt cli_tariff_opts[];  /* --tariff DIR */
 extern const cli_opt cli_quiet_opts[];   /* --quiet, -q: print nothing but errors */
 extern const cli_opt cli_month_opts[];   /* --month YYYY-MM */
+/* One subscriber's month (investigate, evidence): --msisdn N --month YYYY-MM
+ * and where its records are: --db FILE, --store DIR or --cluster DIR. */
+extern const cli_opt cli_subject_opts[];
 
 typedef struct cli_args {
     const cli_spec *spec;
