@@ -1,4 +1,4 @@
-/* cdrecon CLI — shared plumbing: option values, reading inputs into the engine. */
+/* cdrecon CLI — shared plumbing: value parsers, reading inputs into the engine. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
