@@ -78,6 +78,79 @@ static int on_reject(const cdr_reject *j, void *user)
     return 0;
 }
 
+/* The line of one file read (and its SHA-256 with --sha256); its failure
+ * on stderr unless quiet. */
+static void print_file(const char *path, cdr_err e, const cdr_file_stats *st, int has_prof,
+                       int sha, int quiet)
+{
+    char sz[64] = "";
+    if (st->gzip)
+        snprintf(sz, sizeof sz, " (gzip %llu bytes)", (unsigned long long)st->size);
+    char status[700], pe[1024];
+    cli_esc(path, pe, sizeof pe);
+    if (e == CDR_OK) {
+        snprintf(status, sizeof status, "ok");
+    } else {
+        char m[600];
+        snprintf(status, sizeof status, "FAILED %s: %s", cdr_errname(e),
+                 cli_mask_digits(st->message, m, sizeof m));
+    }
+    char skipped[64] = "";
+    if (has_prof) /* without a profile nothing is skipped: the line stays as it was */
+        snprintf(skipped, sizeof skipped, ", %llu skipped",
+                 (unsigned long long)st->rows_skipped);
+    printf("%s: %llu read, %llu accepted, %llu rejected%s, %llu blank lines, %llu bytes%s: "
+           "%s\n",
+           pe, (unsigned long long)st->rows_read, (unsigned long long)st->rows_accepted,
+           (unsigned long long)st->rows_rejected, skipped, (unsigned long long)st->blank_lines,
+           (unsigned long long)st->bytes, sz, status);
+    if (sha && e == CDR_OK) {
+        char hex[65];
+        cdr_sha256_hex(st->sha256, hex);
+        printf("%s: sha256 %s\n", pe, hex);
+    }
+    if (e != CDR_OK && !quiet) {
+        char m[600];
+        cli_fail(e, "%s: %s", path, cli_mask_digits(st->message, m, sizeof m));
+    }
+}
+
+/* The rejects file, which must not be one of the files read (nor the
+ * profile): opened (*direct when written directly), its header written. */
+static int open_rejects(const char *rejects, char **files, int nfiles, const char *profile_path,
+                        struct scan_ctx *ctx, FILE **direct)
+{
+    cli_paths ps;
+    char err[2048];
+    cli_paths_init(&ps);
+    cli_paths_add_inputs(&ps, files, nfiles, NULL, profile_path, NULL);
+    cli_paths_add(&ps, CLI_PATH_OUTPUT, "--rejects", rejects);
+    cdr_err e = cli_paths_check(&ps, err, sizeof err);
+    cli_paths_free(&ps);
+    if (e == CDR_OK)
+        e = cli_output_file(rejects, "--rejects", &ctx->rej, direct, err, sizeof err);
+    if (e != CDR_OK)
+        return cli_fail(e, "%s", err);
+    cdr_rejects_csv_header(ctx->rej);
+    return CDR_OK;
+}
+
+/* Commit the rejects file (and close it when written directly). */
+static int close_rejects(struct scan_ctx *ctx, FILE *direct, const char *rejects)
+{
+    cdr_err e = cdr_csvw_commit(ctx->rej);
+    char m[700];
+    snprintf(m, sizeof m, "%s", cdr_csvw_message(ctx->rej));
+    cdr_csvw_free(ctx->rej);
+    if (direct && fclose(direct) != 0 && e == CDR_OK) {
+        e = CDR_E_IO;
+        snprintf(m, sizeof m, "%s: %s", rejects, strerror(errno));
+    }
+    if (e != CDR_OK)
+        return cli_fail(e, "cannot write rejects file: %s", m);
+    return CDR_OK;
+}
+
 int cmd_scan(int argc, char **argv)
 {
     const char *rejects = NULL, *profile_path = NULL;
@@ -121,24 +194,9 @@ int cmd_scan(int argc, char **argv)
     cli_progress_init(&prog, quiet);
     struct scan_ctx ctx = {NULL, quiet, 0, 0, &prog};
     FILE *direct = NULL;
-    if (rejects) {
-        /* the rejects file must not be one of the files read (nor the profile) */
-        cli_paths ps;
-        char err[2048];
-        cli_paths_init(&ps);
-        for (int k = i; k < argc; k++)
-            cli_paths_add(&ps, CLI_PATH_INPUT, "CDR file", argv[k]);
-        cli_paths_add(&ps, CLI_PATH_INPUT, "--profile", profile_path);
-        cli_paths_add(&ps, CLI_PATH_OUTPUT, "--rejects", rejects);
-        cdr_err e = cli_paths_check(&ps, err, sizeof err);
-        cli_paths_free(&ps);
-        if (e == CDR_OK)
-            e = cli_output_file(rejects, "--rejects", &ctx.rej, &direct, err, sizeof err);
-        if (e != CDR_OK) {
-            cdr_profile_free(prof);
-            return cli_fail(e, "%s", err);
-        }
-        cdr_rejects_csv_header(ctx.rej);
+    if (rejects && (rc = open_rejects(rejects, argv + i, nfiles, profile_path, &ctx, &direct))) {
+        cdr_profile_free(prof);
+        return rc;
     }
 
     cdr_reader_opts o;
@@ -157,38 +215,11 @@ int cmd_scan(int argc, char **argv)
         cdr_file_stats st;
         cdr_err e = cdr_read_file(path, (uint32_t)k, &o, NULL, on_reject, &ctx, &st);
         cli_progress_clear(&prog);
-        char sz[64] = "";
-        if (st.gzip)
-            snprintf(sz, sizeof sz, " (gzip %llu bytes)", (unsigned long long)st.size);
-        char status[700], pe[1024];
-        cli_esc(path, pe, sizeof pe);
-        if (e == CDR_OK) {
-            snprintf(status, sizeof status, "ok");
-        } else {
-            char m[600];
-            snprintf(status, sizeof status, "FAILED %s: %s", cdr_errname(e),
-                     cli_mask_digits(st.message, m, sizeof m));
+        print_file(path, e, &st, prof != NULL, sha, quiet);
+        if (e != CDR_OK) {
             failed++;
             if (first_err == CDR_OK)
                 first_err = e;
-        }
-        char skipped[64] = "";
-        if (prof) /* without a profile nothing is skipped: the line stays as it was */
-            snprintf(skipped, sizeof skipped, ", %llu skipped",
-                     (unsigned long long)st.rows_skipped);
-        printf("%s: %llu read, %llu accepted, %llu rejected%s, %llu blank lines, %llu bytes%s: "
-               "%s\n",
-               pe, (unsigned long long)st.rows_read, (unsigned long long)st.rows_accepted,
-               (unsigned long long)st.rows_rejected, skipped, (unsigned long long)st.blank_lines,
-               (unsigned long long)st.bytes, sz, status);
-        if (sha && e == CDR_OK) {
-            char hex[65];
-            cdr_sha256_hex(st.sha256, hex);
-            printf("%s: sha256 %s\n", pe, hex);
-        }
-        if (e != CDR_OK && !quiet) {
-            char m[600];
-            cli_fail(e, "%s: %s", path, cli_mask_digits(st.message, m, sizeof m));
         }
         t_read += st.rows_read;
         t_acc += st.rows_accepted;
@@ -209,18 +240,8 @@ int cmd_scan(int argc, char **argv)
     if (ctx.hidden && !ctx.rej && !quiet)
         cli_err("%llu more rejects not shown (write them all with --rejects FILE)",
                 (unsigned long long)ctx.hidden);
-    if (ctx.rej) {
-        cdr_err e = cdr_csvw_commit(ctx.rej);
-        char m[700];
-        snprintf(m, sizeof m, "%s", cdr_csvw_message(ctx.rej));
-        cdr_csvw_free(ctx.rej);
-        if (direct && fclose(direct) != 0 && e == CDR_OK) {
-            e = CDR_E_IO;
-            snprintf(m, sizeof m, "%s: %s", rejects, strerror(errno));
-        }
-        if (e != CDR_OK)
-            return cli_fail(e, "cannot write rejects file: %s", m);
-    }
+    if (ctx.rej && (rc = close_rejects(&ctx, direct, rejects)) != CDR_OK)
+        return rc;
     if (fflush(stdout) != 0)
         return cli_fail(CDR_E_IO, "cannot write standard output");
     if (first_err != CDR_OK)
