@@ -412,6 +412,45 @@ static cdr_err shard_last_tariff(run_opts *o)
 /* The shard's database, outputs, and the pieces routed to it whose file is
  * routed whole (its marker written): files[i] is the operator's file as
  * given to split, pieces[i] the piece read in its place. */
+/* The names (their SHA-256) of the pieces in the shard's incoming
+ * directory inc, sorted, into *names (malloc'd, *n of them). An error
+ * opening inc is reported (*names NULL); CDR_E_NOMEM leaves the names read. */
+static cdr_err list_pieces(const char *inc, char ***names_out, size_t *n_out)
+{
+    cdr_err e = CDR_OK;
+    DIR *d = opendir(inc);
+    if (!d)
+        return cli_fail(CDR_E_IO, "cannot read %s: %s", inc, strerror(errno));
+    size_t n = 0, cap = 0;
+    char **names = NULL;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        size_t l = strlen(de->d_name);
+        if (l != 64 + 6 || strcmp(de->d_name + 64, ".piece") != 0)
+            continue; /* (temporary files of split are hidden) */
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64;
+            char **v = realloc(names, cap * sizeof *v);
+            if (!v) {
+                e = CDR_E_NOMEM;
+                break;
+            }
+            names = v;
+        }
+        if (!(names[n] = strndup(de->d_name, 64))) {
+            e = CDR_E_NOMEM;
+            break;
+        }
+        n++;
+    }
+    closedir(d);
+    if (e == CDR_OK && n)
+        qsort(names, n, sizeof *names, cmp_piece);
+    *names_out = names;
+    *n_out = n;
+    return e;
+}
+
 static cdr_err cluster_setup(run_opts *o)
 {
     char err[1024];
@@ -439,37 +478,12 @@ static cdr_err cluster_setup(run_opts *o)
         free(inc);
         return e;
     }
-    DIR *d = opendir(inc);
-    if (!d) {
-        e = cli_fail(CDR_E_IO, "cannot read %s: %s", inc, strerror(errno));
+    size_t n = 0;
+    char **names = NULL;
+    if ((e = list_pieces(inc, &names, &n)) != CDR_OK && !names) {
         free(inc);
         return e;
     }
-    size_t n = 0, cap = 0;
-    char **names = NULL;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        size_t l = strlen(de->d_name);
-        if (l != 64 + 6 || strcmp(de->d_name + 64, ".piece") != 0)
-            continue; /* (temporary files of split are hidden) */
-        if (n == cap) {
-            cap = cap ? cap * 2 : 64;
-            char **v = realloc(names, cap * sizeof *v);
-            if (!v) {
-                e = CDR_E_NOMEM;
-                break;
-            }
-            names = v;
-        }
-        if (!(names[n] = strndup(de->d_name, 64))) {
-            e = CDR_E_NOMEM;
-            break;
-        }
-        n++;
-    }
-    closedir(d);
-    if (e == CDR_OK && n)
-        qsort(names, n, sizeof *names, cmp_piece);
     free(o->files);
     o->files = calloc(n + 1, sizeof *o->files);
     o->pieces = calloc(n + 1, sizeof *o->pieces);
