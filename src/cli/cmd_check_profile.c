@@ -118,26 +118,28 @@ static int on_row(const cdr_row *r, void *user)
     return ++c->shown >= c->max;
 }
 
+/* A row rejected or skipped: its line, "rejected: " or not, and why. */
+static int show_reject(cp_ctx *c, const cdr_reject *j, const char *what)
+{
+    char m[700];
+    printf("line %llu (offset %llu): %s%s\n", (unsigned long long)j->line,
+           (unsigned long long)j->offset, what,
+           c->unmasked ? j->reason : cli_mask_digits(j->reason, m, sizeof m));
+    return ++c->shown >= c->max;
+}
+
 static int on_reject(const cdr_reject *j, void *user)
 {
     cp_ctx *c = user;
-    char m[700];
     c->rej++;
-    printf("line %llu (offset %llu): rejected: %s\n", (unsigned long long)j->line,
-           (unsigned long long)j->offset,
-           c->unmasked ? j->reason : cli_mask_digits(j->reason, m, sizeof m));
-    return ++c->shown >= c->max;
+    return show_reject(c, j, "rejected: ");
 }
 
 static int on_skip(const cdr_reject *j, void *user)
 {
     cp_ctx *c = user;
-    char m[700];
     c->skip++;
-    printf("line %llu (offset %llu): %s\n", (unsigned long long)j->line,
-           (unsigned long long)j->offset,
-           c->unmasked ? j->reason : cli_mask_digits(j->reason, m, sizeof m));
-    return ++c->shown >= c->max;
+    return show_reject(c, j, "");
 }
 
 int cmd_check_profile(int argc, char **argv)

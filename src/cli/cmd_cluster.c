@@ -480,6 +480,19 @@ typedef struct cursor {
     int have;
 } cursor;
 
+/* *buf (*cap bytes) holds at least n bytes; -1 when memory ran out. */
+static int grow(char **buf, uint32_t *cap, uint32_t n)
+{
+    if (n <= *cap)
+        return 0;
+    char *p = realloc(*buf, n);
+    if (!p)
+        return -1;
+    *buf = p;
+    *cap = n;
+    return 0;
+}
+
 static int cur_next(cursor *c)
 {
     c->have = 0;
@@ -487,22 +500,12 @@ static int cur_next(cursor *c)
         return feof(c->f) ? 0 : -1;
     if (fread(&c->ml, sizeof c->ml, 1, c->f) != 1)
         return -1;
-    if (c->ml > c->mcap) {
-        char *m = realloc(c->m, c->ml);
-        if (!m)
-            return -1;
-        c->m = m;
-        c->mcap = c->ml;
-    }
+    if (grow(&c->m, &c->mcap, c->ml) != 0)
+        return -1;
     if (fread(c->m, 1, c->ml, c->f) != c->ml || fread(&c->rl, sizeof c->rl, 1, c->f) != 1)
         return -1;
-    if (c->rl > c->rcap) {
-        char *q = realloc(c->row, c->rl);
-        if (!q)
-            return -1;
-        c->row = q;
-        c->rcap = c->rl;
-    }
+    if (grow(&c->row, &c->rcap, c->rl) != 0)
+        return -1;
     if (fread(c->row, 1, c->rl, c->f) != c->rl)
         return -1;
     c->have = 1;

@@ -130,6 +130,16 @@ typedef struct run_ctx {
 
 /* ---- reading ---- */
 
+/* A sink callback's answer: go on (0), or stop (1) with e kept for the run
+ * to report. */
+static int stop_on(run_ctx *c, cdr_err e)
+{
+    if (e == CDR_OK)
+        return 0;
+    c->err = e;
+    return 1;
+}
+
 static int on_reject(const cdr_reject *r, void *user)
 {
     run_ctx *c = user;
@@ -137,11 +147,7 @@ static int on_reject(const cdr_reject *r, void *user)
     cdr_err e = cdr_db_add_reject(c->db, r);
     if (e == CDR_OK)
         e = cdr_rejects_csv_row(c->rejects, r);
-    if (e != CDR_OK) {
-        c->err = e;
-        return 1;
-    }
-    return 0;
+    return stop_on(c, e);
 }
 
 static cdr_err on_file_start(uint32_t idx, const char *name, void *user)
@@ -222,11 +228,7 @@ static int on_submonth(const cdr_submonth *sm, void *user)
             e = cdr_db_add_change(c->db, sm->msisdn, sm->msisdn_hash, sm->month, prev, now,
                                   status);
     }
-    if (e != CDR_OK) {
-        c->err = e;
-        return 1;
-    }
-    return 0;
+    return stop_on(c, e);
 }
 
 static int on_record(const cdr_rated *r, void *user)
@@ -248,11 +250,7 @@ static int on_record(const cdr_rated *r, void *user)
                         r->msisdn_hash,
                         r->seq};
     cdr_err e = cdr_db_add_unrated(c->db, &u);
-    if (e != CDR_OK) {
-        c->err = e;
-        return 1;
-    }
-    return 0;
+    return stop_on(c, e);
 }
 
 static int on_finding(const cdr_finding *f, void *user)
@@ -260,11 +258,7 @@ static int on_finding(const cdr_finding *f, void *user)
     run_ctx *c = user;
     c->findings++;
     cdr_err e = cdr_db_add_finding(c->db, f);
-    if (e != CDR_OK) {
-        c->err = e;
-        return 1;
-    }
-    return 0;
+    return stop_on(c, e);
 }
 
 static int on_candidate(const cdr_candidate *cd, void *user)
@@ -276,11 +270,7 @@ static int on_candidate(const cdr_candidate *cd, void *user)
         e = cdr_db_supersede_candidate(c->db, cd->msisdn, cd->month);
     if (e == CDR_OK)
         e = cdr_db_add_candidate(c->db, cd);
-    if (e != CDR_OK) {
-        c->err = e;
-        return 1;
-    }
-    return 0;
+    return stop_on(c, e);
 }
 
 /* ---- outputs ---- */
