@@ -51,14 +51,10 @@ static const cli_opt report_opts[] = {
     {"--month", 0, CLI_OPT_VALUE, "YYYY-MM", "report: only this bill month", CLI_O_MONTH},
     {NULL, 0, 0, NULL, NULL, 0},
 };
-static const cli_opt report_quiet[] = { /* the common --quiet, for report only */
-    {"--quiet", 'q', 0, NULL, "report: print nothing but errors", CLI_O_QUIET},
-    {NULL, 0, 0, NULL, NULL, 0},
-};
 static const cli_opt *const init_tables[] = {init_opts, NULL};
 static const cli_opt *const shard_tables[] = {dir_opts, NULL};
-static const cli_opt *const report_tables[] = {dir_opts, report_opts, report_quiet, NULL};
-static const cli_opt *const cluster_tables[] = {init_opts, dir_opts, report_opts, report_quiet,
+static const cli_opt *const report_tables[] = {dir_opts, report_opts, cli_quiet_opts, NULL};
+static const cli_opt *const cluster_tables[] = {init_opts, dir_opts, report_opts, cli_quiet_opts,
                                                 NULL};
 #define CLUSTER_TAIL                                                                 \
     "exit: 0 done; 1 usage; 11 a shard has not rated what was routed to it;\n"       \

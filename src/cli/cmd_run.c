@@ -74,7 +74,7 @@ static const cli_spec run_spec = {
     "candidates and unrated records of the months touched, this run's changes to\n"
     "candidates (changes.csv) and its rejects, into the database and as CSV in DIR.\n"
     "A file already ingested (same SHA-256 of its bytes or of its content) is skipped.\n"
-    "--tariff, --db and --out are required (but with --cluster). The profile of\n"
+    "--tariff, --db and --out are required, except with --cluster. The profile of\n"
     "--profile is recorded with the run and its files; a sharded night gives it to\n"
     "`cdrecon split`, which reads the files.\n",
     run_tables,

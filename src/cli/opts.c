@@ -36,11 +36,6 @@ const cli_opt cli_quiet_opts[] = {
     {NULL, 0, 0, NULL, NULL, 0},
 };
 
-const cli_opt cli_month_opts[] = {
-    {"--month", 0, CLI_OPT_VALUE, "YYYY-MM", "the bill month", CLI_O_MONTH},
-    {NULL, 0, 0, NULL, NULL, 0},
-};
-
 const cli_opt cli_subject_opts[] = {
     {"--msisdn", 0, CLI_OPT_VALUE, "N", "the subscriber (+86/0086/86 prefixes are removed)",
      CLI_O_MSISDN},
@@ -203,7 +198,7 @@ static void help_line(const cli_opt *o, FILE *fp)
     else
         snprintf(left, sizeof left, "%s%s%s", o->name, o->metavar ? " " : "",
                  o->metavar ? o->metavar : "");
-    if (strlen(left) <= 18)
+    if (strlen(left) <= 17) /* (two spaces at least: tools/gen-man.py splits there) */
         fprintf(fp, "  %-18s ", left);
     else
         fprintf(fp, "  %s  ", left);

@@ -50,7 +50,10 @@ enum {
 };
 
 /* The common options: declared once (id, help, value parser) and listed
- * in the tables of the commands that take them. */
+ * in the tables of the commands that take them. --month means something
+ * else in each command (the months reported, records kept, the month
+ * compacted): each declares its own entry with CLI_O_MONTH, and
+ * cli_month_value parses it. */
 enum {
     CLI_O_TOLERANCE = 1000, CLI_O_MAX_DURATION, CLI_O_MEM, CLI_O_TMP, CLI_O_THREADS,
     CLI_O_PROFILE, CLI_O_TARIFF, CLI_O_QUIET, CLI_O_MONTH,
@@ -60,7 +63,6 @@ extern const cli_opt cli_engine_opts[];  /* --tolerance --max-duration --mem --t
 extern const cli_opt cli_profile_opts[]; /* --profile FILE */
 extern const cli_opt cli_tariff_opts[];  /* --tariff DIR */
 extern const cli_opt cli_quiet_opts[];   /* --quiet, -q: print nothing but errors */
-extern const cli_opt cli_month_opts[];   /* --month YYYY-MM */
 /* One subscriber's month (investigate, evidence): --msisdn N --month YYYY-MM
  * and where its records are: --db FILE, --store DIR or --cluster DIR. */
 extern const cli_opt cli_subject_opts[];
