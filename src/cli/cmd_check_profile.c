@@ -12,19 +12,29 @@
 
 #include "cdrecon/reader.h"
 #include "ingest.h"
+#include "opts.h"
 #include "progress.h"
 
-static const char *usage_text =
-    "usage: cdrecon check-profile [--rows N] [--unmasked] PROFILE [FILE]\n"
+enum { O_ROWS = 1, O_UNMASKED };
+static const cli_opt check_profile_opts[] = {
+    {"--rows", 0, CLI_OPT_VALUE, "N", "rows of FILE to show (default 10)", O_ROWS},
+    {"--unmasked", 0, 0, NULL, "show phone numbers in full (default: 138****1234)", O_UNMASKED},
+    {NULL, 0, 0, NULL, NULL, 0},
+};
+static const cli_opt *const check_profile_tables[] = {check_profile_opts, NULL};
+static const cli_spec check_profile_spec = {
+    "check-profile",
+    "cdrecon check-profile [--rows N] [--unmasked] PROFILE [FILE]",
     "Check an input profile (docs/profiles.md) and show how it builds each of the\n"
     "contract's fields from the operator's columns. With FILE (.csv, .gz or - for\n"
     "stdin), read its first N rows through the profile and show each one as the\n"
-    "contract fields it becomes, or why it is rejected or skipped.\n"
-    "  --rows N      rows of FILE to show (default 10)\n"
-    "  --unmasked    show phone numbers in full (default: 138****1234)\n"
+    "contract fields it becomes, or why it is rejected or skipped.\n",
+    check_profile_tables,
     "exit: 0 ok; 17 the profile is refused (the message names its line); 4 FILE's\n"
     "header does not fit the profile; 9 some of the rows shown were rejected; other\n"
-    "codes: docs/exit-codes.md\n";
+    "codes: docs/exit-codes.md\n",
+    0,
+};
 
 typedef struct cp_ctx {
     uint64_t shown, max, acc, rej, skip;
@@ -108,58 +118,59 @@ static int on_row(const cdr_row *r, void *user)
     return ++c->shown >= c->max;
 }
 
+/* A row rejected or skipped: its line, "rejected: " or not, and why. */
+static int show_reject(cp_ctx *c, const cdr_reject *j, const char *what)
+{
+    char m[700];
+    printf("line %llu (offset %llu): %s%s\n", (unsigned long long)j->line,
+           (unsigned long long)j->offset, what,
+           c->unmasked ? j->reason : cli_mask_digits(j->reason, m, sizeof m));
+    return ++c->shown >= c->max;
+}
+
 static int on_reject(const cdr_reject *j, void *user)
 {
     cp_ctx *c = user;
-    char m[700];
     c->rej++;
-    printf("line %llu (offset %llu): rejected: %s\n", (unsigned long long)j->line,
-           (unsigned long long)j->offset,
-           c->unmasked ? j->reason : cli_mask_digits(j->reason, m, sizeof m));
-    return ++c->shown >= c->max;
+    return show_reject(c, j, "rejected: ");
 }
 
 static int on_skip(const cdr_reject *j, void *user)
 {
     cp_ctx *c = user;
-    char m[700];
     c->skip++;
-    printf("line %llu (offset %llu): %s\n", (unsigned long long)j->line,
-           (unsigned long long)j->offset,
-           c->unmasked ? j->reason : cli_mask_digits(j->reason, m, sizeof m));
-    return ++c->shown >= c->max;
+    return show_reject(c, j, "");
 }
 
 int cmd_check_profile(int argc, char **argv)
 {
-    const char *v, *ppath = NULL, *file = NULL;
+    const char *ppath = NULL, *file = NULL;
     cp_ctx c = {0, 10, 0, 0, 0, 0};
     int rc = CDR_OK;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            fputs(usage_text, stdout);
-            return CDR_OK;
-        } else if ((v = cli_optval(argc, argv, &i, "--rows"))) {
-            int64_t n;
-            if (cli_parse_i64(v, &n) != 0 || n < 1 || n > 1000000)
-                return cli_fail(CDR_E_USAGE, "bad --rows '%s' (1 to 1000000)", v);
+    cli_args args;
+    cli_args_init(&args, &check_profile_spec, argc, argv);
+    for (int id; (id = cli_args_next(&args)) != CLI_ARG_END;) {
+        int64_t n;
+        switch (id) {
+        case CLI_ARG_HELP: return CDR_OK;
+        case CLI_ARG_ERR: return CDR_E_USAGE;
+        case O_ROWS:
+            if (cli_parse_i64(args.val, &n) != 0 || n < 1 || n > 1000000)
+                return cli_fail(CDR_E_USAGE, "bad --rows '%s' (1 to 1000000)", args.val);
             c.max = (uint64_t)n;
-        } else if (!strcmp(a, "--unmasked")) {
-            c.unmasked = 1;
-        } else if (a[0] == '-' && a[1] == '-') {
-            return cli_fail(CDR_E_USAGE, "unknown option %s", a);
-        } else if (!ppath) {
-            ppath = a;
-        } else if (!file) {
-            file = a;
-        } else {
-            fputs(usage_text, stderr);
-            return cli_fail(CDR_E_USAGE, "one PROFILE and at most one FILE");
+            break;
+        case O_UNMASKED: c.unmasked = 1; break;
+        case CLI_ARG_POS:
+            if (file) {
+                cli_help(&check_profile_spec, stderr);
+                return cli_fail(CDR_E_USAGE, "one PROFILE and at most one FILE");
+            }
+            *(ppath ? &file : &ppath) = args.val;
+            break;
         }
     }
     if (!ppath) {
-        fputs(usage_text, stderr);
+        cli_help(&check_profile_spec, stderr);
         return cli_fail(CDR_E_USAGE, "no PROFILE given");
     }
     cdr_profile *p = NULL;

@@ -4,16 +4,19 @@
 
 #include "cdrecon/tariff.h"
 #include "cli.h"
+#include "opts.h"
 
-static void usage(FILE *fp)
-{
-    fprintf(fp,
-            "usage: cdrecon check-tariff DIR\n\n"
-            "Loads and validates the tariff directory DIR (plans.csv, bands.csv, rates.csv,\n"
-            "bundles.csv, discounts.csv, free_numbers.csv, subscribers.csv,\n"
-            "subscriptions.csv, refunds.csv; see docs/tariff.md) and prints a summary.\n"
-            "A refused tariff prints \"FILE:LINE: reason\" and exits 5 (CDR_E_TARIFF).\n");
-}
+static const cli_opt *const check_tariff_tables[] = {NULL};
+static const cli_spec check_tariff_spec = {
+    "check-tariff",
+    "cdrecon check-tariff DIR",
+    "Loads and validates the tariff directory DIR (plans.csv, bands.csv, rates.csv,\n"
+    "bundles.csv, discounts.csv, free_numbers.csv, subscribers.csv,\n"
+    "subscriptions.csv, refunds.csv; see docs/tariff.md) and prints a summary.\n",
+    check_tariff_tables,
+    "A refused tariff prints \"FILE:LINE: reason\" and exits 5 (CDR_E_TARIFF).\n",
+    CLI_ARGS_DASH_OPT,
+};
 
 static void print_day(const cdr_tariff *t, const char *label, cdr_time day)
 {
@@ -38,24 +41,21 @@ static void print_day(const cdr_tariff *t, const char *label, cdr_time day)
 int cmd_check_tariff(int argc, char **argv)
 {
     const char *dir = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            usage(stdout);
+    cli_args args;
+    cli_args_init(&args, &check_tariff_spec, argc, argv);
+    for (int id; (id = cli_args_next(&args)) != CLI_ARG_END;) {
+        if (id == CLI_ARG_HELP)
             return CDR_OK;
-        }
-        if (argv[i][0] == '-' && argv[i][1] != '\0') {
-            cli_err("unknown option %s", argv[i]);
-            usage(stderr);
+        if (id == CLI_ARG_ERR)
             return CDR_E_USAGE;
-        }
         if (dir) {
             cli_err("one tariff directory expected");
             return CDR_E_USAGE;
         }
-        dir = argv[i];
+        dir = args.val;
     }
     if (!dir) {
-        usage(stderr);
+        cli_help(&check_tariff_spec, stderr);
         return CDR_E_USAGE;
     }
 

@@ -33,13 +33,37 @@
 #include "cdrecon/outcsv.h"
 #include "cli.h"
 #include "ingest.h"
+#include "opts.h"
 #include "outputs.h"
 #include "paths.h"
 
-static const char *usage_text =
-    "usage: cdrecon cluster init --parts P DIR\n"
-    "       cdrecon cluster report --cluster DIR --out OUT [--month YYYY-MM] [--quiet]\n"
-    "       cdrecon cluster shard --cluster DIR MSISDN...\n"
+enum { O_PARTS = 1, O_OUT };
+static const cli_opt init_opts[] = {
+    {"--parts", 0, CLI_OPT_VALUE, "P", "init: the number of shards, 1 to 4096 (fixed)", O_PARTS},
+    {NULL, 0, 0, NULL, NULL, 0},
+};
+static const cli_opt dir_opts[] = {
+    {"--cluster", 0, CLI_OPT_VALUE, "DIR", "report, shard: the sharded directory", CLI_O_CLUSTER},
+    {NULL, 0, 0, NULL, NULL, 0},
+};
+static const cli_opt report_opts[] = {
+    {"--out", 0, CLI_OPT_VALUE, "OUT", "report: the output directory", O_OUT},
+    {"--month", 0, CLI_OPT_VALUE, "YYYY-MM", "report: only this bill month", CLI_O_MONTH},
+    {NULL, 0, 0, NULL, NULL, 0},
+};
+static const cli_opt *const init_tables[] = {init_opts, NULL};
+static const cli_opt *const shard_tables[] = {dir_opts, NULL};
+static const cli_opt *const report_tables[] = {dir_opts, report_opts, cli_quiet_opts, NULL};
+static const cli_opt *const cluster_tables[] = {init_opts, dir_opts, report_opts, cli_quiet_opts,
+                                                NULL};
+#define CLUSTER_TAIL                                                                 \
+    "exit: 0 done; 1 usage; 11 a shard has not rated what was routed to it;\n"       \
+    "other codes: docs/exit-codes.md, docs/cluster.md\n"
+static const cli_spec cluster_spec = {
+    "cluster",
+    "cdrecon cluster init --parts P DIR\n"
+    "cdrecon cluster report --cluster DIR --out OUT [--month YYYY-MM] [--quiet]\n"
+    "cdrecon cluster shard --cluster DIR MSISDN...",
     "A sharded directory: P shards, each with its own database and month state;\n"
     "a subscriber's shard is FNV-1a-64 of the normalised msisdn, modulo P.\n"
     "  init      make DIR a sharded directory of P shards (1 to 4096; fixed)\n"
@@ -48,32 +72,51 @@ static const char *usage_text =
     "            in OUT, and the summary; a rerun writes the same\n"
     "  shard     print each number's shard\n"
     "The stages of a night: `cdrecon split --cluster DIR FILES` (route),\n"
-    "`cdrecon run --cluster DIR --shard K` for every K (rate), then report.\n"
-    "exit: 0 done; 1 usage; 11 a shard has not rated what was routed to it;\n"
-    "other codes: docs/exit-codes.md, docs/cluster.md\n";
+    "`cdrecon run --cluster DIR --shard K` for every K (rate), then report.\n",
+    cluster_tables, CLUSTER_TAIL, 0,
+};
+static const cli_spec init_spec = {
+    "cluster init", "cdrecon cluster init --parts P DIR",
+    "Make DIR a sharded directory of P shards.\n", init_tables, CLUSTER_TAIL,
+    CLI_ARGS_DASH_OPT,
+};
+static const cli_spec shard_spec = {
+    "cluster shard", "cdrecon cluster shard --cluster DIR MSISDN...",
+    "Print each number's shard.\n", shard_tables, CLUSTER_TAIL, CLI_ARGS_DASH_OPT,
+};
+static const cli_spec report_spec = {
+    "cluster report",
+    "cdrecon cluster report --cluster DIR --out OUT [--month YYYY-MM] [--quiet]",
+    "The night over all shards, as one machine's `run` would write it.\n", report_tables,
+    CLUSTER_TAIL, CLI_ARGS_NO_POS,
+};
 
 /* ---------------------------------------------------------------- init */
 
 static int cluster_init(int argc, char **argv)
 {
-    const char *dir = NULL, *v;
+    const char *dir = NULL;
     long parts = 0;
-    for (int i = 2; i < argc; i++) {
-        if ((v = cli_optval(argc, argv, &i, "--parts"))) {
-            char *end;
+    cli_args args;
+    cli_args_init(&args, &init_spec, argc - 1, argv + 1);
+    for (int id; (id = cli_args_next(&args)) != CLI_ARG_END;) {
+        const char *v = args.val;
+        char *end;
+        switch (id) {
+        case CLI_ARG_HELP: return CDR_OK;
+        case CLI_ARG_ERR: return CDR_E_USAGE;
+        case O_PARTS:
             errno = 0;
             parts = strtol(v, &end, 10);
             if (errno || end == v || *end || parts < 1 || parts > (long)CDR_CLUSTER_MAX_PARTS)
                 return cli_fail(CDR_E_USAGE, "--parts: a number from 1 to %u",
                                 CDR_CLUSTER_MAX_PARTS);
-        } else if (cli_reported) {
-            return CDR_E_USAGE;
-        } else if (argv[i][0] == '-' && argv[i][1]) {
-            return cli_fail(CDR_E_USAGE, "unknown option %s", argv[i]);
-        } else if (!dir) {
-            dir = argv[i];
-        } else {
-            return cli_fail(CDR_E_USAGE, "one directory only");
+            break;
+        case CLI_ARG_POS:
+            if (dir)
+                return cli_fail(CDR_E_USAGE, "one directory only");
+            dir = v;
+            break;
         }
     }
     if (!dir || !parts)
@@ -88,34 +131,47 @@ static int cluster_init(int argc, char **argv)
 
 /* ---------------------------------------------------------------- shard */
 
+static int shard_print(const char *dir, const char **nums, int n);
+
 static int cluster_shard(int argc, char **argv)
 {
-    const char *dir = NULL, *v;
-    int first = -1;
-    for (int i = 2; i < argc; i++) {
-        if ((v = cli_optval(argc, argv, &i, "--cluster")))
-            dir = v;
-        else if (cli_reported)
-            return CDR_E_USAGE;
-        else if (argv[i][0] == '-' && argv[i][1])
-            return cli_fail(CDR_E_USAGE, "unknown option %s", argv[i]);
-        else if (first < 0)
-            first = i;
+    const char *dir = NULL;
+    const char **nums = calloc((size_t)argc, sizeof *nums);
+    int n = 0;
+    if (!nums)
+        return CDR_E_NOMEM;
+    cli_args args;
+    cli_args_init(&args, &shard_spec, argc - 1, argv + 1);
+    for (int id; (id = cli_args_next(&args)) != CLI_ARG_END;) {
+        if (id == CLI_ARG_HELP || id == CLI_ARG_ERR) {
+            free(nums);
+            return id == CLI_ARG_HELP ? CDR_OK : CDR_E_USAGE;
+        }
+        if (id == CLI_O_CLUSTER)
+            dir = args.val;
+        else if (id == CLI_ARG_POS)
+            nums[n++] = args.val;
     }
-    if (!dir || first < 0)
+    int rc = shard_print(dir, nums, n);
+    free(nums);
+    return rc;
+}
+
+/* Each number of nums[0..n-1] with its shard of the sharded directory dir. */
+static int shard_print(const char *dir, const char **nums, int n)
+{
+    if (!dir || n == 0)
         return cli_fail(CDR_E_USAGE, "usage: cdrecon cluster shard --cluster DIR MSISDN...");
     uint32_t parts;
     char err[1024];
     cdr_err e = cdr_cluster_parts(dir, &parts, err, sizeof err);
     if (e != CDR_OK)
         return cli_fail(e, "%s", err);
-    for (int i = first; i < argc; i++) {
-        if (argv[i][0] == '-' && argv[i][1])
-            continue;
-        cdr_str n;
-        if (cdr_number_normalise(argv[i], strlen(argv[i]), &n) != CDR_OK)
+    for (int i = 0; i < n; i++) {
+        cdr_str ns;
+        if (cdr_number_normalise(nums[i], strlen(nums[i]), &ns) != CDR_OK)
             return cli_fail(CDR_E_USAGE, "not a phone number (digits, optional +)");
-        printf("%.*s %u\n", (int)n.n, n.p, cdr_shard_of(n.p, n.n, parts));
+        printf("%.*s %u\n", (int)ns.n, ns.p, cdr_shard_of(ns.p, ns.n, parts));
     }
     return CDR_OK;
 }
@@ -420,6 +476,19 @@ typedef struct cursor {
     int have;
 } cursor;
 
+/* *buf (*cap bytes) holds at least n bytes; -1 when memory ran out. */
+static int grow(char **buf, uint32_t *cap, uint32_t n)
+{
+    if (n <= *cap)
+        return 0;
+    char *p = realloc(*buf, n);
+    if (!p)
+        return -1;
+    *buf = p;
+    *cap = n;
+    return 0;
+}
+
 static int cur_next(cursor *c)
 {
     c->have = 0;
@@ -427,22 +496,12 @@ static int cur_next(cursor *c)
         return feof(c->f) ? 0 : -1;
     if (fread(&c->ml, sizeof c->ml, 1, c->f) != 1)
         return -1;
-    if (c->ml > c->mcap) {
-        char *m = realloc(c->m, c->ml);
-        if (!m)
-            return -1;
-        c->m = m;
-        c->mcap = c->ml;
-    }
+    if (grow(&c->m, &c->mcap, c->ml) != 0)
+        return -1;
     if (fread(c->m, 1, c->ml, c->f) != c->ml || fread(&c->rl, sizeof c->rl, 1, c->f) != 1)
         return -1;
-    if (c->rl > c->rcap) {
-        char *q = realloc(c->row, c->rl);
-        if (!q)
-            return -1;
-        c->row = q;
-        c->rcap = c->rl;
-    }
+    if (grow(&c->row, &c->rcap, c->rl) != 0)
+        return -1;
     if (fread(c->row, 1, c->rl, c->f) != c->rl)
         return -1;
     c->have = 1;
@@ -681,24 +740,23 @@ static void raise_fd_limit(void)
 static int cluster_report(int argc, char **argv)
 {
     report_ctx r;
-    const char *v;
     memset(&r, 0, sizeof r);
     r.month = -1;
-    for (int i = 2; i < argc; i++) {
-        if ((v = cli_optval(argc, argv, &i, "--cluster")))
-            r.dir = v;
-        else if ((v = cli_optval(argc, argv, &i, "--out")))
-            r.out_dir = v;
-        else if ((v = cli_optval(argc, argv, &i, "--month"))) {
-            if (cdr_month_parse(v, strlen(v), &r.month) != CDR_OK)
-                return cli_fail(CDR_E_USAGE, "bad --month '%s' (want YYYY-MM)", v);
-        } else if (!strcmp(argv[i], "--quiet") || !strcmp(argv[i], "-q"))
-            r.quiet = 1;
-        else if (cli_reported)
-            return CDR_E_USAGE;
-        else
-            return cli_fail(CDR_E_USAGE, "unknown argument %s (cdrecon cluster --help)",
-                            argv[i]);
+    cli_args args;
+    cli_args_init(&args, &report_spec, argc - 1, argv + 1);
+    for (int id; (id = cli_args_next(&args)) != CLI_ARG_END;) {
+        cdr_err e;
+        switch (id) {
+        case CLI_ARG_HELP: return CDR_OK;
+        case CLI_ARG_ERR: return CDR_E_USAGE;
+        case CLI_O_CLUSTER: r.dir = args.val; break;
+        case O_OUT: r.out_dir = args.val; break;
+        case CLI_O_MONTH:
+            if ((e = cli_month_value(args.val, &r.month)) != CDR_OK)
+                return e;
+            break;
+        case CLI_O_QUIET: r.quiet = 1; break;
+        }
     }
     if (!r.dir || !r.out_dir)
         return cli_fail(CDR_E_USAGE, "usage: cdrecon cluster report --cluster DIR --out OUT "
@@ -763,7 +821,7 @@ out:
 int cmd_cluster(int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        fputs(usage_text, argc < 2 ? stderr : stdout);
+        cli_help(&cluster_spec, argc < 2 ? stderr : stdout);
         return argc < 2 ? CDR_E_USAGE : CDR_OK;
     }
     if (!strcmp(argv[1], "init"))

@@ -8,12 +8,27 @@
 
 #include "cdrecon/report.h"
 #include "ingest.h"
+#include "opts.h"
 #include "paths.h"
 
 #define REPORT_NAME "report.html"
 
-static const char *usage_text =
-    "usage: cdrecon report --db FILE --out DIR [--month YYYY-MM] [options]\n"
+enum { O_OUT = 1, O_AS_OF };
+static const cli_opt report_options[] = {
+    {"--db", 0, CLI_OPT_VALUE, "FILE", "the database written by `cdrecon run` (required)",
+     CLI_O_DB},
+    {"--out", 0, CLI_OPT_VALUE, "DIR", "output directory, created if missing (required)", O_OUT},
+    {"--month", 0, CLI_OPT_VALUE, "YYYY-MM",
+     "the bill month (default: the latest month in the database)", CLI_O_MONTH},
+    {"--as-of", 0, CLI_OPT_VALUE, "YYYY-MM-DD",
+     "the day refund deadlines are compared with (default: today, UTC)", O_AS_OF},
+    {NULL, 0, 0, NULL, NULL, 0},
+};
+static const cli_opt *const report_tables[] = {report_options, cli_tariff_opts, cli_quiet_opts,
+                                               NULL};
+static const cli_spec report_spec = {
+    "report",
+    "cdrecon report --db FILE --out DIR [--month YYYY-MM] [options]",
     "Write DIR/report.html: one printable page (no external resources, no script)\n"
     "of a bill month from the database and its run history: totals with the change\n"
     "since the previous run, findings and refunds by category and night by night,\n"
@@ -21,15 +36,13 @@ static const char *usage_text =
     "candidates by approval tier and policy with their deadlines, special customers,\n"
     "the 20 largest candidates (numbers masked), rejects, files and late records;\n"
     "each figure with the SQL query that gives its numbers. The database is only read.\n"
-    "  --db FILE          the database written by `cdrecon run` (required)\n"
-    "  --out DIR          output directory, created if missing (required)\n"
-    "  --month YYYY-MM    the bill month (default: the latest month in the database)\n"
-    "  --tariff DIR       tariff for the plan and rate-row figures (default: the one\n"
-    "                     recorded with the month's latest run, if unchanged)\n"
-    "  --as-of YYYY-MM-DD the day refund deadlines are compared with (default: today, UTC)\n"
-    "  --quiet            print nothing but errors\n"
+    "The tariff (--tariff) gives the plan and rate-row figures; by default the one\n"
+    "recorded with the month's latest run, if unchanged.\n",
+    report_tables,
     "exit status: 0 ok; 11 the database holds no record of the month; 1 usage;\n"
-    "other codes: docs/exit-codes.md\n";
+    "other codes: docs/exit-codes.md\n",
+    CLI_ARGS_NO_POS,
+};
 
 static void utc_now(char *day, size_t dn, char *stamp, size_t sn)
 {
@@ -89,42 +102,35 @@ typedef struct report_opts {
 
 static int parse_args(int argc, char **argv, report_opts *o, int *rc)
 {
-    const char *v;
+    cli_args args;
+    cdr_time t;
     memset(o, 0, sizeof *o);
     *rc = CDR_OK;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            fputs(usage_text, stdout);
-            return -1;
-        } else if ((v = cli_optval(argc, argv, &i, "--db"))) {
-            o->db_path = v;
-        } else if ((v = cli_optval(argc, argv, &i, "--out"))) {
-            o->out_dir = v;
-        } else if ((v = cli_optval(argc, argv, &i, "--tariff"))) {
-            o->tariff_dir = v;
-        } else if ((v = cli_optval(argc, argv, &i, "--month"))) {
-            if (cdr_month_parse(v, strlen(v), &o->month) != CDR_OK) {
-                *rc = cli_fail(CDR_E_USAGE, "bad --month '%s' (want YYYY-MM)", v);
-                return -1;
-            }
+    cli_args_init(&args, &report_spec, argc, argv);
+    for (int id; *rc == CDR_OK && (id = cli_args_next(&args)) != CLI_ARG_END;) {
+        const char *v = args.val;
+        switch (id) {
+        case CLI_ARG_HELP: return -1;
+        case CLI_ARG_ERR: *rc = CDR_E_USAGE; break;
+        case CLI_O_DB: o->db_path = v; break;
+        case O_OUT: o->out_dir = v; break;
+        case CLI_O_TARIFF: o->tariff_dir = v; break;
+        case CLI_O_MONTH:
+            *rc = cli_month_value(v, &o->month);
             o->has_month = 1;
-        } else if ((v = cli_optval(argc, argv, &i, "--as-of"))) {
-            cdr_time t;
-            if (strlen(v) != 10 || cdr_date_parse(v, 10, &t) != CDR_OK) {
+            break;
+        case O_AS_OF:
+            if (strlen(v) != 10 || cdr_date_parse(v, 10, &t) != CDR_OK)
                 *rc = cli_fail(CDR_E_USAGE, "bad --as-of '%s' (want YYYY-MM-DD)", v);
-                return -1;
-            }
             o->as_of = v;
-        } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
-            o->quiet = 1;
-        } else {
-            *rc = cli_fail(CDR_E_USAGE, "unknown argument %s", a);
-            return -1;
+            break;
+        case CLI_O_QUIET: o->quiet = 1; break;
         }
     }
+    if (*rc != CDR_OK)
+        return -1;
     if (!o->db_path || !o->out_dir) {
-        fputs(usage_text, stderr);
+        cli_help(&report_spec, stderr);
         *rc = CDR_E_USAGE;
         return -1;
     }

@@ -25,45 +25,64 @@
 #include "cdrecon/tariff.h"
 #include "cdrecon/version.h"
 #include "ingest.h"
+#include "opts.h"
 #include "outputs.h"
 #include "paths.h"
 
-static const char *usage_text =
-    "usage: cdrecon run --tariff DIR --db FILE --out DIR [options] FILES...\n"
-    "       cdrecon run --tariff DIR --db FILE --out DIR --rerate [--month YYYY-MM]\n"
-    "       cdrecon run --cluster DIR --shard K [--tariff DIR] [options]\n"
+enum { O_DB = 1, O_OUT, O_STORE, O_RERATE, O_REDELIVERY, O_OPERATOR, O_CLUSTER, O_SHARD,
+       O_REPORT, O_NO_STORE };
+static const cli_opt run_options[] = {
+    {"--db", 0, CLI_OPT_VALUE, "FILE", "SQLite database, created if missing (required)", O_DB},
+    {"--out", 0, CLI_OPT_VALUE, "DIR", "output directory, created if missing (required)", O_OUT},
+    {"--store", 0, CLI_OPT_VALUE, "DIR",
+     "the month state (default FILE.state beside the database;\n"
+     "recorded in the database: later runs must give the same)", O_STORE},
+    {"--month", 0, CLI_OPT_VALUE, "YYYY-MM",
+     "report only this bill month (every record is still ingested)", CLI_O_MONTH},
+    {"--rerate", 0, 0, NULL,
+     "no files: re-rate every stored subscriber-month (of --month)\n"
+     "with the tariff given, and write the changes", O_RERATE},
+    {"--accept-redelivery", 0, 0, NULL,
+     "ingest files that look like re-deliveries (mostly copies\n"
+     "of records already ingested) instead of refusing them", O_REDELIVERY},
+    {"--operator", 0, CLI_OPT_VALUE, "NAME",
+     "operator name for notification texts (recorded with the run)", O_OPERATOR},
+    {"--cluster", 0, CLI_OPT_VALUE, "DIR",
+     "with --shard K: the rate stage of a sharded night: consume what\n"
+     "`cdrecon split` routed to shard K of DIR, with its database\n"
+     "DIR/shard-K/cdrecon.db and outputs in DIR/shard-K/out; the\n"
+     "tariff defaults to the one the shard last used. Exit 0 when\n"
+     "nothing was new (docs/cluster.md)", O_CLUSTER},
+    {"--shard", 0, CLI_OPT_VALUE, "K", "the shard of --cluster DIR to rate (0 .. P-1)", O_SHARD},
+    {"--report", 0, 0, NULL,
+     "after the commit, write DIR/report.html, the month report of\n"
+     "the months reported (cdrecon report), and print its path", O_REPORT},
+    /* gone: refused with the reason */
+    {"--no-store", 0, 0, NULL, "gone: the month state is always kept (docs/state.md)",
+     O_NO_STORE},
+    {NULL, 0, 0, NULL, NULL, 0},
+};
+static const cli_opt *const run_tables[] = {cli_tariff_opts, run_options, cli_profile_opts,
+                                            cli_engine_opts, cli_quiet_opts, NULL};
+static const cli_spec run_spec = {
+    "run",
+    "cdrecon run --tariff DIR --db FILE --out DIR [options] FILES...\n"
+    "cdrecon run --tariff DIR --db FILE --out DIR --rerate [--month YYYY-MM]\n"
+    "cdrecon run --cluster DIR --shard K [--tariff DIR] [options]",
     "Add the FILES to the month state kept with the database, re-rate every\n"
     "subscriber-month they touch, and write the current findings, double-refund\n"
     "candidates and unrated records of the months touched, this run's changes to\n"
     "candidates (changes.csv) and its rejects, into the database and as CSV in DIR.\n"
     "A file already ingested (same SHA-256 of its bytes or of its content) is skipped.\n"
-    "  --tariff DIR       tariff directory (required)\n"
-    "  --db FILE          SQLite database, created if missing (required)\n"
-    "  --out DIR          output directory, created if missing (required)\n"
-    "  --store DIR        the month state (default FILE.state beside the database;\n"
-    "                     recorded in the database: later runs must give the same)\n"
-    "  --month YYYY-MM    report only this bill month (every record is still ingested)\n"
-    "  --rerate           no files: re-rate every stored subscriber-month (of --month)\n"
-    "                     with the tariff given, and write the changes\n"
-    "  --accept-redelivery  ingest files that look like re-deliveries (mostly copies\n"
-    "                     of records already ingested) instead of refusing them\n"
-    "  --operator NAME    operator name for notification texts (recorded with the run)\n"
-    "  --profile FILE     read the FILES through an input profile: the operator's own\n"
-    "                     layout mapped onto the contract's fields (docs/profiles.md);\n"
-    "                     recorded with the run and its files. A sharded night gives it\n"
-    "                     to `cdrecon split`, which reads the files\n"
-    "  --cluster DIR --shard K  the rate stage of a sharded night: consume what\n"
-    "                     `cdrecon split` routed to shard K of DIR, with its database\n"
-    "                     DIR/shard-K/cdrecon.db and outputs in DIR/shard-K/out; the\n"
-    "                     tariff defaults to the one the shard last used. Exit 0 when\n"
-    "                     nothing was new (docs/cluster.md)\n"
-    "  --report           after the commit, write DIR/report.html, the month report of\n"
-    "                     the months reported (cdrecon report), and print its path\n"
-    CLI_ENGINE_OPTIONS_HELP
-    "  --quiet            print nothing but errors\n"
+    "--tariff, --db and --out are required, except with --cluster. The profile of\n"
+    "--profile is recorded with the run and its files; a sharded night gives it to\n"
+    "`cdrecon split`, which reads the files.\n",
+    run_tables,
     "exit status: 0 ok; 8 every file was already ingested; 9 finished with rejected rows;\n"
     "16 a file was refused as a re-delivery; 2/3/4 a file failed as a whole (the others\n"
-    "were ingested); 17 the profile is refused; other codes: docs/exit-codes.md\n";
+    "were ingested); 17 the profile is refused; other codes: docs/exit-codes.md\n",
+    0,
+};
 
 /* A file is a probable re-delivery when more than half of its accepted
  * records repeat the (msisdn, record_id) of records ingested before, and at
@@ -111,6 +130,16 @@ typedef struct run_ctx {
 
 /* ---- reading ---- */
 
+/* A sink callback's answer: go on (0), or stop (1) with e kept for the run
+ * to report. */
+static int stop_on(run_ctx *c, cdr_err e)
+{
+    if (e == CDR_OK)
+        return 0;
+    c->err = e;
+    return 1;
+}
+
 static int on_reject(const cdr_reject *r, void *user)
 {
     run_ctx *c = user;
@@ -118,11 +147,7 @@ static int on_reject(const cdr_reject *r, void *user)
     cdr_err e = cdr_db_add_reject(c->db, r);
     if (e == CDR_OK)
         e = cdr_rejects_csv_row(c->rejects, r);
-    if (e != CDR_OK) {
-        c->err = e;
-        return 1;
-    }
-    return 0;
+    return stop_on(c, e);
 }
 
 static cdr_err on_file_start(uint32_t idx, const char *name, void *user)
@@ -205,11 +230,7 @@ static int on_submonth(const cdr_submonth *sm, void *user)
             e = cdr_db_add_change(c->db, sm->msisdn, sm->msisdn_hash, sm->month, prev, now,
                                   status);
     }
-    if (e != CDR_OK) {
-        c->err = e;
-        return 1;
-    }
-    return 0;
+    return stop_on(c, e);
 }
 
 static int on_record(const cdr_rated *r, void *user)
@@ -231,11 +252,7 @@ static int on_record(const cdr_rated *r, void *user)
                         r->msisdn_hash,
                         r->seq};
     cdr_err e = cdr_db_add_unrated(c->db, &u);
-    if (e != CDR_OK) {
-        c->err = e;
-        return 1;
-    }
-    return 0;
+    return stop_on(c, e);
 }
 
 static int on_finding(const cdr_finding *f, void *user)
@@ -243,11 +260,7 @@ static int on_finding(const cdr_finding *f, void *user)
     run_ctx *c = user;
     c->findings++;
     cdr_err e = cdr_db_add_finding(c->db, f);
-    if (e != CDR_OK) {
-        c->err = e;
-        return 1;
-    }
-    return 0;
+    return stop_on(c, e);
 }
 
 static int on_candidate(const cdr_candidate *cd, void *user)
@@ -259,11 +272,7 @@ static int on_candidate(const cdr_candidate *cd, void *user)
         e = cdr_db_supersede_candidate(c->db, cd->msisdn, cd->month);
     if (e == CDR_OK)
         e = cdr_db_add_candidate(c->db, cd);
-    if (e != CDR_OK) {
-        c->err = e;
-        return 1;
-    }
-    return 0;
+    return stop_on(c, e);
 }
 
 /* ---- outputs ---- */
@@ -274,7 +283,6 @@ static int on_candidate(const cdr_candidate *cd, void *user)
 
 static int parse_args(int argc, char **argv, run_opts *o, int *rc)
 {
-    const char *v;
     memset(o, 0, sizeof *o);
     o->month = -1;
     o->shard = -1;
@@ -284,67 +292,44 @@ static int parse_args(int argc, char **argv, run_opts *o, int *rc)
         *rc = CDR_E_NOMEM;
         return -1;
     }
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            fputs(usage_text, stdout);
-            *rc = CDR_OK;
-            return -1;
-        } else if (cli_engine_option(argc, argv, &i, &o->eo, rc)) {
-            if (*rc != CDR_OK)
-                return -1;
-        } else if (cli_profile_option(argc, argv, &i, &o->profile_path, rc)) {
-            if (*rc != CDR_OK)
-                return -1;
-        } else if ((v = cli_optval(argc, argv, &i, "--tariff"))) {
-            o->tariff_dir = v;
-        } else if ((v = cli_optval(argc, argv, &i, "--db"))) {
-            o->db_path = v;
-        } else if ((v = cli_optval(argc, argv, &i, "--out"))) {
-            o->out_dir = v;
-        } else if ((v = cli_optval(argc, argv, &i, "--operator"))) {
-            o->operator_name = v;
-        } else if ((v = cli_optval(argc, argv, &i, "--month"))) {
-            if (cdr_month_parse(v, strlen(v), &o->month) != CDR_OK) {
-                *rc = cli_fail(CDR_E_USAGE, "bad --month '%s' (want YYYY-MM)", v);
-                return -1;
-            }
-        } else if ((v = cli_optval(argc, argv, &i, "--store"))) {
-            o->store_dir = v;
-        } else if ((v = cli_optval(argc, argv, &i, "--cluster"))) {
-            o->cluster = v;
-        } else if ((v = cli_optval(argc, argv, &i, "--shard"))) {
-            char *end;
+    *rc = CDR_OK;
+    cli_args args;
+    cli_args_init(&args, &run_spec, argc, argv);
+    for (int id; *rc == CDR_OK && (id = cli_args_next(&args)) != CLI_ARG_END;) {
+        const char *v = args.val;
+        char *end;
+        switch (id) {
+        case CLI_ARG_HELP: return -1;
+        case CLI_ARG_ERR: *rc = CDR_E_USAGE; break;
+        case CLI_ARG_POS: o->files[o->nfiles++] = argv[args.i - 1]; break;
+        case CLI_O_TARIFF: o->tariff_dir = v; break;
+        case CLI_O_PROFILE: *rc = cli_profile_value(v, &o->profile_path); break;
+        case CLI_O_MONTH: *rc = cli_month_value(v, &o->month); break;
+        case CLI_O_QUIET: o->quiet = 1; break;
+        case O_DB: o->db_path = v; break;
+        case O_OUT: o->out_dir = v; break;
+        case O_OPERATOR: o->operator_name = v; break;
+        case O_STORE: o->store_dir = v; break;
+        case O_CLUSTER: o->cluster = v; break;
+        case O_SHARD:
             errno = 0;
             o->shard = strtol(v, &end, 10);
             if (errno || end == v || *end || o->shard < 0 ||
-                o->shard >= (long)CDR_CLUSTER_MAX_PARTS) {
+                o->shard >= (long)CDR_CLUSTER_MAX_PARTS)
                 *rc = cli_fail(CDR_E_USAGE, "bad --shard '%s' (want 0 .. P-1)", v);
-                return -1;
-            }
-        } else if (!strcmp(a, "--rerate")) {
-            o->rerate = 1;
-        } else if (!strcmp(a, "--accept-redelivery")) {
-            o->accept_redelivery = 1;
-        } else if (!strcmp(a, "--report")) {
-            o->report = 1;
-        } else if (!strcmp(a, "--no-store")) {
+            break;
+        case O_RERATE: o->rerate = 1; break;
+        case O_REDELIVERY: o->accept_redelivery = 1; break;
+        case O_REPORT: o->report = 1; break;
+        case O_NO_STORE:
             *rc = cli_fail(CDR_E_USAGE, "--no-store is gone: the month state is what makes a "
                            "month over many nights right (docs/state.md)");
-            return -1;
-        } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
-            o->quiet = 1;
-        } else if (a[0] == '-' && a[1] == '-') {
-            *rc = cli_fail(CDR_E_USAGE, "unknown option %s", a);
-            return -1;
-        } else {
-            o->files[o->nfiles++] = argv[i];
+            break;
+        default: *rc = cli_engine_value(id, v, &o->eo); break;
         }
     }
-    if (cli_reported) {
-        *rc = CDR_E_USAGE;
+    if (*rc != CDR_OK)
         return -1;
-    }
     if (o->cluster || o->shard >= 0) {
         if (!o->cluster || o->shard < 0 || o->db_path || o->out_dir || o->store_dir ||
             o->nfiles) {
@@ -361,7 +346,7 @@ static int parse_args(int argc, char **argv, run_opts *o, int *rc)
         return 0; /* completed by cluster_setup */
     }
     if (!o->tariff_dir || !o->db_path || !o->out_dir || (o->nfiles == 0 && !o->rerate)) {
-        fputs(usage_text, stderr);
+        cli_help(&run_spec, stderr);
         *rc = CDR_E_USAGE;
         return -1;
     }
@@ -419,6 +404,45 @@ static cdr_err shard_last_tariff(run_opts *o)
 /* The shard's database, outputs, and the pieces routed to it whose file is
  * routed whole (its marker written): files[i] is the operator's file as
  * given to split, pieces[i] the piece read in its place. */
+/* The names (their SHA-256) of the pieces in the shard's incoming
+ * directory inc, sorted, into *names (malloc'd, *n of them). An error
+ * opening inc is reported (*names NULL); CDR_E_NOMEM leaves the names read. */
+static cdr_err list_pieces(const char *inc, char ***names_out, size_t *n_out)
+{
+    cdr_err e = CDR_OK;
+    DIR *d = opendir(inc);
+    if (!d)
+        return cli_fail(CDR_E_IO, "cannot read %s: %s", inc, strerror(errno));
+    size_t n = 0, cap = 0;
+    char **names = NULL;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        size_t l = strlen(de->d_name);
+        if (l != 64 + 6 || strcmp(de->d_name + 64, ".piece") != 0)
+            continue; /* (temporary files of split are hidden) */
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64;
+            char **v = realloc(names, cap * sizeof *v);
+            if (!v) {
+                e = CDR_E_NOMEM;
+                break;
+            }
+            names = v;
+        }
+        if (!(names[n] = strndup(de->d_name, 64))) {
+            e = CDR_E_NOMEM;
+            break;
+        }
+        n++;
+    }
+    closedir(d);
+    if (e == CDR_OK && n)
+        qsort(names, n, sizeof *names, cmp_piece);
+    *names_out = names;
+    *n_out = n;
+    return e;
+}
+
 static cdr_err cluster_setup(run_opts *o)
 {
     char err[1024];
@@ -446,37 +470,12 @@ static cdr_err cluster_setup(run_opts *o)
         free(inc);
         return e;
     }
-    DIR *d = opendir(inc);
-    if (!d) {
-        e = cli_fail(CDR_E_IO, "cannot read %s: %s", inc, strerror(errno));
+    size_t n = 0;
+    char **names = NULL;
+    if ((e = list_pieces(inc, &names, &n)) != CDR_OK && !names) {
         free(inc);
         return e;
     }
-    size_t n = 0, cap = 0;
-    char **names = NULL;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        size_t l = strlen(de->d_name);
-        if (l != 64 + 6 || strcmp(de->d_name + 64, ".piece") != 0)
-            continue; /* (temporary files of split are hidden) */
-        if (n == cap) {
-            cap = cap ? cap * 2 : 64;
-            char **v = realloc(names, cap * sizeof *v);
-            if (!v) {
-                e = CDR_E_NOMEM;
-                break;
-            }
-            names = v;
-        }
-        if (!(names[n] = strndup(de->d_name, 64))) {
-            e = CDR_E_NOMEM;
-            break;
-        }
-        n++;
-    }
-    closedir(d);
-    if (e == CDR_OK && n)
-        qsort(names, n, sizeof *names, cmp_piece);
     free(o->files);
     o->files = calloc(n + 1, sizeof *o->files);
     o->pieces = calloc(n + 1, sizeof *o->pieces);
@@ -981,357 +980,403 @@ static size_t report_months(const run_opts *o, const cdr_engine_state_file *w, s
     return n;
 }
 
-int cmd_run(int argc, char **argv)
-{
-    run_opts o;
-    run_ctx c;
-    int rc = CDR_OK;
-    cli_bgtariff bgt = {0};
-    cdr_tariff *t = NULL;
-    cdr_engine *eng = NULL;
-    cdr_state *st = NULL;
-    cdr_csvw **ws = c.out.w;
-    cli_outdir od = {-1, NULL};
-    char *cmdline = NULL;
-    char sdir[PATH_MAX], err[1024];
-    double ph[5] = {cli_now_s(), 0, 0, 0, 0}; /* start, read, rated, outputs, committed */
-    int run_open = 0, outputs_placed = 0, state_written = 0;
-    cdr_month *months = NULL;
+/* ---- the run, step by step ---- */
 
-    memset(&c, 0, sizeof c);
-    if (parse_args(argc, argv, &o, &rc) != 0)
-        goto out;
-    c.o = &o;
-    if (o.cluster) {
-        if ((rc = cluster_setup(&o)) != CDR_OK)
-            goto out;
-        if (o.nfiles == 0 && !o.rerate) {
-            if (!o.quiet)
-                cli_note("nothing routed to shard %ld of %s: nothing to do", o.shard,
-                         o.cluster);
-            goto out; /* (exit 0: a stage with nothing to do is done) */
-        }
-    }
-    c.files = o.files;
-    size_t nf = (size_t)o.nfiles + 1;
-    c.file_ids = calloc(nf, sizeof *c.file_ids);
-    c.pre_sha = calloc(nf, sizeof *c.pre_sha);
-    c.pre_hashed = calloc(nf, sizeof *c.pre_hashed);
-    c.skip = calloc(nf, sizeof *c.skip);
-    c.hash_as_read = calloc(nf, sizeof *c.hash_as_read);
-    c.refused = calloc(nf, sizeof *c.refused);
-    c.known_run = calloc(nf, sizeof *c.known_run);
-    c.stats = calloc(nf, sizeof *c.stats);
-    cmdline = cli_command_line(argc, argv);
-    if (!c.file_ids || !c.pre_sha || !c.pre_hashed || !c.skip || !c.hash_as_read ||
-        !c.refused || !c.known_run || !c.stats || !cmdline) {
-        rc = CDR_E_NOMEM;
-        goto out;
-    }
+/* What the steps of a run share besides run_ctx. */
+typedef struct run_job {
+    run_ctx c;
+    run_opts o;
+    cli_bgtariff bgt;
+    cdr_tariff *t;
+    cdr_engine *eng;
+    cdr_state *st;
+    cli_outdir od;
+    char *cmdline;
+    char tariff_real[PATH_MAX];
+    char sdir[PATH_MAX];
+    double ph[5]; /* start, read, rated, outputs, committed */
+    int run_open, outputs_placed, state_written;
+    int64_t run_id, tariff_id;
+    cdr_err file_rc;          /* the first file that failed as a whole */
+    cdr_engine_totals tot;
+    uint64_t refused;
+    const cdr_engine_state_file *replaced; /* the state files this run replaced */
+    size_t n_replaced;
+    cdr_month *months;        /* the months reported */
+    size_t nm;
+    char mtext[1024];
+} run_job;
+
+/* Before anything is opened: the per-file arrays, the paths, the profile;
+ * then the tariff starts loading, the database opens and the files are
+ * checked against it. CDR_E_ALREADY when nothing is new. */
+static cdr_err run_prepare(run_job *j, int argc, char **argv)
+{
+    run_ctx *c = &j->c;
+    run_opts *o = &j->o;
+    cdr_err rc;
+    char err[1024];
+    c->files = o->files;
+    size_t nf = (size_t)o->nfiles + 1;
+    c->file_ids = calloc(nf, sizeof *c->file_ids);
+    c->pre_sha = calloc(nf, sizeof *c->pre_sha);
+    c->pre_hashed = calloc(nf, sizeof *c->pre_hashed);
+    c->skip = calloc(nf, sizeof *c->skip);
+    c->hash_as_read = calloc(nf, sizeof *c->hash_as_read);
+    c->refused = calloc(nf, sizeof *c->refused);
+    c->known_run = calloc(nf, sizeof *c->known_run);
+    c->stats = calloc(nf, sizeof *c->stats);
+    j->cmdline = cli_command_line(argc, argv);
+    if (!c->file_ids || !c->pre_sha || !c->pre_hashed || !c->skip || !c->hash_as_read ||
+        !c->refused || !c->known_run || !c->stats || !j->cmdline)
+        return CDR_E_NOMEM;
 
     /* no output may be an input, the database, another output or in the
      * tariff; checked before anything is opened */
-    {
-        char perr[2048], defst[PATH_MAX];
-        snprintf(defst, sizeof defst, "%s.state", o.db_path);
-        if ((rc = cli_run_paths_check(o.tariff_dir, o.db_path, o.out_dir,
-                                      o.store_dir ? o.store_dir : defst, o.profile_path,
-                                      o.files, o.nfiles, perr, sizeof perr)) != CDR_OK) {
-            cli_fail(rc, "%s", perr);
-            goto out;
-        }
-    }
+    char perr[2048], defst[PATH_MAX];
+    snprintf(defst, sizeof defst, "%s.state", o->db_path);
+    if ((rc = cli_run_paths_check(o->tariff_dir, o->db_path, o->out_dir,
+                                  o->store_dir ? o->store_dir : defst, o->profile_path,
+                                  o->files, o->nfiles, perr, sizeof perr)) != CDR_OK)
+        return cli_fail(rc, "%s", perr);
     /* the profile is checked before anything is opened or read */
-    if ((rc = cli_profile_load(o.profile_path, &o.prof)) != CDR_OK)
-        goto out;
-    if (o.prof)
-        cdr_sha256_hex(cdr_profile_sha256(o.prof), o.prof_hex);
+    if ((rc = cli_profile_load(o->profile_path, &o->prof)) != CDR_OK)
+        return rc;
+    if (o->prof)
+        cdr_sha256_hex(cdr_profile_sha256(o->prof), o->prof_hex);
 
     /* the tariff is recorded (runs, tariffs) by its resolved path: investigate
      * --db and a shard's next run find it from any working directory */
-    char tariff_real[PATH_MAX];
-    if (o.tariff_dir && realpath(o.tariff_dir, tariff_real))
-        o.tariff_dir = tariff_real;
+    if (o->tariff_dir && realpath(o->tariff_dir, j->tariff_real))
+        o->tariff_dir = j->tariff_real;
 
     /* the tariff loads on a second thread while the files are hashed and read */
-    cli_bgtariff_start(&bgt, o.tariff_dir);
-    if ((rc = cdr_db_open(o.db_path, &c.db, err, sizeof err)) != CDR_OK) {
-        int trc = tariff_failed(&bgt);
-        rc = trc ? trc : cli_fail(rc, "cannot open database %s: %s", o.db_path, err);
-        goto out;
+    cli_bgtariff_start(&j->bgt, o->tariff_dir);
+    if ((rc = cdr_db_open(o->db_path, &c->db, err, sizeof err)) != CDR_OK) {
+        int trc = tariff_failed(&j->bgt);
+        return trc ? trc : cli_fail(rc, "cannot open database %s: %s", o->db_path, err);
     }
     int n_new = 0;
-    if ((rc = precheck_files(&c, &n_new)) != CDR_OK)
-        goto out;
-    if ((rc = tariff_failed(&bgt)) != CDR_OK)
-        goto out; /* (said by the loader: before anything is written) */
-    if (n_new == 0 && !o.rerate) {
-        if (!o.quiet)
+    if ((rc = precheck_files(c, &n_new)) != CDR_OK)
+        return rc;
+    if ((rc = tariff_failed(&j->bgt)) != CDR_OK)
+        return rc; /* (said by the loader: before anything is written) */
+    if (n_new == 0 && !o->rerate) {
+        if (!o->quiet)
             cli_note("every file was already ingested; nothing new, "
                     "database and outputs unchanged");
-        rc = CDR_E_ALREADY;
-        goto out;
+        return CDR_E_ALREADY;
     }
-    if ((rc = cli_outdir_open(&od, o.out_dir, CDR_DIR_CREATE, err, sizeof err)) != CDR_OK) {
-        cli_fail(rc, "output directory: %s", err);
-        goto out;
+    return CDR_OK;
+}
+
+/* The profile recorded with a shard's run: the one split read its new
+ * pieces' files with, when they share one (each file records its own). */
+static void shard_run_profile(const run_job *j, cdr_db_run_info *info)
+{
+    const run_opts *o = &j->o;
+    int first = -1, same = 1;
+    for (int i = 0; i < o->nfiles && same; i++) {
+        if (j->c.skip[i])
+            continue;
+        if (first < 0)
+            first = i;
+        else
+            same = (!o->piece_profile[i]) == (!o->piece_profile[first]) &&
+                   (!o->piece_profile[i] ||
+                    (!strcmp(o->piece_profile[i], o->piece_profile[first]) &&
+                     !strcmp(o->piece_profile_hex[i], o->piece_profile_hex[first])));
     }
-    if ((rc = cli_outdir_csvw(&od, "rejects.csv", 0, &c.rejects, err, sizeof err)) != CDR_OK) {
-        cli_fail(rc, "cannot create outputs: %s", err);
-        goto out;
+    if (first >= 0 && same && o->piece_profile[first]) {
+        info->profile = o->piece_profile[first];
+        info->profile_sha256 = o->piece_profile_hex[first];
     }
+}
+
+/* The outputs created (temporary names), the run begun in the database,
+ * the month state opened and the engine made. */
+static cdr_err run_begin(run_job *j)
+{
+    run_ctx *c = &j->c;
+    run_opts *o = &j->o;
+    cdr_csvw **ws = c->out.w;
+    cdr_err rc;
+    char err[1024];
+    if ((rc = cli_outdir_open(&j->od, o->out_dir, CDR_DIR_CREATE, err, sizeof err)) != CDR_OK)
+        return cli_fail(rc, "output directory: %s", err);
+    if ((rc = cli_outdir_csvw(&j->od, "rejects.csv", 0, &c->rejects, err, sizeof err)) != CDR_OK)
+        return cli_fail(rc, "cannot create outputs: %s", err);
     for (int i = 0; i < CLI_OUT__COUNT; i++)
-        if ((rc = cli_outdir_csvw(&od, cli_out_names[i], 0, &ws[i], err, sizeof err)) != CDR_OK) {
-            cli_fail(rc, "cannot create outputs: %s", err);
-            goto out;
-        }
-    cdr_rejects_csv_header(c.rejects);
+        if ((rc = cli_outdir_csvw(&j->od, cli_out_names[i], 0, &ws[i], err, sizeof err)) !=
+            CDR_OK)
+            return cli_fail(rc, "cannot create outputs: %s", err);
+    cdr_rejects_csv_header(c->rejects);
 
-    cdr_db_run_info info = {0, CDRECON_VERSION, cmdline, o.tariff_dir,
-                            o.rerate ? "rerate" : "run", NULL, NULL};
-    if (o.prof) {
-        info.profile = o.profile_path;
-        info.profile_sha256 = o.prof_hex;
-    } else if (o.cluster) {
-        /* a shard's run: the profile split read its new pieces' files with,
-         * when they share one (each file records its own) */
-        int first = -1, same = 1;
-        for (int i = 0; i < o.nfiles && same; i++) {
-            if (c.skip[i])
-                continue;
-            if (first < 0)
-                first = i;
-            else
-                same = (!o.piece_profile[i]) == (!o.piece_profile[first]) &&
-                       (!o.piece_profile[i] ||
-                        (!strcmp(o.piece_profile[i], o.piece_profile[first]) &&
-                         !strcmp(o.piece_profile_hex[i], o.piece_profile_hex[first])));
-        }
-        if (first >= 0 && same && o.piece_profile[first]) {
-            info.profile = o.piece_profile[first];
-            info.profile_sha256 = o.piece_profile_hex[first];
-        }
+    cdr_db_run_info info = {0, CDRECON_VERSION, j->cmdline, o->tariff_dir,
+                            o->rerate ? "rerate" : "run", NULL, NULL};
+    if (o->prof) {
+        info.profile = o->profile_path;
+        info.profile_sha256 = o->prof_hex;
+    } else if (o->cluster) {
+        shard_run_profile(j, &info);
     }
-    int64_t run_id = 0;
-    if ((rc = cdr_db_begin_run(c.db, &info, &run_id)) != CDR_OK) {
-        cli_fail(rc, "database: %s", cdr_db_message(c.db));
-        goto out;
-    }
-    run_open = 1;
-    if ((rc = state_dir(&c, sdir, sizeof sdir)) != CDR_OK ||
-        (rc = open_state(&c, sdir, &st)) != CDR_OK)
-        goto out;
+    if ((rc = cdr_db_begin_run(c->db, &info, &j->run_id)) != CDR_OK)
+        return cli_fail(rc, "database: %s", cdr_db_message(c->db));
+    j->run_open = 1;
+    if ((rc = state_dir(c, j->sdir, sizeof j->sdir)) != CDR_OK ||
+        (rc = open_state(c, j->sdir, &j->st)) != CDR_OK)
+        return rc;
 
-    o.eo.month = -1; /* every record goes into the state; --month limits the report */
-    o.eo.state = st;
-    o.eo.state_dir = sdir;
-    o.eo.rerate = o.rerate;
-    o.eo.rerate_months = o.month >= 0 ? &o.month : NULL;
-    o.eo.n_rerate_months = o.month >= 0 ? 1 : 0;
-    if ((rc = cdr_engine_new(NULL, &o.eo, &eng)) != CDR_OK)
-        goto out;
+    o->eo.month = -1; /* every record goes into the state; --month limits the report */
+    o->eo.state = j->st;
+    o->eo.state_dir = j->sdir;
+    o->eo.rerate = o->rerate;
+    o->eo.rerate_months = o->month >= 0 ? &o->month : NULL;
+    o->eo.n_rerate_months = o->month >= 0 ? 1 : 0;
+    return cdr_engine_new(NULL, &o->eo, &j->eng);
+}
 
-    /* Read the new files. */
+/* Read the new files into the engine (j->file_rc: the first that failed as
+ * a whole), take the tariff and give it to the engine. CDR_E_ALREADY when
+ * everything turned out known while it was read. */
+static cdr_err run_read(run_job *j)
+{
+    run_ctx *c = &j->c;
+    run_opts *o = &j->o;
+    cdr_err rc;
     cli_ingest in;
     memset(&in, 0, sizeof in);
-    in.engine = eng;
+    in.engine = j->eng;
     cdr_reader_opts_init(&in.ro);
     in.ro.want_content_sha256 = 1;
-    in.ro.profile = o.prof;
-    for (int i = 0; i < o.nfiles; i++)
-        c.hash_as_read[i] = !c.pre_hashed[i];
-    in.hash = c.hash_as_read;
-    in.stats = c.stats;
-    in.skip = c.skip;
+    in.ro.profile = o->prof;
+    for (int i = 0; i < o->nfiles; i++)
+        c->hash_as_read[i] = !c->pre_hashed[i];
+    in.hash = c->hash_as_read;
+    in.stats = c->stats;
+    in.skip = c->skip;
     in.on_reject = on_reject;
     in.on_file_start = on_file_start;
     in.on_file_done = on_file_done;
-    in.user = &c;
-    in.tariff = &bgt;
-    if (o.cluster) {
-        in.paths = o.pieces;
+    in.user = c;
+    in.tariff = &j->bgt;
+    if (o->cluster) {
+        in.paths = o->pieces;
         in.read_file = read_piece;
     }
-    cdr_err file_rc = o.nfiles ? cli_ingest_files(&in, o.files, o.nfiles) : CDR_OK;
-    ph[1] = cli_now_s();
-    if (!(t = cli_bgtariff_take(&bgt))) { /* a bad tariff is said first */
-        rc = bgt.rc;
-        goto out;
-    }
-    if (c.err != CDR_OK) {
-        rc = cli_fail(c.err, "run stopped: %s", cdr_db_message(c.db));
-        goto out;
-    }
-    if (file_rc == CDR_E_INTERRUPTED || file_rc == CDR_E_NOMEM || file_rc == CDR_E_DB) {
-        rc = cli_fail(file_rc, "run stopped; the database is unchanged");
-        goto out;
-    }
+    j->file_rc = o->nfiles ? cli_ingest_files(&in, o->files, o->nfiles) : CDR_OK;
+    j->ph[1] = cli_now_s();
+    if (!(j->t = cli_bgtariff_take(&j->bgt))) /* a bad tariff is said first */
+        return j->bgt.rc;
+    if (c->err != CDR_OK)
+        return cli_fail(c->err, "run stopped: %s", cdr_db_message(c->db));
+    if (j->file_rc == CDR_E_INTERRUPTED || j->file_rc == CDR_E_NOMEM || j->file_rc == CDR_E_DB)
+        return cli_fail(j->file_rc, "run stopped; the database is unchanged");
     /* a file that failed as a whole was excluded: the others go on (and
      * the run ends with that file's code) */
     int n_ingested = 0;
-    for (int i = 0; i < o.nfiles; i++) {
-        if (c.skip[i] && !c.pre_hashed[i] && c.stats[i].status == CDR_OK) {
-            cdr_engine_exclude_file(eng, (uint32_t)i);
-            if (!o.quiet)
+    for (int i = 0; i < o->nfiles; i++) {
+        if (c->skip[i] && !c->pre_hashed[i] && c->stats[i].status == CDR_OK) {
+            cdr_engine_exclude_file(j->eng, (uint32_t)i);
+            if (!o->quiet)
                 cli_note("%s was already ingested (run %lld): skipped",
-                        o.files[i], (long long)c.known_run[i]);
+                        o->files[i], (long long)c->known_run[i]);
         }
-        n_ingested += !c.skip[i] && c.stats[i].status == CDR_OK;
-        if (!c.skip[i])
-            cdr_engine_set_file_id(eng, (uint32_t)i, c.file_ids[i]);
+        n_ingested += !c->skip[i] && c->stats[i].status == CDR_OK;
+        if (!c->skip[i])
+            cdr_engine_set_file_id(j->eng, (uint32_t)i, c->file_ids[i]);
     }
-    if (n_ingested == 0 && !o.rerate && file_rc == CDR_OK) {
+    if (n_ingested == 0 && !o->rerate && j->file_rc == CDR_OK) {
         /* (everything turned out known while it was read: stdin, or a
          * recompressed copy) */
-        if (!o.quiet)
+        if (!o->quiet)
             cli_note("every file was already ingested; nothing new, "
                     "database and outputs unchanged");
-        rc = CDR_E_ALREADY;
-        goto out;
+        return CDR_E_ALREADY;
     }
     uint8_t tsha[32];
-    int64_t tariff_id = 0;
-    cdr_rating_identity(t, &o.eo, tsha); /* the tariff, and --tolerance, --max-duration */
-    if ((rc = cdr_db_tariff_id(c.db, tsha, o.tariff_dir, &tariff_id)) != CDR_OK) {
-        cli_fail(rc, "database: %s", cdr_db_message(c.db));
-        goto out;
-    }
-    cdr_engine_set_tariff(eng, t);
-    cdr_engine_set_state_ids(eng, run_id, (uint32_t)tariff_id);
+    cdr_rating_identity(j->t, &o->eo, tsha); /* the tariff, and --tolerance, --max-duration */
+    if ((rc = cdr_db_tariff_id(c->db, tsha, o->tariff_dir, &j->tariff_id)) != CDR_OK)
+        return cli_fail(rc, "database: %s", cdr_db_message(c->db));
+    cdr_engine_set_tariff(j->eng, j->t);
+    cdr_engine_set_state_ids(j->eng, j->run_id, (uint32_t)j->tariff_id);
+    return CDR_OK;
+}
 
+/* Rate, record the state's new files in the database (the replaced ones
+ * out) and write the outputs of the months reported (not yet in place). */
+static cdr_err run_rate(run_job *j)
+{
+    run_ctx *c = &j->c;
+    cdr_csvw **ws = c->out.w;
+    cdr_err rc;
     cdr_engine_sink sink = {.on_record = on_record,
                             .on_finding = on_finding,
                             .on_candidate = on_candidate,
                             .on_submonth = on_submonth,
-                            .user = &c,
+                            .user = c,
                             .record_statuses = 1u << CDR_RS_UNRATED};
-    cdr_engine_totals tot;
-    uint64_t refused = 0;
-    state_written = 1; /* (from here a failure removes what the engine wrote) */
-    if ((rc = rate_all(&c, eng, &sink, &tot, &refused)) != CDR_OK)
-        goto out;
-    ph[2] = cli_now_s();
+    j->state_written = 1; /* (from here a failure removes what the engine wrote) */
+    if ((rc = rate_all(c, j->eng, &sink, &j->tot, &j->refused)) != CDR_OK)
+        return rc;
+    j->ph[2] = cli_now_s();
 
-    /* the state's new files into the database, the replaced ones out */
-    const cdr_engine_state_file *wr, *rp;
-    size_t nw = cdr_engine_state_written(eng, &wr), nr = cdr_engine_state_replaced(eng, &rp);
+    const cdr_engine_state_file *wr;
+    size_t nw = cdr_engine_state_written(j->eng, &wr);
+    j->n_replaced = cdr_engine_state_replaced(j->eng, &j->replaced);
     for (size_t i = 0; i < nw && rc == CDR_OK; i++)
-        rc = cdr_db_state_add(c.db, wr[i].name, wr[i].month,
+        rc = cdr_db_state_add(c->db, wr[i].name, wr[i].month,
                               wr[i].kind == CDR_STATE_SEGMENT ? "segment" : "checkpoint",
                               wr[i].records, wr[i].bytes);
-    for (size_t i = 0; i < nr && rc == CDR_OK; i++)
-        rc = cdr_db_state_drop(c.db, rp[i].name);
-    if (rc != CDR_OK) {
-        cli_fail(rc, "database: %s", cdr_db_message(c.db));
-        goto out;
-    }
-    char mtext[1024];
-    months = calloc(nw + 1, sizeof *months);
-    if (!months) {
-        rc = CDR_E_NOMEM;
-        goto out;
-    }
-    size_t nm = report_months(&o, wr, nw, months, nw + 1, mtext, sizeof mtext);
-    int64_t this_run = cdr_db_open_run(c.db);
-    cli_outputs_headers(&c.out);
-    if ((rc = cli_outputs_from_db(&c.out, c.db, months, nm, &this_run, 1)) != CDR_OK) {
+    for (size_t i = 0; i < j->n_replaced && rc == CDR_OK; i++)
+        rc = cdr_db_state_drop(c->db, j->replaced[i].name);
+    if (rc != CDR_OK)
+        return cli_fail(rc, "database: %s", cdr_db_message(c->db));
+    if (!(j->months = calloc(nw + 1, sizeof *j->months)))
+        return CDR_E_NOMEM;
+    j->nm = report_months(&j->o, wr, nw, j->months, nw + 1, j->mtext, sizeof j->mtext);
+    int64_t this_run = cdr_db_open_run(c->db);
+    cli_outputs_headers(&c->out);
+    if ((rc = cli_outputs_from_db(&c->out, c->db, j->months, j->nm, &this_run, 1)) != CDR_OK) {
         /* a writer that failed names its file and the OS reason */
-        const char *why = cdr_db_message(c.db);
+        const char *why = cdr_db_message(c->db);
         for (int i = 0; i < CLI_OUT__COUNT; i++)
             if (cdr_csvw_status(ws[i]) != CDR_OK) {
                 why = cdr_csvw_message(ws[i]);
                 break;
             }
-        cli_fail(rc, "cannot write outputs%s%s", *why ? ": " : "", why);
-        goto out;
+        return cli_fail(rc, "cannot write outputs%s%s", *why ? ": " : "", why);
     }
+    j->ph[3] = cli_now_s();
+    return CDR_OK;
+}
 
-    ph[3] = cli_now_s();
-    /* Outputs first (renamed into place), the database commit last: a run
-     * killed before the commit is redone whole by the next run (its state
-     * files are garbage then, removed by that run). */
-    outputs_placed = 1;
-    cdr_csvw *all[CLI_OUT__COUNT + 1] = {ws[0], ws[1], ws[2], ws[3], c.rejects};
+/* Outputs first (renamed into place), the database commit last: a run
+ * killed before the commit is redone whole by the next run (its state
+ * files are garbage then, removed by that run). Then the manifest, the
+ * summary and the report. Returns the run's status. */
+static int run_commit(run_job *j)
+{
+    run_ctx *c = &j->c;
+    run_opts *o = &j->o;
+    cdr_csvw **ws = c->out.w;
+    int rc;
+    j->outputs_placed = 1;
+    cdr_csvw *all[CLI_OUT__COUNT + 1] = {ws[0], ws[1], ws[2], ws[3], c->rejects};
     for (int i = 0; i <= CLI_OUT__COUNT; i++)
-        if ((rc = cdr_csvw_commit(all[i])) != CDR_OK) {
-            cli_fail(rc, "cannot write outputs: %s", cdr_csvw_message(all[i]));
-            goto out;
-        }
-    cdr_err status = file_rc != CDR_OK ? file_rc
-                     : refused         ? CDR_E_REFUSED
-                     : c.rejected      ? CDR_E_REJECTS
-                                       : CDR_OK;
-    cdr_db_run_end end = {status, c.unrated, 0, tariff_id, mtext, tot.submonths,
-                          tot.submonths_full};
-    if ((rc = cdr_db_commit_run(c.db, &end)) != CDR_OK) {
-        cli_fail(rc, "database commit failed: %s", cdr_db_message(c.db));
-        goto out;
-    }
-    run_open = 0;
-    outputs_placed = 0;
-    state_written = 0;
-    write_manifest(&c, sdir); /* (a failure is said; the next run writes it again) */
-    if (o.cluster)
-        cluster_consumed(&c);
+        if ((rc = cdr_csvw_commit(all[i])) != CDR_OK)
+            return cli_fail(rc, "cannot write outputs: %s", cdr_csvw_message(all[i]));
+    cdr_err status = j->file_rc != CDR_OK ? j->file_rc
+                     : j->refused         ? CDR_E_REFUSED
+                     : c->rejected        ? CDR_E_REJECTS
+                                          : CDR_OK;
+    cdr_db_run_end end = {status, c->unrated, 0, j->tariff_id, j->mtext, j->tot.submonths,
+                          j->tot.submonths_full};
+    if ((rc = cdr_db_commit_run(c->db, &end)) != CDR_OK)
+        return cli_fail(rc, "database commit failed: %s", cdr_db_message(c->db));
+    j->run_open = 0;
+    j->outputs_placed = 0;
+    j->state_written = 0;
+    write_manifest(c, j->sdir); /* (a failure is said; the next run writes it again) */
+    if (o->cluster)
+        cluster_consumed(c);
     /* the replaced checkpoints are garbage now */
-    for (size_t i = 0; i < nr; i++) {
+    for (size_t i = 0; i < j->n_replaced; i++) {
         char p[PATH_MAX + 80];
-        snprintf(p, sizeof p, "%s/%s", sdir, rp[i].name);
+        snprintf(p, sizeof p, "%s/%s", j->sdir, j->replaced[i].name);
         unlink(p);
     }
-    ph[4] = cli_now_s();
-    if (!o.quiet)
-        print_summary(&c, run_id, &tot, mtext, ph);
+    j->ph[4] = cli_now_s();
+    if (!o->quiet)
+        print_summary(c, j->run_id, &j->tot, j->mtext, j->ph);
     rc = status;
-    if (o.report) { /* (the run is committed: a failed report only changes the status) */
-        int rrc = cli_report_write(c.db, &od, months, nm, o.db_path, o.tariff_dir, t, NULL,
-                                   o.quiet);
+    if (o->report) { /* (the run is committed: a failed report only changes the status) */
+        int rrc = cli_report_write(c->db, &j->od, j->months, j->nm, o->db_path, o->tariff_dir,
+                                   j->t, NULL, o->quiet);
         rc = rrc != CDR_OK ? rrc : rc;
     }
-out:
-    if (outputs_placed) {
+    return rc;
+}
+
+/* What a run leaves when it ends, well or not: a failed run's outputs
+ * removed, its state files discarded, its database transaction rolled back.
+ * Returns the exit status (a shard's stage: nothing new and a refusal are
+ * not failures of the night, docs/cluster.md). */
+static int run_end(run_job *j, int rc)
+{
+    run_ctx *c = &j->c;
+    run_opts *o = &j->o;
+    if (j->outputs_placed) {
         /* The database refused the run: outputs of a run that did not happen
          * must not stand under their final names. */
-        for (size_t i = 0; od.fd >= 0 && i < CLI_OUT__COUNT; i++)
-            unlinkat(od.fd, cli_out_names[i], 0);
-        if (od.fd >= 0)
-            unlinkat(od.fd, "rejects.csv", 0);
+        for (size_t i = 0; j->od.fd >= 0 && i < CLI_OUT__COUNT; i++)
+            unlinkat(j->od.fd, cli_out_names[i], 0);
+        if (j->od.fd >= 0)
+            unlinkat(j->od.fd, "rejects.csv", 0);
         cli_err("outputs of the failed run were removed; the database is unchanged");
     }
-    if (state_written && eng)
-        cdr_engine_state_discard(eng);
-    if (run_open)
-        cdr_db_rollback_run(c.db);
+    if (j->state_written && j->eng)
+        cdr_engine_state_discard(j->eng);
+    if (j->run_open)
+        cdr_db_rollback_run(c->db);
     for (int i = 0; i < CLI_OUT__COUNT; i++)
-        cdr_csvw_free(ws[i]);
-    cdr_csvw_free(c.rejects);
-    cli_outdir_close(&od);
-    cdr_db_close(c.db);
-    cdr_engine_free(eng);
-    cdr_state_close(st);
-    cli_bgtariff_join(&bgt); /* an early exit: wait for the loader */
-    cdr_tariff_free(bgt.t);
-    cdr_tariff_free(t);
-    free(months);
-    free(c.stats);
-    free(c.file_ids);
-    free(c.pre_sha);
-    free(c.pre_hashed);
-    free(c.skip);
-    free(c.hash_as_read);
-    free(c.refused);
-    free(c.known_run);
-    free(cmdline);
-    if (o.cluster) {
-        if (rc == CDR_E_ALREADY && c.skip)
-            cluster_consumed(&c); /* (consumed by a run killed before it removed them) */
-        cluster_free(&o);
-        /* a stage is done when nothing was new, and a refusal is reported,
-         * not a failure of the night (docs/cluster.md) */
+        cdr_csvw_free(c->out.w[i]);
+    cdr_csvw_free(c->rejects);
+    cli_outdir_close(&j->od);
+    cdr_db_close(c->db);
+    cdr_engine_free(j->eng);
+    cdr_state_close(j->st);
+    cli_bgtariff_join(&j->bgt); /* an early exit: wait for the loader */
+    cdr_tariff_free(j->bgt.t);
+    cdr_tariff_free(j->t);
+    free(j->months);
+    free(c->stats);
+    free(c->file_ids);
+    free(c->pre_sha);
+    free(c->pre_hashed);
+    free(c->skip);
+    free(c->hash_as_read);
+    free(c->refused);
+    free(c->known_run);
+    free(j->cmdline);
+    if (o->cluster) {
+        if (rc == CDR_E_ALREADY && c->skip)
+            cluster_consumed(c); /* (consumed by a run killed before it removed them) */
+        cluster_free(o);
         if (rc == CDR_E_ALREADY || rc == CDR_E_REFUSED)
             rc = CDR_OK;
     }
-    cdr_profile_free(o.prof);
-    free(o.files);
+    cdr_profile_free(o->prof);
+    free(o->files);
+    return rc;
+}
+
+int cmd_run(int argc, char **argv)
+{
+    run_job *j = calloc(1, sizeof *j);
+    int rc = CDR_OK;
+    if (!j)
+        return CDR_E_NOMEM;
+    j->od.fd = -1;
+    j->ph[0] = cli_now_s();
+    if (parse_args(argc, argv, &j->o, &rc) != 0)
+        goto out;
+    j->c.o = &j->o;
+    if (j->o.cluster) {
+        if ((rc = cluster_setup(&j->o)) != CDR_OK)
+            goto out;
+        if (j->o.nfiles == 0 && !j->o.rerate) {
+            if (!j->o.quiet)
+                cli_note("nothing routed to shard %ld of %s: nothing to do", j->o.shard,
+                         j->o.cluster);
+            goto out; /* (exit 0: a stage with nothing to do is done) */
+        }
+    }
+    if ((rc = run_prepare(j, argc, argv)) == CDR_OK && (rc = run_begin(j)) == CDR_OK &&
+        (rc = run_read(j)) == CDR_OK && (rc = run_rate(j)) == CDR_OK)
+        rc = run_commit(j);
+out:
+    rc = run_end(j, rc);
+    free(j);
     return rc;
 }

@@ -19,6 +19,7 @@
 #include "cdrecon/reader.h"
 #include "cli.h"
 #include "ingest.h"
+#include "opts.h"
 #include "paths.h"
 #include "progress.h"
 
@@ -32,23 +33,29 @@ struct scan_ctx {
     cli_progress *prog;
 };
 
-static void usage(FILE *fp)
-{
-    fprintf(fp, "usage: cdrecon scan [--rejects FILE] [--quiet] [--sha256] [--threads 1|2] "
-                "[--profile FILE] FILES...\n"
-                "Read CDR files (plain CSV, .gz, or - for stdin), check every row, and\n"
-                "print per-file counts: rows read = accepted + rejected (+ skipped, with a\n"
-                "profile).\n"
-                "  --rejects FILE  write every rejected row as CSV file,line,offset,reason,raw\n"
-                "                  (without it, the first %d rejects go to stderr, masked)\n"
-                "  --quiet         no progress line and no rejects on stderr\n"
-                "  --sha256        print the SHA-256 of each file as stored\n"
-                "  --threads N     1: read and parse on one thread; 2 (default): overlap\n"
-                "  --profile FILE  read through an input profile (docs/profiles.md)\n"
-                "exit: 0 ok, 9 some rows rejected, or the first file's error code\n"
-                "(docs/exit-codes.md).\n",
-                STDERR_REJECTS);
-}
+enum { O_REJECTS = 1, O_QUIET, O_SHA256, O_THREADS };
+static const cli_opt scan_opts[] = {
+    {"--rejects", 0, CLI_OPT_VALUE | CLI_OPT_NOEQ, "FILE",
+     "write every rejected row as CSV file,line,offset,reason,raw\n"
+     "(without it, the first 20 rejects go to stderr, masked)", O_REJECTS},
+    {"--quiet", 'q', 0, NULL, "no progress line and no rejects on stderr", O_QUIET},
+    {"--sha256", 0, 0, NULL, "print the SHA-256 of each file as stored", O_SHA256},
+    {"--threads", 0, CLI_OPT_VALUE | CLI_OPT_NOEQ, "N",
+     "1: read and parse on one thread; 2 (default): overlap", O_THREADS},
+    {NULL, 0, 0, NULL, NULL, 0},
+};
+static const cli_opt *const scan_tables[] = {scan_opts, cli_profile_opts, NULL};
+static const cli_spec scan_spec = {
+    "scan",
+    "cdrecon scan [--rejects FILE] [--quiet] [--sha256] [--threads 1|2] [--profile FILE] FILES...",
+    "Read CDR files (plain CSV, .gz, or - for stdin), check every row, and\n"
+    "print per-file counts: rows read = accepted + rejected (+ skipped, with a\n"
+    "profile). The options come before the files.\n",
+    scan_tables,
+    "exit: 0 ok, 9 some rows rejected, or the first file's error code\n"
+    "(docs/exit-codes.md).\n",
+    CLI_ARGS_POS_STOPS | CLI_ARGS_DASH_OPT,
+};
 
 static int on_reject(const cdr_reject *j, void *user)
 {
@@ -71,57 +78,110 @@ static int on_reject(const cdr_reject *j, void *user)
     return 0;
 }
 
+/* The line of one file read (and its SHA-256 with --sha256); its failure
+ * on stderr unless quiet. */
+static void print_file(const char *path, cdr_err e, const cdr_file_stats *st, int has_prof,
+                       int sha, int quiet)
+{
+    char sz[64] = "";
+    if (st->gzip)
+        snprintf(sz, sizeof sz, " (gzip %llu bytes)", (unsigned long long)st->size);
+    char status[700], pe[1024];
+    cli_esc(path, pe, sizeof pe);
+    if (e == CDR_OK) {
+        snprintf(status, sizeof status, "ok");
+    } else {
+        char m[600];
+        snprintf(status, sizeof status, "FAILED %s: %s", cdr_errname(e),
+                 cli_mask_digits(st->message, m, sizeof m));
+    }
+    char skipped[64] = "";
+    if (has_prof) /* without a profile nothing is skipped: the line stays as it was */
+        snprintf(skipped, sizeof skipped, ", %llu skipped",
+                 (unsigned long long)st->rows_skipped);
+    printf("%s: %llu read, %llu accepted, %llu rejected%s, %llu blank lines, %llu bytes%s: "
+           "%s\n",
+           pe, (unsigned long long)st->rows_read, (unsigned long long)st->rows_accepted,
+           (unsigned long long)st->rows_rejected, skipped, (unsigned long long)st->blank_lines,
+           (unsigned long long)st->bytes, sz, status);
+    if (sha && e == CDR_OK) {
+        char hex[65];
+        cdr_sha256_hex(st->sha256, hex);
+        printf("%s: sha256 %s\n", pe, hex);
+    }
+    if (e != CDR_OK && !quiet) {
+        char m[600];
+        cli_fail(e, "%s: %s", path, cli_mask_digits(st->message, m, sizeof m));
+    }
+}
+
+/* The rejects file, which must not be one of the files read (nor the
+ * profile): opened (*direct when written directly), its header written. */
+static int open_rejects(const char *rejects, char **files, int nfiles, const char *profile_path,
+                        struct scan_ctx *ctx, FILE **direct)
+{
+    cli_paths ps;
+    char err[2048];
+    cli_paths_init(&ps);
+    cli_paths_add_inputs(&ps, files, nfiles, NULL, profile_path, NULL);
+    cli_paths_add(&ps, CLI_PATH_OUTPUT, "--rejects", rejects);
+    cdr_err e = cli_paths_check(&ps, err, sizeof err);
+    cli_paths_free(&ps);
+    if (e == CDR_OK)
+        e = cli_output_file(rejects, "--rejects", &ctx->rej, direct, err, sizeof err);
+    if (e != CDR_OK)
+        return cli_fail(e, "%s", err);
+    cdr_rejects_csv_header(ctx->rej);
+    return CDR_OK;
+}
+
+/* Commit the rejects file (and close it when written directly). */
+static int close_rejects(struct scan_ctx *ctx, FILE *direct, const char *rejects)
+{
+    cdr_err e = cdr_csvw_commit(ctx->rej);
+    char m[700];
+    snprintf(m, sizeof m, "%s", cdr_csvw_message(ctx->rej));
+    cdr_csvw_free(ctx->rej);
+    if (direct && fclose(direct) != 0 && e == CDR_OK) {
+        e = CDR_E_IO;
+        snprintf(m, sizeof m, "%s: %s", rejects, strerror(errno));
+    }
+    if (e != CDR_OK)
+        return cli_fail(e, "cannot write rejects file: %s", m);
+    return CDR_OK;
+}
+
 int cmd_scan(int argc, char **argv)
 {
     const char *rejects = NULL, *profile_path = NULL;
-    int quiet = 0, sha = 0, threads = 2, prc;
-    int i = 1;
-    for (; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--") == 0) {
-            i++;
-            break;
-        }
-        if (cli_profile_option(argc, argv, &i, &profile_path, &prc)) {
-            if (prc != CDR_OK)
-                return prc;
-            continue;
-        }
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            usage(stdout);
-            return CDR_OK;
-        } else if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0) {
-            quiet = 1;
-        } else if (strcmp(a, "--sha256") == 0) {
-            sha = 1;
-        } else if (strcmp(a, "--rejects") == 0 || strcmp(a, "--threads") == 0) {
-            if (i + 1 >= argc) {
-                cli_err("%s needs a value", a);
-                usage(stderr);
+    int quiet = 0, sha = 0, threads = 2, rc = CDR_OK, i = 0;
+    cli_args args;
+    cli_args_init(&args, &scan_spec, argc, argv);
+    for (int id; !i && (id = cli_args_next(&args)) != CLI_ARG_END;) {
+        switch (id) {
+        case CLI_ARG_HELP: return CDR_OK;
+        case CLI_ARG_ERR: return CDR_E_USAGE;
+        case CLI_ARG_POS: i = args.i - 1; break; /* the files: the rest */
+        case O_QUIET: quiet = 1; break;
+        case O_SHA256: sha = 1; break;
+        case O_REJECTS: rejects = args.val; break;
+        case O_THREADS:
+            if (strcmp(args.val, "1") != 0 && strcmp(args.val, "2") != 0) {
+                cli_err("--threads must be 1 or 2, not '%s'", args.val);
                 return CDR_E_USAGE;
             }
-            if (a[2] == 'r') {
-                rejects = argv[++i];
-            } else {
-                const char *v = argv[++i];
-                if (strcmp(v, "1") != 0 && strcmp(v, "2") != 0) {
-                    cli_err("--threads must be 1 or 2, not '%s'", v);
-                    return CDR_E_USAGE;
-                }
-                threads = v[0] - '0';
-            }
-        } else if (a[0] == '-' && a[1] != '\0') {
-            cli_err("unknown option '%s'", a);
-            usage(stderr);
-            return CDR_E_USAGE;
-        } else {
+            threads = args.val[0] - '0';
+            break;
+        case CLI_O_PROFILE:
+            if ((rc = cli_profile_value(args.val, &profile_path)) != CDR_OK)
+                return rc;
             break;
         }
     }
-    int nfiles = argc - i;
+    int nfiles = i ? argc - i : 0;
     if (nfiles <= 0) {
         cli_err("no input files");
-        usage(stderr);
+        cli_help(&scan_spec, stderr);
         return CDR_E_USAGE;
     }
 
@@ -134,24 +194,9 @@ int cmd_scan(int argc, char **argv)
     cli_progress_init(&prog, quiet);
     struct scan_ctx ctx = {NULL, quiet, 0, 0, &prog};
     FILE *direct = NULL;
-    if (rejects) {
-        /* the rejects file must not be one of the files read (nor the profile) */
-        cli_paths ps;
-        char err[2048];
-        cli_paths_init(&ps);
-        for (int k = i; k < argc; k++)
-            cli_paths_add(&ps, CLI_PATH_INPUT, "CDR file", argv[k]);
-        cli_paths_add(&ps, CLI_PATH_INPUT, "--profile", profile_path);
-        cli_paths_add(&ps, CLI_PATH_OUTPUT, "--rejects", rejects);
-        cdr_err e = cli_paths_check(&ps, err, sizeof err);
-        cli_paths_free(&ps);
-        if (e == CDR_OK)
-            e = cli_output_file(rejects, "--rejects", &ctx.rej, &direct, err, sizeof err);
-        if (e != CDR_OK) {
-            cdr_profile_free(prof);
-            return cli_fail(e, "%s", err);
-        }
-        cdr_rejects_csv_header(ctx.rej);
+    if (rejects && (rc = open_rejects(rejects, argv + i, nfiles, profile_path, &ctx, &direct))) {
+        cdr_profile_free(prof);
+        return rc;
     }
 
     cdr_reader_opts o;
@@ -170,38 +215,11 @@ int cmd_scan(int argc, char **argv)
         cdr_file_stats st;
         cdr_err e = cdr_read_file(path, (uint32_t)k, &o, NULL, on_reject, &ctx, &st);
         cli_progress_clear(&prog);
-        char sz[64] = "";
-        if (st.gzip)
-            snprintf(sz, sizeof sz, " (gzip %llu bytes)", (unsigned long long)st.size);
-        char status[700], pe[1024];
-        cli_esc(path, pe, sizeof pe);
-        if (e == CDR_OK) {
-            snprintf(status, sizeof status, "ok");
-        } else {
-            char m[600];
-            snprintf(status, sizeof status, "FAILED %s: %s", cdr_errname(e),
-                     cli_mask_digits(st.message, m, sizeof m));
+        print_file(path, e, &st, prof != NULL, sha, quiet);
+        if (e != CDR_OK) {
             failed++;
             if (first_err == CDR_OK)
                 first_err = e;
-        }
-        char skipped[64] = "";
-        if (prof) /* without a profile nothing is skipped: the line stays as it was */
-            snprintf(skipped, sizeof skipped, ", %llu skipped",
-                     (unsigned long long)st.rows_skipped);
-        printf("%s: %llu read, %llu accepted, %llu rejected%s, %llu blank lines, %llu bytes%s: "
-               "%s\n",
-               pe, (unsigned long long)st.rows_read, (unsigned long long)st.rows_accepted,
-               (unsigned long long)st.rows_rejected, skipped, (unsigned long long)st.blank_lines,
-               (unsigned long long)st.bytes, sz, status);
-        if (sha && e == CDR_OK) {
-            char hex[65];
-            cdr_sha256_hex(st.sha256, hex);
-            printf("%s: sha256 %s\n", pe, hex);
-        }
-        if (e != CDR_OK && !quiet) {
-            char m[600];
-            cli_fail(e, "%s: %s", path, cli_mask_digits(st.message, m, sizeof m));
         }
         t_read += st.rows_read;
         t_acc += st.rows_accepted;
@@ -222,18 +240,8 @@ int cmd_scan(int argc, char **argv)
     if (ctx.hidden && !ctx.rej && !quiet)
         cli_err("%llu more rejects not shown (write them all with --rejects FILE)",
                 (unsigned long long)ctx.hidden);
-    if (ctx.rej) {
-        cdr_err e = cdr_csvw_commit(ctx.rej);
-        char m[700];
-        snprintf(m, sizeof m, "%s", cdr_csvw_message(ctx.rej));
-        cdr_csvw_free(ctx.rej);
-        if (direct && fclose(direct) != 0 && e == CDR_OK) {
-            e = CDR_E_IO;
-            snprintf(m, sizeof m, "%s: %s", rejects, strerror(errno));
-        }
-        if (e != CDR_OK)
-            return cli_fail(e, "cannot write rejects file: %s", m);
-    }
+    if (ctx.rej && (rc = close_rejects(&ctx, direct, rejects)) != CDR_OK)
+        return rc;
     if (fflush(stdout) != 0)
         return cli_fail(CDR_E_IO, "cannot write standard output");
     if (first_err != CDR_OK)

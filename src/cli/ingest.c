@@ -1,4 +1,4 @@
-/* cdrecon CLI — shared plumbing: option values, reading inputs into the engine. */
+/* cdrecon CLI — shared plumbing: value parsers, reading inputs into the engine. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -44,73 +44,12 @@ int cli_parse_i64(const char *s, int64_t *out)
     return 0;
 }
 
-/* A long option "--name VALUE" or "--name=VALUE"; advances *i. */
-const char *cli_optval(int argc, char **argv, int *i, const char *name)
-{
-    size_t n = strlen(name);
-    const char *a = argv[*i];
-    if (strncmp(a, name, n) != 0)
-        return NULL;
-    if (a[n] == '=')
-        return a + n + 1;
-    if (a[n] != '\0')
-        return NULL;
-    if (*i + 1 >= argc) {
-        cli_err("option %s needs a value", name);
-        return "";
-    }
-    (*i)++;
-    return argv[*i];
-}
-
 void cli_engine_opts_init(cdr_engine_opts *eo)
 {
     cdr_engine_opts_init(eo);
     const char *env = getenv("TMPDIR");
     if (env && *env)
         eo->tmpdir = env;
-}
-
-int cli_engine_option(int argc, char **argv, int *i, cdr_engine_opts *eo, int *rc)
-{
-    const char *v;
-    *rc = CDR_OK;
-    if ((v = cli_optval(argc, argv, i, "--tolerance"))) {
-        if (cdr_money_parse(v, strlen(v), &eo->tolerance) != CDR_OK || eo->tolerance < 0)
-            *rc = cli_fail(CDR_E_USAGE, "bad --tolerance '%s' (yuan, e.g. 0.01)", v);
-    } else if ((v = cli_optval(argc, argv, i, "--max-duration"))) {
-        if (cli_parse_i64(v, &eo->max_duration) != 0 || eo->max_duration < 0)
-            *rc = cli_fail(CDR_E_USAGE, "bad --max-duration '%s' (seconds)", v);
-    } else if ((v = cli_optval(argc, argv, i, "--mem"))) {
-        if (cli_parse_size(v, &eo->mem_budget) != 0)
-            *rc = cli_fail(CDR_E_USAGE, "bad --mem '%s' (e.g. 512M, 2G)", v);
-    } else if ((v = cli_optval(argc, argv, i, "--tmp"))) {
-        if (*v) /* --tmp "": as without it */
-            eo->tmpdir = v;
-    } else if ((v = cli_optval(argc, argv, i, "--threads"))) {
-        int64_t n;
-        if (cli_parse_i64(v, &n) != 0 || n < 1 || n > 8)
-            *rc = cli_fail(CDR_E_USAGE, "bad --threads '%s' (1 to 8)", v);
-        else
-            eo->threads = (int)n;
-    } else {
-        return 0;
-    }
-    return 1;
-}
-
-int cli_profile_option(int argc, char **argv, int *i, const char **path, int *rc)
-{
-    const char *v = cli_optval(argc, argv, i, "--profile");
-    *rc = CDR_OK;
-    if (!v)
-        return 0;
-    if (!*v) /* (a missing value was reported by cli_optval) */
-        *rc = cli_reported ? CDR_E_USAGE : cli_fail(CDR_E_USAGE, "--profile needs a profile file");
-    else if (*path)
-        *rc = cli_fail(CDR_E_USAGE, "--profile is given twice");
-    *path = v;
-    return 1;
 }
 
 cdr_err cli_profile_load(const char *path, cdr_profile **out)
@@ -342,17 +281,21 @@ cdr_err cli_state_tariff(cli_state_src *s, const char *msisdn, cdr_month m, cons
     return CDR_OK;
 }
 
-cdr_err cli_cluster_db(const char *cluster, const char *msisdn_arg, char *buf, size_t len)
+cdr_err cli_cluster_db(const char *cluster, const char *msisdn_arg, const char **db_path,
+                       const char *store_path, char *buf, size_t len)
 {
     char err[1024];
     uint32_t parts;
     cdr_str n;
+    if (*db_path || store_path)
+        return cli_fail(CDR_E_USAGE, "give --cluster DIR or --db FILE (or --store DIR)");
     cdr_err e = cdr_cluster_parts(cluster, &parts, err, sizeof err);
     if (e != CDR_OK)
         return cli_fail(e, "%s", err);
     if (!msisdn_arg || cdr_number_normalise(msisdn_arg, strlen(msisdn_arg), &n) != CDR_OK)
         return cli_fail(CDR_E_USAGE, "--msisdn is not a phone number (digits, optional +)");
     snprintf(buf, len, "%s/shard-%u/cdrecon.db", cluster, cdr_shard_of(n.p, n.n, parts));
+    *db_path = buf;
     return CDR_OK;
 }
 

@@ -1,4 +1,4 @@
-/* cdrecon CLI — shared plumbing for the commands that read CDR files. */
+/* cdrecon CLI — shared plumbing for the commands that read CDR files (options: opts.h). */
 #ifndef CDRECON_CLI_INGEST_H
 #define CDRECON_CLI_INGEST_H
 
@@ -8,32 +8,14 @@
 
 int cli_parse_size(const char *s, size_t *out);   /* "512M", "1G", "65536" */
 int cli_parse_i64(const char *s, int64_t *out);
-const char *cli_optval(int argc, char **argv, int *i, const char *name);
 
 /* cdr_engine_opts_init, and tmpdir $TMPDIR when it is set and not empty
  * (the library reads no environment variable: without --tmp and $TMPDIR
  * its spill files go to /tmp). */
 void cli_engine_opts_init(cdr_engine_opts *eo);
-/* The engine options every rating command takes: --tolerance, --max-duration,
- * --mem, --tmp, --threads. Returns 1 if argv[*i] was one (*rc is then CDR_OK,
- * or the usage error already reported), 0 if not. */
-int cli_engine_option(int argc, char **argv, int *i, cdr_engine_opts *eo, int *rc);
-#define CLI_ENGINE_OPTIONS_HELP                                                              \
-    "  --tolerance YUAN   differences up to this amount are not findings (default 0)\n"      \
-    "  --max-duration S   voice records longer than S seconds are flagged overlong (10800)\n" \
-    "  --mem SIZE         memory for grouping records before spilling to disk (default 1G)\n" \
-    "  --tmp DIR          directory for spill files (default $TMPDIR or /tmp)\n"              \
-    "  --threads N        rating threads, 1 to 8 (default 2; results do not depend on it)\n"
-
-/* --profile FILE (every command that reads CDR files): returns 1 if argv[*i]
- * was it (*path set, or *rc the usage error already reported), 0 if not. */
-int cli_profile_option(int argc, char **argv, int *i, const char **path, int *rc);
 /* Load the profile at path (NULL: none, *out NULL). A refusal is reported
  * and returned (CDR_E_PROFILE, CDR_E_IO, CDR_E_NOMEM). */
 cdr_err cli_profile_load(const char *path, cdr_profile **out);
-#define CLI_PROFILE_HELP                                                                     \
-    "  --profile FILE     read the CDR files through an input profile: the operator's own\n" \
-    "                     layout mapped onto the contract's fields (docs/profiles.md)\n"
 
 /* The tariff loaded on a second thread while the CDRs are read. */
 typedef struct cli_bgtariff {
@@ -106,9 +88,11 @@ void cli_state_close(cli_state_src *s);
 cdr_err cli_state_tariff(cli_state_src *s, const char *msisdn, cdr_month m, const char *given,
                          const cdr_engine_opts *eo, cdr_tariff **t, int *other);
 
-/* --cluster DIR: the database of the shard of the number msisdn_arg
- * (DIR/shard-K/cdrecon.db) into buf. Reports its errors. */
-cdr_err cli_cluster_db(const char *cluster, const char *msisdn_arg, char *buf, size_t len);
+/* --cluster DIR (not NULL): the database of the shard of the number
+ * msisdn_arg (DIR/shard-K/cdrecon.db) into buf, and *db_path = buf; a usage
+ * error when *db_path or store_path is given too. Reports its errors. */
+cdr_err cli_cluster_db(const char *cluster, const char *msisdn_arg, const char **db_path,
+                       const char *store_path, char *buf, size_t len);
 
 /* "cdrecon" and the command's arguments, space-separated (recorded with a
  * run in the database); malloc'd, NULL when memory ran out. */

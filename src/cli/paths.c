@@ -231,6 +231,24 @@ cdr_err cli_paths_check(cli_paths *ps, char *err, size_t errlen)
     return CDR_OK;
 }
 
+void cli_paths_add_inputs(cli_paths *ps, char *const *files, int nfiles, const char *store,
+                          const char *profile, const char *tariff_dir)
+{
+    for (int i = 0; i < nfiles; i++)
+        cli_paths_add(ps, CLI_PATH_INPUT, "CDR file", files[i]);
+    cli_paths_add(ps, CLI_PATH_INPUT, "--store", store);
+    cli_paths_add(ps, CLI_PATH_INPUT, "--profile", profile);
+    cli_paths_add(ps, CLI_PATH_TARIFF, "--tariff", tariff_dir);
+}
+
+void cli_paths_add_outdir(cli_paths *ps, const char *dir, const char *const *names, size_t n,
+                          const char *what)
+{
+    cli_paths_add(ps, CLI_PATH_OUTDIR, "--out", dir);
+    for (size_t i = 0; i < n; i++)
+        cli_paths_add_in(ps, CLI_PATH_OUTPUT, what, dir, names[i]);
+}
+
 cdr_err cli_run_paths_check(const char *tariff_dir, const char *db_path, const char *out_dir,
                             const char *store_path, const char *profile_path,
                             char *const *files, int nfiles, char *err, size_t errlen)
@@ -239,14 +257,9 @@ cdr_err cli_run_paths_check(const char *tariff_dir, const char *db_path, const c
                                         "unrated.csv", "changes.csv", "report.html"};
     cli_paths ps;
     cli_paths_init(&ps);
-    for (int i = 0; i < nfiles; i++)
-        cli_paths_add(&ps, CLI_PATH_INPUT, "CDR file", files[i]);
-    cli_paths_add(&ps, CLI_PATH_INPUT, "--profile", profile_path);
-    cli_paths_add(&ps, CLI_PATH_TARIFF, "--tariff", tariff_dir);
+    cli_paths_add_inputs(&ps, files, nfiles, NULL, profile_path, tariff_dir);
     cli_paths_add(&ps, CLI_PATH_DB, "--db", db_path);
-    cli_paths_add(&ps, CLI_PATH_OUTDIR, "--out", out_dir);
-    for (size_t i = 0; i < sizeof outs / sizeof *outs; i++)
-        cli_paths_add_in(&ps, CLI_PATH_OUTPUT, "output", out_dir, outs[i]);
+    cli_paths_add_outdir(&ps, out_dir, outs, sizeof outs / sizeof *outs, "output");
     cli_paths_add(&ps, CLI_PATH_OUTDIR, "state directory (--store)", store_path);
     cdr_err e = cli_paths_check(&ps, err, errlen);
     cli_paths_free(&ps);

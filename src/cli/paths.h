@@ -60,6 +60,15 @@ void cli_paths_add_in(cli_paths *ps, cli_path_role role, const char *what, const
 /* CDR_OK, or CDR_E_USAGE with "OUTPUT (what) is INPUT (what): ..." in err;
  * CDR_E_NOMEM. */
 cdr_err cli_paths_check(cli_paths *ps, char *err, size_t errlen);
+/* The inputs of a command that reads CDR files, in this order: the files
+ * ("CDR file"), the store read ("--store"), the input profile
+ * ("--profile"), the tariff directory ("--tariff"); NULL ones are left out. */
+void cli_paths_add_inputs(cli_paths *ps, char *const *files, int nfiles, const char *store,
+                          const char *profile, const char *tariff_dir);
+/* An output directory ("--out") and the files names[0..n-1] in it, each
+ * called `what`. */
+void cli_paths_add_outdir(cli_paths *ps, const char *dir, const char *const *names, size_t n,
+                          const char *what);
 void cli_paths_free(cli_paths *ps);
 
 /*
