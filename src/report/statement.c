@@ -1053,15 +1053,20 @@ typedef struct scan_ctx {
     cdr_err err;
 } scan_ctx;
 
+/* A row callback's answer: 0 to go on, or 1 to stop with e kept in
+ * *slot when e is an error. */
+static int stop_on(cdr_err *slot, cdr_err e)
+{
+    if (e == CDR_OK)
+        return 0;
+    *slot = e;
+    return 1;
+}
+
 static int scan_row(const cdr_row *r, void *user)
 {
     scan_ctx *c = user;
-    cdr_err e = cdr_engine_add(c->eng, r);
-    if (e != CDR_OK) {
-        c->err = e;
-        return 1;
-    }
-    return 0;
+    return stop_on(&c->err, cdr_engine_add(c->eng, r));
 }
 
 static int scan_rec(const cdr_rated *r, void *user)
@@ -1073,22 +1078,55 @@ static int scan_rec(const cdr_rated *r, void *user)
         e = cdr_stmt_add(c->s, &rec);
         cdr_stmt_rec_clear(&rec);
     }
-    if (e != CDR_OK) {
-        c->err = e;
-        return 1;
-    }
-    return 0;
+    return stop_on(&c->err, e);
 }
 
 static int scan_cand(const cdr_candidate *cd, void *user)
 {
     scan_ctx *c = user;
-    cdr_err e = cdr_stmt_set_candidate(c->s, cd);
-    if (e != CDR_OK) {
-        c->err = e;
-        return 1;
+    return stop_on(&c->err, cdr_stmt_set_candidate(c->s, cd));
+}
+
+/* The start of both paths: msisdn normalised into a new statement out,
+ * and in c an engine for that one subscriber-month. from_state: the
+ * engine keeps no month state of its own and runs on one thread. */
+static cdr_err scan_start(const cdr_tariff *t, const char *msisdn, cdr_month month,
+                          const cdr_engine_opts *eo, int from_state, cdr_stmt *out,
+                          scan_ctx *c, char *err, size_t errlen)
+{
+    cdr_engine_opts o;
+    cdr_str num;
+    cdr_err rc;
+    memset(c, 0, sizeof *c);
+    if (err && errlen)
+        err[0] = '\0';
+    if (cdr_number_normalise(msisdn, strlen(msisdn), &num) != CDR_OK) {
+        if (err && from_state)
+            snprintf(err, errlen, "not a phone number");
+        else if (err)
+            snprintf(err, errlen, "not a phone number: '%.40s'", msisdn);
+        return CDR_E_USAGE;
     }
-    return 0;
+    char nb[CDR_NUMBER_MAX + 1];
+    memcpy(nb, num.p, num.n);
+    nb[num.n] = '\0';
+    if ((rc = cdr_stmt_init(out, nb, month)) != CDR_OK)
+        return rc;
+    if (eo)
+        o = *eo;
+    else
+        cdr_engine_opts_init(&o);
+    if (from_state) {
+        o.state = NULL;
+        o.threads = 1;
+    }
+    o.msisdn = out->msisdn;
+    o.month = month;
+    if ((rc = cdr_engine_new(t, &o, &c->eng)) != CDR_OK)
+        return rc;
+    c->s = out;
+    c->t = t;
+    return CDR_OK;
 }
 
 /* The records given to c's engine rated, into the statement out:
@@ -1122,33 +1160,12 @@ cdr_err cdr_stmt_scan_ro(const cdr_tariff *t, char **files, size_t nfiles, const
                          const cdr_reader_opts *rdo, cdr_file_stats *stats, cdr_stmt *out,
                          char *err, size_t errlen)
 {
-    cdr_engine_opts o;
     cdr_reader_opts ro;
-    cdr_engine *eng = NULL;
     scan_ctx c;
-    cdr_err rc;
-    cdr_str num;
-
-    if (err && errlen)
-        err[0] = '\0';
-    if (cdr_number_normalise(msisdn, strlen(msisdn), &num) != CDR_OK) {
-        if (err)
-            snprintf(err, errlen, "not a phone number: '%.40s'", msisdn);
-        return CDR_E_USAGE;
-    }
-    char nb[CDR_NUMBER_MAX + 1];
-    memcpy(nb, num.p, num.n);
-    nb[num.n] = '\0';
-    if ((rc = cdr_stmt_init(out, nb, month)) != CDR_OK)
+    cdr_err rc = scan_start(t, msisdn, month, eo, 0, out, &c, err, errlen);
+    if (rc != CDR_OK)
         return rc;
-    if (eo)
-        o = *eo;
-    else
-        cdr_engine_opts_init(&o);
-    o.msisdn = out->msisdn;
-    o.month = month;
-    if ((rc = cdr_engine_new(t, &o, &eng)) != CDR_OK)
-        return rc;
+    cdr_engine *eng = c.eng;
     if (rdo)
         ro = *rdo;
     else
@@ -1156,10 +1173,6 @@ cdr_err cdr_stmt_scan_ro(const cdr_tariff *t, char **files, size_t nfiles, const
     /* the 11 digits appear in "+86..." forms too, and in every form an input
      * profile can normalise (a trunk prefix or a country code before them) */
     ro.line_filter = out->msisdn;
-    memset(&c, 0, sizeof c);
-    c.eng = eng;
-    c.s = out;
-    c.t = t;
     c.files = files;
     for (size_t i = 0; i < nfiles; i++) {
         cdr_file_stats st_local, *st = stats ? &stats[i] : &st_local;
@@ -1236,41 +1249,15 @@ cdr_err cdr_stmt_from_state(const cdr_tariff *t, cdr_state *st, const char *msis
                             cdr_month month, const cdr_engine_opts *eo, cdr_stmt *out, char *err,
                             size_t errlen)
 {
-    cdr_engine_opts o;
-    cdr_engine *eng = NULL;
     scan_ctx c;
-    cdr_err rc;
-    cdr_str num;
-    if (err && errlen)
-        err[0] = '\0';
-    if (cdr_number_normalise(msisdn, strlen(msisdn), &num) != CDR_OK) {
-        if (err)
-            snprintf(err, errlen, "not a phone number");
-        return CDR_E_USAGE;
-    }
-    char nb[CDR_NUMBER_MAX + 1];
-    memcpy(nb, num.p, num.n);
-    nb[num.n] = '\0';
-    if ((rc = cdr_stmt_init(out, nb, month)) != CDR_OK)
+    cdr_err rc = scan_start(t, msisdn, month, eo, 1, out, &c, err, errlen);
+    if (rc != CDR_OK)
         return rc;
-    if (eo)
-        o = *eo;
-    else
-        cdr_engine_opts_init(&o);
-    o.state = NULL;
-    o.msisdn = out->msisdn;
-    o.month = month;
-    o.threads = 1;
-    if ((rc = cdr_engine_new(t, &o, &eng)) != CDR_OK)
-        return rc;
-    memset(&c, 0, sizeof c);
-    c.eng = eng;
-    c.s = out;
-    c.t = t;
+    cdr_engine *eng = c.eng;
     state_ctx x;
     memset(&x, 0, sizeof x);
     x.c = &c;
-    rc = cdr_state_submonth_rows(st, nb, month, state_row, &x, err, errlen);
+    rc = cdr_state_submonth_rows(st, out->msisdn, month, state_row, &x, err, errlen);
     if (rc == CDR_E_NOTFOUND) {
         rc = CDR_E_NOTFOUND;
         goto out;
