@@ -17,6 +17,7 @@
 
 #include "cdrecon/record.h"
 #include "hashfn.h"
+#include "memdupz.h"
 #include "profile_int.h"
 #include "sha256.h"
 #include "swar.h"
@@ -405,16 +406,6 @@ static int nomem(ps *s)
     return -1;
 }
 
-static char *dupn(const char *p, size_t n)
-{
-    char *d = malloc(n + 1);
-    if (d) {
-        memcpy(d, p, n);
-        d[n] = '\0';
-    }
-    return d;
-}
-
 static int is_blank(char c)
 {
     return c == ' ' || c == '\t';
@@ -499,14 +490,14 @@ static int parse_ref(ps *s, const char *v, size_t n, pf_ref *r, size_t *used)
             return perr(s, "unterminated [column name]");
         if (e == v + 1)
             return perr(s, "empty [column name]");
-        if (!(r->name = dupn(v + 1, (size_t)(e - v - 1))))
+        if (!(r->name = cdr_memdupz(v + 1, (size_t)(e - v - 1))))
             return nomem(s);
         r->name_n = (size_t)(e - v - 1);
         i = (size_t)(e - v) + 1;
     } else if (n > 0 && bare_char(v[0], 1)) {
         while (i < n && bare_char(v[i], 0))
             i++;
-        if (!(r->name = dupn(v, i)))
+        if (!(r->name = cdr_memdupz(v, i)))
             return nomem(s);
         r->name_n = i;
     } else {
@@ -766,7 +757,7 @@ static int parse_type_line(ps *s, const char *k, size_t kn, const char *v, size_
             if (is_blank(k[i]))
                 return perr(s, "type '%s': a value with blanks must be quoted",
                             shown(k, kn, b, sizeof b));
-        if (!(t->key = dupn(k, kn)))
+        if (!(t->key = cdr_memdupz(k, kn)))
             return nomem(s);
         t->n = kn;
     }
@@ -848,7 +839,7 @@ static int parse_line(ps *s, const char *k, size_t kn, const char *v, size_t vn)
                 return perr(s, "skip_prefix: text after the quoted prefix");
             }
         } else {
-            if (!(t = dupn(v, vn)))
+            if (!(t = cdr_memdupz(v, vn)))
                 return nomem(s);
             tn = vn;
         }
@@ -1160,7 +1151,7 @@ cdr_err cdr_profile_parse(const char *text, size_t n, const char *name, cdr_prof
     memcpy(p->cc, "86", 2);
     p->cc_n = 2;
     snprintf(p->tfmt, sizeof p->tfmt, "YYYY-MM-DD HH:MM:SS");
-    if (!(p->path = dupn(s.name, strlen(s.name)))) {
+    if (!(p->path = cdr_memdupz(s.name, strlen(s.name)))) {
         nomem(&s);
         goto out;
     }

@@ -39,6 +39,7 @@
 
 #include "cdrecon/reader.h"
 #include "swar.h"
+#include "grow.h"
 #include "inflate_gz.h"
 #include "profile_int.h"
 #include "sha256.h"
@@ -616,6 +617,29 @@ static int fail_header(rd *r, uint64_t off, const char *fmt, ...)
     return -1;
 }
 
+/* A row not read as a record (rejected or skipped), with r->reason, to
+ * fn when there is one (its first CDR_REJECT_RAW_MAX bytes of raw_total);
+ * fn's non-zero stops the file. */
+static void pass_row(rd *r, cdr_reject_fn fn, const char *raw, size_t raw_n,
+                     uint64_t raw_total, uint64_t line, uint64_t off)
+{
+    if (!fn)
+        return;
+    cdr_reject j;
+    j.file_index = r->fidx;
+    j.file = r->path;
+    j.line = line;
+    j.offset = off;
+    j.reason = r->reason;
+    j.raw.p = raw;
+    j.raw.n = raw_n < CDR_REJECT_RAW_MAX ? raw_n : CDR_REJECT_RAW_MAX;
+    j.raw_len = raw_total;
+    if (fn(&j, r->user)) {
+        r->stop = 1;
+        r->stop_err = CDR_E_INTERRUPTED;
+    }
+}
+
 /* A row that cannot be read: counted and passed to on_reject. */
 static void reject(rd *r, const char *raw, size_t raw_n, uint64_t raw_total, uint64_t line,
                    uint64_t off)
@@ -627,21 +651,7 @@ static void reject(rd *r, const char *raw, size_t raw_n, uint64_t raw_total, uin
     }
     r->st->rows_read++;
     r->st->rows_rejected++;
-    if (!r->on_reject)
-        return;
-    cdr_reject j;
-    j.file_index = r->fidx;
-    j.file = r->path;
-    j.line = line;
-    j.offset = off;
-    j.reason = r->reason;
-    j.raw.p = raw;
-    j.raw.n = raw_n < CDR_REJECT_RAW_MAX ? raw_n : CDR_REJECT_RAW_MAX;
-    j.raw_len = raw_total;
-    if (r->on_reject(&j, r->user)) {
-        r->stop = 1;
-        r->stop_err = CDR_E_INTERRUPTED;
-    }
+    pass_row(r, r->on_reject, raw, raw_n, raw_total, line, off);
 }
 
 static int reasonf(rd *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -948,21 +958,7 @@ static void skip_row(rd *r, const char *raw, size_t raw_n, uint64_t line, uint64
 {
     r->st->rows_read++;
     r->st->rows_skipped++;
-    if (!r->o->on_skip)
-        return;
-    cdr_reject j;
-    j.file_index = r->fidx;
-    j.file = r->path;
-    j.line = line;
-    j.offset = off;
-    j.reason = r->reason;
-    j.raw.p = raw;
-    j.raw.n = raw_n < CDR_REJECT_RAW_MAX ? raw_n : CDR_REJECT_RAW_MAX;
-    j.raw_len = raw_n;
-    if (r->o->on_skip(&j, r->user)) {
-        r->stop = 1;
-        r->stop_err = CDR_E_INTERRUPTED;
-    }
+    pass_row(r, r->o->on_skip, raw, raw_n, raw_n, line, off);
 }
 
 /* A line that starts with one of the profile's skip prefixes. */
@@ -1623,17 +1619,7 @@ static void row_done(rd *r, const cdr_str *f, size_t nf, const char *raw, size_t
 
 static int grow_fields(rd *r, size_t need)
 {
-    if (need <= r->fields_cap)
-        return 0;
-    size_t cap = r->fields_cap ? r->fields_cap : 64;
-    while (cap < need)
-        cap *= 2;
-    cdr_str *p = realloc(r->fields, cap * sizeof *p);
-    if (!p)
-        return -1;
-    r->fields = p;
-    r->fields_cap = cap;
-    return 0;
+    return cdr_grow(&r->fields, &r->fields_cap, need, sizeof *r->fields, 64);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1687,16 +1673,8 @@ static void cb_field(void *s, size_t len, void *data)
         r->flen = b;
         r->nf_cap = cap;
     }
-    if (r->fbuf_len + len + 1 > r->fbuf_cap) {
-        size_t cap = r->fbuf_cap ? r->fbuf_cap : 4096;
-        while (cap < r->fbuf_len + len + 1)
-            cap *= 2;
-        char *p = realloc(r->fbuf, cap);
-        if (!p)
-            return;
-        r->fbuf = p;
-        r->fbuf_cap = cap;
-    }
+    if (cdr_grow(&r->fbuf, &r->fbuf_cap, r->fbuf_len + len + 1, 1, 4096))
+        return;
     if (len)
         memcpy(r->fbuf + r->fbuf_len, s, len);
     r->foff[r->nf] = r->fbuf_len;

@@ -8,6 +8,7 @@
 #include "cdrecon/statement.h"
 #include "csvout.h"
 #include "errmsg.h"
+#include "memdupz.h"
 #include "swar.h"
 #include "tariff_int.h"
 
@@ -108,16 +109,6 @@ cdr_err cdr_stmt_rec_write(cdr_csvw *w, const cdr_stmt_rec *r)
     return cdr_csvw_end_row(w);
 }
 
-static char *dupn(const char *s, size_t n)
-{
-    char *p = malloc(n + 1);
-    if (p) {
-        memcpy(p, s, n);
-        p[n] = '\0';
-    }
-    return p;
-}
-
 void cdr_stmt_rec_clear(cdr_stmt_rec *r)
 {
     char **strs[] = {&r->file, &r->record_id, &r->msisdn, &r->peer, &r->dup_of, &r->call_id,
@@ -164,7 +155,7 @@ static int text(const cdr_str *f, char **out)
     const char *s = f->p;
     size_t n = f->n;
     cdr_csv_unneutralise(&s, &n);
-    *out = dupn(s, n);
+    *out = cdr_memdupz(s, n);
     return *out ? 0 : -1;
 }
 

@@ -10,6 +10,7 @@
 #include <csv.h>
 
 #include "csvtable.h"
+#include "grow.h"
 
 typedef struct rdr {
     const char *name;
@@ -80,18 +81,10 @@ static void on_field(void *s, size_t n, void *data)
         }
         r->fcap = nc;
     }
-    if (r->len + n + 1 > r->cap) {
-        size_t nc = r->cap ? r->cap : 256;
-        while (nc < r->len + n + 1)
-            nc *= 2;
-        char *b = realloc(r->buf, nc);
-        if (!b) {
-            r->status = CDR_E_NOMEM;
-            snprintf(r->err, r->errlen, "%s: out of memory", r->name);
-            return;
-        }
-        r->buf = b;
-        r->cap = nc;
+    if (cdr_grow(&r->buf, &r->cap, r->len + n + 1, 1, 256)) {
+        r->status = CDR_E_NOMEM;
+        snprintf(r->err, r->errlen, "%s: out of memory", r->name);
+        return;
     }
     if (n)
         memcpy(r->buf + r->len, p, n);
