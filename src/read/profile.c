@@ -643,27 +643,12 @@ static int parse_source(ps *s, int fld, const char *v, size_t n)
     return 0;
 }
 
-static int parse_time_format(ps *s, const char *v, size_t n)
+/* A start_time.format pattern into its steps (p->tops), each code counted
+ * in count[] (at most once). */
+static int time_steps(ps *s, const char *v, size_t n, int count[TO_TZ + 1])
 {
     cdr_profile *p = s->p;
     char b[64];
-    if (n >= sizeof p->tfmt)
-        return perr(s, "start_time.format: longer than %zu bytes", sizeof p->tfmt - 1);
-    memcpy(p->tfmt, v, n);
-    p->tfmt[n] = '\0';
-    if (word_is(v, n, "epoch")) {
-        p->tkind = PT_EPOCH;
-        return 0;
-    }
-    if (word_is(v, n, "epoch_ms")) {
-        p->tkind = PT_EPOCH_MS;
-        return 0;
-    }
-    if (word_is(v, n, "contract")) {
-        p->tkind = PT_CONTRACT;
-        return 0;
-    }
-    int count[TO_TZ + 1] = {0};
     p->ntops = 0;
     for (size_t i = 0; i < n; i++) {
         pf_top o = {TO_LIT, 0};
@@ -696,18 +681,14 @@ static int parse_time_format(ps *s, const char *v, size_t n)
             return perr(s, "start_time.format: more than %d steps", PF_MAXTOPS);
         p->tops[p->ntops++] = o;
     }
-    if (count[TO_Y4] && count[TO_Y2])
-        return perr(s, "start_time.format: both %%Y and %%y");
-    if (!(count[TO_Y4] || count[TO_Y2]) || !count[TO_MON] || !count[TO_DAY] || !count[TO_H] ||
-        !count[TO_MI])
-        return perr(s, "start_time.format: '%s' lacks a year, month, day, hour or minute "
-                       "(%%Y or %%y, %%m, %%d, %%H, %%M)",
-                    shown(v, n, b, sizeof b));
-    p->t_tz = count[TO_TZ] > 0;
-    p->t_y2 = count[TO_Y2] > 0;
-    p->tkind = PT_PATTERN;
-    /* fixed widths: every step but %f, and %z only at the end */
-    p->tfix = !count[TO_FRAC] && (!p->t_tz || p->tops[p->ntops - 1].op == TO_TZ);
+    return 0;
+}
+
+/* A pattern of fixed widths (every step but %f, and %z only at the end):
+ * its literals (p->tl) and two-digit fields (p->tf) by position. */
+static void time_fixed_layout(cdr_profile *p, int has_frac)
+{
+    p->tfix = !has_frac && (!p->t_tz || p->tops[p->ntops - 1].op == TO_TZ);
     int pos = 0;
     for (int k = 0; k < p->ntops && p->tfix; k++) {
         const pf_top *o = &p->tops[k];
@@ -735,20 +716,31 @@ static int parse_time_format(ps *s, const char *v, size_t n)
         }
     }
     p->tfix_len = pos;
+}
+
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    /* the commonest CDR stamps: digits only, year to second (3GPP's
-     * YYMMDDhhmmss, switches' YYYYMMDDhhmmss), maybe with an offset */
-    {
-        static const unsigned char y2[] = {TO_Y2, TO_MON, TO_DAY, TO_H, TO_MI, TO_S},
-                                   y4[] = {TO_Y4, TO_MON, TO_DAY, TO_H, TO_MI, TO_S};
-        int k = p->ntops - (p->t_tz ? 1 : 0), same2 = k == 6, same4 = k == 6;
-        for (int i = 0; i < 6 && k == 6; i++) {
-            same2 &= p->tops[i].op == y2[i];
-            same4 &= p->tops[i].op == y4[i];
-        }
-        if (p->tfix && (same2 || same4))
-            p->tdig = same2 ? 12 : 14;
+/* The commonest CDR stamps: digits only, year to second (3GPP's
+ * YYMMDDhhmmss, switches' YYYYMMDDhhmmss), maybe with an offset: read
+ * by cdr_pf_time as two 8-byte words (p->tdig). */
+static void time_digits(cdr_profile *p)
+{
+    static const unsigned char y2[] = {TO_Y2, TO_MON, TO_DAY, TO_H, TO_MI, TO_S},
+                               y4[] = {TO_Y4, TO_MON, TO_DAY, TO_H, TO_MI, TO_S};
+    int k = p->ntops - (p->t_tz ? 1 : 0), same2 = k == 6, same4 = k == 6;
+    for (int i = 0; i < 6 && k == 6; i++) {
+        same2 &= p->tops[i].op == y2[i];
+        same4 &= p->tops[i].op == y4[i];
     }
+    if (p->tfix && (same2 || same4))
+        p->tdig = same2 ? 12 : 14;
+}
+
+/* A fixed-width stamp of 8 to 24 bytes as up to three 8-byte words, every
+ * digit and literal checked at once (p->tw_*: the words of docs in
+ * profile_int.h). */
+static void time_words(cdr_profile *p)
+{
+    int pos = p->tfix_len;
     if (p->tfix && pos >= 8 && pos <= 24) { /* the words of docs in profile_int.h */
         int nw = (pos + 7) / 8;
         int base[3];
@@ -782,6 +774,47 @@ static int parse_time_format(ps *s, const char *v, size_t n)
 #undef WORD_OF
         p->tw_n = ok ? nw : 0;
     }
+}
+#endif
+
+static int parse_time_format(ps *s, const char *v, size_t n)
+{
+    cdr_profile *p = s->p;
+    char b[64];
+    if (n >= sizeof p->tfmt)
+        return perr(s, "start_time.format: longer than %zu bytes", sizeof p->tfmt - 1);
+    memcpy(p->tfmt, v, n);
+    p->tfmt[n] = '\0';
+    if (word_is(v, n, "epoch")) {
+        p->tkind = PT_EPOCH;
+        return 0;
+    }
+    if (word_is(v, n, "epoch_ms")) {
+        p->tkind = PT_EPOCH_MS;
+        return 0;
+    }
+    if (word_is(v, n, "contract")) {
+        p->tkind = PT_CONTRACT;
+        return 0;
+    }
+    int count[TO_TZ + 1] = {0};
+    int r = time_steps(s, v, n, count);
+    if (r)
+        return r;
+    if (count[TO_Y4] && count[TO_Y2])
+        return perr(s, "start_time.format: both %%Y and %%y");
+    if (!(count[TO_Y4] || count[TO_Y2]) || !count[TO_MON] || !count[TO_DAY] || !count[TO_H] ||
+        !count[TO_MI])
+        return perr(s, "start_time.format: '%s' lacks a year, month, day, hour or minute "
+                       "(%%Y or %%y, %%m, %%d, %%H, %%M)",
+                    shown(v, n, b, sizeof b));
+    p->t_tz = count[TO_TZ] > 0;
+    p->t_y2 = count[TO_Y2] > 0;
+    p->tkind = PT_PATTERN;
+    time_fixed_layout(p, count[TO_FRAC]);
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    time_digits(p);
+    time_words(p);
 #endif
     return 0;
 }
@@ -864,61 +897,54 @@ static const char *const layout_keys[] = {
     "description"};
 #define N_LAYOUT_KEYS (sizeof layout_keys / sizeof *layout_keys)
 
-static int parse_line(ps *s, const char *k, size_t kn, const char *v, size_t vn)
+/* skip_prefix: a line prefix (quoted, or the value as it is) whose
+ * lines are skipped. */
+static int parse_skip_prefix(ps *s, const char *v, size_t vn)
+{
+    cdr_profile *p = s->p;
+    if (p->n_skip == PF_MAXSKIP)
+        return perr(s, "more than %d skip_prefix lines", PF_MAXSKIP);
+    char *t;
+    size_t tn, used;
+    if (vn > 0 && v[0] == '"') {
+        if (quoted(s, v, vn, &t, &tn, &used))
+            return -1;
+        if (used != vn) {
+            free(t);
+            return perr(s, "skip_prefix: text after the quoted prefix");
+        }
+    } else {
+        if (!(t = cdr_memdupz(v, vn)))
+            return nomem(s);
+        tn = vn;
+    }
+    p->skip[p->n_skip] = t;
+    p->skip_n[p->n_skip++] = tn;
+    if (tn == 0)
+        return perr(s, "skip_prefix: empty (it would skip every line)");
+    return 0;
+}
+
+/* A value of lo to hi digits into dst (a number.* key); else the error,
+ * with note after what it is not. */
+static int set_digits(ps *s, const char *kw, const char *v, size_t vn, int lo, int hi,
+                      const char *note, char *dst, size_t *dst_n)
+{
+    char b[64];
+    if (!digit_string(v, vn, lo, hi))
+        return perr(s, "%s: '%s' is not %d to %d digits%s", kw, shown(v, vn, b, sizeof b), lo,
+                    hi, note);
+    memcpy(dst, v, vn);
+    *dst_n = vn;
+    return 0;
+}
+
+/* One of the layout keys (layout_keys[]: separator, quote, header, units
+ * and the like): kw, seen for the first time. */
+static int parse_layout_key(ps *s, const char *kw, const char *v, size_t vn)
 {
     cdr_profile *p = s->p;
     char b[64];
-    if (kn > 4 && strncmp(k, "type", 4) == 0 && is_blank(k[4])) {
-        size_t i = 4;
-        while (i < kn && is_blank(k[i]))
-            i++;
-        return parse_type_line(s, k + i, kn - i, v, vn);
-    }
-    if (word_is(k, kn, "skip_prefix")) {
-        if (p->n_skip == PF_MAXSKIP)
-            return perr(s, "more than %d skip_prefix lines", PF_MAXSKIP);
-        char *t;
-        size_t tn, used;
-        if (vn > 0 && v[0] == '"') {
-            if (quoted(s, v, vn, &t, &tn, &used))
-                return -1;
-            if (used != vn) {
-                free(t);
-                return perr(s, "skip_prefix: text after the quoted prefix");
-            }
-        } else {
-            if (!(t = cdr_memdupz(v, vn)))
-                return nomem(s);
-            tn = vn;
-        }
-        p->skip[p->n_skip] = t;
-        p->skip_n[p->n_skip++] = tn;
-        if (tn == 0)
-            return perr(s, "skip_prefix: empty (it would skip every line)");
-        return 0;
-    }
-    /* contract fields and imsi */
-    for (int fld = 0; fld < CDR_PF__COUNT; fld++) {
-        if (fld == CDR_PF_RECORD_TYPE || !word_is(k, kn, pf_names[fld]))
-            continue;
-        if (p->f[fld].line)
-            return perr(s, "%s is given twice (first at line %d)", pf_names[fld], p->f[fld].line);
-        p->f[fld].line = s->line;
-        return parse_source(s, fld, v, vn);
-    }
-    size_t key = 0;
-    while (key < N_LAYOUT_KEYS && !word_is(k, kn, layout_keys[key]))
-        key++;
-    if (key == N_LAYOUT_KEYS)
-        return perr(s, "unknown key '%s' (fields: record_id, msisdn, service, direction, peer, "
-                       "start_time, duration_s, bytes, sms_chars, sms_ref, sms_part, sms_parts, "
-                       "call_id, partial_seq, billed, imsi; see docs/profiles.md for the rest)",
-                    shown(k, kn, b, sizeof b));
-    if (s->seen_line[key])
-        return perr(s, "%s is given twice (first at line %d)", layout_keys[key],
-                    s->seen_line[key]);
-    s->seen_line[key] = s->line;
-    const char *kw = layout_keys[key];
     if (!strcmp(kw, "separator")) {
         if (word_is(v, vn, ",") || word_is(v, vn, "comma"))
             p->sep = ',';
@@ -957,23 +983,12 @@ static int parse_line(ps *s, const char *k, size_t kn, const char *v, size_t vn)
                         shown(v, vn, b, sizeof b));
         p->has_local = 1;
     } else if (!strcmp(kw, "number.country_code")) {
-        if (!digit_string(v, vn, 1, 4))
-            return perr(s, "number.country_code: '%s' is not 1 to 4 digits",
-                        shown(v, vn, b, sizeof b));
-        memcpy(p->cc, v, vn);
-        p->cc_n = vn;
+        return set_digits(s, kw, v, vn, 1, 4, "", p->cc, &p->cc_n);
     } else if (!strcmp(kw, "number.trunk_prefix")) {
-        if (!digit_string(v, vn, 1, 4))
-            return perr(s, "number.trunk_prefix: '%s' is not 1 to 4 digits",
-                        shown(v, vn, b, sizeof b));
-        memcpy(p->trunk, v, vn);
-        p->trunk_n = vn;
+        return set_digits(s, kw, v, vn, 1, 4, "", p->trunk, &p->trunk_n);
     } else if (!strcmp(kw, "number.imsi_prefix")) {
-        if (!digit_string(v, vn, 3, 6))
-            return perr(s, "number.imsi_prefix: '%s' is not 3 to 6 digits (a mobile country "
-                           "code, e.g. 460)", shown(v, vn, b, sizeof b));
-        memcpy(p->imsi_pfx, v, vn);
-        p->imsi_pfx_n = vn;
+        return set_digits(s, kw, v, vn, 3, 6, " (a mobile country code, e.g. 460)", p->imsi_pfx,
+                          &p->imsi_pfx_n);
     } else if (!strcmp(kw, "start_time.format")) {
         p->f[CDR_PF_START_TIME].opt_line = s->line;
         return parse_time_format(s, v, vn);
@@ -1009,6 +1024,42 @@ static int parse_line(ps *s, const char *k, size_t kn, const char *v, size_t vn)
     }
     /* name, description: free text */
     return 0;
+}
+
+static int parse_line(ps *s, const char *k, size_t kn, const char *v, size_t vn)
+{
+    cdr_profile *p = s->p;
+    char b[64];
+    if (kn > 4 && strncmp(k, "type", 4) == 0 && is_blank(k[4])) {
+        size_t i = 4;
+        while (i < kn && is_blank(k[i]))
+            i++;
+        return parse_type_line(s, k + i, kn - i, v, vn);
+    }
+    if (word_is(k, kn, "skip_prefix"))
+        return parse_skip_prefix(s, v, vn);
+    /* contract fields and imsi */
+    for (int fld = 0; fld < CDR_PF__COUNT; fld++) {
+        if (fld == CDR_PF_RECORD_TYPE || !word_is(k, kn, pf_names[fld]))
+            continue;
+        if (p->f[fld].line)
+            return perr(s, "%s is given twice (first at line %d)", pf_names[fld], p->f[fld].line);
+        p->f[fld].line = s->line;
+        return parse_source(s, fld, v, vn);
+    }
+    size_t key = 0;
+    while (key < N_LAYOUT_KEYS && !word_is(k, kn, layout_keys[key]))
+        key++;
+    if (key == N_LAYOUT_KEYS)
+        return perr(s, "unknown key '%s' (fields: record_id, msisdn, service, direction, peer, "
+                       "start_time, duration_s, bytes, sms_chars, sms_ref, sms_part, sms_parts, "
+                       "call_id, partial_seq, billed, imsi; see docs/profiles.md for the rest)",
+                    shown(k, kn, b, sizeof b));
+    if (s->seen_line[key])
+        return perr(s, "%s is given twice (first at line %d)", layout_keys[key],
+                    s->seen_line[key]);
+    s->seen_line[key] = s->line;
+    return parse_layout_key(s, layout_keys[key], v, vn);
 }
 
 /* A constant field checked as the reader would convert it. */
@@ -1068,7 +1119,9 @@ static int check_constant(ps *s, int fld)
 }
 
 /* Checks of the whole profile, after its last line. */
-static int check_profile(ps *s)
+/* The required fields, and the service from either service or the record
+ * types (with at least one type not skipped). */
+static int check_fields(ps *s)
 {
     cdr_profile *p = s->p;
     static const int required[] = {CDR_PF_RECORD_ID, CDR_PF_MSISDN, CDR_PF_START_TIME,
@@ -1106,7 +1159,14 @@ static int check_profile(ps *s)
             return perr(s, "every type line says skip: no record would be read");
         }
     }
-    /* options without their field */
+    return 0;
+}
+
+/* Options without their field, and the UTC offsets: a zone from one
+ * place only, and the operator's own offset whenever one is given. */
+static int check_times(ps *s)
+{
+    cdr_profile *p = s->p;
     static const struct { int fld; const char *opt; } opts[] = {
         {CDR_PF_DURATION_S, "duration_s.unit"}, {CDR_PF_BYTES, "bytes.unit"},
         {CDR_PF_BILLED, "billed.unit"}, {CDR_PF_START_TIME, "start_time.format"}};
@@ -1130,7 +1190,13 @@ static int check_profile(ps *s)
                        "own offset, e.g. local_utc_offset = +08:00 (CONTRACT.md: times are "
                        "operator-local)");
     }
-    /* columns by name or by index */
+    return 0;
+}
+
+/* Columns by name (with a header) or by index (within columns = N). */
+static int check_columns(ps *s)
+{
+    cdr_profile *p = s->p;
     if (p->header && p->columns) {
         s->line = s->seen_line[3];
         return perr(s, "columns is only for header = no (the header says how many)");
@@ -1151,10 +1217,12 @@ static int check_profile(ps *s)
                             f->ref[i].index + 1, p->columns);
         }
     }
-    for (int fld = 0; fld < CDR_PF__COUNT; fld++)
-        if (p->f[fld].kind == PK_CONST && check_constant(s, fld))
-            return -1;
-    /* record types looked up as words when every key fits one */
+    return 0;
+}
+
+/* The record types looked up as words when every key fits one. */
+static void type_words(cdr_profile *p)
+{
     p->type_by_word = p->ntypes > 0;
     memset(p->type_hash, -1, sizeof p->type_hash);
     for (int i = 0; i < p->ntypes; i++) {
@@ -1170,6 +1238,18 @@ static int check_profile(ps *s)
             h = (h + 1) % PF_TYPE_HASH;
         p->type_hash[h] = (signed char)i;
     }
+}
+
+static int check_profile(ps *s)
+{
+    cdr_profile *p = s->p;
+    s->line = 0;
+    if (check_fields(s) || check_times(s) || check_columns(s))
+        return -1;
+    for (int fld = 0; fld < CDR_PF__COUNT; fld++)
+        if (p->f[fld].kind == PK_CONST && check_constant(s, fld))
+            return -1;
+    type_words(p);
     p->num_plain = !p->trunk_n && p->cc_n == 2 && p->cc[0] == '8' && p->cc[1] == '6';
     s->line = 0;
     return 0;
