@@ -646,11 +646,9 @@ static cdr_err piece_fail(cdr_file_stats *st, cdr_err e, const char *path, const
     return e;
 }
 
-cdr_err cdr_piece_read(const char *path, uint32_t file_index, cdr_row_fn on_row, void *user,
-                       cdr_file_stats *st)
+/* A piece opened for reading (st->size set), or the error in st. */
+static cdr_err piece_open(const char *path, cdr_file_stats *st, gzFile *out)
 {
-    memset(st, 0, sizeof *st);
-    st->gzip = 1;
     int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     struct stat sb;
     if (fd < 0 || fstat(fd, &sb) != 0) {
@@ -667,11 +665,52 @@ cdr_err cdr_piece_read(const char *path, uint32_t file_index, cdr_row_fn on_row,
         return piece_fail(st, CDR_E_NOMEM, path, "out of memory");
     }
     gzbuffer(g, 1 << 17);
+    *out = g;
+    return CDR_OK;
+}
+
+/* More of the piece into b after what is left from *pos (moved to the
+ * front), room for an entry of plen bytes at least; *eof at its end.
+ * Not per record: once a buffer (128 KiB) of them. */
+static cdr_err piece_refill(gzFile g, pbuf *b, size_t *pos, size_t plen, int *eof,
+                            cdr_file_stats *st, const char *path)
+{
+    if (*eof)
+        return piece_fail(st, CDR_E_GZIP, path, "truncated piece (no trailer)");
+    if (*pos) {
+        memmove(b->p, b->p + *pos, b->n - *pos);
+        b->n -= *pos;
+    }
+    *pos = 0;
+    size_t want = plen > (1u << 17) ? plen : 1u << 17;
+    if (pb_reserve(b, want) != 0)
+        return piece_fail(st, CDR_E_NOMEM, path, "out of memory");
+    int got = gzread(g, b->p + b->n, (unsigned)(b->cap - b->n));
+    if (got < 0) {
+        int zn;
+        const char *zm = gzerror(g, &zn);
+        return piece_fail(st, CDR_E_GZIP, path, zm && *zm ? zm : "corrupt gzip");
+    }
+    if (got == 0)
+        *eof = 1;
+    b->n += (size_t)got;
+    st->bytes += (uint64_t)got;
+    return CDR_OK;
+}
+
+cdr_err cdr_piece_read(const char *path, uint32_t file_index, cdr_row_fn on_row, void *user,
+                       cdr_file_stats *st)
+{
+    memset(st, 0, sizeof *st);
+    st->gzip = 1;
+    gzFile g;
+    cdr_err rc = piece_open(path, st, &g);
+    if (rc != CDR_OK)
+        return rc;
     pbuf b = {0};
     prd x = {0};
     size_t pos = 0;
     int eof = 0, seen_p = 0, seen_e = 0;
-    cdr_err rc = CDR_OK;
     uint64_t n_end = 0;
     while (rc == CDR_OK && !seen_e) {
         /* an entry: tag, varint length, payload */
@@ -688,31 +727,8 @@ cdr_err cdr_piece_read(const char *path, uint32_t file_index, cdr_row_fn on_row,
             }
         }
         if (!have) {
-            if (eof) {
-                rc = piece_fail(st, CDR_E_GZIP, path, "truncated piece (no trailer)");
+            if ((rc = piece_refill(g, &b, &pos, plen, &eof, st, path)) != CDR_OK)
                 break;
-            }
-            if (pos) {
-                memmove(b.p, b.p + pos, b.n - pos);
-                b.n -= pos;
-            }
-            pos = 0;
-            size_t want = plen > (1u << 17) ? plen : 1u << 17;
-            if (pb_reserve(&b, want) != 0) {
-                rc = piece_fail(st, CDR_E_NOMEM, path, "out of memory");
-                break;
-            }
-            int got = gzread(g, b.p + b.n, (unsigned)(b.cap - b.n));
-            if (got < 0) {
-                int zn;
-                const char *zm = gzerror(g, &zn);
-                rc = piece_fail(st, CDR_E_GZIP, path, zm && *zm ? zm : "corrupt gzip");
-                break;
-            }
-            if (got == 0)
-                eof = 1;
-            b.n += (size_t)got;
-            st->bytes += (uint64_t)got;
             continue;
         }
         int tag = b.p[pos];
