@@ -201,73 +201,108 @@ static void src_close(source *s)
     s->in = NULL;
 }
 
+/* src_fill of a file that is not gzip: the bytes sniffed, then reads. */
+static cdr_err src_fill_plain(source *s, unsigned char *out, size_t cap, size_t *got)
+{
+    while (*got < cap) {
+        if (s->pend_len) {
+            size_t k = s->pend_len < cap - *got ? s->pend_len : cap - *got;
+            memcpy(out + *got, s->in + s->pend_off, k);
+            s->pend_off += k;
+            s->pend_len -= k;
+            *got += k;
+            continue;
+        }
+        if (s->eof)
+            break;
+        size_t n;
+        cdr_err e = src_read(s, out + *got, cap - *got, &n);
+        if (e)
+            return e;
+        *got += n;
+    }
+    return CDR_OK;
+}
+
+/* The fixed header bytes of each gzip member (magic, method, flags), as
+ * the input passes them. */
+static cdr_err gz_member_header(source *s)
+{
+    cdr_gz *z = &s->gz;
+    uint64_t pos = s->in_read - z->avail_in;
+    while (s->hdr_pos < s->member_start + 4 && s->hdr_pos < pos + z->avail_in) {
+        unsigned char c = z->next_in[s->hdr_pos - pos];
+        uint64_t k = s->hdr_pos - s->member_start;
+        if (k < 2 && c != (k == 0 ? 0x1f : 0x8b))
+            return src_fail(s, CDR_E_GZIP, s->member_start,
+                            "trailing garbage after gzip member at compressed offset %llu",
+                            (unsigned long long)s->member_start);
+        if ((k == 2 && c != 8) || (k == 3 && (c & 0xE0)))
+            return src_fail(s, CDR_E_GZIP, s->hdr_pos,
+                            "corrupt gzip data at compressed offset %llu: %s",
+                            (unsigned long long)s->hdr_pos,
+                            k == 2 ? "unknown compression method" : "unknown header flags set");
+        s->hdr_pos++;
+    }
+    return CDR_OK;
+}
+
+/* Why inflate stopped with r (CDR_GZ_OK: without progress), at the
+ * compressed offset nearest the fault. */
+static cdr_err gz_stopped(source *s, int r)
+{
+    cdr_gz *z = &s->gz;
+    uint64_t off = s->in_read - z->avail_in;
+    if (r == CDR_GZ_OK) {
+        /* With input left, the engine is stuck (never seen). */
+        if (z->avail_in > 0)
+            return src_fail(s, CDR_E_GZIP, off,
+                            "corrupt gzip data at compressed offset %llu: inflate is stuck",
+                            (unsigned long long)off);
+        /* Here s->eof: all input given and nothing more comes out. */
+        return src_fail(s, CDR_E_GZIP, s->in_read,
+                        "truncated gzip stream at compressed offset %llu",
+                        (unsigned long long)s->in_read);
+    }
+    off = z->back < off - s->member_start ? off - z->back : s->member_start;
+    if (r == CDR_GZ_NOMEM)
+        return src_fail(s, CDR_E_NOMEM, off, "out of memory in inflate");
+    if (s->members > 0 && s->member_out == 0)
+        return src_fail(s, CDR_E_GZIP, s->member_start,
+                        "trailing garbage after gzip member at compressed offset %llu",
+                        (unsigned long long)s->member_start);
+    return src_fail(s, CDR_E_GZIP, off, "corrupt gzip data at compressed offset %llu: %s",
+                    (unsigned long long)off, z->msg);
+}
+
 /* Fill out[0..cap) with decompressed bytes; *got == 0 with CDR_OK means the
- * end. On an error, the bytes produced before it are still in *got. */
+ * end. On an error, the bytes produced before it are still in *got. Once
+ * a buffer (not per record). */
 static cdr_err src_fill(source *s, unsigned char *out, size_t cap, size_t *got)
 {
     *got = 0;
     if (s->err)
         return s->err;
-    if (!s->gzip) {
-        while (*got < cap) {
-            if (s->pend_len) {
-                size_t k = s->pend_len < cap - *got ? s->pend_len : cap - *got;
-                memcpy(out + *got, s->in + s->pend_off, k);
-                s->pend_off += k;
-                s->pend_len -= k;
-                *got += k;
-                continue;
-            }
-            if (s->eof)
-                break;
-            size_t n;
-            cdr_err e = src_read(s, out + *got, cap - *got, &n);
-            if (e)
-                return e;
-            *got += n;
-        }
-        return CDR_OK;
-    }
+    if (!s->gzip)
+        return src_fill_plain(s, out, cap, got);
     cdr_gz *z = &s->gz;
     z->next_out = out;
     z->avail_out = cap;
+    cdr_err e = CDR_OK;
     while (z->avail_out > 0) {
         if (z->avail_in == 0 && !s->eof) {
             size_t n;
-            cdr_err e = src_read(s, s->in, s->in_cap, &n);
-            if (e) {
-                *got = cap - z->avail_out;
-                return e;
-            }
+            if ((e = src_read(s, s->in, s->in_cap, &n)) != CDR_OK)
+                break;
             z->next_in = s->in;
             z->avail_in = n;
             continue;
         }
         if (z->avail_in == 0 && s->members > 0 && s->member_start == s->in_read)
             break; /* clean end right after a member */
-        if (z->avail_in > 0 && s->hdr_pos < s->member_start + 4) {
-            /* The fixed header bytes of each member: magic, method, flags. */
-            uint64_t pos = s->in_read - z->avail_in;
-            while (s->hdr_pos < s->member_start + 4 && s->hdr_pos < pos + z->avail_in) {
-                unsigned char c = z->next_in[s->hdr_pos - pos];
-                uint64_t k = s->hdr_pos - s->member_start;
-                if (k < 2 && c != (k == 0 ? 0x1f : 0x8b)) {
-                    *got = cap - z->avail_out;
-                    return src_fail(s, CDR_E_GZIP, s->member_start,
-                                    "trailing garbage after gzip member at compressed offset %llu",
-                                    (unsigned long long)s->member_start);
-                }
-                if ((k == 2 && c != 8) || (k == 3 && (c & 0xE0))) {
-                    *got = cap - z->avail_out;
-                    return src_fail(s, CDR_E_GZIP, s->hdr_pos,
-                                    "corrupt gzip data at compressed offset %llu: %s",
-                                    (unsigned long long)s->hdr_pos,
-                                    k == 2 ? "unknown compression method"
-                                           : "unknown header flags set");
-                }
-                s->hdr_pos++;
-            }
-        }
+        if (z->avail_in > 0 && s->hdr_pos < s->member_start + 4 &&
+            (e = gz_member_header(s)) != CDR_OK)
+            break;
         size_t in0 = z->avail_in, out0 = z->avail_out;
         int r = cdr_gz_run(z);
         s->member_out += out0 - z->avail_out;
@@ -279,34 +314,13 @@ static cdr_err src_fill(source *s, unsigned char *out, size_t cap, size_t *got)
             cdr_gz_reset(z);
             continue;
         }
-        uint64_t off = s->in_read - z->avail_in;
-        if (r == CDR_GZ_OK) {
-            if (in0 != z->avail_in || out0 != z->avail_out)
-                continue;
-            /* No progress. With input left, the engine is stuck (never seen). */
-            *got = cap - z->avail_out;
-            if (z->avail_in > 0)
-                return src_fail(s, CDR_E_GZIP, off,
-                                "corrupt gzip data at compressed offset %llu: inflate is stuck",
-                                (unsigned long long)off);
-            /* Here s->eof: all input given and nothing more comes out. */
-            return src_fail(s, CDR_E_GZIP, s->in_read,
-                            "truncated gzip stream at compressed offset %llu",
-                            (unsigned long long)s->in_read);
-        }
-        *got = cap - z->avail_out;
-        off = z->back < off - s->member_start ? off - z->back : s->member_start;
-        if (r == CDR_GZ_NOMEM)
-            return src_fail(s, CDR_E_NOMEM, off, "out of memory in inflate");
-        if (s->members > 0 && s->member_out == 0)
-            return src_fail(s, CDR_E_GZIP, s->member_start,
-                            "trailing garbage after gzip member at compressed offset %llu",
-                            (unsigned long long)s->member_start);
-        return src_fail(s, CDR_E_GZIP, off, "corrupt gzip data at compressed offset %llu: %s",
-                        (unsigned long long)off, z->msg);
+        if (r == CDR_GZ_OK && (in0 != z->avail_in || out0 != z->avail_out))
+            continue;
+        e = gz_stopped(s, r);
+        break;
     }
     *got = cap - z->avail_out;
-    return CDR_OK;
+    return e;
 }
 
 /* ------------------------------------------------------------------ */
