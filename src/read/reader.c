@@ -2207,33 +2207,16 @@ static void set_status(cdr_file_stats *st, cdr_err e, uint64_t off, const char *
     snprintf(st->message, sizeof st->message, "%s", msg);
 }
 
-cdr_err cdr_read_file(const char *path, uint32_t file_index, const cdr_reader_opts *opts,
-                      cdr_row_fn on_row, cdr_reject_fn on_reject, void *user,
-                      cdr_file_stats *stats)
-{
-    cdr_reader_opts defo;
-    if (!opts) {
-        cdr_reader_opts_init(&defo);
-        opts = &defo;
-    }
-    memset(stats, 0, sizeof *stats);
-    source s;
-    uint64_t total = 0;
-    cdr_err e = src_open(&s, path, opts, &total);
-    if (e) {
-        set_status(stats, e, s.err_off, s.msg);
-        stats->size = s.in_read;
-        src_close(&s);
-        return stats->status;
-    }
-    stats->gzip = s.gzip;
+static void rd_free(rd *r);
 
+/* A reader of one file with opts (its buffers allocated: NULL when out of
+ * memory, with rd_free done). */
+static rd *rd_new(const char *path, uint32_t file_index, const cdr_reader_opts *opts,
+                  cdr_row_fn on_row, cdr_reject_fn on_reject, void *user, cdr_file_stats *stats)
+{
     rd *r = calloc(1, sizeof *r);
-    ring g;
-    memset(&g, 0, sizeof g);
-    size_t bufsz = opts->buf_size ? opts->buf_size : 4u << 20;
     if (!r)
-        goto nomem;
+        return NULL;
     r->o = opts;
     r->path = path;
     r->fidx = file_index;
@@ -2261,9 +2244,75 @@ cdr_err cdr_read_file(const char *path, uint32_t file_index, const cdr_reader_op
     r->carry = malloc(r->carry_cap + 1);
     r->rowbuf = malloc(opts->max_row + 3);
     r->next_progress = PROGRESS_STEP;
-    if (!r->carry || !r->rowbuf)
-        goto nomem;
-    if (ring_start(&g, &s, bufsz, opts->threads))
+    if (!r->carry || !r->rowbuf) {
+        rd_free(r);
+        return NULL;
+    }
+    return r;
+}
+
+static void rd_free(rd *r)
+{
+    if (!r)
+        return;
+    if (r->csv_ready)
+        csv_free(&r->csv);
+    free(r->carry);
+    free(r->rowbuf);
+    free(r->fbuf);
+    free(r->foff);
+    free(r->flen);
+    free(r->fields);
+    free(r->col_of);
+    free(r->extra_at);
+    free(r->names_buf);
+    free(r->names);
+    free(r->extra_names);
+    free(r->extra);
+    free(r);
+}
+
+/* The file's SHA-256 (as stored) and its content's (as decompressed), as
+ * opts asks. */
+static void file_hashes(source *s, const cdr_reader_opts *opts, cdr_file_stats *stats)
+{
+    if (opts->want_sha256)
+        cdr_sha256_final(&s->sha, stats->sha256);
+    if (opts->want_content_sha256 && s->gzip) {
+        cdr_sha256_final(&s->csha, stats->content_sha256);
+        stats->has_content_sha256 = 1;
+    } else if (opts->want_content_sha256 && opts->want_sha256) {
+        memcpy(stats->content_sha256, stats->sha256, 32); /* plain: the same bytes */
+        stats->has_content_sha256 = 1;
+    }
+}
+
+cdr_err cdr_read_file(const char *path, uint32_t file_index, const cdr_reader_opts *opts,
+                      cdr_row_fn on_row, cdr_reject_fn on_reject, void *user,
+                      cdr_file_stats *stats)
+{
+    cdr_reader_opts defo;
+    if (!opts) {
+        cdr_reader_opts_init(&defo);
+        opts = &defo;
+    }
+    memset(stats, 0, sizeof *stats);
+    source s;
+    uint64_t total = 0;
+    cdr_err e = src_open(&s, path, opts, &total);
+    if (e) {
+        set_status(stats, e, s.err_off, s.msg);
+        stats->size = s.in_read;
+        src_close(&s);
+        return stats->status;
+    }
+    stats->gzip = s.gzip;
+
+    size_t bufsz = opts->buf_size ? opts->buf_size : 4u << 20;
+    ring g;
+    memset(&g, 0, sizeof g);
+    rd *r = rd_new(path, file_index, opts, on_row, on_reject, user, stats);
+    if (!r || ring_start(&g, &s, bufsz, opts->threads))
         goto nomem;
 
     unsigned char *chunk;
@@ -2300,32 +2349,8 @@ nomem:
     set_status(stats, CDR_E_NOMEM, 0, "out of memory");
 out:
     stats->size = s.in_read;
-    if (opts->want_sha256)
-        cdr_sha256_final(&s.sha, stats->sha256);
-    if (opts->want_content_sha256 && s.gzip) {
-        cdr_sha256_final(&s.csha, stats->content_sha256);
-        stats->has_content_sha256 = 1;
-    } else if (opts->want_content_sha256 && opts->want_sha256) {
-        memcpy(stats->content_sha256, stats->sha256, 32); /* plain: the same bytes */
-        stats->has_content_sha256 = 1;
-    }
+    file_hashes(&s, opts, stats);
     src_close(&s);
-    if (r) {
-        if (r->csv_ready)
-            csv_free(&r->csv);
-        free(r->carry);
-        free(r->rowbuf);
-        free(r->fbuf);
-        free(r->foff);
-        free(r->flen);
-        free(r->fields);
-        free(r->col_of);
-        free(r->extra_at);
-        free(r->names_buf);
-        free(r->names);
-        free(r->extra_names);
-        free(r->extra);
-        free(r);
-    }
+    rd_free(r);
     return stats->status;
 }
