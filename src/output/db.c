@@ -998,6 +998,26 @@ static void bind_month(sqlite3_stmt *s, int col, cdr_month m, char *buf)
     sqlite3_bind_text(s, col, buf, (int)n, SQLITE_STATIC);
 }
 
+/* ?1 the open run, ?2 the msisdn, ?3 the month (text in mon[16]). */
+static void bind_run_who(cdr_db *db, sqlite3_stmt *s, cdr_str msisdn, cdr_month month, char *mon)
+{
+    sqlite3_bind_int64(s, 1, db->run_id);
+    bind_str(s, 2, msisdn);
+    bind_month(s, 3, month, mon);
+}
+
+/* An msisdn hash as stored: a signed column that orders as the unsigned
+ * hash does (the top bit flipped). */
+static void bind_hash(sqlite3_stmt *s, int col, uint64_t h)
+{
+    sqlite3_bind_int64(s, col, (int64_t)(h ^ 0x8000000000000000ull));
+}
+
+static uint64_t col_hash(sqlite3_stmt *s, int col)
+{
+    return (uint64_t)sqlite3_column_int64(s, col) ^ 0x8000000000000000ull;
+}
+
 cdr_err cdr_db_add_reject(cdr_db *db, const cdr_reject *r)
 {
     cdr_err e;
@@ -1044,7 +1064,7 @@ cdr_err cdr_db_add_finding(cdr_db *db, const cdr_finding *f)
     bind_str(s, 15, f->peer);
     sqlite3_bind_int64(s, 16, (int64_t)f->offset);
     sqlite3_bind_text(s, 17, f->explanation, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 18, (int64_t)(f->msisdn_hash ^ 0x8000000000000000ull));
+    bind_hash(s, 18, f->msisdn_hash);
     sqlite3_bind_int64(s, 19, (int64_t)f->seq);
     return step_done(db, s, "insert finding");
 }
@@ -1056,9 +1076,7 @@ cdr_err cdr_db_add_candidate(cdr_db *db, const cdr_candidate *c)
     sqlite3_stmt *s = run_stmt(db, ST_CANDIDATE_INSERT, &e);
     if (!s)
         return e;
-    sqlite3_bind_int64(s, 1, db->run_id);
-    bind_str(s, 2, c->msisdn);
-    bind_month(s, 3, c->month, mon);
+    bind_run_who(db, s, c->msisdn, c->month, mon);
     sqlite3_bind_int64(s, 4, c->records);
     sqlite3_bind_int64(s, 5, c->overcharge);
     sqlite3_bind_int64(s, 6, c->refund);
@@ -1069,7 +1087,7 @@ cdr_err cdr_db_add_candidate(cdr_db *db, const cdr_candidate *c)
     sqlite3_bind_int(s, 10, c->special ? 1 : 0);
     sqlite3_bind_text(s, 11, fl, (int)cdr_flags_format(c->flags, fl), SQLITE_STATIC);
     sqlite3_bind_text(s, 12, c->policy_reason, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 13, (int64_t)(c->msisdn_hash ^ 0x8000000000000000ull));
+    bind_hash(s, 13, c->msisdn_hash);
     return step_done(db, s, "insert candidate");
 }
 
@@ -1273,7 +1291,7 @@ static int finding_row(sqlite3_stmt *s, void *ctx)
     int64_t run_id = sqlite3_column_int64(s, 0);
     int64_t file_id = sqlite3_column_int64(s, 1);
     if (w->current) {
-        f.msisdn_hash = (uint64_t)sqlite3_column_int64(s, 17) ^ 0x8000000000000000ull;
+        f.msisdn_hash = col_hash(s, 17);
         f.seq = (uint64_t)sqlite3_column_int64(s, 18);
     }
     return w->fn.finding && w->fn.finding(&f, run_id, file_id, w->user);
@@ -1287,7 +1305,7 @@ static int candidate_row(sqlite3_stmt *s, void *ctx)
         c.month = w->month;
     int64_t run_id = sqlite3_column_int64(s, 0);
     if (w->current)
-        c.msisdn_hash = (uint64_t)sqlite3_column_int64(s, 12) ^ 0x8000000000000000ull;
+        c.msisdn_hash = col_hash(s, 12);
     return w->fn.candidate && w->fn.candidate(&c, run_id, w->user);
 }
 
@@ -1399,9 +1417,7 @@ static cdr_err supersede(cdr_db *db, int which, cdr_str msisdn, cdr_month month)
     sqlite3_stmt *s = run_stmt(db, which, &e);
     if (!s)
         return e;
-    sqlite3_bind_int64(s, 1, db->run_id);
-    bind_str(s, 2, msisdn);
-    bind_month(s, 3, month, mon);
+    bind_run_who(db, s, msisdn, month, mon);
     return step_done(db, s, "supersede");
 }
 
@@ -1437,7 +1453,7 @@ cdr_err cdr_db_add_unrated(cdr_db *db, const cdr_db_unrated *u)
     sqlite3_bind_text(s, 9, cdr_service_name(u->service), -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 10, u->billed);
     sqlite3_bind_text(s, 11, u->reason ? u->reason : "", -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 12, (int64_t)(u->msisdn_hash ^ 0x8000000000000000ull));
+    bind_hash(s, 12, u->msisdn_hash);
     sqlite3_bind_int64(s, 13, (int64_t)u->seq);
     return step_done(db, s, "insert unrated");
 }
@@ -1450,14 +1466,12 @@ cdr_err cdr_db_add_change(cdr_db *db, cdr_str msisdn, uint64_t msisdn_hash, cdr_
     sqlite3_stmt *s = run_stmt(db, ST_CHANGE_INSERT, &e);
     if (!s)
         return e;
-    sqlite3_bind_int64(s, 1, db->run_id);
-    bind_str(s, 2, msisdn);
-    bind_month(s, 3, month, mon);
+    bind_run_who(db, s, msisdn, month, mon);
     sqlite3_bind_int64(s, 4, previous);
     sqlite3_bind_int64(s, 5, refund);
     sqlite3_bind_int64(s, 6, refund - previous);
     sqlite3_bind_text(s, 7, status, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 8, (int64_t)(msisdn_hash ^ 0x8000000000000000ull));
+    bind_hash(s, 8, msisdn_hash);
     return step_done(db, s, "insert change");
 }
 

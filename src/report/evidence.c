@@ -1267,6 +1267,16 @@ static void page_refund(page *pg, const cdr_candidate *c)
     tb_puts(b, "</div>\n");
 }
 
+/* "<br>label: text" in English (internal copy), when there is text. */
+static void en_note(textbuf *b, const char *label, const char *text)
+{
+    if (!text || !*text)
+        return;
+    tb_printf(b, "<br><span class=\"en\">%s: ", label);
+    html_esc(b, text);
+    tb_puts(b, "</span>");
+}
+
 /* One affected record (number k) and its arithmetic, as two table rows. */
 static void record_rows(page *pg, const cdr_stmt_rec *r, int k)
 {
@@ -1301,15 +1311,9 @@ static void record_rows(page *pg, const cdr_stmt_rec *r, int k)
     tb_puts(b, "<br><span class=\"en\">");
     arithmetic(pg, r, 0);
     tb_puts(b, "</span>");
-    if (!pg->cust && r->explanation && *r->explanation) {
-        tb_puts(b, "<br><span class=\"en\">engine: ");
-        html_esc(b, r->explanation);
-        tb_puts(b, "</span>");
-    }
-    if (!pg->cust && r->extra && *r->extra) {
-        tb_puts(b, "<br><span class=\"en\">extra: ");
-        html_esc(b, r->extra);
-        tb_puts(b, "</span>");
+    if (!pg->cust) {
+        en_note(b, "engine", r->explanation);
+        en_note(b, "extra", r->extra);
     }
     tb_puts(b, "</td></tr>\n");
 }
