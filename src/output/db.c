@@ -14,6 +14,7 @@
 
 #include "cdrecon/db.h"
 #include "cdrecon/version.h"
+#include "grow.h"
 
 /* Prepared statements, created on first use and reused. */
 enum {
@@ -1515,14 +1516,9 @@ cdr_err cdr_db_state_list(cdr_db *db, char ***names, size_t *n)
     char **v = NULL;
     e = CDR_OK;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 16;
-            char **nv = realloc(v, cap * sizeof *nv);
-            if (!nv) {
-                e = CDR_E_NOMEM;
-                break;
-            }
-            v = nv;
+        if (cdr_grow(&v, &cap, *n + 1, sizeof *v, 16)) {
+            e = CDR_E_NOMEM;
+            break;
         }
         const char *t = (const char *)sqlite3_column_text(s, 0);
         if (!(v[*n] = strdup(t ? t : ""))) {

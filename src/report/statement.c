@@ -8,6 +8,7 @@
 #include "cdrecon/statement.h"
 #include "csvout.h"
 #include "errmsg.h"
+#include "grow.h"
 #include "memdupz.h"
 #include "swar.h"
 #include "tariff_int.h"
@@ -956,14 +957,8 @@ static char *sdup(const char *s)
 
 cdr_err cdr_stmt_add(cdr_stmt *s, const cdr_stmt_rec *r)
 {
-    if (s->n_recs == s->recs_cap) {
-        size_t cap = s->recs_cap ? s->recs_cap * 2 : 16;
-        cdr_stmt_rec *p = realloc(s->recs, cap * sizeof *p);
-        if (!p)
-            return CDR_E_NOMEM;
-        s->recs = p;
-        s->recs_cap = cap;
-    }
+    if (cdr_grow(&s->recs, &s->recs_cap, s->n_recs + 1, sizeof *s->recs, 16))
+        return CDR_E_NOMEM;
     cdr_stmt_rec *o = &s->recs[s->n_recs];
     *o = *r;
     o->file = sdup(r->file);
@@ -1252,7 +1247,8 @@ typedef struct state_file {
 typedef struct state_ctx {
     scan_ctx *c;
     state_file *files;
-    uint32_t n, cap;
+    uint32_t n;
+    size_t cap;
     cdr_err err;
 } state_ctx;
 
@@ -1263,16 +1259,8 @@ static int state_row(const cdr_row *r, const char *file, int64_t db_id, void *us
     while (i < x->n && !(x->files[i].db_id == db_id && !strcmp(x->files[i].name, file)))
         i++;
     if (i == x->n) {
-        if (x->n == x->cap) {
-            uint32_t nc = x->cap ? x->cap * 2 : 16;
-            state_file *f = realloc(x->files, nc * sizeof *f);
-            if (!f) {
-                x->err = CDR_E_NOMEM;
-                return 1;
-            }
-            x->files = f;
-            x->cap = nc;
-        }
+        if (cdr_grow(&x->files, &x->cap, (size_t)x->n + 1, sizeof *x->files, 16))
+            return stop_on(&x->err, CDR_E_NOMEM);
         x->files[x->n++] = (state_file){db_id, file};
         cdr_err e = cdr_engine_set_file(x->c->eng, i, file);
         if (e != CDR_OK) {
