@@ -939,37 +939,48 @@ static int set_digits(ps *s, const char *kw, const char *v, size_t vn, int lo, i
     return 0;
 }
 
+/* A key's value as one of its words (word_is), into *out; else the
+ * error, saying what the value is not. */
+typedef struct word_val {
+    const char *word;
+    int val;
+} word_val;
+#define N_WORDS(w) (sizeof(w) / sizeof *(w))
+
+static int pick_word(ps *s, const char *kw, const char *v, size_t vn, const word_val *w, size_t n,
+                     const char *expect, int *out)
+{
+    char b[64];
+    for (size_t i = 0; i < n; i++)
+        if (word_is(v, vn, w[i].word)) {
+            *out = w[i].val;
+            return 0;
+        }
+    return perr(s, "%s: '%s' is not %s", kw, shown(v, vn, b, sizeof b), expect);
+}
+
 /* One of the layout keys (layout_keys[]: separator, quote, header, units
  * and the like): kw, seen for the first time. */
 static int parse_layout_key(ps *s, const char *kw, const char *v, size_t vn)
 {
     cdr_profile *p = s->p;
     char b[64];
+    int x = 0;
     if (!strcmp(kw, "separator")) {
-        if (word_is(v, vn, ",") || word_is(v, vn, "comma"))
-            p->sep = ',';
-        else if (word_is(v, vn, "|") || word_is(v, vn, "pipe"))
-            p->sep = '|';
-        else if (word_is(v, vn, ";") || word_is(v, vn, "semicolon"))
-            p->sep = ';';
-        else if (word_is(v, vn, "tab") || word_is(v, vn, "\t"))
-            p->sep = '\t';
-        else
-            return perr(s, "separator: '%s' is not one of , | ; tab", shown(v, vn, b, sizeof b));
+        static const word_val w[] = {{",", ','}, {"comma", ','},     {"|", '|'},   {"pipe", '|'},
+                                     {";", ';'}, {"semicolon", ';'}, {"tab", '\t'}, {"\t", '\t'}};
+        if (pick_word(s, kw, v, vn, w, N_WORDS(w), "one of , | ; tab", &x))
+            return -1;
+        p->sep = (char)x;
     } else if (!strcmp(kw, "quote")) {
-        if (word_is(v, vn, "\"") || word_is(v, vn, "double"))
-            p->quote = '"';
-        else if (word_is(v, vn, "none"))
-            p->quote = 0;
-        else
-            return perr(s, "quote: '%s' is not \" or none", shown(v, vn, b, sizeof b));
+        static const word_val w[] = {{"\"", '"'}, {"double", '"'}, {"none", 0}};
+        if (pick_word(s, kw, v, vn, w, N_WORDS(w), "\" or none", &x))
+            return -1;
+        p->quote = (char)x;
     } else if (!strcmp(kw, "header")) {
-        if (word_is(v, vn, "yes"))
-            p->header = 1;
-        else if (word_is(v, vn, "no"))
-            p->header = 0;
-        else
-            return perr(s, "header: '%s' is not yes or no", shown(v, vn, b, sizeof b));
+        static const word_val w[] = {{"yes", 1}, {"no", 0}};
+        if (pick_word(s, kw, v, vn, w, N_WORDS(w), "yes or no", &p->header))
+            return -1;
     } else if (!strcmp(kw, "columns")) {
         if (!digit_string(v, vn, 1, 4) || atoi(v) < 1 || atoi(v) > 4096)
             return perr(s, "columns: '%s' is not a number 1..4096", shown(v, vn, b, sizeof b));
@@ -996,31 +1007,17 @@ static int parse_layout_key(ps *s, const char *kw, const char *v, size_t vn)
         p->f[PF_UTC].line = s->line;
         return parse_source(s, PF_UTC, v, vn);
     } else if (!strcmp(kw, "duration_s.unit")) {
+        static const word_val w[] = {{"s", 0}, {"ms", 1}};
         p->f[CDR_PF_DURATION_S].opt_line = s->line;
-        if (word_is(v, vn, "s"))
-            p->dur_ms = 0;
-        else if (word_is(v, vn, "ms"))
-            p->dur_ms = 1;
-        else
-            return perr(s, "duration_s.unit: '%s' is not s or ms", shown(v, vn, b, sizeof b));
+        return pick_word(s, kw, v, vn, w, N_WORDS(w), "s or ms", &p->dur_ms);
     } else if (!strcmp(kw, "bytes.unit")) {
+        static const word_val w[] = {{"B", 0}, {"bytes", 0}, {"KB", 1}};
         p->f[CDR_PF_BYTES].opt_line = s->line;
-        if (word_is(v, vn, "B") || word_is(v, vn, "bytes"))
-            p->bytes_kb = 0;
-        else if (word_is(v, vn, "KB"))
-            p->bytes_kb = 1;
-        else
-            return perr(s, "bytes.unit: '%s' is not bytes or KB", shown(v, vn, b, sizeof b));
+        return pick_word(s, kw, v, vn, w, N_WORDS(w), "bytes or KB", &p->bytes_kb);
     } else if (!strcmp(kw, "billed.unit")) {
+        static const word_val w[] = {{"yuan", 0}, {"jiao", 1}, {"fen", 2}};
         p->f[CDR_PF_BILLED].opt_line = s->line;
-        if (word_is(v, vn, "yuan"))
-            p->money_shift = 0;
-        else if (word_is(v, vn, "jiao"))
-            p->money_shift = 1;
-        else if (word_is(v, vn, "fen"))
-            p->money_shift = 2;
-        else
-            return perr(s, "billed.unit: '%s' is not yuan, jiao or fen", shown(v, vn, b, sizeof b));
+        return pick_word(s, kw, v, vn, w, N_WORDS(w), "yuan, jiao or fen", &p->money_shift);
     }
     /* name, description: free text */
     return 0;
