@@ -17,6 +17,7 @@
 
 #include "cdrecon/outdir.h"
 #include "errmsg.h"
+#include "grow.h"
 
 uint32_t cdr_shard_of(const char *msisdn, size_t n, uint32_t parts)
 {
@@ -61,6 +62,31 @@ cdr_err cdr_cluster_parts(const char *dir, uint32_t *parts, char *err, size_t er
         return CDR_E_PARSE;
     }
     *parts = (uint32_t)v;
+    return CDR_OK;
+}
+
+/* A small file written and synced to disk (to be renamed or linked into
+ * place): CDR_OK, or CDR_E_IO with the message and no file left. */
+static cdr_err write_synced(const char *path, char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static cdr_err write_synced(const char *path, char *err, size_t errlen, const char *fmt, ...)
+{
+    FILE *f = fopen(path, "w");
+    int bad = !f;
+    if (f) {
+        va_list ap;
+        va_start(ap, fmt);
+        bad = vfprintf(f, fmt, ap) < 0 || fflush(f) != 0 || fsync(fileno(f)) != 0;
+        va_end(ap);
+    }
+    if (bad) {
+        cdr_seterr(err, errlen, "cannot write %s: %s", path, strerror(errno));
+        if (f)
+            fclose(f);
+        unlink(path);
+        return CDR_E_IO;
+    }
+    fclose(f);
     return CDR_OK;
 }
 
@@ -112,15 +138,8 @@ cdr_err cdr_cluster_init(const char *dir, uint32_t parts, char *err, size_t errl
     char tmp[4200];
     snprintf(p, sizeof p, "%s/parts", dir);
     snprintf(tmp, sizeof tmp, "%s/.parts.tmp.%ld", dir, (long)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f || fprintf(f, "%u\n", parts) < 0 || fflush(f) != 0 || fsync(fileno(f)) != 0) {
-        cdr_seterr(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
-        if (f)
-            fclose(f);
-        unlink(tmp);
-        return CDR_E_IO;
-    }
-    fclose(f);
+    if ((e = write_synced(tmp, err, errlen, "%u\n", parts)) != CDR_OK)
+        return e;
     if (rename(tmp, p) != 0) {
         cdr_seterr(err, errlen, "cannot rename %s to %s: %s", tmp, p, strerror(errno));
         unlink(tmp);
@@ -150,17 +169,7 @@ typedef struct pbuf {
 
 static int pb_reserve(pbuf *b, size_t more)
 {
-    if (b->n + more <= b->cap)
-        return 0;
-    size_t nc = b->cap ? b->cap : 4096;
-    while (nc < b->n + more)
-        nc *= 2;
-    unsigned char *q = realloc(b->p, nc);
-    if (!q)
-        return -1;
-    b->p = q;
-    b->cap = nc;
-    return 0;
+    return cdr_grow(&b->p, &b->cap, b->n + more, 1, 4096);
 }
 
 static unsigned char *put_varint(unsigned char *d, uint64_t v)
@@ -637,11 +646,9 @@ static cdr_err piece_fail(cdr_file_stats *st, cdr_err e, const char *path, const
     return e;
 }
 
-cdr_err cdr_piece_read(const char *path, uint32_t file_index, cdr_row_fn on_row, void *user,
-                       cdr_file_stats *st)
+/* A piece opened for reading (st->size set), or the error in st. */
+static cdr_err piece_open(const char *path, cdr_file_stats *st, gzFile *out)
 {
-    memset(st, 0, sizeof *st);
-    st->gzip = 1;
     int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     struct stat sb;
     if (fd < 0 || fstat(fd, &sb) != 0) {
@@ -658,11 +665,52 @@ cdr_err cdr_piece_read(const char *path, uint32_t file_index, cdr_row_fn on_row,
         return piece_fail(st, CDR_E_NOMEM, path, "out of memory");
     }
     gzbuffer(g, 1 << 17);
+    *out = g;
+    return CDR_OK;
+}
+
+/* More of the piece into b after what is left from *pos (moved to the
+ * front), room for an entry of plen bytes at least; *eof at its end.
+ * Not per record: once a buffer (128 KiB) of them. */
+static cdr_err piece_refill(gzFile g, pbuf *b, size_t *pos, size_t plen, int *eof,
+                            cdr_file_stats *st, const char *path)
+{
+    if (*eof)
+        return piece_fail(st, CDR_E_GZIP, path, "truncated piece (no trailer)");
+    if (*pos) {
+        memmove(b->p, b->p + *pos, b->n - *pos);
+        b->n -= *pos;
+    }
+    *pos = 0;
+    size_t want = plen > (1u << 17) ? plen : 1u << 17;
+    if (pb_reserve(b, want) != 0)
+        return piece_fail(st, CDR_E_NOMEM, path, "out of memory");
+    int got = gzread(g, b->p + b->n, (unsigned)(b->cap - b->n));
+    if (got < 0) {
+        int zn;
+        const char *zm = gzerror(g, &zn);
+        return piece_fail(st, CDR_E_GZIP, path, zm && *zm ? zm : "corrupt gzip");
+    }
+    if (got == 0)
+        *eof = 1;
+    b->n += (size_t)got;
+    st->bytes += (uint64_t)got;
+    return CDR_OK;
+}
+
+cdr_err cdr_piece_read(const char *path, uint32_t file_index, cdr_row_fn on_row, void *user,
+                       cdr_file_stats *st)
+{
+    memset(st, 0, sizeof *st);
+    st->gzip = 1;
+    gzFile g;
+    cdr_err rc = piece_open(path, st, &g);
+    if (rc != CDR_OK)
+        return rc;
     pbuf b = {0};
     prd x = {0};
     size_t pos = 0;
     int eof = 0, seen_p = 0, seen_e = 0;
-    cdr_err rc = CDR_OK;
     uint64_t n_end = 0;
     while (rc == CDR_OK && !seen_e) {
         /* an entry: tag, varint length, payload */
@@ -679,31 +727,8 @@ cdr_err cdr_piece_read(const char *path, uint32_t file_index, cdr_row_fn on_row,
             }
         }
         if (!have) {
-            if (eof) {
-                rc = piece_fail(st, CDR_E_GZIP, path, "truncated piece (no trailer)");
+            if ((rc = piece_refill(g, &b, &pos, plen, &eof, st, path)) != CDR_OK)
                 break;
-            }
-            if (pos) {
-                memmove(b.p, b.p + pos, b.n - pos);
-                b.n -= pos;
-            }
-            pos = 0;
-            size_t want = plen > (1u << 17) ? plen : 1u << 17;
-            if (pb_reserve(&b, want) != 0) {
-                rc = piece_fail(st, CDR_E_NOMEM, path, "out of memory");
-                break;
-            }
-            int got = gzread(g, b.p + b.n, (unsigned)(b.cap - b.n));
-            if (got < 0) {
-                int zn;
-                const char *zm = gzerror(g, &zn);
-                rc = piece_fail(st, CDR_E_GZIP, path, zm && *zm ? zm : "corrupt gzip");
-                break;
-            }
-            if (got == 0)
-                eof = 1;
-            b.n += (size_t)got;
-            st->bytes += (uint64_t)got;
             continue;
         }
         int tag = b.p[pos];
@@ -933,16 +958,9 @@ cdr_err cdr_route_claim_content(const char *dir, const char *content_hex, const 
     snprintf(tmp, sizeof tmp, "%s/routed/.content-%s.tmp.%s", dir, content_hex, tag);
     for (int tries = 0; tries < 3; tries++) {
         /* a complete claim appears at once: written aside, then linked */
-        FILE *f = fopen(tmp, "w");
-        if (!f || fprintf(f, "%s\n", sha_hex) < 0 || fflush(f) != 0 ||
-            fsync(fileno(f)) != 0) {
-            cdr_seterr(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
-            if (f)
-                fclose(f);
-            unlink(tmp);
-            return CDR_E_IO;
-        }
-        fclose(f);
+        cdr_err e = write_synced(tmp, err, errlen, "%s\n", sha_hex);
+        if (e != CDR_OK)
+            return e;
         int r = link(tmp, path);
         int en = errno;
         unlink(tmp);
@@ -954,7 +972,7 @@ cdr_err cdr_route_claim_content(const char *dir, const char *content_hex, const 
             cdr_seterr(err, errlen, "cannot create %s: %s", path, strerror(en));
             return CDR_E_IO;
         }
-        f = fopen(path, "r");
+        FILE *f = fopen(path, "r");
         if (!f)
             continue; /* removed meanwhile: try again */
         char line[80] = "";

@@ -88,6 +88,30 @@ static inline uint32_t cdr_csv_swar_special32(uint32_t x, int nul)
 #else
 #define CDR_CSV_INLINE static inline
 #endif
+
+/* The quoted form of s[0..n) at d (the guard quote inside the quotes; cut
+ * at a NUL byte with cut_at_nul): cdr_csv_put_cell_'s way out when the
+ * text has a byte to quote. */
+CDR_CSV_INLINE char *cdr_csv_put_quoted_(char *d, const char *s, size_t n, int guard,
+                                         int cut_at_nul)
+{
+    if (cut_at_nul) {
+        const char *z = memchr(s, '\0', n);
+        if (z)
+            n = (size_t)(z - s);
+    }
+    *d++ = '"';
+    if (guard)
+        *d++ = '\'';
+    for (size_t i = 0; i < n; i++) {
+        *d++ = s[i];
+        if (s[i] == '"')
+            *d++ = '"';
+    }
+    *d++ = '"';
+    return d;
+}
+
 CDR_CSV_INLINE char *cdr_csv_put_cell_(char *d, const char *s, size_t n, int neutralise,
                                        int cut_at_nul)
 {
@@ -175,22 +199,7 @@ CDR_CSV_INLINE char *cdr_csv_put_cell_(char *d, const char *s, size_t n, int neu
     }
     return d;
 quoted:
-    d = d0;
-    if (cut_at_nul) {
-        const char *z = memchr(s, '\0', n);
-        if (z)
-            n = (size_t)(z - s);
-    }
-    *d++ = '"';
-    if (guard)
-        *d++ = '\'';
-    for (i = 0; i < n; i++) {
-        *d++ = s[i];
-        if (s[i] == '"')
-            *d++ = '"';
-    }
-    *d++ = '"';
-    return d;
+    return cdr_csv_put_quoted_(d0, s, n, guard, cut_at_nul);
 }
 /*
  * Write one cell (no separator) at d, exactly the bytes cdr_csv_write_cell

@@ -1,17 +1,19 @@
-/* cdrecon — growing an array by doubling: the one helper every growable array of the library uses. */
+/* cdrecon — a growable array's room made by doubling: the one helper every growable array of the library uses (internal header). */
 #ifndef CDRECON_GROW_H
 #define CDRECON_GROW_H
 
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
-/* The array at *(T **)pp, of *cap elements of `size` bytes, made to hold at
- * least `need`: its capacity doubled (from `first` when it has none) until
- * it does, and reallocated. Returns 0, or -1 when memory runs out or the
- * size would not fit a size_t (the array and *cap unchanged). A caller
- * appending one element calls it with need = count + 1; while count < *cap
- * nothing is done. */
-static inline int cdr_grow(void *pp, size_t *cap, size_t need, size_t size, size_t first)
+/* Room for need elements of elem bytes in the array whose pointer is at
+ * ptr_addr (e.g. &r->fields) and whose capacity is *cap: the capacity
+ * doubles from first (or from *cap) until need fits. 0, or -1 when out of
+ * memory or when the size would not fit a size_t (then the array and *cap
+ * are as they were). A caller appending one element asks for count + 1.
+ * Inline: the first test is all it costs when there is room (per-record
+ * callers). */
+static inline int cdr_grow(void *ptr_addr, size_t *cap, size_t need, size_t elem, size_t first)
 {
     if (need <= *cap)
         return 0;
@@ -21,13 +23,14 @@ static inline int cdr_grow(void *pp, size_t *cap, size_t need, size_t size, size
             return -1;
         nc *= 2;
     }
-    if (nc > SIZE_MAX / size)
+    if (nc > SIZE_MAX / elem)
         return -1;
-    void **p = pp;
-    void *q = realloc(*p, nc * size);
-    if (!q)
+    void *old;
+    memcpy(&old, ptr_addr, sizeof old);
+    void *p = realloc(old, nc * elem);
+    if (!p)
         return -1;
-    *p = q;
+    memcpy(ptr_addr, &p, sizeof p);
     *cap = nc;
     return 0;
 }

@@ -14,6 +14,7 @@
 
 #include "cdrecon/db.h"
 #include "cdrecon/version.h"
+#include "grow.h"
 
 /* Prepared statements, created on first use and reused. */
 enum {
@@ -463,6 +464,72 @@ static cdr_err step_done(cdr_db *db, sqlite3_stmt *s, const char *what)
     return e;
 }
 
+static cdr_err need_run(cdr_db *db)
+{
+    return db->run_id ? CDR_OK : failmsg(db, CDR_E_INTERNAL, "no run is open");
+}
+
+/* The statement of a write into the open run: NULL with *e set when no
+ * run is open or it cannot be prepared. */
+static sqlite3_stmt *run_stmt(cdr_db *db, int which, cdr_err *e)
+{
+    if ((*e = need_run(db)) != CDR_OK)
+        return NULL;
+    return stmt(db, which, e);
+}
+
+/* A read statement after its last step (rc): CDR_OK at a row or at the
+ * end, else the error; the statement is reset. */
+static cdr_err step_end(cdr_db *db, sqlite3_stmt *s, int rc, const char *what)
+{
+    cdr_err e = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? CDR_OK : dberr(db, rc, what);
+    sqlite3_reset(s);
+    return e;
+}
+
+/* Steps a bound read statement through its rows, calling row(s, ctx) on
+ * each until it returns nonzero; *rows (when not NULL) is how many rows
+ * were seen; the statement is reset. */
+static cdr_err each_row(cdr_db *db, sqlite3_stmt *s, int (*row)(sqlite3_stmt *s, void *ctx),
+                        void *ctx, const char *what, int *rows)
+{
+    int rc, n = 0;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        n++;
+        if (row(s, ctx))
+            break;
+    }
+    if (rows)
+        *rows = n;
+    return step_end(db, s, rc, what);
+}
+
+/* Column 0 of a bound read statement's first row: as an integer into *v
+ * (left as it is without a row). */
+static cdr_err first_int64(cdr_db *db, sqlite3_stmt *s, int64_t *v, const char *what)
+{
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        *v = sqlite3_column_int64(s, 0);
+    return step_end(db, s, rc, what);
+}
+
+/* ... and as text into buf (*found 1), or "" (*found 0) without a row. */
+static cdr_err first_text(cdr_db *db, sqlite3_stmt *s, char *buf, size_t len, int *found,
+                          const char *what)
+{
+    *found = 0;
+    if (len)
+        buf[0] = '\0';
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        const char *t = (const char *)sqlite3_column_text(s, 0);
+        snprintf(buf, len, "%s", t ? t : "");
+        *found = 1;
+    }
+    return step_end(db, s, rc, what);
+}
+
 static int64_t pragma_int(cdr_db *db, const char *sql, cdr_err *e)
 {
     sqlite3_stmt *s = NULL;
@@ -740,12 +807,7 @@ cdr_err cdr_db_file_known(cdr_db *db, const uint8_t sha256[32], int64_t *run_id)
         return e;
     hex(sha256, h);
     sqlite3_bind_text(s, 1, h, 64, SQLITE_STATIC);
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW)
-        *run_id = sqlite3_column_int64(s, 0);
-    e = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? CDR_OK : dberr(db, rc, "file_known");
-    sqlite3_reset(s);
-    return e;
+    return first_int64(db, s, run_id, "file_known");
 }
 
 cdr_err cdr_db_size_known(cdr_db *db, uint64_t size, int *maybe)
@@ -758,9 +820,7 @@ cdr_err cdr_db_size_known(cdr_db *db, uint64_t size, int *maybe)
     sqlite3_bind_int64(s, 1, (int64_t)size);
     int rc = sqlite3_step(s);
     *maybe = rc != SQLITE_DONE;
-    e = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? CDR_OK : dberr(db, rc, "size_known");
-    sqlite3_reset(s);
-    return e;
+    return step_end(db, s, rc, "size_known");
 }
 
 cdr_err cdr_db_begin_run(cdr_db *db, const cdr_db_run_info *info, int64_t *run_id)
@@ -797,11 +857,6 @@ fail:
     return e;
 }
 
-static cdr_err need_run(cdr_db *db)
-{
-    return db->run_id ? CDR_OK : failmsg(db, CDR_E_INTERNAL, "no run is open");
-}
-
 static cdr_err map_file(cdr_db *db, uint32_t idx, int64_t file_id)
 {
     if (idx >= db->n_file_ids) {
@@ -831,9 +886,7 @@ cdr_err cdr_db_file_start(cdr_db *db, uint32_t file_index, const char *name, int
 {
     cdr_err e;
     *file_id = 0;
-    if ((e = need_run(db)) != CDR_OK)
-        return e;
-    sqlite3_stmt *s = stmt(db, ST_FILE_INSERT, &e);
+    sqlite3_stmt *s = run_stmt(db, ST_FILE_INSERT, &e);
     if (!s)
         return e;
     sqlite3_bind_int64(s, 1, db->run_id);
@@ -866,9 +919,7 @@ cdr_err cdr_db_file_finish(cdr_db *db, int64_t file_id, const cdr_file_stats *st
 {
     cdr_err e;
     char h[65];
-    if ((e = need_run(db)) != CDR_OK)
-        return e;
-    sqlite3_stmt *s = stmt(db, ST_FILE_FINISH, &e);
+    sqlite3_stmt *s = run_stmt(db, ST_FILE_FINISH, &e);
     if (!s)
         return e;
     sqlite3_bind_int64(s, 1, file_id);
@@ -924,9 +975,7 @@ cdr_err cdr_db_add_file(cdr_db *db, uint32_t file_index, const char *name,
 cdr_err cdr_db_file_drop(cdr_db *db, int64_t file_id)
 {
     cdr_err e;
-    if ((e = need_run(db)) != CDR_OK)
-        return e;
-    sqlite3_stmt *s = stmt(db, ST_FILE_DROP, &e);
+    sqlite3_stmt *s = run_stmt(db, ST_FILE_DROP, &e);
     if (!s)
         return e;
     sqlite3_bind_int64(s, 1, file_id);
@@ -950,12 +999,30 @@ static void bind_month(sqlite3_stmt *s, int col, cdr_month m, char *buf)
     sqlite3_bind_text(s, col, buf, (int)n, SQLITE_STATIC);
 }
 
+/* ?1 the open run, ?2 the msisdn, ?3 the month (text in mon[16]). */
+static void bind_run_who(cdr_db *db, sqlite3_stmt *s, cdr_str msisdn, cdr_month month, char *mon)
+{
+    sqlite3_bind_int64(s, 1, db->run_id);
+    bind_str(s, 2, msisdn);
+    bind_month(s, 3, month, mon);
+}
+
+/* An msisdn hash as stored: a signed column that orders as the unsigned
+ * hash does (the top bit flipped). */
+static void bind_hash(sqlite3_stmt *s, int col, uint64_t h)
+{
+    sqlite3_bind_int64(s, col, (int64_t)(h ^ 0x8000000000000000ull));
+}
+
+static uint64_t col_hash(sqlite3_stmt *s, int col)
+{
+    return (uint64_t)sqlite3_column_int64(s, col) ^ 0x8000000000000000ull;
+}
+
 cdr_err cdr_db_add_reject(cdr_db *db, const cdr_reject *r)
 {
     cdr_err e;
-    if ((e = need_run(db)) != CDR_OK)
-        return e;
-    sqlite3_stmt *s = stmt(db, ST_REJECT_INSERT, &e);
+    sqlite3_stmt *s = run_stmt(db, ST_REJECT_INSERT, &e);
     if (!s)
         return e;
     sqlite3_bind_int64(s, 1, db->run_id);
@@ -975,9 +1042,7 @@ cdr_err cdr_db_add_finding(cdr_db *db, const cdr_finding *f)
 {
     cdr_err e;
     char mon[16], fl[64], ts[32];
-    if ((e = need_run(db)) != CDR_OK)
-        return e;
-    sqlite3_stmt *s = stmt(db, ST_FINDING_INSERT, &e);
+    sqlite3_stmt *s = run_stmt(db, ST_FINDING_INSERT, &e);
     if (!s)
         return e;
     sqlite3_bind_int64(s, 1, db->run_id);
@@ -1000,7 +1065,7 @@ cdr_err cdr_db_add_finding(cdr_db *db, const cdr_finding *f)
     bind_str(s, 15, f->peer);
     sqlite3_bind_int64(s, 16, (int64_t)f->offset);
     sqlite3_bind_text(s, 17, f->explanation, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 18, (int64_t)(f->msisdn_hash ^ 0x8000000000000000ull));
+    bind_hash(s, 18, f->msisdn_hash);
     sqlite3_bind_int64(s, 19, (int64_t)f->seq);
     return step_done(db, s, "insert finding");
 }
@@ -1009,14 +1074,10 @@ cdr_err cdr_db_add_candidate(cdr_db *db, const cdr_candidate *c)
 {
     cdr_err e;
     char mon[16], cats[256], fl[64];
-    if ((e = need_run(db)) != CDR_OK)
-        return e;
-    sqlite3_stmt *s = stmt(db, ST_CANDIDATE_INSERT, &e);
+    sqlite3_stmt *s = run_stmt(db, ST_CANDIDATE_INSERT, &e);
     if (!s)
         return e;
-    sqlite3_bind_int64(s, 1, db->run_id);
-    bind_str(s, 2, c->msisdn);
-    bind_month(s, 3, c->month, mon);
+    bind_run_who(db, s, c->msisdn, c->month, mon);
     sqlite3_bind_int64(s, 4, c->records);
     sqlite3_bind_int64(s, 5, c->overcharge);
     sqlite3_bind_int64(s, 6, c->refund);
@@ -1027,7 +1088,7 @@ cdr_err cdr_db_add_candidate(cdr_db *db, const cdr_candidate *c)
     sqlite3_bind_int(s, 10, c->special ? 1 : 0);
     sqlite3_bind_text(s, 11, fl, (int)cdr_flags_format(c->flags, fl), SQLITE_STATIC);
     sqlite3_bind_text(s, 12, c->policy_reason, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 13, (int64_t)(c->msisdn_hash ^ 0x8000000000000000ull));
+    bind_hash(s, 13, c->msisdn_hash);
     return step_done(db, s, "insert candidate");
 }
 
@@ -1109,28 +1170,9 @@ static cdr_category category_from(cdr_str t)
     return CDR_CAT_NONE;
 }
 
-/* "a;b;c" -> bits, by name lookup with `name(i)` for i < count. */
-static unsigned flags_from(cdr_str t)
-{
-    unsigned f = 0;
-    size_t i = 0;
-    while (i < t.n) {
-        size_t j = i;
-        while (j < t.n && t.p[j] != ';')
-            j++;
-        size_t n = j - i;
-        if (n == 9 && memcmp(t.p + i, "duplicate", 9) == 0)
-            f |= CDR_FLAG_DUPLICATE;
-        else if (n == 7 && memcmp(t.p + i, "overlap", 7) == 0)
-            f |= CDR_FLAG_OVERLAP;
-        else if (n == 8 && memcmp(t.p + i, "overlong", 8) == 0)
-            f |= CDR_FLAG_OVERLONG;
-        i = j + 1;
-    }
-    return f;
-}
-
-static uint32_t categories_from(cdr_str t)
+/* "a;b;c" -> the bits that bit_of gives each name (0 for one it does
+ * not know). */
+static uint32_t names_to_bits(cdr_str t, uint32_t (*bit_of)(cdr_str name))
 {
     uint32_t bits = 0;
     size_t i = 0;
@@ -1139,13 +1181,32 @@ static uint32_t categories_from(cdr_str t)
         while (j < t.n && t.p[j] != ';')
             j++;
         cdr_str one = {t.p + i, j - i};
-        cdr_category c = category_from(one);
-        if (c != CDR_CAT_NONE)
-            bits |= 1u << c;
+        bits |= bit_of(one);
         i = j + 1;
     }
     return bits;
 }
+
+static uint32_t flag_bit(cdr_str n)
+{
+    if (n.n == 9 && memcmp(n.p, "duplicate", 9) == 0)
+        return CDR_FLAG_DUPLICATE;
+    if (n.n == 7 && memcmp(n.p, "overlap", 7) == 0)
+        return CDR_FLAG_OVERLAP;
+    if (n.n == 8 && memcmp(n.p, "overlong", 8) == 0)
+        return CDR_FLAG_OVERLONG;
+    return 0;
+}
+
+static uint32_t category_bit(cdr_str n)
+{
+    cdr_category c = category_from(n);
+    return c != CDR_CAT_NONE ? 1u << c : 0;
+}
+
+static unsigned flags_from(cdr_str t) { return (unsigned)names_to_bits(t, flag_bit); }
+
+static uint32_t categories_from(cdr_str t) { return names_to_bits(t, category_bit); }
 
 /* A row's service column; voice when it names none. */
 static cdr_service service_from(cdr_str sv)
@@ -1203,59 +1264,86 @@ static cdr_err candidate_from(sqlite3_stmt *s, cdr_candidate *c)
     return month_rc;
 }
 
-cdr_err cdr_db_findings_for(cdr_db *db, const char *msisdn, cdr_month month,
-                            cdr_db_finding_fn fn, void *user)
+/* A query's rows to a caller's function (fn, with user), one row
+ * function per kind of row below. Findings and candidates by msisdn and
+ * month (current 0: a row whose month does not parse is given month) or
+ * the current ones of some months (current 1: with the msisdn hash and,
+ * for findings, the sequence number). */
+struct walk {
+    union {
+        cdr_db_finding_fn finding;
+        cdr_db_candidate_fn candidate;
+        int (*unrated)(const cdr_db_unrated *u, void *user);
+        int (*run_months)(int64_t run_id, const char *months, void *user);
+        int (*change)(const cdr_db_change *c, void *user);
+        int (*tariff)(int64_t id, const char *sha256, const char *dir, void *user);
+    } fn;
+    void *user;
+    cdr_month month;
+    int current;
+};
+
+static int finding_row(sqlite3_stmt *s, void *ctx)
+{
+    struct walk *w = ctx;
+    cdr_finding f;
+    if (finding_from(s, &f) != CDR_OK && !w->current)
+        f.month = w->month;
+    int64_t run_id = sqlite3_column_int64(s, 0);
+    int64_t file_id = sqlite3_column_int64(s, 1);
+    if (w->current) {
+        f.msisdn_hash = col_hash(s, 17);
+        f.seq = (uint64_t)sqlite3_column_int64(s, 18);
+    }
+    return w->fn.finding && w->fn.finding(&f, run_id, file_id, w->user);
+}
+
+static int candidate_row(sqlite3_stmt *s, void *ctx)
+{
+    struct walk *w = ctx;
+    cdr_candidate c;
+    if (candidate_from(s, &c) != CDR_OK && !w->current)
+        c.month = w->month;
+    int64_t run_id = sqlite3_column_int64(s, 0);
+    if (w->current)
+        c.msisdn_hash = col_hash(s, 12);
+    return w->fn.candidate && w->fn.candidate(&c, run_id, w->user);
+}
+
+/* A query by msisdn (?1) and month (?2) through row; CDR_E_NOTFOUND
+ * without a row. */
+static cdr_err msisdn_month_rows(cdr_db *db, int which, const char *msisdn, cdr_month month,
+                                 int (*row)(sqlite3_stmt *s, void *ctx), void *ctx,
+                                 const char *what)
 {
     cdr_err e;
     char mon[16];
-    sqlite3_stmt *s = stmt(db, ST_FINDINGS_FOR, &e);
+    sqlite3_stmt *s = stmt(db, which, &e);
     if (!s)
         return e;
     sqlite3_bind_text(s, 1, msisdn, -1, SQLITE_STATIC);
     bind_month(s, 2, month, mon);
-    int rc, n = 0;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        cdr_finding f;
-        if (finding_from(s, &f) != CDR_OK)
-            f.month = month;
-        int64_t run_id = sqlite3_column_int64(s, 0);
-        int64_t file_id = sqlite3_column_int64(s, 1);
-        n++;
-        if (fn && fn(&f, run_id, file_id, user))
-            break;
-    }
-    e = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? CDR_OK : dberr(db, rc, "findings query");
-    sqlite3_reset(s);
+    int n;
+    e = each_row(db, s, row, ctx, what, &n);
     if (e == CDR_OK && n == 0)
         e = CDR_E_NOTFOUND;
     return e;
 }
 
+cdr_err cdr_db_findings_for(cdr_db *db, const char *msisdn, cdr_month month,
+                            cdr_db_finding_fn fn, void *user)
+{
+    struct walk w = {.fn.finding = fn, .user = user, .month = month};
+    return msisdn_month_rows(db, ST_FINDINGS_FOR, msisdn, month, finding_row, &w,
+                             "findings query");
+}
+
 cdr_err cdr_db_candidates_for(cdr_db *db, const char *msisdn, cdr_month month,
                               cdr_db_candidate_fn fn, void *user)
 {
-    cdr_err e;
-    char mon[16];
-    sqlite3_stmt *s = stmt(db, ST_CANDIDATES_FOR, &e);
-    if (!s)
-        return e;
-    sqlite3_bind_text(s, 1, msisdn, -1, SQLITE_STATIC);
-    bind_month(s, 2, month, mon);
-    int rc, n = 0;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        cdr_candidate c;
-        if (candidate_from(s, &c) != CDR_OK)
-            c.month = month;
-        int64_t run_id = sqlite3_column_int64(s, 0);
-        n++;
-        if (fn && fn(&c, run_id, user))
-            break;
-    }
-    e = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? CDR_OK : dberr(db, rc, "candidates query");
-    sqlite3_reset(s);
-    if (e == CDR_OK && n == 0)
-        e = CDR_E_NOTFOUND;
-    return e;
+    struct walk w = {.fn.candidate = fn, .user = user, .month = month};
+    return msisdn_month_rows(db, ST_CANDIDATES_FOR, msisdn, month, candidate_row, &w,
+                             "candidates query");
 }
 
 cdr_err cdr_db_run_totals(cdr_db *db, int64_t run_id, cdr_db_totals *out)
@@ -1310,16 +1398,9 @@ cdr_err cdr_db_tariff_id(cdr_db *db, const uint8_t sha256[32], const char *dir, 
     if (!s)
         return e;
     sqlite3_bind_text(s, 1, h, 64, SQLITE_STATIC);
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW)
-        *id = sqlite3_column_int64(s, 0);
-    e = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? CDR_OK : dberr(db, rc, "tariff");
-    sqlite3_reset(s);
-    if (e != CDR_OK || *id)
+    if ((e = first_int64(db, s, id, "tariff")) != CDR_OK || *id)
         return e;
-    if ((e = need_run(db)) != CDR_OK)
-        return e;
-    if (!(s = stmt(db, ST_TARIFF_ADD, &e)))
+    if (!(s = run_stmt(db, ST_TARIFF_ADD, &e)))
         return e;
     sqlite3_bind_text(s, 1, h, 64, SQLITE_STATIC);
     sqlite3_bind_text(s, 2, dir, -1, SQLITE_STATIC);
@@ -1337,14 +1418,10 @@ static cdr_err supersede(cdr_db *db, int which, cdr_str msisdn, cdr_month month,
 {
     cdr_err e;
     char mon[16];
-    if ((e = need_run(db)) != CDR_OK)
-        return e;
-    sqlite3_stmt *s = stmt(db, which, &e);
+    sqlite3_stmt *s = run_stmt(db, which, &e);
     if (!s)
         return e;
-    sqlite3_bind_int64(s, 1, db->run_id);
-    bind_str(s, 2, msisdn);
-    bind_month(s, 3, month, mon);
+    bind_run_who(db, s, msisdn, month, mon);
     if (from_seq >= 0)
         sqlite3_bind_int64(s, 4, from_seq);
     return step_done(db, s, "supersede");
@@ -1374,9 +1451,7 @@ cdr_err cdr_db_add_unrated(cdr_db *db, const cdr_db_unrated *u)
 {
     cdr_err e;
     char mon[16];
-    if ((e = need_run(db)) != CDR_OK)
-        return e;
-    sqlite3_stmt *s = stmt(db, ST_UNRATED_INSERT, &e);
+    sqlite3_stmt *s = run_stmt(db, ST_UNRATED_INSERT, &e);
     if (!s)
         return e;
     sqlite3_bind_int64(s, 1, db->run_id);
@@ -1393,7 +1468,7 @@ cdr_err cdr_db_add_unrated(cdr_db *db, const cdr_db_unrated *u)
     sqlite3_bind_text(s, 9, cdr_service_name(u->service), -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 10, u->billed);
     sqlite3_bind_text(s, 11, u->reason ? u->reason : "", -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 12, (int64_t)(u->msisdn_hash ^ 0x8000000000000000ull));
+    bind_hash(s, 12, u->msisdn_hash);
     sqlite3_bind_int64(s, 13, (int64_t)u->seq);
     return step_done(db, s, "insert unrated");
 }
@@ -1403,19 +1478,15 @@ cdr_err cdr_db_add_change(cdr_db *db, cdr_str msisdn, uint64_t msisdn_hash, cdr_
 {
     cdr_err e;
     char mon[16];
-    if ((e = need_run(db)) != CDR_OK)
-        return e;
-    sqlite3_stmt *s = stmt(db, ST_CHANGE_INSERT, &e);
+    sqlite3_stmt *s = run_stmt(db, ST_CHANGE_INSERT, &e);
     if (!s)
         return e;
-    sqlite3_bind_int64(s, 1, db->run_id);
-    bind_str(s, 2, msisdn);
-    bind_month(s, 3, month, mon);
+    bind_run_who(db, s, msisdn, month, mon);
     sqlite3_bind_int64(s, 4, previous);
     sqlite3_bind_int64(s, 5, refund);
     sqlite3_bind_int64(s, 6, refund - previous);
     sqlite3_bind_text(s, 7, status, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 8, (int64_t)(msisdn_hash ^ 0x8000000000000000ull));
+    bind_hash(s, 8, msisdn_hash);
     return step_done(db, s, "insert change");
 }
 
@@ -1424,9 +1495,7 @@ cdr_err cdr_db_state_add(cdr_db *db, const char *name, cdr_month month, const ch
 {
     cdr_err e;
     char mon[16];
-    if ((e = need_run(db)) != CDR_OK)
-        return e;
-    sqlite3_stmt *s = stmt(db, ST_STATE_ADD, &e);
+    sqlite3_stmt *s = run_stmt(db, ST_STATE_ADD, &e);
     if (!s)
         return e;
     sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
@@ -1441,9 +1510,7 @@ cdr_err cdr_db_state_add(cdr_db *db, const char *name, cdr_month month, const ch
 cdr_err cdr_db_state_drop(cdr_db *db, const char *name)
 {
     cdr_err e;
-    if ((e = need_run(db)) != CDR_OK)
-        return e;
-    sqlite3_stmt *s = stmt(db, ST_STATE_DROP, &e);
+    sqlite3_stmt *s = run_stmt(db, ST_STATE_DROP, &e);
     if (!s)
         return e;
     sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
@@ -1463,14 +1530,9 @@ cdr_err cdr_db_state_list(cdr_db *db, char ***names, size_t *n)
     char **v = NULL;
     e = CDR_OK;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 16;
-            char **nv = realloc(v, cap * sizeof *nv);
-            if (!nv) {
-                e = CDR_E_NOMEM;
-                break;
-            }
-            v = nv;
+        if (cdr_grow(&v, &cap, *n + 1, sizeof *v, 16)) {
+            e = CDR_E_NOMEM;
+            break;
         }
         const char *t = (const char *)sqlite3_column_text(s, 0);
         if (!(v[*n] = strdup(t ? t : ""))) {
@@ -1508,23 +1570,13 @@ cdr_err cdr_db_meta_get(cdr_db *db, const char *key, char *buf, size_t len, int 
     if (!s)
         return e;
     sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
-        const char *t = (const char *)sqlite3_column_text(s, 0);
-        snprintf(buf, len, "%s", t ? t : "");
-        *found = 1;
-    }
-    e = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? CDR_OK : dberr(db, rc, "meta");
-    sqlite3_reset(s);
-    return e;
+    return first_text(db, s, buf, len, found, "meta");
 }
 
 cdr_err cdr_db_meta_set(cdr_db *db, const char *key, const char *value)
 {
     cdr_err e;
-    if ((e = need_run(db)) != CDR_OK)
-        return e;
-    sqlite3_stmt *s = stmt(db, ST_META_SET, &e);
+    sqlite3_stmt *s = run_stmt(db, ST_META_SET, &e);
     if (!s)
         return e;
     sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
@@ -1535,9 +1587,7 @@ cdr_err cdr_db_meta_set(cdr_db *db, const char *key, const char *value)
 cdr_err cdr_db_file_refuse(cdr_db *db, int64_t file_id, const char *message, uint64_t copies)
 {
     cdr_err e;
-    if ((e = need_run(db)) != CDR_OK)
-        return e;
-    sqlite3_stmt *s = stmt(db, ST_FILE_REFUSE, &e);
+    sqlite3_stmt *s = run_stmt(db, ST_FILE_REFUSE, &e);
     if (!s)
         return e;
     sqlite3_bind_int64(s, 1, file_id);
@@ -1606,20 +1656,8 @@ cdr_err cdr_db_current_findings(cdr_db *db, const cdr_month *months, size_t n,
     sqlite3_stmt *s = months_stmt(db, ST_CUR_FINDINGS1, ST_CUR_FINDINGS, months, n, &e);
     if (!s)
         return e;
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        cdr_finding f;
-        finding_from(s, &f);
-        int64_t run_id = sqlite3_column_int64(s, 0);
-        int64_t file_id = sqlite3_column_int64(s, 1);
-        f.msisdn_hash = (uint64_t)sqlite3_column_int64(s, 17) ^ 0x8000000000000000ull;
-        f.seq = (uint64_t)sqlite3_column_int64(s, 18);
-        if (fn(&f, run_id, file_id, user))
-            break;
-    }
-    e = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? CDR_OK : dberr(db, rc, "current findings");
-    sqlite3_reset(s);
-    return e;
+    struct walk w = {.fn.finding = fn, .user = user, .current = 1};
+    return each_row(db, s, finding_row, &w, "current findings", NULL);
 }
 
 cdr_err cdr_db_current_candidates(cdr_db *db, const cdr_month *months, size_t n,
@@ -1629,18 +1667,26 @@ cdr_err cdr_db_current_candidates(cdr_db *db, const cdr_month *months, size_t n,
     sqlite3_stmt *s = months_stmt(db, ST_CUR_CANDIDATES1, ST_CUR_CANDIDATES, months, n, &e);
     if (!s)
         return e;
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        cdr_candidate c;
-        candidate_from(s, &c);
-        int64_t run_id = sqlite3_column_int64(s, 0);
-        c.msisdn_hash = (uint64_t)sqlite3_column_int64(s, 12) ^ 0x8000000000000000ull;
-        if (fn(&c, run_id, user))
-            break;
-    }
-    e = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? CDR_OK : dberr(db, rc, "current candidates");
-    sqlite3_reset(s);
-    return e;
+    struct walk w = {.fn.candidate = fn, .user = user, .current = 1};
+    return each_row(db, s, candidate_row, &w, "current candidates", NULL);
+}
+
+static int unrated_row(sqlite3_stmt *s, void *ctx)
+{
+    struct walk *w = ctx;
+    cdr_db_unrated u;
+    memset(&u, 0, sizeof u);
+    u.file = (const char *)sqlite3_column_text(s, 0);
+    u.line = (uint64_t)sqlite3_column_int64(s, 1);
+    u.offset = (uint64_t)sqlite3_column_int64(s, 2);
+    u.record_id = col_str(s, 3);
+    u.msisdn = col_str(s, 4);
+    cdr_str m = col_str(s, 5);
+    cdr_month_parse(m.p, m.n, &u.month);
+    u.service = service_from(col_str(s, 6));
+    u.billed = sqlite3_column_int64(s, 7);
+    u.reason = (const char *)sqlite3_column_text(s, 8);
+    return w->fn.unrated(&u, w->user);
 }
 
 cdr_err cdr_db_current_unrated(cdr_db *db, const cdr_month *months, size_t n,
@@ -1650,26 +1696,8 @@ cdr_err cdr_db_current_unrated(cdr_db *db, const cdr_month *months, size_t n,
     sqlite3_stmt *s = months_stmt(db, ST_CUR_UNRATED1, ST_CUR_UNRATED, months, n, &e);
     if (!s)
         return e;
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        cdr_db_unrated u;
-        memset(&u, 0, sizeof u);
-        u.file = (const char *)sqlite3_column_text(s, 0);
-        u.line = (uint64_t)sqlite3_column_int64(s, 1);
-        u.offset = (uint64_t)sqlite3_column_int64(s, 2);
-        u.record_id = col_str(s, 3);
-        u.msisdn = col_str(s, 4);
-        cdr_str m = col_str(s, 5);
-        cdr_month_parse(m.p, m.n, &u.month);
-        u.service = service_from(col_str(s, 6));
-        u.billed = sqlite3_column_int64(s, 7);
-        u.reason = (const char *)sqlite3_column_text(s, 8);
-        if (fn(&u, user))
-            break;
-    }
-    e = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? CDR_OK : dberr(db, rc, "current unrated");
-    sqlite3_reset(s);
-    return e;
+    struct walk w = {.fn.unrated = fn, .user = user};
+    return each_row(db, s, unrated_row, &w, "current unrated", NULL);
 }
 
 cdr_err cdr_db_run_changes(cdr_db *db, int64_t run_id,
@@ -1701,15 +1729,14 @@ cdr_err cdr_db_last_tariff_dir(cdr_db *db, char *buf, size_t len, int *found)
     sqlite3_stmt *s = stmt(db, ST_LAST_TARIFF, &e);
     if (!s)
         return e;
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
-        const char *t = (const char *)sqlite3_column_text(s, 0);
-        snprintf(buf, len, "%s", t ? t : "");
-        *found = 1;
-    }
-    e = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? CDR_OK : dberr(db, rc, "runs");
-    sqlite3_reset(s);
-    return e;
+    return first_text(db, s, buf, len, found, "runs");
+}
+
+static int run_months_row(sqlite3_stmt *s, void *ctx)
+{
+    struct walk *w = ctx;
+    const char *m = (const char *)sqlite3_column_text(s, 1);
+    return w->fn.run_months(sqlite3_column_int64(s, 0), m ? m : "", w->user);
 }
 
 cdr_err cdr_db_runs_of_files(cdr_db *db, const char *const *sha_hex, size_t n,
@@ -1730,15 +1757,22 @@ cdr_err cdr_db_runs_of_files(cdr_db *db, const char *const *sha_hex, size_t n,
     *p = '\0';
     sqlite3_bind_text(s, 1, j, -1, SQLITE_TRANSIENT);
     free(j);
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        const char *m = (const char *)sqlite3_column_text(s, 1);
-        if (fn(sqlite3_column_int64(s, 0), m ? m : "", user))
-            break;
-    }
-    e = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? CDR_OK : dberr(db, rc, "runs");
-    sqlite3_reset(s);
-    return e;
+    struct walk w = {.fn.run_months = fn, .user = user};
+    return each_row(db, s, run_months_row, &w, "runs", NULL);
+}
+
+static int change_row(sqlite3_stmt *s, void *ctx)
+{
+    struct walk *w = ctx;
+    cdr_db_change c;
+    c.msisdn = col_str(s, 0);
+    cdr_str m = col_str(s, 1);
+    cdr_month_parse(m.p, m.n, &c.month);
+    c.previous_refund = sqlite3_column_int64(s, 2);
+    c.refund = sqlite3_column_int64(s, 3);
+    c.delta = sqlite3_column_int64(s, 4);
+    c.status = (const char *)sqlite3_column_text(s, 5);
+    return w->fn.change(&c, w->user);
 }
 
 cdr_err cdr_db_runs_changes(cdr_db *db, const int64_t *runs, size_t n,
@@ -1753,22 +1787,15 @@ cdr_err cdr_db_runs_changes(cdr_db *db, const int64_t *runs, size_t n,
         return CDR_E_NOMEM;
     sqlite3_bind_text(s, 1, ids, -1, SQLITE_TRANSIENT);
     free(ids);
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        cdr_db_change c;
-        c.msisdn = col_str(s, 0);
-        cdr_str m = col_str(s, 1);
-        cdr_month_parse(m.p, m.n, &c.month);
-        c.previous_refund = sqlite3_column_int64(s, 2);
-        c.refund = sqlite3_column_int64(s, 3);
-        c.delta = sqlite3_column_int64(s, 4);
-        c.status = (const char *)sqlite3_column_text(s, 5);
-        if (fn(&c, user))
-            break;
-    }
-    e = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? CDR_OK : dberr(db, rc, "changes");
-    sqlite3_reset(s);
-    return e;
+    struct walk w = {.fn.change = fn, .user = user};
+    return each_row(db, s, change_row, &w, "changes", NULL);
+}
+
+static int tariff_row(sqlite3_stmt *s, void *ctx)
+{
+    struct walk *w = ctx;
+    return w->fn.tariff(sqlite3_column_int64(s, 0), (const char *)sqlite3_column_text(s, 1),
+                        (const char *)sqlite3_column_text(s, 2), w->user);
 }
 
 cdr_err cdr_db_tariffs(cdr_db *db, int (*fn)(int64_t id, const char *sha256, const char *dir,
@@ -1779,12 +1806,6 @@ cdr_err cdr_db_tariffs(cdr_db *db, int (*fn)(int64_t id, const char *sha256, con
     sqlite3_stmt *s = stmt(db, ST_RUN_STATE, &e);
     if (!s)
         return e;
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-        if (fn(sqlite3_column_int64(s, 0), (const char *)sqlite3_column_text(s, 1),
-               (const char *)sqlite3_column_text(s, 2), user))
-            break;
-    e = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? CDR_OK : dberr(db, rc, "tariffs");
-    sqlite3_reset(s);
-    return e;
+    struct walk w = {.fn.tariff = fn, .user = user};
+    return each_row(db, s, tariff_row, &w, "tariffs", NULL);
 }

@@ -17,6 +17,7 @@
 #include "cdrecon/textsafe.h"
 #include "csvout.h"
 #include "errmsg.h"
+#include "grow.h"
 
 struct cdr_csvw {
     FILE *fp;
@@ -40,20 +41,11 @@ struct cdr_csvw {
 
 static cdr_err mem_reserve(cdr_csvw *w, size_t n)
 {
-    if (w->mem_len + n <= w->mem_cap)
+    if (cdr_grow(&w->mem, &w->mem_cap, w->mem_len + n, 1, 65536) == 0)
         return CDR_OK;
-    size_t cap = w->mem_cap ? w->mem_cap : 65536;
-    while (cap < w->mem_len + n)
-        cap *= 2;
-    char *p = realloc(w->mem, cap);
-    if (!p) {
-        w->status = CDR_E_NOMEM;
-        snprintf(w->message, sizeof w->message, "%s: out of memory", w->label);
-        return w->status;
-    }
-    w->mem = p;
-    w->mem_cap = cap;
-    return CDR_OK;
+    w->status = CDR_E_NOMEM;
+    snprintf(w->message, sizeof w->message, "%s: out of memory", w->label);
+    return w->status;
 }
 
 /* A cell into memory: the same bytes cdr_csv_write_cell(_raw) writes. */

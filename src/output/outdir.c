@@ -13,6 +13,7 @@
 
 #include "cdrecon/outdir.h"
 #include "errmsg.h"
+#include "grow.h"
 
 #define DIR_FLAGS (O_RDONLY | O_DIRECTORY | O_CLOEXEC)
 
@@ -164,14 +165,8 @@ int cdr_dir_remove_stale(int dirfd, const char *prefix)
             p++;
         if (*p)
             continue;
-        if (n == cap) {
-            size_t nc = cap ? 2 * cap : 8;
-            char **v = realloc(names, nc * sizeof *v);
-            if (!v)
-                break;
-            names = v;
-            cap = nc;
-        }
+        if (cdr_grow(&names, &cap, n + 1, sizeof *names, 8))
+            break;
         if (!(names[n] = strdup(nm)))
             break;
         n++;

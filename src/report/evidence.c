@@ -233,6 +233,76 @@ static cdr_err remove_old_pack(int dirfd, char *err, size_t errlen)
     return CDR_OK;
 }
 
+/* ev->abspath: dir as an absolute path (for the printer and the
+ * manifest), without trailing slashes. */
+static cdr_err ev_abspath(cdr_evidence *ev, const char *dir, char *err, size_t errlen)
+{
+    if (dir[0] == '/') {
+        ev->abspath = strdup(dir);
+    } else {
+        char cwd[4096];
+        if (!getcwd(cwd, sizeof cwd)) {
+            return ev_fail(err, errlen, CDR_E_IO, "cannot get the current directory: %s",
+                           strerror(errno));
+        }
+        size_t k = strlen(cwd) + strlen(dir) + 2;
+        ev->abspath = malloc(k);
+        if (ev->abspath)
+            snprintf(ev->abspath, k, "%s/%s", cwd, dir);
+    }
+    if (!ev->abspath) {
+        return ev_fail(err, errlen, CDR_E_NOMEM, "out of memory");
+    }
+    size_t l = strlen(ev->abspath);
+    while (l > 1 && ev->abspath[l - 1] == '/')
+        ev->abspath[--l] = '\0';
+    return CDR_OK;
+}
+
+/* ev->dirfd: the pack directory: a new directory or an existing one of
+ * ours (emptied of an earlier pack with CDR_EV_FORCE), never a symbolic
+ * link (cdr_dir_open walks the path with O_NOFOLLOW). copy: dir to cut
+ * into its components. */
+static cdr_err ev_packdir(cdr_evidence *ev, const char *dir, char *copy, unsigned flags,
+                          char *err, size_t errlen)
+{
+    cdr_err e = CDR_OK;
+    char *comps[512];
+    int nc = 0;
+    for (char *save = NULL, *tok = strtok_r(copy, "/", &save); tok && nc < 512;
+         tok = strtok_r(NULL, "/", &save))
+        if (strcmp(tok, ".") != 0)
+            comps[nc++] = tok;
+    if (nc == 0 || strcmp(comps[nc - 1], "..") == 0) {
+        return ev_fail(err, errlen, CDR_E_USAGE,
+                       "give a new directory for the pack, not %s", dir);
+    }
+    int created = 0;
+    ev->dirfd = cdr_dir_open(dir, CDR_DIR_CREATE, &created, &e, err, errlen);
+    if (ev->dirfd < 0)
+        return e;
+    if (!created) {
+        struct stat st;
+        if (fstat(ev->dirfd, &st) != 0 || st.st_uid != geteuid()) {
+            return ev_fail(err, errlen, CDR_E_IO,
+                           "%s exists and is not owned by you: refused", dir);
+        }
+        int ne = dir_nonempty(ev->dirfd);
+        if (ne < 0) {
+            return ev_fail(err, errlen, CDR_E_IO, "cannot list %s: %s", dir, strerror(errno));
+        }
+        if (ne && !(flags & CDR_EV_FORCE)) {
+            e = ev_fail(err, errlen, CDR_E_EXISTS,
+                        "%s exists and is not empty (an earlier pack?); use --force to "
+                        "replace the pack's files", dir);
+            return e;
+        }
+        if (ne && (e = remove_old_pack(ev->dirfd, err, errlen)) != CDR_OK)
+            return e;
+    }
+    return CDR_OK;
+}
+
 cdr_err cdr_evidence_open(const char *dir, unsigned flags, cdr_evidence **out, char *err,
                           size_t errlen)
 {
@@ -250,72 +320,9 @@ cdr_err cdr_evidence_open(const char *dir, unsigned flags, cdr_evidence **out, c
     }
     ev->dirfd = ev->subfd[0] = ev->subfd[1] = -1;
     cdr_err e = CDR_OK;
-
-    /* Absolute path, for the printer and the manifest. */
-    if (dir[0] == '/') {
-        ev->abspath = strdup(dir);
-    } else {
-        char cwd[4096];
-        if (!getcwd(cwd, sizeof cwd)) {
-            e = ev_fail(err, errlen, CDR_E_IO, "cannot get the current directory: %s",
-                        strerror(errno));
-            goto fail;
-        }
-        size_t k = strlen(cwd) + strlen(dir) + 2;
-        ev->abspath = malloc(k);
-        if (ev->abspath)
-            snprintf(ev->abspath, k, "%s/%s", cwd, dir);
-    }
-    if (!ev->abspath) {
-        e = ev_fail(err, errlen, CDR_E_NOMEM, "out of memory");
+    if ((e = ev_abspath(ev, dir, err, errlen)) != CDR_OK ||
+        (e = ev_packdir(ev, dir, copy, flags, err, errlen)) != CDR_OK)
         goto fail;
-    }
-    {
-        size_t l = strlen(ev->abspath);
-        while (l > 1 && ev->abspath[l - 1] == '/')
-            ev->abspath[--l] = '\0';
-    }
-
-    /* The pack directory: a new directory or an existing one of ours, never
-     * a symbolic link (cdr_dir_open walks the path with O_NOFOLLOW). */
-    {
-        char *comps[512];
-        int nc = 0;
-        for (char *save = NULL, *tok = strtok_r(copy, "/", &save); tok && nc < 512;
-             tok = strtok_r(NULL, "/", &save))
-            if (strcmp(tok, ".") != 0)
-                comps[nc++] = tok;
-        if (nc == 0 || strcmp(comps[nc - 1], "..") == 0) {
-            e = ev_fail(err, errlen, CDR_E_USAGE,
-                        "give a new directory for the pack, not %s", dir);
-            goto fail;
-        }
-        int created = 0;
-        ev->dirfd = cdr_dir_open(dir, CDR_DIR_CREATE, &created, &e, err, errlen);
-        if (ev->dirfd < 0)
-            goto fail;
-        if (!created) {
-            struct stat st;
-            if (fstat(ev->dirfd, &st) != 0 || st.st_uid != geteuid()) {
-                e = ev_fail(err, errlen, CDR_E_IO,
-                            "%s exists and is not owned by you: refused", dir);
-                goto fail;
-            }
-            int ne = dir_nonempty(ev->dirfd);
-            if (ne < 0) {
-                e = ev_fail(err, errlen, CDR_E_IO, "cannot list %s: %s", dir, strerror(errno));
-                goto fail;
-            }
-            if (ne && !(flags & CDR_EV_FORCE)) {
-                e = ev_fail(err, errlen, CDR_E_EXISTS,
-                            "%s exists and is not empty (an earlier pack?); use --force to "
-                            "replace the pack's files", dir);
-                goto fail;
-            }
-            if (ne && (e = remove_old_pack(ev->dirfd, err, errlen)) != CDR_OK)
-                goto fail;
-        }
-    }
     for (int c = 0; c < CDR_EV__COPIES; c++) {
         const char *sub = cdr_ev_copy_name((cdr_ev_copy)c);
         if (mkdirat(ev->dirfd, sub, 0755) != 0 && errno != EEXIST) {
@@ -590,14 +597,12 @@ static const char *service_zh(cdr_service s)
 }
 
 /* The arithmetic of one record, in one language (zh = 1 Chinese, 0 English). */
-static void arithmetic(page *pg, const cdr_stmt_rec *r, int zh)
+/* The arithmetic of a record not priced from a rate row (a duplicate, a
+ * free number, ...): 1 when what was billed follows, 2 when nothing
+ * follows; 0 for a priced record (nothing written). */
+static int arith_status(page *pg, const cdr_stmt_rec *r, int zh)
 {
     textbuf *b = &pg->b;
-    char m1[32], m2[32], m3[32];
-    const cdr_plan *pl = find_plan(pg->o->tariff, r->plan);
-    const char *sep = zh ? ";" : "; ";
-    int done_tail = 0;
-
     switch (r->status) {
     case CDR_RS_DUPLICATE:
         if (zh) {
@@ -609,117 +614,140 @@ static void arithmetic(page *pg, const cdr_stmt_rec *r, int zh)
             put_data(pg, r->dup_of);
             tb_puts(b, ", a duplicate is not charged: due 0.00 yuan");
         }
-        break;
+        return 1;
     case CDR_RS_FREE:
         tb_puts(b, zh ? "免费号码 " : "free number ");
         put_data(pg, r->peer);
         tb_puts(b, zh ? " 不收费,不占套餐:应收 0.00 元" : " is not charged: due 0.00 yuan");
-        break;
+        return 1;
     case CDR_RS_NO_SUBSCRIPTION:
         tb_puts(b, zh ? "业务 " : "service ");
         put_data(pg, r->peer);
         tb_puts(b, zh ? " 在使用时没有有效订购关系,信息费不应收取:应收 0.00 元"
                       : " had no valid subscription at the time: due 0.00 yuan");
-        break;
+        return 1;
     case CDR_RS_SEGMENT_OVER:
         tb_printf(b, zh ? "长短信第 %d 段超出 %lld 字应有的段数:应收 0.00 元"
                         : "segment %d is beyond the segments a message of %lld characters "
                           "has: due 0.00 yuan",
                   (int)r->sms_part, (long long)r->amount);
-        break;
+        return 1;
     case CDR_RS_PARTIAL_REST:
         tb_puts(b, zh ? "同一通话/会话的后续分段,费用已计入第一段:应收 0.00 元"
                       : "a later part of one call/session; its charge is in the first part: "
                         "due 0.00 yuan");
-        done_tail = 1;
-        break;
+        return 2;
     case CDR_RS_UNRATED:
         tb_puts(b, zh ? "无法计费 (无套餐或资费): " : "cannot be rated: ");
         put_data(pg, r->explanation);
-        done_tail = 1;
-        break;
-    default: {
-        int64_t chargeable = r->billable >= 0 ? r->billable - (r->covered > 0 ? r->covered : 0) : 0;
-        if (r->service == CDR_SVC_VOICE) {
-            if (r->usage == 0) {
-                tb_puts(b, zh ? "0 秒通话不收费:应收 0.00 元" : "a 0-second call is not charged: due 0.00 yuan");
-                break;
-            }
-            if (r->parts > 1)
-                tb_printf(b, zh ? "%u 段合计 " : "%u parts together ", (unsigned)r->parts);
-            tb_printf(b, zh ? "%lld 秒 → 按 %lld 秒进位 = %lld 秒" : "%lld s → rounded up to %lld s = %lld s",
-                      (long long)r->usage, (long long)r->increment, (long long)r->billable);
-        } else if (r->service == CDR_SVC_SMS) {
-            if (r->sms_part > 0)
-                tb_printf(b, zh ? "长短信第 %d/%d 段,计 %lld 条" : "segment %d of %d of a long SMS: %lld segment",
-                          (int)r->sms_part, (int)r->sms_parts, (long long)r->usage);
-            else if (pl && r->amount > pl->sms_single_chars)
-                tb_printf(b, zh ? "%lld 字 ÷ %d 字/条 = %lld 条" : "%lld characters ÷ %d characters/segment = %lld segments",
-                          (long long)r->amount, (int)pl->sms_part_chars, (long long)r->usage);
-            else if (pl)
-                tb_printf(b, zh ? "%lld 字 ≤ %d 字 = %lld 条" : "%lld characters ≤ %d characters = %lld segment",
-                          (long long)r->amount, (int)pl->sms_single_chars, (long long)r->usage);
-            else
-                tb_printf(b, zh ? "%lld 字 = %lld 条" : "%lld characters = %lld segments",
-                          (long long)r->amount, (long long)r->usage);
-        } else if (r->service == CDR_SVC_DATA) {
-            long long kb = (long long)((r->usage + 1023) / 1024);
-            if (r->parts > 1)
-                tb_printf(b, zh ? "%u 段合计 " : "%u parts together ", (unsigned)r->parts);
-            tb_printf(b, zh ? "%lld 字节 ÷ 1024 = %lld KB → 按 %lld KB 进位 = %lld KB"
-                            : "%lld bytes ÷ 1024 = %lld KB → rounded up to %lld KB = %lld KB",
-                      (long long)r->usage, kb, (long long)r->increment, (long long)r->billable);
-        } else {
-            tb_printf(b, zh ? "信息费 %s 元/次,订购有效" : "information fee %s yuan per use, subscribed",
-                      cdr_yuan(r->price, m1));
-        }
-        if (r->covered > 0 && r->service != CDR_SVC_VAS) {
-            tb_puts(b, sep);
-            tb_puts(b, zh ? "套餐 " : "bundle ");
-            html_esc(b, r->pool);
-            tb_printf(b, zh ? " 抵扣 %lld %s,计费 %lld %s" : " covers %lld %s, %lld %s charged",
-                      (long long)r->covered, zh ? unit_zh(r->service) : unit_en(r->service),
-                      (long long)chargeable, zh ? unit_zh(r->service) : unit_en(r->service));
-        }
-        if (r->service != CDR_SVC_VAS) {
-            tb_puts(b, sep);
-            if (r->unit == 1)
-                tb_printf(b, "%lld %s × %s %s/%s", (long long)chargeable,
-                          zh ? unit_zh(r->service) : unit_en(r->service), cdr_yuan(r->price, m1),
-                          zh ? "元" : "yuan", zh ? unit_zh(r->service) : "segment");
-            else
-                tb_printf(b, "%lld %s × %s %s/%lld %s", (long long)chargeable,
-                          zh ? unit_zh(r->service) : unit_en(r->service), cdr_yuan(r->price, m1),
-                          zh ? "元" : "yuan", (long long)r->unit,
-                          zh ? unit_zh(r->service) : unit_en(r->service));
-            if (r->service == CDR_SVC_VOICE && r->band && *r->band) {
-                tb_puts(b, " (");
-                tb_puts(b, zh ? "时段 " : "band ");
-                html_esc(b, r->band);
-                tb_puts(b, ")");
-            }
-            if (r->discount_micro > 0) {
-                cdr_money_format(r->discount_micro, 0, m2);
-                tb_printf(b, " × (1 − %s%%)", m2);
-            }
-            /* The exact product, to show the one rounding. */
-            if (r->unit > 0 && chargeable >= 0 && !(r->band && strchr(r->band, ':'))) {
-                __int128 num = (__int128)chargeable * r->price * (100 * CDR_MICRO - r->discount_micro);
-                __int128 den = (__int128)r->unit * 100 * CDR_MICRO;
-                if (num % den == 0 && (cdr_money)(num / den) != r->rebuilt)
-                    tb_printf(b, " = %s", cdr_yuan((cdr_money)(num / den), m3));
-                else if (num % den != 0)
-                    tb_printf(b, zh ? " ≈ %s (四舍五入一次)" : " ≈ %s (rounded once, half-up)",
-                              cdr_yuan((cdr_money)(num / den), m3));
-            }
-            tb_printf(b, zh ? " = %s 元" : " = %s yuan", cdr_yuan(r->rebuilt, m1));
-        }
-        break;
+        return 2;
+    default:
+        return 0;
     }
+}
+
+/* A priced record's usage as counted: the rounding of a call or a data
+ * session, the segments of an SMS, a VAS fee. 0 for a 0-second call
+ * (then no price follows). */
+static int arith_usage(page *pg, const cdr_stmt_rec *r, int zh)
+{
+    textbuf *b = &pg->b;
+    char m1[32];
+    const cdr_plan *pl = find_plan(pg->o->tariff, r->plan);
+    if (r->service == CDR_SVC_VOICE) {
+        if (r->usage == 0) {
+            tb_puts(b, zh ? "0 秒通话不收费:应收 0.00 元" : "a 0-second call is not charged: due 0.00 yuan");
+            return 0;
+        }
+        if (r->parts > 1)
+            tb_printf(b, zh ? "%u 段合计 " : "%u parts together ", (unsigned)r->parts);
+        tb_printf(b, zh ? "%lld 秒 → 按 %lld 秒进位 = %lld 秒" : "%lld s → rounded up to %lld s = %lld s",
+                  (long long)r->usage, (long long)r->increment, (long long)r->billable);
+    } else if (r->service == CDR_SVC_SMS) {
+        if (r->sms_part > 0)
+            tb_printf(b, zh ? "长短信第 %d/%d 段,计 %lld 条" : "segment %d of %d of a long SMS: %lld segment",
+                      (int)r->sms_part, (int)r->sms_parts, (long long)r->usage);
+        else if (pl && r->amount > pl->sms_single_chars)
+            tb_printf(b, zh ? "%lld 字 ÷ %d 字/条 = %lld 条" : "%lld characters ÷ %d characters/segment = %lld segments",
+                      (long long)r->amount, (int)pl->sms_part_chars, (long long)r->usage);
+        else if (pl)
+            tb_printf(b, zh ? "%lld 字 ≤ %d 字 = %lld 条" : "%lld characters ≤ %d characters = %lld segment",
+                      (long long)r->amount, (int)pl->sms_single_chars, (long long)r->usage);
+        else
+            tb_printf(b, zh ? "%lld 字 = %lld 条" : "%lld characters = %lld segments",
+                      (long long)r->amount, (long long)r->usage);
+    } else if (r->service == CDR_SVC_DATA) {
+        long long kb = (long long)((r->usage + 1023) / 1024);
+        if (r->parts > 1)
+            tb_printf(b, zh ? "%u 段合计 " : "%u parts together ", (unsigned)r->parts);
+        tb_printf(b, zh ? "%lld 字节 ÷ 1024 = %lld KB → 按 %lld KB 进位 = %lld KB"
+                        : "%lld bytes ÷ 1024 = %lld KB → rounded up to %lld KB = %lld KB",
+                  (long long)r->usage, kb, (long long)r->increment, (long long)r->billable);
+    } else {
+        tb_printf(b, zh ? "信息费 %s 元/次,订购有效" : "information fee %s yuan per use, subscribed",
+                  cdr_yuan(r->price, m1));
     }
-    if (done_tail)
-        return;
-    /* What was billed and the difference. */
+    return 1;
+}
+
+/* ... then the bundle's part and the price: chargeable units × price
+ * (× discount), the exact product where it was rounded, = the rebuilt
+ * charge. */
+static void arith_price(page *pg, const cdr_stmt_rec *r, int zh)
+{
+    textbuf *b = &pg->b;
+    char m1[32], m2[32], m3[32];
+    const char *sep = zh ? ";" : "; ";
+    int64_t chargeable = r->billable >= 0 ? r->billable - (r->covered > 0 ? r->covered : 0) : 0;
+    if (r->covered > 0 && r->service != CDR_SVC_VAS) {
+        tb_puts(b, sep);
+        tb_puts(b, zh ? "套餐 " : "bundle ");
+        html_esc(b, r->pool);
+        tb_printf(b, zh ? " 抵扣 %lld %s,计费 %lld %s" : " covers %lld %s, %lld %s charged",
+                  (long long)r->covered, zh ? unit_zh(r->service) : unit_en(r->service),
+                  (long long)chargeable, zh ? unit_zh(r->service) : unit_en(r->service));
+    }
+    if (r->service != CDR_SVC_VAS) {
+        tb_puts(b, sep);
+        if (r->unit == 1)
+            tb_printf(b, "%lld %s × %s %s/%s", (long long)chargeable,
+                      zh ? unit_zh(r->service) : unit_en(r->service), cdr_yuan(r->price, m1),
+                      zh ? "元" : "yuan", zh ? unit_zh(r->service) : "segment");
+        else
+            tb_printf(b, "%lld %s × %s %s/%lld %s", (long long)chargeable,
+                      zh ? unit_zh(r->service) : unit_en(r->service), cdr_yuan(r->price, m1),
+                      zh ? "元" : "yuan", (long long)r->unit,
+                      zh ? unit_zh(r->service) : unit_en(r->service));
+        if (r->service == CDR_SVC_VOICE && r->band && *r->band) {
+            tb_puts(b, " (");
+            tb_puts(b, zh ? "时段 " : "band ");
+            html_esc(b, r->band);
+            tb_puts(b, ")");
+        }
+        if (r->discount_micro > 0) {
+            cdr_money_format(r->discount_micro, 0, m2);
+            tb_printf(b, " × (1 − %s%%)", m2);
+        }
+        /* The exact product, to show the one rounding. */
+        if (r->unit > 0 && chargeable >= 0 && !(r->band && strchr(r->band, ':'))) {
+            __int128 num = (__int128)chargeable * r->price * (100 * CDR_MICRO - r->discount_micro);
+            __int128 den = (__int128)r->unit * 100 * CDR_MICRO;
+            if (num % den == 0 && (cdr_money)(num / den) != r->rebuilt)
+                tb_printf(b, " = %s", cdr_yuan((cdr_money)(num / den), m3));
+            else if (num % den != 0)
+                tb_printf(b, zh ? " ≈ %s (四舍五入一次)" : " ≈ %s (rounded once, half-up)",
+                          cdr_yuan((cdr_money)(num / den), m3));
+        }
+        tb_printf(b, zh ? " = %s 元" : " = %s yuan", cdr_yuan(r->rebuilt, m1));
+    }
+}
+
+/* What was billed and the difference. */
+static void arith_billed(page *pg, const cdr_stmt_rec *r, int zh)
+{
+    textbuf *b = &pg->b;
+    char m1[32], m2[32], m3[32];
+    const char *sep = zh ? ";" : "; ";
     if (r->service == CDR_SVC_SMS && r->price > 0 && r->billed % r->price == 0 &&
         r->difference % r->price == 0 && r->status == CDR_RS_RATED && r->covered <= 0) {
         tb_puts(b, sep);
@@ -746,6 +774,17 @@ static void arithmetic(page *pg, const cdr_stmt_rec *r, int zh)
                   cdr_yuan(-r->difference, m3));
     else
         tb_printf(b, zh ? "%s无差额" : "%sno difference", sep);
+}
+
+/* A record's charge worked out in words and numbers (zh: in Chinese). */
+static void arithmetic(page *pg, const cdr_stmt_rec *r, int zh)
+{
+    int st = arith_status(pg, r, zh);
+    if (st == 2)
+        return;
+    if (st == 0 && arith_usage(pg, r, zh))
+        arith_price(pg, r, zh);
+    arith_billed(pg, r, zh);
 }
 
 static const char *approver(int tier, int zh)
@@ -872,37 +911,56 @@ static void chart(page *pg, const cdr_stmt_pool *pool)
 #undef YP
 }
 
-static void tariff_rows(page *pg)
+/* The rate rows (rates.csv lines) that priced the affected records, in
+ * order, at most max of them; *plan the subscriber's plan (the last
+ * record's that names one). */
+static size_t rate_lines_of(page *pg, uint32_t *lines, size_t max, const char **plan)
 {
-    textbuf *b = &pg->b;
     const cdr_stmt *s = pg->s;
-    const cdr_tariff *t = pg->o->tariff;
-    char m1[32];
-    uint32_t lines[64];
     size_t nl = 0;
-    const char *plan = NULL;
+    *plan = NULL;
     for (size_t i = 0; i < s->n_recs; i++) {
         const cdr_stmt_rec *r = &s->recs[i];
         if (r->plan && *r->plan)
-            plan = r->plan;
+            *plan = r->plan;
         if (!affected(r, pg->cust) || !r->rate_line)
             continue;
         size_t j = 0;
         while (j < nl && lines[j] != r->rate_line)
             j++;
-        if (j == nl && nl < 64)
+        if (j == nl && nl < max)
             lines[nl++] = r->rate_line;
     }
-    const cdr_plan *pl = find_plan(t, plan);
-    if (pl) {
-        tb_printf(b, "<p>plans.csv 第 %u 行 / line %u: 套餐 plan <b>", pl->line, pl->line);
-        html_esc(b, pl->name);
-        char m2[32];
-        tb_printf(b, "</b>, monthly_fee %s, rounding %s, sms_single_chars %d, sms_part_chars %d, "
-                     "band_rule %s</p>\n",
-                  cdr_yuan(pl->monthly_fee, m1), cdr_yuan(pl->rounding, m2), (int)pl->sms_single_chars,
-                  (int)pl->sms_part_chars, pl->band_rule == CDR_BAND_SPLIT ? "split" : "start");
-    }
+    return nl;
+}
+
+/* A rate row's cells after its line number (prefix NULL: none shown). */
+static void rate_cells(page *pg, const char *plan, cdr_service sv, cdr_direction dir,
+                       const char *prefix, const char *band, cdr_money price, int64_t unit,
+                       int64_t increment, const char *pool)
+{
+    textbuf *b = &pg->b;
+    char m1[32];
+    html_esc(b, plan);
+    tb_printf(b, "</td><td>%s</td><td>%s</td><td>", cdr_service_name(sv),
+              cdr_direction_name(dir));
+    if (prefix)
+        html_esc(b, prefix);
+    tb_puts(b, "</td><td>");
+    html_esc(b, band);
+    tb_printf(b, "</td><td class=\"num\">%s</td><td class=\"num\">%lld</td>"
+                 "<td class=\"num\">%lld</td><td>",
+              cdr_yuan(price, m1), (long long)unit, (long long)increment);
+    html_esc(b, pool);
+}
+
+/* The table of those rate rows: from the tariff, or (a tariff without
+ * the line) as the first record priced by it saw it. */
+static void rate_table(page *pg, const uint32_t *lines, size_t nl)
+{
+    textbuf *b = &pg->b;
+    const cdr_stmt *s = pg->s;
+    const cdr_tariff *t = pg->o->tariff;
     tb_puts(b, "<table><tr>");
     kv(pg, "行号", "rates.csv line");
     kv(pg, "套餐", "plan");
@@ -922,35 +980,28 @@ static void tariff_rows(page *pg)
             if (s->recs[i].rate_line == lines[j])
                 ex = &s->recs[i];
         tb_printf(b, "<tr><td class=\"num\">%u</td><td>", lines[j]);
-        if (rt) {
-            html_esc(b, t->plans[rt->plan].name);
-            tb_printf(b, "</td><td>%s</td><td>%s</td><td>", cdr_service_name(rt->service),
-                      cdr_direction_name(rt->direction));
-            html_esc(b, *rt->prefix ? rt->prefix : "*");
-            tb_puts(b, "</td><td>");
-            html_esc(b, rt->band >= 0 ? t->band_names[rt->band] : "*");
-            tb_printf(b, "</td><td class=\"num\">%s</td><td class=\"num\">%lld</td>"
-                         "<td class=\"num\">%lld</td><td>",
-                      cdr_yuan(rt->price, m1), (long long)rt->unit, (long long)rt->increment);
-            html_esc(b, rt->pool >= 0 ? t->pool_names[rt->pool] : "");
-        } else if (ex) {
-            html_esc(b, ex->plan);
-            tb_printf(b, "</td><td>%s</td><td>%s</td><td>", cdr_service_name(ex->service),
-                      cdr_direction_name(ex->direction));
-            tb_puts(b, "</td><td>");
-            html_esc(b, ex->band);
-            tb_printf(b, "</td><td class=\"num\">%s</td><td class=\"num\">%lld</td>"
-                         "<td class=\"num\">%lld</td><td>",
-                      cdr_yuan(ex->price, m1), (long long)ex->unit, (long long)ex->increment);
-            html_esc(b, ex->pool);
-        }
+        if (rt)
+            rate_cells(pg, t->plans[rt->plan].name, rt->service, rt->direction,
+                       *rt->prefix ? rt->prefix : "*",
+                       rt->band >= 0 ? t->band_names[rt->band] : "*", rt->price, rt->unit,
+                       rt->increment, rt->pool >= 0 ? t->pool_names[rt->pool] : "");
+        else if (ex)
+            rate_cells(pg, ex->plan, ex->service, ex->direction, NULL, ex->band, ex->price,
+                       ex->unit, ex->increment, ex->pool);
         tb_puts(b, "</td></tr>\n");
     }
     tb_puts(b, "</table>\n");
     if (nl == 0)
         tb_puts(b, "<p>无 / none (受影响的记录不按资费行计费 / the affected records are not "
                    "priced by a rate row: duplicates, free numbers, missing subscriptions)</p>\n");
-    /* Free numbers and subscriptions behind the affected records. */
+}
+
+/* The free numbers and subscriptions behind the affected records. */
+static void behind_records(page *pg)
+{
+    textbuf *b = &pg->b;
+    const cdr_stmt *s = pg->s;
+    const cdr_tariff *t = pg->o->tariff;
     for (size_t i = 0; t && i < s->n_recs; i++) {
         const cdr_stmt_rec *r = &s->recs[i];
         if (!affected(r, pg->cust))
@@ -986,38 +1037,76 @@ static void tariff_rows(page *pg)
             }
         }
     }
-    /* Bundles of the plan, and its discounts. */
-    if (t && pl) {
-        int32_t pi = (int32_t)(pl - t->plans);
-        for (size_t i = 0; i < t->n_bundles; i++)
-            if (t->bundles[i].plan == pi) {
-                static const char *const u[] = {"min", "seg", "MB"};
-                tb_printf(b, "<p>bundles.csv 第 %u 行 / line %u: 套餐池 pool ", t->bundles[i].line,
-                          t->bundles[i].line);
-                html_esc(b, t->pool_names[t->bundles[i].pool]);
-                tb_printf(b, " 每月 allowance %lld %s</p>\n", (long long)t->bundles[i].allowance,
-                          u[t->bundles[i].unit]);
-            }
-        for (size_t i = 0; i < t->n_discounts; i++)
-            if (t->discounts[i].plan == pi) {
-                cdr_money_format(t->discounts[i].percent_micro, 0, m1);
-                tb_printf(b, "<p>discounts.csv 第 %u 行 / line %u: %s 优惠 discount %s%%</p>\n",
-                          t->discounts[i].line, t->discounts[i].line,
-                          cdr_service_name(t->discounts[i].service), m1);
-            }
-    }
 }
 
-static void build_page(page *pg)
+/* The bundles of plan pl, and its discounts. */
+static void plan_bundles(page *pg, const cdr_plan *pl)
+{
+    textbuf *b = &pg->b;
+    const cdr_tariff *t = pg->o->tariff;
+    char m1[32];
+    int32_t pi = (int32_t)(pl - t->plans);
+    for (size_t i = 0; i < t->n_bundles; i++)
+        if (t->bundles[i].plan == pi) {
+            static const char *const u[] = {"min", "seg", "MB"};
+            tb_printf(b, "<p>bundles.csv 第 %u 行 / line %u: 套餐池 pool ", t->bundles[i].line,
+                      t->bundles[i].line);
+            html_esc(b, t->pool_names[t->bundles[i].pool]);
+            tb_printf(b, " 每月 allowance %lld %s</p>\n", (long long)t->bundles[i].allowance,
+                      u[t->bundles[i].unit]);
+        }
+    for (size_t i = 0; i < t->n_discounts; i++)
+        if (t->discounts[i].plan == pi) {
+            cdr_money_format(t->discounts[i].percent_micro, 0, m1);
+            tb_printf(b, "<p>discounts.csv 第 %u 行 / line %u: %s 优惠 discount %s%%</p>\n",
+                      t->discounts[i].line, t->discounts[i].line,
+                      cdr_service_name(t->discounts[i].service), m1);
+        }
+}
+
+static void tariff_rows(page *pg)
+{
+    textbuf *b = &pg->b;
+    const cdr_tariff *t = pg->o->tariff;
+    char m1[32];
+    uint32_t lines[64];
+    const char *plan;
+    size_t nl = rate_lines_of(pg, lines, 64, &plan);
+    const cdr_plan *pl = find_plan(t, plan);
+    if (pl) {
+        tb_printf(b, "<p>plans.csv 第 %u 行 / line %u: 套餐 plan <b>", pl->line, pl->line);
+        html_esc(b, pl->name);
+        char m2[32];
+        tb_printf(b, "</b>, monthly_fee %s, rounding %s, sms_single_chars %d, sms_part_chars %d, "
+                     "band_rule %s</p>\n",
+                  cdr_yuan(pl->monthly_fee, m1), cdr_yuan(pl->rounding, m2), (int)pl->sms_single_chars,
+                  (int)pl->sms_part_chars, pl->band_rule == CDR_BAND_SPLIT ? "split" : "start");
+    }
+    rate_table(pg, lines, nl);
+    behind_records(pg);
+    if (t && pl)
+        plan_bundles(pg, pl);
+}
+
+/* The names of the overcharge categories in cats, joined by sep. */
+static void category_list(textbuf *b, uint32_t cats, const char *sep,
+                          const char *(*name)(cdr_category c))
+{
+    int first = 1;
+    for (int i = 0; i < CDR_CAT__OVERCHARGE_COUNT; i++)
+        if (cats & (1u << i)) {
+            tb_printf(b, "%s%s", first ? "" : sep, name((cdr_category)i));
+            first = 0;
+        }
+}
+
+/* The page's head, the copy's kind and the title. */
+static void page_head(page *pg)
 {
     textbuf *b = &pg->b;
     const cdr_stmt *s = pg->s;
-    const cdr_evidence_opts *o = pg->o;
-    const cdr_candidate *c = s->has_candidate ? &s->cand : NULL;
-    char mon[16], d[16], m1[32], m2[32], m3[32], tbuf[32];
+    char mon[16];
     cdr_month_format(s->month, mon);
-    cdr_date_format(o->refund_date, d);
-
     tb_puts(b, "<!DOCTYPE html>\n<html lang=\"zh-CN\"><head><meta charset=\"utf-8\">\n"
                "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
                "style-src 'unsafe-inline'; img-src data:\">\n");
@@ -1027,8 +1116,17 @@ static void build_page(page *pg)
     tb_printf(b, "<div class=\"copy\">%s</div>\n",
               pg->cust ? "客户联 / customer copy" : "内部联 / internal copy — 勿外发 not for the customer");
     tb_puts(b, "<h1>话费核查证据 <span class=\"en\">Billing evidence for a complaint reply</span></h1>\n");
+}
 
-    /* Who and which month. */
+/* Who and which month. */
+static void page_who(page *pg)
+{
+    textbuf *b = &pg->b;
+    const cdr_stmt *s = pg->s;
+    const cdr_evidence_opts *o = pg->o;
+    char mon[16], d[16];
+    cdr_month_format(s->month, mon);
+    cdr_date_format(o->refund_date, d);
     tb_puts(b, "<table><tr>");
     kv(pg, "手机号码", "number");
     tb_puts(b, "<td>");
@@ -1058,8 +1156,16 @@ static void build_page(page *pg)
         tb_puts(b, "</td></tr>");
     }
     tb_puts(b, "</table>\n");
+}
 
-    /* The finding in plain words. */
+/* The finding in plain words. */
+static void page_finding(page *pg)
+{
+    textbuf *b = &pg->b;
+    const cdr_stmt *s = pg->s;
+    const cdr_candidate *c = s->has_candidate ? &s->cand : NULL;
+    char mon[16], m1[32], m2[32], m3[32];
+    cdr_month_format(s->month, mon);
     tb_puts(b, "<h2>核查结论 <span class=\"en\">What we found</span></h2>\n<div class=\"box\">");
     cdr_yuan(s->total_billed, m1);
     cdr_yuan(s->total_rebuilt, m2);
@@ -1068,22 +1174,12 @@ static void build_page(page *pg)
                      "其中 <b>%u 条记录多收费用,合计多收 <span class=\"over\">%s 元</span></b>。"
                      "问题类型:",
                   mon, s->n_recs, m1, m2, (unsigned)c->records, cdr_yuan(c->overcharge, m3));
-        int first = 1;
-        for (int i = 0; i < CDR_CAT__OVERCHARGE_COUNT; i++)
-            if (c->categories & (1u << i)) {
-                tb_printf(b, "%s%s", first ? "" : "、", cdr_category_zh((cdr_category)i));
-                first = 0;
-            }
+        category_list(b, c->categories, "、", cdr_category_zh);
         tb_printf(b, "。</p>\n<p class=\"en\">In %s the number has %zu records, billed %s yuan in "
                      "total; re-rated from the tariff they come to %s yuan. %u record(s) were "
                      "overcharged, by %s yuan in total. Kind: ",
                   mon, s->n_recs, m1, m2, (unsigned)c->records, m3);
-        first = 1;
-        for (int i = 0; i < CDR_CAT__OVERCHARGE_COUNT; i++)
-            if (c->categories & (1u << i)) {
-                tb_printf(b, "%s%s", first ? "" : "; ", category_en((cdr_category)i));
-                first = 0;
-            }
+        category_list(b, c->categories, "; ", category_en);
         tb_puts(b, ".</p>\n");
     } else {
         tb_printf(b, "<p>%s 账期共 %zu 条使用记录,计费合计 %s 元,按资费重新计算应收 %s 元,"
@@ -1097,65 +1193,136 @@ static void build_page(page *pg)
                      "%llu unrated record(s).</p>\n",
                   cdr_yuan(s->leakage, m1), (unsigned long long)s->n_unrated);
     tb_puts(b, "</div>\n");
+}
 
-    /* The refund. */
-    if (c) {
-        tb_puts(b, "<h2>退费 <span class=\"en\">Refund</span></h2>\n<table>");
-        tb_puts(b, "<tr>");
-        kv(pg, "多收金额", "overcharge");
-        tb_printf(b, "<td class=\"num\">%s 元</td>", cdr_yuan(c->overcharge, m1));
-        kv(pg, "退费金额 (收费误差,双倍返还)", "refund (billing error: refunded twice)");
-        tb_printf(b, "<td class=\"num over\">%s × 2 = %s 元</td></tr>\n", m1,
-                  cdr_yuan(c->refund, m2));
-        /* Deadline, counted from the date of the pack. */
-        tb_puts(b, "<tr>");
-        kv(pg, "处理时限", "deadline");
-        tb_puts(b, "<td colspan=\"3\">");
-        if (c->policy == CDR_POLICY_REFUND_FIRST) {
-            cdr_date_format(o->refund_date + 2 * 86400, tbuf);
-            tb_printf(b, "先退费后查证:确认金额后 48 小时内退费 (自 %s 起算,不晚于 %s)<br>"
-                         "<span class=\"en\">refund first: refund within 48 hours of confirming "
-                         "the amount (from %s: by %s)</span>",
-                      d, tbuf, d, tbuf);
-        } else {
-            int vd = s->vip == 1 ? 1 : 3;
-            cdr_time v = add_working_days(o->refund_date, vd);
-            cdr_date_format(v, tbuf);
-            char t2[16];
-            cdr_date_format(add_working_days(v, 3), t2);
-            tb_printf(b, "先查证后退费:%d 个工作日内完成核实 (不晚于 %s),确认后 3 个工作日内退费 "
-                         "(不晚于 %s)<br><span class=\"en\">verify first: verification within %d "
-                         "working day(s) (by %s), then refund within 3 working days (by %s); "
-                         "counted from %s, weekends skipped, public holidays not</span>",
-                      vd, tbuf, t2, vd, tbuf, t2, d);
-        }
-        tb_puts(b, "</td></tr>\n");
-        if (!pg->cust) {
-            tb_puts(b, "<tr>");
-            kv(pg, "审批层级", "approval tier");
-            tb_printf(b, "<td>%d — %s / %s</td>", c->tier, approver(c->tier, 1),
-                      approver(c->tier, 0));
-            kv(pg, "处理方式", "policy");
-            tb_printf(b, "<td>%s (%s)<br><span class=\"en\">",
-                      c->policy == CDR_POLICY_REFUND_FIRST ? "先退费后查证" : "先查证后退费",
-                      cdr_policy_name(c->policy));
-            html_esc(b, c->policy_reason ? c->policy_reason : "");
-            tb_puts(b, "</span></td></tr>\n<tr>");
-            kv(pg, "特殊客户", "special customer");
-            tb_printf(b, "<td>%s</td>", c->special ? "是 yes" : "否 no");
-            kv(pg, "VIP", "VIP");
-            tb_printf(b, "<td>%s</td></tr>\n", s->vip == 1 ? "是 yes" : s->vip == 0 ? "否 no" : "?");
-        }
-        tb_puts(b, "</table>\n");
-        char sms[1024];
-        cdr_evidence_sms(c, o->refund_date, o->operator_name, sms, sizeof sms);
-        tb_puts(b, "<h2>退费通知短信 <span class=\"en\">Notification SMS</span></h2>\n"
-                   "<div class=\"sms\" id=\"sms\">");
-        html_esc(b, sms);
-        tb_puts(b, "</div>\n");
+/* The deadline of candidate c, counted from the date of the pack (d). */
+static void refund_deadline(page *pg, const cdr_candidate *c, const char *d)
+{
+    textbuf *b = &pg->b;
+    const cdr_stmt *s = pg->s;
+    const cdr_evidence_opts *o = pg->o;
+    char tbuf[32];
+    tb_puts(b, "<tr>");
+    kv(pg, "处理时限", "deadline");
+    tb_puts(b, "<td colspan=\"3\">");
+    if (c->policy == CDR_POLICY_REFUND_FIRST) {
+        cdr_date_format(o->refund_date + 2 * 86400, tbuf);
+        tb_printf(b, "先退费后查证:确认金额后 48 小时内退费 (自 %s 起算,不晚于 %s)<br>"
+                     "<span class=\"en\">refund first: refund within 48 hours of confirming "
+                     "the amount (from %s: by %s)</span>",
+                  d, tbuf, d, tbuf);
+    } else {
+        int vd = s->vip == 1 ? 1 : 3;
+        cdr_time v = add_working_days(o->refund_date, vd);
+        cdr_date_format(v, tbuf);
+        char t2[16];
+        cdr_date_format(add_working_days(v, 3), t2);
+        tb_printf(b, "先查证后退费:%d 个工作日内完成核实 (不晚于 %s),确认后 3 个工作日内退费 "
+                     "(不晚于 %s)<br><span class=\"en\">verify first: verification within %d "
+                     "working day(s) (by %s), then refund within 3 working days (by %s); "
+                     "counted from %s, weekends skipped, public holidays not</span>",
+                  vd, tbuf, t2, vd, tbuf, t2, d);
     }
+    tb_puts(b, "</td></tr>\n");
+}
 
-    /* Page 2: the records and their arithmetic. */
+/* The refund, its deadline, (internal copy) its approval, and the SMS. */
+static void page_refund(page *pg, const cdr_candidate *c)
+{
+    textbuf *b = &pg->b;
+    const cdr_stmt *s = pg->s;
+    const cdr_evidence_opts *o = pg->o;
+    char d[16], m1[32], m2[32];
+    cdr_date_format(o->refund_date, d);
+    tb_puts(b, "<h2>退费 <span class=\"en\">Refund</span></h2>\n<table>");
+    tb_puts(b, "<tr>");
+    kv(pg, "多收金额", "overcharge");
+    tb_printf(b, "<td class=\"num\">%s 元</td>", cdr_yuan(c->overcharge, m1));
+    kv(pg, "退费金额 (收费误差,双倍返还)", "refund (billing error: refunded twice)");
+    tb_printf(b, "<td class=\"num over\">%s × 2 = %s 元</td></tr>\n", m1,
+              cdr_yuan(c->refund, m2));
+    refund_deadline(pg, c, d);
+    if (!pg->cust) {
+        tb_puts(b, "<tr>");
+        kv(pg, "审批层级", "approval tier");
+        tb_printf(b, "<td>%d — %s / %s</td>", c->tier, approver(c->tier, 1),
+                  approver(c->tier, 0));
+        kv(pg, "处理方式", "policy");
+        tb_printf(b, "<td>%s (%s)<br><span class=\"en\">",
+                  c->policy == CDR_POLICY_REFUND_FIRST ? "先退费后查证" : "先查证后退费",
+                  cdr_policy_name(c->policy));
+        html_esc(b, c->policy_reason ? c->policy_reason : "");
+        tb_puts(b, "</span></td></tr>\n<tr>");
+        kv(pg, "特殊客户", "special customer");
+        tb_printf(b, "<td>%s</td>", c->special ? "是 yes" : "否 no");
+        kv(pg, "VIP", "VIP");
+        tb_printf(b, "<td>%s</td></tr>\n", s->vip == 1 ? "是 yes" : s->vip == 0 ? "否 no" : "?");
+    }
+    tb_puts(b, "</table>\n");
+    char sms[1024];
+    cdr_evidence_sms(c, o->refund_date, o->operator_name, sms, sizeof sms);
+    tb_puts(b, "<h2>退费通知短信 <span class=\"en\">Notification SMS</span></h2>\n"
+               "<div class=\"sms\" id=\"sms\">");
+    html_esc(b, sms);
+    tb_puts(b, "</div>\n");
+}
+
+/* "<br>label: text" in English (internal copy), when there is text. */
+static void en_note(textbuf *b, const char *label, const char *text)
+{
+    if (!text || !*text)
+        return;
+    tb_printf(b, "<br><span class=\"en\">%s: ", label);
+    html_esc(b, text);
+    tb_puts(b, "</span>");
+}
+
+/* One affected record (number k) and its arithmetic, as two table rows. */
+static void record_rows(page *pg, const cdr_stmt_rec *r, int k)
+{
+    textbuf *b = &pg->b;
+    char m1[32], m2[32], m3[32], tbuf[32];
+    cdr_time_format(r->start, tbuf);
+    tb_printf(b, "<tr><td class=\"num\">%d</td><td>", k);
+    put_data(pg, r->record_id);
+    if (!pg->cust) {
+        tb_puts(b, "<br><span class=\"en\">");
+        html_esc(b, r->file);
+        tb_printf(b, ":%llu @%llu</span>", (unsigned long long)r->line,
+                  (unsigned long long)r->offset);
+    }
+    tb_printf(b, "</td><td>%s</td><td>%s<br><span class=\"en\">%s</span></td><td>", tbuf,
+              service_zh(r->service), cdr_service_name(r->service));
+    put_data(pg, r->peer);
+    tb_printf(b, "</td><td class=\"num\">%s</td><td class=\"num\">%s</td>"
+                 "<td class=\"num%s\">%s</td><td>",
+              cdr_yuan(r->billed, m1), r->has_rebuilt ? cdr_yuan(r->rebuilt, m2) : "—",
+              r->difference > 0 ? " over" : "", cdr_yuan(r->difference, m3));
+    cdr_category cat = category_of(r->category);
+    tb_printf(b, "%s<br><span class=\"en\">%s</span>", cdr_category_zh(cat), category_en(cat));
+    if (r->flags) {
+        char fl[64];
+        cdr_flags_format(r->flags, fl);
+        tb_printf(b, "<br><span class=\"en\">flags: %s</span>", fl);
+    }
+    tb_puts(b, "</td></tr>\n");
+    tb_printf(b, "<tr><td></td><td colspan=\"8\">计算 <span class=\"en\">arithmetic</span>: ");
+    arithmetic(pg, r, 1);
+    tb_puts(b, "<br><span class=\"en\">");
+    arithmetic(pg, r, 0);
+    tb_puts(b, "</span>");
+    if (!pg->cust) {
+        en_note(b, "engine", r->explanation);
+        en_note(b, "extra", r->extra);
+    }
+    tb_puts(b, "</td></tr>\n");
+}
+
+/* Page 2: the affected records and their arithmetic. */
+static void page_records(page *pg)
+{
+    textbuf *b = &pg->b;
+    const cdr_stmt *s = pg->s;
     tb_puts(b, "<div class=\"page\"></div>\n<h2>受影响的记录 <span class=\"en\">Affected "
                "records</span></h2>\n<table><tr>");
     kv(pg, "#", "#");
@@ -1169,57 +1336,19 @@ static void build_page(page *pg)
     kv(pg, "问题", "finding");
     tb_puts(b, "</tr>\n");
     int k = 0;
-    for (size_t i = 0; i < s->n_recs; i++) {
-        const cdr_stmt_rec *r = &s->recs[i];
-        if (!affected(r, pg->cust))
-            continue;
-        k++;
-        cdr_time_format(r->start, tbuf);
-        tb_printf(b, "<tr><td class=\"num\">%d</td><td>", k);
-        put_data(pg, r->record_id);
-        if (!pg->cust) {
-            tb_puts(b, "<br><span class=\"en\">");
-            html_esc(b, r->file);
-            tb_printf(b, ":%llu @%llu</span>", (unsigned long long)r->line,
-                      (unsigned long long)r->offset);
-        }
-        tb_printf(b, "</td><td>%s</td><td>%s<br><span class=\"en\">%s</span></td><td>", tbuf,
-                  service_zh(r->service), cdr_service_name(r->service));
-        put_data(pg, r->peer);
-        tb_printf(b, "</td><td class=\"num\">%s</td><td class=\"num\">%s</td>"
-                     "<td class=\"num%s\">%s</td><td>",
-                  cdr_yuan(r->billed, m1), r->has_rebuilt ? cdr_yuan(r->rebuilt, m2) : "—",
-                  r->difference > 0 ? " over" : "", cdr_yuan(r->difference, m3));
-        cdr_category cat = category_of(r->category);
-        tb_printf(b, "%s<br><span class=\"en\">%s</span>", cdr_category_zh(cat), category_en(cat));
-        if (r->flags) {
-            char fl[64];
-            cdr_flags_format(r->flags, fl);
-            tb_printf(b, "<br><span class=\"en\">flags: %s</span>", fl);
-        }
-        tb_puts(b, "</td></tr>\n");
-        tb_printf(b, "<tr><td></td><td colspan=\"8\">计算 <span class=\"en\">arithmetic</span>: ");
-        arithmetic(pg, r, 1);
-        tb_puts(b, "<br><span class=\"en\">");
-        arithmetic(pg, r, 0);
-        tb_puts(b, "</span>");
-        if (!pg->cust && r->explanation && *r->explanation) {
-            tb_puts(b, "<br><span class=\"en\">engine: ");
-            html_esc(b, r->explanation);
-            tb_puts(b, "</span>");
-        }
-        if (!pg->cust && r->extra && *r->extra) {
-            tb_puts(b, "<br><span class=\"en\">extra: ");
-            html_esc(b, r->extra);
-            tb_puts(b, "</span>");
-        }
-        tb_puts(b, "</td></tr>\n");
-    }
+    for (size_t i = 0; i < s->n_recs; i++)
+        if (affected(&s->recs[i], pg->cust))
+            record_rows(pg, &s->recs[i], ++k);
     tb_puts(b, "</table>\n");
     if (k == 0)
         tb_puts(b, "<p>无 / none</p>\n");
+}
 
-    /* The bundle chart. */
+/* The bundle chart of each pool (or one empty chart). */
+static void page_bundles(page *pg)
+{
+    textbuf *b = &pg->b;
+    const cdr_stmt *s = pg->s;
     tb_puts(b, "<h2>套餐余量 <span class=\"en\">Bundle allowance over the month (red: affected "
                "records, numbered as above)</span></h2>\n");
     if (s->n_pools == 0)
@@ -1233,7 +1362,19 @@ static void build_page(page *pg)
                   (long long)p->left);
         chart(pg, p);
     }
+}
 
+static void build_page(page *pg)
+{
+    textbuf *b = &pg->b;
+    const cdr_stmt *s = pg->s;
+    page_head(pg);
+    page_who(pg);
+    page_finding(pg);
+    if (s->has_candidate)
+        page_refund(pg, &s->cand);
+    page_records(pg);
+    page_bundles(pg);
     tb_puts(b, "<h2>适用资费 <span class=\"en\">Tariff rows applied</span></h2>\n");
     tariff_rows(pg);
     tb_printf(b, "<p class=\"en\">cdrecon %s — 全部记录见 records.csv / every record of the month "

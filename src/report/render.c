@@ -216,9 +216,10 @@ static void put_cell(FILE *fp, const char *s, size_t width, int clip)
         fputc(' ', fp);
 }
 
-cdr_err cdr_render_text(FILE *fp, const cdr_stmt *s)
+/* The statement's head: who, the plan, and the month's totals. */
+static void text_head(FILE *fp, const cdr_stmt *s)
 {
-    char m[16], a[40], b[40], c[40], d[256], u[64], st[128], fl[64], pl[256];
+    char m[16], a[40], b[40], d[256], pl[256];
     cdr_month_format(s->month, m);
     plans_text(s, pl, sizeof pl);
     fputs("Statement of ", fp);
@@ -237,49 +238,53 @@ cdr_err cdr_render_text(FILE *fp, const cdr_stmt *s)
             "%llu findings\n\n",
             s->n_recs, (unsigned long long)s->n_duplicates, (unsigned long long)s->n_unrated, a,
             b, (unsigned long long)s->n_findings);
+}
 
-    fprintf(fp, "%-19s %-5s %-3s %-20s %14s %9s %9s %9s %-14s %-20s %-16s %s\n", "time",
-            "svc", "dir", "other party", "usage", "billed", "rebuilt", "diff", "bundle left",
-            "status", "flags", "category");
-    for (size_t i = 0; i < s->n_recs; i++) {
-        const cdr_stmt_rec *r = &s->recs[i];
-        cdr_time_format(r->start, d);
-        cdr_render_usage(r, u);
-        cdr_yuan(r->billed, a);
-        if (r->has_rebuilt) {
-            cdr_yuan(r->rebuilt, b);
-            cdr_yuan(r->difference, c);
-        } else {
-            strcpy(b, "-");
-            strcpy(c, "-");
-        }
-        char left[64];
-        if (r->pool && r->pool[0] && r->pool_after >= 0) {
-            const char *unit = r->service == CDR_SVC_VOICE ? "s"
-                               : r->service == CDR_SVC_DATA ? "KB"
-                                                            : "seg";
-            char q[40];
-            cdr_render_pool_units(r->pool_after, unit, q);
-            snprintf(left, sizeof left, "%s %s", r->pool, q);
-        } else {
-            strcpy(left, "");
-        }
-        status_text(r, st, sizeof st);
-        cdr_flags_format(r->flags, fl);
-        fprintf(fp, "%-19s %-5s %-3s ", d, cdr_service_name(r->service),
-                cdr_direction_name(r->direction));
-        put_cell(fp, r->peer, 20, 1);
-        fprintf(fp, " %14s %9s %9s %9s ", u, a, b, c);
-        put_cell(fp, left, 14, 1);
-        fputc(' ', fp);
-        put_cell(fp, st, 20, 0);
-        fputc(' ', fp);
-        put_cell(fp, fl, 16, 0);
-        fputc(' ', fp);
-        put_cell(fp, r->category ? r->category : "", 0, 0);
-        fputc('\n', fp);
+/* One record's line of the table. */
+static void text_record(FILE *fp, const cdr_stmt_rec *r)
+{
+    char a[40], b[40], c[40], d[256], u[64], st[128], fl[64];
+    cdr_time_format(r->start, d);
+    cdr_render_usage(r, u);
+    cdr_yuan(r->billed, a);
+    if (r->has_rebuilt) {
+        cdr_yuan(r->rebuilt, b);
+        cdr_yuan(r->difference, c);
+    } else {
+        strcpy(b, "-");
+        strcpy(c, "-");
     }
+    char left[64];
+    if (r->pool && r->pool[0] && r->pool_after >= 0) {
+        const char *unit = r->service == CDR_SVC_VOICE ? "s"
+                           : r->service == CDR_SVC_DATA ? "KB"
+                                                        : "seg";
+        char q[40];
+        cdr_render_pool_units(r->pool_after, unit, q);
+        snprintf(left, sizeof left, "%s %s", r->pool, q);
+    } else {
+        strcpy(left, "");
+    }
+    status_text(r, st, sizeof st);
+    cdr_flags_format(r->flags, fl);
+    fprintf(fp, "%-19s %-5s %-3s ", d, cdr_service_name(r->service),
+            cdr_direction_name(r->direction));
+    put_cell(fp, r->peer, 20, 1);
+    fprintf(fp, " %14s %9s %9s %9s ", u, a, b, c);
+    put_cell(fp, left, 14, 1);
+    fputc(' ', fp);
+    put_cell(fp, st, 20, 0);
+    fputc(' ', fp);
+    put_cell(fp, fl, 16, 0);
+    fputc(' ', fp);
+    put_cell(fp, r->category ? r->category : "", 0, 0);
+    fputc('\n', fp);
+}
 
+/* The bundles: allowance, used and left of each pool. */
+static void text_bundles(FILE *fp, const cdr_stmt *s)
+{
+    char a[40], b[40], c[40];
     fprintf(fp, "\nBundles\n");
     if (s->n_pools == 0)
         fprintf(fp, "  (no bundle used this month)\n");
@@ -297,7 +302,12 @@ cdr_err cdr_render_text(FILE *fp, const cdr_stmt *s)
         put_cell(fp, p->plan, 10, 0);
         fprintf(fp, " %14s %14s %14s\n", a, b, c);
     }
+}
 
+/* The verdict: the candidate's refund and how it is handled, and leakage. */
+static void text_verdict(FILE *fp, const cdr_stmt *s)
+{
+    char a[40], b[40], d[256], fl[64];
     fprintf(fp, "\nVerdict\n");
     if (s->has_candidate) {
         const cdr_candidate *cd = &s->cand;
@@ -326,7 +336,12 @@ cdr_err cdr_render_text(FILE *fp, const cdr_stmt *s)
         fprintf(fp, "  leakage     %s yuan undercharged (reported to revenue assurance, "
                 "never refunded)\n", a);
     }
+}
 
+/* Each record with a finding, a flag or no rating, in words. */
+static void text_findings(FILE *fp, const cdr_stmt *s)
+{
+    char d[256];
     int any = 0;
     for (size_t i = 0; i < s->n_recs; i++) {
         const cdr_stmt_rec *r = &s->recs[i];
@@ -351,6 +366,19 @@ cdr_err cdr_render_text(FILE *fp, const cdr_stmt *s)
                      : r->status == CDR_RS_UNRATED ? "not rated" : "flagged", 0, 0);
         fputc('\n', fp);
     }
+}
+
+cdr_err cdr_render_text(FILE *fp, const cdr_stmt *s)
+{
+    text_head(fp, s);
+    fprintf(fp, "%-19s %-5s %-3s %-20s %14s %9s %9s %9s %-14s %-20s %-16s %s\n", "time",
+            "svc", "dir", "other party", "usage", "billed", "rebuilt", "diff", "bundle left",
+            "status", "flags", "category");
+    for (size_t i = 0; i < s->n_recs; i++)
+        text_record(fp, &s->recs[i]);
+    text_bundles(fp, s);
+    text_verdict(fp, s);
+    text_findings(fp, s);
     return finish(fp);
 }
 

@@ -10,6 +10,7 @@
 #include <csv.h>
 
 #include "csvtable.h"
+#include "grow.h"
 
 typedef struct rdr {
     const char *name;
@@ -80,18 +81,10 @@ static void on_field(void *s, size_t n, void *data)
         }
         r->fcap = nc;
     }
-    if (r->len + n + 1 > r->cap) {
-        size_t nc = r->cap ? r->cap : 256;
-        while (nc < r->len + n + 1)
-            nc *= 2;
-        char *b = realloc(r->buf, nc);
-        if (!b) {
-            r->status = CDR_E_NOMEM;
-            snprintf(r->err, r->errlen, "%s: out of memory", r->name);
-            return;
-        }
-        r->buf = b;
-        r->cap = nc;
+    if (cdr_grow(&r->buf, &r->cap, r->len + n + 1, 1, 256)) {
+        r->status = CDR_E_NOMEM;
+        snprintf(r->err, r->errlen, "%s: out of memory", r->name);
+        return;
     }
     if (n)
         memcpy(r->buf + r->len, p, n);
@@ -221,6 +214,44 @@ static cdr_err slurp(const char *path, const char *name, char **out, size_t *len
     return CDR_OK;
 }
 
+/* Whether data[pos..end) (one line) holds only line ends: libcsv skips
+ * such lines between rows. */
+static inline int blank_line(const char *data, size_t pos, size_t end)
+{
+    size_t k = pos;
+    while (k < end && (data[k] == '\r' || data[k] == '\n'))
+        k++;
+    return k == end;
+}
+
+/* A line at a row boundary with no quote and no CR (but its line end) is
+ * split here: what libcsv would give, fields and then the row, at a
+ * fraction of its cost (most of the tariff's load time was libcsv on
+ * subscribers.csv). 0: anything else, for libcsv. */
+static inline int plain_line(rdr *r, char *data, size_t pos, size_t end)
+{
+    size_t ce = end;
+    if (ce > pos && data[ce - 1] == '\n')
+        ce--;
+    if (ce > pos && data[ce - 1] == '\r')
+        ce--;
+    if (memchr(data + pos, '"', ce - pos) || memchr(data + pos, '\r', ce - pos))
+        return 0;
+    if (ce > pos) { /* (a blank line holds no row) */
+        size_t a = pos;
+        for (;;) {
+            const char *c = memchr(data + a, ',', ce - a);
+            size_t b = c ? (size_t)(c - data) : ce;
+            on_field(data + a, b - a, r);
+            if (!c)
+                break;
+            a = b + 1;
+        }
+        on_row('\n', r);
+    }
+    return 1;
+}
+
 cdr_err csvt_read(const char *path, const char *name, csvt_row_fn fn, void *ud,
                   uint64_t *size, void **data_out, size_t *len_out, char *err, size_t errlen)
 {
@@ -259,45 +290,15 @@ cdr_err csvt_read(const char *path, const char *name, csvt_row_fn fn, void *ud,
         size_t end = nl ? (size_t)(nl - data) + 1 : n;
         line++;
         int boundary = !in_row; /* libcsv is between rows */
-        if (!in_row) {
-            /* A row starts on this line unless the line is blank (libcsv
-             * skips empty lines between rows). */
-            size_t k = pos;
-            while (k < end && (data[k] == '\r' || data[k] == '\n'))
-                k++;
-            if (k < end) {
-                r.row_line = line;
-                in_row = 1;
-            }
+        if (!in_row && !blank_line(data, pos, end)) {
+            /* a row starts on this line */
+            r.row_line = line;
+            in_row = 1;
         }
-        if (boundary && fast_path) {
-            /* A line at a row boundary with no quote and no CR (but its
-             * line end) is split here: what libcsv would give, fields and
-             * then the row, at a fraction of its cost (most of the tariff's
-             * load time was libcsv on subscribers.csv). Anything else goes
-             * to libcsv. */
-            size_t ce = end;
-            if (ce > pos && data[ce - 1] == '\n')
-                ce--;
-            if (ce > pos && data[ce - 1] == '\r')
-                ce--;
-            if (!memchr(data + pos, '"', ce - pos) && !memchr(data + pos, '\r', ce - pos)) {
-                if (ce > pos) { /* (a blank line holds no row) */
-                    size_t a = pos;
-                    for (;;) {
-                        const char *c = memchr(data + a, ',', ce - a);
-                        size_t b = c ? (size_t)(c - data) : ce;
-                        on_field(data + a, b - a, &r);
-                        if (!c)
-                            break;
-                        a = b + 1;
-                    }
-                    on_row('\n', &r);
-                }
-                in_row = 0;
-                pos = end;
-                continue;
-            }
+        if (boundary && fast_path && plain_line(&r, data, pos, end)) {
+            in_row = 0;
+            pos = end;
+            continue;
         }
         if (csv_parse(&p, data + pos, end - pos, on_field, on_row, &r) != end - pos) {
             if (r.status == CDR_OK)

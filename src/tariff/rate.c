@@ -96,6 +96,71 @@ static cdr_err frac_add(__int128 *num, __int128 *den, int64_t units, cdr_money p
     return CDR_OK;
 }
 
+/* The steps of cdr_rate_usage are always inlined: it runs once per
+ * record (callgrind, `rate` of 300,000 rows: the same instruction count
+ * as the one function they were cut from). */
+#define RATE_STEP static inline __attribute__((always_inline))
+
+/* The charged seconds of a voice call under the split rule, laid out
+ * from `at` and cut at band changes: each piece at its band's rate into
+ * num/den and out->pieces. A band without a rate row: out->unrated,
+ * CDR_OK. */
+RATE_STEP cdr_err split_pieces(const cdr_rate_in *in, cdr_time at, int64_t left, __int128 *num,
+                               __int128 *den, cdr_rate_out *out)
+{
+    const cdr_tariff *t = in->tariff;
+    cdr_err e;
+    int np = 0;
+    while (left > 0) {
+        int32_t b = cdr_tariff_band_at(t, at);
+        cdr_time next = cdr_tariff_band_change(t, at);
+        int64_t len = next - at;
+        if (len <= 0 || len > left)
+            len = left;
+        const cdr_rate *pr = cdr_tariff_find_rate(t, in->plan, in->service, in->direction,
+                                                  in->peer.p, in->peer.n, b);
+        if (!pr) {
+            out->unrated = "no rate row for a band the call runs into (split rule)";
+            return CDR_OK;
+        }
+        if ((e = frac_add(num, den, len, pr->price, pr->unit)) != CDR_OK)
+            return e;
+        if (np < CDR_RATE_MAX_PIECES && np > 0 && out->pieces[np - 1].band == b &&
+            out->pieces[np - 1].rate == pr) {
+            out->pieces[np - 1].units += len;
+        } else if (np < CDR_RATE_MAX_PIECES) {
+            out->pieces[np].band = b;
+            out->pieces[np].rate = pr;
+            out->pieces[np].units = len;
+            np++;
+        }
+        at += len;
+        left -= len;
+    }
+    out->n_pieces = np;
+    return CDR_OK;
+}
+
+/* The plan's discount of the service (unless in->no_discount) on
+ * num/den, the fraction reduced. */
+RATE_STEP void apply_discount(const cdr_rate_in *in, __int128 *num, __int128 *den,
+                              cdr_rate_out *out)
+{
+    const cdr_tariff *t = in->tariff;
+    const cdr_discount *d = in->no_discount ? NULL : cdr_tariff_discount(t, in->plan, in->service);
+    if (d && d->percent_micro > 0) {
+        const int64_t full = 100 * CDR_MICRO; /* 100% in percent_micro */
+        out->discount_micro = d->percent_micro;
+        *num *= (full - d->percent_micro);
+        *den *= full;
+        __int128 g = gcd128(*num, *den);
+        if (g > 1) {
+            *num /= g;
+            *den /= g;
+        }
+    }
+}
+
 cdr_err cdr_rate_usage(const cdr_rate_in *in, cdr_rate_out *out)
 {
     const cdr_tariff *t = in->tariff;
@@ -171,52 +236,13 @@ cdr_err cdr_rate_usage(const cdr_rate_in *in, cdr_rate_out *out)
         out->pieces[0].units = charged;
     } else {
         /* Lay the charged seconds out from start+covered; cut at band changes. */
-        cdr_time at = in->start + covered;
-        int64_t left = charged;
-        int np = 0;
-        while (left > 0) {
-            int32_t b = cdr_tariff_band_at(t, at);
-            cdr_time next = cdr_tariff_band_change(t, at);
-            int64_t len = next - at;
-            if (len <= 0 || len > left)
-                len = left;
-            const cdr_rate *pr = cdr_tariff_find_rate(t, in->plan, in->service, in->direction,
-                                                      in->peer.p, in->peer.n, b);
-            if (!pr) {
-                out->unrated = "no rate row for a band the call runs into (split rule)";
-                return CDR_OK;
-            }
-            if ((e = frac_add(&num, &den, len, pr->price, pr->unit)) != CDR_OK)
-                return e;
-            if (np < CDR_RATE_MAX_PIECES && np > 0 && out->pieces[np - 1].band == b &&
-                out->pieces[np - 1].rate == pr) {
-                out->pieces[np - 1].units += len;
-            } else if (np < CDR_RATE_MAX_PIECES) {
-                out->pieces[np].band = b;
-                out->pieces[np].rate = pr;
-                out->pieces[np].units = len;
-                np++;
-            }
-            at += len;
-            left -= len;
-        }
-        out->n_pieces = np;
+        e = split_pieces(in, in->start + covered, charged, &num, &den, out);
+        if (e != CDR_OK || out->unrated)
+            return e;
     }
 
     if ((e = cdr_money_round(num, den, plan->rounding, &out->gross)) != CDR_OK)
         return e;
-
-    const cdr_discount *d = in->no_discount ? NULL : cdr_tariff_discount(t, in->plan, in->service);
-    if (d && d->percent_micro > 0) {
-        const int64_t full = 100 * CDR_MICRO; /* 100% in percent_micro */
-        out->discount_micro = d->percent_micro;
-        num *= (full - d->percent_micro);
-        den *= full;
-        __int128 g = gcd128(num, den);
-        if (g > 1) {
-            num /= g;
-            den /= g;
-        }
-    }
+    apply_discount(in, &num, &den, out);
     return cdr_money_round(num, den, plan->rounding, &out->charge);
 }

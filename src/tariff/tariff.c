@@ -16,6 +16,7 @@
 #include "cdrecon/rate.h"
 #include "csvout.h"
 #include "csvtable.h"
+#include "grow.h"
 #include "sha256.h"
 #include "tariff_int.h"
 
@@ -75,19 +76,9 @@ static cdr_err nomem(ld *L)
 /* A value for messages: at most 40 bytes, between quotes. */
 #define V(s) (int)((s).n > 40 ? 40 : (s).n), (s).p
 
-static int grow(void **arr, size_t *cap, size_t n, size_t elem)
-{
-    if (n < *cap)
-        return 0;
-    size_t nc = *cap ? *cap * 2 : 16;
-    void *p = realloc(*arr, nc * elem);
-    if (!p)
-        return -1;
-    *arr = p;
-    *cap = nc;
-    return 0;
-}
-#define GROW(L, arr, n, capf) grow((void **)&(arr), &(L)->capf, (n), sizeof *(arr))
+/* Room for element n of arr (capacity in L->capf): 0, or -1 when out of
+ * memory. */
+#define GROW(L, arr, n, capf) cdr_grow(&(arr), &(L)->capf, (n) + 1, sizeof *(arr), 16)
 
 static char *dupstr(ld *L, cdr_str s)
 {

@@ -56,22 +56,31 @@ static int sh_match(const cdr_sh_ent *e, uint32_t h, uint32_t ns, const char *k,
     return e->h == h && e->ns == ns && e->n == n && (n == 0 || memcmp(e->k, k, n) == 0);
 }
 
+/* The slot of (ns, k[0..n)) in h (h->cap > 0): its entry, or the empty
+ * slot where it would go; *fp its fingerprint. Inline: per-record
+ * look-ups go through it. */
+static inline cdr_sh_ent *sh_slot(const cdr_shash *h, uint32_t ns, const char *k, size_t n,
+                                  uint32_t *fp)
+{
+    size_t mask = h->cap - 1;
+    uint64_t hv = sh_hash(ns, k, n);
+    size_t i = (size_t)hv & mask;
+    *fp = (uint32_t)(hv >> 32);
+    for (;;) {
+        cdr_sh_ent *e = &h->e[i];
+        if (!e->k || sh_match(e, *fp, ns, k, n))
+            return e;
+        i = (i + 1) & mask;
+    }
+}
+
 const cdr_sh_ent *cdr_sh_get(const cdr_shash *h, uint32_t ns, const char *k, size_t n)
 {
     if (!h->cap)
         return NULL;
-    size_t mask = h->cap - 1;
-    uint64_t hv = sh_hash(ns, k, n);
-    size_t i = (size_t)hv & mask;
-    uint32_t fp = (uint32_t)(hv >> 32);
-    for (;;) {
-        const cdr_sh_ent *e = &h->e[i];
-        if (!e->k)
-            return NULL;
-        if (sh_match(e, fp, ns, k, n))
-            return e;
-        i = (i + 1) & mask;
-    }
+    uint32_t fp;
+    const cdr_sh_ent *e = sh_slot(h, ns, k, n, &fp);
+    return e->k ? e : NULL;
 }
 
 static int sh_grow(cdr_shash *h)
@@ -112,26 +121,18 @@ cdr_sh_ent *cdr_sh_put(cdr_shash *h, uint32_t ns, const char *k, size_t n, int *
     *created = 0;
     if ((h->used + 1) * 2 > h->cap && sh_grow(h) != 0)
         return NULL;
-    size_t mask = h->cap - 1;
-    uint64_t hv = sh_hash(ns, k, n);
-    size_t i = (size_t)hv & mask;
-    uint32_t fp = (uint32_t)(hv >> 32);
-    for (;;) {
-        cdr_sh_ent *e = &h->e[i];
-        if (!e->k) {
-            e->k = k;
-            e->n = (uint32_t)n;
-            e->ns = ns;
-            e->h = fp;
-            e->a = e->b = -1;
-            h->used++;
-            *created = 1;
-            return e;
-        }
-        if (sh_match(e, fp, ns, k, n))
-            return e;
-        i = (i + 1) & mask;
+    uint32_t fp;
+    cdr_sh_ent *e = sh_slot(h, ns, k, n, &fp);
+    if (!e->k) {
+        e->k = k;
+        e->n = (uint32_t)n;
+        e->ns = ns;
+        e->h = fp;
+        e->a = e->b = -1;
+        h->used++;
+        *created = 1;
     }
+    return e;
 }
 
 void cdr_sh_free(cdr_shash *h)

@@ -355,7 +355,7 @@ static void test_roundtrip(void **st)
     fixture *fx = *st;
     cdr_db *db = open_ok(fx->path);
     int64_t run_id = 0, file_id = 0;
-    cdr_db_run_info info = {0, NULL, "cdrecon run --db x day1.csv.gz", "tariff/"};
+    cdr_db_run_info info = {.command = "cdrecon run --db x day1.csv.gz", .tariff_dir = "tariff/"};
     assert_int_equal(cdr_db_begin_run(db, &info, &run_id), CDR_OK);
     assert_true(run_id > 0);
     cdr_file_stats fs = stats_for(1);
@@ -403,7 +403,7 @@ static void test_roundtrip(void **st)
     c.flags = CDR_FLAG_OVERLAP;
     c.policy_reason = "special customer: 3 refunds in one month";
     assert_int_equal(cdr_db_add_candidate(db, &c), CDR_OK);
-    cdr_db_run_end end = {CDR_E_REJECTS, 5, 0};
+    cdr_db_run_end end = {.status = CDR_E_REJECTS, .rows_unrated = 5};
     assert_int_equal(cdr_db_commit_run(db, &end), CDR_OK);
     cdr_db_close(db);
 

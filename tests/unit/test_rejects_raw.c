@@ -131,12 +131,12 @@ static void test_db_raw_blob(void **st)
     cdr_db *db = NULL;
     char err[512];
     assert_int_equal(cdr_db_open(path, &db, err, sizeof err), CDR_OK);
-    cdr_db_run_info info = {0, NULL, "cdrecon run", "tariff/"};
+    cdr_db_run_info info = {.command = "cdrecon run", .tariff_dir = "tariff/"};
     int64_t run_id = 0;
     assert_int_equal(cdr_db_begin_run(db, &info, &run_id), CDR_OK);
     cdr_reject r = hostile_reject();
     assert_int_equal(cdr_db_add_reject(db, &r), CDR_OK);
-    cdr_db_run_end end = {CDR_E_REJECTS, 0, 0};
+    cdr_db_run_end end = {.status = CDR_E_REJECTS};
     assert_int_equal(cdr_db_commit_run(db, &end), CDR_OK);
     cdr_db_close(db);
 

@@ -24,6 +24,23 @@
 #define ASOF "run_id <= p AND (superseded_by IS NULL OR superseded_by > p)"
 #define NOW "superseded_by IS NULL"
 
+/* Columns that several figures show. */
+#define C_NIGHT {"night", "运行", "run", RP_COUNT}
+#define C_DATE {"date", "日期 (UTC)", "date (UTC)", RP_TEXT}
+#define C_KIND {"kind", "类型", "kind", RP_WORD}
+#define C_FINDINGS {"findings", "记录数", "findings", RP_COUNT}
+#define C_OVERCHARGE {"overcharge_micro", "多收 (元)", "overcharge (yuan)", RP_MONEY}
+#define C_LEAKAGE {"leakage_micro", "少收 (元)", "leakage (yuan)", RP_MONEY}
+#define C_REFUND {"refund_micro", "退费 (元)", "refund (yuan)", RP_MONEY}
+#define C_CANDIDATES {"candidates", "候选数", "candidates", RP_COUNT}
+#define C_POLICY {"policy", "处理方式", "policy", RP_WORD}
+#define C_ROWS_READ {"rows_read", "读入行数", "rows read", RP_COUNT}
+#define C_ROWS_REJECTED {"rows_rejected", "拒收行数", "rows rejected", RP_COUNT}
+
+/* The overcharge and the leakage of a group of findings. */
+#define SUM_OVERCHARGE "  sum(max(difference_micro, 0)) AS overcharge_micro,\n"
+#define SUM_LEAKAGE "  sum(max(-difference_micro, 0)) AS leakage_micro\n"
+
 static const char sql_totals[] =
     "WITH lp AS (SELECT coalesce((SELECT max(run_id) FROM runs WHERE finished_at IS NOT NULL), 0)"
     " AS l),\n"
@@ -71,18 +88,18 @@ static const rp_col cols_totals[] = {
 
 static const char sql_category[] =
     "SELECT category, count(*) AS findings,\n"
-    "  sum(max(difference_micro, 0)) AS overcharge_micro,\n"
+    SUM_OVERCHARGE
     "  2 * sum(max(difference_micro, 0)) AS refund_micro,\n"
-    "  sum(max(-difference_micro, 0)) AS leakage_micro\n"
+    SUM_LEAKAGE
     "FROM current_findings WHERE month = ?1 AND category <> ''\n"
     "GROUP BY category\n"
     "ORDER BY category = 'leakage', refund_micro DESC, findings DESC, category";
 static const rp_col cols_category[] = {
     {"category", "类别", "category", RP_CATEGORY},
-    {"findings", "记录数", "findings", RP_COUNT},
-    {"overcharge_micro", "多收 (元)", "overcharge (yuan)", RP_MONEY},
+    C_FINDINGS,
+    C_OVERCHARGE,
     {"refund_micro", "退费 ×2 (元)", "refund x2 (yuan)", RP_MONEY},
-    {"leakage_micro", "少收 (元)", "leakage (yuan)", RP_MONEY},
+    C_LEAKAGE,
 };
 
 static const char sql_nights[] =
@@ -107,9 +124,9 @@ static const char sql_nights[] =
     "  LEFT JOIN ch ON ch.run_id = r.run_id LEFT JOIN fe ON fe.night = r.run_id\n"
     "WINDOW w AS (ORDER BY r.run_id) ORDER BY r.run_id";
 static const rp_col cols_nights[] = {
-    {"night", "运行", "run", RP_COUNT},
-    {"date", "日期 (UTC)", "date (UTC)", RP_TEXT},
-    {"kind", "类型", "kind", RP_WORD},
+    C_NIGHT,
+    C_DATE,
+    C_KIND,
     {"proposed", "新增候选", "proposed", RP_COUNT},
     {"increased", "金额增加", "increased", RP_COUNT},
     {"decreased", "金额减少", "decreased", RP_COUNT},
@@ -121,9 +138,9 @@ static const rp_col cols_nights[] = {
 
 static const rp_col cols_plans[] = {
     {"plan", "套餐", "plan", RP_TEXT},
-    {"findings", "记录数", "findings", RP_COUNT},
-    {"overcharge_micro", "多收 (元)", "overcharge (yuan)", RP_MONEY},
-    {"leakage_micro", "少收 (元)", "leakage (yuan)", RP_MONEY},
+    C_FINDINGS,
+    C_OVERCHARGE,
+    C_LEAKAGE,
 };
 
 static const rp_col cols_rates[] = {
@@ -134,22 +151,22 @@ static const rp_col cols_rates[] = {
     {"prefix", "号码前缀", "prefix", RP_TEXT},
     {"band", "时段", "band", RP_TEXT},
     {"price", "单价 (元)", "price (yuan)", RP_PRICE},
-    {"findings", "记录数", "findings", RP_COUNT},
-    {"overcharge_micro", "多收 (元)", "overcharge (yuan)", RP_MONEY},
-    {"leakage_micro", "少收 (元)", "leakage (yuan)", RP_MONEY},
+    C_FINDINGS,
+    C_OVERCHARGE,
+    C_LEAKAGE,
 };
 
 static const char sql_services[] =
     "SELECT service, count(*) AS findings,\n"
-    "  sum(max(difference_micro, 0)) AS overcharge_micro,\n"
-    "  sum(max(-difference_micro, 0)) AS leakage_micro\n"
+    SUM_OVERCHARGE
+    SUM_LEAKAGE
     "FROM current_findings WHERE month = ?1\n"
     "GROUP BY service ORDER BY overcharge_micro DESC, service";
 static const rp_col cols_services[] = {
     {"service", "业务", "service", RP_WORD},
-    {"findings", "记录数", "findings", RP_COUNT},
-    {"overcharge_micro", "多收 (元)", "overcharge (yuan)", RP_MONEY},
-    {"leakage_micro", "少收 (元)", "leakage (yuan)", RP_MONEY},
+    C_FINDINGS,
+    C_OVERCHARGE,
+    C_LEAKAGE,
 };
 
 #define H(n) "  count(CASE WHEN w.hour = " #n " THEN 1 END) AS h" #n
@@ -180,10 +197,10 @@ static const char sql_tiers[] =
     "GROUP BY tier, policy ORDER BY tier, policy";
 static const rp_col cols_tiers[] = {
     {"tier", "审批层级", "approval tier", RP_COUNT},
-    {"policy", "处理方式", "policy", RP_WORD},
-    {"candidates", "候选数", "candidates", RP_COUNT},
-    {"overcharge_micro", "多收 (元)", "overcharge (yuan)", RP_MONEY},
-    {"refund_micro", "退费 (元)", "refund (yuan)", RP_MONEY},
+    C_POLICY,
+    C_CANDIDATES,
+    C_OVERCHARGE,
+    C_REFUND,
     {"special", "特殊客户", "special customers", RP_COUNT},
 };
 
@@ -200,10 +217,10 @@ static const char sql_deadlines[] =
     "  min(due) AS first_due, max(due) AS last_due\n"
     "FROM d GROUP BY policy, state ORDER BY policy, state";
 static const rp_col cols_deadlines[] = {
-    {"policy", "处理方式", "policy", RP_WORD},
+    C_POLICY,
     {"state", "时限", "deadline", RP_WORD},
-    {"candidates", "候选数", "candidates", RP_COUNT},
-    {"refund_micro", "退费 (元)", "refund (yuan)", RP_MONEY},
+    C_CANDIDATES,
+    C_REFUND,
     {"first_due", "最早到期", "first due", RP_TEXT},
     {"last_due", "最晚到期", "last due", RP_TEXT},
 };
@@ -215,7 +232,7 @@ static const char sql_special[] =
     "FROM current_candidates WHERE month = ?1 AND special = 1";
 static const rp_col cols_special[] = {
     {"candidates", "特殊客户数", "special customers", RP_COUNT},
-    {"refund_micro", "退费 (元)", "refund (yuan)", RP_MONEY},
+    C_REFUND,
     {"verify_first", "先查证后退费", "verify first", RP_COUNT},
     {"largest_refund_micro", "最大退费 (元)", "largest refund (yuan)", RP_MONEY},
 };
@@ -228,41 +245,45 @@ static const char sql_top[] =
 static const rp_col cols_top[] = {
     {"msisdn", "号码 (已遮蔽)", "number (masked)", RP_MSISDN},
     {"records", "记录数", "records", RP_COUNT},
-    {"overcharge_micro", "多收 (元)", "overcharge (yuan)", RP_MONEY},
-    {"refund_micro", "退费 (元)", "refund (yuan)", RP_MONEY},
+    C_OVERCHARGE,
+    C_REFUND,
     {"categories", "类别", "categories", RP_TEXT},
     {"tier", "层级", "tier", RP_COUNT},
-    {"policy", "处理方式", "policy", RP_WORD},
+    C_POLICY,
     {"special", "特殊", "special", RP_COUNT},
     {"flags", "标记", "flags", RP_TEXT},
 };
 
-static const char sql_reject_reasons[] =
-    "WITH " NIGHTS "\n"
-    "SELECT rtrim(CASE WHEN instr(reason, '''') > 0\n"
-    "    THEN substr(reason, 1, instr(reason, '''') - 1) ELSE reason END, ' :') AS reason_kind,\n"
-    "  count(*) AS rejects, count(DISTINCT file_id) AS files\n"
-    "FROM rejects WHERE run_id IN (SELECT run_id FROM nights)\n"
-    "GROUP BY reason_kind ORDER BY rejects DESC, reason_kind LIMIT 20";
+/* The reject figures over the runs that `runs` picks: the month's nights
+ * here, the runs given as a JSON array (rp_sql_run_reject_*) below. */
+#define REJECT_REASONS(runs)                                                                  \
+    "SELECT rtrim(CASE WHEN instr(reason, '''') > 0\n"                                       \
+    "    THEN substr(reason, 1, instr(reason, '''') - 1) ELSE reason END, ' :') AS reason_kind,\n" \
+    "  count(*) AS rejects, count(DISTINCT file_id) AS files\n"                               \
+    "FROM rejects WHERE " runs "\n"                                                          \
+    "GROUP BY reason_kind ORDER BY rejects DESC, reason_kind LIMIT 20"
+#define REJECT_FILES(runs)                                                                    \
+    "SELECT f.name AS file, f.run_id AS night, f.state, f.rows_read, f.rows_rejected,\n"      \
+    "  coalesce(f.message, '') AS message\n"                                                  \
+    "FROM files f WHERE f." runs "\n"                                                        \
+    "  AND (f.rows_rejected > 0 OR f.state <> 'ingested')\n"                                  \
+    "ORDER BY f.rows_rejected DESC, f.file_id LIMIT 20"
+#define IN_NIGHTS "run_id IN (SELECT run_id FROM nights)"
+
+static const char sql_reject_reasons[] = "WITH " NIGHTS "\n" REJECT_REASONS(IN_NIGHTS);
 static const rp_col cols_reject_reasons[] = {
     {"reason_kind", "原因", "reason", RP_TEXT},
     {"rejects", "拒收行数", "rejected rows", RP_COUNT},
     {"files", "文件数", "files", RP_COUNT},
 };
 
-static const char sql_reject_files[] =
-    "WITH " NIGHTS "\n"
-    "SELECT f.name AS file, f.run_id AS night, f.state, f.rows_read, f.rows_rejected,\n"
-    "  coalesce(f.message, '') AS message\n"
-    "FROM files f WHERE f.run_id IN (SELECT run_id FROM nights)\n"
-    "  AND (f.rows_rejected > 0 OR f.state <> 'ingested')\n"
-    "ORDER BY f.rows_rejected DESC, f.file_id LIMIT 20";
+static const char sql_reject_files[] = "WITH " NIGHTS "\n" REJECT_FILES(IN_NIGHTS);
 static const rp_col cols_reject_files[] = {
     {"file", "文件", "file", RP_TEXT},
-    {"night", "运行", "run", RP_COUNT},
+    C_NIGHT,
     {"state", "状态", "state", RP_WORD},
-    {"rows_read", "读入行数", "rows read", RP_COUNT},
-    {"rows_rejected", "拒收行数", "rows rejected", RP_COUNT},
+    C_ROWS_READ,
+    C_ROWS_REJECTED,
     {"message", "说明", "message", RP_TEXT},
 };
 
@@ -279,15 +300,15 @@ static const char sql_files[] =
     "FROM runs r JOIN nights n ON n.run_id = r.run_id LEFT JOIN files f ON f.run_id = r.run_id\n"
     "GROUP BY r.run_id ORDER BY r.run_id";
 static const rp_col cols_files[] = {
-    {"night", "运行", "run", RP_COUNT},
-    {"date", "日期 (UTC)", "date (UTC)", RP_TEXT},
-    {"kind", "类型", "kind", RP_WORD},
+    C_NIGHT,
+    C_DATE,
+    C_KIND,
     {"files", "文件", "files", RP_COUNT},
     {"ingested", "已入库", "ingested", RP_COUNT},
     {"failed", "失败", "failed", RP_COUNT},
     {"refused", "拒收 (重复投递)", "refused (re-delivery)", RP_COUNT},
-    {"rows_read", "读入行数", "rows read", RP_COUNT},
-    {"rows_rejected", "拒收行数", "rows rejected", RP_COUNT},
+    C_ROWS_READ,
+    C_ROWS_REJECTED,
     {"submonths", "用户月", "subscriber-months", RP_COUNT},
     {"submonths_full", "整月重算", "re-rated whole", RP_COUNT},
 };
@@ -302,7 +323,7 @@ static const char sql_late[] =
     "  count(CASE WHEN a.day < w.watermark THEN 1 END) AS late\n"
     "FROM w JOIN a ON a.night = w.night GROUP BY w.night ORDER BY w.night";
 static const rp_col cols_late[] = {
-    {"night", "运行", "run", RP_COUNT},
+    C_NIGHT,
     {"findings", "到达的问题记录", "findings arrived", RP_COUNT},
     {"watermark", "此前已到的最晚日期", "latest day seen before", RP_TEXT},
     {"late", "迟到", "late", RP_COUNT},
@@ -356,15 +377,5 @@ const char rp_sql_month_tariff[] =
 /* The reject figures as run: the month's runs given as ?3 (a JSON array),
  * the rest as shown. */
 #define IN_RUNS "run_id IN (SELECT value FROM json_each(?3))"
-const char rp_sql_run_reject_reasons[] =
-    "SELECT rtrim(CASE WHEN instr(reason, '''') > 0\n"
-    "    THEN substr(reason, 1, instr(reason, '''') - 1) ELSE reason END, ' :') AS reason_kind,\n"
-    "  count(*) AS rejects, count(DISTINCT file_id) AS files\n"
-    "FROM rejects WHERE " IN_RUNS "\n"
-    "GROUP BY reason_kind ORDER BY rejects DESC, reason_kind LIMIT 20";
-const char rp_sql_run_reject_files[] =
-    "SELECT f.name AS file, f.run_id AS night, f.state, f.rows_read, f.rows_rejected,\n"
-    "  coalesce(f.message, '') AS message\n"
-    "FROM files f WHERE f." IN_RUNS "\n"
-    "  AND (f.rows_rejected > 0 OR f.state <> 'ingested')\n"
-    "ORDER BY f.rows_rejected DESC, f.file_id LIMIT 20";
+const char rp_sql_run_reject_reasons[] = REJECT_REASONS(IN_RUNS);
+const char rp_sql_run_reject_files[] = REJECT_FILES(IN_RUNS);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grow.h"
 #include "report.h"
 
 #define TOP_MAX 20
@@ -206,14 +207,8 @@ static void agg_add(rp_agg *a, cdr_money d)
  * there (it loads while the database is read). */
 static int keep(rp_month *m, sqlite3_stmt *s, cdr_time t, cdr_service sv, cdr_money d, int cat)
 {
-    if (m->ntup == m->captup) {
-        size_t nc = m->captup ? m->captup * 2 : 4096;
-        struct tup *v = realloc(m->tup, nc * sizeof *v);
-        if (!v)
-            return 0;
-        m->tup = v;
-        m->captup = nc;
-    }
+    if (cdr_grow(&m->tup, &m->captup, m->ntup + 1, sizeof *m->tup, 4096))
+        return 0;
     const char *ms = (const char *)sqlite3_column_text(s, 7);
     const char *peer = (const char *)sqlite3_column_text(s, 8);
     struct tup *u = &m->tup[m->ntup++];
@@ -256,14 +251,8 @@ static int current(rp_month *m, sqlite3_stmt *s, cdr_money d, const char *cat)
     int64_t fid = sqlite3_column_int64(s, 1);
     run *r = fid > 0 && (size_t)fid < m->file_run_n ? find_run(m, m->file_run[fid]) : NULL;
     if (r && have_t) {
-        if (m->narr == m->caparr) {
-            size_t nc = m->caparr ? m->caparr * 2 : 4096;
-            int64_t *v = realloc(m->arr, nc * sizeof *v);
-            if (!v)
-                return 0;
-            m->arr = v;
-            m->caparr = nc;
-        }
+        if (cdr_grow(&m->arr, &m->caparr, m->narr + 1, sizeof *m->arr, 4096))
+            return 0;
         m->arr[m->narr++] = ((int64_t)(r - m->runs) << 32) | ((t - cdr_time_of_day(t)) / 86400 + DAY0);
     }
     return 1;
