@@ -1064,8 +1064,8 @@ static int decode(const unsigned char *p, size_t n, st_block *b, int ids_only, s
                   size_t to, char *err, size_t errlen)
 {
     colv cv[C__COUNT];
-    uint32_t nrec;
-    int64_t base;
+    uint32_t nrec = 0;
+    int64_t base = 0;
     words w = {0};
     arena a = {b->arena, 0, b->arena_cap, 0};
     strref *refs = NULL;
