@@ -10,19 +10,25 @@
 #include <string.h>
 
 #include "rate_int.h"
+#include "bsearch.h"
+
+typedef struct month_key {
+    const emonth *em;
+    cdr_month m;
+} month_key;
+
+static int month_below(size_t k, const void *x)
+{
+    const month_key *q = x;
+    return q->em[k].m < q->m;
+}
 
 /* The month index of m in the finish's months (they are sorted). */
 static int month_index(const cdr_engine *e, cdr_month m)
 {
-    size_t lo = 0, hi = e->n_em;
-    while (lo < hi) {
-        size_t k = lo + (hi - lo) / 2;
-        if (e->em[k].m < m)
-            lo = k + 1;
-        else
-            hi = k;
-    }
-    return lo < e->n_em && e->em[lo].m == m ? (int)lo : -1;
+    month_key q = {e->em, m};
+    size_t k = cdr_partition_point(e->n_em, month_below, &q);
+    return k < e->n_em && e->em[k].m == m ? (int)k : -1;
 }
 
 static uint64_t bucket_lo(int bi)

@@ -7,6 +7,7 @@
 #include <isa-l/igzip_lib.h>
 
 #include "deflate1.h"
+#include "bsearch.h"
 #include "errmsg.h"
 #include "stfile.h"
 #include "grow.h"
@@ -337,6 +338,17 @@ cdr_err st_ckcur_next(st_ckcur *c)
     return CDR_OK;
 }
 
+typedef struct kd_key {
+    const kdir *kd;
+    uint64_t h;
+} kd_key;
+
+static int kd_below(size_t k, const void *x)
+{
+    const kd_key *q = x;
+    return q->kd[k].last_h < q->h;
+}
+
 cdr_err st_ckcur_seek(st_ckcur *c, st_ckr *r, uint64_t h)
 {
     if (c->r != r)
@@ -349,14 +361,8 @@ cdr_err st_ckcur_seek(st_ckcur *c, st_ckr *r, uint64_t h)
         return CDR_OK;
     }
     /* the first chunk that ends at or after h holds it (if anything does) */
-    size_t lo = 0, hi = r->n_kd;
-    while (lo < hi) {
-        size_t m = lo + (hi - lo) / 2;
-        if (r->kd[m].last_h < h)
-            lo = m + 1;
-        else
-            hi = m;
-    }
+    kd_key q = {r->kd, h};
+    size_t lo = cdr_partition_point(r->n_kd, kd_below, &q);
     if (lo == r->n_kd) {
         c->done = 1;
         return CDR_OK;

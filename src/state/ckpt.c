@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cdrecon/engine.h"
+#include "bsearch.h"
 #include "grow.h"
 #include "stfile.h"
 
@@ -88,17 +89,21 @@ int st_ckpt_set_tail(st_ckpt *c, const void *p, size_t len, uint32_t n)
 }
 
 /* The first position of the sorted v[0..n) whose value is not below x. */
+typedef struct u32_key {
+    const uint32_t *v;
+    uint32_t x;
+} u32_key;
+
+static int u32_below(size_t k, const void *x)
+{
+    const u32_key *q = x;
+    return q->v[k] < q->x;
+}
+
 static size_t lower_bound(const uint32_t *v, size_t n, uint32_t x)
 {
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t m = lo + (hi - lo) / 2;
-        if (v[m] < x)
-            lo = m + 1;
-        else
-            hi = m;
-    }
-    return lo;
+    u32_key q = {v, x};
+    return cdr_partition_point(n, u32_below, &q);
 }
 
 /* Whether the sorted v[0..n) holds x. */

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "errmsg.h"
+#include "bsearch.h"
 #include "cdrecon/engine.h"
 #include "stfile.h"
 #include "grow.h"
@@ -602,18 +603,24 @@ void st_gcur_free(st_gcur *c)
     memset(c, 0, sizeof *c);
 }
 
-/* The block holding record `rec`. */
+typedef struct bd_key {
+    const bdir *bd;
+    uint64_t rec;
+} bd_key;
+
+static int bd_at_or_before(size_t k, const void *x)
+{
+    const bd_key *q = x;
+    return q->bd[k].first_rec <= q->rec;
+}
+
+/* The block holding record `rec`: the last whose first record is not
+ * after it (the first block starts at record 0). */
 static size_t block_of(const st_segr *r, uint64_t rec)
 {
-    size_t lo = 0, hi = r->n_bd;
-    while (hi - lo > 1) {
-        size_t m = lo + (hi - lo) / 2;
-        if (r->bd[m].first_rec <= rec)
-            lo = m;
-        else
-            hi = m;
-    }
-    return lo;
+    bd_key q = {r->bd, rec};
+    size_t k = cdr_partition_point(r->n_bd, bd_at_or_before, &q);
+    return k ? k - 1 : 0;
 }
 
 static cdr_err load_block(st_gcur *c, size_t k, int ids, st_block *b, size_t from, size_t to)

@@ -20,6 +20,7 @@
 #include <stdio.h>
 
 #include "cdrecon/state.h"
+#include "bsearch.h"
 #include "stcodec.h"
 
 /* The order of subscribers everywhere: hash, then the msisdn's bytes. */
@@ -161,19 +162,23 @@ typedef struct st_file {
 
 void st_file_free(st_file *f);
 /* The residual of an offset against the file's anchors, and back. */
+typedef struct st_anchor_key {
+    const st_anchor *a;
+    uint64_t line;
+} st_anchor_key;
+
+static inline int st_anchor_at_or_before(size_t k, const void *x)
+{
+    const st_anchor_key *q = x;
+    return q->a[k].line <= q->line;
+}
+
+/* The last anchor at or before the line (NULL: none). */
 static inline const st_anchor *st_anchor_for(const st_file *f, uint64_t line)
 {
-    if (f->n_anchors == 0 || line < f->anchors[0].line)
-        return NULL;
-    size_t lo = 0, hi = f->n_anchors;
-    while (hi - lo > 1) {
-        size_t m = lo + (hi - lo) / 2;
-        if (f->anchors[m].line <= line)
-            lo = m;
-        else
-            hi = m;
-    }
-    return &f->anchors[lo];
+    st_anchor_key q = {f->anchors, line};
+    size_t k = cdr_partition_point(f->n_anchors, st_anchor_at_or_before, &q);
+    return k ? &f->anchors[k - 1] : NULL;
 }
 
 static inline int64_t st_file_off_res(const st_file *f, uint64_t line, uint64_t offset)
