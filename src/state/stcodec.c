@@ -6,6 +6,7 @@
 #include <zlib.h>
 
 #include "deflate1.h"
+#include "grow.h"
 #include "hashfn.h"
 #include "stcodec.h"
 #include "swar.h"
@@ -280,7 +281,8 @@ typedef struct sprev {
 typedef struct dict {
     st_buf bytes;         /* the C_DICT column */
     uint32_t *off;        /* word -> offset of its length byte in bytes */
-    uint32_t n, cap;
+    uint32_t n;
+    size_t cap;
     uint32_t *slot;       /* hash -> word + 1 (0 free) */
     uint32_t nslot;
 } dict;
@@ -317,14 +319,8 @@ static int dict_id(dict *d, const char *p, size_t n, uint32_t *id)
         }
         h = (h + 1) & (d->nslot - 1);
     }
-    if (d->n == d->cap) {
-        uint32_t nc = d->cap ? d->cap * 2 : 64;
-        uint32_t *o = realloc(d->off, nc * sizeof *o);
-        if (!o)
-            return -1;
-        d->off = o;
-        d->cap = nc;
-    }
+    if (cdr_grow(&d->off, &d->cap, (size_t)d->n + 1, sizeof *d->off, 64))
+        return -1;
     d->off[d->n] = (uint32_t)d->bytes.n;
     st_buf_u8(&d->bytes, (unsigned)n);
     st_buf_put(&d->bytes, p, n);
@@ -793,7 +789,8 @@ static uint32_t get_planes(colv *cv, int c0)
 typedef struct words {
     const unsigned char *base;
     uint32_t *off;
-    uint32_t n, cap;
+    uint32_t n;
+    size_t cap;
 } words;
 
 static int load_words(colv *cv, words *w)
@@ -804,14 +801,8 @@ static int load_words(colv *cv, words *w)
     st_rd r = cv[C_DICT].r;
     w->base = r.p;
     while (r.p < r.end) {
-        if (w->n == w->cap) {
-            uint32_t nc = w->cap ? w->cap * 2 : 64;
-            uint32_t *o = realloc(w->off, nc * sizeof *o);
-            if (!o)
-                return -2;
-            w->off = o;
-            w->cap = nc;
-        }
+        if (cdr_grow(&w->off, &w->cap, (size_t)w->n + 1, sizeof *w->off, 64))
+            return -2;
         w->off[w->n++] = (uint32_t)(r.p - w->base);
         unsigned len = st_rd_u8(&r);
         if (!st_rd_bytes(&r, len))
