@@ -60,7 +60,9 @@ trial() {
     U=$!
     n=0
     while [ -z "$A" ]; do
-        n=$((n + 1)); [ "$n" -le 200 ] || fail "$1: node a's split did not start"
+        # (up to 30 s: on a loaded machine the scan of /proc is itself slow)
+        n=$((n + 1)); [ "$n" -le 600 ] || fail "$1: node a's split did not start"
+        kill -0 "$U" 2>/dev/null || fail "$1: node a ended before its split was seen: $(cat a.err)"
         A=$(split_under "$U") || A=""
         [ -n "$A" ] || sleep 0.05
     done
