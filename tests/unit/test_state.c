@@ -18,15 +18,7 @@
 #include "cdrecon/engine.h"
 #include "state.h"
 
-static uint64_t rng = 0x2545f4914f6cdd1dull;
-static uint64_t next(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
-static uint64_t below(uint64_t n) { return n ? next() % n : 0; }
+#include "unit_rng.h"
 
 enum { NREC = 1500, SLEN = 24 };
 
@@ -475,6 +467,7 @@ static void segment_file(void **state)
 
 int main(void)
 {
+    rng = 0x2545f4914f6cdd1dull;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(block_round_trip),
         cmocka_unit_test(checkpoint_entry),

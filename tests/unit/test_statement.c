@@ -17,15 +17,7 @@
 #include "cdrecon/tariff.h"
 #include "tariff_int.h"
 
-static uint64_t rng = 0x9e3779b97f4a7c15ull;
-static uint64_t next(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
-static uint64_t below(uint64_t n) { return n ? next() % n : 0; }
+#include "unit_rng.h"
 
 /* Bytes that matter to CSV and spreadsheets, and some that do not. */
 static const char hostile[] = ",\"\r\n=+-@\t';:= a0Z9\xe4\xb8\xad";
