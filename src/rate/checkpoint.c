@@ -103,10 +103,8 @@ cdr_err rt_walk_save(ctx *c, const work *w, size_t n, const mopts *mo, mwalk wal
     }
     o->n_findings = (init ? init->n_findings : 0) + k->findings;
     /* upper bounds of the month's sums, for the limits of a continuation */
-    o->billed_hi =
-        (uint64_t)((k->billed_sum + ((cdr_money)1 << ST_SUM_SHIFT) - 1) >> ST_SUM_SHIFT);
-    o->rebuilt_hi =
-        (uint64_t)((k->rebuilt_sum + ((cdr_money)1 << ST_SUM_SHIFT) - 1) >> ST_SUM_SHIFT);
+    o->billed_hi = rt_sum_hi(k->billed_sum);
+    o->rebuilt_hi = rt_sum_hi(k->rebuilt_sum);
     cdr_err err = save_keys(c, w, n, init, o);
     if (err != CDR_OK || (err = rt_rewind_save(c, w, n, o)) != CDR_OK)
         return err;

@@ -30,15 +30,23 @@ static int has_month(const cdr_month *m, size_t n, cdr_month x)
     return 0;
 }
 
+uint32_t rt_file_by_db_id(const cdr_engine *e, int64_t db_id)
+{
+    for (uint32_t i = 0; i < e->n_files && db_id != 0; i++)
+        if (e->files[i].db_id == db_id)
+            return i;
+    return UINT32_MAX;
+}
+
 /* The engine file of a stored file (by its database id), registered on
  * first sight. */
 static cdr_err stored_file(cdr_engine *e, const st_file *f, uint32_t *idx)
 {
-    for (uint32_t i = 0; i < e->n_files; i++)
-        if (e->files[i].db_id == f->db_id && f->db_id != 0) {
-            *idx = i;
-            return CDR_OK;
-        }
+    uint32_t known = rt_file_by_db_id(e, f->db_id);
+    if (known != UINT32_MAX) {
+        *idx = known;
+        return CDR_OK;
+    }
     uint32_t k = e->n_files;
     cdr_err err = grp_ensure_file(e, k);
     if (err == CDR_OK)

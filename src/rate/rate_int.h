@@ -146,6 +146,13 @@ cdr_err rt_group_partials(ctx *c, work *w, size_t n, int month_unrated);
  * (the partial_rounding probe's alternatives). */
 void rt_part_rounding(work *w, int32_t first, cdr_service svc, int64_t increment);
 
+/* A sum as a checkpoint keeps it: an upper bound in units of
+ * 2^ST_SUM_SHIFT micro-yuan (rounded up). */
+static inline uint64_t rt_sum_hi(cdr_money v)
+{
+    return (uint64_t)((v + ((cdr_money)1 << ST_SUM_SHIFT) - 1) >> ST_SUM_SHIFT);
+}
+
 /* ---- checkpoint.c ---- */
 
 /* Go on from a checkpoint: the pools' balances, the last call's end, the
@@ -210,6 +217,9 @@ cdr_err rt_finish_bucket_state(ctx *c);
 cdr_err rt_setup_months(cdr_engine *e);
 cdr_err rt_commit_months(cdr_engine *e);
 void rt_free_months(cdr_engine *e);
+/* The engine file of a database file id (UINT32_MAX: none; 0 is never
+ * one). */
+uint32_t rt_file_by_db_id(const cdr_engine *e, int64_t db_id);
 
 /* ---- emit.c: results into the bucket's outbuf (or to the sink) ---- */
 

@@ -43,11 +43,6 @@ size_t rt_rewind_point(const work *w, size_t n)
     }
 }
 
-static uint64_t sum_hi(cdr_money v)
-{
-    return (uint64_t)((v + ((cdr_money)1 << ST_SUM_SHIFT) - 1) >> ST_SUM_SHIFT);
-}
-
 void rt_rewind_snap(ctx *c, const work *w, size_t i, const mopts *mo, mwalk k)
 {
     st_rewind *s = &c->rw_snap;
@@ -68,8 +63,8 @@ void rt_rewind_snap(ctx *c, const work *w, size_t i, const mopts *mo, mwalk k)
     cdr_money billed = init ? (cdr_money)init->billed_hi << ST_SUM_SHIFT : 0;
     for (size_t j = 0; j < i; j++)
         billed += w[j].b->billed; /* (below the month's limit, checked already) */
-    s->billed_hi = sum_hi(billed);
-    s->rebuilt_hi = sum_hi(k.rebuilt_sum);
+    s->billed_hi = rt_sum_hi(billed);
+    s->rebuilt_hi = rt_sum_hi(k.rebuilt_sum);
     s->n_pools = (uint32_t)c->n_pb;
     for (size_t j = 0; j < c->n_pb; j++)
         s->pools[j] = (st_pool){c->pb[j].plan, c->pb[j].pool, c->pb[j].left};
@@ -108,15 +103,6 @@ cdr_err rt_rewind_save(ctx *c, const work *w, size_t n, st_ckpt *o)
     return CDR_OK;
 }
 
-/* The engine file of a database file id (UINT32_MAX: none). */
-static uint32_t file_by_db_id(const cdr_engine *e, int64_t db_id)
-{
-    for (uint32_t i = 0; i < e->n_files; i++)
-        if (e->files[i].db_id == db_id)
-            return i;
-    return UINT32_MAX;
-}
-
 cdr_err rt_load_tail(ctx *c, const st_ckpt *old)
 {
     const st_rewind *rw = &old->rw;
@@ -135,7 +121,7 @@ cdr_err rt_load_tail(ctx *c, const st_ckpt *old)
             rd = again;
             g = st_tail_get(&rd, &row, &db_id, base, c->tx, (uint32_t)c->tx_cap);
         }
-        uint32_t fi = g == 0 ? file_by_db_id(c->e, db_id) : UINT32_MAX;
+        uint32_t fi = g == 0 ? rt_file_by_db_id(c->e, db_id) : UINT32_MAX;
         if (fi == UINT32_MAX)
             return rt_ck_fail(c, "damaged rewind point in a checkpoint entry");
         row.msisdn = (cdr_str){old->msisdn, old->msisdn_len};

@@ -168,6 +168,32 @@ int st_ckpt_add_pkey(st_ckpt *c, uint32_t k)
     return 0;
 }
 
+/* A checkpoint's bundle pools and their balances (the entry's own, or a
+ * rewind point's). */
+static void put_pools(st_buf *b, const st_pool *pools, uint32_t n)
+{
+    st_buf_varint(b, n);
+    for (uint32_t i = 0; i < n; i++) {
+        st_buf_varint(b, (uint32_t)pools[i].plan);
+        st_buf_varint(b, (uint32_t)pools[i].pool);
+        st_buf_varint(b, st_zz(pools[i].left));
+    }
+}
+
+static int get_pools(st_rd *r, st_pool *pools, uint32_t *n)
+{
+    uint64_t np = st_rd_varint(r);
+    if (np > ST_POOLS_MAX)
+        return -1;
+    *n = (uint32_t)np;
+    for (uint32_t i = 0; i < *n; i++) {
+        pools[i].plan = (int32_t)st_rd_varint(r);
+        pools[i].pool = (int32_t)st_rd_varint(r);
+        pools[i].left = st_unzz(st_rd_varint(r));
+    }
+    return 0;
+}
+
 /* The walk's state before the tail (times relative to none: prev_end is
  * kept as it is, zigzag), then the tail's bytes. */
 static void put_rewind(st_buf *b, const st_rewind *w)
@@ -184,12 +210,7 @@ static void put_rewind(st_buf *b, const st_rewind *w)
     st_buf_varint(b, w->n_findings);
     st_buf_varint(b, w->billed_hi);
     st_buf_varint(b, w->rebuilt_hi);
-    st_buf_varint(b, w->n_pools);
-    for (uint32_t i = 0; i < w->n_pools; i++) {
-        st_buf_varint(b, (uint32_t)w->pools[i].plan);
-        st_buf_varint(b, (uint32_t)w->pools[i].pool);
-        st_buf_varint(b, st_zz(w->pools[i].left));
-    }
+    put_pools(b, w->pools, w->n_pools);
     st_buf_varint(b, w->n_tail);
     st_buf_varint(b, w->tail_n);
     st_buf_put(b, w->tail, w->tail_n);
@@ -213,15 +234,8 @@ static int get_rewind(st_rd *r, st_ckpt *c)
     w->n_findings = st_rd_varint(r);
     w->billed_hi = st_rd_varint(r);
     w->rebuilt_hi = st_rd_varint(r);
-    uint64_t np = st_rd_varint(r);
-    if (np > ST_POOLS_MAX)
+    if (get_pools(r, w->pools, &w->n_pools) != 0)
         return -1;
-    w->n_pools = (uint32_t)np;
-    for (uint32_t i = 0; i < w->n_pools; i++) {
-        w->pools[i].plan = (int32_t)st_rd_varint(r);
-        w->pools[i].pool = (int32_t)st_rd_varint(r);
-        w->pools[i].left = st_unzz(st_rd_varint(r));
-    }
     uint64_t nt = st_rd_varint(r), len = st_rd_varint(r);
     const unsigned char *p;
     if (r->bad || nt == 0 || nt > ST_TAIL_MAX || w->seq + nt != c->n_records ||
@@ -314,12 +328,7 @@ void st_ckpt_put(st_buf *b, const st_ckpt *c, int64_t base)
     st_buf_varint(b, st_zz(c->last_start - base));
     st_buf_varint(b, c->tariff_id);
     st_buf_varint(b, c->prev_end == INT64_MIN ? 0 : st_zz(c->prev_end - c->last_start) + 1);
-    st_buf_varint(b, c->n_pools);
-    for (uint32_t i = 0; i < c->n_pools; i++) {
-        st_buf_varint(b, (uint32_t)c->pools[i].plan);
-        st_buf_varint(b, (uint32_t)c->pools[i].pool);
-        st_buf_varint(b, st_zz(c->pools[i].left));
-    }
+    put_pools(b, c->pools, c->n_pools);
     st_buf_varint(b, c->cflags); /* (flags count even without an overcharge) */
     st_buf_u8(b, (unsigned)(c->has_cand != 0));
     if (c->has_cand) {
@@ -364,15 +373,8 @@ int st_ckpt_get(st_rd *r, st_ckpt *c, int64_t base, int version)
     c->tariff_id = (uint32_t)st_rd_varint(r);
     uint64_t pe = st_rd_varint(r);
     c->prev_end = pe == 0 ? INT64_MIN : c->last_start + st_unzz(pe - 1);
-    uint64_t np = st_rd_varint(r);
-    if (np > ST_POOLS_MAX)
+    if (get_pools(r, c->pools, &c->n_pools) != 0)
         return -1;
-    c->n_pools = (uint32_t)np;
-    for (uint32_t i = 0; i < c->n_pools; i++) {
-        c->pools[i].plan = (int32_t)st_rd_varint(r);
-        c->pools[i].pool = (int32_t)st_rd_varint(r);
-        c->pools[i].left = st_unzz(st_rd_varint(r));
-    }
     c->cflags = (unsigned)st_rd_varint(r);
     c->has_cand = (int)st_rd_u8(r);
     if (c->has_cand > 1)
