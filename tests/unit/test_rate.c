@@ -15,12 +15,7 @@
 
 #include "cdrecon/engine.h"
 #include "testrnd.h"
-
-#ifndef TESTDATA
-#define TESTDATA "testdata"
-#endif
-
-static cdr_tariff *T;
+#include "testtariff.h"
 
 /* ---- a tiny row builder ---- */
 typedef struct rowspec {
@@ -740,23 +735,6 @@ static void test_tiers_and_special(void **st)
     assert_true(cdr_special_customer(big, 2, m));    /* 100 yuan in 3 months */
     big[1].amount = 40 * Yu - 1;
     assert_false(cdr_special_customer(big, 2, m));   /* 99.999999 */
-}
-
-static int setup(void **st)
-{
-    (void)st;
-    char err[512];
-    cdr_err e = cdr_tariff_load(TESTDATA "/rate-hand", &T, err, sizeof err);
-    if (e != CDR_OK)
-        fprintf(stderr, "tariff: %s\n", err);
-    return e == CDR_OK ? 0 : -1;
-}
-
-static int teardown(void **st)
-{
-    (void)st;
-    cdr_tariff_free(T);
-    return 0;
 }
 
 int main(void)

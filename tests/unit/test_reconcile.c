@@ -19,12 +19,8 @@
 #include <cmocka.h>
 
 #include "reconcile_int.h"
+#include "testtariff.h"
 
-#ifndef TESTDATA
-#define TESTDATA "testdata"
-#endif
-
-static cdr_tariff *T;
 static const cdr_money Yu = CDR_MICRO;
 
 static cdr_money Y(const char *s)
@@ -630,23 +626,6 @@ static void test_candidate(void **st)
     /* without a subscriber (no join date): first dispute of the year */
     rc_candidate(T, S("13900000001"), 42, month("2026-10"), NULL, 1, Y("0.10"), 0, 0, &cd);
     assert_int_equal(cd.reason, 4);
-}
-
-static int setup(void **st)
-{
-    (void)st;
-    char err[512];
-    cdr_err e = cdr_tariff_load(TESTDATA "/rate-hand", &T, err, sizeof err);
-    if (e != CDR_OK)
-        fprintf(stderr, "tariff: %s\n", err);
-    return e == CDR_OK ? 0 : -1;
-}
-
-static int teardown(void **st)
-{
-    (void)st;
-    cdr_tariff_free(T);
-    return 0;
 }
 
 int main(void)

@@ -18,7 +18,9 @@
 #include "cdrecon/engine.h"
 #include "state.h"
 
-#include "unit_rng.h"
+#include "testrnd.h"
+
+static uint64_t rng = 0x2545f4914f6cdd1dull;
 
 enum { NREC = 1500, SLEN = 24 };
 
@@ -36,22 +38,23 @@ typedef struct sample {
 static void rand_str(char *b, cdr_str *out)
 {
     size_t n = 0;
-    switch (below(5)) {
+    switch (trnd_below(&rng, 5)) {
     case 0: /* digits, counting up mostly */
-        n = (size_t)snprintf(b, SLEN, "%llu", (unsigned long long)(10000000 + below(1000)));
+        n = (size_t)snprintf(b, SLEN, "%llu",
+                             (unsigned long long)(10000000 + trnd_below(&rng, 1000)));
         break;
     case 1:
-        n = (size_t)snprintf(b, SLEN, "CALL-%llu", (unsigned long long)below(1000000));
+        n = (size_t)snprintf(b, SLEN, "CALL-%llu", (unsigned long long)trnd_below(&rng, 1000000));
         break;
     case 2: {
         static const char *w[] = {"roam", "local", "vpn", "CN"};
-        n = (size_t)snprintf(b, SLEN, "%s", w[below(4)]);
+        n = (size_t)snprintf(b, SLEN, "%s", w[trnd_below(&rng, 4)]);
         break;
     }
     case 3:
-        n = below(SLEN);
+        n = trnd_below(&rng, SLEN);
         for (size_t i = 0; i < n; i++)
-            b[i] = (char)(1 + below(255));
+            b[i] = (char)(1 + trnd_below(&rng, 255));
         break;
     default:
         break; /* empty */
@@ -65,26 +68,28 @@ static void make_sample(sample *s)
     for (size_t i = 0; i < NREC; i++) {
         cdr_row *r = &s->rows[i];
         memset(r, 0, sizeof *r);
-        int first = i == 0 || below(20) == 0;
-        t = first ? 1790000000 + (int64_t)below(1000) : t + (int64_t)below(4000);
+        int first = i == 0 || trnd_below(&rng, 20) == 0;
+        t = first ? 1790000000 + (int64_t)trnd_below(&rng, 1000)
+                  : t + (int64_t)trnd_below(&rng, 4000);
         r->start = t;
-        r->service = (cdr_service)below(3);
-        r->direction = (cdr_direction)below(2);
+        r->service = (cdr_service)trnd_below(&rng, 3);
+        r->direction = (cdr_direction)trnd_below(&rng, 2);
         r->duration_s = r->bytes = r->sms_chars = -1;
         if (r->service == CDR_SVC_VOICE)
-            r->duration_s = (int64_t)below(7200);
+            r->duration_s = (int64_t)trnd_below(&rng, 7200);
         else if (r->service == CDR_SVC_SMS)
-            r->sms_chars = (int64_t)below(400);
+            r->sms_chars = (int64_t)trnd_below(&rng, 400);
         else
-            r->bytes = (int64_t)below(1u << 30);
+            r->bytes = (int64_t)trnd_below(&rng, 1u << 30);
         /* whole fen (the short code) and odd micro-yuan, negative too */
-        r->billed = below(2) ? (int64_t)below(100000) * 10000 : (int64_t)below(1000000007) - 5000;
-        if (r->service == CDR_SVC_SMS && below(3) == 0) {
-            r->sms_parts = (int32_t)(1 + below(5));
-            r->sms_part = (int32_t)(1 + below((uint64_t)r->sms_parts));
+        r->billed = trnd_below(&rng, 2) ? (int64_t)trnd_below(&rng, 100000) * 10000
+                                        : (int64_t)trnd_below(&rng, 1000000007) - 5000;
+        if (r->service == CDR_SVC_SMS && trnd_below(&rng, 3) == 0) {
+            r->sms_parts = (int32_t)(1 + trnd_below(&rng, 5));
+            r->sms_part = (int32_t)(1 + trnd_below(&rng, (uint64_t)r->sms_parts));
         }
-        if (below(8) == 0)
-            r->partial_seq = (int64_t)(1 + below(4));
+        if (trnd_below(&rng, 8) == 0)
+            r->partial_seq = (int64_t)(1 + trnd_below(&rng, 4));
         r->line = 2 + i * 3;
         for (int k = 0; k < 4; k++) {
             cdr_str v;
@@ -98,11 +103,12 @@ static void make_sample(sample *s)
             else
                 r->sms_ref = v;
         }
-        r->n_extra = (uint32_t)below(3);
+        r->n_extra = (uint32_t)trnd_below(&rng, 3);
         for (uint32_t k = 0; k < r->n_extra; k++)
             rand_str(s->ext[i][k], &s->extra[i][k]);
         r->extra = r->n_extra ? s->extra[i] : NULL;
-        s->recs[i] = (st_rec){r, (uint32_t)below(3), (int64_t)below(200) - 100, first};
+        s->recs[i] = (st_rec){r, (uint32_t)trnd_below(&rng, 3),
+                              (int64_t)trnd_below(&rng, 200) - 100, first};
     }
 }
 
@@ -168,8 +174,8 @@ static void block_round_trip(void **state)
         same_str(s.rows[i].record_id, b.rows[i].record_id);
     /* any flipped byte is caught (the block's CRC) */
     for (int k = 0; k < 20; k++) {
-        size_t at = below(out.n);
-        unsigned char x = (unsigned char)(1 + below(255));
+        size_t at = trnd_below(&rng, out.n);
+        unsigned char x = (unsigned char)(1 + trnd_below(&rng, 255));
         err[0] = '\0';
         out.p[at] ^= x;
         assert_int_not_equal(st_block_decode(out.p, out.n, &b, err, sizeof err), 0);
@@ -467,7 +473,6 @@ static void segment_file(void **state)
 
 int main(void)
 {
-    rng = 0x2545f4914f6cdd1dull;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(block_round_trip),
         cmocka_unit_test(checkpoint_entry),

@@ -17,22 +17,24 @@
 #include "cdrecon/tariff.h"
 #include "tariff_int.h"
 
-#include "unit_rng.h"
+#include "testrnd.h"
+
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
 
 /* Bytes that matter to CSV and spreadsheets, and some that do not. */
 static const char hostile[] = ",\"\r\n=+-@\t';:= a0Z9\xe4\xb8\xad";
 
 static size_t fill(char *buf, size_t max)
 {
-    size_t n = below(max + 1);
-    int kind = (int)below(4);
+    size_t n = trnd_below(&rng, max + 1);
+    int kind = (int)trnd_below(&rng, 4);
     for (size_t i = 0; i < n; i++) {
         if (kind == 0)
-            buf[i] = (char)('0' + below(10)); /* plain digits */
-        else if (kind == 3 && below(40) == 0)
+            buf[i] = (char)('0' + trnd_below(&rng, 10)); /* plain digits */
+        else if (kind == 3 && trnd_below(&rng, 40) == 0)
             buf[i] = '\0'; /* cut here by the reference's C strings */
         else
-            buf[i] = hostile[below(sizeof hostile - 1)];
+            buf[i] = hostile[trnd_below(&rng, sizeof hostile - 1)];
     }
     buf[n] = '\0';
     return n;
@@ -81,34 +83,34 @@ static void make_tariff(fixture *f)
 
 static int64_t any_i64(void)
 {
-    switch (below(10)) {
+    switch (trnd_below(&rng, 10)) {
     case 9: { /* every width: a value of 1 to 19 digits */
         uint64_t p = 1;
-        for (uint64_t k = below(19); k; k--)
+        for (uint64_t k = trnd_below(&rng, 19); k; k--)
             p *= 10;
-        return (int64_t)(p + below(p * 9));
+        return (int64_t)(p + trnd_below(&rng, p * 9));
     }
     case 6: /* whole fen (the money writer's short path), either sign */
-        return (int64_t)below(100000000) * 10000 * (below(2) ? 1 : -1);
+        return (int64_t)trnd_below(&rng, 100000000) * 10000 * (trnd_below(&rng, 2) ? 1 : -1);
     case 7: { /* the extremes, as they are and cut to whole fen */
         static const int64_t ext[] = {INT64_MIN, INT64_MAX, INT64_MIN / 10000 * 10000,
                                       INT64_MAX / 10000 * 10000, -10000, 10000, 5000, -5000};
-        return ext[below(sizeof ext / sizeof *ext)];
+        return ext[trnd_below(&rng, sizeof ext / sizeof *ext)];
     }
     case 8:
-        return (int64_t)below(1000) * 10000 + (int64_t)below(2) * 5000;
+        return (int64_t)trnd_below(&rng, 1000) * 10000 + (int64_t)trnd_below(&rng, 2) * 5000;
     case 0:
         return -1;
     case 1:
         return 0;
     case 2:
-        return (int64_t)below(100);
+        return (int64_t)trnd_below(&rng, 100);
     case 3:
-        return (int64_t)below(10000000000ull);
+        return (int64_t)trnd_below(&rng, 10000000000ull);
     case 4:
-        return -(int64_t)below(1000000000);
+        return -(int64_t)trnd_below(&rng, 1000000000);
     default:
-        return (int64_t)(next() >> 1) * (below(2) ? 1 : -1);
+        return (int64_t)(trnd64(&rng) >> 1) * (trnd_below(&rng, 2) ? 1 : -1);
     }
 }
 
@@ -128,34 +130,34 @@ static void make_record(const fixture *f, bufs *b, cdr_rated *r)
     row->peer = (cdr_str){b->peer, fill(b->peer, 30)};
     row->call_id = (cdr_str){b->call, fill(b->call, 20)};
     row->sms_ref = (cdr_str){b->ref, fill(b->ref, 10)};
-    row->service = (cdr_service)below(CDR_SVC__COUNT);
-    row->direction = (cdr_direction)below(2);
+    row->service = (cdr_service)trnd_below(&rng, CDR_SVC__COUNT);
+    row->direction = (cdr_direction)trnd_below(&rng, 2);
     /* usually inside its bill month; sometimes not, or before 1970 */
     cdr_month mo = (cdr_month)(2026 * 12 + 9);
-    switch (below(8)) {
+    switch (trnd_below(&rng, 8)) {
     case 0:
-        mo = (cdr_month)(1900 * 12 + below(2000 * 12));
+        mo = (cdr_month)(1900 * 12 + trnd_below(&rng, 2000 * 12));
         break;
     case 1:
-        mo = (cdr_month)(1960 * 12 + below(24));
+        mo = (cdr_month)(1960 * 12 + trnd_below(&rng, 24));
         break;
     default:
         break;
     }
     r->month = mo;
     cdr_time m0 = cdr_month_start(mo), m1 = cdr_month_start(mo + 1);
-    row->start = below(10) ? m0 + (cdr_time)below((uint64_t)(m1 - m0))
-                           : m0 - 86400 * 40 + (cdr_time)below(86400 * 80);
+    row->start = trnd_below(&rng, 10) ? m0 + (cdr_time)trnd_below(&rng, (uint64_t)(m1 - m0))
+                           : m0 - 86400 * 40 + (cdr_time)trnd_below(&rng, 86400 * 80);
     row->duration_s = any_i64();
     row->bytes = any_i64();
     row->sms_chars = any_i64();
-    row->sms_part = (int32_t)below(5) - 1;
-    row->sms_parts = (int32_t)below(5);
+    row->sms_part = (int32_t)trnd_below(&rng, 5) - 1;
+    row->sms_parts = (int32_t)trnd_below(&rng, 5);
     row->partial_seq = any_i64();
     row->billed = any_i64();
-    row->line = below(2) ? below(1000) : next();
-    row->offset = below(2) ? below(100000) : next();
-    row->n_extra = (uint32_t)below(4);
+    row->line = trnd_below(&rng, 2) ? trnd_below(&rng, 1000) : trnd64(&rng);
+    row->offset = trnd_below(&rng, 2) ? trnd_below(&rng, 100000) : trnd64(&rng);
+    row->n_extra = (uint32_t)trnd_below(&rng, 4);
     for (uint32_t i = 0; i < row->n_extra; i++) {
         b->ex_n[i] = (cdr_str){b->ex_names[i], fill(b->ex_names[i], 12)};
         b->ex[i] = (cdr_str){b->ex_vals[i], fill(b->ex_vals[i], 12)};
@@ -163,35 +165,35 @@ static void make_record(const fixture *f, bufs *b, cdr_rated *r)
     row->extra = b->ex;
     row->extra_names = b->ex_n;
 
-    r->status = (cdr_rec_status)below(CDR_RS__COUNT);
-    r->plan = (int32_t)below(4) - 1;
+    r->status = (cdr_rec_status)trnd_below(&rng, CDR_RS__COUNT);
+    r->plan = (int32_t)trnd_below(&rng, 4) - 1;
     cdr_rate_out *ro = &r->rating;
-    ro->rate = below(5) ? &f->rate : NULL;
-    ro->band = (int32_t)below(5) - 1;
+    ro->rate = trnd_below(&rng, 5) ? &f->rate : NULL;
+    ro->band = (int32_t)trnd_below(&rng, 5) - 1;
     ro->billable = any_i64();
     ro->covered = any_i64();
-    ro->pool = (int32_t)below(3) - 1;
-    ro->discount_micro = below(2) ? 0 : any_i64();
-    ro->n_pieces = below(3) ? 1 : (int)below(CDR_RATE_MAX_PIECES + 1);
+    ro->pool = (int32_t)trnd_below(&rng, 3) - 1;
+    ro->discount_micro = trnd_below(&rng, 2) ? 0 : any_i64();
+    ro->n_pieces = trnd_below(&rng, 3) ? 1 : (int)trnd_below(&rng, CDR_RATE_MAX_PIECES + 1);
     for (int i = 0; i < ro->n_pieces; i++) {
-        ro->pieces[i].band = (int32_t)below(5) - 1;
+        ro->pieces[i].band = (int32_t)trnd_below(&rng, 5) - 1;
         ro->pieces[i].units = any_i64();
     }
     r->rebuilt = any_i64();
     r->cmp_billed = any_i64();
     r->pool_after = any_i64();
     r->usage = any_i64();
-    r->n_parts = (uint32_t)below(4);
-    if (below(3) == 0)
+    r->n_parts = (uint32_t)trnd_below(&rng, 4);
+    if (trnd_below(&rng, 3) == 0)
         r->dup_of = (cdr_str){b->dup, fill(b->dup, 30)};
-    r->has_finding = below(3) == 0;
+    r->has_finding = trnd_below(&rng, 3) == 0;
     if (r->has_finding) {
-        r->finding.category = (cdr_category)below(CDR_CAT__COUNT);
-        r->finding.flags = (unsigned)below(4);
+        r->finding.category = (cdr_category)trnd_below(&rng, CDR_CAT__COUNT);
+        r->finding.flags = (unsigned)trnd_below(&rng, 4);
         fill(b->expl, 150);
         r->finding.explanation = b->expl;
     }
-    if (below(2)) {
+    if (trnd_below(&rng, 2)) {
         fill(b->unr, 60);
         r->unrated = b->unr;
     }
@@ -219,12 +221,12 @@ static void test_rated_write_matches_reference(void **st)
         bufs b;
         cdr_rated r;
         make_record(f, &b, &r);
-        const char *file = files[below(4)];
+        const char *file = files[trnd_below(&rng, 4)];
         cdr_csvw_memory_reset(fast);
         cdr_csvw_memory_reset(ref);
-        f->t.ix = below(2) ? ix : NULL;
+        f->t.ix = trnd_below(&rng, 2) ? ix : NULL;
         with_ix += f->t.ix != NULL;
-        if (file && below(2)) {
+        if (file && trnd_below(&rng, 2)) {
             size_t cn;
             char *cell = cdr_stmt_file_cell(file, strlen(file), &cn);
             assert_non_null(cell);

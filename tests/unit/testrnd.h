@@ -19,4 +19,11 @@ static inline unsigned trnd(uint64_t *s, unsigned n)
     return (unsigned)(trnd64(s) % n);
 }
 
+/* The next number of the sequence in *s, 0 <= r < n over all 64 bits
+ * (0 when n is 0). */
+static inline uint64_t trnd_below(uint64_t *s, uint64_t n)
+{
+    return n ? trnd64(s) % n : 0;
+}
+
 #endif
