@@ -132,6 +132,11 @@ typedef struct cdr_db_run_end {
 cdr_err cdr_db_commit_run(cdr_db *db, const cdr_db_run_end *end);
 /* ROLLBACK: nothing of the run remains. Safe when no run is open. */
 cdr_err cdr_db_rollback_run(cdr_db *db);
+/* The write lock without a run, only if it is free at once (no waiting):
+ * 1 taken, 0 not (another run holds it, or a run is open). cdr_db_unlock
+ * gives it back; nothing is written between them. */
+int cdr_db_try_lock(cdr_db *db);
+void cdr_db_unlock(cdr_db *db);
 
 /* ------------------------------------------------------------------ */
 /* Queries for investigators.                                          */

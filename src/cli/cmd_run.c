@@ -680,15 +680,17 @@ static cdr_err write_manifest(run_ctx *c, const char *dir)
     return e;
 }
 
-/* Under the run's lock: remove what killed runs left in the state
- * directory, then open the live files. */
-static cdr_err open_state(run_ctx *c, const char *dir, cdr_state **st)
+/* Under the database's write lock: the manifest written again (an earlier
+ * run may have died before it) and every state file the database does not
+ * name removed (what a killed run left); then, with st, the live files
+ * opened. */
+static cdr_err tidy_state(run_ctx *c, const char *dir, cdr_state **st)
 {
     char **live = NULL;
     size_t n = 0;
     uint64_t removed = 0;
     char err[1024];
-    cdr_err e = write_manifest(c, dir); /* (an earlier run may have died before it) */
+    cdr_err e = write_manifest(c, dir);
     if (e != CDR_OK)
         return e;
     if ((e = cdr_db_state_list(c->db, &live, &n)) != CDR_OK)
@@ -698,12 +700,31 @@ static cdr_err open_state(run_ctx *c, const char *dir, cdr_state **st)
         if (removed && !c->o->quiet)
             cli_note("removed %llu state file(s) left by an unfinished run",
                     (unsigned long long)removed);
-        e = cdr_state_open(dir, (const char *const *)live, n, st, err, sizeof err);
+        if (st)
+            e = cdr_state_open(dir, (const char *const *)live, n, st, err, sizeof err);
     }
     if (e != CDR_OK)
         cli_fail(e, "month state: %s", err);
     cdr_db_free_names(live, n);
     return e;
+}
+
+/* Nothing new to ingest: a run killed after its commit may still have left
+ * the state files its commit replaced; they go now, as in any run, when the
+ * write lock is free at once (else the next run removes them). The state
+ * directory is the one the database records; nothing is created. */
+static void tidy_state_idle(run_ctx *c)
+{
+    char rec[PATH_MAX], dir[PATH_MAX];
+    int found = 0;
+    if (cdr_db_meta_get(c->db, "state_dir", rec, sizeof rec, &found) != CDR_OK || !found ||
+        cli_state_dir_resolve(c->o->db_path, rec, dir, sizeof dir) != 0)
+        return;
+    struct stat sb;
+    if (lstat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode) || !cdr_db_try_lock(c->db))
+        return;
+    (void)tidy_state(c, dir, NULL); /* (a failure is said; the run still exits "nothing new") */
+    cdr_db_unlock(c->db);
 }
 
 /* ---- which files are new ---- */
@@ -1062,6 +1083,7 @@ static cdr_err run_prepare(run_job *j, int argc, char **argv)
     if ((rc = tariff_failed(&j->bgt)) != CDR_OK)
         return rc; /* (said by the loader: before anything is written) */
     if (n_new == 0 && !o->rerate) {
+        tidy_state_idle(c);
         if (!o->quiet)
             cli_note("every file was already ingested; nothing new, "
                     "database and outputs unchanged");
@@ -1124,7 +1146,7 @@ static cdr_err run_begin(run_job *j)
         return cli_fail(rc, "database: %s", cdr_db_message(c->db));
     j->run_open = 1;
     if ((rc = state_dir(c, j->sdir, sizeof j->sdir)) != CDR_OK ||
-        (rc = open_state(c, j->sdir, &j->st)) != CDR_OK)
+        (rc = tidy_state(c, j->sdir, &j->st)) != CDR_OK)
         return rc;
 
     o->eo.month = -1; /* every record goes into the state; --month limits the report */

@@ -1134,6 +1134,22 @@ fail: {
 }
 }
 
+int cdr_db_try_lock(cdr_db *db)
+{
+    if (db->run_id || !sqlite3_get_autocommit(db->h))
+        return 0;
+    sqlite3_busy_timeout(db->h, 0);
+    int ok = sqlite3_exec(db->h, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK;
+    sqlite3_busy_timeout(db->h, 10000);
+    return ok;
+}
+
+void cdr_db_unlock(cdr_db *db)
+{
+    if (!db->run_id && !sqlite3_get_autocommit(db->h))
+        sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+}
+
 cdr_err cdr_db_rollback_run(cdr_db *db)
 {
     cdr_err e = CDR_OK;
