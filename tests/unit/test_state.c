@@ -226,19 +226,21 @@ static void checkpoint_entry(void **state)
         assert_int_equal(st_ckpt_add_pkey(&c, keys[i]), 0);
     assert_int_equal(c.n_pkeys, 4);
     assert_true(c.pkeys[0] == 1 && c.pkeys[1] == 5 && c.pkeys[2] == 77 && c.pkeys[3] == 900);
-    uint32_t f1[] = {300, 10, 10, 262143}, f2[] = {11, 300, 0};
+    /* fingerprints of a new entry: 20 bits, kept whole */
+    uint32_t f1[] = {300, 10, 10, 1048575}, f2[] = {11, 300, 0};
     assert_int_equal(st_ckpt_add_rfps(&c, f1, 4), 0);
     assert_int_equal(st_ckpt_add_rfps(&c, f2, 3), 0);
-    assert_int_equal(c.n_rfp, 5); /* 0 10 11 300 262143 */
-    assert_true(st_ckpt_has_rfp(&c, 0) && st_ckpt_has_rfp(&c, 262143) && st_ckpt_has_rfp(&c, 11));
+    assert_int_equal(c.n_rfp, 5); /* 0 10 11 300 1048575 */
+    assert_true(st_ckpt_has_rfp(&c, 0) && st_ckpt_has_rfp(&c, 1048575) && st_ckpt_has_rfp(&c, 11));
     assert_false(st_ckpt_has_rfp(&c, 12));
+    assert_false(st_ckpt_has_rfp(&c, 1048575 >> 2)); /* (compared at 20 bits) */
     assert_true(st_ckpt_has_pkey(&c, 77));
     assert_false(st_ckpt_has_pkey(&c, 78));
 
     st_buf b = {0};
     st_ckpt_put(&b, &c, base);
     st_rd r = {b.p, b.p + b.n, 0};
-    assert_int_equal(st_ckpt_get(&r, &d, base, 3), 0);
+    assert_int_equal(st_ckpt_get(&r, &d, base, 4), 0);
     assert_ptr_equal(r.p, b.p + b.n);
     assert_int_equal(d.h, c.h);
     assert_string_equal(d.msisdn, m);
@@ -258,7 +260,12 @@ static void checkpoint_entry(void **state)
     assert_int_equal(d.n_pkeys, 4);
     assert_int_equal(d.pkeys[3], 900);
     assert_int_equal(d.n_rfp, 5);
-    assert_int_equal(d.rfp[4], 262143);
+    assert_int_equal(d.rfp[4], 1048575);
+    assert_int_equal(d.rfp_shift, 0);
+    assert_true(st_ckpt_has_rfp(&d, 1048575) && !st_ckpt_has_rfp(&d, 12));
+    /* a format-3 reader refuses 20-bit fingerprints (its entries have 18) */
+    r = (st_rd){b.p, b.p + b.n, 0};
+    assert_int_equal(st_ckpt_get(&r, &d, base, 3), -1);
     /* a rewind point: the walk before the tail and the tail's records */
     c.has_rw = 1;
     c.rw.seq = 59;
@@ -302,7 +309,7 @@ static void checkpoint_entry(void **state)
     st_buf b3 = {0};
     st_ckpt_put(&b3, &c, base);
     st_rd r3 = {b3.p, b3.p + b3.n, 0};
-    assert_int_equal(st_ckpt_get(&r3, &d, base, 3), 0);
+    assert_int_equal(st_ckpt_get(&r3, &d, base, 4), 0);
     assert_ptr_equal(r3.p, b3.p + b3.n);
     assert_int_equal(d.has_rw, 1);
     assert_int_equal(d.rw.seq, 59);
@@ -327,21 +334,36 @@ static void checkpoint_entry(void **state)
     same_row(&t2, &g1);
     assert_ptr_equal(tr.p, tr.end);
     /* a format-2 reader stops before the rewind point: the entry's own
-     * fields read the same, the rest is left */
-    st_rd r2 = {b3.p, b3.p + b3.n, 0};
+     * fields read the same, the rest is left (an entry of 18 bits: those
+     * of format 2 files) */
+    st_ckpt n18;
+    memset(&n18, 0, sizeof n18);
+    assert_int_equal(st_ckpt_copy(&n18, &c), 0);
+    n18.n_rfp = 0;
+    n18.rfp_shift = ST_RFP_BITS - ST_RFP_BITS_V3;
+    uint32_t f3[] = {1200, 40, 44, 0, 1048575}; /* (300 10 11 0 262143 at 18 bits) */
+    assert_int_equal(st_ckpt_add_rfps(&n18, f3, 5), 0);
+    assert_int_equal(n18.rfp[4], 262143);
+    st_buf b18 = {0};
+    st_ckpt_put(&b18, &n18, base);
+    st_rd r2 = {b18.p, b18.p + b18.n, 0};
     st_ckpt v2;
     memset(&v2, 0, sizeof v2);
     assert_int_equal(st_ckpt_get(&r2, &v2, base, 2), 0);
     assert_int_equal(v2.has_rw, 0);
     assert_int_equal(v2.n_rfp, 5);
+    assert_int_equal(v2.rfp_shift, 2);
+    assert_true(st_ckpt_has_rfp(&v2, 1048575) && st_ckpt_has_rfp(&v2, 1048572));
     assert_true(r2.p < r2.end);
     st_ckpt_clear(&v2);
+    st_ckpt_clear(&n18);
+    st_buf_free(&b18);
     /* a tail that does not end where the checkpoint's records do is damaged */
     c.rw.seq = 58;
     b3.n = 0;
     st_ckpt_put(&b3, &c, base);
     r3 = (st_rd){b3.p, b3.p + b3.n, 0};
-    assert_int_equal(st_ckpt_get(&r3, &d, base, 3), -1);
+    assert_int_equal(st_ckpt_get(&r3, &d, base, 4), -1);
     c.rw.seq = 59;
     st_buf_free(&b3);
     b.n = 0;
@@ -351,7 +373,7 @@ static void checkpoint_entry(void **state)
         st_rd t = {b.p, b.p + cut, 0};
         st_ckpt e;
         memset(&e, 0, sizeof e);
-        assert_int_not_equal(st_ckpt_get(&t, &e, base, 3), 0);
+        assert_int_not_equal(st_ckpt_get(&t, &e, base, 4), 0);
         st_ckpt_clear(&e);
     }
     st_buf_free(&b);
