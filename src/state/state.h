@@ -130,11 +130,11 @@ int st_ckpt_copy(st_ckpt *dst, const st_ckpt *src);
 int st_ckpt_has_pkey(const st_ckpt *c, uint32_t k);
 int st_ckpt_add_pkey(st_ckpt *c, uint32_t k);  /* keeps the set sorted; 0 / -1 nomem */
 /* A record_id's fingerprint: 20 bits since checkpoint format 4 (18 in
- * formats 2 and 3: on the 10M-record bench month's night 30 about 50
+ * formats 2 and 3: on the 10M-record bench month's night 30, 56
  * subscriber-months doubted and reading their stored record_ids was 6.7 %
- * of the run; 16 bits had doubted 4x as often again). The sorted gaps of a
- * subscriber-month's ~40 fingerprints cost about 2 bits a record more than
- * at 18 bits (docs/state.md). */
+ * of the run; at 20 bits 11 do). The sorted gaps of a subscriber-month's
+ * ~40 fingerprints cost 2.5 bits a record more than at 18 bits, after
+ * deflate (docs/state.md). */
 #define ST_RFP_BITS 20
 #define ST_RFP_BITS_V3 18   /* the width of the entries of format 2 and 3 files */
 static inline uint32_t st_rfp(const void *id, size_t n)
