@@ -15,10 +15,16 @@
 #define CKP_MAGIC "CDRCKP01"
 #define CKP_FOOT "CDRCKPF1"
 /* Formats. Segments 2: 18-bit record_id fingerprints (with checkpoints 2).
+ * Segments 3: the group index's chunks deflated, msisdns of digits kept as
+ * numbers in number order (a reader sorts them back into key order); the
+ * rest of the file as in 2. A segment of format 2 is still read; segments
+ * are never rewritten, so a month's state may hold both until `cdrecon
+ * compact` merges them into one of format 3.
  * Checkpoints 3: entries may carry a rewind point; a checkpoint file of
  * format 2 is still read (its entries have none) and replaced by the next
  * run with one of format 3. */
-#define SEG_VERSION 2
+#define SEG_VERSION 3
+#define SEG_VERSION_MIN 2
 #define CKP_VERSION 3
 #define CKP_VERSION_MIN 2
 #define HDR_SIZE 16
