@@ -773,19 +773,23 @@ static inline uint64_t gidx_varint(st_rd *r)
  * order. */
 static int chunk_entries_v3(st_gcur *c, uint32_t len, uint32_t raw_len, size_t n)
 {
-    if (!c->inf && !(c->inf = malloc(sizeof(struct inflate_state))))
-        return -2;
     c->raw.n = 0;
     if (st_buf_reserve(&c->raw, raw_len ? raw_len : 1) != 0)
         return -2;
-    struct inflate_state *st = c->inf;
+    /* ISA-L's state (87 KB) only while inflating, as for checkpoint
+     * chunks: a run keeps a cursor per segment and thread */
+    struct inflate_state *st = malloc(sizeof *st);
+    if (!st)
+        return -2;
     isal_inflate_init(st);
     st->crc_flag = ISAL_DEFLATE;
     st->next_in = c->buf.p;
     st->avail_in = len;
     st->next_out = c->raw.p;
     st->avail_out = raw_len;
-    if (isal_inflate_stateless(st) != ISAL_DECOMP_OK || st->total_out != raw_len)
+    int ok = isal_inflate_stateless(st) == ISAL_DECOMP_OK && st->total_out == raw_len;
+    free(st);
+    if (!ok)
         return -1;
     st_rd rd = {c->raw.p, c->raw.p + raw_len, 0};
     uint64_t nall = st_rd_varint(&rd), nn = st_rd_varint(&rd);
@@ -794,8 +798,11 @@ static int chunk_entries_v3(st_gcur *c, uint32_t len, uint32_t raw_len, size_t n
     const unsigned char *nd = st_rd_bytes(&rd, (size_t)nn);
     if (!nd || ent_room(c, n) != 0)
         return nd ? -2 : -1;
+    size_t digits = 0;
+    for (size_t i = 0; i < nn; i++)
+        digits += nd[i];
     c->names.n = 0;
-    if (st_buf_reserve(&c->names, (size_t)nn * GIDX_DIGITS + 8) != 0)
+    if (st_buf_reserve(&c->names, digits + 8) != 0)
         return -2;
     st_gent *e = c->ent;
     for (size_t i = 0; i < n; i++)
@@ -915,7 +922,6 @@ cdr_err st_gcur_seek(st_gcur *c, st_segr *r, uint64_t h, const char *msisdn, siz
         c->names = keep.names;
         c->ent = keep.ent;
         c->ent_cap = keep.ent_cap;
-        c->inf = keep.inf;
         c->rows_blk = keep.rows_blk;
         c->ids_blk = keep.ids_blk;
         c->r = r;
@@ -972,7 +978,6 @@ void st_gcur_free(st_gcur *c)
     st_buf_free(&c->raw);
     st_buf_free(&c->names);
     free(c->ent);
-    free(c->inf);
     st_block_free(&c->rows_blk);
     st_block_free(&c->ids_blk);
     memset(c, 0, sizeof *c);

@@ -285,7 +285,6 @@ typedef struct st_gcur {
     st_gent *ent;           /* its groups in key order */
     size_t n_ent, ent_cap, at; /* at: the next one */
     uint64_t next_first;    /* the first record of ent[at] */
-    void *inf;              /* format 3: ISA-L's inflate state */
     int have;               /* cur is a group */
     int done;
     st_group cur;
