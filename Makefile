@@ -121,6 +121,11 @@ $(BUILD)/tests/weak/%.o: %.c $(HEADERS)
 	$(CC) $(CFLAGS) $(LIB_INC) -DCDR_TEST_WEAK_HASH -c -o $@ $<
 $(BUILD)/tests/test_rate_weak: tests/unit/test_rate.c $(WEAK_OBJ) $(BUILD)/libcdrecon.a $(HEADERS)
 	$(CC) $(CFLAGS) $(LIB_INC) $(LDFLAGS) -o $@ $< $(WEAK_OBJ) $(BUILD)/libcdrecon.a -lcmocka $(LDLIBS)
+# test_state the same way: a segment's group index, whose reader sorts each
+# chunk back into key order, then holds runs of msisdns sharing a hash.
+UNIT_BIN += $(BUILD)/tests/test_state_weak
+$(BUILD)/tests/test_state_weak: tests/unit/test_state.c $(WEAK_OBJ) $(BUILD)/libcdrecon.a $(HEADERS)
+	$(CC) $(CFLAGS) $(LIB_INC) $(LDFLAGS) -o $@ $< $(WEAK_OBJ) $(BUILD)/libcdrecon.a -lcmocka $(LDLIBS)
 
 # Install the Debian packages the build and the tests use (idempotent: it only
 # calls apt-get when something is missing).

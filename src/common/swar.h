@@ -1,5 +1,5 @@
-/* cdrecon — word-at-a-time helpers: ASCII digits checked and converted,
- * short strings copied. Internal header. */
+/* cdrecon — word-at-a-time helpers: ASCII digits checked and converted
+ * (both ways), short strings copied. Internal header. */
 #ifndef CDRECON_SWAR_H
 #define CDRECON_SWAR_H
 
@@ -25,6 +25,37 @@ static inline uint64_t cdr_digits8_value(uint64_t x)
     x = (x * 10 + (x >> 8)) & 0x00FF00FF00FF00FFull;
     x = (x * 100 + (x >> 16)) & 0x0000FFFF0000FFFFull;
     return (x * 10000 + (x >> 32)) & 0xFFFFFFFFull;
+}
+
+/* The 8 ASCII digits of v < 10^8, most significant first in memory (a
+ * little-endian word): halves, pairs, then digits, each step one multiply
+ * by a reciprocal. */
+static inline uint64_t cdr_digits8_text(uint32_t v)
+{
+    uint64_t x = (uint64_t)(v / 10000) | (uint64_t)(v % 10000) << 32;
+    uint64_t y = ((x * 10486) >> 20) & 0x0000007F0000007Full;
+    x = y | (x - y * 100) << 16;
+    uint64_t z = ((x * 103) >> 10) & 0x000F000F000F000Full;
+    x = z | (x - z * 10) << 8;
+    return x + 0x3030303030303030ull;
+}
+
+/* Write v as exactly nd digits (leading zeros; v < 10^nd, nd <= 18) at out. */
+static inline void cdr_format_digits(char *out, uint64_t v, unsigned nd)
+{
+    char t[24];
+    uint64_t w = cdr_digits8_text((uint32_t)(v % 100000000u));
+    memcpy(t + 16, &w, 8);
+    if (nd > 8) {
+        v /= 100000000u;
+        w = cdr_digits8_text((uint32_t)(v % 100000000u));
+        memcpy(t + 8, &w, 8);
+        if (nd > 16) {
+            w = cdr_digits8_text((uint32_t)(v / 100000000u)); /* < 100 here */
+            memcpy(t, &w, 8);
+        }
+    }
+    memcpy(out, t + 24 - nd, nd);
 }
 
 /* Copy n bytes; inline up to 32, as overlapping words (a library call for

@@ -228,9 +228,9 @@ static inline void unpack(const unsigned char *p, blob *b)
 static inline uint64_t msisdn_hash(const char *p, size_t n)
 {
 #ifdef CDR_TEST_WEAK_HASH
-    /* tests only (test_rate_weak): 8 hash values for every number, so
-     * that numbers sharing a hash - a 1 in 10^12 event with the real one -
-     * are the rule, and the code for them runs */
+    /* tests only (test_rate_weak, test_state_weak): 8 hash values for
+     * every number, so that numbers sharing a hash - a 1 in 10^12 event
+     * with the real one - are the rule, and the code for them runs */
     return cdr_hash_bytes(p, n, 0) & 0x8000000000000003ull;
 #else
     return cdr_hash_bytes(p, n, 0);

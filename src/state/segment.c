@@ -4,14 +4,29 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <isa-l/igzip_lib.h>
 
 #include "errmsg.h"
 #include "bsearch.h"
 #include "cdrecon/engine.h"
+#include "deflate1.h"
 #include "stfile.h"
 #include "grow.h"
+#include "swar.h"
 
 #define GROUPS_PER_CHUNK 1024
+/* Format 3's group index (docs/state.md "The group index"): an msisdn of
+ * 1..GIDX_DIGITS digits is kept as a number (its digit count beside it, so
+ * leading zeros stay); the chunk is deflated at ISA-L level GIDX_LEVEL. */
+#define GIDX_DIGITS 18
+#define GIDX_LEVEL 1
+#define GIDX_RAW_MAX (1u << 20) /* a chunk's bytes, inflated: 1,024 groups need < 64 KiB */
+
+static const uint64_t P10[GIDX_DIGITS + 1] = {
+    1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull, 1000000ull, 10000000ull, 100000000ull,
+    1000000000ull, 10000000000ull, 100000000000ull, 1000000000000ull, 10000000000000ull,
+    100000000000000ull, 1000000000000000ull, 10000000000000000ull, 100000000000000000ull,
+    1000000000000000000ull};
 
 /* ---- segment parts -------------------------------------------------------------- */
 
@@ -126,6 +141,17 @@ struct st_segw {
     st_buf chunks;
     cdir *cd;
     size_t n_cd, cd_cap;
+    uint32_t version;       /* the format written (SEG_VERSION; 2 only for tests) */
+    /* the key of the last group appended: keys must go up (format 3's
+     * reader puts a chunk's groups back in key order) */
+    uint64_t last_h;
+    unsigned char last_m[CDR_NUMBER_MAX];
+    size_t last_n;
+    /* format 3: a chunk being encoded */
+    st_buf payload;
+    struct gnum *nums;
+    size_t nums_cap;
+    unsigned char *lvl;     /* ISA-L's level buffer */
 };
 
 uint64_t st_segw_records(const st_segw *w)
@@ -141,11 +167,25 @@ uint64_t st_segw_bytes(const st_segw *w)
 cdr_err st_segw_create(const char *path, cdr_month month, const st_file *files, size_t n_files,
                        st_segw **out, char *err, size_t errlen)
 {
+    return st_segw_create_format(path, month, files, n_files, SEG_VERSION, out, err, errlen);
+}
+
+cdr_err st_segw_create_format(const char *path, cdr_month month, const st_file *files,
+                              size_t n_files, uint32_t version, st_segw **out, char *err,
+                              size_t errlen)
+{
     *out = NULL;
+    if (version < SEG_VERSION_MIN || version > SEG_VERSION)
+        return CDR_E_INTERNAL;
     st_segw *w = calloc(1, sizeof *w);
     if (!w)
         return CDR_E_NOMEM;
     w->month = month;
+    w->version = version;
+    if (version >= 3 && !(w->lvl = calloc(1, ISAL_DEF_LVL1_DEFAULT))) {
+        free(w);
+        return CDR_E_NOMEM;
+    }
     st_buf_varint(&w->ftab, n_files);
     for (size_t i = 0; i < n_files; i++)
         st_file_put(&w->ftab, &files[i]);
@@ -153,7 +193,7 @@ cdr_err st_segw_create(const char *path, cdr_month month, const st_file *files, 
         st_segw_free(w);
         return CDR_E_NOMEM;
     }
-    cdr_err e = stf_start(&w->f, path, SEG_MAGIC, SEG_VERSION, month, err, errlen);
+    cdr_err e = stf_start(&w->f, path, SEG_MAGIC, version, month, err, errlen);
     if (e != CDR_OK) {
         st_segw_free(w);
         return e;
@@ -162,7 +202,93 @@ cdr_err st_segw_create(const char *path, cdr_month month, const st_file *files, 
     return CDR_OK;
 }
 
-/* Cut the pending group entries into a chunk. */
+/* A group of a chunk being encoded whose msisdn is kept as a number. */
+typedef struct gnum {
+    uint64_t v, count;
+    unsigned nd;
+} gnum;
+
+static int gnum_cmp(const void *pa, const void *pb)
+{
+    const gnum *a = pa, *b = pb;
+    if (a->v != b->v)
+        return a->v < b->v ? -1 : 1;
+    return (a->nd > b->nd) - (a->nd < b->nd);
+}
+
+/* The msisdn m[0..n) as a number: 1 when it is 1..GIDX_DIGITS digits. */
+static int gidx_number(const unsigned char *m, size_t n, uint64_t *v)
+{
+    if (n == 0 || n > GIDX_DIGITS)
+        return 0;
+    uint64_t x = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned d = (unsigned)(m[i] - '0');
+        if (d > 9)
+            return 0;
+        x = x * 10 + d;
+    }
+    *v = x;
+    return 1;
+}
+
+/* Format 3: the pending entries (msisdn length, msisdn, varint count, in
+ * key order) as a chunk's payload (docs/state.md "The group index"): the
+ * count of groups and of those kept as numbers; each number's digit count;
+ * every group's record count (the numbers' first, in number order, then
+ * the others'); the numbers as differences from the one before; the other
+ * msisdns as length and bytes. A reader computes each group's hash again
+ * and sorts: the key order costs no bytes. */
+static int gidx_encode(st_segw *w)
+{
+    if (cdr_grow(&w->nums, &w->nums_cap, w->pend_n, sizeof *w->nums, GROUPS_PER_CHUNK))
+        return -1;
+    size_t nn = 0;
+    st_rd r = {w->pend.p, w->pend.p + w->pend.n, 0};
+    while (r.p < r.end) {
+        unsigned ml = st_rd_u8(&r);
+        const unsigned char *m = st_rd_bytes(&r, ml);
+        uint64_t cnt = st_rd_varint(&r), v;
+        if (r.bad || !m)
+            return -1;
+        if (gidx_number(m, ml, &v))
+            w->nums[nn++] = (gnum){v, cnt, ml};
+    }
+    qsort(w->nums, nn, sizeof *w->nums, gnum_cmp);
+    st_buf *b = &w->payload;
+    b->n = 0;
+    st_buf_varint(b, w->pend_n);
+    st_buf_varint(b, nn);
+    for (size_t i = 0; i < nn; i++)
+        st_buf_u8(b, w->nums[i].nd);
+    for (size_t i = 0; i < nn; i++)
+        st_buf_varint(b, w->nums[i].count);
+    /* the other groups' counts, then (below) their msisdns, in key order */
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1)
+            for (size_t i = 0; i < nn; i++)
+                st_buf_varint(b, w->nums[i].v - (i ? w->nums[i - 1].v : 0));
+        r = (st_rd){w->pend.p, w->pend.p + w->pend.n, 0};
+        while (r.p < r.end) {
+            unsigned ml = st_rd_u8(&r);
+            const unsigned char *m = st_rd_bytes(&r, ml);
+            uint64_t cnt = st_rd_varint(&r), v;
+            if (gidx_number(m, ml, &v))
+                continue;
+            if (pass == 0) {
+                st_buf_varint(b, cnt);
+            } else {
+                st_buf_u8(b, ml);
+                st_buf_put(b, m, ml);
+            }
+        }
+    }
+    return b->failed ? -1 : 0;
+}
+
+/* Cut the pending group entries into a chunk: format 2, u32 length, the
+ * entries, u32 CRC; format 3, u32 deflated length, u32 inflated length,
+ * the payload deflated (gidx_encode), u32 CRC of the deflated bytes. */
 static int seg_cut_chunk(st_segw *w)
 {
     if (w->pend_n == 0)
@@ -170,9 +296,23 @@ static int seg_cut_chunk(st_segw *w)
     if (cdr_grow(&w->cd, &w->cd_cap, w->n_cd + 1, sizeof *w->cd, 64))
         return -1;
     w->cd[w->n_cd++] = (cdir){w->pend_first_h, w->chunks.n, w->pend_first_rec, (uint32_t)w->pend_n};
-    st_buf_u32le(&w->chunks, (uint32_t)w->pend.n);
-    st_buf_put(&w->chunks, w->pend.p, w->pend.n);
-    st_buf_u32le(&w->chunks, st_crc(w->pend.p, w->pend.n));
+    if (w->version < 3) {
+        st_buf_u32le(&w->chunks, (uint32_t)w->pend.n);
+        st_buf_put(&w->chunks, w->pend.p, w->pend.n);
+        st_buf_u32le(&w->chunks, st_crc(w->pend.p, w->pend.n));
+    } else {
+        if (gidx_encode(w) != 0 || w->payload.n > GIDX_RAW_MAX)
+            return -1;
+        size_t bound = w->payload.n + w->payload.n / 8 + 1024, at = w->chunks.n, zn;
+        if (st_buf_reserve(&w->chunks, bound + 12) != 0 ||
+            cdr_deflate1(w->payload.p, w->payload.n, w->chunks.p + at + 8, bound, GIDX_LEVEL,
+                         w->lvl, ISAL_DEF_LVL1_DEFAULT, 0, &zn) != 0)
+            return -1;
+        st_put_le32(w->chunks.p + at, (uint32_t)zn);
+        st_put_le32(w->chunks.p + at + 4, (uint32_t)w->payload.n);
+        w->chunks.n = at + 8 + zn;
+        st_buf_u32le(&w->chunks, st_crc(w->chunks.p + at + 8, zn));
+    }
     w->pend.n = 0;
     w->pend_n = 0;
     return w->chunks.failed ? -1 : 0;
@@ -208,10 +348,17 @@ cdr_err st_segw_append(st_segw *w, st_part *p)
         unsigned ml = st_rd_u8(&r);
         const unsigned char *m = st_rd_bytes(&r, ml);
         uint64_t cnt = st_rd_varint(&r);
-        if (r.bad || !m)
+        if (r.bad || !m || ml == 0 || ml > CDR_NUMBER_MAX)
             return CDR_E_INTERNAL;
+        uint64_t h = cdr_msisdn_hash((const char *)m, ml);
+        if (w->n_groups && st_key_cmp(w->last_h, (const char *)w->last_m, w->last_n, h,
+                                      (const char *)m, ml) >= 0)
+            return CDR_E_INTERNAL; /* groups out of key order */
+        w->last_h = h;
+        memcpy(w->last_m, m, ml);
+        w->last_n = ml;
         if (w->pend_n == 0) {
-            w->pend_first_h = cdr_msisdn_hash((const char *)m, ml);
+            w->pend_first_h = h;
             w->pend_first_rec = first;
         }
         st_buf_put(&w->pend, start, (size_t)(r.p - start));
@@ -274,7 +421,7 @@ cdr_err st_segw_commit(st_segw *w, char *err, size_t errlen)
     st_put_le64(foot + 48, bd_at);
     st_put_le64(foot + 56, w->n_bd);
     st_put_le32(foot + 64, (uint32_t)w->month);
-    st_put_le32(foot + 68, SEG_VERSION);
+    st_put_le32(foot + 68, w->version);
     return stf_finish(&w->f, foot, sizeof foot, err, errlen);
 }
 
@@ -286,6 +433,9 @@ void st_segw_free(st_segw *w)
     st_buf_free(&w->ftab);
     st_buf_free(&w->pend);
     st_buf_free(&w->chunks);
+    st_buf_free(&w->payload);
+    free(w->nums);
+    free(w->lvl);
     free(w->bd);
     free(w->cd);
     free(w);
@@ -295,6 +445,7 @@ void st_segw_free(st_segw *w)
 
 struct st_segr {
     int fd;
+    uint32_t version;       /* its format (SEG_VERSION_MIN..SEG_VERSION) */
     char *path;
     uint64_t size;
     cdr_month month;
@@ -371,7 +522,8 @@ static cdr_err read_dirs(st_segr *r, uint64_t cd, uint64_t ncd, uint64_t nbd, ui
     for (uint64_t i = 0; i < ncd; i++) {
         const unsigned char *p = buf + i * 32;
         r->cd[i] = (cdir){st_le64(p), st_le64(p + 8), st_le64(p + 16), st_le32(p + 24)};
-        if (r->cd[i].offset < HDR_SIZE || r->cd[i].offset >= cd ||
+        if (r->cd[i].offset < HDR_SIZE || r->cd[i].offset >= cd || r->cd[i].n == 0 ||
+            r->cd[i].n > GROUPS_PER_CHUNK ||
             (i && (r->cd[i].first_rec < r->cd[i - 1].first_rec ||
                    r->cd[i].first_h < r->cd[i - 1].first_h))) {
             cdr_seterr(err, errlen, "%s: damaged group directory", r->path);
@@ -448,10 +600,9 @@ cdr_err st_segr_open(const char *path, st_segr **out, char *err, size_t errlen)
         goto fail;
     }
     unsigned char foot[SEG_FOOT_SIZE];
-    uint32_t version;
-    if ((r->fd = stf_open_checked(path, SEG_MAGIC, SEG_FOOT, foot, sizeof foot, 68, SEG_VERSION,
-                                  SEG_VERSION, "segment", &r->size, &version, &e, err,
-                                  errlen)) < 0)
+    if ((r->fd = stf_open_checked(path, SEG_MAGIC, SEG_FOOT, foot, sizeof foot, 68,
+                                  SEG_VERSION_MIN, SEG_VERSION, "segment", &r->size, &r->version,
+                                  &e, err, errlen)) < 0)
         goto fail;
     r->month = (cdr_month)st_le32(foot + 64);
     r->n_records = st_le64(foot + 8);
@@ -474,32 +625,261 @@ fail:
     return e;
 }
 
-/* Load group chunk k into the cursor. */
+/* ---- the group index: a chunk decoded ------------------------------------------------ */
+
+/* The stored bytes of chunk d into c->buf: format 2, the entries (*len
+ * bytes); format 3, the deflated payload (*len bytes) and its inflated
+ * length (*raw_len). Its CRC checked. */
+static cdr_err chunk_read(st_gcur *c, const cdir *d, uint32_t *len, uint32_t *raw_len)
+{
+    st_segr *r = c->r;
+    unsigned char h8[8];
+    size_t hl = r->version >= 3 ? 8 : 4;
+    if (stf_pread(r->fd, h8, hl, d->offset) != CDR_OK)
+        return CDR_E_PARSE;
+    *len = st_le32(h8);
+    *raw_len = hl == 8 ? st_le32(h8 + 4) : *len;
+    if (*len > (1u << 26) || (hl == 8 && *raw_len > GIDX_RAW_MAX) ||
+        d->offset + hl + 4 + *len > r->size)
+        return CDR_E_PARSE;
+    c->buf.n = 0;
+    if (st_buf_reserve(&c->buf, (size_t)*len + 4) != 0)
+        return CDR_E_NOMEM;
+    if (stf_pread(r->fd, c->buf.p, (size_t)*len + 4, d->offset + hl) != CDR_OK ||
+        st_le32(c->buf.p + *len) != st_crc(c->buf.p, *len))
+        return CDR_E_PARSE;
+    return CDR_OK;
+}
+
+/* Room for n decoded groups. */
+static int ent_room(st_gcur *c, size_t n)
+{
+    return cdr_grow(&c->ent, &c->ent_cap, n, sizeof *c->ent, GROUPS_PER_CHUNK);
+}
+
+/* Format 2: the entries as stored (msisdn length, msisdn, varint count),
+ * in key order. (n: the directory's, 1..GROUPS_PER_CHUNK, as for format 3.) */
+static int chunk_entries_v2(st_gcur *c, uint32_t len, size_t n)
+{
+    st_rd rd = {c->buf.p, c->buf.p + len, 0};
+    if (ent_room(c, n) != 0)
+        return -2;
+    size_t k = 0;
+    while (rd.p < rd.end) {
+        unsigned ml = st_rd_u8(&rd);
+        const unsigned char *m = (ml == 0 || ml > CDR_NUMBER_MAX) ? NULL : st_rd_bytes(&rd, ml);
+        uint64_t cnt = st_rd_varint(&rd);
+        if (!m || rd.bad || k == n)
+            return -1;
+        c->ent[k++] = (st_gent){cdr_msisdn_hash((const char *)m, ml), cnt, (const char *)m, ml};
+    }
+    return k == n ? 0 : -1;
+}
+
+#define SORT_BUCKETS 2048 /* (twice the groups of a chunk) */
+
+/* The groups e[0..n) (1 <= n <= GROUPS_PER_CHUNK) put in key order. A
+ * chunk's hashes lie evenly between two (those of its first group and the
+ * next chunk's): one pass of a counting sort on the top bits of h - min
+ * puts them almost in order, an insertion by the whole key moves the few
+ * left (msisdns sharing a hash among them: the rule in test_rate_weak),
+ * then the groups move along the permutation's cycles. */
+static void sort_keys(st_gent *e, size_t n)
+{
+    uint64_t lo = e[0].h, hi = e[0].h;
+    for (size_t i = 1; i < n; i++) {
+        lo = e[i].h < lo ? e[i].h : lo;
+        hi = e[i].h > hi ? e[i].h : hi;
+    }
+    unsigned shift = 0;
+    while (((hi - lo) >> shift) >= SORT_BUCKETS)
+        shift++;
+    uint32_t at[SORT_BUCKETS + 1];
+    uint16_t ord[GROUPS_PER_CHUNK];
+    memset(at, 0, sizeof at);
+    for (size_t i = 0; i < n; i++)
+        at[((e[i].h - lo) >> shift) + 1]++;
+    for (size_t b = 1; b <= SORT_BUCKETS; b++)
+        at[b] += at[b - 1];
+    for (size_t i = 0; i < n; i++)
+        ord[at[(e[i].h - lo) >> shift]++] = (uint16_t)i;
+    for (size_t i = 1; i < n; i++) {
+        const st_gent *x = &e[ord[i]];
+        if (st_key_cmp(e[ord[i - 1]].h, e[ord[i - 1]].msisdn, e[ord[i - 1]].len, x->h, x->msisdn,
+                       x->len) <= 0)
+            continue;
+        uint16_t xi = ord[i];
+        size_t j = i;
+        do {
+            ord[j] = ord[j - 1];
+            j--;
+        } while (j && st_key_cmp(e[ord[j - 1]].h, e[ord[j - 1]].msisdn, e[ord[j - 1]].len, x->h,
+                                 x->msisdn, x->len) > 0);
+        ord[j] = xi;
+    }
+    /* e[i] = the group at ord[i], cycle by cycle; ord[j] = j marks done */
+    for (size_t i = 0; i < n; i++) {
+        if (ord[i] == i)
+            continue;
+        st_gent t = e[i];
+        size_t j = i;
+        while (ord[j] != i) {
+            size_t k = ord[j];
+            e[j] = e[k];
+            ord[j] = (uint16_t)j;
+            j = k;
+        }
+        e[j] = t;
+        ord[j] = (uint16_t)j;
+    }
+}
+
+/* v as nd (1..GIDX_DIGITS) digits at out, leading zeros kept, a word at a
+ * time: out has room for 8 bytes past the nd (which the next overwrites;
+ * copying from a buffer instead cost a third of a chunk's decoding). */
+static inline void gidx_digits(char *out, uint64_t v, unsigned nd)
+{
+    uint64_t w;
+    if (nd <= 8) {
+        w = cdr_digits8_text((uint32_t)v) >> (8 * (8 - nd));
+        memcpy(out, &w, 8);
+        return;
+    }
+    uint64_t hi = v / 100000000u;
+    if (nd <= 16) {
+        w = cdr_digits8_text((uint32_t)hi) >> (8 * (16 - nd));
+        memcpy(out, &w, 8);
+    } else {
+        w = cdr_digits8_text((uint32_t)(hi / 100000000u)) >> (8 * (24 - nd));
+        memcpy(out, &w, 8);
+        w = cdr_digits8_text((uint32_t)(hi % 100000000u));
+        memcpy(out + nd - 16, &w, 8);
+    }
+    w = cdr_digits8_text((uint32_t)(v % 100000000u));
+    memcpy(out + nd - 8, &w, 8);
+}
+
+/* A varint of an inflated payload: its one-byte values (most record
+ * counts) inline. */
+static inline uint64_t gidx_varint(st_rd *r)
+{
+    if (r->p < r->end && *r->p < 0x80)
+        return *r->p++;
+    return st_rd_varint(r);
+}
+
+/* Format 3: the payload inflated into c->raw, its groups decoded (the
+ * numbers written out as text into c->names), hashed and put in key
+ * order. */
+static int chunk_entries_v3(st_gcur *c, uint32_t len, uint32_t raw_len, size_t n)
+{
+    c->raw.n = 0;
+    if (st_buf_reserve(&c->raw, raw_len ? raw_len : 1) != 0)
+        return -2;
+    /* ISA-L's state (87 KB) only while inflating, as for checkpoint
+     * chunks: a run keeps a cursor per segment and thread */
+    struct inflate_state *st = malloc(sizeof *st);
+    if (!st)
+        return -2;
+    isal_inflate_init(st);
+    st->crc_flag = ISAL_DEFLATE;
+    st->next_in = c->buf.p;
+    st->avail_in = len;
+    st->next_out = c->raw.p;
+    st->avail_out = raw_len;
+    int ok = isal_inflate_stateless(st) == ISAL_DECOMP_OK && st->total_out == raw_len;
+    free(st);
+    if (!ok)
+        return -1;
+    st_rd rd = {c->raw.p, c->raw.p + raw_len, 0};
+    uint64_t nall = st_rd_varint(&rd), nn = st_rd_varint(&rd);
+    if (rd.bad || nall != n || nn > n)
+        return -1;
+    const unsigned char *nd = st_rd_bytes(&rd, (size_t)nn);
+    if (!nd || ent_room(c, n) != 0)
+        return nd ? -2 : -1;
+    size_t digits = 0;
+    for (size_t i = 0; i < nn; i++)
+        digits += nd[i];
+    c->names.n = 0;
+    if (st_buf_reserve(&c->names, digits + 8) != 0)
+        return -2;
+    st_gent *e = c->ent;
+    for (size_t i = 0; i < n; i++)
+        e[i].count = gidx_varint(&rd);
+    uint64_t v = 0;
+    char *out = (char *)c->names.p;
+    for (size_t i = 0; i < nn; i++) {
+        uint64_t gap = gidx_varint(&rd);
+        unsigned k = nd[i];
+        if (k == 0 || k > GIDX_DIGITS || (i && gap > UINT64_MAX - v))
+            return -1;
+        v = i ? v + gap : gap;
+        if (v >= P10[k])
+            return -1;
+        gidx_digits(out, v, k);
+        e[i].msisdn = out;
+        e[i].len = k;
+        out += k;
+    }
+    for (size_t i = nn; i < n; i++) {
+        unsigned ml = st_rd_u8(&rd);
+        const unsigned char *m = (ml == 0 || ml > CDR_NUMBER_MAX) ? NULL : st_rd_bytes(&rd, ml);
+        if (!m)
+            return -1;
+        e[i].msisdn = (const char *)m;
+        e[i].len = ml;
+    }
+    if (rd.bad || rd.p != rd.end)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        e[i].h = cdr_msisdn_hash(e[i].msisdn, e[i].len);
+    sort_keys(e, n);
+    return 0;
+}
+
+/* Load group chunk k into the cursor (kept when it is there already). */
 static cdr_err gcur_load(st_gcur *c, uint64_t k)
 {
     st_segr *r = c->r;
     const cdir *d = &r->cd[k];
-    unsigned char l4[4];
-    if (stf_pread(r->fd, l4, 4, d->offset) != CDR_OK) {
-        snprintf(c->err, sizeof c->err, "%s: damaged group chunk", r->path);
-        return CDR_E_PARSE;
+    c->at = 0;
+    c->next_first = d->first_rec;
+    if (c->loaded && c->chunk == k)
+        return CDR_OK;
+    c->loaded = 0;
+    c->n_ent = 0;
+    uint32_t len, raw_len;
+    uint64_t end = k + 1 < r->n_cd ? r->cd[k + 1].first_rec : r->n_records;
+    cdr_err e = d->first_rec >= end ? CDR_E_PARSE : chunk_read(c, d, &len, &raw_len);
+    if (e != CDR_OK) {
+        if (e != CDR_E_NOMEM)
+            snprintf(c->err, sizeof c->err, "%s: damaged group chunk", r->path);
+        return e;
     }
-    uint32_t len = st_le32(l4);
-    if (len > (1u << 26) || d->offset + 8 + len > r->size) {
-        snprintf(c->err, sizeof c->err, "%s: damaged group chunk", r->path);
-        return CDR_E_PARSE;
-    }
-    c->buf.n = 0;
-    if (st_buf_reserve(&c->buf, (size_t)len + 4) != 0)
+    int g = r->version >= 3 ? chunk_entries_v3(c, len, raw_len, d->n)
+                            : chunk_entries_v2(c, len, d->n);
+    if (g == -2)
         return CDR_E_NOMEM;
-    if (stf_pread(r->fd, c->buf.p, (size_t)len + 4, d->offset + 4) != CDR_OK ||
-        st_le32(c->buf.p + len) != st_crc(c->buf.p, len)) {
-        snprintf(c->err, sizeof c->err, "%s: damaged group chunk", r->path);
+    /* the groups: in key order, each with records, the first as the
+     * directory says, together up to the next chunk's first record */
+    uint64_t first = d->first_rec;
+    for (size_t i = 0; g == 0 && i < d->n; i++) {
+        const st_gent *x = &c->ent[i];
+        if (x->count == 0 || x->count > end - first ||
+            (i ? st_key_cmp(c->ent[i - 1].h, c->ent[i - 1].msisdn, c->ent[i - 1].len, x->h,
+                            x->msisdn, x->len) >= 0
+               : x->h != d->first_h))
+            g = -1;
+        first += x->count;
+    }
+    if (g != 0 || first != end) {
+        snprintf(c->err, sizeof c->err, "%s: damaged group entry", r->path);
         return CDR_E_PARSE;
     }
     c->chunk = k;
-    c->rd = (st_rd){c->buf.p, c->buf.p + len, 0};
-    c->next_first = d->first_rec;
+    c->n_ent = d->n;
+    c->loaded = 1;
     return CDR_OK;
 }
 
@@ -509,7 +889,7 @@ cdr_err st_gcur_next(st_gcur *c)
     c->have = 0;
     if (c->done)
         return CDR_OK;
-    while (c->rd.p >= c->rd.end) {
+    while (c->at >= c->n_ent) {
         if (c->chunk + 1 >= r->n_cd) {
             c->done = 1;
             return CDR_OK;
@@ -518,21 +898,15 @@ cdr_err st_gcur_next(st_gcur *c)
         if (e != CDR_OK)
             return e;
     }
-    unsigned ml = st_rd_u8(&c->rd);
-    const unsigned char *m = (ml == 0 || ml > CDR_NUMBER_MAX) ? NULL : st_rd_bytes(&c->rd, ml);
-    uint64_t cnt = st_rd_varint(&c->rd);
-    if (!m || c->rd.bad || cnt == 0 || c->next_first + cnt > r->n_records) {
-        snprintf(c->err, sizeof c->err, "%s: damaged group entry", r->path);
-        return CDR_E_PARSE;
-    }
-    memcpy(c->msisdn, m, ml);
-    c->msisdn[ml] = '\0';
+    const st_gent *x = &c->ent[c->at++];
+    memcpy(c->msisdn, x->msisdn, x->len);
+    c->msisdn[x->len] = '\0';
     c->cur.msisdn = c->msisdn;
-    c->cur.msisdn_len = ml;
-    c->cur.h = cdr_msisdn_hash(c->msisdn, ml);
+    c->cur.msisdn_len = x->len;
+    c->cur.h = x->h;
     c->cur.first = c->next_first;
-    c->cur.count = cnt;
-    c->next_first += cnt;
+    c->cur.count = x->count;
+    c->next_first += x->count;
     c->have = 1;
     return CDR_OK;
 }
@@ -540,15 +914,18 @@ cdr_err st_gcur_next(st_gcur *c)
 cdr_err st_gcur_seek(st_gcur *c, st_segr *r, uint64_t h, const char *msisdn, size_t n)
 {
     if (c->r != r) {
-        st_buf keep = c->buf;
-        st_block a = c->rows_blk, b = c->ids_blk;
-        int whole = c->whole;
+        /* a cursor moved to another segment keeps its memory */
+        st_gcur keep = *c;
         memset(c, 0, sizeof *c);
-        c->buf = keep;
-        c->rows_blk = a;
-        c->ids_blk = b;
+        c->buf = keep.buf;
+        c->raw = keep.raw;
+        c->names = keep.names;
+        c->ent = keep.ent;
+        c->ent_cap = keep.ent_cap;
+        c->rows_blk = keep.rows_blk;
+        c->ids_blk = keep.ids_blk;
         c->r = r;
-        c->whole = whole;
+        c->whole = keep.whole;
     }
     c->rows_blk_no = c->ids_blk_no = -1;
     c->have = c->done = 0;
@@ -598,6 +975,9 @@ int st_gcur_find(st_gcur *c, uint64_t h, const char *msisdn, size_t n)
 void st_gcur_free(st_gcur *c)
 {
     st_buf_free(&c->buf);
+    st_buf_free(&c->raw);
+    st_buf_free(&c->names);
+    free(c->ent);
     st_block_free(&c->rows_blk);
     st_block_free(&c->ids_blk);
     memset(c, 0, sizeof *c);

@@ -252,6 +252,12 @@ int st_part_flush(st_part *p, st_enc *enc); /* encode the open block */
  * (copied). */
 cdr_err st_segw_create(const char *path, cdr_month month, const st_file *files, size_t n_files,
                        st_segw **out, char *err, size_t errlen);
+/* The same in format `version`, 2 (the oldest still read) up to the one
+ * this program writes: for tests, which write format 2 to show that what
+ * earlier releases wrote is still read. */
+cdr_err st_segw_create_format(const char *path, cdr_month month, const st_file *files,
+                              size_t n_files, uint32_t version, st_segw **out, char *err,
+                              size_t errlen);
 cdr_err st_segw_append(st_segw *w, st_part *p);
 /* Finish the file (index, table, footer), fsync, rename PATH.tmp to PATH. */
 cdr_err st_segw_commit(st_segw *w, char *err, size_t errlen);
@@ -279,14 +285,25 @@ size_t st_segr_n_files(const st_segr *r);
 const st_file *st_segr_file(const st_segr *r, size_t i);
 const char *st_segr_name(const st_segr *r); /* the file's name, without the directory */
 
+/* A group of a chunk of the index, decoded (the cursor's). */
+typedef struct st_gent {
+    uint64_t h, count;
+    const char *msisdn;     /* into the cursor's memory, until the next chunk */
+    uint32_t len;
+} st_gent;
+
 /* A cursor over the groups in key order; one per thread (a reader may be
  * shared by threads: it reads with pread). */
 typedef struct st_gcur {
     st_segr *r;
-    uint64_t chunk;         /* the chunk decoded in buf */
-    st_buf buf;
-    st_rd rd;
-    uint64_t next_first;    /* first record of the next group */
+    uint64_t chunk;         /* the chunk decoded into ent (when loaded) */
+    int loaded;
+    st_buf buf;             /* its bytes as stored */
+    st_buf raw;             /* format 3: inflated */
+    st_buf names;           /* format 3: the msisdns kept as numbers, as text */
+    st_gent *ent;           /* its groups in key order */
+    size_t n_ent, ent_cap, at; /* at: the next one */
+    uint64_t next_first;    /* the first record of ent[at] */
     int have;               /* cur is a group */
     int done;
     st_group cur;

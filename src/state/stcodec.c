@@ -238,37 +238,6 @@ static const uint64_t P10[DIGITS_MAX + 1] = {
     100000000000000ull, 1000000000000000ull, 10000000000000000ull, 100000000000000000ull,
     1000000000000000000ull};
 
-/* The 8 ASCII digits of v < 10^8, most significant first in memory (a
- * little-endian word): halves, pairs, then digits, each step one multiply
- * by a reciprocal. */
-static inline uint64_t digits8_text(uint32_t v)
-{
-    uint64_t x = (uint64_t)(v / 10000) | (uint64_t)(v % 10000) << 32;
-    uint64_t y = ((x * 10486) >> 20) & 0x0000007F0000007Full;
-    x = y | (x - y * 100) << 16;
-    uint64_t z = ((x * 103) >> 10) & 0x000F000F000F000Full;
-    x = z | (x - z * 10) << 8;
-    return x + 0x3030303030303030ull;
-}
-
-/* Write v as exactly nd digits (leading zeros; v < 10^nd, nd <= 18) at out. */
-static inline void format_digits(char *out, uint64_t v, unsigned nd)
-{
-    char t[24];
-    uint64_t w = digits8_text((uint32_t)(v % 100000000u));
-    memcpy(t + 16, &w, 8);
-    if (nd > 8) {
-        v /= 100000000u;
-        w = digits8_text((uint32_t)(v % 100000000u));
-        memcpy(t + 8, &w, 8);
-        if (nd > 16) {
-            w = digits8_text((uint32_t)(v / 100000000u)); /* < 100 here */
-            memcpy(t, &w, 8);
-        }
-    }
-    memcpy(out, t + 24 - nd, nd);
-}
-
 /* Per-set running state (delta sets). */
 typedef struct sprev {
     int kind;
@@ -896,7 +865,7 @@ static int get_string(colv *cv, const words *w, int set, sprev *pv, arena *a, si
             return -1;
         if (skip)
             return 0;
-        format_digits(tmp + n, v, nd);
+        cdr_format_digits(tmp + n, v, nd);
         n += nd;
         *off = arena_put(a, tmp, n);
         *len = n;

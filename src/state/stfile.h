@@ -16,15 +16,21 @@
 #define CKP_FOOT "CDRCKPF1"
 /* Formats. Segments 2: numbered with checkpoints 2 (whose chunks got their
  * last keys and 18-bit record_id fingerprints); a segment holds no
- * fingerprints, so their width is the checkpoints' alone. Checkpoints 3:
- * entries may carry a rewind point. Checkpoints 4: an entry's flags byte
- * also says the width of its record_id fingerprints, 20 bits (ST_RFP_BITS)
- * or 18 (ST_RFP_BITS_V3: the entries of format 2 and 3 files, and their
- * continuations). A checkpoint file of format 2 or 3 is still read (18-bit
- * entries, format 2's without rewind points) and replaced by the next run
- * with one of format 4, into which its untouched entries are copied as
- * bytes. */
-#define SEG_VERSION 2
+ * fingerprints, so their width is the checkpoints' alone. Segments 3: the
+ * group index's chunks deflated, msisdns of digits kept as numbers in number
+ * order (a reader sorts them back into key order); the rest of the file as
+ * in 2. A segment of format 2 is still read; segments are never rewritten,
+ * so a month's state may hold both until `cdrecon compact` merges them into
+ * one of format 3.
+ * Checkpoints 3: entries may carry a rewind point. Checkpoints 4: an entry's
+ * flags byte also says the width of its record_id fingerprints, 20 bits
+ * (ST_RFP_BITS) or 18 (ST_RFP_BITS_V3: the entries of format 2 and 3 files,
+ * and their continuations). A checkpoint file of format 2 or 3 is still read
+ * (18-bit entries, format 2's without rewind points) and replaced by the
+ * next run with one of format 4, into which its untouched entries are copied
+ * as bytes. */
+#define SEG_VERSION 3
+#define SEG_VERSION_MIN 2
 #define CKP_VERSION 4
 #define CKP_VERSION_MIN 2
 #define HDR_SIZE 16

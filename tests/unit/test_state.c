@@ -5,7 +5,12 @@
  * fingerprints stay sorted and unique; a checkpoint file of format 3
  * (18-bit fingerprints) still finds every stored record_id, copied,
  * continued or rated whole into format 4; a segment file written by parts
- * reads back group by group, and a truncated one is refused. */
+ * reads back group by group, and a truncated one is refused; the group
+ * index of many groups of every shape of msisdn reads back by key and by
+ * cursor in format 3 and in format 2 (written through the test's switch,
+ * st_segw_create_format), and a damaged chunk of it is refused. Built a
+ * second time as test_state_weak (Makefile) over an msisdn hash of 8
+ * values, so that the index's chunks hold runs of msisdns sharing a hash. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -677,6 +682,357 @@ static void segment_file(void **state)
     rmdir(dir);
 }
 
+
+/* ---- the group index: many groups, every shape of msisdn ------------------------- */
+
+enum { NG = 2600, GREC_MAX = 3 }; /* three chunks of up to 1,024 groups */
+
+typedef struct gset {
+    char m[NG][CDR_NUMBER_MAX + 1];
+    size_t len[NG];
+    uint64_t h[NG];
+    size_t count[NG];
+    size_t ord[NG];          /* the groups in key order */
+    uint64_t first[NG];      /* of group ord[k]: its first record in the segment */
+    cdr_row rows[NG * GREC_MAX];
+    char rid[NG * GREC_MAX][16];
+    size_t n_rows;
+} gset;
+
+static const gset *g_sort;
+
+static int gset_cmp(const void *pa, const void *pb)
+{
+    size_t a = *(const size_t *)pa, b = *(const size_t *)pb;
+    return st_key_cmp(g_sort->h[a], g_sort->m[a], g_sort->len[a], g_sort->h[b], g_sort->m[b],
+                      g_sort->len[b]);
+}
+
+static void rand_digits(char *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        b[i] = (char)('0' + trnd_below(&rng, 10));
+}
+
+/* Group i's msisdn: fixed ones at the edges of the format (one digit, 18
+ * digits as the largest number, 19, CDR_NUMBER_MAX of digits or not, leading
+ * zeros), then mobile numbers mostly, with some of a leading zero, with a
+ * '+' or a letter, or of raw bytes. The last 4 characters hold i, so all
+ * differ. */
+static void gset_msisdn(gset *g, size_t i)
+{
+    static const char *fixed[] = {"0", "7", "00", "000000000000000000", "999999999999999999",
+                                  "1000000000000000000", "99999999999999999999999999999999",
+                                  "01234567890123456789012345678901", "+8613800138000",
+                                  "AbCdEfGhIjKlMnOpQrStUvWxYz012345"};
+    char *b = g->m[i];
+    size_t n;
+    if (i < sizeof fixed / sizeof *fixed) {
+        n = strlen(fixed[i]);
+        memcpy(b, fixed[i], n);
+    } else {
+        switch (trnd_below(&rng, 10)) {
+        case 0: /* a leading zero, 5..18 digits */
+            n = 5 + trnd_below(&rng, 14);
+            rand_digits(b, n);
+            b[0] = '0';
+            break;
+        case 1: /* a '+' or a letter */
+            n = 12;
+            rand_digits(b, n);
+            b[trnd_below(&rng, 2) ? 0 : 7] = trnd_below(&rng, 2) ? '+' : 'x';
+            break;
+        case 2: /* any bytes, up to the longest */
+            n = 4 + trnd_below(&rng, CDR_NUMBER_MAX - 3);
+            for (size_t k = 0; k < n; k++)
+                b[k] = (char)(1 + trnd_below(&rng, 255));
+            break;
+        case 3: /* digits, as long as any */
+            n = CDR_NUMBER_MAX;
+            rand_digits(b, n);
+            break;
+        default: /* a mobile number */
+            n = 11;
+            rand_digits(b, n);
+            b[0] = '1';
+            break;
+        }
+        snprintf(b + n - 4, 5, "%04zu", i);
+    }
+    b[n] = '\0';
+    g->len[i] = n;
+    g->h[i] = cdr_msisdn_hash(b, n);
+}
+
+static void make_gset(gset *g)
+{
+    memset(g, 0, sizeof *g);
+    for (size_t i = 0; i < NG; i++) {
+        gset_msisdn(g, i);
+        g->count[i] = 1 + trnd_below(&rng, GREC_MAX);
+        g->ord[i] = i;
+    }
+    g_sort = g;
+    qsort(g->ord, NG, sizeof *g->ord, gset_cmp);
+    /* the records, group by group in key order: line says which */
+    for (size_t k = 0; k < NG; k++) {
+        size_t i = g->ord[k];
+        g->first[k] = g->n_rows;
+        for (size_t j = 0; j < g->count[i]; j++) {
+            size_t at = g->n_rows++;
+            cdr_row *r = &g->rows[at];
+            memset(r, 0, sizeof *r);
+            r->msisdn = (cdr_str){g->m[i], g->len[i]};
+            r->start = 1790000000 + (int64_t)j * 600;
+            r->service = CDR_SVC_VOICE;
+            r->direction = CDR_DIR_MO;
+            r->duration_s = 60;
+            r->bytes = r->sms_chars = -1;
+            r->billed = 150000;
+            r->line = 2 + at;
+            r->offset = r->line * 90;
+            r->record_id = (cdr_str){g->rid[at], (size_t)snprintf(g->rid[at], 16, "R%zu", at)};
+        }
+    }
+}
+
+/* The set written as a segment of the format, in three parts cut where no
+ * chunk is. */
+static void write_gset(const gset *g, const char *path, uint32_t version)
+{
+    st_file files[1] = {{.db_id = 1, .name = "a.csv"}};
+    st_segw *w;
+    char err[256];
+    assert_int_equal(st_segw_create_format(path, cdr_time_month(1790000000), files, 1, version,
+                                           &w, err, sizeof err), CDR_OK);
+    st_enc enc;
+    assert_int_equal(st_enc_init(&enc, 1), 0);
+    size_t cut[] = {0, 700, 1500, NG};
+    for (int p = 0; p < 3; p++) {
+        st_part part;
+        st_part_init(&part);
+        for (size_t k = cut[p]; k < cut[p + 1]; k++) {
+            size_t i = g->ord[k];
+            assert_int_equal(st_part_group(&part, g->m[i], g->len[i], g->count[i], &enc), 0);
+            for (size_t j = 0; j < g->count[i]; j++)
+                assert_int_equal(st_part_add(&part, &g->rows[g->first[k] + j], 0,
+                                             (int64_t)g->rows[g->first[k] + j].offset, &enc), 0);
+        }
+        assert_int_equal(st_part_flush(&part, &enc), 0);
+        assert_int_equal(st_segw_append(w, &part), CDR_OK);
+        st_part_free(&part);
+    }
+    assert_int_equal(st_segw_commit(w, err, sizeof err), CDR_OK);
+    st_segw_free(w);
+    st_enc_free(&enc);
+}
+
+typedef struct lines {
+    const gset *g;
+    size_t k, n;
+} lines;
+
+static int check_line(const cdr_row *r, uint32_t fl, void *u)
+{
+    lines *x = u;
+    const cdr_row *want = &x->g->rows[x->g->first[x->k] + x->n];
+    assert_int_equal(r->line, want->line);
+    same_str(r->record_id, want->record_id);
+    same_str(r->msisdn, want->msisdn);
+    x->n++;
+    return 0;
+}
+
+static void same_group(const st_gcur *c, const gset *g, size_t k)
+{
+    size_t i = g->ord[k];
+    assert_true(c->have);
+    assert_int_equal(c->cur.h, g->h[i]);
+    assert_int_equal(c->cur.msisdn_len, g->len[i]);
+    assert_memory_equal(c->cur.msisdn, g->m[i], g->len[i]);
+    assert_int_equal(c->cur.count, g->count[i]);
+    assert_int_equal(c->cur.first, g->first[k]);
+}
+
+/* Every group read back: by a cursor from the start, by its key in any
+ * order (its records with it), by st_gcur_find in key order; a key that is
+ * not there is not found. */
+static void read_gset(const gset *g, const char *path)
+{
+    st_segr *r;
+    char err[256];
+    assert_int_equal(st_segr_open(path, &r, err, sizeof err), CDR_OK);
+    assert_int_equal(st_segr_records(r), g->n_rows);
+    st_gcur c;
+    memset(&c, 0, sizeof c);
+    assert_int_equal(st_gcur_seek(&c, r, 0, NULL, 0), CDR_OK);
+    for (size_t k = 0; k < NG; k++) {
+        same_group(&c, g, k);
+        assert_int_equal(st_gcur_next(&c), CDR_OK);
+    }
+    assert_false(c.have);
+    for (size_t t = 0; t < NG; t++) {
+        size_t k = t % 2 ? trnd_below(&rng, NG) : NG - 1 - t / 2;
+        size_t i = g->ord[k];
+        assert_int_equal(st_gcur_seek(&c, r, g->h[i], g->m[i], g->len[i]), CDR_OK);
+        same_group(&c, g, k);
+        if (t % 7 == 0) {
+            lines x = {g, k, 0};
+            assert_int_equal(st_gcur_rows(&c, check_line, &x), CDR_OK);
+            assert_int_equal(x.n, g->count[i]);
+        }
+    }
+    st_gcur_free(&c);
+    memset(&c, 0, sizeof c);
+    size_t i0 = g->ord[0];
+    assert_int_equal(st_gcur_seek(&c, r, g->h[i0], g->m[i0], g->len[i0]), CDR_OK);
+    for (size_t k = 0; k < NG; k += 1 + trnd_below(&rng, 40)) {
+        size_t i = g->ord[k];
+        assert_int_equal(st_gcur_find(&c, g->h[i], g->m[i], g->len[i]), 1);
+        same_group(&c, g, k);
+    }
+    st_gcur_free(&c);
+    /* one more character: not there, the cursor on the next key */
+    memset(&c, 0, sizeof c);
+    for (size_t t = 0; t < 50; t++) {
+        size_t i = g->ord[trnd_below(&rng, NG)];
+        char m[CDR_NUMBER_MAX + 2];
+        memcpy(m, g->m[i], g->len[i]);
+        m[g->len[i]] = '5';
+        uint64_t h = cdr_msisdn_hash(m, g->len[i] + 1);
+        assert_int_equal(st_gcur_seek(&c, r, h, m, g->len[i] + 1), CDR_OK);
+        assert_true(!c.have || st_key_cmp(c.cur.h, c.cur.msisdn, c.cur.msisdn_len, h, m,
+                                          g->len[i] + 1) > 0);
+    }
+    st_gcur_free(&c);
+    st_segr_close(r);
+}
+
+static uint64_t file_le64(FILE *f, long at)
+{
+    unsigned char b[8];
+    assert_int_equal(fseek(f, at, SEEK_SET), 0);
+    assert_int_equal(fread(b, 1, 8, f), 8);
+    uint64_t v = 0;
+    for (int k = 7; k >= 0; k--)
+        v = v << 8 | b[k];
+    return v;
+}
+
+static void poke32(const char *path, long at, uint32_t v)
+{
+    FILE *f = fopen(path, "r+b");
+    assert_non_null(f);
+    assert_int_equal(fseek(f, at, SEEK_SET), 0);
+    for (int k = 0; k < 4; k++)
+        fputc((int)(v >> (8 * k)) & 255, f);
+    fclose(f);
+}
+
+static void flip(const char *path, long at, unsigned char x)
+{
+    FILE *f = fopen(path, "r+b");
+    assert_non_null(f);
+    assert_int_equal(fseek(f, at, SEEK_SET), 0);
+    int c = fgetc(f);
+    assert_int_equal(fseek(f, at, SEEK_SET), 0);
+    fputc(c ^ x, f);
+    fclose(f);
+}
+
+/* A group of chunk k looked up, walked to from the start: refused (the
+ * file itself opens: its footer and directories are whole). */
+static void chunk_refused(const gset *g, const char *path, size_t k)
+{
+    st_segr *r;
+    char err[256];
+    assert_int_equal(st_segr_open(path, &r, err, sizeof err), CDR_OK);
+    st_gcur c;
+    memset(&c, 0, sizeof c);
+    size_t i = g->ord[k * 1024 + 5];
+    cdr_err e = st_gcur_seek(&c, r, g->h[i], g->m[i], g->len[i]);
+    assert_int_equal(e, CDR_E_PARSE);
+    assert_non_null(strstr(c.err, "damaged group"));
+    e = st_gcur_seek(&c, r, 0, NULL, 0);
+    while (e == CDR_OK && c.have)
+        e = st_gcur_next(&c);
+    assert_int_equal(e, CDR_E_PARSE);
+    st_gcur_free(&c);
+    st_segr_close(r);
+}
+
+static void group_index(void **state)
+{
+    (void)state;
+    static gset g;
+    make_gset(&g);
+    char dir[] = "/tmp/cdr-test-gidx.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char p3[256], p2[256];
+    snprintf(p3, sizeof p3, "%s/seg-2026-10-r0000003.cds", dir);
+    snprintf(p2, sizeof p2, "%s/seg-2026-10-r0000002.cds", dir);
+    write_gset(&g, p3, 3);
+    write_gset(&g, p2, 2);
+    read_gset(&g, p3);
+    read_gset(&g, p2); /* what earlier releases wrote */
+    /* the same records and groups: format 3 is smaller by its index alone */
+    FILE *f3 = fopen(p3, "rb"), *f2 = fopen(p2, "rb");
+    assert_non_null(f3);
+    assert_non_null(f2);
+    assert_int_equal(fseek(f3, 0, SEEK_END), 0);
+    assert_int_equal(fseek(f2, 0, SEEK_END), 0);
+    long n3 = ftell(f3), n2 = ftell(f2);
+    assert_true(n3 < n2 - (long)NG * 5);
+    /* format 3's chunk 1: where the footer's directory says it is */
+    uint64_t cd = file_le64(f3, n3 - 80 + 32);
+    long at = (long)file_le64(f3, (long)cd + 32 + 8);
+    unsigned char h8[8];
+    assert_int_equal(fseek(f3, at, SEEK_SET), 0);
+    assert_int_equal(fread(h8, 1, 8, f3), 8);
+    long zlen = (long)(h8[0] | h8[1] << 8 | h8[2] << 16 | (uint32_t)h8[3] << 24);
+    fclose(f3);
+    fclose(f2);
+    /* a flipped byte in its lengths, its deflated bytes or its CRC */
+    long where[] = {at, at + 1, at + 4, at + 5, at + 8, at + 8 + zlen / 2, at + 8 + zlen - 1,
+                    at + 8 + zlen, at + 8 + zlen + 3};
+    for (size_t t = 0; t < sizeof where / sizeof *where; t++) {
+        unsigned char x = (unsigned char)(1 + trnd_below(&rng, 255));
+        flip(p3, where[t], x);
+        chunk_refused(&g, p3, 1);
+        flip(p3, where[t], x);
+    }
+    /* cut short by a byte: its length one less */
+    poke32(p3, at, (uint32_t)zlen - 1);
+    chunk_refused(&g, p3, 1);
+    poke32(p3, at, (uint32_t)zlen);
+    read_gset(&g, p3); /* (restored) */
+    /* groups out of key order are not written */
+    st_file files[1] = {{.db_id = 1, .name = "a.csv"}};
+    st_segw *w;
+    char err[256];
+    snprintf(p3, sizeof p3, "%s/seg-2026-10-r0000004.cds", dir);
+    assert_int_equal(st_segw_create(p3, cdr_time_month(1790000000), files, 1, &w, err,
+                                    sizeof err), CDR_OK);
+    st_enc enc;
+    assert_int_equal(st_enc_init(&enc, 1), 0);
+    st_part part;
+    st_part_init(&part);
+    for (size_t k = 2; k-- > 0;) {
+        size_t i = g.ord[k];
+        assert_int_equal(st_part_group(&part, g.m[i], g.len[i], 1, &enc), 0);
+        assert_int_equal(st_part_add(&part, &g.rows[g.first[k]], 0, 0, &enc), 0);
+    }
+    assert_int_equal(st_part_flush(&part, &enc), 0);
+    assert_int_equal(st_segw_append(w, &part), CDR_E_INTERNAL);
+    st_part_free(&part);
+    st_segw_free(w);
+    st_enc_free(&enc);
+    unlink(p2);
+    snprintf(p3, sizeof p3, "%s/seg-2026-10-r0000003.cds", dir);
+    unlink(p3);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -684,6 +1040,7 @@ int main(void)
         cmocka_unit_test(checkpoint_entry),
         cmocka_unit_test(checkpoint_format3),
         cmocka_unit_test(segment_file),
+        cmocka_unit_test(group_index),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
