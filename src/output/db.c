@@ -155,8 +155,9 @@ static const char *const st_sql[ST__COUNT] = {
         "tier, policy, special, flags, policy_reason, h FROM candidates WHERE superseded_by IS "
         "NULL AND month IN (SELECT value FROM json_each(?1)) ORDER BY h, msisdn, month",
     [ST_CUR_UNRATED] =
-        "SELECT file, line, offset, record_id, msisdn, month, service, billed_micro, reason "
-        "FROM unrated WHERE superseded_by IS NULL AND month IN (SELECT value FROM json_each(?1)) "
+        "SELECT file, line, offset, record_id, msisdn, month, service, billed_micro, reason, "
+        "h, seq FROM unrated WHERE superseded_by IS NULL AND month IN "
+        "(SELECT value FROM json_each(?1)) "
         "ORDER BY h, msisdn, month, seq",
     [ST_RUN_CHANGES] = "SELECT msisdn, month, previous_refund_micro, refund_micro, delta_micro, "
                        "status FROM changes WHERE run_id IN (SELECT value FROM json_each(?1)) "
@@ -172,8 +173,8 @@ static const char *const st_sql[ST__COUNT] = {
         "tier, policy, special, flags, policy_reason, h FROM candidates WHERE superseded_by IS "
         "NULL AND month = ?1 ORDER BY h, msisdn, month",
     [ST_CUR_UNRATED1] =
-        "SELECT file, line, offset, record_id, msisdn, month, service, billed_micro, reason "
-        "FROM unrated WHERE superseded_by IS NULL AND month = ?1 "
+        "SELECT file, line, offset, record_id, msisdn, month, service, billed_micro, reason, "
+        "h, seq FROM unrated WHERE superseded_by IS NULL AND month = ?1 "
         "ORDER BY h, msisdn, month, seq",
     [ST_LAST_TARIFF] = "SELECT coalesce(tariff_dir, '') FROM runs WHERE finished_at IS NOT NULL "
                        "AND tariff_dir IS NOT NULL ORDER BY run_id DESC LIMIT 1",
@@ -1702,6 +1703,8 @@ static int unrated_row(sqlite3_stmt *s, void *ctx)
     u.service = service_from(col_str(s, 6));
     u.billed = sqlite3_column_int64(s, 7);
     u.reason = (const char *)sqlite3_column_text(s, 8);
+    u.msisdn_hash = col_hash(s, 9);
+    u.seq = (uint64_t)sqlite3_column_int64(s, 10);
     return w->fn.unrated(&u, w->user);
 }
 
