@@ -277,6 +277,9 @@ cdr_err cli_outputs_current(cli_outputs *o, cdr_db *db, const char *sdir,
             om[i].rewrite = month_in(touched, nt, all[i]);
         char err[512];
         e = cdr_oc_merge(sdir, om, n, token, d, merged_row, o, err, sizeof err);
+        for (int i = 0; e == CDR_E_INTERRUPTED && i < CLI_OUT__COUNT; i++)
+            if (cdr_csvw_status(o->w[i]) != CDR_OK)
+                e = cdr_csvw_status(o->w[i]); /* (an output that failed stopped it) */
         if (e == CDR_OK)
             *from_db = 0;
         else if (e != CDR_E_NOTFOUND)
