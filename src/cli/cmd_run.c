@@ -213,9 +213,10 @@ static int on_submonth(const cdr_submonth *sm, void *user)
     if (!sm->end) {
         c->cur = *sm;
         if (sm->mode == CDR_SM_FULL)
-            e = cdr_db_supersede_records(c->db, sm->msisdn, sm->month);
+            e = cdr_db_supersede_records(c->db, sm->msisdn, sm->msisdn_hash, sm->month);
         else if (sm->mode == CDR_SM_REWIND)
-            e = cdr_db_supersede_records_from(c->db, sm->msisdn, sm->month, sm->from_seq);
+            e = cdr_db_supersede_records_from(c->db, sm->msisdn, sm->msisdn_hash, sm->month,
+                                              sm->from_seq);
         if (e == CDR_OK)
             e = cdr_oc_delta_begin(c->delta, sm->msisdn_hash, sm->msisdn, sm->month,
                                    sm->mode == CDR_SM_FULL     ? 0
@@ -226,7 +227,7 @@ static int on_submonth(const cdr_submonth *sm, void *user)
         cdr_money prev = sm->had_candidate ? sm->prev_refund : 0;
         cdr_money now = sm->has_candidate ? sm->refund : 0;
         if (sm->candidate_withdrawn) {
-            e = cdr_db_supersede_candidate(c->db, sm->msisdn, sm->month);
+            e = cdr_db_supersede_candidate(c->db, sm->msisdn, sm->msisdn_hash, sm->month);
             status = "withdrawn";
         } else if (sm->candidate_changed) {
             status = !sm->had_candidate ? "new"
@@ -296,7 +297,7 @@ static int on_candidate(const cdr_candidate *cd, void *user)
     cdr_err e = CDR_OK;
     c->candidates++;
     if (c->cur.had_candidate)
-        e = cdr_db_supersede_candidate(c->db, cd->msisdn, cd->month);
+        e = cdr_db_supersede_candidate(c->db, cd->msisdn, cd->msisdn_hash, cd->month);
     if (e == CDR_OK)
         e = cdr_db_add_candidate(c->db, cd);
     if (e == CDR_OK && (e = cdr_candidates_csv_row(c->dmem, cd)) == CDR_OK)
