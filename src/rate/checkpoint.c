@@ -42,18 +42,11 @@ static cdr_err save_keys(ctx *c, const work *w, size_t n, const st_ckpt *init, s
     for (size_t i = 0; i < n; i++)
         if (is_partial(w[i].b) && st_ckpt_add_pkey(o, partial_key(w[i].b)) != 0)
             return CDR_E_NOMEM;
-    o->n_rfp = 0;
-    if (init && init->n_rfp) {
-        if (o->rfp_cap < init->n_rfp) {
-            uint32_t *f = realloc(o->rfp, init->n_rfp * sizeof *f);
-            if (!f)
-                return CDR_E_NOMEM;
-            o->rfp = f;
-            o->rfp_cap = init->n_rfp;
-        }
-        memcpy(o->rfp, init->rfp, init->n_rfp * sizeof *o->rfp);
-        o->n_rfp = init->n_rfp;
-    }
+    /* (an entry continued keeps its fingerprints' width, 18 bits when it
+     * came from a format 2 or 3 file; one rated from its first record has
+     * every record_id at hand and takes the full width) */
+    if (st_ckpt_rfps_from(o, init) != 0)
+        return CDR_E_NOMEM;
     if (n > c->fps_cap) {
         uint32_t *f = realloc(c->fps, n * sizeof *f);
         if (!f)

@@ -85,10 +85,10 @@ static inline int is_partial(const blob *b)
            b->partial_seq > 0;
 }
 
-/* A record_id's fingerprint (the checkpoints' rfp, ST_RFP_BITS bits). */
+/* A record_id's full fingerprint (the checkpoints' rfp: st_rfp). */
 static inline uint32_t rid_fp(const blob *b)
 {
-    return (uint32_t)(cdr_hash_bytes(b_rid(b), b->l_rid, 3) >> (64 - ST_RFP_BITS));
+    return st_rfp(b_rid(b), b->l_rid);
 }
 
 /* A partial call's key in a checkpoint (its call_id, by service). */

@@ -170,4 +170,5 @@ void rt_rewind_init(const st_ckpt *old, st_ckpt *init)
     init->pkeys = old->pkeys;
     init->n_rfp = old->n_rfp;
     init->rfp = old->rfp;
+    init->rfp_shift = old->rfp_shift;
 }

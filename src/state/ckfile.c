@@ -387,7 +387,9 @@ void st_ckcur_free(st_ckcur *c)
 
 void st_ckcur_copy(const st_ckcur *c, st_buf *b)
 {
+    /* an entry of format 3 is one of format 4 with 18-bit fingerprints;
+     * one of format 2 needs its flags byte: no rewind point, 18 bits */
     st_buf_put(b, c->cur_raw, c->cur_raw_n);
     if (c->r->version < 3)
-        st_buf_u8(b, 0); /* (format 3: no rewind point) */
+        st_buf_u8(b, 0);
 }

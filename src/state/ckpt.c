@@ -9,6 +9,10 @@
 
 /* ---- checkpoints ------------------------------------------------------------ */
 
+/* An entry's flags byte (formats 3 and 4; format 2 has none: 0) */
+#define CK_REWIND 1u   /* a rewind point follows */
+#define CK_RFP_FULL 2u /* fingerprints of ST_RFP_BITS bits (format 4); else ST_RFP_BITS_V3 */
+
 void st_ckpt_clear(st_ckpt *c)
 {
     free(c->pkeys);
@@ -115,7 +119,7 @@ static int sorted_has(const uint32_t *v, size_t n, uint32_t x)
 
 int st_ckpt_has_rfp(const st_ckpt *c, uint32_t f)
 {
-    return sorted_has(c->rfp, c->n_rfp, f);
+    return sorted_has(c->rfp, c->n_rfp, f >> c->rfp_shift);
 }
 
 static int cmp_u32(const void *a, const void *b)
@@ -128,6 +132,8 @@ int st_ckpt_add_rfps(st_ckpt *c, uint32_t *v, size_t n)
 {
     if (n == 0)
         return 0;
+    for (size_t i = 0; c->rfp_shift && i < n; i++)
+        v[i] >>= c->rfp_shift;
     qsort(v, n, sizeof *v, cmp_u32);
     if (ck_reserve((void **)&c->rfp, &c->rfp_cap, (size_t)c->n_rfp + n, sizeof *c->rfp))
         return -1;
@@ -145,6 +151,19 @@ int st_ckpt_add_rfps(st_ckpt *c, uint32_t *v, size_t n)
         if (out == 0 || c->rfp[out - 1] != c->rfp[r])
             c->rfp[out++] = c->rfp[r];
     c->n_rfp = (uint32_t)out;
+    return 0;
+}
+
+int st_ckpt_rfps_from(st_ckpt *o, const st_ckpt *init)
+{
+    o->n_rfp = 0;
+    o->rfp_shift = init ? init->rfp_shift : 0;
+    if (!init || !init->n_rfp)
+        return 0;
+    if (ck_reserve((void **)&o->rfp, &o->rfp_cap, init->n_rfp, sizeof *o->rfp))
+        return -1;
+    memcpy(o->rfp, init->rfp, init->n_rfp * sizeof *o->rfp);
+    o->n_rfp = init->n_rfp;
     return 0;
 }
 
@@ -349,8 +368,10 @@ void st_ckpt_put(st_buf *b, const st_ckpt *c, int64_t base)
     st_buf_varint(b, c->n_rfp); /* then the gaps between them */
     for (uint32_t i = 0; i < c->n_rfp; i++)
         st_buf_varint(b, i ? (uint32_t)(c->rfp[i] - c->rfp[i - 1]) : c->rfp[0]);
-    /* format 3: the rewind point */
-    st_buf_u8(b, (unsigned)(c->has_rw != 0));
+    /* the entry's flags (format 3: the rewind point; 4: the fingerprints'
+     * width, so that an entry of a format 2 or 3 file is still one of
+     * format 4 as it is), then the rewind point */
+    st_buf_u8(b, (c->has_rw ? CK_REWIND : 0u) | (c->rfp_shift ? 0u : CK_RFP_FULL));
     if (c->has_rw)
         put_rewind(b, &c->rw);
 }
@@ -407,6 +428,8 @@ int st_ckpt_get(st_rd *r, st_ckpt *c, int64_t base, int version)
         if (i && c->pkeys[i] <= c->pkeys[i - 1])
             return -1;
     }
+    /* the fingerprints, checked against the widest they may be (their
+     * width comes after them, in the flags) */
     uint64_t nf = st_rd_varint(r);
     if (r->bad || nf > ((uint64_t)1 << ST_RFP_BITS) || nf > (uint64_t)(r->end - r->p))
         return -1;
@@ -421,15 +444,19 @@ int st_ckpt_get(st_rd *r, st_ckpt *c, int64_t base, int version)
         v += (uint32_t)g;
         c->rfp[i] = v;
     }
-    if (version >= 3) {
-        c->has_rw = (int)st_rd_u8(r);
-        if (c->has_rw > 1)
+    unsigned flags = version >= 3 ? st_rd_u8(r) : 0;
+    if (flags & ~(version >= 4 ? CK_REWIND | CK_RFP_FULL : CK_REWIND))
+        return -1;
+    if (!(flags & CK_RFP_FULL)) {
+        c->rfp_shift = ST_RFP_BITS - ST_RFP_BITS_V3;
+        if (v >> ST_RFP_BITS_V3)
             return -1;
-        if (c->has_rw) {
-            int g = get_rewind(r, c);
-            if (g != 0)
-                return g;
-        }
+    }
+    c->has_rw = (flags & CK_REWIND) != 0;
+    if (c->has_rw) {
+        int g = get_rewind(r, c);
+        if (g != 0)
+            return g;
     }
     return r->bad ? -1 : 0;
 }

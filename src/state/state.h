@@ -21,6 +21,7 @@
 
 #include "cdrecon/state.h"
 #include "bsearch.h"
+#include "hashfn.h"
 #include "stcodec.h"
 
 /* The order of subscribers everywhere: hash, then the msisdn's bytes. */
@@ -100,14 +101,18 @@ typedef struct st_ckpt {
     uint32_t n_pkeys;
     uint32_t *pkeys;        /* sorted; owned by whoever filled the entry */
     uint32_t pkeys_cap;
-    /* ST_RFP_BITS-bit fingerprints of the stored records' record_ids
-     * (sorted, each once): a new record whose fingerprint is not here
-     * repeats no stored record_id, so the month continues without reading
-     * its records; on one that is (about 1 in 4,000 at 60 records) the
-     * stored record_ids decide */
+    /* fingerprints of the stored records' record_ids (sorted, each once):
+     * a new record whose fingerprint is not here repeats no stored
+     * record_id, so the month continues without reading its records; on
+     * one that is (about 1 in 17,000 at 60 records) the stored record_ids
+     * decide. Each is a full fingerprint (st_rfp) >> rfp_shift: 0 for an
+     * entry made now, ST_RFP_BITS - ST_RFP_BITS_V3 for one of a format 2
+     * or 3 file and for its continuations (an 18-bit set cannot be
+     * widened); an entry rated whole again is made at the full width */
     uint32_t n_rfp;
     uint32_t *rfp;          /* owned like pkeys */
     uint32_t rfp_cap;
+    unsigned rfp_shift;
     /* counts shown by a run */
     uint64_t n_findings;
     /* upper bounds of the sums of the billed and the rebuilt charges, in
@@ -124,19 +129,33 @@ void st_ckpt_clear(st_ckpt *c);  /* frees pkeys, zeroes */
 int st_ckpt_copy(st_ckpt *dst, const st_ckpt *src);
 int st_ckpt_has_pkey(const st_ckpt *c, uint32_t k);
 int st_ckpt_add_pkey(st_ckpt *c, uint32_t k);  /* keeps the set sorted; 0 / -1 nomem */
-/* 18 bits: the gaps between ~40 sorted fingerprints still fit a 2-byte
- * varint mostly (16 bits cost the same bytes and doubted 4x as often: on
- * the 10M-record bench month's night 30, reading the doubted subscribers'
- * stored record_ids was 8 % of the run) */
-#define ST_RFP_BITS 18
+/* A record_id's fingerprint: 20 bits since checkpoint format 4 (18 in
+ * formats 2 and 3: on the 10M-record bench month's night 30, 56
+ * subscriber-months doubted and reading their stored record_ids was 6.7 %
+ * of the run; at 20 bits 11 do). The sorted gaps of a subscriber-month's
+ * ~40 fingerprints cost 2.5 bits a record more than at 18 bits, after
+ * deflate (docs/state.md). */
+#define ST_RFP_BITS 20
+#define ST_RFP_BITS_V3 18   /* the width of the entries of format 2 and 3 files */
+static inline uint32_t st_rfp(const void *id, size_t n)
+{
+    return (uint32_t)(cdr_hash_bytes(id, n, 3) >> (64 - ST_RFP_BITS));
+}
+/* Whether c may hold the record_id whose full fingerprint is f (compared
+ * at c's width): 0 means certainly not stored. */
 int st_ckpt_has_rfp(const st_ckpt *c, uint32_t f);
-/* Add the fingerprints v[0..n) (any order, repeats allowed; v is sorted in
- * place); 0 / -1 nomem. */
+/* Add the full fingerprints v[0..n) (any order, repeats allowed; v is
+ * narrowed to c's width and sorted in place); 0 / -1 nomem. */
 int st_ckpt_add_rfps(st_ckpt *c, uint32_t *v, size_t n);
+/* o's fingerprints become those of `init` (an entry continued: at its
+ * width), or none at the full width (init NULL: the month rated from its
+ * first record); 0 / -1 nomem. */
+int st_ckpt_rfps_from(st_ckpt *o, const st_ckpt *init);
 /* Serialise one entry (appended to b) / read one back; times are kept
  * relative to `base`, the first second of the entry's month. */
 void st_ckpt_put(st_buf *b, const st_ckpt *c, int64_t base);
-/* version: the checkpoint file's format (2: entries without rewind points) */
+/* version: the checkpoint file's format (2: entries without rewind points;
+ * 2 and 3: 18-bit fingerprints) */
 int st_ckpt_get(st_rd *r, st_ckpt *c, int64_t base, int version); /* 0, -1 damaged, -2 nomem */
 /* c's rewind tail set to n records of the bytes p[0..len); 0 / -1 nomem */
 int st_ckpt_set_tail(st_ckpt *c, const void *p, size_t len, uint32_t n);

@@ -14,12 +14,18 @@
 #define SEG_FOOT "CDRSEGF1"
 #define CKP_MAGIC "CDRCKP01"
 #define CKP_FOOT "CDRCKPF1"
-/* Formats. Segments 2: 18-bit record_id fingerprints (with checkpoints 2).
- * Checkpoints 3: entries may carry a rewind point; a checkpoint file of
- * format 2 is still read (its entries have none) and replaced by the next
- * run with one of format 3. */
+/* Formats. Segments 2: numbered with checkpoints 2 (whose chunks got their
+ * last keys and 18-bit record_id fingerprints); a segment holds no
+ * fingerprints, so their width is the checkpoints' alone. Checkpoints 3:
+ * entries may carry a rewind point. Checkpoints 4: an entry's flags byte
+ * also says the width of its record_id fingerprints, 20 bits (ST_RFP_BITS)
+ * or 18 (ST_RFP_BITS_V3: the entries of format 2 and 3 files, and their
+ * continuations). A checkpoint file of format 2 or 3 is still read (18-bit
+ * entries, format 2's without rewind points) and replaced by the next run
+ * with one of format 4, into which its untouched entries are copied as
+ * bytes. */
 #define SEG_VERSION 2
-#define CKP_VERSION 3
+#define CKP_VERSION 4
 #define CKP_VERSION_MIN 2
 #define HDR_SIZE 16
 #define SEG_FOOT_SIZE 80

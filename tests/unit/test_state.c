@@ -2,7 +2,9 @@
  * codec gives back every field of random records, whole, by row range and
  * record_ids only, and refuses a damaged block; a checkpoint entry survives
  * its serialisation, and its sets of partial-call keys and record_id
- * fingerprints stay sorted and unique; a segment file written by parts
+ * fingerprints stay sorted and unique; a checkpoint file of format 3
+ * (18-bit fingerprints) still finds every stored record_id, copied,
+ * continued or rated whole into format 4; a segment file written by parts
  * reads back group by group, and a truncated one is refused. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -226,19 +228,21 @@ static void checkpoint_entry(void **state)
         assert_int_equal(st_ckpt_add_pkey(&c, keys[i]), 0);
     assert_int_equal(c.n_pkeys, 4);
     assert_true(c.pkeys[0] == 1 && c.pkeys[1] == 5 && c.pkeys[2] == 77 && c.pkeys[3] == 900);
-    uint32_t f1[] = {300, 10, 10, 262143}, f2[] = {11, 300, 0};
+    /* fingerprints of a new entry: 20 bits, kept whole */
+    uint32_t f1[] = {300, 10, 10, 1048575}, f2[] = {11, 300, 0};
     assert_int_equal(st_ckpt_add_rfps(&c, f1, 4), 0);
     assert_int_equal(st_ckpt_add_rfps(&c, f2, 3), 0);
-    assert_int_equal(c.n_rfp, 5); /* 0 10 11 300 262143 */
-    assert_true(st_ckpt_has_rfp(&c, 0) && st_ckpt_has_rfp(&c, 262143) && st_ckpt_has_rfp(&c, 11));
+    assert_int_equal(c.n_rfp, 5); /* 0 10 11 300 1048575 */
+    assert_true(st_ckpt_has_rfp(&c, 0) && st_ckpt_has_rfp(&c, 1048575) && st_ckpt_has_rfp(&c, 11));
     assert_false(st_ckpt_has_rfp(&c, 12));
+    assert_false(st_ckpt_has_rfp(&c, 1048575 >> 2)); /* (compared at 20 bits) */
     assert_true(st_ckpt_has_pkey(&c, 77));
     assert_false(st_ckpt_has_pkey(&c, 78));
 
     st_buf b = {0};
     st_ckpt_put(&b, &c, base);
     st_rd r = {b.p, b.p + b.n, 0};
-    assert_int_equal(st_ckpt_get(&r, &d, base, 3), 0);
+    assert_int_equal(st_ckpt_get(&r, &d, base, 4), 0);
     assert_ptr_equal(r.p, b.p + b.n);
     assert_int_equal(d.h, c.h);
     assert_string_equal(d.msisdn, m);
@@ -258,7 +262,12 @@ static void checkpoint_entry(void **state)
     assert_int_equal(d.n_pkeys, 4);
     assert_int_equal(d.pkeys[3], 900);
     assert_int_equal(d.n_rfp, 5);
-    assert_int_equal(d.rfp[4], 262143);
+    assert_int_equal(d.rfp[4], 1048575);
+    assert_int_equal(d.rfp_shift, 0);
+    assert_true(st_ckpt_has_rfp(&d, 1048575) && !st_ckpt_has_rfp(&d, 12));
+    /* a format-3 reader refuses 20-bit fingerprints (its entries have 18) */
+    r = (st_rd){b.p, b.p + b.n, 0};
+    assert_int_equal(st_ckpt_get(&r, &d, base, 3), -1);
     /* a rewind point: the walk before the tail and the tail's records */
     c.has_rw = 1;
     c.rw.seq = 59;
@@ -302,7 +311,7 @@ static void checkpoint_entry(void **state)
     st_buf b3 = {0};
     st_ckpt_put(&b3, &c, base);
     st_rd r3 = {b3.p, b3.p + b3.n, 0};
-    assert_int_equal(st_ckpt_get(&r3, &d, base, 3), 0);
+    assert_int_equal(st_ckpt_get(&r3, &d, base, 4), 0);
     assert_ptr_equal(r3.p, b3.p + b3.n);
     assert_int_equal(d.has_rw, 1);
     assert_int_equal(d.rw.seq, 59);
@@ -327,21 +336,36 @@ static void checkpoint_entry(void **state)
     same_row(&t2, &g1);
     assert_ptr_equal(tr.p, tr.end);
     /* a format-2 reader stops before the rewind point: the entry's own
-     * fields read the same, the rest is left */
-    st_rd r2 = {b3.p, b3.p + b3.n, 0};
+     * fields read the same, the rest is left (an entry of 18 bits: those
+     * of format 2 files) */
+    st_ckpt n18;
+    memset(&n18, 0, sizeof n18);
+    assert_int_equal(st_ckpt_copy(&n18, &c), 0);
+    n18.n_rfp = 0;
+    n18.rfp_shift = ST_RFP_BITS - ST_RFP_BITS_V3;
+    uint32_t f3[] = {1200, 40, 44, 0, 1048575}; /* (300 10 11 0 262143 at 18 bits) */
+    assert_int_equal(st_ckpt_add_rfps(&n18, f3, 5), 0);
+    assert_int_equal(n18.rfp[4], 262143);
+    st_buf b18 = {0};
+    st_ckpt_put(&b18, &n18, base);
+    st_rd r2 = {b18.p, b18.p + b18.n, 0};
     st_ckpt v2;
     memset(&v2, 0, sizeof v2);
     assert_int_equal(st_ckpt_get(&r2, &v2, base, 2), 0);
     assert_int_equal(v2.has_rw, 0);
     assert_int_equal(v2.n_rfp, 5);
+    assert_int_equal(v2.rfp_shift, 2);
+    assert_true(st_ckpt_has_rfp(&v2, 1048575) && st_ckpt_has_rfp(&v2, 1048572));
     assert_true(r2.p < r2.end);
     st_ckpt_clear(&v2);
+    st_ckpt_clear(&n18);
+    st_buf_free(&b18);
     /* a tail that does not end where the checkpoint's records do is damaged */
     c.rw.seq = 58;
     b3.n = 0;
     st_ckpt_put(&b3, &c, base);
     r3 = (st_rd){b3.p, b3.p + b3.n, 0};
-    assert_int_equal(st_ckpt_get(&r3, &d, base, 3), -1);
+    assert_int_equal(st_ckpt_get(&r3, &d, base, 4), -1);
     c.rw.seq = 59;
     st_buf_free(&b3);
     b.n = 0;
@@ -351,12 +375,194 @@ static void checkpoint_entry(void **state)
         st_rd t = {b.p, b.p + cut, 0};
         st_ckpt e;
         memset(&e, 0, sizeof e);
-        assert_int_not_equal(st_ckpt_get(&t, &e, base, 3), 0);
+        assert_int_not_equal(st_ckpt_get(&t, &e, base, 4), 0);
         st_ckpt_clear(&e);
     }
     st_buf_free(&b);
     st_ckpt_clear(&c);
     st_ckpt_clear(&d);
+}
+
+/* A checkpoint file of format 3 as the code before format 4 wrote it
+ * (305103c; a program linked with its library made it): month 2026-09, two
+ * entries with 18-bit record_id fingerprints, each with tariff 2, pool
+ * 1/0, 3 findings and the partial key 4242. 13800138000: 60 records, the
+ * record_ids fp_id('A', 0..59). 13900139000: 3 records, fp_id('B', 0..2),
+ * and a rewind point before the last (a tail of one record). */
+static const unsigned char ckp_v3[] = {
+    0x43, 0x44, 0x52, 0x43, 0x4b, 0x50, 0x30, 0x31, 0x03, 0x00, 0x00, 0x00,
+    0x00, 0x5f, 0x00, 0x00, 0xea, 0x00, 0x00, 0x00, 0x08, 0x01, 0x00, 0x00,
+    0xe3, 0x36, 0x34, 0xb6, 0x30, 0x30, 0x00, 0x13, 0x06, 0x36, 0x0d, 0x3f,
+    0x2e, 0x31, 0x32, 0x31, 0x30, 0x32, 0x32, 0x3c, 0x10, 0x62, 0x60, 0x60,
+    0x66, 0x65, 0x61, 0x9c, 0x24, 0xc0, 0xc0, 0x60, 0xf3, 0x51, 0xb6, 0x57,
+    0xea, 0x19, 0xf3, 0x31, 0xd6, 0x99, 0x62, 0x57, 0xe4, 0x7e, 0x68, 0x3d,
+    0xe7, 0xfd, 0xcd, 0xfd, 0x47, 0xeb, 0xab, 0xc3, 0x65, 0xa5, 0xbb, 0xf2,
+    0x73, 0x84, 0xce, 0x32, 0x7e, 0xd4, 0x5c, 0xc6, 0x74, 0x52, 0x72, 0xae,
+    0x7b, 0xa3, 0xc4, 0x4d, 0xf5, 0x06, 0xd6, 0xa5, 0xea, 0x6b, 0x53, 0x1e,
+    0xb6, 0x31, 0x6e, 0x32, 0xf9, 0xa1, 0x78, 0x97, 0xfd, 0x08, 0xcf, 0x5e,
+    0x9d, 0x7f, 0xa2, 0x17, 0x38, 0x9f, 0xb3, 0x6d, 0xe0, 0xd0, 0x7f, 0x27,
+    0xb1, 0xae, 0xe8, 0x6b, 0xe5, 0x54, 0xae, 0x93, 0x9c, 0x4b, 0xf4, 0x77,
+    0xf2, 0x6f, 0x32, 0xba, 0xc3, 0x3c, 0x81, 0x6b, 0x97, 0xf4, 0x07, 0xc6,
+    0x67, 0x7c, 0x8f, 0x34, 0x2f, 0xb0, 0x77, 0xb2, 0x1d, 0x2d, 0xb9, 0xc2,
+    0xa9, 0xb2, 0x85, 0xf9, 0x98, 0xee, 0x03, 0xd3, 0x2f, 0x7c, 0x3d, 0x71,
+    0x67, 0x05, 0x19, 0xb8, 0x0d, 0x8d, 0x2d, 0x41, 0x4e, 0xb3, 0x34, 0x30,
+    0x30, 0x60, 0xc6, 0xea, 0x34, 0xe6, 0x7e, 0xe3, 0x17, 0x9b, 0x19, 0x67,
+    0x35, 0xb0, 0x32, 0x32, 0x31, 0x30, 0x30, 0x30, 0xb1, 0xb0, 0x30, 0x32,
+    0x32, 0xdc, 0x10, 0x66, 0x34, 0x66, 0x00, 0xa9, 0xae, 0x60, 0x64, 0x04,
+    0x09, 0x32, 0x71, 0xee, 0x61, 0x15, 0x74, 0x32, 0x00, 0x03, 0x23, 0x03,
+    0x23, 0x33, 0x43, 0x30, 0x83, 0xdb, 0xd0, 0xd8, 0x1c, 0xc4, 0x00, 0x41,
+    0x26, 0x67, 0x73, 0x06, 0x06, 0x00, 0xcd, 0x64, 0x1f, 0x30, 0x19, 0xd4,
+    0x0e, 0xb1, 0x81, 0xc6, 0xd5, 0x00, 0x10, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x3d, 0x46,
+    0x5e, 0x5e, 0xbe, 0x02, 0xc4, 0x59, 0x2d, 0x4f, 0x19, 0x24, 0x43, 0x44,
+    0x52, 0x43, 0x4b, 0x50, 0x46, 0x31, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x06, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x5f, 0x00, 0x00, 0x03, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x80, 0x29, 0x7d, 0xd2,
+};
+
+static void fp_id(char *b, char who, int i)
+{
+    sprintf(b, "%c%016d", who, 2026100000 + i);
+}
+
+/* Whether c may hold each of the record_ids fp_id(who, from..to): for
+ * one it says "certainly new" of, a duplicate would go unseen. */
+static int holds_ids(const st_ckpt *c, char who, int from, int to)
+{
+    for (int i = from; i < to; i++) {
+        char id[32];
+        fp_id(id, who, i);
+        if (!st_ckpt_has_rfp(c, st_rfp(id, strlen(id))))
+            return 0;
+    }
+    return 1;
+}
+
+/* How many of 100,000 record_ids it does not hold c doubts. */
+static int doubts(const st_ckpt *c)
+{
+    int n = 0;
+    for (int i = 0; i < 100000; i++) {
+        char id[32];
+        fp_id(id, 'Z', i);
+        n += st_ckpt_has_rfp(c, st_rfp(id, strlen(id)));
+    }
+    return n;
+}
+
+static void ckpt_read_back(const st_buf *b, st_ckpt *d, int64_t base, int version)
+{
+    st_rd r = {b->p, b->p + b->n, 0};
+    assert_int_equal(st_ckpt_get(&r, d, base, version), 0);
+    assert_ptr_equal(r.p, r.end);
+}
+
+static void checkpoint_format3(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/cdr-test-ckp3.XXXXXX", path[256], err[256], id[32];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/ckp-2026-09-r0000001.cdk", dir);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(ckp_v3, 1, sizeof ckp_v3, f), sizeof ckp_v3);
+    assert_int_equal(fclose(f), 0);
+    st_ckr *r;
+    assert_int_equal(st_ckr_open(path, &r, err, sizeof err), CDR_OK);
+    assert_int_equal(st_ckr_entries(r), 2);
+    assert_int_equal(st_ckr_month(r), cdr_time_month(1790000000));
+    int64_t base = cdr_month_start(st_ckr_month(r));
+    st_ckpt a, b, o, d;
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    memset(&o, 0, sizeof o);
+    memset(&d, 0, sizeof d);
+    /* read, and copied as bytes the way a run copies an entry it does not
+     * touch into its new file (format 4) */
+    st_ckcur cur;
+    memset(&cur, 0, sizeof cur);
+    st_buf copied[2] = {{0}, {0}};
+    assert_int_equal(st_ckcur_seek(&cur, r, 0), CDR_OK);
+    for (int k = 0; k < 2; k++) {
+        assert_true(cur.have);
+        int is_a = strcmp(cur.cur.msisdn, "13800138000") == 0;
+        assert_int_equal(st_ckpt_copy(is_a ? &a : &b, &cur.cur), 0);
+        st_ckcur_copy(&cur, &copied[!is_a]);
+        assert_int_equal(st_ckcur_next(&cur), CDR_OK);
+    }
+    assert_false(cur.have);
+    st_ckcur_free(&cur);
+    st_ckr_close(r);
+    /* 18-bit entries that find every stored record_id, compared at 18 bits
+     * (about 60 in 2^18 of the others doubted, not all of them) */
+    assert_int_equal(a.rfp_shift, ST_RFP_BITS - ST_RFP_BITS_V3);
+    assert_int_equal(a.n_rfp, 60);
+    assert_int_equal(a.n_records, 60);
+    assert_true(holds_ids(&a, 'A', 0, 60));
+    int doubts18 = doubts(&a);
+    assert_in_range(doubts18, 1, 100);
+    assert_int_equal(b.rfp_shift, ST_RFP_BITS - ST_RFP_BITS_V3);
+    assert_int_equal(b.n_rfp, 3);
+    assert_true(holds_ids(&b, 'B', 0, 3));
+    assert_true(b.has_rw && b.rw.n_tail == 1 && b.rw.seq == 2);
+    assert_true(b.n_pkeys == 1 && b.pkeys[0] == 4242 && b.n_findings == 3);
+    /* the copies read as entries of format 4: the same 18-bit sets */
+    ckpt_read_back(&copied[0], &d, base, 4);
+    assert_int_equal(d.rfp_shift, ST_RFP_BITS - ST_RFP_BITS_V3);
+    assert_int_equal(d.n_rfp, 60);
+    assert_true(holds_ids(&d, 'A', 0, 60));
+    assert_int_equal(doubts(&d), doubts18);
+    ckpt_read_back(&copied[1], &d, base, 4);
+    assert_int_equal(d.rfp_shift, ST_RFP_BITS - ST_RFP_BITS_V3);
+    assert_true(holds_ids(&d, 'B', 0, 3));
+    assert_true(d.has_rw && d.rw.n_tail == 1 && d.rw.tail_n == b.rw.tail_n);
+    assert_memory_equal(d.rw.tail, b.rw.tail, b.rw.tail_n);
+    /* continued (rate/checkpoint.c: the old fingerprints at their width,
+     * then the new records'): 10 new records stay at 18 bits, and the
+     * entry written in format 4 finds the old and the new record_ids */
+    assert_int_equal(st_ckpt_copy(&o, &a), 0);
+    assert_int_equal(st_ckpt_rfps_from(&o, &a), 0);
+    uint32_t nf[70];
+    for (int i = 0; i < 10; i++) {
+        fp_id(id, 'A', 60 + i);
+        nf[i] = st_rfp(id, strlen(id));
+    }
+    assert_int_equal(st_ckpt_add_rfps(&o, nf, 10), 0);
+    o.n_records = 70;
+    st_buf w = {0};
+    st_ckpt_put(&w, &o, base);
+    ckpt_read_back(&w, &d, base, 4);
+    assert_int_equal(d.rfp_shift, ST_RFP_BITS - ST_RFP_BITS_V3);
+    assert_int_equal(d.n_records, 70);
+    assert_true(holds_ids(&d, 'A', 0, 70));
+    assert_in_range(doubts(&d), doubts18, 100);
+    ckpt_read_back(&w, &d, base, 3); /* (its bytes are still those of format 3) */
+    /* rated whole again (every record_id at hand): 20 bits, fewer doubts */
+    assert_int_equal(st_ckpt_rfps_from(&o, NULL), 0);
+    assert_int_equal(o.rfp_shift, 0);
+    assert_int_equal(o.n_rfp, 0);
+    for (int i = 0; i < 70; i++) {
+        fp_id(id, 'A', i);
+        nf[i] = st_rfp(id, strlen(id));
+    }
+    assert_int_equal(st_ckpt_add_rfps(&o, nf, 70), 0);
+    w.n = 0;
+    st_ckpt_put(&w, &o, base);
+    ckpt_read_back(&w, &d, base, 4);
+    assert_int_equal(d.rfp_shift, 0);
+    assert_true(holds_ids(&d, 'A', 0, 70));
+    assert_in_range(doubts(&d), 0, doubts18 - 1);
+    st_buf_free(&w);
+    st_buf_free(&copied[0]);
+    st_buf_free(&copied[1]);
+    st_ckpt_clear(&a);
+    st_ckpt_clear(&b);
+    st_ckpt_clear(&o);
+    st_ckpt_clear(&d);
+    unlink(path);
+    rmdir(dir);
 }
 
 typedef struct got {
@@ -476,6 +682,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(block_round_trip),
         cmocka_unit_test(checkpoint_entry),
+        cmocka_unit_test(checkpoint_format3),
         cmocka_unit_test(segment_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
