@@ -180,12 +180,14 @@ int64_t cdr_db_open_run(const cdr_db *db);
 cdr_err cdr_db_tariff_id(cdr_db *db, const uint8_t sha256[32], const char *dir, int64_t *id);
 
 /* Mark the current findings and unrated records (or the current candidate)
- * of a subscriber-month as superseded by the open run. */
-cdr_err cdr_db_supersede_records(cdr_db *db, cdr_str msisdn, cdr_month month);
-cdr_err cdr_db_supersede_candidate(cdr_db *db, cdr_str msisdn, cdr_month month);
+ * of a subscriber-month as superseded by the open run. h: the msisdn's hash
+ * (cdr_msisdn_hash), so that only the current rows are visited (the
+ * *_current indexes), not every version. */
+cdr_err cdr_db_supersede_records(cdr_db *db, cdr_str msisdn, uint64_t h, cdr_month month);
+cdr_err cdr_db_supersede_candidate(cdr_db *db, cdr_str msisdn, uint64_t h, cdr_month month);
 /* The same for the records from from_seq on only (a subscriber-month
  * re-rated from its rewind point: CDR_SM_REWIND). */
-cdr_err cdr_db_supersede_records_from(cdr_db *db, cdr_str msisdn, cdr_month month,
+cdr_err cdr_db_supersede_records_from(cdr_db *db, cdr_str msisdn, uint64_t h, cdr_month month,
                                       uint64_t from_seq);
 
 /* A readable record that cannot be rated (CONTRACT.md: counted apart). */

@@ -789,7 +789,7 @@ static int cluster_report(int argc, char **argv)
         cli_fail(e, "cannot create outputs: %s", err);
         goto out;
     }
-    cli_outputs hdr = {{fw[0], fw[1], fw[2], fw[3]}, {0}, NULL, NULL};
+    cli_outputs hdr = {.w = {fw[0], fw[1], fw[2], fw[3]}};
     cli_outputs_headers(&hdr);
     cdr_rejects_csv_header(rw);
     if ((e = write_outputs(&r, fw)) != CDR_OK || (e = write_rejects(&r, rw, &nrej)) != CDR_OK)

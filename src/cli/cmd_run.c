@@ -126,6 +126,9 @@ typedef struct run_ctx {
     uint64_t findings, unrated, candidates;
     cdr_err err;
     cli_outputs out;      /* the outputs, and the months reported summed as written */
+    cdr_oc_delta *delta;  /* what the rating changed, for the outputs cache */
+    cdr_csvw *dmem;       /* a row of it rendered */
+    int outputs_from_db;  /* the outputs cache could not be used */
 } run_ctx;
 
 /* ---- reading ---- */
@@ -210,15 +213,21 @@ static int on_submonth(const cdr_submonth *sm, void *user)
     if (!sm->end) {
         c->cur = *sm;
         if (sm->mode == CDR_SM_FULL)
-            e = cdr_db_supersede_records(c->db, sm->msisdn, sm->month);
+            e = cdr_db_supersede_records(c->db, sm->msisdn, sm->msisdn_hash, sm->month);
         else if (sm->mode == CDR_SM_REWIND)
-            e = cdr_db_supersede_records_from(c->db, sm->msisdn, sm->month, sm->from_seq);
+            e = cdr_db_supersede_records_from(c->db, sm->msisdn, sm->msisdn_hash, sm->month,
+                                              sm->from_seq);
+        if (e == CDR_OK)
+            e = cdr_oc_delta_begin(c->delta, sm->msisdn_hash, sm->msisdn, sm->month,
+                                   sm->mode == CDR_SM_FULL     ? 0
+                                   : sm->mode == CDR_SM_REWIND ? sm->from_seq
+                                                               : UINT64_MAX);
     } else {
         const char *status = NULL;
         cdr_money prev = sm->had_candidate ? sm->prev_refund : 0;
         cdr_money now = sm->has_candidate ? sm->refund : 0;
         if (sm->candidate_withdrawn) {
-            e = cdr_db_supersede_candidate(c->db, sm->msisdn, sm->month);
+            e = cdr_db_supersede_candidate(c->db, sm->msisdn, sm->msisdn_hash, sm->month);
             status = "withdrawn";
         } else if (sm->candidate_changed) {
             status = !sm->had_candidate ? "new"
@@ -229,8 +238,22 @@ static int on_submonth(const cdr_submonth *sm, void *user)
         if (e == CDR_OK && status)
             e = cdr_db_add_change(c->db, sm->msisdn, sm->msisdn_hash, sm->month, prev, now,
                                   status);
+        if (e == CDR_OK)
+            e = cdr_oc_delta_end(c->delta, sm->candidate_withdrawn);
     }
     return stop_on(c, e);
+}
+
+/* The row rendered in c->dmem into the delta. */
+static cdr_err to_delta(run_ctx *c, int section, uint64_t seq, const int64_t num[CDR_OC_NUMS])
+{
+    size_t len;
+    const char *text = cdr_csvw_memory(c->dmem, &len);
+    cdr_err e = cdr_csvw_status(c->dmem);
+    if (e == CDR_OK)
+        e = cdr_oc_delta_row(c->delta, section, seq, num, text, len);
+    cdr_csvw_memory_reset(c->dmem);
+    return e;
 }
 
 static int on_record(const cdr_rated *r, void *user)
@@ -252,6 +275,8 @@ static int on_record(const cdr_rated *r, void *user)
                         r->msisdn_hash,
                         r->seq};
     cdr_err e = cdr_db_add_unrated(c->db, &u);
+    if (e == CDR_OK && (e = cli_unrated_csv_row(c->dmem, &u)) == CDR_OK)
+        e = to_delta(c, CDR_OC_UNRATED, r->seq, (const int64_t[CDR_OC_NUMS]){0});
     return stop_on(c, e);
 }
 
@@ -260,6 +285,9 @@ static int on_finding(const cdr_finding *f, void *user)
     run_ctx *c = user;
     c->findings++;
     cdr_err e = cdr_db_add_finding(c->db, f);
+    if (e == CDR_OK && (e = cdr_findings_csv_row(c->dmem, f)) == CDR_OK)
+        e = to_delta(c, CDR_OC_FINDINGS, f->seq,
+                     (const int64_t[CDR_OC_NUMS]){f->category, f->difference});
     return stop_on(c, e);
 }
 
@@ -269,9 +297,13 @@ static int on_candidate(const cdr_candidate *cd, void *user)
     cdr_err e = CDR_OK;
     c->candidates++;
     if (c->cur.had_candidate)
-        e = cdr_db_supersede_candidate(c->db, cd->msisdn, cd->month);
+        e = cdr_db_supersede_candidate(c->db, cd->msisdn, cd->msisdn_hash, cd->month);
     if (e == CDR_OK)
         e = cdr_db_add_candidate(c->db, cd);
+    if (e == CDR_OK && (e = cdr_candidates_csv_row(c->dmem, cd)) == CDR_OK)
+        e = to_delta(c, CDR_OC_CANDIDATES, 0,
+                     (const int64_t[CDR_OC_NUMS]){cd->policy, cd->special, cd->tier,
+                                                  cd->overcharge, cd->refund});
     return stop_on(c, e);
 }
 
@@ -852,6 +884,8 @@ static cdr_err rate_loop(run_ctx *c, cdr_engine *eng, const cdr_engine_sink *sin
         if ((rc = cdr_db_savepoint(c->db, "begin")) != CDR_OK)
             return cli_fail(rc, "database: %s", cdr_db_message(c->db));
         c->findings = c->unrated = c->candidates = 0;
+        if ((rc = cdr_oc_delta_reset(c->delta)) != CDR_OK)
+            return cli_fail(rc, "cannot write the outputs' delta in the state directory");
         rc = cdr_engine_finish(eng, sink, tot);
         if (rc == CDR_E_INTERRUPTED && c->err)
             rc = c->err;
@@ -962,8 +996,9 @@ static void print_summary(run_ctx *c, int64_t run_id, const cdr_engine_totals *t
            (unsigned long long)tot->candidates_withdrawn);
     /* the months as they stand now (the outputs) */
     cli_outputs_print_month(&c->out.tot, months);
-    printf("time        %.2f s: reading %.2f s, rating %.2f s, outputs %.2f s, commit %.2f s%s\n",
-           ph[4] - ph[0], ph[1] - ph[0], ph[2] - ph[1], ph[3] - ph[2], ph[4] - ph[3],
+    printf("time        %.2f s: reading %.2f s, rating %.2f s, outputs %.2f s%s, commit %.2f s%s\n",
+           ph[4] - ph[0], ph[1] - ph[0], ph[2] - ph[1], ph[3] - ph[2],
+           c->outputs_from_db ? " (from the database)" : "", ph[4] - ph[3],
            tot->spilled ? " (spilled to disk)" : "");
 }
 
@@ -1025,6 +1060,10 @@ typedef struct run_job {
     size_t n_replaced;
     cdr_month *months;        /* the months reported */
     size_t nm;
+    cdr_month *existed;       /* the months the state held before the run */
+    size_t n_existed;
+    cdr_month *oc_months;     /* the months whose outputs cache was written (.tmp) */
+    size_t n_oc;
     char mtext[1024];
 } run_job;
 
@@ -1148,6 +1187,13 @@ static cdr_err run_begin(run_job *j)
     if ((rc = state_dir(c, j->sdir, sizeof j->sdir)) != CDR_OK ||
         (rc = tidy_state(c, j->sdir, &j->st)) != CDR_OK)
         return rc;
+    const cdr_month *ex = cdr_state_months(j->st, &j->n_existed);
+    if (!(j->existed = malloc((j->n_existed + 1) * sizeof *j->existed)))
+        return CDR_E_NOMEM;
+    memcpy(j->existed, ex, j->n_existed * sizeof *ex);
+    if ((rc = cdr_csvw_open_memory(&c->dmem)) != CDR_OK ||
+        (rc = cdr_oc_delta_new(j->sdir, &c->delta)) != CDR_OK)
+        return cli_fail(rc, "cannot write the outputs' delta in %s", j->sdir);
 
     o->eo.month = -1; /* every record goes into the state; --month limits the report */
     o->eo.state = j->st;
@@ -1257,9 +1303,22 @@ static cdr_err run_rate(run_job *j)
     if (!(j->months = calloc(nw + 1, sizeof *j->months)))
         return CDR_E_NOMEM;
     j->nm = report_months(&j->o, wr, nw, j->months, nw + 1, j->mtext, sizeof j->mtext);
+    cdr_month *touched = calloc(nw + 1, sizeof *touched);
+    if (!touched)
+        return CDR_E_NOMEM;
+    size_t nt = 0;
+    for (size_t i = 0; i < nw; i++)
+        if (wr[i].kind == CDR_STATE_CHECKPOINT)
+            touched[nt++] = wr[i].month;
     int64_t this_run = cdr_db_open_run(c->db);
+    int from_db;
     cli_outputs_headers(&c->out);
-    if ((rc = cli_outputs_from_db(&c->out, c->db, j->months, j->nm, &this_run, 1)) != CDR_OK) {
+    rc = cli_outputs_current(&c->out, c->db, j->sdir, j->months, j->nm, touched, nt, j->existed,
+                             j->n_existed, c->delta, &this_run, 1, &j->oc_months, &j->n_oc,
+                             &from_db);
+    c->outputs_from_db = from_db;
+    free(touched);
+    if (rc != CDR_OK) {
         /* a writer that failed names its file and the OS reason */
         const char *why = cdr_db_message(c->db);
         for (int i = 0; i < CLI_OUT__COUNT; i++)
@@ -1294,6 +1353,12 @@ static int run_commit(run_job *j)
                                           : CDR_OK;
     cdr_db_run_end end = {status, c->unrated, 0, j->tariff_id, j->mtext, j->tot.submonths,
                           j->tot.submonths_full};
+    char err[1024];
+    /* (a cache placed here and a commit that then fails: its token is not the
+     * database's, and the next run reads the database) */
+    if ((rc = cdr_oc_place(j->sdir, j->oc_months, j->n_oc, err, sizeof err)) != CDR_OK)
+        return cli_fail(rc, "outputs cache: %s", err);
+    j->n_oc = 0;
     if ((rc = cdr_db_commit_run(c->db, &end)) != CDR_OK)
         return cli_fail(rc, "database commit failed: %s", cdr_db_message(c->db));
     j->run_open = 0;
@@ -1339,6 +1404,12 @@ static int run_end(run_job *j, int rc)
     }
     if (j->state_written && j->eng)
         cdr_engine_state_discard(j->eng);
+    if (j->n_oc)
+        cdr_oc_discard(j->sdir, j->oc_months, j->n_oc);
+    cdr_oc_delta_free(c->delta);
+    cdr_csvw_free(c->dmem);
+    free(j->existed);
+    free(j->oc_months);
     if (j->run_open)
         cdr_db_rollback_run(c->db);
     for (int i = 0; i < CLI_OUT__COUNT; i++)

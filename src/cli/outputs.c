@@ -2,27 +2,84 @@
 #include "outputs.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 const char *const cli_out_names[CLI_OUT__COUNT] = {"findings.csv", "candidates.csv",
                                                    "unrated.csv", "changes.csv"};
+
+static void sum_finding(cli_month_tot *t, int category, cdr_money difference)
+{
+    t->findings++;
+    t->by_category[category]++;
+    if (category == CDR_CAT_LEAKAGE) {
+        t->leakage = cdr_money_total_add(t->leakage, -difference);
+        t->leakage_records++;
+        t->amount_by_category[category] =
+            cdr_money_total_add(t->amount_by_category[category], -difference);
+    } else if (difference > 0) {
+        t->amount_by_category[category] =
+            cdr_money_total_add(t->amount_by_category[category], difference);
+    }
+}
+
+static void sum_candidate(cli_month_tot *t, int policy, int special, int tier,
+                          cdr_money overcharge, cdr_money refund)
+{
+    t->candidates++;
+    t->overcharge = cdr_money_total_add(t->overcharge, overcharge);
+    t->refund = cdr_money_total_add(t->refund, refund);
+    t->policy[policy == CDR_POLICY_VERIFY_FIRST]++;
+    t->special += special != 0;
+    if (tier >= 0 && tier <= 4)
+        t->tier[tier]++;
+}
+
+static int reported(const cli_outputs *c, cdr_month m)
+{
+    for (size_t i = 0; i < c->n_report; i++)
+        if (c->report[i] == m)
+            return 1;
+    return 0;
+}
+
+/* With an outputs cache being built: the row rendered in c->mem goes to it,
+ * and to the CSV file when its month is reported. 1: not reported. */
+static int to_cache(cli_outputs *c, int section, uint64_t h, cdr_str msisdn, cdr_month m,
+                    uint64_t seq, const int64_t num[CDR_OC_NUMS], int *err)
+{
+    size_t len;
+    const char *text = cdr_csvw_memory(c->mem, &len);
+    *err = cdr_csvw_status(c->mem) != CDR_OK ||
+           cdr_oc_build_row(c->build, section, h, msisdn, m, seq, num, text, len) != CDR_OK;
+    int out = section == CDR_OC_FINDINGS ? CLI_OUT_FINDINGS
+              : section == CDR_OC_CANDIDATES ? CLI_OUT_CANDIDATES
+                                             : CLI_OUT_UNRATED;
+    int rep = reported(c, m);
+    if (!*err && rep)
+        *err = cdr_csvw_raw_rows(c->w[out], text, len, 1) != CDR_OK;
+    cdr_csvw_memory_reset(c->mem);
+    return !rep;
+}
 
 static int put_finding(const cdr_finding *f, int64_t run_id, int64_t file_id, void *user)
 {
     cli_outputs *c = user;
     (void)run_id;
     (void)file_id;
-    c->tot.findings++;
-    c->tot.by_category[f->category]++;
-    if (f->category == CDR_CAT_LEAKAGE) {
-        c->tot.leakage = cdr_money_total_add(c->tot.leakage, -f->difference);
-        c->tot.leakage_records++;
-        c->tot.amount_by_category[f->category] =
-            cdr_money_total_add(c->tot.amount_by_category[f->category], -f->difference);
-    } else if (f->difference > 0) {
-        c->tot.amount_by_category[f->category] =
-            cdr_money_total_add(c->tot.amount_by_category[f->category], f->difference);
+    if (c->build) {
+        int err;
+        int64_t num[CDR_OC_NUMS] = {f->category, f->difference};
+        if (cdr_findings_csv_row(c->mem, f) != CDR_OK)
+            return 1;
+        if (to_cache(c, CDR_OC_FINDINGS, f->msisdn_hash, f->msisdn, f->month, f->seq, num, &err))
+            return err;
+        if (err)
+            return 1;
+        sum_finding(&c->tot, f->category, f->difference);
+        return 0;
     }
+    sum_finding(&c->tot, f->category, f->difference);
     return cdr_findings_csv_row(c->w[CLI_OUT_FINDINGS], f) != CDR_OK ||
            (c->row_done && c->row_done(c->user, CLI_OUT_FINDINGS, f->msisdn));
 }
@@ -31,22 +88,26 @@ static int put_candidate(const cdr_candidate *cd, int64_t run_id, void *user)
 {
     cli_outputs *c = user;
     (void)run_id;
-    c->tot.candidates++;
-    c->tot.overcharge = cdr_money_total_add(c->tot.overcharge, cd->overcharge);
-    c->tot.refund = cdr_money_total_add(c->tot.refund, cd->refund);
-    c->tot.policy[cd->policy == CDR_POLICY_VERIFY_FIRST]++;
-    c->tot.special += cd->special != 0;
-    if (cd->tier >= 0 && cd->tier <= 4)
-        c->tot.tier[cd->tier]++;
+    if (c->build) {
+        int err;
+        int64_t num[CDR_OC_NUMS] = {cd->policy, cd->special, cd->tier, cd->overcharge,
+                                    cd->refund};
+        if (cdr_candidates_csv_row(c->mem, cd) != CDR_OK)
+            return 1;
+        if (to_cache(c, CDR_OC_CANDIDATES, cd->msisdn_hash, cd->msisdn, cd->month, 0, num, &err))
+            return err;
+        if (err)
+            return 1;
+        sum_candidate(&c->tot, cd->policy, cd->special, cd->tier, cd->overcharge, cd->refund);
+        return 0;
+    }
+    sum_candidate(&c->tot, cd->policy, cd->special, cd->tier, cd->overcharge, cd->refund);
     return cdr_candidates_csv_row(c->w[CLI_OUT_CANDIDATES], cd) != CDR_OK ||
            (c->row_done && c->row_done(c->user, CLI_OUT_CANDIDATES, cd->msisdn));
 }
 
-static int put_unrated(const cdr_db_unrated *u, void *user)
+cdr_err cli_unrated_csv_row(cdr_csvw *w, const cdr_db_unrated *u)
 {
-    cli_outputs *c = user;
-    cdr_csvw *w = c->w[CLI_OUT_UNRATED];
-    c->tot.unrated++;
     char buf[32];
     cdr_csvw_textz(w, u->file ? u->file : "");
     cdr_csvw_u64(w, u->line);
@@ -57,7 +118,26 @@ static int put_unrated(const cdr_db_unrated *u, void *user)
     cdr_csvw_textz(w, cdr_service_name(u->service));
     cdr_csvw_money(w, u->billed);
     cdr_csvw_textz(w, u->reason ? u->reason : "");
-    return cdr_csvw_end_row(w) != CDR_OK ||
+    return cdr_csvw_end_row(w);
+}
+
+static int put_unrated(const cdr_db_unrated *u, void *user)
+{
+    cli_outputs *c = user;
+    if (c->build) {
+        int err;
+        int64_t num[CDR_OC_NUMS] = {0};
+        if (cli_unrated_csv_row(c->mem, u) != CDR_OK)
+            return 1;
+        if (to_cache(c, CDR_OC_UNRATED, u->msisdn_hash, u->msisdn, u->month, u->seq, num, &err))
+            return err;
+        if (err)
+            return 1;
+        c->tot.unrated++;
+        return 0;
+    }
+    c->tot.unrated++;
+    return cli_unrated_csv_row(c->w[CLI_OUT_UNRATED], u) != CDR_OK ||
            (c->row_done && c->row_done(c->user, CLI_OUT_UNRATED, u->msisdn));
 }
 
@@ -110,6 +190,159 @@ cdr_err cli_outputs_from_db(cli_outputs *o, cdr_db *db, const cdr_month *months,
         if ((e = cdr_csvw_status(o->w[i])) != CDR_OK)
             return e;
     return CDR_OK;
+}
+
+/* ---- the outputs cache (include/cdrecon/outcache.h) ---- */
+
+static int month_in(const cdr_month *ms, size_t n, cdr_month m)
+{
+    for (size_t i = 0; i < n; i++)
+        if (ms[i] == m)
+            return 1;
+    return 0;
+}
+
+static int merged_row(const cdr_oc_row *r, void *user)
+{
+    cli_outputs *c = user;
+    int out = CLI_OUT_UNRATED;
+    if (r->section == CDR_OC_FINDINGS) {
+        out = CLI_OUT_FINDINGS;
+        sum_finding(&c->tot, (int)r->num[0], r->num[1]);
+    } else if (r->section == CDR_OC_CANDIDATES) {
+        out = CLI_OUT_CANDIDATES;
+        sum_candidate(&c->tot, (int)r->num[0], (int)r->num[1], (int)r->num[2], r->num[3],
+                      r->num[4]);
+    } else {
+        c->tot.unrated++;
+    }
+    return cdr_csvw_raw_rows(c->w[out], r->text, r->len, 1) != CDR_OK;
+}
+
+cdr_err cli_outputs_current(cli_outputs *o, cdr_db *db, const char *sdir,
+                            const cdr_month *report, size_t nr, const cdr_month *touched,
+                            size_t nt, const cdr_month *existed, size_t ne, cdr_oc_delta *d,
+                            const int64_t *runs, size_t nruns, cdr_month **placed,
+                            size_t *nplaced, int *from_db)
+{
+    cdr_err e = CDR_OK;
+    *placed = NULL;
+    *nplaced = 0;
+    *from_db = 1;
+    /* every month reported or touched, sorted (the database's month order) */
+    cdr_month *all = calloc(nr + nt + 1, sizeof *all);
+    cdr_oc_month *om = calloc(nr + nt + 1, sizeof *om);
+    char (*tok)[CDR_OC_TOKEN_LEN + 8] = calloc(nr + nt + 1, sizeof *tok);
+    char token[CDR_OC_TOKEN_LEN + 1];
+    size_t n = 0;
+    if (!all || !om || !tok) {
+        e = CDR_E_NOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < nr + nt; i++) {
+        cdr_month m = i < nr ? report[i] : touched[i - nr];
+        if (month_in(all, n, m))
+            continue;
+        size_t at = n++;
+        while (at > 0 && all[at - 1] > m) {
+            all[at] = all[at - 1];
+            at--;
+        }
+        all[at] = m;
+    }
+    int usable = d != NULL && !o->row_done;
+    for (size_t i = 0; i < n; i++) {
+        char key[32];
+        int found = 0;
+        om[i].m = all[i];
+        om[i].report = month_in(report, nr, all[i]);
+        om[i].rewrite = 1;
+        if ((e = cdr_db_meta_get(db, cdr_oc_meta_key(all[i], key), tok[i], sizeof tok[i],
+                                 &found)) != CDR_OK)
+            goto out;
+        if (!found)
+            tok[i][0] = '\0';
+        if (found && strlen(tok[i]) == CDR_OC_TOKEN_LEN)
+            om[i].token = tok[i];
+        else if (!month_in(existed, ne, all[i]))
+            om[i].token = ""; /* the month had no rows before this run */
+        else
+            usable = 0; /* (no cache yet, or one a run left unfinished) */
+    }
+    if ((e = cdr_oc_token(token)) != CDR_OK)
+        goto out;
+    if (usable) {
+        /* a reported month that this run did not touch keeps its file */
+        for (size_t i = 0; i < n; i++)
+            om[i].rewrite = month_in(touched, nt, all[i]);
+        char err[512];
+        e = cdr_oc_merge(sdir, om, n, token, d, merged_row, o, err, sizeof err);
+        for (int i = 0; e == CDR_E_INTERRUPTED && i < CLI_OUT__COUNT; i++)
+            if (cdr_csvw_status(o->w[i]) != CDR_OK)
+                e = cdr_csvw_status(o->w[i]); /* (an output that failed stopped it) */
+        if (e == CDR_OK)
+            *from_db = 0;
+        else if (e != CDR_E_NOTFOUND)
+            goto out;
+        for (size_t i = 0; i < n; i++)
+            om[i].rewrite = 1;
+        e = CDR_OK;
+    }
+    if (*from_db) {
+        /* from the database; every month's file written again from it */
+        memset(&o->tot, 0, sizeof o->tot);
+        if ((e = cdr_csvw_open_memory(&o->mem)) != CDR_OK ||
+            (e = cdr_oc_build_new(sdir, all, n, token, &o->build)) != CDR_OK)
+            goto out;
+        o->report = report;
+        o->n_report = nr;
+        cdr_err be = CDR_OK;
+        char err[512];
+        if ((e = cdr_db_current_findings(db, all, n, put_finding, o)) != CDR_OK ||
+            (e = cdr_db_current_candidates(db, all, n, put_candidate, o)) != CDR_OK ||
+            (e = cdr_db_current_unrated(db, all, n, put_unrated, o)) != CDR_OK ||
+            (be = cdr_oc_build_finish(o->build, err, sizeof err)) != CDR_OK) {
+            e = e != CDR_OK ? e : be;
+            cdr_oc_discard(sdir, all, n);
+            goto out;
+        }
+    }
+    if (nruns && (e = cdr_db_runs_changes(db, runs, nruns, put_change, o)) != CDR_OK)
+        goto out;
+    for (int i = 0; i < CLI_OUT__COUNT; i++)
+        if ((e = cdr_csvw_status(o->w[i])) != CDR_OK)
+            goto out;
+    /* the months whose file was written, and their new token */
+    cdr_month *pl = malloc((n + 1) * sizeof *pl);
+    if (!pl) {
+        e = CDR_E_NOMEM;
+        goto out;
+    }
+    size_t np = 0;
+    for (size_t i = 0; i < n && e == CDR_OK; i++) {
+        char key[32];
+        if (!om[i].rewrite)
+            continue;
+        pl[np++] = all[i];
+        e = cdr_db_meta_set(db, cdr_oc_meta_key(all[i], key), token);
+    }
+    *placed = pl;
+    *nplaced = np;
+out:
+    if (o->build) {
+        cdr_oc_build_free(o->build);
+        o->build = NULL;
+    }
+    if (o->mem) {
+        cdr_csvw_free(o->mem);
+        o->mem = NULL;
+    }
+    o->report = NULL;
+    o->n_report = 0;
+    free(all);
+    free(om);
+    free(tok);
+    return e;
 }
 
 void cli_outputs_print_month(const cli_month_tot *m, const char *months)

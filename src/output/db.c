@@ -123,12 +123,14 @@ static const char *const st_sql[ST__COUNT] = {
         "(SELECT max(run_id) FROM runs WHERE finished_at IS NOT NULL))",
     [ST_TARIFF_GET] = "SELECT tariff_id FROM tariffs WHERE sha256 = ?1",
     [ST_TARIFF_ADD] = "INSERT INTO tariffs(sha256, dir, first_run) VALUES (?1, ?2, ?3)",
+    /* (h too: the partial *_current index then finds the current rows
+     * alone, where (msisdn, month) visited every version of them) */
     [ST_SUPERSEDE_FINDINGS] = "UPDATE findings SET superseded_by = ?1 WHERE msisdn = ?2 AND "
-                              "month = ?3 AND superseded_by IS NULL AND seq >= ?4",
+                              "month = ?3 AND h = ?5 AND superseded_by IS NULL AND seq >= ?4",
     [ST_SUPERSEDE_UNRATED] = "UPDATE unrated SET superseded_by = ?1 WHERE msisdn = ?2 AND "
-                             "month = ?3 AND superseded_by IS NULL AND seq >= ?4",
+                             "month = ?3 AND h = ?5 AND superseded_by IS NULL AND seq >= ?4",
     [ST_SUPERSEDE_CANDIDATE] = "UPDATE candidates SET superseded_by = ?1 WHERE msisdn = ?2 AND "
-                               "month = ?3 AND superseded_by IS NULL",
+                               "month = ?3 AND h = ?5 AND superseded_by IS NULL",
     [ST_UNRATED_INSERT] =
         "INSERT INTO unrated(run_id, file_id, file, line, offset, record_id, msisdn, month, "
         "service, billed_micro, reason, h, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
@@ -155,8 +157,9 @@ static const char *const st_sql[ST__COUNT] = {
         "tier, policy, special, flags, policy_reason, h FROM candidates WHERE superseded_by IS "
         "NULL AND month IN (SELECT value FROM json_each(?1)) ORDER BY h, msisdn, month",
     [ST_CUR_UNRATED] =
-        "SELECT file, line, offset, record_id, msisdn, month, service, billed_micro, reason "
-        "FROM unrated WHERE superseded_by IS NULL AND month IN (SELECT value FROM json_each(?1)) "
+        "SELECT file, line, offset, record_id, msisdn, month, service, billed_micro, reason, "
+        "h, seq FROM unrated WHERE superseded_by IS NULL AND month IN "
+        "(SELECT value FROM json_each(?1)) "
         "ORDER BY h, msisdn, month, seq",
     [ST_RUN_CHANGES] = "SELECT msisdn, month, previous_refund_micro, refund_micro, delta_micro, "
                        "status FROM changes WHERE run_id IN (SELECT value FROM json_each(?1)) "
@@ -172,8 +175,8 @@ static const char *const st_sql[ST__COUNT] = {
         "tier, policy, special, flags, policy_reason, h FROM candidates WHERE superseded_by IS "
         "NULL AND month = ?1 ORDER BY h, msisdn, month",
     [ST_CUR_UNRATED1] =
-        "SELECT file, line, offset, record_id, msisdn, month, service, billed_micro, reason "
-        "FROM unrated WHERE superseded_by IS NULL AND month = ?1 "
+        "SELECT file, line, offset, record_id, msisdn, month, service, billed_micro, reason, "
+        "h, seq FROM unrated WHERE superseded_by IS NULL AND month = ?1 "
         "ORDER BY h, msisdn, month, seq",
     [ST_LAST_TARIFF] = "SELECT coalesce(tariff_dir, '') FROM runs WHERE finished_at IS NOT NULL "
                        "AND tariff_dir IS NOT NULL ORDER BY run_id DESC LIMIT 1",
@@ -1429,7 +1432,7 @@ cdr_err cdr_db_tariff_id(cdr_db *db, const uint8_t sha256[32], const char *dir, 
 
 /* from_seq: records from this one on (findings, unrated; -1: the
  * candidate statement, which has no ?4) */
-static cdr_err supersede(cdr_db *db, int which, cdr_str msisdn, cdr_month month,
+static cdr_err supersede(cdr_db *db, int which, cdr_str msisdn, uint64_t h, cdr_month month,
                          int64_t from_seq)
 {
     cdr_err e;
@@ -1440,27 +1443,29 @@ static cdr_err supersede(cdr_db *db, int which, cdr_str msisdn, cdr_month month,
     bind_run_who(db, s, msisdn, month, mon);
     if (from_seq >= 0)
         sqlite3_bind_int64(s, 4, from_seq);
+    bind_hash(s, 5, h);
     return step_done(db, s, "supersede");
 }
 
-cdr_err cdr_db_supersede_records_from(cdr_db *db, cdr_str msisdn, cdr_month month,
+cdr_err cdr_db_supersede_records_from(cdr_db *db, cdr_str msisdn, uint64_t h, cdr_month month,
                                       uint64_t from_seq)
 {
     if (from_seq > INT64_MAX)
         return CDR_E_RANGE;
-    cdr_err e = supersede(db, ST_SUPERSEDE_FINDINGS, msisdn, month, (int64_t)from_seq);
-    return e == CDR_OK ? supersede(db, ST_SUPERSEDE_UNRATED, msisdn, month, (int64_t)from_seq)
-                       : e;
+    cdr_err e = supersede(db, ST_SUPERSEDE_FINDINGS, msisdn, h, month, (int64_t)from_seq);
+    return e == CDR_OK
+               ? supersede(db, ST_SUPERSEDE_UNRATED, msisdn, h, month, (int64_t)from_seq)
+               : e;
 }
 
-cdr_err cdr_db_supersede_records(cdr_db *db, cdr_str msisdn, cdr_month month)
+cdr_err cdr_db_supersede_records(cdr_db *db, cdr_str msisdn, uint64_t h, cdr_month month)
 {
-    return cdr_db_supersede_records_from(db, msisdn, month, 0);
+    return cdr_db_supersede_records_from(db, msisdn, h, month, 0);
 }
 
-cdr_err cdr_db_supersede_candidate(cdr_db *db, cdr_str msisdn, cdr_month month)
+cdr_err cdr_db_supersede_candidate(cdr_db *db, cdr_str msisdn, uint64_t h, cdr_month month)
 {
-    return supersede(db, ST_SUPERSEDE_CANDIDATE, msisdn, month, -1);
+    return supersede(db, ST_SUPERSEDE_CANDIDATE, msisdn, h, month, -1);
 }
 
 cdr_err cdr_db_add_unrated(cdr_db *db, const cdr_db_unrated *u)
@@ -1702,6 +1707,8 @@ static int unrated_row(sqlite3_stmt *s, void *ctx)
     u.service = service_from(col_str(s, 6));
     u.billed = sqlite3_column_int64(s, 7);
     u.reason = (const char *)sqlite3_column_text(s, 8);
+    u.msisdn_hash = col_hash(s, 9);
+    u.seq = (uint64_t)sqlite3_column_int64(s, 10);
     return w->fn.unrated(&u, w->user);
 }
 

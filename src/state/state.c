@@ -348,8 +348,10 @@ cdr_err cdr_state_collect_garbage(const char *dir, const char *const *live, size
         cdr_state_kind k;
         cdr_month m;
         int64_t run;
-        if (cdr_state_file_parse(base, &k, &m, &run) != 0)
-            continue; /* not ours: never touched */
+        size_t bl = strlen(base);
+        int oc_tmp = tmp && bl > 8 && !strncmp(base, "out-", 4) && !strcmp(base + bl - 4, ".cdo");
+        if (!oc_tmp && cdr_state_file_parse(base, &k, &m, &run) != 0)
+            continue; /* not ours: never touched (an outputs cache's .tmp is ours) */
         int keep = 0;
         for (size_t i = 0; !tmp && i < n && !keep; i++)
             keep = !strcmp(live[i], base);

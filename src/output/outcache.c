@@ -1,0 +1,1040 @@
+/* cdrecon — the month's outputs kept current (include/cdrecon/outcache.h,
+ * docs/state.md "The outputs cache").
+ *
+ * A file: header (magic, version, month, token), chunks of at most
+ * OC_CHUNK bytes of the row stream (raw length, stored length, method, CRC
+ * of the stored bytes, the bytes: raw deflate at ISA-L level 1, or as is),
+ * footer (magic, stream length, chunks, month, token, CRC). The stream: three
+ * sections, each entries then 0; an entry: 1, h (8 bytes), msisdn (length
+ * byte, bytes), rows (2, seq, the numbers zigzagged, text length, text),
+ * 3. The delta's three temporary files hold the same entries, each with the
+ * month, the first seq it replaces and whether its candidate is gone. */
+#include "cdrecon/outcache.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "deflate1.h"
+#include "errmsg.h"
+
+#define OC_MAGIC "CDROUT01"
+#define OC_FOOT "CDROUTF1"
+#define OC_VERSION 1
+#define OC_HEAD (8 + 4 + 4 + CDR_OC_TOKEN_LEN)
+#define OC_FOOT_SIZE (8 + 8 + 4 + 4 + CDR_OC_TOKEN_LEN + 4)
+#define OC_CHUNK (256u * 1024u)
+#define OC_CHUNK_HEAD 13
+#define NO_SEQ UINT64_MAX
+
+enum { T_END = 0, T_ENTRY = 1, T_ROW = 2, T_ENTRY_END = 3 };
+
+static void le32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void le64(unsigned char *p, uint64_t v)
+{
+    le32(p, (uint32_t)v);
+    le32(p + 4, (uint32_t)(v >> 32));
+}
+
+static uint32_t rd32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t rd64(const unsigned char *p)
+{
+    return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32;
+}
+
+static size_t put_varint(unsigned char *p, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        p[n++] = (unsigned char)(v | 0x80);
+        v >>= 7;
+    }
+    p[n++] = (unsigned char)v;
+    return n;
+}
+
+static uint64_t zz(int64_t v)
+{
+    return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+}
+
+static int64_t unzz(uint64_t v)
+{
+    return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+}
+
+const char *cdr_oc_meta_key(cdr_month m, char *buf)
+{
+    char mo[16];
+    cdr_month_format(m, mo);
+    snprintf(buf, 32, "outcache %s", mo);
+    return buf;
+}
+
+static void oc_name(cdr_month m, int tmp, char *buf, size_t len)
+{
+    char mo[16];
+    cdr_month_format(m, mo);
+    snprintf(buf, len, "out-%s.cdo%s", mo, tmp ? ".tmp" : "");
+}
+
+cdr_err cdr_oc_token(char tok[CDR_OC_TOKEN_LEN + 1])
+{
+    unsigned char r[CDR_OC_TOKEN_LEN / 2];
+    size_t got = 0;
+    while (got < sizeof r) {
+        ssize_t k = getrandom(r + got, sizeof r - got, 0);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return CDR_E_IO;
+        got += (size_t)k;
+    }
+    for (size_t i = 0; i < sizeof r; i++)
+        snprintf(tok + 2 * i, 3, "%02x", r[i]);
+    return CDR_OK;
+}
+
+/* ---- an entry's key and a row, as both streams hold them ------------------ */
+
+typedef struct okey {
+    uint64_t h;
+    cdr_month m;
+    unsigned char ml;
+    char ms[256];
+} okey;
+
+/* The outputs' order: h, msisdn (bytes, the shorter first), month. */
+static int key_cmp(const okey *a, const okey *b)
+{
+    if (a->h != b->h)
+        return a->h < b->h ? -1 : 1;
+    size_t n = a->ml < b->ml ? a->ml : b->ml;
+    int c = memcmp(a->ms, b->ms, n);
+    if (c)
+        return c;
+    if (a->ml != b->ml)
+        return a->ml < b->ml ? -1 : 1;
+    return a->m < b->m ? -1 : a->m > b->m;
+}
+
+typedef struct orow {
+    uint64_t seq;
+    int64_t num[CDR_OC_NUMS];
+    char *text;
+    size_t len, cap;
+} orow;
+
+/* ---- a cache file being written ------------------------------------------- */
+
+typedef struct ocw {
+    int fd;
+    cdr_month m;
+    unsigned char *raw, *z;
+    size_t n;
+    void *lvl;
+    uint64_t total;
+    uint32_t chunks;
+    cdr_err st;
+    int section, open;
+    okey cur;
+} ocw;
+
+static cdr_err write_all(int fd, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    while (n) {
+        ssize_t k = write(fd, b, n);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return CDR_E_IO;
+        b += k;
+        n -= (size_t)k;
+    }
+    return CDR_OK;
+}
+
+static void ocw_flush(ocw *w)
+{
+    if (w->st != CDR_OK || w->n == 0)
+        return;
+    size_t zn = 0;
+    unsigned char h[OC_CHUNK_HEAD];
+    const unsigned char *out = w->z;
+    int method = 1;
+    if (cdr_deflate1(w->raw, w->n, w->z, OC_CHUNK, 1, w->lvl, ISAL_DEF_LVL1_DEFAULT, 0, &zn) != 0 ||
+        zn >= w->n) {
+        out = w->raw; /* (did not shrink) */
+        zn = w->n;
+        method = 0;
+    }
+    le32(h, (uint32_t)w->n);
+    le32(h + 4, (uint32_t)zn);
+    h[8] = (unsigned char)method;
+    le32(h + 9, (uint32_t)crc32(0L, out, (uInt)zn));
+    if ((w->st = write_all(w->fd, h, sizeof h)) == CDR_OK)
+        w->st = write_all(w->fd, out, zn);
+    w->total += w->n;
+    w->chunks++;
+    w->n = 0;
+}
+
+static void ocw_put(ocw *w, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    while (n && w->st == CDR_OK) {
+        size_t k = OC_CHUNK - w->n < n ? OC_CHUNK - w->n : n;
+        memcpy(w->raw + w->n, b, k);
+        w->n += k;
+        b += k;
+        n -= k;
+        if (w->n == OC_CHUNK)
+            ocw_flush(w);
+    }
+}
+
+static void ocw_u8(ocw *w, unsigned v)
+{
+    unsigned char c = (unsigned char)v;
+    ocw_put(w, &c, 1);
+}
+
+static void ocw_varint(ocw *w, uint64_t v)
+{
+    unsigned char b[10];
+    ocw_put(w, b, put_varint(b, v));
+}
+
+static cdr_err ocw_open(ocw *w, const char *dir, cdr_month m, const char *token)
+{
+    memset(w, 0, sizeof *w);
+    w->fd = -1;
+    w->m = m;
+    char name[64], path[4096];
+    oc_name(m, 1, name, sizeof name);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    w->raw = malloc(OC_CHUNK);
+    w->z = malloc(OC_CHUNK);
+    w->lvl = malloc(ISAL_DEF_LVL1_DEFAULT);
+    if (!w->raw || !w->z || !w->lvl)
+        return w->st = CDR_E_NOMEM;
+    w->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (w->fd < 0)
+        return w->st = CDR_E_IO;
+    unsigned char h[OC_HEAD];
+    memcpy(h, OC_MAGIC, 8);
+    le32(h + 8, OC_VERSION);
+    le32(h + 12, (uint32_t)m);
+    memcpy(h + 16, token, CDR_OC_TOKEN_LEN);
+    return w->st = write_all(w->fd, h, sizeof h);
+}
+
+static void ocw_close_entry(ocw *w)
+{
+    if (w->open)
+        ocw_u8(w, T_ENTRY_END);
+    w->open = 0;
+}
+
+/* Go on to section s (the ones before it end). */
+static void ocw_section(ocw *w, int s)
+{
+    while (w->section < s) {
+        ocw_close_entry(w);
+        ocw_u8(w, T_END);
+        w->section++;
+    }
+}
+
+static void ocw_row(ocw *w, int s, const okey *k, const orow *r)
+{
+    ocw_section(w, s);
+    if (w->open && key_cmp(&w->cur, k) != 0)
+        ocw_close_entry(w);
+    if (!w->open) {
+        unsigned char h[8];
+        le64(h, k->h);
+        ocw_u8(w, T_ENTRY);
+        ocw_put(w, h, 8);
+        ocw_u8(w, k->ml);
+        ocw_put(w, k->ms, k->ml);
+        w->cur = *k;
+        w->open = 1;
+    }
+    ocw_u8(w, T_ROW);
+    ocw_varint(w, r->seq);
+    for (int i = 0; i < CDR_OC_NUMS; i++)
+        ocw_varint(w, zz(r->num[i]));
+    ocw_varint(w, r->len);
+    ocw_put(w, r->text, r->len);
+}
+
+static cdr_err ocw_finish(ocw *w, const char *token)
+{
+    ocw_section(w, CDR_OC__SECTIONS);
+    ocw_flush(w);
+    if (w->st != CDR_OK)
+        return w->st;
+    unsigned char f[OC_FOOT_SIZE];
+    memcpy(f, OC_FOOT, 8);
+    le64(f + 8, w->total);
+    le32(f + 16, w->chunks);
+    le32(f + 20, (uint32_t)w->m);
+    memcpy(f + 24, token, CDR_OC_TOKEN_LEN);
+    le32(f + 24 + CDR_OC_TOKEN_LEN, (uint32_t)crc32(0L, f, 24 + CDR_OC_TOKEN_LEN));
+    w->st = write_all(w->fd, f, sizeof f);
+    if (w->st == CDR_OK && close(w->fd) != 0)
+        w->st = CDR_E_IO;
+    w->fd = -1;
+    return w->st;
+}
+
+static void ocw_free(ocw *w)
+{
+    if (w->fd >= 0)
+        close(w->fd);
+    free(w->raw);
+    free(w->z);
+    free(w->lvl);
+    w->fd = -1;
+    w->raw = w->z = NULL;
+    w->lvl = NULL;
+}
+
+/* ---- a byte source: a cache file's chunks, or a delta's temporary file ---- */
+
+typedef struct src {
+    /* cache file */
+    int fd;
+    uint64_t off, end;
+    unsigned char *raw, *z;
+    size_t n, pos;
+    struct inflate_state *inf;
+    /* delta */
+    FILE *fp;
+    int bad;
+} src;
+
+static int src_fill(src *s)
+{
+    if (s->fp)
+        return -1;
+    unsigned char h[OC_CHUNK_HEAD];
+    if (s->off + OC_CHUNK_HEAD > s->end ||
+        pread(s->fd, h, sizeof h, (off_t)s->off) != (ssize_t)sizeof h)
+        return -1;
+    uint32_t rl = rd32(h), sl = rd32(h + 4);
+    if (rl == 0 || rl > OC_CHUNK || sl > OC_CHUNK || h[8] > 1 ||
+        s->off + OC_CHUNK_HEAD + sl > s->end || (h[8] == 0 && sl != rl))
+        return -1;
+    unsigned char *dst = h[8] ? s->z : s->raw;
+    if (pread(s->fd, dst, sl, (off_t)(s->off + OC_CHUNK_HEAD)) != (ssize_t)sl ||
+        crc32(0L, dst, sl) != rd32(h + 9))
+        return -1;
+    if (h[8]) {
+        isal_inflate_init(s->inf);
+        s->inf->crc_flag = ISAL_DEFLATE;
+        s->inf->next_in = s->z;
+        s->inf->avail_in = sl;
+        s->inf->next_out = s->raw;
+        s->inf->avail_out = rl;
+        if (isal_inflate_stateless(s->inf) != ISAL_DECOMP_OK || s->inf->total_out != rl)
+            return -1;
+    }
+    s->off += OC_CHUNK_HEAD + sl;
+    s->n = rl;
+    s->pos = 0;
+    return 0;
+}
+
+static int src_get(src *s, void *dst, size_t n)
+{
+    unsigned char *d = dst;
+    if (s->fp) {
+        if (n && fread(d, 1, n, s->fp) != n)
+            return s->bad = 1, -1;
+        return 0;
+    }
+    while (n) {
+        if (s->pos == s->n && src_fill(s) != 0)
+            return s->bad = 1, -1;
+        size_t k = s->n - s->pos < n ? s->n - s->pos : n;
+        memcpy(d, s->raw + s->pos, k);
+        s->pos += k;
+        d += k;
+        n -= k;
+    }
+    return 0;
+}
+
+static unsigned src_u8(src *s)
+{
+    unsigned char c = 0;
+    src_get(s, &c, 1);
+    return c;
+}
+
+static uint64_t src_varint(src *s)
+{
+    uint64_t v = 0;
+    for (int sh = 0; sh < 64; sh += 7) {
+        unsigned c = src_u8(s);
+        v |= (uint64_t)(c & 0x7f) << sh;
+        if (!(c & 0x80))
+            return v;
+    }
+    s->bad = 1;
+    return 0;
+}
+
+static void src_close(src *s)
+{
+    if (s->fd >= 0)
+        close(s->fd);
+    free(s->raw);
+    free(s->z);
+    free(s->inf);
+    memset(s, 0, sizeof *s);
+    s->fd = -1;
+}
+
+/* Open a month's file and check it whole (footer, token, every chunk's CRC)
+ * before a row is used: a damaged file is found before any output. */
+static int src_open_cache(src *s, const char *dir, cdr_month m, const char *token)
+{
+    memset(s, 0, sizeof *s);
+    s->fd = -1;
+    char name[64], path[4096];
+    oc_name(m, 0, name, sizeof name);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    s->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    struct stat sb;
+    if (s->fd < 0 || fstat(s->fd, &sb) != 0 || sb.st_size < OC_HEAD + OC_FOOT_SIZE)
+        return -1;
+    unsigned char h[OC_HEAD], f[OC_FOOT_SIZE];
+    s->end = (uint64_t)sb.st_size - OC_FOOT_SIZE;
+    if (pread(s->fd, h, sizeof h, 0) != (ssize_t)sizeof h ||
+        pread(s->fd, f, sizeof f, (off_t)s->end) != (ssize_t)sizeof f)
+        return -1;
+    if (memcmp(h, OC_MAGIC, 8) || rd32(h + 8) != OC_VERSION || rd32(h + 12) != (uint32_t)m ||
+        memcmp(h + 16, token, CDR_OC_TOKEN_LEN) || memcmp(f, OC_FOOT, 8) ||
+        rd32(f + 20) != (uint32_t)m || memcmp(f + 24, token, CDR_OC_TOKEN_LEN) ||
+        rd32(f + 24 + CDR_OC_TOKEN_LEN) != crc32(0L, f, 24 + CDR_OC_TOKEN_LEN))
+        return -1;
+    s->raw = malloc(OC_CHUNK);
+    s->z = malloc(OC_CHUNK);
+    s->inf = malloc(sizeof *s->inf);
+    if (!s->raw || !s->z || !s->inf)
+        return -1;
+    /* every chunk's CRC, and their count and lengths */
+    uint64_t off = OC_HEAD, total = 0;
+    uint32_t chunks = 0;
+    while (off < s->end) {
+        unsigned char c[OC_CHUNK_HEAD];
+        if (off + OC_CHUNK_HEAD > s->end || pread(s->fd, c, sizeof c, (off_t)off) != sizeof c)
+            return -1;
+        uint32_t rl = rd32(c), sl = rd32(c + 4);
+        if (rl == 0 || rl > OC_CHUNK || sl > OC_CHUNK || off + OC_CHUNK_HEAD + sl > s->end ||
+            pread(s->fd, s->z, sl, (off_t)(off + OC_CHUNK_HEAD)) != (ssize_t)sl ||
+            crc32(0L, s->z, sl) != rd32(c + 9))
+            return -1;
+        off += OC_CHUNK_HEAD + sl;
+        total += rl;
+        chunks++;
+    }
+    if (total != rd64(f + 8) || chunks != rd32(f + 16))
+        return -1;
+    s->off = OC_HEAD;
+    return 0;
+}
+
+/* ---- entries as a stream hands them over ---------------------------------- */
+
+typedef struct head {
+    src *s;
+    int delta, has, section;
+    okey k;
+    uint64_t from_seq; /* delta: first seq replaced (NO_SEQ: none) */
+    int withdrawn;
+} head;
+
+/* The next entry of the section, or none (has = 0) at its end. */
+static int head_next(head *e, cdr_month m)
+{
+    e->has = 0;
+    unsigned t = src_u8(e->s);
+    if (e->s->bad)
+        return -1;
+    if (t == T_END)
+        return 0;
+    if (t != T_ENTRY)
+        return e->s->bad = 1, -1;
+    unsigned char h[8];
+    src_get(e->s, h, 8);
+    e->k.h = rd64(h);
+    e->k.ml = (unsigned char)src_u8(e->s);
+    src_get(e->s, e->k.ms, e->k.ml);
+    e->k.m = m;
+    if (e->delta) {
+        unsigned char mb[4];
+        src_get(e->s, mb, 4);
+        e->k.m = (cdr_month)rd32(mb);
+        uint64_t f = src_varint(e->s);
+        e->from_seq = f ? f - 1 : NO_SEQ;
+        e->withdrawn = (int)src_u8(e->s);
+    }
+    if (e->s->bad)
+        return -1;
+    e->has = 1;
+    return 0;
+}
+
+/* The entry's next row into r (1), or its end (0). */
+static int head_row(head *e, orow *r)
+{
+    unsigned t = src_u8(e->s);
+    if (e->s->bad || t == T_ENTRY_END)
+        return e->s->bad ? -1 : 0;
+    if (t != T_ROW)
+        return e->s->bad = 1, -1;
+    r->seq = src_varint(e->s);
+    for (int i = 0; i < CDR_OC_NUMS; i++)
+        r->num[i] = unzz(src_varint(e->s));
+    uint64_t len = src_varint(e->s);
+    if (e->s->bad || len > ((uint64_t)1 << 30))
+        return e->s->bad = 1, -1;
+    if (len > r->cap) {
+        char *t2 = realloc(r->text, (size_t)len);
+        if (!t2)
+            return e->s->bad = 1, -1;
+        r->text = t2;
+        r->cap = (size_t)len;
+    }
+    r->len = (size_t)len;
+    if (src_get(e->s, r->text, r->len) != 0)
+        return -1;
+    return 1;
+}
+
+/* ---- the delta ------------------------------------------------------------- */
+
+/* One month's news: a temporary file per section. */
+typedef struct dmonth {
+    cdr_month m;
+    FILE *f[CDR_OC__SECTIONS];
+    okey last; /* the last subscriber begun: they must come in order */
+    int any;
+} dmonth;
+
+struct cdr_oc_delta {
+    char *dir;
+    dmonth *dm;
+    size_t n_dm, cap_dm;
+    dmonth *cur;
+    okey k;
+    uint64_t from_seq;
+    int begun, open[CDR_OC__SECTIONS];
+    int unsorted; /* a subscriber-month came out of order: not usable */
+    cdr_err st;
+};
+
+static FILE *temp_file(const char *dir)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/.outdelta-XXXXXX", dir);
+    int fd = mkstemp(path);
+    if (fd < 0)
+        return NULL;
+    unlink(path);
+    FILE *f = fdopen(fd, "w+b");
+    if (!f)
+        close(fd);
+    return f;
+}
+
+cdr_err cdr_oc_delta_new(const char *dir, cdr_oc_delta **out)
+{
+    *out = NULL;
+    cdr_oc_delta *d = calloc(1, sizeof *d);
+    if (!d || !(d->dir = strdup(dir))) {
+        free(d);
+        return CDR_E_NOMEM;
+    }
+    *out = d;
+    return CDR_OK;
+}
+
+void cdr_oc_delta_free(cdr_oc_delta *d)
+{
+    if (!d)
+        return;
+    for (size_t i = 0; i < d->n_dm; i++)
+        for (int s = 0; s < CDR_OC__SECTIONS; s++)
+            if (d->dm[i].f[s])
+                fclose(d->dm[i].f[s]);
+    free(d->dm);
+    free(d->dir);
+    free(d);
+}
+
+cdr_err cdr_oc_delta_reset(cdr_oc_delta *d)
+{
+    for (size_t i = 0; i < d->n_dm; i++) {
+        for (int s = 0; s < CDR_OC__SECTIONS; s++) {
+            FILE *f = d->dm[i].f[s];
+            if (fflush(f) != 0 || ftruncate(fileno(f), 0) != 0)
+                return d->st = CDR_E_IO;
+            rewind(f);
+        }
+        d->dm[i].any = 0;
+    }
+    memset(d->open, 0, sizeof d->open);
+    d->begun = 0;
+    d->unsorted = 0;
+    d->cur = NULL;
+    d->st = CDR_OK;
+    return CDR_OK;
+}
+
+static dmonth *delta_month(cdr_oc_delta *d, cdr_month m)
+{
+    for (size_t i = 0; i < d->n_dm; i++)
+        if (d->dm[i].m == m)
+            return &d->dm[i];
+    if (d->n_dm == d->cap_dm) {
+        size_t nc = d->cap_dm ? d->cap_dm * 2 : 4;
+        dmonth *n = realloc(d->dm, nc * sizeof *n);
+        if (!n)
+            return NULL;
+        d->dm = n;
+        d->cap_dm = nc;
+    }
+    dmonth *x = &d->dm[d->n_dm];
+    memset(x, 0, sizeof *x);
+    x->m = m;
+    for (int s = 0; s < CDR_OC__SECTIONS; s++)
+        if (!(x->f[s] = temp_file(d->dir))) {
+            for (int t = 0; t < s; t++)
+                fclose(x->f[t]);
+            return NULL;
+        }
+    d->n_dm++;
+    return x;
+}
+
+static void d_put(cdr_oc_delta *d, int s, const void *p, size_t n)
+{
+    if (d->st == CDR_OK && n && fwrite(p, 1, n, d->cur->f[s]) != n)
+        d->st = CDR_E_IO;
+}
+
+static void d_u8(cdr_oc_delta *d, int s, unsigned v)
+{
+    unsigned char c = (unsigned char)v;
+    d_put(d, s, &c, 1);
+}
+
+static void d_varint(cdr_oc_delta *d, int s, uint64_t v)
+{
+    unsigned char b[10];
+    d_put(d, s, b, put_varint(b, v));
+}
+
+static void d_entry(cdr_oc_delta *d, int s, uint64_t from_seq, int withdrawn)
+{
+    unsigned char h[8], m[4];
+    le64(h, d->k.h);
+    le32(m, (uint32_t)d->k.m);
+    d_u8(d, s, T_ENTRY);
+    d_put(d, s, h, 8);
+    d_u8(d, s, d->k.ml);
+    d_put(d, s, d->k.ms, d->k.ml);
+    d_put(d, s, m, 4);
+    d_varint(d, s, from_seq == NO_SEQ ? 0 : from_seq + 1);
+    d_u8(d, s, (unsigned)withdrawn);
+    d->open[s] = 1;
+}
+
+cdr_err cdr_oc_delta_begin(cdr_oc_delta *d, uint64_t h, cdr_str msisdn, cdr_month m,
+                           uint64_t from_seq)
+{
+    if (d->begun || msisdn.n > 255)
+        return d->st = CDR_E_INTERNAL;
+    d->k.h = h;
+    d->k.m = m;
+    d->k.ml = (unsigned char)msisdn.n;
+    memcpy(d->k.ms, msisdn.p, msisdn.n);
+    d->from_seq = from_seq;
+    if (!d->cur || d->cur->m != m)
+        d->cur = delta_month(d, m);
+    if (!d->cur)
+        return d->st = CDR_E_IO;
+    if (d->cur->any && key_cmp(&d->cur->last, &d->k) >= 0)
+        d->unsorted = 1;
+    d->cur->last = d->k;
+    d->cur->any = 1;
+    d->begun = 1;
+    return d->st;
+}
+
+cdr_err cdr_oc_delta_row(cdr_oc_delta *d, int s, uint64_t seq, const int64_t num[CDR_OC_NUMS],
+                         const char *text, size_t len)
+{
+    if (!d->begun || s < 0 || s >= CDR_OC__SECTIONS)
+        return d->st = CDR_E_INTERNAL;
+    if (s == CDR_OC_CANDIDATES) {
+        if (d->open[s])
+            return d->st = CDR_E_INTERNAL; /* one candidate a subscriber-month */
+        d_entry(d, s, NO_SEQ, 0);
+    } else if (!d->open[s]) {
+        d_entry(d, s, d->from_seq, 0);
+    }
+    d_u8(d, s, T_ROW);
+    d_varint(d, s, seq);
+    for (int i = 0; i < CDR_OC_NUMS; i++)
+        d_varint(d, s, zz(num[i]));
+    d_varint(d, s, len);
+    d_put(d, s, text, len);
+    return d->st;
+}
+
+cdr_err cdr_oc_delta_end(cdr_oc_delta *d, int candidate_withdrawn)
+{
+    if (!d->begun)
+        return d->st = CDR_E_INTERNAL;
+    for (int s = 0; s < CDR_OC__SECTIONS; s++) {
+        if (s == CDR_OC_CANDIDATES && !d->open[s] && candidate_withdrawn)
+            d_entry(d, s, NO_SEQ, 1);
+        else if (s != CDR_OC_CANDIDATES && !d->open[s] && d->from_seq != NO_SEQ)
+            d_entry(d, s, d->from_seq, 0); /* earlier rows replaced by none */
+        if (d->open[s])
+            d_u8(d, s, T_ENTRY_END);
+        d->open[s] = 0;
+    }
+    d->begun = 0;
+    return d->st;
+}
+
+/* ---- the merge ------------------------------------------------------------- */
+
+typedef struct mctx {
+    const cdr_oc_month *months;
+    size_t n;
+    ocw *w;
+    cdr_oc_row_fn fn;
+    void *user;
+    orow row;
+} mctx;
+
+static size_t month_index(const mctx *x, cdr_month m)
+{
+    for (size_t i = 0; i < x->n; i++)
+        if (x->months[i].m == m)
+            return i;
+    return (size_t)-1;
+}
+
+static int give(mctx *x, int s, size_t mi, const okey *k)
+{
+    if (x->months[mi].rewrite) {
+        ocw_row(&x->w[mi], s, k, &x->row);
+        if (x->w[mi].st != CDR_OK)
+            return -1;
+    }
+    if (!x->months[mi].report || !x->fn)
+        return 0;
+    cdr_oc_row r = {s, k->m, {k->ms, k->ml}, {0}, x->row.text, x->row.len};
+    memcpy(r.num, x->row.num, sizeof r.num);
+    return x->fn(&r, x->user) ? -2 : 0;
+}
+
+/* One section: every month's entries and the delta's, in key order. */
+static cdr_err merge_section(mctx *x, int s, head *old, head *dl)
+{
+    for (;;) {
+        const okey *k = NULL;
+        for (size_t i = 0; i < x->n; i++) {
+            if (old[i].has && (!k || key_cmp(&old[i].k, k) < 0))
+                k = &old[i].k;
+            if (dl[i].has && (!k || key_cmp(&dl[i].k, k) < 0))
+                k = &dl[i].k;
+        }
+        if (!k)
+            return CDR_OK;
+        okey key = *k;
+        size_t mi = month_index(x, key.m);
+        if (mi == (size_t)-1)
+            return CDR_E_INTERNAL;
+        head *o = old[mi].has && key_cmp(&old[mi].k, &key) == 0 ? &old[mi] : NULL;
+        head *d = dl[mi].has && key_cmp(&dl[mi].k, &key) == 0 ? &dl[mi] : NULL;
+        int rc;
+        if (o) {
+            while ((rc = head_row(o, &x->row)) == 1) {
+                int keep = !d || (s != CDR_OC_CANDIDATES && x->row.seq < d->from_seq);
+                if (keep && (rc = give(x, s, mi, &key)) != 0)
+                    return rc == -2 ? CDR_E_INTERRUPTED : CDR_E_IO;
+            }
+            if (rc < 0 || head_next(o, key.m) != 0)
+                return CDR_E_PARSE;
+        }
+        if (d) {
+            while ((rc = head_row(d, &x->row)) == 1)
+                if ((rc = give(x, s, mi, &key)) != 0)
+                    return rc == -2 ? CDR_E_INTERRUPTED : CDR_E_IO;
+            if (rc < 0 || head_next(d, key.m) != 0)
+                return CDR_E_IO;
+        }
+    }
+}
+
+cdr_err cdr_oc_merge(const char *dir, const cdr_oc_month *months, size_t n,
+                     const char *new_token, cdr_oc_delta *d, cdr_oc_row_fn fn, void *user,
+                     char *err, size_t errlen)
+{
+    cdr_err e = CDR_OK;
+    src *os = calloc(n + 1, sizeof *os);
+    src *ds = calloc(n + 1, sizeof *ds);
+    head *old = calloc(n + 1, sizeof *old);
+    head *dl = calloc(n + 1, sizeof *dl);
+    dmonth **dm = calloc(n + 1, sizeof *dm);
+    ocw *w = calloc(n + 1, sizeof *w);
+    mctx x = {months, n, w, fn, user, {0}};
+    if (!os || !ds || !old || !dl || !dm || !w) {
+        e = CDR_E_NOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        os[i].fd = -1;
+        ds[i].fd = -1;
+        w[i].fd = -1;
+    }
+    if (d->unsorted || d->begun || d->st != CDR_OK) {
+        e = CDR_E_NOTFOUND;
+        cdr_seterr(err, errlen, "the run's changes are not in the outputs' order");
+        goto out;
+    }
+    for (size_t k = 0; k < d->n_dm; k++) {
+        size_t i = 0;
+        while (i < n && months[i].m != d->dm[k].m)
+            i++;
+        if (i == n) {
+            e = CDR_E_NOTFOUND;
+            cdr_seterr(err, errlen, "the run changed a month not merged");
+            goto out;
+        }
+        dm[i] = &d->dm[k];
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!months[i].token) {
+            e = CDR_E_NOTFOUND;
+            cdr_seterr(err, errlen, "no outputs cache for a month");
+            goto out;
+        }
+        if (*months[i].token && src_open_cache(&os[i], dir, months[i].m, months[i].token) != 0) {
+            e = CDR_E_NOTFOUND;
+            cdr_seterr(err, errlen, "the outputs cache of a month is missing or damaged");
+            goto out;
+        }
+        if (dm[i] && !months[i].rewrite) {
+            e = CDR_E_NOTFOUND; /* (a month changed is a month written again) */
+            cdr_seterr(err, errlen, "the run changed a month it does not write");
+            goto out;
+        }
+    }
+    d->cur = NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (!dm[i])
+            continue;
+        d->cur = dm[i];
+        for (int s = 0; s < CDR_OC__SECTIONS; s++) {
+            d_u8(d, s, T_END); /* (the section's end, as in a file) */
+            if (d->st != CDR_OK || fflush(dm[i]->f[s]) != 0) {
+                e = CDR_E_IO;
+                goto out;
+            }
+        }
+    }
+    d->cur = NULL;
+    for (size_t i = 0; i < n; i++)
+        if (months[i].rewrite && (e = ocw_open(&w[i], dir, months[i].m, new_token)) != CDR_OK) {
+            cdr_seterr(err, errlen, "cannot write the outputs cache in %s: %s", dir,
+                       strerror(errno));
+            goto out;
+        }
+    for (int s = 0; s < CDR_OC__SECTIONS && e == CDR_OK; s++) {
+        for (size_t i = 0; i < n; i++) {
+            old[i] = (head){&os[i], 0, 0, s, {0}, NO_SEQ, 0};
+            if (*months[i].token && head_next(&old[i], months[i].m) != 0)
+                e = CDR_E_PARSE;
+            dl[i] = (head){&ds[i], 1, 0, s, {0}, NO_SEQ, 0};
+            if (dm[i]) {
+                rewind(dm[i]->f[s]);
+                ds[i].fp = dm[i]->f[s];
+                if (head_next(&dl[i], months[i].m) != 0)
+                    e = CDR_E_IO;
+            }
+        }
+        if (e == CDR_OK)
+            e = merge_section(&x, s, old, dl);
+        if (e != CDR_OK)
+            cdr_seterr(err, errlen, "outputs cache: %s",
+                       e == CDR_E_PARSE ? "a month's file is damaged"
+                       : e == CDR_E_IO  ? "cannot read or write it"
+                                        : "stopped");
+    }
+    for (size_t i = 0; i < n && e == CDR_OK; i++)
+        if (months[i].rewrite && (e = ocw_finish(&w[i], new_token)) != CDR_OK)
+            cdr_seterr(err, errlen, "cannot write the outputs cache in %s", dir);
+out:
+    for (size_t i = 0; os && i < n; i++)
+        src_close(&os[i]);
+    for (size_t i = 0; w && i < n; i++)
+        ocw_free(&w[i]);
+    if (e != CDR_OK && w) {
+        cdr_month *ms = malloc((n + 1) * sizeof *ms);
+        size_t k = 0;
+        for (size_t i = 0; ms && i < n; i++)
+            if (months[i].rewrite)
+                ms[k++] = months[i].m;
+        if (ms)
+            cdr_oc_discard(dir, ms, k);
+        free(ms);
+    }
+    free(x.row.text);
+    free(os);
+    free(ds);
+    free(old);
+    free(dl);
+    free(dm);
+    free(w);
+    return e;
+}
+
+/* ---- files from the database ------------------------------------------------- */
+
+struct cdr_oc_build {
+    char *dir;
+    cdr_month *m;
+    ocw *w;
+    size_t n;
+    char token[CDR_OC_TOKEN_LEN + 1];
+};
+
+cdr_err cdr_oc_build_new(const char *dir, const cdr_month *months, size_t n, const char *token,
+                         cdr_oc_build **out)
+{
+    *out = NULL;
+    cdr_oc_build *b = calloc(1, sizeof *b);
+    if (!b)
+        return CDR_E_NOMEM;
+    b->dir = strdup(dir);
+    b->m = malloc((n + 1) * sizeof *b->m);
+    b->w = calloc(n + 1, sizeof *b->w);
+    if (!b->dir || !b->m || !b->w) {
+        cdr_oc_build_free(b);
+        return CDR_E_NOMEM;
+    }
+    for (size_t i = 0; i < n; i++)
+        b->w[i].fd = -1;
+    memcpy(b->token, token, CDR_OC_TOKEN_LEN);
+    b->n = n;
+    memcpy(b->m, months, n * sizeof *months);
+    for (size_t i = 0; i < n; i++) {
+        cdr_err e = ocw_open(&b->w[i], dir, months[i], token);
+        if (e != CDR_OK) {
+            cdr_oc_build_free(b);
+            return e;
+        }
+    }
+    *out = b;
+    return CDR_OK;
+}
+
+cdr_err cdr_oc_build_row(cdr_oc_build *b, int s, uint64_t h, cdr_str msisdn, cdr_month m,
+                         uint64_t seq, const int64_t num[CDR_OC_NUMS], const char *text,
+                         size_t len)
+{
+    size_t i = 0;
+    while (i < b->n && b->m[i] != m)
+        i++;
+    if (i == b->n || msisdn.n > 255 || s < 0 || s >= CDR_OC__SECTIONS || s < b->w[i].section)
+        return CDR_E_INTERNAL;
+    okey k;
+    k.h = h;
+    k.m = m;
+    k.ml = (unsigned char)msisdn.n;
+    memcpy(k.ms, msisdn.p, msisdn.n);
+    orow r = {seq, {0}, (char *)text, len, len};
+    memcpy(r.num, num, sizeof r.num);
+    ocw_row(&b->w[i], s, &k, &r);
+    return b->w[i].st;
+}
+
+cdr_err cdr_oc_build_finish(cdr_oc_build *b, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        cdr_err e = ocw_finish(&b->w[i], b->token);
+        if (e != CDR_OK) {
+            cdr_seterr(err, errlen, "cannot write the outputs cache in %s", b->dir);
+            return e;
+        }
+    }
+    return CDR_OK;
+}
+
+void cdr_oc_build_free(cdr_oc_build *b)
+{
+    if (!b)
+        return;
+    for (size_t i = 0; b->w && i < b->n; i++)
+        ocw_free(&b->w[i]);
+    free(b->dir);
+    free(b->m);
+    free(b->w);
+    free(b);
+}
+
+/* ---- placing --------------------------------------------------------------------- */
+
+cdr_err cdr_oc_place(const char *dir, const cdr_month *months, size_t n, char *err,
+                     size_t errlen)
+{
+    for (size_t i = 0; i < n; i++) {
+        char a[64], b[64], pa[4096], pb[4096];
+        oc_name(months[i], 1, a, sizeof a);
+        oc_name(months[i], 0, b, sizeof b);
+        snprintf(pa, sizeof pa, "%s/%s", dir, a);
+        snprintf(pb, sizeof pb, "%s/%s", dir, b);
+        if (rename(pa, pb) != 0) {
+            cdr_seterr(err, errlen, "cannot rename %s: %s", pa, strerror(errno));
+            return CDR_E_IO;
+        }
+    }
+    return CDR_OK;
+}
+
+void cdr_oc_discard(const char *dir, const cdr_month *months, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char a[64], pa[4096];
+        oc_name(months[i], 1, a, sizeof a);
+        snprintf(pa, sizeof pa, "%s/%s", dir, a);
+        unlink(pa);
+    }
+}
