@@ -108,6 +108,33 @@ rm -f "$W"/B.db.state/out-*.cdo
 run B "$W"/z/*
 same "after a stale cache file"
 
+# a run that refuses a probable re-delivery rates again without it (its
+# changes kept from the second pass only): a night's file with one byte
+# changed (mostly records ingested before) beside a new file
+f=$(head -n 1 "$W/order")
+python3 - "$f" "$W/redo.csv" <<'PY'
+import gzip, sys
+p = sys.argv[1]
+raw = (gzip.open(p) if p.endswith(".gz") else open(p, "rb")).read()
+lines = raw.split(b"\n")
+lines[1] += b" "  # (another file's bytes, the same records but one)
+open(sys.argv[2], "wb").write(b"\n".join(lines))
+PY
+"$CDRGEN" --seed 25 --month 2026-10 --rows 200 --subscribers 40 --out-dir "$W/r" --files 1 \
+    2>/dev/null || fail "cdrgen r"
+rm -f "$W"/B.db.state/out-*.cdo
+set +e
+"$CDRECON" run --tariff "$W/tariff" --db "$W/A.db" --out "$W/out.A" "$W/redo.csv" "$W"/r/* \
+    >"$W/sum.A" 2>"$W/err.A"
+ra=$?
+"$CDRECON" run --tariff "$W/tariff" --db "$W/B.db" --out "$W/out.B" "$W/redo.csv" "$W"/r/* \
+    >"$W/sum.B" 2>"$W/err.B"
+rb=$?
+set -e
+[ $ra -eq 16 ] && [ $rb -eq 16 ] || fail "a re-delivery was not refused (exit $ra, $rb): $(cat "$W/err.A")"
+same "a run that refused a re-delivery"
+! grep -q '^time .*(from the database)' "$W/sum.A" || fail "refused re-delivery: the cache was not used"
+
 # --rerate: every stored subscriber-month again
 rm -f "$W"/B.db.state/out-*.cdo
 run A --rerate
