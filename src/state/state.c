@@ -348,10 +348,16 @@ cdr_err cdr_state_collect_garbage(const char *dir, const char *const *live, size
         cdr_state_kind k;
         cdr_month m;
         int64_t run;
+        /* an outputs cache's .tmp and a delta file a run had not yet
+         * unlinked (src/output/outcache.c) are ours too */
         size_t bl = strlen(base);
-        int oc_tmp = tmp && bl > 8 && !strncmp(base, "out-", 4) && !strcmp(base + bl - 4, ".cdo");
+        int oc_tmp = (tmp && bl > 8 && !strncmp(base, "out-", 4) &&
+                      !strcmp(base + bl - 4, ".cdo")) ||
+                     !strncmp(base, ".outdelta-", 10);
+        if (oc_tmp)
+            tmp = 1;
         if (!oc_tmp && cdr_state_file_parse(base, &k, &m, &run) != 0)
-            continue; /* not ours: never touched (an outputs cache's .tmp is ours) */
+            continue; /* not ours: never touched */
         int keep = 0;
         for (size_t i = 0; !tmp && i < n && !keep; i++)
             keep = !strcmp(live[i], base);

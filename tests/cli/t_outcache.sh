@@ -141,4 +141,13 @@ run A --rerate
 run B --rerate
 same "--rerate"
 ! grep -q '^time .*(from the database)' "$W/sum.A" || fail "--rerate: the cache was not used"
+
+# what a killed run may leave (a cache file not yet renamed, a delta file not
+# yet unlinked) goes with the next run
+touch "$W/A.db.state/out-2026-10.cdo.tmp" "$W/A.db.state/.outdelta-x1y2z3"
+"$CDRGEN" --seed 26 --month 2026-10 --rows 200 --subscribers 40 --out-dir "$W/s" --files 1 \
+    2>/dev/null || fail "cdrgen s"
+run A "$W"/s/*
+[ ! -e "$W/A.db.state/out-2026-10.cdo.tmp" ] && [ ! -e "$W/A.db.state/.outdelta-x1y2z3" ] ||
+    fail "a killed run's temporary files stayed"
 echo ok
