@@ -16,9 +16,9 @@ W=${OUTCACHE_KEEP:-$(mktemp -d)}
 [ -n "${OUTCACHE_KEEP:-}" ] || trap 'rm -rf "$W"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
-"$CDRGEN" --seed 21 --month 2026-09 --rows 1500 --subscribers 40 --errors 0.05 \
+"$CDRGEN" --seed 21 --month 2026-09 --days 16 --rows 1000 --subscribers 40 --errors 0.05 \
     --tariff "$W/tariff" --out-dir "$W/sep" --files 2 2>/dev/null || fail "cdrgen 09"
-"$CDRGEN" --seed 21 --month 2026-10 --rows 1500 --subscribers 40 --errors 0.05 \
+"$CDRGEN" --seed 21 --month 2026-10 --days 16 --rows 1000 --subscribers 40 --errors 0.05 \
     --out-dir "$W/oct" --files 2 2>/dev/null || fail "cdrgen 10"
 python3 "$HERE/nights/nights.py" "$W/n" 21 --late 0.1 --copies 0.03 --split-calls \
     "$W"/sep/* "$W"/oct/* >"$W/order" || fail "nights.py"
@@ -48,6 +48,8 @@ same() {
 n=0
 used=0
 fromdb=0
+rewound=0
+whole=0
 while read -r f; do
     n=$((n + 1))
     opt=""
@@ -58,6 +60,10 @@ while read -r f; do
     # shellcheck disable=SC2086
     run B $opt "$f"
     same "night $n ($f${opt:+, $opt})"
+    # (the merge's three kinds of news: rows added, replaced from a seq on,
+    # replaced whole)
+    grep -Eq '^state .* [1-9][0-9]* from a rewind point' "$W/sum.A" && rewound=$((rewound + 1))
+    grep -Eq '^state .* [1-9][0-9]* re-rated whole' "$W/sum.A" && whole=$((whole + 1))
     # (B reads the database whenever a month had rows before the run)
     grep -q '^time .*outputs .* (from the database)' "$W/sum.B" && fromdb=$((fromdb + 1))
     ! grep -q '^time .*(from the database)' "$W/sum.A" ||
@@ -68,7 +74,9 @@ while read -r f; do
         fail "night $n: a temporary file stayed"
     used=$((used + 1))
 done <"$W/order"
-[ "$used" -gt 20 ] || fail "only $used nights"
+[ "$used" -gt 12 ] || fail "only $used nights"
+[ "$rewound" -gt 0 ] || fail "no night went on from a rewind point"
+[ "$whole" -gt 0 ] || fail "no night re-rated a subscriber-month whole"
 [ "$fromdb" -ge $((used - 3)) ] || fail "B read the database on only $fromdb of $used nights"
 ls "$W"/A.db.state/out-2026-09.cdo "$W"/A.db.state/out-2026-10.cdo >/dev/null ||
     fail "a month's cache file is missing"
