@@ -450,7 +450,8 @@ static int src_open_cache(src *s, const char *dir, cdr_month m, const char *toke
         if (off + OC_CHUNK_HEAD > s->end || pread(s->fd, c, sizeof c, (off_t)off) != sizeof c)
             return -1;
         uint32_t rl = rd32(c), sl = rd32(c + 4);
-        if (rl == 0 || rl > OC_CHUNK || sl > OC_CHUNK || off + OC_CHUNK_HEAD + sl > s->end ||
+        if (rl == 0 || rl > OC_CHUNK || sl > OC_CHUNK || c[8] > 1 || (c[8] == 0 && sl != rl) ||
+            off + OC_CHUNK_HEAD + sl > s->end ||
             pread(s->fd, s->z, sl, (off_t)(off + OC_CHUNK_HEAD)) != (ssize_t)sl ||
             crc32(0L, s->z, sl) != rd32(c + 9))
             return -1;
