@@ -43,23 +43,25 @@ static int reported(const cli_outputs *c, cdr_month m)
     return 0;
 }
 
-/* With an outputs cache being built: the row rendered in c->mem goes to it,
- * and to the CSV file when its month is reported. 1: not reported. */
-static int to_cache(cli_outputs *c, int section, uint64_t h, cdr_str msisdn, cdr_month m,
-                    uint64_t seq, const int64_t num[CDR_OC_NUMS], int *err)
+/* With an outputs cache being built: the row just rendered in c->mem
+ * (rendered: how that went) goes to it, and to the CSV file when its month
+ * is reported. 0: written and reported (to be summed), 1: not reported, -1:
+ * failed. */
+static int to_cache(cli_outputs *c, cdr_err rendered, int section, uint64_t h, cdr_str msisdn,
+                    cdr_month m, uint64_t seq, const int64_t num[CDR_OC_NUMS])
 {
     size_t len;
     const char *text = cdr_csvw_memory(c->mem, &len);
-    *err = cdr_csvw_status(c->mem) != CDR_OK ||
-           cdr_oc_build_row(c->build, section, h, msisdn, m, seq, num, text, len) != CDR_OK;
+    int err = rendered != CDR_OK || cdr_csvw_status(c->mem) != CDR_OK ||
+              cdr_oc_build_row(c->build, section, h, msisdn, m, seq, num, text, len) != CDR_OK;
     int out = section == CDR_OC_FINDINGS ? CLI_OUT_FINDINGS
               : section == CDR_OC_CANDIDATES ? CLI_OUT_CANDIDATES
                                              : CLI_OUT_UNRATED;
     int rep = reported(c, m);
-    if (!*err && rep)
-        *err = cdr_csvw_raw_rows(c->w[out], text, len, 1) != CDR_OK;
+    if (!err && rep)
+        err = cdr_csvw_raw_rows(c->w[out], text, len, 1) != CDR_OK;
     cdr_csvw_memory_reset(c->mem);
-    return !rep;
+    return err ? -1 : !rep;
 }
 
 static int put_finding(const cdr_finding *f, int64_t run_id, int64_t file_id, void *user)
@@ -68,16 +70,12 @@ static int put_finding(const cdr_finding *f, int64_t run_id, int64_t file_id, vo
     (void)run_id;
     (void)file_id;
     if (c->build) {
-        int err;
         int64_t num[CDR_OC_NUMS] = {f->category, f->difference};
-        if (cdr_findings_csv_row(c->mem, f) != CDR_OK)
-            return 1;
-        if (to_cache(c, CDR_OC_FINDINGS, f->msisdn_hash, f->msisdn, f->month, f->seq, num, &err))
-            return err;
-        if (err)
-            return 1;
-        sum_finding(&c->tot, f->category, f->difference);
-        return 0;
+        int r = to_cache(c, cdr_findings_csv_row(c->mem, f), CDR_OC_FINDINGS, f->msisdn_hash,
+                         f->msisdn, f->month, f->seq, num);
+        if (r == 0)
+            sum_finding(&c->tot, f->category, f->difference);
+        return r < 0;
     }
     sum_finding(&c->tot, f->category, f->difference);
     return cdr_findings_csv_row(c->w[CLI_OUT_FINDINGS], f) != CDR_OK ||
@@ -89,17 +87,14 @@ static int put_candidate(const cdr_candidate *cd, int64_t run_id, void *user)
     cli_outputs *c = user;
     (void)run_id;
     if (c->build) {
-        int err;
         int64_t num[CDR_OC_NUMS] = {cd->policy, cd->special, cd->tier, cd->overcharge,
                                     cd->refund};
-        if (cdr_candidates_csv_row(c->mem, cd) != CDR_OK)
-            return 1;
-        if (to_cache(c, CDR_OC_CANDIDATES, cd->msisdn_hash, cd->msisdn, cd->month, 0, num, &err))
-            return err;
-        if (err)
-            return 1;
-        sum_candidate(&c->tot, cd->policy, cd->special, cd->tier, cd->overcharge, cd->refund);
-        return 0;
+        int r = to_cache(c, cdr_candidates_csv_row(c->mem, cd), CDR_OC_CANDIDATES,
+                         cd->msisdn_hash, cd->msisdn, cd->month, 0, num);
+        if (r == 0)
+            sum_candidate(&c->tot, cd->policy, cd->special, cd->tier, cd->overcharge,
+                          cd->refund);
+        return r < 0;
     }
     sum_candidate(&c->tot, cd->policy, cd->special, cd->tier, cd->overcharge, cd->refund);
     return cdr_candidates_csv_row(c->w[CLI_OUT_CANDIDATES], cd) != CDR_OK ||
@@ -125,16 +120,12 @@ static int put_unrated(const cdr_db_unrated *u, void *user)
 {
     cli_outputs *c = user;
     if (c->build) {
-        int err;
         int64_t num[CDR_OC_NUMS] = {0};
-        if (cli_unrated_csv_row(c->mem, u) != CDR_OK)
-            return 1;
-        if (to_cache(c, CDR_OC_UNRATED, u->msisdn_hash, u->msisdn, u->month, u->seq, num, &err))
-            return err;
-        if (err)
-            return 1;
-        c->tot.unrated++;
-        return 0;
+        int r = to_cache(c, cli_unrated_csv_row(c->mem, u), CDR_OC_UNRATED, u->msisdn_hash,
+                         u->msisdn, u->month, u->seq, num);
+        if (r == 0)
+            c->tot.unrated++;
+        return r < 0;
     }
     c->tot.unrated++;
     return cli_unrated_csv_row(c->w[CLI_OUT_UNRATED], u) != CDR_OK ||

@@ -23,6 +23,7 @@
 
 #include "deflate1.h"
 #include "errmsg.h"
+#include "grow.h"
 
 #define OC_MAGIC "CDROUT01"
 #define OC_FOOT "CDROUTF1"
@@ -618,14 +619,8 @@ static dmonth *delta_month(cdr_oc_delta *d, cdr_month m)
     for (size_t i = 0; i < d->n_dm; i++)
         if (d->dm[i].m == m)
             return &d->dm[i];
-    if (d->n_dm == d->cap_dm) {
-        size_t nc = d->cap_dm ? d->cap_dm * 2 : 4;
-        dmonth *n = realloc(d->dm, nc * sizeof *n);
-        if (!n)
-            return NULL;
-        d->dm = n;
-        d->cap_dm = nc;
-    }
+    if (cdr_grow(&d->dm, &d->cap_dm, d->n_dm + 1, sizeof *d->dm, 4))
+        return NULL;
     dmonth *x = &d->dm[d->n_dm];
     memset(x, 0, sizeof *x);
     x->m = m;
