@@ -16,6 +16,7 @@
 #include <zlib.h>
 
 #include "cdrecon/outdir.h"
+#include "bytes.h"
 #include "errmsg.h"
 #include "grow.h"
 
@@ -172,22 +173,10 @@ static int pb_reserve(pbuf *b, size_t more)
     return cdr_grow(&b->p, &b->cap, b->n + more, 1, 4096);
 }
 
-static unsigned char *put_varint(unsigned char *d, uint64_t v)
-{
-    while (v >= 0x80) {
-        *d++ = (unsigned char)(v | 0x80);
-        v >>= 7;
-    }
-    *d++ = (unsigned char)v;
-    return d;
-}
-
-static inline uint64_t zz(int64_t v) { return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63); }
-static inline int64_t unzz(uint64_t v) { return (int64_t)(v >> 1) ^ -(int64_t)(v & 1); }
 
 static unsigned char *put_str(unsigned char *d, const char *s, size_t n)
 {
-    d = put_varint(d, n);
+    d = cdr_put_varint(d, n);
     if (n)
         memcpy(d, s, n);
     return d + n;
@@ -346,7 +335,7 @@ static cdr_err put_entry(cdr_pieces *p, uint32_t k, int tag, const unsigned char
         return pfail(p, CDR_E_NOMEM, "out of memory");
     unsigned char *d = s->buf.p + s->buf.n;
     *d++ = (unsigned char)tag;
-    d = put_varint(d, n);
+    d = cdr_put_varint(d, n);
     memcpy(d, pay, n);
     s->buf.n = (size_t)(d + n - s->buf.p);
     return CDR_OK;
@@ -363,7 +352,7 @@ static cdr_err begin_piece(cdr_pieces *p, uint32_t k)
     unsigned char *t = malloc(n), *d = t;
     if (!t)
         return pfail(p, CDR_E_NOMEM, "out of memory");
-    d = put_varint(d, p->n_extra);
+    d = cdr_put_varint(d, p->n_extra);
     for (uint32_t i = 0; i < p->n_extra; i++)
         d = put_str(d, p->extra_names[i], strlen(p->extra_names[i]));
     e = put_entry(p, k, 'X', t, (size_t)(d - t));
@@ -412,23 +401,23 @@ cdr_err cdr_pieces_add(cdr_pieces *p, const cdr_row *r)
     d = put_str(d, r->sms_ref.p, r->sms_ref.n);
     *d++ = (unsigned char)r->service;
     *d++ = (unsigned char)r->direction;
-    d = put_varint(d, zz(r->start));
-    d = put_varint(d, zz(r->duration_s));
-    d = put_varint(d, zz(r->bytes));
-    d = put_varint(d, zz(r->sms_chars));
-    d = put_varint(d, zz(r->sms_part));
-    d = put_varint(d, zz(r->sms_parts));
-    d = put_varint(d, zz(r->partial_seq));
-    d = put_varint(d, zz(r->billed));
-    d = put_varint(d, r->line);
-    d = put_varint(d, r->offset);
-    d = put_varint(d, r->n_extra);
+    d = cdr_put_varint(d, cdr_zz(r->start));
+    d = cdr_put_varint(d, cdr_zz(r->duration_s));
+    d = cdr_put_varint(d, cdr_zz(r->bytes));
+    d = cdr_put_varint(d, cdr_zz(r->sms_chars));
+    d = cdr_put_varint(d, cdr_zz(r->sms_part));
+    d = cdr_put_varint(d, cdr_zz(r->sms_parts));
+    d = cdr_put_varint(d, cdr_zz(r->partial_seq));
+    d = cdr_put_varint(d, cdr_zz(r->billed));
+    d = cdr_put_varint(d, r->line);
+    d = cdr_put_varint(d, r->offset);
+    d = cdr_put_varint(d, r->n_extra);
     for (uint32_t i = 0; i < r->n_extra; i++)
         d = put_str(d, r->extra[i].p, r->extra[i].n);
     size_t pay = (size_t)(d - (base + 6));
     unsigned char hdr[11], *h = hdr;
     *h++ = 'R';
-    h = put_varint(h, pay);
+    h = cdr_put_varint(h, pay);
     size_t hl = (size_t)(h - hdr);
     memmove(base + hl, base + 6, pay);
     memcpy(base, hdr, hl);
@@ -453,7 +442,7 @@ cdr_err cdr_pieces_commit(cdr_pieces *p, const char *sha_hex, uint64_t *counts)
         if (s->records == 0)
             continue;
         unsigned char t[10];
-        unsigned char *d = put_varint(t, s->records);
+        unsigned char *d = cdr_put_varint(t, s->records);
         if (put_entry(p, k, 'E', t, (size_t)(d - t)) != CDR_OK || flush_shard(p, k) != CDR_OK)
             return p->status;
     }
@@ -609,14 +598,14 @@ static int decode_row(prd *x, rd *r, cdr_row *row)
         return -1;
     row->service = (cdr_service)svc;
     row->direction = (cdr_direction)dir;
-    row->start = unzz(get_varint(r));
-    row->duration_s = unzz(get_varint(r));
-    row->bytes = unzz(get_varint(r));
-    row->sms_chars = unzz(get_varint(r));
-    row->sms_part = (int32_t)unzz(get_varint(r));
-    row->sms_parts = (int32_t)unzz(get_varint(r));
-    row->partial_seq = unzz(get_varint(r));
-    row->billed = unzz(get_varint(r));
+    row->start = cdr_unzz(get_varint(r));
+    row->duration_s = cdr_unzz(get_varint(r));
+    row->bytes = cdr_unzz(get_varint(r));
+    row->sms_chars = cdr_unzz(get_varint(r));
+    row->sms_part = (int32_t)cdr_unzz(get_varint(r));
+    row->sms_parts = (int32_t)cdr_unzz(get_varint(r));
+    row->partial_seq = cdr_unzz(get_varint(r));
+    row->billed = cdr_unzz(get_varint(r));
     row->line = get_varint(r);
     row->offset = get_varint(r);
     uint64_t ne = get_varint(r);

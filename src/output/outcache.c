@@ -21,6 +21,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "bytes.h"
 #include "deflate1.h"
 #include "errmsg.h"
 #include "grow.h"
@@ -35,49 +36,6 @@
 #define NO_SEQ UINT64_MAX
 
 enum { T_END = 0, T_ENTRY = 1, T_ROW = 2, T_ENTRY_END = 3 };
-
-static void le32(unsigned char *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static void le64(unsigned char *p, uint64_t v)
-{
-    le32(p, (uint32_t)v);
-    le32(p + 4, (uint32_t)(v >> 32));
-}
-
-static uint32_t rd32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t rd64(const unsigned char *p)
-{
-    return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32;
-}
-
-static size_t put_varint(unsigned char *p, uint64_t v)
-{
-    size_t n = 0;
-    while (v >= 0x80) {
-        p[n++] = (unsigned char)(v | 0x80);
-        v >>= 7;
-    }
-    p[n++] = (unsigned char)v;
-    return n;
-}
-
-static uint64_t zz(int64_t v)
-{
-    return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
-}
-
-static int64_t unzz(uint64_t v)
-{
-    return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
-}
 
 const char *cdr_oc_meta_key(cdr_month m, char *buf)
 {
@@ -185,10 +143,10 @@ static void ocw_flush(ocw *w)
         zn = w->n;
         method = 0;
     }
-    le32(h, (uint32_t)w->n);
-    le32(h + 4, (uint32_t)zn);
+    cdr_put_le32(h, (uint32_t)w->n);
+    cdr_put_le32(h + 4, (uint32_t)zn);
     h[8] = (unsigned char)method;
-    le32(h + 9, (uint32_t)crc32(0L, out, (uInt)zn));
+    cdr_put_le32(h + 9, (uint32_t)crc32(0L, out, (uInt)zn));
     if ((w->st = write_all(w->fd, h, sizeof h)) == CDR_OK)
         w->st = write_all(w->fd, out, zn);
     w->total += w->n;
@@ -219,7 +177,7 @@ static void ocw_u8(ocw *w, unsigned v)
 static void ocw_varint(ocw *w, uint64_t v)
 {
     unsigned char b[10];
-    ocw_put(w, b, put_varint(b, v));
+    ocw_put(w, b, (size_t)(cdr_put_varint(b, v) - b));
 }
 
 static cdr_err ocw_open(ocw *w, const char *dir, cdr_month m, const char *token)
@@ -240,8 +198,8 @@ static cdr_err ocw_open(ocw *w, const char *dir, cdr_month m, const char *token)
         return w->st = CDR_E_IO;
     unsigned char h[OC_HEAD];
     memcpy(h, OC_MAGIC, 8);
-    le32(h + 8, OC_VERSION);
-    le32(h + 12, (uint32_t)m);
+    cdr_put_le32(h + 8, OC_VERSION);
+    cdr_put_le32(h + 12, (uint32_t)m);
     memcpy(h + 16, token, CDR_OC_TOKEN_LEN);
     return w->st = write_all(w->fd, h, sizeof h);
 }
@@ -270,7 +228,7 @@ static void ocw_row(ocw *w, int s, const okey *k, const orow *r)
         ocw_close_entry(w);
     if (!w->open) {
         unsigned char h[8];
-        le64(h, k->h);
+        cdr_put_le64(h, k->h);
         ocw_u8(w, T_ENTRY);
         ocw_put(w, h, 8);
         ocw_u8(w, k->ml);
@@ -281,7 +239,7 @@ static void ocw_row(ocw *w, int s, const okey *k, const orow *r)
     ocw_u8(w, T_ROW);
     ocw_varint(w, r->seq);
     for (int i = 0; i < CDR_OC_NUMS; i++)
-        ocw_varint(w, zz(r->num[i]));
+        ocw_varint(w, cdr_zz(r->num[i]));
     ocw_varint(w, r->len);
     ocw_put(w, r->text, r->len);
 }
@@ -294,11 +252,11 @@ static cdr_err ocw_finish(ocw *w, const char *token)
         return w->st;
     unsigned char f[OC_FOOT_SIZE];
     memcpy(f, OC_FOOT, 8);
-    le64(f + 8, w->total);
-    le32(f + 16, w->chunks);
-    le32(f + 20, (uint32_t)w->m);
+    cdr_put_le64(f + 8, w->total);
+    cdr_put_le32(f + 16, w->chunks);
+    cdr_put_le32(f + 20, (uint32_t)w->m);
     memcpy(f + 24, token, CDR_OC_TOKEN_LEN);
-    le32(f + 24 + CDR_OC_TOKEN_LEN, (uint32_t)crc32(0L, f, 24 + CDR_OC_TOKEN_LEN));
+    cdr_put_le32(f + 24 + CDR_OC_TOKEN_LEN, (uint32_t)crc32(0L, f, 24 + CDR_OC_TOKEN_LEN));
     w->st = write_all(w->fd, f, sizeof f);
     if (w->st == CDR_OK && close(w->fd) != 0)
         w->st = CDR_E_IO;
@@ -340,13 +298,13 @@ static int src_fill(src *s)
     if (s->off + OC_CHUNK_HEAD > s->end ||
         pread(s->fd, h, sizeof h, (off_t)s->off) != (ssize_t)sizeof h)
         return -1;
-    uint32_t rl = rd32(h), sl = rd32(h + 4);
+    uint32_t rl = cdr_le32(h), sl = cdr_le32(h + 4);
     if (rl == 0 || rl > OC_CHUNK || sl > OC_CHUNK || h[8] > 1 ||
         s->off + OC_CHUNK_HEAD + sl > s->end || (h[8] == 0 && sl != rl))
         return -1;
     unsigned char *dst = h[8] ? s->z : s->raw;
     if (pread(s->fd, dst, sl, (off_t)(s->off + OC_CHUNK_HEAD)) != (ssize_t)sl ||
-        crc32(0L, dst, sl) != rd32(h + 9))
+        crc32(0L, dst, sl) != cdr_le32(h + 9))
         return -1;
     if (h[8]) {
         isal_inflate_init(s->inf);
@@ -433,10 +391,10 @@ static int src_open_cache(src *s, const char *dir, cdr_month m, const char *toke
     if (pread(s->fd, h, sizeof h, 0) != (ssize_t)sizeof h ||
         pread(s->fd, f, sizeof f, (off_t)s->end) != (ssize_t)sizeof f)
         return -1;
-    if (memcmp(h, OC_MAGIC, 8) || rd32(h + 8) != OC_VERSION || rd32(h + 12) != (uint32_t)m ||
+    if (memcmp(h, OC_MAGIC, 8) || cdr_le32(h + 8) != OC_VERSION || cdr_le32(h + 12) != (uint32_t)m ||
         memcmp(h + 16, token, CDR_OC_TOKEN_LEN) || memcmp(f, OC_FOOT, 8) ||
-        rd32(f + 20) != (uint32_t)m || memcmp(f + 24, token, CDR_OC_TOKEN_LEN) ||
-        rd32(f + 24 + CDR_OC_TOKEN_LEN) != crc32(0L, f, 24 + CDR_OC_TOKEN_LEN))
+        cdr_le32(f + 20) != (uint32_t)m || memcmp(f + 24, token, CDR_OC_TOKEN_LEN) ||
+        cdr_le32(f + 24 + CDR_OC_TOKEN_LEN) != crc32(0L, f, 24 + CDR_OC_TOKEN_LEN))
         return -1;
     s->raw = malloc(OC_CHUNK);
     s->z = malloc(OC_CHUNK);
@@ -450,17 +408,17 @@ static int src_open_cache(src *s, const char *dir, cdr_month m, const char *toke
         unsigned char c[OC_CHUNK_HEAD];
         if (off + OC_CHUNK_HEAD > s->end || pread(s->fd, c, sizeof c, (off_t)off) != sizeof c)
             return -1;
-        uint32_t rl = rd32(c), sl = rd32(c + 4);
+        uint32_t rl = cdr_le32(c), sl = cdr_le32(c + 4);
         if (rl == 0 || rl > OC_CHUNK || sl > OC_CHUNK || c[8] > 1 || (c[8] == 0 && sl != rl) ||
             off + OC_CHUNK_HEAD + sl > s->end ||
             pread(s->fd, s->z, sl, (off_t)(off + OC_CHUNK_HEAD)) != (ssize_t)sl ||
-            crc32(0L, s->z, sl) != rd32(c + 9))
+            crc32(0L, s->z, sl) != cdr_le32(c + 9))
             return -1;
         off += OC_CHUNK_HEAD + sl;
         total += rl;
         chunks++;
     }
-    if (total != rd64(f + 8) || chunks != rd32(f + 16))
+    if (total != cdr_le64(f + 8) || chunks != cdr_le32(f + 16))
         return -1;
     s->off = OC_HEAD;
     return 0;
@@ -489,14 +447,14 @@ static int head_next(head *e, cdr_month m)
         return e->s->bad = 1, -1;
     unsigned char h[8];
     src_get(e->s, h, 8);
-    e->k.h = rd64(h);
+    e->k.h = cdr_le64(h);
     e->k.ml = (unsigned char)src_u8(e->s);
     src_get(e->s, e->k.ms, e->k.ml);
     e->k.m = m;
     if (e->delta) {
         unsigned char mb[4];
         src_get(e->s, mb, 4);
-        e->k.m = (cdr_month)rd32(mb);
+        e->k.m = (cdr_month)cdr_le32(mb);
         uint64_t f = src_varint(e->s);
         e->from_seq = f ? f - 1 : NO_SEQ;
         e->withdrawn = (int)src_u8(e->s);
@@ -517,7 +475,7 @@ static int head_row(head *e, orow *r)
         return e->s->bad = 1, -1;
     r->seq = src_varint(e->s);
     for (int i = 0; i < CDR_OC_NUMS; i++)
-        r->num[i] = unzz(src_varint(e->s));
+        r->num[i] = cdr_unzz(src_varint(e->s));
     uint64_t len = src_varint(e->s);
     if (e->s->bad || len > ((uint64_t)1 << 30))
         return e->s->bad = 1, -1;
@@ -649,14 +607,14 @@ static void d_u8(cdr_oc_delta *d, int s, unsigned v)
 static void d_varint(cdr_oc_delta *d, int s, uint64_t v)
 {
     unsigned char b[10];
-    d_put(d, s, b, put_varint(b, v));
+    d_put(d, s, b, (size_t)(cdr_put_varint(b, v) - b));
 }
 
 static void d_entry(cdr_oc_delta *d, int s, uint64_t from_seq, int withdrawn)
 {
     unsigned char h[8], m[4];
-    le64(h, d->k.h);
-    le32(m, (uint32_t)d->k.m);
+    cdr_put_le64(h, d->k.h);
+    cdr_put_le32(m, (uint32_t)d->k.m);
     d_u8(d, s, T_ENTRY);
     d_put(d, s, h, 8);
     d_u8(d, s, d->k.ml);
@@ -704,7 +662,7 @@ cdr_err cdr_oc_delta_row(cdr_oc_delta *d, int s, uint64_t seq, const int64_t num
     d_u8(d, s, T_ROW);
     d_varint(d, s, seq);
     for (int i = 0; i < CDR_OC_NUMS; i++)
-        d_varint(d, s, zz(num[i]));
+        d_varint(d, s, cdr_zz(num[i]));
     d_varint(d, s, len);
     d_put(d, s, text, len);
     return d->st;

@@ -78,9 +78,9 @@ static cdr_err ck_cut(st_ckw *w)
     if (cdr_deflate1(w->pend.p, w->pend.n, w->z.p + 8, bound, 1, w->lvl, ISAL_DEF_LVL1_DEFAULT, 0,
                      &zn) != 0)
         return CDR_E_INTERNAL;
-    st_put_le32(w->z.p, (uint32_t)zn);
-    st_put_le32(w->z.p + 4, (uint32_t)w->pend.n);
-    st_put_le32(w->z.p + 8 + zn, st_crc(w->z.p + 8, zn));
+    cdr_put_le32(w->z.p, (uint32_t)zn);
+    cdr_put_le32(w->z.p + 4, (uint32_t)w->pend.n);
+    cdr_put_le32(w->z.p + 8 + zn, st_crc(w->z.p + 8, zn));
     w->kd[w->n_kd++] = (kdir){w->pend_first_h, w->f.pos, w->pend_n, w->pend_last_h};
     cdr_err e = stf_write(&w->f, w->z.p, 12 + zn);
     w->pend.n = 0;
@@ -140,11 +140,11 @@ cdr_err st_ckw_commit(st_ckw *w, char *err, size_t errlen)
     unsigned char foot[CKP_FOOT_SIZE];
     memset(foot, 0, sizeof foot);
     memcpy(foot, CKP_FOOT, 8);
-    st_put_le64(foot + 8, w->n);
-    st_put_le64(foot + 16, kd_at);
-    st_put_le64(foot + 24, w->n_kd);
-    st_put_le32(foot + 32, (uint32_t)w->month);
-    st_put_le32(foot + 36, CKP_VERSION);
+    cdr_put_le64(foot + 8, w->n);
+    cdr_put_le64(foot + 16, kd_at);
+    cdr_put_le64(foot + 24, w->n_kd);
+    cdr_put_le32(foot + 32, (uint32_t)w->month);
+    cdr_put_le32(foot + 36, CKP_VERSION);
     return stf_finish(&w->f, foot, sizeof foot, err, errlen);
 }
 
@@ -217,15 +217,15 @@ cdr_err st_ckr_open(const char *path, st_ckr **out, char *err, size_t errlen)
         st_ckr_close(r);
         return e;
     }
-    r->n = st_le64(foot + 8);
-    r->month = (cdr_month)st_le32(foot + 32);
-    uint64_t kd = st_le64(foot + 16), nkd = st_le64(foot + 24);
+    r->n = cdr_le64(foot + 8);
+    r->month = (cdr_month)cdr_le32(foot + 32);
+    uint64_t kd = cdr_le64(foot + 16), nkd = cdr_le64(foot + 24);
     if (kd < HDR_SIZE || nkd > r->size / 32 || kd + nkd * 32 + 4 != r->size - CKP_FOOT_SIZE)
         goto bad;
     size_t dl = (size_t)(nkd * 32 + 4);
     if (!(buf = malloc(dl)))
         goto nomem;
-    if (stf_pread(r->fd, buf, dl, kd) || st_le32(buf + dl - 4) != st_crc(buf, dl - 4))
+    if (stf_pread(r->fd, buf, dl, kd) || cdr_le32(buf + dl - 4) != st_crc(buf, dl - 4))
         goto bad;
     r->kd = malloc((size_t)(nkd ? nkd : 1) * sizeof *r->kd);
     if (!r->kd)
@@ -233,7 +233,7 @@ cdr_err st_ckr_open(const char *path, st_ckr **out, char *err, size_t errlen)
     uint64_t total = 0;
     for (uint64_t i = 0; i < nkd; i++) {
         const unsigned char *p = buf + i * 32;
-        r->kd[i] = (kdir){st_le64(p), st_le64(p + 8), st_le64(p + 16), st_le64(p + 24)};
+        r->kd[i] = (kdir){cdr_le64(p), cdr_le64(p + 8), cdr_le64(p + 16), cdr_le64(p + 24)};
         total += r->kd[i].n;
         if (r->kd[i].offset < HDR_SIZE || r->kd[i].offset >= kd ||
             r->kd[i].last_h < r->kd[i].first_h ||
@@ -269,13 +269,13 @@ static cdr_err ckcur_load(st_ckcur *c, uint64_t k)
     uint64_t at = r->kd[k].offset;
     if (stf_pread(r->fd, h8, 8, at) != CDR_OK)
         goto bad;
-    uint32_t zl = st_le32(h8), rl = st_le32(h8 + 4);
+    uint32_t zl = cdr_le32(h8), rl = cdr_le32(h8 + 4);
     if (zl > (1u << 28) || rl > (1u << 28) || at + 12 + zl > r->size)
         goto bad;
     unsigned char *z = malloc((size_t)zl + 4);
     if (!z)
         return CDR_E_NOMEM;
-    if (stf_pread(r->fd, z, (size_t)zl + 4, at + 8) != CDR_OK || st_le32(z + zl) != st_crc(z, zl)) {
+    if (stf_pread(r->fd, z, (size_t)zl + 4, at + 8) != CDR_OK || cdr_le32(z + zl) != st_crc(z, zl)) {
         free(z);
         goto bad;
     }

@@ -195,7 +195,7 @@ static void put_pools(st_buf *b, const st_pool *pools, uint32_t n)
     for (uint32_t i = 0; i < n; i++) {
         st_buf_varint(b, (uint32_t)pools[i].plan);
         st_buf_varint(b, (uint32_t)pools[i].pool);
-        st_buf_varint(b, st_zz(pools[i].left));
+        st_buf_varint(b, cdr_zz(pools[i].left));
     }
 }
 
@@ -208,7 +208,7 @@ static int get_pools(st_rd *r, st_pool *pools, uint32_t *n)
     for (uint32_t i = 0; i < *n; i++) {
         pools[i].plan = (int32_t)st_rd_varint(r);
         pools[i].pool = (int32_t)st_rd_varint(r);
-        pools[i].left = st_unzz(st_rd_varint(r));
+        pools[i].left = cdr_unzz(st_rd_varint(r));
     }
     return 0;
 }
@@ -218,11 +218,11 @@ static int get_pools(st_rd *r, st_pool *pools, uint32_t *n)
 static void put_rewind(st_buf *b, const st_rewind *w)
 {
     st_buf_varint(b, w->seq);
-    st_buf_varint(b, w->prev_end == INT64_MIN ? 0 : st_zz(w->prev_end) + 1);
+    st_buf_varint(b, w->prev_end == INT64_MIN ? 0 : cdr_zz(w->prev_end) + 1);
     st_buf_varint(b, w->cflags);
     st_buf_u8(b, (unsigned)(w->has_cand != 0));
     if (w->has_cand) {
-        st_buf_varint(b, st_zz(w->over));
+        st_buf_varint(b, cdr_zz(w->over));
         st_buf_varint(b, w->cand_records);
         st_buf_varint(b, w->cats);
     }
@@ -240,13 +240,13 @@ static int get_rewind(st_rd *r, st_ckpt *c)
     st_rewind *w = &c->rw;
     w->seq = st_rd_varint(r);
     uint64_t pe = st_rd_varint(r);
-    w->prev_end = pe == 0 ? INT64_MIN : st_unzz(pe - 1);
+    w->prev_end = pe == 0 ? INT64_MIN : cdr_unzz(pe - 1);
     w->cflags = (unsigned)st_rd_varint(r);
     w->has_cand = (int)st_rd_u8(r);
     if (w->has_cand > 1)
         return -1;
     if (w->has_cand) {
-        w->over = st_unzz(st_rd_varint(r));
+        w->over = cdr_unzz(st_rd_varint(r));
         w->cand_records = (uint32_t)st_rd_varint(r);
         w->cats = (uint32_t)st_rd_varint(r);
     }
@@ -283,15 +283,15 @@ static int get_str(st_rd *r, cdr_str *s)
 void st_tail_put(st_buf *b, const cdr_row *row, int64_t file_db_id, int64_t base)
 {
     st_buf_u8(b, (unsigned)row->service | (unsigned)row->direction << 2);
-    st_buf_varint(b, st_zz(row->start - base));
-    st_buf_varint(b, st_zz(row->duration_s));
-    st_buf_varint(b, st_zz(row->bytes));
-    st_buf_varint(b, st_zz(row->sms_chars));
-    st_buf_varint(b, st_zz(row->billed));
-    st_buf_varint(b, st_zz(row->sms_part));
-    st_buf_varint(b, st_zz(row->sms_parts));
-    st_buf_varint(b, st_zz(row->partial_seq));
-    st_buf_varint(b, st_zz(file_db_id));
+    st_buf_varint(b, cdr_zz(row->start - base));
+    st_buf_varint(b, cdr_zz(row->duration_s));
+    st_buf_varint(b, cdr_zz(row->bytes));
+    st_buf_varint(b, cdr_zz(row->sms_chars));
+    st_buf_varint(b, cdr_zz(row->billed));
+    st_buf_varint(b, cdr_zz(row->sms_part));
+    st_buf_varint(b, cdr_zz(row->sms_parts));
+    st_buf_varint(b, cdr_zz(row->partial_seq));
+    st_buf_varint(b, cdr_zz(file_db_id));
     st_buf_varint(b, row->line);
     st_buf_varint(b, row->offset);
     put_str(b, row->record_id);
@@ -312,15 +312,15 @@ int st_tail_get(st_rd *r, cdr_row *row, int64_t *file_db_id, int64_t base, cdr_s
         return -1;
     row->service = (cdr_service)(sd & 3);
     row->direction = (cdr_direction)(sd >> 2);
-    row->start = base + st_unzz(st_rd_varint(r));
-    row->duration_s = st_unzz(st_rd_varint(r));
-    row->bytes = st_unzz(st_rd_varint(r));
-    row->sms_chars = st_unzz(st_rd_varint(r));
-    row->billed = st_unzz(st_rd_varint(r));
-    row->sms_part = (int32_t)st_unzz(st_rd_varint(r));
-    row->sms_parts = (int32_t)st_unzz(st_rd_varint(r));
-    row->partial_seq = st_unzz(st_rd_varint(r));
-    *file_db_id = st_unzz(st_rd_varint(r));
+    row->start = base + cdr_unzz(st_rd_varint(r));
+    row->duration_s = cdr_unzz(st_rd_varint(r));
+    row->bytes = cdr_unzz(st_rd_varint(r));
+    row->sms_chars = cdr_unzz(st_rd_varint(r));
+    row->billed = cdr_unzz(st_rd_varint(r));
+    row->sms_part = (int32_t)cdr_unzz(st_rd_varint(r));
+    row->sms_parts = (int32_t)cdr_unzz(st_rd_varint(r));
+    row->partial_seq = cdr_unzz(st_rd_varint(r));
+    *file_db_id = cdr_unzz(st_rd_varint(r));
     row->line = st_rd_varint(r);
     row->offset = st_rd_varint(r);
     if (get_str(r, &row->record_id) || get_str(r, &row->peer) || get_str(r, &row->call_id) ||
@@ -344,14 +344,14 @@ void st_ckpt_put(st_buf *b, const st_ckpt *c, int64_t base)
     st_buf_u8(b, c->msisdn_len);
     st_buf_put(b, c->msisdn, c->msisdn_len);
     st_buf_varint(b, c->n_records);
-    st_buf_varint(b, st_zz(c->last_start - base));
+    st_buf_varint(b, cdr_zz(c->last_start - base));
     st_buf_varint(b, c->tariff_id);
-    st_buf_varint(b, c->prev_end == INT64_MIN ? 0 : st_zz(c->prev_end - c->last_start) + 1);
+    st_buf_varint(b, c->prev_end == INT64_MIN ? 0 : cdr_zz(c->prev_end - c->last_start) + 1);
     put_pools(b, c->pools, c->n_pools);
     st_buf_varint(b, c->cflags); /* (flags count even without an overcharge) */
     st_buf_u8(b, (unsigned)(c->has_cand != 0));
     if (c->has_cand) {
-        st_buf_varint(b, st_zz(c->over));
+        st_buf_varint(b, cdr_zz(c->over));
         st_buf_varint(b, c->cand_records);
         st_buf_varint(b, c->cats);
         st_buf_u8(b, (unsigned)c->tier);
@@ -390,10 +390,10 @@ int st_ckpt_get(st_rd *r, st_ckpt *c, int64_t base, int version)
     c->msisdn[c->msisdn_len] = '\0';
     c->h = cdr_msisdn_hash(c->msisdn, c->msisdn_len);
     c->n_records = st_rd_varint(r);
-    c->last_start = base + st_unzz(st_rd_varint(r));
+    c->last_start = base + cdr_unzz(st_rd_varint(r));
     c->tariff_id = (uint32_t)st_rd_varint(r);
     uint64_t pe = st_rd_varint(r);
-    c->prev_end = pe == 0 ? INT64_MIN : c->last_start + st_unzz(pe - 1);
+    c->prev_end = pe == 0 ? INT64_MIN : c->last_start + cdr_unzz(pe - 1);
     if (get_pools(r, c->pools, &c->n_pools) != 0)
         return -1;
     c->cflags = (unsigned)st_rd_varint(r);
@@ -401,7 +401,7 @@ int st_ckpt_get(st_rd *r, st_ckpt *c, int64_t base, int version)
     if (c->has_cand > 1)
         return -1;
     if (c->has_cand) {
-        c->over = st_unzz(st_rd_varint(r));
+        c->over = cdr_unzz(st_rd_varint(r));
         c->cand_records = (uint32_t)st_rd_varint(r);
         c->cats = (uint32_t)st_rd_varint(r);
         c->tier = (int)st_rd_u8(r);

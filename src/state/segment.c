@@ -60,7 +60,7 @@ int st_part_flush(st_part *p, st_enc *enc)
         p->failed = 1;
         return -1;
     }
-    st_put_le32(p->blocks.p + at, (uint32_t)(p->blocks.n - at - 4));
+    cdr_put_le32(p->blocks.p + at, (uint32_t)(p->blocks.n - at - 4));
     if (p->n_blocks == p->blocks_cap) {
         size_t nc = p->blocks_cap ? p->blocks_cap * 2 : 8;
         uint32_t *b = realloc(p->block_recs, nc * sizeof *b);
@@ -308,8 +308,8 @@ static int seg_cut_chunk(st_segw *w)
             cdr_deflate1(w->payload.p, w->payload.n, w->chunks.p + at + 8, bound, GIDX_LEVEL,
                          w->lvl, ISAL_DEF_LVL1_DEFAULT, 0, &zn) != 0)
             return -1;
-        st_put_le32(w->chunks.p + at, (uint32_t)zn);
-        st_put_le32(w->chunks.p + at + 4, (uint32_t)w->payload.n);
+        cdr_put_le32(w->chunks.p + at, (uint32_t)zn);
+        cdr_put_le32(w->chunks.p + at + 4, (uint32_t)w->payload.n);
         w->chunks.n = at + 8 + zn;
         st_buf_u32le(&w->chunks, st_crc(w->chunks.p + at + 8, zn));
     }
@@ -328,7 +328,7 @@ cdr_err st_segw_append(st_segw *w, st_part *p)
     size_t off = 0;
     uint64_t rec = w->n_records;
     for (size_t i = 0; i < p->n_blocks; i++) {
-        uint32_t len = st_le32(p->blocks.p + off);
+        uint32_t len = cdr_le32(p->blocks.p + off);
         if (cdr_grow(&w->bd, &w->bd_cap, w->n_bd + 1, sizeof *w->bd, 64))
             return CDR_E_NOMEM;
         w->bd[w->n_bd++] = (bdir){w->f.pos + off + 4, rec}; /* (this block of the part's) */
@@ -380,10 +380,10 @@ cdr_err st_segw_commit(st_segw *w, char *err, size_t errlen)
         return CDR_E_NOMEM;
     unsigned char b4[4];
     uint64_t ft = w->f.pos;
-    st_put_le32(b4, (uint32_t)w->ftab.n);
+    cdr_put_le32(b4, (uint32_t)w->ftab.n);
     stf_write(&w->f, b4, 4);
     stf_write(&w->f, w->ftab.p, w->ftab.n);
-    st_put_le32(b4, st_crc(w->ftab.p, w->ftab.n));
+    cdr_put_le32(b4, st_crc(w->ftab.p, w->ftab.n));
     stf_write(&w->f, b4, 4);
     /* the chunks, then their directory with offsets made absolute */
     uint64_t chunks_at = w->f.pos;
@@ -413,15 +413,15 @@ cdr_err st_segw_commit(st_segw *w, char *err, size_t errlen)
     unsigned char foot[SEG_FOOT_SIZE];
     memset(foot, 0, sizeof foot);
     memcpy(foot, SEG_FOOT, 8);
-    st_put_le64(foot + 8, w->n_records);
-    st_put_le64(foot + 16, w->n_groups);
-    st_put_le64(foot + 24, ft);
-    st_put_le64(foot + 32, cd_at);
-    st_put_le64(foot + 40, w->n_cd);
-    st_put_le64(foot + 48, bd_at);
-    st_put_le64(foot + 56, w->n_bd);
-    st_put_le32(foot + 64, (uint32_t)w->month);
-    st_put_le32(foot + 68, w->version);
+    cdr_put_le64(foot + 8, w->n_records);
+    cdr_put_le64(foot + 16, w->n_groups);
+    cdr_put_le64(foot + 24, ft);
+    cdr_put_le64(foot + 32, cd_at);
+    cdr_put_le64(foot + 40, w->n_cd);
+    cdr_put_le64(foot + 48, bd_at);
+    cdr_put_le64(foot + 56, w->n_bd);
+    cdr_put_le32(foot + 64, (uint32_t)w->month);
+    cdr_put_le32(foot + 68, w->version);
     return stf_finish(&w->f, foot, sizeof foot, err, errlen);
 }
 
@@ -509,7 +509,7 @@ static cdr_err read_dirs(st_segr *r, uint64_t cd, uint64_t ncd, uint64_t nbd, ui
     cdr_err e = CDR_E_PARSE;
     if (!buf)
         return CDR_E_NOMEM;
-    if (stf_pread(r->fd, buf, dlen, cd) || st_le32(buf + dlen - 4) != st_crc(buf, dlen - 4)) {
+    if (stf_pread(r->fd, buf, dlen, cd) || cdr_le32(buf + dlen - 4) != st_crc(buf, dlen - 4)) {
         cdr_seterr(err, errlen, "%s: damaged segment directory", r->path);
         goto out;
     }
@@ -521,7 +521,7 @@ static cdr_err read_dirs(st_segr *r, uint64_t cd, uint64_t ncd, uint64_t nbd, ui
     }
     for (uint64_t i = 0; i < ncd; i++) {
         const unsigned char *p = buf + i * 32;
-        r->cd[i] = (cdir){st_le64(p), st_le64(p + 8), st_le64(p + 16), st_le32(p + 24)};
+        r->cd[i] = (cdir){cdr_le64(p), cdr_le64(p + 8), cdr_le64(p + 16), cdr_le32(p + 24)};
         if (r->cd[i].offset < HDR_SIZE || r->cd[i].offset >= cd || r->cd[i].n == 0 ||
             r->cd[i].n > GROUPS_PER_CHUNK ||
             (i && (r->cd[i].first_rec < r->cd[i - 1].first_rec ||
@@ -532,7 +532,7 @@ static cdr_err read_dirs(st_segr *r, uint64_t cd, uint64_t ncd, uint64_t nbd, ui
     }
     for (uint64_t i = 0; i < nbd; i++) {
         const unsigned char *p = buf + ncd * 32 + i * 16;
-        r->bd[i] = (bdir){st_le64(p), st_le64(p + 8)};
+        r->bd[i] = (bdir){cdr_le64(p), cdr_le64(p + 8)};
         if (r->bd[i].offset < HDR_SIZE + 4 || r->bd[i].offset >= ft ||
             r->bd[i].first_rec >= (r->n_records ? r->n_records : 1) ||
             (i && r->bd[i].first_rec <= r->bd[i - 1].first_rec) || (i == 0 && r->bd[0].first_rec)) {
@@ -554,11 +554,11 @@ static cdr_err read_file_table(st_segr *r, uint64_t ft, uint64_t cd, char *err, 
     unsigned char l4[4], *buf = NULL;
     cdr_err e = CDR_E_PARSE;
     uint32_t flen = 0;
-    if (stf_pread(r->fd, l4, 4, ft) || (uint64_t)ft + 8 + (flen = st_le32(l4)) > cd)
+    if (stf_pread(r->fd, l4, 4, ft) || (uint64_t)ft + 8 + (flen = cdr_le32(l4)) > cd)
         goto bad;
     if (!(buf = malloc((size_t)flen + 4)))
         return CDR_E_NOMEM;
-    if (stf_pread(r->fd, buf, (size_t)flen + 4, ft + 4) || st_le32(buf + flen) != st_crc(buf, flen))
+    if (stf_pread(r->fd, buf, (size_t)flen + 4, ft + 4) || cdr_le32(buf + flen) != st_crc(buf, flen))
         goto bad;
     st_rd rd = {buf, buf + flen, 0};
     uint64_t nf = st_rd_varint(&rd);
@@ -604,11 +604,11 @@ cdr_err st_segr_open(const char *path, st_segr **out, char *err, size_t errlen)
                                   SEG_VERSION_MIN, SEG_VERSION, "segment", &r->size, &r->version,
                                   &e, err, errlen)) < 0)
         goto fail;
-    r->month = (cdr_month)st_le32(foot + 64);
-    r->n_records = st_le64(foot + 8);
-    r->n_groups = st_le64(foot + 16);
-    uint64_t ft = st_le64(foot + 24), cd = st_le64(foot + 32), ncd = st_le64(foot + 40);
-    uint64_t bd = st_le64(foot + 48), nbd = st_le64(foot + 56);
+    r->month = (cdr_month)cdr_le32(foot + 64);
+    r->n_records = cdr_le64(foot + 8);
+    r->n_groups = cdr_le64(foot + 16);
+    uint64_t ft = cdr_le64(foot + 24), cd = cdr_le64(foot + 32), ncd = cdr_le64(foot + 40);
+    uint64_t bd = cdr_le64(foot + 48), nbd = cdr_le64(foot + 56);
     uint64_t end = r->size - SEG_FOOT_SIZE;
     if (ft < HDR_SIZE || ft + 8 > end || cd > end || ncd > end / 32 || nbd > end / 16 ||
         bd != cd + ncd * 32 || bd + nbd * 16 + 4 != end) {
@@ -637,8 +637,8 @@ static cdr_err chunk_read(st_gcur *c, const cdir *d, uint32_t *len, uint32_t *ra
     size_t hl = r->version >= 3 ? 8 : 4;
     if (stf_pread(r->fd, h8, hl, d->offset) != CDR_OK)
         return CDR_E_PARSE;
-    *len = st_le32(h8);
-    *raw_len = hl == 8 ? st_le32(h8 + 4) : *len;
+    *len = cdr_le32(h8);
+    *raw_len = hl == 8 ? cdr_le32(h8 + 4) : *len;
     if (*len > (1u << 26) || (hl == 8 && *raw_len > GIDX_RAW_MAX) ||
         d->offset + hl + 4 + *len > r->size)
         return CDR_E_PARSE;
@@ -646,7 +646,7 @@ static cdr_err chunk_read(st_gcur *c, const cdir *d, uint32_t *len, uint32_t *ra
     if (st_buf_reserve(&c->buf, (size_t)*len + 4) != 0)
         return CDR_E_NOMEM;
     if (stf_pread(r->fd, c->buf.p, (size_t)*len + 4, d->offset + hl) != CDR_OK ||
-        st_le32(c->buf.p + *len) != st_crc(c->buf.p, *len))
+        cdr_le32(c->buf.p + *len) != st_crc(c->buf.p, *len))
         return CDR_E_PARSE;
     return CDR_OK;
 }
@@ -1012,7 +1012,7 @@ static cdr_err load_block(st_gcur *c, size_t k, int ids, st_block *b, size_t fro
         snprintf(c->err, sizeof c->err, "%s: damaged block", r->path);
         return CDR_E_PARSE;
     }
-    uint32_t len = st_le32(l4);
+    uint32_t len = cdr_le32(l4);
     if (len > (1u << 28) || at + len > r->size) {
         snprintf(c->err, sizeof c->err, "%s: damaged block", r->path);
         return CDR_E_PARSE;

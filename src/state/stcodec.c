@@ -62,19 +62,13 @@ void st_buf_varint(st_buf *b, uint64_t v)
 {
     if (st_buf_reserve(b, 10) != 0)
         return;
-    unsigned char *p = b->p + b->n;
-    while (v >= 0x80) {
-        *p++ = (unsigned char)(v | 0x80);
-        v >>= 7;
-    }
-    *p++ = (unsigned char)v;
-    b->n = (size_t)(p - b->p);
+    b->n = (size_t)(cdr_put_varint(b->p + b->n, v) - b->p);
 }
 
 void st_buf_u32le(st_buf *b, uint32_t v)
 {
-    unsigned char x[4] = {(unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16),
-                          (unsigned char)(v >> 24)};
+    unsigned char x[4];
+    cdr_put_le32(x, v);
     st_buf_put(b, x, 4);
 }
 
@@ -113,9 +107,7 @@ unsigned st_rd_u8(st_rd *r)
 uint32_t st_rd_u32le(st_rd *r)
 {
     const unsigned char *p = st_rd_bytes(r, 4);
-    if (!p)
-        return 0;
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+    return p ? cdr_le32(p) : 0;
 }
 
 uint64_t st_rd_u64le(st_rd *r)
@@ -149,13 +141,7 @@ static inline void put8(st_buf *b, unsigned v)
 static inline void putv(st_buf *b, uint64_t v)
 {
     if (b->cap - b->n >= 10) {
-        unsigned char *p = b->p + b->n;
-        while (v >= 0x80) {
-            *p++ = (unsigned char)(v | 0x80);
-            v >>= 7;
-        }
-        *p++ = (unsigned char)v;
-        b->n = (size_t)(p - b->p);
+        b->n = (size_t)(cdr_put_varint(b->p + b->n, v) - b->p);
     } else {
         st_buf_varint(b, v);
     }
@@ -391,7 +377,7 @@ static int put_string(st_buf *cols, dict *d, wcache *wc, int set, sprev *pv, con
     case 1:
         if (is_delta_set(set)) {
             uint64_t base = (pv->kind == kind && pv->pfx == id && pv->ndig == ndig) ? pv->v : 0;
-            putv(&u[U_DV], st_zz((int64_t)(v - base)));
+            putv(&u[U_DV], cdr_zz((int64_t)(v - base)));
             pv->kind = kind;
             pv->pfx = id;
             pv->ndig = ndig;
@@ -421,8 +407,8 @@ static int put_string(st_buf *cols, dict *d, wcache *wc, int set, sprev *pv, con
 static uint64_t billed_code(int64_t b)
 {
     if (b % 10000 == 0)
-        return st_zz(b / 10000) << 1;
-    return st_zz(b) << 1 | 1;
+        return cdr_zz(b / 10000) << 1;
+    return cdr_zz(b) << 1 | 1;
 }
 
 /* Raw deflate of one column with ISA-L (about 4x zlib's speed at a
@@ -506,18 +492,18 @@ static int encode_columns(const st_rec *recs, size_t n, int64_t base, st_buf *co
             break;
         }
         if (sms) {
-            putv(&cols[C_SMSPART], st_zz(r->sms_part));
-            putv(&cols[C_SMSPARTS], st_zz(r->sms_parts));
+            putv(&cols[C_SMSPART], cdr_zz(r->sms_part));
+            putv(&cols[C_SMSPARTS], cdr_zz(r->sms_parts));
         }
         if (part)
-            putv(&cols[C_PSEQ], st_zz(r->partial_seq));
+            putv(&cols[C_PSEQ], cdr_zz(r->partial_seq));
         putv(&cols[C_FILE], recs[i].file_local);
         if (r->line > UINT32_MAX) {
             /* more than 4 billion lines in one file: planes cannot hold it */
             return -1;
         }
         put_planes(cols, C_LINE0, (uint32_t)r->line);
-        putv(&cols[C_OFFRES], st_zz(recs[i].off_res));
+        putv(&cols[C_OFFRES], cdr_zz(recs[i].off_res));
         putv(&cols[C_NEXTRA], r->n_extra);
         if (put_string(cols, d, wc, S_RID, &pv[S_RID], r->record_id.p, r->record_id.n) ||
             put_string(cols, d, wc, S_PEER, &pv[S_PEER], r->peer.p, r->peer.n) ||
@@ -589,10 +575,8 @@ static int write_block(st_buf *cols, size_t n, int64_t base, st_enc *x, st_buf *
         uint32_t rl = (uint32_t)cols[c].n, sl = (uint32_t)(out->n - at);
         e[0] = (unsigned char)c;
         e[1] = (unsigned char)method;
-        memcpy(e + 2, (unsigned char[4]){(unsigned char)rl, (unsigned char)(rl >> 8),
-                                         (unsigned char)(rl >> 16), (unsigned char)(rl >> 24)}, 4);
-        memcpy(e + 6, (unsigned char[4]){(unsigned char)sl, (unsigned char)(sl >> 8),
-                                         (unsigned char)(sl >> 16), (unsigned char)(sl >> 24)}, 4);
+        cdr_put_le32(e + 2, rl);
+        cdr_put_le32(e + 6, sl);
         k++;
     }
     st_buf_u32le(out, (uint32_t)crc32(0L, out->p + start, (uInt)(out->n - start)));
@@ -648,8 +632,7 @@ static int open_columns(const unsigned char *p, size_t n, st_block *b, colv *cv,
     memset(cv, 0, sizeof(colv) * C__COUNT);
     if (n < 24 || memcmp(p, "STB1", 4) != 0)
         return bad(err, errlen, "no block magic");
-    uint32_t crc = (uint32_t)p[n - 4] | (uint32_t)p[n - 3] << 8 | (uint32_t)p[n - 2] << 16 |
-                   (uint32_t)p[n - 1] << 24;
+    uint32_t crc = cdr_le32(p + n - 4);
     if ((uint32_t)crc32(0L, p, (uInt)(n - 4)) != crc)
         return bad(err, errlen, "CRC mismatch");
     st_rd r = {p + 4, p + n - 4, 0};
@@ -665,8 +648,7 @@ static int open_columns(const unsigned char *p, size_t n, st_block *b, colv *cv,
     size_t need = 0;
     for (uint32_t i = 0; i < present; i++) {
         const unsigned char *e = dirp + (size_t)i * 10;
-        uint32_t rl = (uint32_t)e[2] | (uint32_t)e[3] << 8 | (uint32_t)e[4] << 16 |
-                      (uint32_t)e[5] << 24;
+        uint32_t rl = cdr_le32(e + 2);
         if (e[1] != 0 && want(e[0]))
             need += rl;
     }
@@ -682,10 +664,7 @@ static int open_columns(const unsigned char *p, size_t n, st_block *b, colv *cv,
     for (uint32_t i = 0; i < present && rc == 0; i++) {
         const unsigned char *e = dirp + (size_t)i * 10;
         unsigned c = e[0], method = e[1];
-        uint32_t rl = (uint32_t)e[2] | (uint32_t)e[3] << 8 | (uint32_t)e[4] << 16 |
-                      (uint32_t)e[5] << 24;
-        uint32_t sl = (uint32_t)e[6] | (uint32_t)e[7] << 8 | (uint32_t)e[8] << 16 |
-                      (uint32_t)e[9] << 24;
+        uint32_t rl = cdr_le32(e + 2), sl = cdr_le32(e + 6);
         const unsigned char *data = st_rd_bytes(&r, sl);
         if (!data || c >= C__COUNT || method > 2 || (method == 0 && sl != rl) ||
             (method == 2 && sl != 1) || cv[c].present) {
@@ -843,7 +822,7 @@ static int get_string(colv *cv, const words *w, int set, sprev *pv, arena *a, si
         uint64_t v;
         if (is_delta_set(set)) {
             uint64_t bse = (pv->kind == (int)kind && pv->pfx == id && pv->ndig == nd) ? pv->v : 0;
-            v = bse + (uint64_t)st_unzz(st_rd_varint(&u[U_DV].r));
+            v = bse + (uint64_t)cdr_unzz(st_rd_varint(&u[U_DV].r));
             if (u[U_DV].r.bad)
                 return -1;
             pv->kind = (int)kind;
@@ -977,16 +956,16 @@ static inline int64_t decode_numbers(colv *cv, unsigned sd, int64_t prev_start, 
         bc = st_rd_varint(&cv[C_BILL_A].r);
         break;
     }
-    r->billed = (bc & 1) ? st_unzz(bc >> 1) : st_unzz(bc >> 1) * 10000;
+    r->billed = (bc & 1) ? cdr_unzz(bc >> 1) : cdr_unzz(bc >> 1) * 10000;
     if (sd & 8) {
-        r->sms_part = (int32_t)st_unzz(st_rd_varint(&cv[C_SMSPART].r));
-        r->sms_parts = (int32_t)st_unzz(st_rd_varint(&cv[C_SMSPARTS].r));
+        r->sms_part = (int32_t)cdr_unzz(st_rd_varint(&cv[C_SMSPART].r));
+        r->sms_parts = (int32_t)cdr_unzz(st_rd_varint(&cv[C_SMSPARTS].r));
     }
     if (sd & 16)
-        r->partial_seq = st_unzz(st_rd_varint(&cv[C_PSEQ].r));
+        r->partial_seq = cdr_unzz(st_rd_varint(&cv[C_PSEQ].r));
     *file_local = (uint32_t)st_rd_varint(&cv[C_FILE].r);
     r->line = get_planes(cv, C_LINE0);
-    *off_res = st_unzz(st_rd_varint(&cv[C_OFFRES].r));
+    *off_res = cdr_unzz(st_rd_varint(&cv[C_OFFRES].r));
     return prev_start;
 }
 

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bytes.h"
 #include "cdrecon/record.h"
 
 #define ST_BLOCK_RECORDS 4096 /* a night's segment; a compacted one: more */
@@ -49,8 +50,6 @@ uint32_t st_rd_u32le(st_rd *r);
 uint64_t st_rd_u64le(st_rd *r);
 const unsigned char *st_rd_bytes(st_rd *r, size_t n);
 
-static inline uint64_t st_zz(int64_t v) { return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63); }
-static inline int64_t st_unzz(uint64_t v) { return (int64_t)(v >> 1) ^ -(int64_t)(v & 1); }
 
 /* One record to encode: the row (its views), the index of its file in the
  * segment's file table, the offset residual the segment computed from its

@@ -27,7 +27,7 @@ void st_file_free(st_file *f)
 void st_file_put(st_buf *b, const st_file *f)
 {
     size_t nl = strlen(f->name);
-    st_buf_varint(b, st_zz(f->db_id));
+    st_buf_varint(b, cdr_zz(f->db_id));
     st_buf_varint(b, nl);
     st_buf_put(b, f->name, nl);
     st_buf_varint(b, f->n_extra);
@@ -66,7 +66,7 @@ static char *rd_str(st_rd *r, size_t max)
 int st_file_get(st_rd *r, st_file *f)
 {
     memset(f, 0, sizeof *f);
-    f->db_id = st_unzz(st_rd_varint(r));
+    f->db_id = cdr_unzz(st_rd_varint(r));
     if (!(f->name = rd_str(r, 65536)))
         return r->bad ? -1 : -2;
     uint64_t ne = st_rd_varint(r);
@@ -197,8 +197,8 @@ cdr_err stf_start(st_wfile *f, const char *path, const char *magic, uint32_t ver
     if (e == CDR_OK) {
         unsigned char h[HDR_SIZE];
         memcpy(h, magic, 8);
-        st_put_le32(h + 8, version);
-        st_put_le32(h + 12, (uint32_t)m);
+        cdr_put_le32(h + 8, version);
+        cdr_put_le32(h + 12, (uint32_t)m);
         e = stf_write(f, h, sizeof h);
     }
     if (e != CDR_OK)
@@ -208,7 +208,7 @@ cdr_err stf_start(st_wfile *f, const char *path, const char *magic, uint32_t ver
 
 cdr_err stf_finish(st_wfile *f, unsigned char *foot, size_t n, char *err, size_t errlen)
 {
-    st_put_le32(foot + n - 4, st_crc(foot, n - 4));
+    cdr_put_le32(foot + n - 4, st_crc(foot, n - 4));
     stf_write(f, foot, n);
     cdr_err e = stf_commit(f);
     if (e != CDR_OK)
@@ -264,14 +264,14 @@ int stf_open_checked(const char *path, const char *magic, const char *foot_magic
     *e = CDR_E_PARSE;
     if (*size < HDR_SIZE + n || *size > FILE_CAP || stf_pread(fd, h, sizeof h, 0) ||
         memcmp(h, magic, 8) || stf_pread(fd, foot, n, *size - n) ||
-        memcmp(foot, foot_magic, 8) || st_le32(foot + n - 4) != st_crc(foot, n - 4)) {
+        memcmp(foot, foot_magic, 8) || cdr_le32(foot + n - 4) != st_crc(foot, n - 4)) {
         cdr_seterr(err, errlen, "%s: not a %s file, truncated or damaged", path, what);
-    } else if (st_le32(h + 8) < vmin || st_le32(h + 8) > vmax ||
-               st_le32(foot + ver_at) != st_le32(h + 8)) {
+    } else if (cdr_le32(h + 8) < vmin || cdr_le32(h + 8) > vmax ||
+               cdr_le32(foot + ver_at) != cdr_le32(h + 8)) {
         cdr_seterr(err, errlen, "%s: %s format version %u (this program reads %u)", path, what,
-                   st_le32(h + 8), vmax);
+                   cdr_le32(h + 8), vmax);
     } else {
-        *version = st_le32(h + 8);
+        *version = cdr_le32(h + 8);
         return fd;
     }
     close(fd);

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <zlib.h>
 
+#include "bytes.h"
 #include "state.h"
 
 #define SEG_MAGIC "CDRSEG01"
@@ -41,30 +42,6 @@
 static inline uint32_t st_crc(const void *p, size_t n)
 {
     return (uint32_t)crc32(0L, p, (uInt)n);
-}
-
-static inline uint32_t st_le32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static inline uint64_t st_le64(const unsigned char *p)
-{
-    return (uint64_t)st_le32(p) | (uint64_t)st_le32(p + 4) << 32;
-}
-
-static inline void st_put_le32(unsigned char *p, uint32_t v)
-{
-    p[0] = (unsigned char)v;
-    p[1] = (unsigned char)(v >> 8);
-    p[2] = (unsigned char)(v >> 16);
-    p[3] = (unsigned char)(v >> 24);
-}
-
-static inline void st_put_le64(unsigned char *p, uint64_t v)
-{
-    st_put_le32(p, (uint32_t)v);
-    st_put_le32(p + 4, (uint32_t)(v >> 32));
 }
 
 /* A segment's file table entry, serialised / read back (0, -1 damaged,
