@@ -210,126 +210,134 @@ static int merged_row(const cdr_oc_row *r, void *user)
     return cdr_csvw_raw_rows(c->w[out], r->text, r->len, 1) != CDR_OK;
 }
 
+/* a and b as one sorted list without repeats (the database's month order);
+ * out holds na + nb. */
+static size_t months_union(const cdr_month *a, size_t na, const cdr_month *b, size_t nb,
+                           cdr_month *out)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < na + nb; i++) {
+        cdr_month m = i < na ? a[i] : b[i - na];
+        if (month_in(out, n, m))
+            continue;
+        size_t at = n++;
+        while (at > 0 && out[at - 1] > m) {
+            out[at] = out[at - 1];
+            at--;
+        }
+        out[at] = m;
+    }
+    return n;
+}
+
+/* Each month's cache token as the database names it (into tok[i]); ""
+ * for a month the state did not hold before the run (nothing to read);
+ * *usable cleared when a month that had rows has no token. */
+static cdr_err month_tokens(cdr_db *db, cdr_oc_month *om, size_t n,
+                            char (*tok)[CDR_OC_TOKEN_LEN + 8], const cdr_month *existed,
+                            size_t ne, int *usable)
+{
+    for (size_t i = 0; i < n; i++) {
+        char key[32];
+        int found = 0;
+        cdr_err e = cdr_db_meta_get(db, cdr_oc_meta_key(om[i].m, key), tok[i], sizeof tok[i],
+                                    &found);
+        if (e != CDR_OK)
+            return e;
+        if (found && strlen(tok[i]) == CDR_OC_TOKEN_LEN)
+            om[i].token = tok[i];
+        else if (!month_in(existed, ne, om[i].m))
+            om[i].token = "";
+        else
+            *usable = 0; /* (no cache yet, or one a run left unfinished) */
+    }
+    return CDR_OK;
+}
+
+/* The outputs from the database, every month's cache file written again
+ * from the same rows. */
+static cdr_err outputs_rebuilt(cli_outputs *o, cdr_db *db, const char *sdir, const cdr_month *all,
+                               size_t n, const cdr_month *report, size_t nr, const char *token)
+{
+    cdr_err e, be = CDR_OK;
+    char err[512];
+    memset(&o->tot, 0, sizeof o->tot);
+    if ((e = cdr_csvw_open_memory(&o->mem)) != CDR_OK ||
+        (e = cdr_oc_build_new(sdir, all, n, token, &o->build)) != CDR_OK)
+        goto out;
+    o->report = report;
+    o->n_report = nr;
+    if ((e = cdr_db_current_findings(db, all, n, put_finding, o)) != CDR_OK ||
+        (e = cdr_db_current_candidates(db, all, n, put_candidate, o)) != CDR_OK ||
+        (e = cdr_db_current_unrated(db, all, n, put_unrated, o)) != CDR_OK ||
+        (be = cdr_oc_build_finish(o->build, err, sizeof err)) != CDR_OK) {
+        e = e != CDR_OK ? e : be;
+        cdr_oc_discard(sdir, all, n);
+    }
+out:
+    cdr_oc_build_free(o->build);
+    o->build = NULL;
+    cdr_csvw_free(o->mem);
+    o->mem = NULL;
+    o->report = NULL;
+    o->n_report = 0;
+    return e;
+}
+
 cdr_err cli_outputs_current(cli_outputs *o, cdr_db *db, const char *sdir,
                             const cdr_month *report, size_t nr, const cdr_month *touched,
                             size_t nt, const cdr_month *existed, size_t ne, cdr_oc_delta *d,
                             const int64_t *runs, size_t nruns, cdr_month **placed,
                             size_t *nplaced, int *from_db)
 {
-    cdr_err e = CDR_OK;
     *placed = NULL;
     *nplaced = 0;
     *from_db = 1;
-    /* every month reported or touched, sorted (the database's month order) */
+    /* every month reported or touched */
     cdr_month *all = calloc(nr + nt + 1, sizeof *all);
     cdr_oc_month *om = calloc(nr + nt + 1, sizeof *om);
     char (*tok)[CDR_OC_TOKEN_LEN + 8] = calloc(nr + nt + 1, sizeof *tok);
     char token[CDR_OC_TOKEN_LEN + 1];
-    size_t n = 0;
-    if (!all || !om || !tok) {
-        e = CDR_E_NOMEM;
-        goto out;
-    }
-    for (size_t i = 0; i < nr + nt; i++) {
-        cdr_month m = i < nr ? report[i] : touched[i - nr];
-        if (month_in(all, n, m))
-            continue;
-        size_t at = n++;
-        while (at > 0 && all[at - 1] > m) {
-            all[at] = all[at - 1];
-            at--;
-        }
-        all[at] = m;
-    }
+    cdr_err e = !all || !om || !tok ? CDR_E_NOMEM : CDR_OK;
+    size_t n = e == CDR_OK ? months_union(report, nr, touched, nt, all) : 0;
     int usable = d != NULL && !o->row_done;
-    for (size_t i = 0; i < n; i++) {
-        char key[32];
-        int found = 0;
-        om[i].m = all[i];
-        om[i].report = month_in(report, nr, all[i]);
-        om[i].rewrite = 1;
-        if ((e = cdr_db_meta_get(db, cdr_oc_meta_key(all[i], key), tok[i], sizeof tok[i],
-                                 &found)) != CDR_OK)
-            goto out;
-        if (!found)
-            tok[i][0] = '\0';
-        if (found && strlen(tok[i]) == CDR_OC_TOKEN_LEN)
-            om[i].token = tok[i];
-        else if (!month_in(existed, ne, all[i]))
-            om[i].token = ""; /* the month had no rows before this run */
-        else
-            usable = 0; /* (no cache yet, or one a run left unfinished) */
-    }
-    if ((e = cdr_oc_token(token)) != CDR_OK)
-        goto out;
-    if (usable) {
-        /* a reported month that this run did not touch keeps its file */
-        for (size_t i = 0; i < n; i++)
-            om[i].rewrite = month_in(touched, nt, all[i]);
+    for (size_t i = 0; i < n; i++) /* (a reported month not touched keeps its file) */
+        om[i] = (cdr_oc_month){all[i], NULL, month_in(report, nr, all[i]),
+                               month_in(touched, nt, all[i])};
+    if (e == CDR_OK && (e = month_tokens(db, om, n, tok, existed, ne, &usable)) == CDR_OK)
+        e = cdr_oc_token(token);
+    if (e == CDR_OK && usable) {
         char err[512];
         e = cdr_oc_merge(sdir, om, n, token, d, merged_row, o, err, sizeof err);
         for (int i = 0; e == CDR_E_INTERRUPTED && i < CLI_OUT__COUNT; i++)
             if (cdr_csvw_status(o->w[i]) != CDR_OK)
                 e = cdr_csvw_status(o->w[i]); /* (an output that failed stopped it) */
-        if (e == CDR_OK)
-            *from_db = 0;
-        else if (e != CDR_E_NOTFOUND)
-            goto out;
-        for (size_t i = 0; i < n; i++)
-            om[i].rewrite = 1;
-        e = CDR_OK;
+        *from_db = e == CDR_E_NOTFOUND;
+        e = e == CDR_E_NOTFOUND ? CDR_OK : e;
     }
-    if (*from_db) {
-        /* from the database; every month's file written again from it */
-        memset(&o->tot, 0, sizeof o->tot);
-        if ((e = cdr_csvw_open_memory(&o->mem)) != CDR_OK ||
-            (e = cdr_oc_build_new(sdir, all, n, token, &o->build)) != CDR_OK)
-            goto out;
-        o->report = report;
-        o->n_report = nr;
-        cdr_err be = CDR_OK;
-        char err[512];
-        if ((e = cdr_db_current_findings(db, all, n, put_finding, o)) != CDR_OK ||
-            (e = cdr_db_current_candidates(db, all, n, put_candidate, o)) != CDR_OK ||
-            (e = cdr_db_current_unrated(db, all, n, put_unrated, o)) != CDR_OK ||
-            (be = cdr_oc_build_finish(o->build, err, sizeof err)) != CDR_OK) {
-            e = e != CDR_OK ? e : be;
-            cdr_oc_discard(sdir, all, n);
-            goto out;
+    if (e == CDR_OK && *from_db) {
+        for (size_t i = 0; i < n; i++)
+            om[i].rewrite = 1; /* (every month's file written again) */
+        e = outputs_rebuilt(o, db, sdir, all, n, report, nr, token);
+    }
+    if (e == CDR_OK && nruns)
+        e = cdr_db_runs_changes(db, runs, nruns, put_change, o);
+    for (int i = 0; e == CDR_OK && i < CLI_OUT__COUNT; i++)
+        e = cdr_csvw_status(o->w[i]);
+    /* the months whose file was written, and their new token */
+    size_t np = 0;
+    for (size_t i = 0; e == CDR_OK && i < n; i++) {
+        char key[32];
+        if (om[i].rewrite) {
+            all[np++] = om[i].m;
+            e = cdr_db_meta_set(db, cdr_oc_meta_key(om[i].m, key), token);
         }
     }
-    if (nruns && (e = cdr_db_runs_changes(db, runs, nruns, put_change, o)) != CDR_OK)
-        goto out;
-    for (int i = 0; i < CLI_OUT__COUNT; i++)
-        if ((e = cdr_csvw_status(o->w[i])) != CDR_OK)
-            goto out;
-    /* the months whose file was written, and their new token */
-    cdr_month *pl = malloc((n + 1) * sizeof *pl);
-    if (!pl) {
-        e = CDR_E_NOMEM;
-        goto out;
+    if (e == CDR_OK) {
+        *placed = all;
+        *nplaced = np;
+        all = NULL;
     }
-    size_t np = 0;
-    for (size_t i = 0; i < n && e == CDR_OK; i++) {
-        char key[32];
-        if (!om[i].rewrite)
-            continue;
-        pl[np++] = all[i];
-        e = cdr_db_meta_set(db, cdr_oc_meta_key(all[i], key), token);
-    }
-    *placed = pl;
-    *nplaced = np;
-out:
-    if (o->build) {
-        cdr_oc_build_free(o->build);
-        o->build = NULL;
-    }
-    if (o->mem) {
-        cdr_csvw_free(o->mem);
-        o->mem = NULL;
-    }
-    o->report = NULL;
-    o->n_report = 0;
     free(all);
     free(om);
     free(tok);

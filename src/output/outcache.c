@@ -757,126 +757,137 @@ static cdr_err merge_section(mctx *x, int s, head *old, head *dl)
     }
 }
 
+/* What a merge holds, month by month. */
+typedef struct mstate {
+    src *os, *ds; /* each month's file; its delta */
+    head *old, *dl;
+    dmonth **dm;  /* its news, or NULL */
+    ocw *w;       /* its next file, when written again */
+} mstate;
+
+static void mstate_free(mstate *g, size_t n)
+{
+    for (size_t i = 0; g->os && i < n; i++)
+        src_close(&g->os[i]);
+    for (size_t i = 0; g->w && i < n; i++)
+        ocw_free(&g->w[i]);
+    free(g->os);
+    free(g->ds);
+    free(g->old);
+    free(g->dl);
+    free(g->dm);
+    free(g->w);
+}
+
+static cdr_err mstate_new(mstate *g, size_t n)
+{
+    g->os = calloc(n + 1, sizeof *g->os);
+    g->ds = calloc(n + 1, sizeof *g->ds);
+    g->old = calloc(n + 1, sizeof *g->old);
+    g->dl = calloc(n + 1, sizeof *g->dl);
+    g->dm = calloc(n + 1, sizeof *g->dm);
+    g->w = calloc(n + 1, sizeof *g->w);
+    if (!g->os || !g->ds || !g->old || !g->dl || !g->dm || !g->w)
+        return CDR_E_NOMEM;
+    for (size_t i = 0; i < n; i++)
+        g->os[i].fd = g->ds[i].fd = g->w[i].fd = -1;
+    return CDR_OK;
+}
+
+/* Whether the cache can serve: the news in order, each month of it merged
+ * and written again, every month's file present and whole under its token.
+ * CDR_E_NOTFOUND (and why in err) when not. */
+static cdr_err merge_usable(mstate *g, const char *dir, const cdr_oc_month *months, size_t n,
+                            const cdr_oc_delta *d, char *err, size_t errlen)
+{
+    const char *why = NULL;
+    if (d->unsorted || d->begun || d->st != CDR_OK)
+        why = "the run's changes are not in the outputs' order";
+    for (size_t k = 0; !why && k < d->n_dm; k++) {
+        size_t i = 0;
+        while (i < n && months[i].m != d->dm[k].m)
+            i++;
+        if (i == n || !months[i].rewrite)
+            why = "the run changed a month it does not write";
+        else
+            g->dm[i] = &d->dm[k];
+    }
+    for (size_t i = 0; !why && i < n; i++) {
+        if (!months[i].token)
+            why = "no outputs cache for a month";
+        else if (*months[i].token &&
+                 src_open_cache(&g->os[i], dir, months[i].m, months[i].token) != 0)
+            why = "the outputs cache of a month is missing or damaged";
+    }
+    if (!why)
+        return CDR_OK;
+    cdr_seterr(err, errlen, "%s", why);
+    return CDR_E_NOTFOUND;
+}
+
+/* Each month's news ends its sections as a file's do, to be read back. */
+static cdr_err delta_close(cdr_oc_delta *d, dmonth **dm, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        d->cur = dm[i];
+        for (int s = 0; dm[i] && s < CDR_OC__SECTIONS; s++) {
+            d_u8(d, s, T_END);
+            if (d->st != CDR_OK || fflush(dm[i]->f[s]) != 0)
+                return d->st = CDR_E_IO;
+        }
+    }
+    d->cur = NULL;
+    return CDR_OK;
+}
+
+/* Section s of every month: the heads of its files and news, then the merge. */
+static cdr_err merge_one(mctx *x, mstate *g, int s)
+{
+    const cdr_oc_month *months = x->months;
+    for (size_t i = 0; i < x->n; i++) {
+        g->old[i] = (head){&g->os[i], 0, 0, s, {0}, NO_SEQ, 0};
+        if (*months[i].token && head_next(&g->old[i], months[i].m) != 0)
+            return CDR_E_PARSE;
+        g->dl[i] = (head){&g->ds[i], 1, 0, s, {0}, NO_SEQ, 0};
+        if (g->dm[i]) {
+            rewind(g->dm[i]->f[s]);
+            g->ds[i].fp = g->dm[i]->f[s];
+            if (head_next(&g->dl[i], months[i].m) != 0)
+                return CDR_E_IO;
+        }
+    }
+    return merge_section(x, s, g->old, g->dl);
+}
+
 cdr_err cdr_oc_merge(const char *dir, const cdr_oc_month *months, size_t n,
                      const char *new_token, cdr_oc_delta *d, cdr_oc_row_fn fn, void *user,
                      char *err, size_t errlen)
 {
-    cdr_err e = CDR_OK;
-    src *os = calloc(n + 1, sizeof *os);
-    src *ds = calloc(n + 1, sizeof *ds);
-    head *old = calloc(n + 1, sizeof *old);
-    head *dl = calloc(n + 1, sizeof *dl);
-    dmonth **dm = calloc(n + 1, sizeof *dm);
-    ocw *w = calloc(n + 1, sizeof *w);
-    mctx x = {months, n, w, fn, user, {0}};
-    if (!os || !ds || !old || !dl || !dm || !w) {
-        e = CDR_E_NOMEM;
-        goto out;
-    }
-    for (size_t i = 0; i < n; i++) {
-        os[i].fd = -1;
-        ds[i].fd = -1;
-        w[i].fd = -1;
-    }
-    if (d->unsorted || d->begun || d->st != CDR_OK) {
-        e = CDR_E_NOTFOUND;
-        cdr_seterr(err, errlen, "the run's changes are not in the outputs' order");
-        goto out;
-    }
-    for (size_t k = 0; k < d->n_dm; k++) {
-        size_t i = 0;
-        while (i < n && months[i].m != d->dm[k].m)
-            i++;
-        if (i == n) {
-            e = CDR_E_NOTFOUND;
-            cdr_seterr(err, errlen, "the run changed a month not merged");
-            goto out;
-        }
-        dm[i] = &d->dm[k];
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (!months[i].token) {
-            e = CDR_E_NOTFOUND;
-            cdr_seterr(err, errlen, "no outputs cache for a month");
-            goto out;
-        }
-        if (*months[i].token && src_open_cache(&os[i], dir, months[i].m, months[i].token) != 0) {
-            e = CDR_E_NOTFOUND;
-            cdr_seterr(err, errlen, "the outputs cache of a month is missing or damaged");
-            goto out;
-        }
-        if (dm[i] && !months[i].rewrite) {
-            e = CDR_E_NOTFOUND; /* (a month changed is a month written again) */
-            cdr_seterr(err, errlen, "the run changed a month it does not write");
-            goto out;
-        }
-    }
-    d->cur = NULL;
-    for (size_t i = 0; i < n; i++) {
-        if (!dm[i])
-            continue;
-        d->cur = dm[i];
-        for (int s = 0; s < CDR_OC__SECTIONS; s++) {
-            d_u8(d, s, T_END); /* (the section's end, as in a file) */
-            if (d->st != CDR_OK || fflush(dm[i]->f[s]) != 0) {
-                e = CDR_E_IO;
-                goto out;
-            }
-        }
-    }
-    d->cur = NULL;
-    for (size_t i = 0; i < n; i++)
-        if (months[i].rewrite && (e = ocw_open(&w[i], dir, months[i].m, new_token)) != CDR_OK) {
+    mstate g;
+    memset(&g, 0, sizeof g);
+    cdr_err e = mstate_new(&g, n);
+    mctx x = {months, n, g.w, fn, user, {0}};
+    if (e == CDR_OK && (e = merge_usable(&g, dir, months, n, d, err, errlen)) == CDR_OK &&
+        (e = delta_close(d, g.dm, n)) != CDR_OK)
+        cdr_seterr(err, errlen, "cannot read back the run's changes in %s", dir);
+    for (size_t i = 0; e == CDR_OK && i < n; i++)
+        if (months[i].rewrite && (e = ocw_open(&g.w[i], dir, months[i].m, new_token)) != CDR_OK)
             cdr_seterr(err, errlen, "cannot write the outputs cache in %s: %s", dir,
                        strerror(errno));
-            goto out;
-        }
-    for (int s = 0; s < CDR_OC__SECTIONS && e == CDR_OK; s++) {
-        for (size_t i = 0; i < n; i++) {
-            old[i] = (head){&os[i], 0, 0, s, {0}, NO_SEQ, 0};
-            if (*months[i].token && head_next(&old[i], months[i].m) != 0)
-                e = CDR_E_PARSE;
-            dl[i] = (head){&ds[i], 1, 0, s, {0}, NO_SEQ, 0};
-            if (dm[i]) {
-                rewind(dm[i]->f[s]);
-                ds[i].fp = dm[i]->f[s];
-                if (head_next(&dl[i], months[i].m) != 0)
-                    e = CDR_E_IO;
-            }
-        }
-        if (e == CDR_OK)
-            e = merge_section(&x, s, old, dl);
-        if (e != CDR_OK)
+    for (int s = 0; e == CDR_OK && s < CDR_OC__SECTIONS; s++)
+        if ((e = merge_one(&x, &g, s)) != CDR_OK)
             cdr_seterr(err, errlen, "outputs cache: %s",
                        e == CDR_E_PARSE ? "a month's file is damaged"
                        : e == CDR_E_IO  ? "cannot read or write it"
                                         : "stopped");
-    }
-    for (size_t i = 0; i < n && e == CDR_OK; i++)
-        if (months[i].rewrite && (e = ocw_finish(&w[i], new_token)) != CDR_OK)
+    for (size_t i = 0; e == CDR_OK && i < n; i++)
+        if (months[i].rewrite && (e = ocw_finish(&g.w[i], new_token)) != CDR_OK)
             cdr_seterr(err, errlen, "cannot write the outputs cache in %s", dir);
-out:
-    for (size_t i = 0; os && i < n; i++)
-        src_close(&os[i]);
-    for (size_t i = 0; w && i < n; i++)
-        ocw_free(&w[i]);
-    if (e != CDR_OK && w) {
-        cdr_month *ms = malloc((n + 1) * sizeof *ms);
-        size_t k = 0;
-        for (size_t i = 0; ms && i < n; i++)
-            if (months[i].rewrite)
-                ms[k++] = months[i].m;
-        if (ms)
-            cdr_oc_discard(dir, ms, k);
-        free(ms);
-    }
+    mstate_free(&g, n);
     free(x.row.text);
-    free(os);
-    free(ds);
-    free(old);
-    free(dl);
-    free(dm);
-    free(w);
+    for (size_t i = 0; e != CDR_OK && i < n; i++)
+        if (months[i].rewrite)
+            cdr_oc_discard(dir, &months[i].m, 1);
     return e;
 }
 
