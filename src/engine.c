@@ -172,6 +172,7 @@ static void outbuf_clear(cdr_engine *e, const cdr_engine_sink *sink, outbuf *o)
     for (size_t i = 0; i < o->n_parts; i++) {
         st_part_free(&o->parts[i]);
         st_buf_free(&o->ckparts[i].b);
+        st_buf_free(&o->ckparts[i].f);
     }
     free(o->parts);
     free(o->ckparts);

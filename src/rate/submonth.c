@@ -145,9 +145,9 @@ static cdr_err write_parts(ctx *c, int mi, const work *wn, size_t nn, uint64_t h
     if (cp->n == 0)
         cp->first_h = h;
     cp->last_h = h;
-    st_ckpt_put(&cp->b, &c->ck_new, cdr_month_start(e->em[mi].m));
+    st_ckpt_put(&cp->b, &cp->f, &c->ck_new, cdr_month_start(e->em[mi].m));
     cp->n++;
-    if (cp->b.failed)
+    if (cp->b.failed || cp->f.failed)
         return CDR_E_NOMEM;
     if (!nn)
         return CDR_OK;
@@ -277,9 +277,9 @@ static cdr_err untouched(ctx *c, int mi)
     if (cp->n == 0)
         cp->first_h = k->h;
     cp->last_h = k->h;
-    st_ckcur_copy(&wm->ck, &cp->b);
+    st_ckcur_copy(&wm->ck, &cp->b, &cp->f);
     cp->n++;
-    return cp->b.failed ? CDR_E_NOMEM : CDR_OK;
+    return cp->b.failed || cp->f.failed ? CDR_E_NOMEM : CDR_OK;
 }
 
 /* Advance month mi's checkpoint cursor to the key (h, m), handling every

@@ -26,6 +26,7 @@ struct st_ckw {
     cdr_month month;
     uint64_t n;
     st_buf pend;            /* entries of the chunk being filled */
+    st_buf pendf;           /* ... and their fingerprints */
     uint64_t pend_n, pend_first_h, pend_last_h;
     kdir *kd;
     size_t n_kd, kd_cap;
@@ -70,20 +71,26 @@ static cdr_err ck_cut(st_ckw *w)
         return CDR_OK;
     if (cdr_grow(&w->kd, &w->kd_cap, w->n_kd + 1, sizeof *w->kd, 64))
         return CDR_E_NOMEM;
-    size_t bound = w->pend.n + w->pend.n / 8 + 1024;
+    /* [deflated length][length][fingerprints' length][the entries,
+     * deflated][their fingerprints, as they are][CRC of both] */
+    size_t bound = w->pend.n + w->pend.n / 8 + 1024, fn = w->pendf.n;
     w->z.n = 0;
-    if (st_buf_reserve(&w->z, bound + 12) != 0)
+    if (fn > UINT32_MAX / 2 || st_buf_reserve(&w->z, bound + fn + 16) != 0)
         return CDR_E_NOMEM;
     size_t zn;
-    if (cdr_deflate1(w->pend.p, w->pend.n, w->z.p + 8, bound, 1, w->lvl, ISAL_DEF_LVL1_DEFAULT, 0,
-                     &zn) != 0)
+    if (cdr_deflate1(w->pend.p, w->pend.n, w->z.p + 12, bound, 1, w->lvl, ISAL_DEF_LVL1_DEFAULT,
+                     0, &zn) != 0)
         return CDR_E_INTERNAL;
     cdr_put_le32(w->z.p, (uint32_t)zn);
     cdr_put_le32(w->z.p + 4, (uint32_t)w->pend.n);
-    cdr_put_le32(w->z.p + 8 + zn, st_crc(w->z.p + 8, zn));
+    cdr_put_le32(w->z.p + 8, (uint32_t)fn);
+    if (fn)
+        memcpy(w->z.p + 12 + zn, w->pendf.p, fn);
+    cdr_put_le32(w->z.p + 12 + zn + fn, st_crc(w->z.p + 12, zn + fn));
     w->kd[w->n_kd++] = (kdir){w->pend_first_h, w->f.pos, w->pend_n, w->pend_last_h};
-    cdr_err e = stf_write(&w->f, w->z.p, 12 + zn);
+    cdr_err e = stf_write(&w->f, w->z.p, 16 + zn + fn);
     w->pend.n = 0;
+    w->pendf.n = 0;
     w->pend_n = 0;
     return e;
 }
@@ -97,7 +104,7 @@ cdr_err st_ckw_append(st_ckw *w, st_ckpart *p)
     /* a chunk ends where a bucket does (past a few KiB): a run's cursor
      * seeks each bucket's start and so inflates each chunk once */
     if (w->pend_n && (p->first_h >> 56) != (w->pend_first_h >> 56) &&
-        w->pend.n >= CKP_CHUNK_MIN) {
+        w->pend.n + w->pendf.n >= CKP_CHUNK_MIN) {
         cdr_err e = ck_cut(w);
         if (e != CDR_OK)
             return e;
@@ -106,13 +113,15 @@ cdr_err st_ckw_append(st_ckw *w, st_ckpart *p)
         w->pend_first_h = p->first_h;
     w->pend_last_h = p->last_h;
     st_buf_put(&w->pend, p->b.p, p->b.n);
-    if (w->pend.failed)
+    st_buf_put(&w->pendf, p->f.p, p->f.n);
+    if (w->pend.failed || w->pendf.failed)
         return CDR_E_NOMEM;
     w->pend_n += p->n;
     w->n += p->n;
     p->b.n = 0;
+    p->f.n = 0;
     p->n = 0;
-    if (w->pend.n >= CKP_CHUNK_BYTES)
+    if (w->pend.n + w->pendf.n >= CKP_CHUNK_BYTES)
         return ck_cut(w);
     return CDR_OK;
 }
@@ -154,6 +163,7 @@ void st_ckw_free(st_ckw *w)
         return;
     stf_free(&w->f);
     st_buf_free(&w->pend);
+    st_buf_free(&w->pendf);
     st_buf_free(&w->z);
     free(w->kd);
     free(w->lvl);
@@ -257,30 +267,41 @@ nomem:
     return CDR_E_NOMEM;
 }
 
+static void ckcur_views(st_ckcur *c)
+{
+    c->rd = (st_rd){c->buf.p, c->buf.p + c->buf_n, 0};
+    c->rf = (st_rd){c->buf.p + c->buf_n, c->buf.p + c->buf_n + c->buf_fn, 0};
+}
+
+/* Chunk k into c->buf: its entries inflated, then (format 5) their
+ * fingerprints as they are. */
 static cdr_err ckcur_load(st_ckcur *c, uint64_t k)
 {
     st_ckr *r = c->r;
     if (c->loaded == r && c->chunk == k) {
-        c->rd = (st_rd){c->buf.p, c->buf.p + c->buf_n, 0}; /* (decoded already) */
+        ckcur_views(c); /* (decoded already) */
         return CDR_OK;
     }
     c->loaded = NULL;
-    unsigned char h8[8];
+    unsigned char h[12];
+    size_t hl = r->version >= 5 ? 12 : 8;
     uint64_t at = r->kd[k].offset;
-    if (stf_pread(r->fd, h8, 8, at) != CDR_OK)
+    if (stf_pread(r->fd, h, hl, at) != CDR_OK)
         goto bad;
-    uint32_t zl = cdr_le32(h8), rl = cdr_le32(h8 + 4);
-    if (zl > (1u << 28) || rl > (1u << 28) || at + 12 + zl > r->size)
+    uint32_t zl = cdr_le32(h), rl = cdr_le32(h + 4), fl = hl == 12 ? cdr_le32(h + 8) : 0;
+    if (zl > (1u << 28) || rl > (1u << 28) || fl > (1u << 28) ||
+        at + hl + zl + fl + 4 > r->size)
         goto bad;
-    unsigned char *z = malloc((size_t)zl + 4);
+    unsigned char *z = malloc((size_t)zl + fl + 4);
     if (!z)
         return CDR_E_NOMEM;
-    if (stf_pread(r->fd, z, (size_t)zl + 4, at + 8) != CDR_OK || cdr_le32(z + zl) != st_crc(z, zl)) {
+    if (stf_pread(r->fd, z, (size_t)zl + fl + 4, at + hl) != CDR_OK ||
+        cdr_le32(z + zl + fl) != st_crc(z, (size_t)zl + fl)) {
         free(z);
         goto bad;
     }
     c->buf.n = 0;
-    if (st_buf_reserve(&c->buf, rl ? rl : 1) != 0) {
+    if (st_buf_reserve(&c->buf, (size_t)rl + fl + 1) != 0) {
         free(z);
         return CDR_E_NOMEM;
     }
@@ -297,13 +318,16 @@ static cdr_err ckcur_load(st_ckcur *c, uint64_t k)
     st->avail_out = rl;
     int ok = isal_inflate_stateless(st) == ISAL_DECOMP_OK && st->total_out == rl;
     free(st);
+    if (ok && fl)
+        memcpy(c->buf.p + rl, z + zl, fl);
     free(z);
     if (!ok)
         goto bad;
     c->chunk = k;
     c->loaded = r;
     c->buf_n = rl;
-    c->rd = (st_rd){c->buf.p, c->buf.p + rl, 0};
+    c->buf_fn = fl;
+    ckcur_views(c);
     return CDR_OK;
 bad:
     snprintf(c->err, sizeof c->err, "%s: damaged checkpoint chunk", r->path);
@@ -316,6 +340,10 @@ cdr_err st_ckcur_next(st_ckcur *c)
     if (c->done)
         return CDR_OK;
     while (c->rd.p >= c->rd.end) {
+        if (c->rf.p != c->rf.end) { /* fingerprints no entry claimed */
+            snprintf(c->err, sizeof c->err, "%s: damaged checkpoint chunk", c->r->path);
+            return CDR_E_PARSE;
+        }
         if (c->chunk + 1 >= c->r->n_kd) {
             c->done = 1;
             return CDR_OK;
@@ -324,8 +352,9 @@ cdr_err st_ckcur_next(st_ckcur *c)
         if (e != CDR_OK)
             return e;
     }
-    const unsigned char *start = c->rd.p;
-    int g = st_ckpt_get(&c->rd, &c->cur, cdr_month_start(c->r->month), (int)c->r->version);
+    const unsigned char *start = c->rd.p, *startf = c->rf.p;
+    int g = st_ckpt_get(&c->rd, &c->rf, &c->cur, cdr_month_start(c->r->month),
+                        (int)c->r->version);
     if (g != 0) {
         if (g == -2)
             return CDR_E_NOMEM;
@@ -334,6 +363,8 @@ cdr_err st_ckcur_next(st_ckcur *c)
     }
     c->cur_raw = start;
     c->cur_raw_n = (size_t)(c->rd.p - start);
+    c->cur_rawf = startf;
+    c->cur_rawf_n = (size_t)(c->rf.p - startf);
     c->have = 1;
     return CDR_OK;
 }
@@ -385,11 +416,14 @@ void st_ckcur_free(st_ckcur *c)
     memset(c, 0, sizeof *c);
 }
 
-void st_ckcur_copy(const st_ckcur *c, st_buf *b)
+void st_ckcur_copy(const st_ckcur *c, st_buf *b, st_buf *f)
 {
-    /* an entry of format 3 is one of format 4 with 18-bit fingerprints;
-     * one of format 2 needs its flags byte: no rewind point, 18 bits */
-    st_buf_put(b, c->cur_raw, c->cur_raw_n);
-    if (c->r->version < 3)
-        st_buf_u8(b, 0);
+    if (c->r->version == CKP_VERSION) {
+        st_buf_put(b, c->cur_raw, c->cur_raw_n);
+        st_buf_put(f, c->cur_rawf, c->cur_rawf_n);
+        return;
+    }
+    /* an older file's entry, as read (an entry of format 2 or 3 keeps its
+     * 18-bit fingerprints, and format 2's gets no rewind point) */
+    st_ckpt_put(b, f, &c->cur, cdr_month_start(c->r->month));
 }

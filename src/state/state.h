@@ -151,12 +151,15 @@ int st_ckpt_add_rfps(st_ckpt *c, uint32_t *v, size_t n);
  * width), or none at the full width (init NULL: the month rated from its
  * first record); 0 / -1 nomem. */
 int st_ckpt_rfps_from(st_ckpt *o, const st_ckpt *init);
-/* Serialise one entry (appended to b) / read one back; times are kept
- * relative to `base`, the first second of the entry's month. */
-void st_ckpt_put(st_buf *b, const st_ckpt *c, int64_t base);
+/* Serialise one entry: its bytes appended to b, its fingerprints to f (the
+ * chunk's second stream, format 5) / read one back from r and rf; times are
+ * kept relative to `base`, the first second of the entry's month. */
+void st_ckpt_put(st_buf *b, st_buf *f, const st_ckpt *c, int64_t base);
 /* version: the checkpoint file's format (2: entries without rewind points;
- * 2 and 3: 18-bit fingerprints) */
-int st_ckpt_get(st_rd *r, st_ckpt *c, int64_t base, int version); /* 0, -1 damaged, -2 nomem */
+ * 2 and 3: 18-bit fingerprints; 2-4: the fingerprints among the entry's
+ * bytes, rf unused and may be NULL) */
+int st_ckpt_get(st_rd *r, st_rd *rf, st_ckpt *c, int64_t base,
+                int version); /* 0, -1 damaged, -2 nomem */
 /* c's rewind tail set to n records of the bytes p[0..len); 0 / -1 nomem */
 int st_ckpt_set_tail(st_ckpt *c, const void *p, size_t len, uint32_t n);
 
@@ -345,6 +348,7 @@ typedef struct st_ckw st_ckw;
 /* A part of a checkpoint file: serialised entries in key order. */
 typedef struct st_ckpart {
     st_buf b;
+    st_buf f;               /* their fingerprints (st_ckpt_put) */
     uint64_t n;
     uint64_t first_h;       /* of its first entry */
     uint64_t last_h;        /* of its last entry */
@@ -371,19 +375,22 @@ typedef struct st_ckcur {
     const st_ckr *loaded;   /* buf holds chunk `chunk` of this reader (NULL: nothing) */
     size_t buf_n;
     st_buf buf;
-    st_rd rd;
+    size_t buf_fn;          /* the chunk's fingerprint bytes, after its buf_n */
+    st_rd rd, rf;           /* the chunk's entries; their fingerprints (format 5) */
     int have, done;
     st_ckpt cur;
     const unsigned char *cur_raw; /* the serialised bytes of cur, for copying */
     size_t cur_raw_n;
+    const unsigned char *cur_rawf; /* ... and of its fingerprints (format 5) */
+    size_t cur_rawf_n;
     char err[256];
 } st_ckcur;
 
 cdr_err st_ckcur_seek(st_ckcur *c, st_ckr *r, uint64_t h);
 cdr_err st_ckcur_next(st_ckcur *c);
-/* The current entry appended to b as it is (in the format the writer of
- * this program writes). */
-void st_ckcur_copy(const st_ckcur *c, st_buf *b);
+/* The current entry appended to b and f as st_ckpt_put would (as bytes
+ * from a file of the current format, else encoded again). */
+void st_ckcur_copy(const st_ckcur *c, st_buf *b, st_buf *f);
 void st_ckcur_free(st_ckcur *c);
 
 /* ---- the engine's view of a state ------------------------------------------- */

@@ -29,10 +29,13 @@
  * and their continuations). A checkpoint file of format 2 or 3 is still read
  * (18-bit entries, format 2's without rewind points) and replaced by the
  * next run with one of format 4, into which its untouched entries are copied
- * as bytes. */
+ * as bytes. Checkpoints 5: each chunk holds its entries deflated and then,
+ * not deflated, their record_id fingerprints packed at 20 bits (ckpt.c);
+ * the entries of older files are read and written again in format 5 by the
+ * next run that writes the month's checkpoint. */
 #define SEG_VERSION 3
 #define SEG_VERSION_MIN 2
-#define CKP_VERSION 4
+#define CKP_VERSION 5
 #define CKP_VERSION_MIN 2
 #define HDR_SIZE 16
 #define SEG_FOOT_SIZE 80

@@ -200,6 +200,30 @@ static void block_round_trip(void **state)
     st_enc_free(&enc);
 }
 
+/* c laid out as formats 2-4 wrote an entry (the fingerprints as varint
+ * gaps among its bytes, where format 5 keeps only their count), made from
+ * format 5's own bytes: what older checkpoint files hold */
+static void put_old(st_buf *b, const st_ckpt *c, int64_t base)
+{
+    st_ckpt z = *c;
+    st_buf m = {0}, f = {0};
+    z.n_rfp = 0;
+    z.has_rw = 0;
+    st_ckpt_put(&m, &f, &z, base);
+    size_t pre = m.n - 2; /* before the count (0: one byte) and the flags byte */
+    st_buf_put(b, m.p, pre);
+    st_buf_varint(b, c->n_rfp);
+    for (uint32_t i = 0; i < c->n_rfp; i++)
+        st_buf_varint(b, i ? c->rfp[i] - c->rfp[i - 1] : c->rfp[0]);
+    z.has_rw = c->has_rw;
+    m.n = 0;
+    st_ckpt_put(&m, &f, &z, base);
+    st_buf_put(b, m.p + pre + 1, m.n - pre - 1);
+    assert_int_equal(f.n, 0);
+    st_buf_free(&m);
+    st_buf_free(&f);
+}
+
 static void checkpoint_entry(void **state)
 {
     (void)state;
@@ -244,11 +268,13 @@ static void checkpoint_entry(void **state)
     assert_true(st_ckpt_has_pkey(&c, 77));
     assert_false(st_ckpt_has_pkey(&c, 78));
 
-    st_buf b = {0};
-    st_ckpt_put(&b, &c, base);
-    st_rd r = {b.p, b.p + b.n, 0};
-    assert_int_equal(st_ckpt_get(&r, &d, base, 4), 0);
+    st_buf b = {0}, bf = {0};
+    st_ckpt_put(&b, &bf, &c, base);
+    assert_int_equal(bf.n, 13); /* 5 fingerprints packed at 20 bits: 5 + 5 + 3 bytes */
+    st_rd r = {b.p, b.p + b.n, 0}, rf = {bf.p, bf.p + bf.n, 0};
+    assert_int_equal(st_ckpt_get(&r, &rf, &d, base, 5), 0);
     assert_ptr_equal(r.p, b.p + b.n);
+    assert_ptr_equal(rf.p, bf.p + bf.n);
     assert_int_equal(d.h, c.h);
     assert_string_equal(d.msisdn, m);
     assert_int_equal(d.n_records, 61);
@@ -270,9 +296,30 @@ static void checkpoint_entry(void **state)
     assert_int_equal(d.rfp[4], 1048575);
     assert_int_equal(d.rfp_shift, 0);
     assert_true(st_ckpt_has_rfp(&d, 1048575) && !st_ckpt_has_rfp(&d, 12));
-    /* a format-3 reader refuses 20-bit fingerprints (its entries have 18) */
+    /* the same entry as format 4 laid it out reads the same; a format-3
+     * reader refuses its 20-bit fingerprints (its entries have 18) */
+    st_buf bo = {0};
+    put_old(&bo, &c, base);
+    r = (st_rd){bo.p, bo.p + bo.n, 0};
+    assert_int_equal(st_ckpt_get(&r, NULL, &d, base, 4), 0);
+    assert_ptr_equal(r.p, bo.p + bo.n);
+    assert_int_equal(d.n_rfp, 5);
+    assert_true(d.rfp[0] == 0 && d.rfp[2] == 11 && d.rfp[4] == 1048575 && d.rfp_shift == 0);
+    r = (st_rd){bo.p, bo.p + bo.n, 0};
+    assert_int_equal(st_ckpt_get(&r, NULL, &d, base, 3), -1);
+    st_buf_free(&bo);
+    /* format 5 reads no fingerprint without their stream, and refuses a
+     * packed run out of order or with bits above the 20th */
     r = (st_rd){b.p, b.p + b.n, 0};
-    assert_int_equal(st_ckpt_get(&r, &d, base, 3), -1);
+    assert_int_equal(st_ckpt_get(&r, NULL, &d, base, 5), -1);
+    for (int k = 0; k < 2; k++) {
+        unsigned char keep = bf.p[k ? 12 : 0];
+        bf.p[k ? 12 : 0] = k ? (unsigned char)(keep | 0x10) : 0xFF; /* 0 -> 255 > 10 */
+        r = (st_rd){b.p, b.p + b.n, 0};
+        rf = (st_rd){bf.p, bf.p + bf.n, 0};
+        assert_int_equal(st_ckpt_get(&r, &rf, &d, base, 5), -1);
+        bf.p[k ? 12 : 0] = keep;
+    }
     /* a rewind point: the walk before the tail and the tail's records */
     c.has_rw = 1;
     c.rw.seq = 59;
@@ -313,11 +360,12 @@ static void checkpoint_entry(void **state)
     st_tail_put(&tb, &t2, -3, base);
     assert_int_equal(st_ckpt_set_tail(&c, tb.p, tb.n, 2), 0);
     st_buf_free(&tb);
-    st_buf b3 = {0};
-    st_ckpt_put(&b3, &c, base);
-    st_rd r3 = {b3.p, b3.p + b3.n, 0};
-    assert_int_equal(st_ckpt_get(&r3, &d, base, 4), 0);
+    st_buf b3 = {0}, b3f = {0};
+    st_ckpt_put(&b3, &b3f, &c, base);
+    st_rd r3 = {b3.p, b3.p + b3.n, 0}, r3f = {b3f.p, b3f.p + b3f.n, 0};
+    assert_int_equal(st_ckpt_get(&r3, &r3f, &d, base, 5), 0);
     assert_ptr_equal(r3.p, b3.p + b3.n);
+    assert_ptr_equal(r3f.p, b3f.p + b3f.n);
     assert_int_equal(d.has_rw, 1);
     assert_int_equal(d.rw.seq, 59);
     assert_int_equal(d.rw.prev_end, INT64_MIN);
@@ -352,11 +400,11 @@ static void checkpoint_entry(void **state)
     assert_int_equal(st_ckpt_add_rfps(&n18, f3, 5), 0);
     assert_int_equal(n18.rfp[4], 262143);
     st_buf b18 = {0};
-    st_ckpt_put(&b18, &n18, base);
+    put_old(&b18, &n18, base);
     st_rd r2 = {b18.p, b18.p + b18.n, 0};
     st_ckpt v2;
     memset(&v2, 0, sizeof v2);
-    assert_int_equal(st_ckpt_get(&r2, &v2, base, 2), 0);
+    assert_int_equal(st_ckpt_get(&r2, NULL, &v2, base, 2), 0);
     assert_int_equal(v2.has_rw, 0);
     assert_int_equal(v2.n_rfp, 5);
     assert_int_equal(v2.rfp_shift, 2);
@@ -367,23 +415,28 @@ static void checkpoint_entry(void **state)
     st_buf_free(&b18);
     /* a tail that does not end where the checkpoint's records do is damaged */
     c.rw.seq = 58;
-    b3.n = 0;
-    st_ckpt_put(&b3, &c, base);
+    b3.n = b3f.n = 0;
+    st_ckpt_put(&b3, &b3f, &c, base);
     r3 = (st_rd){b3.p, b3.p + b3.n, 0};
-    assert_int_equal(st_ckpt_get(&r3, &d, base, 4), -1);
+    r3f = (st_rd){b3f.p, b3f.p + b3f.n, 0};
+    assert_int_equal(st_ckpt_get(&r3, &r3f, &d, base, 5), -1);
     c.rw.seq = 59;
     st_buf_free(&b3);
-    b.n = 0;
-    st_ckpt_put(&b, &c, base);
-    /* a cut entry is damaged, never half read */
-    for (size_t cut = 1; cut < b.n; cut += 3) {
-        st_rd t = {b.p, b.p + cut, 0};
+    st_buf_free(&b3f);
+    b.n = bf.n = 0;
+    st_ckpt_put(&b, &bf, &c, base);
+    /* a cut entry or a cut run of its fingerprints is damaged, never half
+     * read */
+    for (size_t cut = 1; cut < b.n + bf.n; cut += 3) {
+        st_rd t = {b.p, b.p + (cut < b.n ? cut : b.n), 0};
+        st_rd tf = {bf.p, bf.p + (cut < b.n ? bf.n : cut - b.n), 0};
         st_ckpt e;
         memset(&e, 0, sizeof e);
-        assert_int_not_equal(st_ckpt_get(&t, &e, base, 4), 0);
+        assert_int_not_equal(st_ckpt_get(&t, &tf, &e, base, 5), 0);
         st_ckpt_clear(&e);
     }
     st_buf_free(&b);
+    st_buf_free(&bf);
     st_ckpt_clear(&c);
     st_ckpt_clear(&d);
 }
@@ -457,11 +510,12 @@ static int doubts(const st_ckpt *c)
     return n;
 }
 
-static void ckpt_read_back(const st_buf *b, st_ckpt *d, int64_t base, int version)
+static void ckpt_read_back(const st_buf *b, const st_buf *f, st_ckpt *d, int64_t base)
 {
-    st_rd r = {b->p, b->p + b->n, 0};
-    assert_int_equal(st_ckpt_get(&r, d, base, version), 0);
+    st_rd r = {b->p, b->p + b->n, 0}, rf = {f->p, f->p + f->n, 0};
+    assert_int_equal(st_ckpt_get(&r, &rf, d, base, 5), 0);
     assert_ptr_equal(r.p, r.end);
+    assert_ptr_equal(rf.p, rf.end);
 }
 
 static void checkpoint_format3(void **state)
@@ -484,17 +538,17 @@ static void checkpoint_format3(void **state)
     memset(&b, 0, sizeof b);
     memset(&o, 0, sizeof o);
     memset(&d, 0, sizeof d);
-    /* read, and copied as bytes the way a run copies an entry it does not
-     * touch into its new file (format 4) */
+    /* read, and copied the way a run copies an entry it does not touch
+     * into its new file (format 5: an old entry is encoded again) */
     st_ckcur cur;
     memset(&cur, 0, sizeof cur);
-    st_buf copied[2] = {{0}, {0}};
+    st_buf copied[2] = {{0}, {0}}, copiedf[2] = {{0}, {0}};
     assert_int_equal(st_ckcur_seek(&cur, r, 0), CDR_OK);
     for (int k = 0; k < 2; k++) {
         assert_true(cur.have);
         int is_a = strcmp(cur.cur.msisdn, "13800138000") == 0;
         assert_int_equal(st_ckpt_copy(is_a ? &a : &b, &cur.cur), 0);
-        st_ckcur_copy(&cur, &copied[!is_a]);
+        st_ckcur_copy(&cur, &copied[!is_a], &copiedf[!is_a]);
         assert_int_equal(st_ckcur_next(&cur), CDR_OK);
     }
     assert_false(cur.have);
@@ -513,20 +567,20 @@ static void checkpoint_format3(void **state)
     assert_true(holds_ids(&b, 'B', 0, 3));
     assert_true(b.has_rw && b.rw.n_tail == 1 && b.rw.seq == 2);
     assert_true(b.n_pkeys == 1 && b.pkeys[0] == 4242 && b.n_findings == 3);
-    /* the copies read as entries of format 4: the same 18-bit sets */
-    ckpt_read_back(&copied[0], &d, base, 4);
+    /* the copies read as entries of format 5: the same 18-bit sets */
+    ckpt_read_back(&copied[0], &copiedf[0], &d, base);
     assert_int_equal(d.rfp_shift, ST_RFP_BITS - ST_RFP_BITS_V3);
     assert_int_equal(d.n_rfp, 60);
     assert_true(holds_ids(&d, 'A', 0, 60));
     assert_int_equal(doubts(&d), doubts18);
-    ckpt_read_back(&copied[1], &d, base, 4);
+    ckpt_read_back(&copied[1], &copiedf[1], &d, base);
     assert_int_equal(d.rfp_shift, ST_RFP_BITS - ST_RFP_BITS_V3);
     assert_true(holds_ids(&d, 'B', 0, 3));
     assert_true(d.has_rw && d.rw.n_tail == 1 && d.rw.tail_n == b.rw.tail_n);
     assert_memory_equal(d.rw.tail, b.rw.tail, b.rw.tail_n);
     /* continued (rate/checkpoint.c: the old fingerprints at their width,
      * then the new records'): 10 new records stay at 18 bits, and the
-     * entry written in format 4 finds the old and the new record_ids */
+     * entry written in format 5 finds the old and the new record_ids */
     assert_int_equal(st_ckpt_copy(&o, &a), 0);
     assert_int_equal(st_ckpt_rfps_from(&o, &a), 0);
     uint32_t nf[70];
@@ -536,14 +590,18 @@ static void checkpoint_format3(void **state)
     }
     assert_int_equal(st_ckpt_add_rfps(&o, nf, 10), 0);
     o.n_records = 70;
-    st_buf w = {0};
-    st_ckpt_put(&w, &o, base);
-    ckpt_read_back(&w, &d, base, 4);
+    st_buf w = {0}, wf = {0};
+    st_ckpt_put(&w, &wf, &o, base);
+    ckpt_read_back(&w, &wf, &d, base);
     assert_int_equal(d.rfp_shift, ST_RFP_BITS - ST_RFP_BITS_V3);
     assert_int_equal(d.n_records, 70);
     assert_true(holds_ids(&d, 'A', 0, 70));
     assert_in_range(doubts(&d), doubts18, 100);
-    ckpt_read_back(&w, &d, base, 3); /* (its bytes are still those of format 3) */
+    w.n = 0; /* (laid out as before format 5, it is one of format 3) */
+    put_old(&w, &o, base);
+    st_rd r3 = {w.p, w.p + w.n, 0};
+    assert_int_equal(st_ckpt_get(&r3, NULL, &d, base, 3), 0);
+    assert_true(holds_ids(&d, 'A', 0, 70));
     /* rated whole again (every record_id at hand): 20 bits, fewer doubts */
     assert_int_equal(st_ckpt_rfps_from(&o, NULL), 0);
     assert_int_equal(o.rfp_shift, 0);
@@ -553,15 +611,18 @@ static void checkpoint_format3(void **state)
         nf[i] = st_rfp(id, strlen(id));
     }
     assert_int_equal(st_ckpt_add_rfps(&o, nf, 70), 0);
-    w.n = 0;
-    st_ckpt_put(&w, &o, base);
-    ckpt_read_back(&w, &d, base, 4);
+    w.n = wf.n = 0;
+    st_ckpt_put(&w, &wf, &o, base);
+    ckpt_read_back(&w, &wf, &d, base);
     assert_int_equal(d.rfp_shift, 0);
     assert_true(holds_ids(&d, 'A', 0, 70));
     assert_in_range(doubts(&d), 0, doubts18 - 1);
     st_buf_free(&w);
-    st_buf_free(&copied[0]);
-    st_buf_free(&copied[1]);
+    st_buf_free(&wf);
+    for (int k = 0; k < 2; k++) {
+        st_buf_free(&copied[k]);
+        st_buf_free(&copiedf[k]);
+    }
     st_ckpt_clear(&a);
     st_ckpt_clear(&b);
     st_ckpt_clear(&o);
@@ -1033,12 +1094,186 @@ static void group_index(void **state)
     rmdir(dir);
 }
 
+/* A checkpoint file of format 5 of 3,000 entries over every bucket (each
+ * with its own fingerprints, 0 to 80 of them, at 20 bits or 18, some with
+ * partial keys): written by parts cut at buckets, read back whole by a
+ * cursor and from a key in the middle, copied entry by entry into a second
+ * file that reads the same; and every 97th byte of the file flipped in turn
+ * is refused (the open or the cursor fails) before the entries come back
+ * whole. */
+enum { NCK = 3000 };
+
+typedef struct ck_ent {
+    char m[16];
+    uint64_t h;
+} ck_ent;
+
+static int cmp_ck_ent(const void *a, const void *b)
+{
+    const ck_ent *x = a, *y = b;
+    return x->h < y->h ? -1 : x->h > y->h ? 1 : strcmp(x->m, y->m);
+}
+
+static void ck_make(st_ckpt *c, const ck_ent *e, int i)
+{
+    st_ckpt_clear(c);
+    memcpy(c->msisdn, e->m, strlen(e->m) + 1);
+    c->msisdn_len = (uint8_t)strlen(e->m);
+    c->h = e->h;
+    c->n_records = (uint64_t)i;
+    c->prev_end = INT64_MIN;
+    c->rfp_shift = i % 7 == 0 ? ST_RFP_BITS - ST_RFP_BITS_V3 : 0;
+    uint64_t s = 977 + (uint64_t)i;
+    uint32_t v[80];
+    uint32_t n = (uint32_t)(i % 81);
+    for (uint32_t k = 0; k < n; k++)
+        v[k] = (uint32_t)trnd_below(&s, (uint64_t)1 << ST_RFP_BITS);
+    assert_int_equal(st_ckpt_add_rfps(c, v, n), 0);
+    for (uint32_t k = 0; k < (uint32_t)(i % 3); k++)
+        assert_int_equal(st_ckpt_add_pkey(c, (uint32_t)(i * 7 + (int)k)), 0);
+}
+
+static void ck_same(const st_ckpt *a, const st_ckpt *b)
+{
+    assert_string_equal(a->msisdn, b->msisdn);
+    assert_true(a->h == b->h && a->n_records == b->n_records);
+    assert_int_equal(a->rfp_shift, b->rfp_shift);
+    assert_int_equal(a->n_rfp, b->n_rfp);
+    if (a->n_rfp)
+        assert_memory_equal(a->rfp, b->rfp, a->n_rfp * sizeof *a->rfp);
+    assert_int_equal(a->n_pkeys, b->n_pkeys);
+}
+
+/* Every entry of the file at path, in order, against want[0..NCK): 0 if all
+ * came back, -1 if the open or the cursor refused the file. */
+static int ck_read_all(const char *path, const ck_ent *want, st_buf *copy, st_buf *copyf)
+{
+    char err[256];
+    st_ckr *r;
+    if (st_ckr_open(path, &r, err, sizeof err) != CDR_OK)
+        return -1;
+    st_ckcur cur;
+    memset(&cur, 0, sizeof cur);
+    st_ckpt c;
+    memset(&c, 0, sizeof c);
+    int k_got = 0, bad = st_ckcur_seek(&cur, r, 0) != CDR_OK;
+    while (!bad && cur.have) {
+        assert_true(k_got < NCK);
+        ck_make(&c, &want[k_got], k_got);
+        ck_same(&cur.cur, &c);
+        if (copy)
+            st_ckcur_copy(&cur, copy, copyf);
+        k_got++;
+        bad = st_ckcur_next(&cur) != CDR_OK;
+    }
+    st_ckcur_free(&cur);
+    st_ckpt_clear(&c);
+    st_ckr_close(r);
+    if (bad)
+        return -1;
+    assert_int_equal(k_got, NCK);
+    return 0;
+}
+
+static void ck_write(const char *path, cdr_month m, const ck_ent *e, const st_buf *raw,
+                     const st_buf *rawf)
+{
+    char err[256];
+    st_ckw *w;
+    assert_int_equal(st_ckw_create(path, m, &w, err, sizeof err), CDR_OK);
+    st_ckpart p;
+    memset(&p, 0, sizeof p);
+    st_ckpt c;
+    memset(&c, 0, sizeof c);
+    st_rd rr = raw ? (st_rd){raw->p, raw->p + raw->n, 0} : (st_rd){0};
+    st_rd rf = raw ? (st_rd){rawf->p, rawf->p + rawf->n, 0} : (st_rd){0};
+    for (int i = 0; i < NCK; i++) {
+        if (p.n && (e[i].h >> 56) != (p.first_h >> 56))
+            assert_int_equal(st_ckw_append(w, &p), CDR_OK);
+        if (p.n == 0)
+            p.first_h = e[i].h;
+        p.last_h = e[i].h;
+        if (raw) /* (the copies, entry by entry) */
+            assert_int_equal(st_ckpt_get(&rr, &rf, &c, cdr_month_start(m), 5), 0);
+        else
+            ck_make(&c, &e[i], i);
+        st_ckpt_put(&p.b, &p.f, &c, cdr_month_start(m));
+        p.n++;
+    }
+    assert_int_equal(st_ckw_append(w, &p), CDR_OK);
+    assert_int_equal(st_ckw_entries(w), NCK);
+    assert_int_equal(st_ckw_commit(w, err, sizeof err), CDR_OK);
+    st_ckw_free(w);
+    st_buf_free(&p.b);
+    st_buf_free(&p.f);
+    st_ckpt_clear(&c);
+}
+
+static void checkpoint_file(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/cdr-test-ckp5.XXXXXX", path[256], path2[256], err[256];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/ckp-2026-10-r0000001.cdk", dir);
+    snprintf(path2, sizeof path2, "%s/ckp-2026-10-r0000002.cdk", dir);
+    cdr_month m = cdr_time_month(1791000000);
+    static ck_ent e[NCK];
+    for (int i = 0; i < NCK; i++) {
+        snprintf(e[i].m, sizeof e[i].m, "1380%07d", i * 7919);
+        e[i].h = cdr_msisdn_hash(e[i].m, strlen(e[i].m));
+    }
+    qsort(e, NCK, sizeof *e, cmp_ck_ent);
+    ck_write(path, m, e, NULL, NULL);
+    st_buf copy = {0}, copyf = {0};
+    assert_int_equal(ck_read_all(path, e, &copy, &copyf), 0);
+    ck_write(path2, m, e, &copy, &copyf);
+    assert_int_equal(ck_read_all(path2, e, NULL, NULL), 0);
+    /* from a key in the middle */
+    st_ckr *r;
+    assert_int_equal(st_ckr_open(path, &r, err, sizeof err), CDR_OK);
+    st_ckcur cur;
+    memset(&cur, 0, sizeof cur);
+    int mid = NCK / 2;
+    while (mid > 0 && e[mid - 1].h == e[mid].h) /* (the first of its hash) */
+        mid--;
+    assert_int_equal(st_ckcur_seek(&cur, r, e[mid].h), CDR_OK);
+    assert_true(cur.have);
+    assert_string_equal(cur.cur.msisdn, e[mid].m);
+    st_ckcur_free(&cur);
+    st_ckr_close(r);
+    /* damaged anywhere: refused */
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    static unsigned char img[1 << 20];
+    size_t n = fread(img, 1, sizeof img, f);
+    fclose(f);
+    assert_true(n > 16 && n < sizeof img);
+    int refused = 0, tried = 0;
+    for (size_t at = 16; at < n; at += 97) {
+        img[at] ^= 0x21;
+        f = fopen(path2, "wb");
+        assert_non_null(f);
+        assert_int_equal(fwrite(img, 1, n, f), n);
+        assert_int_equal(fclose(f), 0);
+        refused += ck_read_all(path2, e, NULL, NULL) != 0;
+        tried++;
+        img[at] ^= 0x21;
+    }
+    assert_int_equal(refused, tried);
+    st_buf_free(&copy);
+    st_buf_free(&copyf);
+    unlink(path);
+    unlink(path2);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(block_round_trip),
         cmocka_unit_test(checkpoint_entry),
         cmocka_unit_test(checkpoint_format3),
+        cmocka_unit_test(checkpoint_file),
         cmocka_unit_test(segment_file),
         cmocka_unit_test(group_index),
     };
