@@ -205,7 +205,8 @@ static const char *const st_sql[ST__COUNT] = {
  * subscribers' order (cdr_msisdn_hash with its top bit flipped, so that
  * SQLite's signed order is the hash's unsigned order) and seq a record's
  * place in its subscriber-month's time order: ORDER BY h, msisdn, month,
- * seq is the engine's output order. */
+ * seq is the engine's output order. (Its subscriber indexes of findings
+ * and candidates are replaced in schema 4: schema_v3_to_v4.) */
 static const char schema_v2[] =
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);"
     "CREATE TABLE tariffs ("
@@ -756,8 +757,9 @@ cdr_err cdr_db_open_readonly(const char *path, cdr_db **out, char *err, size_t e
     int64_t app = e == CDR_OK ? pragma_int(db, "PRAGMA application_id", &e) : 0;
     if (e != CDR_OK)
         goto fail;
-    /* schema 2 is read as it is (a read-only open cannot migrate it; the
-     * next run does): its readers never ask for what schema 3 added */
+    /* schemas 2 and 3 are read as they are (a read-only open cannot
+     * migrate them; the next run does): their readers never ask for what
+     * schema 3 added, and find the same rows through the older indexes */
     if (app != CDR_DB_APPLICATION_ID || ver < 2 || ver > CDR_DB_SCHEMA_VERSION) {
         e = failmsg(db, CDR_E_DB, "not a cdrecon database of schema 2 to %d (application_id %" PRId64
                     ", schema %" PRId64 ")", CDR_DB_SCHEMA_VERSION, app, ver);
