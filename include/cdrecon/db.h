@@ -31,7 +31,7 @@
 extern "C" {
 #endif
 
-#define CDR_DB_SCHEMA_VERSION 3 /* 2: the month state; 3: input profiles */
+#define CDR_DB_SCHEMA_VERSION 4 /* 2: the month state; 3: input profiles; 4: one index */
 /* PRAGMA application_id of a cdrecon database: "CDRC". */
 #define CDR_DB_APPLICATION_ID 0x43445243
 
@@ -181,8 +181,8 @@ cdr_err cdr_db_tariff_id(cdr_db *db, const uint8_t sha256[32], const char *dir, 
 
 /* Mark the current findings and unrated records (or the current candidate)
  * of a subscriber-month as superseded by the open run. h: the msisdn's hash
- * (cdr_msisdn_hash), so that only the current rows are visited (the
- * *_current indexes), not every version. */
+ * (cdr_msisdn_hash): the subscriber-month's rows are found by the *_key
+ * index (month, h, msisdn) and no index changes (schema 4). */
 cdr_err cdr_db_supersede_records(cdr_db *db, cdr_str msisdn, uint64_t h, cdr_month month);
 cdr_err cdr_db_supersede_candidate(cdr_db *db, cdr_str msisdn, uint64_t h, cdr_month month);
 /* The same for the records from from_seq on only (a subscriber-month

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "cdrecon/db.h"
+#include "cdrecon/engine.h"
 #include "cdrecon/version.h"
 #include "grow.h"
 
@@ -109,12 +110,12 @@ static const char *const st_sql[ST__COUNT] = {
     [ST_FINDINGS_FOR] =
         "SELECT run_id, file_id, msisdn, month, record_id, file, line, category, flags, "
         "billed_micro, rebuilt_micro, difference_micro, service, start_time, peer, offset, "
-        "explanation FROM findings WHERE msisdn = ?1 AND month = ?2 "
+        "explanation FROM findings WHERE msisdn = ?1 AND month = ?2 AND h = ?3 "
         "ORDER BY start_time, record_id, run_id, finding_id",
     [ST_CANDIDATES_FOR] =
         "SELECT run_id, msisdn, month, records, overcharge_micro, refund_micro, categories, "
         "tier, policy, special, flags, policy_reason FROM candidates "
-        "WHERE msisdn = ?1 AND month = ?2 ORDER BY run_id, candidate_id",
+        "WHERE msisdn = ?1 AND month = ?2 AND h = ?3 ORDER BY run_id, candidate_id",
     [ST_RUN_TOTALS] =
         "SELECT run_id, started_at, coalesce(finished_at, ''), coalesce(status, -1), files, "
         "rows_read, rows_accepted, rows_rejected, rows_unrated, findings, overcharged_records, "
@@ -123,8 +124,8 @@ static const char *const st_sql[ST__COUNT] = {
         "(SELECT max(run_id) FROM runs WHERE finished_at IS NOT NULL))",
     [ST_TARIFF_GET] = "SELECT tariff_id FROM tariffs WHERE sha256 = ?1",
     [ST_TARIFF_ADD] = "INSERT INTO tariffs(sha256, dir, first_run) VALUES (?1, ?2, ?3)",
-    /* (h too: the partial *_current index then finds the current rows
-     * alone, where (msisdn, month) visited every version of them) */
+    /* (h too: the *_key index (month, h, msisdn[, seq]) finds the
+     * subscriber-month's rows; the update changes no index column) */
     [ST_SUPERSEDE_FINDINGS] = "UPDATE findings SET superseded_by = ?1 WHERE msisdn = ?2 AND "
                               "month = ?3 AND h = ?5 AND superseded_by IS NULL AND seq >= ?4",
     [ST_SUPERSEDE_UNRATED] = "UPDATE unrated SET superseded_by = ?1 WHERE msisdn = ?2 AND "
@@ -204,7 +205,8 @@ static const char *const st_sql[ST__COUNT] = {
  * subscribers' order (cdr_msisdn_hash with its top bit flipped, so that
  * SQLite's signed order is the hash's unsigned order) and seq a record's
  * place in its subscriber-month's time order: ORDER BY h, msisdn, month,
- * seq is the engine's output order. */
+ * seq is the engine's output order. (Its subscriber indexes of findings
+ * and candidates are replaced in schema 4: schema_v3_to_v4.) */
 static const char schema_v2[] =
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);"
     "CREATE TABLE tariffs ("
@@ -569,7 +571,26 @@ static const char schema_v2_to_v3[] =
     "ALTER TABLE files ADD COLUMN profile_sha256 TEXT"
     " CHECK (profile_sha256 IS NULL OR length(profile_sha256) = 64);"
     "PRAGMA user_version = 3;";
-_Static_assert(CDR_DB_SCHEMA_VERSION == 3, "setup_schema migrates up to schema 3");
+
+/* Schema 4 (issue 13, a month over many nights): one subscriber index per
+ * table where there were two. findings(msisdn, month) and the partial
+ * findings_current(month, h, msisdn, seq) WHERE superseded_by IS NULL
+ * became the full findings_key(month, h, msisdn, seq); the same for
+ * candidates. A night's inserts then dirty one index of random pages
+ * instead of two, and marking rows superseded changes no index (the
+ * partial one lost an entry for each). Current rows are found by the key
+ * with superseded_by IS NULL as a filter; a number's rows by (month, h,
+ * msisdn), h from cdr_msisdn_hash. Same rows, same order: no output
+ * changes (docs/database.md, docs/performance.md). */
+static const char schema_v3_to_v4[] =
+    "DROP INDEX findings_msisdn_month;"
+    "DROP INDEX findings_current;"
+    "DROP INDEX candidates_msisdn_month;"
+    "DROP INDEX candidates_current;"
+    "CREATE INDEX findings_key ON findings(month, h, msisdn, seq);"
+    "CREATE INDEX candidates_key ON candidates(month, h, msisdn);"
+    "PRAGMA user_version = 4;";
+_Static_assert(CDR_DB_SCHEMA_VERSION == 4, "setup_schema migrates up to schema 4");
 
 static void utc_text(int64_t t, char *buf, size_t n)
 {
@@ -620,8 +641,10 @@ static cdr_err setup_schema(cdr_db *db)
         goto fail;
     }
     /* Migrations, each in this transaction: a database is migrated whole or
-     * not at all. (Future: if (ver < 4) { ...; user_version = 4 }.) */
+     * not at all. (Future: if (ver < 5) { ...; user_version = 5 }.) */
     if (ver < 3 && (e = exec(db, schema_v2_to_v3)) != CDR_OK)
+        goto fail;
+    if (ver < 4 && (e = exec(db, schema_v3_to_v4)) != CDR_OK)
         goto fail;
     return exec(db, "COMMIT");
 fail:
@@ -734,8 +757,9 @@ cdr_err cdr_db_open_readonly(const char *path, cdr_db **out, char *err, size_t e
     int64_t app = e == CDR_OK ? pragma_int(db, "PRAGMA application_id", &e) : 0;
     if (e != CDR_OK)
         goto fail;
-    /* schema 2 is read as it is (a read-only open cannot migrate it; the
-     * next run does): its readers never ask for what schema 3 added */
+    /* schemas 2 and 3 are read as they are (a read-only open cannot
+     * migrate them; the next run does): their readers never ask for what
+     * schema 3 added, and find the same rows through the older indexes */
     if (app != CDR_DB_APPLICATION_ID || ver < 2 || ver > CDR_DB_SCHEMA_VERSION) {
         e = failmsg(db, CDR_E_DB, "not a cdrecon database of schema 2 to %d (application_id %" PRId64
                     ", schema %" PRId64 ")", CDR_DB_SCHEMA_VERSION, app, ver);
@@ -1329,7 +1353,8 @@ static int candidate_row(sqlite3_stmt *s, void *ctx)
     return w->fn.candidate && w->fn.candidate(&c, run_id, w->user);
 }
 
-/* A query by msisdn (?1) and month (?2) through row; CDR_E_NOTFOUND
+/* A query by msisdn (?1), month (?2) and the msisdn's hash (?3: the
+ * *_key index leads with month and h) through row; CDR_E_NOTFOUND
  * without a row. */
 static cdr_err msisdn_month_rows(cdr_db *db, int which, const char *msisdn, cdr_month month,
                                  int (*row)(sqlite3_stmt *s, void *ctx), void *ctx,
@@ -1342,6 +1367,7 @@ static cdr_err msisdn_month_rows(cdr_db *db, int which, const char *msisdn, cdr_
         return e;
     sqlite3_bind_text(s, 1, msisdn, -1, SQLITE_STATIC);
     bind_month(s, 2, month, mon);
+    bind_hash(s, 3, cdr_msisdn_hash(msisdn, strlen(msisdn)));
     int n;
     e = each_row(db, s, row, ctx, what, &n);
     if (e == CDR_OK && n == 0)

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cdrecon/db.h"
+#include "cdrecon/engine.h"
 
 typedef struct fixture {
     char dir[64];
@@ -113,6 +114,7 @@ static cdr_finding finding(const char *msisdn, const char *rid, const char *star
     cdr_finding f;
     memset(&f, 0, sizeof f);
     f.msisdn = (cdr_str){msisdn, strlen(msisdn)};
+    f.msisdn_hash = cdr_msisdn_hash(msisdn, strlen(msisdn)); /* as the engine sets it */
     f.record_id = (cdr_str){rid, strlen(rid)};
     cdr_time_parse(start, strlen(start), &f.start);
     f.month = cdr_time_month(f.start);
@@ -148,13 +150,21 @@ static void test_schema_and_reopen(void **st)
                  tables[i]);
         assert_int_equal(q(db, sql), 1);
     }
-    /* the per-number indexes exist and are used */
+    /* the per-number indexes exist and are used (schema 4: one per table,
+     * with the msisdn's hash; a supersede finds the rows by it too) */
     assert_non_null(strstr(plan(db, "EXPLAIN QUERY PLAN SELECT * FROM findings WHERE msisdn = "
-                                  "'1' AND month = '2024-03'"),
-                           "findings_msisdn_month"));
+                                  "'1' AND month = '2024-03' AND h = 5"),
+                           "findings_key (month=? AND h=? AND msisdn=?)"));
     assert_non_null(strstr(plan(db, "EXPLAIN QUERY PLAN SELECT * FROM candidates WHERE msisdn "
-                                  "= '1' AND month = '2024-03'"),
-                           "candidates_msisdn_month"));
+                                  "= '1' AND month = '2024-03' AND h = 5"),
+                           "candidates_key (month=? AND h=? AND msisdn=?)"));
+    assert_non_null(strstr(plan(db, "EXPLAIN QUERY PLAN UPDATE findings SET superseded_by = 2 "
+                                  "WHERE msisdn = '1' AND month = '2024-03' AND h = 5 AND "
+                                  "superseded_by IS NULL AND seq >= 0"),
+                           "findings_key (month=? AND h=? AND msisdn=? AND seq>?)"));
+    assert_int_equal(q(db, "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND "
+                           "tbl_name IN ('findings', 'candidates') AND sql LIKE '%msisdn%'"),
+                     2);
     /* a file is known by the SHA-256 of its bytes or of its content: both
      * looked up by index, not by a scan */
     const char *known = plan(db, "EXPLAIN QUERY PLAN SELECT run_id FROM files WHERE state = "
@@ -166,7 +176,11 @@ static void test_schema_and_reopen(void **st)
     /* the current findings of a month come in the output order by index */
     const char *cur = plan(db, "EXPLAIN QUERY PLAN SELECT * FROM findings WHERE superseded_by "
                                "IS NULL AND month = '2024-03' ORDER BY h, msisdn, seq");
-    assert_non_null(strstr(cur, "findings_current"));
+    assert_non_null(strstr(cur, "findings_key (month=?)"));
+    assert_null(strstr(cur, "TEMP B-TREE"));
+    cur = plan(db, "EXPLAIN QUERY PLAN SELECT * FROM candidates WHERE superseded_by IS NULL AND "
+                   "month = '2024-03' ORDER BY h, msisdn");
+    assert_non_null(strstr(cur, "candidates_key (month=?)"));
     assert_null(strstr(cur, "TEMP B-TREE"));
     assert_int_equal(cdr_db_check(db), CDR_OK);
     int64_t nobj = q(db, "SELECT count(*) FROM sqlite_schema");
@@ -220,6 +234,24 @@ static const char *columns(cdr_db *db, const char *table)
     return qs(db, sql);
 }
 
+/* Schema 2 and 3's subscriber indexes, in place of schema 4's one per table. */
+#define SCHEMA3_INDEXES                                                                      \
+    "DROP INDEX findings_key;"                                                               \
+    "DROP INDEX candidates_key;"                                                             \
+    "CREATE INDEX findings_msisdn_month ON findings(msisdn, month);"                        \
+    "CREATE INDEX findings_current ON findings(month, h, msisdn, seq) WHERE superseded_by IS " \
+    "NULL;"                                                                                  \
+    "CREATE INDEX candidates_msisdn_month ON candidates(msisdn, month);"                    \
+    "CREATE INDEX candidates_current ON candidates(month, h, msisdn) WHERE superseded_by IS " \
+    "NULL;"
+
+/* Every index of the database with its SQL, by name (static buffer). */
+static const char *indexes(cdr_db *db)
+{
+    return qs(db, "SELECT group_concat(name || ': ' || sql, '; ') FROM (SELECT name, sql FROM "
+                  "sqlite_schema WHERE type = 'index' AND sql IS NOT NULL ORDER BY name)");
+}
+
 /* Schema 2 (before input profiles) is migrated to 3 in place: the runs and
  * files it holds are kept, the new columns added at the end, the same as in
  * a new database; a read-only open reads it unmigrated. Then a run records
@@ -231,6 +263,8 @@ static void test_schema2_migrates(void **st)
     cdr_db *db = open_ok(fx->path);
     snprintf(fresh_runs, sizeof fresh_runs, "%s", columns(db, "runs"));
     snprintf(fresh_files, sizeof fresh_files, "%s", columns(db, "files"));
+    char fresh_indexes[1024];
+    snprintf(fresh_indexes, sizeof fresh_indexes, "%s", indexes(db));
     assert_non_null(strstr(fresh_runs, "profile TEXT 0 -, profile_sha256 TEXT 0 -, "
                                        "rows_skipped INTEGER 1 0"));
     int64_t run_id = 0, file_id = 0;
@@ -247,7 +281,7 @@ static void test_schema2_migrates(void **st)
                                   "ALTER TABLE files DROP COLUMN rows_skipped;"
                                   "ALTER TABLE files DROP COLUMN profile;"
                                   "ALTER TABLE files DROP COLUMN profile_sha256;"
-                                  "PRAGMA user_version = 2;",
+                                  SCHEMA3_INDEXES "PRAGMA user_version = 2;",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
     cdr_db_close(db);
@@ -257,10 +291,11 @@ static void test_schema2_migrates(void **st)
     assert_null(strstr(columns(db, "runs"), "profile"));
     cdr_db_close(db);
 
-    db = open_ok(fx->path); /* migrated */
-    assert_int_equal(q(db, "PRAGMA user_version"), 3);
+    db = open_ok(fx->path); /* migrated (through 3 to the current schema) */
+    assert_int_equal(q(db, "PRAGMA user_version"), CDR_DB_SCHEMA_VERSION);
     assert_string_equal(columns(db, "runs"), fresh_runs);
     assert_string_equal(columns(db, "files"), fresh_files);
+    assert_string_equal(indexes(db), fresh_indexes);
     assert_int_equal(q(db, "SELECT count(*) FROM runs WHERE run_id = 1 AND profile IS NULL AND "
                            "rows_skipped = 0 AND rows_read = 10 AND command = 'cdrecon run a.csv'"),
                      1);
@@ -304,7 +339,7 @@ static void test_schema2_migrates(void **st)
     /* schema 1 is still refused, and a read-only open of a future schema */
     snprintf(p, sizeof p, "%s", fx->path);
     db = open_ok(p);
-    assert_int_equal(sqlite3_exec(cdr_db_sqlite(db), "PRAGMA user_version = 4", NULL, NULL, NULL),
+    assert_int_equal(sqlite3_exec(cdr_db_sqlite(db), "PRAGMA user_version = 5", NULL, NULL, NULL),
                      SQLITE_OK);
     cdr_db_close(db);
     assert_int_equal(cdr_db_open_readonly(p, &db, err, sizeof err), CDR_E_DB);
@@ -350,6 +385,109 @@ static int collect_candidate(const cdr_candidate *c, int64_t run_id, void *user)
     return 0;
 }
 
+/* One run of findings and candidates for the schema 3 test: night 1 finds
+ * two records of A and one of B, A a candidate; a later night re-rates A
+ * whole (one finding left, a smaller candidate). */
+static void schema3_night(cdr_db *db, int night)
+{
+    int64_t run_id = 0, file_id = 0;
+    cdr_db_run_info info = {.command = "cdrecon run", .tariff_dir = "tariff/"};
+    assert_int_equal(cdr_db_begin_run(db, &info, &run_id), CDR_OK);
+    cdr_file_stats fs = stats_for((uint8_t)(10 + night));
+    char name[16];
+    snprintf(name, sizeof name, "d%d.csv", night);
+    assert_int_equal(cdr_db_add_file(db, 0, name, &fs, &file_id), CDR_OK);
+    cdr_finding a1 = finding("13800138000", "a1", "2024-03-05 10:00:00", CDR_CAT_SMS_SEGMENTS,
+                             300000, 200000);
+    cdr_finding a2 = finding("13800138000", "a2", "2024-03-06 10:00:00", CDR_CAT_SMS_SEGMENTS,
+                             300000, 100000);
+    cdr_finding b1 = finding("13800138001", "b1", "2024-03-05 11:00:00", CDR_CAT_RATE_MISMATCH,
+                             100000, 90000);
+    a2.seq = 1;
+    cdr_candidate c;
+    memset(&c, 0, sizeof c);
+    c.msisdn = a1.msisdn;
+    c.msisdn_hash = a1.msisdn_hash;
+    c.month = a1.month;
+    c.records = night == 1 ? 2 : 1;
+    c.overcharge = night == 1 ? 300000 : 100000;
+    c.refund = 2 * c.overcharge;
+    c.policy_reason = "";
+    if (night == 1) {
+        assert_int_equal(cdr_db_add_finding(db, &b1), CDR_OK);
+        assert_int_equal(cdr_db_add_finding(db, &a2), CDR_OK);
+    } else {
+        assert_int_equal(cdr_db_supersede_records(db, a1.msisdn, a1.msisdn_hash, a1.month),
+                         CDR_OK);
+        assert_int_equal(cdr_db_supersede_candidate(db, a1.msisdn, a1.msisdn_hash, a1.month),
+                         CDR_OK);
+    }
+    assert_int_equal(cdr_db_add_finding(db, &a1), CDR_OK);
+    assert_int_equal(cdr_db_add_candidate(db, &c), CDR_OK);
+    assert_int_equal(cdr_db_commit_run(db, NULL), CDR_OK);
+}
+
+/* What the schema 3 test reads back: every version of A's March (findings
+ * and candidates, through the per-number queries) and the current rows. */
+static void schema3_reads(cdr_db *db, int versions_a, int candidates_a, int current)
+{
+    cdr_month march;
+    cdr_month_parse("2024-03", 7, &march);
+    collected got;
+    memset(&got, 0, sizeof got);
+    assert_int_equal(cdr_db_findings_for(db, "13800138000", march, collect_finding, &got),
+                     CDR_OK);
+    assert_int_equal(got.n, versions_a);
+    ccollected cc;
+    memset(&cc, 0, sizeof cc);
+    assert_int_equal(cdr_db_candidates_for(db, "13800138000", march, collect_candidate, &cc),
+                     CDR_OK);
+    assert_int_equal(cc.n, candidates_a);
+    assert_int_equal(cc.c.refund, 200000); /* the last version */
+    assert_int_equal(q(db, "SELECT count(*) FROM current_findings WHERE month = '2024-03'"),
+                     current);
+    assert_string_equal(qs(db, "SELECT group_concat(msisdn || ':' || refund_micro, ' ') FROM "
+                               "(SELECT * FROM current_candidates WHERE month = '2024-03' "
+                               "ORDER BY h, msisdn)"),
+                        "13800138000:200000");
+}
+
+/* Schema 3 (two subscriber indexes per table) is migrated to 4 in place:
+ * the rows are kept, the indexes become those of a new database; a
+ * read-only open reads it unmigrated, through its own indexes; after the
+ * migration a run supersedes and adds as before. */
+static void test_schema3_migrates(void **st)
+{
+    fixture *fx = *st;
+    char fresh[1024], err[256];
+    cdr_db *db = open_ok(fx->path);
+    snprintf(fresh, sizeof fresh, "%s", indexes(db));
+    assert_null(strstr(fresh, "_current"));
+    schema3_night(db, 1);
+    schema3_night(db, 2);
+    /* back to schema 3, as cdrecon of issue 17 made it */
+    assert_int_equal(sqlite3_exec(cdr_db_sqlite(db), SCHEMA3_INDEXES "PRAGMA user_version = 3;",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    cdr_db_close(db);
+
+    assert_int_equal(cdr_db_open_readonly(fx->path, &db, err, sizeof err), CDR_OK);
+    assert_int_equal(q(db, "PRAGMA user_version"), 3);
+    assert_non_null(strstr(indexes(db), "findings_current"));
+    schema3_reads(db, 3, 2, 2);
+    cdr_db_close(db);
+
+    db = open_ok(fx->path); /* migrated */
+    assert_int_equal(q(db, "PRAGMA user_version"), CDR_DB_SCHEMA_VERSION);
+    assert_string_equal(indexes(db), fresh);
+    schema3_reads(db, 3, 2, 2);
+    assert_int_equal(cdr_db_check(db), CDR_OK);
+    schema3_night(db, 3); /* A re-rated whole again */
+    schema3_reads(db, 4, 3, 2);
+    assert_int_equal(q(db, "SELECT count(*) FROM candidates WHERE superseded_by IS NOT NULL"), 2);
+    cdr_db_close(db);
+}
+
 static void test_roundtrip(void **st)
 {
     fixture *fx = *st;
@@ -392,6 +530,7 @@ static void test_roundtrip(void **st)
     cdr_candidate c;
     memset(&c, 0, sizeof c);
     c.msisdn = f1.msisdn;
+    c.msisdn_hash = f1.msisdn_hash;
     c.month = f1.month;
     c.records = 2;
     c.overcharge = f1.difference + f2.difference;
@@ -789,6 +928,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_schema_and_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refuses_foreign_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema2_migrates, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_schema3_migrates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_money_view_matches_format, setup, teardown),
         cmocka_unit_test_setup_teardown(test_duplicate_sha_refused, setup, teardown),
