@@ -25,6 +25,7 @@
  * failure is ignored: the fsync that follows reports what matters. */
 static inline void cdr_wback(int fd, uint64_t *from, uint64_t written)
 {
+    written &= ~(uint64_t)0xffff; /* (whole pages: the last one is not written twice) */
     if (written < *from || written - *from < CDR_WBACK_STEP)
         return;
 #if defined(__linux__) && defined(SYNC_FILE_RANGE_WRITE)
