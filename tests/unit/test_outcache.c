@@ -12,8 +12,10 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -312,12 +314,48 @@ static void many_chunks(void **state)
     rmdir_all(dir);
 }
 
+/* A write that fails in the deflater (a file size limit: EFBIG) fails the
+ * file: a row after it or the finish says so, and nothing is placed. */
+static void write_fails(void **state)
+{
+    (void)state;
+    char *dir = tmpdir(), err[256], text[128];
+    cdr_month m10 = M10;
+    cdr_oc_build *b;
+    struct rlimit old, lim;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    lim = old;
+    lim.rlim_cur = 64 * 1024;
+    signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(cdr_oc_build_new(dir, &m10, 1, TOK1, &b), CDR_OK);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    uint64_t x = 7;
+    cdr_err e = CDR_OK;
+    for (uint64_t i = 0; i < 20000 && e == CDR_OK; i++) {
+        for (size_t j = 0; j < 100; j++) {
+            x = x * 6364136223846793005u + 1442695040888963407u;
+            text[j] = (char)(x >> 56); /* (does not shrink: every chunk is its size) */
+        }
+        int64_t num[CDR_OC_NUMS] = {0};
+        e = cdr_oc_build_row(b, CDR_OC_FINDINGS, i, S("A"), M10, i, num, text, 100);
+    }
+    if (e == CDR_OK)
+        e = cdr_oc_build_finish(b, err, sizeof err);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, SIG_DFL);
+    assert_int_equal(e, CDR_E_IO);
+    cdr_oc_build_free(b);
+    cdr_oc_discard(dir, &m10, 1);
+    rmdir_all(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(merge_kinds),
         cmocka_unit_test(refused),
         cmocka_unit_test(many_chunks),
+        cmocka_unit_test(write_fails),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
