@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@
 #include "deflate1.h"
 #include "errmsg.h"
 #include "grow.h"
+#include "wback.h"
 
 #define OC_MAGIC "CDROUT01"
 #define OC_FOOT "CDROUTF1"
@@ -101,18 +103,15 @@ typedef struct orow {
 
 /* ---- a cache file being written ------------------------------------------- */
 
-typedef struct ocw {
+/* Where a file's chunks go: deflated, their CRC taken, written; the
+ * writeback of each 8 MiB started (src/common/wback.h: the rename before
+ * the database commit, and the commit's syncs, wait for less). */
+typedef struct ocsink {
     int fd;
-    cdr_month m;
-    unsigned char *raw, *z;
-    size_t n;
+    unsigned char *z;
     void *lvl;
-    uint64_t total;
-    uint32_t chunks;
-    cdr_err st;
-    int section, open;
-    okey cur;
-} ocw;
+    uint64_t pos, wback;
+} ocsink;
 
 static cdr_err write_all(int fd, const void *p, size_t n)
 {
@@ -129,26 +128,154 @@ static cdr_err write_all(int fd, const void *p, size_t n)
     return CDR_OK;
 }
 
+static cdr_err sink_chunk(ocsink *k, const unsigned char *raw, size_t n)
+{
+    size_t zn = 0;
+    unsigned char h[OC_CHUNK_HEAD];
+    const unsigned char *out = k->z;
+    int method = 1;
+    if (cdr_deflate1(raw, n, k->z, OC_CHUNK, 1, k->lvl, ISAL_DEF_LVL1_DEFAULT, 0, &zn) != 0 ||
+        zn >= n) {
+        out = raw; /* (did not shrink) */
+        zn = n;
+        method = 0;
+    }
+    cdr_put_le32(h, (uint32_t)n);
+    cdr_put_le32(h + 4, (uint32_t)zn);
+    h[8] = (unsigned char)method;
+    cdr_put_le32(h + 9, (uint32_t)crc32(0L, out, (uInt)zn));
+    cdr_err e = write_all(k->fd, h, sizeof h);
+    if (e == CDR_OK)
+        e = write_all(k->fd, out, zn);
+    k->pos += sizeof h + zn;
+    cdr_wback(k->fd, &k->wback, k->pos);
+    return e;
+}
+
+/* The deflater: a thread of its own that sinks the chunks the writer hands
+ * it, one after the other in the order handed, while the writer goes on
+ * merging (the file's bytes are those the writer would sink itself). A
+ * ring of OC_QUEUE chunk buffers: the writer fills the one after the
+ * queued ones; buf[head] is being sunk. */
+#define OC_QUEUE 4
+
+typedef struct ocz {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_t th;
+    unsigned char *buf[OC_QUEUE];
+    size_t len[OC_QUEUE];
+    unsigned head, count;
+    int done;
+    cdr_err st; /* the first failure: nothing is sunk after it */
+    ocsink *out;
+} ocz;
+
+static void *ocz_main(void *arg)
+{
+    ocz *q = arg;
+    pthread_mutex_lock(&q->mu);
+    for (;;) {
+        while (q->count == 0 && !q->done)
+            pthread_cond_wait(&q->cv, &q->mu);
+        if (q->count == 0)
+            break;
+        unsigned char *b = q->buf[q->head];
+        size_t n = q->len[q->head];
+        cdr_err st = q->st;
+        pthread_mutex_unlock(&q->mu);
+        if (st == CDR_OK)
+            st = sink_chunk(q->out, b, n);
+        pthread_mutex_lock(&q->mu);
+        if (q->st == CDR_OK)
+            q->st = st;
+        q->head = (q->head + 1) % OC_QUEUE;
+        q->count--;
+        pthread_cond_broadcast(&q->cv);
+    }
+    pthread_mutex_unlock(&q->mu);
+    return NULL;
+}
+
+static void ocz_free(ocz *q)
+{
+    pthread_mutex_destroy(&q->mu);
+    pthread_cond_destroy(&q->cv);
+    for (int i = 0; i < OC_QUEUE; i++)
+        free(q->buf[i]);
+    free(q);
+}
+
+/* The thread started, or NULL (the writer sinks its chunks itself). */
+static ocz *ocz_new(ocsink *out)
+{
+    ocz *q = calloc(1, sizeof *q);
+    if (!q)
+        return NULL;
+    q->out = out;
+    pthread_mutex_init(&q->mu, NULL);
+    pthread_cond_init(&q->cv, NULL);
+    int ok = 1;
+    for (int i = 0; i < OC_QUEUE; i++)
+        ok &= (q->buf[i] = malloc(OC_CHUNK)) != NULL;
+    if (!ok || pthread_create(&q->th, NULL, ocz_main, q) != 0) {
+        ocz_free(q);
+        return NULL;
+    }
+    return q;
+}
+
+/* The chunk filled (n bytes) queued; the buffer to fill next, once there is
+ * one (*st: the thread's failure, if any). */
+static unsigned char *ocz_hand(ocz *q, size_t n, cdr_err *st)
+{
+    pthread_mutex_lock(&q->mu);
+    q->len[(q->head + q->count) % OC_QUEUE] = n;
+    q->count++;
+    pthread_cond_broadcast(&q->cv);
+    while (q->count == OC_QUEUE && q->st == CDR_OK)
+        pthread_cond_wait(&q->cv, &q->mu);
+    *st = q->st;
+    unsigned char *next = q->buf[(q->head + q->count) % OC_QUEUE];
+    pthread_mutex_unlock(&q->mu);
+    return next;
+}
+
+/* The thread ended once the queue is sunk (abandon: nothing more sunk);
+ * its first failure. */
+static cdr_err ocz_stop(ocz *q, int abandon)
+{
+    pthread_mutex_lock(&q->mu);
+    q->done = 1;
+    if (abandon && q->st == CDR_OK)
+        q->st = CDR_E_INTERRUPTED;
+    pthread_cond_broadcast(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+    pthread_join(q->th, NULL);
+    return q->st;
+}
+
+typedef struct ocw {
+    cdr_month m;
+    ocsink out;
+    ocz *q;             /* the deflater, or NULL: chunks sunk here */
+    unsigned char *raw; /* the chunk being filled (one of q's buffers) */
+    size_t n;
+    uint64_t total;
+    uint32_t chunks;
+    cdr_err st;
+    int section, open;
+    okey cur;
+} ocw;
+
 static void ocw_flush(ocw *w)
 {
     if (w->st != CDR_OK || w->n == 0)
         return;
-    size_t zn = 0;
-    unsigned char h[OC_CHUNK_HEAD];
-    const unsigned char *out = w->z;
-    int method = 1;
-    if (cdr_deflate1(w->raw, w->n, w->z, OC_CHUNK, 1, w->lvl, ISAL_DEF_LVL1_DEFAULT, 0, &zn) != 0 ||
-        zn >= w->n) {
-        out = w->raw; /* (did not shrink) */
-        zn = w->n;
-        method = 0;
-    }
-    cdr_put_le32(h, (uint32_t)w->n);
-    cdr_put_le32(h + 4, (uint32_t)zn);
-    h[8] = (unsigned char)method;
-    cdr_put_le32(h + 9, (uint32_t)crc32(0L, out, (uInt)zn));
-    if ((w->st = write_all(w->fd, h, sizeof h)) == CDR_OK)
-        w->st = write_all(w->fd, out, zn);
+    if (w->q)
+        w->raw = ocz_hand(w->q, w->n, &w->st);
+    else
+        w->st = sink_chunk(&w->out, w->raw, w->n);
     w->total += w->n;
     w->chunks++;
     w->n = 0;
@@ -183,25 +310,31 @@ static void ocw_varint(ocw *w, uint64_t v)
 static cdr_err ocw_open(ocw *w, const char *dir, cdr_month m, const char *token)
 {
     memset(w, 0, sizeof *w);
-    w->fd = -1;
+    w->out.fd = -1;
     w->m = m;
     char name[64], path[4096];
     oc_name(m, 1, name, sizeof name);
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    w->raw = malloc(OC_CHUNK);
-    w->z = malloc(OC_CHUNK);
-    w->lvl = malloc(ISAL_DEF_LVL1_DEFAULT);
-    if (!w->raw || !w->z || !w->lvl)
+    w->out.z = malloc(OC_CHUNK);
+    w->out.lvl = malloc(ISAL_DEF_LVL1_DEFAULT);
+    if (!w->out.z || !w->out.lvl)
         return w->st = CDR_E_NOMEM;
-    w->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-    if (w->fd < 0)
+    w->out.fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (w->out.fd < 0)
         return w->st = CDR_E_IO;
     unsigned char h[OC_HEAD];
     memcpy(h, OC_MAGIC, 8);
     cdr_put_le32(h + 8, OC_VERSION);
     cdr_put_le32(h + 12, (uint32_t)m);
     memcpy(h + 16, token, CDR_OC_TOKEN_LEN);
-    return w->st = write_all(w->fd, h, sizeof h);
+    if ((w->st = write_all(w->out.fd, h, sizeof h)) != CDR_OK)
+        return w->st;
+    w->out.pos = sizeof h;
+    if ((w->q = ocz_new(&w->out)) != NULL)
+        w->raw = w->q->buf[0];
+    else if (!(w->raw = malloc(OC_CHUNK)))
+        return w->st = CDR_E_NOMEM;
+    return CDR_OK;
 }
 
 static void ocw_close_entry(ocw *w)
@@ -244,10 +377,24 @@ static void ocw_row(ocw *w, int s, const okey *k, const orow *r)
     ocw_put(w, r->text, r->len);
 }
 
+/* The deflater stopped (abandon: what it holds dropped); its buffers go. */
+static void ocw_join(ocw *w, int abandon)
+{
+    if (!w->q)
+        return;
+    cdr_err e = ocz_stop(w->q, abandon);
+    if (w->st == CDR_OK)
+        w->st = e;
+    ocz_free(w->q);
+    w->q = NULL;
+    w->raw = NULL;
+}
+
 static cdr_err ocw_finish(ocw *w, const char *token)
 {
     ocw_section(w, CDR_OC__SECTIONS);
     ocw_flush(w);
+    ocw_join(w, 0);
     if (w->st != CDR_OK)
         return w->st;
     unsigned char f[OC_FOOT_SIZE];
@@ -257,23 +404,26 @@ static cdr_err ocw_finish(ocw *w, const char *token)
     cdr_put_le32(f + 20, (uint32_t)w->m);
     memcpy(f + 24, token, CDR_OC_TOKEN_LEN);
     cdr_put_le32(f + 24 + CDR_OC_TOKEN_LEN, (uint32_t)crc32(0L, f, 24 + CDR_OC_TOKEN_LEN));
-    w->st = write_all(w->fd, f, sizeof f);
-    if (w->st == CDR_OK && close(w->fd) != 0)
+    w->st = write_all(w->out.fd, f, sizeof f);
+    if (w->st == CDR_OK && close(w->out.fd) != 0)
         w->st = CDR_E_IO;
-    w->fd = -1;
+    w->out.fd = -1;
     return w->st;
 }
 
 static void ocw_free(ocw *w)
 {
-    if (w->fd >= 0)
-        close(w->fd);
-    free(w->raw);
-    free(w->z);
-    free(w->lvl);
-    w->fd = -1;
-    w->raw = w->z = NULL;
-    w->lvl = NULL;
+    if (w->q)
+        ocw_join(w, 1);
+    else
+        free(w->raw);
+    if (w->out.fd >= 0)
+        close(w->out.fd);
+    free(w->out.z);
+    free(w->out.lvl);
+    w->out.fd = -1;
+    w->raw = w->out.z = NULL;
+    w->out.lvl = NULL;
 }
 
 /* ---- a byte source: a cache file's chunks, or a delta's temporary file ---- */
@@ -790,7 +940,7 @@ static cdr_err mstate_new(mstate *g, size_t n)
     if (!g->os || !g->ds || !g->old || !g->dl || !g->dm || !g->w)
         return CDR_E_NOMEM;
     for (size_t i = 0; i < n; i++)
-        g->os[i].fd = g->ds[i].fd = g->w[i].fd = -1;
+        g->os[i].fd = g->ds[i].fd = g->w[i].out.fd = -1;
     return CDR_OK;
 }
 
@@ -916,7 +1066,7 @@ cdr_err cdr_oc_build_new(const char *dir, const cdr_month *months, size_t n, con
         return CDR_E_NOMEM;
     }
     for (size_t i = 0; i < n; i++)
-        b->w[i].fd = -1;
+        b->w[i].out.fd = -1;
     memcpy(b->token, token, CDR_OC_TOKEN_LEN);
     b->n = n;
     memcpy(b->m, months, n * sizeof *months);

@@ -9,6 +9,7 @@
 
 #include "errmsg.h"
 #include "stfile.h"
+#include "wback.h"
 
 /* ---- files ------------------------------------------------------------------- */
 
@@ -142,6 +143,7 @@ cdr_err stf_write(st_wfile *f, const void *p, size_t n)
         n -= (size_t)w;
         f->pos += (uint64_t)w;
     }
+    cdr_wback(f->fd, &f->wback, f->pos);
     return CDR_OK;
 }
 

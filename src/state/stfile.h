@@ -58,13 +58,16 @@ typedef struct st_wfile {
     char *path, *tmp;
     int fd;
     uint64_t pos;
+    uint64_t wback; /* writeback started up to here (src/common/wback.h) */
     int committed;
     cdr_err status;
     char msg[512];
 } st_wfile;
 
 cdr_err stf_open(st_wfile *f, const char *path);
-cdr_err stf_write(st_wfile *f, const void *p, size_t n); /* after a failure: does nothing */
+/* After a failure: does nothing. Every 8 MiB written, starts the kernel's
+ * writeback of them, so that stf_commit's fsync waits for less. */
+cdr_err stf_write(st_wfile *f, const void *p, size_t n);
 cdr_err stf_commit(st_wfile *f); /* fsync, rename into place, fsync the directory */
 void stf_free(st_wfile *f);      /* an uncommitted file's NAME.tmp removed */
 /* A segment or checkpoint file begun: created under its temporary name,

@@ -12,8 +12,10 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -230,11 +232,130 @@ static void refused(void **state)
     rmdir_all(dir);
 }
 
+/* A file of many chunks (more than the deflater's queue; some of them do
+ * not shrink and are stored as is), rewritten by a merge with no news:
+ * every row comes back in order, and the next file holds the same bytes as
+ * the one built from the rows, but for the token (header, footer and the
+ * footer's CRC). */
+static int count_rows(const cdr_oc_row *r, void *user)
+{
+    uint64_t *c = user;
+    char want[64];
+    int k = snprintf(want, sizeof want, "r%08llu,", (unsigned long long)*c);
+    assert_true(r->len > (size_t)k);
+    assert_memory_equal(r->text, want, (size_t)k);
+    ++*c;
+    return 0;
+}
+
+static unsigned char *slurp(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    assert_int_equal(fseek(f, 0, SEEK_END), 0);
+    long len = ftell(f);
+    assert_true(len > 0);
+    rewind(f);
+    unsigned char *b = malloc((size_t)len);
+    assert_non_null(b);
+    assert_int_equal(fread(b, 1, (size_t)len, f), (size_t)len);
+    fclose(f);
+    *n = (size_t)len;
+    return b;
+}
+
+static void many_chunks(void **state)
+{
+    (void)state;
+    char *dir = tmpdir(), err[256], text[256], path[512];
+    cdr_month m10 = M10;
+    cdr_oc_build *b;
+    assert_int_equal(cdr_oc_build_new(dir, &m10, 1, TOK1, &b), CDR_OK);
+    uint64_t x = 42, rows = 40000;
+    for (uint64_t i = 0; i < rows; i++) {
+        int k = snprintf(text, sizeof text, "r%08llu,", (unsigned long long)i);
+        size_t len = i / 4000 % 3 == 1 ? 200 : 60; /* a stretch of random bytes */
+        for (size_t j = (size_t)k; j < len; j++) {
+            x = x * 6364136223846793005u + 1442695040888963407u;
+            text[j] = (char)(i / 4000 % 3 == 1 ? (x >> 56) : (uint64_t)('a' + j % 7));
+        }
+        text[len] = '\n';
+        int64_t num[CDR_OC_NUMS] = {0, (int64_t)i, 0, 0, 0};
+        assert_int_equal(cdr_oc_build_row(b, CDR_OC_FINDINGS, i / 3, S("A"), M10, i, num, text,
+                                          len + 1),
+                         CDR_OK);
+    }
+    assert_int_equal(cdr_oc_build_finish(b, err, sizeof err), CDR_OK);
+    cdr_oc_build_free(b);
+    assert_int_equal(cdr_oc_place(dir, &m10, 1, err, sizeof err), CDR_OK);
+    snprintf(path, sizeof path, "%s/out-2026-10.cdo", dir);
+    size_t n1, n2;
+    unsigned char *f1 = slurp(path, &n1);
+    assert_true(n1 > 8 * 256 * 1024 / 4); /* (many chunks, even deflated) */
+
+    cdr_oc_delta *d;
+    assert_int_equal(cdr_oc_delta_new(dir, &d), CDR_OK);
+    cdr_oc_month om[1] = {{M10, TOK1, 1, 1}};
+    uint64_t got_rows = 0;
+    assert_int_equal(cdr_oc_merge(dir, om, 1, TOK2, d, count_rows, &got_rows, err, sizeof err),
+                     CDR_OK);
+    cdr_oc_delta_free(d);
+    assert_int_equal(got_rows, rows);
+    assert_int_equal(cdr_oc_place(dir, &m10, 1, err, sizeof err), CDR_OK);
+    unsigned char *f2 = slurp(path, &n2);
+    assert_int_equal(n1, n2);
+    size_t foot = n1 - 60; /* OC_FOOT_SIZE: its token at 24, its CRC at 56 */
+    assert_memory_equal(f1, f2, 16);
+    assert_memory_equal(f2 + 16, TOK2, 32);
+    assert_memory_equal(f1 + 48, f2 + 48, foot + 24 - 48);
+    assert_memory_equal(f2 + foot + 24, TOK2, 32);
+    free(f1);
+    free(f2);
+    rmdir_all(dir);
+}
+
+/* A write that fails in the deflater (a file size limit: EFBIG) fails the
+ * file: a row after it or the finish says so, and nothing is placed. */
+static void write_fails(void **state)
+{
+    (void)state;
+    char *dir = tmpdir(), err[256], text[128];
+    cdr_month m10 = M10;
+    cdr_oc_build *b;
+    struct rlimit old, lim;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    lim = old;
+    lim.rlim_cur = 64 * 1024;
+    signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(cdr_oc_build_new(dir, &m10, 1, TOK1, &b), CDR_OK);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    uint64_t x = 7;
+    cdr_err e = CDR_OK;
+    for (uint64_t i = 0; i < 20000 && e == CDR_OK; i++) {
+        for (size_t j = 0; j < 100; j++) {
+            x = x * 6364136223846793005u + 1442695040888963407u;
+            text[j] = (char)(x >> 56); /* (does not shrink: every chunk is its size) */
+        }
+        int64_t num[CDR_OC_NUMS] = {0};
+        e = cdr_oc_build_row(b, CDR_OC_FINDINGS, i, S("A"), M10, i, num, text, 100);
+    }
+    if (e == CDR_OK)
+        e = cdr_oc_build_finish(b, err, sizeof err);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, SIG_DFL);
+    assert_int_equal(e, CDR_E_IO);
+    cdr_oc_build_free(b);
+    cdr_oc_discard(dir, &m10, 1);
+    rmdir_all(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(merge_kinds),
         cmocka_unit_test(refused),
+        cmocka_unit_test(many_chunks),
+        cmocka_unit_test(write_fails),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
