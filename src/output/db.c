@@ -581,14 +581,20 @@ static const char schema_v2_to_v3[] =
  * partial one lost an entry for each). Current rows are found by the key
  * with superseded_by IS NULL as a filter; a number's rows by (month, h,
  * msisdn), h from cdr_msisdn_hash. Same rows, same order: no output
- * changes (docs/database.md, docs/performance.md). */
+ * changes (docs/database.md, docs/performance.md). candidates_key ends
+ * with superseded_by: a candidate changes on most nights, so a
+ * subscriber-month holds up to a version a night, and superseding its
+ * current one through (month, h, msisdn) alone read every version's row
+ * (night 30 of the bench month: 2,800 supersedes, 0.11 s); with the column
+ * the key finds the current row itself, and the entry it moves stays on
+ * the leaf where the new version's goes. */
 static const char schema_v3_to_v4[] =
     "DROP INDEX findings_msisdn_month;"
     "DROP INDEX findings_current;"
     "DROP INDEX candidates_msisdn_month;"
     "DROP INDEX candidates_current;"
     "CREATE INDEX findings_key ON findings(month, h, msisdn, seq);"
-    "CREATE INDEX candidates_key ON candidates(month, h, msisdn);"
+    "CREATE INDEX candidates_key ON candidates(month, h, msisdn, superseded_by);"
     "PRAGMA user_version = 4;";
 _Static_assert(CDR_DB_SCHEMA_VERSION == 4, "setup_schema migrates up to schema 4");
 

@@ -162,6 +162,12 @@ static void test_schema_and_reopen(void **st)
                                   "WHERE msisdn = '1' AND month = '2024-03' AND h = 5 AND "
                                   "superseded_by IS NULL AND seq >= 0"),
                            "findings_key (month=? AND h=? AND msisdn=? AND seq>?)"));
+    /* (a candidate's current version found by the key itself, not by
+     * reading the row of every version) */
+    assert_non_null(strstr(plan(db, "EXPLAIN QUERY PLAN UPDATE candidates SET superseded_by = 2 "
+                                  "WHERE msisdn = '1' AND month = '2024-03' AND h = 5 AND "
+                                  "superseded_by IS NULL"),
+                           "candidates_key (month=? AND h=? AND msisdn=? AND superseded_by=?)"));
     assert_int_equal(q(db, "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND "
                            "tbl_name IN ('findings', 'candidates') AND sql LIKE '%msisdn%'"),
                      2);
