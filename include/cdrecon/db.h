@@ -59,6 +59,17 @@ void *cdr_db_sqlite(cdr_db *db);
 /* PRAGMA integrity_check: CDR_OK when it says "ok", else CDR_E_DB. */
 cdr_err cdr_db_check(cdr_db *db);
 
+/* Read into the connection's page cache what a night's run writes about
+ * (outside a transaction, changing nothing): the index entries of the
+ * findings and candidates of the newest month kept and the one before it,
+ * and the rows of their current candidates, which a run supersedes. For a
+ * caller that would otherwise wait (cdrecon run, while its tariff loads):
+ * stop(u) is asked every few thousand steps and a non-zero answer ends it
+ * at once. What was read stays cached for the run's transaction if nothing
+ * else writes the file in between. CDR_OK also when stopped; an error only
+ * if a query could not run. */
+cdr_err cdr_db_warm(cdr_db *db, int (*stop)(void *u), void *u);
+
 /*
  * Was a file with this SHA-256 already ingested by a committed run (or by
  * the run in progress)? CDR_OK with *run_id = that run, or 0 if unknown.

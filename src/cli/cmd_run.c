@@ -1002,6 +1002,14 @@ static void print_summary(run_ctx *c, int64_t run_id, const cdr_engine_totals *t
            tot->spilled ? " (spilled to disk)" : "");
 }
 
+/* Whether the background tariff has finished loading (or was never
+ * started): the database's warm-up stops then. */
+static int tariff_loaded(void *u)
+{
+    const cli_bgtariff *b = u;
+    return !b->started || __atomic_load_n(&b->done, __ATOMIC_ACQUIRE);
+}
+
 /* An error while the tariff may still be loading: a bad tariff is said
  * first, as the error to fix first (its code returned), else 0. */
 static int tariff_failed(cli_bgtariff *b)
@@ -1119,6 +1127,11 @@ static cdr_err run_prepare(run_job *j, int argc, char **argv)
     int n_new = 0;
     if ((rc = precheck_files(c, &n_new)) != CDR_OK)
         return rc;
+    /* while the tariff still loads, this thread has nothing to do: it reads
+     * what the night's database writes will need into the page cache (its
+     * drain is the slowest stage of a late night's rating; docs/database.md) */
+    if (n_new > 0 || o->rerate)
+        (void)cdr_db_warm(c->db, tariff_loaded, &j->bgt);
     if ((rc = tariff_failed(&j->bgt)) != CDR_OK)
         return rc; /* (said by the loader: before anything is written) */
     if (n_new == 0 && !o->rerate) {

@@ -820,6 +820,58 @@ cdr_err cdr_db_check(cdr_db *db)
     return e;
 }
 
+typedef struct warm_stop {
+    int (*stop)(void *u);
+    void *u;
+} warm_stop;
+
+static int warm_progress(void *arg)
+{
+    const warm_stop *w = arg;
+    return w->stop(w->u);
+}
+
+cdr_err cdr_db_warm(cdr_db *db, int (*stop)(void *u), void *u)
+{
+    /* the newest month with a candidate, and the one before it (late
+     * records): a run's inserts land in their part of the keys, and its
+     * supersedes on their current candidates' rows */
+    static const char *const sql[] = {
+        "SELECT count(*) FROM findings WHERE month >= ?1",
+        "SELECT sum(refund_micro) FROM candidates WHERE month >= ?1 AND superseded_by IS NULL",
+    };
+    warm_stop w = {stop, u};
+    sqlite3_progress_handler(db->h, 4096, warm_progress, &w);
+    cdr_err e = CDR_OK;
+    char from[8] = "";
+    sqlite3_stmt *s = NULL;
+    int rc = sqlite3_prepare_v2(db->h, "SELECT max(month) FROM candidates", -1, &s, NULL);
+    if (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW &&
+        sqlite3_column_type(s, 0) == SQLITE_TEXT) {
+        const char *m = (const char *)sqlite3_column_text(s, 0);
+        int y, mo;
+        if (m && sscanf(m, "%4d-%2d", &y, &mo) == 2 && mo >= 1 && mo <= 12)
+            snprintf(from, sizeof from, "%04d-%02d", mo == 1 ? y - 1 : y, mo == 1 ? 12 : mo - 1);
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE && rc != SQLITE_INTERRUPT && rc != SQLITE_OK)
+        e = dberr(db, rc, "warming the cache");
+    sqlite3_finalize(s);
+    for (size_t i = 0; e == CDR_OK && from[0] && i < sizeof sql / sizeof *sql; i++) {
+        s = NULL;
+        if ((rc = sqlite3_prepare_v2(db->h, sql[i], -1, &s, NULL)) == SQLITE_OK) {
+            sqlite3_bind_text(s, 1, from, -1, SQLITE_STATIC);
+            rc = sqlite3_step(s);
+        }
+        sqlite3_finalize(s);
+        if (rc == SQLITE_INTERRUPT)
+            break; /* (stopped: the caller has better to do now) */
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+            e = dberr(db, rc, "warming the cache");
+    }
+    sqlite3_progress_handler(db->h, 0, NULL, NULL);
+    return e;
+}
+
 static void hex(const uint8_t d[32], char *buf)
 {
     static const char x[] = "0123456789abcdef";

@@ -928,6 +928,71 @@ static void test_integrity_check_detects_damage(void **st)
     }
 }
 
+/* cdr_db_warm reads what a night writes about into the page cache: after
+ * it, the current candidates of the newest months and their findings' key
+ * come without a cache miss (before it, on a fresh connection, they miss);
+ * it changes nothing, and a stop asked for ends it at once, without an
+ * error. */
+static int warm_stop_now(void *u)
+{
+    ++*(int *)u;
+    return 1;
+}
+
+static int warm_go_on(void *u)
+{
+    ++*(int *)u;
+    return 0;
+}
+
+static int warm_misses(cdr_db *db)
+{
+    int cur = 0, hi = 0;
+    sqlite3_db_status(cdr_db_sqlite(db), SQLITE_DBSTATUS_CACHE_MISS, &cur, &hi, 1);
+    q(db, "SELECT sum(refund_micro) FROM candidates WHERE month >= '2024-02' AND "
+          "superseded_by IS NULL");
+    q(db, "SELECT count(*) FROM findings WHERE month >= '2024-02'");
+    sqlite3_db_status(cdr_db_sqlite(db), SQLITE_DBSTATUS_CACHE_MISS, &cur, &hi, 1);
+    return cur;
+}
+
+static void test_warm(void **st)
+{
+    fixture *fx = *st;
+    cdr_db *db = open_ok(fx->path);
+    for (int night = 1; night <= 3; night++)
+        schema3_night(db, night);
+    /* and 5,000 current candidates of other numbers, so that the warm-up
+     * runs long enough to be asked whether to stop */
+    assert_int_equal(sqlite3_exec(cdr_db_sqlite(db),
+                                  "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+                                  "WHERE i < 5000) INSERT INTO candidates(run_id, msisdn, month, "
+                                  "records, overcharge_micro, refund_micro, categories, tier, "
+                                  "policy, special, h) SELECT 1, '1390000' || i, '2024-03', 1, i, "
+                                  "2 * i, 'rate_mismatch', 0, 'refund_first', 0, i * 7919 FROM n",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    cdr_db_close(db);
+    db = open_ok(fx->path);
+    assert_true(warm_misses(db) > 0); /* (the counter sees misses) */
+    cdr_db_close(db);
+    db = open_ok(fx->path);
+    int asked = 0;
+    assert_int_equal(cdr_db_warm(db, warm_stop_now, &asked), CDR_OK);
+    assert_int_equal(asked, 1); /* stopped at the first question */
+    assert_true(warm_misses(db) > 0);
+    cdr_db_close(db);
+    db = open_ok(fx->path);
+    asked = 0;
+    assert_int_equal(cdr_db_warm(db, warm_go_on, &asked), CDR_OK);
+    assert_true(asked > 1);
+    assert_int_equal(warm_misses(db), 0);
+    assert_int_equal(sqlite3_total_changes(cdr_db_sqlite(db)), 0);
+    assert_int_equal(q(db, "SELECT count(*) FROM current_candidates"), 5001);
+    assert_int_equal(q(db, "SELECT count(*) FROM candidates"), 5003);
+    cdr_db_close(db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -935,6 +1000,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_refuses_foreign_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema2_migrates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema3_migrates, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_warm, setup, teardown),
         cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_money_view_matches_format, setup, teardown),
         cmocka_unit_test_setup_teardown(test_duplicate_sha_refused, setup, teardown),
