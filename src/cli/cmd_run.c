@@ -1002,12 +1002,10 @@ static void print_summary(run_ctx *c, int64_t run_id, const cdr_engine_totals *t
            tot->spilled ? " (spilled to disk)" : "");
 }
 
-/* Whether the background tariff has finished loading (or was never
- * started): the database's warm-up stops then. */
+/* The database's warm-up stops once the tariff has loaded. */
 static int tariff_loaded(void *u)
 {
-    const cli_bgtariff *b = u;
-    return !b->started || __atomic_load_n(&b->done, __ATOMIC_ACQUIRE);
+    return cli_bgtariff_done(u);
 }
 
 /* An error while the tariff may still be loading: a bad tariff is said

@@ -86,6 +86,11 @@ void cli_bgtariff_start(cli_bgtariff *b, const char *dir)
     bgtariff_main(b); /* no thread: load now */
 }
 
+int cli_bgtariff_done(const cli_bgtariff *b)
+{
+    return !b->started || __atomic_load_n(&b->done, __ATOMIC_ACQUIRE);
+}
+
 int cli_bgtariff_failed(const cli_bgtariff *b)
 {
     return __atomic_load_n(&b->done, __ATOMIC_ACQUIRE) && b->rc != CDR_OK;

@@ -29,6 +29,7 @@ typedef struct cli_bgtariff {
 } cli_bgtariff;
 
 void cli_bgtariff_start(cli_bgtariff *b, const char *dir); /* loads in place if no thread */
+int cli_bgtariff_done(const cli_bgtariff *b);   /* loading ended, or never started (no wait) */
 int cli_bgtariff_failed(const cli_bgtariff *b);            /* ended with an error (no wait) */
 cdr_err cli_bgtariff_join(cli_bgtariff *b);                 /* rc; b->err says why */
 cdr_err cli_bgtariff_ready(cli_bgtariff *b); /* join; a failure is reported here */

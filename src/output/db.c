@@ -820,6 +820,8 @@ cdr_err cdr_db_check(cdr_db *db)
     return e;
 }
 
+static void bind_month(sqlite3_stmt *s, int col, cdr_month m, char *buf);
+
 typedef struct warm_stop {
     int (*stop)(void *u);
     void *u;
@@ -843,23 +845,22 @@ cdr_err cdr_db_warm(cdr_db *db, int (*stop)(void *u), void *u)
     warm_stop w = {stop, u};
     sqlite3_progress_handler(db->h, 4096, warm_progress, &w);
     cdr_err e = CDR_OK;
-    char from[8] = "";
+    cdr_month newest = 0;
+    int have = 0;
     sqlite3_stmt *s = NULL;
     int rc = sqlite3_prepare_v2(db->h, "SELECT max(month) FROM candidates", -1, &s, NULL);
     if (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW &&
-        sqlite3_column_type(s, 0) == SQLITE_TEXT) {
-        const char *m = (const char *)sqlite3_column_text(s, 0);
-        int y, mo;
-        if (m && sscanf(m, "%4d-%2d", &y, &mo) == 2 && mo >= 1 && mo <= 12)
-            snprintf(from, sizeof from, "%04d-%02d", mo == 1 ? y - 1 : y, mo == 1 ? 12 : mo - 1);
-    }
+        sqlite3_column_type(s, 0) == SQLITE_TEXT)
+        have = cdr_month_parse((const char *)sqlite3_column_text(s, 0),
+                               (size_t)sqlite3_column_bytes(s, 0), &newest) == CDR_OK;
     if (rc != SQLITE_ROW && rc != SQLITE_DONE && rc != SQLITE_INTERRUPT && rc != SQLITE_OK)
         e = dberr(db, rc, "warming the cache");
     sqlite3_finalize(s);
-    for (size_t i = 0; e == CDR_OK && from[0] && i < sizeof sql / sizeof *sql; i++) {
+    char from[16];
+    for (size_t i = 0; e == CDR_OK && have && i < sizeof sql / sizeof *sql; i++) {
         s = NULL;
         if ((rc = sqlite3_prepare_v2(db->h, sql[i], -1, &s, NULL)) == SQLITE_OK) {
-            sqlite3_bind_text(s, 1, from, -1, SQLITE_STATIC);
+            bind_month(s, 1, newest - 1, from);
             rc = sqlite3_step(s);
         }
         sqlite3_finalize(s);
