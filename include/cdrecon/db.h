@@ -141,6 +141,17 @@ typedef struct cdr_db_run_end {
 /* Compute the run's totals, store them and COMMIT. On failure the run is
  * rolled back and the error returned. */
 cdr_err cdr_db_commit_run(cdr_db *db, const cdr_db_run_end *end);
+/* The same in two halves, for a caller with work to finish before the
+ * commit point (a run's outputs, placed before it commits). _begin stores
+ * the run's totals and starts the COMMIT on a thread of its own: SQLite
+ * writes and syncs its journal, then the database, and waits just before
+ * deleting the journal, the commit point (src/output/dbgate.h). _end(go)
+ * lets it commit, or (go == 0) makes it fail: the run rolled back, the
+ * file as it was. Returns as cdr_db_commit_run. Nothing else may use db
+ * between the two (cdr_db_close calls a begun commit off). Without the
+ * gate (or a thread) _begin only stores the totals and _end commits. */
+cdr_err cdr_db_commit_begin(cdr_db *db, const cdr_db_run_end *end);
+cdr_err cdr_db_commit_end(cdr_db *db, int go);
 /* ROLLBACK: nothing of the run remains. Safe when no run is open. */
 cdr_err cdr_db_rollback_run(cdr_db *db);
 /* The write lock without a run, only if it is free at once (no waiting):

@@ -91,6 +91,18 @@ typedef int (*cdr_oc_row_fn)(const cdr_oc_row *r, void *user);
 cdr_err cdr_oc_merge(const char *dir, const cdr_oc_month *months, size_t n,
                      const char *new_token, cdr_oc_delta *d, cdr_oc_row_fn fn, void *user,
                      char *err, size_t errlen);
+/* cdr_oc_merge in two halves, for a caller with other work between them:
+ * _open checks every file and opens the next ones (CDR_E_NOTFOUND as
+ * above: no row handed over yet); _rows hands the rows over and finishes
+ * the next files (under the new_token given to _open). cdr_oc_merge_free after
+ * either: the next files are discarded unless _rows succeeded. */
+typedef struct cdr_oc_merger cdr_oc_merger;
+cdr_err cdr_oc_merge_open(const char *dir, const cdr_oc_month *months, size_t n,
+                          const char *new_token, cdr_oc_delta *d, cdr_oc_merger **out,
+                          char *err, size_t errlen);
+cdr_err cdr_oc_merge_rows(cdr_oc_merger *mg, cdr_oc_row_fn fn, void *user, char *err,
+                          size_t errlen);
+void cdr_oc_merge_free(cdr_oc_merger *mg);
 
 /* Files written from rows given in the outputs' order, section by section
  * (from the database). */

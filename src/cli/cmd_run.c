@@ -1070,6 +1070,7 @@ typedef struct run_job {
     size_t n_existed;
     cdr_month *oc_months;     /* the months whose outputs cache was written (.tmp) */
     size_t n_oc;
+    cdr_oc_merger *pending;   /* the cache's rows, merged while the commit runs */
     char mtext[1024];
 } run_job;
 
@@ -1282,12 +1283,27 @@ static cdr_err run_read(run_job *j)
     return CDR_OK;
 }
 
+/* Outputs that could not be written: a writer that failed names its file
+ * and the OS reason; else why, or the database's message. */
+static cdr_err outputs_failed(run_ctx *c, cdr_err rc, const char *why)
+{
+    if (!why || !*why)
+        why = cdr_db_message(c->db);
+    for (int i = 0; i < CLI_OUT__COUNT; i++)
+        if (cdr_csvw_status(c->out.w[i]) != CDR_OK) {
+            why = cdr_csvw_message(c->out.w[i]);
+            break;
+        }
+    return cli_fail(rc, "cannot write outputs%s%s", *why ? ": " : "", why);
+}
+
 /* Rate, record the state's new files in the database (the replaced ones
- * out) and write the outputs of the months reported (not yet in place). */
+ * out) and write the outputs of the months reported (not yet in place;
+ * when the outputs cache serves, its rows are merged by run_commit while
+ * the database commits). */
 static cdr_err run_rate(run_job *j)
 {
     run_ctx *c = &j->c;
-    cdr_csvw **ws = c->out.w;
     cdr_err rc;
     cdr_engine_sink sink = {.on_record = on_record,
                             .on_finding = on_finding,
@@ -1324,21 +1340,13 @@ static cdr_err run_rate(run_job *j)
     int64_t this_run = cdr_db_open_run(c->db);
     int from_db;
     cli_outputs_headers(&c->out);
-    rc = cli_outputs_current(&c->out, c->db, j->sdir, j->months, j->nm, touched, nt, j->existed,
-                             j->n_existed, c->delta, &this_run, 1, &j->oc_months, &j->n_oc,
-                             &from_db);
+    rc = cli_outputs_begin(&c->out, c->db, j->sdir, j->months, j->nm, touched, nt, j->existed,
+                           j->n_existed, c->delta, &this_run, 1, &j->oc_months, &j->n_oc,
+                           &from_db, &j->pending);
     c->outputs_from_db = from_db;
     free(touched);
-    if (rc != CDR_OK) {
-        /* a writer that failed names its file and the OS reason */
-        const char *why = cdr_db_message(c->db);
-        for (int i = 0; i < CLI_OUT__COUNT; i++)
-            if (cdr_csvw_status(ws[i]) != CDR_OK) {
-                why = cdr_csvw_message(ws[i]);
-                break;
-            }
-        return cli_fail(rc, "cannot write outputs%s%s", *why ? ": " : "", why);
-    }
+    if (rc != CDR_OK)
+        return outputs_failed(c, rc, NULL);
     j->ph[3] = cli_now_s();
     return CDR_OK;
 }
@@ -1353,11 +1361,7 @@ static int run_commit(run_job *j)
     run_opts *o = &j->o;
     cdr_csvw **ws = c->out.w;
     int rc;
-    j->outputs_placed = 1;
     cdr_csvw *all[CLI_OUT__COUNT + 1] = {ws[0], ws[1], ws[2], ws[3], c->rejects};
-    for (int i = 0; i <= CLI_OUT__COUNT; i++)
-        if ((rc = cdr_csvw_commit(all[i])) != CDR_OK)
-            return cli_fail(rc, "cannot write outputs: %s", cdr_csvw_message(all[i]));
     cdr_err status = j->file_rc != CDR_OK ? j->file_rc
                      : j->refused         ? CDR_E_REFUSED
                      : c->rejected        ? CDR_E_REJECTS
@@ -1365,12 +1369,33 @@ static int run_commit(run_job *j)
     cdr_db_run_end end = {status, c->unrated, 0, j->tariff_id, j->mtext, j->tot.submonths,
                           j->tot.submonths_full};
     char err[1024];
+    int begun = j->pending != NULL;
+    if (begun) {
+        /* The commit's slow part (SQLite writes and syncs its journal and the
+         * database) runs on a thread of its own while the cache's rows are
+         * merged into the outputs; it commits once they are in place, below
+         * (a failure before calls it off: run_end rolls the run back). */
+        if ((rc = cdr_db_commit_begin(c->db, &end)) != CDR_OK)
+            return cli_fail(rc, "database commit failed: %s", cdr_db_message(c->db));
+        err[0] = '\0';
+        rc = cli_outputs_merge(&c->out, j->pending, err, sizeof err);
+        cdr_oc_merge_free(j->pending);
+        j->pending = NULL;
+        if (rc != CDR_OK)
+            return outputs_failed(c, rc, err);
+        j->ph[3] = cli_now_s();
+    }
+    j->outputs_placed = 1;
+    for (int i = 0; i <= CLI_OUT__COUNT; i++)
+        if ((rc = cdr_csvw_commit(all[i])) != CDR_OK)
+            return cli_fail(rc, "cannot write outputs: %s", cdr_csvw_message(all[i]));
     /* (a cache placed here and a commit that then fails: its token is not the
      * database's, and the next run reads the database) */
     if ((rc = cdr_oc_place(j->sdir, j->oc_months, j->n_oc, err, sizeof err)) != CDR_OK)
         return cli_fail(rc, "outputs cache: %s", err);
     j->n_oc = 0;
-    if ((rc = cdr_db_commit_run(c->db, &end)) != CDR_OK)
+    rc = begun ? cdr_db_commit_end(c->db, 1) : cdr_db_commit_run(c->db, &end);
+    if (rc != CDR_OK)
         return cli_fail(rc, "database commit failed: %s", cdr_db_message(c->db));
     j->run_open = 0;
     j->outputs_placed = 0;
@@ -1415,6 +1440,7 @@ static int run_end(run_job *j, int rc)
     }
     if (j->state_written && j->eng)
         cdr_engine_state_discard(j->eng);
+    cdr_oc_merge_free(j->pending); /* (its next files discarded) */
     if (j->n_oc)
         cdr_oc_discard(j->sdir, j->oc_months, j->n_oc);
     cdr_oc_delta_free(c->delta);

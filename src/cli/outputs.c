@@ -284,20 +284,22 @@ out:
     return e;
 }
 
-cdr_err cli_outputs_current(cli_outputs *o, cdr_db *db, const char *sdir,
-                            const cdr_month *report, size_t nr, const cdr_month *touched,
-                            size_t nt, const cdr_month *existed, size_t ne, cdr_oc_delta *d,
-                            const int64_t *runs, size_t nruns, cdr_month **placed,
-                            size_t *nplaced, int *from_db)
+cdr_err cli_outputs_begin(cli_outputs *o, cdr_db *db, const char *sdir, const cdr_month *report,
+                          size_t nr, const cdr_month *touched, size_t nt, const cdr_month *existed,
+                          size_t ne, cdr_oc_delta *d, const int64_t *runs, size_t nruns,
+                          cdr_month **placed, size_t *nplaced, int *from_db,
+                          cdr_oc_merger **pending)
 {
     *placed = NULL;
     *nplaced = 0;
     *from_db = 1;
+    *pending = NULL;
     /* every month reported or touched */
     cdr_month *all = calloc(nr + nt + 1, sizeof *all);
     cdr_oc_month *om = calloc(nr + nt + 1, sizeof *om);
     char (*tok)[CDR_OC_TOKEN_LEN + 8] = calloc(nr + nt + 1, sizeof *tok);
     char token[CDR_OC_TOKEN_LEN + 1];
+    cdr_oc_merger *mg = NULL;
     cdr_err e = !all || !om || !tok ? CDR_E_NOMEM : CDR_OK;
     size_t n = e == CDR_OK ? months_union(report, nr, touched, nt, all) : 0;
     int usable = d != NULL && !o->row_done;
@@ -308,10 +310,7 @@ cdr_err cli_outputs_current(cli_outputs *o, cdr_db *db, const char *sdir,
         e = cdr_oc_token(token);
     if (e == CDR_OK && usable) {
         char err[512];
-        e = cdr_oc_merge(sdir, om, n, token, d, merged_row, o, err, sizeof err);
-        for (int i = 0; e == CDR_E_INTERRUPTED && i < CLI_OUT__COUNT; i++)
-            if (cdr_csvw_status(o->w[i]) != CDR_OK)
-                e = cdr_csvw_status(o->w[i]); /* (an output that failed stopped it) */
+        e = cdr_oc_merge_open(sdir, om, n, token, d, &mg, err, sizeof err);
         *from_db = e == CDR_E_NOTFOUND;
         e = e == CDR_E_NOTFOUND ? CDR_OK : e;
     }
@@ -324,7 +323,7 @@ cdr_err cli_outputs_current(cli_outputs *o, cdr_db *db, const char *sdir,
         e = cdr_db_runs_changes(db, runs, nruns, put_change, o);
     for (int i = 0; e == CDR_OK && i < CLI_OUT__COUNT; i++)
         e = cdr_csvw_status(o->w[i]);
-    /* the months whose file was written, and their new token */
+    /* the months whose file is written, and their new token */
     size_t np = 0;
     for (size_t i = 0; e == CDR_OK && i < n; i++) {
         char key[32];
@@ -336,11 +335,25 @@ cdr_err cli_outputs_current(cli_outputs *o, cdr_db *db, const char *sdir,
     if (e == CDR_OK) {
         *placed = all;
         *nplaced = np;
+        *pending = mg;
         all = NULL;
+        mg = NULL;
     }
+    cdr_oc_merge_free(mg);
     free(all);
     free(om);
     free(tok);
+    return e;
+}
+
+cdr_err cli_outputs_merge(cli_outputs *o, cdr_oc_merger *pending, char *err, size_t errlen)
+{
+    cdr_err e = cdr_oc_merge_rows(pending, merged_row, o, err, errlen);
+    for (int i = 0; e == CDR_E_INTERRUPTED && i < CLI_OUT__COUNT; i++)
+        if (cdr_csvw_status(o->w[i]) != CDR_OK)
+            e = cdr_csvw_status(o->w[i]); /* (an output that failed stopped it) */
+    for (int i = 0; e == CDR_OK && i < CLI_OUT__COUNT; i++)
+        e = cdr_csvw_status(o->w[i]);
     return e;
 }
 

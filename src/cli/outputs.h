@@ -51,12 +51,18 @@ cdr_err cli_unrated_csv_row(cdr_csvw *w, const cdr_db_unrated *u);
  * the cache files of the months `report` and `touched` are written again
  * (as .tmp; *placed lists them, for cdr_oc_place before the commit) and
  * their new token is set in the database. `existed`: the months the state
- * held before the run (the others had no rows). *from_db says which way. */
-cdr_err cli_outputs_current(cli_outputs *o, cdr_db *db, const char *sdir,
-                            const cdr_month *report, size_t nr, const cdr_month *touched,
-                            size_t nt, const cdr_month *existed, size_t ne, cdr_oc_delta *d,
-                            const int64_t *runs, size_t nruns, cdr_month **placed,
-                            size_t *nplaced, int *from_db);
+ * held before the run (the others had no rows). *from_db says which way.
+ * Everything that needs the database is done here: when the cache
+ * serves, its rows are still to merge, without the database, by
+ * cli_outputs_merge(*pending) (then cdr_oc_merge_free; err says why it
+ * failed, unless an output's writer did); else *pending is NULL and every
+ * output is written. */
+cdr_err cli_outputs_begin(cli_outputs *o, cdr_db *db, const char *sdir, const cdr_month *report,
+                          size_t nr, const cdr_month *touched, size_t nt, const cdr_month *existed,
+                          size_t ne, cdr_oc_delta *d, const int64_t *runs, size_t nruns,
+                          cdr_month **placed, size_t *nplaced, int *from_db,
+                          cdr_oc_merger **pending);
+cdr_err cli_outputs_merge(cli_outputs *o, cdr_oc_merger *pending, char *err, size_t errlen);
 
 /* The "month ..., as of this run:" block of the summary. */
 void cli_outputs_print_month(const cli_month_tot *m, const char *months);

@@ -15,6 +15,7 @@
 #include "cdrecon/db.h"
 #include "cdrecon/engine.h"
 #include "cdrecon/version.h"
+#include "dbgate.h"
 #include "grow.h"
 
 /* Prepared statements, created on first use and reused. */
@@ -380,6 +381,10 @@ struct cdr_db {
     int64_t *file_ids; /* file_index -> file_id of the open run (0 = none) */
     size_t n_file_ids;
     char message[512];
+    /* a commit begun (cdr_db_commit_begin): its thread, held at the gate */
+    cdr_dbgate gate;
+    pthread_t committer;
+    int begun, committing, commit_rc; /* begun; on its thread; its result */
 };
 
 /* SQLite result code -> cdr_err (db.h). */
@@ -709,7 +714,7 @@ cdr_err cdr_db_open(const char *path, cdr_db **out, char *err, size_t errlen)
     int rc = sqlite3_open_v2(path, &db->h,
                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOFOLLOW |
                                  SQLITE_OPEN_EXRESCODE | SQLITE_OPEN_NOMUTEX,
-                             NULL);
+                             cdr_dbgate_vfs()); /* (NULL: the default; commits are not held) */
     if (rc != SQLITE_OK) {
         e = open_err(db, rc, path);
         goto fail;
@@ -784,7 +789,7 @@ void cdr_db_close(cdr_db *db)
 {
     if (!db)
         return;
-    if (db->run_id)
+    if (db->run_id || db->begun)
         cdr_db_rollback_run(db);
     for (int i = 0; i < ST__COUNT; i++)
         sqlite3_finalize(db->st[i]);
@@ -1178,15 +1183,14 @@ cdr_err cdr_db_add_candidate(cdr_db *db, const cdr_candidate *c)
     return step_done(db, s, "insert candidate");
 }
 
-cdr_err cdr_db_commit_run(cdr_db *db, const cdr_db_run_end *end)
+/* The run's row finished: its end, status and totals. */
+static cdr_err finish_run_row(cdr_db *db, const cdr_db_run_end *end)
 {
     cdr_err e;
     char ts[32];
-    if ((e = need_run(db)) != CDR_OK)
-        return e;
     sqlite3_stmt *s = stmt(db, ST_RUN_FINISH, &e);
     if (!s)
-        goto fail;
+        return e;
     utc_text(end ? end->finished_at : 0, ts, sizeof ts);
     cdr_err status = end ? end->status : CDR_OK;
     sqlite3_bind_int64(s, 1, db->run_id);
@@ -1201,23 +1205,89 @@ cdr_err cdr_db_commit_run(cdr_db *db, const cdr_db_run_end *end)
     sqlite3_bind_text(s, 7, end && end->months ? end->months : "", -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 8, end ? (int64_t)end->submonths : 0);
     sqlite3_bind_int64(s, 9, end ? (int64_t)end->submonths_full : 0);
-    if ((e = step_done(db, s, "finish run")) != CDR_OK)
-        goto fail;
-    int rc = sqlite3_exec(db->h, "COMMIT", NULL, NULL, NULL);
-    if (rc != SQLITE_OK) {
-        e = dberr(db, rc, "commit");
-        goto fail;
-    }
-    db->run_id = 0;
-    db->n_file_ids = 0;
-    return CDR_OK;
-fail: {
+    return step_done(db, s, "finish run");
+}
+
+/* A failed commit: the run rolled back, the first error's message kept. */
+static cdr_err commit_failed(cdr_db *db, cdr_err e)
+{
     char keep[sizeof db->message];
     memcpy(keep, db->message, sizeof keep);
     cdr_db_rollback_run(db);
+    /* A commit stopped at its gate left a hot journal and the pager in its
+     * error state; the next read plays the journal back, so that the file
+     * is as it was before the run when this returns, not at the next open. */
+    sqlite3_exec(db->h, "SELECT count(*) FROM sqlite_schema", NULL, NULL, NULL);
     memcpy(db->message, keep, sizeof keep);
     return e;
 }
+
+static cdr_err commit_now(cdr_db *db)
+{
+    int rc = sqlite3_exec(db->h, "COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return commit_failed(db, dberr(db, rc, "commit"));
+    db->run_id = 0;
+    db->n_file_ids = 0;
+    return CDR_OK;
+}
+
+cdr_err cdr_db_commit_run(cdr_db *db, const cdr_db_run_end *end)
+{
+    cdr_err e;
+    if ((e = need_run(db)) != CDR_OK)
+        return e;
+    if ((e = finish_run_row(db, end)) != CDR_OK)
+        return commit_failed(db, e);
+    return commit_now(db);
+}
+
+static void *committer_main(void *arg)
+{
+    cdr_db *db = arg;
+    db->commit_rc = sqlite3_exec(db->h, "COMMIT", NULL, NULL, NULL);
+    return NULL;
+}
+
+cdr_err cdr_db_commit_begin(cdr_db *db, const cdr_db_run_end *end)
+{
+    cdr_err e;
+    if ((e = need_run(db)) != CDR_OK)
+        return e;
+    if (db->begun)
+        return failmsg(db, CDR_E_INTERNAL, "a commit is already begun");
+    if ((e = finish_run_row(db, end)) != CDR_OK)
+        return commit_failed(db, e);
+    db->begun = 1;
+    const char *path = sqlite3_db_filename(db->h, "main");
+    if (cdr_dbgate_arm(&db->gate, path) != 0)
+        return CDR_OK; /* (no gate: cdr_db_commit_end commits) */
+    if (pthread_create(&db->committer, NULL, committer_main, db) != 0) {
+        cdr_dbgate_disarm(&db->gate);
+        return CDR_OK;
+    }
+    db->committing = 1;
+    return CDR_OK;
+}
+
+cdr_err cdr_db_commit_end(cdr_db *db, int go)
+{
+    if (!db->begun)
+        return failmsg(db, CDR_E_INTERNAL, "no commit is begun");
+    db->begun = 0;
+    if (!db->committing)
+        return go ? commit_now(db)
+                  : commit_failed(db, failmsg(db, CDR_E_INTERRUPTED, "the commit was called off"));
+    cdr_dbgate_release(&db->gate, go);
+    pthread_join(db->committer, NULL);
+    cdr_dbgate_disarm(&db->gate);
+    db->committing = 0;
+    if (db->commit_rc != SQLITE_OK)
+        return commit_failed(db, go ? dberr(db, db->commit_rc, "commit")
+                                    : failmsg(db, CDR_E_INTERRUPTED, "the commit was called off"));
+    db->run_id = 0;
+    db->n_file_ids = 0;
+    return CDR_OK;
 }
 
 int cdr_db_try_lock(cdr_db *db)
@@ -1238,6 +1308,10 @@ void cdr_db_unlock(cdr_db *db)
 
 cdr_err cdr_db_rollback_run(cdr_db *db)
 {
+    if (db->begun) {
+        cdr_db_commit_end(db, 0); /* (it rolls back) */
+        return CDR_OK;
+    }
     cdr_err e = CDR_OK;
     if (!sqlite3_get_autocommit(db->h)) {
         int rc = sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);

@@ -1009,35 +1009,96 @@ static cdr_err merge_one(mctx *x, mstate *g, int s)
     return merge_section(x, s, g->old, g->dl);
 }
 
-cdr_err cdr_oc_merge(const char *dir, const cdr_oc_month *months, size_t n,
-                     const char *new_token, cdr_oc_delta *d, cdr_oc_row_fn fn, void *user,
-                     char *err, size_t errlen)
-{
+struct cdr_oc_merger {
+    char *dir;
+    cdr_oc_month *months;
+    size_t n;
     mstate g;
-    memset(&g, 0, sizeof g);
-    cdr_err e = mstate_new(&g, n);
-    mctx x = {months, n, g.w, fn, user, {0}};
-    if (e == CDR_OK && (e = merge_usable(&g, dir, months, n, d, err, errlen)) == CDR_OK &&
-        (e = delta_close(d, g.dm, n)) != CDR_OK)
+    char (*tokens)[CDR_OC_TOKEN_LEN + 1]; /* months[i].token's copies */
+    char token[CDR_OC_TOKEN_LEN + 1];     /* the next files' */
+    int finished;                     /* every next file written whole */
+};
+
+void cdr_oc_merge_free(cdr_oc_merger *mg)
+{
+    if (!mg)
+        return;
+    mstate_free(&mg->g, mg->n);
+    for (size_t i = 0; !mg->finished && mg->months && i < mg->n; i++)
+        if (mg->months[i].rewrite)
+            cdr_oc_discard(mg->dir, &mg->months[i].m, 1);
+    free(mg->months);
+    free(mg->tokens);
+    free(mg->dir);
+    free(mg);
+}
+
+cdr_err cdr_oc_merge_open(const char *dir, const cdr_oc_month *months, size_t n,
+                          const char *new_token, cdr_oc_delta *d, cdr_oc_merger **out,
+                          char *err, size_t errlen)
+{
+    *out = NULL;
+    cdr_oc_merger *mg = calloc(1, sizeof *mg);
+    if (!mg)
+        return CDR_E_NOMEM;
+    mg->n = n;
+    mg->dir = strdup(dir);
+    mg->months = calloc(n + 1, sizeof *months);
+    mg->tokens = calloc(n + 1, sizeof *mg->tokens);
+    cdr_err e = !mg->dir || !mg->months || !mg->tokens ? CDR_E_NOMEM : mstate_new(&mg->g, n);
+    for (size_t i = 0; e == CDR_OK && i < n; i++) { /* (the caller's may go before _rows) */
+        mg->months[i] = months[i];
+        if (months[i].token) {
+            snprintf(mg->tokens[i], sizeof mg->tokens[i], "%s", months[i].token);
+            mg->months[i].token = mg->tokens[i];
+        }
+    }
+    snprintf(mg->token, sizeof mg->token, "%s", new_token);
+    if (e == CDR_OK && (e = merge_usable(&mg->g, dir, months, n, d, err, errlen)) == CDR_OK &&
+        (e = delta_close(d, mg->g.dm, n)) != CDR_OK)
         cdr_seterr(err, errlen, "cannot read back the run's changes in %s", dir);
     for (size_t i = 0; e == CDR_OK && i < n; i++)
-        if (months[i].rewrite && (e = ocw_open(&g.w[i], dir, months[i].m, new_token)) != CDR_OK)
+        if (months[i].rewrite && (e = ocw_open(&mg->g.w[i], dir, months[i].m, new_token)) != CDR_OK)
             cdr_seterr(err, errlen, "cannot write the outputs cache in %s: %s", dir,
                        strerror(errno));
+    if (e != CDR_OK) {
+        cdr_oc_merge_free(mg);
+        return e;
+    }
+    *out = mg;
+    return CDR_OK;
+}
+
+cdr_err cdr_oc_merge_rows(cdr_oc_merger *mg, cdr_oc_row_fn fn, void *user, char *err,
+                          size_t errlen)
+{
+    const cdr_oc_month *months = mg->months;
+    size_t n = mg->n;
+    mctx x = {months, n, mg->g.w, fn, user, {0}};
+    cdr_err e = CDR_OK;
     for (int s = 0; e == CDR_OK && s < CDR_OC__SECTIONS; s++)
-        if ((e = merge_one(&x, &g, s)) != CDR_OK)
+        if ((e = merge_one(&x, &mg->g, s)) != CDR_OK)
             cdr_seterr(err, errlen, "outputs cache: %s",
                        e == CDR_E_PARSE ? "a month's file is damaged"
                        : e == CDR_E_IO  ? "cannot read or write it"
                                         : "stopped");
     for (size_t i = 0; e == CDR_OK && i < n; i++)
-        if (months[i].rewrite && (e = ocw_finish(&g.w[i], new_token)) != CDR_OK)
-            cdr_seterr(err, errlen, "cannot write the outputs cache in %s", dir);
-    mstate_free(&g, n);
+        if (months[i].rewrite && (e = ocw_finish(&mg->g.w[i], mg->token)) != CDR_OK)
+            cdr_seterr(err, errlen, "cannot write the outputs cache in %s", mg->dir);
     free(x.row.text);
-    for (size_t i = 0; e != CDR_OK && i < n; i++)
-        if (months[i].rewrite)
-            cdr_oc_discard(dir, &months[i].m, 1);
+    mg->finished = e == CDR_OK;
+    return e;
+}
+
+cdr_err cdr_oc_merge(const char *dir, const cdr_oc_month *months, size_t n,
+                     const char *new_token, cdr_oc_delta *d, cdr_oc_row_fn fn, void *user,
+                     char *err, size_t errlen)
+{
+    cdr_oc_merger *mg;
+    cdr_err e = cdr_oc_merge_open(dir, months, n, new_token, d, &mg, err, errlen);
+    if (e == CDR_OK)
+        e = cdr_oc_merge_rows(mg, fn, user, err, errlen);
+    cdr_oc_merge_free(mg);
     return e;
 }
 

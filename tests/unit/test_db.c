@@ -886,6 +886,139 @@ static void test_sigkill_mid_run(void **st)
     cdr_db_close(db);
 }
 
+/* Run 2 of the gate test: a file and n findings, then its commit begun. */
+static void gate_run(cdr_db *db, int n)
+{
+    int64_t run, fid;
+    cdr_file_stats b = stats_for(2);
+    assert_int_equal(cdr_db_begin_run(db, NULL, &run), CDR_OK);
+    assert_int_equal(cdr_db_add_file(db, 0, "b.csv", &b, &fid), CDR_OK);
+    for (int i = 0; i < n; i++) {
+        char rid[16];
+        snprintf(rid, sizeof rid, "b%d", i);
+        cdr_finding f = finding("13800138001", rid, "2024-03-02 00:00:00", CDR_CAT_DUPLICATE,
+                                20000, 0);
+        assert_int_equal(cdr_db_add_finding(db, &f), CDR_OK);
+    }
+    assert_int_equal(cdr_db_commit_begin(db, NULL), CDR_OK);
+}
+
+/* The commit's slow part done and held: the database file grew past
+ * `size` (its pages written) while the journal is still there. */
+static void gate_held(const char *path, off_t size)
+{
+    char jpath[200];
+    snprintf(jpath, sizeof jpath, "%s-journal", path);
+    struct stat ds, js;
+    for (int i = 0; i < 500 && (stat(path, &ds) != 0 || ds.st_size <= size); i++)
+        usleep(10000);
+    assert_int_equal(stat(path, &ds), 0);
+    assert_true(ds.st_size > size);
+    usleep(50000);
+    assert_int_equal(stat(jpath, &js), 0); /* not yet committed */
+}
+
+/* Run 1's rows only, no journal left, and a new run commits. */
+static void gate_rolled_back(const char *path)
+{
+    char jpath[200];
+    struct stat js;
+    snprintf(jpath, sizeof jpath, "%s-journal", path);
+    cdr_db *db = open_ok(path);
+    assert_int_equal(cdr_db_check(db), CDR_OK);
+    assert_int_equal(stat(jpath, &js), -1);
+    assert_int_equal(q(db, "SELECT count(*) FROM runs"), 1);
+    assert_int_equal(q(db, "SELECT count(*) FROM findings"), 1);
+    int64_t run, fid, known;
+    cdr_file_stats b = stats_for(2);
+    assert_int_equal(cdr_db_file_known(db, b.sha256, &known), CDR_OK);
+    assert_int_equal(known, 0);
+    assert_int_equal(cdr_db_begin_run(db, NULL, &run), CDR_OK);
+    assert_int_equal(cdr_db_add_file(db, 0, "b.csv", &b, &fid), CDR_OK);
+    assert_int_equal(cdr_db_commit_run(db, NULL), CDR_OK);
+    assert_int_equal(q(db, "SELECT count(*) FROM runs"), 2);
+    cdr_db_close(db);
+}
+
+/* cdr_db_commit_begin/_end: the commit written and synced on its own
+ * thread, held before the journal's deletion until _end; called off, the
+ * run is gone at once; killed while held, the next open rolls it back. */
+static void test_commit_gate(void **st)
+{
+    fixture *fx = *st;
+    cdr_db *db = open_ok(fx->path);
+    int64_t run1, fid;
+    cdr_file_stats a = stats_for(1);
+    assert_int_equal(cdr_db_commit_begin(db, NULL), CDR_E_INTERNAL); /* no run */
+    assert_int_equal(cdr_db_commit_end(db, 1), CDR_E_INTERNAL);
+    assert_int_equal(cdr_db_begin_run(db, NULL, &run1), CDR_OK);
+    assert_int_equal(cdr_db_add_file(db, 0, "a.csv", &a, &fid), CDR_OK);
+    cdr_finding f = finding("13800138000", "a1", "2024-03-01 00:00:00", CDR_CAT_RATE_MISMATCH,
+                            20000, 10000);
+    assert_int_equal(cdr_db_add_finding(db, &f), CDR_OK);
+    assert_int_equal(cdr_db_commit_run(db, NULL), CDR_OK);
+    struct stat ds;
+    assert_int_equal(stat(fx->path, &ds), 0);
+    off_t size1 = ds.st_size;
+    char keep[160];
+    snprintf(keep, sizeof keep, "%s.keep", fx->path);
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", fx->path, keep);
+    assert_int_equal(system(cmd), 0);
+
+    /* called off: the run is rolled back before _end returns */
+    gate_run(db, 2000);
+    gate_held(fx->path, size1);
+    assert_int_equal(cdr_db_commit_end(db, 0), CDR_E_INTERRUPTED);
+    assert_int_equal(q(db, "SELECT count(*) FROM findings"), 1);
+    cdr_db_close(db);
+    gate_rolled_back(fx->path);
+
+    /* killed while held: the next open rolls it back */
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", keep, fx->path);
+    assert_int_equal(system(cmd), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        cdr_db *cdb = NULL;
+        if (cdr_db_open(fx->path, &cdb, NULL, 0) != CDR_OK)
+            _exit(10);
+        gate_run(cdb, 2000);
+        for (;;)
+            pause();
+    }
+    gate_held(fx->path, size1);
+    assert_int_equal(kill(pid, SIGKILL), 0);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    gate_rolled_back(fx->path);
+
+    /* closed while held: rolled back too */
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", keep, fx->path);
+    assert_int_equal(system(cmd), 0);
+    db = open_ok(fx->path);
+    gate_run(db, 2000);
+    gate_held(fx->path, size1);
+    cdr_db_close(db);
+    gate_rolled_back(fx->path);
+
+    /* let through: committed */
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", keep, fx->path);
+    assert_int_equal(system(cmd), 0);
+    db = open_ok(fx->path);
+    gate_run(db, 2000);
+    gate_held(fx->path, size1);
+    assert_int_equal(cdr_db_commit_end(db, 1), CDR_OK);
+    assert_int_equal(cdr_db_commit_end(db, 1), CDR_E_INTERNAL); /* once */
+    assert_int_equal(q(db, "SELECT count(*) FROM findings"), 2001);
+    cdr_db_close(db);
+    db = open_ok(fx->path);
+    assert_int_equal(cdr_db_check(db), CDR_OK);
+    assert_int_equal(q(db, "SELECT count(*) FROM runs"), 2);
+    assert_int_equal(q(db, "SELECT count(*) FROM findings WHERE record_id LIKE 'b%'"), 2000);
+    cdr_db_close(db);
+}
+
 static void test_integrity_check_detects_damage(void **st)
 {
     fixture *fx = *st;
@@ -1007,6 +1140,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_size_known, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollback_leaves_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sigkill_mid_run, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_commit_gate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_integrity_check_detects_damage, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
