@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <isa-l/igzip_lib.h>
-#include <zlib.h>
+#include "crc.h"
 
 #include "deflate1.h"
 #include "grow.h"
@@ -579,7 +579,7 @@ static int write_block(st_buf *cols, size_t n, int64_t base, st_enc *x, st_buf *
         cdr_put_le32(e + 6, sl);
         k++;
     }
-    st_buf_u32le(out, (uint32_t)crc32(0L, out->p + start, (uInt)(out->n - start)));
+    st_buf_u32le(out, cdr_crc32(0, out->p + start, out->n - start));
     return out->failed ? -1 : 0;
 }
 
@@ -633,7 +633,7 @@ static int open_columns(const unsigned char *p, size_t n, st_block *b, colv *cv,
     if (n < 24 || memcmp(p, "STB1", 4) != 0)
         return bad(err, errlen, "no block magic");
     uint32_t crc = cdr_le32(p + n - 4);
-    if ((uint32_t)crc32(0L, p, (uInt)(n - 4)) != crc)
+    if (cdr_crc32(0, p, n - 4) != crc)
         return bad(err, errlen, "CRC mismatch");
     st_rd r = {p + 4, p + n - 4, 0};
     *nrec = st_rd_u32le(&r);

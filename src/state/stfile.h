@@ -6,9 +6,9 @@
 #define CDRECON_STFILE_H
 
 #include <stdint.h>
-#include <zlib.h>
 
 #include "bytes.h"
+#include "crc.h"
 #include "state.h"
 
 #define SEG_MAGIC "CDRSEG01"
@@ -44,7 +44,7 @@
 
 static inline uint32_t st_crc(const void *p, size_t n)
 {
-    return (uint32_t)crc32(0L, p, (uInt)n);
+    return cdr_crc32(0, p, n);
 }
 
 /* A segment's file table entry, serialised / read back (0, -1 damaged,
