@@ -1027,7 +1027,7 @@ static cdr_err load_block(st_gcur *c, size_t k, int ids, st_block *b, size_t fro
         return CDR_E_PARSE;
     }
     char why[200];
-    int d = ids ? st_block_decode_ids(tmp, len, b, why, sizeof why)
+    int d = ids ? st_block_decode_ids(tmp, len, b, from, to, why, sizeof why)
                 : st_block_decode_rows(tmp, len, b, from, to, why, sizeof why);
     free(tmp);
     if (d != 0) {
@@ -1053,12 +1053,18 @@ cdr_err st_gcur_ids(st_gcur *c, int (*fn)(const cdr_str *id, void *u), void *u)
     uint64_t rec = c->cur.first, end = c->cur.first + c->cur.count;
     while (rec < end) {
         size_t k = block_of(r, rec);
-        if (c->ids_blk_no != (int64_t)k) {
+        uint64_t b0 = r->bd[k].first_rec;
+        size_t from = (size_t)(rec - b0), to = (size_t)(end - b0); /* (to may pass the block) */
+        if (c->ids_blk_no != (int64_t)k || from < c->ids_from || to > c->ids_to) {
+            /* only this group's ids: a doubt asks one subscriber-month of
+             * each segment, a few rows of a block of thousands */
             c->ids_blk_no = -1;
-            cdr_err e = load_block(c, k, 1, &c->ids_blk, 0, SIZE_MAX);
+            cdr_err e = load_block(c, k, 1, &c->ids_blk, from, to);
             if (e != CDR_OK)
                 return e;
             c->ids_blk_no = (int64_t)k;
+            c->ids_from = from;
+            c->ids_to = to;
         }
         uint64_t base = r->bd[k].first_rec, stop = base + c->ids_blk.n;
         for (; rec < end && rec < stop; rec++) {

@@ -319,6 +319,7 @@ typedef struct st_gcur {
                                st_gcur_seek, which keeps it) */
     st_block ids_blk;
     int64_t ids_blk_no;
+    size_t ids_from, ids_to; /* the rows of ids_blk decoded */
     char err[256];
 } st_gcur;
 

@@ -881,19 +881,19 @@ static int grow_rows(st_block *b, size_t n)
 {
     if (n <= b->rows_cap)
         return 0;
-    cdr_row *r = realloc(b->rows, n * sizeof *r);
-    if (r)
-        b->rows = r;
-    uint32_t *f = r ? realloc(b->file_local, n * sizeof *f) : NULL;
-    if (f)
-        b->file_local = f;
-    int64_t *o = f ? realloc(b->off_res, n * sizeof *o) : NULL;
-    if (o)
-        b->off_res = o;
-    unsigned char *fi = o ? realloc(b->first, n) : NULL;
-    if (!fi)
+    /* (new arrays, not realloc'd ones: a decode writes what it returns, and
+     * copying the old rows only touched memory) */
+    free(b->rows);
+    free(b->file_local);
+    free(b->off_res);
+    free(b->first);
+    b->rows_cap = 0;
+    b->rows = malloc(n * sizeof *b->rows);
+    b->file_local = malloc(n * sizeof *b->file_local);
+    b->off_res = malloc(n * sizeof *b->off_res);
+    b->first = malloc(n);
+    if (!b->rows || !b->file_local || !b->off_res || !b->first)
         return -2;
-    b->first = fi;
     b->rows_cap = n;
     return 0;
 }
@@ -1028,9 +1028,12 @@ static int decode(const unsigned char *p, size_t n, st_block *b, int ids_only, s
         to = nrec;
     if (from > to)
         from = to;
+    cdr_row over;         /* a row before the range: stepped over, here */
+    uint32_t over_fl;
+    int64_t over_res;
     for (uint32_t i = 0; i < to; i++) {
-        cdr_row *r = &b->rows[i];
-        int skip = i < from; /* (a row before the range: stepped over) */
+        int skip = i < from;
+        cdr_row *r = skip ? &over : &b->rows[i];
         unsigned sd = st_rd_u8(&cv[C_SD].r);
         int first = (sd >> 7) & 1;
         b->first[i] = (unsigned char)first;
@@ -1044,7 +1047,8 @@ static int decode(const unsigned char *p, size_t n, st_block *b, int ids_only, s
         r->duration_s = r->bytes = r->sms_chars = -1;
         uint32_t nextra = 0;
         if (!ids_only) {
-            prev_start = decode_numbers(cv, sd, prev_start, r, &b->file_local[i], &b->off_res[i]);
+            prev_start = decode_numbers(cv, sd, prev_start, r, skip ? &over_fl : &b->file_local[i],
+                                        skip ? &over_res : &b->off_res[i]);
             nextra = (uint32_t)st_rd_varint(&cv[C_NEXTRA].r);
             if (nextra > 65535) {
                 rc = bad(err, errlen, "extra count");
@@ -1120,9 +1124,10 @@ int st_block_decode_rows(const unsigned char *p, size_t n, st_block *b, size_t f
     return decode(p, n, b, 0, from, to, err, errlen);
 }
 
-int st_block_decode_ids(const unsigned char *p, size_t n, st_block *b, char *err, size_t errlen)
+int st_block_decode_ids(const unsigned char *p, size_t n, st_block *b, size_t from, size_t to,
+                        char *err, size_t errlen)
 {
-    return decode(p, n, b, 1, 0, SIZE_MAX, err, errlen);
+    return decode(p, n, b, 1, from, to, err, errlen);
 }
 
 void st_block_free(st_block *b)

@@ -105,7 +105,9 @@ int st_block_decode_rows(const unsigned char *p, size_t n, st_block *b, size_t f
 void st_block_free(st_block *b);
 
 /* Only the record_id column of a block (for the duplicate check of a
- * continuing month): ids[i] views into b's memory; b->n set. */
-int st_block_decode_ids(const unsigned char *p, size_t n, st_block *b, char *err, size_t errlen);
+ * continuing month), of rows[from..to) as st_block_decode_rows: each
+ * rows[i].record_id views into b's memory; b->n set. */
+int st_block_decode_ids(const unsigned char *p, size_t n, st_block *b, size_t from, size_t to,
+                        char *err, size_t errlen);
 
 #endif

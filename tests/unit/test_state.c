@@ -175,9 +175,15 @@ static void block_round_trip(void **state)
     for (size_t i = 700; i < 731; i++)
         same_row(&s.rows[i], &b.rows[i]);
     /* the record_ids alone */
-    assert_int_equal(st_block_decode_ids(out.p, out.n, &b, err, sizeof err), 0);
+    assert_int_equal(st_block_decode_ids(out.p, out.n, &b, 0, SIZE_MAX, err, sizeof err), 0);
     assert_int_equal(b.n, NREC);
     for (size_t i = 0; i < NREC; i++)
+        same_str(s.rows[i].record_id, b.rows[i].record_id);
+    /* ... of a range: the same ids */
+    st_block_free(&b);
+    assert_int_equal(st_block_decode_ids(out.p, out.n, &b, 700, 731, err, sizeof err), 0);
+    assert_int_equal(b.n, NREC);
+    for (size_t i = 700; i < 731; i++)
         same_str(s.rows[i].record_id, b.rows[i].record_id);
     /* any flipped byte is caught (the block's CRC) */
     for (int k = 0; k < 20; k++) {
