@@ -472,7 +472,8 @@ static int src_fill(src *s)
     return 0;
 }
 
-static int src_get(src *s, void *dst, size_t n)
+/* src_get when the bytes are not all in the chunk at hand (or a delta). */
+static int src_get_slow(src *s, void *dst, size_t n)
 {
     unsigned char *d = dst;
     if (s->fp) {
@@ -492,14 +493,30 @@ static int src_get(src *s, void *dst, size_t n)
     return 0;
 }
 
-static unsigned src_u8(src *s)
+/* The readers below are called for every byte of a row's head: they take
+ * the bytes straight from the chunk when it holds them (a delta's source
+ * has n = pos = 0, so it always goes the slow way, through stdio). */
+static inline int src_get(src *s, void *dst, size_t n)
 {
+    if (n && n <= s->n - s->pos) {
+        memcpy(dst, s->raw + s->pos, n);
+        s->pos += n;
+        return 0;
+    }
+    return src_get_slow(s, dst, n);
+}
+
+static inline unsigned src_u8(src *s)
+{
+    if (s->pos < s->n)
+        return s->raw[s->pos++];
     unsigned char c = 0;
-    src_get(s, &c, 1);
+    src_get_slow(s, &c, 1);
     return c;
 }
 
-static uint64_t src_varint(src *s)
+/* At most 10 bytes, the last of them ending it (else the stream is bad). */
+static uint64_t src_varint_slow(src *s)
 {
     uint64_t v = 0;
     for (int sh = 0; sh < 64; sh += 7) {
@@ -508,6 +525,24 @@ static uint64_t src_varint(src *s)
         if (!(c & 0x80))
             return v;
     }
+    s->bad = 1;
+    return 0;
+}
+
+static inline uint64_t src_varint(src *s)
+{
+    if (s->n - s->pos < 10)
+        return src_varint_slow(s);
+    const unsigned char *p = s->raw + s->pos;
+    uint64_t v = 0;
+    for (int i = 0, sh = 0; sh < 64; i++, sh += 7) {
+        v |= (uint64_t)(p[i] & 0x7f) << sh;
+        if (!(p[i] & 0x80)) {
+            s->pos += (size_t)i + 1;
+            return v;
+        }
+    }
+    s->pos += 10; /* (as the slow way leaves it) */
     s->bad = 1;
     return 0;
 }
