@@ -94,11 +94,16 @@ static int key_cmp(const okey *a, const okey *b)
     return a->m < b->m ? -1 : a->m > b->m;
 }
 
+/* A row; text is the reader's copy (buf) or, when the row lay whole in a
+ * chunk, points into it: valid until the reader's next call, so each row is
+ * written and handed over before the next is read. */
 typedef struct orow {
     uint64_t seq;
     int64_t num[CDR_OC_NUMS];
-    char *text;
-    size_t len, cap;
+    const char *text;
+    size_t len;
+    char *buf;
+    size_t cap;
 } orow;
 
 /* ---- a cache file being written ------------------------------------------- */
@@ -664,15 +669,21 @@ static int head_row(head *e, orow *r)
     uint64_t len = src_varint(e->s);
     if (e->s->bad || len > ((uint64_t)1 << 30))
         return e->s->bad = 1, -1;
+    r->len = (size_t)len;
+    if (!e->s->fp && len <= e->s->n - e->s->pos) { /* in the chunk: not copied */
+        r->text = (const char *)e->s->raw + e->s->pos;
+        e->s->pos += r->len;
+        return 1;
+    }
     if (len > r->cap) {
-        char *t2 = realloc(r->text, (size_t)len);
+        char *t2 = realloc(r->buf, (size_t)len);
         if (!t2)
             return e->s->bad = 1, -1;
-        r->text = t2;
+        r->buf = t2;
         r->cap = (size_t)len;
     }
-    r->len = (size_t)len;
-    if (src_get(e->s, r->text, r->len) != 0)
+    r->text = r->buf;
+    if (src_get(e->s, r->buf, r->len) != 0)
         return -1;
     return 1;
 }
@@ -1069,7 +1080,7 @@ cdr_err cdr_oc_merge(const char *dir, const cdr_oc_month *months, size_t n,
         if (months[i].rewrite && (e = ocw_finish(&g.w[i], new_token)) != CDR_OK)
             cdr_seterr(err, errlen, "cannot write the outputs cache in %s", dir);
     mstate_free(&g, n);
-    free(x.row.text);
+    free(x.row.buf);
     for (size_t i = 0; e != CDR_OK && i < n; i++)
         if (months[i].rewrite)
             cdr_oc_discard(dir, &months[i].m, 1);
@@ -1130,7 +1141,7 @@ cdr_err cdr_oc_build_row(cdr_oc_build *b, int s, uint64_t h, cdr_str msisdn, cdr
     k.m = m;
     k.ml = (unsigned char)msisdn.n;
     memcpy(k.ms, msisdn.p, msisdn.n);
-    orow r = {seq, {0}, (char *)text, len, len};
+    orow r = {seq, {0}, text, len, NULL, 0};
     memcpy(r.num, num, sizeof r.num);
     ocw_row(&b->w[i], s, &k, &r);
     return b->w[i].st;
