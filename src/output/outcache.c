@@ -434,10 +434,11 @@ static void ocw_free(ocw *w)
 /* ---- a byte source: a cache file's chunks, or a delta's temporary file ---- */
 
 typedef struct src {
-    /* cache file */
+    /* cache file: its chunks read whole (file: the bytes from OC_HEAD to end),
+     * once, by src_open_cache, which checks them; off is the next chunk's */
     int fd;
     uint64_t off, end;
-    unsigned char *raw, *z;
+    unsigned char *raw, *file;
     size_t n, pos;
     struct inflate_state *inf;
     /* delta */
@@ -445,31 +446,28 @@ typedef struct src {
     int bad;
 } src;
 
+/* The next chunk into raw: its head and CRC were checked when the file was
+ * opened; the checks here keep a bad length from reading out of bounds. */
 static int src_fill(src *s)
 {
-    if (s->fp)
+    if (s->fp || s->off + OC_CHUNK_HEAD > s->end)
         return -1;
-    unsigned char h[OC_CHUNK_HEAD];
-    if (s->off + OC_CHUNK_HEAD > s->end ||
-        pread(s->fd, h, sizeof h, (off_t)s->off) != (ssize_t)sizeof h)
-        return -1;
+    const unsigned char *h = s->file + (s->off - OC_HEAD);
     uint32_t rl = cdr_le32(h), sl = cdr_le32(h + 4);
     if (rl == 0 || rl > OC_CHUNK || sl > OC_CHUNK || h[8] > 1 ||
         s->off + OC_CHUNK_HEAD + sl > s->end || (h[8] == 0 && sl != rl))
         return -1;
-    unsigned char *dst = h[8] ? s->z : s->raw;
-    if (pread(s->fd, dst, sl, (off_t)(s->off + OC_CHUNK_HEAD)) != (ssize_t)sl ||
-        crc32(0L, dst, sl) != cdr_le32(h + 9))
-        return -1;
     if (h[8]) {
         isal_inflate_init(s->inf);
         s->inf->crc_flag = ISAL_DEFLATE;
-        s->inf->next_in = s->z;
+        s->inf->next_in = (unsigned char *)h + OC_CHUNK_HEAD;
         s->inf->avail_in = sl;
         s->inf->next_out = s->raw;
         s->inf->avail_out = rl;
         if (isal_inflate_stateless(s->inf) != ISAL_DECOMP_OK || s->inf->total_out != rl)
             return -1;
+    } else {
+        memcpy(s->raw, h + OC_CHUNK_HEAD, rl);
     }
     s->off += OC_CHUNK_HEAD + sl;
     s->n = rl;
@@ -557,10 +555,26 @@ static void src_close(src *s)
     if (s->fd >= 0)
         close(s->fd);
     free(s->raw);
-    free(s->z);
+    free(s->file);
     free(s->inf);
     memset(s, 0, sizeof *s);
     s->fd = -1;
+}
+
+/* n bytes at off, however many reads it takes. */
+static int pread_all(int fd, unsigned char *p, size_t n, uint64_t off)
+{
+    while (n) {
+        ssize_t k = pread(fd, p, n, (off_t)off);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return -1;
+        p += k;
+        n -= (size_t)k;
+        off += (uint64_t)k;
+    }
+    return 0;
 }
 
 /* Open a month's file and check it whole (footer, token, every chunk's CRC)
@@ -586,23 +600,23 @@ static int src_open_cache(src *s, const char *dir, cdr_month m, const char *toke
         cdr_le32(f + 20) != (uint32_t)m || memcmp(f + 24, token, CDR_OC_TOKEN_LEN) ||
         cdr_le32(f + 24 + CDR_OC_TOKEN_LEN) != crc32(0L, f, 24 + CDR_OC_TOKEN_LEN))
         return -1;
+    size_t len = (size_t)(s->end - OC_HEAD);
     s->raw = malloc(OC_CHUNK);
-    s->z = malloc(OC_CHUNK);
+    s->file = malloc(len ? len : 1);
     s->inf = malloc(sizeof *s->inf);
-    if (!s->raw || !s->z || !s->inf)
+    if (!s->raw || !s->file || !s->inf || pread_all(s->fd, s->file, len, OC_HEAD) != 0)
         return -1;
     /* every chunk's CRC, and their count and lengths */
     uint64_t off = OC_HEAD, total = 0;
     uint32_t chunks = 0;
     while (off < s->end) {
-        unsigned char c[OC_CHUNK_HEAD];
-        if (off + OC_CHUNK_HEAD > s->end || pread(s->fd, c, sizeof c, (off_t)off) != sizeof c)
+        const unsigned char *c = s->file + (off - OC_HEAD);
+        if (off + OC_CHUNK_HEAD > s->end)
             return -1;
         uint32_t rl = cdr_le32(c), sl = cdr_le32(c + 4);
         if (rl == 0 || rl > OC_CHUNK || sl > OC_CHUNK || c[8] > 1 || (c[8] == 0 && sl != rl) ||
             off + OC_CHUNK_HEAD + sl > s->end ||
-            pread(s->fd, s->z, sl, (off_t)(off + OC_CHUNK_HEAD)) != (ssize_t)sl ||
-            crc32(0L, s->z, sl) != cdr_le32(c + 9))
+            crc32(0L, c + OC_CHUNK_HEAD, sl) != cdr_le32(c + 9))
             return -1;
         off += OC_CHUNK_HEAD + sl;
         total += rl;
