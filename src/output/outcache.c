@@ -433,44 +433,185 @@ static void ocw_free(ocw *w)
 
 /* ---- a byte source: a cache file's chunks, or a delta's temporary file ---- */
 
+struct ocin;
+
 typedef struct src {
     /* cache file: its chunks read whole (file: the bytes from OC_HEAD to end),
-     * once, by src_open_cache, which checks them; off is the next chunk's */
+     * once, by src_open_cache, which checks them; raw: the chunk at hand,
+     * n bytes, from in's ring or else inflated here into own (off: the next
+     * chunk's) */
     int fd;
     uint64_t off, end;
-    unsigned char *raw, *file;
+    unsigned char *raw, *own, *file;
     size_t n, pos;
     struct inflate_state *inf;
+    struct ocin *in;
     /* delta */
     FILE *fp;
     int bad;
 } src;
 
-/* The next chunk into raw: its head and CRC were checked when the file was
- * opened; the checks here keep a bad length from reading out of bounds. */
-static int src_fill(src *s)
+/* The chunk at *off of a checked file (file: its bytes from OC_HEAD on)
+ * inflated into dst, its length into *n; *off moves past it. Its head and
+ * CRC were checked when the file was opened: the checks here keep a bad
+ * length from reading out of bounds. */
+static int chunk_read(const unsigned char *file, uint64_t end, uint64_t *off,
+                      struct inflate_state *inf, unsigned char *dst, size_t *n)
 {
-    if (s->fp || s->off + OC_CHUNK_HEAD > s->end)
+    if (*off + OC_CHUNK_HEAD > end)
         return -1;
-    const unsigned char *h = s->file + (s->off - OC_HEAD);
+    const unsigned char *h = file + (*off - OC_HEAD);
     uint32_t rl = cdr_le32(h), sl = cdr_le32(h + 4);
     if (rl == 0 || rl > OC_CHUNK || sl > OC_CHUNK || h[8] > 1 ||
-        s->off + OC_CHUNK_HEAD + sl > s->end || (h[8] == 0 && sl != rl))
+        *off + OC_CHUNK_HEAD + sl > end || (h[8] == 0 && sl != rl))
         return -1;
     if (h[8]) {
-        isal_inflate_init(s->inf);
-        s->inf->crc_flag = ISAL_DEFLATE;
-        s->inf->next_in = (unsigned char *)h + OC_CHUNK_HEAD;
-        s->inf->avail_in = sl;
-        s->inf->next_out = s->raw;
-        s->inf->avail_out = rl;
-        if (isal_inflate_stateless(s->inf) != ISAL_DECOMP_OK || s->inf->total_out != rl)
+        isal_inflate_init(inf);
+        inf->crc_flag = ISAL_DEFLATE;
+        inf->next_in = (unsigned char *)h + OC_CHUNK_HEAD;
+        inf->avail_in = sl;
+        inf->next_out = dst;
+        inf->avail_out = rl;
+        if (isal_inflate_stateless(inf) != ISAL_DECOMP_OK || inf->total_out != rl)
             return -1;
     } else {
-        memcpy(s->raw, h + OC_CHUNK_HEAD, rl);
+        memcpy(dst, h + OC_CHUNK_HEAD, rl);
     }
-    s->off += OC_CHUNK_HEAD + sl;
-    s->n = rl;
+    *off += OC_CHUNK_HEAD + sl;
+    *n = rl;
+    return 0;
+}
+
+/* ---- the inflater: a cache file's chunks inflated ahead, on a thread ------
+ * Inflating was the largest part of the main thread's outputs phase; here
+ * a thread fills a ring of OC_RING chunks while the merge reads the one it
+ * holds (released when it asks for the next: a row's text handed over from
+ * it stays valid until then). The thread stops at the file's end or at the
+ * first bad chunk, and the reader then sees the same failure src_fill's own
+ * inflating would give, at the same point of the stream. */
+
+#define OC_RING 4
+
+typedef struct ocin {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_t th;
+    const unsigned char *file;
+    uint64_t end;
+    struct inflate_state *inf;
+    unsigned char *buf[OC_RING];
+    size_t len[OC_RING];
+    unsigned head, count; /* filled, the reader's included */
+    int held;             /* the reader holds buf[head] */
+    int done, stop;
+} ocin;
+
+static void *ocin_main(void *arg)
+{
+    ocin *q = arg;
+    uint64_t off = OC_HEAD;
+    pthread_mutex_lock(&q->mu);
+    while (!q->stop) {
+        if (q->count == OC_RING) {
+            pthread_cond_wait(&q->cv, &q->mu);
+            continue;
+        }
+        /* (a slot's index stays put while the reader releases the head) */
+        unsigned at = (q->head + q->count) % OC_RING;
+        pthread_mutex_unlock(&q->mu);
+        int rc = chunk_read(q->file, q->end, &off, q->inf, q->buf[at], &q->len[at]);
+        pthread_mutex_lock(&q->mu);
+        if (rc != 0)
+            break; /* the end, or a bad chunk */
+        q->count++;
+        pthread_cond_broadcast(&q->cv);
+    }
+    q->done = 1;
+    pthread_cond_broadcast(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+    return NULL;
+}
+
+/* The chunk after the one held (released), or -1 past the last good one. */
+static int ocin_next(ocin *q, unsigned char **raw, size_t *n)
+{
+    pthread_mutex_lock(&q->mu);
+    if (q->held) {
+        q->head = (q->head + 1) % OC_RING;
+        q->count--;
+        q->held = 0;
+        pthread_cond_broadcast(&q->cv);
+    }
+    while (q->count == 0 && !q->done)
+        pthread_cond_wait(&q->cv, &q->mu);
+    int ok = q->count > 0;
+    if (ok) {
+        *raw = q->buf[q->head];
+        *n = q->len[q->head];
+        q->held = 1;
+    }
+    pthread_mutex_unlock(&q->mu);
+    return ok ? 0 : -1;
+}
+
+static void ocin_free(ocin *q)
+{
+    for (int i = 0; i < OC_RING; i++)
+        free(q->buf[i]);
+    free(q);
+}
+
+/* The thread started on s's checked file, or NULL (s then inflates itself). */
+static ocin *ocin_new(src *s)
+{
+    ocin *q = calloc(1, sizeof *q);
+    if (!q)
+        return NULL;
+    int ok = 1;
+    for (int i = 0; i < OC_RING; i++)
+        ok &= (q->buf[i] = malloc(OC_CHUNK)) != NULL;
+    q->file = s->file;
+    q->end = s->end;
+    q->inf = s->inf;
+    if (!ok || pthread_mutex_init(&q->mu, NULL) != 0) {
+        ocin_free(q);
+        return NULL;
+    }
+    if (pthread_cond_init(&q->cv, NULL) != 0) {
+        pthread_mutex_destroy(&q->mu);
+        ocin_free(q);
+        return NULL;
+    }
+    if (pthread_create(&q->th, NULL, ocin_main, q) != 0) {
+        pthread_cond_destroy(&q->cv);
+        pthread_mutex_destroy(&q->mu);
+        ocin_free(q);
+        return NULL;
+    }
+    return q;
+}
+
+/* The thread stopped (wherever it is) and joined, its ring freed. */
+static void ocin_stop(ocin *q)
+{
+    pthread_mutex_lock(&q->mu);
+    q->stop = 1;
+    pthread_cond_broadcast(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+    pthread_join(q->th, NULL);
+    pthread_cond_destroy(&q->cv);
+    pthread_mutex_destroy(&q->mu);
+    ocin_free(q);
+}
+
+/* The next chunk into raw. */
+static int src_fill(src *s)
+{
+    if (s->fp)
+        return -1;
+    if (s->in ? ocin_next(s->in, &s->raw, &s->n) != 0
+              : chunk_read(s->file, s->end, &s->off, s->inf, s->own, &s->n) != 0)
+        return -1;
     s->pos = 0;
     return 0;
 }
@@ -554,7 +695,9 @@ static void src_close(src *s)
 {
     if (s->fd >= 0)
         close(s->fd);
-    free(s->raw);
+    if (s->in)
+        ocin_stop(s->in); /* (before what its thread reads goes) */
+    free(s->own);
     free(s->file);
     free(s->inf);
     memset(s, 0, sizeof *s);
@@ -601,10 +744,9 @@ static int src_open_cache(src *s, const char *dir, cdr_month m, const char *toke
         cdr_le32(f + 24 + CDR_OC_TOKEN_LEN) != crc32(0L, f, 24 + CDR_OC_TOKEN_LEN))
         return -1;
     size_t len = (size_t)(s->end - OC_HEAD);
-    s->raw = malloc(OC_CHUNK);
     s->file = malloc(len ? len : 1);
     s->inf = malloc(sizeof *s->inf);
-    if (!s->raw || !s->file || !s->inf || pread_all(s->fd, s->file, len, OC_HEAD) != 0)
+    if (!s->file || !s->inf || pread_all(s->fd, s->file, len, OC_HEAD) != 0)
         return -1;
     /* every chunk's CRC, and their count and lengths */
     uint64_t off = OC_HEAD, total = 0;
@@ -625,6 +767,8 @@ static int src_open_cache(src *s, const char *dir, cdr_month m, const char *toke
     if (total != cdr_le64(f + 8) || chunks != cdr_le32(f + 16))
         return -1;
     s->off = OC_HEAD;
+    if (!(s->in = ocin_new(s)) && !(s->own = malloc(OC_CHUNK)))
+        return -1;
     return 0;
 }
 
