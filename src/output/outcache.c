@@ -286,7 +286,7 @@ static void ocw_flush(ocw *w)
     w->n = 0;
 }
 
-static void ocw_put(ocw *w, const void *p, size_t n)
+static void ocw_put_slow(ocw *w, const void *p, size_t n)
 {
     const unsigned char *b = p;
     while (n && w->st == CDR_OK) {
@@ -300,16 +300,33 @@ static void ocw_put(ocw *w, const void *p, size_t n)
     }
 }
 
-static void ocw_u8(ocw *w, unsigned v)
+/* The writers below run for every field of every row: what leaves the
+ * chunk short of full goes straight in; filling it (its flush at exactly
+ * OC_CHUNK bytes, as before) and a failed writer go the slow way. */
+static inline void ocw_put(ocw *w, const void *p, size_t n)
+{
+    if (n && n < OC_CHUNK - w->n && w->st == CDR_OK) {
+        memcpy(w->raw + w->n, p, n);
+        w->n += n;
+    } else {
+        ocw_put_slow(w, p, n);
+    }
+}
+
+static inline void ocw_u8(ocw *w, unsigned v)
 {
     unsigned char c = (unsigned char)v;
     ocw_put(w, &c, 1);
 }
 
-static void ocw_varint(ocw *w, uint64_t v)
+static inline void ocw_varint(ocw *w, uint64_t v)
 {
+    if (OC_CHUNK - w->n > 10 && w->st == CDR_OK) {
+        w->n = (size_t)(cdr_put_varint(w->raw + w->n, v) - w->raw);
+        return;
+    }
     unsigned char b[10];
-    ocw_put(w, b, (size_t)(cdr_put_varint(b, v) - b));
+    ocw_put_slow(w, b, (size_t)(cdr_put_varint(b, v) - b));
 }
 
 static cdr_err ocw_open(ocw *w, const char *dir, cdr_month m, const char *token)
