@@ -627,7 +627,7 @@ static int src_fill(src *s)
     if (s->fp)
         return -1;
     if (s->in ? ocin_next(s->in, &s->raw, &s->n) != 0
-              : chunk_read(s->file, s->end, &s->off, s->inf, s->own, &s->n) != 0)
+              : chunk_read(s->file, s->end, &s->off, s->inf, s->raw, &s->n) != 0)
         return -1;
     s->pos = 0;
     return 0;
@@ -784,7 +784,7 @@ static int src_open_cache(src *s, const char *dir, cdr_month m, const char *toke
     if (total != cdr_le64(f + 8) || chunks != cdr_le32(f + 16))
         return -1;
     s->off = OC_HEAD;
-    if (!(s->in = ocin_new(s)) && !(s->own = malloc(OC_CHUNK)))
+    if (!(s->in = ocin_new(s)) && !(s->raw = s->own = malloc(OC_CHUNK)))
         return -1;
     return 0;
 }
