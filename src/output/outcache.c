@@ -20,6 +20,7 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <isa-l/crc.h>
 #include <zlib.h>
 
 #include "bytes.h"
@@ -453,13 +454,12 @@ static void ocw_free(ocw *w)
 struct ocin;
 
 typedef struct src {
-    /* cache file: its chunks read whole (file: the bytes from OC_HEAD to end),
-     * once, by src_open_cache, which checks them; raw: the chunk at hand,
-     * n bytes, from in's ring or else inflated here into own (off: the next
+    /* cache file: raw, the chunk at hand (n bytes), from in's ring, or else
+     * read and inflated here into own (z: its stored bytes; off: the next
      * chunk's) */
     int fd;
     uint64_t off, end;
-    unsigned char *raw, *own, *file;
+    unsigned char *raw, *own, *z;
     size_t n, pos;
     struct inflate_state *inf;
     struct ocin *in;
@@ -468,31 +468,39 @@ typedef struct src {
     int bad;
 } src;
 
-/* The chunk at *off of a checked file (file: its bytes from OC_HEAD on)
- * inflated into dst, its length into *n; *off moves past it. Its head and
- * CRC were checked when the file was opened: the checks here keep a bad
- * length from reading out of bounds. */
-static int chunk_read(const unsigned char *file, uint64_t end, uint64_t *off,
-                      struct inflate_state *inf, unsigned char *dst, size_t *n)
+/* The CRC the file holds (zlib's crc32: ISA-L's gives the same values,
+ * several times faster; the writer's side still takes zlib's). */
+static uint32_t oc_crc(const unsigned char *p, size_t n)
 {
-    if (*off + OC_CHUNK_HEAD > end)
+    return crc32_gzip_refl(0, p, n);
+}
+
+/* The chunk at *off of fd (whose chunks end at end) read, its CRC checked,
+ * and inflated into dst (its length into *n; z: room for its stored
+ * bytes); *off moves past it. */
+static int chunk_read(int fd, uint64_t end, uint64_t *off, struct inflate_state *inf,
+                      unsigned char *z, unsigned char *dst, size_t *n)
+{
+    unsigned char h[OC_CHUNK_HEAD];
+    if (*off + OC_CHUNK_HEAD > end || pread(fd, h, sizeof h, (off_t)*off) != (ssize_t)sizeof h)
         return -1;
-    const unsigned char *h = file + (*off - OC_HEAD);
     uint32_t rl = cdr_le32(h), sl = cdr_le32(h + 4);
     if (rl == 0 || rl > OC_CHUNK || sl > OC_CHUNK || h[8] > 1 ||
         *off + OC_CHUNK_HEAD + sl > end || (h[8] == 0 && sl != rl))
         return -1;
+    unsigned char *in = h[8] ? z : dst;
+    if (pread(fd, in, sl, (off_t)(*off + OC_CHUNK_HEAD)) != (ssize_t)sl ||
+        oc_crc(in, sl) != cdr_le32(h + 9))
+        return -1;
     if (h[8]) {
         isal_inflate_init(inf);
         inf->crc_flag = ISAL_DEFLATE;
-        inf->next_in = (unsigned char *)h + OC_CHUNK_HEAD;
+        inf->next_in = z;
         inf->avail_in = sl;
         inf->next_out = dst;
         inf->avail_out = rl;
         if (isal_inflate_stateless(inf) != ISAL_DECOMP_OK || inf->total_out != rl)
             return -1;
-    } else {
-        memcpy(dst, h + OC_CHUNK_HEAD, rl);
     }
     *off += OC_CHUNK_HEAD + sl;
     *n = rl;
@@ -513,9 +521,10 @@ typedef struct ocin {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     pthread_t th;
-    const unsigned char *file;
+    int fd;
     uint64_t end;
     struct inflate_state *inf;
+    unsigned char *z; /* a chunk's stored bytes */
     unsigned char *buf[OC_RING];
     size_t len[OC_RING];
     unsigned head, count; /* filled, the reader's included */
@@ -536,7 +545,7 @@ static void *ocin_main(void *arg)
         /* (a slot's index stays put while the reader releases the head) */
         unsigned at = (q->head + q->count) % OC_RING;
         pthread_mutex_unlock(&q->mu);
-        int rc = chunk_read(q->file, q->end, &off, q->inf, q->buf[at], &q->len[at]);
+        int rc = chunk_read(q->fd, q->end, &off, q->inf, q->z, q->buf[at], &q->len[at]);
         pthread_mutex_lock(&q->mu);
         if (rc != 0)
             break; /* the end, or a bad chunk */
@@ -573,21 +582,23 @@ static int ocin_next(ocin *q, unsigned char **raw, size_t *n)
 
 static void ocin_free(ocin *q)
 {
+    free(q->z);
     for (int i = 0; i < OC_RING; i++)
         free(q->buf[i]);
     free(q);
 }
 
-/* The thread started on s's checked file, or NULL (s then inflates itself). */
+/* The thread started on s's checked file (it reads it as src_fill would,
+ * through its own offset), or NULL (s then inflates itself). */
 static ocin *ocin_new(src *s)
 {
     ocin *q = calloc(1, sizeof *q);
     if (!q)
         return NULL;
-    int ok = 1;
+    int ok = (q->z = malloc(OC_CHUNK)) != NULL;
     for (int i = 0; i < OC_RING; i++)
         ok &= (q->buf[i] = malloc(OC_CHUNK)) != NULL;
-    q->file = s->file;
+    q->fd = s->fd;
     q->end = s->end;
     q->inf = s->inf;
     if (!ok || pthread_mutex_init(&q->mu, NULL) != 0) {
@@ -627,7 +638,7 @@ static int src_fill(src *s)
     if (s->fp)
         return -1;
     if (s->in ? ocin_next(s->in, &s->raw, &s->n) != 0
-              : chunk_read(s->file, s->end, &s->off, s->inf, s->raw, &s->n) != 0)
+              : chunk_read(s->fd, s->end, &s->off, s->inf, s->z, s->raw, &s->n) != 0)
         return -1;
     s->pos = 0;
     return 0;
@@ -715,26 +726,10 @@ static void src_close(src *s)
     if (s->in)
         ocin_stop(s->in); /* (before what its thread reads goes) */
     free(s->own);
-    free(s->file);
+    free(s->z);
     free(s->inf);
     memset(s, 0, sizeof *s);
     s->fd = -1;
-}
-
-/* n bytes at off, however many reads it takes. */
-static int pread_all(int fd, unsigned char *p, size_t n, uint64_t off)
-{
-    while (n) {
-        ssize_t k = pread(fd, p, n, (off_t)off);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            return -1;
-        p += k;
-        n -= (size_t)k;
-        off += (uint64_t)k;
-    }
-    return 0;
 }
 
 /* Open a month's file and check it whole (footer, token, every chunk's CRC)
@@ -760,22 +755,22 @@ static int src_open_cache(src *s, const char *dir, cdr_month m, const char *toke
         cdr_le32(f + 20) != (uint32_t)m || memcmp(f + 24, token, CDR_OC_TOKEN_LEN) ||
         cdr_le32(f + 24 + CDR_OC_TOKEN_LEN) != crc32(0L, f, 24 + CDR_OC_TOKEN_LEN))
         return -1;
-    size_t len = (size_t)(s->end - OC_HEAD);
-    s->file = malloc(len ? len : 1);
+    s->z = malloc(OC_CHUNK);
     s->inf = malloc(sizeof *s->inf);
-    if (!s->file || !s->inf || pread_all(s->fd, s->file, len, OC_HEAD) != 0)
+    if (!s->z || !s->inf)
         return -1;
     /* every chunk's CRC, and their count and lengths */
     uint64_t off = OC_HEAD, total = 0;
     uint32_t chunks = 0;
     while (off < s->end) {
-        const unsigned char *c = s->file + (off - OC_HEAD);
-        if (off + OC_CHUNK_HEAD > s->end)
+        unsigned char c[OC_CHUNK_HEAD];
+        if (off + OC_CHUNK_HEAD > s->end || pread(s->fd, c, sizeof c, (off_t)off) != sizeof c)
             return -1;
         uint32_t rl = cdr_le32(c), sl = cdr_le32(c + 4);
         if (rl == 0 || rl > OC_CHUNK || sl > OC_CHUNK || c[8] > 1 || (c[8] == 0 && sl != rl) ||
             off + OC_CHUNK_HEAD + sl > s->end ||
-            crc32(0L, c + OC_CHUNK_HEAD, sl) != cdr_le32(c + 9))
+            pread(s->fd, s->z, sl, (off_t)(off + OC_CHUNK_HEAD)) != (ssize_t)sl ||
+            oc_crc(s->z, sl) != cdr_le32(c + 9))
             return -1;
         off += OC_CHUNK_HEAD + sl;
         total += rl;
