@@ -721,10 +721,10 @@ static inline uint64_t src_varint(src *s)
 
 static void src_close(src *s)
 {
+    if (s->in)
+        ocin_stop(s->in); /* (before the fd it reads goes) */
     if (s->fd >= 0)
         close(s->fd);
-    if (s->in)
-        ocin_stop(s->in); /* (before what its thread reads goes) */
     free(s->own);
     free(s->z);
     free(s->inf);
