@@ -20,9 +20,9 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include "bytes.h"
+#include "crc.h"
 #include "deflate1.h"
 #include "errmsg.h"
 #include "grow.h"
@@ -94,11 +94,16 @@ static int key_cmp(const okey *a, const okey *b)
     return a->m < b->m ? -1 : a->m > b->m;
 }
 
+/* A row; text is the reader's copy (buf) or, when the row lay whole in a
+ * chunk, points into it: valid until the reader's next call, so each row is
+ * written and handed over before the next is read. */
 typedef struct orow {
     uint64_t seq;
     int64_t num[CDR_OC_NUMS];
-    char *text;
-    size_t len, cap;
+    const char *text;
+    size_t len;
+    char *buf;
+    size_t cap;
 } orow;
 
 /* ---- a cache file being written ------------------------------------------- */
@@ -143,7 +148,7 @@ static cdr_err sink_chunk(ocsink *k, const unsigned char *raw, size_t n)
     cdr_put_le32(h, (uint32_t)n);
     cdr_put_le32(h + 4, (uint32_t)zn);
     h[8] = (unsigned char)method;
-    cdr_put_le32(h + 9, (uint32_t)crc32(0L, out, (uInt)zn));
+    cdr_put_le32(h + 9, cdr_crc32(0, out, zn));
     cdr_err e = write_all(k->fd, h, sizeof h);
     if (e == CDR_OK)
         e = write_all(k->fd, out, zn);
@@ -281,7 +286,7 @@ static void ocw_flush(ocw *w)
     w->n = 0;
 }
 
-static void ocw_put(ocw *w, const void *p, size_t n)
+static void ocw_put_slow(ocw *w, const void *p, size_t n)
 {
     const unsigned char *b = p;
     while (n && w->st == CDR_OK) {
@@ -295,16 +300,33 @@ static void ocw_put(ocw *w, const void *p, size_t n)
     }
 }
 
-static void ocw_u8(ocw *w, unsigned v)
+/* The writers below run for every field of every row: what leaves the
+ * chunk short of full goes straight in; filling it (its flush at exactly
+ * OC_CHUNK bytes, as before) and a failed writer go the slow way. */
+static inline void ocw_put(ocw *w, const void *p, size_t n)
+{
+    if (n && n < OC_CHUNK - w->n && w->st == CDR_OK) {
+        memcpy(w->raw + w->n, p, n);
+        w->n += n;
+    } else {
+        ocw_put_slow(w, p, n);
+    }
+}
+
+static inline void ocw_u8(ocw *w, unsigned v)
 {
     unsigned char c = (unsigned char)v;
     ocw_put(w, &c, 1);
 }
 
-static void ocw_varint(ocw *w, uint64_t v)
+static inline void ocw_varint(ocw *w, uint64_t v)
 {
+    if (OC_CHUNK - w->n > 10 && w->st == CDR_OK) {
+        w->n = (size_t)(cdr_put_varint(w->raw + w->n, v) - w->raw);
+        return;
+    }
     unsigned char b[10];
-    ocw_put(w, b, (size_t)(cdr_put_varint(b, v) - b));
+    ocw_put_slow(w, b, (size_t)(cdr_put_varint(b, v) - b));
 }
 
 static cdr_err ocw_open(ocw *w, const char *dir, cdr_month m, const char *token)
@@ -403,7 +425,7 @@ static cdr_err ocw_finish(ocw *w, const char *token)
     cdr_put_le32(f + 16, w->chunks);
     cdr_put_le32(f + 20, (uint32_t)w->m);
     memcpy(f + 24, token, CDR_OC_TOKEN_LEN);
-    cdr_put_le32(f + 24 + CDR_OC_TOKEN_LEN, (uint32_t)crc32(0L, f, 24 + CDR_OC_TOKEN_LEN));
+    cdr_put_le32(f + 24 + CDR_OC_TOKEN_LEN, cdr_crc32(0, f, 24 + CDR_OC_TOKEN_LEN));
     w->st = write_all(w->out.fd, f, sizeof f);
     if (w->st == CDR_OK && close(w->out.fd) != 0)
         w->st = CDR_E_IO;
@@ -428,51 +450,194 @@ static void ocw_free(ocw *w)
 
 /* ---- a byte source: a cache file's chunks, or a delta's temporary file ---- */
 
+struct ocin;
+
 typedef struct src {
-    /* cache file */
+    /* cache file: raw, the chunk at hand (n bytes), from in's ring, or else
+     * read and inflated here into own (z: its stored bytes; off: the next
+     * chunk's) */
     int fd;
     uint64_t off, end;
-    unsigned char *raw, *z;
+    unsigned char *raw, *own, *z;
     size_t n, pos;
     struct inflate_state *inf;
+    struct ocin *in;
     /* delta */
     FILE *fp;
     int bad;
 } src;
 
+/* The chunk at *off of fd (whose chunks end at end) read, its CRC checked,
+ * and inflated into dst (its length into *n; z: room for its stored
+ * bytes); *off moves past it. */
+static int chunk_read(int fd, uint64_t end, uint64_t *off, struct inflate_state *inf,
+                      unsigned char *z, unsigned char *dst, size_t *n)
+{
+    unsigned char h[OC_CHUNK_HEAD];
+    if (*off + OC_CHUNK_HEAD > end || pread(fd, h, sizeof h, (off_t)*off) != (ssize_t)sizeof h)
+        return -1;
+    uint32_t rl = cdr_le32(h), sl = cdr_le32(h + 4);
+    if (rl == 0 || rl > OC_CHUNK || sl > OC_CHUNK || h[8] > 1 ||
+        *off + OC_CHUNK_HEAD + sl > end || (h[8] == 0 && sl != rl))
+        return -1;
+    unsigned char *in = h[8] ? z : dst;
+    if (pread(fd, in, sl, (off_t)(*off + OC_CHUNK_HEAD)) != (ssize_t)sl ||
+        cdr_crc32(0, in, sl) != cdr_le32(h + 9))
+        return -1;
+    if (h[8]) {
+        isal_inflate_init(inf);
+        inf->crc_flag = ISAL_DEFLATE;
+        inf->next_in = z;
+        inf->avail_in = sl;
+        inf->next_out = dst;
+        inf->avail_out = rl;
+        if (isal_inflate_stateless(inf) != ISAL_DECOMP_OK || inf->total_out != rl)
+            return -1;
+    }
+    *off += OC_CHUNK_HEAD + sl;
+    *n = rl;
+    return 0;
+}
+
+/* ---- the inflater: a cache file's chunks inflated ahead, on a thread ------
+ * Inflating was the largest part of the main thread's outputs phase; here
+ * a thread fills a ring of OC_RING chunks while the merge reads the one it
+ * holds (released when it asks for the next: a row's text handed over from
+ * it stays valid until then). The thread stops at the file's end or at the
+ * first bad chunk, and the reader then sees the same failure src_fill's own
+ * inflating would give, at the same point of the stream. */
+
+#define OC_RING 4
+
+typedef struct ocin {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_t th;
+    int fd;
+    uint64_t end;
+    struct inflate_state *inf;
+    unsigned char *z; /* a chunk's stored bytes */
+    unsigned char *buf[OC_RING];
+    size_t len[OC_RING];
+    unsigned head, count; /* filled, the reader's included */
+    int held;             /* the reader holds buf[head] */
+    int done, stop;
+} ocin;
+
+static void *ocin_main(void *arg)
+{
+    ocin *q = arg;
+    uint64_t off = OC_HEAD;
+    pthread_mutex_lock(&q->mu);
+    while (!q->stop) {
+        if (q->count == OC_RING) {
+            pthread_cond_wait(&q->cv, &q->mu);
+            continue;
+        }
+        /* (a slot's index stays put while the reader releases the head) */
+        unsigned at = (q->head + q->count) % OC_RING;
+        pthread_mutex_unlock(&q->mu);
+        int rc = chunk_read(q->fd, q->end, &off, q->inf, q->z, q->buf[at], &q->len[at]);
+        pthread_mutex_lock(&q->mu);
+        if (rc != 0)
+            break; /* the end, or a bad chunk */
+        q->count++;
+        pthread_cond_broadcast(&q->cv);
+    }
+    q->done = 1;
+    pthread_cond_broadcast(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+    return NULL;
+}
+
+/* The chunk after the one held (released), or -1 past the last good one. */
+static int ocin_next(ocin *q, unsigned char **raw, size_t *n)
+{
+    pthread_mutex_lock(&q->mu);
+    if (q->held) {
+        q->head = (q->head + 1) % OC_RING;
+        q->count--;
+        q->held = 0;
+        pthread_cond_broadcast(&q->cv);
+    }
+    while (q->count == 0 && !q->done)
+        pthread_cond_wait(&q->cv, &q->mu);
+    int ok = q->count > 0;
+    if (ok) {
+        *raw = q->buf[q->head];
+        *n = q->len[q->head];
+        q->held = 1;
+    }
+    pthread_mutex_unlock(&q->mu);
+    return ok ? 0 : -1;
+}
+
+static void ocin_free(ocin *q)
+{
+    free(q->z);
+    for (int i = 0; i < OC_RING; i++)
+        free(q->buf[i]);
+    free(q);
+}
+
+/* The thread started on s's checked file (it reads it as src_fill would,
+ * through its own offset), or NULL (s then inflates itself). */
+static ocin *ocin_new(src *s)
+{
+    ocin *q = calloc(1, sizeof *q);
+    if (!q)
+        return NULL;
+    int ok = (q->z = malloc(OC_CHUNK)) != NULL;
+    for (int i = 0; i < OC_RING; i++)
+        ok &= (q->buf[i] = malloc(OC_CHUNK)) != NULL;
+    q->fd = s->fd;
+    q->end = s->end;
+    q->inf = s->inf;
+    if (!ok || pthread_mutex_init(&q->mu, NULL) != 0) {
+        ocin_free(q);
+        return NULL;
+    }
+    if (pthread_cond_init(&q->cv, NULL) != 0) {
+        pthread_mutex_destroy(&q->mu);
+        ocin_free(q);
+        return NULL;
+    }
+    if (pthread_create(&q->th, NULL, ocin_main, q) != 0) {
+        pthread_cond_destroy(&q->cv);
+        pthread_mutex_destroy(&q->mu);
+        ocin_free(q);
+        return NULL;
+    }
+    return q;
+}
+
+/* The thread stopped (wherever it is) and joined, its ring freed. */
+static void ocin_stop(ocin *q)
+{
+    pthread_mutex_lock(&q->mu);
+    q->stop = 1;
+    pthread_cond_broadcast(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+    pthread_join(q->th, NULL);
+    pthread_cond_destroy(&q->cv);
+    pthread_mutex_destroy(&q->mu);
+    ocin_free(q);
+}
+
+/* The next chunk into raw. */
 static int src_fill(src *s)
 {
     if (s->fp)
         return -1;
-    unsigned char h[OC_CHUNK_HEAD];
-    if (s->off + OC_CHUNK_HEAD > s->end ||
-        pread(s->fd, h, sizeof h, (off_t)s->off) != (ssize_t)sizeof h)
+    if (s->in ? ocin_next(s->in, &s->raw, &s->n) != 0
+              : chunk_read(s->fd, s->end, &s->off, s->inf, s->z, s->raw, &s->n) != 0)
         return -1;
-    uint32_t rl = cdr_le32(h), sl = cdr_le32(h + 4);
-    if (rl == 0 || rl > OC_CHUNK || sl > OC_CHUNK || h[8] > 1 ||
-        s->off + OC_CHUNK_HEAD + sl > s->end || (h[8] == 0 && sl != rl))
-        return -1;
-    unsigned char *dst = h[8] ? s->z : s->raw;
-    if (pread(s->fd, dst, sl, (off_t)(s->off + OC_CHUNK_HEAD)) != (ssize_t)sl ||
-        crc32(0L, dst, sl) != cdr_le32(h + 9))
-        return -1;
-    if (h[8]) {
-        isal_inflate_init(s->inf);
-        s->inf->crc_flag = ISAL_DEFLATE;
-        s->inf->next_in = s->z;
-        s->inf->avail_in = sl;
-        s->inf->next_out = s->raw;
-        s->inf->avail_out = rl;
-        if (isal_inflate_stateless(s->inf) != ISAL_DECOMP_OK || s->inf->total_out != rl)
-            return -1;
-    }
-    s->off += OC_CHUNK_HEAD + sl;
-    s->n = rl;
     s->pos = 0;
     return 0;
 }
 
-static int src_get(src *s, void *dst, size_t n)
+/* src_get when the bytes are not all in the chunk at hand (or a delta). */
+static int src_get_slow(src *s, void *dst, size_t n)
 {
     unsigned char *d = dst;
     if (s->fp) {
@@ -492,14 +657,30 @@ static int src_get(src *s, void *dst, size_t n)
     return 0;
 }
 
-static unsigned src_u8(src *s)
+/* The readers below are called for every byte of a row's head: they take
+ * the bytes straight from the chunk when it holds them (a delta's source
+ * has n = pos = 0, so it always goes the slow way, through stdio). */
+static inline int src_get(src *s, void *dst, size_t n)
 {
+    if (n && n <= s->n - s->pos) {
+        memcpy(dst, s->raw + s->pos, n);
+        s->pos += n;
+        return 0;
+    }
+    return src_get_slow(s, dst, n);
+}
+
+static inline unsigned src_u8(src *s)
+{
+    if (s->pos < s->n)
+        return s->raw[s->pos++];
     unsigned char c = 0;
-    src_get(s, &c, 1);
+    src_get_slow(s, &c, 1);
     return c;
 }
 
-static uint64_t src_varint(src *s)
+/* At most 10 bytes, the last of them ending it (else the stream is bad). */
+static uint64_t src_varint_slow(src *s)
 {
     uint64_t v = 0;
     for (int sh = 0; sh < 64; sh += 7) {
@@ -512,11 +693,31 @@ static uint64_t src_varint(src *s)
     return 0;
 }
 
+static inline uint64_t src_varint(src *s)
+{
+    if (s->n - s->pos < 10)
+        return src_varint_slow(s);
+    const unsigned char *p = s->raw + s->pos;
+    uint64_t v = 0;
+    for (int i = 0, sh = 0; sh < 64; i++, sh += 7) {
+        v |= (uint64_t)(p[i] & 0x7f) << sh;
+        if (!(p[i] & 0x80)) {
+            s->pos += (size_t)i + 1;
+            return v;
+        }
+    }
+    s->pos += 10; /* (as the slow way leaves it) */
+    s->bad = 1;
+    return 0;
+}
+
 static void src_close(src *s)
 {
+    if (s->in)
+        ocin_stop(s->in); /* (before the fd it reads goes) */
     if (s->fd >= 0)
         close(s->fd);
-    free(s->raw);
+    free(s->own);
     free(s->z);
     free(s->inf);
     memset(s, 0, sizeof *s);
@@ -544,12 +745,11 @@ static int src_open_cache(src *s, const char *dir, cdr_month m, const char *toke
     if (memcmp(h, OC_MAGIC, 8) || cdr_le32(h + 8) != OC_VERSION || cdr_le32(h + 12) != (uint32_t)m ||
         memcmp(h + 16, token, CDR_OC_TOKEN_LEN) || memcmp(f, OC_FOOT, 8) ||
         cdr_le32(f + 20) != (uint32_t)m || memcmp(f + 24, token, CDR_OC_TOKEN_LEN) ||
-        cdr_le32(f + 24 + CDR_OC_TOKEN_LEN) != crc32(0L, f, 24 + CDR_OC_TOKEN_LEN))
+        cdr_le32(f + 24 + CDR_OC_TOKEN_LEN) != cdr_crc32(0, f, 24 + CDR_OC_TOKEN_LEN))
         return -1;
-    s->raw = malloc(OC_CHUNK);
     s->z = malloc(OC_CHUNK);
     s->inf = malloc(sizeof *s->inf);
-    if (!s->raw || !s->z || !s->inf)
+    if (!s->z || !s->inf)
         return -1;
     /* every chunk's CRC, and their count and lengths */
     uint64_t off = OC_HEAD, total = 0;
@@ -562,7 +762,7 @@ static int src_open_cache(src *s, const char *dir, cdr_month m, const char *toke
         if (rl == 0 || rl > OC_CHUNK || sl > OC_CHUNK || c[8] > 1 || (c[8] == 0 && sl != rl) ||
             off + OC_CHUNK_HEAD + sl > s->end ||
             pread(s->fd, s->z, sl, (off_t)(off + OC_CHUNK_HEAD)) != (ssize_t)sl ||
-            crc32(0L, s->z, sl) != cdr_le32(c + 9))
+            cdr_crc32(0, s->z, sl) != cdr_le32(c + 9))
             return -1;
         off += OC_CHUNK_HEAD + sl;
         total += rl;
@@ -571,6 +771,8 @@ static int src_open_cache(src *s, const char *dir, cdr_month m, const char *toke
     if (total != cdr_le64(f + 8) || chunks != cdr_le32(f + 16))
         return -1;
     s->off = OC_HEAD;
+    if (!(s->in = ocin_new(s)) && !(s->raw = s->own = malloc(OC_CHUNK)))
+        return -1;
     return 0;
 }
 
@@ -629,15 +831,21 @@ static int head_row(head *e, orow *r)
     uint64_t len = src_varint(e->s);
     if (e->s->bad || len > ((uint64_t)1 << 30))
         return e->s->bad = 1, -1;
+    r->len = (size_t)len;
+    if (!e->s->fp && len <= e->s->n - e->s->pos) { /* in the chunk: not copied */
+        r->text = (const char *)e->s->raw + e->s->pos;
+        e->s->pos += r->len;
+        return 1;
+    }
     if (len > r->cap) {
-        char *t2 = realloc(r->text, (size_t)len);
+        char *t2 = realloc(r->buf, (size_t)len);
         if (!t2)
             return e->s->bad = 1, -1;
-        r->text = t2;
+        r->buf = t2;
         r->cap = (size_t)len;
     }
-    r->len = (size_t)len;
-    if (src_get(e->s, r->text, r->len) != 0)
+    r->text = r->buf;
+    if (src_get(e->s, r->buf, r->len) != 0)
         return -1;
     return 1;
 }
@@ -1085,7 +1293,7 @@ cdr_err cdr_oc_merge_rows(cdr_oc_merger *mg, cdr_oc_row_fn fn, void *user, char 
     for (size_t i = 0; e == CDR_OK && i < n; i++)
         if (months[i].rewrite && (e = ocw_finish(&mg->g.w[i], mg->token)) != CDR_OK)
             cdr_seterr(err, errlen, "cannot write the outputs cache in %s", mg->dir);
-    free(x.row.text);
+    free(x.row.buf);
     mg->finished = e == CDR_OK;
     return e;
 }
@@ -1156,7 +1364,7 @@ cdr_err cdr_oc_build_row(cdr_oc_build *b, int s, uint64_t h, cdr_str msisdn, cdr
     k.m = m;
     k.ml = (unsigned char)msisdn.n;
     memcpy(k.ms, msisdn.p, msisdn.n);
-    orow r = {seq, {0}, (char *)text, len, len};
+    orow r = {seq, {0}, text, len, NULL, 0};
     memcpy(r.num, num, sizeof r.num);
     ocw_row(&b->w[i], s, &k, &r);
     return b->w[i].st;
