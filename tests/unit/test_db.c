@@ -940,6 +940,14 @@ static void gate_rolled_back(const char *path)
     cdr_db_close(db);
 }
 
+/* The database file as it was when kept (run 1 committed). */
+static void restore(const char *keep, const char *path)
+{
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", keep, path);
+    assert_int_equal(system(cmd), 0);
+}
+
 /* cdr_db_commit_begin/_end: the commit written and synced on its own
  * thread, held before the journal's deletion until _end; called off, the
  * run is gone at once; killed while held, the next open rolls it back. */
@@ -962,9 +970,7 @@ static void test_commit_gate(void **st)
     off_t size1 = ds.st_size;
     char keep[160];
     snprintf(keep, sizeof keep, "%s.keep", fx->path);
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", fx->path, keep);
-    assert_int_equal(system(cmd), 0);
+    restore(fx->path, keep);
 
     /* called off: the run is rolled back before _end returns */
     gate_run(db, 2000);
@@ -975,8 +981,7 @@ static void test_commit_gate(void **st)
     gate_rolled_back(fx->path);
 
     /* killed while held: the next open rolls it back */
-    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", keep, fx->path);
-    assert_int_equal(system(cmd), 0);
+    restore(keep, fx->path);
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
@@ -994,8 +999,7 @@ static void test_commit_gate(void **st)
     gate_rolled_back(fx->path);
 
     /* closed while held: rolled back too */
-    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", keep, fx->path);
-    assert_int_equal(system(cmd), 0);
+    restore(keep, fx->path);
     db = open_ok(fx->path);
     gate_run(db, 2000);
     gate_held(fx->path, size1);
@@ -1003,8 +1007,7 @@ static void test_commit_gate(void **st)
     gate_rolled_back(fx->path);
 
     /* let through: committed */
-    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", keep, fx->path);
-    assert_int_equal(system(cmd), 0);
+    restore(keep, fx->path);
     db = open_ok(fx->path);
     gate_run(db, 2000);
     gate_held(fx->path, size1);
