@@ -103,6 +103,8 @@ cdr_err cdr_oc_merge_open(const char *dir, const cdr_oc_month *months, size_t n,
 cdr_err cdr_oc_merge_rows(cdr_oc_merger *mg, cdr_oc_row_fn fn, void *user, char *err,
                           size_t errlen);
 void cdr_oc_merge_free(cdr_oc_merger *mg);
+/* The bytes of the month files an opened merge reads (its cost's measure). */
+uint64_t cdr_oc_merge_size(const cdr_oc_merger *mg);
 
 /* Files written from rows given in the outputs' order, section by section
  * (from the database). */

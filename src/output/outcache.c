@@ -1277,6 +1277,15 @@ cdr_err cdr_oc_merge_open(const char *dir, const cdr_oc_month *months, size_t n,
     return CDR_OK;
 }
 
+uint64_t cdr_oc_merge_size(const cdr_oc_merger *mg)
+{
+    uint64_t n = 0;
+    for (size_t i = 0; i < mg->n; i++)
+        if (mg->g.os[i].end > OC_HEAD)
+            n += mg->g.os[i].end - OC_HEAD;
+    return n;
+}
+
 cdr_err cdr_oc_merge_rows(cdr_oc_merger *mg, cdr_oc_row_fn fn, void *user, char *err,
                           size_t errlen)
 {
