@@ -5,7 +5,10 @@
 # database. Each night's run is paired with `zcat` of that night's file; the
 # table shows the medians per night, and the line that matters: night 30
 # against night 1 (target <= 1.5: cost follows the new records, not the
-# month to date). Then the state's size against the gzip it came from
+# month to date). Night 1 and night 30 then run back to back
+# BENCH_NIGHT_PAIRS times (night 30 on a copy of the state before it), a
+# paired figure that this VM's drifting speed moves less. Then the state's
+# size against the gzip it came from
 # (target <= 0.5), before and after `cdrecon compact`, and one run over all
 # 30 files.
 set -eu
@@ -25,6 +28,8 @@ W="$D/work"
 rm -rf "$W"
 mkdir -p "$W"
 ls "$D"/cdr/cdr-2026-10-[0-9]*.csv.gz >"$W/nights"
+NN=$(wc -l <"$W/nights")
+PAIRS=${BENCH_NIGHT_PAIRS:-5}
 echo "bench-nights: machine: $(nproc) cores, load: $(cut -d' ' -f1-3 /proc/loadavg)"
 : >"$W/times"
 r=0
@@ -42,6 +47,12 @@ while [ "$r" -lt "$RUNS" ]; do
             --out "$W/out" "$f" >"$W/sum.$n" 2>"$W/err" || [ $? -eq 9 ] ||
             { cat "$W/err"; echo "bench-nights: night $n failed"; exit 1; }
         echo "$n $(tail -n 1 "$W/t") $(tail -n 1 "$W/z")" >>"$W/times"
+        if [ "$r" -eq "$RUNS" ] && [ "$n" -eq $((NN - 1)) ]; then
+            # (the state before the last night, for the paired rounds below)
+            rm -rf "$W/pre"
+            mkdir -p "$W/pre"
+            cp -a "$W/db" "$W/db.state" "$W/pre/"
+        fi
     done <"$W/nights"
 done
 gz=$(cat "$D"/cdr/cdr-2026-10-[0-9]*.csv.gz | wc -c)
@@ -76,6 +87,53 @@ gz, st, dbb = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 print("bench-nights: state after %d nights: %.1f MB for %.1f MB of gzip (%.2f; target <= 0.50); "
       "database %.1f MB" % (last, st / 1e6, gz / 1e6, st / gz, dbb / 1e6))
 PY
+# Paired rounds: whole passes drift with this VM's speed (a slow pass moves
+# night 30 but not night 1, or the other way), so night 1 (a new database)
+# and the last night (on a copy of the state before it, synced) also run
+# back to back, PAIRS times, each with its zcat; the median of the rounds'
+# ratios is the steadier figure.
+if [ "$PAIRS" -gt 0 ] && [ -d "$W/pre" ]; then
+    first=$(head -n 1 "$W/nights")
+    lastf=$(tail -n 1 "$W/nights")
+    : >"$W/pairs"
+    p=0
+    while [ "$p" -lt "$PAIRS" ]; do
+        p=$((p + 1))
+        rm -rf "$W/p1" "$W/pn"
+        mkdir -p "$W/p1" "$W/pn"
+        cp -a "$W/pre/db" "$W/pre/db.state" "$W/pn/"
+        line=""
+        for which in 1 n; do
+            if [ "$which" = 1 ]; then f=$first; else f=$lastf; fi
+            sync
+            /usr/bin/time -f "%e %U %S" -o "$W/z" sh -c "zcat '$f' >/dev/null"
+            /usr/bin/time -f "%e %U %S" -o "$W/t" "$C" run --quiet --tariff "$D/tariff" \
+                --db "$W/p$which/db" --out "$W/p$which/out" "$f" >/dev/null 2>"$W/err" ||
+                [ $? -eq 9 ] || { cat "$W/err"; echo "bench-nights: paired night failed"; exit 1; }
+            line="$line $(tail -n 1 "$W/t") $(tail -n 1 "$W/z")"
+        done
+        echo "$line" >>"$W/pairs"
+    done
+    python3 - "$W/pairs" "$NN" <<'PY'
+import statistics, sys
+med = statistics.median
+rows = [[float(x) for x in l.split()] for l in open(sys.argv[1]) if l.strip()]
+t1 = [r[0] for r in rows]; tn = [r[6] for r in rows]
+c1 = [r[1] + r[2] for r in rows]; cn = [r[7] + r[8] for r in rows]
+z1 = [r[3] for r in rows]; zn = [r[9] for r in rows]
+rt = [b / a for a, b in zip(t1, tn)]
+rz = [(b / zb) / (a / za) for a, b, za, zb in zip(t1, tn, z1, zn)]
+rc = [b / a for a, b in zip(c1, cn)]
+print("bench-nights: paired rounds (night 1 on a new database, night %s on a copy of the "
+      "state before it), %d rounds:" % (sys.argv[2], len(rows)))
+print("bench-nights:   night 1 s   %s" % " ".join("%.2f" % x for x in t1))
+print("bench-nights:   night %s s  %s" % (sys.argv[2], " ".join("%.2f" % x for x in tn)))
+print("bench-nights:   ratio       %s" % " ".join("%.2f" % x for x in rt))
+print("bench-nights: paired night %s / night 1 (medians): time %.2f, ratio to zcat %.2f, "
+      "CPU time %.2f (target <= 1.5)" % (sys.argv[2], med(rt), med(rz), med(rc)))
+PY
+    rm -rf "$W/p1" "$W/pn"
+fi
 if "$C" help compact >/dev/null 2>&1; then
     /usr/bin/time -f "bench-nights: compact: %e s, %M KB peak" "$C" compact --db "$W/db" --quiet
     st2=$(du -sb "$W/db.state" | cut -f1)
