@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -664,36 +663,13 @@ fail:
     return e;
 }
 
-/* Before SQLite starts, once (both are no-ops, SQLITE_MISUSE, if the
- * program started SQLite already):
- * - SQLite counts every allocation under a global mutex for its memory
- *   statistics, which cdrecon never reads: off.
- * - Its page cache (`cache_size`, 64 MiB a connection) takes its pages from
- *   one reserved region instead of a malloc each, and the region is advised
- *   to the kernel as huge pages. A late night's warm-up (cdr_db_warm) and
- *   drain read about 40 MB of database pages into the cache: with 4 KiB
- *   pages that was about 10,000 page faults, which on this kind of VM slowed
- *   the tariff loading beside it; with 2 MiB pages about 20 (night 30 of
- *   the bench month: 60,600 -> 50,600 faults, 1.87 -> 1.83 s over six
- *   interleaved pairs; night 1 unchanged; docs/performance.md). The region
- *   is address space only until a page is used (MAP_NORESERVE); pages
- *   beyond it, and pages of a larger page size, come from malloc as before. */
+/* SQLite counts every allocation under a global mutex for its memory
+ * statistics, which cdrecon never reads: off, once, before SQLite starts
+ * (a no-op, SQLITE_MISUSE, if the program started SQLite already). */
 static pthread_once_t sqlite_once = PTHREAD_ONCE_INIT;
-#define PCACHE_PAGES (16384 + 256) /* 64 MiB of 4 KiB pages, and some to spare */
 static void sqlite_setup(void)
 {
     (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
-    int hdr = 0;
-    if (sqlite3_config(SQLITE_CONFIG_PCACHE_HDRSZ, &hdr) != SQLITE_OK || hdr <= 0)
-        return;
-    size_t sz = ((size_t)4096 + (size_t)hdr + 7) & ~(size_t)7, len = sz * PCACHE_PAGES;
-    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                   -1, 0);
-    if (p == MAP_FAILED)
-        return; /* (malloc, as without it) */
-    (void)madvise(p, len, MADV_HUGEPAGE); /* (advice: refused, 4 KiB pages) */
-    if (sqlite3_config(SQLITE_CONFIG_PAGECACHE, p, (int)sz, PCACHE_PAGES) != SQLITE_OK)
-        munmap(p, len);
 }
 
 /* cdr_total(x): the sum of the non-NULL integers x as cdr_money_total_add
