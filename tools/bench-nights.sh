@@ -122,7 +122,7 @@ t1 = [r[0] for r in rows]; tn = [r[6] for r in rows]
 c1 = [r[1] + r[2] for r in rows]; cn = [r[7] + r[8] for r in rows]
 z1 = [r[3] for r in rows]; zn = [r[9] for r in rows]
 rt = [b / a for a, b in zip(t1, tn)]
-rz = [(b / zb) / (a / za) for a, b, za, zb in zip(t1, tn, z1, zn)]
+rz = [(b / max(zb, 0.01)) / (a / max(za, 0.01)) for a, b, za, zb in zip(t1, tn, z1, zn)]
 rc = [b / a for a, b in zip(c1, cn)]
 print("bench-nights: paired rounds (night 1 on a new database, night %s on a copy of the "
       "state before it), %d rounds:" % (sys.argv[2], len(rows)))
